@@ -1,0 +1,5 @@
+"""pubbot: a community chat bot on Twisted."""
+
+from .version import __version__
+
+__all__ = ["__version__"]

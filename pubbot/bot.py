@@ -1,0 +1,181 @@
+"""The Bot: the long-lived object between chat services, the bus and handlers."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from .dispatch import Dispatcher, choose_reply
+from .interfaces import IBus
+from .message import Message, Reply
+from .topics import chat_topic
+
+log = Logger()
+
+
+@implementer(IBus)
+class LocalBus:
+    """The in-process bus: handlers run here, replies go straight out."""
+
+    def __init__(self, bot: "Bot"):
+        self.bot = bot
+
+    def submit(self, message: Message) -> Deferred:
+        d = self.bot.dispatcher.publish(message)
+        d.addCallback(choose_reply)
+        d.addCallback(self._deliver, message)
+        return d
+
+    def _deliver(self, reply: Optional[Reply], message: Message) -> Optional[Reply]:
+        if reply is not None:
+            self.bot.deliver(message, reply)
+        return reply
+
+    def broadcast(self, message: Message) -> None:
+        for observer in self.bot.broadcast_observers:
+            try:
+                observer(message)
+            except Exception:
+                log.failure("broadcast observer {observer!r} failed", observer=observer)
+
+
+class Bot:
+    """
+    What handlers see as C{msg.bot}: settings, clock, store, random source,
+    the loaded handlers, and ways to send (C{send}) and publish.
+
+    Chat services call L{chat_line} and L{chat_event}; the bus carries the
+    resulting messages to handlers and their replies back through L{deliver}.
+    """
+
+    def __init__(self, settings, clock, store, dispatcher: Optional[Dispatcher] = None,
+                 rng: Optional[random.Random] = None, process_id: str = "local"):
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.dispatcher = dispatcher or Dispatcher(clock, settings.plugins.timeout)
+        self.random = rng or random.Random()
+        self.process_id = process_id
+        self.started_at = clock.seconds()
+        self.chat_services: dict[str, Any] = {}
+        self.bus: Any = LocalBus(self)
+        #: Sends text out: (protocol, target, text, kind) -> None. A Redis
+        #: worker replaces it with its reply stream.
+        self.outbox: Callable[[str, str, str, str], Any] = self._send_local
+        self.broadcast_observers: list[Callable[[Message], None]] = []
+        self.sent_observers: list[Callable[[str, str, str, str], None]] = []
+        self.state: dict[str, Any] = {}  # shared status (now playing, ...)
+        self.running = False
+
+    # handlers
+
+    @property
+    def handlers(self) -> list:
+        return self.dispatcher.handlers
+
+    def add_handler(self, handler) -> None:
+        self.dispatcher.add(handler)
+        if self.running:
+            handler.start(self)
+
+    def start(self) -> None:
+        self.running = True
+        for handler in list(self.handlers):
+            try:
+                handler.start(self)
+            except Exception:
+                log.failure("plugin {plugin} failed to start", plugin=handler.name)
+
+    def stop(self) -> Deferred:
+        self.running = False
+        stops = [maybeDeferred(h.stop).addErrback(
+            lambda f, name=h.name: log.failure("plugin {plugin} failed to stop", f, plugin=name))
+            for h in self.handlers]
+        return DeferredList(stops)
+
+    # chat in
+
+    def register_chat(self, service) -> None:
+        self.chat_services[service.protocol] = service
+
+    def nick(self, protocol: str) -> str:
+        service = self.chat_services.get(protocol)
+        return service.nick if service is not None else self.settings.irc.nick
+
+    def chat_line(self, protocol: str, channel: str, source: str, content: str,
+                  private: bool = False, **fields: Any) -> Deferred:
+        """
+        A line of chat arrived: publish it on C{chat.<protocol>.<channel>.chat}
+        with C{direct} (addressed, address stripped) and C{command} (the text
+        after the address or the command prefix, else None).
+        """
+        nick = self.nick(protocol)
+        direct = private
+        n = len(nick)
+        if content[:n].lower() == nick.lower() and content[n:n + 1] in (":", ","):
+            content = content[n + 1:].lstrip()
+            direct = True
+        prefix = self.settings.irc.command_prefix
+        if direct:
+            command: Optional[str] = content
+        elif prefix and content.startswith(prefix) and len(content) > len(prefix):
+            command = content[len(prefix):]
+        else:
+            command = None
+        fields.setdefault("source_id", None)
+        fields.update(protocol=protocol, channel=channel, source=source, content=content,
+                      direct=direct, command=command, private=private)
+        topic = chat_topic(protocol, channel, "chat")
+        return self.bus.submit(Message(topic, fields, self))
+
+    def chat_event(self, protocol: str, channel: str, kind: str, **fields: Any) -> Deferred:
+        """A join or leave: publish C{chat.<protocol>.<channel>.<kind>}."""
+        fields.update(protocol=protocol, channel=channel)
+        fields.setdefault("source_id", None)
+        return self.bus.submit(Message(chat_topic(protocol, channel, kind), fields, self))
+
+    def publish(self, topic: str, **fields: Any) -> Deferred:
+        """Publish a message of our own (music.track, vcs.commit...)."""
+        return self.bus.submit(Message(topic, fields, self))
+
+    # replies and text out
+
+    def deliver(self, message: Message, reply: Reply) -> None:
+        """Send C{reply} back where C{message} came from."""
+        protocol = message.fields.get("protocol")
+        target = message.fields.get("channel")
+        if protocol is None or target is None:
+            log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
+            return
+        self.send(protocol, target, "\n".join(reply.lines), reply.kind)
+
+    def send(self, protocol: str, target: str, text: str, kind: str = "say") -> Any:
+        """Send C{text} (lines split on newlines) to C{target} on C{protocol}."""
+        for observer in self.sent_observers:
+            observer(protocol, target, text, kind)
+        return self.outbox(protocol, target, text, kind)
+
+    def announce(self, targets, text: str, kind: str = "notice") -> None:
+        """Send C{text} to channels on every connected chat network."""
+        for protocol in list(self.chat_services):
+            for target in targets:
+                self.send(protocol, target, text, kind)
+
+    def _send_local(self, protocol: str, target: str, text: str, kind: str) -> Any:
+        service = self.chat_services.get(protocol)
+        if service is None:
+            log.warn("no {protocol} connection; dropped a message to {target}",
+                     protocol=protocol, target=target)
+            return succeed(None)
+        return service.send(target, text, kind)
+
+    def roster(self, protocol: str, channel: str) -> list:
+        service = self.chat_services.get(protocol)
+        return list(service.roster(channel)) if service is not None else []
+
+    def uptime(self) -> float:
+        return self.clock.seconds() - self.started_at

@@ -1,0 +1,1 @@
+"""Buses beyond the local one: Redis Streams and ZeroMQ."""

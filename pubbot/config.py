@@ -1,0 +1,362 @@
+"""TOML configuration read into validated, frozen settings.
+
+Every key has a default, so an empty file (or none) is a valid config. The
+sections and keys are listed in README.rst and pubbot.example.toml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, get_type_hints
+
+Check = Callable[[Any], Optional[str]]
+
+
+class ConfigError(ValueError):
+    """A config problem: the message is one line naming the key."""
+
+
+def _positive(value: Any) -> Optional[str]:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _not_negative(value: Any) -> Optional[str]:
+    return None if value >= 0 else "must not be negative"
+
+
+def _one_line(value: str) -> Optional[str]:
+    if any(c in value for c in "\r\n\0"):
+        return "must not contain CR, LF or NUL"
+    return None
+
+
+def _nick(value: str) -> Optional[str]:
+    if not value or any(c in value for c in " ,*?!@:\r\n\0") or value[0] in "#&$:0123456789-":
+        return "is not a valid nick: %r" % (value,)
+    return None
+
+
+def _nicks(values: tuple) -> Optional[str]:
+    for v in values:
+        problem = _nick(v)
+        if problem:
+            return problem
+    return None
+
+
+def _channels(values: tuple) -> Optional[str]:
+    for v in values:
+        name = v.split(" ", 1)[0]
+        if not name or name[0] not in "#&+!" or any(c in v for c in ",\r\n\0\a"):
+            return "has a bad channel %r (want \"#name\" or \"#name key\")" % (v,)
+    return None
+
+
+def _endpoint(kinds: tuple[str, ...]) -> Check:
+    def check(value: str) -> Optional[str]:
+        if value and value.split(":", 1)[0] not in kinds:
+            return "must be an endpoint string starting with one of %s, not %r" % (
+                ", ".join(k + ":" for k in kinds), value)
+        return _one_line(value)
+    return check
+
+
+def _music_source(value: str) -> Optional[str]:
+    if value and value.split(":", 1)[0] not in ("mpd", "lms", "icecast"):
+        return "must start with mpd:, lms: or icecast:, not %r" % (value,)
+    return None
+
+
+def _url(schemes: tuple[str, ...]) -> Check:
+    def check(value: str) -> Optional[str]:
+        if value and value.split("://", 1)[0] not in schemes:
+            return "must be a URL starting with one of %s" % ", ".join(s + "://" for s in schemes)
+        return None
+    return check
+
+
+def _fingerprints(values: tuple) -> Optional[str]:
+    for v in values:
+        hexed = v.replace(":", "")
+        if len(hexed) != 64 or any(c not in "0123456789abcdefABCDEF" for c in hexed):
+            return "has %r, which is not a SHA-256 fingerprint (64 hex digits)" % (v,)
+    return None
+
+
+def _mechanisms(values: tuple) -> Optional[str]:
+    for v in values:
+        if v not in ("PLAIN", "SCRAM-SHA-256", "EXTERNAL"):
+            return "has unknown mechanism %r (PLAIN, SCRAM-SHA-256, EXTERNAL)" % (v,)
+    return None
+
+
+def key(default: Any, check: Optional[Check] = None, secret: bool = False) -> Any:
+    """A config key with its default, an optional check and secrecy."""
+    if isinstance(default, list):
+        default = tuple(default)
+    meta = {"check": check, "secret": secret}
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+def section(cls: type) -> Any:
+    return field(default_factory=cls)
+
+
+@dataclass(frozen=True)
+class SaslSettings:
+    mechanisms: tuple[str, ...] = key(["SCRAM-SHA-256", "PLAIN"], _mechanisms)
+    username: str = key("", _one_line)
+    password: str = key("", secret=True)
+    password_env: str = key("")
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    enabled: bool = key(True)
+    burst: int = key(5, _positive)
+    per_second: float = key(1.0, _positive)
+
+
+@dataclass(frozen=True)
+class IrcSettings:
+    server: str = key("", _endpoint(("tcp", "tls", "ssl", "unix")))
+    nick: str = key("pubbot", _nick)
+    alt_nicks: tuple[str, ...] = key(["pubbot_", "pubbot__"], _nicks)
+    channels: tuple[str, ...] = key(["#pubbot"], _channels)
+    command_prefix: str = key("!", _one_line)
+    tls_fingerprints: tuple[str, ...] = key([], _fingerprints)
+    tls_ca: str = key("")
+    client_cert: str = key("")
+    username: str = key("pubbot", _one_line)
+    realname: str = key("pubbot", _one_line)
+    nickserv_password: str = key("", secret=True)
+    nickserv_password_env: str = key("")
+    ping_interval: float = key(60.0, _positive)
+    ping_timeout: float = key(30.0, _positive)
+    max_reply_lines: int = key(4, _positive)
+    rejoin_delay: float = key(10.0, _not_negative)
+    sasl: SaslSettings = section(SaslSettings)
+    throttle: ThrottleSettings = section(ThrottleSettings)
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    paths: tuple[str, ...] = key([])
+    disabled: tuple[str, ...] = key([])
+    timeout: float = key(10.0, _positive)
+    admins: tuple[str, ...] = key([])
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: str = key("pubbot.sqlite")
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = key("", _url(("redis", "rediss", "unix")))
+    lease_seconds: float = key(10.0, _positive)
+    buffer: int = key(10000, _positive)
+    visibility_timeout: float = key(30.0, _positive)
+
+
+@dataclass(frozen=True)
+class ZmqSettings:
+    publish: str = key("", _url(("tcp", "ipc", "inproc")))
+    commands: str = key("", _url(("tcp", "ipc", "inproc")))
+    curve_public_key: str = key("")
+    curve_secret_key: str = key("", secret=True)
+
+
+@dataclass(frozen=True)
+class MusicSettings:
+    source: str = key("", _music_source)
+    poll_seconds: float = key(5.0, _positive)
+    announce: tuple[str, ...] = key(["#pubbot"], _channels)
+    skip_votes: int = key(3, _positive)
+    vote_timeout: float = key(30.0, _positive)
+    bare_words: bool = key(True)
+    request_limit: int = key(5, _positive)
+    request_window: float = key(60.0, _positive)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    endpoint: str = key("tcp:8080:interface=127.0.0.1", _endpoint(("tcp", "ssl", "unix")))
+    token: str = key("", secret=True)
+
+
+@dataclass(frozen=True)
+class ManholeSettings:
+    endpoint: str = key("", _endpoint(("tcp", "ssl", "unix")))
+    authorized_keys: str = key("")
+    host_key: str = key("pubbot_manhole_host_key")
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    log_file: str = key("pubbot.log")
+
+
+@dataclass(frozen=True)
+class GreetSettings:
+    templates: tuple[str, ...] = key(["Hello %(nick)s!", "Hi %(nick)s", "Welcome back, %(nick)s"])
+
+
+@dataclass(frozen=True)
+class BrainSettings:
+    max_trigrams: int = key(200000, _positive)
+    flush_seconds: float = key(5.0, _positive)
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    allow: tuple[str, ...] = key([])
+    max_bytes: int = key(1024 * 1024, _positive)
+    timeout: float = key(10.0, _positive)
+
+
+@dataclass(frozen=True)
+class VcsSettings:
+    secret: str = key("", secret=True)
+    secret_env: str = key("")
+    announce: tuple[str, ...] = key(["#pubbot"], _channels)
+
+
+@dataclass(frozen=True)
+class Settings:
+    irc: IrcSettings = section(IrcSettings)
+    plugins: PluginSettings = section(PluginSettings)
+    store: StoreSettings = section(StoreSettings)
+    redis: RedisSettings = section(RedisSettings)
+    zmq: ZmqSettings = section(ZmqSettings)
+    music: MusicSettings = section(MusicSettings)
+    web: WebSettings = section(WebSettings)
+    manhole: ManholeSettings = section(ManholeSettings)
+    console: ConsoleSettings = section(ConsoleSettings)
+    greet: GreetSettings = section(GreetSettings)
+    brain: BrainSettings = section(BrainSettings)
+    links: LinkSettings = section(LinkSettings)
+    vcs: VcsSettings = section(VcsSettings)
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return {int: "an integer", float: "a float", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _coerce(path: str, kind: Any, value: Any) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError("%s must be true or false, not %s" % (path, _describe(value)))
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError("%s must be an integer, not %s" % (path, _describe(value)))
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError("%s must be a number, not %s" % (path, _describe(value)))
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError("%s must be a finite number" % (path,))
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError("%s must be a string, not %s" % (path, _describe(value)))
+        return value
+    # tuple[str, ...]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("%s must be an array of strings" % (path,))
+    return tuple(value)
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        where = "[%s]" % (path,) if path else "config"
+        raise ConfigError("%s must be a table, not %s" % (where, _describe(data)))
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in data:
+        if name not in fields:
+            where = "[%s] %s" % (path, name) if path else "[%s]" % (name,)
+            raise ConfigError("unknown key %s" % (where,))
+    values = {}
+    for name, f in fields.items():
+        kind = hints[name]
+        sub = "%s.%s" % (path, name) if path else name
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, data.get(name, {}), sub)
+            continue
+        label = "[%s] %s" % (path, name)
+        if name not in data:
+            continue
+        value = _coerce(label, kind, data[name])
+        check = f.metadata.get("check")
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError("%s %s" % (label, problem))
+        values[name] = value
+    return cls(**values)
+
+
+def _cross_checks(settings: Settings) -> None:
+    if settings.manhole.endpoint and not settings.manhole.authorized_keys:
+        raise ConfigError("[manhole] authorized_keys must be set when [manhole] endpoint is")
+    for label, env in (("[irc.sasl] password_env", settings.irc.sasl.password_env),
+                       ("[irc] nickserv_password_env", settings.irc.nickserv_password_env),
+                       ("[vcs] secret_env", settings.vcs.secret_env)):
+        if env and env not in os.environ:
+            raise ConfigError("%s names %s, which is not set in the environment" % (label, env))
+
+
+def parse(data: dict) -> Settings:
+    """Validate a TOML document (as a dict) into L{Settings}."""
+    settings = _build(Settings, data, "")
+    _cross_checks(settings)
+    return settings
+
+
+def load(path: Optional[str]) -> Settings:
+    """Read and validate the TOML file at C{path} (None: all defaults)."""
+    if path is None:
+        return parse({})
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError("cannot read config %s: %s" % (path, e.strerror or e)) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("config %s is not valid TOML: %s" % (path, e)) from None
+    return parse(data)
+
+
+def secret(value: str, env: str) -> str:
+    """A secret from config, or from the environment variable C{env}."""
+    if env:
+        return os.environ.get(env, "")
+    return value
+
+
+def effective(settings: Any, mask: bool = True) -> dict:
+    """Settings as a nested dict, secrets masked as '********' when set."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = effective(value, mask)
+        elif mask and f.metadata.get("secret") and value:
+            out[f.name] = "********"
+        else:
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -1,0 +1,1 @@
+"""The IRC connection: protocol, CAP/SASL/STS, throttle, text handling, service."""

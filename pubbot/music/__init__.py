@@ -1,0 +1,1 @@
+"""The music-poll service and its sources (MPD, LMS, Icecast)."""

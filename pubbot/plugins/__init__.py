@@ -1,0 +1,1 @@
+"""pubbot's built-in handler plugins (a twisted.plugin package)."""

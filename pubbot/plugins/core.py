@@ -1,0 +1,51 @@
+"""The core commands: help, ping, version, uptime."""
+
+import platform
+
+import twisted
+
+from pubbot.api import command
+from pubbot.timefmt import format_duration
+from pubbot.version import __version__
+
+
+def _describe(handler) -> list:
+    if not handler.triggers:
+        return []
+    text = handler.description or "(no description)"
+    return ["%s: %s" % (trigger, text) for trigger in handler.triggers]
+
+
+@command("help", args=r"(?P<topic>\S+)", usage="[command]")
+def help(msg, topic=None):
+    """Lists every trigger with what it does; 'help <command>' for one."""
+    handlers = msg.bot.handlers
+    if topic:
+        word = topic.lower().lstrip(msg.bot.settings.irc.command_prefix)
+        lines = [line for h in handlers for line in _describe(h)
+                 if word in (t.split(" ", 1)[0].lower() for t in h.triggers)]
+        return {"content": lines or "I know no command %r; say help for the list." % (topic,)}
+    lines = [line for h in handlers for line in _describe(h)]
+    if msg.private or msg.protocol == "console":
+        return {"content": lines}
+    msg.bot.send(msg.protocol, msg.source, "\n".join(lines), "notice")
+    return {"content": "%s: I've sent you the %d things I answer to." % (msg.source, len(lines))}
+
+
+@command("ping")
+def ping(msg):
+    """Answers pong: am I alive?"""
+    return {"content": "pong"}
+
+
+@command("version")
+def version(msg):
+    """Says which pubbot, Twisted and Python this is."""
+    return {"content": "pubbot %s on Twisted %s, Python %s" % (
+        __version__, twisted.__version__, platform.python_version())}
+
+
+@command("uptime")
+def uptime(msg):
+    """Says how long I have been running."""
+    return {"content": "I have been up for %s." % format_duration(msg.bot.uptime())}

@@ -1,0 +1,143 @@
+"""An in-memory L{IStore}, for tests and for bots that need no persistence."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
+
+from ..interfaces import IStore
+from . import wrong_type
+
+
+@implementer(IStore)
+class MemoryStore:
+    """Everything in dicts; expiry follows the injected C{clock}."""
+
+    def __init__(self, clock):
+        self._clock = clock
+        self._data: dict[str, tuple[str, Any]] = {}
+        self._expires: dict[str, float] = {}
+
+    def _live(self, key: str) -> Optional[tuple[str, Any]]:
+        when = self._expires.get(key)
+        if when is not None and when <= self._clock.seconds():
+            self._data.pop(key, None)
+            del self._expires[key]
+        return self._data.get(key)
+
+    def _typed(self, key: str, kind: str, create=None) -> Any:
+        entry = self._live(key)
+        if entry is None:
+            if create is None:
+                return None
+            self._data[key] = (kind, create())
+            return self._data[key][1]
+        if entry[0] != kind:
+            raise wrong_type(key, kind, entry[0])
+        return entry[1]
+
+    def _run(self, fn, *args) -> Deferred:
+        try:
+            return succeed(fn(*args))
+        except Exception as e:  # noqa: BLE001 - delivered as a failed Deferred
+            from twisted.internet.defer import fail
+            return fail(e)
+
+    def get(self, key: str) -> Deferred:
+        return self._run(lambda: copy.deepcopy(self._typed(key, "string")))
+
+    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+        def do():
+            self._data[key] = ("string", copy.deepcopy(value))
+            self._expires.pop(key, None)
+            if ttl is not None:
+                self._expires[key] = self._clock.seconds() + ttl
+        return self._run(do)
+
+    def delete(self, key: str) -> Deferred:
+        def do():
+            existed = self._live(key) is not None
+            self._data.pop(key, None)
+            self._expires.pop(key, None)
+            return existed
+        return self._run(do)
+
+    def incr(self, key: str, amount: int = 1) -> Deferred:
+        def do():
+            entry = self._live(key)
+            if entry is not None and (entry[0] != "string" or not isinstance(entry[1], int)):
+                raise wrong_type(key, "integer", entry[0])
+            value = (entry[1] if entry else 0) + amount
+            self._data[key] = ("string", value)
+            return value
+        return self._run(do)
+
+    def expire(self, key: str, ttl: float) -> Deferred:
+        def do():
+            if self._live(key) is None:
+                return False
+            self._expires[key] = self._clock.seconds() + ttl
+            return True
+        return self._run(do)
+
+    def sadd(self, key: str, *members: str) -> Deferred:
+        def do():
+            s = self._typed(key, "set", set)
+            before = len(s)
+            s.update(members)
+            return len(s) - before
+        return self._run(do)
+
+    def srem(self, key: str, *members: str) -> Deferred:
+        def do():
+            s = self._typed(key, "set")
+            if not s:
+                return 0
+            before = len(s)
+            s.difference_update(members)
+            if not s:
+                self._data.pop(key)
+            return before - len(s)
+        return self._run(do)
+
+    def smembers(self, key: str) -> Deferred:
+        return self._run(lambda: set(self._typed(key, "set") or ()))
+
+    def hset(self, key: str, field: str, value: Any) -> Deferred:
+        def do():
+            self._typed(key, "hash", dict)[field] = copy.deepcopy(value)
+        return self._run(do)
+
+    def hget(self, key: str, field: str) -> Deferred:
+        return self._run(lambda: copy.deepcopy((self._typed(key, "hash") or {}).get(field)))
+
+    def hdel(self, key: str, *fields: str) -> Deferred:
+        def do():
+            h = self._typed(key, "hash")
+            if not h:
+                return 0
+            removed = sum(1 for f in fields if h.pop(f, None) is not None)
+            if not h:
+                self._data.pop(key)
+            return removed
+        return self._run(do)
+
+    def hgetall(self, key: str) -> Deferred:
+        return self._run(lambda: copy.deepcopy(self._typed(key, "hash") or {}))
+
+    def hincr(self, key: str, field: str, amount: int = 1) -> Deferred:
+        def do():
+            h = self._typed(key, "hash", dict)
+            current = h.get(field, 0)
+            if not isinstance(current, int):
+                raise TypeError("hash field %r of %r is not an integer" % (field, key))
+            h[field] = current + amount
+            return h[field]
+        return self._run(do)
+
+    def keys(self, prefix: str = "") -> Deferred:
+        return self._run(lambda: sorted(k for k in list(self._data)
+                                        if k.startswith(prefix) and self._live(k) is not None))

@@ -1,0 +1,253 @@
+"""The embedded default L{IStore}: one SQLite file, used from one thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
+
+from ..interfaces import IStore
+from . import decode, encode, wrong_type
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, type TEXT NOT NULL, expires REAL);
+CREATE TABLE IF NOT EXISTS strings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sets (key TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (key, member));
+CREATE TABLE IF NOT EXISTS hashes (key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
+                                   PRIMARY KEY (key, field));
+"""
+
+
+@implementer(IStore)
+class SQLiteStore:
+    """
+    Every call runs in one dedicated thread, in its own transaction, so a
+    slow disk never blocks the reactor and calls apply in order. Expiry
+    times come from the injected C{clock}.
+    """
+
+    def __init__(self, path: str, reactor, clock=None):
+        self._path = path
+        self._reactor = reactor
+        self._clock = clock or reactor
+        self._pool = ThreadPool(1, 1, name="pubbot-sqlite")
+        self._db: Optional[sqlite3.Connection] = None
+        self._pool.start()
+        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self.close)
+
+    def close(self) -> Optional[Deferred]:
+        """Finish queued calls, close the file and stop the thread."""
+        if self._pool is None:
+            return None
+        pool, self._pool = self._pool, None
+        try:
+            self._reactor.removeSystemEventTrigger(self._shutdown)
+        except (ValueError, KeyError):
+            pass
+
+        def finish():
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        d = deferToThreadPool(self._reactor, pool, finish)
+        d.addBoth(lambda r: (pool.stop(), r)[1])
+        return d
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    def _run(self, fn: Callable, *args: Any) -> Deferred:
+        if self._pool is None:
+            from twisted.internet.defer import fail
+            return fail(RuntimeError("store is closed"))
+        now = self._clock.seconds()
+
+        def work():
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db, now, *args)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return deferToThreadPool(self._reactor, self._pool, work)
+
+    # helpers run in the store thread
+
+    @staticmethod
+    def _type(db, now, key) -> Optional[str]:
+        row = db.execute("SELECT type, expires FROM keys WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        if row[1] is not None and row[1] <= now:
+            SQLiteStore._drop(db, key)
+            return None
+        return row[0]
+
+    @staticmethod
+    def _drop(db, key) -> None:
+        for table in ("keys", "strings", "sets", "hashes"):
+            db.execute("DELETE FROM %s WHERE key=?" % table, (key,))
+
+    @classmethod
+    def _want(cls, db, now, key, kind, create=False) -> bool:
+        have = cls._type(db, now, key)
+        if have is None:
+            if create:
+                db.execute("INSERT INTO keys (key, type, expires) VALUES (?, ?, NULL)", (key, kind))
+            return False
+        if have != kind:
+            raise wrong_type(key, kind, have)
+        return True
+
+    @staticmethod
+    def _gone_if_empty(db, key, table) -> None:
+        if db.execute("SELECT 1 FROM %s WHERE key=? LIMIT 1" % table, (key,)).fetchone() is None:
+            db.execute("DELETE FROM keys WHERE key=?", (key,))
+
+    # IStore
+
+    def get(self, key: str) -> Deferred:
+        def do(db, now):
+            if not self._want(db, now, key, "string"):
+                return None
+            return decode(db.execute("SELECT value FROM strings WHERE key=?", (key,)).fetchone()[0])
+        return self._run(do)
+
+    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+        text = encode(value)
+
+        def do(db, now):
+            self._type(db, now, key)
+            self._drop(db, key)
+            expires = None if ttl is None else now + ttl
+            db.execute("INSERT INTO keys VALUES (?, 'string', ?)", (key, expires))
+            db.execute("INSERT INTO strings VALUES (?, ?)", (key, text))
+        return self._run(do)
+
+    def delete(self, key: str) -> Deferred:
+        def do(db, now):
+            existed = self._type(db, now, key) is not None
+            self._drop(db, key)
+            return existed
+        return self._run(do)
+
+    def incr(self, key: str, amount: int = 1) -> Deferred:
+        def do(db, now):
+            if self._want(db, now, key, "string", create=True):
+                current = decode(db.execute("SELECT value FROM strings WHERE key=?", (key,)).fetchone()[0])
+                if not isinstance(current, int) or isinstance(current, bool):
+                    raise wrong_type(key, "integer", "string")
+            else:
+                current = 0
+            value = current + amount
+            db.execute("INSERT OR REPLACE INTO strings VALUES (?, ?)", (key, encode(value)))
+            return value
+        return self._run(do)
+
+    def expire(self, key: str, ttl: float) -> Deferred:
+        def do(db, now):
+            if self._type(db, now, key) is None:
+                return False
+            db.execute("UPDATE keys SET expires=? WHERE key=?", (now + ttl, key))
+            return True
+        return self._run(do)
+
+    def sadd(self, key: str, *members: str) -> Deferred:
+        def do(db, now):
+            self._want(db, now, key, "set", create=True)
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO sets VALUES (?, ?)", [(key, m) for m in members])
+            added = db.total_changes - before
+            self._gone_if_empty(db, key, "sets")
+            return added
+        return self._run(do)
+
+    def srem(self, key: str, *members: str) -> Deferred:
+        def do(db, now):
+            if not self._want(db, now, key, "set"):
+                return 0
+            before = db.total_changes
+            db.executemany("DELETE FROM sets WHERE key=? AND member=?", [(key, m) for m in members])
+            removed = db.total_changes - before
+            self._gone_if_empty(db, key, "sets")
+            return removed
+        return self._run(do)
+
+    def smembers(self, key: str) -> Deferred:
+        def do(db, now):
+            if not self._want(db, now, key, "set"):
+                return set()
+            return {r[0] for r in db.execute("SELECT member FROM sets WHERE key=?", (key,))}
+        return self._run(do)
+
+    def hset(self, key: str, field: str, value: Any) -> Deferred:
+        text = encode(value)
+
+        def do(db, now):
+            self._want(db, now, key, "hash", create=True)
+            db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?)", (key, field, text))
+        return self._run(do)
+
+    def hget(self, key: str, field: str) -> Deferred:
+        def do(db, now):
+            if not self._want(db, now, key, "hash"):
+                return None
+            row = db.execute("SELECT value FROM hashes WHERE key=? AND field=?", (key, field)).fetchone()
+            return None if row is None else decode(row[0])
+        return self._run(do)
+
+    def hdel(self, key: str, *fields: str) -> Deferred:
+        def do(db, now):
+            if not self._want(db, now, key, "hash"):
+                return 0
+            before = db.total_changes
+            db.executemany("DELETE FROM hashes WHERE key=? AND field=?", [(key, f) for f in fields])
+            removed = db.total_changes - before
+            self._gone_if_empty(db, key, "hashes")
+            return removed
+        return self._run(do)
+
+    def hgetall(self, key: str) -> Deferred:
+        def do(db, now):
+            if not self._want(db, now, key, "hash"):
+                return {}
+            return {f: decode(v) for f, v in db.execute(
+                "SELECT field, value FROM hashes WHERE key=?", (key,))}
+        return self._run(do)
+
+    def hincr(self, key: str, field: str, amount: int = 1) -> Deferred:
+        def do(db, now):
+            self._want(db, now, key, "hash", create=True)
+            row = db.execute("SELECT value FROM hashes WHERE key=? AND field=?", (key, field)).fetchone()
+            current = 0 if row is None else decode(row[0])
+            if not isinstance(current, int) or isinstance(current, bool):
+                raise TypeError("hash field %r of %r is not an integer" % (field, key))
+            db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?)", (key, field, encode(current + amount)))
+            return current + amount
+        return self._run(do)
+
+    def keys(self, prefix: str = "") -> Deferred:
+        def do(db, now):
+            db.execute("DELETE FROM strings WHERE key IN (SELECT key FROM keys WHERE expires <= ?)", (now,))
+            db.execute("DELETE FROM sets WHERE key IN (SELECT key FROM keys WHERE expires <= ?)", (now,))
+            db.execute("DELETE FROM hashes WHERE key IN (SELECT key FROM keys WHERE expires <= ?)", (now,))
+            db.execute("DELETE FROM keys WHERE expires <= ?", (now,))
+            rows = db.execute("SELECT key FROM keys WHERE substr(key, 1, ?) = ? ORDER BY key",
+                              (len(prefix), prefix))
+            return [r[0] for r in rows]
+        return self._run(do)

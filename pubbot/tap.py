@@ -1,0 +1,89 @@
+"""twistd plugin options and service maker: C{twistd -n pubbot}."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from twisted.application.service import MultiService, Service
+from twisted.python import usage
+
+from . import config as configmod
+from .bot import Bot
+from .loader import load_handlers
+
+
+class Options(usage.Options):
+    synopsis = "[--config FILE] [--console]"
+    longdesc = "Run pubbot, the community chat bot. See README.rst."
+    optParameters = [
+        ["config", "c", None, "TOML config file (default: built-in defaults)."],
+    ]
+    optFlags = [
+        ["console", None, "Chat in a console room on stdin/stdout instead of IRC."],
+    ]
+
+    def postOptions(self) -> None:
+        # Bad config: one line naming the key, exit 1, no traceback and no
+        # usage text (twistd would print its whole help for a UsageError).
+        try:
+            self["settings"] = configmod.load(self["config"])
+        except configmod.ConfigError as e:
+            sys.stderr.write("pubbot: %s\n" % (e,))
+            raise SystemExit(1)
+
+    def console_mode(self) -> bool:
+        return bool(self["console"] or not self["settings"].irc.server)
+
+
+class BusService(Service):
+    """Starts and stops the bot's handlers; owns the store's lifetime."""
+
+    name = "bus"
+
+    def __init__(self, bot: Bot):
+        self.bot = bot
+
+    def startService(self) -> None:
+        super().startService()
+        self.bot.start()
+
+    def stopService(self):
+        super().stopService()
+        d = self.bot.stop()
+        close = getattr(self.bot.store, "close", None)
+        if close is not None:
+            d.addBoth(lambda _: close())
+        return d
+
+
+def make_store(settings, reactor):
+    """The configured IStore: Redis when [redis] url is set, else SQLite."""
+    from .store.sqlite import SQLiteStore
+    return SQLiteStore(settings.store.path, reactor)
+
+
+def makeService(options: Options, reactor=None) -> MultiService:
+    if reactor is None:
+        from twisted.internet import reactor  # noqa: F811 - twistd's reactor
+    settings = options["settings"]
+    top = MultiService()
+    top.setName("pubbot")
+    store = make_store(settings, reactor)
+    bot = Bot(settings, reactor, store,
+              process_id="%s:%d" % (socket.gethostname(), os.getpid()))
+    for handler in load_handlers(settings.plugins.paths, settings.plugins.disabled):
+        bot.add_handler(handler)
+    top.bot = bot  # type: ignore[attr-defined]
+    BusService(bot).setServiceParent(top)
+
+    if options.console_mode():
+        from .console import ConsoleService, divert_log_file, start_stdio
+        if options.get("divert_log", True):
+            divert_log_file(settings.console.log_file)
+        console = ConsoleService(bot, start_stdio(reactor), reactor.stop)
+        console.setServiceParent(top)
+
+    # Further children (irc, music, web, manhole) are added below.
+    return top

@@ -1,0 +1,1 @@
+"""The web service: dashboard, server-sent events, metrics, webhooks."""
