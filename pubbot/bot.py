@@ -69,6 +69,9 @@ class Bot:
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
+        #: Extra web resources plugins offer, mounted by the web service at
+        #: start: {"hooks/github": resource}.
+        self.web_resources: dict[str, Any] = {}
         self.running = False
 
     # handlers
