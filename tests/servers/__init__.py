@@ -1,6 +1,8 @@
 """Real servers for integration tests, started on free loopback ports in temp dirs."""
 
+import os
 import shutil
+import sys
 import socket
 
 
@@ -21,3 +23,19 @@ def require(command: str, package: str) -> str:
         raise AssertionError(
             "%s is not installed: run tests/servers/install.py (Debian package %s)" % (command, package))
     return path
+
+
+#: The source tree's root, for processes that must run this checkout.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def twistd_argv(*args: str) -> list:
+    """Run twistd with this Python: C{twistd_argv("-n", "pubbot", ...)}."""
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"] + list(args)
+
+
+def bot_env(**extra: str) -> dict:
+    """The environment for a pubbot process running this source tree."""
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env

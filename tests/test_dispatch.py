@@ -1,0 +1,158 @@
+"""The dispatcher: isolation of handlers, timeouts, reply choice."""
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+from twisted.logger import LogLevel, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from pubbot.api import handler
+from pubbot.dispatch import Dispatcher, Result, choose_reply
+from pubbot.message import Message, Reply
+
+
+class Captured:
+    """Collect log events while a test runs."""
+
+    def __init__(self, testcase):
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        testcase.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def texts(self, level=None):
+        from twisted.logger import formatEvent
+        return [formatEvent(e) for e in self.events if level is None or e.get("log_level") == level]
+
+
+def msg(topic="chat.irc.#pubbot.chat", **fields):
+    return Message(topic, fields)
+
+
+class DispatcherTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.dispatcher = Dispatcher(self.clock, timeout=5)
+        self.log = Captured(self)
+
+    def add(self, fn, subscribe=("chat.#",), name=None):
+        h = handler(subscribe=list(subscribe), name=name)(fn)
+        self.dispatcher.add(h)
+        return h
+
+    def values(self, d):
+        return [r.value for r in self.successResultOf(d)]
+
+    def test_sync_deferred_and_coroutine_results(self):
+        self.add(lambda m: "a", name="sync")
+        self.add(lambda m: succeed("b"), name="deferred")
+
+        async def coro(m):
+            return "c"
+        self.add(coro, name="coroutine")
+        self.assertEqual(self.values(self.dispatcher.publish(msg())), ["a", "b", "c"])
+
+    def test_no_subscriber(self):
+        self.add(lambda m: "a", subscribe=["music.*"])
+        self.assertEqual(self.successResultOf(self.dispatcher.publish(msg())), [])
+
+    def test_raising_handler_isolated_and_logged_with_name(self):
+        def boom(m):
+            raise RuntimeError("kaboom")
+        self.add(boom, name="boomer")
+        self.add(lambda m: "ok", name="fine")
+        results = self.successResultOf(self.dispatcher.publish(msg()))
+        self.assertEqual([r.value for r in results], [None, "ok"])
+        self.assertTrue(results[0].failed)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertTrue(any("boomer" in t for t in self.log.texts()))
+        self.assertEqual(self.dispatcher.stats["boomer"].errors, 1)
+
+    def test_failing_deferred_isolated(self):
+        self.add(lambda m: fail(ValueError("nope")), name="failer")
+        self.add(lambda m: "ok", name="fine")
+        self.assertEqual(self.values(self.dispatcher.publish(msg())), [None, "ok"])
+        self.flushLoggedErrors(ValueError)
+        self.assertEqual(self.dispatcher.stats["failer"].errors, 1)
+
+    def test_hanging_handler_cancelled_after_timeout(self):
+        hung = Deferred()
+        self.add(lambda m: hung, name="hanger")
+        self.add(lambda m: "ok", name="fine")
+        d = self.dispatcher.publish(msg())
+        self.assertNoResult(d)
+        self.clock.advance(4.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.2)
+        self.assertEqual(self.values(d), [None, "ok"])
+        self.assertEqual(self.dispatcher.stats["hanger"].timeouts, 1)
+        self.assertTrue(any("hanger timed out" in t for t in self.log.texts()))
+
+    def test_hanging_handler_does_not_delay_next_message(self):
+        self.add(lambda m: Deferred() if m.content == "hang" else "quick", name="h")
+        first = self.dispatcher.publish(msg(content="hang"))
+        second = self.dispatcher.publish(msg(content="go"))
+        self.assertEqual(self.values(second), ["quick"])
+        self.assertNoResult(first)
+        self.clock.advance(6)
+        self.assertEqual(self.values(first), [None])
+
+    def test_failing_coroutine(self):
+        async def bad(m):
+            raise KeyError("x")
+        self.add(bad, name="bad")
+        self.assertEqual(self.values(self.dispatcher.publish(msg())), [None])
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+
+    def test_observer_failure_isolated(self):
+        def observer(m):
+            raise RuntimeError("observer")
+        self.dispatcher.observers.append(observer)
+        self.add(lambda m: "ok")
+        self.assertEqual(self.values(self.dispatcher.publish(msg())), ["ok"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_stats_and_topic_counts(self):
+        self.add(lambda m: None, name="n")
+        self.dispatcher.publish(msg())
+        self.dispatcher.publish(msg("music.track"))
+        self.assertEqual(self.dispatcher.stats["n"].calls, 1)
+        self.assertEqual(self.dispatcher.topic_counts, {"chat": 1, "music": 1})
+        self.assertEqual(sum(self.dispatcher.stats["n"].buckets), 1)
+
+    def test_remove(self):
+        h = self.add(lambda m: "x")
+        self.dispatcher.remove(h)
+        self.assertEqual(self.successResultOf(self.dispatcher.publish(msg())), [])
+
+
+class ChooseReplyTests(SynchronousTestCase):
+    def r(self, value, name="h"):
+        h = handler(subscribe=["x"], name=name)(lambda m: None)
+        return Result(h, value)
+
+    def test_highest_weight_wins(self):
+        reply = choose_reply([self.r({"content": "low"}), self.r({"content": "high", "weight": 5})])
+        self.assertEqual(reply, Reply(("high",), "say", 5))
+
+    def test_tie_goes_to_first(self):
+        reply = choose_reply([self.r({"content": "first"}), self.r({"content": "second"})])
+        self.assertEqual(reply.lines, ("first",))
+
+    def test_empty_replies_ignored(self):
+        reply = choose_reply([self.r({"content": "", "weight": 9}), self.r(None),
+                              self.r({"content": []}), self.r({"content": "real"})])
+        self.assertEqual(reply.lines, ("real",))
+        self.assertIsNone(choose_reply([self.r(None), self.r({})]))
+
+    def test_kinds_and_lists(self):
+        self.assertEqual(choose_reply([self.r({"content": ["a", "b"], "notice": True})]),
+                         Reply(("a", "b"), "notice", 0))
+        self.assertEqual(choose_reply([self.r({"content": "waves", "action": True})]).kind, "action")
+        self.assertEqual(choose_reply([self.r("plain string")]).lines, ("plain string",))
+
+    def test_malformed_reply_logged_and_ignored(self):
+        log = Captured(self)
+        reply = choose_reply([self.r(42, name="weird"), self.r({"content": "x", "weight": "heavy"}),
+                              self.r({"content": "ok"})])
+        self.assertEqual(reply.lines, ("ok",))
+        errors = log.texts(LogLevel.error)
+        self.assertTrue(any("weird" in t for t in errors))
