@@ -123,12 +123,11 @@ class Bot:
             content = content[n + 1:].lstrip()
             direct = True
         prefix = self.settings.irc.command_prefix
-        if direct:
-            command: Optional[str] = content
-        elif prefix and content.startswith(prefix) and len(content) > len(prefix):
+        command: Optional[str] = None
+        if prefix and content.startswith(prefix) and len(content) > len(prefix):
             command = content[len(prefix):]
-        else:
-            command = None
+        elif direct:
+            command = content
         fields.setdefault("source_id", None)
         fields.update(protocol=protocol, channel=channel, source=source, content=content,
                       direct=direct, command=command, private=private)

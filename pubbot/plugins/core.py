@@ -9,23 +9,28 @@ from pubbot.timefmt import format_duration
 from pubbot.version import __version__
 
 
-def _describe(handler) -> list:
+def _describe(handler, prefix: str) -> list:
+    """Help lines for C{handler}: commands are shown with the command prefix."""
     if not handler.triggers:
         return []
     text = handler.description or "(no description)"
-    return ["%s: %s" % (trigger, text) for trigger in handler.triggers]
+    lead = prefix if getattr(handler, "command_word", None) else ""
+    return ["%s%s: %s" % (lead, trigger, text) for trigger in handler.triggers]
 
 
 @command("help", args=r"(?P<topic>\S+)", usage="[command]")
 def help(msg, topic=None):
     """Lists every trigger with what it does; 'help <command>' for one."""
     handlers = msg.bot.handlers
+    prefix = msg.bot.settings.irc.command_prefix
     if topic:
-        word = topic.lower().lstrip(msg.bot.settings.irc.command_prefix)
-        lines = [line for h in handlers for line in _describe(h)
+        word = topic.lower()
+        if prefix and word.startswith(prefix):
+            word = word[len(prefix):]
+        lines = [line for h in handlers for line in _describe(h, prefix)
                  if word in (t.split(" ", 1)[0].lower() for t in h.triggers)]
         return {"content": lines or "I know no command %r; say help for the list." % (topic,)}
-    lines = [line for h in handlers for line in _describe(h)]
+    lines = [line for h in handlers for line in _describe(h, prefix)]
     if msg.private or msg.protocol == "console":
         return {"content": lines}
     msg.bot.send(msg.protocol, msg.source, "\n".join(lines), "notice")

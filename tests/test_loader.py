@@ -1,0 +1,69 @@
+"""Plugin discovery with twisted.plugin: built-ins, drop-ins, broken drop-ins."""
+
+import os
+import shutil
+
+from twisted.logger import formatEvent
+from twisted.trial.unittest import SynchronousTestCase
+
+from pubbot.loader import load_handlers
+from pubbot.testing import Harness
+
+from .test_dispatch import Captured
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+class LoaderTests(SynchronousTestCase):
+    def copy(self, name):
+        """A private copy of a test drop-in directory (twisted writes dropin.cache there)."""
+        path = os.path.abspath(self.mktemp())
+        shutil.copytree(os.path.join(DATA, name), path)
+        return path
+
+    def test_builtins_found(self):
+        names = [h.name for h in load_handlers()]
+        for name in ("help", "ping", "version", "uptime"):
+            self.assertIn(name, names)
+
+    def test_seed_examples_as_dropins(self):
+        handlers = load_handlers([self.copy("dropins")])
+        names = [h.name for h in handlers]
+        self.assertIn("my_chat_handler", names)
+        self.assertIn("my_other_handler", names)
+        bot = Harness(*handlers)
+        self.assertEqual(bot.reply("foo=1, bar=2"), 'Foo was "1", bar was "2"')
+        self.assertEqual(bot.reply("hello"), "You set something in irc")
+
+    def test_disabled_by_name(self):
+        names = [h.name for h in load_handlers([self.copy("dropins")], disabled=["my_other_handler", "ping"])]
+        self.assertNotIn("my_other_handler", names)
+        self.assertNotIn("ping", names)
+        self.assertIn("my_chat_handler", names)
+
+    def test_broken_dropin_logged_with_file_name_and_skipped(self):
+        log = Captured(self)
+        path = self.copy("broken")
+        handlers = load_handlers([path])
+        self.flushLoggedErrors(RuntimeError)
+        names = [h.name for h in handlers]
+        self.assertIn("fine", names)
+        self.assertIn("ping", names)
+        texts = [formatEvent(e) for e in log.events]
+        self.assertTrue(any(os.path.join(path, "broken_plugin.py") in t and "skipped" in t for t in texts),
+                        texts)
+        self.assertEqual(Harness(*handlers).reply("!fine"), "still fine")
+
+    def test_missing_directory_logged(self):
+        log = Captured(self)
+        handlers = load_handlers(["/nonexistent/pubbot/plugins"])
+        self.assertIn("ping", [h.name for h in handlers])
+        self.assertTrue(any("does not exist" in formatEvent(e) for e in log.events))
+
+    def test_duplicate_names_skipped(self):
+        path = self.copy("dropins")
+        other = os.path.abspath(self.mktemp())
+        shutil.copytree(os.path.join(DATA, "dropins"), other)
+        handlers = load_handlers([path, other])
+        names = [h.name for h in handlers]
+        self.assertEqual(names.count("my_chat_handler"), 1)
