@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -10,3 +12,17 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_in_scratch_directory(tmp_path_factory):
+    """
+    Run the tests in a scratch directory, as trial does (_trial_temp), so
+    files made with relative paths (TestCase.mktemp, twistd.pid, logs) never
+    land in the checkout. Use absolute paths (tests.servers.ROOT) for repo files.
+    """
+    scratch = tmp_path_factory.mktemp("cwd")
+    before = os.getcwd()
+    os.chdir(scratch)
+    yield
+    os.chdir(before)
