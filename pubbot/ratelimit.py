@@ -58,7 +58,8 @@ class RateLimiter:
         events = self._recent(key)
         if events is None or len(events) < self.limit:
             return 0.0
-        return max(0.0, events[0] + self.window - self._clock.seconds())
+        # The attempt that must expire to leave room (record() may go past the limit).
+        return max(0.0, events[len(events) - self.limit] + self.window - self._clock.seconds())
 
     def _prune(self) -> None:
         for key in list(self._events):
