@@ -207,6 +207,34 @@ class GreetSettings:
 
 
 @dataclass(frozen=True)
+class SeenSettings:
+    flush_seconds: float = key(10.0, _positive)
+
+
+@dataclass(frozen=True)
+class TellSettings:
+    per_sender: int = key(5, _positive)
+    per_sender_seconds: float = key(3600.0, _positive)
+    max_pending: int = key(10, _positive)
+
+
+def _timezone(value: str) -> Optional[str]:
+    if not value:
+        return None
+    from zoneinfo import ZoneInfo
+    try:
+        ZoneInfo(value)
+    except (ValueError, OSError, KeyError):
+        return "is not a known time zone: %r" % (value,)
+    return None
+
+
+@dataclass(frozen=True)
+class FunSettings:
+    timezone: str = key("", _timezone)
+
+
+@dataclass(frozen=True)
 class BrainSettings:
     max_trigrams: int = key(200000, _positive)
     flush_seconds: float = key(5.0, _positive)
@@ -241,6 +269,9 @@ class Settings:
     brain: BrainSettings = section(BrainSettings)
     links: LinkSettings = section(LinkSettings)
     vcs: VcsSettings = section(VcsSettings)
+    seen: SeenSettings = section(SeenSettings)
+    tell: TellSettings = section(TellSettings)
+    fun: FunSettings = section(FunSettings)
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
