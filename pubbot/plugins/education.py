@@ -1,0 +1,433 @@
+"""
+Taught responses and factoids.
+
+Admins teach replies to phrases::
+
+    pubbot: when someone says good morning reply morning, %(nick)s!
+    pubbot: when someone says tea reply more tea, vicar? [30%]
+
+(the optional C{[N%]} at the end is the chance of replying, default 100%).
+Anyone sets factoids with C{pubbot: coffee is hot} and recalls them with
+C{coffee?}; C{forget coffee}, C{forget when someone says tea} (admins) and
+C{what do you know about coffee} complete the set.
+
+Everything is kept in memory (one compiled regex matches every taught
+phrase) with the store behind it, reloaded from the store every
+L{RELOAD_SECONDS} so other processes' teaching shows up.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from pubbot.api import CHAT_LINES, Handler, command
+from pubbot.people import is_admin, person_key
+from pubbot.ratelimit import Limits
+from pubbot.timefmt import format_duration
+
+log = Logger()
+
+TAUGHT_KEY = "education:taught"
+FACTOIDS_KEY = "education:factoids"
+RELOAD_SECONDS = 60.0
+#: Lines longer than this are not searched for taught phrases (IRC's are < 512 bytes).
+MAX_LINE = 2000
+MAX_PHRASE = 100
+MAX_RESPONSE = 400
+MAX_FACTOID_WORDS = 6
+MAX_FACTOIDS = 10000
+#: Replies that answer a command outrank taught replies, which outrank chatter.
+COMMAND_WEIGHT = 10
+TAUGHT_WEIGHT = 1
+_QUESTION_WORDS = frozenset(["what", "who", "where", "when", "why", "how", "which", "whose", "is",
+                             "are", "do", "does", "can", "no", "yes"])
+
+_PLACEHOLDER = re.compile(r"%(?:\((\w{1,32})\)s|%)")
+# C0/C1 controls except IRC formatting (bold, colours, reset, monospace, reverse,
+# italic, strike-through, underline), plus Unicode line and paragraph separators.
+_CONTROLS = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
+
+
+def fill(template: str, values: dict) -> str:
+    """
+    C{template} with each C{%(name)s} whose name is in C{values} replaced
+    and C{%%} made C{%}. Anything else (C{%s}, C{%d}, C{%(unknown)s}, a lone
+    C{%}) is kept as written: it never raises.
+    """
+    if "%" not in template:
+        return template
+
+    def replace(m: re.Match) -> str:
+        name = m.group(1)
+        if name is None:
+            return "%"
+        value = values.get(name)
+        return m.group(0) if value is None else str(value)
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def one_line(text: str, limit: Optional[int] = None) -> str:
+    """C{text} on one line: control characters (but IRC formatting) and runs of space made one space."""
+    if limit is not None:
+        text = text[:limit * 2]
+    text = " ".join(_CONTROLS.sub(" ", text).split())
+    return text if limit is None else text[:limit]
+
+
+def _normal(text: str) -> str:
+    """The key of a phrase or factoid: lower case, single spaces, no surrounding quotes."""
+    text = one_line(text)
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text.lower()
+
+
+class Education:
+    """One bot's taught phrases and factoids: in memory, the store behind."""
+
+    def __init__(self, bot):
+        self.bot = bot
+        self.taught: dict[str, dict] = {}
+        self.factoids: dict[str, dict] = {}
+        self.pattern: Optional[re.Pattern] = None
+        #: Unprompted replies (taught phrases, factoid recall): the original's limits.
+        self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
+        #: Factoids set per person.
+        self.writes = Limits(bot.clock, person=(10, 600))
+        self._changes = 0
+        self._loaded_at: Optional[float] = None
+        self._loading = False
+
+    # loading
+
+    def maybe_reload(self) -> None:
+        """Reload from the store at start and every L{RELOAD_SECONDS} (cheap to call per line)."""
+        if self._loading:
+            return
+        loaded_at = self._loaded_at
+        if loaded_at is not None and self.bot.clock.seconds() - loaded_at < RELOAD_SECONDS:
+            return
+        self._loading = True
+        changes = self._changes
+        store = self.bot.store
+
+        async def load():
+            taught = await store.hgetall(TAUGHT_KEY)
+            factoids = await store.hgetall(FACTOIDS_KEY)
+            return taught, factoids
+
+        d = Deferred.fromCoroutine(load())
+
+        def loaded(result):
+            self._loading = False
+            if self._changes != changes:
+                return  # changed here meanwhile: load again, to see both
+            self._loaded_at = self.bot.clock.seconds()
+            taught, factoids = result
+            self.taught = {k: v for k, v in taught.items() if isinstance(v, dict)}
+            self.factoids = {k: v for k, v in factoids.items() if isinstance(v, dict)}
+            self._compile()
+
+        def failed(failure):
+            self._loading = False
+            self._loaded_at = self.bot.clock.seconds()
+            log.failure("education could not load from the store", failure)
+
+        d.addCallbacks(loaded, failed)
+
+    def _compile(self) -> None:
+        if not self.taught:
+            self.pattern = None
+            return
+        alternatives = sorted((r"\s+".join(map(re.escape, phrase.split())) for phrase in self.taught),
+                              key=len, reverse=True)
+        self.pattern = re.compile(r"(?<!\w)(?:%s)(?!\w)" % "|".join(alternatives), re.IGNORECASE)
+
+    # changes
+
+    async def teach(self, phrase: str, entry: dict) -> None:
+        self._changes += 1
+        self.taught[phrase] = entry
+        self._compile()
+        await self.bot.store.hset(TAUGHT_KEY, phrase, entry)
+
+    async def unteach(self, phrase: str) -> bool:
+        self._changes += 1
+        known = self.taught.pop(phrase, None) is not None
+        self._compile()
+        removed = await self.bot.store.hdel(TAUGHT_KEY, phrase)
+        return known or bool(removed)
+
+    async def set_factoid(self, key: str, entry: dict) -> None:
+        self._changes += 1
+        self.factoids[key] = entry
+        await self.bot.store.hset(FACTOIDS_KEY, key, entry)
+
+    async def forget_factoid(self, key: str) -> bool:
+        self._changes += 1
+        known = self.factoids.pop(key, None) is not None
+        removed = await self.bot.store.hdel(FACTOIDS_KEY, key)
+        return known or bool(removed)
+
+
+class Responder(Handler):
+    """The C{education} handler: replies to taught phrases and owns the bot's L{Education}."""
+
+    def __init__(self):
+        super().__init__(self.respond, [CHAT_LINES], name="education",
+                         description="Replies to the phrases admins taught me (see 'when').",
+                         triggers=("<phrase>",))
+        self.education: Optional[Education] = None
+
+    def start(self, bot) -> None:
+        super().start(bot)
+        self.education = Education(bot)
+        self.education.maybe_reload()
+
+    def stop(self) -> None:
+        self.education = None
+        super().stop()
+
+    def respond(self, msg) -> Optional[dict]:
+        education = self.education
+        if education is None:
+            return None
+        education.maybe_reload()
+        pattern = education.pattern
+        if pattern is None:
+            return None
+        content = msg.fields["content"]
+        if len(content) > MAX_LINE:
+            return None
+        found = pattern.search(content)
+        if found is None:
+            return None
+        text = msg.fields.get("command")
+        if text is not None and _is_education_command(text):
+            return None
+        entry = education.taught.get(_normal(found.group()))
+        if entry is None:
+            return None
+        probability = entry.get("probability", 1.0)
+        if probability < 1.0 and msg.bot.random.random() >= probability:
+            return None
+        if not education.limits.allow(person_key(msg), (msg.fields["protocol"], msg.fields["channel"])):
+            log.debug("taught reply to {source} rate limited", source=msg.fields["source"])
+            return None
+        values = {"nick": msg.fields["source"], "channel": msg.fields["channel"]}
+        return {"content": one_line(fill(str(entry.get("response", "")), values), MAX_RESPONSE),
+                "weight": TAUGHT_WEIGHT}
+
+
+responder = Responder()
+
+_TEACH_ARGS = (r"someone\s+says\s+(?P<phrase>.+?)\s+reply\s+(?P<response>.+?)"
+               r"(?:\s+\[(?P<percent>\d{1,3}(?:\.\d+)?)%\])?")
+_TEACH = re.compile(r"when\s+%s\s*\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
+_FORGET = re.compile(r"forget\s", re.IGNORECASE)
+
+
+def _is_education_command(text: str) -> bool:
+    return _TEACH.match(text) is not None or _FORGET.match(text) is not None
+
+
+def _education(msg) -> Optional[Education]:
+    education = responder.education
+    if education is None or education.bot is not msg.bot:
+        return None
+    return education
+
+
+_NOT_RUNNING = {"content": "Education is switched off here.", "weight": COMMAND_WEIGHT}
+
+
+def _reply(text: str) -> dict:
+    return {"content": text, "weight": COMMAND_WEIGHT}
+
+
+@command("when", args=_TEACH_ARGS, flags=re.IGNORECASE | re.DOTALL,
+         usage="someone says <phrase> reply <response> [N%]")
+async def teach(msg, phrase=None, response=None, percent=None):
+    """Admins: teach me a reply (%(nick)s is who spoke; [N%] replies only N% of the time)."""
+    education = _education(msg)
+    if education is None:
+        return _NOT_RUNNING
+    if phrase is None:
+        return _reply("Teach me with: when someone says <phrase> reply <response> [N%]")
+    if not is_admin(msg):
+        log.info("{source} ({who}) may not teach me", source=msg.source, who=person_key(msg))
+        return _reply("Sorry %s, only admins can teach me replies." % (msg.source,))
+    key = _normal(phrase)
+    response = one_line(response)
+    if not key or len(key) > MAX_PHRASE:
+        return _reply("A phrase is 1 to %d characters." % (MAX_PHRASE,))
+    if not response or len(response) > MAX_RESPONSE:
+        return _reply("A reply is 1 to %d characters." % (MAX_RESPONSE,))
+    probability = 1.0
+    if percent is not None:
+        probability = float(percent) / 100
+        if not 0 < probability <= 1:
+            return _reply("The chance of replying is more than 0% and at most 100%.")
+    replaced = key in education.taught
+    await education.teach(key, {"response": response, "probability": probability,
+                                "by": msg.source, "at": msg.bot.clock.seconds()})
+    chance = "" if probability == 1 else " (%s of the time)" % _percent(probability)
+    return _reply("%s, when someone says '%s' I'll reply '%s'%s." % (
+        "Changed" if replaced else "OK", key, response, chance))
+
+
+def _percent(probability: float) -> str:
+    return "%g%%" % (round(probability * 100, 2),)
+
+
+@command("forget", args=r"(?P<what>.+)", flags=re.IGNORECASE | re.DOTALL, usage="<thing>")
+async def forget(msg, what=None):
+    """Forgets a factoid; admins: 'forget when someone says <phrase>' forgets a taught reply."""
+    education = _education(msg)
+    if education is None:
+        return _NOT_RUNNING
+    if what is None:
+        return _reply("Forget what?")
+    taught = re.match(r"when\s+someone\s+says\s+(?P<phrase>.+)\Z", what, re.IGNORECASE | re.DOTALL)
+    if taught is not None:
+        if not is_admin(msg):
+            return _reply("Sorry %s, only admins can make me forget replies." % (msg.source,))
+        key = _normal(taught.group("phrase"))
+        if await education.unteach(key):
+            return _reply("OK, I'll say nothing when someone says '%s'." % (key,))
+        return _reply("I had no reply to '%s'." % (key[:MAX_PHRASE],))
+    key = _factoid_key(what)
+    if key and await education.forget_factoid(key):
+        return _reply("I've forgotten %s." % (key,))
+    return _reply("I knew nothing about %s." % (key[:MAX_PHRASE] or "that",))
+
+
+def _factoid_key(text: str) -> str:
+    return _normal(text).rstrip("?!. ")
+
+
+@command("what", args=r"do\s+you\s+know\s+about\s+(?P<what>.+?)\??", flags=re.IGNORECASE | re.DOTALL,
+         usage="do you know about <thing>")
+def what_do_you_know(msg, what=None):
+    """Tells what I know about something: its factoid and the taught replies it appears in."""
+    education = _education(msg)
+    if education is None:
+        return _NOT_RUNNING
+    if what is None:
+        return None
+    key = _factoid_key(what)
+    if not key or len(key) > MAX_PHRASE:
+        return _reply("I know nothing about that.")
+    now = msg.bot.clock.seconds()
+    lines = []
+    factoid = education.factoids.get(key)
+    if factoid is not None:
+        lines.append("%s is %s (%s)" % (key, factoid.get("value"), _told(factoid, now)))
+    word = re.compile(r"(?<!\w)%s(?!\w)" % re.escape(key))
+    for phrase in sorted(education.taught):
+        if word.search(phrase):
+            entry = education.taught[phrase]
+            chance = entry.get("probability", 1.0)
+            lines.append("When someone says '%s' I reply '%s'%s (%s)" % (
+                phrase, entry.get("response"), "" if chance >= 1 else ", %s of the time" % _percent(chance),
+                _told(entry, now)))
+    if not lines:
+        return _reply("I know nothing about %s." % (key,))
+    limit = msg.bot.settings.irc.max_reply_lines
+    if len(lines) > limit:
+        lines[limit - 1:] = ["...and %d more." % (len(lines) - limit + 1,)]
+    return _reply(lines)
+
+
+def _told(entry: dict, now: float) -> str:
+    at = entry.get("at")
+    ago = " %s ago" % format_duration(now - at) if isinstance(at, (int, float)) else ""
+    return "%s told me%s" % (entry.get("by") or "someone", ago)
+
+
+_FACTOID_SET = re.compile(r"(?P<key>[^\n]{1,%d}?)\s+is\s+(?P<value>.+)\Z" % (MAX_PHRASE,),
+                          re.IGNORECASE | re.DOTALL)
+
+
+def _match_factoid(msg) -> Optional[dict]:
+    text = msg.fields.get("command")
+    if text is None or not msg.fields.get("direct") or " is " not in text.lower():
+        return None
+    found = _FACTOID_SET.match(text)
+    if found is None:
+        return None
+    key = _factoid_key(found.group("key"))
+    words = key.split()
+    if not words or len(words) > MAX_FACTOID_WORDS or words[0] in _QUESTION_WORDS:
+        return None
+    if words[0] in _command_words(msg.bot):
+        return None
+    return {"key": key, "value": found.group("value")}
+
+
+def _command_words(bot) -> set:
+    return {getattr(h, "command_word", None) for h in bot.handlers} if bot is not None else set()
+
+
+async def _set_factoid(msg, key, value):
+    """Remembers a factoid: 'pubbot: <thing> is <text>' (anyone; recall it with '<thing>?')."""
+    education = _education(msg)
+    if education is None:
+        return _NOT_RUNNING
+    value = one_line(value)
+    if len(value) > MAX_RESPONSE:
+        return _reply("That's too long to remember; %d characters at most." % (MAX_RESPONSE,))
+    if not value:
+        return None
+    if not education.writes.allow(person_key(msg)):
+        return _reply("Slow down, %s: you can set another factoid in %s." % (
+            msg.source, format_duration(education.writes.retry_after(person_key(msg)))))
+    if key not in education.factoids and len(education.factoids) >= MAX_FACTOIDS:
+        return _reply("I know too much already; make me forget something first.")
+    old = education.factoids.get(key)
+    await education.set_factoid(key, {"value": value, "by": msg.source, "at": msg.bot.clock.seconds()})
+    if old is not None and old.get("value") != value:
+        return _reply("OK, %s is now %s (it was %s)." % (key, value, old.get("value")))
+    return _reply("OK, %s is %s." % (key, value))
+
+
+factoid = Handler(_set_factoid, [CHAT_LINES], name="factoid", triggers=("<thing> is <text>",),
+                  matcher=_match_factoid)
+
+_ASKING = re.compile(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
+
+
+def _match_recall(msg) -> Optional[dict]:
+    content = msg.fields["content"]
+    if not content.endswith("?") or len(content) > MAX_PHRASE + 20:
+        return None
+    education = _education(msg)
+    if education is None or not education.factoids:
+        return None
+    key = _factoid_key(content)
+    entry = education.factoids.get(key)
+    if entry is None:
+        asked = _ASKING.match(key)
+        if asked is None:
+            return None
+        key = key[asked.end():]
+        entry = education.factoids.get(key)
+        if entry is None:
+            return None
+    return {"key": key, "entry": entry, "education": education}
+
+
+def _recall(msg, key, entry, education):
+    """Recalls a factoid: '<thing>?'."""
+    if not msg.fields.get("direct") and not education.limits.allow(
+            person_key(msg), (msg.fields["protocol"], msg.fields["channel"])):
+        return None
+    return _reply("%s is %s" % (key, entry.get("value")))
+
+
+recall = Handler(_recall, [CHAT_LINES], name="recall", triggers=("<thing>?",), matcher=_match_recall)

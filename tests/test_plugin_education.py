@@ -1,0 +1,290 @@
+"""education: taught replies (admins), factoids (anyone), hostile input."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from pubbot.plugins import core
+from pubbot.plugins.education import (
+    FACTOIDS_KEY, TAUGHT_KEY, fill, forget, one_line, recall, responder, teach, what_do_you_know,
+)
+from pubbot.plugins.education import factoid as factoid_handler
+from pubbot.testing import Harness
+
+ADMINS = {"plugins": {"admins": ["root", "ops@trusted.example"]}}
+
+
+def harness(**kwargs):
+    return Harness(responder, teach, forget, what_do_you_know, factoid_handler, recall, core.help,
+                   config=ADMINS, **kwargs)
+
+
+class TeachingTests(SynchronousTestCase):
+    def setUp(self):
+        self.bot = harness()
+
+    def teach(self, text, **kwargs):
+        kwargs.setdefault("account", "root")
+        return self.bot.reply("pubbot: when someone says " + text, **kwargs)
+
+    def test_admin_teaches_and_everyone_gets_the_reply(self):
+        self.assertEqual(self.teach("good morning reply morning, %(nick)s!"),
+                         "OK, when someone says 'good morning' I'll reply 'morning, %(nick)s!'.")
+        self.assertEqual(self.bot.reply("Good   MORNING all", source="bob"), "morning, bob!")
+
+    def test_word_boundaries(self):
+        self.teach("tea reply more tea, vicar?")
+        self.assertIsNone(self.bot.reply("steady on", source="a"))
+        self.assertIsNone(self.bot.reply("teapot", source="b"))
+        self.assertEqual(self.bot.reply("Tea!", source="c"), "more tea, vicar?")
+
+    def test_phrases_with_regex_characters(self):
+        self.teach("c++ reply ugh")
+        self.teach("(.*) reply that's a regex")
+        self.assertEqual(self.bot.reply("I like C++ a lot", source="a"), "ugh")
+        self.assertIsNone(self.bot.reply("anything at all", source="b"))
+        self.assertEqual(self.bot.reply("look: (.*)", source="c"), "that's a regex")
+
+    def test_longest_phrase_wins(self):
+        self.teach("good reply good")
+        self.teach("good night reply sleep well")
+        self.assertEqual(self.bot.reply("good night", source="a"), "sleep well")
+
+    def test_non_admin_is_refused_and_nothing_is_learned(self):
+        self.assertEqual(self.teach("hi reply pwned", account=None, source="mallory"),
+                         "Sorry mallory, only admins can teach me replies.")
+        self.assertIsNone(self.bot.reply("hi", source="bob"))
+        self.assertEqual(self.successResultOf(self.bot.store.hgetall(TAUGHT_KEY)), {})
+
+    def test_admin_nick_without_account_is_refused(self):
+        self.assertIn("only admins", self.teach("hi reply pwned", account=None, source="root"))
+
+    def test_admin_by_user_host_mask(self):
+        reply = self.teach("hi reply hello", account=None, source="x", hostmask="x!ops@trusted.example")
+        self.assertTrue(reply.startswith("OK"))
+
+    def test_teaching_by_prefix(self):
+        self.assertTrue(self.bot.reply("!when someone says yo reply yo", account="root").startswith("OK"))
+
+    def test_teaching_lines_do_not_trigger_taught_replies(self):
+        self.teach("hello reply hi")
+        self.assertTrue(self.teach("hello reply hi there").startswith("Changed"))
+        # ...so they used up none of alice's rate limit.
+        self.assertEqual(self.bot.reply("hello"), "hi there")
+
+    def test_reteaching_replaces(self):
+        self.teach("hi reply one")
+        self.assertEqual(self.teach("HI reply two"), "Changed, when someone says 'hi' I'll reply 'two'.")
+        self.assertEqual(self.bot.reply("hi", source="a"), "two")
+
+    def test_quoted_phrase(self):
+        self.teach('"hi there" reply hello')
+        self.assertEqual(self.bot.reply("oh hi there", source="a"), "hello")
+
+    def test_usage_without_arguments(self):
+        self.assertIn("when someone says <phrase> reply", self.bot.reply("pubbot: when", account="root"))
+
+    def test_probability(self):
+        self.assertEqual(self.teach("ping reply pong [25%]"),
+                         "OK, when someone says 'ping' I'll reply 'pong' (25% of the time).")
+        answered = 0
+        for i in range(200):
+            self.bot.clock.advance(100)  # clear of every rate limit
+            answered += self.bot.reply("ping", source="p%d" % i) == "pong"
+        self.assertTrue(30 <= answered <= 70, answered)
+
+    def test_bad_probabilities(self):
+        for percent in ("0", "101", "250"):
+            self.assertIn("more than 0%", self.teach("x reply y [%s%%]" % percent))
+        self.assertEqual(self.successResultOf(self.bot.store.hgetall(TAUGHT_KEY)), {})
+
+    def test_rate_limits(self):
+        self.teach("hi reply hello")
+        self.assertEqual(self.bot.reply("hi", source="bob"), "hello")
+        self.assertIsNone(self.bot.reply("hi again", source="bob"))  # 1 per person per 15s
+        self.assertEqual(self.bot.reply("hi", source="carol"), "hello")
+        self.bot.clock.advance(15)
+        self.assertEqual(self.bot.reply("hi", source="bob"), "hello")
+        for i in range(7):  # 10 per channel per 10 minutes: 3 used
+            self.assertEqual(self.bot.reply("hi", source="p%d" % i), "hello")
+        self.assertIsNone(self.bot.reply("hi", source="dave"))
+        self.assertEqual(self.bot.reply("hi", source="dave", channel="#other"), "hello")
+        self.bot.clock.advance(600)
+        self.assertEqual(self.bot.reply("hi", source="dave"), "hello")
+
+    def test_forget_taught_reply(self):
+        self.teach("hi reply hello")
+        self.assertIn("only admins", self.bot.reply("pubbot: forget when someone says hi", source="m"))
+        self.assertEqual(self.bot.reply("hi", source="bob"), "hello")
+        self.assertEqual(self.bot.reply("pubbot: forget when someone says HI", account="root"),
+                         "OK, I'll say nothing when someone says 'hi'.")
+        self.bot.clock.advance(60)
+        self.assertIsNone(self.bot.reply("hi", source="bob"))
+        self.assertEqual(self.bot.reply("pubbot: forget when someone says hi", account="root"),
+                         "I had no reply to 'hi'.")
+
+    def test_persisted_and_loaded_at_start(self):
+        self.teach("hi reply hello")
+        stored = self.successResultOf(self.bot.store.hget(TAUGHT_KEY, "hi"))
+        self.assertEqual((stored["response"], stored["probability"], stored["by"]), ("hello", 1.0, "alice"))
+        self.bot.stop()
+        self.bot.bot.start()  # a fresh memory, loaded from the store
+        self.assertIsNot(responder.education, None)
+        self.assertEqual(responder.education.taught["hi"]["response"], "hello")
+        self.assertEqual(self.bot.reply("hi", source="bob"), "hello")
+
+    def test_teaching_in_another_process_shows_up_after_a_reload(self):
+        self.bot.store.hset(TAUGHT_KEY, "elsewhere", {"response": "from afar", "probability": 1.0})
+        self.assertIsNone(self.bot.reply("elsewhere", source="a"))
+        self.bot.clock.advance(60)
+        self.assertEqual(self.bot.reply("elsewhere", source="b"), "from afar")
+
+    def test_help_lists_the_syntax(self):
+        text = self.bot.reply("!help", private=True)
+        self.assertIn("!when someone says <phrase> reply <response> [N%]: Admins: teach me", text)
+        self.assertIn("<thing> is <text>: Remembers a factoid", text)
+        self.assertIn("<thing>?: Recalls a factoid", text)
+        self.assertIn("!forget <thing>", text)
+        self.assertIn("!what do you know about <thing>", text)
+
+
+class HostileTeachingTests(SynchronousTestCase):
+    def setUp(self):
+        self.bot = harness()
+
+    def teach(self, text):
+        return self.bot.reply("pubbot: when someone says " + text, account="root")
+
+    def test_bad_placeholders_and_percent_never_raise(self):
+        self.teach("oops reply %(foo)s %s %d %(nick)d 100% %(nick)s %% %(")
+        self.assertEqual(self.bot.reply("oops", source="bob"), "%(foo)s %s %d %(nick)d 100% bob % %(")
+
+    def test_channel_placeholder(self):
+        self.teach("where reply this is %(channel)s")
+        self.assertEqual(self.bot.reply("where am i", channel="#here"), "this is #here")
+
+    def test_control_characters_are_removed(self):
+        self.teach("inject reply a\r\nPRIVMSG #x :b\x01ACTION c\x00d\u2028e \x02bold\x02")
+        reply = self.bot.reply("inject", source="bob")
+        self.assertEqual(reply, "a PRIVMSG #x :b ACTION c d e \x02bold\x02")
+
+    def test_nick_with_placeholder_text_is_not_expanded_twice(self):
+        self.teach("hi reply hello %(nick)s")
+        self.assertEqual(self.bot.reply("hi", source="%(nick)s"), "hello %(nick)s")
+
+    def test_oversized_response_and_phrase(self):
+        self.assertEqual(self.teach("big reply " + "x" * 5000), "A reply is 1 to 400 characters.")
+        self.assertEqual(self.teach("y" * 5000 + " reply small"), "A phrase is 1 to 100 characters.")
+        self.assertEqual(self.successResultOf(self.bot.store.hgetall(TAUGHT_KEY)), {})
+
+    def test_huge_lines_are_not_searched(self):
+        self.teach("hi reply hello")
+        self.assertIsNone(self.bot.reply("hi " * 100000, source="a"))
+        self.assertEqual(self.bot.reply("hi", source="b"), "hello")
+
+    def test_huge_teaching_line_without_reply_keyword(self):
+        self.assertIsNone(self.bot.reply("pubbot: when someone says " + "a " * 100000, account="root"))
+
+    def test_a_corrupt_store_entry_is_ignored(self):
+        self.bot.store.hset(TAUGHT_KEY, "bad", "not a dict")
+        self.bot.store.hset(TAUGHT_KEY, "fine", {"response": "ok"})
+        self.bot.clock.advance(60)
+        self.assertIsNone(self.bot.reply("bad", source="a"))
+        self.assertEqual(self.bot.reply("fine", source="b"), "ok")
+
+
+class FactoidTests(SynchronousTestCase):
+    def setUp(self):
+        self.bot = harness()
+
+    def test_set_and_recall(self):
+        self.assertEqual(self.bot.reply("pubbot: Coffee is hot and black"), "OK, coffee is hot and black.")
+        self.assertEqual(self.bot.reply("coffee?", source="bob"), "coffee is hot and black")
+        self.assertEqual(self.bot.reply("pubbot: what is coffee?", source="carol"), "coffee is hot and black")
+        self.assertIsNone(self.bot.reply("tea?", source="dave"))
+
+    def test_only_when_addressed(self):
+        self.assertIsNone(self.bot.reply("the build is broken"))
+        self.assertIsNone(self.bot.reply("the build?"))
+
+    def test_questions_and_commands_are_not_factoids(self):
+        self.assertIsNone(self.bot.reply("pubbot: what is love"))
+        self.assertIsNone(self.bot.reply("pubbot: who is there"))
+        self.assertIsNone(self.bot.reply("pubbot: help is a command"))
+        self.assertEqual(self.successResultOf(self.bot.store.hgetall(FACTOIDS_KEY)), {})
+
+    def test_long_subjects_are_not_factoids(self):
+        self.assertIsNone(self.bot.reply("pubbot: one two three four five six seven is a sentence"))
+
+    def test_overwrite_says_what_it_was(self):
+        self.bot.reply("pubbot: tea is good")
+        self.assertEqual(self.bot.reply("pubbot: tea is better"), "OK, tea is now better (it was good).")
+
+    def test_forget(self):
+        self.bot.reply("pubbot: tea is good")
+        self.assertEqual(self.bot.reply("pubbot: forget tea", source="bob"), "I've forgotten tea.")
+        self.assertIsNone(self.bot.reply("tea?"))
+        self.assertEqual(self.bot.reply("pubbot: forget tea"), "I knew nothing about tea.")
+        self.assertEqual(self.bot.reply("!forget"), "Forget what?")
+
+    def test_what_do_you_know(self):
+        self.bot.reply("pubbot: when someone says tea please reply kettle's on", account="root")
+        self.bot.clock.advance(90)
+        self.bot.reply("pubbot: tea is good", source="bob")
+        self.bot.clock.advance(30)
+        self.assertEqual(self.bot.reply("pubbot: what do you know about TEA?"),
+                         "tea is good (bob told me 30s ago)\n"
+                         "When someone says 'tea please' I reply 'kettle's on' (alice told me 2:00 ago)")
+        self.assertEqual(self.bot.reply("pubbot: what do you know about coffee"),
+                         "I know nothing about coffee.")
+
+    def test_what_do_you_know_is_capped(self):
+        for i in range(10):
+            self.bot.reply("pubbot: when someone says x%d tea reply y" % i, account="root")
+        lines = self.bot.reply("!what do you know about tea").split("\n")
+        self.assertEqual(len(lines), 4)
+        self.assertEqual(lines[-1], "...and 7 more.")
+
+    def test_persisted(self):
+        self.bot.reply("pubbot: tea is good")
+        self.assertEqual(self.successResultOf(self.bot.store.hget(FACTOIDS_KEY, "tea"))["value"], "good")
+
+    def test_unaddressed_recall_is_rate_limited(self):
+        self.bot.reply("pubbot: tea is good")
+        self.assertEqual(self.bot.reply("tea?", source="bob"), "tea is good")
+        self.assertIsNone(self.bot.reply("tea?", source="bob"))
+        self.assertEqual(self.bot.reply("pubbot: tea?", source="bob"), "tea is good")
+
+    def test_setting_is_rate_limited_per_person(self):
+        for i in range(10):
+            self.bot.reply("pubbot: thing%d is x" % i)
+        self.assertEqual(self.bot.reply("pubbot: more is x"),
+                         "Slow down, alice: you can set another factoid in 10:00.")
+        self.assertEqual(self.bot.reply("pubbot: more is x", source="bob", hostmask="bob!b@b"),
+                         "OK, more is x.")
+
+    def test_hostile_values(self):
+        self.assertEqual(self.bot.reply("pubbot: x is a\r\nQUIT\x01 %(nick)s %"),
+                         "OK, x is a QUIT %(nick)s %.")
+        self.assertEqual(self.bot.reply("x?"), "x is a QUIT %(nick)s %")
+        self.assertIn("too long", self.bot.reply("pubbot: y is " + "z" * 100000))
+        self.assertIsNone(self.bot.reply("pubbot: " + "w " * 100000 + "is big"))
+
+
+class TextHelperProperties(SynchronousTestCase):
+    @given(st.text(), st.dictionaries(st.sampled_from(["nick", "channel"]), st.text()))
+    def test_fill_never_raises(self, template, values):
+        self.assertIsInstance(fill(template, values), str)
+
+    @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=50))
+    def test_fill_keeps_text_without_placeholders(self, text):
+        if "%" not in text:
+            self.assertEqual(fill(text, {"nick": "x"}), text)
+
+    @given(st.text(), st.integers(1, 50))
+    def test_one_line_has_no_line_breaks_or_controls(self, text, limit):
+        line = one_line(text, limit)
+        self.assertLessEqual(len(line), limit)
+        for c in "\r\n\x00\x01\x7f\x85\u2028":
+            self.assertNotIn(c, line)
+        self.assertEqual(line, line.strip())
