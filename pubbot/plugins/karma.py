@@ -1,0 +1,123 @@
+"""
+Karma: C{thing++} and C{thing--} in chat (C{(two words)++} for more than
+one word), C{karma thing}, C{karma top} and C{karma bottom}.
+
+Nobody changes their own karma; each person makes at most L{PER_PERSON}
+changes a minute and changes one thing at most once every L{SAME_THING}
+seconds. Scores live in the store's C{karma} hash.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from twisted.internet.defer import Deferred
+
+from pubbot.api import CHAT_LINES, Handler, command
+from pubbot.people import person_key
+from pubbot.plugins.education import one_line
+from pubbot.ratelimit import Limits, RateLimiter
+from pubbot.timefmt import format_duration
+
+KARMA_KEY = "karma"
+MAX_THING = 64
+#: Changes counted from one line at most.
+PER_LINE = 3
+PER_PERSON = (5, 60)
+SAME_THING = 600
+LIST_LENGTH = 5
+#: A change's reply yields to any other reply to the same line.
+CHANGE_WEIGHT = -1
+
+_CHANGE = re.compile(
+    r"(?:\((?P<group>[^()\r\n]{1,%d})\)|(?<![\w.+-])(?P<word>\w[\w.-]{0,%d}))(?P<op>\+\+|--)(?![\w+-])"
+    % (MAX_THING, MAX_THING - 1))
+
+
+def _thing(text: str) -> str:
+    return one_line(text).lower().rstrip(".-")
+
+
+class Karma(Handler):
+    """The C{karma} handler: counts C{++} and C{--}; its limits live as long as its bot."""
+
+    def __init__(self):
+        super().__init__(self.changes, [CHAT_LINES], name="karma", triggers=("<thing>++", "<thing>--"))
+        self.limits: Optional[Limits] = None
+        self.repeats: Optional[RateLimiter] = None
+
+    def start(self, bot) -> None:
+        super().start(bot)
+        self.limits = Limits(bot.clock, person=PER_PERSON)
+        self.repeats = RateLimiter(bot.clock, 1, SAME_THING)
+
+    def stop(self) -> None:
+        self.limits = self.repeats = None
+        super().stop()
+
+    def changes(self, msg) -> Optional[Deferred]:
+        """Gives or takes a point of karma: 'tea++', 'mondays--', '(free coffee)++'."""
+        content = msg.fields["content"]
+        if "++" not in content and "--" not in content:
+            return None
+        if msg.fields.get("private") or self.limits is None:
+            return None
+        changes: dict[str, int] = {}
+        for found in _CHANGE.finditer(content):
+            thing = _thing(found.group("group") or found.group("word"))
+            if thing and thing not in changes:
+                changes[thing] = 1 if found.group("op") == "++" else -1
+                if len(changes) == PER_LINE:
+                    break
+        if not changes:
+            return None
+        return Deferred.fromCoroutine(self._apply(msg, changes))
+
+    async def _apply(self, msg, changes: dict[str, int]) -> Optional[dict]:
+        source = msg.fields["source"]
+        selves = {source.lower(), (msg.fields.get("account") or "").lower()}
+        who = person_key(msg)
+        done, refusals = [], []
+        for thing, amount in changes.items():
+            if thing in selves:
+                refusals.append("%s: you can't change your own karma!" % (source,))
+                continue
+            if not self.repeats.would_allow((who, thing)):
+                refusals.append("%s: you can change %s's karma again in %s." % (
+                    source, thing, format_duration(self.repeats.retry_after((who, thing)))))
+                continue
+            if not self.limits.allow(who):
+                refusals.append("Slow down, %s: karma again in %s." % (
+                    source, format_duration(self.limits.retry_after(who))))
+                break
+            self.repeats.record((who, thing))
+            score = await msg.bot.store.hincr(KARMA_KEY, thing, amount)
+            done.append("%s's karma is now %d." % (thing, score))
+        lines = refusals + done
+        return {"content": " ".join(lines), "weight": CHANGE_WEIGHT} if lines else None
+
+
+karma = Karma()
+
+
+@command("karma", args=r"(?P<thing>.+)", usage="[<thing>|top|bottom]")
+async def karma_query(msg, thing=None):
+    """Tells a thing's karma, or the best ('karma top') or worst ('karma bottom') five."""
+    word = (thing or "top").strip().lower()
+    if word in ("top", "best", "bottom", "worst"):
+        scores = await msg.bot.store.hgetall(KARMA_KEY)
+        worst = word in ("bottom", "worst")
+        ranked = sorted(((s, t) for t, s in scores.items() if isinstance(s, int) and s != 0),
+                        key=lambda st: (st[0] if worst else -st[0], st[1]))[:LIST_LENGTH]
+        if not ranked:
+            return {"content": "Nobody has any karma yet."}
+        return {"content": "%s karma: %s" % ("Worst" if worst else "Best",
+                                             ", ".join("%s (%d)" % (t, s) for s, t in ranked))}
+    name = _thing(word[1:-1] if word.startswith("(") and word.endswith(")") else word)
+    if not name or len(name) > MAX_THING:
+        return {"content": "Karma is for things of 1 to %d characters." % (MAX_THING,)}
+    score = await msg.bot.store.hget(KARMA_KEY, name)
+    if not score:
+        return {"content": "%s has no karma." % (name,)}
+    return {"content": "%s has karma %d." % (name, score)}
