@@ -1,0 +1,326 @@
+"""
+One Redis connection, kept up by C{ClientService} with backoff.
+
+txredisapi's protocol does the wire format (RESP, AUTH, SELECT, scripts);
+this wraps it so that commands fail fast with L{RedisUnavailable} while
+the connection is down or Redis does not answer in time (instead of
+queueing without bound), and time comes from the injected reactor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+log = Logger()
+
+#: Seconds a command may take before the connection is dropped and redone.
+DEFAULT_TIMEOUT = 5.0
+
+
+class RedisUnavailable(ConnectionError):
+    """Redis cannot be reached, or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    """Where Redis is, parsed from a C{redis://}, C{rediss://} or C{unix://} URL."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    path: str = ""
+    db: int = 0
+    username: Optional[str] = None
+    password: Optional[str] = None
+    tls: bool = False
+
+    def describe(self) -> str:
+        """The address without credentials, for logs."""
+        where = "unix:%s" % self.path if self.path else "%s:%d" % (self.host, self.port)
+        return "%s%s/%d" % ("tls:" if self.tls else "", where, self.db)
+
+
+def parse_url(url: str) -> RedisAddress:
+    """
+    Parse C{redis://[[user]:password@]host[:port][/db]}, C{rediss://...}
+    (TLS) or C{unix://[[user]:password@]/path[?db=N]}. Raises ValueError
+    with a message that never contains the password.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("is not a valid Redis URL") from None
+    password = unquote(parts.password) if parts.password is not None else None
+    username = unquote(parts.username) if parts.username else None
+    query = parse_qs(parts.query)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("needs a socket path, as in unix:///run/redis.sock")
+        db_text = query.get("db", ["0"])[0]
+        return RedisAddress(path=parts.path, db=_db(db_text), username=username, password=password)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    if not parts.hostname:
+        raise ValueError("needs a host, as in redis://127.0.0.1:6379/0")
+    db_text = parts.path.lstrip("/") or query.get("db", ["0"])[0]
+    return RedisAddress(host=parts.hostname, port=port or 6379, db=_db(db_text),
+                        username=username, password=password, tls=parts.scheme == "rediss")
+
+
+def _db(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("has database %r, which is not a number" % (text,))
+    return int(text)
+
+
+def make_endpoint(reactor, address: RedisAddress):
+    """A client endpoint for C{address} (TLS verifies the server certificate)."""
+    from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+    if address.path:
+        return UNIXClientEndpoint(reactor, address.path, timeout=10)
+    endpoint = HostnameEndpoint(reactor, address.host, address.port, timeout=10)
+    if address.tls:
+        from twisted.internet.ssl import optionsForClientTLS
+        endpoint = wrapClientTLS(optionsForClientTLS(address.host), endpoint)
+    return endpoint
+
+
+class _Factory(Factory):
+    """Builds txredisapi protocols wired to our reactor and our client."""
+
+    noisy = False
+    isLazy = True  # txredisapi logs auth failures itself when lazy
+
+    def __init__(self, client: "RedisClient", protocol_class):
+        self.client = client
+        self.protocol_class = protocol_class
+
+    def buildProtocol(self, addr):
+        a = self.client.address
+        p = self.protocol_class(charset="utf-8", errors="strict", replyTimeout=None,
+                                password=a.password, dbid=a.db or None, convertNumbers=False,
+                                username=a.username)
+        p.factory = self
+        p.callLater = self.client.reactor.callLater
+        p.pubbot_client = self.client
+        return p
+
+    # What txredisapi's protocol calls when AUTH or SELECT fails: we keep
+    # retrying with backoff (the server may be mid-restart) and say why.
+    def stopTrying(self) -> None:
+        pass
+
+    def connectionError(self, why: str) -> None:
+        log.error("Redis {name} at {address}: {why}", name=self.client.name,
+                  address=self.client.address.describe(), why=why)
+
+
+def protocol_class(base=None):
+    """A subclass of txredisapi's protocol C{base} that reports lost connections."""
+    import txredisapi
+    base = base or txredisapi.BaseRedisProtocol
+
+    class Protocol(base):  # type: ignore[misc, valid-type]
+        pubbot_client: Any = None
+
+        def connectionLost(self, why):
+            # Tell the client first, so nothing issued from the failing
+            # commands' callbacks goes to this dead connection.
+            if self.pubbot_client is not None:
+                self.pubbot_client._lost(self)
+            super().connectionLost(why)
+
+    Protocol.__name__ = "Pubbot" + base.__name__
+    return Protocol
+
+
+class RedisClient:
+    """
+    One Redis connection, reconnected by C{ClientService} with exponential
+    backoff. L{execute} fails at once with L{RedisUnavailable} while it is
+    down; a command unanswered after C{timeout} seconds drops the connection
+    (so a paused or half-dead server is reconnected to) and fails the same
+    way. C{on_connect(protocol)} runs on each (re)connection before commands
+    are let through (subscriptions, scripts).
+    """
+
+    def __init__(self, reactor, url: str, name: str = "redis", timeout: float = DEFAULT_TIMEOUT,
+                 on_connect: Optional[Callable[[Any], Any]] = None, protocol=None,
+                 retry_policy: Optional[Callable[[int], float]] = None):
+        self.reactor = reactor
+        self.address = parse_url(url)
+        self.name = name
+        self.timeout = timeout
+        self._on_connect = on_connect
+        self._class = protocol or _default_protocol()
+        self._protocol: Any = None
+        self._was_up = False
+        self._stopping = False
+        self._waiting: list[Deferred] = []
+        self.connected_observers: list[Callable[[], None]] = []
+        self.lost_observers: list[Callable[[], None]] = []
+        self._service = ClientService(
+            make_endpoint(reactor, self.address), _Factory(self, self._class),
+            retryPolicy=retry_policy or backoffPolicy(initialDelay=0.25, maxDelay=10.0, factor=2.0),
+            clock=reactor, prepareConnection=self._prepare)
+
+    @property
+    def connected(self) -> bool:
+        return self._protocol is not None
+
+    def start(self) -> None:
+        self._service.startService()
+
+    def stop(self) -> Deferred:
+        self._on_connect = None
+        self._stopping = True
+        return self._service.stopService()
+
+    def when_connected(self) -> Deferred:
+        """Fires with this client once a usable connection is up."""
+        if self._protocol is not None:
+            return succeed(self)
+        d: Deferred = Deferred()
+        self._waiting.append(d)
+        return d
+
+    def _prepare(self, protocol) -> Deferred:
+        d = protocol.whenConnected()
+        if self._on_connect is not None:
+            hook = self._on_connect
+            d.addCallback(lambda p: maybeDeferred(hook, p).addCallback(lambda _: p))
+
+        def ready(p):
+            if p.transport is None or not p.connected:
+                return p
+            self._protocol = p
+            # Tell the others on the next turn: ClientService is still in the
+            # middle of its own transition and must not be re-entered.
+            self.reactor.callLater(0, self._announce, p)
+            return p
+
+        def failed(f: Failure):
+            log.warn("Redis {name} at {address}: set-up failed: {error}", name=self.name,
+                     address=self.address.describe(), error=f.getErrorMessage())
+            if protocol.transport is not None:
+                protocol.transport.abortConnection()
+            return f
+
+        return d.addCallbacks(ready, failed)
+
+    def _announce(self, p) -> None:
+        if self._protocol is not p:
+            return
+        log.info("Redis {name} {what} {address}", name=self.name,
+                 what="is back at" if self._was_up else "connected to", address=self.address.describe())
+        self._was_up = True
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.callback(self)
+        for observer in list(self.connected_observers):
+            try:
+                observer()
+            except Exception:
+                log.failure("Redis connect observer failed")
+
+    def _lost(self, protocol) -> None:
+        if self._protocol is protocol:
+            self._protocol = None
+            if self._stopping:
+                return
+            log.warn("Redis {name} lost its connection to {address}; reconnecting with backoff",
+                     name=self.name, address=self.address.describe())
+            for observer in list(self.lost_observers):
+                try:
+                    observer()
+                except Exception:
+                    log.failure("Redis lost observer failed")
+
+    def drop(self) -> None:
+        """Abort the current connection (ClientService reconnects)."""
+        p = self._protocol
+        if p is not None and p.transport is not None:
+            p.transport.abortConnection()
+
+    def execute(self, *args: Any, timeout: Optional[float] = None) -> Deferred:
+        """
+        Run one command; fires with its reply (txredisapi's Python form:
+        str, int, list, None) or fails with L{RedisUnavailable} or
+        txredisapi's C{ResponseError} (an error reply from Redis).
+        """
+        p = self._protocol
+        if p is None or not p.connected:
+            return fail(RedisUnavailable("no connection to Redis %s" % (self.address.describe(),)))
+        try:
+            d = p.execute_command(*args)
+        except Exception as e:  # txredisapi raises when the transport just went away
+            return fail(RedisUnavailable("Redis %s: %s" % (self.address.describe(), e)))
+        return self._guard(d, p, timeout)
+
+    def _guard(self, d: Deferred, p, timeout: Optional[float]) -> Deferred:
+        import txredisapi
+        limit = self.timeout if timeout is None else timeout
+        result = Deferred()
+        timer = None
+
+        def expired():
+            if not result.called:
+                log.warn("Redis {name} gave no answer in {seconds}s; dropping the connection",
+                         name=self.name, seconds=limit)
+                if p.transport is not None:
+                    p.transport.abortConnection()
+                result.errback(RedisUnavailable(
+                    "Redis %s gave no answer in %ss" % (self.address.describe(), limit)))
+
+        def done(value):
+            if timer is not None and timer.active():
+                timer.cancel()
+            if result.called:
+                return None
+            if isinstance(value, Failure):
+                if value.check(txredisapi.ConnectionError) and not value.check(txredisapi.ResponseError):
+                    result.errback(RedisUnavailable("Redis %s: %s" % (
+                        self.address.describe(), value.getErrorMessage())))
+                    return None
+                result.errback(value)
+                return None
+            result.callback(value)
+            return None
+
+        if limit:
+            timer = self.reactor.callLater(limit, expired)
+        d.addBoth(done)
+        return result
+
+    def eval(self, script: str, keys=(), args=(), timeout: Optional[float] = None) -> Deferred:
+        """Run a Lua script by its SHA1, loading it when Redis does not know it."""
+        sha = hashlib.sha1(script.encode()).hexdigest()
+        keys, args = list(keys), list(args)
+
+        def retry(f: Failure):
+            import txredisapi
+            if f.check(txredisapi.ResponseError) and str(f.value).startswith("NOSCRIPT"):
+                return self.execute("EVAL", script, len(keys), *keys, *args, timeout=timeout)
+            return f
+
+        d = self.execute("EVALSHA", sha, len(keys), *keys, *args, timeout=timeout)
+        return d.addErrback(retry)
+
+
+def _default_protocol():
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = protocol_class()
+    return _DEFAULT
+
+
+_DEFAULT = None

@@ -1,0 +1,174 @@
+"""
+The L{IStore} on Redis, shared by every process of a scaled-out bot.
+
+Each store key is the Redis key C{pubbot:store:<key>} (so bus keys never
+mix with plugin keys); strings and hash fields hold the value as JSON, set
+members are plain strings. Expiry is Redis's own (millisecond precision).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from ..interfaces import IStore
+from . import decode, encode, wrong_type
+
+#: Prefix of every store key in Redis.
+PREFIX = "pubbot:store:"
+
+_TYPE_NAMES = {"string": "string", "set": "set", "hash": "hash"}
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _ms(ttl: float) -> int:
+    return max(0, int(math.ceil(ttl * 1000)))
+
+
+@implementer(IStore)
+class RedisStore:
+    """
+    An IStore over a L{pubbot.bus.client.RedisClient}. While Redis is down,
+    calls fail with L{pubbot.bus.client.RedisUnavailable}; using a key as
+    another type fails with TypeError, as in every IStore.
+    """
+
+    def __init__(self, client, prefix: str = PREFIX):
+        self.client = client
+        self.prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def close(self) -> Optional[Deferred]:
+        return None
+
+    def _typed(self, d: Deferred, key: str, want: str) -> Deferred:
+        """Turn Redis's WRONGTYPE error into the store's TypeError."""
+        import txredisapi
+
+        def wrong(f):
+            f.trap(txredisapi.ResponseError)
+            text = str(f.value)
+            if text.startswith("WRONGTYPE"):
+                return self.client.execute("TYPE", self._k(key)).addCallback(
+                    lambda have: _raise(wrong_type(key, want, _TYPE_NAMES.get(have, have))))
+            if "not an integer" in text or "not a valid" in text:
+                return _raise(TypeError("key %r does not hold an integer" % (key,)))
+            return f
+
+        return d.addErrback(wrong)
+
+    # IStore
+
+    def get(self, key: str) -> Deferred:
+        d = self.client.execute("GET", self._k(key))
+        d.addCallback(lambda v: None if v is None else decode(v))
+        return self._typed(d, key, "string")
+
+    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+        text = encode(value)
+        if ttl is None:
+            d = self.client.execute("SET", self._k(key), text)
+        elif _ms(ttl) <= 0:
+            d = self.client.execute("DEL", self._k(key))
+        else:
+            d = self.client.execute("SET", self._k(key), text, "PX", _ms(ttl))
+        return d.addCallback(lambda _: None)
+
+    def delete(self, key: str) -> Deferred:
+        return self.client.execute("DEL", self._k(key)).addCallback(lambda n: n > 0)
+
+    def incr(self, key: str, amount: int = 1) -> Deferred:
+        d = self.client.execute("INCRBY", self._k(key), int(amount))
+        return self._typed(d, key, "integer").addCallback(int)
+
+    def expire(self, key: str, ttl: float) -> Deferred:
+        # PEXPIRE with 0 deletes the key at once, like an already-past expiry.
+        d = self.client.execute("PEXPIRE", self._k(key), _ms(ttl))
+        return d.addCallback(lambda n: n == 1)
+
+    def sadd(self, key: str, *members: str) -> Deferred:
+        if not members:
+            return self._check_type(key, "set").addCallback(lambda _: 0)
+        d = self.client.execute("SADD", self._k(key), *members)
+        return self._typed(d, key, "set").addCallback(int)
+
+    def srem(self, key: str, *members: str) -> Deferred:
+        if not members:
+            return self._check_type(key, "set").addCallback(lambda _: 0)
+        d = self.client.execute("SREM", self._k(key), *members)
+        return self._typed(d, key, "set").addCallback(int)
+
+    def smembers(self, key: str) -> Deferred:
+        d = self.client.execute("SMEMBERS", self._k(key))
+        return self._typed(d, key, "set").addCallback(lambda v: set(v or ()))
+
+    def hset(self, key: str, field: str, value: Any) -> Deferred:
+        d = self.client.execute("HSET", self._k(key), field, encode(value))
+        return self._typed(d, key, "hash").addCallback(lambda _: None)
+
+    def hget(self, key: str, field: str) -> Deferred:
+        d = self.client.execute("HGET", self._k(key), field)
+        d.addCallback(lambda v: None if v is None else decode(v))
+        return self._typed(d, key, "hash")
+
+    def hdel(self, key: str, *fields: str) -> Deferred:
+        if not fields:
+            return self._check_type(key, "hash").addCallback(lambda _: 0)
+        d = self.client.execute("HDEL", self._k(key), *fields)
+        return self._typed(d, key, "hash").addCallback(int)
+
+    def hgetall(self, key: str) -> Deferred:
+        d = self.client.execute("HGETALL", self._k(key))
+
+        def pairs(flat):
+            flat = flat or []
+            return {flat[i]: decode(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+        return self._typed(d, key, "hash").addCallback(pairs)
+
+    def hincr(self, key: str, field: str, amount: int = 1) -> Deferred:
+        d = self.client.execute("HINCRBY", self._k(key), field, int(amount))
+
+        def not_integer(f):
+            if f.check(TypeError) and "does not hold an integer" in str(f.value):
+                raise TypeError("hash field %r of %r is not an integer" % (field, key))
+            return f
+
+        return self._typed(d, key, "hash").addCallbacks(int, not_integer)
+
+    def keys(self, prefix: str = "") -> Deferred:
+        pattern = _glob_escape(self._k(prefix)) + "*"
+        found: set = set()
+        cut = len(self.prefix)
+
+        def page(reply):
+            cursor, batch = reply
+            found.update(k[cut:] for k in batch or ())
+            if str(cursor) == "0":
+                return sorted(found)
+            return scan(cursor)
+
+        def scan(cursor):
+            return self.client.execute("SCAN", cursor, "MATCH", pattern, "COUNT", 500).addCallback(page)
+
+        return scan(0)
+
+    def _check_type(self, key: str, want: str) -> Deferred:
+        def check(have):
+            if have not in ("none", want):
+                raise wrong_type(key, want, _TYPE_NAMES.get(have, have))
+            return None
+        return self.client.execute("TYPE", self._k(key)).addCallback(check)
+
+
+def _raise(e: Exception) -> Deferred:
+    raise e
+
