@@ -69,6 +69,8 @@ class Bot:
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
+        #: The IMusicSource of [music] source (set by the music service), or None.
+        self.music_source: Any = None
         #: Extra web resources plugins offer, mounted by the web service at
         #: start: {"hooks/github": resource}.
         self.web_resources: dict[str, Any] = {}

@@ -65,9 +65,8 @@ def _endpoint(kinds: tuple[str, ...]) -> Check:
 
 
 def _music_source(value: str) -> Optional[str]:
-    if value and value.split(":", 1)[0] not in ("mpd", "lms", "icecast"):
-        return "must start with mpd:, lms: or icecast:, not %r" % (value,)
-    return None
+    from .music.sources import check_source
+    return check_source(value)
 
 
 def _url(schemes: tuple[str, ...]) -> Check:

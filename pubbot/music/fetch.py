@@ -1,0 +1,72 @@
+"""JSON over HTTP with treq for the LMS and Icecast sources: bounded, checked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import treq
+from twisted.internet.protocol import Protocol
+
+from .interfaces import SourceUnavailable
+
+#: Largest reply body read, in bytes.
+MAX_BODY = 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def make_http_client(reactor: Any) -> tuple[Any, Any]:
+    """
+    A treq client on C{reactor} that verifies certificates (the Agent's
+    default policy), and its connection pool (close it on stop).
+    """
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool.maxPersistentPerHost = 2
+    return treq.client.HTTPClient(Agent(reactor, pool=pool)), pool
+
+
+async def fetch_json(http: Any, method: str, url: str, body: Optional[bytes] = None,
+                     max_bytes: int = MAX_BODY) -> Any:
+    """
+    Send a request and parse the reply's JSON. Anything but a 200 with at
+    most C{max_bytes} of JSON fails with L{SourceUnavailable}.
+    """
+    headers = {b"Accept": [b"application/json"]}
+    if body is not None:
+        headers[b"Content-Type"] = [b"application/json"]
+    response = await http.request(method, url, data=body, headers=headers)
+    if response.code != 200:
+        # Read nothing more of an error page.
+        response.deliverBody(_Discard())
+        raise SourceUnavailable("%s answered HTTP %d" % (url, response.code))
+    chunks: list[bytes] = []
+    size = 0
+
+    def collect(data: bytes) -> None:
+        nonlocal size
+        size += len(data)
+        if size > max_bytes:
+            raise _TooLarge()
+        chunks.append(data)
+
+    try:
+        await treq.collect(response, collect)
+    except _TooLarge:
+        raise SourceUnavailable("%s sent more than %d bytes" % (url, max_bytes)) from None
+    try:
+        # strict=False: Icecast sends raw control characters inside strings.
+        return json.loads(b"".join(chunks).decode("utf-8", "replace"), strict=False)
+    except ValueError as e:
+        raise SourceUnavailable("%s did not send valid JSON (%s)" % (url, e)) from None
+
+
+class _Discard(Protocol):
+    """Reads nothing of a body: stops the transport at once."""
+
+    def connectionMade(self) -> None:
+        self.transport.stopProducing()
