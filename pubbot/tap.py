@@ -29,6 +29,12 @@ class Options(usage.Options):
         # usage text (twistd would print its whole help for a UsageError).
         try:
             self["settings"] = configmod.load(self["config"])
+            from .manhole import check_manhole_settings
+            from .web.service import check_web_settings
+            for check in (check_web_settings, check_manhole_settings):
+                problem = check(self["settings"])
+                if problem:
+                    raise configmod.ConfigError(problem)
         except configmod.ConfigError as e:
             sys.stderr.write("pubbot: %s\n" % (e,))
             raise SystemExit(1)
@@ -86,4 +92,11 @@ def makeService(options: Options, reactor=None) -> MultiService:
         console.setServiceParent(top)
 
     # Further children (irc, music, web, manhole) are added below.
+
+    if settings.web.endpoint:
+        from .web.service import WebService
+        WebService(bot, reactor).setServiceParent(top)
+    if settings.manhole.endpoint:
+        from .manhole import ManholeService, namespace_for
+        ManholeService(settings, namespace_for(top, bot, settings, reactor), reactor).setServiceParent(top)
     return top

@@ -1,0 +1,107 @@
+"""The bot's observers feeding the live feed, and the event formatters.
+
+The observers run on the bot's hot path (every published message, every
+line sent), so they only count and hand the raw object to the hub; the JSON
+is made later, once, and only if a client is there to read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .sse import EventHub
+
+#: Longest text shown in the feed for one field; the rest is cut with "…".
+MAX_TEXT = 1000
+#: Most fields shown for a non-chat bus message.
+MAX_FIELDS = 12
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[:MAX_TEXT] + "\u2026"
+    return value
+
+
+def format_chat(message) -> dict:
+    """A chat line in: who said what where."""
+    f = message.fields
+    return {
+        "topic": message.topic,
+        "protocol": _text(f.get("protocol")),
+        "channel": _text(f.get("channel")),
+        "source": _text(f.get("source")),
+        "content": _text(f.get("content")),
+        "direct": bool(f.get("direct")),
+    }
+
+
+def format_message(message) -> dict:
+    """Any other bus message: its topic and its plain (scalar) fields."""
+    shown = {}
+    for name, value in message.fields.items():
+        if len(shown) >= MAX_FIELDS:
+            break
+        if isinstance(value, _SCALARS):
+            shown[_text(name)] = _text(value)
+    return {"topic": message.topic, "fields": shown}
+
+
+def format_sent(sent: tuple) -> dict:
+    """A line the bot sent: (protocol, target, text, kind)."""
+    protocol, target, text, kind = sent
+    return {"protocol": _text(protocol), "channel": _text(target), "content": _text(text),
+            "how": kind}
+
+
+class LiveFeed:
+    """
+    Hooks a L{pubbot.bot.Bot}'s observers to an L{EventHub}: chat lines in
+    (kind C{chat}), other bus messages (C{bus}), broadcasts (C{broadcast})
+    and lines sent (C{sent}). Also counts chat lines in and out per protocol.
+    """
+
+    def __init__(self, bot, hub: EventHub):
+        self.bot = bot
+        self.hub = hub
+        self.lines_in: dict[str, int] = {}
+        self.lines_out: dict[str, int] = {}
+        self.attached = False
+
+    def attach(self) -> None:
+        if self.attached:
+            return
+        self.attached = True
+        self.bot.dispatcher.observers.append(self.on_message)
+        self.bot.broadcast_observers.append(self.on_broadcast)
+        self.bot.sent_observers.append(self.on_sent)
+
+    def detach(self) -> None:
+        if not self.attached:
+            return
+        self.attached = False
+        for observers, observer in ((self.bot.dispatcher.observers, self.on_message),
+                                    (self.bot.broadcast_observers, self.on_broadcast),
+                                    (self.bot.sent_observers, self.on_sent)):
+            try:
+                observers.remove(observer)
+            except ValueError:
+                pass
+
+    def on_message(self, message) -> None:
+        topic = message.topic
+        if topic.startswith("chat.") and topic.endswith(".chat"):
+            protocol = message.fields.get("protocol")
+            self.lines_in[protocol] = self.lines_in.get(protocol, 0) + 1
+            self.hub.publish("chat", message, format_chat)
+        else:
+            self.hub.publish("bus", message, format_message)
+
+    def on_broadcast(self, message) -> None:
+        self.hub.publish("broadcast", message, format_message)
+
+    def on_sent(self, protocol: str, target: str, text: str, kind: str) -> None:
+        self.lines_out[protocol] = self.lines_out.get(protocol, 0) + 1
+        self.hub.publish("sent", (protocol, target, text, kind), format_sent)

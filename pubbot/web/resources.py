@@ -1,0 +1,173 @@
+"""The dashboard's resource tree.
+
+::
+
+  /            the page (static/index.html)
+  /static/     its CSS and JavaScript
+  /status      the state as JSON
+  /events      the live feed (server-sent events)
+  /metrics     Prometheus metrics
+  /login       the token form (only when [web] token is set)
+  /logout
+  /<plugin paths>  what plugins put in bot.web_resources, e.g. /hooks/github
+
+Every dashboard path needs the token when one is set; plugin paths (webhooks)
+authenticate their own requests (HMAC signatures) and are exempt.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources as importlib_resources
+from twisted.logger import Logger
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
+from twisted.web.static import File
+
+from .auth import LoginResource, LogoutResource, TokenAuth, UnauthorizedResource
+from .sse import EventHub, EventsResource
+from .status import snapshot
+
+log = Logger()
+
+#: Served on every dashboard response.
+SECURITY_HEADERS = {
+    b"content-security-policy": b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"no-referrer",
+}
+
+
+def static_dir() -> str:
+    """The directory of the page's static files (package data)."""
+    return str(importlib_resources.files("pubbot.web") / "static")
+
+
+class IndexResource(Resource):
+    """The page itself (no caching, so a new version shows at once)."""
+
+    isLeaf = True
+
+    def __init__(self, html: bytes):
+        super().__init__()
+        self.html = html
+
+    def render_GET(self, request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-cache")
+        return self.html
+
+
+class StatusResource(Resource):
+    """C{/status}: L{pubbot.web.status.snapshot} as JSON."""
+
+    isLeaf = True
+
+    def __init__(self, bot, feed=None, auth: TokenAuth | None = None):
+        super().__init__()
+        self.bot = bot
+        self.feed = feed
+        self.auth = auth
+
+    def render_GET(self, request) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        body = snapshot(self.bot, self.feed)
+        body["auth"] = bool(self.auth and self.auth.required)
+        return json.dumps(body, ensure_ascii=True, default=str, allow_nan=False).encode("ascii")
+
+
+class StaticFiles(File):
+    """The static directory, without directory listings."""
+
+    def directoryListing(self):
+        return notFound()
+
+
+class Folder(Resource):
+    """An intermediate path segment for plugin resources ("hooks")."""
+
+    def getChild(self, path, request):
+        return notFound()
+
+    def render(self, request):
+        return notFound().render(request)
+
+
+class DashboardRoot(Resource):
+    """The root: checks the token for every dashboard child."""
+
+    def __init__(self, auth: TokenAuth):
+        super().__init__()
+        self.auth = auth
+        #: first path segments that skip the token (plugins' own resources)
+        self.open: set[bytes] = {b"login", b"favicon.ico"}
+        self.dashboard: set[bytes] = set()
+
+    def add(self, name: bytes, resource, open: bool = False) -> None:
+        self.putChild(name, resource)
+        (self.open if open else self.dashboard).add(name)
+
+    def getChildWithDefault(self, name: bytes, request):
+        if name not in self.open or name == b"login":
+            for header, value in SECURITY_HEADERS.items():
+                request.setHeader(header, value)
+        if name in self.open or self.auth.authorized(request):
+            return super().getChildWithDefault(name, request)
+        return UnauthorizedResource(to_login=(name == b"" and request.method in (b"GET", b"HEAD")))
+
+    def mount(self, path: str, resource) -> bool:
+        """
+        Put a plugin's C{resource} at C{path} ("hooks/github"), exempt from
+        the token. Refuses (logs, returns False) a path that would shadow or
+        sit inside a dashboard path.
+        """
+        segments = [s.encode("utf-8") for s in path.strip("/").split("/") if s]
+        if not segments:
+            log.error("web: plugin resource with an empty path {path!r} not mounted", path=path)
+            return False
+        first = segments[0]
+        if first in self.dashboard or first in (b"login", b"logout"):
+            log.error("web: plugin resource {path} clashes with the dashboard's /{first}; not mounted",
+                      path=path, first=first.decode("utf-8"))
+            return False
+        parent: Resource = self
+        for i, segment in enumerate(segments[:-1]):
+            child = parent.children.get(segment)
+            if child is None:
+                child = Folder()
+                parent.putChild(segment, child)
+            elif getattr(child, "isLeaf", False):
+                log.error("web: plugin resource {path} is inside another plugin's leaf resource; not mounted",
+                          path=path)
+                return False
+            parent = child
+        if segments[-1] in parent.children:
+            log.error("web: two plugin resources at {path}; the second is not mounted", path=path)
+            return False
+        parent.putChild(segments[-1], resource)
+        self.open.add(first)
+        log.info("web: mounted plugin resource /{path}", path="/".join(s.decode("utf-8") for s in segments))
+        return True
+
+
+def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth) -> DashboardRoot:
+    """The whole tree, with the plugins' C{bot.web_resources} mounted."""
+    from .metrics import MetricsResource
+
+    root = DashboardRoot(auth)
+    directory = static_dir()
+    with open(directory + "/index.html", "rb") as f:
+        html = f.read()
+    root.add(b"", IndexResource(html))
+    root.add(b"static", StaticFiles(directory))
+    root.add(b"status", StatusResource(bot, feed, auth))
+    root.add(b"events", EventsResource(hub))
+    root.add(b"metrics", MetricsResource(registry))
+    root.add(b"logout", LogoutResource(auth))
+    root.putChild(b"login", LoginResource(auth))
+    root.putChild(b"favicon.ico", notFound())
+    for path, resource in sorted(getattr(bot, "web_resources", {}).items()):
+        root.mount(path, resource)
+    return root

@@ -1,0 +1,159 @@
+"""The bot's state as one JSON-ready dict: what /status serves and the page shows.
+
+Chat services are read defensively (C{getattr} with defaults): the IRC
+service offers C{connected}, C{network}, C{lag}, C{channels()},
+C{lines_in}, C{lines_out}, C{reconnects} and C{throttle_depth()}; the
+console offers only C{nick}, C{channel} and C{roster()}.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from twisted.logger import Logger
+
+from ..dispatch import LATENCY_BUCKETS
+
+log = Logger()
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _call(obj: Any, name: str, default: Any = None) -> Any:
+    """C{obj.name()} if it is callable, C{obj.name} if not, else C{default}."""
+    value = getattr(obj, name, default)
+    if callable(value):
+        try:
+            return value()
+        except Exception:
+            log.failure("status: {name}() of {obj!r} failed", name=name, obj=obj)
+            return default
+    return value
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of C{value} (scalars, lists, dicts; others as str)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, _SCALARS):
+        return value
+    if depth > 4:
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v, depth + 1) for v in value]
+    return str(value)
+
+
+def _member(entry: Any) -> dict:
+    if isinstance(entry, dict):
+        return _plain(entry)
+    return {"nick": str(entry)}
+
+
+def channels(service: Any) -> dict:
+    """{channel: [roster entry dicts]} for a chat service."""
+    listed = _call(service, "channels")
+    if isinstance(listed, dict):
+        return {str(name): [_member(m) for m in (members or ())] for name, members in listed.items()}
+    names = listed if isinstance(listed, (list, tuple, set)) else ()
+    single = getattr(service, "channel", None)
+    if not names and isinstance(single, str):
+        names = (single,)
+    out = {}
+    for name in names:
+        try:
+            members = service.roster(name)
+        except Exception:
+            log.failure("status: roster of {channel} failed", channel=name)
+            members = ()
+        out[str(name)] = [_member(m) for m in members]
+    return out
+
+
+def connection(protocol: str, service: Any) -> dict:
+    """One chat service's connection state."""
+    connected = getattr(service, "connected", None)
+    if connected is None:
+        connected = bool(getattr(service, "running", True))
+    return {
+        "protocol": protocol,
+        "connected": bool(connected),
+        "network": _plain(getattr(service, "network", None)) or protocol,
+        "nick": _plain(getattr(service, "nick", None)),
+        "lag": _number(_call(service, "lag")),
+        "lines_in": _number(getattr(service, "lines_in", None)),
+        "lines_out": _number(getattr(service, "lines_out", None)),
+        "reconnects": _number(getattr(service, "reconnects", None)),
+        "throttle_depth": _number(_call(service, "throttle_depth")),
+        "channels": channels(service),
+    }
+
+
+def latency_quantile(buckets: list, q: float) -> Optional[float]:
+    """The upper bound of the bucket holding quantile C{q}, None when empty."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for bound, count in zip(LATENCY_BUCKETS, buckets):
+        seen += count
+        if seen >= rank:
+            return bound if math.isfinite(bound) else None
+    return None
+
+
+def _ms(seconds: Optional[float]) -> Optional[float]:
+    return None if seconds is None else seconds * 1000.0
+
+
+def plugins(bot: Any) -> list:
+    """Each loaded handler with its counters and latency."""
+    out = []
+    stats = bot.dispatcher.stats
+    for handler in list(bot.handlers):
+        name = getattr(handler, "name", repr(handler))
+        s = stats.get(name)
+        done = sum(s.buckets) if s is not None else 0
+        out.append({
+            "name": name,
+            "description": _plain(getattr(handler, "description", "")),
+            "calls": s.calls if s else 0,
+            "errors": s.errors if s else 0,
+            "timeouts": s.timeouts if s else 0,
+            "mean_ms": (s.seconds / done * 1000.0) if s and done else None,
+            "p95_ms": _ms(latency_quantile(s.buckets, 0.95)) if s else None,
+        })
+    return out
+
+
+def snapshot(bot: Any, feed: Any = None) -> dict:
+    """The whole state: process, connections, music, cluster, plugins, topics, feed."""
+    cluster = bot.state.get("cluster")
+    music = bot.state.get("music")
+    feed_state = None
+    if feed is not None:
+        hub = feed.hub
+        feed_state = {"clients": len(hub.clients), "events": hub.newest,
+                      "lines_in": dict(feed.lines_in), "lines_out": dict(feed.lines_out)}
+    return {
+        "process_id": bot.process_id,
+        "time": bot.clock.seconds(),
+        "uptime": bot.uptime(),
+        "connections": [connection(p, s) for p, s in list(bot.chat_services.items())],
+        "music": _plain(music) if music else None,
+        "cluster": _plain(cluster) if isinstance(cluster, dict) else None,
+        "owner": _plain(cluster.get("owner")) if isinstance(cluster, dict) else bot.process_id,
+        "plugins": plugins(bot),
+        "topics": dict(bot.dispatcher.topic_counts),
+        "feed": feed_state,
+    }

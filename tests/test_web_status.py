@@ -1,0 +1,220 @@
+"""/status: the state JSON, read defensively from chat services, and the live feed observers."""
+
+import json
+
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.server import Site
+
+from pubbot.api import handler, parse_chat_text
+from pubbot.console import ConsoleService
+from pubbot.message import Message
+from pubbot.testing import Harness
+from pubbot.web.auth import TokenAuth
+from pubbot.web.feed import LiveFeed
+from pubbot.web.metrics import make_registry
+from pubbot.web.resources import build_root
+from pubbot.web.sse import EventHub
+from pubbot.web.status import latency_quantile, snapshot
+
+
+def http(site, method=b"GET", path=b"/", headers=(), body=b""):
+    """One request through the real HTTP channel; (status, headers dict, body)."""
+    transport = StringTransport()
+    channel = site.buildProtocol(None)
+    channel.makeConnection(transport)
+    lines = [method + b" " + path + b" HTTP/1.0", b"Host: dashboard"] + list(headers)
+    if body:
+        lines.append(b"Content-Length: %d" % len(body))
+    channel.dataReceived(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    raw = transport.value()
+    head, _, content = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.split(b"\r\n")
+    found = {}
+    for line in header_lines:
+        k, _, v = line.partition(b": ")
+        found.setdefault(k.lower(), []).append(v)
+    channel.connectionLost(Exception("done"))
+    return int(status_line.split()[1]), found, content
+
+
+class FakeIrc:
+    """What the IRC service offers the dashboard (attributes and methods)."""
+
+    protocol = "irc"
+    connected = True
+    network = "ExampleNet"
+    nick = "pubbot"
+    lines_in = 120
+    lines_out = 33
+    reconnects = 2
+
+    def lag(self):
+        return 0.125
+
+    def channels(self):
+        return {"#pubbot": [{"nick": "alice", "prefix": "@", "account": "alice"}, {"nick": "bob"}],
+                "#dev.ops": []}
+
+    def throttle_depth(self):
+        return 4
+
+    def send(self, target, text, kind="say"):
+        pass
+
+    def roster(self, channel):
+        return []
+
+
+class BrokenIrc(FakeIrc):
+    """A service whose accessors fail or return nonsense."""
+
+    lag = float("nan")
+    lines_in = "lots"
+
+    def channels(self):
+        raise RuntimeError("boom")
+
+    def throttle_depth(self):
+        raise RuntimeError("boom")
+
+
+@parse_chat_text(r"^hello$")
+def hello(msg):
+    return {"content": "hi %s" % msg.source}
+
+
+@handler(subscribe=["chat.irc.#.chat"], name="explodes")
+def explodes(msg):
+    raise ValueError("kaboom")
+
+
+def make_site(h, token=""):
+    clock = h.clock
+    hub = EventHub(clock, run="0badf00d")
+    feed = LiveFeed(h.bot, hub)
+    feed.attach()
+    auth = TokenAuth(token)
+    root = build_root(h.bot, hub, feed, make_registry(h.bot, feed, process=False), auth)
+    return Site(root, reactor=MemoryReactorClock()), feed
+
+
+class StatusTests(SynchronousTestCase):
+    def setUp(self):
+        self.h = Harness(hello, explodes)
+        self.h.bot.chat_services["irc"] = FakeIrc()
+        self.site, self.feed = make_site(self.h)
+
+    def status(self):
+        code, headers, body = http(self.site, path=b"/status")
+        self.assertEqual(code, 200)
+        self.assertEqual(headers[b"content-type"], [b"application/json"])
+        return json.loads(body)
+
+    def test_connection_state_channels_and_rosters(self):
+        state = self.status()
+        irc = state["connections"][0]
+        self.assertEqual(irc["network"], "ExampleNet")
+        self.assertEqual(irc["nick"], "pubbot")
+        self.assertTrue(irc["connected"])
+        self.assertEqual(irc["lag"], 0.125)
+        self.assertEqual((irc["lines_in"], irc["lines_out"], irc["reconnects"], irc["throttle_depth"]),
+                         (120, 33, 2, 4))
+        self.assertEqual(irc["channels"]["#pubbot"][0], {"nick": "alice", "prefix": "@", "account": "alice"})
+        self.assertEqual(irc["channels"]["#dev.ops"], [])
+        self.assertEqual(state["owner"], self.h.bot.process_id)
+        self.assertIsNone(state["cluster"])
+        self.assertIsNone(state["music"])
+        self.assertFalse(state["auth"])
+
+    def test_plugins_with_counts_errors_and_latency(self):
+        self.h.say("hello")
+        self.h.say("hello")
+        state = self.status()
+        plugins = {p["name"]: p for p in state["plugins"]}
+        self.assertEqual(plugins["hello"]["calls"], 2)
+        self.assertEqual(plugins["hello"]["errors"], 0)
+        self.assertIsNotNone(plugins["hello"]["mean_ms"])
+        self.assertIsNotNone(plugins["hello"]["p95_ms"])
+        self.assertEqual(plugins["explodes"]["errors"], 2)
+        self.assertEqual(state["topics"], {"chat": 2})
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 2)
+
+    def test_music_and_cluster_when_present(self):
+        self.h.bot.state["music"] = {"title": "Blue Monday", "artist": "New Order", "album": "Substance"}
+        self.h.bot.state["cluster"] = {"owner": "box:42", "workers": 3, "bus_lag": 0.25}
+        state = self.status()
+        self.assertEqual(state["music"]["title"], "Blue Monday")
+        self.assertEqual(state["cluster"], {"owner": "box:42", "workers": 3, "bus_lag": 0.25})
+        self.assertEqual(state["owner"], "box:42")
+
+    def test_console_service_works_too(self):
+        console = ConsoleService(self.h.bot, lambda proto: None, lambda: None)
+        self.h.bot.chat_services = {"console": console}
+        conn = self.status()["connections"][0]
+        self.assertEqual(conn["network"], "console")
+        self.assertEqual(conn["channels"], {"#console": [{"nick": "you"}, {"nick": "pubbot"}]})
+        self.assertIsNone(conn["lag"])
+
+    def test_broken_service_accessors_do_not_break_status(self):
+        self.h.bot.chat_services["irc"] = BrokenIrc()
+        conn = self.status()["connections"][0]
+        self.assertIsNone(conn["lag"])
+        self.assertIsNone(conn["lines_in"])
+        self.assertIsNone(conn["throttle_depth"])
+        self.assertEqual(conn["channels"], {})
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+
+    def test_odd_values_in_state_are_made_json(self):
+        self.h.bot.state["music"] = {"title": object(), "length": float("inf"), "tags": {"a", "b"}}
+        music = self.status()["music"]
+        self.assertIsInstance(music["title"], str)
+        self.assertIsNone(music["length"])
+
+    def test_latency_quantile(self):
+        self.assertIsNone(latency_quantile([0] * 10, 0.95))
+        self.assertEqual(latency_quantile([10, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0.95), 0.0005)
+        self.assertEqual(latency_quantile([90, 0, 0, 0, 0, 0, 0, 10, 0, 0], 0.95), 1.0)
+        self.assertIsNone(latency_quantile([0] * 9 + [5], 0.5))  # only the +Inf bucket
+
+
+class FeedTests(SynchronousTestCase):
+    def setUp(self):
+        self.h = Harness(hello)
+        self.hub = EventHub(self.h.clock, run="0badf00d")
+        self.feed = LiveFeed(self.h.bot, self.hub)
+        self.feed.attach()
+
+    def bodies(self):
+        return [json.loads(e.encode(self.hub.run).split(b"data: ", 1)[1]) for e in self.hub.events]
+
+    def test_chat_in_reply_out_and_bus_messages(self):
+        self.h.say("hello", source="alice")
+        self.h.bot.publish("music.track", title="Song", artist="Band", album="LP")
+        self.h.bot.bus.broadcast(Message("vcs.commit", {"repo": "pubbot", "big": {"no": 1}}))
+        chat, sent, bus, broadcast = self.bodies()
+        self.assertEqual((chat["kind"], chat["source"], chat["channel"], chat["content"]),
+                         ("chat", "alice", "#pubbot", "hello"))
+        self.assertEqual((sent["kind"], sent["content"], sent["how"]), ("sent", "hi alice", "say"))
+        self.assertEqual((bus["kind"], bus["topic"], bus["fields"]["title"]), ("bus", "music.track", "Song"))
+        self.assertEqual(broadcast["fields"], {"repo": "pubbot"})  # plain fields only
+        self.assertEqual(self.feed.lines_in, {"irc": 1})
+        self.assertEqual(self.feed.lines_out, {"irc": 1})
+
+    def test_long_text_is_cut(self):
+        self.h.say("x" * 100000)
+        self.assertEqual(len(self.bodies()[0]["content"]), 1001)
+
+    def test_detach_removes_the_observers(self):
+        self.feed.detach()
+        self.assertNotIn(self.feed.on_message, self.h.bot.dispatcher.observers)
+        self.assertNotIn(self.feed.on_sent, self.h.bot.sent_observers)
+        self.assertNotIn(self.feed.on_broadcast, self.h.bot.broadcast_observers)
+        self.h.say("hello")
+        self.assertEqual(len(self.hub.events), 0)
+
+    def test_snapshot_counts_feed(self):
+        self.h.say("hello")
+        state = snapshot(self.h.bot, self.feed)
+        self.assertEqual(state["feed"]["events"], 2)
+        self.assertEqual(state["feed"]["clients"], 0)
