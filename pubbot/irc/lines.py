@@ -1,0 +1,199 @@
+"""
+IRC lines: parse and serialise, with IRCv3 message tags.
+
+A line is C{[@tags ][:source ]COMMAND [params...] [:trailing]}. Tag values
+are escaped per the message-tags spec (C{\\:} C{\\s} C{\\\\} C{\\r} C{\\n});
+a missing value and an empty one are the same (C{""}).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+#: Lines larger than this (tags included) are refused by the protocol.
+MAX_TAGS_BYTES = 8191
+#: The classic limit for the rest of a line, CR LF included.
+MAX_LINE_BYTES = 512
+
+_EMPTY: dict = {}
+
+
+class LineError(ValueError):
+    """A malformed line."""
+
+
+class Line:
+    """One parsed line. C{tags} is a dict (shared and empty when there are none)."""
+
+    __slots__ = ("tags", "source", "command", "params")
+
+    def __init__(self, command: str, params: Optional[list] = None,
+                 source: Optional[str] = None, tags: Optional[dict] = None):
+        self.command = command
+        self.params = params if params is not None else []
+        self.source = source
+        self.tags = tags if tags is not None else _EMPTY
+
+    @property
+    def nick(self) -> Optional[str]:
+        """The nick (or server name) part of the source."""
+        source = self.source
+        if source is None:
+            return None
+        end = source.find("!")
+        if end < 0:
+            end = source.find("@")
+        return source if end < 0 else source[:end]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Line):
+            return NotImplemented
+        return (self.command == other.command and self.params == other.params
+                and self.source == other.source and dict(self.tags) == dict(other.tags))
+
+    def __repr__(self) -> str:
+        return "Line(%r, %r, source=%r, tags=%r)" % (self.command, self.params, self.source, self.tags)
+
+
+def split_source(source: str) -> tuple[str, Optional[str], Optional[str]]:
+    """C{nick!user@host} -> (nick, user, host); missing parts are None."""
+    nick, _, rest = source.partition("!")
+    if _:
+        user, at, host = rest.partition("@")
+        return nick, user, host if at else None
+    nick, at, host = source.partition("@")
+    return nick, None, host if at else None
+
+
+_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_ESCAPES = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"})
+
+
+def unescape_tag_value(value: str) -> str:
+    """Undo tag value escaping; an unknown escape drops the backslash, a trailing one is dropped."""
+    if "\\" not in value:
+        return value
+    out = []
+    i = 0
+    n = len(value)
+    while i < n:
+        c = value[i]
+        if c == "\\":
+            i += 1
+            if i < n:
+                nxt = value[i]
+                out.append(_UNESCAPES.get(nxt, nxt))
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def escape_tag_value(value: str) -> str:
+    return value.translate(_ESCAPES)
+
+
+def parse_tags(text: str) -> dict:
+    tags = {}
+    for item in text.split(";"):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if not key or key == "+":
+            raise LineError("empty tag key")
+        tags[key] = unescape_tag_value(value) if eq else ""
+    return tags
+
+
+def parse(text: str) -> Line:
+    """
+    Parse one line (without CR LF). Raise L{LineError} when it is malformed:
+    empty, no command, a command that is neither letters nor three digits.
+    """
+    tags = _EMPTY
+    pos = 0
+    if text.startswith("@"):
+        end = text.find(" ")
+        if end < 0:
+            raise LineError("tags without a command")
+        tags = parse_tags(text[1:end])
+        pos = end + 1
+        while text.startswith(" ", pos):
+            pos += 1
+    source = None
+    if text.startswith(":", pos):
+        end = text.find(" ", pos)
+        if end < 0:
+            raise LineError("source without a command")
+        source = text[pos + 1:end]
+        if not source:
+            raise LineError("empty source")
+        pos = end + 1
+        while text.startswith(" ", pos):
+            pos += 1
+    trailing = None
+    colon = text.find(" :", pos)
+    if colon >= 0:
+        trailing = text[colon + 2:]
+        middle = text[pos:colon]
+    elif text.startswith(":", pos):
+        raise LineError("no command")
+    else:
+        middle = text[pos:]
+    params = [p for p in middle.split(" ") if p] if " " in middle else [middle] if middle else []
+    if not params:
+        raise LineError("no command")
+    command = params[0]
+    if not (command.isalpha() and command.isascii()) and not (len(command) == 3 and command.isdigit()):
+        raise LineError("bad command %r" % (command[:20],))
+    del params[0]
+    if trailing is not None:
+        params.append(trailing)
+    return Line(command.upper(), params, source, tags)
+
+
+_BAD = ("\r", "\n", "\0")
+
+
+def _check(part: str, what: str) -> None:
+    for c in _BAD:
+        if c in part:
+            raise LineError("%s contains CR, LF or NUL" % (what,))
+
+
+def serialise(line: Line) -> str:
+    """The wire form of C{line} (without CR LF). Raise L{LineError} if it cannot be sent."""
+    out = []
+    if line.tags:
+        items = []
+        for key, value in line.tags.items():
+            if not key or any(c in key for c in " ;=\r\n\0"):
+                raise LineError("bad tag key %r" % (key,))
+            items.append(key + "=" + escape_tag_value(value) if value else key)
+        _check("".join(items), "a tag")
+        out.append("@" + ";".join(items))
+    if line.source is not None:
+        if not line.source or " " in line.source:
+            raise LineError("bad source")
+        _check(line.source, "the source")
+        out.append(":" + line.source)
+    if not line.command or " " in line.command:
+        raise LineError("bad command")
+    _check(line.command, "the command")
+    out.append(line.command)
+    params = line.params
+    last = len(params) - 1
+    for i, param in enumerate(params):
+        _check(param, "a parameter")
+        if i == last and (not param or " " in param or param[0] == ":"):
+            out.append(":" + param)
+        elif not param or " " in param or param[0] == ":":
+            raise LineError("only the last parameter may be empty, start with ':' or hold a space")
+        else:
+            out.append(param)
+    return " ".join(out)
+
+
+def build(command: str, *params: str) -> bytes:
+    """A line to send, encoded, with CR LF. Raise L{LineError} on unsafe input."""
+    return (serialise(Line(command, list(params))) + "\r\n").encode("utf-8")
