@@ -79,7 +79,9 @@ class StatusResource(Resource):
 
 
 class StaticFiles(File):
-    """The static directory, without directory listings."""
+    """The static directory, without directory listings or index pages."""
+
+    indexNames: list = []
 
     def directoryListing(self):
         return notFound()

@@ -85,9 +85,12 @@ class Client:
         self.paused = False
         self.paused_since = 0.0
         self.closed = False
+        #: bytes handed to the transport so far
+        self.written = 0
 
     def write(self, data: bytes) -> None:
         if not self.closed:
+            self.written += len(data)
             self.request.write(data)
 
     def pauseProducing(self) -> None:

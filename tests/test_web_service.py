@@ -1,0 +1,174 @@
+"""The web service on real sockets (real reactor): listening, a taken port,
+2,000 SSE connect/disconnect cycles, and a client that never reads."""
+
+import gc
+import json
+import os
+import socket
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.trial.unittest import TestCase
+
+from pubbot.testing import Harness
+from pubbot.web.service import WebService
+from pubbot.web.sse import Client
+
+from tests.servers import free_port
+
+
+def turn(seconds=0.0):
+    return deferLater(reactor, seconds, lambda: None)
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+class WebServiceTests(TestCase):
+    def setUp(self):
+        self.h = Harness()
+        self.port = free_port()
+        self.service = WebService(self.h.bot, reactor, endpoint="tcp:%d:interface=127.0.0.1" % self.port)
+
+    async def start(self):
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+        port = await self.service.listening
+        self.assertIsNotNone(port)
+        return "http://127.0.0.1:%d/" % self.port
+
+    def test_serves_status_and_page(self):
+        async def run():
+            base = await self.start()
+            response = await treq.get(base + "status", persistent=False)
+            self.assertEqual(response.code, 200)
+            state = json.loads(await response.text())
+            self.assertEqual(state["process_id"], self.h.bot.process_id)
+            page = await (await treq.get(base, persistent=False)).text()
+            self.assertIn("<title>pubbot</title>", page)
+            js = await treq.get(base + "static/app.js", persistent=False)
+            self.assertEqual(js.code, 200)
+            listing = await treq.get(base + "static/", persistent=False)
+            self.assertEqual(listing.code, 404)  # no directory listings
+            await listing.text()
+        return Deferred.fromCoroutine(run())
+
+    def test_taken_port_is_logged_and_the_bot_runs_on(self):
+        async def run():
+            blocker = socket.socket()
+            blocker.bind(("127.0.0.1", self.port))
+            blocker.listen(1)
+            self.addCleanup(blocker.close)
+            events = []
+            globalLogPublisher.addObserver(events.append)
+            self.addCleanup(globalLogPublisher.removeObserver, events.append)
+            self.service.startService()
+            port = await self.service.listening
+            self.assertIsNone(port)
+            self.assertTrue(self.service.running)
+            messages = [formatEvent(e) for e in events if e.get("log_level") == LogLevel.error]
+            self.assertEqual(len(messages), 1)
+            self.assertIn("web: cannot listen on tcp:%d:interface=127.0.0.1" % self.port, messages[0])
+            self.assertIn("the bot runs on", messages[0])
+            await self.service.stopService()
+        return Deferred.fromCoroutine(run())
+
+    def test_stop_ends_streams_and_stops_listening(self):
+        async def run():
+            await self.start()
+            s = socket.create_connection(("127.0.0.1", self.port))
+            self.addCleanup(s.close)
+            s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            while not self.service.hub.clients:
+                await turn(0.01)
+            await self.service.stopService()
+            self.assertEqual(self.service.hub.clients, set())
+            self.assertEqual(self.h.bot.sent_observers, [])
+            s.settimeout(5)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertTrue(data.endswith(b"0\r\n\r\n"))
+            self.assertRaises(OSError, socket.create_connection, ("127.0.0.1", self.port))
+        return Deferred.fromCoroutine(run())
+
+    def test_two_thousand_real_connect_disconnect_cycles(self):
+        async def run():
+            await self.start()
+            hub = self.service.hub
+            await turn()
+            gc.collect()
+            fds = open_fds()
+            for i in range(2000):
+                s = socket.create_connection(("127.0.0.1", self.port))
+                s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+                while not hub.clients:
+                    await turn()
+                if i % 10 == 0:
+                    hub.publish("bus", i, lambda raw: {"n": raw})
+                s.close()
+                while hub.clients:
+                    await turn()
+            self.assertEqual(hub.connects_total, 2000)
+            for _ in range(50):
+                if open_fds() <= fds:
+                    break
+                await turn(0.01)
+            self.assertLessEqual(open_fds(), fds)
+            gc.collect()
+            self.assertEqual([o for o in gc.get_objects() if isinstance(o, Client)], [])
+            self.assertIsNone(hub._beat)
+        return Deferred.fromCoroutine(run())
+
+    def test_client_that_never_reads_does_not_grow_memory(self):
+        async def run():
+            await self.start()
+            hub = self.service.hub
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", self.port))
+            self.addCleanup(s.close)
+            s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            while not hub.clients:
+                await turn(0.01)
+            client = next(iter(hub.clients))
+            hub.flush_delay = 0.001
+            text = "x" * 1000
+            published = 0
+            for batch in range(200):  # 200 x 200 events of ~1 kB: ~40 MB offered
+                for _ in range(200):
+                    hub.publish("chat", text, lambda raw: {"content": raw})
+                    published += 1
+                await turn(0.002)
+                await turn()
+            self.assertTrue(client.paused)
+            written = client.written
+            self.assertLess(written, 16 * 1024 * 1024)  # kernel buffers plus one batch at most
+            transport = client.request.channel.transport
+            buffered = len(transport.dataBuffer) + sum(len(b) for b in transport._tempDataBuffer)
+            self.assertLess(buffered, 1024 * 1024)
+            # more events while paused add nothing
+            for _ in range(5000):
+                hub.publish("chat", text, lambda raw: {"content": raw})
+            await turn(0.1)
+            self.assertEqual(client.written, written)
+            # once it reads, it catches up with a gap notice
+            s.setblocking(False)
+            seen = b""
+            for _ in range(2000):
+                try:
+                    seen += s.recv(1 << 20)
+                except BlockingIOError:
+                    await turn(0.005)
+                if b'"kind":"gap"' in seen:
+                    break
+                seen = seen[-200000:]
+            self.assertIn(b'"kind":"gap"', seen)
+        return Deferred.fromCoroutine(run())
