@@ -1,0 +1,199 @@
+"""
+Who is where: users (host, account, away) and per-channel membership with
+prefix modes, kept under the server's casemapping.
+
+Fed from NAMES, JOIN (plain and extended-join), PART, KICK, QUIT, NICK,
+MODE, ACCOUNT, CHGHOST, AWAY, SETNAME, WHO/WHOX and account tags.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .casemap import FoldedDict
+
+
+class User:
+    __slots__ = ("nick", "user", "host", "account", "away", "realname")
+
+    def __init__(self, nick: str, user: Optional[str] = None, host: Optional[str] = None):
+        self.nick = nick
+        self.user = user
+        self.host = host
+        self.account: Optional[str] = None
+        self.away = False
+        self.realname: Optional[str] = None
+
+    @property
+    def hostmask(self) -> str:
+        return "%s!%s@%s" % (self.nick, self.user or "*", self.host or "*")
+
+
+class Channel:
+    __slots__ = ("name", "members", "key", "names_buffer")
+
+    def __init__(self, name: str, fold: Callable[[str], str]):
+        self.name = name
+        #: nick -> prefix symbols held, highest first ("@+").
+        self.members: FoldedDict[str] = FoldedDict(fold)
+        self.key: Optional[str] = None
+        #: NAMES replies being collected (None when not collecting).
+        self.names_buffer: Optional[FoldedDict[str]] = None
+
+
+class Roster:
+    """All channels the bot is in and the users it shares them with."""
+
+    def __init__(self, fold: Callable[[str], str], prefix_symbols: str = "@+"):
+        self.fold = fold
+        self.prefix_symbols = prefix_symbols
+        self.channels: FoldedDict[Channel] = FoldedDict(fold)
+        self.users: FoldedDict[User] = FoldedDict(fold)
+
+    def refold(self, fold: Callable[[str], str]) -> None:
+        self.fold = fold
+        self.channels.refold(fold)
+        self.users.refold(fold)
+        for channel in self.channels.values():
+            channel.members.refold(fold)
+
+    def clear(self) -> None:
+        self.channels.clear()
+        self.users.clear()
+
+    # users
+
+    def user(self, nick: str, user: Optional[str] = None, host: Optional[str] = None) -> User:
+        """The L{User} for C{nick}, created if new; C{user}/C{host} update it when given."""
+        u = self.users.get(nick)
+        if u is None:
+            u = User(nick, user, host)
+            self.users[nick] = u
+        else:
+            if user:
+                u.user = user
+            if host:
+                u.host = host
+        return u
+
+    def _forget_if_gone(self, nick: str) -> None:
+        for channel in self.channels.values():
+            if nick in channel.members:
+                return
+        self.users.pop(nick)
+
+    # membership
+
+    def join(self, channel: str, nick: str, user: Optional[str] = None,
+             host: Optional[str] = None) -> User:
+        chan = self.channels.get(channel)
+        if chan is None:
+            chan = self.channels[channel] = Channel(channel, self.fold)
+        u = self.user(nick, user, host)
+        if nick not in chan.members:
+            chan.members[nick] = ""
+        return u
+
+    def part(self, channel: str, nick: str) -> None:
+        chan = self.channels.get(channel)
+        if chan is not None:
+            chan.members.pop(nick)
+            self._forget_if_gone(nick)
+
+    def leave_channel(self, channel: str) -> None:
+        """The bot left C{channel}: forget it and users seen only there."""
+        chan = self.channels.pop(channel)
+        if chan is None:
+            return
+        for nick in list(chan.members):
+            self._forget_if_gone(nick)
+
+    def quit(self, nick: str) -> list[str]:
+        """C{nick} quit: remove it everywhere; return the channels it was in."""
+        left = []
+        for chan in self.channels.values():
+            if chan.members.pop(nick) is not None:
+                left.append(chan.name)
+        self.users.pop(nick)
+        return left
+
+    def nick_change(self, old: str, new: str) -> None:
+        u = self.users.get(old)
+        if u is not None:
+            self.users.rename(old, new)
+            u.nick = new
+        for chan in self.channels.values():
+            chan.members.rename(old, new)
+
+    def channels_of(self, nick: str) -> list[str]:
+        return [chan.name for chan in self.channels.values() if nick in chan.members]
+
+    # modes
+
+    def _sorted(self, symbols: str) -> str:
+        order = self.prefix_symbols
+        return "".join(sorted(set(symbols), key=lambda s: order.find(s) if s in order else len(order)))
+
+    def set_prefix(self, channel: str, nick: str, symbol: str, on: bool) -> None:
+        chan = self.channels.get(channel)
+        if chan is None or nick not in chan.members:
+            return
+        held = chan.members[nick]
+        if on and symbol not in held:
+            chan.members[nick] = self._sorted(held + symbol)
+        elif not on and symbol in held:
+            chan.members[nick] = held.replace(symbol, "")
+
+    # NAMES
+
+    def names(self, channel: str, entries: list[str]) -> None:
+        """One RPL_NAMREPLY: entries like C{@+nick} or C{@nick!user@host}."""
+        chan = self.channels.get(channel)
+        if chan is None:
+            return
+        if chan.names_buffer is None:
+            chan.names_buffer = FoldedDict(self.fold)
+        symbols = self.prefix_symbols
+        for entry in entries:
+            i = 0
+            while i < len(entry) and entry[i] in symbols:
+                i += 1
+            prefixes, rest = entry[:i], entry[i:]
+            if not rest:
+                continue
+            nick, _, userhost = rest.partition("!")
+            user, _, host = userhost.partition("@")
+            self.user(nick, user or None, host or None)
+            chan.names_buffer[nick] = self._sorted(prefixes)
+
+    def end_of_names(self, channel: str) -> None:
+        chan = self.channels.get(channel)
+        if chan is None or chan.names_buffer is None:
+            return
+        old = list(chan.members)
+        chan.members = chan.names_buffer
+        chan.names_buffer = None
+        for nick in old:
+            if nick not in chan.members:
+                self._forget_if_gone(nick)
+
+    # views
+
+    def nicks(self, channel: str) -> list[str]:
+        chan = self.channels.get(channel)
+        return list(chan.members) if chan is not None else []
+
+    def entries(self, channel: str) -> list[dict]:
+        chan = self.channels.get(channel)
+        if chan is None:
+            return []
+        out = []
+        for nick, prefix in chan.members.items():
+            u = self.users.get(nick)
+            out.append({
+                "nick": nick, "prefix": prefix,
+                "account": u.account if u else None,
+                "away": u.away if u else False,
+                "host": u.host if u else None,
+            })
+        return out
