@@ -258,10 +258,10 @@ class MPDSource:
 
     async def _status(self) -> Status:
         mpd = await self._connection()
-        status_d = mpd.command("status")
-        song_d = mpd.command("currentsong")
-        status = dict(pairs(await status_d))
-        current = songs(await song_d)
+        # One after the other: a pipelined second command would be left
+        # failing unheard if the first were cancelled by the timeout.
+        status = dict(pairs(await mpd.command("status")))
+        current = songs(await mpd.command("currentsong"))
         state = status.get("state")
         if state not in (PLAY, PAUSE, STOP):
             raise SourceUnavailable("MPD reported an unknown state %r" % (state,))
