@@ -237,6 +237,7 @@ class FunSettings:
 class BrainSettings:
     max_trigrams: int = key(200000, _positive)
     flush_seconds: float = key(5.0, _positive)
+    ignore: tuple[str, ...] = key([], _nicks)  # nicks (other bots) never learned from
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,167 @@
+"""
+The chat brain: learns how the channel talks and answers in kind.
+
+Every channel line that is not addressed to the bot (nor a command) is
+learned as word trigrams, in memory (see L{pubbot.brainmodel}); the changed
+parts go to the store every C{[brain] flush_seconds}. Say something to the
+bot and it answers with a sentence built around your words, or "You make no
+sense" when it knows none of them. Admins can make it C{unlearn} words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred, DeferredLock, succeed
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from pubbot.api import CHAT_LINES, IHandler
+from pubbot.brainmodel import TrigramModel, parse_shard_key, shard_key
+from pubbot.people import is_admin
+
+log = Logger()
+
+#: The brain's answers lose to every other plugin's (as in the original).
+REPLY_WEIGHT = -999
+NO_SENSE = "You make no sense"
+
+_UNLEARN = re.compile(r"unlearn(?:\s+(?P<words>.*?))?\s*\Z", re.IGNORECASE | re.DOTALL)
+
+
+async def load_model(model: TrigramModel, store) -> tuple[int, int]:
+    """Merge the stored shards into C{model}; returns (shards read, bad entries)."""
+    keys = await store.keys("brain:shard:")
+    bad = 0
+    read = 0
+    for key in keys:
+        shard = parse_shard_key(key)
+        if shard is None:
+            continue
+        data = await store.get(key)
+        bad += model.load_shard(shard, data)
+        read += 1
+    return read, bad
+
+
+async def save_model(model: TrigramModel, store) -> int:
+    """Write the shards C{model} changed to C{store}; returns how many were written."""
+    shards = model.take_dirty()
+    pending = list(shards)
+    try:
+        for shard in list(pending):
+            payload = shards[shard]
+            if payload:
+                await store.set(shard_key(shard), payload)
+            else:
+                await store.delete(shard_key(shard))
+            pending.remove(shard)
+    except BaseException:
+        model.mark_dirty(pending)
+        raise
+    return len(shards)
+
+
+@implementer(IPlugin, IHandler)
+class Brain:
+    """The brain plugin: one model per running bot."""
+
+    name = "brain"
+    description = ("Learns from the channel's chatter and answers when spoken to; "
+                   "admins can make it unlearn words.")
+    triggers = ("unlearn <words>",)
+    subscriptions = (CHAT_LINES,)
+
+    def __init__(self) -> None:
+        self.bot: Any = None
+        self.model = TrigramModel()
+        self.loaded = False
+        self._loop: Optional[LoopingCall] = None
+        self._lock = DeferredLock()
+        self._ignore: frozenset = frozenset()
+
+    def start(self, bot) -> None:
+        settings = bot.settings.brain
+        self.bot = bot
+        self.model = TrigramModel(settings.max_trigrams)
+        self.loaded = False
+        self._ignore = frozenset(n.lower() for n in settings.ignore)
+        self._loop = LoopingCall(self.flush)
+        self._loop.clock = bot.clock
+        self._loop.start(settings.flush_seconds, now=True)
+
+    def stop(self) -> Deferred:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        return self.flush()
+
+    # the hot path
+
+    def handle(self, msg) -> Any:
+        fields = msg.fields
+        if not fields.get("direct"):
+            if fields.get("command") is None and not fields.get("private"):
+                if self._ignore and str(fields.get("source", "")).lower() in self._ignore:
+                    return None
+                self.model.learn(fields.get("content") or "")
+            return None
+        return self.answer(msg)
+
+    # when spoken to
+
+    def answer(self, msg) -> Optional[dict]:
+        text = msg.fields.get("content") or ""
+        unlearn = _UNLEARN.match(text)
+        if unlearn is not None:
+            return self.unlearn(msg, unlearn.group("words") or "")
+        sentence = self.model.reply(text, msg.bot.random)
+        return {"content": sentence or NO_SENSE, "weight": REPLY_WEIGHT}
+
+    def unlearn(self, msg, words: str) -> dict:
+        if not is_admin(msg):
+            return {"content": "%s: only admins can make me unlearn things." % (msg.source,)}
+        targets = words.split()
+        if not targets:
+            return {"content": "Unlearn what? Say: unlearn <words>"}
+        removed = self.model.unlearn(targets)
+        log.info("brain: {who} made me unlearn {words} ({count} trigrams)",
+                 who=msg.source, words=" ".join(targets), count=removed)
+        if not removed:
+            return {"content": "I knew nothing about %s." % (" ".join(targets),)}
+        return {"content": "Forgotten: %d trigram%s with %s." % (
+            removed, "" if removed == 1 else "s", " ".join(targets))}
+
+    # persistence
+
+    def flush(self) -> Deferred:
+        """Load the stored model if not yet done, else write what changed. Never fails."""
+        if self.bot is None:
+            return succeed(None)
+        bot = self.bot
+        return self._lock.run(lambda: Deferred.fromCoroutine(self._flush(bot)))
+
+    async def _flush(self, bot) -> None:
+        store = bot.store
+        if not self.loaded:
+            try:
+                read, bad = await load_model(self.model, store)
+            except Exception:
+                # Not saving either: a partial model must not overwrite the stored one.
+                log.failure("brain: could not load the model from the store; will retry")
+                return
+            self.loaded = True
+            if bad:
+                log.warn("brain: skipped {bad} malformed stored entries", bad=bad)
+            log.info("brain: loaded {shards} shards, {count} trigrams",
+                     shards=read, count=len(self.model))
+        try:
+            await save_model(self.model, store)
+        except Exception:
+            log.failure("brain: could not save the model; will retry")
+
+
+brain = Brain()
