@@ -1,20 +1,33 @@
 """The C{pubbot} command-line tool for offline jobs.
 
-    pubbot config check FILE     validate a config, print effective settings (secrets masked)
+    pubbot config check FILE                  validate a config, print effective settings (secrets masked)
+    pubbot brain read [--replace] LOGFILE...  teach the brain from irssi or WeeChat logs
+    pubbot brain utter TEXT...                print what the brain says to TEXT
+
+The brain commands use the store of C{--config} (default: built-in
+defaults, i.e. C{pubbot.sqlite} here). Run C{brain read} while the bot is
+stopped: a running bot keeps its own copy in memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
-from typing import Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from . import config as configmod
 
-#: Subcommand groups: name -> function adding a subparser group. Plugins'
-#: offline jobs (e.g. the brain's) register here.
+#: Longest log line read in one piece (longer ones are read in pieces, which do not parse).
+MAX_LOG_LINE = 65536
+
+#: Subcommand groups: name -> function adding a subparser group.
 GROUPS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+
+
+class CommandError(Exception):
+    """A problem to report in one line, exiting 1."""
 
 
 def group(name: str):
@@ -23,6 +36,15 @@ def group(name: str):
         return fn
     return register
 
+
+def _settings(path: Optional[str]):
+    try:
+        return configmod.load(path)
+    except configmod.ConfigError as e:
+        raise CommandError(str(e)) from None
+
+
+# config
 
 @group("config")
 def _config_group(subparsers) -> None:
@@ -34,33 +56,162 @@ def _config_group(subparsers) -> None:
 
 
 def _config_check(args) -> int:
-    try:
-        settings = configmod.load(args.file)
-    except configmod.ConfigError as e:
-        print("pubbot: %s" % (e,), file=sys.stderr)
-        return 1
+    settings = _settings(args.file)
     print(json.dumps(configmod.effective(settings), indent=2, sort_keys=True))
     return 0
 
 
-def _load_groups() -> None:
-    # Import plugin modules that add command groups.
-    import importlib
-    for module in ("pubbot.plugins.brain",):
+# brain
+
+@group("brain")
+def _brain_group(subparsers) -> None:
+    parser = subparsers.add_parser("brain", help="the chat brain's offline jobs")
+    sub = parser.add_subparsers(dest="action", required=True)
+    read = sub.add_parser(
+        "read", help="teach the brain from irssi or WeeChat logs",
+        description="Learn the chatter in irssi or WeeChat logs. Lines said by or addressed "
+                    "to a bot (the configured nicks, [brain] ignore and --bot) and commands "
+                    "are skipped. What the brain knew is kept unless --replace is given.")
+    read.add_argument("logs", nargs="+", metavar="LOGFILE")
+    read.add_argument("--config", "-c", help="TOML config file (its [store] is used)")
+    read.add_argument("--bot", action="append", default=[], metavar="NICK",
+                      help="another bot's nick whose lines to skip (repeatable)")
+    read.add_argument("--replace", action="store_true",
+                      help="forget everything the brain knew first")
+    read.set_defaults(run=lambda args: _run_async(_brain_read, args))
+    utter = sub.add_parser("utter", help="print the brain's reply to TEXT")
+    utter.add_argument("text", nargs="*", metavar="TEXT")
+    utter.add_argument("--config", "-c", help="TOML config file (its [store] is used)")
+    utter.add_argument("--seed", type=int, help="seed the random choices (repeatable output)")
+    utter.set_defaults(run=lambda args: _run_async(_brain_utter, args))
+
+
+def bot_nicks(settings, extra: Iterable[str] = ()) -> list:
+    """Nicks whose lines the brain never learns: ours, [brain] ignore and C{extra}."""
+    nicks = [settings.irc.nick, *settings.irc.alt_nicks, *settings.brain.ignore, *extra]
+    return sorted({n.lower() for n in nicks})
+
+
+async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] = (),
+                    replace: bool = False, out=None) -> Any:
+    """Teach the stored brain from the logs at C{paths}; returns the model."""
+    from .brainmodel import TrigramModel
+    from .chatlog import Tally, chatter
+    from .plugins.brain import load_model, save_model
+
+    out = out or sys.stdout
+    model = TrigramModel(settings.brain.max_trigrams)
+    files = []
+    for path in paths:
         try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
+            files.append(open(path, "rb"))
+        except OSError as e:
+            for f in files:
+                f.close()
+            raise CommandError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    try:
+        if replace:
+            for key in await store.keys("brain:shard:"):
+                await store.delete(key)
+        else:
+            await load_model(model, store)
+        known = len(model)
+        nicks = bot_nicks(settings, bots)
+        for path, f in zip(paths, files):
+            tally = Tally()
+            learned = 0
+            lines = iter(lambda f=f: f.readline(MAX_LOG_LINE), b"")
+            for text in chatter(lines, nicks, settings.irc.command_prefix, tally):
+                model.learn(text)
+                learned += 1
+            print("%s: %d lines, %d of chat, learned %d (skipped %d by or to bots or commands)"
+                  % (path, tally.lines, tally.chat, learned, tally.skipped), file=out)
+    finally:
+        for f in files:
+            f.close()
+    written = await save_model(model, store)
+    before = "what it knew was forgotten" if replace else "it knew %d before" % (known,)
+    print("The brain knows %d trigrams (%s); %d shards written." % (len(model), before, written),
+          file=out)
+    return model
+
+
+async def utter(store, settings, text: str, rng) -> str:
+    """What the stored brain says to C{text}."""
+    from .brainmodel import TrigramModel
+    from .plugins.brain import NO_SENSE, load_model
+
+    model = TrigramModel(settings.brain.max_trigrams)
+    await load_model(model, store)
+    return model.reply(text, rng) or NO_SENSE
+
+
+async def _brain_read(reactor, args) -> int:
+    settings = _settings(args.config)
+    store = _open_store(settings, reactor)
+    try:
+        await read_logs(store, settings, args.logs, args.bot, args.replace)
+    finally:
+        await _close(store)
+    return 0
+
+
+async def _brain_utter(reactor, args) -> int:
+    settings = _settings(args.config)
+    store = _open_store(settings, reactor)
+    try:
+        print(await utter(store, settings, " ".join(args.text), random.Random(args.seed)))
+    finally:
+        await _close(store)
+    return 0
+
+
+def _open_store(settings, reactor):
+    from .tap import make_store
+    return make_store(settings, reactor)
+
+
+async def _close(store) -> None:
+    close = getattr(store, "close", None)
+    if close is not None:
+        result = close()
+        if result is not None:
+            await result
+
+
+def _run_async(job: Callable, args) -> int:
+    """Run C{job(reactor, args)} (a coroutine function) on the reactor; its exit code."""
+    from twisted.internet import task
+    from twisted.internet.defer import Deferred
+
+    code = [1]
+
+    async def run(reactor) -> None:
+        try:
+            code[0] = await job(reactor, args)
+        except CommandError as e:
+            print("pubbot: %s" % (e,), file=sys.stderr)
+            code[0] = 1
+
+    try:
+        task.react(lambda reactor: Deferred.fromCoroutine(run(reactor)))
+    except SystemExit as e:
+        if e.code not in (0, None):
+            return e.code if isinstance(e.code, int) else 1
+    return code[0]
 
 
 def main(argv: Optional[list] = None) -> int:
-    _load_groups()
     parser = argparse.ArgumentParser(prog="pubbot", description="pubbot's offline tools")
     subparsers = parser.add_subparsers(dest="group", required=True)
     for add in GROUPS.values():
         add(subparsers)
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except CommandError as e:
+        print("pubbot: %s" % (e,), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

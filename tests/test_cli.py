@@ -1,0 +1,283 @@
+"""The pubbot command-line tool: log parsing, brain read/utter and config check."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, strategies as st
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
+from pubbot import cli
+from pubbot.brainmodel import EDGE, TrigramModel, parse_shard_key
+from pubbot.chatlog import Tally, addressee, chatter, decode, parse_line
+from pubbot.config import parse
+from pubbot.store.memory import MemoryStore
+from pubbot.testing import Harness
+from tests.servers import bot_env
+
+
+
+def now(d):
+    """The result of a Deferred or coroutine that has already finished."""
+    if not isinstance(d, Deferred):
+        d = Deferred.fromCoroutine(d)
+    return Harness._now(d)
+
+IRSSI = b"""--- Log opened Tue Jan 01 00:00:00 2013
+12:34 < alice> the cheese is on the moon
+12:35 <@bob> pubbot: what do you know
+12:36 <+carol> i like cheese on toast
+12:37 < pubbot> i am the bot talking
+12:38  * dave waves at everyone
+12:39 -!- dave [d@example.org] has quit [<x> y]
+12:40 < erin> pubbot_, you there
+12:41 < erin> carol: toast is nice indeed
+12:42 < frank> !karma cheese
+--- Day changed Wed Jan 02 2013
+[09:00:01] <~grace> mornings are for coffee
+"""
+
+WEECHAT = b"""2013-05-01 12:34:56\t@heidi\tcheese makes me happy
+2013-05-01 12:35:00\t-->\tivan (i@example.org) has joined #pubbot
+2013-05-01 12:35:30\t<--\tivan has quit
+2013-05-01 12:36:00\t--\tMode #pubbot [+o heidi]
+2013-05-01 12:36:30\t *\theidi dances
+2013-05-01 12:37:00\t=!=\tsomething went wrong
+2013-05-01 12:38:00\tpubbot\tbots say the darnedest things
+2013-05-01 12:39:00\tjudy\tpubbot: tell me about cheese
+2013-05-01 12:40:00\t+judy\twine goes with cheese
+"""
+
+
+class TestParsing:
+
+    @pytest.mark.parametrize("line, expected", [
+        ("12:34 < alice> hello there", ("alice", "hello there")),
+        ("12:34 <@alice> hello", ("alice", "hello")),
+        ("12:34:56 <+al|ce> hi", ("al|ce", "hi")),
+        ("[2013-01-01 12:34] <bob> hi", ("bob", "hi")),
+        ("<bob> no timestamp", ("bob", "no timestamp")),
+        ("12:34 < alice> ", ("alice", "")),
+        ("2013-05-01 12:34:56\t@heidi\tcheese <b> yes", ("heidi", "cheese <b> yes")),
+        ("2013-05-01 12:34:56\tjudy\ta\ttab", ("judy", "a\ttab")),
+        ("12:34 < alice> text\r\n", ("alice", "text")),
+    ])
+    def test_chat_lines(self, line, expected):
+        assert parse_line(line) == expected
+
+    @pytest.mark.parametrize("line", [
+        "--- Log opened Tue Jan 01 00:00:00 2013",
+        "12:38  * dave waves",
+        "12:39 -!- dave [d@h] has quit [<x> y]",
+        "12:39 -!- mode/#c [+o <nick>] by x",
+        "12:40 < two words> hi",
+        "12:40 <#chan> hi",
+        "2013-05-01 12:35:00\t-->\tivan has joined",
+        "2013-05-01 12:35:00\t<--\tivan has quit",
+        "2013-05-01 12:35:00\t--\tnotice",
+        "2013-05-01 12:35:00\t *\theidi dances",
+        "2013-05-01 12:35:00\t=!=\terror",
+        "",
+        "random text",
+    ])
+    def test_other_lines(self, line):
+        assert parse_line(line) is None
+
+    @given(st.text())
+    def test_any_text(self, line):
+        parsed = parse_line(line)
+        if parsed is not None:
+            assert parsed.nick and not any(c.isspace() for c in parsed.nick)
+
+    def test_addressee(self):
+        assert addressee("pubbot: hi") == "pubbot"
+        assert addressee("pubbot, hi") == "pubbot"
+        assert addressee("pubbot:") == "pubbot"
+        assert addressee("note: this") == "note"
+        assert addressee("hello there") is None
+        assert addressee(": hi") is None
+        assert addressee("") is None
+
+    def test_decode(self):
+        assert decode("caf\u00e9".encode("utf-8")) == "caf\u00e9"
+        assert decode("caf\u00e9".encode("cp1252")) == "caf\u00e9"
+        assert decode(b"\x81\xff") == "\ufffd\u00ff"
+
+    def test_chatter_skips_bots_and_commands(self):
+        tally = Tally()
+        lines = list(chatter(IRSSI.splitlines(True), ["pubbot", "pubbot_"], "!", tally))
+        assert lines == [
+            "the cheese is on the moon",
+            "i like cheese on toast",
+            "carol: toast is nice indeed",
+            "mornings are for coffee",
+        ]
+        assert (tally.lines, tally.chat, tally.skipped) == (12, 8, 4)
+        lines = list(chatter(WEECHAT.splitlines(True), ["PubBot"]))
+        assert lines == ["cheese makes me happy", "wine goes with cheese"]
+
+    def test_chatter_bad_bytes(self):
+        lines = list(chatter([b"12:00 < al> caf\xe9 \xff\xfe", b"\x00\x01\x02", b"\xff" * 100], []))
+        assert lines == ["caf\u00e9 \u00ff\u00fe"]
+
+
+def settings(**brain):
+    return parse({"brain": brain} if brain else {})
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+class TestReadLogs:
+    """read_logs and utter on a memory store (they are store-agnostic)."""
+
+    def test_read_and_utter(self, tmp_path, capsys):
+        store = MemoryStore(Clock())
+        model = now(cli.read_logs(store, settings(), [write(tmp_path, "a.log", IRSSI)]))
+        assert model.count("the", "cheese", "is") == 1
+        assert model.count(EDGE, "bots", "say") == 0
+        out = capsys.readouterr().out
+        assert "learned 4 (skipped 4 by or to bots or commands)" in out
+        assert "it knew 0 before" in out
+        reply = now(cli.utter(store, settings(), "cheese?", random.Random(0)))
+        assert "cheese" in reply.split()
+        assert now(cli.utter(store, settings(), "zebra", random.Random(0))) == "You make no sense"
+
+    def test_keeps_what_it_knew(self, tmp_path, capsys):
+        store = MemoryStore(Clock())
+        first = now(cli.read_logs(store, settings(), [write(tmp_path, "a.log", IRSSI)]))
+        model = now(cli.read_logs(store, settings(), [write(tmp_path, "b.log", WEECHAT)]))
+        assert model.count("the", "cheese", "is") == 1
+        assert model.count("wine", "goes", "with") == 1
+        assert "it knew %d before" % (len(first),) in capsys.readouterr().out
+
+    def test_replace(self, tmp_path, capsys):
+        store = MemoryStore(Clock())
+        now(cli.read_logs(store, settings(), [write(tmp_path, "a.log", IRSSI)]))
+        model = now(cli.read_logs(store, settings(), [write(tmp_path, "b.log", WEECHAT)],
+                                  replace=True))
+        assert model.count("the", "cheese", "is") == 0
+        stored = TrigramModel()
+        for key in now(store.keys("brain:shard:")):
+            stored.load_shard(parse_shard_key(key), now(store.get(key)))
+        assert dict(stored.trigrams()) == dict(model.trigrams())
+        assert "forgotten" in capsys.readouterr().out
+
+    def test_extra_bots_and_ignore(self, tmp_path, capsys):
+        store = MemoryStore(Clock())
+        model = now(cli.read_logs(store, settings(ignore=["carol"]),
+                                  [write(tmp_path, "a.log", IRSSI)], bots=["Alice"]))
+        assert model.count(EDGE, EDGE, "the") == 0
+        assert model.count(EDGE, EDGE, "i") == 0
+        assert model.count(EDGE, EDGE, "mornings") == 1
+
+    def test_missing_file(self, tmp_path):
+        store = MemoryStore(Clock())
+        with pytest.raises(cli.CommandError, match="cannot read .*nothere.log: No such file"):
+            now(cli.read_logs(store, settings(), [write(tmp_path, "a.log", IRSSI),
+                                                  str(tmp_path / "nothere.log")]))
+        assert now(store.keys("")) == []
+
+    def test_bounded(self, tmp_path, capsys):
+        store = MemoryStore(Clock())
+        lines = b"".join(b"12:00 < al> word%d word%d word%d\n" % (i, i + 1, i + 2) for i in range(500))
+        model = now(cli.read_logs(store, settings(max_trigrams=100), [write(tmp_path, "a.log", lines)]))
+        assert len(model) <= 100
+
+    def test_huge_line(self, tmp_path, capsys):
+        store = MemoryStore(Clock())
+        data = b"12:00 < al> " + b"spam " * 100000 + b"\n12:01 < bo> normal line here\n"
+        model = now(cli.read_logs(store, settings(), [write(tmp_path, "a.log", data)]))
+        assert model.count("normal", "line", "here") == 1
+        assert len(model) < 100
+
+
+def run_cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "pubbot.cli", *args], cwd=str(tmp_path),
+                          env=bot_env(), capture_output=True, text=True, timeout=60)
+
+
+class TestCommandLine:
+    """The real tool in a subprocess, on the SQLite store."""
+
+    def test_brain_read_and_utter(self, tmp_path):
+        config = write(tmp_path, "pubbot.toml", b'[store]\npath = "brain.sqlite"\n')
+        log = write(tmp_path, "irssi.log", IRSSI)
+        done = run_cli(tmp_path, "brain", "read", "--config", config, log)
+        assert done.returncode == 0, done.stderr
+        assert "learned 4" in done.stdout
+        assert os.path.exists(tmp_path / "brain.sqlite")
+        said = run_cli(tmp_path, "brain", "utter", "--config", config, "--seed", "1", "cheese", "please")
+        assert said.returncode == 0, said.stderr
+        assert "cheese" in said.stdout.split()
+        again = run_cli(tmp_path, "brain", "utter", "--config", config, "--seed", "1", "cheese", "please")
+        assert again.stdout == said.stdout
+        nonsense = run_cli(tmp_path, "brain", "utter", "--config", config, "zebra")
+        assert nonsense.stdout == "You make no sense\n"
+        weechat = write(tmp_path, "wee.log", WEECHAT)
+        done = run_cli(tmp_path, "brain", "read", "--config", config, "--replace", weechat)
+        assert done.returncode == 0, done.stderr
+        assert run_cli(tmp_path, "brain", "utter", "--config", config, "moon").stdout == \
+            "You make no sense\n"
+        assert "wine" in run_cli(tmp_path, "brain", "utter", "--config", config, "wine").stdout
+
+    def test_brain_read_errors(self, tmp_path):
+        done = run_cli(tmp_path, "brain", "read", "nothere.log")
+        assert done.returncode == 1
+        assert done.stderr == "pubbot: cannot read nothere.log: No such file or directory\n"
+        bad = write(tmp_path, "bad.toml", b"[brain]\nmax_trigrams = 0\n")
+        done = run_cli(tmp_path, "brain", "read", "--config", bad, "x.log")
+        assert done.returncode == 1
+        assert done.stderr == "pubbot: [brain] max_trigrams must be greater than 0\n"
+        done = run_cli(tmp_path, "brain", "read")
+        assert done.returncode == 2
+        assert "LOGFILE" in done.stderr
+
+
+class TestConfigCheck:
+
+    def test_effective_settings_with_secrets_masked(self, tmp_path, capsys):
+        path = write(tmp_path, "ok.toml", b'[irc]\nnick = "bobbot"\n[vcs]\nsecret = "hunter2"\n')
+        assert cli.main(["config", "check", path]) == 0
+        out = capsys.readouterr().out
+        assert "hunter2" not in out
+        settings = json.loads(out)
+        assert settings["irc"]["nick"] == "bobbot"
+        assert settings["vcs"]["secret"] == "********"
+        assert settings["web"]["token"] == ""
+        assert settings["brain"]["max_trigrams"] == 200000
+
+    @pytest.mark.parametrize("data, message", [
+        (b"[irc]\nnick = 5\n", "pubbot: [irc] nick must be a string, not an integer\n"),
+        (b"[nope]\n", "pubbot: unknown key [nope]\n"),
+        (b"[brain]\nignore = ['bad nick']\n", "pubbot: [brain] ignore is not a valid nick: 'bad nick'\n"),
+        (b"[irc\n", None),
+    ])
+    def test_bad_config(self, tmp_path, capsys, data, message):
+        path = write(tmp_path, "bad.toml", data)
+        assert cli.main(["config", "check", path]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        if message is not None:
+            assert captured.err == message
+        else:
+            assert captured.err.startswith("pubbot: config %s is not valid TOML" % (path,))
+            assert captured.err.count("\n") == 1
+
+    def test_missing_file(self, tmp_path, capsys):
+        assert cli.main(["config", "check", str(tmp_path / "none.toml")]) == 1
+        assert capsys.readouterr().err == "pubbot: cannot read config %s: No such file or directory\n" % (
+            tmp_path / "none.toml",)
+
+    def test_console_script(self, tmp_path):
+        path = write(tmp_path, "ok.toml", b"")
+        done = run_cli(tmp_path, "config", "check", path)
+        assert done.returncode == 0
+        assert json.loads(done.stdout)["store"]["path"] == "pubbot.sqlite"
