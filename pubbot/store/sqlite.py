@@ -34,29 +34,30 @@ class SQLiteStore:
         self._path = path
         self._reactor = reactor
         self._clock = clock or reactor
-        self._pool = ThreadPool(1, 1, name="pubbot-sqlite")
+        self._pool: Optional[ThreadPool] = ThreadPool(1, 1, name="pubbot-sqlite")
+        self._started = False
         self._db: Optional[sqlite3.Connection] = None
-        self._pool.start()
         self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self.close)
 
-    def close(self) -> Optional[Deferred]:
-        """Finish queued calls, close the file and stop the thread."""
+    def close(self) -> None:
+        """Finish queued calls, close the file and stop the thread (blocks until then)."""
         if self._pool is None:
-            return None
+            return
         pool, self._pool = self._pool, None
         try:
             self._reactor.removeSystemEventTrigger(self._shutdown)
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError, NotImplementedError):
             pass
+        if not self._started:
+            return
 
         def finish():
             if self._db is not None:
                 self._db.close()
                 self._db = None
 
-        d = deferToThreadPool(self._reactor, pool, finish)
-        d.addBoth(lambda r: (pool.stop(), r)[1])
-        return d
+        pool.callInThread(finish)
+        pool.stop()
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
@@ -71,6 +72,9 @@ class SQLiteStore:
         if self._pool is None:
             from twisted.internet.defer import fail
             return fail(RuntimeError("store is closed"))
+        if not self._started:
+            self._pool.start()
+            self._started = True
         now = self._clock.seconds()
 
         def work():

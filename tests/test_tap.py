@@ -1,0 +1,97 @@
+"""twistd integration: the plugin, makeService's children, the console room end to end."""
+
+import os
+import subprocess
+
+from twisted.application.service import IServiceCollection
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from pubbot import tap
+
+from .servers import ROOT, bot_env, twistd_argv
+
+DROPINS = os.path.join(ROOT, "tests", "data", "dropins")
+
+
+def write_config(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class MakeServiceTests(SynchronousTestCase):
+    def options(self, *args):
+        options = tap.Options()
+        options["divert_log"] = False
+        options.parseOptions(list(args))
+        return options
+
+    def test_console_by_default(self):
+        reactor = MemoryReactorClock()
+        options = self.options()
+        self.assertTrue(options.console_mode())
+        top = tap.makeService(options, reactor)
+        self.assertEqual(top.name, "pubbot")
+        names = [s.name for s in IServiceCollection(top)]
+        self.assertIn("bus", names)
+        self.assertIn("console", names)
+        self.assertNotIn("irc", names)
+        top.bot.store.close()
+
+    def test_console_flag_overrides_irc(self):
+        path = write_config(self.mktemp(), '[irc]\nserver = "tcp:127.0.0.1:6667"\n')
+        self.assertFalse(self.options("--config", path).console_mode())
+        self.assertTrue(self.options("--config", path, "--console").console_mode())
+
+    def test_plugins_loaded_from_config(self):
+        path = write_config(self.mktemp(), '[plugins]\npaths = ["%s"]\ndisabled = ["uptime"]\n' % DROPINS)
+        top = tap.makeService(self.options("--config", path), MemoryReactorClock())
+        names = [h.name for h in top.bot.handlers]
+        self.assertIn("my_chat_handler", names)
+        self.assertNotIn("uptime", names)
+        top.bot.store.close()
+
+    def test_bad_config_exits(self):
+        path = write_config(self.mktemp(), "[irc]\nnick = 5\n")
+        with self.assertRaises(SystemExit) as e:
+            self.options("--config", path)
+        self.assertEqual(e.exception.code, 1)
+
+
+class TwistdTests(SynchronousTestCase):
+    """Real twistd processes running this checkout."""
+
+    def scratch(self):
+        path = os.path.abspath(self.mktemp())
+        os.makedirs(path)
+        return path
+
+    def test_twistd_help_lists_pubbot_when_installed(self):
+        # No PYTHONPATH and a scratch cwd: only an installed pubbot is seen,
+        # as after the README's install (tox installs the package the same way).
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        out = subprocess.run(twistd_argv("--help"), capture_output=True, text=True, env=env,
+                             cwd=self.scratch(), timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("pubbot", out.stdout)
+        self.assertIn("the community chat bot", out.stdout)
+
+    def test_console_room_end_to_end(self):
+        cwd = self.scratch()
+        config = write_config(os.path.join(cwd, "bot.toml"), (
+            '[plugins]\npaths = ["%s"]\n[web]\nendpoint = "tcp:0:interface=127.0.0.1"\n'
+            '[store]\npath = "%s"\n') % (DROPINS, os.path.join(cwd, "store.sqlite")))
+        out = subprocess.run(
+            twistd_argv("--pidfile=", "-n", "pubbot", "--config", config),
+            input="!ping\nfoo=1, bar=2\n!help\n", capture_output=True, text=True,
+            env=bot_env(), cwd=cwd, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[0], "<pubbot> pong")
+        self.assertEqual(lines[1], '<pubbot> Foo was "1", bar was "2"')
+        self.assertIn("<pubbot> !ping: Answers pong: am I alive?", lines)
+        # Logs went to the log file, not into the room.
+        self.assertTrue(all(line.startswith("<pubbot> ") for line in lines), lines)
+        with open(os.path.join(cwd, "pubbot.log")) as f:
+            self.assertIn("pubbot", f.read())
