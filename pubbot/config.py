@@ -136,6 +136,7 @@ class IrcSettings:
     ping_interval: float = key(60.0, _positive)
     ping_timeout: float = key(30.0, _positive)
     max_reply_lines: int = key(4, _positive)
+    max_private_lines: int = key(20, _positive)
     rejoin_delay: float = key(10.0, _not_negative)
     sasl: SaslSettings = section(SaslSettings)
     throttle: ThrottleSettings = section(ThrottleSettings)
@@ -162,12 +163,28 @@ class RedisSettings:
     visibility_timeout: float = key(30.0, _positive)
 
 
+def _z85_key(value: str) -> Optional[str]:
+    z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+    if value and (len(value) != 40 or any(c not in z85 for c in value)):
+        return "must be a Z85-encoded CURVE key (40 characters), as zmq.curve_keypair() makes"
+    return None
+
+
+def _z85_keys(values: tuple) -> Optional[str]:
+    for v in values:
+        problem = _z85_key(v)
+        if problem:
+            return "has %r, which %s" % (v, problem)
+    return None
+
+
 @dataclass(frozen=True)
 class ZmqSettings:
     publish: str = key("", _url(("tcp", "ipc", "inproc")))
     commands: str = key("", _url(("tcp", "ipc", "inproc")))
-    curve_public_key: str = key("")
-    curve_secret_key: str = key("", secret=True)
+    curve_public_key: str = key("", _z85_key)
+    curve_secret_key: str = key("", _z85_key, secret=True)
+    curve_clients: tuple[str, ...] = key([], _z85_keys)  # client public keys allowed in
 
 
 @dataclass(frozen=True)
@@ -349,6 +366,33 @@ def _cross_checks(settings: Settings) -> None:
                        ("[vcs] secret_env", settings.vcs.secret_env)):
         if env and env not in os.environ:
             raise ConfigError("%s names %s, which is not set in the environment" % (label, env))
+    _cluster_checks(settings)
+
+
+def _cluster_checks(settings: Settings) -> None:
+    """[redis] and [zmq]: a usable URL, sane timeouts, CURVE off loopback."""
+    if settings.redis.url:
+        from .bus.client import parse_url
+        try:
+            parse_url(settings.redis.url)
+        except ValueError as e:
+            raise ConfigError("[redis] url %s" % (e,)) from None
+        if settings.redis.visibility_timeout <= settings.plugins.timeout:
+            raise ConfigError("[redis] visibility_timeout must be longer than [plugins] timeout (%gs), "
+                              "or slow handlers are run twice" % (settings.plugins.timeout,))
+    z = settings.zmq
+    if bool(z.curve_public_key) != bool(z.curve_secret_key):
+        raise ConfigError("[zmq] curve_public_key and curve_secret_key must be set together")
+    from .bus.zmq import is_loopback
+    for name in ("publish", "commands"):
+        address = getattr(z, name)
+        if address and not is_loopback(address):
+            if not z.curve_secret_key:
+                raise ConfigError("[zmq] %s binds %s, off loopback: set [zmq] curve_public_key and "
+                                  "curve_secret_key" % (name, address))
+            if not z.curve_clients:
+                raise ConfigError("[zmq] %s binds %s, off loopback: list the client public keys allowed "
+                                  "in [zmq] curve_clients" % (name, address))
 
 
 def parse(data: dict) -> Settings:

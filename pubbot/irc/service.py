@@ -1,0 +1,359 @@
+"""
+The IRC chat service: the long-lived side of the IRC connection.
+
+L{IRCService} is the C{irc} child of pubbot's MultiService and the bot's
+L{IChatService} for protocol C{irc}. It owns a C{ClientService} (exponential
+backoff with jitter, about 1 s up to 5 minutes, reset only after a
+connection has stayed registered for L{STABLE_SECONDS}) and everything that
+outlives one connection: nick, rosters, ISUPPORT, capabilities, the output
+throttle, counters for the dashboard. L{start_connection} and
+L{stop_connection} start and stop just the connection (for a process that
+gains or loses IRC ownership).
+
+C{source_id} on chat messages is the sender's services account name when
+they are logged in (account-tag, extended-join, account-notify or WHOX), else
+None: pubbot keeps no profile database of its own.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Optional
+
+from twisted.application.internet import ClientService
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ..config import ConfigError, secret
+from ..interfaces import IChatService
+from ..ratelimit import Limits, RateLimiter
+from .caps import Capabilities
+from .endpoint import IRCEndpoint, ServerError, parse_server
+from .isupport import ISupport
+from .lines import build
+from .protocol import IRCProtocol, nick_fallback
+from .roster import Roster
+from .sts import StsPolicies
+from .text import split_bytes, split_lines
+from .throttle import Throttle
+from .tlsopts import TLSSettings, TLSSetupError
+
+log = Logger()
+
+#: A connection registered this long resets the reconnect backoff.
+STABLE_SECONDS = 60.0
+INITIAL_DELAY = 1.0
+MAX_DELAY = 300.0
+#: Host part assumed for our own prefix before the server tells us (the usual maximum).
+HOST_GUESS = 63
+#: Bad input lines logged per minute (the rest are counted).
+BAD_LINE_LOGS = 10
+
+
+class IRCFactory(Factory):
+    def __init__(self, service: "IRCService"):
+        self.service = service
+
+    def buildProtocol(self, addr) -> IRCProtocol:
+        protocol = IRCProtocol(self.service)
+        protocol.factory = self
+        return protocol
+
+
+@implementer(IChatService)
+class IRCService(Service):
+    """
+    The bot's IRC presence. Read by the dashboard: C{connected}, C{network},
+    C{nick}, C{lag}, C{channels()}, C{lines_in}, C{lines_out}, C{reconnects},
+    C{throttle_depth()}.
+    """
+
+    protocol = "irc"
+    name = "irc"
+
+    def __init__(self, bot, reactor, rng: Optional[random.Random] = None, endpoint=None):
+        self.bot = bot
+        self.clock = reactor
+        self.settings = settings = bot.settings.irc
+        self.random = rng or random.Random()
+        try:
+            server = parse_server(settings.server)
+            tls = TLSSettings(settings.tls_ca, settings.tls_fingerprints, settings.client_cert)
+        except (ServerError, TLSSetupError) as e:
+            raise ConfigError(str(e)) from None
+        self.policies = StsPolicies(bot.store)
+        self.endpoint = endpoint or IRCEndpoint(reactor, server, tls, self.policies)
+        self.factory = IRCFactory(self)
+        self.client = ClientService(self.endpoint, self.factory, retryPolicy=self._retry_delay,
+                                    clock=reactor)
+        self.throttle = Throttle(reactor, settings.throttle.burst, settings.throttle.per_second,
+                                 settings.throttle.enabled)
+        sasl = settings.sasl
+        self.sasl_username = sasl.username or settings.nick
+        self.sasl_password = secret(sasl.password, sasl.password_env)
+        self.sasl_mechanisms = [m for m in sasl.mechanisms
+                                if (m == "EXTERNAL" and tls.client_cert is not None)
+                                or (m != "EXTERNAL" and self.sasl_password)]
+        self.sasl_configured = bool(self.sasl_mechanisms)
+        self.nickserv_password = secret(settings.nickserv_password, settings.nickserv_password_env)
+        self.nick_candidates = (settings.nick,) + tuple(settings.alt_nicks)
+        self.wanted_channels = []
+        for entry in settings.channels:
+            name, _, key = entry.partition(" ")
+            self.wanted_channels.append((name, key.strip() or None))
+        self.ctcp_limits = Limits(reactor, person=(2, 30.0), overall=(6, 30.0))
+        self._bad_lines = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
+        self.bad_lines_unlogged = 0
+
+        # state for the dashboard and the bot
+        self.isupport = ISupport()
+        self.caps = Capabilities()
+        self.rosters = Roster(self.isupport.fold, self.isupport.prefix_symbols)
+        self._nick = settings.nick
+        self.folded_nick = self.isupport.fold(self._nick)
+        self.hostmask: Optional[str] = None
+        self.account: Optional[str] = None
+        self.connected = False
+        self.network: Optional[str] = None
+        self.lag: Optional[float] = None
+        self.lines_in = 0
+        self.lines_out = 0
+        self.reconnects = 0
+        self.bad_lines = 0
+        self.sasl_failures = 0
+        self.current: Optional[IRCProtocol] = None
+        self.retry_now = False
+        self._failures = 0
+        self._connections = 0
+        self._stable_call = None
+        self._rejoins: dict[str, Any] = {}
+
+    # nick
+
+    @property
+    def nick(self) -> str:
+        return self._nick
+
+    @nick.setter
+    def nick(self, value: str) -> None:
+        self._nick = value
+        self.folded_nick = self.isupport.fold(value)
+
+    def nick_is_wanted(self) -> bool:
+        return self.folded_nick == self.isupport.fold(self.settings.nick)
+
+    def nick_fallback(self, index: int) -> str:
+        return nick_fallback(self.settings.nick, self.settings.alt_nicks, index,
+                             self.isupport.nicklen, self.random)
+
+    # lifecycle
+
+    def startService(self) -> None:
+        super().startService()
+        self.bot.register_chat(self)
+        self.start_connection()
+
+    def stopService(self) -> Deferred:
+        super().stopService()
+        if self.bot.chat_services.get(self.protocol) is self:
+            del self.bot.chat_services[self.protocol]
+        return self.stop_connection()
+
+    def start_connection(self) -> None:
+        """Start connecting (and reconnecting) to the server."""
+        if not self.client.running:
+            self.client.startService()
+
+    def stop_connection(self, reason: str = "pubbot stopping") -> Deferred:
+        """Say QUIT and drop the connection; no reconnecting until L{start_connection}."""
+        for call in self._rejoins.values():
+            if call.active():
+                call.cancel()
+        self._rejoins.clear()
+        if not self.client.running:
+            return succeed(None)
+        current = self.current
+        if current is not None and current.transport is not None:
+            current.send_now("QUIT", reason)
+        return self.client.stopService()
+
+    def _retry_delay(self, attempt: int) -> float:
+        if self.retry_now:
+            self.retry_now = False
+            return 0.0
+        base = min(INITIAL_DELAY * 2.0 ** min(self._failures, 30), MAX_DELAY)
+        self._failures += 1
+        return min(MAX_DELAY, base * (1.0 + 0.25 * self.random.random()))
+
+    def _stable(self) -> None:
+        self._stable_call = None
+        self._failures = 0
+
+    # connection events (from the protocol)
+
+    def connection_made(self, protocol: IRCProtocol) -> None:
+        if self._connections:
+            self.reconnects += 1
+        self._connections += 1
+        self.current = protocol
+        self.isupport = ISupport()
+        self.caps = Capabilities()
+        self.rosters = Roster(self.isupport.fold, self.isupport.prefix_symbols)
+        self.hostmask = None
+        self.account = None
+        self.lag = None
+        self.throttle.attach(protocol.write)
+        tls, host, port = self.endpoint.last
+        log.info("connected to {host} port {port} ({security})", host=host, port=port,
+                 security="TLS" if protocol.tls else "plain text")
+
+    def registered(self, protocol: IRCProtocol) -> None:
+        self.connected = True
+        self._stable_call = self.clock.callLater(STABLE_SECONDS, self._stable)
+        log.info("registered as {nick}", nick=self.nick)
+
+    def connection_lost(self, protocol: IRCProtocol, reason) -> None:
+        if self.current is not protocol:
+            return
+        self.current = None
+        self.connected = False
+        self.lag = None
+        if self._stable_call is not None and self._stable_call.active():
+            self._stable_call.cancel()
+        self._stable_call = None
+        for call in self._rejoins.values():
+            if call.active():
+                call.cancel()
+        self._rejoins.clear()
+        dropped = self.throttle.detach()
+        self.rosters.clear()
+        message = reason.getErrorMessage() if reason is not None else "closed"
+        log.info("connection lost: {reason}{dropped}", reason=message,
+                 dropped=" (%d queued lines dropped)" % dropped if dropped else "")
+
+    def isupport_changed(self, tokens: list) -> None:
+        isupport = self.isupport
+        old_fold = isupport.casemapping
+        isupport.update(tokens)
+        if isupport.casemapping != old_fold:
+            self.rosters.refold(isupport.fold)
+            self.folded_nick = isupport.fold(self._nick)
+        self.rosters.prefix_symbols = isupport.prefix_symbols
+        if isupport.network:
+            self.network = isupport.network
+
+    def joined(self, channel: str, hostmask: Optional[str]) -> None:
+        if hostmask and "@" in hostmask:
+            self.hostmask = hostmask
+        call = self._rejoins.pop(channel, None)
+        if call is not None and call.active():
+            call.cancel()
+        log.info("joined {channel}", channel=channel)
+
+    def left(self, channel: str) -> None:
+        self.rosters.leave_channel(channel)
+
+    def schedule_rejoin(self, channel: str) -> None:
+        key = None
+        fold = self.isupport.fold
+        for name, k in self.wanted_channels:
+            if fold(name) == fold(channel):
+                key = k
+        old = self._rejoins.pop(channel, None)
+        if old is not None and old.active():
+            old.cancel()
+        self._rejoins[channel] = self.clock.callLater(self.settings.rejoin_delay, self._rejoin, channel, key)
+
+    def _rejoin(self, channel: str, key: Optional[str]) -> None:
+        self._rejoins.pop(channel, None)
+        if self.current is not None and self.connected:
+            log.info("rejoining {channel}", channel=channel)
+            self.current.join(channel, key)
+
+    def bad_line(self, reason: str, raw: bytes) -> None:
+        self.bad_lines += 1
+        if self._bad_lines.allow():
+            log.warn("dropped a line from the server ({reason}): {start!r}", reason=reason, start=raw[:80])
+        else:
+            self.bad_lines_unlogged += 1
+
+    # to the bot
+
+    def publish_line(self, channel: str, nick: str, text: str, private: bool, **fields: Any) -> None:
+        d = self.bot.chat_line(self.protocol, channel, nick, text, private=private, **fields)
+        d.addErrback(self._publish_failed)
+
+    def publish_event(self, channel: str, event: str, **fields: Any) -> None:
+        d = self.bot.chat_event(self.protocol, channel, event, **fields)
+        d.addErrback(self._publish_failed)
+
+    @staticmethod
+    def _publish_failed(failure) -> None:
+        log.failure("publishing an IRC message failed", failure)
+
+    # IChatService
+
+    def _valid_target(self, target: str) -> bool:
+        return (0 < len(target) <= 200 and target[0] != ":"
+                and not any(c in target for c in " ,\r\n\0\x07"))
+
+    def text_budget(self, command: str, target: str, action: bool = False) -> int:
+        """Bytes of text that fit one line after the server prepends our prefix."""
+        if self.hostmask:
+            prefix = len(self.hostmask.encode("utf-8"))
+        else:
+            prefix = len(self.nick.encode("utf-8")) + 2 + len(self.settings.username) + 1 + 1 + HOST_GUESS
+        overhead = 1 + prefix + 1 + len(command) + 1 + len(target.encode("utf-8")) + 2 + 2
+        if action:
+            overhead += 9  # \x01ACTION ... \x01
+        return max(64, self.isupport.linelen - overhead)
+
+    def send(self, target: str, text: str, kind: str = "say") -> None:
+        """
+        Send C{text} to C{target}: each line of it (CR, LF and NUL never reach
+        the wire) split by bytes to fit, at most C{[irc] max_reply_lines}
+        lines to a channel (C{max_private_lines} to a nick) and then one line
+        saying how many more were dropped; all through the throttle.
+        """
+        if not self._valid_target(target):
+            log.warn("not sending to invalid target {target!r}", target=target[:100])
+            return
+        protocol = self.current
+        if protocol is None or not self.connected:
+            log.warn("not connected to IRC; dropped a message to {target}", target=target)
+            return
+        action = kind == "action"
+        command = "NOTICE" if kind == "notice" else "PRIVMSG"
+        budget = self.text_budget(command, target, action)
+        pieces: list[bytes] = []
+        for line in split_lines(text):
+            pieces.extend(split_bytes(line.encode("utf-8", "replace"), budget))
+        channel = self.isupport.is_channel(target)
+        cap = self.settings.max_reply_lines if channel else self.settings.max_private_lines
+        dropped = len(pieces) - cap
+        if dropped > 0:
+            del pieces[cap:]
+        head = b"%s %s :" % (command.encode("ascii"), target.encode("utf-8"))
+        if action:
+            head += b"\x01ACTION "
+        tail = b"\x01\r\n" if action else b"\r\n"
+        throttle = self.throttle
+        for piece in pieces:
+            throttle.send(head + piece + tail)
+        if dropped > 0:
+            throttle.send(build("NOTICE" if kind == "notice" else "PRIVMSG", target,
+                                "(%d more line%s dropped)" % (dropped, "" if dropped == 1 else "s")))
+
+    def roster(self, channel: str) -> list:  # type: ignore[override]
+        return self.rosters.nicks(channel)
+
+    # dashboard
+
+    def channels(self) -> dict:
+        return {name: self.rosters.entries(name) for name in self.rosters.channels}
+
+    def throttle_depth(self) -> int:
+        return self.throttle.depth()
