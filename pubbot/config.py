@@ -343,7 +343,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
     for name, f in fields.items():
         kind = hints[name]
         sub = "%s.%s" % (path, name) if path else name
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[name] = _build(kind, data.get(name, {}), sub)
             continue
         label = "[%s] %s" % (path, name)
@@ -425,7 +425,7 @@ def secret(value: str, env: str) -> str:
 
 def effective(settings: Any, mask: bool = True) -> dict:
     """Settings as a nested dict, secrets masked as '********' when set."""
-    out = {}
+    out: dict[str, Any] = {}
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
         if dataclasses.is_dataclass(value):

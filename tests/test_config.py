@@ -74,19 +74,23 @@ class ErrorTests(SynchronousTestCase):
         self.assertIn("[irc] channels must be an array of strings", self.error({"irc": {"channels": "#a"}}))
         self.assertIn("[irc.throttle] enabled must be true or false",
                       self.error({"irc": {"throttle": {"enabled": "yes"}}}))
-        self.assertIn("[irc.throttle] burst must be an integer", self.error({"irc": {"throttle": {"burst": 1.5}}}))
+        self.assertIn("[irc.throttle] burst must be an integer",
+                      self.error({"irc": {"throttle": {"burst": 1.5}}}))
         self.assertIn("[music] poll_seconds must be a number", self.error({"music": {"poll_seconds": True}}))
         self.assertIn("[irc] must be a table", self.error({"irc": 5}))
 
     def test_impossible_values(self):
-        self.assertIn("[music] poll_seconds must be greater than 0", self.error({"music": {"poll_seconds": 0}}))
+        self.assertIn("[music] poll_seconds must be greater than 0",
+                      self.error({"music": {"poll_seconds": 0}}))
         self.assertIn("[irc] nick is not a valid nick", self.error({"irc": {"nick": "bad nick"}}))
         self.assertIn("[irc] channels has a bad channel", self.error({"irc": {"channels": ["nochan"]}}))
         self.assertIn("[irc] server must be an endpoint", self.error({"irc": {"server": "irc.example.net"}}))
         self.assertIn("[irc] tls_fingerprints has", self.error({"irc": {"tls_fingerprints": ["abc"]}}))
-        self.assertIn("[irc.sasl] mechanisms has unknown", self.error({"irc": {"sasl": {"mechanisms": ["X"]}}}))
+        self.assertIn("[irc.sasl] mechanisms has unknown",
+                      self.error({"irc": {"sasl": {"mechanisms": ["X"]}}}))
         self.assertIn("[music] source must start with", self.error({"music": {"source": "spotify:x"}}))
-        self.assertIn("[irc] command_prefix must not contain", self.error({"irc": {"command_prefix": "!\n"}}))
+        self.assertIn("[irc] command_prefix must not contain",
+                      self.error({"irc": {"command_prefix": "!\n"}}))
 
     def test_cross_checks(self):
         self.assertIn("[manhole] authorized_keys must be set",

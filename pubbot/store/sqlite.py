@@ -241,7 +241,8 @@ class SQLiteStore:
             current = 0 if row is None else decode(row[0])
             if not isinstance(current, int) or isinstance(current, bool):
                 raise TypeError("hash field %r of %r is not an integer" % (field, key))
-            db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?)", (key, field, encode(current + amount)))
+            db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?)",
+                       (key, field, encode(current + amount)))
             return current + amount
         return self._run(do)
 
