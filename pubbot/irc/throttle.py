@@ -86,8 +86,10 @@ class Throttle:
         self._schedule()
 
     def attach(self, write: Callable[[bytes], None]) -> None:
-        """Start writing to C{write} (a new connection), sending what waits."""
+        """Start writing to C{write}: a new connection, so a full bucket."""
         self.write = write
+        self._tokens = float(self.burst)
+        self._stamp = self._clock.seconds()
         self._schedule()
 
     def detach(self) -> int:
