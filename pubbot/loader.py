@@ -83,8 +83,10 @@ def load_handlers(paths: Iterable[str] = (), disabled: Iterable[str] = ()) -> li
         package.__path__[:] = builtin_path
 
     def order(h):
+        # The core commands first, then the other built-ins, then drop-ins.
         module = _module_of(h)
-        return (module.rsplit(".", 1)[-1] not in builtin, module)
+        stem = module.rsplit(".", 1)[-1]
+        return (stem not in builtin, stem != "core", module)
 
     handlers, names, skip = [], set(), set(disabled)
     for h in sorted(found, key=order):

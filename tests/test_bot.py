@@ -1,0 +1,59 @@
+"""The Bot and the local bus: routing chat in and replies out."""
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from pubbot.api import handler
+from pubbot.bot import Bot, LocalBus
+from pubbot.config import parse
+from pubbot.interfaces import IBus, IChatService
+from pubbot.store.memory import MemoryStore
+from pubbot.testing import FakeChat, Harness
+
+
+class BotTests(SynchronousTestCase):
+    def test_interfaces(self):
+        clock = Clock()
+        bot = Bot(parse({}), clock, MemoryStore(clock))
+        self.assertTrue(verifyObject(IBus, LocalBus(bot)))
+        self.assertTrue(verifyObject(IChatService, FakeChat()))
+
+    def test_reply_goes_to_origin_network_and_channel(self):
+        h = Harness(handler(subscribe=["chat.#"])(lambda m: "hi"))
+        other = FakeChat("console")
+        h.bot.register_chat(other)
+        h.say("x", channel="#other")
+        h.bot.chat_line("console", "#console", "you", "y")
+        self.assertEqual(h.sent, [("#other", "hi", "say")])
+        self.assertEqual(other.sent, [("#console", "hi", "say")])
+
+    def test_multi_line_reply_sent_as_one_text(self):
+        h = Harness(handler(subscribe=["chat.#"])(lambda m: {"content": ["a", "b"], "notice": True}))
+        h.say("x")
+        self.assertEqual(h.sent, [("#pubbot", "a\nb", "notice")])
+
+    def test_send_without_network_is_logged_not_fatal(self):
+        h = Harness()
+        h.bot.send("nosuch", "#x", "text")
+        self.assertEqual(h.sent, [])
+
+    def test_sent_observers_and_announce(self):
+        seen = []
+        h = Harness()
+        h.bot.sent_observers.append(lambda *a: seen.append(a))
+        h.bot.announce(["#a", "#b"], "news")
+        self.assertEqual(h.sent, [("#a", "news", "notice"), ("#b", "news", "notice")])
+        self.assertEqual(len(seen), 2)
+
+    def test_join_event_topic(self):
+        topics = []
+        h = Harness(handler(subscribe=["chat.*.*.join"])(lambda m: topics.append((m.topic, m.source))))
+        h.join("dave", "#a.b")
+        self.assertEqual(topics, [("chat.irc.#a%2Eb.join", "dave")])
+
+    def test_handler_start_and_stop(self):
+        h = Harness(handler(subscribe=["x"])(lambda m: None))
+        self.assertIs(h.bot.handlers[0].bot, h.bot)
+        h.stop()
+        self.assertIsNone(h.bot.handlers[0].bot)
