@@ -1,0 +1,117 @@
+"""
+Flood benchmark: lines per second a client ingests until its last answer.
+
+    python bench/flood.py [--lines N] [--every K] [--runs R]
+
+A loopback IRC server (bench/ircserver.py) registers the client, lets it
+join #bench, then writes N chat lines from 200 users as fast as the socket
+takes them; every K-th line is "!ping", which the client must answer
+"pong". Measured per run: lines/s from the first line written to the last
+answer, reply latency (median, p99: answer time minus the time the trigger
+was written) and the client's peak RSS. Each run measures pubbot (every
+default plugin loaded, output throttling off) and, in the same run, a bare
+twisted.words IRCClient answering the same trigger; the table shows medians
+over the runs and pubbot's ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from twisted.internet import reactor  # noqa: E402
+from twisted.internet.defer import Deferred, inlineCallbacks  # noqa: E402
+from twisted.internet.task import deferLater  # noqa: E402
+
+import ircserver  # noqa: E402
+
+
+@inlineCallbacks
+def one(kind: str, lines: list, triggers: list, timeout: float):
+    workdir = ircserver.scratch()
+    server = ircserver.BenchServer()
+    proc = ircserver.bot_process(server.port_number, kind, workdir)
+    try:
+        yield with_timeout(server.on_join, 60, "%s did not join" % kind)
+        yield deferLater(reactor, 0.5, lambda: None)  # let joins settle
+        done = Deferred()
+
+        def on_reply(now):
+            if len(server.reply_times) >= len(triggers) and not done.called:
+                done.callback(now)
+        server.on_reply = on_reply
+        flooder = ircserver.Flooder(server.connection.transport, lines, triggers)
+        end = yield with_timeout(done, timeout, "%s answered %d of %d triggers" % (
+            kind, len(server.reply_times), len(triggers)))
+        elapsed = end - flooder.started
+        latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at)]
+        rss = ircserver.peak_rss_mb(proc.pid)
+        return {"rate": len(lines) / elapsed, "p50": statistics.median(latencies),
+                "p99": ircserver.percentile(latencies, 0.99), "rss": rss}
+    finally:
+        ircserver.stop_process(proc)
+        server.port.stopListening()
+        if server.connection is not None:
+            server.connection.transport.abortConnection()
+        ircserver.cleanup(workdir)
+
+
+def with_timeout(d: Deferred, seconds: float, what: str) -> Deferred:
+    def expired(failure):
+        failure.trap(Exception)
+        raise SystemExit("benchmark could not run: %s within %ss" % (what, seconds))
+    return d.addTimeout(seconds, reactor).addErrback(expired)
+
+
+@inlineCallbacks
+def main(args):
+    lines, triggers = ircserver.chat_lines(args.lines, args.every)
+    results = {"pubbot": [], "bare": []}
+    for run in range(args.runs):
+        for kind in ("bare", "pubbot"):
+            r = yield one(kind, lines, triggers, args.timeout)
+            results[kind].append(r)
+            print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB" % (
+                run + 1, kind, r["rate"], r["p50"], r["p99"], r["rss"]), flush=True)
+    print()
+    print("%d lines, a trigger every %d lines, median of %d runs" % (args.lines, args.every, args.runs))
+    print("%-8s %12s %10s %10s %14s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB"))
+    med = {}
+    for kind in ("bare", "pubbot"):
+        med[kind] = {k: statistics.median(r[k] for r in results[kind]) for k in ("rate", "p50", "p99", "rss")}
+        m = med[kind]
+        print("%-8s %12.0f %10.1f %10.1f %14.1f" % (kind, m["rate"], m["p50"], m["p99"], m["rss"]))
+    print("pubbot / bare: %.1f%%" % (100.0 * med["pubbot"]["rate"] / med["bare"]["rate"]))
+
+
+def run():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=100000)
+    parser.add_argument("--every", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args()
+    outcome = []
+
+    def finish(result):
+        outcome.append(result)
+        reactor.stop()
+    main(args).addBoth(finish)
+    reactor.run()
+    if outcome and hasattr(outcome[0], "raiseException"):
+        failure = outcome[0]
+        if failure.check(SystemExit):
+            print(failure.value, file=sys.stderr)
+            return 1
+        failure.printTraceback()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,211 @@
+"""
+A loopback IRC server for the benchmarks: registers one client, lets it join,
+then floods or paces chat lines at it and times the answers.
+
+Only what a client needs to register and join is implemented (001, 005,
+376, JOIN echo, NAMES); CAP and everything else gets no answer, like a
+server without capability support.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Optional
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory, Protocol
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHANNEL = "#bench"
+TRIGGER = "!ping"
+ANSWER = "pong"
+WORDS = ("the quick brown fox jumps over lazy dog music tea coffee deploy build test "
+         "release friday weekend lunch meeting code review merge branch python twisted "
+         "irc bot channel skip track album artist playlist office radio volume").split()
+
+
+def chat_lines(n: int, every: int, users: int = 200, seed: int = 1) -> tuple[list[bytes], list[int]]:
+    """N PRIVMSG lines from many users; every C{every}-th is the trigger."""
+    rng = random.Random(seed)
+    out, triggers = [], []
+    for i in range(n):
+        nick = "user%d" % rng.randrange(users)
+        if every and i % every == every - 1:
+            text = TRIGGER
+            triggers.append(i)
+        else:
+            text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(3, 12)))
+        out.append((":%s!%s@host%d.example PRIVMSG %s :%s\r\n" % (
+            nick, nick, rng.randrange(users), CHANNEL, text)).encode())
+    return out, triggers
+
+
+class BenchIRC(Protocol):
+    """The server side of one client connection."""
+
+    def __init__(self, server: "BenchServer"):
+        self.server = server
+        self.buffer = b""
+        self.nick = None
+        self.registered = False
+
+    def connectionMade(self) -> None:
+        self.server.connection = self
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for raw in lines:
+            self.line(raw.rstrip(b"\r"))
+
+    def send(self, text: str) -> None:
+        self.transport.write((text + "\r\n").encode())
+
+    def line(self, raw: bytes) -> None:
+        parts = raw.split(b" ", 1)
+        command = parts[0].upper()
+        rest = parts[1] if len(parts) > 1 else b""
+        if command == b"PRIVMSG" or command == b"NOTICE":
+            self.server.privmsg(rest)
+        elif command == b"NICK":
+            self.nick = rest.lstrip(b":").decode()
+        elif command == b"USER" and self.nick and not self.registered:
+            self.registered = True
+            n = self.nick
+            self.send(":bench 001 %s :Welcome" % n)
+            self.send(":bench 005 %s CHANTYPES=# PREFIX=(ov)@+ CASEMAPPING=rfc1459 :are supported" % n)
+            self.send(":bench 376 %s :End of MOTD" % n)
+        elif command == b"JOIN":
+            chan = rest.split(b" ")[0].lstrip(b":").decode()
+            self.send(":%s!bot@localhost JOIN %s" % (self.nick, chan))
+            self.send(":bench 353 %s = %s :%s" % (self.nick, chan, self.nick))
+            self.send(":bench 366 %s %s :End of NAMES" % (self.nick, chan))
+            self.server.joined(chan)
+        elif command == b"PING":
+            self.send(":bench PONG bench %s" % rest.decode(errors="replace"))
+        elif command == b"QUIT":
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason=None) -> None:
+        self.server.connection = None
+
+
+class BenchServer(Factory):
+    """Listens on a free loopback port; C{on_join} fires when the client joins."""
+
+    def __init__(self):
+        self.connection: Optional[BenchIRC] = None
+        self.on_join: Deferred = Deferred()
+        self.reply_times: list[float] = []
+        self.on_reply: Optional[Callable[[float], None]] = None
+        self.port = reactor.listenTCP(0, self, interface="127.0.0.1")
+
+    @property
+    def port_number(self) -> int:
+        return self.port.getHost().port
+
+    def buildProtocol(self, addr) -> BenchIRC:
+        return BenchIRC(self)
+
+    def joined(self, channel: str) -> None:
+        if channel == CHANNEL and not self.on_join.called:
+            self.on_join.callback(time.perf_counter())
+
+    def privmsg(self, rest: bytes) -> None:
+        if rest.endswith(b":" + ANSWER.encode()) or rest.endswith(b" " + ANSWER.encode()):
+            now = time.perf_counter()
+            self.reply_times.append(now)
+            if self.on_reply is not None:
+                self.on_reply(now)
+
+
+class Flooder:
+    """Writes pre-built lines as fast as the socket takes them (a pull producer)."""
+
+    CHUNK = 256
+
+    def __init__(self, transport, lines: list[bytes], triggers: list[int]):
+        self.transport = transport
+        self.lines = lines
+        self.trigger_set = set(triggers)
+        self.sent_at: list[float] = []
+        self.index = 0
+        self.started = time.perf_counter()
+        transport.registerProducer(self, False)
+
+    def resumeProducing(self) -> None:
+        end = min(self.index + self.CHUNK, len(self.lines))
+        if self.index >= end:
+            self.transport.unregisterProducer()
+            return
+        now = time.perf_counter()
+        self.sent_at.extend(now for i in range(self.index, end) if i in self.trigger_set)
+        self.transport.write(b"".join(self.lines[self.index:end]))
+        self.index = end
+
+    def stopProducing(self) -> None:
+        self.index = len(self.lines)
+
+
+def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
+    """Start the client under test: C{pubbot} (all default plugins) or C{bare}."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    if kind == "bare":
+        argv = [sys.executable, os.path.join(ROOT, "bench", "bare_client.py"), str(port), CHANNEL]
+    else:
+        config = os.path.join(workdir, "bench.toml")
+        with open(config, "w") as f:
+            f.write(
+                '[irc]\nserver = "tcp:127.0.0.1:%d"\nchannels = ["%s"]\nnick = "pubbot"\n'
+                'ping_interval = 600.0\n[irc.throttle]\nenabled = false\n[irc.sasl]\nmechanisms = []\n'
+                '[web]\nendpoint = "tcp:0:interface=127.0.0.1"\n[store]\npath = "%s"\n'
+                '[music]\nannounce = ["%s"]\n' % (port, CHANNEL, os.path.join(workdir, "s.sqlite"), CHANNEL))
+        argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+                "--pidfile=", "--logfile", os.path.join(workdir, "bot.log")]
+        if os.environ.get("BENCH_PROFILE"):
+            # cProfile stats of the bot, for: python -m pstats FILE
+            argv += ["--profile", os.environ["BENCH_PROFILE"], "--profiler", "cprofile", "--savestats"]
+        argv += ["-n", "pubbot", "--config", config]
+    return subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL)
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def scratch() -> str:
+    path = tempfile.mkdtemp(prefix="pubbot-bench-")
+    return path
+
+
+def cleanup(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
