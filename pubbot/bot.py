@@ -25,10 +25,13 @@ class LocalBus:
         self.bot = bot
 
     def submit(self, message: Message) -> Deferred:
-        d = self.bot.dispatcher.publish(message)
-        d.addCallback(choose_reply)
-        d.addCallback(self._deliver, message)
-        return d
+        results = self.bot.dispatcher.dispatch(message)
+        if isinstance(results, Deferred):
+            results.addCallback(choose_reply)
+            results.addCallback(self._deliver, message)
+            return results
+        # Every handler answered at once (the common case): no callback chain.
+        return succeed(self._deliver(choose_reply(results), message) if results else None)
 
     def _deliver(self, reply: Optional[Reply], message: Message) -> Optional[Reply]:
         if reply is not None:
@@ -136,8 +139,12 @@ class Bot:
         topic = chat_topic(protocol, channel, "chat")
         return self.bus.submit(Message(topic, fields, self))
 
-    def chat_event(self, protocol: str, channel: str, kind: str, **fields: Any) -> Deferred:
-        """A join or leave: publish C{chat.<protocol>.<channel>.<kind>}."""
+    def chat_event(self, protocol: str, channel: str, kind: str, /, **fields: Any) -> Deferred:
+        """
+        A join or leave: publish C{chat.<protocol>.<channel>.<kind>}. The
+        arguments are positional only, so a leave's C{kind} field (part,
+        kick, quit) can be among C{fields}.
+        """
         fields.update(protocol=protocol, channel=channel)
         fields.setdefault("source_id", None)
         return self.bus.submit(Message(chat_topic(protocol, channel, kind), fields, self))

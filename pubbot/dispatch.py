@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from bisect import bisect_left
 from inspect import iscoroutine
-from typing import Any, Callable, Sequence
+from time import perf_counter
+from typing import Any, Callable, NamedTuple, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError, succeed
 from twisted.logger import Logger
@@ -20,31 +20,64 @@ log = Logger()
 LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, float("inf"))
 
 
-@dataclass
 class HandlerStats:
     """Counters for one handler, read by the dashboard and /metrics."""
 
-    calls: int = 0
-    errors: int = 0
-    timeouts: int = 0
-    seconds: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    __slots__ = ("calls", "errors", "timeouts", "seconds", "buckets")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.errors = 0
+        self.timeouts = 0
+        self.seconds = 0.0
+        self.buckets = [0] * len(LATENCY_BUCKETS)
 
     def observe(self, seconds: float) -> None:
+        self.calls += 1
         self.seconds += seconds
-        for i, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.buckets[i] += 1
-                return
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """What one handler gave for one message (value None on failure)."""
 
     handler: Any
     value: Any
     failed: bool = False
+
+
+class _Route:
+    """
+    The handlers for one topic: those always called, and those declaring
+    C{command_only} indexed by that word, so a chat line that is no command
+    costs nothing in the (many) command handlers.
+    """
+
+    __slots__ = ("family", "always", "commands", "rank")
+
+    def __init__(self, topic: str, handlers: Sequence):
+        self.family = topic.split(".", 1)[0]
+        self.always = []
+        self.commands: dict[str, list] = {}
+        self.rank = {h: i for i, h in enumerate(handlers)}
+        for h in handlers:
+            word = getattr(h, "command_only", None)
+            if word:
+                self.commands.setdefault(word, []).append(h)
+            else:
+                self.always.append(h)
+
+    def handlers(self, message: Message) -> Sequence:
+        if not self.commands:
+            return self.always
+        command = message.fields.get("command")
+        if not command:
+            return self.always
+        first = command.split(None, 1)
+        extra = self.commands.get(first[0].lower()) if first else None
+        if not extra:
+            return self.always
+        return sorted(self.always + extra, key=self.rank.__getitem__)
 
 
 class Dispatcher:
@@ -54,14 +87,20 @@ class Dispatcher:
     C{publish} never fails: a handler that raises, fails or runs past
     C{timeout} seconds is logged with its name and counted, and gives no
     result; the others are unaffected.
+
+    A handler with a C{command_only} attribute (a lower-case word, as
+    L{pubbot.api.command} sets) is only called for messages whose
+    C{command} field starts with that word.
     """
 
     def __init__(self, clock, timeout: float = 10.0):
         self._clock = clock
         self.timeout = timeout
         self._trie: TopicTrie = TopicTrie()
+        self._routes: dict[str, _Route] = {}
         self.handlers: list = []
         self.stats: dict[str, HandlerStats] = {}
+        self._stats_of: dict[Any, HandlerStats] = {}
         self.topic_counts: dict[str, int] = {}
         #: Callables given every published message, before the handlers.
         self.observers: list[Callable[[Message], None]] = []
@@ -69,77 +108,98 @@ class Dispatcher:
     def add(self, handler) -> None:
         """Subscribe C{handler} (an IHandler) to its patterns."""
         self.handlers.append(handler)
-        self.stats.setdefault(handler.name, HandlerStats())
+        self._stats_of[handler] = self.stats.setdefault(handler.name, HandlerStats())
         for pattern in handler.subscriptions:
             self._trie.subscribe(pattern, handler)
+        self._routes.clear()
 
     def remove(self, handler) -> None:
         self.handlers.remove(handler)
         for pattern in handler.subscriptions:
             self._trie.unsubscribe(pattern, handler)
+        self._stats_of.pop(handler, None)
+        self._routes.clear()
 
     def subscribers(self, topic: str) -> Sequence:
         return self._trie.match(topic)
 
+    def _route(self, topic: str) -> _Route:
+        route = self._routes.get(topic)
+        if route is None:
+            if len(self._routes) >= 4096:
+                self._routes.clear()
+            route = self._routes[topic] = _Route(topic, self._trie.match(topic))
+        return route
+
     def publish(self, message: Message) -> Deferred:
         """
         Call every handler subscribed to C{message.topic}. Fires with a list
-        of L{Result}, in plugin order, once all have finished or timed out.
+        of L{Result}, in plugin order, for each handler that gave a value
+        (not None) or failed, once all have finished or timed out.
         """
-        family = message.topic.split(".", 1)[0]
-        self.topic_counts[family] = self.topic_counts.get(family, 0) + 1
+        results = self.dispatch(message)
+        return results if isinstance(results, Deferred) else succeed(results)
+
+    def dispatch(self, message: Message) -> "list | Deferred":
+        """L{publish}, but the list itself when every handler answered at once."""
+        route = self._route(message.topic)
+        counts = self.topic_counts
+        counts[route.family] = counts.get(route.family, 0) + 1
         for observer in self.observers:
             try:
                 observer(message)
             except Exception:
                 log.failure("message observer {observer!r} failed", observer=observer)
-        handlers = self._trie.match(message.topic)
-        if not handlers:
-            return succeed([])
         results: list = []
         pending = None
-        for handler in handlers:
-            outcome = self._call(handler, message)
-            if isinstance(outcome, Deferred):
+        stats_of = self._stats_of
+        for handler in route.handlers(message):
+            started = perf_counter()
+            try:
+                value = handler.handle(message)
+            except Exception:
+                stats = stats_of[handler]
+                stats.observe(perf_counter() - started)
+                stats.errors += 1
+                log.failure("handler {plugin} failed on {topic}", plugin=handler.name, topic=message.topic)
+                results.append(Result(handler, None, True))
+                continue
+            if value is None:
+                stats_of[handler].observe(perf_counter() - started)
+                continue
+            if iscoroutine(value):
+                value = Deferred.fromCoroutine(value)
+            if isinstance(value, Deferred):
                 if pending is None:
                     pending = []
                 pending.append(len(results))
-            results.append(outcome)
+                results.append(self._wait(handler, message, value, started))
+            else:
+                stats_of[handler].observe(perf_counter() - started)
+                results.append(Result(handler, value))
         if pending is None:
-            return succeed(results)
-        waits = [results[i] for i in pending]
+            return results
+        return self._gather(results, pending)
 
+    @staticmethod
+    def _gather(results: list, pending: list) -> Deferred:
         def gathered(outcomes):
             for i, (_, value) in zip(pending, outcomes):
                 results[i] = value
-            return results
+            return [r for r in results if r.value is not None or r.failed]
 
-        return DeferredList(waits, consumeErrors=True).addCallback(gathered)
+        return DeferredList([results[i] for i in pending], consumeErrors=True).addCallback(gathered)
 
-    def _call(self, handler, message: Message):
-        stats = self.stats[handler.name]
-        stats.calls += 1
-        started = time.perf_counter()
-        try:
-            value = handler.handle(message)
-            if iscoroutine(value):
-                value = Deferred.fromCoroutine(value)
-        except Exception:
-            stats.errors += 1
-            stats.observe(time.perf_counter() - started)
-            log.failure("handler {plugin} failed on {topic}", plugin=handler.name, topic=message.topic)
-            return Result(handler, None, True)
-        if not isinstance(value, Deferred):
-            stats.observe(time.perf_counter() - started)
-            return Result(handler, value)
+    def _wait(self, handler, message: Message, value: Deferred, started: float) -> Deferred:
+        stats = self._stats_of[handler]
         value.addTimeout(self.timeout, self._clock)
 
         def done(result):
-            stats.observe(time.perf_counter() - started)
+            stats.observe(perf_counter() - started)
             return Result(handler, result)
 
         def failed(failure: Failure):
-            stats.observe(time.perf_counter() - started)
+            stats.observe(perf_counter() - started)
             if failure.check(TimeoutError):
                 stats.timeouts += 1
                 log.warn(

@@ -50,6 +50,33 @@ class DispatcherTests(SynchronousTestCase):
         self.add(coro, name="coroutine")
         self.assertEqual(self.values(self.dispatcher.publish(msg())), ["a", "b", "c"])
 
+    def test_none_results_left_out(self):
+        self.add(lambda m: None, name="quiet")
+        self.add(lambda m: succeed(None), name="quiet-later")
+        self.add(lambda m: "said", name="talker")
+        results = self.successResultOf(self.dispatcher.publish(msg()))
+        self.assertEqual([(r.handler.name, r.value) for r in results], [("talker", "said")])
+
+    def test_command_only_handlers_called_for_their_word(self):
+        calls = []
+        h = self.add(lambda m: calls.append(m.fields.get("command")), name="cmd")
+        h.command_only = "ping"
+        self.add(lambda m: calls.append("always"), name="always")
+        self.dispatcher.publish(msg(command=None))
+        self.dispatcher.publish(msg(command="PING now"))
+        self.dispatcher.publish(msg(command="pong"))
+        self.dispatcher.publish(msg(command=""))
+        self.assertEqual(calls, ["always", "PING now", "always", "always", "always"])
+
+    def test_command_only_keeps_plugin_order(self):
+        order = []
+        self.add(lambda m: order.append("a"), name="a")
+        h = self.add(lambda m: order.append("b"), name="b")
+        h.command_only = "go"
+        self.add(lambda m: order.append("c"), name="c")
+        self.dispatcher.publish(msg(command="go"))
+        self.assertEqual(order, ["a", "b", "c"])
+
     def test_no_subscriber(self):
         self.add(lambda m: "a", subscribe=["music.*"])
         self.assertEqual(self.successResultOf(self.dispatcher.publish(msg())), [])
@@ -60,8 +87,8 @@ class DispatcherTests(SynchronousTestCase):
         self.add(boom, name="boomer")
         self.add(lambda m: "ok", name="fine")
         results = self.successResultOf(self.dispatcher.publish(msg()))
-        self.assertEqual([r.value for r in results], [None, "ok"])
-        self.assertTrue(results[0].failed)
+        self.assertEqual([(r.handler.name, r.value, r.failed) for r in results],
+                         [("boomer", None, True), ("fine", "ok", False)])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertTrue(any("boomer" in t for t in self.log.texts()))
         self.assertEqual(self.dispatcher.stats["boomer"].errors, 1)
