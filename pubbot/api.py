@@ -147,8 +147,8 @@ def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
         trigger = "%s %s" % (word, usage) if usage else word
         handler = Handler(func, subscribe, name or func.__name__, description, (trigger,), match)
         handler.command_word = word.lower()  # type: ignore[attr-defined]
-        # Lets the dispatcher skip this handler for lines that are no command.
-        handler.command_only = word.split()[0].lower()  # type: ignore[attr-defined]
+        # Lets the dispatcher skip this handler for lines not starting with it.
+        handler.trigger_words = (word.split()[0].lower(),)  # type: ignore[attr-defined]
         return handler
 
     return decorate

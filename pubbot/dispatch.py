@@ -49,35 +49,41 @@ class Result(NamedTuple):
 class _Route:
     """
     The handlers for one topic: those always called, and those declaring
-    C{command_only} indexed by that word, so a chat line that is no command
-    costs nothing in the (many) command handlers.
+    C{trigger_words} indexed by each word, so that a chat line whose first
+    word (of its C{command} or its C{content}) is none of theirs costs
+    nothing in the many command handlers.
     """
 
-    __slots__ = ("family", "always", "commands", "rank")
+    __slots__ = ("family", "always", "by_word", "rank")
 
     def __init__(self, topic: str, handlers: Sequence):
         self.family = topic.split(".", 1)[0]
-        self.always = []
-        self.commands: dict[str, list] = {}
+        self.always: list = []
+        self.by_word: dict[str, list] = {}
         self.rank = {h: i for i, h in enumerate(handlers)}
         for h in handlers:
-            word = getattr(h, "command_only", None)
-            if word:
-                self.commands.setdefault(word, []).append(h)
+            words = getattr(h, "trigger_words", None)
+            if words:
+                for word in words:
+                    self.by_word.setdefault(word, []).append(h)
             else:
                 self.always.append(h)
 
     def handlers(self, message: Message) -> Sequence:
-        if not self.commands:
+        by_word = self.by_word
+        if not by_word:
             return self.always
-        command = message.fields.get("command")
-        if not command:
+        fields = message.fields
+        extra = None
+        for text in (fields.get("command"), fields.get("content")):
+            if text and type(text) is str:
+                first = text.split(None, 1)
+                found = by_word.get(first[0].lower()) if first else None
+                if found:
+                    extra = found if extra is None else extra + found
+        if extra is None:
             return self.always
-        first = command.split(None, 1)
-        extra = self.commands.get(first[0].lower()) if first else None
-        if not extra:
-            return self.always
-        return sorted(self.always + extra, key=self.rank.__getitem__)
+        return sorted(set(self.always).union(extra), key=self.rank.__getitem__)
 
 
 class Dispatcher:
@@ -88,9 +94,9 @@ class Dispatcher:
     C{timeout} seconds is logged with its name and counted, and gives no
     result; the others are unaffected.
 
-    A handler with a C{command_only} attribute (a lower-case word, as
+    A handler with a C{trigger_words} attribute (lower-case words, as
     L{pubbot.api.command} sets) is only called for messages whose
-    C{command} field starts with that word.
+    C{command} or C{content} field starts with one of those words.
     """
 
     def __init__(self, clock, timeout: float = 10.0):

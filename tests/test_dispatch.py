@@ -57,22 +57,25 @@ class DispatcherTests(SynchronousTestCase):
         results = self.successResultOf(self.dispatcher.publish(msg()))
         self.assertEqual([(r.handler.name, r.value) for r in results], [("talker", "said")])
 
-    def test_command_only_handlers_called_for_their_word(self):
+    def test_trigger_word_handlers_called_for_their_words(self):
         calls = []
-        h = self.add(lambda m: calls.append(m.fields.get("command")), name="cmd")
-        h.command_only = "ping"
+        h = self.add(lambda m: calls.append(m.fields.get("command") or m.content), name="cmd")
+        h.trigger_words = ("ping", "skip")
         self.add(lambda m: calls.append("always"), name="always")
-        self.dispatcher.publish(msg(command=None))
-        self.dispatcher.publish(msg(command="PING now"))
-        self.dispatcher.publish(msg(command="pong"))
-        self.dispatcher.publish(msg(command=""))
-        self.assertEqual(calls, ["always", "PING now", "always", "always", "always"])
+        self.dispatcher.publish(msg(command=None, content="hello"))
+        self.dispatcher.publish(msg(command="PING now", content="!PING now"))
+        self.dispatcher.publish(msg(command="pong", content="!pong"))
+        self.dispatcher.publish(msg(command=None, content="skip 2"))
+        self.dispatcher.publish(msg(command="", content=""))
+        self.dispatcher.publish(msg(command="skip", content="pubbot: skip"))
+        self.assertEqual(calls, ["always", "PING now", "always", "always", "skip 2", "always",
+                                 "always", "skip", "always"])
 
-    def test_command_only_keeps_plugin_order(self):
+    def test_trigger_words_keep_plugin_order(self):
         order = []
         self.add(lambda m: order.append("a"), name="a")
         h = self.add(lambda m: order.append("b"), name="b")
-        h.command_only = "go"
+        h.trigger_words = ("go",)
         self.add(lambda m: order.append("c"), name="c")
         self.dispatcher.publish(msg(command="go"))
         self.assertEqual(order, ["a", "b", "c"])
