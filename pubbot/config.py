@@ -257,9 +257,30 @@ class BrainSettings:
     ignore: tuple[str, ...] = key([], _nicks)  # nicks (other bots) never learned from
 
 
+def _link_allow(values: tuple) -> Optional[str]:
+    """Host names (C{*.} for subdomains), IP addresses or CIDR networks."""
+    import ipaddress
+    import re
+    name = re.compile(r"(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                      r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?\Z")
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+            continue
+        except ValueError:
+            pass
+        try:
+            ascii_name = v.encode("idna").decode("ascii")  # IDN host names
+        except UnicodeError:
+            ascii_name = ""
+        if not name.match(ascii_name):
+            return "has %r, which is not a host name, IP address or CIDR network" % (v,)
+    return None
+
+
 @dataclass(frozen=True)
 class LinkSettings:
-    allow: tuple[str, ...] = key([])
+    allow: tuple[str, ...] = key([], _link_allow)
     max_bytes: int = key(1024 * 1024, _positive)
     timeout: float = key(10.0, _positive)
 

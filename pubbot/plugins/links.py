@@ -1,0 +1,207 @@
+"""
+Link titles: URLs said in chat are fetched (see L{pubbot.safefetch}) and
+announced as C{[ title ]} for HTML pages, C{[ type, size ]} for anything
+else; C{lastlink} recalls the newest link said in the channel.
+
+Only http and https URLs are fetched, at most C{[links] max_bytes} of a page,
+within C{[links] timeout} seconds (kept below C{[plugins] timeout}), never
+from loopback, private, link-local, multicast or reserved addresses unless
+C{[links] allow} lists the host or network. Failures and refusals are
+logged, not announced.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.interfaces import IReactorTCP
+from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from pubbot.api import CHAT_LINES, IHandler
+from pubbot.ratelimit import RateLimiter
+from pubbot.safefetch import BadURL, FetchError, SafeFetcher, clean_text, human_size, parse_url
+from pubbot.timefmt import format_duration
+
+log = Logger()
+
+#: Most URLs fetched from one line; most fetches running at once.
+MAX_URLS_PER_LINE = 3
+MAX_FETCHES = 8
+#: Per channel: at most this many fetches a minute.
+CHANNEL_LIMIT = 10
+TITLE_LENGTH = 200
+STORE_KEY = "links:last"
+
+_URL = re.compile(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
+_LASTLINK = re.compile(r"lastlink\s*\Z", re.IGNORECASE)
+_TRAILING = ".,;:!?'\"*"
+_PAIRS = {")": "(", "]": "[", "}": "{", ">": "<"}
+
+
+def find_urls(text: str, limit: int = MAX_URLS_PER_LINE) -> list:
+    """The http(s) URLs in C{text}, in order, without trailing punctuation, at most C{limit}."""
+    found: list = []
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        while url:
+            last = url[-1]
+            if last in _TRAILING:
+                url = url[:-1]
+            elif last in _PAIRS and url.count(_PAIRS[last]) < url.count(last):
+                url = url[:-1]
+            else:
+                break
+        if url not in found and "://" in url and not url.endswith("://"):
+            found.append(url)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def describe(page) -> Optional[str]:
+    """The announcement for a fetched page, or None when there is nothing worth saying."""
+    if page.status >= 400 or page.status < 200:
+        return None
+    if page.title is not None:
+        title = clean_text(page.title, TITLE_LENGTH)
+        if title:
+            return "[ %s ]" % (title,)
+    kind = page.content_type or "unknown type"
+    if page.length is not None:
+        size: Optional[str] = human_size(page.length)
+    elif page.body and page.complete:
+        size = human_size(len(page.body))
+    elif page.body:
+        size = "over " + human_size(len(page.body))
+    else:
+        size = None
+    return "[ %s ]" % (", ".join(part for part in (kind, size) if part),)
+
+
+@implementer(IPlugin, IHandler)
+class Links:
+    """The links plugin. C{reactor} and C{resolver} are for tests; the bot's clock is the reactor."""
+
+    name = "links"
+    description = "Says the title of web pages linked in chat; lastlink recalls the newest link here."
+    triggers = ("lastlink",)
+    subscriptions = (CHAT_LINES,)
+
+    def __init__(self, reactor=None, resolver=None, tls_policy=None):
+        self._reactor = reactor
+        self._resolver = resolver
+        self._tls_policy = tls_policy
+        self.bot: Any = None
+        self.fetcher: Optional[SafeFetcher] = None
+        self.running = 0
+        self._limits: Optional[RateLimiter] = None
+
+    def start(self, bot) -> None:
+        self.bot = bot
+        reactor = self._reactor if self._reactor is not None else bot.clock
+        settings = bot.settings.links
+        self._limits = RateLimiter(bot.clock, CHANNEL_LIMIT, 60.0)
+        if not IReactorTCP.providedBy(reactor):
+            log.warn("links: no network reactor; link titles are off")
+            self.fetcher = None
+            return
+        timeout = min(settings.timeout, bot.settings.plugins.timeout * 0.9)
+        self.fetcher = SafeFetcher(reactor, allow=settings.allow, max_bytes=settings.max_bytes,
+                                   timeout=timeout, resolver=self._resolver, tls_policy=self._tls_policy)
+
+    def stop(self) -> None:
+        self.fetcher = None
+
+    def handle(self, msg) -> Any:
+        fields = msg.fields
+        command = fields.get("command")
+        if command is not None and _LASTLINK.match(command):
+            return Deferred.fromCoroutine(self.lastlink(msg))
+        content = fields.get("content") or ""
+        if "://" not in content:
+            return None
+        urls = []
+        for url in find_urls(content):
+            try:
+                urls.append(parse_url(url).url)
+            except BadURL as e:
+                log.info("links: not fetching {url!r} from {source}: {reason}",
+                         url=url[:200], source=fields.get("source"), reason=str(e))
+        if not urls:
+            return None
+        return Deferred.fromCoroutine(self.announce(msg, urls))
+
+    async def announce(self, msg, urls: list) -> Optional[dict]:
+        fields = msg.fields
+        channel = fields.get("channel")
+        if not fields.get("private"):
+            await self._remember(msg, urls[-1], None)
+        if self.fetcher is None:
+            return None
+        found = await gatherResults([Deferred.fromCoroutine(self._fetch(msg, url)) for url in urls],
+                                    consumeErrors=True)
+        if found[-1] is not None and not fields.get("private"):
+            await self._remember(msg, urls[-1], found[-1])
+        lines = [line for line in found if line is not None]
+        if not lines:
+            return None
+        log.debug("links: {count} titles for {channel}", count=len(lines), channel=channel)
+        return {"content": lines}
+
+    async def _fetch(self, msg, url: str) -> Optional[str]:
+        key = (msg.fields.get("protocol"), msg.fields.get("channel"))
+        if self.running >= MAX_FETCHES:
+            log.warn("links: {running} fetches running; not fetching {url}", running=self.running, url=url)
+            return None
+        if self._limits is not None and not self._limits.allow(key):
+            log.info("links: too many links in {channel}; not fetching {url}", channel=key[1], url=url)
+            return None
+        fetcher = self.fetcher
+        if fetcher is None:
+            return None
+        self.running += 1
+        try:
+            page = await fetcher.fetch(url)
+        except FetchError as e:
+            log.info("links: {url} from {source}: {reason}", url=url, source=msg.fields.get("source"),
+                     reason=str(e))
+            return None
+        finally:
+            self.running -= 1
+        line = describe(page)
+        if line is None:
+            log.info("links: {url} answered {status}", url=url, status=page.status)
+        return line
+
+    async def _remember(self, msg, url: str, line: Optional[str]) -> None:
+        fields = msg.fields
+        field = "%s %s" % (fields.get("protocol"), fields.get("channel"))
+        store = msg.bot.store
+        if line is not None:
+            # Only when this is still the newest link: a later one may have come meanwhile.
+            current = await store.hget(STORE_KEY, field)
+            if not isinstance(current, dict) or current.get("url") != url:
+                return
+        await store.hset(STORE_KEY, field, {
+            "url": url, "source": fields.get("source"), "time": msg.bot.clock.seconds(), "title": line})
+
+    async def lastlink(self, msg) -> dict:
+        fields = msg.fields
+        if fields.get("private"):
+            return {"content": "Ask me for lastlink in a channel."}
+        field = "%s %s" % (fields.get("protocol"), fields.get("channel"))
+        last = await msg.bot.store.hget(STORE_KEY, field)
+        if not isinstance(last, dict) or not isinstance(last.get("url"), str):
+            return {"content": "I have seen no links in %s yet." % (fields.get("channel"),)}
+        ago = format_duration(msg.bot.clock.seconds() - float(last.get("time") or 0))
+        text = "%s posted %s %s ago" % (clean_text(str(last.get("source")), 40), last["url"], ago)
+        if last.get("title"):
+            text += " " + clean_text(str(last["title"]), TITLE_LENGTH + 4)
+        return {"content": text}
+
+
+links = Links()
