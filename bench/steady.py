@@ -1,0 +1,111 @@
+"""
+Steady-load benchmark: reply latency at a steady rate of chat lines.
+
+    python bench/steady.py [--rate 2000] [--seconds 10] [--every 100]
+
+The loopback IRC server (bench/ircserver.py) sends --rate lines per second
+(in 1 ms ticks) to pubbot with every default plugin loaded and output
+throttling off; every K-th line is "!ping". Reported: p50 and p99 of the
+time from writing a trigger to reading its answer, for pubbot and, in the
+same run, for a bare twisted.words IRCClient (the floor set by the loopback
+and the reactor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from twisted.internet import reactor  # noqa: E402
+from twisted.internet.defer import Deferred, inlineCallbacks  # noqa: E402
+from twisted.internet.task import LoopingCall, deferLater  # noqa: E402
+
+import ircserver  # noqa: E402
+from flood import with_timeout  # noqa: E402
+
+
+@inlineCallbacks
+def one(kind: str, rate: int, seconds: float, every: int):
+    lines, triggers = ircserver.chat_lines(int(rate * seconds), every)
+    workdir = ircserver.scratch()
+    server = ircserver.BenchServer()
+    proc = ircserver.bot_process(server.port_number, kind, workdir)
+    try:
+        yield with_timeout(server.on_join, 60, "%s did not join" % kind)
+        yield deferLater(reactor, 0.5, lambda: None)
+        transport = server.connection.transport
+        sent_at: list[float] = []
+        trigger_set = set(triggers)
+        state = {"i": 0}
+        started = time.perf_counter()
+        done = Deferred()
+
+        def tick():
+            due = min(len(lines), int((time.perf_counter() - started) * rate))
+            i = state["i"]
+            if i < due:
+                now = time.perf_counter()
+                sent_at.extend(now for j in range(i, due) if j in trigger_set)
+                transport.write(b"".join(lines[i:due]))
+                state["i"] = due
+            if due >= len(lines):
+                loop.stop()
+
+        def on_reply(now):
+            if len(server.reply_times) >= len(triggers) and not done.called:
+                done.callback(now)
+        server.on_reply = on_reply
+        loop = LoopingCall(tick)
+        loop.start(0.001)
+        yield with_timeout(done, seconds + 60, "%s answered %d of %d triggers" % (
+            kind, len(server.reply_times), len(triggers)))
+        latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, sent_at)]
+        return (ircserver.percentile(latencies, 0.5), ircserver.percentile(latencies, 0.99), len(latencies))
+    finally:
+        ircserver.stop_process(proc)
+        server.port.stopListening()
+        if server.connection is not None:
+            server.connection.transport.abortConnection()
+        ircserver.cleanup(workdir)
+
+
+@inlineCallbacks
+def main(args):
+    rows = []
+    for kind in ("bare", "pubbot"):
+        p50, p99, n = yield one(kind, args.rate, args.seconds, args.every)
+        rows.append((kind, p50, p99, n))
+    print("%d lines/s for %ss, a trigger every %d lines" % (args.rate, args.seconds, args.every))
+    print("%-8s %10s %10s %10s" % ("client", "p50 ms", "p99 ms", "answers"))
+    for kind, p50, p99, n in rows:
+        print("%-8s %10.2f %10.2f %10d" % (kind, p50, p99, n))
+
+
+def run():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--every", type=int, default=100)
+    args = parser.parse_args()
+    outcome = []
+
+    def finish(result):
+        outcome.append(result)
+        reactor.stop()
+    main(args).addBoth(finish)
+    reactor.run()
+    if outcome and hasattr(outcome[0], "raiseException"):
+        if outcome[0].check(SystemExit):
+            print(outcome[0].value, file=sys.stderr)
+        else:
+            outcome[0].printTraceback()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
