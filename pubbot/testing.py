@@ -86,8 +86,8 @@ class Harness:
         result = self._now(self.say(content, **kwargs))
         return "\n".join(result.lines) if isinstance(result, Reply) else None
 
-    def event(self, channel: str, kind: str, **fields: Any) -> Any:
-        """Publish a join or leave; returns the reply, if any."""
+    def event(self, channel: str, kind: str, /, **fields: Any) -> Any:
+        """Publish a join or leave (C{kind} the topic's last word); returns the reply, if any."""
         return self._now(self.bot.chat_event(self.chat.protocol, channel, kind, **fields))
 
     def join(self, nick: str, channel: str = "#pubbot", **fields: Any) -> Any:
