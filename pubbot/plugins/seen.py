@@ -1,0 +1,291 @@
+"""
+C{seen <nick>}: when and where someone last spoke, joined or left.
+C{tell <nick> [privately] <message>}: a note delivered when they next speak.
+
+Both watch every chat line, so both keep what they need in memory: C{seen}
+notes activity in a dict and writes it to the store every C{[seen]
+flush_seconds}; C{tell} keeps the set of nicks with notes waiting, so a
+line from anyone else costs one set lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.logger import Logger
+
+from pubbot.api import CHAT_LINES, Handler
+from pubbot.people import person_key
+from pubbot.plugins.education import one_line
+from pubbot.ratelimit import Limits
+from pubbot.timefmt import format_duration
+
+log = Logger()
+
+SEEN_PREFIX = "seen:"
+TELL_PREFIX = "tell:"
+#: Pending activity that triggers an early flush.
+MAX_PENDING = 10000
+MAX_QUOTE = 200
+MAX_NOTE = 400
+#: Notes delivered for one line; the rest come with the next.
+DELIVER_AT_ONCE = 3
+RELOAD_SECONDS = 60.0
+
+_SEEN = re.compile(r"seen\s+(?P<nick>[^\s?]{1,64})\s*\??\s*\Z", re.IGNORECASE)
+_TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\s+(?P<text>.+)\Z",
+                   re.IGNORECASE | re.DOTALL)
+_NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
+
+
+def _reply(text: str) -> dict:
+    return {"content": text, "weight": 10}
+
+
+class Seen(Handler):
+    """The C{seen} handler: notes activity and answers C{seen <nick>}."""
+
+    command_word = "seen"
+
+    def __init__(self):
+        super().__init__(self.observe, [CHAT_LINES, "chat.*.*.join", "chat.*.*.leave"], name="seen",
+                         description="Says when and where someone last spoke, joined or left.",
+                         triggers=("seen <nick>",))
+        self._pending: dict[tuple[str, str], tuple] = {}
+        self._flush_call = None
+
+    def start(self, bot) -> None:
+        super().start(bot)
+        self._pending = {}
+        self._flush_call = None
+
+    def stop(self) -> Optional[Deferred]:
+        d = self.flush() if self.bot is not None else None
+        super().stop()
+        return d
+
+    def observe(self, msg) -> Optional[Deferred]:
+        f = msg.fields
+        topic = msg.topic
+        if topic.endswith(".chat"):
+            if not f.get("private"):
+                self._note(f, "said", f.get("content"))
+            text = f.get("command")
+            if text is not None and text[:4].lower() == "seen":
+                found = _SEEN.match(text)
+                if found is not None:
+                    return Deferred.fromCoroutine(self.answer(msg, found.group("nick")))
+        elif topic.endswith(".join"):
+            self._note(f, "joined", None)
+        else:
+            self._note(f, f.get("kind") or "part", f.get("reason"))
+        return None
+
+    def _note(self, f, event: str, text) -> None:
+        source = f.get("source")
+        if not source or self.bot is None:
+            return
+        protocol = f.get("protocol")
+        self._pending[(protocol, source.lower())] = (
+            self.bot.clock.seconds(), source, f.get("channel"), event, text)
+        if self._flush_call is None:
+            self._flush_call = self.bot.clock.callLater(self.bot.settings.seen.flush_seconds, self.flush)
+        elif len(self._pending) >= MAX_PENDING:
+            self.flush()
+
+    def flush(self) -> Deferred:
+        """Write the activity noted since the last flush to the store."""
+        if self._flush_call is not None:
+            if self._flush_call.active():
+                self._flush_call.cancel()
+            self._flush_call = None
+        pending, self._pending = self._pending, {}
+        store = self.bot.store
+        writes = [store.hset(SEEN_PREFIX + protocol, nick, _record(entry))
+                  for (protocol, nick), entry in pending.items()]
+        d = DeferredList(writes, consumeErrors=True)
+
+        def logged(results):
+            failed = [r for ok, r in results if not ok]
+            if failed:
+                log.failure("seen could not save {count} records", failed[0], count=len(failed))
+        return d.addCallback(logged)
+
+    async def answer(self, msg, nick: str) -> dict:
+        f = msg.fields
+        protocol, wanted = f["protocol"], nick.lower()
+        if wanted == f["source"].lower():
+            return _reply("That's you, %s!" % (f["source"],))
+        if wanted == msg.bot.nick(protocol).lower():
+            return _reply("I'm right here.")
+        entry = self._pending.get((protocol, wanted))
+        record = _record(entry) if entry is not None else await msg.bot.store.hget(
+            SEEN_PREFIX + protocol, wanted)
+        if not isinstance(record, dict):
+            return _reply("I haven't seen %s." % (one_line(nick, 64),))
+        return _reply(_describe(record, msg.bot.clock.seconds()))
+
+
+def _record(entry: tuple) -> dict:
+    at, nick, channel, event, text = entry
+    record = {"at": at, "nick": nick, "channel": channel, "event": event}
+    if text:
+        record["text"] = one_line(str(text), MAX_QUOTE)
+    return record
+
+
+def _describe(record: dict, now: float) -> str:
+    at = record.get("at")
+    ago = format_duration(now - at) if isinstance(at, (int, float)) else "some time"
+    nick, channel, text = record.get("nick", "?"), record.get("channel") or "?", record.get("text")
+    event = record.get("event")
+    why = " (%s)" % (text,) if text else ""
+    if event == "said":
+        return "%s was last seen %s ago in %s, saying: %s" % (nick, ago, channel, text or "")
+    if event == "joined":
+        return "%s was last seen %s ago joining %s." % (nick, ago, channel)
+    if event == "quit":
+        return "%s was last seen %s ago quitting%s." % (nick, ago, why)
+    if event == "kick":
+        return "%s was last seen %s ago being kicked from %s%s." % (nick, ago, channel, why)
+    return "%s was last seen %s ago leaving %s%s." % (nick, ago, channel, why)
+
+
+seen = Seen()
+
+
+class Tell(Handler):
+    """The C{tell} handler: takes notes and delivers them when their nick next speaks."""
+
+    command_word = "tell"
+
+    def __init__(self):
+        super().__init__(self.observe, [CHAT_LINES], name="tell",
+                         description="Leaves a note for someone, given when they next speak "
+                                     "('privately' sends it to them alone).",
+                         triggers=("tell <nick> [privately] <message>",))
+        #: protocol -> lower-cased nicks with notes waiting.
+        self.waiting: dict[str, set] = {}
+        self.limits: Optional[Limits] = None
+        self._loaded_at: Optional[float] = None
+        self._loading = False
+
+    def start(self, bot) -> None:
+        super().start(bot)
+        settings = bot.settings.tell
+        self.limits = Limits(bot.clock, person=(settings.per_sender, settings.per_sender_seconds))
+        self.waiting = {}
+        self._loaded_at = None
+        self._loading = False
+        self._maybe_reload(bot)
+
+    def stop(self) -> None:
+        self.limits = None
+        super().stop()
+
+    def _maybe_reload(self, bot) -> None:
+        """
+        Learn which nicks have notes from the store, at start and every
+        L{RELOAD_SECONDS} (notes left through another process). Adds only:
+        a nick wrongly thought waiting costs one empty lookup when it speaks.
+        """
+        if self._loading or (self._loaded_at is not None
+                             and bot.clock.seconds() - self._loaded_at < RELOAD_SECONDS):
+            return
+        self._loading = True
+
+        def loaded(keys):
+            for key in keys:
+                protocol, _, nick = key[len(TELL_PREFIX):].partition(":")
+                if nick:
+                    self.waiting.setdefault(protocol, set()).add(nick)
+
+        def done(result):
+            self._loading = False
+            self._loaded_at = bot.clock.seconds()
+            return result
+
+        d = bot.store.keys(TELL_PREFIX)
+        d.addCallback(loaded)
+        d.addErrback(lambda f: log.failure("tell could not read waiting notes", f))
+        d.addBoth(done)
+
+    def observe(self, msg) -> Optional[Deferred]:
+        f = msg.fields
+        if self.limits is None:
+            return None
+        self._maybe_reload(msg.bot)
+        waiting = self.waiting.get(f["protocol"])
+        delivery = None
+        if waiting:
+            nick = f["source"].lower()
+            if nick in waiting:
+                waiting.discard(nick)  # now, so the next line cannot deliver twice
+                delivery = Deferred.fromCoroutine(self.deliver(msg, nick))
+        text = f.get("command")
+        if text is not None and text[:4].lower() == "tell":
+            found = _TELL.match(text)
+            if found is not None:
+                return Deferred.fromCoroutine(self.take(msg, delivery, **found.groupdict()))
+        return delivery
+
+    async def deliver(self, msg, nick: str) -> None:
+        f = msg.fields
+        protocol = f["protocol"]
+        key = "%s%s:%s" % (TELL_PREFIX, protocol, nick)
+        notes = await msg.bot.store.hgetall(key)
+        if not notes:
+            return None
+        broken = [note_id for note_id, note in notes.items() if not isinstance(note, dict)]
+        ready = sorted((item for item in notes.items() if isinstance(item[1], dict)),
+                       key=lambda item: (item[1].get("at", 0), item[0]))[:DELIVER_AT_ONCE]
+        await msg.bot.store.hdel(key, *broken, *(note_id for note_id, _ in ready))
+        if len(notes) > len(ready) + len(broken):
+            self.waiting.setdefault(protocol, set()).add(nick)
+        now = msg.bot.clock.seconds()
+        for _, note in ready:
+            at = note.get("at")
+            ago = format_duration(now - at) if isinstance(at, (int, float)) else "a while"
+            text = "%s: %s asked me %s ago to tell you: %s" % (
+                f["source"], note.get("from", "someone"), ago, note.get("text", ""))
+            target = f["source"] if note.get("private") or f.get("private") else f["channel"]
+            msg.bot.send(protocol, target, one_line(text))
+        return None
+
+    async def take(self, msg, delivery: Optional[Deferred], nick: str, private: Optional[str],
+                   text: str) -> dict:
+        if delivery is not None:
+            await delivery
+        f = msg.fields
+        protocol, source = f["protocol"], f["source"]
+        wanted = nick.lower()
+        if not _NICK.match(nick):
+            return _reply("%s: I can't tell %s anything; that's not a nick." % (source, one_line(nick, 32)))
+        if wanted == source.lower():
+            return _reply("You can tell yourself that, %s!" % (source,))
+        if wanted == msg.bot.nick(protocol).lower():
+            return _reply("I'm listening already, %s." % (source,))
+        text = one_line(text)
+        if len(text) > MAX_NOTE:
+            return _reply("%s: that note is too long; %d characters at most." % (source, MAX_NOTE))
+        key = "%s%s:%s" % (TELL_PREFIX, protocol, wanted)
+        settings = msg.bot.settings.tell
+        if len(await msg.bot.store.hgetall(key)) >= settings.max_pending:
+            return _reply("%s: %s already has %d notes waiting; that's enough." % (
+                source, nick, settings.max_pending))
+        who = person_key(msg)
+        if not self.limits.allow(who):
+            return _reply("Slow down, %s: you can leave another note in %s." % (
+                source, format_duration(self.limits.retry_after(who))))
+        now = msg.bot.clock.seconds()
+        note_id = "%d-%08x" % (int(now * 1000000), msg.bot.random.getrandbits(32))
+        await msg.bot.store.hset(key, note_id, {"from": source, "text": text, "at": now,
+                                                "private": bool(private)})
+        self.waiting.setdefault(protocol, set()).add(wanted)
+        return _reply("OK %s, I'll tell %s%s when they next speak." % (
+            source, nick, " privately" if private else ""))
+
+
+tell = Tell()
