@@ -93,6 +93,10 @@ def makeService(options: Options, reactor=None) -> MultiService:
 
     # Further children (irc, music, web, manhole) are added below.
 
+    if settings.music.source:
+        from .music.poll import make_music_service
+        make_music_service(bot, settings.music, reactor).setServiceParent(top)
+
     if settings.web.endpoint:
         from .web.service import WebService
         WebService(bot, reactor).setServiceParent(top)
