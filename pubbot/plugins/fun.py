@@ -1,0 +1,92 @@
+"""The small ones from the original: C{blame} and the C{christmas} countdown."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from pubbot.api import CHAT_LINES, Handler, command
+from pubbot.ratelimit import RateLimiter
+
+#: Mentions of Christmas are answered this many days before it, at most.
+SEASON_DAYS = 60
+#: ...and at most once per channel in this many seconds.
+MENTION_WINDOW = 6 * 60 * 60
+
+_MENTION = re.compile(r"(?<!\w)christmas(?!\w)", re.IGNORECASE)
+
+
+@command("blame")
+def blame(msg):
+    """Finds someone in the channel to blame."""
+    me = msg.bot.nick(msg.protocol).lower()
+    nicks = [] if msg.private else sorted(
+        n for n in msg.bot.roster(msg.protocol, msg.channel) if n and n.lower() != me)
+    if not nicks:
+        return {"content": "It's all my fault!"}
+    return {"content": "It's all %s's fault!" % (msg.bot.random.choice(nicks),)}
+
+
+def today(bot) -> date:
+    """The date on the bot's clock, in C{[fun] timezone} (the host's when empty)."""
+    zone = bot.settings.fun.timezone
+    now = bot.clock.seconds()
+    return (datetime.fromtimestamp(now, ZoneInfo(zone)) if zone else datetime.fromtimestamp(now)).date()
+
+
+def days_until_christmas(day: date) -> int:
+    christmas = date(day.year, 12, 25)
+    if day > christmas:
+        christmas = date(day.year + 1, 12, 25)
+    return (christmas - day).days
+
+
+def _countdown(days: int) -> str:
+    if days == 0:
+        return "It's Christmas! \\o/"
+    return "Only %d day%s 'til Christmas!" % (days, "" if days == 1 else "s")
+
+
+@command("christmas")
+def christmas(msg):
+    """Counts the days until Christmas."""
+    return {"content": _countdown(days_until_christmas(today(msg.bot)))}
+
+
+class ChristmasMentions(Handler):
+    """The C{christmas-mentions} handler: mentions of Christmas in season get the countdown."""
+
+    def __init__(self):
+        super().__init__(self.mention, [CHAT_LINES], name="christmas-mentions",
+                         description="Says how long until Christmas when it is mentioned in the "
+                                     "%d days before (once every few hours)." % (SEASON_DAYS,),
+                         triggers=("(christmas mentioned)",))
+        self.limiter: Optional[RateLimiter] = None
+
+    def start(self, bot) -> None:
+        super().start(bot)
+        self.limiter = RateLimiter(bot.clock, 1, MENTION_WINDOW)
+
+    def stop(self) -> None:
+        self.limiter = None
+        super().stop()
+
+    def mention(self, msg) -> Optional[dict]:
+        content = msg.fields["content"]
+        if "hristmas" not in content and "HRISTMAS" not in content:
+            return None
+        if msg.fields.get("command") is not None or self.limiter is None:
+            return None
+        if _MENTION.search(content) is None:
+            return None
+        days = days_until_christmas(today(msg.bot))
+        if days > SEASON_DAYS:
+            return None
+        if not self.limiter.allow((msg.fields["protocol"], msg.fields["channel"])):
+            return None
+        return {"content": _countdown(days), "weight": -1}
+
+
+christmas_mentions = ChristmasMentions()
