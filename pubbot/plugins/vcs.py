@@ -1,0 +1,178 @@
+"""
+Commits announced from GitHub: the webhook at C{/hooks/github} (see
+L{pubbot.web.github}) verifies each delivery against C{[vcs] secret} (or the
+environment variable named by C{[vcs] secret_env}); a push is announced to
+the C{[vcs] announce} channels as the original bot did (up to four commits:
+author, repository, short hash and the message's first line, in colour) and
+every commit is published as a C{vcs.commit} message (fields C{revision},
+C{message}, C{committer}, C{repository}, C{branch}, C{url}).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from pubbot.api import IHandler
+from pubbot.config import secret as configured_secret
+from pubbot.web.github import GitHubHook, PayloadError
+
+log = Logger()
+
+PATH = "hooks/github"
+#: Commits announced per push (the original's four); published per push.
+ANNOUNCED = 4
+PUBLISHED = 100
+#: Longest announcement line (the original's 240 with its " ..." trailer).
+LINE_LENGTH = 240
+TRAILER = " ..."
+#: mIRC colours, as the original: green author, blue repository, cyan hash.
+FORMAT = "\x0303%(author)s \x0302%(repository)s \x0310%(revision)s\x0f: %(message)s"
+
+
+@dataclass(frozen=True)
+class Commit:
+    revision: str
+    message: str
+    author: str
+    url: str
+    distinct: bool
+
+
+@dataclass(frozen=True)
+class Push:
+    repository: str
+    branch: str
+    commits: tuple
+
+
+def _one_line(value: Any, limit: int = 400) -> str:
+    """Text safe for one IRC line: no control characters (colours, CR/LF), whitespace collapsed."""
+    text = str(value)
+    text = "".join(" " if ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" else c
+                   for c in text[:limit * 4])
+    return " ".join(text.split())[:limit]
+
+
+def _string(data: dict, key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise PayloadError("%s%s is not a string" % (where, key))
+    return value
+
+
+def parse_push(payload: dict) -> Push:
+    """The repository, branch and commits of a push payload; L{PayloadError} when malformed."""
+    repository = payload.get("repository")
+    if not isinstance(repository, dict):
+        raise PayloadError("repository is missing")
+    name = repository.get("full_name")
+    if not isinstance(name, str):
+        owner = repository.get("owner")
+        owner_name = owner.get("name") or owner.get("login") if isinstance(owner, dict) else None
+        if not isinstance(owner_name, str) or not isinstance(repository.get("name"), str):
+            raise PayloadError("repository.full_name is not a string")
+        name = "%s/%s" % (owner_name, repository["name"])
+    ref = payload.get("ref", "")
+    if not isinstance(ref, str):
+        raise PayloadError("ref is not a string")
+    branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+    commits = payload.get("commits", [])
+    if not isinstance(commits, list):
+        raise PayloadError("commits is not a list")
+    parsed = []
+    for i, commit in enumerate(commits[:PUBLISHED]):
+        where = "commits[%d]." % (i,)
+        if not isinstance(commit, dict):
+            raise PayloadError("%s is not an object" % (where[:-1],))
+        revision = _string(commit, "id", where)
+        if not revision or not all(c in "0123456789abcdefABCDEF" for c in revision):
+            raise PayloadError("%sid is not a commit hash" % (where,))
+        author = commit.get("author")
+        if not isinstance(author, dict):
+            raise PayloadError("%sauthor is not an object" % (where,))
+        author_name = author.get("name") or author.get("username")
+        if not isinstance(author_name, str):
+            raise PayloadError("%sauthor.name is not a string" % (where,))
+        distinct = commit.get("distinct", True)
+        url = commit.get("url", "")
+        parsed.append(Commit(revision.lower(), _string(commit, "message", where), author_name,
+                             url if isinstance(url, str) else "", distinct is not False))
+    return Push(name, branch, tuple(parsed))
+
+
+def format_commit(repository: str, commit: Commit) -> str:
+    """One announcement line, as the original bot's."""
+    message = commit.message.strip().split("\n", 1)[0]
+    line = FORMAT % {
+        "author": _one_line(commit.author, 60),
+        "repository": _one_line(repository, 100),
+        "revision": commit.revision[:6],
+        "message": _one_line(message),
+    }
+    if len(line) > LINE_LENGTH:
+        line = line[:LINE_LENGTH - len(TRAILER)] + TRAILER
+    return line
+
+
+def announcements(push: Push) -> list:
+    """The lines for a push: its first four distinct commits."""
+    return [format_commit(push.repository, c) for c in push.commits if c.distinct][:ANNOUNCED]
+
+
+@implementer(IPlugin, IHandler)
+class Vcs:
+    """Offers the webhook resource at start; announces and publishes what it receives."""
+
+    name = "vcs"
+    description = "Announces pushes to GitHub repositories (webhook at /hooks/github)."
+    triggers = ()
+    subscriptions = ()
+
+    def __init__(self) -> None:
+        self.bot: Any = None
+        self.resource: Optional[GitHubHook] = None
+
+    def start(self, bot) -> None:
+        self.bot = bot
+        settings = bot.settings.vcs
+        secret = configured_secret(settings.secret, settings.secret_env)
+        if not secret:
+            log.warn("vcs: no [vcs] secret or secret_env set; /hooks/github refuses every request")
+        self.resource = GitHubHook(secret, self.on_event)
+        bot.web_resources[PATH] = self.resource
+
+    def stop(self) -> None:
+        self.bot = None
+
+    def handle(self, msg) -> None:
+        return None
+
+    def on_event(self, event: str, payload: dict, delivery: str) -> str:
+        bot = self.bot
+        if bot is None:
+            return "not running"
+        if event != "push":
+            log.info("vcs: ignored a {event} event (delivery {delivery})", event=event, delivery=delivery)
+            return "ignored %s" % (event,)
+        push = parse_push(payload)
+        lines = announcements(push)
+        channels = bot.settings.vcs.announce
+        if lines and channels:
+            bot.announce(channels, "\n".join(lines), "say")
+        for commit in push.commits:
+            if commit.distinct:
+                bot.publish("vcs.commit", revision=commit.revision, message=commit.message,
+                            committer=commit.author, repository=push.repository, branch=push.branch,
+                            url=commit.url)
+        log.info("vcs: push to {repository} {branch}: {count} commits (delivery {delivery})",
+                 repository=push.repository, branch=push.branch, count=len(push.commits),
+                 delivery=delivery)
+        return "announced %d of %d commits" % (len(lines), len(push.commits))
+
+
+vcs = Vcs()
