@@ -279,3 +279,30 @@ class WebhookTests(TestCase):
         bot = Harness(plugin, config={"vcs": {"secret": SECRET}})
         self.assertIs(bot.bot.web_resources["hooks/github"], plugin.resource)
         self.assertEqual(plugin.resource.secret(), SECRET.encode("utf-8"))
+
+
+class WebServiceTests(TestCase):
+    """The webhook as mounted by the real web service: outside the dashboard's token."""
+
+    @async_test
+    async def test_through_the_web_service(self):
+        from pubbot.web.service import WebService
+
+        plugin = Vcs()
+        bot = Harness(plugin, config={"vcs": {"secret": SECRET, "announce": ["#dev"]}})
+        service = WebService(bot.bot, reactor, endpoint="tcp:0:interface=127.0.0.1", token="dashboard-token")
+        service.startService()
+        self.addCleanup(service.stopService)
+        port = await service.listening
+        url = "http://127.0.0.1:%d/hooks/github" % (port.getHost().port,)
+        client = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+        body = json.dumps(push_payload(1)).encode("utf-8")
+        response = await client.post(url, data=body, headers={
+            "X-GitHub-Event": ["push"], "X-Hub-Signature-256": [sign(body)],
+            "Content-Type": ["application/json"]})
+        self.assertEqual(response.code, 200, await response.content())
+        self.assertEqual(len(bot.sent), 1)
+        response = await client.post(url, data=body, headers={
+            "X-GitHub-Event": ["push"], "X-Hub-Signature-256": [sign(body, "nope")]})
+        self.assertEqual(response.code, 401)
+        await response.content()
