@@ -158,4 +158,9 @@ class IRCEndpoint:
             endpoint = wrapClientTLS(self.tls_settings.creator(server.host), inner)
         else:
             endpoint = clientFromString(self.reactor, server.description)
-        return await endpoint.connect(factory)
+        try:
+            return await endpoint.connect(factory)
+        except Exception as e:
+            log.warn("cannot connect to {host} port {port}: {error}", host=server.host or server.description,
+                     port=port, error=str(e) or e.__class__.__name__)
+            raise

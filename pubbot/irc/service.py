@@ -54,6 +54,8 @@ BAD_LINE_LOGS = 10
 
 
 class IRCFactory(Factory):
+    noisy = False  # the service logs each connection itself
+
     def __init__(self, service: "IRCService"):
         self.service = service
 
@@ -207,7 +209,7 @@ class IRCService(Service):
         self.lag = None
         self.throttle.attach(protocol.write)
         tls, host, port = self.endpoint.last
-        log.info("connected to {host} port {port} ({security})", host=host, port=port,
+        log.info("connection to {host} port {port} open ({security})", host=host, port=port,
                  security="TLS" if protocol.tls else "plain text")
 
     def registered(self, protocol: IRCProtocol) -> None:

@@ -1,0 +1,286 @@
+"""
+The IRC service against a real ngircd (Debian package) started by the tests
+on free loopback ports: connect, join (with a key), chat with a second real
+client (Twisted's own IRCClient), private replies, a server killed and
+restarted, a burst of 50 replies through the default throttle, TLS verified
+with a test CA, refused on a bad certificate or pin, trusted when a
+self-signed certificate is pinned, and an STS upgrade to ngircd's TLS port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from twisted.internet import protocol, reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.task import deferLater
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.trial.unittest import TestCase
+from twisted.words.protocols import irc
+
+from pubbot.api import handler, parse_chat_text
+from pubbot.bot import Bot
+from pubbot.config import parse
+from pubbot.irc.service import IRCService
+from pubbot.store.memory import MemoryStore
+
+from ..servers import free_port
+from ..servers.ngircd import NgircdServer
+from ..test_irc_tls import make_cert
+
+
+@parse_chat_text(r"^!echo (?P<text>.+)$", name="echo")
+def echo(msg, text):
+    return {"content": "echo: %s (from %s%s)" % (text, msg.source, ", private" if msg.private else "")}
+
+
+@parse_chat_text(r"^!burst$", name="burst")
+def burst(msg):
+    for i in range(50):
+        msg.bot.send("irc", msg.channel, "burst line %02d" % i)
+
+
+class Watcher:
+    """Records the topics the bot publishes."""
+
+    def __init__(self):
+        self.topics = []
+
+    @property
+    def handler(self):
+        @handler(subscribe=["chat.irc.#"], name="watcher")
+        def watch(msg):
+            self.topics.append((msg.topic, msg.fields.get("source"), msg.fields.get("kind")))
+        return watch
+
+
+class HumanClient(irc.IRCClient):
+    """The second client: Twisted's IRCClient, recording what it hears."""
+
+    def __init__(self, nick):
+        self.nickname = nick
+        self.heard: list[tuple[str, str, str]] = []
+        self.joined_channels: set[str] = set()
+        self.lost = Deferred()
+
+    def joined(self, channel):
+        self.joined_channels.add(channel)
+
+    def privmsg(self, user, channel, message):
+        self.heard.append((user.split("!")[0], channel, message))
+
+    def noticed(self, user, channel, message):
+        self.heard.append((user.split("!")[0], channel, message))
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        if not self.lost.called:
+            self.lost.callback(None)
+
+
+class StsTeaser(LineOnlyReceiver):
+    """A plain-text 'server' that only advertises an STS policy pointing at ngircd's TLS port."""
+
+    def lineReceived(self, line):
+        if line.startswith(b"CAP LS"):
+            self.sendLine(b":sts.test CAP * LS :sts=port=%d,duration=60 multi-prefix" % self.factory.tls_port)
+
+
+class Base(TestCase):
+    timeout = 120
+    cert = None
+
+    def start_server(self, cert=None):
+        self.ngircd = NgircdServer(cert=cert, channels={"#secret": "sesame"}).start()
+        self.addCleanup(self.ngircd.stop)
+
+    def start_bot(self, **irc_config):
+        config = {"server": "tcp:127.0.0.1:%d" % self.ngircd.port, "nick": "pubbot",
+                  "channels": ["#pubbot", "#secret sesame"], "ping_interval": 20, "ping_timeout": 10}
+        config.update(irc_config)
+        self.settings = parse({"irc": config})
+        self.bot = Bot(self.settings, reactor, MemoryStore(reactor))
+        self.watcher = Watcher()
+        for h in (echo, burst, self.watcher.handler):
+            self.bot.add_handler(h)
+        self.bot.start()
+        self.addCleanup(self.bot.stop)
+        self.service = IRCService(self.bot, reactor)
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+
+    def capture_logs(self):
+        self.logs = []
+        globalLogPublisher.addObserver(self.logs.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logs.append)
+
+    def log_text(self):
+        return "\n".join(formatEvent(e) for e in self.logs)
+
+    async def eventually(self, predicate, what, timeout=20.0):
+        deadline = reactor.seconds() + timeout
+        while not predicate():
+            if reactor.seconds() > deadline:
+                self.fail("timed out waiting for %s\nngircd log:\n%s" % (what, self.ngircd.log()))
+            await deferLater(reactor, 0.05, lambda: None)
+
+    async def bot_ready(self, channels=("#pubbot", "#secret")):
+        await self.eventually(lambda: self.service.connected and all(
+            self.service.nick in self.service.roster(c) for c in channels), "the bot to join %s" % (channels,))
+
+    async def human(self, nick="alice", channel="#pubbot"):
+        factory = protocol.Factory.forProtocol(lambda: HumanClient(nick))
+        client = await TCP4ClientEndpoint(reactor, "127.0.0.1", self.ngircd.port).connect(factory)
+        self.addCleanup(self._drop, client)
+        await self.eventually(lambda: client._registered, "%s to register" % nick)
+        client.join(channel)
+        await self.eventually(lambda: channel in client.joined_channels, "%s to join" % nick)
+        return client
+
+    @staticmethod
+    def _drop(client):
+        if client.transport is not None and client.transport.connected:
+            client.transport.loseConnection()
+            return client.lost
+
+
+class ChatTests(Base):
+    async def test_connect_join_and_chat(self):
+        self.start_server()
+        self.start_bot()
+        await self.bot_ready()
+        self.assertEqual(self.service.network, None)  # ngircd announces no NETWORK
+        self.assertEqual(self.service.isupport.casemapping, "ascii")
+        alice = await self.human("alice")
+        await self.eventually(lambda: "alice" in self.service.roster("#pubbot"), "alice in the roster")
+        await self.eventually(lambda: ("chat.irc.#pubbot.join", "alice", None) in self.watcher.topics,
+                              "the join event")
+        alice.say("#pubbot", "!echo hello there")
+        await self.eventually(lambda: ("pubbot", "#pubbot", "echo: hello there (from alice)") in alice.heard,
+                              "the channel reply")
+        alice.msg("pubbot", "!echo just us")
+        await self.eventually(lambda: ("pubbot", "alice", "echo: just us (from alice, private)") in alice.heard,
+                              "the private reply")
+        alice.describe("#pubbot", "waves")
+        await self.eventually(lambda: ("chat.irc.#pubbot.chat", "alice", None) in self.watcher.topics,
+                              "the action")
+        alice.part("#pubbot", "bye")
+        await self.eventually(lambda: ("chat.irc.#pubbot.leave", "alice", "part") in self.watcher.topics,
+                              "the part event")
+        entries = self.service.channels()["#pubbot"]
+        self.assertEqual([e["nick"] for e in entries], ["pubbot"])
+        self.assertGreater(self.service.lines_in, 10)
+        self.assertGreater(self.service.lines_out, 5)
+
+    async def test_nick_in_use_falls_back_and_regains(self):
+        self.start_server()
+        squatter = await self.human("pubbot")
+        self.start_bot()
+        await self.bot_ready()
+        self.assertEqual(self.service.nick, "pubbot_")
+        squatter.quit("leaving")
+        await self.eventually(lambda: self.service.nick == "pubbot", "the bot to regain its nick")
+
+    async def test_server_killed_and_restarted(self):
+        self.start_server()
+        self.start_bot()
+        await self.bot_ready()
+        self.ngircd.restart()
+        await self.eventually(lambda: not self.service.connected, "the bot to notice")
+        await self.bot_ready()
+        self.assertEqual(self.service.reconnects, 1)
+        alice = await self.human("alice")
+        alice.say("#pubbot", "!echo back again")
+        await self.eventually(lambda: ("pubbot", "#pubbot", "echo: back again (from alice)") in alice.heard,
+                              "a reply after the restart")
+
+    async def test_burst_of_50_replies_with_default_throttle(self):
+        self.start_server()
+        self.start_bot()
+        self.assertEqual((self.settings.irc.throttle.burst, self.settings.irc.throttle.per_second), (5, 1.0))
+        await self.bot_ready()
+        alice = await self.human("alice")
+        alice.say("#pubbot", "!burst")
+        expected = [("pubbot", "#pubbot", "burst line %02d" % i) for i in range(50)]
+        await self.eventually(lambda: [h for h in alice.heard if h[2].startswith("burst")] == expected,
+                              "all 50 lines, in order", timeout=90)
+        self.assertTrue(self.service.connected)
+        self.assertEqual(self.service.reconnects, 0)
+        self.assertNotIn("exhausted", self.ngircd.log())
+        self.assertNotIn("Flood", self.ngircd.log())
+
+
+class TLSTests(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.ca = make_cert("pubbot test CA", ca=True)
+        cls.server_cert = make_cert("localhost", names=["localhost"], ips=["127.0.0.1"], issuer=cls.ca)
+        cls.self_signed = make_cert("selfie", names=["selfie.example"])
+
+    def write(self, cert, name):
+        return cert.write(os.path.abspath(self.mktemp()), name)
+
+    async def test_verified_with_tls_ca(self):
+        self.start_server(cert=self.write(self.server_cert, "server"))
+        ca_path, _ = self.write(self.ca, "ca")
+        self.start_bot(server="tls:localhost:%d" % self.ngircd.tls_port, tls_ca=ca_path)
+        await self.bot_ready()
+        self.assertTrue(self.service.current.tls)
+        alice = await self.human("alice")
+        alice.say("#pubbot", "!echo over tls")
+        await self.eventually(lambda: ("pubbot", "#pubbot", "echo: over tls (from alice)") in alice.heard,
+                              "a reply over TLS")
+
+    async def refused(self, why):
+        await deferLater(reactor, 3, lambda: None)
+        self.assertFalse(self.service.connected)
+        await self.eventually(lambda: why.search(self.log_text()), "the refusal to be logged")
+
+    async def test_unknown_ca_refused(self):
+        self.capture_logs()
+        self.start_server(cert=self.write(self.server_cert, "server"))
+        self.start_bot(server="tls:localhost:%d" % self.ngircd.tls_port)
+        await self.refused(re.compile("certificate verify failed"))
+
+    async def test_wrong_host_name_refused(self):
+        self.capture_logs()
+        self.start_server(cert=self.write(self.server_cert, "server"))
+        ca_path, _ = self.write(self.ca, "ca")
+        other = make_cert("elsewhere", names=["irc.elsewhere.example"], issuer=self.ca)
+        self.ngircd.stop()
+        self.start_server(cert=self.write(other, "other"))
+        self.start_bot(server="tls:localhost:%d" % self.ngircd.tls_port, tls_ca=ca_path)
+        await self.refused(re.compile("connection lost: VerificationError.*DNSMismatch"))
+        self.assertNotIn("registered as", self.log_text())
+
+    async def test_pinned_self_signed_trusted(self):
+        self.start_server(cert=self.write(self.self_signed, "selfie"))
+        self.start_bot(server="tls:127.0.0.1:%d" % self.ngircd.tls_port,
+                       tls_fingerprints=[self.self_signed.fingerprint.upper()])
+        await self.bot_ready()
+
+    async def test_pin_mismatch_refused(self):
+        self.capture_logs()
+        self.start_server(cert=self.write(self.server_cert, "server"))
+        ca_path, _ = self.write(self.ca, "ca")
+        self.start_bot(server="tls:localhost:%d" % self.ngircd.tls_port, tls_ca=ca_path,
+                       tls_fingerprints=[self.self_signed.fingerprint])
+        await self.refused(re.compile("not pinned"))
+
+    async def test_sts_upgrade_to_tls(self):
+        self.capture_logs()
+        self.start_server(cert=self.write(self.server_cert, "server"))
+        ca_path, _ = self.write(self.ca, "ca")
+        factory = protocol.Factory.forProtocol(StsTeaser)
+        factory.tls_port = self.ngircd.tls_port
+        port = free_port()
+        listener = await TCP4ServerEndpoint(reactor, port, interface="127.0.0.1").listen(factory)
+        self.addCleanup(listener.stopListening)
+        self.start_bot(server="tcp:localhost:%d" % port, tls_ca=ca_path)
+        await self.bot_ready()
+        self.assertTrue(self.service.current.tls)
+        self.assertEqual(self.service.endpoint.last, (True, "localhost", self.ngircd.tls_port))
+        self.assertIn("requires TLS", self.log_text())
