@@ -161,6 +161,9 @@ class RedisSettings:
     lease_seconds: float = key(10.0, _positive)
     buffer: int = key(10000, _positive)
     visibility_timeout: float = key(30.0, _positive)
+    #: After taking the lease, wait (at most this long) while the bot's nick is
+    #: still on the server: a frozen former owner's connection. 0: do not check.
+    takeover_wait: float = key(300.0, _not_negative)
 
 
 def _z85_key(value: str) -> Optional[str]:

@@ -66,6 +66,10 @@ class BusService(Service):
 
 def make_store(settings, reactor):
     """The configured IStore: Redis when [redis] url is set, else SQLite."""
+    if settings.redis.url:
+        from .bus.client import RedisClient
+        from .store.redis import RedisStore
+        return RedisStore(RedisClient(reactor, settings.redis.url, name="store"))
     from .store.sqlite import SQLiteStore
     return SQLiteStore(settings.store.path, reactor)
 
@@ -103,4 +107,18 @@ def makeService(options: Options, reactor=None) -> MultiService:
     if settings.manhole.endpoint:
         from .manhole import ManholeService, namespace_for
         ManholeService(settings, namespace_for(top, bot, settings, reactor), reactor).setServiceParent(top)
+    wire_scale_out(top, bot, settings, reactor)
     return top
+
+
+def wire_scale_out(top: MultiService, bot: Bot, settings, reactor) -> None:
+    """
+    [zmq] sockets, and with [redis] url the Redis bus: then IRC, music,
+    console and ZeroMQ run only in the process holding the IRC lease.
+    """
+    if settings.zmq.publish or settings.zmq.commands:
+        from .bus.zmq import ZmqService
+        ZmqService(bot, reactor, settings.zmq).setServiceParent(top)
+    if settings.redis.url:
+        from .bus import cluster
+        cluster.wire(top, bot, settings, reactor)

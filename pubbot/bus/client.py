@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -177,12 +177,24 @@ class RedisClient:
     def connected(self) -> bool:
         return self._protocol is not None
 
+    @property
+    def connection(self) -> Any:
+        """The current connection's protocol (None while down); changes on reconnection."""
+        return self._protocol
+
     def start(self) -> None:
-        self._service.startService()
+        if not self._service.running:
+            self._stopping = False
+            self._service.startService()
 
     def stop(self) -> Deferred:
-        self._on_connect = None
         self._stopping = True
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            if not d.called:
+                d.errback(RedisUnavailable("the Redis %s client was stopped" % (self.name,)))
+        if not self._service.running:
+            return succeed(None)
         return self._service.stopService()
 
     def when_connected(self) -> Deferred:
@@ -225,7 +237,8 @@ class RedisClient:
         self._was_up = True
         waiting, self._waiting = self._waiting, []
         for d in waiting:
-            d.callback(self)
+            if not d.called:  # a waiter may have timed out
+                d.callback(self)
         for observer in list(self.connected_observers):
             try:
                 observer()
@@ -259,12 +272,27 @@ class RedisClient:
         """
         p = self._protocol
         if p is None or not p.connected:
+            if not self._was_up and not self._stopping:
+                return self._first(args, timeout)
             return fail(RedisUnavailable("no connection to Redis %s" % (self.address.describe(),)))
         try:
             d = p.execute_command(*args)
         except Exception as e:  # txredisapi raises when the transport just went away
             return fail(RedisUnavailable("Redis %s: %s" % (self.address.describe(), e)))
         return self._guard(d, p, timeout)
+
+    def _first(self, args: tuple, timeout: Optional[float]) -> Deferred:
+        """Before the first connection, commands wait for it (up to the timeout)."""
+        self.start()
+        d = self.when_connected()
+        d.addTimeout(self.timeout, self.reactor)
+
+        def not_yet(f: Failure):
+            f.trap(TimeoutError)
+            raise RedisUnavailable("could not connect to Redis %s within %ss" % (
+                self.address.describe(), self.timeout))
+
+        return d.addCallbacks(lambda _: self.execute(*args, timeout=timeout), not_yet)
 
     def _guard(self, d: Deferred, p, timeout: Optional[float]) -> Deferred:
         import txredisapi

@@ -84,6 +84,8 @@ class Lease:
         self.retry_every = min(1.0, duration / 5)
         self.on_acquired = on_acquired or (lambda: None)
         self.on_lost = on_lost or (lambda reason: None)
+        #: Called after this process deleted the lease (others may take it now).
+        self.on_released: Callable[[], Any] = lambda: None
         self.held = False
         self.deadline = 0.0
         self.holder: Optional[str] = None  # the token last seen holding it
@@ -116,6 +118,10 @@ class Lease:
         def done(n):
             if n:
                 log.info("released the IRC lease {key}", key=self.key)
+                try:
+                    self.on_released()
+                except Exception:
+                    log.failure("lease release observer failed")
 
         def failed(f: Failure):
             log.warn("could not release the lease {key} ({error}); it expires within {seconds}s",
@@ -280,6 +286,9 @@ class OwnerGate(MultiService):
         lease.on_lost = self._lost
         self.active = False
         self._stopping: Deferred = succeed(None)
+        #: Run after the lease is taken and before the children start (may
+        #: return a Deferred): e.g. wait for a frozen former owner to leave IRC.
+        self.before_start: Optional[Callable[[], Any]] = None
         self.acquired_observers: list[Callable[[], None]] = []
         self.lost_observers: list[Callable[[], None]] = []
 
@@ -307,6 +316,12 @@ class OwnerGate(MultiService):
             service.startService()
 
     def _acquired(self) -> None:
+        def prepare(_):
+            if self.before_start is None or not self.lease.valid() or not self.running:
+                return None
+            return maybeDeferred(self.before_start).addErrback(
+                lambda f: log.failure("preparing to start the owner's services failed", f))
+
         def start(_):
             if not self.lease.valid() or not self.running:
                 return
@@ -320,6 +335,7 @@ class OwnerGate(MultiService):
             for observer in list(self.acquired_observers):
                 observer()
 
+        self._stopping.addCallback(prepare)
         self._stopping.addCallback(start)
 
     def _lost(self, reason: str) -> None:

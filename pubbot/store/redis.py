@@ -47,7 +47,8 @@ class RedisStore:
         return self.prefix + key
 
     def close(self) -> Optional[Deferred]:
-        return None
+        """Close the store's Redis connection (after the plugins have stopped)."""
+        return self.client.stop()
 
     def _typed(self, d: Deferred, key: str, want: str) -> Deferred:
         """Turn Redis's WRONGTYPE error into the store's TypeError."""

@@ -1,0 +1,131 @@
+"""
+Wiring a scaled-out bot: Redis connections, the streams bus, fan-out, the
+IRC lease and the owner gate, from the C{[redis]} settings.
+
+    top ─ ... ─ cluster ─┬─ redis-clients   (lease and store connections)
+                         ├─ fanout          (pub/sub)
+                         ├─ redis-bus       (streams; the bot's IBus and outbox)
+                         └─ owner           (OwnerGate: irc, music, console, zmq)
+
+Stopping runs in reverse: the owner's IRC connection quits and the lease
+is released, handlers under way finish, then the connections close.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.logger import Logger
+
+from .client import RedisClient
+from .fanout import FanOut
+from .lease import Lease, OwnerGate
+from .probe import wait_for_nick
+from .streams import RedisBus
+
+log = Logger()
+
+#: Children of the top service that only the lease holder runs.
+OWNER_ONLY = ("irc", "music", "console", "zmq")
+
+
+class Clients(Service):
+    """Starts and stops Redis clients that belong to no other service."""
+
+    name = "redis-clients"
+
+    def __init__(self, *clients):
+        self.clients = [c for c in clients if c is not None]
+
+    def startService(self) -> None:
+        super().startService()
+        for client in self.clients:
+            client.start()
+
+    def stopService(self):
+        super().stopService()
+        return DeferredList([c.stop() for c in self.clients])
+
+
+class Cluster(MultiService):
+    """Everything C{[redis] url} turns on, for one process."""
+
+    def __init__(self, bot, settings, reactor, store_client=None, consume: bool = True):
+        super().__init__()
+        self.setName("cluster")
+        r = settings.redis
+        url = r.url
+        self.bot = bot
+        self.settings = settings
+        self.reactor = reactor
+        self.lease_client = RedisClient(reactor, url, name="lease", timeout=max(0.5, r.lease_seconds / 4))
+        self.lease = Lease(self.lease_client, reactor, bot.process_id, r.lease_seconds)
+        self.gate = OwnerGate(self.lease)
+        command = RedisClient(reactor, url, name="bus")
+        self.fanout = FanOut(bot, reactor, url, command, on_released=self.lease.poke)
+        self.lease.on_released = lambda: self.fanout.publish("released")
+        self.bus = RedisBus(
+            bot, reactor, command, RedisClient(reactor, url, name="bus-reader"),
+            RedisClient(reactor, url, name="bus-replies"),
+            buffer=r.buffer, visibility_timeout=r.visibility_timeout, consume=consume,
+            heartbeat=min(2.0, r.lease_seconds / 3),
+            is_owner=lambda: self.gate.active and self.lease.valid(),
+            owner_active=lambda: self.gate.active, fanout=self.fanout)
+        self.gate.acquired_observers.append(self.bus.owner_changed)
+        self.gate.lost_observers.append(self.bus.owner_changed)
+        bot.bus = self.bus
+        bot.outbox = self.bus.outbox
+        self.store_client = store_client
+        Clients(self.lease_client).setServiceParent(self)
+        self.fanout.setServiceParent(self)
+        self.bus.setServiceParent(self)
+        self.gate.setServiceParent(self)
+
+    def startService(self) -> None:
+        if self.store_client is not None:
+            self.store_client.start()  # closed by the store, after the plugins stopped
+        super().startService()
+
+    def stopService(self):
+        """Stop the children one after the other, last added first (MultiService would not wait)."""
+        Service.stopService(self)
+        children = list(reversed(list(self)))
+
+        async def run():
+            for service in children:
+                try:
+                    await maybeDeferred(service.stopService)
+                except Exception:
+                    log.failure("{service} failed to stop", service=service.name)
+
+        return Deferred.fromCoroutine(run())
+
+    def adopt(self, top) -> None:
+        """Move the owner-only children of C{top} (IRC, music, console, ZeroMQ) under the gate."""
+        for name in OWNER_ONLY:
+            try:
+                service = top.getServiceNamed(name)
+            except KeyError:
+                continue
+            service.disownServiceParent()
+            service.setServiceParent(self.gate)
+            log.debug("{service} runs only while this process holds the IRC lease", service=name)
+        irc = self.gate.namedServices.get("irc")
+        endpoint = getattr(irc, "endpoint", None)
+        if endpoint is not None and self.settings.redis.takeover_wait > 0:
+            nick, limit = self.settings.irc.nick, self.settings.redis.takeover_wait
+
+            def before_start():
+                return Deferred.fromCoroutine(wait_for_nick(
+                    endpoint, nick, self.reactor, limit, self.lease.valid))
+
+            self.gate.before_start = before_start
+
+
+def wire(top, bot, settings, reactor) -> Cluster:
+    """Add the cluster to C{top} and put the owner-only services under its gate."""
+    store_client = getattr(bot.store, "client", None)
+    cluster = Cluster(bot, settings, reactor, store_client=store_client)
+    cluster.adopt(top)
+    cluster.setServiceParent(top)
+    return cluster

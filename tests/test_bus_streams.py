@@ -1,0 +1,326 @@
+"""
+The Redis Streams bus and the fan-out, several bots in one process against
+a real redis-server: exactly-once handling and answering, redelivery,
+outages, bounded buffering, malformed entries, cluster state.
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
+
+from pubbot.api import command
+from pubbot.bot import Bot
+from pubbot.bus.client import RedisClient
+from pubbot.bus.fanout import FanOut
+from pubbot.bus.streams import IN, OUT, SENT, WORKERS, Backoff, RedisBus, entries
+from pubbot.config import parse
+from pubbot.interfaces import IBus
+from pubbot.message import Message
+from pubbot.store.memory import MemoryStore
+from pubbot.testing import FakeChat
+from tests.servers.redis import RedisServer
+
+
+def handlers(node: "Node"):
+    @command("echo", args=r"(?P<text>.+)")
+    def echo(msg, text):
+        node.handled.append(text)
+        return {"content": "echo %s" % text}
+
+    @command("tell")
+    def tell(msg):
+        node.handled.append("tell")
+        msg.bot.send(msg.protocol, msg.channel, "told by %s" % node.name, "notice")
+
+    @command("hang")
+    def hang(msg):
+        node.handled.append("hang")
+        d = Deferred()  # never fires by itself: the process "dies" while handling
+        node.hanging.append(d)
+        return d
+
+    return [echo, tell, hang]
+
+
+class Node:
+    """One bot with its own Redis bus, as one pubbot process would have."""
+
+    def __init__(self, test: "BusTestCase", name: str, owner: bool, **bus_options):
+        self.name = name
+        self.handled: list = []
+        self.hanging: list = []
+        self.owner = owner
+        settings = parse({"redis": {"url": test.server.url}, "plugins": {"timeout": 5}})
+        self.bot = Bot(settings, reactor, MemoryStore(reactor), process_id=name)
+        for h in handlers(self):
+            self.bot.add_handler(h)
+        self.chat = FakeChat()
+        if owner:
+            self.bot.register_chat(self.chat)
+        url = test.server.url
+        self.command = RedisClient(reactor, url, name=name + "-bus", timeout=1.0)
+        self.fanout = FanOut(self.bot, reactor, url, self.command, keepalive=1.0)
+        options = dict(visibility_timeout=test.visibility, block=0.2, heartbeat=0.2)
+        options.update(bus_options)
+        self.bus = RedisBus(self.bot, reactor, self.command,
+                            RedisClient(reactor, url, name=name + "-reader", timeout=1.0),
+                            RedisClient(reactor, url, name=name + "-replies", timeout=1.0),
+                            is_owner=lambda: self.owner, owner_active=lambda: self.owner,
+                            fanout=self.fanout, **options)
+        self.bot.bus = self.bus
+        self.seen: list = []
+        self.broadcasts: list = []
+        self.sent_seen: list = []
+        self.bot.dispatcher.observers.append(self.seen.append)
+        self.bot.broadcast_observers.append(self.broadcasts.append)
+        self.bot.sent_observers.append(lambda *a: self.sent_seen.append(a))
+        self.bot.start()
+        self.fanout.startService()
+        self.bus.startService()
+        self.stopped = False
+        test.addCleanup(self.stop)
+        test.addCleanup(lambda: [d.callback(None) for d in self.hanging if not d.called])
+
+    def stop(self):
+        if self.stopped:
+            return None
+        self.stopped = True
+        d = self.bus.stopService()
+        d.addBoth(lambda _: self.fanout.stopService())
+        return d
+
+    def crash(self):
+        """Like SIGKILL: connections gone, nothing acknowledged or drained."""
+        self.stopped = True
+        self.bus.running = False
+        self.fanout.running = False
+        for d in list(self.bus._waits):
+            d.cancel()
+        for c in (self.bus.command, self.bus.reader, self.bus.replies, self.fanout.subscriber):
+            c.drop()
+            c.stop()
+        if self.fanout._keepalive.running:
+            self.fanout._keepalive.stop()
+
+    def say(self, text: str):
+        return self.bot.chat_line("irc", "#pubbot", "alice", text, hostmask="alice!a@x", account=None)
+
+
+class BusTestCase(TestCase):
+    visibility = 30.0
+
+    def setUp(self):
+        self.server = RedisServer().start()
+        self.addCleanup(self.server.stop)
+
+    async def until(self, predicate, seconds: float = 10.0, step: float = 0.05):
+        for _ in range(int(seconds / step)):
+            if predicate():
+                return True
+            await deferLater(reactor, step, lambda: None)
+        return predicate()
+
+    async def settle(self, seconds: float = 0.5):
+        await deferLater(reactor, seconds, lambda: None)
+
+    def redis(self, *args):
+        return self.server.command(*args)
+
+
+class RedisBusTests(BusTestCase):
+    def test_provides_ibus(self):
+        owner = Node(self, "owner", True)
+        self.assertTrue(verifyObject(IBus, owner.bus))
+
+    async def test_each_line_is_handled_once_and_answered_once(self):
+        owner = Node(self, "owner", True)
+        workers = [Node(self, "w%d" % i, False) for i in range(2)]
+        nodes = [owner] + workers
+        for i in range(60):
+            await owner.say("!echo %d" % i)
+        self.assertTrue(await self.until(lambda: len(owner.chat.sent) >= 60))
+        await self.settle()
+        handled = sorted(int(t) for n in nodes for t in n.handled)
+        self.assertEqual(handled, list(range(60)))
+        self.assertEqual(sorted(owner.chat.sent),
+                         sorted(("#pubbot", "echo %d" % i, "say") for i in range(60)))
+        # the work was spread: every process handled some
+        self.assertTrue(all(n.handled for n in nodes), [len(n.handled) for n in nodes])
+        # nothing is left unacknowledged
+        pending = await owner.command.execute("XPENDING", IN, WORKERS)
+        self.assertEqual(pending[0], 0)
+
+    async def test_send_from_a_worker_goes_through_the_owner(self):
+        owner = Node(self, "owner", True, consume=False)  # only the worker handles
+        worker = Node(self, "w", False)
+        await owner.say("!tell")
+        self.assertTrue(await self.until(lambda: owner.chat.sent))
+        await self.settle()
+        self.assertEqual(worker.handled, ["tell"])
+        self.assertEqual(owner.chat.sent, [("#pubbot", "told by w", "notice")])
+        # the worker's own sent observers saw it when it called bot.send, the owner's when it sent
+        self.assertEqual(worker.sent_seen, [("irc", "#pubbot", "told by w", "notice")])
+        self.assertEqual(owner.sent_seen, [("irc", "#pubbot", "told by w", "notice")])
+
+    async def test_worker_without_owner_never_speaks_itself(self):
+        owner = Node(self, "owner", True, consume=False)
+        worker = Node(self, "w", False)
+        worker.bot.register_chat(worker.chat)  # even with a chat service, it is not the owner
+        await owner.say("!echo x")
+        self.assertTrue(await self.until(lambda: owner.chat.sent))
+        self.assertEqual(worker.chat.sent, [])
+        self.assertEqual(worker.handled, ["x"])
+
+    async def test_replies_are_sent_once_even_when_queued_twice(self):
+        owner = Node(self, "owner", True, consume=False)
+        envelope = json.dumps({"key": "k1", "origin": None, "protocol": "irc", "target": "#pubbot",
+                               "text": "once", "kind": "say"})
+        # a redelivered reply appended again bypassing the add-once key
+        for _ in range(3):
+            await owner.command.execute("XADD", OUT, "*", "m", envelope)
+        self.assertTrue(await self.until(lambda: owner.chat.sent))
+        await self.settle()
+        self.assertEqual(owner.chat.sent, [("#pubbot", "once", "say")])
+        self.assertEqual(await owner.command.execute("EXISTS", SENT + "k1"), 1)
+
+    async def test_malformed_entries_are_logged_and_skipped(self):
+        owner = Node(self, "owner", True)
+        for junk in ("not json", "[1]", json.dumps({"id": 1}), json.dumps({"id": "x", "message": "no"}),
+                     "{" * 5000, json.dumps({"id": "y", "message": {"topic": 5}})):
+            await owner.command.execute("XADD", IN, "*", "m", junk)
+        await owner.command.execute("XADD", IN, "*", "other", "field")
+        for junk in ("nope", json.dumps({"key": "k", "protocol": "irc", "target": "#x", "text": 1,
+                                         "kind": "say"})):
+            await owner.command.execute("XADD", OUT, "*", "m", junk)
+        await owner.say("!echo after")
+        self.assertTrue(await self.until(lambda: owner.chat.sent == [("#pubbot", "echo after", "say")]))
+        await self.settle()
+        pending = await owner.command.execute("XPENDING", IN, WORKERS)
+        self.assertEqual(pending[0], 0)
+        self.assertEqual(owner.chat.sent, [("#pubbot", "echo after", "say")])
+        self.flushLoggedErrors()
+
+    async def test_messages_of_a_crashed_worker_are_claimed_and_answered_once(self):
+        self.visibility = 1.0
+        owner = Node(self, "owner", True, consume=False)
+        doomed = Node(self, "doomed", False)
+        await owner.say("!hang")
+        self.assertTrue(await self.until(lambda: doomed.hanging))
+        doomed.crash()
+        # a fresh worker that answers "hang" lines
+        survivor = Node(self, "survivor", False)
+        survivor_hang = [h for h in survivor.bot.handlers if h.name == "hang"][0]
+        survivor_hang.func = lambda msg: {"content": "handled after a crash"}
+        survivor_hang.matcher = lambda msg: {} if msg.fields.get("command") == "hang" else None
+        self.assertTrue(await self.until(lambda: owner.chat.sent, seconds=10))
+        await self.settle(1.5)
+        self.assertEqual(owner.chat.sent, [("#pubbot", "handled after a crash", "say")])
+
+    async def test_redis_paused_owner_buffers_then_delivers_everything_once(self):
+        owner = Node(self, "owner", True)
+        worker = Node(self, "w", False)
+        await owner.say("!echo before")
+        self.assertTrue(await self.until(lambda: len(owner.chat.sent) == 1))
+        self.server.pause()
+        try:
+            for i in range(20):
+                await owner.say("!echo %d" % i)
+                await deferLater(reactor, 0.1, lambda: None)
+            self.assertGreater(owner.bot.state["cluster"]["buffered"], 0)
+        finally:
+            self.server.resume()
+        self.assertTrue(await self.until(lambda: len(owner.chat.sent) == 21, seconds=20))
+        await self.settle(1.0)
+        texts = sorted(t for _, t, _ in owner.chat.sent)
+        self.assertEqual(texts, sorted(["echo before"] + ["echo %d" % i for i in range(20)]))
+        handled = sorted(owner.handled + worker.handled)
+        self.assertEqual(handled, sorted(["before"] + [str(i) for i in range(20)]))
+        self.assertEqual(owner.bus.dropped, 0)
+
+    async def test_buffer_overflow_is_counted_and_logged(self):
+        owner = Node(self, "owner", True, buffer=5)
+        await owner.say("!echo first")
+        self.assertTrue(await self.until(lambda: owner.chat.sent))
+        self.server.kill()
+        self.assertTrue(await self.until(lambda: not owner.bus.command.connected))
+        for i in range(8):
+            await owner.say("!echo %d" % i)
+        self.assertEqual(owner.bus.dropped, 3)
+        self.assertEqual(owner.bot.state["cluster"]["dropped"], 3)
+        self.assertEqual(owner.bot.state["cluster"]["buffered"], 5)
+        # Redis comes back (empty: it lost everything); the 5 buffered go through.
+        self.server.start()
+        self.assertTrue(await self.until(lambda: len(owner.chat.sent) == 6, seconds=30))
+        self.assertEqual(sorted(t for _, t, _ in owner.chat.sent),
+                         ["echo %d" % i for i in range(5)] + ["echo first"])
+
+    async def test_fanout_shows_every_process_everything(self):
+        owner = Node(self, "owner", True)
+        worker = Node(self, "w", False)
+        await self.until(lambda: owner.fanout.subscriber.connected and worker.fanout.subscriber.connected)
+        await self.settle(0.3)
+        for i in range(6):
+            await owner.say("!echo %d" % i)
+        self.assertTrue(await self.until(lambda: len(owner.chat.sent) == 6))
+        await self.settle(0.5)
+        for node in (owner, worker):
+            self.assertEqual(sorted(m.fields["content"] for m in node.seen),
+                             sorted("!echo %d" % i for i in range(6)), node.name)
+            self.assertEqual(len(node.sent_seen), 6, node.name)
+        worker.bus.broadcast(Message("status.now", {"x": 1}))
+        self.assertTrue(await self.until(lambda: owner.broadcasts))
+        self.assertEqual(owner.broadcasts[0].topic, "status.now")
+        self.assertEqual(len(worker.broadcasts), 1)
+
+    async def test_cluster_state(self):
+        owner = Node(self, "owner", True)
+        Node(self, "w", False)
+        await self.server_command_async("SET", "pubbot:bus:lease:irc", "owner#abc")
+        self.assertTrue(await self.until(lambda: owner.bot.state["cluster"].get("workers") == 2))
+        self.assertTrue(await self.until(lambda: owner.bot.state["cluster"].get("owner") == "owner"))
+        state = owner.bot.state["cluster"]
+        self.assertEqual(state["redis"], "up")
+        self.assertEqual(state["process"], "owner")
+        self.assertIsNone(state["bus_lag"])
+
+    async def server_command_async(self, *args):
+        return self.redis(*args)
+
+    async def test_bus_lag_is_the_age_of_the_oldest_waiting_message(self):
+        owner = Node(self, "owner", True, consume=False)
+        await owner.say("!echo nobody handles this")
+        self.assertTrue(await self.until(lambda: (owner.bot.state["cluster"].get("bus_lag") or 0) >= 0.5))
+
+    async def test_nothing_crashes_while_redis_is_down(self):
+        owner = Node(self, "owner", True)
+        worker = Node(self, "w", False)
+        self.server.kill()
+        await self.settle(1.0)
+        await owner.say("!echo while down")
+        worker.bot.send("irc", "#pubbot", "from worker while down")
+        owner.bus.broadcast(Message("x.y", {}))
+        await self.settle(1.0)
+        self.assertEqual(owner.bot.state["cluster"]["redis"], "down")
+        self.server.start()
+        self.assertTrue(await self.until(
+            lambda: sorted(t for _, t, _ in owner.chat.sent) == ["echo while down", "from worker while down"],
+            seconds=30))
+
+
+class HelperTests(SynchronousTestCase):
+    def test_entries(self):
+        self.assertEqual(entries([["1-0", ["m", "x", "n", "y"]], ["2-0", None], "junk", ["3-0"]]),
+                         [("1-0", {"m": "x", "n": "y"}), ("2-0", None)])
+        self.assertEqual(entries(None), [])
+
+    def test_backoff(self):
+        b = Backoff(0.1, 1.0)
+        self.assertEqual([b.next() for _ in range(6)], [0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
+        b.reset()
+        self.assertEqual(b.next(), 0.1)
