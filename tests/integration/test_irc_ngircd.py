@@ -128,8 +128,10 @@ class Base(TestCase):
             await deferLater(reactor, 0.05, lambda: None)
 
     async def bot_ready(self, channels=("#pubbot", "#secret")):
-        await self.eventually(lambda: self.service.connected and all(
-            self.service.nick in self.service.roster(c) for c in channels), "the bot to join %s" % (channels,))
+        def ready():
+            nick = self.service.nick
+            return self.service.connected and all(nick in self.service.roster(c) for c in channels)
+        await self.eventually(ready, "the bot to join %s" % (channels,))
 
     async def human(self, nick="alice", channel="#pubbot"):
         factory = protocol.Factory.forProtocol(lambda: HumanClient(nick))
@@ -162,8 +164,8 @@ class ChatTests(Base):
         await self.eventually(lambda: ("pubbot", "#pubbot", "echo: hello there (from alice)") in alice.heard,
                               "the channel reply")
         alice.msg("pubbot", "!echo just us")
-        await self.eventually(lambda: ("pubbot", "alice", "echo: just us (from alice, private)") in alice.heard,
-                              "the private reply")
+        private = ("pubbot", "alice", "echo: just us (from alice, private)")
+        await self.eventually(lambda: private in alice.heard, "the private reply")
         alice.describe("#pubbot", "waves")
         await self.eventually(lambda: ("chat.irc.#pubbot.chat", "alice", None) in self.watcher.topics,
                               "the action")
