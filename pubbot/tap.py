@@ -97,6 +97,14 @@ def makeService(options: Options, reactor=None) -> MultiService:
 
     # Further children (irc, music, web, manhole) are added below.
 
+    if not options.console_mode():
+        from .irc.service import IRCService
+        try:
+            IRCService(bot, reactor).setServiceParent(top)
+        except configmod.ConfigError as e:  # e.g. an unreadable [irc] tls_ca
+            sys.stderr.write("pubbot: %s\n" % (e,))
+            raise SystemExit(1)
+
     if settings.music.source:
         from .music.poll import make_music_service
         make_music_service(bot, settings.music, reactor).setServiceParent(top)
