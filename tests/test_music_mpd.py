@@ -339,10 +339,16 @@ class SourceTests(SynchronousTestCase):
 
 
 class StoppedSourceTests(SynchronousTestCase):
-    def test_not_started_times_out(self):
+    def test_the_first_operation_connects(self):
         clock = Clock()
-        source = MPDSource(StringEndpoint(), clock)
-        d = source.status()
-        clock.advance(source.timeout)
-        self.failureResultOf(d, SourceUnavailable)
+        endpoint = StringEndpoint()
+        source = MPDSource(endpoint, clock)
+        self.assertEqual(endpoint.protocols, [])
+        d = source.skip(1)
+        endpoint.protocols[0].dataReceived(b"OK MPD 0.23.5\nOK\n")
+        self.assertIsNone(self.successResultOf(d))
         self.assertIsNone(self.successResultOf(source.stop()))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_stop_when_never_started(self):
+        self.assertIsNone(self.successResultOf(MPDSource(StringEndpoint(), Clock()).stop()))

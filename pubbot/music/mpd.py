@@ -222,8 +222,9 @@ def _wait_ready(protocol: MPDProtocol) -> Deferred:
 class MPDSource:
     """
     An MPD server, through one connection kept by a L{ClientService}
-    (reconnecting with backoff). Each operation gives up after C{timeout}
-    seconds with L{SourceUnavailable}.
+    (reconnecting with backoff), started by L{start} or by the first
+    operation. Each operation gives up after C{timeout} seconds with
+    L{SourceUnavailable}.
     """
 
     kind = "mpd"
@@ -251,6 +252,9 @@ class MPDSource:
         return timed(coroutine, self._clock, self.timeout, self.description)
 
     async def _connection(self) -> MPDProtocol:
+        # Chat commands may run in a process whose music service is not
+        # running (another process holds the poll): connect on first use.
+        self.start()
         return await self.connections.whenConnected(failAfterFailures=1)
 
     def status(self) -> Deferred:
