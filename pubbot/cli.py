@@ -12,6 +12,7 @@ stopped: a running bot keeps its own copy in memory.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -120,7 +121,7 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
         for path, f in zip(paths, files):
             tally = Tally()
             learned = 0
-            lines = iter(lambda f=f: f.readline(MAX_LOG_LINE), b"")
+            lines = iter(functools.partial(f.readline, MAX_LOG_LINE), b"")
             for text in chatter(lines, nicks, settings.irc.command_prefix, tally):
                 model.learn(text)
                 learned += 1

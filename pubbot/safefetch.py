@@ -40,8 +40,9 @@ from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError
 from twisted.internet.interfaces import IResolutionReceiver
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, PotentialDataLoss, ResponseDone,
 )
@@ -314,11 +315,14 @@ class _CappedBody(Protocol):
         self.finished = False
         self.complete = False
         self._tail = b""
-        self.done: Deferred = Deferred(canceller=lambda d: self._stop())
+        self.done: Deferred = Deferred(canceller=self._cancel)
+
+    def _cancel(self, done: Deferred) -> None:
+        self.finished = True  # the Deferred fails with CancelledError
+        self._stop()
 
     def _stop(self) -> None:
-        if self.transport is not None:
-            self.transport.stopProducing()
+        _stop_producing(self.transport)
 
     def _finish(self, complete: bool) -> None:
         if not self.finished:
@@ -342,7 +346,7 @@ class _CappedBody(Protocol):
                 self._finish(False)
             self._tail = seen[-len(self.stop_at):]
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.finished:
             return
         if reason.check(ResponseDone, PotentialDataLoss):
@@ -352,9 +356,15 @@ class _CappedBody(Protocol):
             self.done.errback(FetchError("connection lost while reading"))
 
 
+def _stop_producing(transport: Any) -> None:
+    """Stop a response body's transport (a TransportProxyProducer): the connection closes."""
+    if transport is not None:
+        transport.stopProducing()
+
+
 class _Discard(Protocol):
     def connectionMade(self) -> None:
-        self.transport.stopProducing()
+        _stop_producing(self.transport)
 
 
 def _abandon(response) -> None:
@@ -573,8 +583,8 @@ class SafeFetcher:
         pool = HTTPConnectionPool(self._reactor, persistent=False)
         agent = _IdentityAgent(Agent.usingEndpointFactory(self._reactor, endpoints, pool=pool))
         client = HTTPClient(agent)
-        headers = {"User-Agent": [self.user_agent],
-                   "Accept": ["text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"]}
+        headers = Headers({b"user-agent": [self.user_agent.encode("utf-8")],
+                           b"accept": [b"text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"]})
         try:
             return await client.get(target.url, headers=headers, allow_redirects=False,
                                     unbuffered=True, reactor=self._reactor)

@@ -146,11 +146,18 @@ class Huge(Resource):
 
 
 class Hang(Resource):
-    """Never answers."""
+    """Never answers; or, with C{start}, sends the headers and C{start} of the body, then stalls."""
 
     isLeaf = True
 
+    def __init__(self, start: bytes = b""):
+        super().__init__()
+        self.start = start
+
     def render_GET(self, request):
+        if self.start:
+            request.setHeader(b"content-type", b"text/html")
+            request.write(self.start)
         return NOT_DONE_YET
 
 
@@ -174,6 +181,7 @@ def make_root() -> Resource:
     root.putChild(b"agent", Echo(b"user-agent"))
     root.putChild(b"redirect", Redirect())
     root.putChild(b"hang", Hang())
+    root.putChild(b"stall", Hang(b"<html><head><meta charset=utf-8>"))
     root.putChild(b"huge", Huge(50 * 1024 * 1024))
     root.putChild(b"hugetitle", Huge(50 * 1024 * 1024, b"<html><title>Early title</title>"))
     root.putChild(b"lateitle", Huge(2 * 1024 * 1024, b"<html>" + b" " * 2000 + b"<title>Late</title>"))

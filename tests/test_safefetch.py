@@ -350,6 +350,10 @@ class FetchTests(TestCase):
         with self.assertRaises(FetchError) as e:
             await self.fetcher(timeout=0.3).fetch(self.server.url("/hang"))
         self.assertEqual(str(e.exception), "timed out after 0.3s")
+        with self.assertRaises(FetchError) as e:
+            await self.fetcher(timeout=0.3).fetch(self.server.url("/stall"))
+        self.assertEqual(str(e.exception), "timed out after 0.3s")
+        await self.server.site.close_all()
 
     @async_test
     async def test_connection_refused(self):

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Union
 from urllib.parse import parse_qs
 
 from twisted.logger import Logger
@@ -123,7 +123,7 @@ class GitHubHook(Resource):
             values = form.get("payload")
             if not values:
                 raise PayloadError("form body without a payload field")
-            text: Optional[Union[str, bytes]] = values[0]
+            text: Union[str, bytes] = values[0]
         elif kind in (b"application/json", b""):
             text = body
         else:
