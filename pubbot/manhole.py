@@ -165,6 +165,26 @@ class _Stdin:
         pass
 
 
+class _Shell:
+    """
+    The session protocol as the manhole's terminal sees it: ending the
+    manhole (Ctrl-D) reports exit status 0 before closing the channel.
+    """
+
+    def __init__(self, proto):
+        self._proto = proto
+        self.session = proto.session
+
+    def makeConnection(self, transport) -> None:
+        self._proto.makeConnection(transport)
+
+    def write(self, data: bytes) -> None:
+        self._proto.write(data)
+
+    def loseConnection(self) -> None:
+        self._proto.processEnded(Failure(ProcessDone(0)))
+
+
 def run_command(text: str, namespace: dict, clock=None, timeout: float = EXEC_TIMEOUT) -> Deferred:
     """
     Run C{text} as Python in C{namespace}: an expression's value is printed
@@ -213,7 +233,7 @@ class ManholeSession:
         from twisted.conch.manhole_ssh import TerminalSessionTransport
 
         self.terminal = insults.ServerProtocol(ColoredManhole, self.avatar.namespace)
-        TerminalSessionTransport(proto, self.terminal, self.avatar, self.width, self.height)
+        TerminalSessionTransport(_Shell(proto), self.terminal, self.avatar, self.width, self.height)
         log.info("manhole: shell opened by {user}", user=self.avatar.username)
 
     def execCommand(self, proto, cmd: bytes) -> None:
