@@ -1,12 +1,15 @@
 """education: taught replies (admins), factoids (anyone), hostile input."""
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.plugins import core
 from pubbot.plugins.education import (
-    FACTOIDS_KEY, TAUGHT_KEY, fill, forget, one_line, recall, responder, teach, what_do_you_know,
+    FACTOIDS_KEY, TAUGHT_KEY, _phrases_pattern, fill, forget, one_line, recall, responder, teach,
+    what_do_you_know,
 )
 from pubbot.plugins.education import factoid as factoid_handler
 from pubbot.testing import Harness
@@ -288,3 +291,32 @@ class TextHelperProperties(SynchronousTestCase):
         for c in "\r\n\x00\x01\x7f\x85\u2028":
             self.assertNotIn(c, line)
         self.assertEqual(line, line.strip())
+
+
+_words = st.text(alphabet="ab+", min_size=1, max_size=3)
+_phrases = st.lists(st.lists(_words, min_size=1, max_size=3).map(" ".join), min_size=1, max_size=8)
+
+
+class PhrasePatternProperties(SynchronousTestCase):
+    @given(_phrases, st.lists(st.sampled_from(["a", "b", "+", " ", "  ", "x", "ab", "."]), max_size=20))
+    def test_finds_what_a_search_per_phrase_finds(self, phrases, parts):
+        """The trie regex finds the leftmost, then longest, phrase on word boundaries."""
+        line = "".join(parts)
+        phrases = set(phrases)
+        found = _phrases_pattern(phrases).search(line)
+        naive = []
+        for phrase in phrases:
+            one = re.compile(r"(?<!\w)%s(?!\w)" % r"\s+".join(map(re.escape, phrase.split())))
+            for m in one.finditer(line):
+                naive.append((m.start(), -len(m.group()), phrase))
+            # finditer skips overlapping matches; look at every start too.
+            for start in range(len(line)):
+                m = one.match(line, start)
+                if m:
+                    naive.append((m.start(), -len(m.group()), phrase))
+        if not naive:
+            self.assertIsNone(found)
+            return
+        start, length, _ = min(naive)
+        self.assertEqual((found.start(), -len(found.group())), (start, length))
+        self.assertIn(" ".join(found.group().split()), phrases)
