@@ -537,7 +537,7 @@ class ChannelTests(Base):
                ":srv 366 pubbot #pubbot :End",
                ":srv 352 pubbot #pubbot a ahost srv alice G :0 Alice")
         self.assertEqual(sorted(self.service.roster("#PUBBOT")), ["alice", "op", "pubbot"])
-        self.assertEqual(self.entries()["op"], {"nick": "op", "prefix": "@+", "account": None,
+        self.assertEqual(self.entries()["op"], {"nick": "op", "prefix": "@+", "modes": "ov", "account": None,
                                                 "away": False, "host": "ophost"})
         self.assertTrue(self.entries()["alice"]["away"])
 
@@ -564,8 +564,8 @@ class ChannelTests(Base):
         self.assertIsNone(self.entries()["bob"]["account"])
         c.feed(":bob!b@bhost ACCOUNT newacct", ":bob!b@bhost AWAY :lunch",
                ":bob!b@bhost CHGHOST bb new.host")
-        self.assertEqual(self.entries()["bob"], {"nick": "bob", "prefix": "@", "account": "newacct",
-                                                 "away": True, "host": "new.host"})
+        self.assertEqual(self.entries()["bob"], {"nick": "bob", "prefix": "@", "modes": "o",
+                                                 "account": "newacct", "away": True, "host": "new.host"})
         c.feed(":bob!b@bhost AWAY")
         self.assertFalse(self.entries()["bob"]["away"])
         c.feed(":bob!bb@new.host NICK robert")
@@ -697,6 +697,13 @@ class OutputTests(Base):
         s.send("bob", "waves", "action")
         self.assertEqual(self.conn.sent(), ["PRIVMSG #pubbot :hello", "NOTICE #pubbot :note",
                                             "PRIVMSG bob :\x01ACTION waves\x01"])
+
+    def test_say_notice_action_methods(self):
+        self.service.say("#pubbot", "a")
+        self.service.notice("#pubbot", "b")
+        self.service.action("#pubbot", "c")
+        self.assertEqual(self.conn.sent(), ["PRIVMSG #pubbot :a", "NOTICE #pubbot :b",
+                                            "PRIVMSG #pubbot :\x01ACTION c\x01"])
 
     def test_crlf_in_reply_content(self):
         self.service.send("#pubbot", "one\r\nQUIT :pwned\rtwo\0\x01three")

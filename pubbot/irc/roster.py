@@ -44,9 +44,10 @@ class Channel:
 class Roster:
     """All channels the bot is in and the users it shares them with."""
 
-    def __init__(self, fold: Callable[[str], str], prefix_symbols: str = "@+"):
+    def __init__(self, fold: Callable[[str], str], prefix_symbols: str = "@+", prefix_modes: str = "ov"):
         self.fold = fold
         self.prefix_symbols = prefix_symbols
+        self.prefix_modes = prefix_modes
         self.channels: FoldedDict[Channel] = FoldedDict(fold)
         self.users: FoldedDict[User] = FoldedDict(fold)
 
@@ -184,14 +185,18 @@ class Roster:
         return list(chan.members) if chan is not None else []
 
     def entries(self, channel: str) -> list[dict]:
+        """Members as dicts: nick, prefix (symbols, "@+"), modes (letters, "ov"), account, away, host."""
         chan = self.channels.get(channel)
         if chan is None:
             return []
         out = []
+        symbols, modes = self.prefix_symbols, self.prefix_modes
         for nick, prefix in chan.members.items():
             u = self.users.get(nick)
             out.append({
                 "nick": nick, "prefix": prefix,
+                "modes": "".join(modes[symbols.index(c)] for c in prefix
+                                 if c in symbols and symbols.index(c) < len(modes)),
                 "account": u.account if u else None,
                 "away": u.away if u else False,
                 "host": u.host if u else None,

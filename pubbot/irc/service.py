@@ -244,6 +244,7 @@ class IRCService(Service):
             self.rosters.refold(isupport.fold)
             self.folded_nick = isupport.fold(self._nick)
         self.rosters.prefix_symbols = isupport.prefix_symbols
+        self.rosters.prefix_modes = isupport.prefix_modes
         if isupport.network:
             self.network = isupport.network
 
@@ -348,6 +349,15 @@ class IRCService(Service):
         if dropped > 0:
             throttle.send(build("NOTICE" if kind == "notice" else "PRIVMSG", target,
                                 "(%d more line%s dropped)" % (dropped, "" if dropped == 1 else "s")))
+
+    def say(self, target: str, text: str) -> None:
+        self.send(target, text, "say")
+
+    def notice(self, target: str, text: str) -> None:
+        self.send(target, text, "notice")
+
+    def action(self, target: str, text: str) -> None:
+        self.send(target, text, "action")
 
     def roster(self, channel: str) -> list:  # type: ignore[override]
         return self.rosters.nicks(channel)
