@@ -190,9 +190,13 @@ class HostileTeachingTests(SynchronousTestCase):
 
     def test_a_corrupt_store_entry_is_ignored(self):
         self.bot.store.hset(TAUGHT_KEY, "bad", "not a dict")
+        self.bot.store.hset(TAUGHT_KEY, "", {"response": "matches everything"})
+        self.bot.store.hset(TAUGHT_KEY, "Not Normal", {"response": "never taught like this"})
         self.bot.store.hset(TAUGHT_KEY, "fine", {"response": "ok"})
         self.bot.clock.advance(60)
         self.assertIsNone(self.bot.reply("bad", source="a"))
+        self.assertIsNone(self.bot.reply("not normal", source="c"))
+        self.assertIsNone(self.bot.reply("?!", source="d"))
         self.assertEqual(self.bot.reply("fine", source="b"), "ok")
 
 

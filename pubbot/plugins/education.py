@@ -87,6 +87,11 @@ def _normal(text: str) -> str:
     return text.lower()
 
 
+def _valid_key(key: str) -> bool:
+    """Is C{key} a phrase or factoid as this module writes them (what another writer put may not be)?"""
+    return 0 < len(key) <= MAX_PHRASE and key == _normal(key)
+
+
 def _phrases_pattern(phrases) -> re.Pattern:
     """
     One regex finding any of C{phrases} (lower case, single spaces) in a
@@ -153,10 +158,13 @@ class Education:
             if self._changes != changes:
                 return  # changed here meanwhile: load again, to see both
             self._loaded_at = self.bot.clock.seconds()
-            taught, factoids = result
-            self.taught = {k: v for k, v in taught.items() if isinstance(v, dict)}
-            self.factoids = {k: v for k, v in factoids.items() if isinstance(v, dict)}
-            self._compile()
+            taught, factoids = (
+                {k: v for k, v in found.items() if isinstance(v, dict) and _valid_key(k)}
+                for found in result)
+            self.factoids = factoids
+            if taught != self.taught:
+                self.taught = taught
+                self._compile()
 
         def failed(failure):
             self._loading = False
