@@ -5,6 +5,7 @@
 (function () {
   const FEED_MAX = 500;
   const POLL_MS = 2000;
+  const nicks = {};  // protocol -> the bot's nick there, from /status
 
   function $(id) { return document.getElementById(id); }
 
@@ -45,6 +46,7 @@
     const body = $("connections").tBodies[0];
     body.replaceChildren();
     for (const c of state.connections) {
+      if (c.nick) nicks[c.protocol] = c.nick;
       const st = el("span", c.connected ? "connected" : "disconnected", "state " + (c.connected ? "on" : "off"));
       body.appendChild(row([c.network, st, c.nick, c.lag === null ? "–" : num(c.lag * 1000, 0) + " ms",
         numCell(c.lines_in), numCell(c.lines_out), numCell(c.reconnects), numCell(c.throttle_depth)]));
@@ -136,7 +138,9 @@
       li.appendChild(el("span", ev.content, "text"));
     } else if (ev.kind === "sent") {
       li.appendChild(el("span", ev.channel, "where"));
-      li.appendChild(el("span", ev.how === "notice" ? "-pubbot-" : ev.how === "action" ? "* pubbot" : "<pubbot>", "who"));
+      const nick = nicks[ev.protocol] || "pubbot";
+      li.appendChild(el("span", ev.how === "notice" ? "-" + nick + "-" : ev.how === "action" ? "* " + nick : "<" + nick + ">",
+        "who"));
       li.appendChild(el("span", ev.content, "text"));
     } else if (ev.kind === "gap") {
       li.appendChild(el("span", "… " + ev.missed + " events missed while disconnected", "text"));
