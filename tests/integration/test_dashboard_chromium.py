@@ -130,7 +130,8 @@ class DashboardChromiumTests(TestCase):
                                                  "return document.querySelectorAll('#feed img').length"), 0)
             # reload: the state is there, and the recent feed comes back from the backlog
             await deferToThread(driver.refresh)
-            await self.wait_for(driver, "document.getElementById('connections').innerText.includes('ExampleNet')")
+            await self.wait_for(driver,
+                                "document.getElementById('connections').innerText.includes('ExampleNet')")
             state = await self.wait_for(driver, """(function () {
                 const t = (id) => document.getElementById(id).innerText;
                 if (!t('plugins').includes('hello')) return null;
