@@ -10,6 +10,7 @@ import base64
 import os
 import random
 
+from hypothesis import given, strategies as st
 from twisted.internet.defer import succeed
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import Clock
@@ -786,6 +787,46 @@ class OutputTests(Base):
         self.conn.sent()
         self.assertEqual(self.service.lines_out, before + 2)
         self.assertGreater(self.service.lines_in, 5)
+
+
+class SendPropertyTests(Base):
+    """Whatever handlers return, every line on the wire is safe and fits."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.service = make_service({"max_reply_lines": 1000, "max_private_lines": 1000,
+                                    "throttle": {"enabled": False}})
+        cls.conn = Connection(cls.service)
+        cls.conn.register()
+        cls.conn.join()
+
+    @given(st.text(max_size=3000), st.sampled_from(["say", "notice", "action"]),
+           st.sampled_from(["#pubbot", "bob", "#a-much-longer-channel-name-than-usual"]),
+           st.sampled_from([None, "pubbot!~pubbot@" + "h" * 63, "pubbot!u@h"]))
+    def test_wire_lines(self, text, kind, target, hostmask):
+        service, transport = self.service, self.conn.transport
+        service.hostmask = hostmask
+        transport.clear()
+        service.send(target, text, kind)
+        data = transport.value()
+        self.assertTrue(data == b"" or data.endswith(b"\r\n"))
+        sent_text = []
+        for raw in data.split(b"\r\n")[:-1]:
+            self.assertNotIn(b"\r", raw)
+            self.assertNotIn(b"\n", raw)
+            self.assertNotIn(b"\0", raw)
+            relayed = b":%s %s\r\n" % ((hostmask or "pubbot!~pubbot@" + "h" * 63).encode(), raw)
+            self.assertLessEqual(len(relayed), 512)
+            line = raw.decode("utf-8")  # never split inside a character
+            body = line.split(" :", 1)[1]
+            if kind == "action":
+                self.assertTrue(body.startswith("\x01ACTION ") and body.endswith("\x01"))
+                body = body[8:-1]
+            sent_text.append(body)
+        expected = "".join(line for line in
+                           "".join(c for c in text if c not in "\0\x01").replace("\r\n", "\n")
+                           .replace("\r", "\n").split("\n") if line.strip())
+        self.assertEqual("".join(sent_text), expected.encode("utf-8", "replace").decode("utf-8"))
 
 
 class LivenessTests(Base):

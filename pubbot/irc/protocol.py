@@ -32,7 +32,7 @@ from ..version import __version__
 from . import sts as stsmod
 from .caps import request_lines
 from .lines import MAX_TAGS_BYTES, Line, LineError, build, parse, split_source
-from .sasl import PayloadReader, SaslError, encode_payload, make_mechanism
+from .sasl import Mechanism, PayloadReader, SaslError, encode_payload, make_mechanism
 from .text import decode
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,7 +95,7 @@ class IRCProtocol(Protocol):
         self._cap_end_sent = False
         self._sasl_queue: list[str] = []
         self._sasl_offered: Optional[set] = None
-        self._mechanism = None
+        self._mechanism: Optional[Mechanism] = None
         self._reader: Optional[PayloadReader] = None
         self.sasl_done = False
         self._nick_index = 0
@@ -140,7 +140,7 @@ class IRCProtocol(Protocol):
             return
         self._closing = True
         if abort:
-            self.transport.abortConnection()
+            self.transport.abortConnection()  # type: ignore[attr-defined]
         else:
             self.send_now("QUIT", reason)
             self.transport.loseConnection()
@@ -149,7 +149,7 @@ class IRCProtocol(Protocol):
 
     def write(self, data: bytes) -> None:
         """Put one encoded line on the wire (the throttle calls this)."""
-        self.transport.write(data)
+        self.transport.write(data)  # type: ignore[union-attr]
         self.service.lines_out += 1
 
     def send(self, command: str, *params: str) -> None:
@@ -214,7 +214,9 @@ class IRCProtocol(Protocol):
             except (IndexError, ValueError) as e:
                 service.bad_line("unexpected %s (%s)" % (line.command, e), raw)
             except Exception:
-                log.failure("handling {command} failed", command=line.command)
+                service.bad_lines += 1
+                if service.bad_line_logs.allow():
+                    log.failure("handling {command} failed", command=line.command)
 
     # liveness
 
@@ -544,6 +546,8 @@ class IRCProtocol(Protocol):
         service = self.service
         channel = line.params[0]
         nick = line.nick
+        if nick is None:
+            raise ValueError("PART without source")
         reason = line.params[1] if len(line.params) > 1 else ""
         if self._own(nick):
             service.left(channel)

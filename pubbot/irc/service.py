@@ -74,7 +74,7 @@ class IRCService(Service):
     """
 
     protocol = "irc"
-    name = "irc"
+    name = "irc"  # type: ignore[assignment]
 
     def __init__(self, bot, reactor, rng: Optional[random.Random] = None, endpoint=None):
         self.bot = bot
@@ -107,7 +107,7 @@ class IRCService(Service):
             name, _, key = entry.partition(" ")
             self.wanted_channels.append((name, key.strip() or None))
         self.ctcp_limits = Limits(reactor, person=(2, 30.0), overall=(6, 30.0))
-        self._bad_lines = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
+        self.bad_line_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         self.bad_lines_unlogged = 0
 
         # state for the dashboard and the bot
@@ -278,7 +278,7 @@ class IRCService(Service):
 
     def bad_line(self, reason: str, raw: bytes) -> None:
         self.bad_lines += 1
-        if self._bad_lines.allow():
+        if self.bad_line_logs.allow():
             log.warn("dropped a line from the server ({reason}): {start!r}", reason=reason, start=raw[:80])
         else:
             self.bad_lines_unlogged += 1
