@@ -1,6 +1,6 @@
 """The music plugin: announcements, np, skip votes and requests, through the plugin Harness."""
 
-from twisted.internet.defer import fail, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -62,6 +62,9 @@ class PluginTestCase(SynchronousTestCase):
 
     def say(self, text, who="alice", **kwargs):
         return self.h.reply(text, source=who, **kwargs)
+
+    def vote(self):
+        return self.successResultOf(Deferred.fromCoroutine(music.controls(self.h.bot).votes.current()))
 
 
 class HandlerTests(PluginTestCase):
@@ -149,13 +152,13 @@ class SkipVoteTests(PluginTestCase):
         self.assertEqual(self.say("!skip -3"), "alice: I can only skip a positive number of tracks.")
         self.assertEqual(self.say("skip 51"), "alice: I skip at most 50 tracks at a time.")
         self.assertEqual(self.say("skip " + "9" * 5000), "alice: I skip at most 50 tracks at a time.")
-        self.assertIsNone(music.controls(self.h.bot).votes.current)
+        self.assertIsNone(self.vote())
 
     def test_a_nick_change_is_not_a_second_vote(self):
         self.say("skip", who="alice", hostmask="alice!al@home.example")
         self.assertEqual(self.say("skip", who="alice_", hostmask="alice_!al@home.example"),
                          "alice_: you've already voted to skip.")
-        self.assertEqual(music.controls(self.h.bot).votes.current.yes, 1)
+        self.assertEqual(self.vote().yes, 1)
 
     def test_an_account_is_one_person_on_any_host(self):
         self.say("skip", who="alice", account="Alice", hostmask="alice!a@one.example")
@@ -321,3 +324,28 @@ class RequestTests(PluginTestCase):
         self.source.kind = "icecast"
         self.assertEqual(self.say("canhas x"),
                          "The music source (icecast) is read-only: I can't queue tracks.")
+
+
+class SharedStoreTests(PluginTestCase):
+    """Two worker processes (two bots) on one store, as with the Redis bus, count one vote."""
+
+    def test_votes_from_two_processes_add_up(self):
+        other = Harness(*HANDLERS)
+        self.addCleanup(other.stop)
+        other.bot.store = self.h.store
+        other.bot.clock = self.h.clock
+        other.bot.music_source = self.source
+        other.bot.state["music"] = dict(self.h.bot.state["music"])
+        self.assertIn("alice wants to skip", self.say("skip"))
+        self.assertEqual(other.reply("skip", source="bob"), "bob votes to skip: 2/3.")
+        self.assertIn("already voted", other.reply("skip", source="alice"))
+        self.assertEqual(self.say("skip", who="carol"), "Skipping this track (3 for, 0 against).")
+        self.assertEqual(self.source.calls, [("skip", 1)])
+
+    def test_a_broken_store_is_a_reply_not_a_crash(self):
+        def broken(key):
+            raise OSError("store down")
+
+        self.h.store.hgetall = broken
+        self.assertEqual(self.say("skip"), "I can't count votes right now; try again in a moment.")
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)

@@ -13,6 +13,7 @@ import re
 import weakref
 from typing import Any, Callable, Optional
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from pubbot.api import CHAT_LINES, Handler, handler
@@ -34,12 +35,13 @@ WEIGHT = 1
 
 
 class MusicControls:
-    """One bot's skip vote and rate limits (votes and requests, per person)."""
+    """One bot's skip vote (in its store) and rate limits (votes and requests, per person)."""
 
     def __init__(self, bot: Any):
         settings = bot.settings.music
         self._bot = weakref.ref(bot)
-        self.votes = SkipVotes(bot.clock, settings.skip_votes, settings.vote_timeout, self._lapsed)
+        self.votes = SkipVotes(bot.store, bot.clock, settings.skip_votes, settings.vote_timeout,
+                               self._lapsed)
         limit = (settings.request_limit, settings.request_window)
         self.vote_limits = Limits(bot.clock, person=limit)
         self.request_limits = Limits(bot.clock, person=limit)
@@ -67,7 +69,7 @@ def controls(bot: Any) -> MusicControls:
 def _stop_controls(bot: Any) -> None:
     found = _controls.pop(bot, None)
     if found is not None:
-        found.votes.cancel()
+        found.votes.stop()
 
 
 class MusicCommand(Handler):
@@ -144,14 +146,20 @@ def _describe(state: str, title: Any = "", artist: Any = "", album: Any = "") ->
 # Announcements
 
 @handler(subscribe=["music.track"], name="music_announce")
-def announce(msg: Any) -> None:
+def announce(msg: Any) -> Any:
     """Announces each new track to the [music] announce channels."""
     bot = msg.bot
     text = format_track(msg.get("title"), msg.get("artist"), msg.get("album"))
     bot.announce(bot.settings.music.announce, text, "notice")
-    vote = controls(bot).votes.cancel()
-    if vote is not None:
-        log.info("the track changed; the vote to skip {count} ended", count=vote.count)
+
+    def ended(vote: Optional[Vote]) -> None:
+        if vote is not None:
+            log.info("the track changed; the vote to skip {count} ended", count=vote.count)
+
+    # A new track ends the vote about the old one.
+    d = Deferred.fromCoroutine(controls(bot).votes.cancel())
+    d.addCallbacks(ended, lambda f: log.failure("could not end the skip vote", f))
+    return None
 
 
 # Now playing
@@ -199,8 +207,7 @@ def _counted(vote: Vote, needed: int) -> str:
 
 
 def _vote_reply(msg: Any, outcome: Any, side: str) -> Any:
-    ctl = controls(msg.bot)
-    needed = ctl.votes.needed
+    needed = controls(msg.bot).votes.needed
     vote, nick = outcome.vote, msg.source
     kind = outcome.kind
     if kind == NO_VOTE:
@@ -234,6 +241,26 @@ def _slow_down(msg: Any, limits: Limits, who: str) -> dict:
     return _reply("%s: slow down; try again in %ds." % (msg.source, wait))
 
 
+async def _vote(msg: Any, side: str, count: Optional[int]) -> Any:
+    ctl = controls(msg.bot)
+    who = person_key(msg)
+    try:
+        current = await ctl.votes.current()
+        if side == "skip" and current is None and (msg.bot.state.get("music") or {}).get("state") == STOP:
+            return _reply("Nothing is playing, so there's nothing to skip.")
+        if current is not None or side == "skip":
+            if not ctl.vote_limits.allow(who):
+                return _slow_down(msg, ctl.vote_limits, who)
+        if side == "skip":
+            outcome = await ctl.votes.skip(who, count, place=(msg.protocol, msg.channel))
+        else:
+            outcome = await ctl.votes.noskip(who)
+    except Exception:
+        log.failure("skip vote failed")
+        return _reply("I can't count votes right now; try again in a moment.")
+    return _vote_reply(msg, outcome, side)
+
+
 @music_command("skip", r"(?P<count>[-+]?[0-9]+)", bare=True, usage="[N]")
 def skip(msg: Any, count: Optional[str] = None) -> Any:
     """Starts or joins a vote to skip N tracks (default 1)."""
@@ -249,15 +276,7 @@ def skip(msg: Any, count: Optional[str] = None) -> Any:
             return _reply("%s: I skip at most %d tracks at a time." % (msg.source, MAX_SKIP))
     if msg.private:
         return _reply("Vote in a channel, where everyone can see.")
-    ctl = controls(msg.bot)
-    state = msg.bot.state.get("music") or {}
-    if ctl.votes.current is None and state.get("state") == STOP:
-        return _reply("Nothing is playing, so there's nothing to skip.")
-    who = person_key(msg)
-    if not ctl.vote_limits.allow(who):
-        return _slow_down(msg, ctl.vote_limits, who)
-    outcome = ctl.votes.skip(who, number, place=(msg.protocol, msg.channel))
-    return _vote_reply(msg, outcome, "skip")
+    return _vote(msg, "skip", number)
 
 
 @music_command("noskip", bare=True)
@@ -268,13 +287,7 @@ def noskip(msg: Any) -> Any:
         return refusal
     if msg.private:
         return _reply("Vote in a channel, where everyone can see.")
-    ctl = controls(msg.bot)
-    who = person_key(msg)
-    if ctl.votes.current is None:
-        return _vote_reply(msg, ctl.votes.noskip(who), "noskip")
-    if not ctl.vote_limits.allow(who):
-        return _slow_down(msg, ctl.vote_limits, who)
-    return _vote_reply(msg, ctl.votes.noskip(who), "noskip")
+    return _vote(msg, "noskip", None)
 
 
 # Requests
