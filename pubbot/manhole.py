@@ -129,7 +129,7 @@ def _create_host_key(path: str) -> keys.Key:
     finally:
         os.close(fd)
     key = keys.Key.fromString(data)
-    log.info("manhole: created host key {path} ({fingerprint})", path=path,
+    log.info("manhole: created host key {path} (SHA256:{fingerprint})", path=path,
              fingerprint=key.fingerprint(keys.FingerprintFormats.SHA256_BASE64))
     return key
 
