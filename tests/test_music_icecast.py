@@ -58,6 +58,11 @@ class IcecastTests(SynchronousTestCase):
         status = self.successResultOf(self.source("http://radio.example:8000/status-json.xsl#/office").status())
         self.assertEqual(status.track, Track('Rubbish "Choon"', "The Office Band", "", "/office"))
 
+    def test_no_title_and_no_stream_name(self):
+        self.server.body = (b'{"icestats": {"source": {"listenurl": "http://r:8000/office",'
+                            b' "server_name": "Unspecified name"}}}')
+        self.assertEqual(self.successResultOf(self.source().status()).track.title, "/office")
+
     def test_artist_dash_title_is_split(self):
         self.server.use("icecast_one.json")
         track = self.successResultOf(self.source().status()).track

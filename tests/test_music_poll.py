@@ -174,9 +174,11 @@ class PollerTests(SynchronousTestCase):
         self.poll()
         self.assertEqual(self.topics(), ["music.track", "music.stop"])
 
-    def test_a_bug_in_the_source_is_an_outage_too(self):
+    def test_a_bug_in_the_source_is_an_outage_too_with_its_traceback(self):
         self.poll(KeyError("oops"))
-        self.assertEqual(self.poller.failures, 1)
+        self.poll(KeyError("oops"))
+        self.assertEqual(self.poller.failures, 2)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
         self.poll(Status("play", A))
         self.assertEqual(self.poller.failures, 0)
 
@@ -211,6 +213,7 @@ class PollerTests(SynchronousTestCase):
         self.assertEqual(at_level(self.logs, LogLevel.warn), [])
         self.assertEqual(at_level(self.logs, LogLevel.critical), [])
         self.assertEqual(self.h.clock.getDelayedCalls(), [])
+        self.assertNotIn("music", self.h.bot.state)
 
     def test_unreadable_store_still_polls(self):
         h = Harness(music.announce)

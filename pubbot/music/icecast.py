@@ -78,8 +78,10 @@ class IcecastSource:
         if not artist and " - " in title:
             artist, title = title.split(" - ", 1)
         mount = _mount_of(source)
-        return Track.from_tags(title, artist, None, uri=mount,
-                               fallback=source.get("server_name") or mount)
+        name = source.get("server_name")
+        if name == "Unspecified name":  # Icecast's stand-in when the stream names none
+            name = None
+        return Track.from_tags(title, artist, None, uri=mount, fallback=name or mount)
 
     def skip(self, count: int) -> Deferred:
         return fail(Unsupported("%s is read-only: it cannot skip" % (self.description,)))

@@ -25,8 +25,9 @@ from twisted.application.internet import backoffPolicy
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from .interfaces import IMusicSource
+from .interfaces import IMusicSource, MusicError
 from .track import PLAY, STOP, Status, Track
 
 log = Logger()
@@ -73,6 +74,8 @@ class MusicPoller(Service):
         self._call = None
         if self._inflight is not None:
             self._inflight.cancel()
+        # Another process may poll now: np asks the source instead.
+        self.bot.state.pop("music", None)
         return None
 
     def _schedule(self, delay: float) -> None:
@@ -107,9 +110,9 @@ class MusicPoller(Service):
             status = await self.source.status()
         except CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - a source may fail any way
+        except Exception:  # noqa: BLE001 - a source may fail any way
             if self.running:
-                self._failed(e)
+                self._failed(Failure())
             return
         self._recovered()
         self.observe(status)
@@ -125,18 +128,22 @@ class MusicPoller(Service):
             self._announced = Track(saved["title"], saved.get("artist") or "", saved.get("album") or "",
                                     saved.get("uri") or "", saved.get("entry") or "")
 
-    def _failed(self, error: Exception) -> None:
+    def _failed(self, failure: Failure) -> None:
         self.failures += 1
         if self.failures == 1:
             self._outage_started = self.clock.seconds()
-            log.warn("music source {source} is unreachable ({error}); polling again with backoff",
-                     source=self.source.description, error=str(error) or type(error).__name__)
+            if failure.check(MusicError):
+                log.warn("music source {source} is unreachable ({error}); polling again with backoff",
+                         source=self.source.description, error=failure.getErrorMessage())
+            else:
+                log.failure("music source {source} failed; polling again with backoff", failure,
+                            source=self.source.description)
             self._lenient = True
             state = dict(self.bot.state.get("music") or {"title": "", "artist": "", "album": ""})
             state["state"] = UNREACHABLE
             self.bot.state["music"] = state
         else:
-            log.debug("music source still unreachable ({error})", error=str(error))
+            log.debug("music source still unreachable ({error})", error=failure.getErrorMessage())
 
     def _recovered(self) -> None:
         if self.failures:
