@@ -176,7 +176,7 @@ class HubTests(SynchronousTestCase):
         del c
         gc.collect()
         self.assertEqual([r for r in refs if r() is not None], [])
-        self.assertEqual([o for o in gc.get_objects() if isinstance(o, Client)], [])
+        self.assertEqual([o for o in gc.get_objects() if isinstance(o, Client) and o.hub is self.hub], [])
 
     def test_slow_client_is_paused_then_catches_up_bounded(self):
         c = Conn(self.site)
@@ -199,6 +199,14 @@ class HubTests(SynchronousTestCase):
         self.assertEqual(events[1]["missed"], 99990)
         self.assertEqual([e["n"] for e in events[2:]], list(range(99992, 100002)))
         self.assertLess(len(c.body()) - size, 2000)
+
+    def test_burst_faster_than_the_backlog_is_marked_as_a_gap(self):
+        c = Conn(self.site)
+        self.publish(*range(1, 26))  # 25 events between two flushes, backlog 10
+        self.clock.advance(0.05)
+        events = c.events()
+        self.assertEqual((events[0]["kind"], events[0]["missed"]), ("gap", 15))
+        self.assertEqual([e["n"] for e in events[1:]], list(range(16, 26)))
 
     def test_client_paused_too_long_is_dropped(self):
         self.hub.max_paused = 60

@@ -160,7 +160,7 @@ class EventHub:
         if not self.clients:
             self._flushed = self.newest
             return
-        common = self._chunk(self._flushed)
+        common = self._gap(self._flushed) + self._chunk(self._flushed)
         for client in list(self.clients):
             if client.paused or client.closed:
                 continue
@@ -180,17 +180,20 @@ class EventHub:
         start = max(after + 1 - oldest, 0)
         return b"".join(e.encode(self.run) for e in islice(self.events, start, None))
 
+    def _gap(self, after: int) -> bytes:
+        """A C{gap} notice (no id) if events after C{after} fell out of the backlog."""
+        oldest = self.events[0].number if self.events else self.newest + 1
+        if after + 1 >= oldest:
+            return b""
+        self.gaps_total += 1
+        body = {"kind": "gap", "missed": oldest - after - 1, "time": self.clock.seconds()}
+        return b"data: %s\n\n" % _json(body)
+
     def catch_up(self, client: Client) -> None:
         """Send C{client} what it missed, noting any gap the backlog cannot fill."""
         if client.last >= self.newest:
             return
-        oldest = self.events[0].number if self.events else self.newest + 1
-        data = b""
-        if client.last + 1 < oldest:
-            missed = oldest - client.last - 1
-            self.gaps_total += 1
-            data = b"data: %s\n\n" % _json({"kind": "gap", "missed": missed, "time": self.clock.seconds()})
-        data += self._chunk(client.last)
+        data = self._gap(client.last) + self._chunk(client.last)
         client.last = self.newest
         client.write(data)
 
