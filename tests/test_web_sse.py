@@ -9,10 +9,12 @@ import json
 import weakref
 
 from hypothesis import given, strategies as st
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+from zope.interface.verify import verifyObject
 
 from pubbot.web.sse import Client, EventHub, EventsResource
 
@@ -157,6 +159,7 @@ class HubTests(SynchronousTestCase):
     def test_disconnect_cleans_up_at_once(self):
         c = Conn(self.site)
         self.assertEqual(len(self.hub.clients), 1)
+        verifyObject(IPushProducer, next(iter(self.hub.clients)))
         c.close()
         self.assertEqual(self.hub.clients, set())
 
