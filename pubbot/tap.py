@@ -29,9 +29,12 @@ class Options(usage.Options):
         # usage text (twistd would print its whole help for a UsageError).
         try:
             self["settings"] = configmod.load(self["config"])
-            from .manhole import check_manhole_settings
             from .web.service import check_web_settings
-            for check in (check_web_settings, check_manhole_settings):
+            checks = [check_web_settings]
+            if self["settings"].manhole.endpoint:  # conch (bcrypt) only when the manhole is on
+                from .manhole import check_manhole_settings
+                checks.append(check_manhole_settings)
+            for check in checks:
                 problem = check(self["settings"])
                 if problem:
                     raise configmod.ConfigError(problem)
