@@ -220,6 +220,17 @@ class HubTests(SynchronousTestCase):
         self.assertEqual(self.hub.dropped_total, 1)
         self.assertTrue(c.transport.disconnecting or c.transport.disconnected)
 
+    def test_head_is_not_a_client(self):
+        c = Conn(self.site)
+        head = Conn.__new__(Conn)
+        head.transport = StringTransport()
+        head.channel = self.site.buildProtocol(None)
+        head.channel.makeConnection(head.transport)
+        head.channel.dataReceived(b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"text/event-stream", head.body())
+        self.assertEqual(len(self.hub.clients), 1)
+        c.close()
+
     def test_too_many_clients_are_refused(self):
         self.hub.max_clients = 2
         Conn(self.site)

@@ -310,3 +310,8 @@ class EventsResource(Resource):
 
     def render_GET(self, request):
         return self.hub.attach(request)
+
+    def render_HEAD(self, request):
+        # no stream for HEAD: it could never be read
+        request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
+        return b""
