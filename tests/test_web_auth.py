@@ -35,7 +35,7 @@ class TokenTests(SynchronousTestCase):
         self.site, _ = make_site(self.h, token=TOKEN)
 
     def test_missing_token_refused_everywhere(self):
-        for path in (b"/status", b"/events", b"/metrics", b"/static/app.js", b"/nothing"):
+        for path in (b"/status", b"/events", b"/metrics", b"/logout", b"/nothing"):
             code, headers, body = http(self.site, path=path)
             self.assertEqual(code, 401, path)
             self.assertEqual(headers[b"www-authenticate"], [b'Bearer realm="pubbot"'])
@@ -115,8 +115,8 @@ class MountTests(SynchronousTestCase):
         h.bot.web_resources.update({"status/x": Hook(), "login": Hook(), "/hooks/a/": Hook(), "": Hook()})
         site, _ = make_site(h, token=TOKEN)
         root = site.resource
-        self.assertNotIn(b"login", root.open - {b"login"})
-        self.assertEqual(root.open, {b"login", b"favicon.ico", b"hooks"})
+        self.assertEqual(root.open, {b"login", b"favicon.ico", b"static", b"hooks"})
+        self.assertEqual(root.plugins, {b"hooks"})
         self.assertEqual(http(site, path=b"/status/x")[0], 401)
         self.assertEqual(http(site, path=b"/hooks/a")[0], 200)
         self.assertEqual(len(self.flushLoggedErrors()), 0)

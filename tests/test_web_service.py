@@ -57,6 +57,22 @@ class WebServiceTests(TestCase):
             await listing.text()
         return Deferred.fromCoroutine(run())
 
+    def test_static_files_are_public_with_a_token(self):
+        # the login form needs its CSS; the page's code holds no secrets
+        async def run():
+            self.service = WebService(self.h.bot, reactor, endpoint="tcp:%d:interface=127.0.0.1" % self.port,
+                                      token="tok")
+            base = await self.start()
+            response = await treq.get(base + "static/style.css", persistent=False)
+            self.assertEqual(response.code, 200)
+            self.assertIn("--bg", await response.text())
+            self.assertEqual(response.headers.getRawHeaders("x-content-type-options"), ["nosniff"])
+            for path in ("status", "static/../status", "static/%2e%2e/status", ""):
+                response = await treq.get(base + path, persistent=False, allow_redirects=False)
+                self.assertIn(response.code, (401, 303, 404), (path, response.code))
+                await response.content()
+        return Deferred.fromCoroutine(run())
+
     def test_taken_port_is_logged_and_the_bot_runs_on(self):
         async def run():
             blocker = socket.socket()

@@ -103,16 +103,22 @@ class DashboardRoot(Resource):
     def __init__(self, auth: TokenAuth):
         super().__init__()
         self.auth = auth
-        #: first path segments that skip the token (plugins' own resources)
-        self.open: set[bytes] = {b"login", b"favicon.ico"}
+        #: the dashboard's own first path segments
         self.dashboard: set[bytes] = set()
+        #: first path segments that skip the token: the login form and its
+        #: (public) static files, and plugins' own resources
+        self.open: set[bytes] = set()
+        #: first path segments of plugins' resources
+        self.plugins: set[bytes] = set()
 
     def add(self, name: bytes, resource, open: bool = False) -> None:
         self.putChild(name, resource)
-        (self.open if open else self.dashboard).add(name)
+        self.dashboard.add(name)
+        if open:
+            self.open.add(name)
 
     def getChildWithDefault(self, name: bytes, request):
-        if name not in self.open or name == b"login":
+        if name not in self.plugins:
             for header, value in SECURITY_HEADERS.items():
                 request.setHeader(header, value)
         if name in self.open or self.auth.authorized(request):
@@ -130,7 +136,7 @@ class DashboardRoot(Resource):
             log.error("web: plugin resource with an empty path {path!r} not mounted", path=path)
             return False
         first = segments[0]
-        if first in self.dashboard or first in (b"login", b"logout"):
+        if first in self.dashboard:
             log.error("web: plugin resource {path} clashes with the dashboard's /{first}; not mounted",
                       path=path, first=first.decode("utf-8"))
             return False
@@ -150,6 +156,7 @@ class DashboardRoot(Resource):
             return False
         parent.putChild(segments[-1], resource)
         self.open.add(first)
+        self.plugins.add(first)
         log.info("web: mounted plugin resource /{path}", path="/".join(s.decode("utf-8") for s in segments))
         return True
 
@@ -163,13 +170,13 @@ def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth) -> Dashboard
     with open(directory + "/index.html", "rb") as f:
         html = f.read()
     root.add(b"", IndexResource(html))
-    root.add(b"static", StaticFiles(directory))
+    root.add(b"static", StaticFiles(directory), open=True)  # the login page needs the CSS
     root.add(b"status", StatusResource(bot, feed, auth))
     root.add(b"events", EventsResource(hub))
     root.add(b"metrics", MetricsResource(registry))
     root.add(b"logout", LogoutResource(auth))
-    root.putChild(b"login", LoginResource(auth))
-    root.putChild(b"favicon.ico", notFound())
+    root.add(b"login", LoginResource(auth), open=True)
+    root.add(b"favicon.ico", notFound(), open=True)
     for path, resource in sorted(getattr(bot, "web_resources", {}).items()):
         root.mount(path, resource)
     return root

@@ -163,6 +163,10 @@ class DashboardChromiumTests(TestCase):
                 document.getElementById('token').value = 'wrong';
                 document.querySelector('form').submit();""")
             await self.wait_for(driver, "document.body.innerText.includes('not right')")
+            # the login page has its style sheet without the token
+            await self.wait_for(driver,
+                                "getComputedStyle(document.body).backgroundColor === 'rgb(246, 246, 243)'")
+            await self.screenshot(driver, "login.png")
             await deferToThread(driver.execute_script, """
                 document.getElementById('token').value = 'correct horse';
                 document.querySelector('form').submit();""")
