@@ -69,4 +69,5 @@ class _Discard(Protocol):
     """Reads nothing of a body: stops the transport at once."""
 
     def connectionMade(self) -> None:
-        self.transport.stopProducing()
+        transport: Any = self.transport
+        transport.stopProducing()

@@ -32,7 +32,8 @@ def split_lms_url(url: str) -> tuple[str, Optional[str]]:
     C{http://host:9000/?player=00:04:20:aa:bb:cc}; None: the first player).
     """
     parts = urlsplit(url)
-    player = (parse_qs(parts.query).get("player") or [None])[0]
+    players = parse_qs(parts.query).get("player")
+    player = players[0] if players else None
     path = parts.path.rstrip("/") + "/jsonrpc.js"
     return urlunsplit((parts.scheme, parts.netloc, path, "", "")), player
 

@@ -144,14 +144,14 @@ class MPDProtocol(LineOnlyReceiver):
         if self.version is None:
             if not line.startswith("OK MPD "):
                 log.warn("not an MPD server (it said {line!r}); closing", line=line[:80])
-                self.transport.abortConnection()
+                self._abort()
                 return
             self.version = line[len("OK MPD "):].strip()
             self.ready.callback(self)
             return
         if not self._pending:
             log.warn("MPD sent {line!r} unasked; closing", line=line[:80])
-            self.transport.abortConnection()
+            self._abort()
             return
         if line == "OK":
             lines, self._lines = self._lines, []
@@ -167,13 +167,18 @@ class MPDProtocol(LineOnlyReceiver):
             self._pending.popleft().errback(error)
         elif len(self._lines) >= self.max_reply_lines:
             log.warn("MPD reply longer than {max} lines; closing", max=self.max_reply_lines)
-            self.transport.abortConnection()
+            self._abort()
         else:
             self._lines.append(line)
 
+    def _abort(self) -> None:
+        transport: Any = self.transport
+        if transport is not None:
+            transport.abortConnection()
+
     def lineLengthExceeded(self, line: bytes) -> None:
         log.warn("MPD sent a line longer than {max} bytes; closing", max=self.MAX_LENGTH)
-        self.transport.abortConnection()
+        self._abort()
 
     def connectionLost(self, reason: Any = None) -> None:
         self._lost = True
@@ -195,7 +200,7 @@ class MPDProtocol(LineOnlyReceiver):
     def _cancel(self, d: Deferred) -> None:
         if d in self._pending:
             self._pending.remove(d)
-        self.transport.abortConnection()
+        self._abort()
 
     def command(self, name: str, *args: Any) -> Deferred:
         """Run one command; each argument is sent as one quoted argument."""
@@ -214,7 +219,7 @@ class MPDFactory(Factory):
         return MPDProtocol()
 
 
-def _wait_ready(protocol: MPDProtocol) -> Deferred:
+def _wait_ready(protocol: Any) -> Deferred:
     return protocol.ready
 
 
@@ -255,7 +260,8 @@ class MPDSource:
         # Chat commands may run in a process whose music service is not
         # running (another process holds the poll): connect on first use.
         self.start()
-        return await self.connections.whenConnected(failAfterFailures=1)
+        protocol: Any = await self.connections.whenConnected(failAfterFailures=1)
+        return protocol
 
     def status(self) -> Deferred:
         return self._run(self._status())

@@ -41,7 +41,7 @@ UNREACHABLE = "unreachable"
 class MusicPoller(Service):
     """Polls C{source} on C{clock} and publishes changes through C{bot}."""
 
-    name = "poll"
+    name = "poll"  # type: ignore[assignment]  # Service types it as None
 
     def __init__(self, bot: Any, source: Any, clock: Any, interval: float,
                  max_backoff: float = 300.0):
@@ -199,7 +199,7 @@ class MusicPoller(Service):
 class SourceService(Service):
     """Starts and stops a music source's connections."""
 
-    name = "source"
+    name = "source"  # type: ignore[assignment]  # Service types it as None
 
     def __init__(self, source: Any):
         self.source = source
@@ -216,7 +216,7 @@ class SourceService(Service):
 class MusicService(MultiService):
     """The C{music} child: the source's connections (C{source}) and the poll (C{poll})."""
 
-    name = "music"
+    name = "music"  # type: ignore[assignment]  # Service types it as None
 
     def __init__(self, bot: Any, source: Any, clock: Any, interval: float):
         super().__init__()
