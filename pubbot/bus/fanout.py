@@ -22,7 +22,7 @@ import json
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -95,14 +95,14 @@ class FanOut(Service):
 
     # out
 
-    def publish(self, kind: str, **fields: Any) -> None:
-        """Send an event of C{kind} to the other processes (best effort)."""
+    def publish(self, kind: str, **fields: Any) -> Deferred:
+        """Send an event of C{kind} to the other processes (best effort; never fails)."""
         try:
             payload = json.dumps(dict(fields, kind=kind, origin=self.origin), default=str)
         except (TypeError, ValueError) as e:
             log.error("fan-out {kind} event cannot be encoded: {error}", kind=kind, error=e)
-            return
-        self.command.execute("PUBLISH", self.channel, payload).addErrback(self._lost, kind)
+            return succeed(None)
+        return self.command.execute("PUBLISH", self.channel, payload).addErrback(self._lost, kind)
 
     def _lost(self, failure, kind: str) -> None:
         self.lost += 1

@@ -119,9 +119,11 @@ class Lease:
             if n:
                 log.info("released the IRC lease {key}", key=self.key)
                 try:
-                    self.on_released()
+                    return maybeDeferred(self.on_released).addErrback(
+                        lambda f: log.failure("lease release observer failed", f))
                 except Exception:
                     log.failure("lease release observer failed")
+            return None
 
         def failed(f: Failure):
             log.warn("could not release the lease {key} ({error}); it expires within {seconds}s",

@@ -26,13 +26,19 @@ MAX_READ = 65536
 
 
 class NickProbe(Protocol):
-    """Fires C{result} with True (nick in use), False (free) or None (no answer)."""
+    """
+    Fires C{result} once the connection is closed: True (nick in use),
+    False (free) or None (no answer).
+    """
 
-    def __init__(self, nick: str, result: Deferred):
+    def __init__(self, nick: str, result: Deferred, clock):
         self.nick = nick
         self.result = result
+        self.clock = clock
         self.buffer = b""
         self.read = 0
+        self.answer: Optional[bool] = None
+        self.closing = None
 
     def connectionMade(self) -> None:
         self.transport.write(b"NICK %s\r\nPING :pubbot-probe\r\n" % self.nick.encode("utf-8"))
@@ -43,7 +49,7 @@ class NickProbe(Protocol):
         while b"\n" in self.buffer:
             line, self.buffer = self.buffer.split(b"\n", 1)
             self.line(line.rstrip(b"\r").decode("utf-8", "replace"))
-            if self.result.called:
+            if self.answer is not None:
                 return
         if self.read > MAX_READ:
             self.finish(None)
@@ -64,21 +70,26 @@ class NickProbe(Protocol):
             self.transport.write(b"PONG %s\r\n" % words[1].encode("utf-8"))
 
     def finish(self, value: Optional[bool]) -> None:
-        if not self.result.called:
-            self.result.callback(value)
-        if self.transport is not None:
-            self.transport.write(b"QUIT :probe\r\n")
-            self.transport.loseConnection()
+        # An unregistered connection still holds the nick it asked for: say
+        # QUIT and let the server close, so the nick is free when we answer.
+        if self.answer is None:
+            self.answer = value
+            if self.transport is not None:
+                self.transport.write(b"QUIT :probe\r\n")
+                self.closing = self.clock.callLater(2.0, self.transport.abortConnection)
 
     def connectionLost(self, reason=None) -> None:
+        if self.closing is not None and self.closing.active():
+            self.closing.cancel()
         if not self.result.called:
-            self.result.callback(None)
+            self.result.callback(self.answer)
 
 
 async def nick_in_use(endpoint, nick: str, reactor, timeout: float = 10.0) -> Optional[bool]:
     """True if C{nick} is on the server behind C{endpoint}, False if free, None if unknown."""
     result: Deferred = Deferred()
-    factory = Factory.forProtocol(lambda: NickProbe(nick, result))
+    factory = Factory.forProtocol(lambda: NickProbe(nick, result, reactor))
+    factory.noisy = False
     connecting = endpoint.connect(factory)
     connecting.addErrback(lambda f: result.called or result.callback(None))
     result.addTimeout(timeout, reactor, onTimeoutCancel=lambda *_: None)

@@ -81,6 +81,17 @@ class RedisServer:
                 data += chunk
             return data.rstrip(b"\r\n").split(b"\r\n")[0]
 
+    def query(self, *args: str, timeout: float = 2.0):
+        """Send one command over a fresh connection; the parsed reply (bytes, int, list or None)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                data = a.encode() if isinstance(a, str) else a
+                out += b"$%d\r\n%s\r\n" % (len(data), data)
+            s.sendall(out)
+            reader = s.makefile("rb")
+            return _read_reply(reader)
+
     def pause(self) -> None:
         """SIGSTOP: connections stay open but nothing is answered."""
         assert self.process is not None
@@ -117,3 +128,26 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _read_reply(reader):
+    line = reader.readline().rstrip(b"\r\n")
+    kind, rest = line[:1], line[1:]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise AssertionError("Redis error: %s" % rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = reader.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(rest)
+        if n < 0:
+            return None
+        return [_read_reply(reader) for _ in range(n)]
+    raise AssertionError("unexpected Redis reply %r" % (line,))

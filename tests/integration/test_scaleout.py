@@ -1,0 +1,455 @@
+"""
+Scale-out against real servers: several real C{twistd -n pubbot} processes,
+one real redis-server and one real ngircd, all started here on free loopback
+ports, watched by an IRC client of our own in the channel (and LUSERS).
+
+- exactly one process is ever on the IRC server as the bot; SIGKILL the owner
+  and another connects within the lease time; SIGSTOP the owner past its
+  lease and it drops IRC on resuming, no second bot ever seen;
+- SIGKILL a worker while it handles a message: another handles it and it is
+  answered exactly once;
+- Redis paused (SIGSTOP) for 10 s while chat goes on: afterwards every line
+  is handled and answered once;
+- a ZeroMQ SUB client gets chat.irc.* messages; a PUSH client's say appears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Optional
+
+import zmq
+from twisted.internet import reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.task import LoopingCall, deferLater
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.trial.unittest import TestCase
+
+from pubbot.bus.lease import IRC_LEASE
+from pubbot.bus.streams import PROCS
+from pubbot.loader import load_handlers
+
+from ..servers import ROOT, free_port
+from ..servers.ngircd import NgircdServer
+from ..servers.redis import RedisServer
+
+CHANNEL = "#pubbot"
+
+PLUGIN = '''
+import os
+from twisted.internet.task import deferLater
+from pubbot.api import command
+
+MARKS = %(marks)r
+
+
+@command("echo", args=r"(?P<text>.+)")
+def scaleout_echo(msg, text):
+    return {"content": "echo %%s" %% text}
+
+
+@command("slow", args=r"(?P<nonce>\\w+)")
+def scaleout_slow(msg, nonce):
+    with open(os.path.join(MARKS, "slow-%%s-%%d" %% (nonce, os.getpid())), "w"):
+        pass
+    return deferLater(msg.bot.clock, 3.0, lambda: {"content": "slow %%s done" %% nonce})
+'''
+
+
+def other_plugins() -> list:
+    """Every built-in handler but the core commands: none of them may answer our lines."""
+    return [h.name for h in load_handlers() if not type(h).__module__.endswith("core")
+            and getattr(getattr(h, "func", None), "__module__", "").rsplit(".", 1)[-1] != "core"]
+
+
+class Observer(LineOnlyReceiver):
+    """A person in the channel: what the bot says, who joins and quits, and LUSERS."""
+
+    delimiter = b"\r\n"
+    MAX_LENGTH = 65536
+
+    def __init__(self, nick: str = "watcher", count_users: bool = False):
+        self.nick = nick
+        self.count_users = count_users
+        self.registered = False
+        self.in_channel = False
+        self.heard: list[tuple[float, str, str]] = []   # (time, nick, text) from others
+        self.joins: list[tuple[float, str]] = []
+        self.quits: list[tuple[float, str]] = []
+        self.users: list[int] = []
+        self.poll = LoopingCall(self.sendLine, b"LUSERS")
+
+    def connectionMade(self):
+        self.sendLine(b"NICK " + self.nick.encode())
+        self.sendLine(b"USER watcher 0 * :scale-out observer")
+
+    def connectionLost(self, reason=None):
+        if self.poll.running:
+            self.poll.stop()
+
+    def lineReceived(self, line: bytes):
+        text = line.decode("utf-8", "replace")
+        prefix = ""
+        if text.startswith(":"):
+            prefix, _, text = text[1:].partition(" ")
+        command, _, rest = text.partition(" ")
+        params, trailing = rest, None
+        if " :" in rest or rest.startswith(":"):
+            head, _, trailing = (" " + rest).partition(" :")
+            params = head.strip()
+        args = params.split() + ([trailing] if trailing is not None else [])
+        nick = prefix.split("!", 1)[0]
+        now = time.monotonic()
+        if command == "PING":
+            self.sendLine(b"PONG :" + (args[-1] if args else "x").encode())
+        elif command == "001":
+            self.registered = True
+            self.sendLine(("JOIN " + CHANNEL).encode())
+            if self.count_users:
+                # ngircd delays a client's commands by a penalty each: this
+                # one only counts, so the one that speaks is never held up.
+                self.poll.start(1.0)
+        elif command == "JOIN":
+            if nick == self.nick:
+                self.in_channel = True
+            else:
+                self.joins.append((now, nick))
+        elif command in ("QUIT", "PART") and nick != self.nick:
+            self.quits.append((now, nick))
+        elif command in ("PRIVMSG", "NOTICE") and nick and nick != self.nick and "." not in nick:
+            self.heard.append((now, nick, args[-1] if args else ""))
+        elif command == "251" and args:
+            # "There are N users and M services on S servers"
+            words = args[-1].split()
+            if "users" in words:
+                self.users.append(int(words[words.index("users") - 1]))
+
+    def say(self, text: str):
+        self.sendLine(("PRIVMSG %s :%s" % (CHANNEL, text)).encode())
+
+    def said(self, text: str) -> list:
+        return [h for h in self.heard if h[2] == text]
+
+
+class Pubbot:
+    """One real C{twistd -n pubbot} process in its own directory."""
+
+    def __init__(self, directory: str, index: int, config: str):
+        self.directory = os.path.join(directory, "p%d" % index)
+        os.makedirs(self.directory)
+        self.config = os.path.join(self.directory, "pubbot.toml")
+        with open(self.config, "w") as f:
+            f.write(config)
+        self.log_path = os.path.join(self.directory, "twistd.log")
+        self.process: Optional[subprocess.Popen] = None
+        self.paused = False
+
+    def start(self) -> "Pubbot":
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
+             "--pidfile", os.path.join(self.directory, "twistd.pid"), "--logfile", self.log_path,
+             "pubbot", "--config", self.config],
+            cwd=self.directory, env=env, stdin=subprocess.DEVNULL,
+            stdout=open(os.path.join(self.directory, "stdout.txt"), "wb"), stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, sig) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        if sig == signal.SIGSTOP:
+            self.paused = True
+        elif sig == signal.SIGCONT:
+            self.paused = False
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.alive():
+            if self.paused:
+                self.signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        text = ""
+        for path in (self.log_path, os.path.join(self.directory, "stdout.txt")):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    text += f.read()
+            except OSError:
+                pass
+        return text
+
+
+class ScaleOutTests(TestCase):
+    timeout = 240
+
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="pubbot-scaleout-")
+        self.marks = os.path.join(self.directory, "marks")
+        plugins = os.path.join(self.directory, "plugins")
+        os.makedirs(self.marks)
+        os.makedirs(plugins)
+        with open(os.path.join(plugins, "scaleout_test_plugin.py"), "w") as f:
+            f.write(PLUGIN % {"marks": self.marks})
+        self.plugins = plugins
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.stop)
+        self.irc = NgircdServer().start()
+        self.addCleanup(self.irc.stop)
+        self.bots: list[Pubbot] = []
+        self.disabled = other_plugins()
+
+    def tearDown(self):
+        for bot in self.bots:
+            bot.stop()
+        if os.environ.get("PUBBOT_SHOW_LOGS"):  # for debugging a failure
+            for i, bot in enumerate(self.bots):
+                sys.stderr.write("---- pubbot process %d (pid %s) log ----\n%s\n" % (
+                    i, bot.process.pid if bot.process else "-", bot.log()))
+        shutil.rmtree(self.directory, True)
+
+    def config(self, lease: float = 10.0, visibility: float = 6.0, extra: str = "") -> str:
+        return "\n".join([
+            "[irc]",
+            'server = "tcp:127.0.0.1:%d"' % self.irc.port,
+            'nick = "pubbot"',
+            'channels = ["%s"]' % CHANNEL,
+            "[irc.throttle]",
+            "burst = 40",
+            "per_second = 20.0",
+            "[plugins]",
+            "paths = [%s]" % json.dumps(self.plugins),
+            "disabled = %s" % json.dumps(self.disabled),
+            "timeout = 5.0",
+            "[redis]",
+            'url = "%s"' % self.redis.url,
+            "lease_seconds = %s" % lease,
+            "visibility_timeout = %s" % visibility,
+            "[web]",
+            'endpoint = ""',
+            extra,
+        ]) + "\n"
+
+    def spawn(self, n: int, **config) -> list:
+        text = self.config(**config)
+        bots = [Pubbot(self.directory, len(self.bots) + i, text) for i in range(n)]
+        for bot in bots:
+            bot.start()
+        self.bots.extend(bots)
+        return bots
+
+    async def observe(self) -> Observer:
+        """The person who speaks; a second client counts the users on the server (LUSERS)."""
+        observer, counter = Observer(), Observer("counter", count_users=True)
+        for client in (observer, counter):
+            protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc.port), client)
+            self.addCleanup(protocol.transport.loseConnection)
+            self.assertTrue(await self.until(lambda: client.in_channel, 10))
+        observer.users = counter.users
+        observer.joins = [j for j in observer.joins if j[1] != "counter"]
+        return observer
+
+    async def until(self, predicate, seconds: float, step: float = 0.05) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            await deferLater(reactor, step, lambda: None)
+        return bool(predicate())
+
+    async def sleep(self, seconds: float) -> None:
+        await deferLater(reactor, seconds, lambda: None)
+
+    def owner_pid(self) -> Optional[int]:
+        holder = self.redis.query("GET", IRC_LEASE)
+        if not holder:
+            return None
+        return int(holder.decode().rsplit("#", 1)[0].rsplit(":", 1)[1])
+
+    def owner(self) -> Optional[Pubbot]:
+        pid = self.owner_pid()
+        return next((b for b in self.bots if b.pid == pid), None)
+
+    def workers_alive(self) -> int:
+        return self.redis.query("ZCARD", PROCS)
+
+    def assert_one_bot(self, observer: Observer):
+        """Never more than one bot on the server (besides our two clients); never another nick."""
+        self.assertTrue(observer.users, "no LUSERS samples")
+        self.assertLessEqual(max(observer.users), 3, "a second bot was on the server: %s" % observer.users)
+        self.assertEqual({nick for _, nick in observer.joins}, {"pubbot"})
+
+    async def ready(self, observer: Observer, n: int) -> Pubbot:
+        self.assertTrue(await self.until(lambda: observer.joins, 60), "the bot never joined")
+        self.assertTrue(await self.until(lambda: self.workers_alive() == n, 30),
+                        "only %s of %d processes are heartbeating" % (self.workers_alive(), n))
+        owner = self.owner()
+        self.assertIsNotNone(owner)
+        return owner
+
+    async def test_one_owner_takeover_after_sigkill(self):
+        observer = await self.observe()
+        self.spawn(3)
+        owner = await self.ready(observer, 3)
+        observer.say("!echo one")
+        self.assertTrue(await self.until(lambda: observer.said("echo one"), 15))
+        await self.sleep(2)
+        self.assertEqual(len(observer.said("echo one")), 1)
+
+        owner.kill()
+        killed = time.monotonic()
+        self.assertTrue(await self.until(lambda: len(observer.joins) >= 2, 25), "nobody took over")
+        took = observer.joins[1][0] - killed
+        # The lease (10 s) runs out at most 10 s after the kill; then the new
+        # owner checks that the nick is free (ngircd's penalty makes that ~2 s)
+        # and registers.
+        sys.stderr.write("takeover after SIGKILL: %.1fs\n" % took)
+        self.assertLessEqual(took, 10.0 + 4.0, "took %.1fs to take over" % took)
+        new_owner = self.owner()
+        self.assertIsNotNone(new_owner)
+        self.assertNotEqual(new_owner.pid, owner.pid)
+        observer.say("!echo two")
+        self.assertTrue(await self.until(lambda: observer.said("echo two"), 15))
+        await self.sleep(2)
+        self.assertEqual(len(observer.said("echo two")), 1)
+        self.assert_one_bot(observer)
+
+    async def test_frozen_owner_lets_go_on_resuming_and_no_second_bot_is_seen(self):
+        observer = await self.observe()
+        self.spawn(2, lease=4.0)
+        owner = await self.ready(observer, 2)
+        standby = next(b for b in self.bots if b is not owner)
+        owner.signal(signal.SIGSTOP)
+        # Past its lease: the standby takes the lease, but the frozen owner's
+        # connection is still on the server, so it does not connect yet.
+        self.assertTrue(await self.until(lambda: self.owner_pid() == standby.pid, 15))
+        await self.sleep(4)
+        self.assertEqual(len(observer.joins), 1)
+        self.assertEqual(observer.quits, [])
+        owner.signal(signal.SIGCONT)
+        self.assertTrue(await self.until(lambda: observer.quits, 10), "the resumed owner stayed on IRC")
+        self.assertTrue(await self.until(lambda: len(observer.joins) == 2, 15), "the standby never came")
+        self.assertGreater(observer.joins[1][0], observer.quits[0][0])
+        await self.sleep(3)
+        self.assertEqual(self.owner_pid(), standby.pid)
+        self.assertEqual(len(observer.joins), 2)  # the resumed one did not come back
+        self.assertIn("gave up the IRC lease", owner.log())
+        observer.say("!echo after the freeze")
+        self.assertTrue(await self.until(lambda: observer.said("echo after the freeze"), 15))
+        await self.sleep(2)
+        self.assertEqual(len(observer.said("echo after the freeze")), 1)
+        self.assert_one_bot(observer)
+
+    async def test_worker_killed_while_handling_its_message_is_answered_once(self):
+        observer = await self.observe()
+        self.spawn(3)
+        owner = await self.ready(observer, 3)
+        victim = nonce = None
+        for attempt in range(12):
+            nonce = "n%d" % attempt
+            observer.say("!slow %s" % nonce)
+            self.assertTrue(await self.until(
+                lambda: any(m.startswith("slow-%s-" % nonce) for m in os.listdir(self.marks)), 15))
+            mark = next(m for m in os.listdir(self.marks) if m.startswith("slow-%s-" % nonce))
+            pid = int(mark.rsplit("-", 1)[1])
+            if pid != owner.pid:
+                victim = next(b for b in self.bots if b.pid == pid)
+                break
+            # the owner took it: let it finish, then try again
+            self.assertTrue(await self.until(lambda: observer.said("slow %s done" % nonce), 15))
+        self.assertIsNotNone(victim, "the owner handled every attempt")
+        victim.kill()
+        # Claimed after the visibility timeout (6 s) by another process, handled, answered once.
+        self.assertTrue(await self.until(lambda: observer.said("slow %s done" % nonce), 30),
+                        "the message of the killed worker was lost")
+        handlers = [m for m in os.listdir(self.marks) if m.startswith("slow-%s-" % nonce)]
+        self.assertEqual(len(handlers), 2, handlers)  # the killed worker, then another
+        await self.sleep(4)
+        self.assertEqual(len(observer.said("slow %s done" % nonce)), 1)
+        self.assert_one_bot(observer)
+
+    async def test_redis_paused_while_chat_goes_on(self):
+        observer = await self.observe()
+        # A lease longer than the pause: the owner keeps IRC while Redis sleeps.
+        self.spawn(2, lease=30.0)
+        await self.ready(observer, 2)
+        observer.say("!echo warm-up")
+        self.assertTrue(await self.until(lambda: observer.said("echo warm-up"), 15))
+        self.redis.pause()
+        try:
+            started = time.monotonic()
+            lines = []
+            while time.monotonic() - started < 10:
+                text = "p%02d" % len(lines)
+                lines.append(text)
+                observer.say("!echo " + text)
+                await self.sleep(0.5)
+        finally:
+            self.redis.resume()
+        expected = ["echo " + t for t in lines]
+        self.assertTrue(await self.until(lambda: all(observer.said(t) for t in expected), 60),
+                        "unanswered: %s" % [t for t in expected if not observer.said(t)])
+        await self.sleep(4)
+        for text in expected:
+            self.assertEqual(len(observer.said(text)), 1, text)
+        self.assertEqual(len(observer.joins), 1)  # the owner kept its connection
+        self.assert_one_bot(observer)
+
+    async def test_zeromq_firehose_and_commands(self):
+        publish, commands = "tcp://127.0.0.1:%d" % free_port(), "tcp://127.0.0.1:%d" % free_port()
+        observer = await self.observe()
+        self.spawn(2, extra="[zmq]\npublish = %s\ncommands = %s\n" % (json.dumps(publish),
+                                                                       json.dumps(commands)))
+        await self.ready(observer, 2)
+        context = zmq.Context()
+        self.addCleanup(context.destroy, 0)
+        sub = context.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"chat.irc.")
+        sub.connect(publish)
+        got = None
+        for i in range(40):
+            observer.say("hello zmq %d" % i)
+            for _ in range(10):
+                try:
+                    got = sub.recv_multipart(zmq.NOBLOCK)
+                    break
+                except zmq.Again:
+                    await self.sleep(0.05)
+            if got:
+                break
+        self.assertIsNotNone(got, "no chat.irc.* message on the firehose")
+        self.assertEqual(got[0], ("chat.irc.%s.chat" % CHANNEL).encode())
+        body = json.loads(got[1])
+        self.assertTrue(body["fields"]["content"].startswith("hello zmq"))
+        self.assertEqual(body["fields"]["source"], "watcher")
+        push = context.socket(zmq.PUSH)
+        push.linger = 0
+        push.connect(commands)
+        push.send(json.dumps({"command": "say", "channel": CHANNEL, "text": "pushed in"}).encode())
+        self.assertTrue(await self.until(lambda: observer.said("pushed in"), 15))
+        await self.sleep(1)
+        self.assertEqual(len(observer.said("pushed in")), 1)
