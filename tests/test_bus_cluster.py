@@ -1,0 +1,138 @@
+"""How makeService wires the scaled-out bot, its config checks, and the cluster's stop order."""
+
+from __future__ import annotations
+
+from twisted.application.service import IServiceCollection, Service
+from twisted.internet.defer import Deferred
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from pubbot import tap
+from pubbot.bot import LocalBus
+from pubbot.bus.client import RedisAddress, parse_url
+from pubbot.bus.cluster import Cluster
+from pubbot.bus.streams import RedisBus
+from pubbot.config import ConfigError, parse
+from pubbot.interfaces import IBus, IStore
+from pubbot.store.redis import RedisStore
+
+IRC = '[irc]\nserver = "tcp:127.0.0.1:6667"\n[web]\nendpoint = ""\n'
+REDIS = '[redis]\nurl = "redis://127.0.0.1:6390/2"\n'
+ZMQ = '[zmq]\npublish = "tcp://127.0.0.1:5556"\ncommands = "tcp://127.0.0.1:5557"\n'
+
+
+def names(service) -> list:
+    return [s.name for s in IServiceCollection(service)]
+
+
+class MakeServiceTests(SynchronousTestCase):
+    def make(self, text: str):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        options = tap.Options()
+        options["divert_log"] = False
+        options.parseOptions(["--config", path])
+        top = tap.makeService(options, MemoryReactorClock())
+        self.addCleanup(top.bot.store.close)
+        return top
+
+    def test_without_redis_everything_is_local(self):
+        top = self.make(IRC)
+        self.assertIn("irc", names(top))
+        self.assertNotIn("cluster", names(top))
+        self.assertIsInstance(top.bot.bus, LocalBus)
+        self.assertNotIsInstance(top.bot.store, RedisStore)
+
+    def test_zmq_alone_is_a_plain_child(self):
+        top = self.make(IRC + ZMQ)
+        self.assertIn("zmq", names(top))
+
+    def test_redis_puts_irc_and_zmq_under_the_lease(self):
+        top = self.make(IRC + REDIS + ZMQ)
+        self.assertNotIn("irc", names(top))
+        self.assertNotIn("zmq", names(top))
+        cluster = top.getServiceNamed("cluster")
+        self.assertEqual(names(cluster), ["redis-clients", "fanout", "redis-bus", "owner"])
+        gate = cluster.getServiceNamed("owner")
+        self.assertEqual(sorted(names(gate)), ["irc", "zmq"])
+        self.assertIsNotNone(gate.before_start)  # the nick check before connecting
+        self.assertIsInstance(top.bot.bus, RedisBus)
+        self.assertTrue(verifyObject(IBus, top.bot.bus))
+        self.assertIsInstance(top.bot.store, RedisStore)
+        self.assertTrue(verifyObject(IStore, top.bot.store))
+        self.assertEqual(top.bot.outbox, top.bot.bus.outbox)
+        self.assertEqual(top.bot.store.client.address.db, 2)
+
+    def test_console_is_owned_too(self):
+        top = self.make('[web]\nendpoint = ""\n' + REDIS)
+        gate = top.getServiceNamed("cluster").getServiceNamed("owner")
+        self.assertEqual(names(gate), ["console"])
+
+    def test_takeover_wait_zero_skips_the_nick_check(self):
+        top = self.make(IRC + REDIS + "takeover_wait = 0\n")
+        self.assertIsNone(top.getServiceNamed("cluster").getServiceNamed("owner").before_start)
+
+
+class ConfigTests(SynchronousTestCase):
+    def test_visibility_must_exceed_the_plugin_timeout(self):
+        with self.assertRaises(ConfigError) as e:
+            parse({"redis": {"url": "redis://127.0.0.1", "visibility_timeout": 5.0}})
+        self.assertIn("[redis] visibility_timeout", str(e.exception))
+
+    def test_bad_url_never_shows_the_password(self):
+        for url in ("redis://:hunter2@127.0.0.1:notaport/0", "redis://:hunter2@127.0.0.1/x",
+                    "redis://:hunter2@/0"):
+            with self.assertRaises(ConfigError) as e:
+                parse({"redis": {"url": url}})
+            self.assertIn("[redis] url", str(e.exception))
+            self.assertNotIn("hunter2", str(e.exception))
+
+    def test_urls(self):
+        self.assertEqual(parse_url("redis://127.0.0.1"), RedisAddress())
+        a = parse_url("rediss://bot:s%40cret@redis.example.org:6380/3")
+        self.assertEqual((a.host, a.port, a.db, a.username, a.password, a.tls),
+                         ("redis.example.org", 6380, 3, "bot", "s@cret", True))
+        self.assertNotIn("s@cret", a.describe())
+        self.assertNotIn("s@cret", repr(a.describe()))
+        u = parse_url("unix://:pw@/run/redis.sock?db=4")
+        self.assertEqual((u.path, u.db, u.password), ("/run/redis.sock", 4, "pw"))
+        self.assertEqual(u.describe(), "unix:/run/redis.sock/4")
+
+
+class Step(Service):
+    def __init__(self, name, log):
+        self.name = name
+        self.log = log
+        self.pending: Deferred = Deferred()
+
+    def stopService(self):
+        super().stopService()
+        self.log.append(self.name)
+        return self.pending
+
+
+class StopOrderTests(SynchronousTestCase):
+    def test_children_stop_one_after_the_other(self):
+        settings = parse({"redis": {"url": "redis://127.0.0.1:6390"}})
+        from pubbot.bot import Bot
+        from pubbot.store.memory import MemoryStore
+        reactor = MemoryReactorClock()
+        bot = Bot(settings, reactor, MemoryStore(reactor))
+        cluster = Cluster(bot, settings, reactor)
+        log: list = []
+        for service in list(cluster):
+            service.disownServiceParent()
+        steps = [Step(n, log) for n in ("first", "second", "third")]
+        for s in steps:
+            s.setServiceParent(cluster)
+        cluster.startService()
+        done = cluster.stopService()
+        self.assertEqual(log, ["third"])
+        steps[2].pending.callback(None)
+        self.assertEqual(log, ["third", "second"])
+        steps[1].pending.callback(None)
+        steps[0].pending.callback(None)
+        self.assertEqual(log, ["third", "second", "first"])
+        self.assertTrue(done.called)
