@@ -4,10 +4,15 @@ with a null audio output and generated tagged FLAC files: play, change
 track, stop, skip by three people, canhas, hostile requests, an outage.
 """
 
+import os
+import subprocess
+import threading
+import time
+
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.logger import LogLevel, globalLogPublisher
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pubbot.bot import Bot
 from pubbot.config import parse
@@ -16,6 +21,7 @@ from pubbot.plugins import music
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 
+from ..servers import bot_env, twistd_argv
 from ..servers.mpd import MPDServer, Song
 
 SONGS = [
@@ -165,3 +171,48 @@ class MPDIntegrationTests(TestCase):
         self.assertEqual(len(warnings), 1)
         self.assertTrue(any("is back" in e.get("log_format", "") for e in self.logs))
         self.assertEqual(await self.say("!np"), "Now playing: Second - Alpha Band (Tests)")
+
+
+class TwistdConsoleTests(SynchronousTestCase):
+    """C{twistd -n pubbot --console} with an mpd source: the whole daemon, end to end."""
+
+    def test_announces_and_answers_in_the_console_room(self):
+        mpd = MPDServer(SONGS[:3]).start()
+        self.addCleanup(mpd.stop)
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        config = os.path.join(directory, "pubbot.toml")
+        with open(config, "w") as f:
+            f.write('[music]\nsource = "%s"\npoll_seconds = 0.2\n[web]\nendpoint = ""\n'
+                    '[store]\npath = "%s"\n' % (mpd.source, os.path.join(directory, "store.sqlite")))
+        bot = subprocess.Popen(twistd_argv("-n", "--pidfile=", "pubbot", "--config", config, "--console"),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=bot_env(), cwd=directory)
+        self.addCleanup(lambda: bot.poll() is None and bot.kill())
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(bot.stdout), daemon=True)
+        reader.start()
+
+        def until(text, timeout=20.0):
+            deadline = time.monotonic() + timeout
+            while not any(text in line.decode("utf-8", "replace") for line in list(lines)):
+                if time.monotonic() > deadline or bot.poll() is not None:
+                    self.fail("no %r in the console output %r" % (text, lines))
+                time.sleep(0.05)
+
+        until_polling = time.monotonic() + 20
+        while not any(cmd == "currentsong" or cmd == "status" for _, cmd in mpd.commands_run()):
+            self.assertLess(time.monotonic(), until_polling, "pubbot never polled mpd")
+            time.sleep(0.05)
+        mpd.command('add "02-second.flac"', 'add "03-third.flac"', "play")
+        until("[#pubbot] -pubbot- Second - Alpha Band (Tests)")
+        bot.stdin.write(b"!np\n")
+        bot.stdin.flush()
+        until("<pubbot> Now playing: Second - Alpha Band (Tests)")
+        bot.stdin.write(b"doeswant third\n")
+        bot.stdin.flush()
+        until("<pubbot> Replaced the queue with 1 track matching")
+        until("[#pubbot] -pubbot- Third - Beta Crew (Other)")
+        bot.stdin.close()
+        self.assertEqual(bot.wait(30), 0)
+        reader.join(10)
