@@ -370,31 +370,53 @@ class TrigramModel:
 
     # persistence
 
-    def take_dirty(self) -> dict[int, dict[str, int]]:
+    def take_dirty(self, max_shards: Optional[int] = None) -> dict[int, dict[str, int]]:
         """
         The shards changed since the last call, as C{{shard: {field:
         count}}}: fresh dicts, safe to hand to another thread. An empty
-        shard means its store key should be deleted.
+        shard means its store key should be deleted. With C{max_shards},
+        at most that many are handed over; the rest wait for the next call
+        (see L{has_dirty}), which bounds the work of one call.
         """
         counts = self._counts
-        members = self._members
-        shards = self._dirty_shards
-        self._dirty_shards = set()
         dirty, self._dirty = self._dirty, set()
         n = self.shards
-        for trigram in dirty:
-            field = trigram_field(trigram)
-            s = shard_of(field, n)
-            if trigram in counts:
+        if len(dirty) > len(counts) + 1000:
+            # Mostly churn (evicted trigrams): refiling what is left is cheaper.
+            self._members = members = {}
+            for trigram in counts:
+                field = trigram_field(trigram)
+                s = shard_of(field, n)
                 member = members.get(s)
                 if member is None:
                     member = members[s] = {}
                 member[trigram] = field
-            elif s in members:
-                members[s].pop(trigram, None)
-            shards.add(s)
-        return {s: {field: counts[t] for t, field in members.get(s, {}).items()}
-                for s in sorted(shards)}
+            self._dirty_shards.update(range(n))
+        else:
+            members = self._members
+            shards = self._dirty_shards
+            for trigram in dirty:
+                field = trigram_field(trigram)
+                s = shard_of(field, n)
+                if trigram in counts:
+                    member = members.get(s)
+                    if member is None:
+                        member = members[s] = {}
+                    member[trigram] = field
+                elif s in members:
+                    members[s].pop(trigram, None)
+                shards.add(s)
+        pending = sorted(self._dirty_shards)
+        if max_shards is not None and len(pending) > max_shards:
+            pending = pending[:max_shards]
+            self._dirty_shards.difference_update(pending)
+        else:
+            self._dirty_shards = set()
+        return {s: {field: counts[t] for t, field in members.get(s, {}).items()} for s in pending}
+
+    def has_dirty(self) -> bool:
+        """Is anything left for L{take_dirty} to hand over?"""
+        return bool(self._dirty or self._dirty_shards)
 
     def mark_dirty(self, shards: Iterable[int]) -> None:
         """Hand these shards over again at the next L{take_dirty} (a write failed)."""

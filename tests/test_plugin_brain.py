@@ -232,6 +232,39 @@ class ModelTests(SynchronousTestCase):
             copy.load_shard(shard, data)
         self.assertEqual(dict(copy.trigrams()), dict(model.trigrams()))
 
+    def test_bounded_handover(self):
+        model = TrigramModel()
+        for i in range(300):
+            model.learn("word%d other%d thing%d" % (i, i, i))
+        store = {}
+        rounds = 0
+        while model.has_dirty():
+            shards = model.take_dirty(max_shards=50)
+            self.assertLessEqual(len(shards), 50)
+            store.update(shards)
+            rounds += 1
+        self.assertGreater(rounds, 5)
+        copy = TrigramModel()
+        for shard, data in store.items():
+            copy.load_shard(shard, data)
+        self.assertEqual(dict(copy.trigrams()), dict(model.trigrams()))
+
+    def test_churn_is_refiled(self):
+        """When most dirty trigrams were evicted, everything left is refiled; the store still matches."""
+        model = TrigramModel(max_trigrams=20)
+        store = {}
+        for round_ in range(3):
+            for i in range(1000):
+                model.learn("r%d w%d x%d" % (round_, i, i))
+            self.assertGreater(len(model._dirty), len(model) + 1000)  # the refiling path
+            while model.has_dirty():
+                store.update(model.take_dirty(max_shards=7))
+            store = {s: d for s, d in store.items() if d}
+            copy = TrigramModel(max_trigrams=20)
+            for shard, data in store.items():
+                copy.load_shard(shard, data)
+            self.assertEqual(dict(copy.trigrams()), dict(model.trigrams()))
+
     def test_load_merges_counts(self):
         model = TrigramModel()
         model.learn("a b")
@@ -431,6 +464,21 @@ class PluginTests(SynchronousTestCase):
         self.assertTrue(brain2.loaded)
         self.assertEqual(brain2.model.count("alpha", "beta", "gamma"), 1)
         self.assertEqual(brain2.model.count("delta", "epsilon", EDGE), 1)
+
+    def test_flushes_are_bounded_and_stop_writes_everything(self):
+        from pubbot.plugins.brain import FLUSH_SHARDS
+        bot, brain = self.harness()
+        for i in range(3000):
+            bot.reply("word%d other%d thing%d" % (i, i, i))
+        bot.clock.advance(5)
+        self.assertEqual(len(stored_shards(bot.store)), FLUSH_SHARDS)
+        self.assertTrue(brain.model.has_dirty())
+        bot.stop()
+        self.assertFalse(brain.model.has_dirty())
+        copy = TrigramModel()
+        for key, data in stored_shards(bot.store).items():
+            copy.load_shard(parse_shard_key(key), data)
+        self.assertEqual(dict(copy.trigrams()), dict(brain.model.trigrams()))
 
     def test_failed_save_is_retried(self):
         bot, brain = self.harness()

@@ -25,6 +25,10 @@ from pubbot.people import is_admin
 
 log = Logger()
 
+#: Most shards written per flush while running (about 64 trigrams each), so
+#: that a flush never stalls the reactor for long; stopping writes them all.
+FLUSH_SHARDS = 512
+
 #: The brain's answers lose to every other plugin's (as in the original).
 REPLY_WEIGHT = -999
 NO_SENSE = "You make no sense"
@@ -47,22 +51,31 @@ async def load_model(model: TrigramModel, store) -> tuple[int, int]:
     return read, bad
 
 
-async def save_model(model: TrigramModel, store) -> int:
-    """Write the shards C{model} changed to C{store}; returns how many were written."""
-    shards = model.take_dirty()
-    pending = list(shards)
-    try:
-        for shard in list(pending):
-            payload = shards[shard]
-            if payload:
-                await store.set(shard_key(shard), payload)
-            else:
-                await store.delete(shard_key(shard))
-            pending.remove(shard)
-    except BaseException:
-        model.mark_dirty(pending)
-        raise
-    return len(shards)
+async def save_model(model: TrigramModel, store, max_shards: Optional[int] = None) -> int:
+    """
+    Write the shards C{model} changed to C{store}: all of them, or at most
+    C{max_shards} (the rest wait for the next call). Returns how many were written.
+    """
+    written = 0
+    while True:
+        shards = model.take_dirty(max_shards)
+        order = list(shards)
+        done = 0
+        try:
+            for shard in order:
+                payload = shards[shard]
+                if payload:
+                    await store.set(shard_key(shard), payload)
+                else:
+                    await store.delete(shard_key(shard))
+                done += 1
+        except BaseException:
+            model.mark_dirty(order[done:])
+            raise
+        finally:
+            written += done
+        if max_shards is not None or not model.has_dirty():
+            return written
 
 
 @implementer(IPlugin, IHandler)
@@ -97,7 +110,7 @@ class Brain:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
-        return self.flush()
+        return self.flush(everything=True)
 
     # the hot path
 
@@ -137,14 +150,17 @@ class Brain:
 
     # persistence
 
-    def flush(self) -> Deferred:
-        """Load the stored model if not yet done, else write what changed. Never fails."""
+    def flush(self, everything: bool = False) -> Deferred:
+        """
+        Load the stored model if not yet done, else write what changed (at
+        most L{FLUSH_SHARDS} shards unless C{everything}). Never fails.
+        """
         if self.bot is None:
             return succeed(None)
         bot = self.bot
-        return self._lock.run(lambda: Deferred.fromCoroutine(self._flush(bot)))
+        return self._lock.run(lambda: Deferred.fromCoroutine(self._flush(bot, everything)))
 
-    async def _flush(self, bot) -> None:
+    async def _flush(self, bot, everything: bool = False) -> None:
         store = bot.store
         if not self.loaded:
             try:
@@ -159,7 +175,7 @@ class Brain:
             log.info("brain: loaded {shards} shards, {count} trigrams",
                      shards=read, count=len(self.model))
         try:
-            await save_model(self.model, store)
+            await save_model(self.model, store, None if everything else FLUSH_SHARDS)
         except Exception:
             log.failure("brain: could not save the model; will retry")
 
