@@ -130,6 +130,7 @@ class TrigramModel:
         self._hand: deque[Trigram] = deque()
         self._dirty: set[Trigram] = set()
         self._dirty_shards: set[int] = set()
+        self._refile = False
         self.shards = shard_count(max_trigrams)
         self._members: dict[int, dict[Trigram, str]] = {}
         #: How many trigrams were ever added; how many were removed.
@@ -198,6 +199,11 @@ class TrigramModel:
                 del counts[trigram]
                 self.removed += 1
                 self._index_garbage += 1
+        if len(dirty) > 2 * self.max_trigrams + 1000:
+            # Churn faster than flushes: forget which trigrams changed (bounding
+            # memory) and refile the whole model at the next take_dirty.
+            self._dirty = set()
+            self._refile = True
 
     def count(self, w1: str, w2: str, w3: str) -> int:
         """How often C{w3} followed C{w1 w2} (L{EDGE} for a sentence's ends)."""
@@ -381,8 +387,9 @@ class TrigramModel:
         counts = self._counts
         dirty, self._dirty = self._dirty, set()
         n = self.shards
-        if len(dirty) > len(counts) + 1000:
+        if self._refile or len(dirty) > len(counts) + 1000:
             # Mostly churn (evicted trigrams): refiling what is left is cheaper.
+            self._refile = False
             self._members = members = {}
             for trigram in counts:
                 field = trigram_field(trigram)
@@ -416,7 +423,7 @@ class TrigramModel:
 
     def has_dirty(self) -> bool:
         """Is anything left for L{take_dirty} to hand over?"""
-        return bool(self._dirty or self._dirty_shards)
+        return bool(self._dirty or self._dirty_shards or self._refile)
 
     def mark_dirty(self, shards: Iterable[int]) -> None:
         """Hand these shards over again at the next L{take_dirty} (a write failed)."""
