@@ -665,18 +665,32 @@ class RedisBus(Service):
                 self.reactor.callLater(1.0, self.owner_changed)
 
     async def _send_replies(self, found: list) -> None:
+        """Send a batch from the reply stream: mark all (SET NX) at once, send the fresh ones, ack all."""
+        if not found or not self.is_owner():
+            return  # not ours to send any more: the next owner claims them
+        batch = []
         for entry_id, fields in found:
-            if not self.is_owner():
-                return  # not ours to send any more: the next owner claims them
             envelope = self._decode(fields, entry_id)
             if envelope is not None and not self._valid_reply(envelope):
                 log.error("skipped malformed reply {entry}", entry=entry_id)
                 envelope = None
-            if envelope is not None:
-                fresh = await self._mark_sent(envelope["key"])
-                if fresh is not None and self.is_owner():
-                    self._send_reply(envelope)
-            await self._ack(OUT, OWNER, entry_id)
+            batch.append((entry_id, envelope))
+        marks = await DeferredList([self._mark_sent(e["key"]) for _, e in batch if e is not None],
+                                   consumeErrors=True)
+        fresh = iter(marks)
+        for entry_id, envelope in batch:
+            if envelope is None:
+                continue
+            ok, mark = next(fresh)
+            if not ok:
+                return  # stopping: leave them pending for the next owner
+            if mark is not None and self.is_owner():
+                self._send_reply(envelope)
+        ids = [entry_id for entry_id, _ in batch]
+        try:
+            await self._retry(lambda: self.command.execute("XACK", OUT, OWNER, *ids), "acknowledge replies")
+        except RedisUnavailable:
+            log.warn("could not acknowledge {count} replies before stopping", count=len(ids))
 
     def _send_reply(self, e: dict) -> None:
         origin = e.get("origin")

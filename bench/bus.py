@@ -1,0 +1,191 @@
+"""
+Benchmark: the Redis Streams bus against the local bus.
+
+For the local bus and for the Redis bus with 1, 2 and 4 worker processes
+(each a real process running a RedisBus with an echo handler, against a
+redis-server of its own), it measures
+
+- throughput: a burst of messages submitted at once, messages per second
+  from the first submit to the last reply sent;
+- latency: one message at a time, submit to reply, median and 95th
+  percentile; "added" is the median minus the local bus's median.
+
+Each figure is the median of several runs. Run from the repository root:
+
+    python bench/bus.py [--runs 3] [--burst 2000] [--pings 200]
+
+It needs redis-server (as the integration tests do); it never touches the
+Redis on port 6379.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from twisted.internet import defer, task  # noqa: E402
+
+from pubbot.api import command  # noqa: E402
+from pubbot.bot import Bot  # noqa: E402
+from pubbot.bus.client import RedisClient  # noqa: E402
+from pubbot.bus.streams import PROCS, RedisBus  # noqa: E402
+from pubbot.config import parse  # noqa: E402
+from pubbot.store.memory import MemoryStore  # noqa: E402
+
+
+@command("echo", args=r"(?P<text>.+)")
+def echo(msg, text):
+    return {"content": text}
+
+
+class Recorder:
+    """The owner's chat network: remembers when each reply was sent."""
+
+    protocol = "irc"
+    nick = "pubbot"
+
+    def __init__(self):
+        self.sent: dict[str, float] = {}
+        self.waiting: dict[str, defer.Deferred] = {}
+
+    def send(self, target, text, kind="say"):
+        self.sent[text] = time.perf_counter()
+        d = self.waiting.pop(text, None)
+        if d is not None:
+            d.callback(None)
+
+    def roster(self, channel):
+        return []
+
+    def wait(self, text) -> defer.Deferred:
+        if text in self.sent:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self.waiting[text] = d
+        return d
+
+
+def make_bot(reactor, url=None, name="bench", owner=True, consume=True):
+    settings = parse({"redis": {"url": url}} if url else {})
+    bot = Bot(settings, reactor, MemoryStore(reactor), process_id=name)
+    bot.add_handler(command("echo", args=r"(?P<text>.+)")(echo.func))
+    chat = Recorder()
+    if owner:
+        bot.register_chat(chat)
+    bus = None
+    if url:
+        bus = RedisBus(bot, reactor, RedisClient(reactor, url, name="bus"),
+                       RedisClient(reactor, url, name="reader"), RedisClient(reactor, url, name="replies"),
+                       is_owner=lambda: owner, owner_active=lambda: owner, consume=consume,
+                       block=1.0, max_in_flight=64, heartbeat=0.5)
+        bot.bus = bus
+    bot.start()
+    if bus is not None:
+        bus.startService()
+    return bot, chat, bus
+
+
+async def measure(reactor, bot, chat, burst: int, pings: int, tag: str):
+    """(messages per second, median latency s, p95 latency s) for one run."""
+    started = time.perf_counter()
+    texts = ["%s-b%d" % (tag, i) for i in range(burst)]
+    waits = [chat.wait(t) for t in texts]
+    for t in texts:
+        bot.chat_line("irc", "#bench", "alice", "!echo " + t)
+    await defer.DeferredList(waits)
+    rate = burst / (max(chat.sent[t] for t in texts) - started)
+    latencies = []
+    for i in range(pings):
+        text = "%s-p%d" % (tag, i)
+        wait = chat.wait(text)
+        sent = time.perf_counter()
+        bot.chat_line("irc", "#bench", "alice", "!echo " + text)
+        await wait
+        latencies.append(chat.sent[text] - sent)
+    latencies.sort()
+    return rate, statistics.median(latencies), latencies[int(len(latencies) * 0.95) - 1]
+
+
+async def wait_for(predicate, reactor, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit("bench: timed out waiting for the workers")
+        await task.deferLater(reactor, 0.1, lambda: None)
+
+
+def spawn_worker(url: str, name: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", url, name],
+                            env=env, stdin=subprocess.DEVNULL)
+
+
+async def bench(reactor, args) -> None:
+    from tests.servers.redis import RedisServer
+    rows = []
+
+    bot, chat, _ = make_bot(reactor)
+    local = [await measure(reactor, bot, chat, args.burst, args.pings, "local%d" % r)
+             for r in range(args.runs)]
+    local_latency = statistics.median(r[1] for r in local)
+    rows.append(("local bus", 0, local))
+
+    for workers in args.workers:
+        server = RedisServer().start()
+        procs = [spawn_worker(server.url, "worker%d" % i) for i in range(workers)]
+        try:
+            bot, chat, bus = make_bot(reactor, server.url, name="owner", consume=False)
+            await wait_for(lambda: server.query("ZCARD", PROCS) == workers + 1, reactor)
+            # warm up: scripts loaded, connections busy
+            await measure(reactor, bot, chat, 50, 5, "warm")
+            runs = [await measure(reactor, bot, chat, args.burst, args.pings, "w%dr%d" % (workers, r))
+                    for r in range(args.runs)]
+            rows.append(("redis bus", workers, runs))
+            await bus.stopService()
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait()
+            server.stop()
+
+    print()
+    print("median of %d runs; burst of %d messages, %d one at a time" % (args.runs, args.burst, args.pings))
+    print("bus        workers  msgs/s   latency p50   p95      added p50")
+    for name, workers, runs in rows:
+        rate = statistics.median(r[0] for r in runs)
+        p50 = statistics.median(r[1] for r in runs)
+        p95 = statistics.median(r[2] for r in runs)
+        added = "" if name == "local bus" else "%+8.2f ms" % ((p50 - local_latency) * 1000)
+        print("%-10s %7s %8.0f %10.2f ms %7.2f ms  %s" % (
+            name, workers or "-", rate, p50 * 1000, p95 * 1000, added))
+
+
+def worker(reactor, url: str, name: str) -> defer.Deferred:
+    make_bot(reactor, url, name=name, owner=False)
+    return defer.Deferred()  # until terminated
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--pings", type=int, default=200)
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--worker", nargs=2, metavar=("URL", "NAME"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        task.react(lambda reactor: worker(reactor, *args.worker))
+    else:
+        task.react(lambda reactor: defer.Deferred.fromCoroutine(bench(reactor, args)))
+
+
+if __name__ == "__main__":
+    main()
