@@ -1,5 +1,6 @@
 """The LMS source against recorded-shape JSON served by a twisted.web resource through StubTreq."""
 
+import base64
 import json
 import os
 
@@ -11,6 +12,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from zope.interface.verify import verifyObject
 
+from pubbot.music.fetch import split_credentials
 from pubbot.music.interfaces import IMusicSource, SourceUnavailable
 from pubbot.music.lms import LMSSource, split_lms_url
 from pubbot.music.track import PAUSE, Status, Track
@@ -198,3 +200,26 @@ class LMSTests(SynchronousTestCase):
 
         source = LMSSource("http://h:9000", StubTreq(self.lms), self.clock, Pool())
         self.assertIs(source.stop(), closed)
+
+
+class CredentialTests(SynchronousTestCase):
+    def test_credentials_are_basic_auth_and_never_shown(self):
+        seen = []
+
+        class Guarded(FakeLMS):
+            def render_POST(self, request):
+                seen.append(request.getHeader(b"authorization"))
+                request.setResponseCode(401)
+                return b"no"
+
+        source = LMSSource("http://dj:s%40cret@lms.example:9000/?player=p", StubTreq(Guarded()), Clock())
+        failure = self.failureResultOf(source.status(), SourceUnavailable)
+        self.assertEqual(seen, [b"Basic " + base64.b64encode(b"dj:s@cret")])
+        self.assertEqual(source.url, "http://lms.example:9000/jsonrpc.js")
+        self.assertEqual(source.description, "LMS at lms.example:9000")
+        self.assertNotIn("cret", str(failure.value))
+
+    def test_split_credentials(self):
+        self.assertEqual(split_credentials("http://h:1/x"), ("http://h:1/x", None))
+        self.assertEqual(split_credentials("https://u@[::1]:9000/p?q#f"),
+                         ("https://[::1]:9000/p?q#f", ("u", "")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Optional
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import treq
 from twisted.internet.protocol import Protocol
@@ -30,8 +31,25 @@ def make_http_client(reactor: Any) -> tuple[Any, Any]:
     return treq.client.HTTPClient(Agent(reactor, pool=pool)), pool
 
 
+def split_credentials(url: str) -> tuple[str, Optional[tuple[str, str]]]:
+    """
+    C{url} without its C{user:password@} part, and that part as a basic-auth
+    pair (None when absent), so credentials never reach logs or replies.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = "[%s]" % (host,)
+    if parts.port is not None:
+        host += ":%d" % (parts.port,)
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
 async def fetch_json(http: Any, method: str, url: str, body: Optional[bytes] = None,
-                     max_bytes: int = MAX_BODY) -> Any:
+                     max_bytes: int = MAX_BODY, auth: Optional[tuple[str, str]] = None) -> Any:
     """
     Send a request and parse the reply's JSON. Anything but a 200 with at
     most C{max_bytes} of JSON fails with L{SourceUnavailable}.
@@ -39,7 +57,8 @@ async def fetch_json(http: Any, method: str, url: str, body: Optional[bytes] = N
     headers = {b"Accept": [b"application/json"]}
     if body is not None:
         headers[b"Content-Type"] = [b"application/json"]
-    response = await http.request(method, url, data=body, headers=headers)
+    extra = {"auth": auth} if auth is not None else {}
+    response = await http.request(method, url, data=body, headers=headers, **extra)
     if response.code != 200:
         # Read nothing more of an error page.
         response.deliverBody(_Discard())

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from .deadline import timed
-from .fetch import fetch_json
+from .fetch import fetch_json, split_credentials
 from .interfaces import IMusicSource, SourceUnavailable, Unsupported
 from .track import PLAY, STOP, Status, Track
 
@@ -34,6 +34,7 @@ class IcecastSource:
     controllable = False
 
     def __init__(self, url: str, http: Any, clock: Any, pool: Any = None, timeout: float = 8.0):
+        url, self._auth = split_credentials(url)
         parts = urlsplit(url)
         self.url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
         self.mount: Optional[str] = parts.fragment or None
@@ -55,7 +56,7 @@ class IcecastSource:
         return timed(self._status(), self._clock, self.timeout, self.description)
 
     async def _status(self) -> Status:
-        data = await fetch_json(self._http, "GET", self.url)
+        data = await fetch_json(self._http, "GET", self.url, auth=self._auth)
         stats = data.get("icestats") if isinstance(data, dict) else None
         if not isinstance(stats, dict):
             raise SourceUnavailable("%s sent no icestats" % (self.url,))

@@ -1,6 +1,8 @@
 """
 Lyrion/Logitech Media Server (the original's SqueezeCenter) through its
-JSON-RPC API: C{POST /jsonrpc.js} with C{slim.request}.
+JSON-RPC API: C{POST /jsonrpc.js} with C{slim.request}. A C{user:password@}
+in the URL is sent as HTTP basic auth (LMS's password protection) and kept
+out of logs and replies.
 
 User text only ever travels as one element of the JSON params array
 (C{"search:<text>"}): JSON escaping carries quotes, backslashes, C{%},
@@ -19,7 +21,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from .deadline import timed
-from .fetch import fetch_json
+from .fetch import fetch_json, split_credentials
 from .interfaces import IMusicSource, SourceUnavailable
 from .track import MAX_QUEUE, PAUSE, PLAY, STOP, Status, Track
 
@@ -69,6 +71,7 @@ class LMSSource:
     controllable = True
 
     def __init__(self, url: str, http: Any, clock: Any, pool: Any = None, timeout: float = 8.0):
+        url, self._auth = split_credentials(url)
         self.url, self.player = split_lms_url(url)
         self.description = "LMS at %s" % (urlsplit(url).netloc,)
         self._http = http
@@ -94,7 +97,7 @@ class LMSSource:
         self._ids += 1
         body = json.dumps({"id": self._ids, "method": "slim.request",
                            "params": [player, [str(c) for c in command]]})
-        reply = await fetch_json(self._http, "POST", self.url, body.encode("utf-8"))
+        reply = await fetch_json(self._http, "POST", self.url, body.encode("utf-8"), auth=self._auth)
         result = reply.get("result") if isinstance(reply, dict) else None
         if not isinstance(result, dict):
             raise SourceUnavailable("LMS gave no result for %r" % (command[0],))
