@@ -154,6 +154,14 @@ class RegistrationTests(Base):
         self.assertEqual(self.service.hostmask, "pubbot!~pubbot@host.example")
         self.assertEqual(c.sent(), ["JOIN #pubbot", "JOIN #secret key"])
 
+    def test_channellen_respected(self):
+        logs = LogCapture(self)
+        c = self.connect({"channels": ["#ok", "#" + "x" * 60]})
+        c.sent()
+        c.register(isupport="CHANNELLEN=50")
+        self.assertEqual(c.sent(), ["JOIN #ok"])
+        self.assertIn("allows channel names of 50 characters", logs.text())
+
     def test_empty_cap_ls_ends_negotiation(self):
         c = self.connect()
         c.sent()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Optional
 
 #: What pubbot asks for when offered ("sasl" only when SASL is configured).
+#: C{sts} is honoured from the LS/NEW value but never requested: the STS
+#: spec forbids clients to request it.
 WANTED = frozenset({
     "message-tags", "server-time", "account-tag", "extended-join", "account-notify",
     "away-notify", "chghost", "multi-prefix", "userhost-in-names", "batch", "echo-message",

@@ -459,7 +459,12 @@ class IRCProtocol(Protocol):
             self.send("MONITOR", "+", service.settings.nick)
         if not self.sasl_done and service.nickserv_password:
             self._identify()
+        limit = service.isupport.channellen
         for name, key in service.wanted_channels:
+            if limit and len(name) > limit:
+                log.warn("not joining {channel}: the server allows channel names of {limit} characters",
+                         channel=name, limit=limit)
+                continue
             self.join(name, key)
 
     irc_376 = irc_422 = _end_of_motd
