@@ -182,10 +182,10 @@ class ReconnectTests(SynchronousTestCase):
         self.assertEqual(self.service.reconnects, 1)
 
     def test_sasl_failure_backs_off(self):
-        self.service.sasl_configured = True
-        self.service.sasl_mechanisms = ["PLAIN"]
-        self.service.sasl_password = "pw"
-        s = self.session
+        self.service.stopService()
+        self.reactor, self.service = make({"sasl": {"password": "pw", "mechanisms": ["PLAIN"]}})
+        self.session = s = Session(self.reactor)
+        self.service.startService()
         delays = []
         for _ in range(4):
             s.accept()
