@@ -186,6 +186,7 @@ class ReconnectTests(SynchronousTestCase):
         self.reactor, self.service = make({"sasl": {"password": "pw", "mechanisms": ["PLAIN"]}})
         self.session = s = Session(self.reactor)
         self.service.startService()
+        self.addCleanup(self.service.stopService)
         delays = []
         for _ in range(4):
             s.accept()
