@@ -101,6 +101,10 @@ def _matcher(word: str, args: Optional[str], bare: bool) -> Callable:
 
 
 def music_command(word: str, args: Optional[str] = None, bare: bool = False, usage: str = ""):
+    """
+    Like L{pubbot.api.command}, and with C{bare} the whole line C{word ...}
+    also works without prefix or address while C{[music] bare_words} is on.
+    """
     def decorate(func: Callable) -> MusicCommand:
         trigger = "%s %s" % (word, usage) if usage else word
         command = MusicCommand(func, [CHAT_LINES], "music_" + word, None, (trigger,),
