@@ -156,7 +156,10 @@ class Flooder:
 
 
 def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
-    """Start the client under test: C{pubbot} (all default plugins) or C{bare}."""
+    """
+    Start the client under test: C{pubbot} (all default plugins, or all but
+    those named in $BENCH_DISABLE, comma-separated, for experiments) or C{bare}.
+    """
     env = dict(os.environ, PYTHONPATH=ROOT)
     if kind == "bare":
         argv = [sys.executable, os.path.join(ROOT, "bench", "bare_client.py"), str(port), CHANNEL]
@@ -167,7 +170,9 @@ def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
                 '[irc]\nserver = "tcp:127.0.0.1:%d"\nchannels = ["%s"]\nnick = "pubbot"\n'
                 'ping_interval = 600.0\n[irc.throttle]\nenabled = false\n[irc.sasl]\nmechanisms = []\n'
                 '[web]\nendpoint = "tcp:0:interface=127.0.0.1"\n[store]\npath = "%s"\n'
-                '[music]\nannounce = ["%s"]\n' % (port, CHANNEL, os.path.join(workdir, "s.sqlite"), CHANNEL))
+                '[music]\nannounce = ["%s"]\n[plugins]\ndisabled = [%s]\n' % (
+                    port, CHANNEL, os.path.join(workdir, "s.sqlite"), CHANNEL,
+                    ", ".join('"%s"' % name for name in os.environ.get("BENCH_DISABLE", "").split(",") if name)))
         argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
                 "--pidfile=", "--logfile", os.path.join(workdir, "bot.log")]
         if os.environ.get("BENCH_PROFILE"):

@@ -1,0 +1,47 @@
+"""SQLite store specifics: batching calls into transactions, failures isolated, durable close."""
+
+from twisted.internet import reactor
+from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.trial.unittest import TestCase
+
+from pubbot.store.sqlite import BATCH, SQLiteStore
+
+
+class BatchingTests(TestCase):
+    def setUp(self):
+        self.path = self.mktemp()
+        self.store = SQLiteStore(self.path, reactor)
+        self.addCleanup(self.store.close)
+
+    @inlineCallbacks
+    def test_burst_of_calls_in_order(self):
+        calls = [self.store.incr("n") for _ in range(BATCH * 2 + 5)]
+        values = yield gatherResults(calls)
+        self.assertEqual(values, list(range(1, BATCH * 2 + 6)))
+
+    @inlineCallbacks
+    def test_failing_call_fails_alone_in_its_batch(self):
+        first = self.store.set("s", "text")
+        bad = self.store.incr("s")  # not an integer: TypeError
+        after = self.store.sadd("set", "a")
+        yield first
+        yield self.assertFailure(bad, TypeError)
+        self.assertEqual((yield after), 1)
+        self.assertEqual((yield self.store.get("s")), "text")
+        self.assertEqual((yield self.store.smembers("set")), {"a"})
+
+    @inlineCallbacks
+    def test_close_writes_what_was_queued(self):
+        yield self.store.set("before", 1)
+        for i in range(50):
+            self.store.hset("h", "f%d" % i, i)  # not waited for
+        self.store.close()
+        reopened = SQLiteStore(self.path, reactor)
+        self.addCleanup(reopened.close)
+        data = yield reopened.hgetall("h")
+        self.assertEqual(len(data), 50)
+
+    @inlineCallbacks
+    def test_closed_store_refuses(self):
+        self.store.close()
+        yield self.assertFailure(self.store.get("x"), RuntimeError)
