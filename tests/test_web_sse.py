@@ -107,6 +107,14 @@ class HubTests(SynchronousTestCase):
         self.assertEqual([(e["n"], e["kind"], e["_id"]) for e in c.events()],
                          [(1, "bus", "0badf00d-1"), (2, "bus", "0badf00d-2")])
 
+    def test_first_client_after_quiet_time_costs_no_gap(self):
+        self.publish(*range(1, 50))
+        c = Conn(self.site)
+        self.publish(50)
+        self.clock.advance(0.05)
+        self.assertEqual([e["n"] for e in c.events()], [47, 48, 49, 50])
+        self.assertEqual(self.hub.gaps_total, 0)
+
     def test_new_client_gets_recent_backlog(self):
         self.publish(*range(1, 8))
         c = Conn(self.site)

@@ -160,11 +160,13 @@ class EventHub:
         if not self.clients:
             self._flushed = self.newest
             return
-        common = self._gap(self._flushed) + self._chunk(self._flushed)
+        common = None  # what every client that was up to date gets, made once
         for client in list(self.clients):
             if client.paused or client.closed:
                 continue
             if client.last == self._flushed:
+                if common is None:
+                    common = self._gap(self._flushed) + self._chunk(self._flushed)
                 if common:
                     client.last = self.newest
                     client.write(common)
@@ -226,6 +228,8 @@ class EventHub:
             # a new client: the recent events, no gap notice
             last_id = max(self.newest - self.initial, self.events[0].number - 1 if self.events else 0)
         client = Client(self, request, last_id)
+        if not self.clients:
+            self._flushed = self.newest  # nobody waits for what came before
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-cache, no-store")
         request.setHeader(b"x-accel-buffering", b"no")
