@@ -307,7 +307,7 @@ def make_factory(namespace: dict, authorized_keys: str, host_key: keys.Key, cloc
     checker = SSHPublicKeyChecker(AuthorizedKeysFile(authorized_keys))
     portal = Portal(ManholeRealm(namespace, clock), [checker])
     factory = SSHFactory()
-    factory.portal = portal
+    factory.portal = portal  # type: ignore[attr-defined]
     factory.noisy = False
     kind = host_key.sshType()
     factory.publicKeys = {kind: host_key.public()}
@@ -332,7 +332,7 @@ def namespace_for(top, bot, settings, reactor) -> dict:
 class ManholeService(Service):
     """Listens on C{[manhole] endpoint}; refuses to be built without authorized keys."""
 
-    name = "manhole"
+    name = "manhole"  # type: ignore[assignment]
 
     def __init__(self, settings, namespace: dict, reactor):
         problem = check_manhole_settings(settings)

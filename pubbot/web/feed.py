@@ -40,7 +40,7 @@ def format_chat(message) -> dict:
 
 def format_message(message) -> dict:
     """Any other bus message: its topic and its plain (scalar) fields."""
-    shown = {}
+    shown: dict[str, Any] = {}
     for name, value in message.fields.items():
         if len(shown) >= MAX_FIELDS:
             break

@@ -8,7 +8,7 @@ live feed) at scrape time, so the hot path pays nothing for metrics.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Any, Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -76,7 +76,7 @@ class BotCollector:
             yield from self._feed(self.feed)
 
     def _chat(self, bot) -> Iterator[Metric]:
-        fams = {
+        fams: dict[str, Any] = {
             "in": CounterMetricFamily("pubbot_lines_in", "Chat lines received, by network.",
                                       labels=["protocol"]),
             "out": CounterMetricFamily("pubbot_lines_out", "Chat lines sent, by network.",

@@ -20,7 +20,7 @@ from twisted.web.server import Site
 from .auth import TokenAuth, is_loopback
 from .feed import LiveFeed
 from .metrics import make_registry
-from .resources import build_root
+from .resources import DashboardRoot, build_root
 from .sse import EventHub
 
 log = Logger()
@@ -54,7 +54,7 @@ class QuietSite(Site):
 class WebService(Service):
     """The dashboard, live feed, /status, /metrics and plugin webhooks."""
 
-    name = "web"
+    name = "web"  # type: ignore[assignment]
 
     def __init__(self, bot, reactor, endpoint: Optional[str] = None, token: Optional[str] = None,
                  hub: Optional[EventHub] = None):
@@ -70,7 +70,7 @@ class WebService(Service):
         self.feed = LiveFeed(bot, self.hub)
         self.auth = TokenAuth(self.token)
         self.registry = make_registry(bot, self.feed)
-        self.root = None
+        self.root: Optional[DashboardRoot] = None
         self.site: Optional[Site] = None
         self.port = None
         #: Fires with the listening port, or None when listening failed.
