@@ -61,7 +61,8 @@ class Karma(Handler):
         content = msg.fields["content"]
         if "++" not in content and "--" not in content:
             return None
-        if msg.fields.get("private") or self.limits is None:
+        limits, repeats = self.limits, self.repeats
+        if msg.fields.get("private") or limits is None or repeats is None:
             return None
         changes: dict[str, int] = {}
         for found in _CHANGE.finditer(content):
@@ -72,9 +73,10 @@ class Karma(Handler):
                     break
         if not changes:
             return None
-        return Deferred.fromCoroutine(self._apply(msg, changes))
+        return Deferred.fromCoroutine(self._apply(msg, changes, limits, repeats))
 
-    async def _apply(self, msg, changes: dict[str, int]) -> Optional[dict]:
+    @staticmethod
+    async def _apply(msg, changes: dict[str, int], limits: Limits, repeats: RateLimiter) -> Optional[dict]:
         source = msg.fields["source"]
         selves = {source.lower(), (msg.fields.get("account") or "").lower()}
         who = person_key(msg)
@@ -83,15 +85,15 @@ class Karma(Handler):
             if thing in selves:
                 refusals.append("%s: you can't change your own karma!" % (source,))
                 continue
-            if not self.repeats.would_allow((who, thing)):
+            if not repeats.would_allow((who, thing)):
                 refusals.append("%s: you can change %s's karma again in %s." % (
-                    source, thing, format_duration(self.repeats.retry_after((who, thing)))))
+                    source, thing, format_duration(repeats.retry_after((who, thing)))))
                 continue
-            if not self.limits.allow(who):
+            if not limits.allow(who):
                 refusals.append("Slow down, %s: karma again in %s." % (
-                    source, format_duration(self.limits.retry_after(who))))
+                    source, format_duration(limits.retry_after(who))))
                 break
-            self.repeats.record((who, thing))
+            repeats.record((who, thing))
             score = await msg.bot.store.hincr(KARMA_KEY, thing, amount)
             done.append("%s's karma is now %d." % (thing, score))
         lines = refusals + done

@@ -61,7 +61,7 @@ class Seen(Handler):
         self._pending = {}
         self._flush_call = None
 
-    def stop(self) -> Optional[Deferred]:
+    def stop(self) -> Optional[Deferred]:  # type: ignore[override]  # IHandler.stop may return one
         d = self.flush() if self.bot is not None else None
         super().stop()
         return d
@@ -102,7 +102,7 @@ class Seen(Handler):
                 self._flush_call.cancel()
             self._flush_call = None
         pending, self._pending = self._pending, {}
-        store = self.bot.store
+        store = self.bot.store  # type: ignore[attr-defined]  # flushes run while started
         writes = [store.hset(SEEN_PREFIX + protocol, nick, _record(entry))
                   for (protocol, nick), entry in pending.items()]
         d = DeferredList(writes, consumeErrors=True)
@@ -214,7 +214,8 @@ class Tell(Handler):
 
     def observe(self, msg) -> Optional[Deferred]:
         f = msg.fields
-        if self.limits is None:
+        limits = self.limits
+        if limits is None:
             return None
         self._maybe_reload(msg.bot)
         waiting = self.waiting.get(f["protocol"])
@@ -228,7 +229,7 @@ class Tell(Handler):
         if text is not None and text[:4].lower() == "tell":
             found = _TELL.match(text)
             if found is not None:
-                return Deferred.fromCoroutine(self.take(msg, delivery, **found.groupdict()))
+                return Deferred.fromCoroutine(self.take(msg, limits, delivery, **found.groupdict()))
         return delivery
 
     async def deliver(self, msg, nick: str) -> None:
@@ -254,8 +255,8 @@ class Tell(Handler):
             msg.bot.send(protocol, target, one_line(text))
         return None
 
-    async def take(self, msg, delivery: Optional[Deferred], nick: str, private: Optional[str],
-                   text: str) -> dict:
+    async def take(self, msg, limits: Limits, delivery: Optional[Deferred], nick: str,
+                   private: Optional[str], text: str) -> dict:
         if delivery is not None:
             await delivery
         f = msg.fields
@@ -276,9 +277,9 @@ class Tell(Handler):
             return _reply("%s: %s already has %d notes waiting; that's enough." % (
                 source, nick, settings.max_pending))
         who = person_key(msg)
-        if not self.limits.allow(who):
+        if not limits.allow(who):
             return _reply("Slow down, %s: you can leave another note in %s." % (
-                source, format_duration(self.limits.retry_after(who))))
+                source, format_duration(limits.retry_after(who))))
         now = msg.bot.clock.seconds()
         note_id = "%d-%08x" % (int(now * 1000000), msg.bot.random.getrandbits(32))
         await msg.bot.store.hset(key, note_id, {"from": source, "text": text, "at": now,
