@@ -376,17 +376,25 @@ class TrigramModel:
 
     # persistence
 
-    def take_dirty(self, max_shards: Optional[int] = None) -> dict[int, dict[str, int]]:
+    def take_dirty(self, max_shards: Optional[int] = None,
+                   max_trigrams: Optional[int] = None) -> dict[int, dict[str, int]]:
         """
         The shards changed since the last call, as C{{shard: {field:
         count}}}: fresh dicts, safe to hand to another thread. An empty
         shard means its store key should be deleted. With C{max_shards},
-        at most that many are handed over; the rest wait for the next call
-        (see L{has_dirty}), which bounds the work of one call.
+        at most that many are handed over, and with C{max_trigrams} at most
+        that many changed trigrams are filed into their shards; the rest
+        wait for the next call (see L{has_dirty}), which bounds the work of
+        one call so the reactor is never held for long.
         """
         counts = self._counts
-        dirty, self._dirty = self._dirty, set()
         n = self.shards
+        if max_trigrams is not None and len(self._dirty) > max_trigrams and not self._refile \
+                and len(self._dirty) <= len(counts) + 1000:
+            pop = self._dirty.pop
+            dirty = {pop() for _ in range(max_trigrams)}
+        else:
+            dirty, self._dirty = self._dirty, set()
         if self._refile or len(dirty) > len(counts) + 1000:
             # Mostly churn (evicted trigrams): refiling what is left is cheaper.
             self._refile = False

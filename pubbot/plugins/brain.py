@@ -27,7 +27,12 @@ log = Logger()
 
 #: Most shards written per flush while running (about 64 trigrams each), so
 #: that a flush never stalls the reactor for long; stopping writes them all.
-FLUSH_SHARDS = 512
+FLUSH_SHARDS = 64
+#: Changed trigrams filed into their shards per round.
+FLUSH_TRIGRAMS = 4000
+#: Rounds per flush: the store is awaited between rounds, so the reactor
+#: serves chat in between and a flush never holds it for long.
+FLUSH_ROUNDS = 64
 
 #: The brain's answers lose to every other plugin's (as in the original).
 REPLY_WEIGHT = -999
@@ -51,14 +56,19 @@ async def load_model(model: TrigramModel, store) -> tuple[int, int]:
     return read, bad
 
 
-async def save_model(model: TrigramModel, store, max_shards: Optional[int] = None) -> int:
+async def save_model(model: TrigramModel, store, max_shards: Optional[int] = None,
+                     max_trigrams: Optional[int] = None, rounds: Optional[int] = 1) -> int:
     """
-    Write the shards C{model} changed to C{store}: all of them, or at most
-    C{max_shards} (the rest wait for the next call). Returns how many were written.
+    Write the shards C{model} changed to C{store}: all of them, or, with
+    C{max_shards}, up to C{rounds} rounds of at most C{max_shards} shards
+    (and C{max_trigrams} changed trigrams) each; the rest wait for the next
+    call. Each round waits on the store, so the reactor runs between rounds.
+    Returns how many shards were written.
     """
     written = 0
+    round_ = 0
     while True:
-        shards = model.take_dirty(max_shards)
+        shards = model.take_dirty(max_shards, max_trigrams)
         order = list(shards)
         done = 0
         try:
@@ -74,7 +84,8 @@ async def save_model(model: TrigramModel, store, max_shards: Optional[int] = Non
             raise
         finally:
             written += done
-        if max_shards is not None or not model.has_dirty():
+        round_ += 1
+        if not model.has_dirty() or (max_shards is not None and rounds is not None and round_ >= rounds):
             return written
 
 
@@ -175,7 +186,10 @@ class Brain:
             log.info("brain: loaded {shards} shards, {count} trigrams",
                      shards=read, count=len(self.model))
         try:
-            await save_model(self.model, store, None if everything else FLUSH_SHARDS)
+            if everything:
+                await save_model(self.model, store)
+            else:
+                await save_model(self.model, store, FLUSH_SHARDS, FLUSH_TRIGRAMS, FLUSH_ROUNDS)
         except Exception:
             log.failure("brain: could not save the model; will retry")
 
