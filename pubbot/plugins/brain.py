@@ -25,14 +25,14 @@ from pubbot.people import is_admin
 
 log = Logger()
 
-#: Most shards written per flush while running (about 64 trigrams each), so
-#: that a flush never stalls the reactor for long; stopping writes them all.
-FLUSH_SHARDS = 64
-#: Changed trigrams filed into their shards per round.
-FLUSH_TRIGRAMS = 4000
-#: Rounds per flush: the store is awaited between rounds, so the reactor
-#: serves chat in between and a flush never holds it for long.
-FLUSH_ROUNDS = 64
+#: A flush while running writes rounds of at most this many shards (about
+#: 64 trigrams each) and files at most FLUSH_TRIGRAMS changed trigrams per
+#: round; it awaits the store between rounds, so the reactor serves chat in
+#: between and no round holds it for more than about a millisecond.
+FLUSH_SHARDS = 32
+FLUSH_TRIGRAMS = 1000
+#: Rounds per flush (None: until everything changed is written).
+FLUSH_ROUNDS = None
 
 #: The brain's answers lose to every other plugin's (as in the original).
 REPLY_WEIGHT = -999
@@ -57,12 +57,12 @@ async def load_model(model: TrigramModel, store) -> tuple[int, int]:
 
 
 async def save_model(model: TrigramModel, store, max_shards: Optional[int] = None,
-                     max_trigrams: Optional[int] = None, rounds: Optional[int] = 1) -> int:
+                     max_trigrams: Optional[int] = None, rounds: Optional[int] = None) -> int:
     """
-    Write the shards C{model} changed to C{store}: all of them, or, with
-    C{max_shards}, up to C{rounds} rounds of at most C{max_shards} shards
-    (and C{max_trigrams} changed trigrams) each; the rest wait for the next
-    call. Each round waits on the store, so the reactor runs between rounds.
+    Write the shards C{model} changed to C{store}, in rounds of at most
+    C{max_shards} shards (and C{max_trigrams} changed trigrams) each when
+    given, until none is left or C{rounds} rounds are done (the rest wait
+    for the next call). Each round waits on the store, so the reactor runs between rounds.
     Returns how many shards were written.
     """
     written = 0
