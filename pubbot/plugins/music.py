@@ -110,6 +110,9 @@ def music_command(word: str, args: Optional[str] = None, bare: bool = False, usa
         command = MusicCommand(func, [CHAT_LINES], "music_" + word, None, (trigger,),
                                _matcher(word, args, bare))
         command.command_word = word  # type: ignore[attr-defined]
+        # The dispatcher calls it only for lines starting with the word
+        # (after the prefix or address, or bare): not for every line of chatter.
+        command.trigger_words = (word.lower(),)  # type: ignore[attr-defined]
         return command
     return decorate
 
