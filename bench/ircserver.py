@@ -172,7 +172,8 @@ def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
                 '[web]\nendpoint = "tcp:0:interface=127.0.0.1"\n[store]\npath = "%s"\n'
                 '[music]\nannounce = ["%s"]\n[plugins]\ndisabled = [%s]\n' % (
                     port, CHANNEL, os.path.join(workdir, "s.sqlite"), CHANNEL,
-                    ", ".join('"%s"' % name for name in os.environ.get("BENCH_DISABLE", "").split(",") if name)))
+                    ", ".join('"%s"' % name for name in os.environ.get("BENCH_DISABLE", "").split(",")
+                              if name)))
         argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
                 "--pidfile=", "--logfile", os.path.join(workdir, "bot.log")]
         if os.environ.get("BENCH_PROFILE"):
