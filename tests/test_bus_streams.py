@@ -155,6 +155,21 @@ class RedisBusTests(BusTestCase):
         # nothing is left unacknowledged
         pending = await owner.command.execute("XPENDING", IN, WORKERS)
         self.assertEqual(pending[0], 0)
+        # answered entries are deleted: the streams stay short
+        self.assertTrue(await self.until(lambda: self.redis_len(IN) == 0 and self.redis_len(OUT) == 0))
+
+    def redis_len(self, stream):
+        return self.server.query("XLEN", stream)
+
+    async def test_long_gone_consumers_are_removed(self):
+        owner = Node(self, "owner", True)
+        self.assertTrue(await self.until(lambda: owner.bus._groups_ready))
+        await owner.command.execute("XGROUP", "CREATECONSUMER", IN, WORKERS, "ghost")
+        owner.bus.stale_consumer = -1
+        await owner.bus._forget_stale_consumers()
+        names = [c[1] for c in await owner.command.execute("XINFO", "CONSUMERS", IN, WORKERS)]
+        self.assertNotIn("ghost", names)
+        self.assertIn("owner", names)
 
     async def test_send_from_a_worker_goes_through_the_owner(self):
         owner = Node(self, "owner", True, consume=False)  # only the worker handles

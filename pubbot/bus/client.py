@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError, fail, maybeDeferred, succeed
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -105,10 +105,10 @@ class _Factory(Factory):
         self.protocol_class = protocol_class
 
     def buildProtocol(self, addr):
-        a = self.client.address
+        # AUTH and SELECT are done in the client's set-up, where a refusal
+        # can be handled (txredisapi would close the connection mid-set-up).
         p = self.protocol_class(charset="utf-8", errors="strict", replyTimeout=None,
-                                password=a.password, dbid=a.db or None, convertNumbers=False,
-                                username=a.username)
+                                password=None, dbid=None, convertNumbers=False)
         p.factory = self
         p.callLater = self.client.reactor.callLater
         p.pubbot_client = self.client
@@ -165,6 +165,7 @@ class RedisClient:
         self._protocol: Any = None
         self._was_up = False
         self._stopping = False
+        self.preparing = False
         self._waiting: list[Deferred] = []
         self.connected_observers: list[Callable[[], None]] = []
         self.lost_observers: list[Callable[[], None]] = []
@@ -206,12 +207,16 @@ class RedisClient:
         return d
 
     def _prepare(self, protocol) -> Deferred:
-        d = protocol.whenConnected()
-        if self._on_connect is not None:
-            hook = self._on_connect
-            d.addCallback(lambda p: maybeDeferred(hook, p).addCallback(lambda _: p))
+        """
+        ClientService's prepareConnection: AUTH, SELECT and the C{on_connect}
+        hook. A failure (or a stop meanwhile) rejects the connection, which
+        ClientService counts as a failed attempt and retries with backoff.
+        """
+        self.preparing = True
+        d = Deferred.fromCoroutine(self._set_up(protocol))
 
         def ready(p):
+            self.preparing = False
             if p.transport is None or not p.connected:
                 return p
             self._protocol = p
@@ -221,13 +226,38 @@ class RedisClient:
             return p
 
         def failed(f: Failure):
-            log.warn("Redis {name} at {address}: set-up failed: {error}", name=self.name,
-                     address=self.address.describe(), error=f.getErrorMessage())
+            self.preparing = False
+            if not f.check(CancelledError):
+                log.warn("Redis {name} at {address}: set-up failed: {error}", name=self.name,
+                         address=self.address.describe(), error=f.getErrorMessage())
+            # ClientService forgets a rejected connection; its closing must
+            # not be reported to it as the loss of a live one.
+            if hasattr(protocol, "_lostNotification"):
+                protocol._lostNotification = lambda reason: None
             if protocol.transport is not None:
                 protocol.transport.abortConnection()
             return f
 
         return d.addCallbacks(ready, failed)
+
+    async def _set_up(self, protocol):
+        import txredisapi
+        p = await protocol.whenConnected()
+        a = self.address
+        try:
+            if a.password is not None:
+                args = ("AUTH", a.username, a.password) if a.username else ("AUTH", a.password)
+                await self._guard(p.execute_command(*args), p, None)
+            if a.db:
+                await self._guard(p.execute_command("SELECT", a.db), p, None)
+        except txredisapi.ResponseError as e:
+            # Wrong password or database: say so (never the password) and keep trying with backoff.
+            log.error("Redis {name} at {address} refused us: {error}", name=self.name,
+                      address=a.describe(), error=e)
+            raise
+        if self._on_connect is not None:
+            await maybeDeferred(self._on_connect, p)
+        return p
 
     def _announce(self, p) -> None:
         if self._protocol is not p:
@@ -263,6 +293,7 @@ class RedisClient:
         p = self._protocol
         if p is not None and p.transport is not None:
             p.transport.abortConnection()
+            self._lost(p)
 
     def execute(self, *args: Any, timeout: Optional[float] = None) -> Deferred:
         """
@@ -306,6 +337,7 @@ class RedisClient:
                          name=self.name, seconds=limit)
                 if p.transport is not None:
                     p.transport.abortConnection()
+                self._lost(p)  # at once: the abort completes on the next turn
                 result.errback(RedisUnavailable(
                     "Redis %s gave no answer in %ss" % (self.address.describe(), limit)))
 

@@ -49,7 +49,9 @@ SENT = "pubbot:bus:sent:"
 TRIES = "pubbot:bus:tries:"
 
 #: Idempotency keys live this long (seconds): far longer than any redelivery.
-KEY_TTL = 24 * 3600
+KEY_TTL = 3600
+#: A consumer with nothing pending, silent this long (ms), is removed from its group.
+STALE_CONSUMER = 3600 * 1000
 #: Approximate length the streams are trimmed to.
 MAX_LEN = 100000
 #: Handling attempts of one message before it is given up (a poison message).
@@ -174,6 +176,7 @@ class RedisBus(Service):
         self.handled = 0
         self.lag: Optional[float] = None
         self.in_flight: dict[str, Deferred] = {}
+        self.stale_consumer = STALE_CONSUMER
         self._dropped_logged = -1e9
         self._flushing = False
         self._draining = False
@@ -473,10 +476,14 @@ class RedisBus(Service):
     async def _claim_loop(self) -> None:
         import txredisapi
         every = max(0.5, self.visibility_timeout / 4)
+        rounds = 0
         while self.running:
             await self._sleep(every)
             if not self.running or not self.command.connected or not self._groups_ready:
                 continue
+            rounds += 1
+            if rounds % 100 == 1:
+                await self._forget_stale_consumers()
             cursor = "0-0"
             for _ in range(10):  # a bounded amount of work per round
                 room = self.max_in_flight - len(self.in_flight)
@@ -497,6 +504,21 @@ class RedisBus(Service):
                         self._start_handling(entry_id, fields, claimed=True)
                 if cursor == "0-0":
                     break
+
+    async def _forget_stale_consumers(self) -> None:
+        """Processes that are long gone leave consumers behind (one per process id): drop them."""
+        import txredisapi
+        for stream, group in ((IN, WORKERS), (OUT, OWNER)):
+            try:
+                consumers = await self.command.execute("XINFO", "CONSUMERS", stream, group)
+                for flat in consumers or ():
+                    info = {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+                    if str(info.get("pending")) == "0" and int(info.get("idle", 0)) > self.stale_consumer \
+                            and info.get("name") != self.consumer:
+                        await self.command.execute("XGROUP", "DELCONSUMER", stream, group, info["name"])
+                        log.info("removed stale bus consumer {name}", name=info["name"])
+            except (RedisUnavailable, txredisapi.ResponseError, TypeError, ValueError) as e:
+                log.debug("could not tidy bus consumers: {error}", error=e)
 
     def _start_handling(self, entry_id: str, fields: Optional[dict], claimed: bool) -> None:
         d = Deferred.fromCoroutine(self._handle(entry_id, fields, claimed))
@@ -569,12 +591,15 @@ class RedisBus(Service):
                 and e.get("kind") in ("say", "notice", "action")
                 and (e.get("origin") is None or isinstance(e.get("origin"), str)))
 
-    async def _ack(self, stream: str, group: str, entry_id: str) -> None:
+    async def _ack(self, stream: str, group: str, *entry_ids: str) -> None:
+        """XACK, then XDEL: with one group per stream, an answered entry is of no more use."""
         try:
-            await self._retry(lambda: self.command.execute("XACK", stream, group, entry_id), "acknowledge")
+            await self._retry(lambda: self.command.execute("XACK", stream, group, *entry_ids), "acknowledge")
         except RedisUnavailable:
-            log.warn("could not acknowledge bus entry {entry} before stopping; it will be handled again",
-                     entry=entry_id)
+            log.warn("could not acknowledge {count} bus entries before stopping; they will be handled again",
+                     count=len(entry_ids))
+            return
+        self.command.execute("XDEL", stream, *entry_ids).addErrback(lambda f: None)
 
     async def _reply(self, message_id: str, message: Message, reply: Reply) -> None:
         protocol = message.fields.get("protocol")
@@ -686,11 +711,7 @@ class RedisBus(Service):
                 return  # stopping: leave them pending for the next owner
             if mark is not None and self.is_owner():
                 self._send_reply(envelope)
-        ids = [entry_id for entry_id, _ in batch]
-        try:
-            await self._retry(lambda: self.command.execute("XACK", OUT, OWNER, *ids), "acknowledge replies")
-        except RedisUnavailable:
-            log.warn("could not acknowledge {count} replies before stopping", count=len(ids))
+        await self._ack(OUT, OWNER, *[entry_id for entry_id, _ in batch])
 
     def _send_reply(self, e: dict) -> None:
         origin = e.get("origin")

@@ -21,7 +21,8 @@ from . import free_port, require
 class RedisServer:
     """One redis-server process; C{url} is what pubbot's [redis] url wants."""
 
-    def __init__(self, port: Optional[int] = None):
+    def __init__(self, port: Optional[int] = None, password: Optional[str] = None):
+        self.password = password
         self.binary = require("redis-server", "redis-server")
         self.port = port or free_port()
         if self.port == 6379:
@@ -32,7 +33,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return "redis://127.0.0.1:%d/0" % (self.port,)
+        auth = ":%s@" % (self.password,) if self.password else ""
+        return "redis://%s127.0.0.1:%d/0" % (auth, self.port)
 
     def start(self, timeout: float = 10.0) -> "RedisServer":
         config = os.path.join(self.directory, "redis.conf")
@@ -46,6 +48,7 @@ class RedisServer:
                 "daemonize no",
                 "logfile %s" % os.path.join(self.directory, "redis.log"),
                 "databases 16",
+                "requirepass %s" % self.password if self.password else "",
                 "",
             ]))
         self.process = subprocess.Popen([self.binary, config], stdin=subprocess.DEVNULL,
@@ -66,8 +69,11 @@ class RedisServer:
         raise AssertionError("redis-server did not answer on port %d within %ss" % (self.port, timeout))
 
     def command(self, *args: str, timeout: float = 2.0) -> bytes:
-        """Send one command over a fresh connection; the raw first reply line."""
+        """Send one command over a fresh connection; the raw first reply line (of the command)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            if self.password:
+                s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(self.password), self.password.encode()))
+                s.makefile("rb").readline()
             out = b"*%d\r\n" % len(args)
             for a in args:
                 data = a.encode() if isinstance(a, str) else a
@@ -84,12 +90,15 @@ class RedisServer:
     def query(self, *args: str, timeout: float = 2.0):
         """Send one command over a fresh connection; the parsed reply (bytes, int, list or None)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            reader = s.makefile("rb")
+            if self.password:
+                s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(self.password), self.password.encode()))
+                _read_reply(reader)
             out = b"*%d\r\n" % len(args)
             for a in args:
                 data = a.encode() if isinstance(a, str) else a
                 out += b"$%d\r\n%s\r\n" % (len(data), data)
             s.sendall(out)
-            reader = s.makefile("rb")
             return _read_reply(reader)
 
     def pause(self) -> None:
