@@ -65,6 +65,20 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(top.bot.outbox, top.bot.bus.outbox)
         self.assertEqual(top.bot.store.client.address.db, 2)
 
+    def test_stand_ins_for_the_owners_networks(self):
+        from pubbot.bus.remote import RemoteChat
+        top = self.make(IRC + REDIS)
+        cluster = top.getServiceNamed("cluster")
+        self.assertEqual(list(cluster.bus.remote_chats), ["irc"])
+        cluster._stand_in()
+        self.assertIsInstance(top.bot.chat_services["irc"], RemoteChat)
+        self.assertEqual(top.bot.nick("irc"), "pubbot")
+
+    def test_music_is_a_singleton_too(self):
+        top = self.make(IRC + REDIS + '[music]\nsource = "mpd:tcp:127.0.0.1:6600"\n')
+        self.assertNotIn("music", names(top))
+        self.assertIn("music", names(top.getServiceNamed("cluster").getServiceNamed("owner")))
+
     def test_console_is_owned_too(self):
         top = self.make('[web]\nendpoint = ""\n' + REDIS)
         gate = top.getServiceNamed("cluster").getServiceNamed("owner")
@@ -136,3 +150,21 @@ class StopOrderTests(SynchronousTestCase):
         steps[0].pending.callback(None)
         self.assertEqual(log, ["third", "second", "first"])
         self.assertTrue(done.called)
+
+
+class RemoteChatTests(SynchronousTestCase):
+    def test_verify_and_malformed_state(self):
+        from pubbot.bus.remote import RemoteChat, describe
+        from pubbot.interfaces import IChatService
+        from pubbot.testing import FakeChat
+        remote = RemoteChat(None, "irc", "pubbot")
+        self.assertTrue(verifyObject(IChatService, remote))
+        for junk in (None, [], "x", {"nick": 5, "channels": "no"}, {"channels": {"#a": "no"}}):
+            remote.update(junk, "owner")
+            self.assertEqual(remote.nick, "pubbot")
+            self.assertEqual(remote.roster("#a"), [])
+        remote.update({"nick": "pb", "connected": True, "channels": {"#A": ["x"]}}, "host:1")
+        self.assertEqual((remote.nick, remote.connected, remote.roster("#a")), ("pb", True, ["x"]))
+        chat = FakeChat()
+        self.assertEqual(describe(chat),
+                         {"nick": "pubbot", "connected": True, "network": None, "channels": {}})

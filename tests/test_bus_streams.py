@@ -38,6 +38,12 @@ def handlers(node: "Node"):
         node.handled.append("tell")
         msg.bot.send(msg.protocol, msg.channel, "told by %s" % node.name, "notice")
 
+    @command("announce")
+    def announce(msg):
+        node.handled.append("announce")
+        msg.bot.announce(["#pubbot"], "hello from %s; %s sees %s" % (
+            node.name, msg.bot.nick("irc"), ",".join(msg.bot.roster("irc", "#pubbot"))))
+
     @command("hang")
     def hang(msg):
         node.handled.append("hang")
@@ -45,7 +51,7 @@ def handlers(node: "Node"):
         node.hanging.append(d)
         return d
 
-    return [echo, tell, hang]
+    return [echo, tell, announce, hang]
 
 
 class Node:
@@ -60,7 +66,8 @@ class Node:
         self.bot = Bot(settings, reactor, MemoryStore(reactor), process_id=name)
         for h in handlers(self):
             self.bot.add_handler(h)
-        self.chat = FakeChat()
+        self.chat = OwnerChat(nick="pubbot_")
+        self.chat.rosters["#pubbot"] = ["alice", "pubbot_"]
         if owner:
             self.bot.register_chat(self.chat)
         url = test.server.url
@@ -110,6 +117,16 @@ class Node:
 
     def say(self, text: str):
         return self.bot.chat_line("irc", "#pubbot", "alice", text, hostmask="alice!a@x", account=None)
+
+
+class OwnerChat(FakeChat):
+    """The owner's network, with a channel list and a nick of its own."""
+
+    connected = True
+    network = "TestNet"
+
+    def channels(self):
+        return {"#pubbot": []}
 
 
 class BusTestCase(TestCase):
@@ -182,6 +199,21 @@ class RedisBusTests(BusTestCase):
         # the worker's own sent observers saw it when it called bot.send, the owner's when it sent
         self.assertEqual(worker.sent_seen, [("irc", "#pubbot", "told by w", "notice")])
         self.assertEqual(owner.sent_seen, [("irc", "#pubbot", "told by w", "notice")])
+
+    async def test_a_worker_announces_through_the_owner_and_sees_its_network(self):
+        from pubbot.bus.remote import RemoteChat
+        owner = Node(self, "owner", True, consume=False)
+        worker = Node(self, "w", False)
+        remote = RemoteChat(worker.bot, "irc", "pubbot")
+        worker.bus.remote_chats["irc"] = remote
+        worker.bot.chat_services["irc"] = remote
+        self.assertTrue(await self.until(lambda: remote.connected))
+        self.assertEqual((remote.nick, remote.network, remote.owner), ("pubbot_", "TestNet", None))
+        self.assertEqual(worker.bot.roster("irc", "#PubBot"), ["alice", "pubbot_"])
+        await owner.say("!announce")
+        self.assertTrue(await self.until(lambda: owner.chat.sent))
+        self.assertEqual(owner.chat.sent, [("#pubbot", "hello from w; pubbot_ sees alice,pubbot_", "notice")])
+        self.assertEqual(worker.chat.sent, [])
 
     async def test_worker_without_owner_never_speaks_itself(self):
         owner = Node(self, "owner", True, consume=False)

@@ -17,10 +17,13 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.logger import Logger
 
+from ..interfaces import IChatService
+
 from .client import RedisClient
 from .fanout import FanOut
 from .lease import Lease, OwnerGate
 from .probe import wait_for_nick
+from .remote import RemoteChat
 from .streams import RedisBus
 
 log = Logger()
@@ -73,6 +76,7 @@ class Cluster(MultiService):
             owner_active=lambda: self.gate.active, fanout=self.fanout)
         self.gate.acquired_observers.append(self.bus.owner_changed)
         self.gate.lost_observers.append(self.bus.owner_changed)
+        self.gate.lost_observers.append(self._stand_in)
         bot.bus = self.bus
         bot.outbox = self.bus.outbox
         self.store_client = store_client
@@ -84,7 +88,15 @@ class Cluster(MultiService):
     def startService(self) -> None:
         if self.store_client is not None:
             self.store_client.start()  # closed by the store, after the plugins stopped
+        self._stand_in()
         super().startService()
+
+    def _stand_in(self) -> None:
+        """While the real chat services are not running here, the stand-ins take their place."""
+        if self.gate.active:
+            return
+        for protocol, remote in self.bus.remote_chats.items():
+            self.bot.chat_services.setdefault(protocol, remote)
 
     def stopService(self):
         """Stop the children one after the other, last added first (MultiService would not wait)."""
@@ -110,6 +122,10 @@ class Cluster(MultiService):
             service.disownServiceParent()
             service.setServiceParent(self.gate)
             log.debug("{service} runs only while this process holds the IRC lease", service=name)
+        for service in self.gate:
+            protocol = getattr(service, "protocol", None)
+            if IChatService.providedBy(service) and isinstance(protocol, str):
+                self.bus.remote_chats[protocol] = RemoteChat(self.bot, protocol, self.settings.irc.nick)
         irc = self.gate.namedServices.get("irc")
         endpoint = getattr(irc, "endpoint", None)
         if endpoint is not None and self.settings.redis.takeover_wait > 0:

@@ -36,6 +36,7 @@ from ..interfaces import IBus
 from ..message import Message, Reply
 from .client import RedisUnavailable
 from .lease import IRC_LEASE, owner_of
+from .remote import CHAT_STATE, describe
 
 log = Logger()
 
@@ -177,6 +178,8 @@ class RedisBus(Service):
         self.lag: Optional[float] = None
         self.in_flight: dict[str, Deferred] = {}
         self.stale_consumer = STALE_CONSUMER
+        #: Stand-ins for the owner's chat services while this process is not the owner.
+        self.remote_chats: dict[str, Any] = {}
         self._dropped_logged = -1e9
         self._flushing = False
         self._draining = False
@@ -231,16 +234,29 @@ class RedisBus(Service):
         The bot's outbox: send at once when this process may speak on
         C{protocol}, else hand the text to the owner through the reply stream.
         """
-        if self.is_owner() and protocol in self.bot.chat_services:
+        if self.is_owner() and self._local(protocol):
             return self._speak(protocol, target, text, kind, origin=self.consumer)
+        return self.relay(protocol, target, text, kind)
+
+    def relay(self, protocol: str, target: str, text: str, kind: str) -> Deferred:
+        """Hand text to the owner through the reply stream (retried while Redis is away)."""
         envelope = {"key": uuid.uuid4().hex, "origin": self.consumer, "protocol": protocol,
                     "target": target, "text": text, "kind": kind, "at": self.wall()}
         payload = json.dumps(envelope)
         return self._reliably(lambda: self._add_once(OUT, envelope["key"], payload),
                               "pass a line for %s to the IRC owner" % (target,))
 
+    def _local(self, protocol: str) -> bool:
+        """This process has the real connection for C{protocol} (not a stand-in)."""
+        service = self.bot.chat_services.get(protocol)
+        return service is not None and not getattr(service, "remote", False)
+
     def _speak(self, protocol: str, target: str, text: str, kind: str, origin: Optional[str]) -> Any:
         """Really send (this process owns the chat connection); tell the others."""
+        if not self._local(protocol):
+            log.warn("no {protocol} connection here; dropped a line to {target}", protocol=protocol,
+                     target=target)
+            return None
         result = self.bot._send_local(protocol, target, text, kind)
         if self.fanout is not None:
             self.fanout.publish("sent", sender=origin, protocol=protocol, target=target, text=text,
@@ -609,7 +625,7 @@ class RedisBus(Service):
             return
         key = message_id + ":reply"
         text = "\n".join(reply.lines)
-        if self.is_owner() and protocol in self.bot.chat_services:
+        if self.is_owner() and self._local(protocol):
             fresh = await self._mark_sent(key)
             if fresh is None:
                 return  # sent before (an earlier attempt at this message)
@@ -737,11 +753,29 @@ class RedisBus(Service):
                     HEARTBEAT, [PROCS, IRC_LEASE, IN], [self.consumer, ttl, WORKERS])
                 self._update_state(workers=int(alive), owner=owner_of(holder),
                                    bus_lag=None if int(lag) < 0 else int(lag) / 1000.0, redis="up")
+                await self._share_chat_state(ttl, owner_of(holder))
             except RedisUnavailable:
                 self._update_state(redis="down")
             except Exception as e:  # noqa: BLE001 - a bad reply must not stop the heartbeat
                 log.warn("bus heartbeat failed: {error}", error=e)
             await self._sleep(self.heartbeat_every)
+
+    async def _share_chat_state(self, ttl_ms: int, owner: Optional[str]) -> None:
+        """The owner publishes its chat services' state; the others update their stand-ins."""
+        if self.owner_active():
+            state = {p: describe(s) for p, s in list(self.bot.chat_services.items())
+                     if not getattr(s, "remote", False)}
+            await self.command.execute("SET", CHAT_STATE, json.dumps(state, default=str), "PX", ttl_ms)
+        elif self.remote_chats:
+            raw = await self.command.execute("GET", CHAT_STATE)
+            try:
+                state = json.loads(raw) if isinstance(raw, str) and len(raw) < MAX_ENTRY else {}
+            except ValueError:
+                state = {}
+            if not isinstance(state, dict):
+                state = {}
+            for protocol, remote in self.remote_chats.items():
+                remote.update(state.get(protocol), owner)
 
     def _update_state(self, **fields: Any) -> None:
         state = self.bot.state.setdefault("cluster", {})
