@@ -400,6 +400,37 @@ class OwnerGateTests(SynchronousTestCase):
         w.run(1.5)
         self.assertEqual(logs[1 - holder], [("start", "irc"), ("start", "music")])
 
+    def test_children_start_only_after_before_start(self):
+        w, gates, logs = self.make()
+        waits = []
+        for g in gates:
+            g.before_start = lambda: waits.append(Deferred()) or waits[-1]
+            g.startService()
+        w.run(1)
+        holder = w.procs.index(w.holders()[0])
+        self.assertEqual(len(waits), 1)
+        self.assertEqual(logs[holder], [])
+        self.assertFalse(gates[holder].active)
+        waits[0].callback(None)
+        self.assertEqual(logs[holder], [("start", "irc"), ("start", "music")])
+
+    def test_stopping_during_before_start_never_starts_children(self):
+        w, gates, logs = self.make()
+        waits = []
+        for g in gates:
+            g.before_start = lambda: waits.append(Deferred()) or waits[-1]
+            g.startService()
+        w.run(1)
+        holder = w.procs.index(w.holders()[0])
+        done = []
+        gates[holder].stopService().addBoth(done.append)
+        self.assertEqual(done, [])
+        waits[0].callback(None)
+        w.run(0.1)
+        self.assertEqual(done, [None])
+        self.assertEqual(logs[holder], [])
+        self.assertIsNone(w.redis.value(IRC_LEASE))
+
     def test_child_added_while_active_starts(self):
         w, gates, logs = self.make()
         for g in gates:

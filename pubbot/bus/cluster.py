@@ -133,7 +133,7 @@ class Cluster(MultiService):
 
             def before_start():
                 return Deferred.fromCoroutine(wait_for_nick(
-                    endpoint, nick, self.reactor, limit, self.lease.valid))
+                    endpoint, nick, self.reactor, limit, lambda: self.gate.running and self.lease.valid()))
 
             self.gate.before_start = before_start
 
