@@ -12,7 +12,9 @@ redis-server of its own), it measures
 
 Each figure is the median of several runs. Run from the repository root:
 
-    python bench/bus.py [--runs 3] [--burst 2000] [--pings 200]
+    python bench/bus.py [--runs 3] [--burst 2000] [--pings 200] [--work MS]
+
+(--work: milliseconds of CPU work per message, to see the workers share it).
 
 It needs redis-server (as the integration tests do); it never touches the
 Redis on port 6379.
@@ -40,8 +42,16 @@ from pubbot.config import parse  # noqa: E402
 from pubbot.store.memory import MemoryStore  # noqa: E402
 
 
+#: Seconds of blocking work per message (--work), as a CPU-bound handler would do.
+WORK = 0.0
+
+
 @command("echo", args=r"(?P<text>.+)")
 def echo(msg, text):
+    if WORK:
+        end = time.perf_counter() + WORK
+        while time.perf_counter() < end:
+            pass
     return {"content": text}
 
 
@@ -121,10 +131,10 @@ async def wait_for(predicate, reactor, seconds=30.0):
         await task.deferLater(reactor, 0.1, lambda: None)
 
 
-def spawn_worker(url: str, name: str) -> subprocess.Popen:
+def spawn_worker(url: str, name: str, work_ms: float) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", url, name],
-                            env=env, stdin=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, os.path.abspath(__file__), "--work", str(work_ms),
+                             "--worker", url, name], env=env, stdin=subprocess.DEVNULL)
 
 
 async def bench(reactor, args) -> None:
@@ -139,7 +149,7 @@ async def bench(reactor, args) -> None:
 
     for workers in args.workers:
         server = RedisServer().start()
-        procs = [spawn_worker(server.url, "worker%d" % i) for i in range(workers)]
+        procs = [spawn_worker(server.url, "worker%d" % i, args.work) for i in range(workers)]
         try:
             bot, chat, bus = make_bot(reactor, server.url, name="owner", consume=False)
             await wait_for(lambda: server.query("ZCARD", PROCS) == workers + 1, reactor)
@@ -157,7 +167,8 @@ async def bench(reactor, args) -> None:
             server.stop()
 
     print()
-    print("median of %d runs; burst of %d messages, %d one at a time" % (args.runs, args.burst, args.pings))
+    print("median of %d runs; burst of %d messages, %d one at a time; %g ms of work per message; %d CPUs"
+          % (args.runs, args.burst, args.pings, args.work, os.cpu_count() or 0))
     print("bus        workers  msgs/s   latency p50   p95      added p50")
     for name, workers, runs in rows:
         rate = statistics.median(r[0] for r in runs)
@@ -179,8 +190,11 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--pings", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--work", type=float, default=0.0, help="ms of CPU work per message")
     parser.add_argument("--worker", nargs=2, metavar=("URL", "NAME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global WORK
+    WORK = args.work / 1000.0
     if args.worker:
         task.react(lambda reactor: worker(reactor, *args.worker))
     else:
