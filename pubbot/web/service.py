@@ -19,6 +19,7 @@ from twisted.web.server import Site
 
 from .auth import TokenAuth, is_loopback
 from .feed import LiveFeed
+from .limits import LimitedRequest
 from .metrics import make_registry
 from .resources import DashboardRoot, build_root
 from .sse import EventHub
@@ -38,9 +39,13 @@ def check_web_settings(settings) -> Optional[str]:
 
 
 class QuietSite(Site):
-    """A Site that logs only failed requests (polling would flood the log)."""
+    """
+    A Site that logs only failed requests (polling would flood the log) and
+    refuses request bodies over L{limits.MAX_REQUEST_BODY} before buffering them.
+    """
 
     noisy = False
+    requestFactory = LimitedRequest
 
     def log(self, request) -> None:
         code = request.code
