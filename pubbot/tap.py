@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import sys
@@ -51,12 +52,20 @@ class BusService(Service):
 
     name = "bus"
 
-    def __init__(self, bot: Bot):
+    def __init__(self, bot: Bot, freeze_gc: bool = True):
         self.bot = bot
+        self.freeze_gc = freeze_gc
 
     def startService(self) -> None:
         super().startService()
         self.bot.start()
+        # Everything built so far (Twisted, the plugins, the brain's model
+        # containers) lives as long as the process: keep it out of the
+        # cyclic collector, whose full passes otherwise walk every entry of
+        # those big dicts (30-50 ms pauses, measured with bench/steady.py).
+        if self.freeze_gc:
+            gc.collect()
+            gc.freeze()
 
     def stopService(self):
         super().stopService()

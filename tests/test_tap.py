@@ -95,3 +95,25 @@ class TwistdTests(SynchronousTestCase):
         self.assertTrue(all(line.startswith("<pubbot> ") for line in lines), lines)
         with open(os.path.join(cwd, "pubbot.log")) as f:
             self.assertIn("pubbot", f.read())
+
+
+class BusServiceTests(SynchronousTestCase):
+    def test_start_freezes_what_was_built_for_the_collector(self):
+        import gc
+        from pubbot.testing import Harness
+        bot = Harness().bot
+        gc.unfreeze()
+        self.addCleanup(gc.unfreeze)
+        service = tap.BusService(bot)
+        service.startService()
+        self.assertGreater(gc.get_freeze_count(), 0)
+        service.stopService()
+
+    def test_freezing_can_be_turned_off(self):
+        import gc
+        from pubbot.testing import Harness
+        gc.unfreeze()
+        service = tap.BusService(Harness().bot, freeze_gc=False)
+        service.startService()
+        self.assertEqual(gc.get_freeze_count(), 0)
+        service.stopService()
