@@ -427,7 +427,11 @@ class TrigramModel:
             self._dirty_shards.difference_update(pending)
         else:
             self._dirty_shards = set()
-        return {s: {field: counts[t] for t, field in members.get(s, {}).items()} for s in pending}
+        # A trigram evicted since it was filed may still be listed (its own
+        # filing is pending in the dirty set, which will re-mark its shard).
+        get = counts.get
+        return {s: {field: n for t, field in members.get(s, {}).items() if (n := get(t)) is not None}
+                for s in pending}
 
     def has_dirty(self) -> bool:
         """Is anything left for L{take_dirty} to hand over?"""

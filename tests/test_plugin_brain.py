@@ -513,6 +513,23 @@ class PluginTests(SynchronousTestCase):
             copy.load_shard(shard, data)
         self.assertEqual(dict(copy.trigrams()), dict(model.trigrams()))
 
+    def test_partial_filing_survives_eviction(self):
+        # Trigrams filed in one round and evicted before the next must not
+        # break building the next round's shards.
+        model = TrigramModel(50)
+        for i in range(40):
+            model.learn("alpha%d beta%d gamma%d" % (i, i, i))
+        model.take_dirty(max_trigrams=10)
+        for i in range(200):
+            model.learn("delta%d eps%d zeta%d" % (i, i, i))
+        while model.has_dirty():
+            model.take_dirty(max_shards=4, max_trigrams=10)
+        copy = TrigramModel(50)
+        model.mark_all_dirty()
+        for shard, data in model.take_dirty().items():
+            copy.load_shard(shard, data)
+        self.assertEqual(dict(copy.trigrams()), dict(model.trigrams()))
+
     def test_failed_save_is_retried(self):
         bot, brain = self.harness()
         failing = {"on": True}
