@@ -154,3 +154,22 @@ class TwistdExitTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertEqual(result.stderr.strip(), "pubbot: unknown key [irc] nikc")
         self.assertNotIn("Traceback", result.stdout + result.stderr)
+
+
+class ExampleCompletenessTests(SynchronousTestCase):
+    def test_example_lists_every_key(self):
+        import tomllib
+        with open(os.path.join(ROOT, "pubbot.example.toml"), "rb") as f:
+            example = tomllib.load(f)
+        missing = []
+
+        def walk(cls, data, path):
+            defaults = cls()
+            for field in dataclasses.fields(cls):
+                value = getattr(defaults, field.name)
+                if dataclasses.is_dataclass(value):
+                    walk(type(value), data.get(field.name, {}), path + [field.name])
+                elif field.name not in data:
+                    missing.append("[%s] %s" % (".".join(path), field.name))
+        walk(Settings, example, [])
+        self.assertEqual(missing, [])
