@@ -53,11 +53,7 @@ def one(kind: str, lines: list, triggers: list, timeout: float):
         return {"rate": len(lines) / elapsed, "p50": statistics.median(latencies),
                 "p99": ircserver.percentile(latencies, 0.99), "rss": rss}
     finally:
-        ircserver.stop_process(proc)
-        server.port.stopListening()
-        if server.connection is not None:
-            server.connection.transport.abortConnection()
-        ircserver.cleanup(workdir)
+        ircserver.close(server, proc, workdir)
 
 
 def with_timeout(d: Deferred, seconds: float, what: str) -> Deferred:
@@ -95,21 +91,7 @@ def run():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
-    outcome = []
-
-    def finish(result):
-        outcome.append(result)
-        reactor.stop()
-    main(args).addBoth(finish)
-    reactor.run()
-    if outcome and hasattr(outcome[0], "raiseException"):
-        failure = outcome[0]
-        if failure.check(SystemExit):
-            print(failure.value, file=sys.stderr)
-            return 1
-        failure.printTraceback()
-        return 1
-    return 0
+    return ircserver.run_benchmark(main, args)
 
 
 if __name__ == "__main__":

@@ -215,3 +215,30 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def close(server: BenchServer, proc: subprocess.Popen, workdir: str) -> None:
+    """Stop the client under test and the server, and remove the scratch dir."""
+    stop_process(proc)
+    server.port.stopListening()
+    if server.connection is not None:
+        server.connection.transport.abortConnection()
+    cleanup(workdir)
+
+
+def run_benchmark(main: Callable, args) -> int:
+    """Run C{main(args)} (returning a Deferred) on the reactor; 1 if it could not run."""
+    outcome: list = []
+
+    def finish(result):
+        outcome.append(result)
+        reactor.stop()
+    main(args).addBoth(finish)
+    reactor.run()
+    if outcome and hasattr(outcome[0], "raiseException"):
+        if outcome[0].check(SystemExit):
+            print(outcome[0].value, file=sys.stderr)
+        else:
+            outcome[0].printTraceback()
+        return 1
+    return 0

@@ -19,7 +19,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet import reactor  # noqa: E402
 from twisted.internet.defer import inlineCallbacks  # noqa: E402
 
 import ircserver  # noqa: E402
@@ -36,11 +35,7 @@ def one(kind: str):
         joined = yield with_timeout(server.on_join, 60, "%s did not join" % kind)
         return joined - started
     finally:
-        ircserver.stop_process(proc)
-        server.port.stopListening()
-        if server.connection is not None:
-            server.connection.transport.abortConnection()
-        ircserver.cleanup(workdir)
+        ircserver.close(server, proc, workdir)
 
 
 @inlineCallbacks
@@ -61,20 +56,7 @@ def run():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    outcome = []
-
-    def finish(result):
-        outcome.append(result)
-        reactor.stop()
-    main(args).addBoth(finish)
-    reactor.run()
-    if outcome and hasattr(outcome[0], "raiseException"):
-        if outcome[0].check(SystemExit):
-            print(outcome[0].value, file=sys.stderr)
-        else:
-            outcome[0].printTraceback()
-        return 1
-    return 0
+    return ircserver.run_benchmark(main, args)
 
 
 if __name__ == "__main__":

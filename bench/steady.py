@@ -66,11 +66,7 @@ def one(kind: str, rate: int, seconds: float, every: int):
         latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, sent_at)]
         return (ircserver.percentile(latencies, 0.5), ircserver.percentile(latencies, 0.99), len(latencies))
     finally:
-        ircserver.stop_process(proc)
-        server.port.stopListening()
-        if server.connection is not None:
-            server.connection.transport.abortConnection()
-        ircserver.cleanup(workdir)
+        ircserver.close(server, proc, workdir)
 
 
 @inlineCallbacks
@@ -91,20 +87,7 @@ def run():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--every", type=int, default=100)
     args = parser.parse_args()
-    outcome = []
-
-    def finish(result):
-        outcome.append(result)
-        reactor.stop()
-    main(args).addBoth(finish)
-    reactor.run()
-    if outcome and hasattr(outcome[0], "raiseException"):
-        if outcome[0].check(SystemExit):
-            print(outcome[0].value, file=sys.stderr)
-        else:
-            outcome[0].printTraceback()
-        return 1
-    return 0
+    return ircserver.run_benchmark(main, args)
 
 
 if __name__ == "__main__":

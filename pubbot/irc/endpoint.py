@@ -26,6 +26,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..endpoints import split_endpoint
 from .sts import StsPolicies
 from .tlsopts import TLSSettings
 
@@ -38,24 +39,6 @@ _ALLOWED_OPTIONS = {"host", "port", "timeout", "bindAddress"}
 
 class ServerError(ValueError):
     """A server string that cannot be used."""
-
-
-def _split(description: str) -> list[str]:
-    """Split an endpoint string on ':' honouring backslash escapes."""
-    parts, current, escaped = [], [], False
-    for c in description:
-        if escaped:
-            current.append(c)
-            escaped = False
-        elif c == "\\":
-            escaped = True
-        elif c == ":":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(c)
-    parts.append("".join(current))
-    return parts
 
 
 @dataclass(frozen=True)
@@ -79,7 +62,7 @@ class Server:
 
 
 def parse_server(description: str) -> Server:
-    parts = _split(description)
+    parts = split_endpoint(description)
     kind = parts[0].lower()
     if kind == "unix":
         return Server(description, "unix", None, None)

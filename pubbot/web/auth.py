@@ -16,6 +16,8 @@ from typing import Optional
 
 from twisted.web.resource import Resource
 
+from ..endpoints import split_endpoint
+
 COOKIE = b"pubbot_session"
 #: Session cookie lifetime (seconds).
 COOKIE_MAX_AGE = 30 * 24 * 3600
@@ -149,30 +151,12 @@ class UnauthorizedResource(Resource):
 
 # endpoint strings
 
-def _split_endpoint(description: str) -> list[str]:
-    """Split a Twisted endpoint string on unescaped colons (backslash escapes)."""
-    parts, current, escaped = [], [], False
-    for c in description:
-        if escaped:
-            current.append(c)
-            escaped = False
-        elif c == "\\":
-            escaped = True
-        elif c == ":":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(c)
-    parts.append("".join(current))
-    return parts
-
-
 def endpoint_interface(description: str) -> Optional[str]:
     """
     The interface a C{tcp:} or C{ssl:} server endpoint string binds ("" is
     every interface); None for C{unix:} (a local socket file).
     """
-    parts = _split_endpoint(description)
+    parts = split_endpoint(description)
     kind = parts[0].lower()
     if kind == "unix":
         return None

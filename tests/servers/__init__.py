@@ -39,3 +39,15 @@ def bot_env(**extra: str) -> dict:
     env = dict(os.environ, PYTHONPATH=ROOT, PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
+
+
+def terminate(process, timeout: float = 10) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it lingers past C{timeout}."""
+    import subprocess
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from . import free_port, require
+from . import free_port, require, terminate
 
 
 @dataclass(frozen=True)
@@ -165,13 +165,7 @@ class MPDServer:
 
     def stop(self) -> None:
         """Stop mpd and remove its temp dir."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from typing import Optional
 
-from . import free_port, require
+from . import free_port, require, terminate
 
 
 class NgircdServer:
@@ -115,13 +115,7 @@ class NgircdServer:
 
     def stop(self) -> None:
         """Stop the server and remove its temp dir."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 

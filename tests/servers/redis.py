@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import Optional
 
-from . import free_port, require
+from . import free_port, require, terminate
 
 
 class RedisServer:
@@ -120,15 +120,9 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the server and remove its temp dir."""
-        if self.process is not None and self.process.poll() is None:
-            if self.paused:
-                self.resume()
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None and self.process.poll() is None and self.paused:
+            self.resume()
+        terminate(self.process)
         self.process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 
