@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import string
 import zlib
+from sys import intern
 from collections import _count_elements, deque  # type: ignore[attr-defined]
 from itertools import islice
 from typing import Any, Iterable, Iterator, Mapping, Optional
@@ -151,7 +152,9 @@ class TrigramModel:
 
     def learn(self, text: str) -> int:
         """Learn the trigrams of one line; returns how many were new."""
-        words = text.split()
+        # Interned, so the counts, the dirty set and the shard index share
+        # one string per word instead of keeping a copy from every line.
+        words = list(map(intern, text.split()))
         if not words:
             return 0
         if words[0][-1] == ":":
