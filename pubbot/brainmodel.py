@@ -178,12 +178,17 @@ class TrigramModel:
         self._dirty.update(trigrams)
         new = len(counts) - before
         if new:
-            self.added += new
-            # New keys are the last ones in the dict.
-            self._hand.extend(islice(reversed(counts), new))
-            if len(counts) > self.max_trigrams:
-                self._evict()
+            self._admit(new)
         return new
+
+    def _admit(self, new: int) -> None:
+        """Queue the C{new} trigrams just added for eviction; evict past the bound."""
+        counts = self._counts
+        self.added += new
+        # New keys are the last ones in the dict.
+        self._hand.extend(islice(reversed(counts), new))
+        if len(counts) > self.max_trigrams:
+            self._evict()
 
     def _evict(self) -> None:
         counts = self._counts
@@ -476,8 +481,5 @@ class TrigramModel:
             member[trigram] = field
         new = len(counts) - before
         if new:
-            self.added += new
-            self._hand.extend(islice(reversed(counts), new))
-            if len(counts) > self.max_trigrams:
-                self._evict()
+            self._admit(new)
         return bad

@@ -116,6 +116,19 @@ def entries(reply) -> list:
     return out
 
 
+
+def _wakeable(seconds: float, clock) -> Deferred:
+    """A pause that ends after C{seconds}, or earlier through L{_wake}."""
+    d: Deferred = Deferred()
+    d.addTimeout(seconds, clock, onTimeoutCancel=lambda *_: None)
+    return d
+
+
+def _wake(pause: Optional[Deferred]) -> None:
+    """End C{pause} now if it is still running."""
+    if pause is not None and not pause.called:
+        pause.callback(None)
+
 class Backoff:
     """Delays for retries: doubling from C{first} up to C{most}."""
 
@@ -437,12 +450,10 @@ class RedisBus(Service):
             pass  # done again on the next connection
 
     def _wake_reader(self) -> None:
-        if self._reader_wake is not None and not self._reader_wake.called:
-            self._reader_wake.callback(None)
+        _wake(self._reader_wake)
 
     async def _pause_reader(self, seconds: float) -> None:
-        self._reader_wake = Deferred()
-        self._reader_wake.addTimeout(seconds, self.reactor, onTimeoutCancel=lambda *_: None)
+        self._reader_wake = _wakeable(seconds, self.reactor)
         await self._track(self._reader_wake)
 
     async def _read_loop(self) -> None:
@@ -646,12 +657,10 @@ class RedisBus(Service):
     # the owner: sending what the reply stream carries
 
     def _wake_replies(self) -> None:
-        if self._replies_wake is not None and not self._replies_wake.called:
-            self._replies_wake.callback(None)
+        _wake(self._replies_wake)
 
     async def _pause_replies(self, seconds: float) -> None:
-        self._replies_wake = Deferred()
-        self._replies_wake.addTimeout(seconds, self.reactor, onTimeoutCancel=lambda *_: None)
+        self._replies_wake = _wakeable(seconds, self.reactor)
         await self._track(self._replies_wake)
 
     async def _replies_loop(self) -> None:
