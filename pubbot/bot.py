@@ -7,6 +7,7 @@ from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .dispatch import Dispatcher, choose_reply
@@ -32,6 +33,30 @@ class LocalBus:
             return results
         # Every handler answered at once (the common case): no callback chain.
         return succeed(self._deliver(choose_reply(results), message) if results else None)
+
+    def submit_many(self, messages: list) -> Deferred:
+        """Dispatch a batch; each message's reply goes out in order, as soon as it is known."""
+        found = self.bot.dispatcher.dispatch_many(messages)
+        if not found:
+            return succeed(None)
+        waits = []
+        for i, results in found.items():
+            message = messages[i]
+            if isinstance(results, Deferred):
+                results.addCallback(choose_reply)
+                results.addCallback(self._deliver, message)
+                results.addErrback(self._failed, message)
+                waits.append(results)
+                continue
+            try:
+                self._deliver(choose_reply(results), message)
+            except Exception:
+                self._failed(Failure(), message)
+        return DeferredList(waits) if waits else succeed(None)
+
+    @staticmethod
+    def _failed(failure: Failure, message: Message) -> None:
+        log.failure("replying to a message on {topic} failed", failure, topic=message.topic)
 
     def _deliver(self, reply: Optional[Reply], message: Message) -> Optional[Reply]:
         if reply is not None:
@@ -121,6 +146,11 @@ class Bot:
         with C{direct} (addressed, address stripped) and C{command} (the text
         after the address or the command prefix, else None).
         """
+        return self.bus.submit(self.chat_message(protocol, channel, source, content, private, fields))
+
+    def chat_message(self, protocol: str, channel: str, source: str, content: str,
+                     private: bool, fields: dict) -> Message:
+        """The message L{chat_line} publishes; takes C{fields} (a dict it may change) as its own."""
         nick = self.nick(protocol)
         direct = private
         n = len(nick)
@@ -136,8 +166,7 @@ class Bot:
         fields.setdefault("source_id", None)
         fields.update(protocol=protocol, channel=channel, source=source, content=content,
                       direct=direct, command=command, private=private)
-        topic = chat_topic(protocol, channel, "chat")
-        return self.bus.submit(Message(topic, fields, self))
+        return Message.wrap(chat_topic(protocol, channel, "chat"), fields, self)
 
     def chat_event(self, protocol: str, channel: str, kind: str, /, **fields: Any) -> Deferred:
         """

@@ -1,16 +1,19 @@
-"""The dispatcher: a message in, every matching handler called in isolation."""
+"""The dispatcher: messages in, every matching handler called in isolation."""
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from inspect import iscoroutine
+from operator import attrgetter
 from time import perf_counter
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .interfaces import IBatchHandler
 from .message import Message, Reply
 from .topics import TopicTrie
 
@@ -18,6 +21,11 @@ log = Logger()
 
 #: Upper bounds (seconds) of the latency histogram buckets kept per handler.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, float("inf"))
+
+# What makes a content filter unsafe to run once over a batch's joined
+# contents (see ContentFilter): assertions that look past a line's ends.
+_UNSAFE_FILTER = re.compile(r"\\[AZz]|\(\?<?[=!]|\(\?[a-zA-Z-]*s")
+_topic_of = attrgetter("topic")
 
 
 class HandlerStats:
@@ -32,10 +40,11 @@ class HandlerStats:
         self.seconds = 0.0
         self.buckets = [0] * len(LATENCY_BUCKETS)
 
-    def observe(self, seconds: float) -> None:
-        self.calls += 1
+    def observe(self, seconds: float, calls: int = 1) -> None:
+        """Count C{calls} calls taking C{seconds} together (the histogram gets their mean)."""
+        self.calls += calls
         self.seconds += seconds
-        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds / calls)] += calls
 
 
 class Result(NamedTuple):
@@ -46,44 +55,93 @@ class Result(NamedTuple):
     failed: bool = False
 
 
+class ContentFilter:
+    """
+    A handler's C{content_filter}: a regex that must find something in a
+    message's C{content} for the handler to be called (compiled with
+    C{re.MULTILINE}). For a batch, a safe filter (no C{\\A}, C{\\Z},
+    lookarounds or DOTALL, and contents without newlines) is searched once
+    over the contents joined by newlines: no match there means no match in
+    any line, so most batches cost one C-level scan per filter.
+    """
+
+    __slots__ = ("pattern", "safe")
+
+    def __init__(self, source: Any):
+        if isinstance(source, re.Pattern):
+            self.pattern = re.compile(source.pattern, source.flags | re.MULTILINE)
+        else:
+            self.pattern = re.compile(source, re.MULTILINE)
+        text = self.pattern.pattern
+        self.safe = (not self.pattern.flags & re.DOTALL and isinstance(text, str)
+                     and _UNSAFE_FILTER.search(text) is None)
+
+    def wants(self, message: Message) -> bool:
+        content = message.fields.get("content")
+        return type(content) is str and self.pattern.search(content) is not None
+
+    def select(self, messages: Sequence[Message], joined: Optional[str]) -> list[int]:
+        """The positions of C{messages} this filter lets through."""
+        if joined is not None and self.safe and self.pattern.search(joined) is None:
+            return []
+        wants = self.wants
+        return [i for i, m in enumerate(messages) if wants(m)]
+
+
+def joined_contents(messages: Sequence[Message]) -> Optional[str]:
+    """The messages' contents joined by newlines; None when one is not a line of text."""
+    try:
+        joined = "\n".join([m.fields["content"] for m in messages])
+    except (KeyError, TypeError):
+        return None
+    if joined.count("\n") != len(messages) - 1:
+        return None
+    return joined
+
+
+class _Entry(NamedTuple):
+    handler: Any
+    always: bool
+    many: Optional[Callable]
+    filter: Optional[ContentFilter]
+
+
 class _Route:
     """
-    The handlers for one topic: those always called, and those declaring
-    C{trigger_words} indexed by each word, so that a chat line whose first
-    word (of its C{command} or its C{content}) is none of theirs costs
-    nothing in the many command handlers.
+    The handlers for one topic, in plugin order: those always called, and
+    those declaring C{trigger_words} indexed by each word, so that a chat
+    line whose first word (of its C{command} or its C{content}) is none of
+    theirs costs nothing in the many command handlers.
     """
 
-    __slots__ = ("family", "always", "by_word", "rank")
+    __slots__ = ("family", "entries", "by_word", "filtered")
 
-    def __init__(self, topic: str, handlers: Sequence):
+    def __init__(self, topic: str, handlers: Sequence, filters: dict):
         self.family = topic.split(".", 1)[0]
-        self.always: list = []
+        self.entries: list[_Entry] = []
         self.by_word: dict[str, list] = {}
-        self.rank = {h: i for i, h in enumerate(handlers)}
+        self.filtered = False
         for h in handlers:
             words = getattr(h, "trigger_words", None)
             if words:
                 for word in words:
                     self.by_word.setdefault(word, []).append(h)
-            else:
-                self.always.append(h)
+            many = h.handle_many if IBatchHandler.providedBy(h) else None
+            f = filters.get(h)
+            self.filtered = self.filtered or f is not None
+            self.entries.append(_Entry(h, not words, many, f))
 
-    def handlers(self, message: Message) -> Sequence:
-        by_word = self.by_word
-        if not by_word:
-            return self.always
+    def extras(self, message: Message) -> Optional[list]:
+        """The trigger-word handlers C{message} calls for (None: none)."""
         fields = message.fields
         extra = None
         for text in (fields.get("command"), fields.get("content")):
             if text and type(text) is str:
                 first = text.split(None, 1)
-                found = by_word.get(first[0].lower()) if first else None
+                found = self.by_word.get(first[0].lower()) if first else None
                 if found:
                     extra = found if extra is None else extra + found
-        if extra is None:
-            return self.always
-        return sorted(set(self.always).union(extra), key=self.rank.__getitem__)
+        return extra
 
 
 class Dispatcher:
@@ -94,9 +152,12 @@ class Dispatcher:
     C{timeout} seconds is logged with its name and counted, and gives no
     result; the others are unaffected.
 
-    A handler with a C{trigger_words} attribute (lower-case words, as
-    L{pubbot.api.command} sets) is only called for messages whose
-    C{command} or C{content} field starts with one of those words.
+    What a handler may declare to be called less (see L{pubbot.interfaces}):
+    C{trigger_words} (lower-case words, as L{pubbot.api.command} sets): only
+    called for messages whose C{command} or C{content} starts with one;
+    C{content_filter} (a regex): only called for messages whose C{content}
+    it finds; and L{IBatchHandler.handle_many}, called once with all of a
+    batch's messages for it (L{dispatch_many}).
     """
 
     def __init__(self, clock, timeout: float = 10.0):
@@ -104,15 +165,22 @@ class Dispatcher:
         self.timeout = timeout
         self._trie: TopicTrie = TopicTrie()
         self._routes: dict[str, _Route] = {}
+        self._filters: dict[Any, ContentFilter] = {}
         self.handlers: list = []
         self.stats: dict[str, HandlerStats] = {}
         self._stats_of: dict[Any, HandlerStats] = {}
         self.topic_counts: dict[str, int] = {}
         #: Callables given every published message, before the handlers.
         self.observers: list[Callable[[Message], None]] = []
+        #: Callables given each batch of published messages (a list of one
+        #: for a single message), before the handlers.
+        self.batch_observers: list[Callable[[list], None]] = []
 
     def add(self, handler) -> None:
         """Subscribe C{handler} (an IHandler) to its patterns."""
+        source = getattr(handler, "content_filter", None)
+        if source is not None:
+            self._filters[handler] = ContentFilter(source)
         self.handlers.append(handler)
         self._stats_of[handler] = self.stats.setdefault(handler.name, HandlerStats())
         for pattern in handler.subscriptions:
@@ -124,6 +192,7 @@ class Dispatcher:
         for pattern in handler.subscriptions:
             self._trie.unsubscribe(pattern, handler)
         self._stats_of.pop(handler, None)
+        self._filters.pop(handler, None)
         self._routes.clear()
 
     def subscribers(self, topic: str) -> Sequence:
@@ -134,7 +203,7 @@ class Dispatcher:
         if route is None:
             if len(self._routes) >= 4096:
                 self._routes.clear()
-            route = self._routes[topic] = _Route(topic, self._trie.match(topic))
+            route = self._routes[topic] = _Route(topic, self._trie.match(topic), self._filters)
         return route
 
     def publish(self, message: Message) -> Deferred:
@@ -148,49 +217,146 @@ class Dispatcher:
 
     def dispatch(self, message: Message) -> "list | Deferred":
         """L{publish}, but the list itself when every handler answered at once."""
-        route = self._route(message.topic)
+        return self.dispatch_many([message]).get(0, [])
+
+    def dispatch_many(self, messages: Sequence[Message]) -> "dict[int, list | Deferred]":
+        """
+        Dispatch a batch of messages (the lines of one read, in order). Each
+        handler sees its messages in order (handlers providing
+        L{IBatchHandler} get them in one call); different handlers' calls
+        are not interleaved line by line, as in separate worker processes.
+        Returns, for the position of each message that got a result, what
+        L{dispatch} would give for it.
+        """
+        topics = set(map(_topic_of, messages))
+        if len(topics) == 1:
+            return self._dispatch_group(self._route(messages[0].topic), messages, None)
+        groups: dict[str, list[int]] = {}
+        for i, m in enumerate(messages):
+            groups.setdefault(m.topic, []).append(i)
+        out: dict = {}
+        for topic, positions in groups.items():
+            group = [messages[i] for i in positions]
+            out.update(self._dispatch_group(self._route(topic), group, positions))
+        return dict(sorted(out.items()))
+
+    def _dispatch_group(self, route: _Route, messages: Sequence[Message],
+                        positions: Optional[list[int]]) -> dict:
         counts = self.topic_counts
-        counts[route.family] = counts.get(route.family, 0) + 1
+        counts[route.family] = counts.get(route.family, 0) + len(messages)
         for observer in self.observers:
+            for message in messages:
+                try:
+                    observer(message)
+                except Exception:
+                    log.failure("message observer {observer!r} failed", observer=observer)
+        for batch_observer in self.batch_observers:
             try:
-                observer(message)
+                batch_observer(messages if type(messages) is list else list(messages))
             except Exception:
-                log.failure("message observer {observer!r} failed", observer=observer)
-        results: list = []
-        pending = None
-        stats_of = self._stats_of
-        for handler in route.handlers(message):
+                log.failure("message observer {observer!r} failed", observer=batch_observer)
+        results: dict[int, list] = {}
+        pending: dict[int, list[int]] = {}
+        called: Optional[dict] = None
+        if route.by_word:
+            for i, message in enumerate(messages):
+                extra = route.extras(message)
+                if extra is not None:
+                    if called is None:
+                        called = {}
+                    for h in extra:
+                        called.setdefault(h, []).append(i)
+        joined: Any = False  # not made yet
+        everyone = range(len(messages))
+        for entry in route.entries:
+            if entry.always:
+                wanted: Sequence[int] = everyone
+            elif called is not None and entry.handler in called:
+                wanted = sorted(set(called[entry.handler]))
+            else:
+                continue
+            if entry.filter is not None:
+                if len(wanted) > 1 and joined is False:
+                    joined = joined_contents(messages)
+                subset = messages if wanted is everyone else [messages[i] for i in wanted]
+                chosen = entry.filter.select(subset, joined if wanted is everyone else None)
+                wanted = [wanted[j] for j in chosen]
+            if not wanted:
+                continue
+            if entry.many is not None:
+                self._call_many(entry, messages, wanted, results, pending)
+            else:
+                self._call_each(entry.handler, messages, wanted, results, pending)
+        out: dict = {}
+        for i, found in results.items():
+            key = i if positions is None else positions[i]
+            waiting = pending.get(i)
+            out[key] = found if waiting is None else self._gather(found, waiting)
+        return out
+
+    def _call_each(self, handler, messages: Sequence[Message], wanted: Sequence[int],
+                   results: dict, pending: dict) -> None:
+        stats = self._stats_of[handler]
+        handle = handler.handle
+        for i in wanted:
+            message = messages[i]
             started = perf_counter()
             try:
-                value = handler.handle(message)
+                value = handle(message)
             except Exception:
-                stats = stats_of[handler]
                 stats.observe(perf_counter() - started)
                 stats.errors += 1
                 log.failure("handler {plugin} failed on {topic}", plugin=handler.name, topic=message.topic)
-                results.append(Result(handler, None, True))
+                results.setdefault(i, []).append(Result(handler, None, True))
                 continue
             if value is None:
                 # HandlerStats.observe, inlined: this runs for every handler on every line.
                 elapsed = perf_counter() - started
-                stats = stats_of[handler]
                 stats.calls += 1
                 stats.seconds += elapsed
                 stats.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
                 continue
-            if iscoroutine(value):
-                value = Deferred.fromCoroutine(value)
-            if isinstance(value, Deferred):
-                if pending is None:
-                    pending = []
-                pending.append(len(results))
-                results.append(self._wait(handler, message, value, started))
-            else:
-                stats_of[handler].observe(perf_counter() - started)
-                results.append(Result(handler, value))
-        if pending is None:
-            return results
-        return self._gather(results, pending)
+            self._result(handler, message, value, started, results.setdefault(i, []), pending, i)
+
+    def _call_many(self, entry: _Entry, messages: Sequence[Message], wanted: Sequence[int],
+                   results: dict, pending: dict) -> None:
+        handler = entry.handler
+        stats = self._stats_of[handler]
+        batch = messages if len(wanted) == len(messages) else [messages[i] for i in wanted]
+        started = perf_counter()
+        try:
+            given = entry.many(batch)
+            answers = [] if given is None else list(given)
+        except Exception:
+            stats.observe(perf_counter() - started, len(batch))
+            stats.errors += 1
+            log.failure("handler {plugin} failed on a batch of {count} on {topic}", plugin=handler.name,
+                        count=len(batch), topic=batch[0].topic)
+            return
+        stats.observe(perf_counter() - started, len(batch))
+        for answer in answers:
+            try:
+                j, value = answer
+                i = wanted[j]
+            except (TypeError, ValueError, IndexError):
+                stats.errors += 1
+                log.error("handler {plugin} gave a bad batch answer {answer!r}; ignored",
+                          plugin=handler.name, answer=answer)
+                continue
+            if value is not None:
+                self._result(handler, messages[i], value, started, results.setdefault(i, []), pending, i)
+
+    def _result(self, handler, message: Message, value: Any, started: float, found: list,
+                pending: dict, i: int) -> None:
+        if iscoroutine(value):
+            value = Deferred.fromCoroutine(value)
+        if isinstance(value, Deferred):
+            pending.setdefault(i, []).append(len(found))
+            found.append(self._wait(handler, message, value, started))
+        else:
+            if not IBatchHandler.providedBy(handler):
+                self._stats_of[handler].observe(perf_counter() - started)
+            found.append(Result(handler, value))
 
     @staticmethod
     def _gather(results: list, pending: list) -> Deferred:
@@ -204,13 +370,16 @@ class Dispatcher:
     def _wait(self, handler, message: Message, value: Deferred, started: float) -> Deferred:
         stats = self._stats_of[handler]
         value.addTimeout(self.timeout, self._clock)
+        batched = IBatchHandler.providedBy(handler)
 
         def done(result):
-            stats.observe(perf_counter() - started)
+            if not batched:
+                stats.observe(perf_counter() - started)
             return Result(handler, result)
 
         def failed(failure: Failure):
-            stats.observe(perf_counter() - started)
+            if not batched:
+                stats.observe(perf_counter() - started)
             if failure.check(TimeoutError):
                 stats.timeouts += 1
                 log.warn(
@@ -226,8 +395,6 @@ class Dispatcher:
             return Result(handler, None, True)
 
         return value.addCallbacks(done, failed)
-
-
 def choose_reply(results: Sequence[Result]) -> Reply | None:
     """
     The one reply for a line: the non-empty reply with the highest weight,

@@ -24,6 +24,30 @@ class IHandler(Interface):
         """Called when the bot stops; may return a Deferred."""
 
 
+class IBatchHandler(IHandler):
+    """
+    A handler that takes a batch of messages in one call (the lines of one
+    read from the network), to keep per-line costs down on busy channels.
+
+    Optional attributes any handler may also declare, read once when it is
+    added to the dispatcher: C{trigger_words} (lower-case words; only called
+    for messages whose C{command} or C{content} starts with one) and
+    C{content_filter} (a regex, searched with C{re.MULTILINE}; only called
+    for messages whose C{content} it finds, so it must find something in
+    every line the handler acts on; it is a pre-check, the handler still
+    checks for itself).
+    """
+
+    def handle_many(messages):
+        """
+        Handle C{messages} (a list, in order) as L{IHandler.handle} would
+        one by one. Return None when none gave a value, else an iterable of
+        C{(index, value)} pairs: C{value} is what C{handle(messages[index])}
+        would return. Raising loses this handler's answers for the whole
+        batch, so isolate per-message failures inside.
+        """
+
+
 class IChatService(Interface):
     """A chat network connection that can send text (IRC, the console)."""
 
@@ -97,6 +121,9 @@ class IBus(Interface):
         Fires when the message has been accepted; replies are sent through
         the bot's outbox.
         """
+
+    def submit_many(messages):
+        """L{submit} for a list of messages, in order, as one batch."""
 
     def broadcast(message):
         """Show C{message} to every observer in every process (dashboards)."""

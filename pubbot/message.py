@@ -20,6 +20,15 @@ class Message:
         self.fields = dict(fields) if fields else {}
         self.bot = bot
 
+    @classmethod
+    def wrap(cls, topic: str, fields: dict, bot: Any = None) -> "Message":
+        """A message owning C{fields} (not copied: the caller gives it up)."""
+        message = cls.__new__(cls)
+        message.topic = topic
+        message.fields = fields
+        message.bot = bot
+        return message
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self.fields[name]

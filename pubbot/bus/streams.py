@@ -230,6 +230,12 @@ class RedisBus(Service):
         self._flush()
         return succeed(None)
 
+    def submit_many(self, messages: list) -> Deferred:
+        """L{submit} each message, in order (each is one stream entry)."""
+        for message in messages:
+            self.submit(message)
+        return succeed(None)
+
     def broadcast(self, message: Message) -> None:
         """Show C{message} to every process's broadcast observers (this one's at once)."""
         for observer in list(self.bot.broadcast_observers):
