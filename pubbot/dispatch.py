@@ -279,7 +279,8 @@ class Dispatcher:
                 if len(wanted) > 1 and joined is False:
                     joined = joined_contents(messages)
                 subset = messages if wanted is everyone else [messages[i] for i in wanted]
-                chosen = entry.filter.select(subset, joined if wanted is everyone else None)
+                chosen = entry.filter.select(subset, joined if wanted is everyone and joined is not False
+                                             else None)
                 wanted = [wanted[j] for j in chosen]
             if not wanted:
                 continue

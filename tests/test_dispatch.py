@@ -1,12 +1,19 @@
 """The dispatcher: isolation of handlers, timeouts, reply choice."""
 
+import re
+
+from hypothesis import given, settings, strategies as st
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.api import handler
-from pubbot.dispatch import Dispatcher, Result, choose_reply
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from pubbot.dispatch import ContentFilter, Dispatcher, Result, choose_reply, joined_contents
+from pubbot.interfaces import IBatchHandler
 from pubbot.message import Message, Reply
 
 
@@ -186,3 +193,136 @@ class ChooseReplyTests(SynchronousTestCase):
         self.assertEqual(reply.lines, ("ok",))
         errors = log.texts(LogLevel.error)
         self.assertTrue(any("weird" in t for t in errors))
+
+
+class BatchDispatchTests(SynchronousTestCase):
+    """dispatch_many: batch handlers, content filters, and sameness with dispatch."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.dispatcher = Dispatcher(self.clock, timeout=5)
+
+    def add(self, fn, name, **attrs):
+        h = handler(subscribe=["chat.#"], name=name)(fn)
+        for key, value in attrs.items():
+            setattr(h, key, value)
+        self.dispatcher.add(h)
+        return h
+
+    def values(self, found):
+        done = {i: self.successResultOf(v) if isinstance(v, Deferred) else v for i, v in found.items()}
+        return {i: [(r.handler.name, r.value) for r in v] for i, v in done.items()}
+
+    def test_same_answers_as_one_by_one(self):
+        self.add(lambda m: "echo " + m.content if m.content.startswith("e") else None, "echo")
+        self.add(lambda m: succeed("later") if m.content == "wait" else None, "later")
+        cmd = self.add(lambda m: "pong", "ping", trigger_words=("!ping",))
+        self.assertTrue(cmd)
+        self.add(lambda m: "karma" if "++" in m.content else None, "karma", content_filter=r"\+\+")
+        texts = ["hello", "eh", "wait", "!ping", "x++", "plain", "eek++"]
+        batch = [msg(content=t, command=None) for t in texts]
+        one_by_one = {}
+        for i, m in enumerate(batch):
+            r = self.dispatcher.dispatch(m)
+            values = self.successResultOf(r) if isinstance(r, Deferred) else r
+            if values:
+                one_by_one[i] = [(x.handler.name, x.value) for x in values]
+        self.assertEqual(self.values(self.dispatcher.dispatch_many(batch)), one_by_one)
+        self.assertEqual(sorted(one_by_one), [1, 2, 3, 4, 6])
+
+    def test_mixed_topics_keep_positions(self):
+        self.add(lambda m: m.topic, "topic")
+        batch = [msg(content="a"), msg("chat.irc.#other.chat", content="b"), msg(content="c")]
+        self.assertEqual(self.values(self.dispatcher.dispatch_many(batch)), {
+            0: [("topic", "chat.irc.#pubbot.chat")], 1: [("topic", "chat.irc.#other.chat")],
+            2: [("topic", "chat.irc.#pubbot.chat")]})
+        self.assertEqual(self.dispatcher.topic_counts, {"chat": 3})
+
+    def test_batch_handler_called_once_in_order(self):
+        calls = []
+
+        @implementer(IBatchHandler)
+        class Learner:
+            name = "learner"
+            description = "learns"
+            triggers = ()
+            subscriptions = ("chat.#",)
+
+            def handle(self, m):
+                return dict(self.handle_many([m]) or {}).get(0)
+
+            def handle_many(self, messages):
+                calls.append([m.content for m in messages])
+                return [(i, "seen " + m.content) for i, m in enumerate(messages) if m.content == "b"]
+
+            def start(self, bot):
+                pass
+
+            def stop(self):
+                pass
+
+        learner = Learner()
+        verifyObject(IBatchHandler, learner)
+        self.dispatcher.add(learner)
+        found = self.values(self.dispatcher.dispatch_many([msg(content=t) for t in "abc"]))
+        self.assertEqual(calls, [["a", "b", "c"]])
+        self.assertEqual(found, {1: [("learner", "seen b")]})
+        stats = self.dispatcher.stats["learner"]
+        self.assertEqual((stats.calls, sum(stats.buckets)), (3, 3))
+
+    def test_batch_handler_raising_or_answering_badly_is_isolated(self):
+        @implementer(IBatchHandler)
+        class Bad:
+            name = "bad"
+            description = triggers = ""
+            subscriptions = ("chat.#",)
+
+            def handle(self, m):
+                return None
+
+            def handle_many(self, messages):
+                if messages[0].content == "boom":
+                    raise RuntimeError("batch boom")
+                return [(7, "out of range"), "not a pair", (0, "fine")]
+
+            def start(self, bot):
+                pass
+
+            def stop(self):
+                pass
+
+        self.dispatcher.add(Bad())
+        self.add(lambda m: "other", "other")
+        found = self.values(self.dispatcher.dispatch_many([msg(content="boom"), msg(content="x")]))
+        self.assertEqual(found, {0: [("other", "other")], 1: [("other", "other")]})
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        found = self.values(self.dispatcher.dispatch_many([msg(content="ok")]))
+        self.assertEqual(found, {0: [("bad", "fine"), ("other", "other")]})
+        self.assertEqual(self.dispatcher.stats["bad"].errors, 3)
+
+    def test_filter_skips_lines_and_non_text(self):
+        seen = []
+        self.add(lambda m: seen.append(m.fields.get("content")), "links", content_filter=r"https?://")
+        batch = [msg(content="see http://x"), msg(content="nothing"), msg(content=None),
+                 msg("chat.irc.#pubbot.join"), msg(content="HTTPS://y")]
+        self.dispatcher.dispatch_many(batch)
+        self.assertEqual(seen, ["see http://x"])
+        self.dispatcher.dispatch(msg(content="and http://z"))
+        self.dispatcher.dispatch(msg(content="no"))
+        self.assertEqual(seen, ["see http://x", "and http://z"])
+
+    def test_unsafe_filters_fall_back_to_each_line(self):
+        unsafe = (r"\Aa", r"b\Z", r"(?=x)", r"(?<!y)z", r"(?s)a.b", r"(?is:a.b)", re.compile("a.b", re.S))
+        for source in unsafe:
+            self.assertFalse(ContentFilter(source).safe, source)
+        for source in (r"\+\+|--", r"\?$", r"^!karma\b", r"(?i)hristmas"):
+            self.assertTrue(ContentFilter(source).safe, source)
+
+    @settings(max_examples=300)
+    @given(st.lists(st.text(alphabet="ab?+-\n x\u0130", max_size=8), min_size=1, max_size=8),
+           st.sampled_from([r"\+\+|--", r"\?$", r"^a", r"(?i)a b", r"b\s*$", r"^\s*\?", r"\bab\b", r"\Ab"]))
+    def test_batch_filter_same_as_each_line(self, texts, source):
+        f = ContentFilter(source)
+        batch = [msg(content=t) for t in texts]
+        each = [i for i, t in enumerate(texts) if re.search(source, t, re.MULTILINE)]
+        self.assertEqual(f.select(batch, joined_contents(batch)), each)
