@@ -154,7 +154,7 @@ class Bot:
         nick = self.nick(protocol)
         direct = private
         n = len(nick)
-        if content[:n].lower() == nick.lower() and content[n:n + 1] in (":", ","):
+        if content[n:n + 1] in (":", ",") and content[:n].lower() == nick.lower():
             content = content[n + 1:].lstrip()
             direct = True
         prefix = self.settings.irc.command_prefix
@@ -163,9 +163,15 @@ class Bot:
             command = content[len(prefix):]
         elif direct:
             command = content
-        fields.setdefault("source_id", None)
-        fields.update(protocol=protocol, channel=channel, source=source, content=content,
-                      direct=direct, command=command, private=private)
+        if "source_id" not in fields:
+            fields["source_id"] = None
+        fields["protocol"] = protocol
+        fields["channel"] = channel
+        fields["source"] = source
+        fields["content"] = content
+        fields["direct"] = direct
+        fields["command"] = command
+        fields["private"] = private
         return Message.wrap(chat_topic(protocol, channel, "chat"), fields, self)
 
     def chat_event(self, protocol: str, channel: str, kind: str, /, **fields: Any) -> Deferred:

@@ -324,9 +324,11 @@ class Dispatcher:
         handler = entry.handler
         stats = self._stats_of[handler]
         batch = messages if len(wanted) == len(messages) else [messages[i] for i in wanted]
+        many = entry.many
+        assert many is not None
         started = perf_counter()
         try:
-            given = entry.many(batch)
+            given = many(batch)
             answers = [] if given is None else list(given)
         except Exception:
             stats.observe(perf_counter() - started, len(batch))

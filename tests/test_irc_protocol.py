@@ -39,6 +39,10 @@ class RecordingBus:
         self.messages.append(message)
         return succeed(None)
 
+    def submit_many(self, messages):
+        self.messages.extend(messages)
+        return succeed(None)
+
     def broadcast(self, message):
         pass
 
@@ -982,3 +986,87 @@ class CtcpTests(Base):
         sent = c.sent()
         self.assertEqual(len(sent), 1)
         self.assertEqual(sent[0], "NOTICE bob :\x01PING " + "9" * 64 + "\x01")
+
+
+class ChatBatchTests(Base):
+    """Plain channel chat is read by the fast path and dispatched per read, in order."""
+
+    def setUp(self):
+        c = self.connect()
+        c.sent()
+        c.register()
+        c.join(names="@op +voiced alice Bob[m]")
+        self.service.rosters.users.get("alice").account = "alice-acct"
+        c.messages.clear()
+
+    def slow(self, raw: bytes):
+        """What the general line path (every line's) makes of C{raw}."""
+        self.conn.messages.clear()
+        self.conn.protocol.line_received(raw)
+        return [(m.topic, m.fields) for m in self.conn.messages]
+
+    def fast(self, raw: bytes):
+        self.conn.messages.clear()
+        self.conn.protocol.dataReceived(raw + b"\r\n")
+        return [(m.topic, m.fields) for m in self.conn.messages]
+
+    def test_chat_lines_of_one_read_are_one_batch_in_order(self):
+        batches = []
+        before = self.service.lines_in
+        bus = self.service.bot.bus
+        bus.submit_many = lambda ms: batches.append([m.content for m in ms]) or succeed(None)
+        self.conn.protocol.dataReceived(
+            b":alice!a@h PRIVMSG #pubbot :one\r\n:bob!b@h PRIVMSG #pubbot :two\r\n"
+            b":carol!c@h JOIN #pubbot\r\n:bob!b@h PRIVMSG #pubbot :three\r\n"
+            b":bob!b@h PRIVMSG #pubbot :\x01ACTION four\x01\r\n:bob!b@h PRIVMSG #pubbot :fi")
+        self.assertEqual(batches, [["one", "two"], ["three"]])
+        self.assertEqual([(m.topic, m.fields.get("content")) for m in bus.messages],
+                         [("chat.irc.#pubbot.join", None), ("chat.irc.#pubbot.chat", "four")])
+        self.conn.protocol.dataReceived(b"ve\r\n")
+        self.assertEqual(batches[-1], ["five"])
+        self.assertEqual(self.service.lines_in - before, 6)
+
+    def test_fast_path_makes_what_the_general_path_makes(self):
+        for raw in (b":alice!a@h PRIVMSG #pubbot :hello", b":ALICE!a@h PRIVMSG #pubbot :pubbot: hi there",
+                    b":bob[m]!b@h.example PRIVMSG #pubbot :!ping", b":x!y@z PRIVMSG #pubbot :caf\xe9 latin-1",
+                    b":x!y@z PRIVMSG #pubbot :\xc3\xa9t\xc3\xa9", b":x!y@z PRIVMSG #pubbot ::colon  spaces ",
+                    b":x!y@z PRIVMSG #pubbot :" + b"a" * 486):
+            self.assertEqual(self.fast(raw), self.slow(raw), raw)
+
+    @given(st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=40),
+           st.sampled_from(["alice", "Bob[m]", "pubbot", "PUBBOT", "x"]), st.booleans())
+    def test_fast_path_equals_general_path(self, text, nick, latin1):
+        encoded = text.encode("latin-1", "replace") if latin1 else text.encode("utf-8")
+        raw = b":%s!u@h PRIVMSG #pubbot :%s" % (nick.encode(), encoded)
+        self.assertEqual(self.fast(raw), self.slow(raw))
+
+    def test_account_tag_without_tag_means_logged_out(self):
+        c = self.connect()
+        c.sent()
+        c.register(caps="account-tag")
+        c.join(names="alice")
+        self.service.rosters.users.get("alice").account = "alice-acct"
+        c.messages.clear()
+        c.feed(":alice!a@h PRIVMSG #pubbot :hi")
+        m = c.messages.pop()
+        self.assertEqual((m.account, m.source_id), (None, None))
+        self.assertIsNone(self.service.rosters.users.get("alice").account)
+
+    def test_hostile_lines_leave_the_fast_path(self):
+        logs = LogCapture(self)
+        self.conn.protocol.dataReceived(b":x!y@z PRIVMSG #pubbot :nul\0here\r\n"
+                                        b":x!y@z PRIVMSG #pubbot :" + b"b" * 600 + b"\r\n"
+                                        b":x!y@z PRIVMSG #pubbot :fine\r\n")
+        self.assertEqual([m.content for m in self.conn.messages], ["fine"])
+        self.assertIn("contains NUL", logs.text())
+        self.assertIn("longer than the protocol allows", logs.text())
+
+    def test_casemapping_change_refolds_own_nick(self):
+        self.conn.feed(":PUBBOT!p@h PRIVMSG #pubbot :echo of my own line")
+        self.assertEqual(self.conn.messages, [])
+        self.service.nick = "pub[bot]"
+        self.conn.feed(":pub{bot}!p@h PRIVMSG #pubbot :rfc1459 folds [ to {")
+        self.assertEqual(self.conn.messages, [])
+        self.conn.feed(":srv 005 pub[bot] CASEMAPPING=ascii :are supported")
+        self.conn.feed(":pub{bot}!p@h PRIVMSG #pubbot :now someone else")
+        self.assertEqual([m.source for m in self.conn.messages], ["pub{bot}"])

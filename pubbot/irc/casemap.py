@@ -58,6 +58,11 @@ class FoldedDict(Generic[V]):
         item = self._data.get(self._fold(name))
         return default if item is None else item[1]
 
+    def get_folded(self, key: str, default: Optional[V] = None) -> Optional[V]:
+        """L{get} by a name already folded with this dict's fold."""
+        item = self._data.get(key)
+        return default if item is None else item[1]
+
     def pop(self, name: str, default: Optional[V] = None) -> Optional[V]:
         item = self._data.pop(self._fold(name), None)
         return default if item is None else item[1]

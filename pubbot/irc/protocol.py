@@ -106,6 +106,10 @@ class IRCProtocol(Protocol):
         self._pings = 0
         self._timers: list = []
         self._closing = False
+        self._batch: list = []
+        #: Recent nicks seen in chat, folded by C{self._fold}.
+        self._folded: dict[str, str] = {}
+        self._fold = service.isupport.fold
 
     # connection
 
@@ -174,13 +178,86 @@ class IRCProtocol(Protocol):
             self._discarding = True
             rest = b""
         self._buffer = rest
-        for raw in lines:
-            if self._discarding:
-                self._discarding = False  # the tail of an oversized line
-                continue
-            self.line_received(raw)
-            if self._closing:
-                return
+        # Plain channel chat (nearly every line on a busy network) is read by
+        # _chat and its messages dispatched as one batch per read; any other
+        # line first sends the batch on, so everything keeps its order.
+        self._batch = []
+        chat = self._chat
+        try:
+            for raw in lines:
+                if self._discarding:
+                    self._discarding = False  # the tail of an oversized line
+                    continue
+                if chat(raw):
+                    continue
+                if self._batch:
+                    self._publish_batch()
+                self.line_received(raw)
+                if self._closing:
+                    return
+        finally:
+            if self._batch:
+                self._publish_batch()
+
+    def _publish_batch(self) -> None:
+        batch = self._batch
+        self._batch = []
+        self.service.lines_in += len(batch)
+        self.service.publish_lines(batch)
+
+    def _chat(self, raw: bytes) -> bool:
+        """
+        Read C{:nick!user@host PRIVMSG #channel :text}, without tags, CTCP or
+        anything odd, into a chat message added to the batch; False for any
+        other line (left to L{line_received}, which handles all lines).
+        """
+        size = len(raw)
+        if raw[:1] != b":" or (size > 510 and (size > 511 or raw[510] != 13)) or b"\0" in raw:
+            return False
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            line = decode(raw)
+        if line[-1:] == "\r":
+            line = line[:-1]
+        space = line.find(" ")
+        if not line.startswith("PRIVMSG ", space + 1):
+            return False
+        start = space + 9
+        end = line.find(" ", start)
+        if end < 0 or line[end + 1:end + 2] != ":":
+            return False
+        target = line[start:end]
+        text = line[end + 2:]
+        service = self.service
+        if target[:1] not in service.isupport.chantypes or text[:1] == "\x01" or not text:
+            return False
+        bang = line.find("!", 1, space)
+        if bang < 0 or line.find("@", bang, space) < 0:
+            return False
+        source = line[1:space]
+        nick = line[1:bang]
+        fold = service.isupport.fold
+        folded = self._folded.get(nick)
+        if folded is None or self._fold is not fold:
+            if self._fold is not fold or len(self._folded) >= 4096:
+                self._fold = fold
+                self._folded.clear()
+            folded = self._folded[nick] = fold(nick)
+        if folded == service.folded_nick:
+            service.lines_in += 1
+            return True  # echo-message: our own line
+        u = service.rosters.users.get_folded(folded)
+        if "account-tag" in service.caps.enabled:
+            account = None  # no account tag: not logged in
+            if u is not None:
+                u.account = None
+        else:
+            account = u.account if u is not None else None
+        self._batch.append(service.bot.chat_message(service.protocol, target, nick, text, False, {
+            "account": account, "hostmask": source, "tags": {}, "time": self.clock.seconds(),
+            "action": False, "source_id": account}))
+        return True
 
     def line_received(self, raw: bytes) -> None:
         if raw[-1:] == b"\r":

@@ -289,6 +289,11 @@ class IRCService(Service):
         d = self.bot.chat_line(self.protocol, channel, nick, text, private=private, **fields)
         d.addErrback(self._publish_failed)
 
+    def publish_lines(self, messages: list) -> None:
+        """Dispatch a batch of chat messages (made with C{bot.chat_message})."""
+        d = self.bot.bus.submit_many(messages)
+        d.addErrback(self._publish_failed)
+
     def publish_event(self, channel: str, event: str, **fields: Any) -> None:
         d = self.bot.chat_event(self.protocol, channel, event, **fields)
         d.addErrback(self._publish_failed)
