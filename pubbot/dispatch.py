@@ -57,17 +57,32 @@ class Result(NamedTuple):
 
 class ContentFilter:
     """
-    A handler's C{content_filter}: a regex that must find something in a
-    message's C{content} for the handler to be called (compiled with
-    C{re.MULTILINE}). For a batch, a safe filter (no C{\\A}, C{\\Z},
-    lookarounds or DOTALL, and contents without newlines) is searched once
-    over the contents joined by newlines: no match there means no match in
-    any line, so most batches cost one C-level scan per filter.
+    A handler's C{content_filter}: what must be found in a message's
+    C{content} for the handler to be called. Either substrings (a tuple of
+    str, any of which must occur, case-sensitive: the fastest) or a regex
+    (source or compiled; searched with C{re.MULTILINE}).
+
+    For a batch, the contents are joined by newlines and searched once: no
+    match there means no match in any line, so most batches cost one
+    C-level scan per filter (substring scans are ~100 times faster than
+    regexes with alternations or classes). Only a regex that could look
+    past a line's end (C{\\A}, C{\\Z}, lookarounds, DOTALL) is searched
+    line by line.
     """
 
-    __slots__ = ("pattern", "safe")
+    __slots__ = ("pattern", "needles", "safe")
 
     def __init__(self, source: Any):
+        self.pattern: Optional[re.Pattern] = None
+        self.needles: tuple = ()
+        if isinstance(source, (tuple, list, frozenset, set)):
+            needles = tuple(source)
+            if not needles or not all(type(n) is str and n and "\n" not in n for n in needles):
+                raise ValueError("content_filter substrings must be non-empty one-line strings: %r"
+                                 % (source,))
+            self.needles = needles
+            self.safe = True
+            return
         if isinstance(source, re.Pattern):
             self.pattern = re.compile(source.pattern, source.flags | re.MULTILINE)
         else:
@@ -76,13 +91,21 @@ class ContentFilter:
         self.safe = (not self.pattern.flags & re.DOTALL and isinstance(text, str)
                      and _UNSAFE_FILTER.search(text) is None)
 
+    def found(self, text: str) -> bool:
+        if self.pattern is None:
+            for needle in self.needles:
+                if needle in text:
+                    return True
+            return False
+        return self.pattern.search(text) is not None
+
     def wants(self, message: Message) -> bool:
         content = message.fields.get("content")
-        return type(content) is str and self.pattern.search(content) is not None
+        return type(content) is str and self.found(content)
 
     def select(self, messages: Sequence[Message], joined: Optional[str]) -> list[int]:
         """The positions of C{messages} this filter lets through."""
-        if joined is not None and self.safe and self.pattern.search(joined) is None:
+        if joined is not None and self.safe and not self.found(joined):
             return []
         wants = self.wants
         return [i for i, m in enumerate(messages) if wants(m)]

@@ -32,10 +32,11 @@ class IBatchHandler(IHandler):
     Optional attributes any handler may also declare, read once when it is
     added to the dispatcher: C{trigger_words} (lower-case words; only called
     for messages whose C{command} or C{content} starts with one) and
-    C{content_filter} (a regex, searched with C{re.MULTILINE}; only called
-    for messages whose C{content} it finds, so it must find something in
-    every line the handler acts on; it is a pre-check, the handler still
-    checks for itself).
+    C{content_filter} (a tuple of substrings, any of which must occur, or a
+    regex, searched with C{re.MULTILINE}; only called for messages whose
+    C{content} it finds, so it must find something in every line the
+    handler acts on; it is a pre-check, the handler still checks for
+    itself; substrings are much the cheapest on busy channels).
     """
 
     def handle_many(messages):

@@ -326,3 +326,16 @@ class BatchDispatchTests(SynchronousTestCase):
         batch = [msg(content=t) for t in texts]
         each = [i for i, t in enumerate(texts) if re.search(source, t, re.MULTILINE)]
         self.assertEqual(f.select(batch, joined_contents(batch)), each)
+
+    @settings(max_examples=200)
+    @given(st.lists(st.text(alphabet="ab+-\n x", max_size=8), min_size=1, max_size=8),
+           st.sampled_from([("++", "--"), ("a b",), ("x",)]))
+    def test_batch_substrings_same_as_each_line(self, texts, needles):
+        f = ContentFilter(needles)
+        batch = [msg(content=t) for t in texts]
+        each = [i for i, t in enumerate(texts) if any(n in t for n in needles)]
+        self.assertEqual(f.select(batch, joined_contents(batch)), each)
+
+    def test_bad_substrings_refused(self):
+        for bad in ((), ("",), ("a\nb",), (b"x",)):
+            self.assertRaises(ValueError, ContentFilter, bad)
