@@ -19,6 +19,7 @@ Everything else is kept, so ``#pubbot`` stays ``#pubbot``.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Generic, Hashable, Iterable, TypeVar
 
 T = TypeVar("T", bound=Hashable)
@@ -56,8 +57,9 @@ def make_topic(*words: str) -> str:
     return ".".join(words)
 
 
+@lru_cache(maxsize=4096)
 def chat_topic(protocol: str, channel: str, kind: str) -> str:
-    """The topic for a chat event, e.g. C{chat.irc.#pubbot.chat}."""
+    """The topic for a chat event, e.g. C{chat.irc.#pubbot.chat} (cached: every chat line needs one)."""
     return "chat.%s.%s.%s" % (protocol, escape_word(channel), kind)
 
 
