@@ -76,7 +76,7 @@ def one_line(text: str, limit: Optional[int] = None) -> str:
     if limit is not None:
         text = text[:limit * 2]
     text = " ".join(_CONTROLS.sub(" ", text).split())
-    return text if limit is None else text[:limit]
+    return text if limit is None else text[:limit].rstrip(" ")
 
 
 def _normal(text: str) -> str:
