@@ -1,10 +1,14 @@
 """The plugin API: decorators, addressing, commands, IHandler providers."""
 
+import re
+
+from hypothesis import given, strategies as st
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.api import IHandler, Message, Reply, command, handler, parse_chat_text
+from pubbot.api import CHAT_LINES, Handler, IHandler, Message, Reply, command, handler, parse_chat_text
+from pubbot.dispatch import ContentFilter, joined_contents
 from pubbot.testing import Harness
 
 
@@ -111,3 +115,50 @@ class ApiTests(SynchronousTestCase):
     def test_reply_round_trip(self):
         r = Reply(("a", "b"), "notice", 2)
         self.assertEqual(Reply.from_dict(r.to_dict()), r)
+
+
+def let_through(content_filter, texts):
+    """The positions of C{texts}, one batch, that the dispatcher lets a handler with C{content_filter} see."""
+    batch = [Message("chat.irc.#c.chat", {"content": t}) for t in texts]
+    return set(ContentFilter(content_filter).select(batch, joined_contents(batch)))
+
+
+# Regexes of the kinds plugins write: anchors (which the filter searches
+# with re.MULTILINE, over a batch's joined lines when it can), case
+# folding, lookarounds, \A and \Z (searched line by line).
+_REGEXES = [r"^foo", r"bar$", r"^$", r"o\?$", r"a.b", r"stra\u00dfe", r"x\Z", r"\Aq", r"(?<!\w)w(?!\w)",
+            r"^(?P<a>\w+)=(?P<b>\w*)$", r"\s+is\s+", r"(?s)o.o"]
+_TEXT = st.text(alphabet="fobarxqw?= \n\r\u00dfSs\u0130iI", max_size=12)
+
+
+class ContentFilterTests(SynchronousTestCase):
+    def test_parse_chat_text_filters_by_its_own_regex(self):
+        self.assertEqual(my_chat_handler.content_filter.pattern,
+                         r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')
+        loud = parse_chat_text(r"^hello$", re.IGNORECASE)(lambda msg: "hi")
+        self.assertEqual(loud.content_filter.flags & re.IGNORECASE, re.IGNORECASE)
+        bot = Harness(loud)
+        bot.bot.bus.submit_many([bot.bot.chat_message("irc", "#c", "ann", text, False, {})
+                                 for text in ("HELLO", "hello there", "oh hello", "Hello")])
+        self.assertEqual(bot.sent, [("#c", "hi", "say"), ("#c", "hi", "say")])
+
+    def test_handlers_take_a_filter(self):
+        @handler(subscribe=CHAT_LINES, content_filter="x+y")
+        def xy(msg):
+            return "xy"
+        self.assertEqual(xy.content_filter, "x+y")
+        self.assertIsNone(my_other_handler.content_filter)
+        self.assertIsNone(echo.content_filter)
+        self.assertEqual(Handler(len, [CHAT_LINES], content_filter="z").content_filter, "z")
+        bot = Harness(xy)
+        self.assertEqual(bot.reply("an xxy here"), "xy")
+        self.assertIsNone(bot.reply("an x y here"))
+        bot.bot.bus.submit_many([bot.bot.chat_message("irc", "#c", "ann", text, False, {})
+                                 for text in ("no", "xy", "y x", "xxxy")])
+        self.assertEqual([text for _, text, _ in bot.sent], ["xy", "xy", "xy"])
+
+    @given(st.sampled_from(_REGEXES), st.sampled_from([0, re.IGNORECASE]), st.lists(_TEXT, max_size=6))
+    def test_parse_chat_text_filter_finds_every_line_its_matcher_takes(self, regex, flags, texts):
+        h = parse_chat_text(regex, flags)(lambda msg, **kwargs: "ok")
+        taken = {i for i, t in enumerate(texts) if h.matcher(Message("chat.irc.#c.chat", {"content": t}))}
+        self.assertLessEqual(taken, let_through(h.content_filter, texts))

@@ -8,7 +8,7 @@ from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.api import IHandler
+from pubbot.api import IBatchHandler, IHandler
 from pubbot.brainmodel import (
     EDGE, MAX_WORD, MAX_WORDS, TrigramModel, parse_shard_key, shard_count, shard_key,
 )
@@ -356,6 +356,7 @@ class PluginTests(SynchronousTestCase):
 
     def test_interfaces(self):
         self.assertTrue(verifyObject(IHandler, brain_module.brain))
+        self.assertTrue(verifyObject(IBatchHandler, brain_module.brain))
         self.assertTrue(verifyObject(IPlugin, brain_module.brain))
 
     def test_learns_chatter_and_answers(self):
@@ -599,3 +600,76 @@ class PluginTests(SynchronousTestCase):
         from pubbot.plugins.core import help
         bot, brain = self.harness(help)
         self.assertIn("unlearn <words>", bot.reply("pubbot: help unlearn"))
+
+
+class BatchTests(SynchronousTestCase):
+    # Chatter, lines addressed to the bot, a command, a private line, an
+    # ignored bot and an admin's unlearn, mixed.
+    LINES = [("ann", CHATTER[0]), ("bob", CHATTER[1]), ("ann", "pubbot: cheese"), ("cat", "!ping me"),
+             ("bob", "private cheese words"), ("OtherBot", "bot cheese words"), ("ann", CHATTER[2]),
+             ("ann", CHATTER[3]), ("boss", "pubbot: unlearn toast"), ("bob", CHATTER[4]),
+             ("cat", "pubbot: the pub"), ("ann", "")]
+
+    def harness(self):
+        brain = Brain()
+        h = Harness(brain, config={"plugins": {"admins": ["boss"]}, "brain": {"ignore": ["otherbot"]}})
+        return brain, h
+
+    def messages(self, h):
+        return [h.bot.chat_message("irc", "#pubbot", source, text, text.startswith("private"),
+                                   {"account": source}) for source, text in self.LINES]
+
+    def run_with(self, batched):
+        brain, h = self.harness()
+        messages = self.messages(h)
+        if batched:
+            answers = brain.handle_many(messages)
+        else:
+            answers = [(i, value) for i, value in enumerate(map(brain.handle, messages)) if value is not None]
+        return answers, dict(brain.model.trigrams()), brain.model.added
+
+    def test_a_batch_learns_and_answers_as_the_lines_one_by_one(self):
+        answers, trigrams, added = self.run_with(batched=True)
+        self.assertEqual((answers, trigrams, added), self.run_with(batched=False))
+        self.assertEqual([i for i, _ in answers], [2, 4, 8, 10])
+        self.assertIn("cheese", answers[0][1]["content"].split())
+        self.assertTrue(answers[2][1]["content"].startswith("Forgotten:"))
+        words = {word for trigram in trigrams for word in trigram}
+        self.assertLessEqual({"toast", "butter"}, words)  # unlearned, then learned again
+        self.assertFalse({"me", "private", "bot"} & words)
+
+    def test_lines_before_an_addressed_line_are_learned_before_it_is_answered(self):
+        brain, h = self.harness()
+        h.bot.bus.submit_many([h.bot.chat_message("irc", "#pubbot", "ann", text, False, {})
+                               for text in ("pubbot: cheese", CHATTER[0], "pubbot: cheese")])
+        self.assertEqual(h.sent[0], ("#pubbot", NO_SENSE, "say"))
+        self.assertIn("cheese", h.sent[1][1].split())
+
+    def test_one_learn_many_a_run_of_chatter(self):
+        brain, h = self.harness()
+        runs = []
+        learn_many = brain.model.learn_many
+        self.patch(brain.model, "learn_many", lambda texts: runs.append(list(texts)) or learn_many(texts))
+        messages = self.messages(h)
+        brain.handle_many(messages)
+        self.assertEqual(runs, [CHATTER[:2], CHATTER[2:4], [CHATTER[4]], [""]])
+        runs.clear()
+        brain.handle_many(messages[:2])
+        self.assertEqual(runs, [CHATTER[:2]])
+
+    def test_a_failure_loses_only_its_part_of_the_batch(self):
+        brain, h = self.harness()
+        answer = brain.answer
+
+        def failing(msg):
+            if msg.content == "cheese":
+                raise ZeroDivisionError()
+            return answer(msg)
+        self.patch(brain, "answer", failing)
+        answers = brain.handle_many(self.messages(h))
+        self.assertEqual([i for i, _ in answers], [4, 8, 10])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.patch(brain.model, "learn_many", lambda texts: 1 / 0)
+        answers = brain.handle_many(self.messages(h))
+        self.assertEqual([i for i, _ in answers], [4, 8, 10])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 5)  # four runs and the answer

@@ -2,14 +2,20 @@
 
 import re
 
-from hypothesis import given
+import sys
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
+from pubbot.dispatch import ContentFilter, joined_contents
+from pubbot.interfaces import IBatchHandler
+from pubbot.message import Message
 from pubbot.plugins import core
 from pubbot.plugins.education import (
-    FACTOIDS_KEY, TAUGHT_KEY, _phrases_pattern, fill, forget, one_line, recall, responder, teach,
-    what_do_you_know,
+    FACTOIDS_KEY, TAUGHT_KEY, _match_factoid, _may_say, _phrases_pattern, fill, forget, one_line, recall,
+    responder, teach, what_do_you_know,
 )
 from pubbot.plugins.education import factoid as factoid_handler
 from pubbot.testing import Harness
@@ -20,6 +26,18 @@ ADMINS = {"plugins": {"admins": ["root", "ops@trusted.example"]}}
 def harness(**kwargs):
     return Harness(responder, teach, forget, what_do_you_know, factoid_handler, recall, core.help,
                    config=ADMINS, **kwargs)
+
+
+def let_through(content_filter, texts):
+    """The positions of C{texts}, one batch, that the dispatcher lets a handler with C{content_filter} see."""
+    batch = [Message("chat.irc.#c.chat", {"content": t}) for t in texts]
+    return set(ContentFilter(content_filter).select(batch, joined_contents(batch)))
+
+
+def say_all(h, lines):
+    """Publish C{lines} ((source, text) pairs) as one batch."""
+    h.bot.bus.submit_many([h.bot.chat_message("irc", "#pubbot", source, text, False, {"account": None})
+                           for source, text in lines])
 
 
 class TeachingTests(SynchronousTestCase):
@@ -324,3 +342,108 @@ class PhrasePatternProperties(SynchronousTestCase):
         start, length, _ = min(naive)
         self.assertEqual((found.start(), -len(found.group())), (start, length))
         self.assertIn(" ".join(found.group().split()), phrases)
+
+
+class BatchTests(SynchronousTestCase):
+    LINES = [("bob", "hi there"), ("bob", "hi again"), ("carol", "well GOOD  morning"), ("dave", "nothing"),
+             ("erin", "hi"), ("carol", "hi"), ("frank", "pubbot: what is tea?"), ("gina", "tea?"),
+             ("gina", "pubbot: TEA?")]
+
+    def taught(self):
+        h = harness()
+        for text in ("hi reply hello %(nick)s", "good morning reply morning!"):
+            h.reply("pubbot: when someone says " + text, account="root")
+        h.reply("pubbot: tea is hot")
+        del h.sent[:]
+        return h
+
+    def test_provides_the_batch_interface(self):
+        self.assertTrue(verifyObject(IBatchHandler, responder))
+
+    def test_a_batch_answers_as_the_lines_one_by_one(self):
+        # One bot after the other: the handlers are module-wide, started with one bot at a time.
+        one_by_one = self.taught()
+        for source, text in self.LINES:
+            one_by_one.reply(text, source=source)
+        batched = self.taught()
+        say_all(batched, self.LINES)
+        self.assertEqual(batched.sent, one_by_one.sent)
+        self.assertIn(("#pubbot", "hello bob", "say"), batched.sent)
+        self.assertIn(("#pubbot", "morning!", "say"), batched.sent)
+
+    def test_reloads_once_a_batch_and_costs_nothing_untaught(self):
+        h = harness()
+        education = responder.education
+        calls = []
+        reload = education.maybe_reload
+        self.patch(education, "maybe_reload", lambda: calls.append(1) or reload())
+        messages = [h.bot.chat_message("irc", "#pubbot", "bob", "hi %d" % i, False, {}) for i in range(50)]
+        self.assertIsNone(responder.handle_many(messages))
+        self.assertEqual(len(calls), 1)
+        h.reply("pubbot: when someone says hi reply hello", account="root")
+        calls.clear()
+        self.assertEqual([i for i, _ in responder.handle_many(messages)], [0])  # then rate limited
+        self.assertEqual(len(calls), 1)
+        self.assertIsNone(responder.handle_many(
+            [h.bot.chat_message("irc", "#pubbot", "bob", "no phrase here", False, {})]))
+
+    def test_a_line_that_fails_loses_only_its_answer(self):
+        h = self.taught()
+        respond = responder._respond
+
+        def failing(msg, education, pattern):
+            if msg.content == "hi boom":
+                raise ZeroDivisionError()
+            return respond(msg, education, pattern)
+        self.patch(responder, "_respond", failing)
+        say_all(h, [("bob", "hi boom"), ("carol", "hi"), ("dave", "good morning")])
+        self.assertEqual([text for _, text, _ in h.sent], ["hello carol", "morning!"])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_factoids_set_and_recalled_in_one_batch(self):
+        h = harness()
+        say_all(h, [("bob", "hello"), ("bob", "pubbot: tea is hot"), ("carol", "is it?"), ("carol", "tea?")])
+        self.assertEqual([text for _, text, _ in h.sent], ["OK, tea is hot.", "tea is hot"])
+
+
+_UPPER = "A\u03a3\u0130"
+
+
+class BatchPrecheckProperties(SynchronousTestCase):
+    @given(_phrases, st.lists(st.lists(st.sampled_from(["a", "b", "+", " ", "\n", "x", "A", "B", "\u03a3",
+                                                        "\u0130", "\u0307"]), max_size=8).map("".join),
+                              max_size=5))
+    def test_may_say_whenever_a_line_has_a_phrase(self, phrases, lines):
+        pattern = _phrases_pattern(set(phrases))
+        if any(pattern.search(line.lower()) for line in lines):
+            self.assertTrue(_may_say(pattern, [Message("chat.irc.#c.chat", {"content": t}) for t in lines]))
+
+    @settings(max_examples=500)
+    @given(st.lists(st.tuples(st.sampled_from(["", "pubbot: ", "pubbot, ", "!", "pubbot: !"]),
+                              st.lists(st.sampled_from([" is ", " IS ", " \u0130s ", "\u0131", "\u017f", "i",
+                                                        "I", "s", "S", " ", "\n", "\t", "x", "what", "tea"]),
+                                       max_size=6).map("".join)), max_size=6))
+    def test_the_factoid_filter_lets_through_every_line_that_may_set_one(self, lines):
+        bot = harness().bot
+        messages = [bot.chat_message("irc", "#c", "ann", prefix + text, False, {}) for prefix, text in lines]
+        may_set = {i for i, msg in enumerate(messages)
+                   if msg.direct and msg.command is not None and " is " in msg.command.lower()}
+        self.assertLessEqual({i for i, msg in enumerate(messages) if _match_factoid(msg)}, may_set)
+        contents = [msg.content for msg in messages]
+        self.assertLessEqual(may_set, let_through(factoid_handler.content_filter, contents))
+
+    def test_the_factoid_filter_knows_every_character_lowering_to_its_letters(self):
+        lowers = {c: chr(c).lower() for c in range(sys.maxunicode + 1)}
+        letters = {want: [chr(c) for c, low in lowers.items() if want in low] for want in " is"}
+        for space in letters[" "]:
+            for i in letters["i"]:
+                for s in letters["s"]:
+                    text = space + i + s + space
+                    if " is " in text.lower():
+                        self.assertIsNotNone(factoid_handler.content_filter.search(text), text)
+
+    @given(st.lists(st.lists(st.sampled_from(["?", "x", " ", "\n", "\r", "what is ", "tea", "\u2028"]),
+                             max_size=6).map("".join), max_size=6))
+    def test_the_recall_filter_lets_through_every_question(self, texts):
+        asked = {i for i, text in enumerate(texts) if text.endswith("?")}
+        self.assertLessEqual(asked, let_through(recall.content_filter, texts))

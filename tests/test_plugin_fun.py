@@ -4,9 +4,19 @@ from datetime import datetime, timezone
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from hypothesis import given, strategies as st
+
+from pubbot.dispatch import ContentFilter, joined_contents
+from pubbot.message import Message
 from pubbot.plugins import core
 from pubbot.plugins.fun import blame, christmas, christmas_mentions
 from pubbot.testing import Harness
+
+
+def let_through(content_filter, texts):
+    """The positions of C{texts}, one batch, that the dispatcher lets a handler with C{content_filter} see."""
+    batch = [Message("chat.irc.#c.chat", {"content": t}) for t in texts]
+    return set(ContentFilter(content_filter).select(batch, joined_contents(batch)))
 
 
 def at(*when):
@@ -100,3 +110,17 @@ class ChristmasTests(SynchronousTestCase):
         text = harness(2026, 1, 1).reply("!help", private=True)
         self.assertIn("!christmas: Counts the days until Christmas.", text)
         self.assertIn("!blame: Finds someone in the channel to blame.", text)
+
+
+class MentionFilterTests(SynchronousTestCase):
+    @given(st.lists(st.lists(st.sampled_from(["c", "C", "hristmas", "HRISTMAS", "hRISTmas", "Christ", "mas",
+                                              " ", "\n", "!"]), max_size=6).map("".join), max_size=6))
+    def test_the_filter_lets_through_every_line_checked_for_a_mention(self, texts):
+        checked = {i for i, text in enumerate(texts) if "hristmas" in text or "HRISTMAS" in text}
+        self.assertLessEqual(checked, let_through(christmas_mentions.content_filter, texts))
+
+    def test_a_mention_in_a_batch_of_chatter(self):
+        h = harness(2026, 12, 20)
+        lines = ["hello", "is it CHRISTMAS yet", "christmas!", "xmas"]
+        h.bot.bus.submit_many([h.bot.chat_message("irc", "#pubbot", "ann", t, False, {}) for t in lines])
+        self.assertEqual(h.sent, [("#pubbot", "Only 5 days 'til Christmas!", "say")])

@@ -1,11 +1,25 @@
 """karma: ++ and --, never on oneself, rate limited, lookups and rankings."""
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.plugins.karma import KARMA_KEY, _CHANGE, karma, karma_query
+from pubbot.dispatch import ContentFilter, joined_contents
+from pubbot.message import Message
+from pubbot.plugins.karma import KARMA_KEY, _CHANGE, _thing, karma, karma_query
 from pubbot.testing import Harness
+
+
+def let_through(content_filter, texts):
+    """The positions of C{texts}, one batch, that the dispatcher lets a handler with C{content_filter} see."""
+    batch = [Message("chat.irc.#c.chat", {"content": t}) for t in texts]
+    return set(ContentFilter(content_filter).select(batch, joined_contents(batch)))
+
+
+def changes_karma(text):
+    """Would karma change something for C{text} (its checks, without the limits)?"""
+    return ("++" in text or "--" in text) and any(
+        _thing(found.group("group") or found.group("word")) for found in _CHANGE.finditer(text))
 
 
 class KarmaTests(SynchronousTestCase):
@@ -119,3 +133,29 @@ class KarmaPatternProperties(SynchronousTestCase):
     def test_a_word_then_op_is_found(self, word, op):
         found = _CHANGE.search("well %s%s indeed" % (word, op))
         self.assertEqual((found.group("word"), found.group("op")), (word, op))
+
+
+# Runs of separator, thing and operator, so most lines change something (or nearly).
+_KARMA_TEXT = st.lists(st.tuples(
+    st.sampled_from([" ", "", "\n", "(", ")", ".", "x", "+"]),
+    st.sampled_from(["tea", "c", "(a b)", "x.y", "a-", "a.", "\u00e9", "\u0660", "_", "()", "(a\nb)"]),
+    st.sampled_from(["++", "--", "+", "-", ""])), max_size=4).map(lambda runs: "".join(map("".join, runs)))
+
+
+class KarmaFilterTests(SynchronousTestCase):
+    @settings(max_examples=1000)
+    @given(st.lists(_KARMA_TEXT, max_size=6))
+    def test_the_filter_lets_through_every_line_karma_changes(self, texts):
+        changed = {i for i, text in enumerate(texts) if changes_karma(text)}
+        self.assertLessEqual(changed, let_through(karma.content_filter, texts))
+
+    def test_chatter_is_filtered_out(self):
+        self.assertEqual(let_through(karma.content_filter, ["a - b", "c +", "well", "x -> y"]), set())
+        self.assertEqual(let_through(karma.content_filter, ["a - b", "(a b)++", "well", "x.y--"]), {1, 3})
+
+    def test_a_change_in_a_batch_of_chatter(self):
+        h = Harness(karma, karma_query)
+        lines = ["hello", "tea++ indeed", "a -- b", "(free coffee)--"]
+        h.bot.bus.submit_many([h.bot.chat_message("irc", "#pubbot", "ann", t, False, {}) for t in lines])
+        self.assertEqual([text for _, text, _ in h.sent],
+                         ["tea's karma is now 1.", "free coffee's karma is now -1."])

@@ -1,16 +1,20 @@
 """The links plugin: titles of pasted URLs from a real local server, lastlink, refusals."""
 
-from hypothesis import given, strategies as st
+import itertools
+import re
+import sys
+
+from hypothesis import given, settings, strategies as st
 from twisted.internet import reactor
 from twisted.logger import globalLogPublisher
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.api import IHandler
-from pubbot.message import Reply
+from pubbot.api import IBatchHandler, IHandler
+from pubbot.message import Message, Reply
 from pubbot.plugins import links as links_module
-from pubbot.plugins.links import Links, describe, find_urls
+from pubbot.plugins.links import _LASTLINK, Links, describe, find_urls, may_answer
 from pubbot.safefetch import Page
 from pubbot.testing import Harness
 from tests.linkserver import StaticResolver, WebServer, async_test
@@ -206,6 +210,74 @@ class NoNetworkTests(SynchronousTestCase):
         self.assertIsNone(bot.reply("http://example.com/"))
         self.assertEqual(bot.reply("!lastlink"), "alice posted http://example.com/ 0s ago")
         self.assertIsNone(bot.reply("no links here"))
+
+
+    def test_links_in_a_batch_of_chatter(self):
+        h = Harness(Links())
+        lines = ["hello", "see HTTPS://example.com/a", "no", "pubbot: LastLink", "!lastlink now", "x://y"]
+        h.bot.bus.submit_many([h.bot.chat_message("irc", "#pubbot", "ann", t, False, {}) for t in lines])
+        self.assertEqual([text for _, text, _ in h.sent], ["ann posted https://example.com/a 0s ago"])
+
+
+_LINK_LINE = st.lists(st.sampled_from(["pubbot: ", "pubbot, ", "!", " ", "\n", "\t", "x", "http", "HTTPS",
+                                       "https", "s", "://", ":/", "/", "h", "lastlink", "LastLink", "lastlin",
+                                       "\u212a", "k", "<", "'"]), max_size=8).map("".join)
+
+
+def answers(msg):
+    """Would links answer C{msg} (its checks, before fetching)?"""
+    return bool(msg.command is not None and _LASTLINK.match(msg.command)
+                or "://" in msg.content and find_urls(msg.content))
+
+
+class LinksBatchTests(SynchronousTestCase):
+    def test_provides_the_batch_interface(self):
+        self.assertTrue(verifyObject(IBatchHandler, links_module.links))
+
+    @settings(max_examples=500)
+    @given(st.lists(_LINK_LINE, max_size=6))
+    def test_a_batch_is_looked_at_whenever_a_line_would_be_answered(self, lines):
+        bot = Harness(Links()).bot
+        messages = [bot.chat_message("irc", "#c", "ann", line, False, {}) for line in lines]
+        if any(map(answers, messages)):
+            self.assertTrue(may_answer(messages))
+
+    def test_lastlink_in_every_case_the_command_takes(self):
+        letters = "lastink"
+        any_letter = re.compile("[%s]" % letters, re.IGNORECASE)
+        forms = {letter: [] for letter in letters}
+        for c in map(chr, range(sys.maxunicode + 1)):
+            if any_letter.fullmatch(c):
+                for letter in letters:
+                    if re.fullmatch(letter, c, re.IGNORECASE):
+                        forms[letter].append(c)
+        self.assertEqual(len(forms["i"]), 4)  # i, I, dotted capital I, dotless i
+        bot = Harness(Links()).bot
+        for word in itertools.product(*(forms[letter] for letter in "lastlink")):
+            msg = bot.chat_message("irc", "#c", "ann", "!%s " % "".join(word), False, {})
+            self.assertTrue(answers(msg), msg.content)
+            self.assertTrue(may_answer([Message("chat.irc.#c.chat", {"content": "x"}), msg]), msg.content)
+
+    def test_chatter_is_not_looked_at(self):
+        bot = Harness(Links()).bot
+        chatter = ["hello", "last link", "lastlin k", "http:/ nope", "x"]
+        self.assertFalse(may_answer([bot.chat_message("irc", "#c", "ann", t, False, {}) for t in chatter]))
+        self.assertTrue(may_answer([Message("chat.irc.#c.chat", {"content": None})]))
+
+    def test_a_failing_line_loses_only_its_answer(self):
+        h = Harness(Links())
+        plugin = h.bot.handlers[0]
+        handle = plugin.handle
+
+        def failing(msg):
+            if msg.content == "http://boom":
+                raise ZeroDivisionError()
+            return handle(msg)
+        self.patch(plugin, "handle", failing)
+        h.bot.bus.submit_many([h.bot.chat_message("irc", "#pubbot", "ann", t, False, {})
+                               for t in ("http://example.com/", "http://boom", "!lastlink")])
+        self.assertEqual([text for _, text, _ in h.sent], ["ann posted http://example.com/ 0s ago"])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
 
 
 class ConfigTests(SynchronousTestCase):

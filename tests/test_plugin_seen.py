@@ -1,9 +1,13 @@
 """seen and tell: last activity (batched to the store) and notes delivered on the next line."""
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
+from pubbot.interfaces import IBatchHandler
+from pubbot.message import Message
 from pubbot.plugins import core, seen as seen_module
-from pubbot.plugins.seen import SEEN_PREFIX, seen, tell
+from pubbot.plugins.seen import SEEN_PREFIX, Seen, Tell, seen, tell
 from pubbot.testing import Harness
 
 
@@ -231,3 +235,132 @@ class TellTests(SynchronousTestCase):
 
     def test_shown_by_help(self):
         self.assertIn("!tell <nick> [privately] <message>: Leaves a note", self.bot.reply("!help tell"))
+
+
+def chat(bot, source, text, private=False, **fields):
+    return bot.chat_message("irc", source if private else "#pubbot", source, text, private, fields)
+
+
+def answered(case, answers):
+    """(position, reply text) for each answer, its Deferred fired."""
+    out = []
+    for i, value in answers:
+        if isinstance(value, Deferred):
+            value = case.successResultOf(value)
+        if value is not None:
+            out.append((i, value["content"]))
+    return out
+
+
+def one_by_one(handler, messages):
+    return [(i, value) for i, value in enumerate(map(handler.handle, messages)) if value is not None]
+
+
+class SeenBatchTests(SynchronousTestCase):
+    def messages(self, bot):
+        return [chat(bot, "alice", "hello"), chat(bot, "bob", "!seen alice"),
+                chat(bot, "carol", "!seen dave"), chat(bot, "Dave", "hi all"),
+                chat(bot, "dave", "secret", private=True),
+                chat(bot, "erin", "pubbot: seen DAVE?"), chat(bot, "erin", "seen it"),
+                Message("chat.irc.#pubbot.join", {"protocol": "irc", "channel": "#pubbot", "source": "fay"},
+                        bot),
+                chat(bot, "gus", "!seen fay"),
+                Message("chat.irc.#pubbot.leave", {"protocol": "irc", "channel": "#pubbot", "source": "fay",
+                                                   "kind": "quit", "reason": "bye"}, bot),
+                chat(bot, "hal", "!seen fay"), chat(bot, "alice", "again")]
+
+    def run_with(self, batched):
+        handler = Seen()
+        h = Harness(handler)
+        messages = self.messages(h.bot)
+        answers = handler.handle_many(messages) if batched else one_by_one(handler, messages)
+        return answered(self, answers), dict(handler._pending)
+
+    def test_provides_the_batch_interface(self):
+        self.assertTrue(verifyObject(IBatchHandler, seen))
+
+    def test_a_batch_notes_and_answers_as_the_messages_one_by_one(self):
+        answers, pending = self.run_with(batched=True)
+        self.assertEqual((answers, pending), self.run_with(batched=False))
+        self.assertEqual([i for i, _ in answers], [1, 2, 5, 8, 10])
+        self.assertIn("I haven't seen dave.", answers[1][1])
+        self.assertIn("saying: hi all", answers[2][1])
+        self.assertIn("quitting (bye)", answers[4][1])
+        self.assertEqual(pending[("irc", "alice")][4], "again")
+
+    def test_a_batch_through_the_dispatcher(self):
+        h = Harness(seen, core.help)
+        h.bot.bus.submit_many([chat(h.bot, "alice", "one"), chat(h.bot, "bob", "two"),
+                               chat(h.bot, "carol", "!seen ALICE"), chat(h.bot, "alice", "three")])
+        self.assertEqual(h.sent, [("#pubbot", "alice was last seen 0s ago in #pubbot, saying: one", "say")])
+        self.assertEqual(h.reply("!seen alice", source="bob"),
+                         "alice was last seen 0s ago in #pubbot, saying: three")
+
+    def test_a_bad_line_loses_only_itself(self):
+        handler = Seen()
+        h = Harness(handler)
+        messages = [chat(h.bot, "alice", "one"), chat(h.bot, "bob", "two"), chat(h.bot, "carol", "!seen bob")]
+        bad = Message("chat.irc.#pubbot.chat", {"protocol": "irc", "source": 5, "content": "?"}, h.bot)
+        messages.insert(1, bad)
+        answers = answered(self, handler.handle_many(messages))
+        self.assertEqual(answers, [(3, "bob was last seen 0s ago in #pubbot, saying: two")])
+        self.assertEqual(sorted(nick for _, nick in handler._pending), ["alice", "bob", "carol"])
+        self.assertEqual(len(self.flushLoggedErrors(AttributeError)), 1)
+
+
+class TellBatchTests(SynchronousTestCase):
+    def harness(self):
+        handler = Tell()
+        h = Harness(handler, core.ping)
+        h.reply("!tell bob one", source="alice")
+        h.reply("!tell dave two", source="erin")
+        return handler, h
+
+    def messages(self, bot):
+        return [chat(bot, "carol", "hi"), chat(bot, "BOB", "morning"),
+                chat(bot, "alice", "!tell frank later"), chat(bot, "frank", "hey"), chat(bot, "bob", "again"),
+                chat(bot, "gus", "pubbot: tell bob more"), chat(bot, "dave", "psst", private=True),
+                chat(bot, "bob", "third"), chat(bot, "frank", "again")]
+
+    def run_with(self, batched):
+        handler, h = self.harness()
+        messages = self.messages(h.bot)
+        answers = handler.handle_many(messages) if batched else one_by_one(handler, messages)
+        return answered(self, answers), h.sent, handler.waiting
+
+    def test_provides_the_batch_interface(self):
+        self.assertTrue(verifyObject(IBatchHandler, tell))
+
+    def test_a_batch_delivers_and_takes_notes_as_the_lines_one_by_one(self):
+        answers, sent, waiting = self.run_with(batched=True)
+        self.assertEqual((answers, sent, waiting), self.run_with(batched=False))
+        notes = [(target, text) for target, text, _ in sent if "asked me" in text]
+        self.assertEqual(notes, [("#pubbot", "BOB: alice asked me 0s ago to tell you: one"),
+                                 ("#pubbot", "frank: alice asked me 0s ago to tell you: later"),
+                                 ("dave", "dave: erin asked me 0s ago to tell you: two"),
+                                 ("#pubbot", "bob: gus asked me 0s ago to tell you: more")])
+        self.assertEqual([i for i, _ in answers], [2, 5])
+
+    def test_a_batch_costs_nothing_without_notes_or_commands(self):
+        handler = Tell()
+        h = Harness(handler)
+        # Lines without the fields a delivery would read: not looked at.
+        bare = [Message("chat.irc.#pubbot.chat", {"content": "x", "command": None}, h.bot)] * 100
+        self.assertIsNone(handler.handle_many(bare))
+        self.assertEqual(handler.waiting, {})
+
+    def test_a_line_that_fails_loses_only_its_answer(self):
+        handler, h = self.harness()
+        observe = handler._observe
+
+        def failing(msg, limits):
+            if msg.content == "boom":
+                raise ZeroDivisionError()
+            return observe(msg, limits)
+        self.patch(handler, "_observe", failing)
+        answers = answered(self, handler.handle_many([chat(h.bot, "bob", "boom"), chat(h.bot, "dave", "hi"),
+                                                      chat(h.bot, "carol", "!tell bob x")]))
+        self.assertEqual(answers, [(2, "OK carol, I'll tell bob when they next speak.")])
+        self.assertEqual([text for _, text, _ in h.sent if "asked me" in text],
+                         ["dave: erin asked me 0s ago to tell you: two"])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)

@@ -11,7 +11,7 @@ sense" when it knows none of them. Admins can make it C{unlearn} words.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.internet.task import LoopingCall
@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, IHandler
+from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
 from pubbot.brainmodel import TrigramModel, parse_shard_key, shard_key
 from pubbot.people import is_admin
 
@@ -89,9 +89,14 @@ async def save_model(model: TrigramModel, store, max_shards: Optional[int] = Non
             return written
 
 
-@implementer(IPlugin, IHandler)
+@implementer(IPlugin, IBatchHandler)
 class Brain:
-    """The brain plugin: one model per running bot."""
+    """
+    The brain plugin: one model per running bot. A batch of lines is
+    learned with one L{TrigramModel.learn_many} call per run of lines
+    between those addressed to the bot, each answered once the lines before
+    it are learned.
+    """
 
     name = "brain"
     description = ("Learns from the channel's chatter and answers when spoken to; "
@@ -126,14 +131,44 @@ class Brain:
     # the hot path
 
     def handle(self, msg) -> Any:
-        fields = msg.fields
-        if not fields.get("direct"):
-            if fields.get("command") is None and not fields.get("private"):
-                if self._ignore and str(fields.get("source", "")).lower() in self._ignore:
-                    return None
-                self.model.learn(fields.get("content") or "")
+        if msg.fields.get("direct"):
+            return self.answer(msg)
+        self._learn((msg.fields,))
+        return None
+
+    def handle_many(self, messages: Sequence) -> Optional[list]:
+        """L{handle} each message in order: a run of lines not addressed to the bot is learned at once."""
+        fields = [msg.fields for msg in messages]
+        directs = [i for i, f in enumerate(fields) if f.get("direct")]
+        if not directs:
+            self._learn_run(fields)
             return None
-        return self.answer(msg)
+        answers = []
+        start = 0
+        for i in directs:
+            if i > start:
+                self._learn_run(fields[start:i])
+            start = i + 1
+            answers += handle_each(self, messages, (i,), self.answer)
+        if start < len(fields):
+            self._learn_run(fields[start:])
+        return answers
+
+    def _learn(self, lines: Sequence[dict]) -> None:
+        """Learn the lines (fields of messages not addressed to the bot) but commands, private and ignored."""
+        ignore = self._ignore
+        texts = [f.get("content") or "" for f in lines
+                 if f.get("command") is None and not f.get("private")
+                 and not (ignore and str(f.get("source", "")).lower() in ignore)]
+        if texts:
+            self.model.learn_many(texts)
+
+    def _learn_run(self, lines: Sequence[dict]) -> None:
+        """L{_learn}, logging a failure (what the run had left to learn is lost) so the batch goes on."""
+        try:
+            self._learn(lines)
+        except Exception:
+            log.failure("handler {plugin} failed to learn {count} lines", plugin=self.name, count=len(lines))
 
     # when spoken to
 

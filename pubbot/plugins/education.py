@@ -19,12 +19,14 @@ L{RELOAD_SECONDS} so other processes' teaching shows up.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Iterable, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, Handler, command
+from pubbot.api import CHAT_LINES, Handler, IBatchHandler, command, handle_each
 from pubbot.people import is_admin, person_key
 from pubbot.ratelimit import Limits
 from pubbot.timefmt import format_duration
@@ -203,8 +205,13 @@ class Education:
         return known or bool(removed)
 
 
+@implementer(IPlugin, IBatchHandler)
 class Responder(Handler):
-    """The C{education} handler: replies to taught phrases and owns the bot's L{Education}."""
+    """
+    The C{education} handler: replies to taught phrases and owns the bot's
+    L{Education}. A batch costs nothing while nothing is taught, and one
+    scan of its lines when none says a taught phrase.
+    """
 
     def __init__(self):
         super().__init__(self.respond, [CHAT_LINES], name="education",
@@ -221,14 +228,31 @@ class Responder(Handler):
         self.education = None
         super().stop()
 
-    def respond(self, msg) -> Optional[dict]:
+    def _ready(self) -> Optional[tuple[Education, re.Pattern]]:
+        """The education and its phrases' pattern (reloaded when due); None when nothing is taught."""
         education = self.education
         if education is None:
             return None
         education.maybe_reload()
         pattern = education.pattern
-        if pattern is None:
+        return None if pattern is None else (education, pattern)
+
+    def respond(self, msg) -> Optional[dict]:
+        ready = self._ready()
+        return None if ready is None else self._respond(msg, *ready)
+
+    def handle_many(self, messages: list) -> Optional[list]:
+        """L{respond} to each message in order, reloading at most once."""
+        ready = self._ready()
+        if ready is None:
             return None
+        education, pattern = ready
+        if not _may_say(pattern, messages):
+            return None
+        return handle_each(self, messages, handle=lambda msg: self._respond(msg, education, pattern))
+
+    @staticmethod
+    def _respond(msg, education: Education, pattern: re.Pattern) -> Optional[dict]:
         content = msg.fields["content"]
         if len(content) > MAX_LINE:
             return None
@@ -250,6 +274,20 @@ class Responder(Handler):
         values = {"nick": msg.fields["source"], "channel": msg.fields["channel"]}
         return {"content": one_line(fill(str(entry.get("response", "")), values), MAX_RESPONSE),
                 "weight": TAUGHT_WEIGHT}
+
+
+def _may_say(pattern: re.Pattern, messages: Iterable) -> bool:
+    """
+    Could a taught phrase be in one of the messages' contents? False only
+    when none has one: the lower-cased contents joined by newlines (not
+    word characters, so the phrases' boundary checks see line ends as the
+    ends of a line) have no match, and every line's would be one there.
+    """
+    try:
+        joined = "\n".join([msg.fields["content"] for msg in messages])
+    except (KeyError, TypeError):
+        return True
+    return pattern.search(joined.lower()) is not None
 
 
 responder = Responder()
@@ -424,8 +462,14 @@ async def _set_factoid(msg, key, value):
     return _reply("OK, %s is %s." % (key, value))
 
 
+#: What every line _match_factoid takes has: " is " in its lowered command,
+#: the end of its content. Only "I" lowers to "i" ("\u0130" to "i" and a
+#: combining dot, never followed by "s"), only "S" to "s" and nothing else
+#: to " ", so IGNORECASE finds every " is " str.lower() makes.
+FACTOID_FILTER = re.compile(" is ", re.IGNORECASE)
+
 factoid = Handler(_set_factoid, [CHAT_LINES], name="factoid", triggers=("<thing> is <text>",),
-                  matcher=_match_factoid)
+                  matcher=_match_factoid, content_filter=FACTOID_FILTER)
 
 _ASKING = re.compile(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
 
@@ -458,4 +502,9 @@ def _recall(msg, key, entry, education):
     return _reply("%s is %s" % (key, entry.get("value")))
 
 
-recall = Handler(_recall, [CHAT_LINES], name="recall", triggers=("<thing>?",), matcher=_match_recall)
+#: What every line _match_recall takes has: content ending with "?" (found
+#: before the end or a newline, so a batch's joined lines are one scan).
+RECALL_FILTER = re.compile(r"\?$", re.MULTILINE)
+
+recall = Handler(_recall, [CHAT_LINES], name="recall", triggers=("<thing>?",), matcher=_match_recall,
+                 content_filter=RECALL_FILTER)

@@ -16,6 +16,11 @@ SEASON_DAYS = 60
 MENTION_WINDOW = 6 * 60 * 60
 
 _MENTION = re.compile(r"(?<!\w)christmas(?!\w)", re.IGNORECASE)
+#: What christmas-mentions checks first, case-sensitively: the dispatcher
+#: calls it only for lines with one of these (see
+#: L{pubbot.interfaces.IBatchHandler}), so chatter costs it one substring
+#: scan a batch.
+MENTION_FILTER = ("hristmas", "HRISTMAS")
 
 
 @command("blame")
@@ -62,7 +67,7 @@ class ChristmasMentions(Handler):
         super().__init__(self.mention, [CHAT_LINES], name="christmas-mentions",
                          description="Says how long until Christmas when it is mentioned in the "
                                      "%d days before (once every few hours)." % (SEASON_DAYS,),
-                         triggers=("(christmas mentioned)",))
+                         triggers=("(christmas mentioned)",), content_filter=MENTION_FILTER)
         self.limiter: Optional[RateLimiter] = None
 
     def start(self, bot) -> None:

@@ -33,6 +33,11 @@ CHANGE_WEIGHT = -1
 _CHANGE = re.compile(
     r"(?:\((?P<group>[^()\r\n]{1,%d})\)|(?<![\w.+-])(?P<word>\w[\w.-]{0,%d}))(?P<op>\+\+|--)(?![\w+-])"
     % (MAX_THING, MAX_THING - 1))
+#: What karma checks first (every _CHANGE match has one): the dispatcher
+#: calls it only for lines with one of these (see
+#: L{pubbot.interfaces.IBatchHandler}), so chatter costs it one substring
+#: scan a batch.
+CHANGE_FILTER = ("++", "--")
 
 
 def _thing(text: str) -> str:
@@ -43,7 +48,8 @@ class Karma(Handler):
     """The C{karma} handler: counts C{++} and C{--}; its limits live as long as its bot."""
 
     def __init__(self):
-        super().__init__(self.changes, [CHAT_LINES], name="karma", triggers=("<thing>++", "<thing>--"))
+        super().__init__(self.changes, [CHAT_LINES], name="karma", triggers=("<thing>++", "<thing>--"),
+                         content_filter=CHANGE_FILTER)
         self.limits: Optional[Limits] = None
         self.repeats: Optional[RateLimiter] = None
 

@@ -8,12 +8,15 @@ within C{[links] timeout} seconds (kept below C{[plugins] timeout}), never
 from loopback, private, link-local, multicast or reserved addresses unless
 C{[links] allow} lists the host or network. Failures and refusals are
 logged, not announced.
+
+It takes a batch of lines in one call (L{IBatchHandler}): a batch with no
+C{://} and no C{lastlink} in any case costs one scan of its lines.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTCP
@@ -21,7 +24,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, IHandler
+from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
 from pubbot.ratelimit import RateLimiter
 from pubbot.safefetch import BadURL, FetchError, SafeFetcher, clean_text, human_size, parse_url
 from pubbot.timefmt import format_duration
@@ -38,6 +41,10 @@ STORE_KEY = "links:last"
 
 _URL = re.compile(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
 _LASTLINK = re.compile(r"lastlink\s*\Z", re.IGNORECASE)
+#: "lastlink" in every case _LASTLINK takes, lower-cased: str.lower() keeps
+#: the long s and the dotless i, and makes the dotted capital I an i with a
+#: combining dot (see test_plugin_links).
+_LASTLINK_LOWERED = re.compile("la[s\u017f]tl(?:i\u0307?|\u0131)nk")
 _TRAILING = ".,;:!?'\"*"
 _PAIRS = {")": "(", "]": "[", "}": "{", ">": "<"}
 
@@ -82,7 +89,20 @@ def describe(page) -> Optional[str]:
     return "[ %s ]" % (", ".join(part for part in (kind, size) if part),)
 
 
-@implementer(IPlugin, IHandler)
+def may_answer(messages: Sequence) -> bool:
+    """
+    Could links answer one of C{messages}? False only when none has a URL
+    (C{://}) or a C{lastlink} command (whose command ends its content), all
+    found in one scan of their contents joined by newlines.
+    """
+    try:
+        joined = "\n".join([msg.fields.get("content") for msg in messages])
+    except TypeError:
+        return True
+    return "://" in joined or _LASTLINK_LOWERED.search(joined.lower()) is not None
+
+
+@implementer(IPlugin, IBatchHandler)
 class Links:
     """The links plugin. C{reactor} and C{resolver} are for tests; the bot's clock is the reactor."""
 
@@ -115,6 +135,10 @@ class Links:
 
     def stop(self) -> None:
         self.fetcher = None
+
+    def handle_many(self, messages: Sequence) -> Optional[list]:
+        """L{handle} each message, after one scan of the batch for any it may answer."""
+        return handle_each(self, messages) if may_answer(messages) else None
 
     def handle(self, msg) -> Any:
         fields = msg.fields

@@ -5,18 +5,23 @@ C{tell <nick> [privately] <message>}: a note delivered when they next speak.
 Both watch every chat line, so both keep what they need in memory: C{seen}
 notes activity in a dict and writes it to the store every C{[seen]
 flush_seconds}; C{tell} keeps the set of nicks with notes waiting, so a
-line from anyone else costs one set lookup.
+line from anyone else costs one set lookup. Both take a batch of lines in
+one call (L{IBatchHandler}): C{seen} notes a run of plain chat lines in
+one dict update, and a batch costs C{tell} nothing while no note waits
+and no line is a C{tell} command.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, Handler
+from pubbot.api import CHAT_LINES, Handler, IBatchHandler, handle_each
 from pubbot.people import person_key
 from pubbot.plugins.education import one_line
 from pubbot.ratelimit import Limits
@@ -44,6 +49,16 @@ def _reply(text: str) -> dict:
     return {"content": text, "weight": 10}
 
 
+def _commanded(fields: Sequence[dict], word: str) -> list[int]:
+    """The positions of the lines whose C{command} starts with C{word} (lower case), any case."""
+    commands = [f.get("command") for f in fields]
+    if commands.count(None) == len(commands):
+        return []
+    n = len(word)
+    return [i for i, text in enumerate(commands) if text is not None and text[:n].lower() == word]
+
+
+@implementer(IPlugin, IBatchHandler)
 class Seen(Handler):
     """The C{seen} handler: notes activity and answers C{seen <nick>}."""
 
@@ -66,12 +81,35 @@ class Seen(Handler):
         super().stop()
         return d
 
+    def handle_many(self, messages: Sequence) -> list:
+        """
+        L{observe} each message in order: the runs of plain chat lines (no
+        C{seen} command) between the others are noted in one dict update.
+        """
+        fields = [msg.fields for msg in messages]
+        special = _commanded(fields, "seen")
+        if not all(topic.endswith(".chat") for topic in {msg.topic for msg in messages}):
+            special = sorted(set(special).union(
+                i for i, msg in enumerate(messages) if not msg.topic.endswith(".chat")))
+        answers: list = []
+        start = 0
+        for i in [*special, len(messages)]:
+            if i > start:
+                try:
+                    self._note_said(fields[start:i] if start or i < len(fields) else fields)
+                except Exception:
+                    # One by one, so only the bad line is lost (noting twice is harmless).
+                    answers += handle_each(self, messages, range(start, i), self.observe)
+            if i < len(messages):
+                answers += handle_each(self, messages, (i,), self.observe)
+            start = i + 1
+        return answers
+
     def observe(self, msg) -> Optional[Deferred]:
         f = msg.fields
         topic = msg.topic
         if topic.endswith(".chat"):
-            if not f.get("private"):
-                self._note(f, "said", f.get("content"))
+            self._note_said((f,))
             text = f.get("command")
             if text is not None and text[:4].lower() == "seen":
                 found = _SEEN.match(text)
@@ -83,6 +121,19 @@ class Seen(Handler):
             self._note(f, f.get("kind") or "part", f.get("reason"))
         return None
 
+    def _note_said(self, lines: Sequence[dict]) -> None:
+        """Note the chat lines (their fields) but private ones, in order."""
+        bot = self.bot
+        if bot is None:
+            return
+        now = bot.clock.seconds()
+        said = [((f.get("protocol"), source.lower()),
+                 (now, source, f.get("channel"), "said", f.get("content")))
+                for f in lines if not f.get("private") and (source := f.get("source"))]
+        if said:
+            self._pending.update(said)
+            self._noted(bot)
+
     def _note(self, f, event: str, text) -> None:
         source = f.get("source")
         if not source or self.bot is None:
@@ -90,8 +141,12 @@ class Seen(Handler):
         protocol = f.get("protocol")
         self._pending[(protocol, source.lower())] = (
             self.bot.clock.seconds(), source, f.get("channel"), event, text)
+        self._noted(self.bot)
+
+    def _noted(self, bot) -> None:
+        """Activity was noted: flush in C{[seen] flush_seconds}, or now when there is much."""
         if self._flush_call is None:
-            self._flush_call = self.bot.clock.callLater(self.bot.settings.seen.flush_seconds, self.flush)
+            self._flush_call = bot.clock.callLater(bot.settings.seen.flush_seconds, self.flush)
         elif len(self._pending) >= MAX_PENDING:
             self.flush()
 
@@ -156,6 +211,7 @@ def _describe(record: dict, now: float) -> str:
 seen = Seen()
 
 
+@implementer(IPlugin, IBatchHandler)
 class Tell(Handler):
     """The C{tell} handler: takes notes and delivers them when their nick next speaks."""
 
@@ -168,6 +224,8 @@ class Tell(Handler):
                          triggers=("tell <nick> [privately] <message>",))
         #: protocol -> lower-cased nicks with notes waiting.
         self.waiting: dict[str, set] = {}
+        #: How many times a nick was added to C{waiting} (a batch rereads it then).
+        self._added = 0
         self.limits: Optional[Limits] = None
         self._loaded_at: Optional[float] = None
         self._loading = False
@@ -200,7 +258,7 @@ class Tell(Handler):
             for key in keys:
                 protocol, _, nick = key[len(TELL_PREFIX):].partition(":")
                 if nick:
-                    self.waiting.setdefault(protocol, set()).add(nick)
+                    self._wait(protocol, nick)
 
         def done(result):
             self._loading = False
@@ -212,12 +270,62 @@ class Tell(Handler):
         d.addErrback(lambda f: log.failure("tell could not read waiting notes", f))
         d.addBoth(done)
 
+    def _wait(self, protocol: str, nick: str) -> None:
+        """C{nick} (lower case) has notes waiting."""
+        self.waiting.setdefault(protocol, set()).add(nick)
+        self._added += 1
+
+    def handle_many(self, messages: Sequence) -> Optional[list]:
+        """
+        L{observe} each message in order; only the lines that are C{tell}
+        commands or come from a nick with notes waiting are looked at.
+        """
+        limits = self.limits
+        if limits is None or not messages:
+            return None
+        self._maybe_reload(messages[0].bot)
+        fields = [msg.fields for msg in messages]
+        commanded = _commanded(fields, "tell")
+        todo = self._todo(fields, 0, commanded)
+        if not todo:
+            return None
+        answers = []
+        added = self._added
+        k = 0
+
+        def observe(msg):
+            return self._observe(msg, limits)
+        while k < len(todo):
+            i = todo[k]
+            k += 1
+            answers += handle_each(self, messages, (i,), observe)
+            if self._added != added:
+                # Someone now has a note waiting: their next lines here deliver it.
+                added = self._added
+                todo = self._todo(fields, i + 1, commanded)
+                k = 0
+        return answers
+
+    def _todo(self, fields: Sequence[dict], start: int, commanded: list[int]) -> list[int]:
+        """The positions from C{start} of the commands and of the lines from nicks with notes waiting."""
+        todo = [i for i in commanded if i >= start]
+        waiting = self.waiting
+        if any(waiting.values()):
+            todo = sorted(set(todo).union(
+                i for i in range(start, len(fields))
+                if (nicks := waiting.get(fields[i].get("protocol", "")))
+                and str(fields[i].get("source")).lower() in nicks))
+        return todo
+
     def observe(self, msg) -> Optional[Deferred]:
-        f = msg.fields
         limits = self.limits
         if limits is None:
             return None
         self._maybe_reload(msg.bot)
+        return self._observe(msg, limits)
+
+    def _observe(self, msg, limits: Limits) -> Optional[Deferred]:
+        f = msg.fields
         waiting = self.waiting.get(f["protocol"])
         delivery = None
         if waiting:
@@ -244,7 +352,7 @@ class Tell(Handler):
                        key=lambda item: (item[1].get("at", 0), item[0]))[:DELIVER_AT_ONCE]
         await msg.bot.store.hdel(key, *broken, *(note_id for note_id, _ in ready))
         if len(notes) > len(ready) + len(broken):
-            self.waiting.setdefault(protocol, set()).add(nick)
+            self._wait(protocol, nick)
         now = msg.bot.clock.seconds()
         for _, note in ready:
             at = note.get("at")
@@ -284,7 +392,7 @@ class Tell(Handler):
         note_id = "%d-%08x" % (int(now * 1000000), msg.bot.random.getrandbits(32))
         await msg.bot.store.hset(key, note_id, {"from": source, "text": text, "at": now,
                                                 "private": bool(private)})
-        self.waiting.setdefault(protocol, set()).add(wanted)
+        self._wait(protocol, wanted)
         return _reply("OK %s, I'll tell %s%s when they next speak." % (
             source, nick, " privately" if private else ""))
 
