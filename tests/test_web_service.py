@@ -1,5 +1,6 @@
 """The web service on real sockets (real reactor): listening, a taken port,
-2,000 SSE connect/disconnect cycles, and a client that never reads."""
+2,000 SSE connect/disconnect cycles, and a client that never reads; the
+live feed's batch observer and the hub's publish_many."""
 
 import gc
 import json
@@ -10,12 +11,15 @@ import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
+from twisted.internet.task import Clock
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from pubbot.message import Message
 from pubbot.testing import Harness
+from pubbot.web.feed import LiveFeed, format_chat, format_message
 from pubbot.web.service import WebService
-from pubbot.web.sse import Client
+from pubbot.web.sse import Client, EventHub
 
 from tests.servers import free_port
 
@@ -189,3 +193,69 @@ class WebServiceTests(TestCase):
                 seen = seen[-200000:]
             self.assertIn(b'"kind":"gap"', seen)
         return Deferred.fromCoroutine(run())
+
+
+def events(hub):
+    return [(e.number, e.kind, e.time, e.raw, e.format) for e in hub.events]
+
+
+class FeedBatchTests(SynchronousTestCase):
+    def setUp(self):
+        self.h = Harness()
+        self.hub = EventHub(self.h.clock, backlog=10, run="0badf00d")
+        self.feed = LiveFeed(self.h.bot, self.hub)
+        self.feed.attach()
+
+    def lines(self, *texts, protocol="irc"):
+        return [Message("chat.%s.#c.chat" % protocol, {"protocol": protocol, "content": t}) for t in texts]
+
+    def test_attached_once_per_batch_and_detached(self):
+        dispatcher = self.h.bot.dispatcher
+        self.feed.attach()
+        self.assertEqual(dispatcher.batch_observers, [self.feed.on_messages])
+        self.assertNotIn(self.feed.on_message, dispatcher.observers)
+        self.feed.detach()
+        self.feed.detach()
+        self.assertEqual(dispatcher.batch_observers, [])
+        self.h.bot.bus.submit_many(self.lines("a", "b"))
+        self.assertEqual(len(self.hub.events), 0)
+
+    def test_a_batch_is_counted_and_published_in_order(self):
+        irc, console = self.lines("a", "b", "c"), self.lines("d", protocol="console")
+        bus = [Message("music.track", {"title": "Song"})]
+        self.h.bot.dispatcher.dispatch_many([irc[0], console[0], irc[1], bus[0], irc[2]])
+        self.assertEqual(self.feed.lines_in, {"irc": 3, "console": 1})
+        # The dispatcher gives each topic's messages together, in order.
+        self.assertEqual([(e.kind, e.raw) for e in self.hub.events],
+                         [("chat", m) for m in irc] + [("chat", console[0]), ("bus", bus[0])])
+        self.assertEqual([e.number for e in self.hub.events], [1, 2, 3, 4, 5])
+
+    def test_a_mixed_batch_given_directly_keeps_its_order(self):
+        mixed = [*self.lines("a"), Message("music.track", {}), *self.lines("b", protocol="console")]
+        self.feed.on_messages(mixed)
+        self.assertEqual([(e.kind, e.raw) for e in self.hub.events],
+                         [("chat", mixed[0]), ("bus", mixed[1]), ("chat", mixed[2])])
+        self.assertEqual(self.feed.lines_in, {"irc": 1, "console": 1})
+        self.feed.on_messages([])
+        self.assertEqual(len(self.hub.events), 3)
+
+    def test_publish_many_is_publish_for_each(self):
+        one, many = EventHub(Clock(), backlog=10, run="x"), EventHub(Clock(), backlog=10, run="x")
+        for raws in (["a", "b"], [], ["c"] * 9, ["d", "e", "f"], list("ghijklmnopqrstuvwxyz")):
+            for raw in raws:
+                one.publish("chat", raw, format_chat)
+            many.publish_many("chat", raws, format_chat)
+            self.assertEqual(events(many), events(one))
+            self.assertEqual(many.newest, one.newest)
+        self.assertEqual(many.newest, 34)
+        self.assertEqual([e.number for e in many.events], list(range(25, 35)))
+
+    def test_publish_many_schedules_one_flush_for_clients(self):
+        clock = Clock()
+        hub = EventHub(clock, run="x")
+        hub.clients.add(object())
+        hub.publish_many("bus", [Message("t", {})] * 3, format_message)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        hub.clients.clear()
+        clock.advance(1)
+        self.assertEqual(hub._flushed, 3)

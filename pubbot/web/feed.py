@@ -2,11 +2,15 @@
 
 The observers run on the bot's hot path (every published message, every
 line sent), so they only count and hand the raw object to the hub; the JSON
-is made later, once, and only if a client is there to read it.
+is made later, once, and only if a client is there to read it. Published
+messages come a batch at a time (the lines of one read, see
+L{pubbot.dispatch.Dispatcher.batch_observers}): counted per batch, and
+given to the hub together.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from .sse import EventHub
@@ -56,6 +60,10 @@ def format_sent(sent: tuple) -> dict:
             "how": kind}
 
 
+def _is_chat(topic: str) -> bool:
+    return topic.startswith("chat.") and topic.endswith(".chat")
+
+
 class LiveFeed:
     """
     Hooks a L{pubbot.bot.Bot}'s observers to an L{EventHub}: chat lines in
@@ -74,7 +82,7 @@ class LiveFeed:
         if self.attached:
             return
         self.attached = True
-        self.bot.dispatcher.observers.append(self.on_message)
+        self.bot.dispatcher.batch_observers.append(self.on_messages)
         self.bot.broadcast_observers.append(self.on_broadcast)
         self.bot.sent_observers.append(self.on_sent)
 
@@ -82,7 +90,7 @@ class LiveFeed:
         if not self.attached:
             return
         self.attached = False
-        for observers, observer in ((self.bot.dispatcher.observers, self.on_message),
+        for observers, observer in ((self.bot.dispatcher.batch_observers, self.on_messages),
                                     (self.bot.broadcast_observers, self.on_broadcast),
                                     (self.bot.sent_observers, self.on_sent)):
             try:
@@ -90,14 +98,25 @@ class LiveFeed:
             except ValueError:
                 pass
 
-    def on_message(self, message) -> None:
-        topic = message.topic
-        if topic.startswith("chat.") and topic.endswith(".chat"):
-            protocol = message.fields.get("protocol")
-            self.lines_in[protocol] = self.lines_in.get(protocol, 0) + 1
-            self.hub.publish("chat", message, format_chat)
+    def on_messages(self, messages: list) -> None:
+        """A batch of published messages (usually all on one topic)."""
+        topics = {message.topic for message in messages}
+        if len(topics) != 1:
+            for message in messages:
+                self.on_message(message)
+            return
+        topic = topics.pop()
+        if _is_chat(topic):
+            lines_in = self.lines_in
+            for protocol, count in Counter([m.fields.get("protocol") for m in messages]).items():
+                lines_in[protocol] = lines_in.get(protocol, 0) + count
+            self.hub.publish_many("chat", messages, format_chat)
         else:
-            self.hub.publish("bus", message, format_message)
+            self.hub.publish_many("bus", messages, format_message)
+
+    def on_message(self, message) -> None:
+        """One published message."""
+        self.on_messages([message])
 
     def on_broadcast(self, message) -> None:
         self.hub.publish("broadcast", message, format_message)

@@ -24,7 +24,7 @@ import os
 import re
 from collections import deque
 from itertools import islice
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import LoopingCall
@@ -149,6 +149,23 @@ class EventHub:
         """Add an event; C{format(raw)} makes its JSON body when first sent."""
         self.newest += 1
         self.events.append(Event(self.newest, kind, self.clock.seconds(), raw, format))
+        if self.clients and self._flush_call is None:
+            self._flush_call = self.clock.callLater(self.flush_delay, self.flush)
+
+    def publish_many(self, kind: str, raws: Sequence[Any], format: Formatter) -> None:
+        """
+        L{publish} each of C{raws}, in order, with one clock read. Those
+        the backlog could not keep are only counted (numbered and dropped).
+        """
+        if not raws:
+            return
+        now = self.clock.seconds()
+        first = self.newest + 1
+        self.newest += len(raws)
+        keep = self.events.maxlen
+        skip = len(raws) - keep if keep is not None and len(raws) > keep else 0
+        self.events.extend([Event(number, kind, now, raw, format)
+                            for number, raw in enumerate(islice(raws, skip, None), first + skip)])
         if self.clients and self._flush_call is None:
             self._flush_call = self.clock.callLater(self.flush_delay, self.flush)
 
