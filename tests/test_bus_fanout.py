@@ -48,6 +48,13 @@ class ReceivedTests(SynchronousTestCase):
         self.assertEqual(sent, [("irc", "#a", "hi", "say")])
         self.assertEqual(released, [1])
 
+    def test_messages_reach_batch_observers(self):
+        fanout, seen, broadcasts, sent, released = make()
+        batches = []
+        fanout.bot.dispatcher.batch_observers.append(batches.append)
+        fanout.received("c", event(kind="message", message={"topic": "chat.irc.#a.chat", "fields": {"x": 1}}))
+        self.assertEqual([[m.topic for m in b] for b in batches], [["chat.irc.#a.chat"]])
+
     def test_own_events_are_not_seen_twice(self):
         fanout, seen, broadcasts, sent, released = make()
         fanout.received("c", event(kind="message", origin="me", message={"topic": "a", "fields": {}}))

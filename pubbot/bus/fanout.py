@@ -6,7 +6,7 @@ handled, the broadcasts it made, the lines it sent to IRC (the owner) and
 that it released the IRC lease; every other process passes them to its own
 observers, so each process's dashboard shows the whole bot:
 
-- C{message}: to C{bot.dispatcher.observers} (as if handled here);
+- C{message}: to C{bot.dispatcher.observers} and C{batch_observers} (as if handled here);
 - C{broadcast}: to C{bot.broadcast_observers};
 - C{sent}: to C{bot.sent_observers} (not in the process that sent it);
 - C{released}: the lease is free, so standing-by processes try at once.
@@ -140,6 +140,7 @@ class FanOut(Service):
                 message = Message.from_dict(data, self.bot)
                 if kind == "message":
                     self._tell(self.bot.dispatcher.observers, message)
+                    self._tell(self.bot.dispatcher.batch_observers, [message])
                 else:
                     self._tell(self.bot.broadcast_observers, message)
             elif kind == "sent":
