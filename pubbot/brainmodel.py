@@ -1,9 +1,12 @@
 """
 The chat brain's model: word trigrams counted in memory.
 
-Learning a line is the hot path (every line of chatter goes through it): a
-C{str.split}, the line's trigrams as tuples, and C-level counting into one
-dict. No store calls, no regexes, no per-word Python work.
+Learning is the hot path (every line of chatter goes through it).
+L{TrigramModel.learn_many} takes a batch of lines: one C{str.split} and a
+few list operations a line, then every trigram of the batch is made and
+counted into one dict at C level. No store calls, no regexes, no per-word
+or per-trigram Python work, and nothing recorded per trigram for
+persistence (see below).
 
 Generation needs indexes (what follows a pair, what precedes it, which
 trigrams have a given middle word). They are brought up to date only when
@@ -22,16 +25,32 @@ Persistence is by shards: each trigram lives in one of C{shards} store
 strings (about L{SHARD_SIZE} trigrams each when the model is full) chosen by a
 stable hash. L{TrigramModel.take_dirty} hands over the shards changed since it
 was last called, ready for the store; a few lines of chatter rewrite a few
-small shards, not the whole model.
+small shards, not the whole model. It finds them without any bookkeeping
+per learned trigram:
+
+ - new trigrams are the last keys of the counts dict (C{added} says how
+   many), filed into their shards when handed over;
+ - evicted, halved and unlearned trigrams are queued as it happens (that
+   is per-trigram Python work already) and their shards marked;
+ - learning otherwise only increases counts. While little is learned, the
+   word lists of the lines learned are kept (a few pointers a trigram, at
+   most L{RECENT_SHARE} of C{max_trigrams} trigrams) and their trigrams'
+   shards marked when handed over. When more is learned than that between
+   two hand-overs, they are dropped and the shards are checked instead: the
+   sum of each shard's counts is kept from its last hand-over, and a shard
+   whose sum grew is handed over again.
+
+All of it is done in rounds bounded by C{take_dirty}'s limits.
 """
 
 from __future__ import annotations
 
 import string
+import sys
 import zlib
 from sys import intern
 from collections import _count_elements, deque  # type: ignore[attr-defined]
-from itertools import islice
+from itertools import compress, islice, repeat
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 Trigram = tuple[str, str, str]
@@ -46,6 +65,19 @@ MAX_WORDS = 64
 MAX_REPLY_WORDS = 30
 #: Trigrams per store shard, roughly, when the model is full.
 SHARD_SIZE = 64
+#: Trigram occurrences learned between two hand-overs whose word lists are
+#: kept to find the shards they changed, as a share of C{max_trigrams}; past
+#: it the shards' sums are checked instead (see L{TrigramModel.take_dirty}).
+RECENT_SHARE = 0.5
+#: Counts summed by the shard check for one unit of C{take_dirty}'s
+#: C{max_trigrams} budget (a unit is about the cost of filing one trigram).
+SCAN_RATIO = 4
+
+# Line separator in a batch's word list (see TrigramModel.learn_many), and
+# the selectors that keep a line of n words' n + 1 trigrams and drop the one
+# spanning the separator.
+_SEPARATOR = (EDGE, EDGE)
+_KEEP = [(1,) * (n + 1) + (0,) for n in range(MAX_WORDS + 1)]
 
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb\u00bf\u00a1"
 _CONTROL = dict.fromkeys(list(range(0x20)) + [0x7F])
@@ -94,7 +126,26 @@ def _parse_field(field: Any) -> Optional[Trigram]:
     a, b, c = parts
     if not b and (a or not c):  # only ("", "", first word) has an empty middle
         return None
-    return a, b, c
+    return intern(a), intern(b), intern(c)
+
+
+def _words(text: str) -> Optional[list]:
+    """The words of a line that are learned (not yet interned), or None when there are none."""
+    words = text.split()
+    if not words:
+        return None
+    if words[0][-1] == ":":
+        # "nick: hello": learn what was said, not whom to.
+        del words[0]
+        if not words:
+            return None
+    if "://" in text or (len(text) > MAX_WORD and max(map(len, words)) > MAX_WORD):
+        words = [w for w in words if len(w) <= MAX_WORD and "://" not in w]
+        if not words:
+            return None
+    if len(words) > MAX_WORDS:
+        del words[MAX_WORDS:]
+    return words
 
 
 def shard_key(shard: int) -> str:
@@ -129,14 +180,33 @@ class TrigramModel:
         self.max_trigrams = max_trigrams
         self._counts: dict[Trigram, int] = {}
         self._hand: deque[Trigram] = deque()
-        self._dirty: set[Trigram] = set()
-        self._dirty_shards: set[int] = set()
-        self._refile = False
-        self.shards = shard_count(max_trigrams)
-        self._members: dict[int, dict[Trigram, str]] = {}
         #: How many trigrams were ever added; how many were removed.
         self.added = 0
         self.removed = 0
+        # Persistence, see the module docstring and take_dirty. Every trigram
+        # in the counts is filed in _members (shard: {trigram: field}, the
+        # counts' own key objects), or waits in _unfiled, or is one of the
+        # last added - _filed keys of the counts.
+        self.shards = shard_count(max_trigrams)
+        self._members: dict[int, dict[Trigram, str]] = {}
+        #: The sum of each shard's counts when it was last handed over (or loaded).
+        self._sums: dict[int, int] = {}
+        self._dirty_shards: set[int] = set()
+        self._filed = 0
+        self._unfiled: list[Trigram] = []
+        #: Evicted, halved or unlearned since: their shards are to be marked.
+        self._changed: list[Trigram] = []
+        self._changed_cap = 2 * self.shards + 256
+        #: The word lists learned since (with the selectors of their trigrams,
+        #: None when all are, and how many), while _buffering; _recent_n
+        #: trigrams in all; _recent_at of the first one were dealt with.
+        self._recent: deque[tuple[list, Optional[list], int]] = deque()
+        self._recent_n = 0
+        self._recent_at = 0
+        self._recent_cap = max(1024, int(max_trigrams * RECENT_SHARE))
+        self._buffering = True
+        #: The next shard to check during a pass over the shards' sums.
+        self._cursor: Optional[int] = None
         # Generation indexes, see _sync_index.
         self._after: dict[tuple[str, str], dict[str, None]] = {}
         self._before: dict[tuple[str, str], dict[str, None]] = {}
@@ -152,54 +222,125 @@ class TrigramModel:
 
     def learn(self, text: str) -> int:
         """Learn the trigrams of one line; returns how many were new."""
-        # Interned, so the counts, the dirty set and the shard index share
-        # one string per word instead of keeping a copy from every line.
-        words = list(map(intern, text.split()))
-        if not words:
+        words = _words(text)
+        if words is None:
             return 0
-        if words[0][-1] == ":":
-            # "nick: hello": learn what was said, not whom to.
-            del words[0]
-            if not words:
-                return 0
-        if len(text) > MAX_WORD and (max(map(len, words)) > MAX_WORD or "://" in text):
-            words = [w for w in words if len(w) <= MAX_WORD and "://" not in w]
-            if not words:
-                return 0
-        if len(words) > MAX_WORDS:
-            del words[MAX_WORDS:]
-        padded = [EDGE, EDGE]
-        padded += words
-        padded.append(EDGE)
-        trigrams = list(zip(padded, padded[1:], padded[2:]))
+        # Interned, so the counts and the shard index share one string per
+        # word instead of keeping a copy from every line, and lookups
+        # compare words by identity.
+        padded = [EDGE, EDGE, *map(intern, words), EDGE]
         counts = self._counts
         before = len(counts)
-        _count_elements(counts, trigrams)
-        self._dirty.update(trigrams)
+        _count_elements(counts, zip(padded, padded[1:], padded[2:]))
+        if self._buffering:
+            self._keep(padded, None, len(padded) - 2)
         new = len(counts) - before
         if new:
             self._admit(new)
         return new
 
+    def learn_many(self, texts: Iterable[str]) -> int:
+        """
+        Learn the trigrams of several lines, in order; returns how many were
+        new. The same as L{learn} on each line in turn, for less work a line:
+        the words of all the lines go in one list (a separator between lines),
+        and all their trigrams are counted at once. When that could make the
+        model evict (it is nearly full), the lines are learned one by one so
+        that eviction happens exactly as it would have.
+        """
+        if not isinstance(texts, (list, tuple)):
+            texts = list(texts)
+        if len(texts) < 2:
+            return self.learn(texts[0]) if texts else 0
+        counts = self._counts
+        room = self.max_trigrams - len(counts)
+        if room <= 0:
+            return self._learn_each(texts)
+        # The batch's word list: each line's words, then (EDGE, EDGE). zip
+        # over it makes every line's trigrams, padded as in learn, plus one
+        # (last word, EDGE, EDGE) spanning the separator, which _KEEP drops.
+        split = str.split
+        big = [EDGE, EDGE]
+        keep: list = []
+        try:
+            for text in texts:
+                words = split(text)
+                if words[0][-1] == ":":
+                    del words[0]
+                    if not words:
+                        continue
+                keep += _KEEP[len(words)]
+                big += words
+                big += _SEPARATOR
+            careful = max(map(len, big)) > MAX_WORD or "://" in "\n".join(texts)
+        except IndexError:  # an empty line, or one of more than MAX_WORDS words
+            careful = True
+        if careful:
+            # Lines to skip, words to drop (long ones, URLs), lines to cut
+            # short (or "://" in an address already dropped, or across two
+            # lines): the careful way.
+            big = [EDGE, EDGE]
+            keep = []
+            for text in texts:
+                kept = _words(text)
+                if kept is not None:
+                    big += kept
+                    big += _SEPARATOR
+                    keep += _KEEP[len(kept)]
+        if len(big) == 2:
+            return 0
+        # len(keep) also counts the trigram dropped at each separator.
+        if len(keep) > room and len(keep) - keep.count(0) > room:
+            # Could evict before the last line: a line at a time.
+            return self._learn_each(texts)
+        big = list(map(intern, big))
+        before = len(counts)
+        _count_elements(counts, compress(zip(big, big[1:], big[2:]), keep))
+        if self._buffering:
+            self._keep(big, keep, len(keep) - keep.count(0))
+        new = len(counts) - before
+        if new:
+            self._admit(new)
+        return new
+
+    def _learn_each(self, texts: Iterable[str]) -> int:
+        learn = self.learn
+        return sum(map(learn, texts))
+
+    def _keep(self, words: list, keep: Optional[list], n: int) -> None:
+        """Keep a learned word list (see _recent) while little was learned; past the cap, stop."""
+        self._recent.append((words, keep, n))
+        self._recent_n += n
+        if self._recent_n > self._recent_cap:
+            # Checking every shard's sum is cheaper now (see take_dirty).
+            self._buffering = False
+            self._recent.clear()
+            self._recent_n = self._recent_at = 0
+
     def _admit(self, new: int) -> None:
         """Queue the C{new} trigrams just added for eviction; evict past the bound."""
         counts = self._counts
         self.added += new
-        # New keys are the last ones in the dict.
-        self._hand.extend(islice(reversed(counts), new))
+        # New keys are the last ones in the dict; they queue in that order.
+        if new == 1:
+            self._hand.append(next(reversed(counts)))
+        else:
+            fresh = list(islice(reversed(counts), new))
+            fresh.reverse()
+            self._hand.extend(fresh)
         if len(counts) > self.max_trigrams:
             self._evict()
 
     def _evict(self) -> None:
         counts = self._counts
         hand = self._hand
-        dirty = self._dirty
+        changed = self._changed
         while len(counts) > self.max_trigrams and hand:
             trigram = hand.popleft()
             n = counts.get(trigram)
             if n is None:
                 continue  # unlearned since it was queued
-            dirty.add(trigram)
+            changed.append(trigram)
             if n > 1:
                 counts[trigram] = n >> 1
                 hand.append(trigram)
@@ -207,17 +348,29 @@ class TrigramModel:
                 del counts[trigram]
                 self.removed += 1
                 self._index_garbage += 1
-        if len(dirty) > 2 * self.max_trigrams + 1000:
-            # Churn faster than flushes: forget which trigrams changed (bounding
-            # memory) and refile the whole model at the next take_dirty.
-            self._dirty = set()
-            self._refile = True
+        if len(changed) > self._changed_cap:
+            self._mark_everything()
+
+    def _mark_everything(self) -> None:
+        """
+        Hand every shard over (with the counts as they are then): what was
+        noted as changed so far is covered, and dropped. Churn faster than
+        the hand-overs touches nearly every shard anyway; this bounds the
+        memory it takes to follow it.
+        """
+        self._dirty_shards.update(range(self.shards))
+        self._changed.clear()
+        self._recent.clear()
+        self._recent_n = self._recent_at = 0
+        self._buffering = True
+        self._cursor = None
 
     def count(self, w1: str, w2: str, w3: str) -> int:
         """How often C{w3} followed C{w1 w2} (L{EDGE} for a sentence's ends)."""
         return self._counts.get((w1, w2, w3), 0)
 
     def trigrams(self) -> Iterator[tuple[Trigram, int]]:
+        """Every trigram with its count, oldest first (a copy: the model may change meanwhile)."""
         return iter(list(self._counts.items()))
 
     # unlearning
@@ -238,11 +391,13 @@ class TrigramModel:
         gone = [t for t in self._counts if hit(t[0]) or hit(t[1]) or hit(t[2])]
         for t in gone:
             del self._counts[t]
-        self._dirty.update(gone)
         if gone:
             self.removed += len(gone)
             self._hand = deque(t for t in self._hand if t in self._counts)
             self._index_garbage += len(gone)
+            self._changed += gone
+            if len(self._changed) > self._changed_cap:
+                self._mark_everything()
         return len(gone)
 
     # generation
@@ -389,97 +544,200 @@ class TrigramModel:
         """
         The shards changed since the last call, as C{{shard: {field:
         count}}}: fresh dicts, safe to hand to another thread. An empty
-        shard means its store key should be deleted. With C{max_shards},
-        at most that many are handed over, and with C{max_trigrams} at most
-        that many changed trigrams are filed into their shards; the rest
-        wait for the next call (see L{has_dirty}), which bounds the work of
-        one call so the reactor is never held for long.
+        shard means its store key should be deleted.
+
+        With C{max_shards}, at most that many are handed over. With
+        C{max_trigrams}, at most about that many trigrams are dealt with to
+        find the changed shards: new ones filed into their shards, evicted,
+        halved, unlearned and recently learned ones looked up; what is left
+        of that budget checks shards' sums (L{SCAN_RATIO} counts a unit, and
+        only until C{max_shards} shards are found). The rest waits for the
+        next call (see L{has_dirty}); each call makes some progress. That
+        bounds the work of one call so the reactor is never held for long
+        (but for one C-level copy of the counts' keys when the whole model
+        was replaced since the last call). Without limits, everything is
+        done in one call.
         """
         counts = self._counts
         n = self.shards
-        if max_trigrams is not None and len(self._dirty) > max_trigrams and not self._refile \
-                and len(self._dirty) <= len(counts) + 1000:
-            pop = self._dirty.pop
-            dirty = {pop() for _ in range(max_trigrams)}
-        else:
-            dirty, self._dirty = self._dirty, set()
-        if self._refile or len(dirty) > len(counts) + 1000:
-            # Mostly churn (evicted trigrams): refiling what is left is cheaper.
-            self._refile = False
-            self._members = members = {}
-            for trigram in counts:
-                field = trigram_field(trigram)
-                s = shard_of(field, n)
-                member = members.get(s)
-                if member is None:
-                    member = members[s] = {}
-                member[trigram] = field
-            self._dirty_shards.update(range(n))
-        else:
-            members = self._members
-            shards = self._dirty_shards
-            for trigram in dirty:
-                field = trigram_field(trigram)
-                s = shard_of(field, n)
-                if trigram in counts:
+        marked = self._dirty_shards
+        members = self._members
+        budget = sys.maxsize if max_trigrams is None else max(1, max_trigrams)
+        crc32 = zlib.crc32
+
+        # New trigrams: file them.
+        self._queue_new()
+        unfiled = self._unfiled
+        if unfiled:
+            batch = unfiled[-budget:]
+            del unfiled[-budget:]
+            budget -= len(batch)
+            for trigram in batch:
+                if trigram in counts:  # else evicted or unlearned since
+                    field = " ".join(trigram)
+                    s = crc32(field.encode("utf-8", "surrogatepass")) % n
                     member = members.get(s)
                     if member is None:
-                        member = members[s] = {}
-                    member[trigram] = field
-                elif s in members:
-                    members[s].pop(trigram, None)
-                shards.add(s)
-        pending = sorted(self._dirty_shards)
-        if max_shards is not None and len(pending) > max_shards:
-            pending = pending[:max_shards]
-            self._dirty_shards.difference_update(pending)
+                        members[s] = {trigram: field}
+                    else:
+                        member[trigram] = field
+                    marked.add(s)
+
+        # Evicted, halved or unlearned: mark their shards.
+        changed = self._changed
+        if changed and budget > 0:
+            batch = changed[-budget:]
+            del changed[-budget:]
+            budget -= len(batch)
+            marked.update({crc32(" ".join(t).encode("utf-8", "surrogatepass")) % n for t in set(batch)})
+
+        # Counts increased by lines learned recently: mark their shards.
+        recent = self._recent
+        while recent and budget > 0:
+            words, keep, count = recent[0]
+            at = self._recent_at
+            total = len(words) - 2
+            k = min(budget, total - at)
+            some = words[at:at + k + 2]
+            trigrams: Iterable[Trigram] = zip(some, some[1:], some[2:])
+            if keep is not None:
+                trigrams = compress(trigrams, keep[at:at + k])
+            marked.update({crc32(" ".join(t).encode("utf-8", "surrogatepass")) % n
+                           for t in set(trigrams) if t in counts})
+            budget -= k
+            if at + k >= total:
+                recent.popleft()
+                self._recent_n -= count
+                self._recent_at = 0
+            else:
+                self._recent_at = at + k
+
+        # Too much learned to keep track of: check every shard's sum, a
+        # pass over the shards spread over as many calls as it takes.
+        if budget > 0:
+            if self._cursor is None and not self._buffering:
+                # What was learned before the pass starts, the pass finds;
+                # what is learned during it is kept track of again.
+                self._cursor = 0
+                self._buffering = True
+            cursor = self._cursor
+            if cursor is not None:
+                get = counts.get
+                sums = self._sums
+                allowance = budget * SCAN_RATIO
+                while cursor < n:
+                    member = members.get(cursor)
+                    if member is not None and cursor not in marked:
+                        if sum(map(get, member, repeat(0))) != sums.get(cursor, 0):
+                            marked.add(cursor)
+                        allowance -= len(member)
+                    cursor += 1
+                    if allowance <= 0 or (max_shards is not None and len(marked) >= max_shards):
+                        break
+                self._cursor = cursor if cursor < n else None
+
+        # Hand over.
+        if max_shards is not None and len(marked) > max_shards:
+            pending = sorted(islice(marked, max_shards))
+            marked.difference_update(pending)
         else:
-            self._dirty_shards = set()
-        # A trigram evicted since it was filed may still be listed (its own
-        # filing is pending in the dirty set, which will re-mark its shard).
+            pending = sorted(marked)
+            marked.clear()
         get = counts.get
-        return {s: {field: n for t, field in members.get(s, {}).items() if (n := get(t)) is not None}
-                for s in pending}
+        sums = self._sums
+        out: dict[int, dict[str, int]] = {}
+        for s in pending:
+            member = members.get(s)
+            data: dict[str, int] = {}
+            if member:
+                # A trigram evicted since it was filed may still be listed.
+                data = {field: c for t, field in member.items() if (c := get(t)) is not None}
+                if len(data) != len(member):
+                    members[s] = {t: field for t, field in member.items() if t in counts}
+            if data:
+                sums[s] = sum(data.values())
+            else:
+                members.pop(s, None)
+                sums.pop(s, None)
+            out[s] = data
+        return out
+
+    def _queue_new(self) -> None:
+        """Queue the trigrams added since the last call for filing (see take_dirty)."""
+        fresh = self.added - self._filed
+        if fresh:
+            counts = self._counts
+            if len(self._unfiled) + fresh >= len(counts):
+                self._unfiled = list(counts)
+            else:
+                self._unfiled += islice(reversed(counts), fresh)
+            self._filed = self.added
 
     def has_dirty(self) -> bool:
-        """Is anything left for L{take_dirty} to hand over?"""
-        return bool(self._dirty or self._dirty_shards or self._refile)
+        """
+        Might L{take_dirty} have more to hand over? True while something
+        changed is not handed over yet, and also during a check of the
+        shards' sums (which may find nothing). Calling take_dirty until this
+        is False ends unless lines are learned meanwhile; when nothing
+        changed since the last hand-over it is False at once.
+        """
+        return bool(self._dirty_shards or self._unfiled or self._changed or self._recent
+                    or self.added != self._filed or not self._buffering or self._cursor is not None)
 
     def mark_dirty(self, shards: Iterable[int]) -> None:
         """Hand these shards over again at the next L{take_dirty} (a write failed)."""
         self._dirty_shards.update(shards)
 
     def mark_all_dirty(self) -> None:
-        """Hand every trigram over at the next L{take_dirty} (writing a fresh copy)."""
-        self._dirty.update(self._counts)
+        """Hand every shard, so every trigram, over at the next L{take_dirty} (writing a fresh copy)."""
         self._dirty_shards.update(range(self.shards))
 
     def load_shard(self, shard: int, data: Any) -> int:
         """
         Merge a stored shard into the model; counts add up with what was
-        learned meanwhile. Malformed entries are skipped: returns how many.
+        learned meanwhile (their shards are handed over again, as are
+        trigrams stored in another shard than theirs: the size changed).
+        Malformed entries are skipped: returns how many.
         """
         if not isinstance(data, dict):
             return 1
         counts = self._counts
         members = self._members
+        marked = self._dirty_shards
+        n = self.shards
+        # What was learned before is filed as usual; what is loaded here is
+        # filed now.
+        self._queue_new()
         bad = 0
+        stored = 0
         before = len(counts)
-        for field, n in data.items():
+        for field, c in data.items():
             trigram = _parse_field(field)
-            if trigram is None or isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            if trigram is None or isinstance(c, bool) or not isinstance(c, int) or c < 1:
                 bad += 1
                 continue
-            counts[trigram] = counts.get(trigram, 0) + n
-            s = shard_of(field, self.shards)
-            if s != shard:  # filed in another shard (the size changed): move it
-                self._dirty.add(trigram)
-                self._dirty_shards.add(shard)
+            s = shard_of(field, n)
+            old = counts.get(trigram)
+            if old is None:
+                counts[trigram] = c
+                if s == shard:
+                    stored += c  # as the store has it
+                else:  # filed in another shard (the size changed): move it
+                    marked.add(s)
+                    marked.add(shard)
+            else:
+                counts[trigram] = old + c
+                marked.add(s)
+                if s != shard:
+                    marked.add(shard)
             member = members.get(s)
             if member is None:
                 member = members[s] = {}
             member[trigram] = field
+        if stored:
+            self._sums[shard] = self._sums.get(shard, 0) + stored
         new = len(counts) - before
         if new:
             self._admit(new)
+        self._filed = self.added
         return bad
