@@ -1,5 +1,6 @@
 """The Bot and the local bus: routing chat in and replies out."""
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -57,3 +58,37 @@ class BotTests(SynchronousTestCase):
         self.assertIs(h.bot.handlers[0].bot, h.bot)
         h.stop()
         self.assertIsNone(h.bot.handlers[0].bot)
+
+
+class SubmitManyTests(SynchronousTestCase):
+    def test_replies_in_order_later_ones_when_ready_and_failures_isolated(self):
+        later = Deferred()
+
+        def answer(m):
+            if m.content == "wait":
+                return later
+            if m.content == "bad":
+                return {"content": "unsendable"}
+            return None if m.content == "quiet" else "re " + m.content
+
+        h = Harness(handler(subscribe=["chat.#"])(answer))
+        real_send = h.bot.send
+
+        def send(protocol, target, text, kind="say"):
+            if text == "unsendable":
+                raise RuntimeError("outbox broke")
+            return real_send(protocol, target, text, kind)
+        h.bot.send = send
+        batch = [h.bot.chat_message("irc", "#pubbot", "ann", t, False, {})
+                 for t in ("one", "wait", "quiet", "bad", "two")]
+        d = h.bot.bus.submit_many(batch)
+        self.assertEqual([text for _, text, _ in h.sent], ["re one", "re two"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertNoResult(d)
+        later.callback("done waiting")
+        self.successResultOf(d)
+        self.assertEqual([text for _, text, _ in h.sent], ["re one", "re two", "done waiting"])
+
+    def test_empty_batch(self):
+        h = Harness()
+        self.assertIsNone(self.successResultOf(h.bot.bus.submit_many([])))
