@@ -129,6 +129,34 @@ def _wake(pause: Optional[Deferred]) -> None:
     if pause is not None and not pause.called:
         pause.callback(None)
 
+class _GroupCursor:
+    """
+    Where a consumer reads its group from: after each new connection, first
+    its own pending entries (those handed to it on the old connection may
+    never have arrived), from the start; then new ones (C{>}).
+    """
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.history = True
+        self.after = "0"
+
+    def start(self, connection) -> str:
+        """The id to read after on C{connection}."""
+        if connection is not self.connection:
+            self.connection, self.history, self.after = connection, True, "0"
+        return self.after if self.history else ">"
+
+    def advance(self, found: list) -> bool:
+        """Move past the entries read; False when the pending ones just ran out (read again)."""
+        if self.history:
+            if not found:
+                self.history = False
+                return False
+            self.after = found[-1][0]
+        return True
+
+
 class Backoff:
     """Delays for retries: doubling from C{first} up to C{most}."""
 
@@ -465,7 +493,7 @@ class RedisBus(Service):
     async def _read_loop(self) -> None:
         import txredisapi
         backoff = Backoff()
-        history, after, connection = True, "0", None
+        cursor = _GroupCursor()
         while self.running:
             if len(self.in_flight) >= self.max_in_flight or not self._groups_ready:
                 await self._pause_reader(1.0)
@@ -473,38 +501,38 @@ class RedisBus(Service):
             if not self.reader.connected:
                 await self._wait_for(self.reader, backoff.next())
                 continue
-            if connection is not self.reader.connection:
-                # A new connection: entries handed to us on the old one may
-                # never have arrived, so first read our own pending ones.
-                connection, history, after = self.reader.connection, True, "0"
+            start = cursor.start(self.reader.connection)
             try:
                 reply = await self.reader.execute(
                     "XREADGROUP", "GROUP", WORKERS, self.consumer,
                     "COUNT", self.max_in_flight - len(self.in_flight),
-                    "BLOCK", int(self.block * 1000), "STREAMS", IN, after if history else ">",
+                    "BLOCK", int(self.block * 1000), "STREAMS", IN, start,
                     timeout=self.block + self.reader.timeout)
             except RedisUnavailable:
                 await self._sleep(backoff.next())
                 continue
             except txredisapi.ResponseError as e:
-                if "NOGROUP" in str(e):
-                    log.warn("the bus stream is gone (Redis restarted?); setting it up again")
-                    self._groups_ready = False
-                    self._spawn(self._ensure_groups(), "group set-up")
-                else:
-                    log.error("reading the bus failed: {error}", error=e)
+                self._read_failed(e, "reading the bus failed: {error}",
+                                  "the bus stream is gone (Redis restarted?); setting it up again")
                 await self._sleep(backoff.next())
                 continue
             backoff.reset()
             found = entries(reply[0][1]) if reply else []
-            if history:
-                if not found:
-                    history = False
-                    continue
-                after = found[-1][0]
+            if not cursor.advance(found):
+                continue
             for entry_id, fields in found:
                 if entry_id not in self.in_flight:
-                    self._start_handling(entry_id, fields, claimed=history)
+                    self._start_handling(entry_id, fields, claimed=cursor.history)
+
+    def _read_failed(self, error, message: str, gone: Optional[str] = None) -> None:
+        """A stream read failed: set the groups up again when Redis lost them (NOGROUP), else log."""
+        if "NOGROUP" in str(error):
+            if gone:
+                log.warn(gone)
+            self._groups_ready = False
+            self._spawn(self._ensure_groups(), "group set-up")
+        else:
+            log.error(message, error=error)
 
     async def _claim_loop(self) -> None:
         import txredisapi
@@ -672,7 +700,7 @@ class RedisBus(Service):
     async def _replies_loop(self) -> None:
         import txredisapi
         backoff = Backoff()
-        history, after, connection = True, "0", None
+        cursor = _GroupCursor()
         last_claim = -1e9
         try:
             while self.running and self.owner_active():
@@ -682,8 +710,7 @@ class RedisBus(Service):
                 if not self.replies.connected:
                     await self._wait_for(self.replies, backoff.next())
                     continue
-                if connection is not self.replies.connection:
-                    connection, history, after = self.replies.connection, True, "0"
+                start = cursor.start(self.replies.connection)
                 try:
                     now = self.reactor.seconds()
                     if now - last_claim >= 1.0:
@@ -694,27 +721,19 @@ class RedisBus(Service):
                         await self._send_replies(entries(claimed[1]))
                     reply = await self.replies.execute(
                         "XREADGROUP", "GROUP", OWNER, self.consumer, "COUNT", 100,
-                        "BLOCK", int(self.block * 1000), "STREAMS", OUT, after if history else ">",
+                        "BLOCK", int(self.block * 1000), "STREAMS", OUT, start,
                         timeout=self.block + self.replies.timeout)
                 except RedisUnavailable:
                     await self._sleep(backoff.next())
                     continue
                 except txredisapi.ResponseError as e:
-                    if "NOGROUP" in str(e):
-                        self._groups_ready = False
-                        self._spawn(self._ensure_groups(), "group set-up")
-                    else:
-                        log.error("reading replies failed: {error}", error=e)
+                    self._read_failed(e, "reading replies failed: {error}")
                     await self._sleep(backoff.next())
                     continue
                 backoff.reset()
                 found = entries(reply[0][1]) if reply else []
-                if history:
-                    if not found:
-                        history = False
-                        continue
-                    after = found[-1][0]
-                await self._send_replies(found)
+                if cursor.advance(found):
+                    await self._send_replies(found)
         finally:
             self._replies_running = False
             if self.running and self.owner_active():
