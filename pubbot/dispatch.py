@@ -340,7 +340,7 @@ class Dispatcher:
                 stats.seconds += elapsed
                 stats.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
                 continue
-            self._result(handler, message, value, started, results.setdefault(i, []), pending, i)
+            self._result(handler, message, value, started, results.setdefault(i, []), pending, i, True)
 
     def _call_many(self, entry: _Entry, messages: Sequence[Message], wanted: Sequence[int],
                    results: dict, pending: dict) -> None:
@@ -370,17 +370,19 @@ class Dispatcher:
                           plugin=handler.name, answer=answer)
                 continue
             if value is not None:
-                self._result(handler, messages[i], value, started, results.setdefault(i, []), pending, i)
+                self._result(handler, messages[i], value, started, results.setdefault(i, []), pending, i,
+                             False)
 
     def _result(self, handler, message: Message, value: Any, started: float, found: list,
-                pending: dict, i: int) -> None:
+                pending: dict, i: int, timed: bool) -> None:
+        """Record a handler's value for message C{i}; C{timed}: its call is yet to be counted."""
         if iscoroutine(value):
             value = Deferred.fromCoroutine(value)
         if isinstance(value, Deferred):
             pending.setdefault(i, []).append(len(found))
-            found.append(self._wait(handler, message, value, started))
+            found.append(self._wait(handler, message, value, started, timed))
         else:
-            if not IBatchHandler.providedBy(handler):
+            if timed:
                 self._stats_of[handler].observe(perf_counter() - started)
             found.append(Result(handler, value))
 
@@ -393,18 +395,17 @@ class Dispatcher:
 
         return DeferredList([results[i] for i in pending], consumeErrors=True).addCallback(gathered)
 
-    def _wait(self, handler, message: Message, value: Deferred, started: float) -> Deferred:
+    def _wait(self, handler, message: Message, value: Deferred, started: float, timed: bool) -> Deferred:
         stats = self._stats_of[handler]
         value.addTimeout(self.timeout, self._clock)
-        batched = IBatchHandler.providedBy(handler)
 
         def done(result):
-            if not batched:
+            if timed:
                 stats.observe(perf_counter() - started)
             return Result(handler, result)
 
         def failed(failure: Failure):
-            if not batched:
+            if timed:
                 stats.observe(perf_counter() - started)
             if failure.check(TimeoutError):
                 stats.timeouts += 1
