@@ -184,11 +184,14 @@ class TrigramModel:
         self.added = 0
         self.removed = 0
         # Persistence, see the module docstring and take_dirty. Every trigram
-        # in the counts is filed in _members (shard: {trigram: field}, the
-        # counts' own key objects), or waits in _unfiled, or is one of the
-        # last added - _filed keys of the counts.
+        # in the counts is filed in _members (shard: [trigram], the counts'
+        # own key objects, in the order filed), or waits in _unfiled, or is
+        # one of the last added - _filed keys of the counts. A list, not a
+        # set, for memory: a trigram evicted since it was filed may still be
+        # listed, or listed twice once learned again; handing its shard over
+        # drops both. Its store field is made again then, not kept.
         self.shards = shard_count(max_trigrams)
-        self._members: dict[int, dict[Trigram, str]] = {}
+        self._members: dict[int, list[Trigram]] = {}
         #: The sum of each shard's counts when it was last handed over (or loaded).
         self._sums: dict[int, int] = {}
         self._dirty_shards: set[int] = set()
@@ -566,22 +569,7 @@ class TrigramModel:
         crc32 = zlib.crc32
 
         # New trigrams: file them.
-        self._queue_new()
-        unfiled = self._unfiled
-        if unfiled:
-            batch = unfiled[-budget:]
-            del unfiled[-budget:]
-            budget -= len(batch)
-            for trigram in batch:
-                if trigram in counts:  # else evicted or unlearned since
-                    field = " ".join(trigram)
-                    s = crc32(field.encode("utf-8", "surrogatepass")) % n
-                    member = members.get(s)
-                    if member is None:
-                        members[s] = {trigram: field}
-                    else:
-                        member[trigram] = field
-                    marked.add(s)
+        budget -= self.file_new(budget)
 
         # Evicted, halved or unlearned: mark their shards.
         changed = self._changed
@@ -650,10 +638,11 @@ class TrigramModel:
             member = members.get(s)
             data: dict[str, int] = {}
             if member:
-                # A trigram evicted since it was filed may still be listed.
-                data = {field: c for t, field in member.items() if (c := get(t)) is not None}
+                # A trigram evicted since it was filed may still be listed,
+                # or listed twice: keep each one in the counts once.
+                data = {" ".join(t): c for t in member if (c := get(t)) is not None}
                 if len(data) != len(member):
-                    members[s] = {t: field for t, field in member.items() if t in counts}
+                    members[s] = list(dict.fromkeys([t for t in member if t in counts]))
             if data:
                 sums[s] = sum(data.values())
             else:
@@ -661,6 +650,37 @@ class TrigramModel:
                 sums.pop(s, None)
             out[s] = data
         return out
+
+    def file_new(self, limit: Optional[int] = None) -> int:
+        """
+        File up to C{limit} of the trigrams added since they were last
+        filed into their shards (marking those shards changed), as
+        L{take_dirty} does first; returns how many were looked at. Cheap
+        when nothing was added, so it can follow each batch learned,
+        spreading the filing over the batches that added the trigrams.
+        """
+        self._queue_new()
+        unfiled = self._unfiled
+        if not unfiled:
+            return 0
+        budget = sys.maxsize if limit is None else max(1, limit)
+        counts = self._counts
+        members = self._members
+        marked = self._dirty_shards
+        n = self.shards
+        crc32 = zlib.crc32
+        batch = unfiled[-budget:]
+        del unfiled[-budget:]
+        for trigram in batch:
+            if trigram in counts:  # else evicted or unlearned since
+                s = crc32(" ".join(trigram).encode("utf-8", "surrogatepass")) % n
+                member = members.get(s)
+                if member is None:
+                    members[s] = [trigram]
+                else:
+                    member.append(trigram)
+                marked.add(s)
+        return len(batch)
 
     def _queue_new(self) -> None:
         """Queue the trigrams added since the last call for filing (see take_dirty)."""
@@ -732,8 +752,9 @@ class TrigramModel:
                     marked.add(shard)
             member = members.get(s)
             if member is None:
-                member = members[s] = {}
-            member[trigram] = field
+                members[s] = [trigram]
+            else:
+                member.append(trigram)
         if stored:
             self._sums[shard] = self._sums.get(shard, 0) + stored
         new = len(counts) - before

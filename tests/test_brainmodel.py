@@ -240,6 +240,20 @@ class PersistenceTests(SynchronousTestCase):
         flush(model, store, 1, 1)
         self.assertEqual(reloaded(store, 6), dict(model.trigrams()))
 
+    def test_a_trigram_evicted_and_learned_again_is_stored_once(self):
+        """Filed, evicted and filed again (listed twice in its shard): stored once, listed once after."""
+        model = TrigramModel(max_trigrams=4)
+        model.learn("a b")  # three trigrams
+        store: dict = {}
+        flush(model, store)
+        model.learn("c d")  # evicts a b's trigrams (seen once each)
+        model.learn("a b")  # new again, while still listed in their shards
+        self.assertEqual(model.count("a", "b", EDGE), 1)
+        flush(model, store, 1, 1)
+        self.assertEqual(reloaded(store, 4), dict(model.trigrams()))
+        listed = [t for member in model._members.values() for t in member]
+        self.assertEqual(sorted(listed), sorted(t for t, _ in model.trigrams()))
+
     def test_nothing_changed_ends_at_once(self):
         model = TrigramModel()
         self.assertFalse(model.has_dirty())

@@ -555,6 +555,37 @@ class PluginTests(SynchronousTestCase):
             copy.load_shard(shard, data)
         self.assertEqual(dict(copy.trigrams()), dict(model.trigrams()))
 
+    def test_a_round_writes_its_shards_at_once(self):
+        """A round's writes are all made before any is answered; a failed one is handed over again."""
+        from pubbot.plugins.brain import save_model
+        model = TrigramModel()
+        for i in range(200):
+            model.learn("alpha%d beta%d gamma%d" % (i, i, i))
+        while model.has_dirty():
+            model.take_dirty()
+        model.mark_all_dirty()
+        held = {}
+
+        class HeldStore:
+            def set(self, key, value, ttl=None):
+                held[key] = Deferred()
+                return held[key]
+
+            def delete(self, key):
+                return self.set(key, None)
+
+        saving = Deferred.fromCoroutine(save_model(model, HeldStore(), 4, 1000, rounds=1))
+        self.assertEqual(len(held), 4)
+        first, *rest = sorted(held)
+        for key in rest:
+            held[key].callback(None)
+        self.assertNoResult(saving)
+        held[first].errback(IOError("disk full"))
+        self.failureResultOf(saving, IOError)
+        again = model.take_dirty()
+        self.assertIn(parse_shard_key(first), again)
+        self.assertFalse({parse_shard_key(key) for key in rest} & set(again))
+
     def test_failed_save_is_retried(self):
         bot, brain = self.harness()
         failing = {"on": True}

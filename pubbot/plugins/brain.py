@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional, Sequence
 
-from twisted.internet.defer import Deferred, DeferredLock, succeed
+from twisted.internet.defer import Deferred, DeferredList, DeferredLock, maybeDeferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
@@ -31,6 +31,10 @@ log = Logger()
 #: between and no round holds it for more than about a millisecond.
 FLUSH_SHARDS = 32
 FLUSH_TRIGRAMS = 1000
+#: New trigrams filed into their shards after each batch learned (see
+#: TrigramModel.file_new), at most: the index the flushes need is built as
+#: the trigrams come, in steps of about as long as a flush round's.
+FILE_TRIGRAMS = 1000
 #: Rounds per flush (None: until everything changed is written).
 FLUSH_ROUNDS = None
 
@@ -69,21 +73,22 @@ async def save_model(model: TrigramModel, store, max_shards: Optional[int] = Non
     round_ = 0
     while True:
         shards = model.take_dirty(max_shards, max_trigrams)
+        # A round's writes are made at once, so the store runs them together
+        # (SQLite: one hand-off to its thread; Redis: sent without waiting
+        # for each reply) and a round costs one round trip, not one a shard.
         order = list(shards)
-        done = 0
-        try:
-            for shard in order:
-                payload = shards[shard]
-                if payload:
-                    await store.set(shard_key(shard), payload)
-                else:
-                    await store.delete(shard_key(shard))
-                done += 1
-        except BaseException:
-            model.mark_dirty(order[done:])
-            raise
-        finally:
-            written += done
+        calls = []
+        for shard in order:
+            payload = shards[shard]
+            key = shard_key(shard)
+            calls.append(maybeDeferred(store.set, key, payload) if payload
+                         else maybeDeferred(store.delete, key))
+        results = await DeferredList(calls, consumeErrors=True)
+        failed = [shard for shard, (ok, _) in zip(order, results) if not ok]
+        written += len(order) - len(failed)
+        if failed:
+            model.mark_dirty(failed)
+            next(value for ok, value in results if not ok).raiseException()
         round_ += 1
         if not model.has_dirty() or (max_shards is not None and rounds is not None and round_ >= rounds):
             return written
@@ -162,6 +167,7 @@ class Brain:
                  and not (ignore and str(f.get("source", "")).lower() in ignore)]
         if texts:
             self.model.learn_many(texts)
+            self.model.file_new(FILE_TRIGRAMS)
 
     def _learn_run(self, lines: Sequence[dict]) -> None:
         """L{_learn}, logging a failure (what the run had left to learn is lost) so the batch goes on."""
