@@ -1000,14 +1000,14 @@ class ChatBatchTests(Base):
         c.messages.clear()
 
     def slow(self, raw: bytes):
-        """What the general line path (every line's) makes of C{raw}."""
+        """What the general line path (every line's) makes of C{raw} (the line before its LF)."""
         self.conn.messages.clear()
         self.conn.protocol.line_received(raw)
         return [(m.topic, m.fields) for m in self.conn.messages]
 
-    def fast(self, raw: bytes):
+    def fast(self, raw: bytes, ending: bytes = b"\r\n"):
         self.conn.messages.clear()
-        self.conn.protocol.dataReceived(raw + b"\r\n")
+        self.conn.protocol.dataReceived(raw + ending)
         return [(m.topic, m.fields) for m in self.conn.messages]
 
     def test_chat_lines_of_one_read_are_one_batch_in_order(self):
@@ -1030,15 +1030,21 @@ class ChatBatchTests(Base):
         for raw in (b":alice!a@h PRIVMSG #pubbot :hello", b":ALICE!a@h PRIVMSG #pubbot :pubbot: hi there",
                     b":bob[m]!b@h.example PRIVMSG #pubbot :!ping", b":x!y@z PRIVMSG #pubbot :caf\xe9 latin-1",
                     b":x!y@z PRIVMSG #pubbot :\xc3\xa9t\xc3\xa9", b":x!y@z PRIVMSG #pubbot ::colon  spaces ",
-                    b":x!y@z PRIVMSG #pubbot :" + b"a" * 486):
-            self.assertEqual(self.fast(raw), self.slow(raw), raw)
+                    b":x!y@z PRIVMSG #pubbot :" + b"a" * 486, b":a@b!c PRIVMSG #pubbot :at before bang",
+                    b":abc PRIVMSG #pubbot :no!source@mask", b":a!b@c PRIVMSG #pubbot :\r",
+                    b":a!b@c PRIVMSG #pubbot :cr\rinside", b":a!b@c PRIVMSG #pubbot :\x01ACTION waves\x01"):
+            self.assertEqual(self.fast(raw), self.slow(raw + b"\r"), raw)
 
     @given(st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=40),
-           st.sampled_from(["alice", "Bob[m]", "pubbot", "PUBBOT", "x"]), st.booleans())
-    def test_fast_path_equals_general_path(self, text, nick, latin1):
+           st.sampled_from(["alice", "Bob[m]", "pubbot", "PUBBOT", "x"]), st.booleans(),
+           st.sampled_from(["", "pubbot: ", "PubBot,", "pubbot:", "pubbot ", "pubbo: ", "!", "pubbot: !",
+                            "pubbot,  !", "\x01", ":", " "]),
+           st.sampled_from([b"\r\n", b"\n", b"\r\r\n"]))
+    def test_fast_path_equals_general_path(self, text, nick, latin1, lead, ending):
+        text = lead + text  # addressed to the bot, a command, or neither
         encoded = text.encode("latin-1", "replace") if latin1 else text.encode("utf-8")
         raw = b":%s!u@h PRIVMSG #pubbot :%s" % (nick.encode(), encoded)
-        self.assertEqual(self.fast(raw), self.slow(raw))
+        self.assertEqual(self.fast(raw, ending), self.slow(raw + ending[:-1]))
 
     def test_account_tag_without_tag_means_logged_out(self):
         c = self.connect()

@@ -28,6 +28,8 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
+from ..message import Message
+from ..topics import chat_topic
 from ..version import __version__
 from . import sts as stsmod
 from .caps import request_lines
@@ -110,6 +112,8 @@ class IRCProtocol(Protocol):
         #: Recent nicks seen in chat, folded by C{self._fold}.
         self._folded: dict[str, str] = {}
         self._fold = service.isupport.fold
+        #: Chat topics by channel (as written in chat).
+        self._topics: dict[str, str] = {}
 
     # connection
 
@@ -179,17 +183,21 @@ class IRCProtocol(Protocol):
             rest = b""
         self._buffer = rest
         # Plain channel chat (nearly every line on a busy network) is read by
-        # _chat and its messages dispatched as one batch per read; any other
-        # line first sends the batch on, so everything keeps its order.
+        # a chat reader (see _chat_reader) and its messages dispatched as one
+        # batch per read; any other line first sends the batch on, so
+        # everything keeps its order.
         self._batch = []
-        chat = self._chat
+        chat = None
         try:
             for raw in lines:
                 if self._discarding:
                     self._discarding = False  # the tail of an oversized line
                     continue
+                if chat is None:
+                    chat = self._chat_reader()
                 if chat(raw):
                     continue
+                chat = None  # this line may change what the reader took as given
                 if self._batch:
                     self._publish_batch()
                 self.line_received(raw)
@@ -206,58 +214,116 @@ class IRCProtocol(Protocol):
         self.service.publish_lines(batch)
 
     def _chat(self, raw: bytes) -> bool:
+        """Read one line as L{_chat_reader}'s reader does."""
+        return self._chat_reader()(raw)
+
+    def _chat_reader(self):
         """
-        Read C{:nick!user@host PRIVMSG #channel :text}, without tags, CTCP or
-        anything odd, into a chat message added to the batch; False for any
-        other line (left to L{line_received}, which handles all lines).
+        A function reading C{:nick!user@host PRIVMSG #channel :text}, without
+        tags, CTCP or anything odd, into a chat message (as
+        C{bot.chat_message} makes it) added to the batch; it returns False
+        for any other line (left to L{line_received}, which handles all
+        lines).
+
+        What it needs of the service, the bot and the settings is read once
+        here, for a run of chat lines: between two of them no other code
+        runs (the batch is published, and other lines handled, only after
+        the reader is done with), so none of it can change meanwhile.
         """
-        size = len(raw)
-        if raw[:1] != b":" or (size > 510 and (size > 511 or raw[510] != 13)) or b"\0" in raw:
-            return False
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            line = decode(raw)
-        if line[-1:] == "\r":
-            line = line[:-1]
-        space = line.find(" ")
-        if not line.startswith("PRIVMSG ", space + 1):
-            return False
-        start = space + 9
-        end = line.find(" ", start)
-        if end < 0 or line[end + 1:end + 2] != ":":
-            return False
-        target = line[start:end]
-        text = line[end + 2:]
         service = self.service
-        if target[:1] not in service.isupport.chantypes or text[:1] == "\x01" or not text:
-            return False
-        bang = line.find("!", 1, space)
-        if bang < 0 or line.find("@", bang, space) < 0:
-            return False
-        source = line[1:space]
-        nick = line[1:bang]
+        bot = service.bot
+        chantypes = service.isupport.chantypes
         fold = service.isupport.fold
-        folded = self._folded.get(nick)
-        if folded is None or self._fold is not fold:
-            if self._fold is not fold or len(self._folded) >= 4096:
-                self._fold = fold
-                self._folded.clear()
-            folded = self._folded[nick] = fold(nick)
-        if folded == service.folded_nick:
-            service.lines_in += 1
-            return True  # echo-message: our own line
-        u = service.rosters.users.get_folded(folded)
-        if "account-tag" in service.caps.enabled:
-            account = None  # no account tag: not logged in
-            if u is not None:
-                u.account = None
-        else:
-            account = u.account if u is not None else None
-        self._batch.append(service.bot.chat_message(service.protocol, target, nick, text, False, {
-            "account": account, "hostmask": source, "tags": {}, "time": self.clock.seconds(),
-            "action": False, "source_id": account}))
-        return True
+        if self._fold is not fold:
+            self._fold = fold
+            self._folded.clear()
+        folded_cache = self._folded
+        own = service.folded_nick
+        get_user = service.rosters.users.get_folded
+        account_tag = "account-tag" in service.caps.enabled
+        protocol = service.protocol
+        # Bot.chat_message's addressing (C{nick: text}) and command prefix.
+        nick_of_bot = bot.nick(protocol)
+        n = len(nick_of_bot)
+        lower_nick = nick_of_bot.lower()
+        prefix = bot.settings.irc.command_prefix
+        prefix_len = len(prefix)
+        topics = self._topics
+        seconds = self.clock.seconds
+        append = self._batch.append
+        new_message = Message.__new__
+
+        def read(raw: bytes) -> bool:
+            # (Cheapest first; a CR ending the line is left on it until the
+            # text is cut, as no test before that can see it.)
+            size = len(raw)
+            if not raw or raw[0] != 58 or (size > 510 and (size > 511 or raw[510] != 13)):
+                return False  # no ":source" or too long
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = decode(raw)
+            if "\0" in line:  # (a NUL byte decodes to NUL either way)
+                return False
+            space = line.find(" ")
+            if not line.startswith("PRIVMSG ", space + 1):
+                return False
+            start = space + 9
+            end = line.find(" ", start)
+            if end < 0 or line[end + 1:end + 2] != ":":
+                return False
+            target = line[start:end]
+            text = line[end + 2:-1] if line[-1] == "\r" else line[end + 2:]
+            if target[:1] not in chantypes or text[:1] == "\x01" or not text:
+                return False
+            bang = line.find("!")  # the first "!", which must be in the source
+            if not 0 < bang < space or "@" not in line[bang:space]:
+                return False
+            nick = line[1:bang]
+            folded = folded_cache.get(nick)
+            if folded is None:
+                if len(folded_cache) >= 4096:
+                    folded_cache.clear()
+                folded = folded_cache[nick] = fold(nick)
+            if folded == own:
+                service.lines_in += 1
+                return True  # echo-message: our own line
+            u = get_user(folded)
+            if account_tag:
+                account = None  # no account tag: not logged in
+                if u is not None:
+                    u.account = None
+            else:
+                account = u.account if u is not None else None
+            content = text
+            direct = False
+            if text[n:n + 1] in (":", ",") and text[:n].lower() == lower_nick:
+                content = text[n + 1:].lstrip()
+                direct = True
+            if prefix and content.startswith(prefix) and len(content) > prefix_len:
+                command: Optional[str] = content[prefix_len:]
+            elif direct:
+                command = content
+            else:
+                command = None
+            topic = topics.get(target)
+            if topic is None:
+                if len(topics) >= 4096:
+                    topics.clear()
+                topic = topics[target] = chat_topic(protocol, target, "chat")
+            message = new_message(Message)
+            message.topic = topic
+            # The fields in the order bot.chat_message gives them.
+            message.fields = {
+                "account": account, "hostmask": line[1:space], "tags": {}, "time": seconds(),
+                "action": False, "source_id": account, "protocol": protocol, "channel": target,
+                "source": nick, "content": content, "direct": direct, "command": command,
+                "private": False}
+            message.bot = bot
+            append(message)
+            return True
+
+        return read
 
     def line_received(self, raw: bytes) -> None:
         if raw[-1:] == b"\r":
