@@ -258,6 +258,7 @@ class BrainSettings:
     max_trigrams: int = key(200000, _positive)
     flush_seconds: float = key(5.0, _positive)
     ignore: tuple[str, ...] = key([], _nicks)  # nicks (other bots) never learned from
+    process: bool = key(True)  # learn in a process of its own (another core), when the reactor can start one
 
 
 def _link_allow(values: tuple) -> Optional[str]:

@@ -14,12 +14,14 @@ import re
 from typing import Any, Optional, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock, maybeDeferred, succeed
+from twisted.internet.interfaces import IReactorProcess
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
+from pubbot.brainhost import IBrainModel, InlineModel, LearnerProcess, resolved
 from pubbot.brainmodel import TrigramModel, parse_shard_key, shard_key
 from pubbot.people import is_admin
 
@@ -31,10 +33,6 @@ log = Logger()
 #: between and no round holds it for more than about a millisecond.
 FLUSH_SHARDS = 32
 FLUSH_TRIGRAMS = 1000
-#: New trigrams filed into their shards after each batch learned (see
-#: TrigramModel.file_new), at most: the index the flushes need is built as
-#: the trigrams come, in steps of about as long as a flush round's.
-FILE_TRIGRAMS = 1000
 #: Rounds per flush (None: until everything changed is written).
 FLUSH_ROUNDS = None
 
@@ -45,8 +43,17 @@ NO_SENSE = "You make no sense"
 _UNLEARN = re.compile(r"unlearn(?:\s+(?P<words>.*?))?\s*\Z", re.IGNORECASE | re.DOTALL)
 
 
-async def load_model(model: TrigramModel, store) -> tuple[int, int]:
-    """Merge the stored shards into C{model}; returns (shards read, bad entries)."""
+def _host(model: Any) -> Any:
+    """An L{IBrainModel} for C{model} (a TrigramModel or already one)."""
+    return model if IBrainModel.providedBy(model) else InlineModel(model)
+
+
+async def load_model(model: Any, store) -> tuple[int, int]:
+    """
+    Merge the stored shards into C{model} (a TrigramModel or an IBrainModel);
+    returns (shards read, bad entries).
+    """
+    host = _host(model)
     keys = await store.keys("brain:shard:")
     bad = 0
     read = 0
@@ -55,24 +62,26 @@ async def load_model(model: TrigramModel, store) -> tuple[int, int]:
         if shard is None:
             continue
         data = await store.get(key)
-        bad += model.load_shard(shard, data)
+        bad += await resolved(host.load_shard(shard, data))
         read += 1
     return read, bad
 
 
-async def save_model(model: TrigramModel, store, max_shards: Optional[int] = None,
+async def save_model(model: Any, store, max_shards: Optional[int] = None,
                      max_trigrams: Optional[int] = None, rounds: Optional[int] = None) -> int:
     """
-    Write the shards C{model} changed to C{store}, in rounds of at most
-    C{max_shards} shards (and C{max_trigrams} changed trigrams) each when
-    given, until none is left or C{rounds} rounds are done (the rest wait
-    for the next call). Each round waits on the store, so the reactor runs between rounds.
-    Returns how many shards were written.
+    Write the shards C{model} (a TrigramModel or an IBrainModel) changed to
+    C{store}, in rounds of at most C{max_shards} shards (and C{max_trigrams}
+    changed trigrams) each when given, until none is left or C{rounds}
+    rounds are done (the rest wait for the next call). Each round waits on
+    the store, so the reactor runs between rounds. Returns how many shards
+    were written.
     """
+    host = _host(model)
     written = 0
     round_ = 0
     while True:
-        shards = model.take_dirty(max_shards, max_trigrams)
+        shards = await resolved(host.take_dirty(max_shards, max_trigrams))
         # A round's writes are made at once, so the store runs them together
         # (SQLite: one hand-off to its thread; Redis: sent without waiting
         # for each reply) and a round costs one round trip, not one a shard.
@@ -87,18 +96,26 @@ async def save_model(model: TrigramModel, store, max_shards: Optional[int] = Non
         failed = [shard for shard, (ok, _) in zip(order, results) if not ok]
         written += len(order) - len(failed)
         if failed:
-            model.mark_dirty(failed)
+            await resolved(host.mark_dirty(failed))
             next(value for ok, value in results if not ok).raiseException()
         round_ += 1
-        if not model.has_dirty() or (max_shards is not None and rounds is not None and round_ >= rounds):
+        if max_shards is not None and rounds is not None and round_ >= rounds:
             return written
+        if not await resolved(host.has_dirty()):
+            return written
+
+
+def _then(value: Any, f) -> Any:
+    """C{f(value)}, or a Deferred of it when C{value} is one (the learner process answers later)."""
+    return value.addCallback(f) if isinstance(value, Deferred) else f(value)
 
 
 @implementer(IPlugin, IBatchHandler)
 class Brain:
     """
-    The brain plugin: one model per running bot. A batch of lines is
-    learned with one L{TrigramModel.learn_many} call per run of lines
+    The brain plugin: one model per running bot, in a learner process of
+    its own (C{[brain] process}, when the reactor can start one) or in the
+    bot's. A batch of lines is learned with one call per run of lines
     between those addressed to the bot, each answered once the lines before
     it are learned.
     """
@@ -111,7 +128,9 @@ class Brain:
 
     def __init__(self) -> None:
         self.bot: Any = None
-        self.model = TrigramModel()
+        #: The model when it lives in this process (None in a learner process).
+        self.model: Optional[TrigramModel] = TrigramModel()
+        self.host: Any = InlineModel(self.model)
         self.loaded = False
         self._loop: Optional[LoopingCall] = None
         self._lock = DeferredLock()
@@ -120,18 +139,52 @@ class Brain:
     def start(self, bot) -> None:
         settings = bot.settings.brain
         self.bot = bot
-        self.model = TrigramModel(settings.max_trigrams)
         self.loaded = False
         self._ignore = frozenset(n.lower() for n in settings.ignore)
+        self.host = None
+        if settings.process and IReactorProcess.providedBy(bot.clock):
+            self.host = self._spawn(bot.clock, settings.max_trigrams)
+        if self.host is None:
+            self._inline(settings.max_trigrams)
         self._loop = LoopingCall(self.flush)
         self._loop.clock = bot.clock
         self._loop.start(settings.flush_seconds, now=True)
+
+    def _spawn(self, reactor, max_trigrams: int) -> Optional[LearnerProcess]:
+        """Start a learner process; None (logged) when it cannot be started."""
+        learner = LearnerProcess(reactor, max_trigrams)
+        learner.on_lost = lambda reason, learner=learner: self._lost(learner)
+        try:
+            learner.start()
+        except Exception:
+            log.failure("brain: could not start a learner process; learning in the bot's process")
+            return None
+        self.model = None
+        return learner
+
+    def _inline(self, max_trigrams: int) -> None:
+        self.model = TrigramModel(max_trigrams)
+        self.host = InlineModel(self.model)
+
+    def _lost(self, learner: LearnerProcess) -> None:
+        """The learner process ended unasked: learn here from now on, reloading what was stored."""
+        if self.host is not learner or self.bot is None:
+            return
+        log.error("brain: learning in the bot's process from now on; the stored model is loaded "
+                  "again (what was learned since the last flush is lost)")
+        self._inline(learner.max_trigrams)
+        self.loaded = False
 
     def stop(self) -> Deferred:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
-        return self.flush(everything=True)
+        host = self.host
+
+        def stopped(_):
+            self.bot = None  # no more flushes: the model (in a learner process: gone) is stored
+            return host.close()
+        return self.flush(everything=True).addCallback(stopped)
 
     # the hot path
 
@@ -166,8 +219,7 @@ class Brain:
                  if f.get("command") is None and not f.get("private")
                  and not (ignore and str(f.get("source", "")).lower() in ignore)]
         if texts:
-            self.model.learn_many(texts)
-            self.model.file_new(FILE_TRIGRAMS)
+            self.host.learn(texts)
 
     def _learn_run(self, lines: Sequence[dict]) -> None:
         """L{_learn}, logging a failure (what the run had left to learn is lost) so the batch goes on."""
@@ -178,27 +230,33 @@ class Brain:
 
     # when spoken to
 
-    def answer(self, msg) -> Optional[dict]:
+    def answer(self, msg) -> Any:
         text = msg.fields.get("content") or ""
         unlearn = _UNLEARN.match(text)
         if unlearn is not None:
             return self.unlearn(msg, unlearn.group("words") or "")
-        sentence = self.model.reply(text, msg.bot.random)
-        return {"content": sentence or NO_SENSE, "weight": REPLY_WEIGHT}
+        # The sentence is drawn from a generator seeded from the bot's
+        # random source, so a seeded bot answers the same wherever the
+        # model lives.
+        seed = msg.bot.random.getrandbits(64)
+        return _then(self.host.reply(text, seed),
+                     lambda sentence: {"content": sentence or NO_SENSE, "weight": REPLY_WEIGHT})
 
-    def unlearn(self, msg, words: str) -> dict:
+    def unlearn(self, msg, words: str) -> Any:
         if not is_admin(msg):
             return {"content": "%s: only admins can make me unlearn things." % (msg.source,)}
         targets = words.split()
         if not targets:
             return {"content": "Unlearn what? Say: unlearn <words>"}
-        removed = self.model.unlearn(targets)
-        log.info("brain: {who} made me unlearn {words} ({count} trigrams)",
-                 who=msg.source, words=" ".join(targets), count=removed)
-        if not removed:
-            return {"content": "I knew nothing about %s." % (" ".join(targets),)}
-        return {"content": "Forgotten: %d trigram%s with %s." % (
-            removed, "" if removed == 1 else "s", " ".join(targets))}
+
+        def done(removed: int) -> dict:
+            log.info("brain: {who} made me unlearn {words} ({count} trigrams)",
+                     who=msg.source, words=" ".join(targets), count=removed)
+            if not removed:
+                return {"content": "I knew nothing about %s." % (" ".join(targets),)}
+            return {"content": "Forgotten: %d trigram%s with %s." % (
+                removed, "" if removed == 1 else "s", " ".join(targets))}
+        return _then(self.host.unlearn(targets), done)
 
     # persistence
 
@@ -214,23 +272,26 @@ class Brain:
 
     async def _flush(self, bot, everything: bool = False) -> None:
         store = bot.store
+        host = self.host
         if not self.loaded:
             try:
-                read, bad = await load_model(self.model, store)
+                read, bad = await load_model(host, store)
+                size = await resolved(host.size())
             except Exception:
                 # Not saving either: a partial model must not overwrite the stored one.
                 log.failure("brain: could not load the model from the store; will retry")
                 return
+            if host is not self.host:
+                return  # the learner was lost meanwhile: the next flush loads the new model
             self.loaded = True
             if bad:
                 log.warn("brain: skipped {bad} malformed stored entries", bad=bad)
-            log.info("brain: loaded {shards} shards, {count} trigrams",
-                     shards=read, count=len(self.model))
+            log.info("brain: loaded {shards} shards, {count} trigrams", shards=read, count=size)
         try:
             if everything:
-                await save_model(self.model, store)
+                await save_model(host, store)
             else:
-                await save_model(self.model, store, FLUSH_SHARDS, FLUSH_TRIGRAMS, FLUSH_ROUNDS)
+                await save_model(host, store, FLUSH_SHARDS, FLUSH_TRIGRAMS, FLUSH_ROUNDS)
         except Exception:
             log.failure("brain: could not save the model; will retry")
 

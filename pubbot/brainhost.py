@@ -1,0 +1,348 @@
+"""
+Where the brain's model lives: in the bot's process (L{InlineModel}) or in
+a learner process of its own (L{LearnerProcess}, see L{pubbot.brainworker}).
+
+Both provide L{IBrainModel}. The inline one answers at once with plain
+values; the process answers with Deferreds, each after every line learned
+before the question was asked. Callers handle both (L{resolved}).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from collections import deque
+from typing import Any, Optional, Sequence
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ProcessDone
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import Attribute, Interface, implementer
+
+import pubbot
+
+from .brainmodel import TrigramModel
+from .brainworker import (
+    ANSWER, ASK, FAILED, FILE_TRIGRAMS, LEARN, LEARNT, MAX_FRAME, FrameError, FrameReader, frame,
+    learn_payload,
+)
+from .ratelimit import RateLimiter
+
+log = Logger()
+
+#: Bytes of lines sent to the learner and not yet learned, at most; past
+#: it, lines are counted as dropped (and logged) rather than kept in memory
+#: (at ~50 bytes a line, about 300,000 lines: the learner is far behind).
+MAX_BACKLOG = 16 * 1024 * 1024
+#: Seconds a question to the learner may take before it is taken for hung
+#: (it is then killed, and the brain learns in the bot's process).
+QUESTION_TIMEOUT = 60.0
+#: Seconds the learner has to exit after its input is closed.
+EXIT_TIMEOUT = 10.0
+#: Lines of the learner's stderr logged per minute, at most.
+STDERR_LOGS = 20
+
+
+class LearnerError(Exception):
+    """The learner could not answer a question (its message says why)."""
+
+
+class LearnerGone(Exception):
+    """The learner process ended before it answered."""
+
+
+class IBrainModel(Interface):
+    """
+    The brain's model, wherever it lives. Questions return their answer or
+    a Deferred of it; L{learn} returns nothing and never waits.
+    """
+
+    max_trigrams = Attribute("The model's bound.")
+
+    def learn(texts):
+        """Learn a batch of lines, in order (fire and forget)."""
+
+    def reply(text, seed):
+        """A sentence seeded from C{text}'s words (random.Random(seed)), or None."""
+
+    def unlearn(words):
+        """Forget every trigram containing one of C{words}; how many."""
+
+    def take_dirty(max_shards, max_trigrams):
+        """The changed shards, C{{shard: {field: count}}} (see TrigramModel.take_dirty)."""
+
+    def has_dirty():
+        """Whether take_dirty may have more to hand over."""
+
+    def mark_dirty(shards):
+        """Hand these shards over again (a write failed)."""
+
+    def load_shard(shard, data):
+        """Merge a stored shard; how many of its entries were malformed."""
+
+    def size():
+        """How many trigrams the model holds."""
+
+    def close():
+        """Stop; a Deferred that fires when done."""
+
+
+def resolved(value: Any) -> Any:
+    """C{value}, awaitable: a Deferred as it is, anything else already fired."""
+    return value if isinstance(value, Deferred) else succeed(value)
+
+
+@implementer(IBrainModel)
+class InlineModel:
+    """The model in the bot's own process: every answer at once."""
+
+    def __init__(self, model: TrigramModel):
+        self.model = model
+        self.max_trigrams = model.max_trigrams
+
+    def learn(self, texts: Sequence[str]) -> None:
+        self.model.learn_many(texts)
+        self.model.file_new(FILE_TRIGRAMS)
+
+    def reply(self, text: str, seed: int) -> Optional[str]:
+        return self.model.reply(text, random.Random(seed))
+
+    def unlearn(self, words: Sequence[str]) -> int:
+        return self.model.unlearn(words)
+
+    def take_dirty(self, max_shards: Optional[int] = None, max_trigrams: Optional[int] = None) -> dict:
+        return self.model.take_dirty(max_shards, max_trigrams)
+
+    def has_dirty(self) -> bool:
+        return self.model.has_dirty()
+
+    def mark_dirty(self, shards: Sequence[int]) -> None:
+        self.model.mark_dirty(shards)
+
+    def load_shard(self, shard: int, data: Any) -> int:
+        return self.model.load_shard(shard, data)
+
+    def size(self) -> int:
+        return len(self.model)
+
+    def close(self) -> Deferred:
+        return succeed(None)
+
+
+def _shards(answer: Any) -> dict:
+    """A take answer's shards, checked: C{[[shard, {field: count}], ...]}."""
+    if not isinstance(answer, list):
+        raise LearnerError("take: expected a list of shards, got %r" % (type(answer).__name__,))
+    out = {}
+    for item in answer:
+        if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int
+                or not isinstance(item[1], dict)):
+            raise LearnerError("take: malformed shard %r" % (item,)[:200])
+        out[item[0]] = item[1]
+    return out
+
+
+@implementer(IBrainModel)
+class LearnerProcess(ProcessProtocol):
+    """
+    The model in a learner process (C{python -m pubbot.brainworker}),
+    started by L{start} on a reactor providing C{IReactorProcess}.
+
+    Lines go down the learner's stdin as they come, questions after them;
+    answers come back in the order asked. C{on_lost(reason)} is called when
+    the learner ends without being asked to (crash, kill, broken output,
+    a question unanswered for L{QUESTION_TIMEOUT} seconds).
+    """
+
+    def __init__(self, reactor, max_trigrams: int, python: str = sys.executable,
+                 max_backlog: int = MAX_BACKLOG, argv: Optional[list] = None):
+        self.reactor = reactor
+        self.max_trigrams = max_trigrams
+        self.max_backlog = max_backlog
+        self.argv = argv or [python, "-m", "pubbot.brainworker", str(max_trigrams)]
+        self.on_lost: Any = None
+        #: Fires (with None) once the process has ended; C{reason} then says how.
+        self.ended: Deferred = Deferred()
+        self.reason: Optional[Failure] = None
+        self.backlog = 0
+        self.dropped = 0
+        self._unlearnt: deque[int] = deque()
+        self._waiting: deque[Deferred] = deque()
+        self._reader = FrameReader(MAX_FRAME)
+        self._stderr = b""
+        self._stderr_logs = RateLimiter(reactor, STDERR_LOGS, 60.0)
+        self._drop_logs = RateLimiter(reactor, 1, 60.0)
+        self._closing = False
+        self._gone = False
+
+    def start(self) -> None:
+        """Start the learner process."""
+        env = dict(os.environ)
+        # Find this pubbot, wherever it was imported from (a source tree too).
+        here = os.path.dirname(os.path.dirname(os.path.abspath(pubbot.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join([here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self.reactor.spawnProcess(self, self.argv[0], self.argv, env=env,
+                                  childFDs={0: "w", 1: "r", 2: "r"})
+
+    # what the bot asks
+
+    def learn(self, texts: Sequence[str]) -> None:
+        if self._gone or self._closing or self.transport is None:
+            self._drop(len(texts), "the learner process is not running")
+            return
+        payload = learn_payload(texts)
+        if self.backlog + len(payload) > self.max_backlog:
+            self._drop(len(texts), "the learner process is %d bytes behind" % (self.backlog,))
+            return
+        self.backlog += len(payload)
+        self._unlearnt.append(len(payload))
+        self.transport.write(frame(LEARN, payload))
+
+    def reply(self, text: str, seed: int) -> Deferred:
+        return self._ask({"op": "reply", "text": text, "seed": seed}).addCallback(self._optional_str)
+
+    def unlearn(self, words: Sequence[str]) -> Deferred:
+        return self._ask({"op": "unlearn", "words": list(words)}).addCallback(self._int)
+
+    def take_dirty(self, max_shards: Optional[int] = None, max_trigrams: Optional[int] = None) -> Deferred:
+        return self._ask({"op": "take", "max_shards": max_shards, "max_trigrams": max_trigrams}
+                         ).addCallback(_shards)
+
+    def has_dirty(self) -> Deferred:
+        return self._ask({"op": "dirty"}).addCallback(self._bool)
+
+    def mark_dirty(self, shards: Sequence[int]) -> Deferred:
+        return self._ask({"op": "mark", "shards": list(shards)})
+
+    def load_shard(self, shard: int, data: Any) -> Deferred:
+        return self._ask({"op": "load", "shard": shard, "data": data}).addCallback(self._int)
+
+    def size(self) -> Deferred:
+        return self._ask({"op": "size"}).addCallback(self._int)
+
+    def close(self) -> Deferred:
+        """Close the learner's input (it exits when it has read it all); kill it if it lingers."""
+        if not self._gone:
+            self._closing = True
+            if self.transport is not None:
+                self.transport.closeStdin()
+            killer = self.reactor.callLater(EXIT_TIMEOUT, self._kill, "did not exit")
+            done: Deferred = Deferred()
+
+            def ended(_):
+                if killer.active():
+                    killer.cancel()
+                done.callback(None)
+            self.ended.addCallback(ended)
+            return done
+        return succeed(None)
+
+    # answers
+
+    @staticmethod
+    def _int(value: Any) -> int:
+        if type(value) is not int:
+            raise LearnerError("expected an integer, got %r" % (value,))
+        return value
+
+    @staticmethod
+    def _optional_str(value: Any) -> Optional[str]:
+        if value is not None and not isinstance(value, str):
+            raise LearnerError("expected a sentence, got %r" % (value,))
+        return value
+
+    @staticmethod
+    def _bool(value: Any) -> bool:
+        if type(value) is not bool:
+            raise LearnerError("expected true or false, got %r" % (value,))
+        return value
+
+    def _ask(self, request: dict) -> Deferred:
+        if self._gone or self._closing or self.transport is None:
+            return fail(LearnerGone("the learner process is not running"))
+        d: Deferred = Deferred()
+        self._waiting.append(d)
+        self.transport.write(frame(ASK, json.dumps(request).encode("ascii")))
+        timeout = self.reactor.callLater(QUESTION_TIMEOUT, self._kill,
+                                         "did not answer %s in %d s" % (request["op"], QUESTION_TIMEOUT))
+
+        def answered(result):
+            if timeout.active():
+                timeout.cancel()
+            return result
+        return d.addBoth(answered)
+
+    def childDataReceived(self, fd: int, data: bytes) -> None:
+        if fd == 2:
+            self._errput(data)
+            return
+        if self._gone:
+            return
+        try:
+            frames = self._reader.feed(data)
+        except FrameError as e:
+            self._kill("sent a broken frame (%s)" % (e,))
+            return
+        for kind, payload in frames:
+            if kind == LEARNT:
+                if self._unlearnt:
+                    self.backlog -= self._unlearnt.popleft()
+                continue
+            if kind not in (ANSWER, FAILED) or not self._waiting:
+                self._kill("sent an unexpected %r frame" % (kind,))
+                return
+            d = self._waiting.popleft()
+            if kind == FAILED:
+                d.errback(LearnerError(payload.decode("utf-8", "replace")))
+                continue
+            try:
+                value = json.loads(payload)
+            except ValueError:
+                d.errback(LearnerError("an answer that is not JSON"))
+                continue
+            d.callback(value)
+
+    def _errput(self, data: bytes) -> None:
+        """Log what the learner writes to stderr, a line at a time (bounded)."""
+        *lines, rest = (self._stderr + data).split(b"\n")
+        self._stderr = rest[:4096]  # an unended line: its start is enough
+        for line in lines:
+            if line.strip() and self._stderr_logs.allow():
+                log.warn("brain learner: {line}", line=line.decode("utf-8", "replace")[:500])
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        if self._drop_logs.allow():
+            log.warn("brain: {why}; {dropped} lines not learned so far", why=why, dropped=self.dropped)
+
+    def _kill(self, why: str) -> None:
+        if self._gone:
+            return
+        log.error("brain: the learner process {why}; stopping it", why=why)
+        self._gone = True
+        try:
+            self.transport.signalProcess("KILL")
+        except Exception:
+            pass  # already exited
+
+    def processEnded(self, reason: Failure) -> None:
+        self._gone = True
+        if self._stderr.strip():
+            self._errput(b"\n")
+        waiting, self._waiting = self._waiting, deque()
+        for d in waiting:
+            d.errback(LearnerGone("the learner process ended before it answered"))
+        expected = self._closing and reason.check(ProcessDone) is not None
+        if not expected:
+            log.error("brain: the learner process ended: {reason}", reason=reason.getErrorMessage())
+            if self.on_lost is not None:
+                try:
+                    self.on_lost(reason)
+                except Exception:
+                    log.failure("brain: handling the learner's end failed")
+        self.reason = reason
+        self.ended.callback(None)
