@@ -8,7 +8,10 @@ join #bench, then writes N chat lines from 200 users as fast as the socket
 takes them; every K-th line is "!ping", which the client must answer
 "pong". Measured per run: lines/s from the first line written to the last
 answer, reply latency (median, p99: answer time minus the time the trigger
-was written) and the client's peak RSS. Each run measures pubbot (every
+was written) and the client's memory: peak RSS (VmHWM, summed over its
+processes: pubbot's brain learner too, so shared pages count twice) and
+peak PSS (sampled every 0.1 s, summed: shared pages counted once). Each run
+measures pubbot (every
 default plugin loaded, output throttling off) and, in the same run, a bare
 twisted.words IRCClient answering the same trigger; the table shows medians
 over the runs and pubbot's ratio to the baseline.
@@ -44,14 +47,16 @@ def one(kind: str, lines: list, triggers: list, timeout: float):
             if len(server.reply_times) >= len(triggers) and not done.called:
                 done.callback(now)
         server.on_reply = on_reply
+        sampler = ircserver.PssSampler(proc.pid)
         flooder = ircserver.Flooder(server.connection.transport, lines, triggers)
         end = yield with_timeout(done, timeout, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
         elapsed = end - flooder.started
         latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at)]
         rss = ircserver.peak_rss_mb(proc.pid)
+        pss = sampler.stop()
         return {"rate": len(lines) / elapsed, "p50": statistics.median(latencies),
-                "p99": ircserver.percentile(latencies, 0.99), "rss": rss}
+                "p99": ircserver.percentile(latencies, 0.99), "rss": rss, "pss": pss}
     finally:
         ircserver.close(server, proc, workdir)
 
@@ -71,16 +76,19 @@ def main(args):
         for kind in ("bare", "pubbot"):
             r = yield one(kind, lines, triggers, args.timeout)
             results[kind].append(r)
-            print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB" % (
-                run + 1, kind, r["rate"], r["p50"], r["p99"], r["rss"]), flush=True)
+            print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB  PSS %5.1f MB" % (
+                run + 1, kind, r["rate"], r["p50"], r["p99"], r["rss"], r["pss"]), flush=True)
     print()
     print("%d lines, a trigger every %d lines, median of %d runs" % (args.lines, args.every, args.runs))
-    print("%-8s %12s %10s %10s %14s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB"))
+    print("%-8s %12s %10s %10s %14s %14s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB",
+                                             "peak PSS MB"))
     med = {}
     for kind in ("bare", "pubbot"):
-        med[kind] = {k: statistics.median(r[k] for r in results[kind]) for k in ("rate", "p50", "p99", "rss")}
+        med[kind] = {k: statistics.median(r[k] for r in results[kind])
+                     for k in ("rate", "p50", "p99", "rss", "pss")}
         m = med[kind]
-        print("%-8s %12.0f %10.1f %10.1f %14.1f" % (kind, m["rate"], m["p50"], m["p99"], m["rss"]))
+        print("%-8s %12.0f %10.1f %10.1f %14.1f %14.1f" % (kind, m["rate"], m["p50"], m["p99"], m["rss"],
+                                                         m["pss"]))
     print("pubbot / bare: %.1f%%" % (100.0 * med["pubbot"]["rate"] / med["bare"]["rate"]))
 
 

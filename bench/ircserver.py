@@ -184,11 +184,83 @@ def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
 
 
 def peak_rss_mb(pid: int) -> float:
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+    """
+    The peak RSS of a process and every process under it (pubbot's brain
+    learner), summed: an upper bound of what they held at once.
+    """
+    total = 0.0
+    for one in [pid, *descendants(pid)]:
+        try:
+            with open("/proc/%d/status" % one) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) / 1024.0
+        except OSError:
+            if one == pid:
+                return float("nan")
+    return total
+
+
+def tree_pss_mb(pid: int) -> float:
+    """
+    The PSS of a process and every process under it, summed: pages shared
+    between them (the Python library, say) counted once, shared with others
+    in proportion. Linux's smaps_rollup; NaN when it cannot be read.
+    """
+    total = 0.0
+    for one in [pid, *descendants(pid)]:
+        try:
+            with open("/proc/%d/smaps_rollup" % one) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) / 1024.0
+                        break
+        except OSError:
+            if one == pid:
+                return float("nan")
+    return total
+
+
+class PssSampler:
+    """The highest L{tree_pss_mb} of a process tree, sampled every C{interval} seconds until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        from twisted.internet.task import LoopingCall
+        self.pid = pid
+        self.peak = float("nan")
+        self._loop = LoopingCall(self.sample)
+        self._loop.clock = reactor
+        self._loop.start(interval)
+
+    def sample(self) -> None:
+        value = tree_pss_mb(self.pid)
+        if not value <= self.peak:  # NaN at first
+            self.peak = value
+
+    def stop(self) -> float:
+        if self._loop.running:
+            self._loop.stop()
+        self.sample()
+        return self.peak
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under C{pid} (Linux /proc), children first."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                children = [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+        for child in children:
+            out.append(child)
+            out.extend(descendants(child))
+    return out
 
 
 def stop_process(proc: subprocess.Popen) -> None:
