@@ -159,6 +159,8 @@ def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
     """
     Start the client under test: C{pubbot} (all default plugins, or all but
     those named in $BENCH_DISABLE, comma-separated, for experiments) or C{bare}.
+    $BENCH_TOML adds sections to pubbot's config (e.g. C{[brain]} and
+    C{process = false} on two lines, to keep the brain's model in the bot's process).
     """
     env = dict(os.environ, PYTHONPATH=ROOT)
     if kind == "bare":
@@ -174,6 +176,7 @@ def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
                     port, CHANNEL, os.path.join(workdir, "s.sqlite"), CHANNEL,
                     ", ".join('"%s"' % name for name in os.environ.get("BENCH_DISABLE", "").split(",")
                               if name)))
+            f.write("\n%s\n" % (os.environ.get("BENCH_TOML", ""),))
         argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
                 "--pidfile=", "--logfile", os.path.join(workdir, "bot.log")]
         if os.environ.get("BENCH_PROFILE"):
