@@ -154,17 +154,37 @@ class _Route:
             self.filtered = self.filtered or f is not None
             self.entries.append(_Entry(h, not words, many, f))
 
-    def extras(self, message: Message) -> Optional[list]:
-        """The trigger-word handlers C{message} calls for (None: none)."""
-        fields = message.fields
-        extra = None
-        for text in (fields.get("command"), fields.get("content")):
-            if text and type(text) is str:
-                first = text.split(None, 1)
-                found = self.by_word.get(first[0].lower()) if first else None
-                if found:
-                    extra = found if extra is None else extra + found
-        return extra
+    def calls(self, messages: Sequence[Message]) -> Optional[dict]:
+        """
+        The trigger-word handlers C{messages} call for, with the positions
+        of the messages calling each (None: none): a message calls the
+        handlers of the first word, lower-cased, of its C{command} and of
+        its C{content}.
+        """
+        get = self.by_word.get
+        called: Optional[dict] = None
+        # One loop over the batch, no call per message: this runs for every line.
+        for i, message in enumerate(messages):
+            fields = message.fields
+            command = fields.get("command")
+            content = fields.get("content")
+            extra = None
+            if command and type(command) is str:
+                first = command.split(None, 1)
+                if first:
+                    extra = get(first[0].lower())
+            if content and type(content) is str:
+                first = content.split(None, 1)
+                if first:
+                    found = get(first[0].lower())
+                    if found:
+                        extra = found if extra is None else extra + found
+            if extra:
+                if called is None:
+                    called = {}
+                for h in extra:
+                    called.setdefault(h, []).append(i)
+        return called
 
 
 class Dispatcher:
@@ -280,15 +300,7 @@ class Dispatcher:
                 log.failure("message observer {observer!r} failed", observer=batch_observer)
         results: dict[int, list] = {}
         pending: dict[int, list[int]] = {}
-        called: Optional[dict] = None
-        if route.by_word:
-            for i, message in enumerate(messages):
-                extra = route.extras(message)
-                if extra is not None:
-                    if called is None:
-                        called = {}
-                    for h in extra:
-                        called.setdefault(h, []).append(i)
+        called = route.calls(messages) if route.by_word else None
         joined: Any = False  # not made yet
         everyone = range(len(messages))
         for entry in route.entries:
