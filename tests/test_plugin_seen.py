@@ -296,6 +296,18 @@ class SeenBatchTests(SynchronousTestCase):
         self.assertEqual(h.reply("!seen alice", source="bob"),
                          "alice was last seen 0s ago in #pubbot, saying: three")
 
+    def test_a_line_without_every_chat_field_is_noted_too(self):
+        def noted(batched):
+            handler = Seen()
+            h = Harness(handler)
+            partial = {"protocol": "irc", "source": "Zed", "content": "hi"}  # no channel, no private
+            messages = [chat(h.bot, "alice", "one"), Message("chat.irc.#pubbot.chat", partial, h.bot),
+                        chat(h.bot, "bob", "two")]
+            answers = handler.handle_many(messages) if batched else one_by_one(handler, messages)
+            return answers, dict(handler._pending)
+        self.assertEqual(noted(batched=True), noted(batched=False))
+        self.assertEqual(noted(batched=True)[1][("irc", "zed")][1:], ("Zed", None, "said", "hi"))
+
     def test_a_bad_line_loses_only_itself(self):
         handler = Seen()
         h = Harness(handler)

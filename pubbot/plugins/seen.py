@@ -14,6 +14,7 @@ and no line is a C{tell} command.
 from __future__ import annotations
 
 import re
+from operator import attrgetter, itemgetter
 from typing import Optional, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList
@@ -42,6 +43,9 @@ RELOAD_SECONDS = 60.0
 _SEEN = re.compile(r"seen\s+(?P<nick>[^\s?]{1,64})\s*\??\s*\Z", re.IGNORECASE)
 _TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\s+(?P<text>.+)\Z",
                    re.IGNORECASE | re.DOTALL)
+_fields_of = attrgetter("fields")
+_topic_of = attrgetter("topic")
+_said_fields = itemgetter("private", "source", "protocol", "channel", "content")
 _NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 
 
@@ -86,9 +90,9 @@ class Seen(Handler):
         L{observe} each message in order: the runs of plain chat lines (no
         C{seen} command) between the others are noted in one dict update.
         """
-        fields = [msg.fields for msg in messages]
+        fields = list(map(_fields_of, messages))
         special = _commanded(fields, "seen")
-        if not all(topic.endswith(".chat") for topic in {msg.topic for msg in messages}):
+        if not all(topic.endswith(".chat") for topic in set(map(_topic_of, messages))):
             special = sorted(set(special).union(
                 i for i, msg in enumerate(messages) if not msg.topic.endswith(".chat")))
         answers: list = []
@@ -127,11 +131,22 @@ class Seen(Handler):
         if bot is None:
             return
         now = bot.clock.seconds()
-        said = [((f.get("protocol"), source.lower()),
-                 (now, source, f.get("channel"), "said", f.get("content")))
-                for f in lines if not f.get("private") and (source := f.get("source"))]
+        pending = self._pending
+        said = False
+        try:
+            # Chat lines have every field: read at once, without a get per field.
+            for private, source, protocol, channel, content in map(_said_fields, lines):
+                if not private and source:
+                    pending[(protocol, source.lower())] = (now, source, channel, "said", content)
+                    said = True
+        except KeyError:  # a message without one of them: all again (noting twice is harmless)
+            for f in lines:
+                source = f.get("source")
+                if not f.get("private") and source:
+                    pending[(f.get("protocol"), source.lower())] = (
+                        now, source, f.get("channel"), "said", f.get("content"))
+                    said = True
         if said:
-            self._pending.update(said)
             self._noted(bot)
 
     def _note(self, f, event: str, text) -> None:
@@ -284,7 +299,7 @@ class Tell(Handler):
         if limits is None or not messages:
             return None
         self._maybe_reload(messages[0].bot)
-        fields = [msg.fields for msg in messages]
+        fields = list(map(_fields_of, messages))
         commanded = _commanded(fields, "tell")
         todo = self._todo(fields, 0, commanded)
         if not todo:
