@@ -7,6 +7,7 @@ on a MemoryReactorClock: no sockets, no sleeps.
 import gc
 import json
 import weakref
+from collections import deque
 
 from hypothesis import given, strategies as st
 from twisted.internet.interfaces import IPushProducer
@@ -278,6 +279,33 @@ class HubTests(SynchronousTestCase):
         events = c.events()
         self.assertEqual(len(events), 1)
         self.assertEqual(events[0]["content"], "a\r\nid: 7\n\ndata: x\udcff\u2028")
+
+
+class BacklogTests(SynchronousTestCase):
+    """Batches are made into events only when the backlog is read: it must hold what it always did."""
+
+    @given(st.lists(st.tuples(st.integers(0, 13), st.booleans()), max_size=25), st.integers(0, 6))
+    def test_the_backlog_holds_the_newest_events_in_order(self, steps, backlog):
+        clock = MemoryReactorClock()
+        hub = EventHub(clock, backlog=backlog, run="0badf00d")
+        expected: deque = deque(maxlen=backlog)  # (number, kind, time, raw)
+        number = 0
+        for size, read in steps:
+            clock.advance(1)
+            raws = ["raw%d" % (number + i) for i in range(size)]
+            kind = "bus" if size == 1 else "chat"
+            if size == 1:
+                hub.publish(kind, raws[0], plain)
+            else:
+                hub.publish_many(kind, raws, plain)
+            for raw in raws:
+                number += 1
+                expected.append((number, kind, clock.seconds(), raw))
+            raws.clear()  # the caller's list is not the backlog's
+            if read:
+                self.assertEqual([(e.number, e.kind, e.time, e.raw) for e in hub.events], list(expected))
+        self.assertEqual(hub.newest, number)
+        self.assertEqual([(e.number, e.kind, e.time, e.raw) for e in hub.events], list(expected))
 
 
 class LastIdTests(SynchronousTestCase):

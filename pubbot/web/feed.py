@@ -11,6 +11,7 @@ given to the hub together.
 from __future__ import annotations
 
 from collections import Counter
+from operator import attrgetter
 from typing import Any
 
 from .sse import EventHub
@@ -21,6 +22,7 @@ MAX_TEXT = 1000
 MAX_FIELDS = 12
 
 _SCALARS = (str, int, float, bool, type(None))
+_topic_of = attrgetter("topic")
 
 
 def _text(value: Any) -> Any:
@@ -100,7 +102,7 @@ class LiveFeed:
 
     def on_messages(self, messages: list) -> None:
         """A batch of published messages (usually all on one topic)."""
-        topics = {message.topic for message in messages}
+        topics = set(map(_topic_of, messages))
         if len(topics) != 1:
             for message in messages:
                 self.on_message(message)
@@ -108,8 +110,12 @@ class LiveFeed:
         topic = topics.pop()
         if _is_chat(topic):
             lines_in = self.lines_in
-            for protocol, count in Counter([m.fields.get("protocol") for m in messages]).items():
-                lines_in[protocol] = lines_in.get(protocol, 0) + count
+            protocols = [m.fields.get("protocol") for m in messages]
+            if protocols.count(protocols[0]) == len(protocols):  # all from one network, as usual
+                lines_in[protocols[0]] = lines_in.get(protocols[0], 0) + len(protocols)
+            else:
+                for protocol, count in Counter(protocols).items():
+                    lines_in[protocol] = lines_in.get(protocol, 0) + count
             self.hub.publish_many("chat", messages, format_chat)
         else:
             self.hub.publish_many("bus", messages, format_message)

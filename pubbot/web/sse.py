@@ -123,7 +123,13 @@ class EventHub:
                  flush_delay: float = 0.05, max_clients: int = 100, max_paused: float = 300.0,
                  retry_ms: int = 2000, run: Optional[str] = None):
         self.clock = clock
-        self.events: deque[Event] = deque(maxlen=backlog)
+        self._events: deque[Event] = deque(maxlen=backlog)
+        #: Batches published but not made into L{Event}s yet, oldest first:
+        #: [first number, kind, time, raws, format]. They are made when the
+        #: backlog is read; on a busy channel with no client, most are
+        #: pushed out of it unread.
+        self._unmade: deque[list] = deque()
+        self._unmade_count = 0
         self.initial = initial
         self.heartbeat = heartbeat
         self.flush_delay = flush_delay
@@ -143,12 +149,27 @@ class EventHub:
         self.paused_total = 0
         self.gaps_total = 0
 
+    @property
+    def events(self) -> deque[Event]:
+        """The backlog: the most recent events, oldest first."""
+        if self._unmade:
+            events = self._events
+            for first, kind, time, raws, format in self._unmade:
+                events.extend([Event(number, kind, time, raw, format)
+                               for number, raw in enumerate(raws, first)])
+            self._unmade.clear()
+            self._unmade_count = 0
+        return self._events
+
     # publishing (the hot path)
 
     def publish(self, kind: str, raw: Any, format: Formatter) -> None:
         """Add an event; C{format(raw)} makes its JSON body when first sent."""
         self.newest += 1
-        self.events.append(Event(self.newest, kind, self.clock.seconds(), raw, format))
+        if self._unmade:
+            self._keep([self.newest, kind, self.clock.seconds(), [raw], format])
+        else:
+            self._events.append(Event(self.newest, kind, self.clock.seconds(), raw, format))
         if self.clients and self._flush_call is None:
             self._flush_call = self.clock.callLater(self.flush_delay, self.flush)
 
@@ -162,12 +183,37 @@ class EventHub:
         now = self.clock.seconds()
         first = self.newest + 1
         self.newest += len(raws)
-        keep = self.events.maxlen
+        keep = self._events.maxlen
         skip = len(raws) - keep if keep is not None and len(raws) > keep else 0
-        self.events.extend([Event(number, kind, now, raw, format)
-                            for number, raw in enumerate(islice(raws, skip, None), first + skip)])
+        self._keep([first + skip, kind, now, list(islice(raws, skip, None)), format])
         if self.clients and self._flush_call is None:
             self._flush_call = self.clock.callLater(self.flush_delay, self.flush)
+
+    def _keep(self, batch: list) -> None:
+        """Add a batch to the backlog, to be made into events when read."""
+        if not batch[3]:
+            return
+        unmade = self._unmade
+        unmade.append(batch)
+        self._unmade_count += len(batch[3])
+        keep = self._events.maxlen
+        if keep is None:
+            return
+        excess = self._unmade_count - keep
+        while excess > 0:  # the oldest pushed out of the backlog unmade
+            oldest = unmade[0]
+            size = len(oldest[3])
+            if size <= excess:
+                unmade.popleft()
+                self._unmade_count -= size
+                excess -= size
+            else:
+                del oldest[3][:excess]
+                oldest[0] += excess
+                self._unmade_count -= excess
+                excess = 0
+        if self._unmade_count >= keep:
+            self._events.clear()  # all older than the batches that fill the backlog
 
     def flush(self) -> None:
         """Send every client the events it has not had yet."""
