@@ -55,6 +55,11 @@ def one(kind: str, lines: list, triggers: list, timeout: float):
         latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at)]
         rss = ircserver.peak_rss_mb(proc.pid)
         pss = sampler.stop()
+        # Every line reached the brain's learner before the last answer: a
+        # learner too far behind would have logged the lines it dropped.
+        dropped = ircserver.brain_dropped(workdir)
+        if dropped:
+            print("  %s: the brain's learner fell behind and dropped %d lines" % (kind, dropped), flush=True)
         return {"rate": len(lines) / elapsed, "p50": statistics.median(latencies),
                 "p99": ircserver.percentile(latencies, 0.99), "rss": rss, "pss": pss}
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -184,6 +185,16 @@ def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
             argv += ["--profile", os.environ["BENCH_PROFILE"], "--profiler", "cprofile", "--savestats"]
         argv += ["-n", "pubbot", "--config", config]
     return subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL)
+
+
+def brain_dropped(workdir: str) -> int:
+    """How many lines the bot's brain learner dropped, by its log (0 when none)."""
+    try:
+        with open(os.path.join(workdir, "bot.log"), encoding="utf-8", errors="replace") as f:
+            found = re.findall(r"(\d+) lines not learned so far", f.read())
+    except OSError:
+        return 0
+    return max(map(int, found), default=0)
 
 
 def peak_rss_mb(pid: int) -> float:
