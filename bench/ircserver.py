@@ -202,17 +202,7 @@ def peak_rss_mb(pid: int) -> float:
     The peak RSS of a process and every process under it (pubbot's brain
     learner), summed: an upper bound of what they held at once.
     """
-    total = 0.0
-    for one in [pid, *descendants(pid)]:
-        try:
-            with open("/proc/%d/status" % one) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) / 1024.0
-        except OSError:
-            if one == pid:
-                return float("nan")
-    return total
+    return _tree_sum(pid, "status", "VmHWM:")
 
 
 def tree_pss_mb(pid: int) -> float:
@@ -221,12 +211,17 @@ def tree_pss_mb(pid: int) -> float:
     between them (the Python library, say) counted once, shared with others
     in proportion. Linux's smaps_rollup; NaN when it cannot be read.
     """
+    return _tree_sum(pid, "smaps_rollup", "Pss:")
+
+
+def _tree_sum(pid: int, name: str, field: str) -> float:
+    """MB: the sum of a /proc/PID/NAME kB field over a process and those under it."""
     total = 0.0
     for one in [pid, *descendants(pid)]:
         try:
-            with open("/proc/%d/smaps_rollup" % one) as f:
+            with open("/proc/%d/%s" % (one, name)) as f:
                 for line in f:
-                    if line.startswith("Pss:"):
+                    if line.startswith(field):
                         total += int(line.split()[1]) / 1024.0
                         break
         except OSError:

@@ -32,13 +32,8 @@ from pubbot.config import parse
 from pubbot.plugins.brain import NO_SENSE, Brain, load_model, save_model
 from pubbot.store.memory import MemoryStore
 
-CHATTER = [
-    "the cheese on the moon is made of green rock",
-    "i like cheese on toast in the morning",
-    "the pub is open until midnight tonight",
-    "we should go to the pub after work",
-    "toast is better with butter",
-]
+from .test_plugin_brain import CHATTER
+
 
 
 def reference(lines=CHATTER, max_trigrams=200000):
