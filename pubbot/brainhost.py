@@ -141,7 +141,7 @@ def _shards(answer: Any) -> dict:
     for item in answer:
         if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int
                 or not isinstance(item[1], dict)):
-            raise LearnerError("take: malformed shard %r" % (item,)[:200])
+            raise LearnerError(("take: malformed shard %r" % (item,))[:200])
         out[item[0]] = item[1]
     return out
 
