@@ -11,7 +11,8 @@ second (so timers such as seen's flush fire), with a memory store. Rows:
 - C{bare}: twisted.words' IRCClient answering the trigger (bench/bare_client.py);
 - C{null bus}: pubbot's protocol and C{chat_message}, the bus dropping the batches;
 - C{no brain}: the whole pipeline, every default plugin but the brain, live feed attached;
-- C{all}: the same with the brain.
+- C{all}: the same with the brain, learning in this process (a Clock
+  cannot spawn the learner process that C{[brain] process} starts).
 
 Each figure is microseconds of process CPU time a line, the median of R
 rounds; the baselines are measured in the same rounds as the pipelines.
