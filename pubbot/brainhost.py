@@ -31,6 +31,7 @@ from .brainworker import (
     learn_payload,
 )
 from .ratelimit import RateLimiter
+from .store import Encoded
 
 log = Logger()
 
@@ -73,7 +74,11 @@ class IBrainModel(Interface):
         """Forget every trigram containing one of C{words}; how many."""
 
     def take_dirty(max_shards, max_trigrams):
-        """The changed shards, C{{shard: {field: count}}} (see TrigramModel.take_dirty)."""
+        """
+        The changed shards, C{{shard: value}} for the store (see
+        TrigramModel.take_dirty): C{{field: count}}, or the same as an
+        L{Encoded} one; empty: delete the shard's key.
+        """
 
     def has_dirty():
         """Whether take_dirty may have more to hand over."""
@@ -134,15 +139,18 @@ class InlineModel:
 
 
 def _shards(answer: Any) -> dict:
-    """A take answer's shards, checked: C{[[shard, {field: count}], ...]}."""
+    """
+    A take answer's shards, checked: C{[[shard, text], ...]}, each text the
+    shard as stored (L{Encoded}), or "" for an empty one (to delete).
+    """
     if not isinstance(answer, list):
         raise LearnerError("take: expected a list of shards, got %r" % (type(answer).__name__,))
-    out = {}
+    out: dict = {}
     for item in answer:
         if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int
-                or not isinstance(item[1], dict)):
+                or type(item[1]) is not str):
             raise LearnerError(("take: malformed shard %r" % (item,))[:200])
-        out[item[0]] = item[1]
+        out[item[0]] = Encoded(item[1]) if item[1] else {}
     return out
 
 

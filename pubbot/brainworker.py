@@ -28,6 +28,7 @@ import sys
 from typing import Any, Callable, Iterable, Optional
 
 from .brainmodel import TrigramModel
+from .store import encode
 
 LEARN, ASK = b"L", b"Q"
 LEARNT, ANSWER, FAILED = b"K", b"A", b"E"
@@ -109,7 +110,10 @@ def answer(model: TrigramModel, request: Any) -> Any:
         max_shards, max_trigrams = request.get("max_shards"), request.get("max_trigrams")
         if not all(v is None or (isinstance(v, int) and v > 0) for v in (max_shards, max_trigrams)):
             raise ValueError("take needs max_shards and max_trigrams (positive integers or null)")
-        return [[s, data] for s, data in model.take_dirty(max_shards, max_trigrams).items()]
+        # Each shard as the store keeps it ("" to delete it): the bot hands
+        # the text to its store as it stands (pubbot.store.Encoded).
+        return [[s, encode(data) if data else ""]
+                for s, data in model.take_dirty(max_shards, max_trigrams).items()]
     if op == "dirty":
         return model.has_dirty()
     if op == "mark":

@@ -65,7 +65,9 @@ class IChatService(Interface):
 class IStore(Interface):
     """
     Asynchronous key/value state for plugins. Every method returns a Deferred.
-    Values are JSON-compatible (str, int, float, bool, None, list, dict).
+    Values are JSON-compatible (str, int, float, bool, None, list, dict);
+    C{set} and C{hset} also take a L{pubbot.store.Encoded} one (JSON text
+    made elsewhere), stored as it stands and read back decoded.
     Keys hold one type each (string, set or hash); using a key as another
     type fails with TypeError.
     """

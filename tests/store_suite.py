@@ -11,6 +11,7 @@ from __future__ import annotations
 from zope.interface.verify import verifyObject
 
 from pubbot.interfaces import IStore
+from pubbot.store import Encoded, encode
 
 #: A TTL short enough to wait out for real, long enough to outlast a round trip.
 TTL = 0.3
@@ -54,6 +55,13 @@ class StoreSuite:
             got = await self.store.get("v%d" % i)
             self.assertEqual(got, value)
             self.assertIs(type(got), type(value))
+
+    async def test_an_encoded_value_is_stored_as_it_stands(self):
+        value = {"a b c": 3, "ünï": [1, None]}
+        await self.store.set("encoded", Encoded(encode(value)))
+        self.assertEqual(await self.store.get("encoded"), value)
+        await self.store.hset("encoded-hash", "f", Encoded(encode(value)))
+        self.assertEqual(await self.store.hget("encoded-hash", "f"), value)
 
     async def test_set_keeps_a_copy(self):
         value = {"list": [1, 2]}

@@ -221,7 +221,7 @@ class LoopbackTests(HostSuite, TestCase):
         learner = self.host(auto=False)
         asked = [learner.size(), learner.take_dirty(None, None), learner.reply("x", 1), learner.has_dirty()]
         self.transport.written.clear()
-        learner.childDataReceived(1, frame(ANSWER, b'"many"') + frame(ANSWER, b'[[1, {}], [1, "x" ]]')
+        learner.childDataReceived(1, frame(ANSWER, b'"many"') + frame(ANSWER, b'[[1, "{}"], [1, {}]]')
                                   + frame(ANSWER, b"3") + frame(ANSWER, b"{nope"))
         for d in asked:
             self.failureResultOf(d, LearnerError)

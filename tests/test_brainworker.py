@@ -9,6 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot import brainworker
 from pubbot.brainmodel import TrigramModel
+from pubbot.store import encode
 from pubbot.brainworker import (
     ANSWER, ASK, FAILED, LEARN, LEARNT, FrameError, FrameReader, answer, frame, learn_payload, learn_texts,
     serve,
@@ -104,8 +105,9 @@ class RequestTests(SynchronousTestCase):
         self.assertFalse(answer(model, {"op": "dirty"}))
         json.dumps(shards)  # what goes down the pipe
         copy = TrigramModel()
-        for shard, data in shards:
-            self.assertEqual(answer(copy, {"op": "load", "shard": shard, "data": data}), 0)
+        for shard, text in shards:  # as the store keeps them
+            self.assertEqual(text, encode(json.loads(text)))
+            self.assertEqual(answer(copy, {"op": "load", "shard": shard, "data": json.loads(text)}), 0)
         self.assertEqual(dict(copy.trigrams()), dict(model.trigrams()))
         self.assertIsNone(answer(model, {"op": "mark", "shards": [shards[0][0]]}))
         self.assertEqual([s for s, _ in answer(model, {"op": "take", "max_shards": 5, "max_trigrams": 5})],

@@ -9,7 +9,12 @@ from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from ..interfaces import IStore
-from . import wrong_type
+from . import Encoded, decode, wrong_type
+
+
+def _own(value: Any) -> Any:
+    """A copy of C{value} for the store to keep (an L{Encoded} one decoded)."""
+    return decode(value.text) if type(value) is Encoded else copy.deepcopy(value)
 
 
 @implementer(IStore)
@@ -51,7 +56,7 @@ class MemoryStore:
 
     def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
         def do():
-            self._data[key] = ("string", copy.deepcopy(value))
+            self._data[key] = ("string", _own(value))
             self._expires.pop(key, None)
             if ttl is not None:
                 self._expires[key] = self._clock.seconds() + ttl
@@ -108,7 +113,7 @@ class MemoryStore:
 
     def hset(self, key: str, field: str, value: Any) -> Deferred:
         def do():
-            self._typed(key, "hash", dict)[field] = copy.deepcopy(value)
+            self._typed(key, "hash", dict)[field] = _own(value)
         return self._run(do)
 
     def hget(self, key: str, field: str) -> Deferred:
