@@ -8,10 +8,11 @@ join #bench, then writes N chat lines from 200 users as fast as the socket
 takes them; every K-th line is "!ping", which the client must answer
 "pong". Measured per run: lines/s from the first line written to the last
 answer, reply latency (median, p99: answer time minus the time the trigger
-was written) and the client's memory: peak RSS (VmHWM, summed over its
-processes: pubbot's brain learner too, so shared pages count twice) and
-peak PSS (sampled every 0.1 s, summed: shared pages counted once). Each run
-measures pubbot (every
+was written) and the memory of the client's processes (pubbot's brain
+learner too), sampled every 0.1 s: peak RSS with each page counted once
+(the bot's RSS plus what only its learner holds), peak PSS (summed), and
+the sum of each process's own peak RSS (VmHWM; pages they share count in
+each, so an upper bound). Each run measures pubbot (every
 default plugin loaded, output throttling off) and, in the same run, a bare
 twisted.words IRCClient answering the same trigger; the table shows medians
 over the runs and pubbot's ratio to the baseline.
@@ -47,21 +48,21 @@ def one(kind: str, lines: list, triggers: list, timeout: float):
             if len(server.reply_times) >= len(triggers) and not done.called:
                 done.callback(now)
         server.on_reply = on_reply
-        sampler = ircserver.PssSampler(proc.pid)
+        sampler = ircserver.MemorySampler(proc.pid)
         flooder = ircserver.Flooder(server.connection.transport, lines, triggers)
         end = yield with_timeout(done, timeout, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
         elapsed = end - flooder.started
         latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at)]
-        rss = ircserver.peak_rss_mb(proc.pid)
-        pss = sampler.stop()
+        rss_sum = ircserver.peak_rss_mb(proc.pid)
+        rss, pss = sampler.stop()
         # Every line reached the brain's learner before the last answer: a
         # learner too far behind would have logged the lines it dropped.
         dropped = ircserver.brain_dropped(workdir)
         if dropped:
             print("  %s: the brain's learner fell behind and dropped %d lines" % (kind, dropped), flush=True)
         return {"rate": len(lines) / elapsed, "p50": statistics.median(latencies),
-                "p99": ircserver.percentile(latencies, 0.99), "rss": rss, "pss": pss}
+                "p99": ircserver.percentile(latencies, 0.99), "rss": rss, "rss_sum": rss_sum, "pss": pss}
     finally:
         ircserver.close(server, proc, workdir)
 
@@ -81,19 +82,20 @@ def main(args):
         for kind in ("bare", "pubbot"):
             r = yield one(kind, lines, triggers, args.timeout)
             results[kind].append(r)
-            print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB  PSS %5.1f MB" % (
-                run + 1, kind, r["rate"], r["p50"], r["p99"], r["rss"], r["pss"]), flush=True)
+            print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB (sum %5.1f)  "
+                  "PSS %5.1f MB" % (run + 1, kind, r["rate"], r["p50"], r["p99"], r["rss"], r["rss_sum"],
+                                    r["pss"]), flush=True)
     print()
     print("%d lines, a trigger every %d lines, median of %d runs" % (args.lines, args.every, args.runs))
-    print("%-8s %12s %10s %10s %14s %14s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB",
-                                             "peak PSS MB"))
+    print("%-8s %12s %10s %10s %12s %12s %12s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB",
+                                                  "RSS sum MB", "peak PSS MB"))
     med = {}
     for kind in ("bare", "pubbot"):
         med[kind] = {k: statistics.median(r[k] for r in results[kind])
-                     for k in ("rate", "p50", "p99", "rss", "pss")}
+                     for k in ("rate", "p50", "p99", "rss", "rss_sum", "pss")}
         m = med[kind]
-        print("%-8s %12.0f %10.1f %10.1f %14.1f %14.1f" % (kind, m["rate"], m["p50"], m["p99"], m["rss"],
-                                                         m["pss"]))
+        print("%-8s %12.0f %10.1f %10.1f %12.1f %12.1f %12.1f" % (
+            kind, m["rate"], m["p50"], m["p99"], m["rss"], m["rss_sum"], m["pss"]))
     print("pubbot / bare: %.1f%%" % (100.0 * med["pubbot"]["rate"] / med["bare"]["rate"]))
 
 

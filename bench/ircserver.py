@@ -200,18 +200,42 @@ def brain_dropped(workdir: str) -> int:
 def peak_rss_mb(pid: int) -> float:
     """
     The peak RSS of a process and every process under it (pubbot's brain
-    learner), summed: an upper bound of what they held at once.
+    learner), summed: an upper bound of what they held at once (pages they
+    share count in each).
     """
     return _tree_sum(pid, "status", "VmHWM:")
 
 
-def tree_pss_mb(pid: int) -> float:
+def tree_memory_mb(pid: int) -> tuple[float, float]:
     """
-    The PSS of a process and every process under it, summed: pages shared
-    between them (the Python library, say) counted once, shared with others
-    in proportion. Linux's smaps_rollup; NaN when it cannot be read.
+    Two measures of the memory a process and every process under it hold
+    now (Linux's smaps_rollup; NaN when it cannot be read):
+
+     - RSS, each page once: the process's RSS plus the pages only each
+       process under it holds (their USS). Pages a learner shares with the
+       bot (the Python library, say) count once, as in one process's RSS;
+     - PSS, summed: shared pages split among all that map them (other
+       processes too: the benchmark itself shares Twisted's libraries).
     """
-    return _tree_sum(pid, "smaps_rollup", "Pss:")
+    rss = pss = 0.0
+    for one in [pid, *descendants(pid)]:
+        fields = {}
+        try:
+            with open("/proc/%d/smaps_rollup" % one) as f:
+                for line in f:
+                    name, _, rest = line.partition(":")
+                    if name in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                        fields[name] = int(rest.split()[0]) / 1024.0
+        except (OSError, ValueError):
+            if one == pid:
+                return float("nan"), float("nan")
+            continue
+        if one == pid:
+            rss += fields.get("Rss", float("nan"))
+        else:
+            rss += fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
+        pss += fields.get("Pss", float("nan"))
+    return rss, pss
 
 
 def _tree_sum(pid: int, name: str, field: str) -> float:
@@ -230,27 +254,30 @@ def _tree_sum(pid: int, name: str, field: str) -> float:
     return total
 
 
-class PssSampler:
-    """The highest L{tree_pss_mb} of a process tree, sampled every C{interval} seconds until stopped."""
+class MemorySampler:
+    """The highest L{tree_memory_mb} figures of a process tree, sampled every C{interval} seconds."""
 
     def __init__(self, pid: int, interval: float = 0.1):
         from twisted.internet.task import LoopingCall
         self.pid = pid
-        self.peak = float("nan")
+        self.rss = self.pss = float("nan")
         self._loop = LoopingCall(self.sample)
         self._loop.clock = reactor
         self._loop.start(interval)
 
     def sample(self) -> None:
-        value = tree_pss_mb(self.pid)
-        if not value <= self.peak:  # NaN at first
-            self.peak = value
+        rss, pss = tree_memory_mb(self.pid)
+        if not rss <= self.rss:  # NaN at first
+            self.rss = rss
+        if not pss <= self.pss:
+            self.pss = pss
 
-    def stop(self) -> float:
+    def stop(self) -> tuple[float, float]:
+        """Stop; the peaks (RSS each page once, PSS)."""
         if self._loop.running:
             self._loop.stop()
         self.sample()
-        return self.peak
+        return self.rss, self.pss
 
 
 def descendants(pid: int) -> list[int]:
