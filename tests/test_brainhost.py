@@ -423,9 +423,13 @@ class PluginFallbackTests(TestCase):
         yield self.until(lambda: plugin.loaded)
         yield plugin.flush()  # stored
         learner = plugin.host
+        self.assertEqual(bot.state["brain"](), {"learner": "process", "backlog_bytes": 0,
+                                                 "dropped_lines": 0, "learners_lost": 0})
         learner.transport.signalProcess("KILL")
         yield learner.ended
         self.assertIsInstance(plugin.host, InlineModel)
+        self.assertEqual(bot.state["brain"](), {"learner": "inline", "backlog_bytes": 0,
+                                                 "dropped_lines": 0, "learners_lost": 1})
         yield self.say(bot, "we like butter on toast")  # learned in process meanwhile
         yield self.until(lambda: plugin.loaded)
         model = plugin.model
@@ -439,6 +443,7 @@ class PluginFallbackTests(TestCase):
     def test_process_false_learns_in_the_bots_process(self):
         bot, plugin = self.bot(process=False)
         self.assertIsInstance(plugin.host, InlineModel)
+        self.assertEqual(bot.state["brain"]()["learner"], "inline")
         sent = self.replies(bot)
         yield self.say(bot, CHATTER[0])
         yield self.say(bot, "pubbot: moon")

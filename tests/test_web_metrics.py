@@ -92,6 +92,19 @@ class MetricsTests(SynchronousTestCase):
         self.assertEqual(m[("pubbot_bus_workers", frozenset())], 4)
         self.assertEqual(m[("pubbot_irc_owner", frozenset())], 1)
 
+    def test_brain_learner_when_present(self):
+        self.assertNotIn(("pubbot_brain_learner_process", frozenset()), self.scrape())
+        self.h.bot.state["brain"] = lambda: {"learner": "process", "backlog_bytes": 512,
+                                             "dropped_lines": 3, "learners_lost": 1}
+        m = self.scrape()
+        self.assertEqual(m[("pubbot_brain_learner_process", frozenset())], 1)
+        self.assertEqual(m[("pubbot_brain_backlog_bytes", frozenset())], 512)
+        self.assertEqual(m[("pubbot_brain_dropped_lines_total", frozenset())], 3)
+        self.assertEqual(m[("pubbot_brain_learners_lost_total", frozenset())], 1)
+        self.h.bot.state["brain"] = lambda: 1 / 0
+        self.assertNotIn(("pubbot_brain_learner_process", frozenset()), self.scrape())
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
     def test_feed_and_process_metrics(self):
         m = self.scrape()
         self.assertEqual(m[("pubbot_feed_clients", frozenset())], 0)

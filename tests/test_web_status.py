@@ -148,6 +148,15 @@ class StatusTests(SynchronousTestCase):
         self.assertEqual(state["cluster"], {"owner": "box:42", "workers": 3, "bus_lag": 0.25})
         self.assertEqual(state["owner"], "box:42")
 
+    def test_brain_read_when_asked(self):
+        self.assertIsNone(self.status()["brain"])
+        asked = []
+        self.h.bot.state["brain"] = lambda: asked.append(1) or {"learner": "inline", "backlog_bytes": 0,
+                                                                "dropped_lines": 0, "learners_lost": 0}
+        self.assertEqual(asked, [])
+        self.assertEqual(self.status()["brain"]["learner"], "inline")
+        self.assertEqual(asked, [1])
+
     def test_console_service_works_too(self):
         console = ConsoleService(self.h.bot, lambda proto: None, lambda: None)
         self.h.bot.chat_services = {"console": console}

@@ -135,6 +135,9 @@ class Brain:
         self._loop: Optional[LoopingCall] = None
         self._lock = DeferredLock()
         self._ignore: frozenset = frozenset()
+        #: Learner processes lost, and the lines those did not learn.
+        self._lost_learners = 0
+        self._lost_dropped = 0
 
     def start(self, bot) -> None:
         settings = bot.settings.brain
@@ -146,9 +149,18 @@ class Brain:
             self.host = self._spawn(bot.clock, settings.max_trigrams)
         if self.host is None:
             self._inline(settings.max_trigrams)
+        bot.state["brain"] = self.status
         self._loop = LoopingCall(self.flush)
         self._loop.clock = bot.clock
         self._loop.start(settings.flush_seconds, now=True)
+
+    def status(self) -> dict:
+        """Where the model lives and how its learner keeps up, for /status and /metrics (read when asked)."""
+        learner = self.host if isinstance(self.host, LearnerProcess) else None
+        return {"learner": "process" if learner is not None else "inline",
+                "backlog_bytes": learner.backlog if learner is not None else 0,
+                "dropped_lines": self._lost_dropped + (learner.dropped if learner is not None else 0),
+                "learners_lost": self._lost_learners}
 
     def _spawn(self, reactor, max_trigrams: int) -> Optional[LearnerProcess]:
         """Start a learner process; None (logged) when it cannot be started."""
@@ -172,6 +184,8 @@ class Brain:
             return
         log.error("brain: learning in the bot's process from now on; the stored model is loaded "
                   "again (what was learned since the last flush is lost)")
+        self._lost_learners += 1
+        self._lost_dropped += learner.dropped
         self._inline(learner.max_trigrams)
         self.loaded = False
 

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from ..dispatch import LATENCY_BUCKETS
-from .status import _call, _number
+from .status import _call, _number, reported
 
 log = Logger()
 
@@ -72,8 +72,30 @@ class BotCollector:
             owner.add_metric([], 1.0 if cluster.get("owner") == bot.process_id else 0.0)
             yield owner
 
+        brain = reported(bot.state.get("brain"))
+        if isinstance(brain, dict):
+            yield from self._brain(brain)
+
         if self.feed is not None:
             yield from self._feed(self.feed)
+
+    @staticmethod
+    def _brain(brain: dict) -> Iterator[Metric]:
+        yield GaugeMetricFamily("pubbot_brain_learner_process",
+                                "1 when the brain learns in a process of its own.",
+                                value=1.0 if brain.get("learner") == "process" else 0.0)
+        for name, kind, text, key in (
+                ("pubbot_brain_backlog_bytes", GaugeMetricFamily,
+                 "Bytes of lines sent to the brain's learner process and not learned yet.", "backlog_bytes"),
+                ("pubbot_brain_dropped_lines", CounterMetricFamily,
+                 "Lines the brain did not learn: its learner process was too far behind or gone.",
+                 "dropped_lines"),
+                ("pubbot_brain_learners_lost", CounterMetricFamily,
+                 "Brain learner processes that ended unasked (the brain then learns in the bot's process).",
+                 "learners_lost")):
+            value = _number(brain.get(key))
+            if value is not None:
+                yield kind(name, text, value=value)
 
     def _chat(self, bot) -> Iterator[Metric]:
         fams: dict[str, Any] = {

@@ -136,9 +136,21 @@ def plugins(bot: Any) -> list:
     return out
 
 
+def reported(value: Any) -> Any:
+    """A C{bot.state} entry as shown: a callable one (read when asked) is called; None if it fails."""
+    if callable(value):
+        try:
+            return value()
+        except Exception:
+            log.failure("status: {value!r} failed", value=value)
+            return None
+    return value
+
+
 def snapshot(bot: Any, feed: Any = None) -> dict:
-    """The whole state: process, connections, music, cluster, plugins, topics, feed."""
+    """The whole state: process, connections, music, cluster, brain, plugins, topics, feed."""
     cluster = bot.state.get("cluster")
+    brain = reported(bot.state.get("brain"))
     music = bot.state.get("music")
     feed_state = None
     if feed is not None:
@@ -153,6 +165,7 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "music": _plain(music) if music else None,
         "cluster": _plain(cluster) if isinstance(cluster, dict) else None,
         "owner": _plain(cluster.get("owner")) if isinstance(cluster, dict) else bot.process_id,
+        "brain": _plain(brain) if isinstance(brain, dict) else None,
         "plugins": plugins(bot),
         "topics": dict(bot.dispatcher.topic_counts),
         "feed": feed_state,
