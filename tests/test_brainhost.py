@@ -365,6 +365,48 @@ class ProcessTests(HostSuite, TestCase):
         self.flushLoggedErrors()
 
 
+class UnreadableShardTests(TestCase):
+    """A damaged shard in a real SQLite store: skipped and logged; the rest loads, and saving goes on."""
+
+    @inlineCallbacks
+    def test_an_unreadable_shard_is_skipped(self):
+        import sqlite3
+        from twisted.internet import reactor
+        from pubbot.brainmodel import shard_key
+        from pubbot.store.sqlite import SQLiteStore
+        path = self.mktemp()
+        store = SQLiteStore(path, reactor)
+        self.addCleanup(store.close)
+        model = reference()
+        yield Deferred.fromCoroutine(save_model(model, store))
+        keys = sorted((yield store.keys("brain:shard:")))
+        yield store.delete(keys[1])
+        yield store.sadd(keys[1], "not a string key")  # a set where a shard should be
+        store.close()
+        db = sqlite3.connect(path)
+        with db:
+            db.execute("UPDATE strings SET value = '{not json' WHERE key = ?", (keys[0],))
+        db.close()
+        store = SQLiteStore(path, reactor)
+        self.addCleanup(store.close)
+        copy = TrigramModel()
+        events: list = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        read, bad = yield Deferred.fromCoroutine(load_model(copy, store))
+        self.assertEqual((read, bad), (len(keys) - 2, 2))
+        said = sorted(e["key"] for e in events if e.get("log_format", "").startswith("brain: stored shard"))
+        self.assertEqual(said, keys[:2])
+        self.assertLess(len(copy), len(model))
+        self.assertTrue(set(dict(copy.trigrams()).items()) <= set(dict(model.trigrams()).items()))
+        # What the damaged shard held comes back once the model writes that shard again.
+        copy.learn_many(CHATTER)
+        copy.file_new()
+        yield Deferred.fromCoroutine(save_model(copy, store))
+        self.assertIsInstance((yield store.get(keys[0])), dict)
+        self.assertEqual(shard_key(int(keys[0][-4:], 16)), keys[0])
+
+
 class PluginFallbackTests(TestCase):
     """The brain plugin on a real reactor: its learner process, and learning in-process when it is lost."""
 

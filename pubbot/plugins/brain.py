@@ -61,7 +61,16 @@ async def load_model(model: Any, store) -> tuple[int, int]:
         shard = parse_shard_key(key)
         if shard is None:
             continue
-        data = await store.get(key)
+        try:
+            data = await store.get(key)
+        except (ValueError, TypeError) as e:
+            # Not JSON (damaged, or written by something else), or not a
+            # string key: skip it, or no flush would ever save again. Its
+            # shard is written anew when it next changes. (Other failures,
+            # a store gone away, fail the whole load, which is retried.)
+            log.error("brain: stored shard {key} is unreadable ({error}); skipped", key=key, error=e)
+            bad += 1
+            continue
         bad += await resolved(host.load_shard(shard, data))
         read += 1
     return read, bad
