@@ -27,7 +27,7 @@ import pubbot
 
 from .brainmodel import TrigramModel
 from .brainworker import (
-    ANSWER, ASK, FAILED, FILE_TRIGRAMS, LEARN, LEARNT, MAX_FRAME, FrameError, FrameReader, frame,
+    ANSWER, ASK, FAILED, LEARN, LEARNT, MAX_FRAME, FrameError, FrameReader, frame, learn_lines,
     learn_payload,
 )
 from .ratelimit import RateLimiter
@@ -110,8 +110,7 @@ class InlineModel:
         self.max_trigrams = model.max_trigrams
 
     def learn(self, texts: Sequence[str]) -> None:
-        self.model.learn_many(texts)
-        self.model.file_new(FILE_TRIGRAMS)
+        learn_lines(self.model, texts)
 
     def reply(self, text: str, seed: int) -> Optional[str]:
         return self.model.reply(text, random.Random(seed))

@@ -25,7 +25,7 @@ import random
 import signal
 import struct
 import sys
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .brainmodel import TrigramModel
 from .store import encode
@@ -133,10 +133,15 @@ def answer(model: TrigramModel, request: Any) -> Any:
     raise ValueError("unknown op %r" % (op,))
 
 
-def learn(model: TrigramModel, payload: bytes) -> None:
-    """Learn a LEARN payload's lines, as the in-process brain does."""
-    model.learn_many(learn_texts(payload))
+def learn_lines(model: TrigramModel, texts: Sequence[str]) -> None:
+    """Learn a batch of lines, wherever the model lives (here, or in the bot's process)."""
+    model.learn_many(texts)
     model.file_new(FILE_TRIGRAMS)
+
+
+def learn(model: TrigramModel, payload: bytes) -> None:
+    """Learn a LEARN payload's lines."""
+    learn_lines(model, learn_texts(payload))
 
 
 def serve(model: TrigramModel, read: Callable[[int], bytes], write: Callable[[bytes], Any],

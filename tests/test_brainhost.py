@@ -27,7 +27,7 @@ from pubbot.brainhost import (
     LearnerProcess, resolved,
 )
 from pubbot.brainmodel import EDGE, TrigramModel
-from pubbot.brainworker import ANSWER, FILE_TRIGRAMS, LEARNT, frame, serve
+from pubbot.brainworker import ANSWER, LEARNT, frame, learn_lines, serve
 from pubbot.config import parse
 from pubbot.plugins.brain import NO_SENSE, Brain, load_model, save_model
 from pubbot.store.memory import MemoryStore
@@ -39,8 +39,7 @@ from .test_plugin_brain import CHATTER
 def reference(lines=CHATTER, max_trigrams=200000):
     """A model that learned C{lines} in this process, as the brain does."""
     model = TrigramModel(max_trigrams)
-    model.learn_many(lines)
-    model.file_new(FILE_TRIGRAMS)
+    learn_lines(model, lines)
     return model
 
 
