@@ -18,6 +18,22 @@ from .topics import chat_topic
 log = Logger()
 
 
+def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tuple[str, bool, Optional[str]]:
+    """
+    A chat line's content as handlers see it: C{(content, direct, command)}.
+    A line starting C{nick:} or C{nick,} (any case) is direct, the address
+    cut off; the command is the text after C{prefix}, or the whole of a
+    direct line (a private one is direct already).
+    """
+    n = len(nick)
+    if content[n:n + 1] in (":", ",") and content[:n].lower() == nick.lower():
+        content = content[n + 1:].lstrip()
+        direct = True
+    if prefix and content.startswith(prefix) and len(content) > len(prefix):
+        return content, direct, content[len(prefix):]
+    return content, direct, content if direct else None
+
+
 @implementer(IBus)
 class LocalBus:
     """The in-process bus: handlers run here, replies go straight out."""
@@ -151,18 +167,8 @@ class Bot:
     def chat_message(self, protocol: str, channel: str, source: str, content: str,
                      private: bool, fields: dict) -> Message:
         """The message L{chat_line} publishes; takes C{fields} (a dict it may change) as its own."""
-        nick = self.nick(protocol)
-        direct = private
-        n = len(nick)
-        if content[n:n + 1] in (":", ",") and content[:n].lower() == nick.lower():
-            content = content[n + 1:].lstrip()
-            direct = True
-        prefix = self.settings.irc.command_prefix
-        command: Optional[str] = None
-        if prefix and content.startswith(prefix) and len(content) > len(prefix):
-            command = content[len(prefix):]
-        elif direct:
-            command = content
+        content, direct, command = addressed(content, self.nick(protocol), self.settings.irc.command_prefix,
+                                             private)
         if "source_id" not in fields:
             fields["source_id"] = None
         fields["protocol"] = protocol

@@ -28,6 +28,7 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
+from ..bot import addressed
 from ..message import Message
 from ..topics import chat_topic
 from ..version import __version__
@@ -242,12 +243,10 @@ class IRCProtocol(Protocol):
         get_user = service.rosters.users.get_folded
         account_tag = "account-tag" in service.caps.enabled
         protocol = service.protocol
-        # Bot.chat_message's addressing (C{nick: text}) and command prefix.
+        # Addressing (C{nick: text}) and the command prefix, as Bot.chat_message reads them.
         nick_of_bot = bot.nick(protocol)
-        n = len(nick_of_bot)
-        lower_nick = nick_of_bot.lower()
         prefix = bot.settings.irc.command_prefix
-        prefix_len = len(prefix)
+        address = addressed
         topics = self._topics
         seconds = self.clock.seconds
         append = self._batch.append
@@ -295,17 +294,7 @@ class IRCProtocol(Protocol):
                     u.account = None
             else:
                 account = u.account if u is not None else None
-            content = text
-            direct = False
-            if text[n:n + 1] in (":", ",") and text[:n].lower() == lower_nick:
-                content = text[n + 1:].lstrip()
-                direct = True
-            if prefix and content.startswith(prefix) and len(content) > prefix_len:
-                command: Optional[str] = content[prefix_len:]
-            elif direct:
-                command = content
-            else:
-                command = None
+            content, direct, command = address(text, nick_of_bot, prefix)
             topic = topics.get(target)
             if topic is None:
                 if len(topics) >= 4096:
