@@ -203,7 +203,8 @@ def peak_rss_mb(pid: int) -> float:
     learner), summed: an upper bound of what they held at once (pages they
     share count in each).
     """
-    return _tree_sum(pid, "status", "VmHWM:")
+    tree = _tree_fields(pid, "status", ("VmHWM",))
+    return float("nan") if tree is None else sum(fields.get("VmHWM", 0.0) for fields in tree)
 
 
 def tree_memory_mb(pid: int) -> tuple[float, float]:
@@ -217,41 +218,36 @@ def tree_memory_mb(pid: int) -> tuple[float, float]:
      - PSS, summed: shared pages split among all that map them (other
        processes too: the benchmark itself shares Twisted's libraries).
     """
-    rss = pss = 0.0
+    tree = _tree_fields(pid, "smaps_rollup", ("Rss", "Pss", "Private_Clean", "Private_Dirty"))
+    if tree is None:
+        return float("nan"), float("nan")
+    root, *under = tree
+    rss = root.get("Rss", float("nan")) + sum(
+        f.get("Private_Clean", 0.0) + f.get("Private_Dirty", 0.0) for f in under)
+    return rss, sum(f.get("Pss", float("nan")) for f in tree)
+
+
+def _tree_fields(pid: int, name: str, wanted: tuple) -> Optional[list[dict]]:
+    """
+    The C{wanted} kB fields (in MB) of /proc/PID/NAME for a process, then
+    each process under it (those gone meanwhile left out); None when the
+    process itself cannot be read.
+    """
+    out = []
     for one in [pid, *descendants(pid)]:
         fields = {}
         try:
-            with open("/proc/%d/smaps_rollup" % one) as f:
-                for line in f:
-                    name, _, rest = line.partition(":")
-                    if name in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
-                        fields[name] = int(rest.split()[0]) / 1024.0
-        except (OSError, ValueError):
-            if one == pid:
-                return float("nan"), float("nan")
-            continue
-        if one == pid:
-            rss += fields.get("Rss", float("nan"))
-        else:
-            rss += fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
-        pss += fields.get("Pss", float("nan"))
-    return rss, pss
-
-
-def _tree_sum(pid: int, name: str, field: str) -> float:
-    """MB: the sum of a /proc/PID/NAME kB field over a process and those under it."""
-    total = 0.0
-    for one in [pid, *descendants(pid)]:
-        try:
             with open("/proc/%d/%s" % (one, name)) as f:
                 for line in f:
-                    if line.startswith(field):
-                        total += int(line.split()[1]) / 1024.0
-                        break
-        except OSError:
+                    key, _, rest = line.partition(":")
+                    if key in wanted:
+                        fields[key] = int(rest.split()[0]) / 1024.0
+        except (OSError, ValueError):
             if one == pid:
-                return float("nan")
-    return total
+                return None
+            continue
+        out.append(fields)
+    return out
 
 
 class MemorySampler:
