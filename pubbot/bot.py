@@ -34,6 +34,18 @@ def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tup
     return content, direct, content if direct else None
 
 
+def _flow(service: Any, name: str) -> None:
+    """Call a chat service's C{pause_input} or C{resume_input}, when it has one; never raises."""
+    method = getattr(service, name, None)
+    if method is None:
+        return
+    try:
+        method()
+    except Exception:
+        log.failure("{name} of the {protocol} chat service failed", name=name,
+                    protocol=getattr(service, "protocol", "?"))
+
+
 @implementer(IBus)
 class LocalBus:
     """The in-process bus: handlers run here, replies go straight out."""
@@ -119,6 +131,8 @@ class Bot:
         #: start: {"hooks/github": resource}.
         self.web_resources: dict[str, Any] = {}
         self.running = False
+        #: Who asked for chat reading to pause (see L{hold_input}).
+        self.input_holders: set = set()
 
     # handlers
 
@@ -150,6 +164,32 @@ class Bot:
 
     def register_chat(self, service) -> None:
         self.chat_services[service.protocol] = service
+        if self.input_holders:
+            _flow(service, "pause_input")
+
+    def hold_input(self, holder: Any) -> None:
+        """
+        Pause reading chat until every holder has called L{release_input}:
+        for a consumer far behind (the brain's learner), so that lines wait
+        in the network's buffers rather than in this process's memory.
+        Holders must release soon (chat services stop answering the server
+        meanwhile). Chat services that can pause provide C{pause_input} and
+        C{resume_input}.
+        """
+        first = not self.input_holders
+        self.input_holders.add(holder)
+        if first:
+            for service in list(self.chat_services.values()):
+                _flow(service, "pause_input")
+
+    def release_input(self, holder: Any) -> None:
+        """C{holder} no longer needs chat reading paused (see L{hold_input})."""
+        if holder not in self.input_holders:
+            return
+        self.input_holders.discard(holder)
+        if not self.input_holders:
+            for service in list(self.chat_services.values()):
+                _flow(service, "resume_input")
 
     def nick(self, protocol: str) -> str:
         service = self.chat_services.get(protocol)

@@ -39,6 +39,15 @@ log = Logger()
 #: it, lines are counted as dropped (and logged) rather than kept in memory
 #: (at ~50 bytes a line, about 300,000 lines: the learner is far behind).
 MAX_BACKLOG = 16 * 1024 * 1024
+#: Bytes of lines behind past which the learner asks the bot to stop
+#: reading chat (C{on_pressure(True)}), and below which it lets it read
+#: again: the lines wait in the network's buffers, not in the bot's memory.
+PAUSE_BACKLOG = 512 * 1024
+RESUME_BACKLOG = 128 * 1024
+#: Seconds chat reading stays paused for a learner that does not catch up
+#: (a hung learner must not stall the chat connection); it is not paused
+#: again until the learner has caught up, and past MAX_BACKLOG lines drop.
+MAX_PAUSE = 2.0
 #: Seconds a question to the learner may take before it is taken for hung
 #: (it is then killed, and the brain learns in the bot's process).
 QUESTION_TIMEOUT = 60.0
@@ -163,15 +172,30 @@ class LearnerProcess(ProcessProtocol):
     answers come back in the order asked. C{on_lost(reason)} is called when
     the learner ends without being asked to (crash, kill, broken output,
     a question unanswered for L{QUESTION_TIMEOUT} seconds).
+
+    C{on_pressure(True)} asks for chat reading to pause when more than
+    C{pause_backlog} bytes of lines are not learned yet; C{on_pressure(False)}
+    lets it go on once the learner is down to C{resume_backlog} (a quarter,
+    at most L{RESUME_BACKLOG}), after L{MAX_PAUSE} seconds, or when the
+    learner ends or is stopped.
     """
 
     def __init__(self, reactor, max_trigrams: int, python: str = sys.executable,
-                 max_backlog: int = MAX_BACKLOG, argv: Optional[list] = None):
+                 max_backlog: int = MAX_BACKLOG, argv: Optional[list] = None,
+                 pause_backlog: int = PAUSE_BACKLOG):
         self.reactor = reactor
         self.max_trigrams = max_trigrams
         self.max_backlog = max_backlog
+        self.pause_backlog = pause_backlog
+        self.resume_backlog = min(RESUME_BACKLOG, pause_backlog // 4)
         self.argv = argv or [python, "-m", "pubbot.brainworker", str(max_trigrams)]
         self.on_lost: Any = None
+        self.on_pressure: Any = None
+        #: Whether chat reading is paused for this learner now; how often it was.
+        self.pausing = False
+        self.pauses = 0
+        self._pause_timeout: Any = None
+        self._gave_up = False
         #: Fires (with None) once the process has ended; C{reason} then says how.
         self.ended: Deferred = Deferred()
         self.reason: Optional[Failure] = None
@@ -208,6 +232,8 @@ class LearnerProcess(ProcessProtocol):
         self.backlog += len(payload)
         self._unlearnt.append(len(payload))
         self.transport.write(frame(LEARN, payload))
+        if self.backlog > self.pause_backlog and not self.pausing and not self._gave_up:
+            self._pause()
 
     def reply(self, text: str, seed: int) -> Deferred:
         return self._ask({"op": "reply", "text": text, "seed": seed}).addCallback(self._optional_str)
@@ -298,6 +324,10 @@ class LearnerProcess(ProcessProtocol):
             if kind == LEARNT:
                 if self._unlearnt:
                     self.backlog -= self._unlearnt.popleft()
+                    if self.backlog <= self.resume_backlog:
+                        self._gave_up = False
+                        if self.pausing:
+                            self._resume()
                 continue
             if kind not in (ANSWER, FAILED) or not self._waiting:
                 self._kill("sent an unexpected %r frame" % (kind,))
@@ -321,6 +351,36 @@ class LearnerProcess(ProcessProtocol):
             if line.strip() and self._stderr_logs.allow():
                 log.warn("brain learner: {line}", line=line.decode("utf-8", "replace")[:500])
 
+    # pressure on chat reading
+
+    def _pause(self) -> None:
+        self.pausing = True
+        self.pauses += 1
+        self._pause_timeout = self.reactor.callLater(MAX_PAUSE, self._pause_expired)
+        self._pressure(True)
+
+    def _pause_expired(self) -> None:
+        self._pause_timeout = None
+        self._gave_up = True
+        log.warn("brain: the learner is still {backlog} bytes behind after {seconds} s; reading chat "
+                 "again (past {most} bytes behind, lines are not learned)",
+                 backlog=self.backlog, seconds=MAX_PAUSE, most=self.max_backlog)
+        self._resume()
+
+    def _resume(self) -> None:
+        if self._pause_timeout is not None and self._pause_timeout.active():
+            self._pause_timeout.cancel()
+        self._pause_timeout = None
+        self.pausing = False
+        self._pressure(False)
+
+    def _pressure(self, on: bool) -> None:
+        if self.on_pressure is not None:
+            try:
+                self.on_pressure(on)
+            except Exception:
+                log.failure("brain: pausing or resuming chat reading failed")
+
     def _drop(self, count: int, why: str) -> None:
         self.dropped += count
         if self._drop_logs.allow():
@@ -331,6 +391,8 @@ class LearnerProcess(ProcessProtocol):
             return
         log.error("brain: the learner process {why}; stopping it", why=why)
         self._gone = True
+        if self.pausing:
+            self._resume()
         try:
             self.transport.signalProcess("KILL")
         except Exception:
@@ -338,6 +400,8 @@ class LearnerProcess(ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         self._gone = True
+        if self.pausing:
+            self._resume()  # never leave chat paused for a learner that is gone
         if self._stderr.strip():
             self._errput(b"\n")
         waiting, self._waiting = self._waiting, deque()

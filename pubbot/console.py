@@ -85,12 +85,26 @@ class ConsoleService(Service):
         self._transport = None
         self._pending: set[Deferred] = set()
         self._ended = False
+        self.input_paused = False
 
     def startService(self) -> None:
         super().startService()
         self.bot.register_chat(self)
         self._proto = ConsoleProtocol(self)
         self._transport = self._make_stdio(self._proto)
+        if self.input_paused:
+            self._transport.pauseProducing()
+
+    def pause_input(self) -> None:
+        """Stop reading what is typed until L{resume_input} (see Bot.hold_input)."""
+        self.input_paused = True
+        if self._transport is not None:
+            self._transport.pauseProducing()
+
+    def resume_input(self) -> None:
+        self.input_paused = False
+        if self._transport is not None:
+            self._transport.resumeProducing()
 
     def stopService(self):
         super().stopService()

@@ -60,6 +60,59 @@ class BotTests(SynchronousTestCase):
         self.assertIsNone(h.bot.handlers[0].bot)
 
 
+class FlowChat(FakeChat):
+    """A chat service that can pause its input, recording each call."""
+
+    def __init__(self, protocol="irc"):
+        super().__init__(protocol)
+        self.calls = []
+
+    def pause_input(self):
+        self.calls.append("pause")
+
+    def resume_input(self):
+        self.calls.append("resume")
+
+
+class InputHoldTests(SynchronousTestCase):
+    def setUp(self):
+        self.h = Harness()
+        self.bot = self.h.bot
+        self.irc, self.console = FlowChat("irc"), FlowChat("console")
+        self.bot.register_chat(self.irc)
+        self.bot.register_chat(self.console)
+
+    def test_chat_pauses_until_every_holder_releases(self):
+        self.bot.hold_input("brain")
+        self.bot.hold_input("other")
+        self.assertEqual((self.irc.calls, self.console.calls), (["pause"], ["pause"]))
+        self.bot.release_input("brain")
+        self.bot.release_input("brain")  # twice: no matter
+        self.assertEqual(self.irc.calls, ["pause"])
+        self.bot.release_input("other")
+        self.assertEqual((self.irc.calls, self.console.calls), (["pause", "resume"], ["pause", "resume"]))
+        self.bot.release_input("nobody")
+        self.assertEqual(self.irc.calls, ["pause", "resume"])
+
+    def test_a_service_registered_while_held_starts_paused(self):
+        self.bot.hold_input("brain")
+        late = FlowChat("xmpp")
+        self.bot.register_chat(late)
+        self.assertEqual(late.calls, ["pause"])
+        self.bot.release_input("brain")
+        self.assertEqual(late.calls, ["pause", "resume"])
+
+    def test_services_that_cannot_pause_and_failing_ones(self):
+        plain = FakeChat("plain")  # no pause_input: left alone
+        self.bot.register_chat(plain)
+        self.irc.pause_input = lambda: 1 / 0
+        self.bot.hold_input("brain")
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(self.console.calls, ["pause"])  # the others still paused
+        self.bot.release_input("brain")
+        self.assertEqual(self.irc.calls, ["resume"])
+
+
 class SubmitManyTests(SynchronousTestCase):
     def test_replies_in_order_later_ones_when_ready_and_failures_isolated(self):
         later = Deferred()

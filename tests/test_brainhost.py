@@ -23,8 +23,8 @@ from zope.interface.verify import verifyObject
 
 from pubbot.bot import Bot
 from pubbot.brainhost import (
-    EXIT_TIMEOUT, QUESTION_TIMEOUT, STDERR_LOGS, IBrainModel, InlineModel, LearnerError, LearnerGone,
-    LearnerProcess, resolved,
+    EXIT_TIMEOUT, MAX_PAUSE, QUESTION_TIMEOUT, STDERR_LOGS, IBrainModel, InlineModel, LearnerError,
+    LearnerGone, LearnerProcess, resolved,
 )
 from pubbot.brainmodel import EDGE, TrigramModel
 from pubbot.brainworker import ANSWER, LEARNT, frame, learn_lines, serve
@@ -209,6 +209,93 @@ class LoopbackTests(HostSuite, TestCase):
         self.transport.pump()
         learner.learn(CHATTER[1:3])
         self.assertEqual(learner.dropped, 4)
+
+    def pressured(self, **kwargs):
+        """A learner answering on pump, its on_pressure calls recorded."""
+        learner = self.host(auto=False, **kwargs)
+        calls = []
+        learner.on_pressure = calls.append
+        return learner, calls
+
+    def test_far_behind_it_asks_for_chat_reading_to_pause_until_it_catches_up(self):
+        learner, calls = self.pressured(pause_backlog=400)
+        self.assertEqual(learner.resume_backlog, 100)
+        learner.learn(CHATTER)  # 184 bytes
+        learner.learn(CHATTER)
+        self.assertEqual(calls, [])
+        learner.learn(CHATTER)  # 552 > 400
+        learner.learn(CHATTER)
+        self.assertEqual((calls, learner.pausing, learner.pauses), ([True], True, 1))
+        self.transport.pump()  # learned, acknowledged
+        self.assertEqual((calls, learner.pausing, learner.backlog), ([True, False], False, 0))
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # no pause timer left
+        self.assertEqual(self.transport.model.count("", "", "the"), 4 * reference().count("", "", "the"))
+        self.assertEqual(learner.dropped, 0)
+        for _ in range(3):
+            learner.learn(CHATTER)
+        self.assertEqual((calls, learner.pauses), ([True, False, True], 2))
+
+    def test_it_resumes_only_well_below_the_mark(self):
+        learner, calls = self.pressured(pause_backlog=400)
+        for _ in range(3):
+            learner.learn(CHATTER)
+        # Acknowledged one by one: 368 bytes behind, then 184, still paused; then 0.
+        written = list(self.transport.written)
+        self.transport.written.clear()
+        for i, data in enumerate(written):
+            self.transport.written.append(data)
+            self.transport.pump()
+            self.assertEqual(calls, [True] if i < 2 else [True, False])
+
+    def test_a_learner_that_does_not_catch_up_gets_chat_back_after_max_pause(self):
+        events = self.warnings()
+        learner, calls = self.pressured(pause_backlog=400, max_backlog=1000)
+        for _ in range(3):
+            learner.learn(CHATTER)
+        self.clock.advance(MAX_PAUSE - 0.1)
+        self.assertEqual(calls, [True])
+        self.clock.advance(0.1)
+        self.assertEqual((calls, learner.pausing), ([True, False], False))
+        said = [e for e in events if "still {backlog} bytes behind" in e.get("log_format", "")]
+        self.assertEqual(said[0]["backlog"], 552)
+        # Still behind: no pausing again (lines drop past max_backlog instead) ...
+        for _ in range(4):
+            learner.learn(CHATTER)
+        self.assertEqual((calls, learner.dropped), ([True, False], 2 * len(CHATTER)))
+        # ... until it has caught up.
+        self.transport.pump()
+        for _ in range(3):
+            learner.learn(CHATTER)
+        self.assertEqual(calls, [True, False, True])
+
+    def test_a_learner_that_ends_is_killed_or_closed_while_paused_lets_chat_go_on(self):
+        learner, calls = self.pressured(pause_backlog=100)
+        learner.learn(CHATTER)
+        self.assertEqual(calls, [True])
+        closed = learner.close()
+        self.transport.pump()  # learns what it was sent, then ends
+        self.successResultOf(closed)
+        self.assertEqual(calls, [True, False])
+        learner, calls = self.pressured(pause_backlog=100)
+        learner.learn(CHATTER)
+        learner.childDataReceived(1, frame(ANSWER, b"1"))  # unasked: killed
+        self.assertEqual(calls, [True, False])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        learner, calls = self.pressured(pause_backlog=100)
+        learner.learn(CHATTER)
+        self.transport.end(ProcessTerminated(signal=9))
+        self.assertEqual(calls, [True, False])
+        self.flushLoggedErrors()
+
+    def test_a_failing_pressure_callback_is_logged(self):
+        learner = self.host(auto=False, pause_backlog=100)
+        learner.on_pressure = lambda on: 1 / 0
+        learner.learn(CHATTER)
+        self.assertTrue(learner.pausing)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.transport.pump()
+        self.assertFalse(learner.pausing)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
 
     def test_a_refused_question_fails_with_its_reason(self):
         learner = self.host()
@@ -424,6 +511,10 @@ class PluginFallbackTests(TestCase):
     def say(self, bot, text, source="ann"):
         return bot.bus.submit_many([bot.chat_message("irc", "#pubbot", source, text, False, {})])
 
+    def say_many(self, bot, lines, source="ann"):
+        return bot.bus.submit_many([bot.chat_message("irc", "#pubbot", source, text, False, {})
+                                    for text in lines])
+
     def replies(self, bot):
         sent = []
         bot.outbox = lambda protocol, target, text, kind: sent.append(text)
@@ -465,12 +556,14 @@ class PluginFallbackTests(TestCase):
         yield plugin.flush()  # stored
         learner = plugin.host
         self.assertEqual(bot.state["brain"](), {"learner": "process", "backlog_bytes": 0,
-                                                 "dropped_lines": 0, "learners_lost": 0})
+                                                 "dropped_lines": 0, "learners_lost": 0,
+                                                 "input_pauses": 0, "input_paused": False})
         learner.transport.signalProcess("KILL")
         yield learner.ended
         self.assertIsInstance(plugin.host, InlineModel)
         self.assertEqual(bot.state["brain"](), {"learner": "inline", "backlog_bytes": 0,
-                                                 "dropped_lines": 0, "learners_lost": 1})
+                                                 "dropped_lines": 0, "learners_lost": 1,
+                                                 "input_pauses": 0, "input_paused": False})
         yield self.say(bot, "we like butter on toast")  # learned in process meanwhile
         yield self.until(lambda: plugin.loaded)
         model = plugin.model
@@ -479,6 +572,25 @@ class PluginFallbackTests(TestCase):
         yield self.say(bot, "pubbot: cheese")
         self.assertIn("cheese", sent[-1].split())
         self.flushLoggedErrors()
+
+    @inlineCallbacks
+    def test_a_learner_far_behind_pauses_chat_reading_until_it_has_learned(self):
+        from .test_bot import FlowChat
+        bot, plugin = self.bot()
+        chat = FlowChat()
+        bot.register_chat(chat)
+        learner = plugin.host
+        learner.pause_backlog, learner.resume_backlog = 100, 0
+        yield self.say_many(bot, CHATTER)  # one batch, 184 bytes
+        self.assertEqual(chat.calls, ["pause"])
+        self.assertEqual(bot.state["brain"]()["input_paused"], True)
+        yield self.until(lambda: chat.calls == ["pause", "resume"])
+        self.assertEqual(bot.state["brain"]()["input_pauses"], 1)
+        self.assertEqual(learner.backlog, 0)
+        yield self.say_many(bot, CHATTER)
+        yield bot.stop()  # chat reading is not left paused
+        self.assertEqual(chat.calls, ["pause", "resume", "pause", "resume"])
+        self.assertEqual(bot.input_holders, set())
 
     @inlineCallbacks
     def test_process_false_learns_in_the_bots_process(self):

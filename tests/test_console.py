@@ -32,6 +32,17 @@ class ConsoleTests(SynchronousTestCase):
     def test_provides_chat_service(self):
         self.assertTrue(verifyObject(IChatService, self.service))
 
+    def test_input_pauses_while_the_bot_holds_it(self):
+        self.bot.hold_input("brain")
+        self.assertEqual(self.transport.producerState, "paused")
+        self.bot.release_input("brain")
+        self.assertEqual(self.transport.producerState, "producing")
+        self.bot.hold_input("brain")
+        late = ConsoleService(self.bot, self.connect, lambda: None)
+        self.transport = StringTransport()
+        late.startService()  # registered, then its stdio made: paused from the start
+        self.assertEqual(self.transport.producerState, "paused")
+
     def test_line_gets_reply(self):
         self.protocol.dataReceived(b"!ping\n")
         self.assertEqual(self.output(), "<pubbot> pong\n")

@@ -116,6 +116,32 @@ class Session:
         return min(calls)
 
 
+class InputPauseTests(SynchronousTestCase):
+    """Bot.hold_input stops reading from the server, on this connection and the next."""
+
+    def setUp(self):
+        self.reactor, self.service = make()
+        self.session = Session(self.reactor)
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+
+    def test_paused_and_resumed_and_a_new_connection_starts_paused(self):
+        self.service.bot.hold_input("brain")  # before connecting: nothing to pause yet
+        self.session.accept()
+        self.assertEqual(self.session.transport.producerState, "paused")
+        self.service.bot.release_input("brain")
+        self.assertEqual(self.session.transport.producerState, "producing")
+        self.session.register()
+        self.service.bot.hold_input("brain")
+        self.assertEqual(self.session.transport.producerState, "paused")
+        self.session.lose()
+        self.reactor.advance(self.session.next_delay())
+        self.session.accept()
+        self.assertEqual(self.session.transport.producerState, "paused")
+        self.service.bot.release_input("brain")
+        self.assertEqual(self.session.transport.producerState, "producing")
+
+
 class ReconnectTests(SynchronousTestCase):
     def setUp(self):
         self.reactor, self.service = make()

@@ -95,9 +95,12 @@ class MetricsTests(SynchronousTestCase):
     def test_brain_learner_when_present(self):
         self.assertNotIn(("pubbot_brain_learner_process", frozenset()), self.scrape())
         self.h.bot.state["brain"] = lambda: {"learner": "process", "backlog_bytes": 512,
-                                             "dropped_lines": 3, "learners_lost": 1}
+                                             "dropped_lines": 3, "learners_lost": 1,
+                                             "input_pauses": 7, "input_paused": True}
         m = self.scrape()
         self.assertEqual(m[("pubbot_brain_learner_process", frozenset())], 1)
+        self.assertEqual(m[("pubbot_brain_input_paused", frozenset())], 1)
+        self.assertEqual(m[("pubbot_brain_input_pauses_total", frozenset())], 7)
         self.assertEqual(m[("pubbot_brain_backlog_bytes", frozenset())], 512)
         self.assertEqual(m[("pubbot_brain_dropped_lines_total", frozenset())], 3)
         self.assertEqual(m[("pubbot_brain_learners_lost_total", frozenset())], 1)

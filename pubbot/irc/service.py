@@ -132,6 +132,8 @@ class IRCService(Service):
         self._connections = 0
         self._stable_call = None
         self._rejoins: dict[str, Any] = {}
+        #: Reading from the server is paused (see Bot.hold_input).
+        self.input_paused = False
 
     # nick
 
@@ -194,6 +196,21 @@ class IRCService(Service):
         self._stable_call = None
         self._failures = 0
 
+    # flow control (Bot.hold_input)
+
+    def pause_input(self) -> None:
+        """Stop reading from the server (it keeps what it sends meanwhile) until L{resume_input}."""
+        self.input_paused = True
+        current = self.current
+        if current is not None and current.transport is not None:
+            current.transport.pauseProducing()
+
+    def resume_input(self) -> None:
+        self.input_paused = False
+        current = self.current
+        if current is not None and current.transport is not None:
+            current.transport.resumeProducing()
+
     # connection events (from the protocol)
 
     def connection_made(self, protocol: IRCProtocol) -> None:
@@ -208,6 +225,8 @@ class IRCService(Service):
         self.account = None
         self.lag = None
         self.throttle.attach(protocol.write)
+        if self.input_paused:
+            protocol.transport.pauseProducing()
         tls, host, port = self.endpoint.last
         log.info("connection to {host} port {port} open ({security})", host=host, port=port,
                  security="TLS" if protocol.tls else "plain text")

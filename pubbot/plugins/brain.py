@@ -147,6 +147,7 @@ class Brain:
         #: Learner processes lost, and the lines those did not learn.
         self._lost_learners = 0
         self._lost_dropped = 0
+        self._lost_pauses = 0
 
     def start(self, bot) -> None:
         settings = bot.settings.brain
@@ -169,12 +170,15 @@ class Brain:
         return {"learner": "process" if learner is not None else "inline",
                 "backlog_bytes": learner.backlog if learner is not None else 0,
                 "dropped_lines": self._lost_dropped + (learner.dropped if learner is not None else 0),
+                "input_pauses": self._lost_pauses + (learner.pauses if learner is not None else 0),
+                "input_paused": learner.pausing if learner is not None else False,
                 "learners_lost": self._lost_learners}
 
     def _spawn(self, reactor, max_trigrams: int) -> Optional[LearnerProcess]:
         """Start a learner process; None (logged) when it cannot be started."""
         learner = LearnerProcess(reactor, max_trigrams)
         learner.on_lost = lambda reason, learner=learner: self._lost(learner)
+        learner.on_pressure = lambda on, learner=learner: self._pressure(learner, on)
         try:
             learner.start()
         except Exception:
@@ -182,6 +186,16 @@ class Brain:
             return None
         self.model = None
         return learner
+
+    def _pressure(self, learner: LearnerProcess, on: bool) -> None:
+        """The learner is far behind (or has caught up): pause (or resume) reading chat."""
+        bot = self.bot
+        if bot is None:
+            return
+        if on and self.host is learner:
+            bot.hold_input(self)
+        else:
+            bot.release_input(self)
 
     def _inline(self, max_trigrams: int) -> None:
         self.model = TrigramModel(max_trigrams)
@@ -195,6 +209,8 @@ class Brain:
                   "again (what was learned since the last flush is lost)")
         self._lost_learners += 1
         self._lost_dropped += learner.dropped
+        self._lost_pauses += learner.pauses
+        self.bot.release_input(self)
         self._inline(learner.max_trigrams)
         self.loaded = False
 
@@ -205,6 +221,8 @@ class Brain:
         host = self.host
 
         def stopped(_):
+            if self.bot is not None:
+                self.bot.release_input(self)
             self.bot = None  # no more flushes: the model (in a learner process: gone) is stored
             return host.close()
         return self.flush(everything=True).addCallback(stopped)

@@ -84,12 +84,17 @@ class BotCollector:
         yield GaugeMetricFamily("pubbot_brain_learner_process",
                                 "1 when the brain learns in a process of its own.",
                                 value=1.0 if brain.get("learner") == "process" else 0.0)
+        yield GaugeMetricFamily("pubbot_brain_input_paused",
+                                "1 while chat reading is paused for the brain's learner to catch up.",
+                                value=1.0 if brain.get("input_paused") is True else 0.0)
         for name, kind, text, key in (
                 ("pubbot_brain_backlog_bytes", GaugeMetricFamily,
                  "Bytes of lines sent to the brain's learner process and not learned yet.", "backlog_bytes"),
                 ("pubbot_brain_dropped_lines", CounterMetricFamily,
                  "Lines the brain did not learn: its learner process was too far behind or gone.",
                  "dropped_lines"),
+                ("pubbot_brain_input_pauses", CounterMetricFamily,
+                 "Times chat reading paused for the brain's learner process to catch up.", "input_pauses"),
                 ("pubbot_brain_learners_lost", CounterMetricFamily,
                  "Brain learner processes that ended unasked (the brain then learns in the bot's process).",
                  "learners_lost")):
