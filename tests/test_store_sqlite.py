@@ -4,7 +4,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import gatherResults, inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from pubbot.store.sqlite import BATCH, SQLiteStore
+from pubbot.store.sqlite import BATCH, CACHE_KIB, SQLiteStore
 
 
 class BatchingTests(TestCase):
@@ -40,6 +40,12 @@ class BatchingTests(TestCase):
         self.addCleanup(reopened.close)
         data = yield reopened.hgetall("h")
         self.assertEqual(len(data), 50)
+
+    @inlineCallbacks
+    def test_page_cache_is_small_and_wal_on(self):
+        settings = yield self.store._run(lambda db, now: (
+            db.execute("PRAGMA cache_size").fetchone()[0], db.execute("PRAGMA journal_mode").fetchone()[0]))
+        self.assertEqual(settings, (-CACHE_KIB, "wal"))
 
     @inlineCallbacks
     def test_closed_store_refuses(self):
