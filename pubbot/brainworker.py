@@ -25,10 +25,13 @@ import random
 import signal
 import struct
 import sys
-from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .brainmodel import TrigramModel
 from .store import encode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not imported at run time, to keep the learner process small
+    from typing import Any, Callable, Iterable, Optional, Sequence
 
 LEARN, ASK = b"L", b"Q"
 LEARNT, ANSWER, FAILED = b"K", b"A", b"E"

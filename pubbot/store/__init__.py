@@ -1,7 +1,12 @@
 """Plugin state: the L{IStore} implementations (memory, SQLite, Redis)."""
 
+from __future__ import annotations
+
 import json
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: the brain's learner imports this module
+    from typing import Any
 
 
 class Encoded:
