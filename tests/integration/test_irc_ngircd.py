@@ -2,7 +2,9 @@
 The IRC service against a real ngircd (Debian package) started by the tests
 on free loopback ports: connect, join (with a key), chat with a second real
 client (Twisted's own IRCClient), private replies, a server killed and
-restarted, a burst of 50 replies through the default throttle, TLS verified
+restarted, a burst of 50 replies through the default throttle, reading
+paused and resumed (by hand, and by the brain's real learner process far
+behind: nothing lost), TLS verified
 with a test CA, refused on a bad certificate or pin, trusted when a
 self-signed certificate is pinned, and an STS upgrade to ngircd's TLS port.
 """
@@ -97,14 +99,14 @@ class Base(TestCase):
         self.ngircd = NgircdServer(cert=cert, channels={"#secret": "sesame"}).start()
         self.addCleanup(self.ngircd.stop)
 
-    def start_bot(self, **irc_config):
+    def start_bot(self, handlers=(), **irc_config):
         config = {"server": "tcp:127.0.0.1:%d" % self.ngircd.port, "nick": "pubbot",
                   "channels": ["#pubbot", "#secret sesame"], "ping_interval": 20, "ping_timeout": 10}
         config.update(irc_config)
         self.settings = parse({"irc": config})
         self.bot = Bot(self.settings, reactor, MemoryStore(reactor))
         self.watcher = Watcher()
-        for h in (echo, burst, self.watcher.handler):
+        for h in (echo, burst, self.watcher.handler, *handlers):
             self.bot.add_handler(h)
         self.bot.start()
         self.addCleanup(self.bot.stop)
@@ -213,6 +215,55 @@ class ChatTests(Base):
         self.assertEqual(self.service.reconnects, 0)
         self.assertNotIn("exhausted", self.ngircd.log())
         self.assertNotIn("Flood", self.ngircd.log())
+
+
+class InputPauseTests(Base):
+    """Bot.hold_input on a real connection: what the server sends waits there, then flows."""
+
+    async def test_held_input_waits_at_the_server_then_flows(self):
+        self.start_server()
+        self.start_bot()
+        await self.bot_ready()
+        alice = await self.human("alice")
+        self.bot.hold_input("test")
+        alice.say("#pubbot", "!echo while paused")
+        await deferLater(reactor, 1.5, lambda: None)
+        reply = ("pubbot", "#pubbot", "echo: while paused (from alice)")
+        self.assertNotIn(reply, alice.heard)
+        self.assertFalse(any(t == ("chat.irc.#pubbot.chat", "alice", None) for t in self.watcher.topics))
+        self.bot.release_input("test")
+        await self.eventually(lambda: reply in alice.heard, "the reply once reading resumed")
+        self.assertTrue(self.service.connected)
+        self.assertEqual(self.service.reconnects, 0)
+
+    async def test_brain_learner_far_behind_pauses_reading_and_loses_nothing(self):
+        from pubbot.brainhost import LearnerProcess
+        from pubbot.plugins.brain import Brain
+        self.start_server()
+        brain = Brain()
+        self.start_bot(handlers=(brain,))
+        self.assertIsInstance(brain.host, LearnerProcess)  # a real learner process
+        brain.host.pause_backlog, brain.host.resume_backlog = 1, 0  # pause after every batch
+        await self.bot_ready()
+        alice = await self.human("alice")
+        lines = ["wombats dig burrows %d" % i for i in range(5)]
+        for line in lines:
+            alice.say("#pubbot", line)
+        alice.say("#pubbot", "!echo after the chatter")
+        reply = ("pubbot", "#pubbot", "echo: after the chatter (from alice)")
+        await self.eventually(lambda: reply in alice.heard, "the reply after the chatter")
+        await self.eventually(lambda: brain.host.backlog == 0 and not brain.host.pausing,
+                              "the learner to catch up")
+        status = brain.status()
+        self.assertGreaterEqual(status["input_pauses"], 1)
+        self.assertEqual((status["dropped_lines"], status["input_paused"]), (0, False))
+        self.assertEqual(self.bot.input_holders, set())
+        size = await brain.host.size()
+        self.assertEqual(size, 3 + 2 * 5)  # three shared by the lines, two of each's own
+        alice.say("#pubbot", "pubbot: wombats")
+        await self.eventually(lambda: any(who == "pubbot" and "wombats" in text.split()
+                                          for who, _, text in alice.heard), "the brain's reply")
+        self.assertTrue(self.service.connected)
 
 
 class TLSTests(Base):
