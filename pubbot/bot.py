@@ -34,16 +34,18 @@ def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tup
     return content, direct, content if direct else None
 
 
-def _flow(service: Any, name: str) -> None:
-    """Call a chat service's C{pause_input} or C{resume_input}, when it has one; never raises."""
-    method = getattr(service, name, None)
+def _flow(target: Any, name: str, *args: Any) -> None:
+    """
+    Call C{target.name(*args)} when it has that method (flow control: a bus's
+    or a chat service's C{pause_input}, C{resume_input}...); never raises.
+    """
+    method = getattr(target, name, None)
     if method is None:
         return
     try:
-        method()
+        method(*args)
     except Exception:
-        log.failure("{name} of the {protocol} chat service failed", name=name,
-                    protocol=getattr(service, "protocol", "?"))
+        log.failure("{name} of {target!r} failed", name=name, target=target)
 
 
 @implementer(IBus)
@@ -52,6 +54,25 @@ class LocalBus:
 
     def __init__(self, bot: "Bot"):
         self.bot = bot
+        #: Chat reading is paused (see Bot.hold_input).
+        self.paused = False
+
+    # flow control (Bot.hold_input): the chat services feed the handlers
+
+    def pause_input(self) -> None:
+        self.paused = True
+        for service in list(self.bot.chat_services.values()):
+            _flow(service, "pause_input")
+
+    def resume_input(self) -> None:
+        self.paused = False
+        for service in list(self.bot.chat_services.values()):
+            _flow(service, "resume_input")
+
+    def chat_registered(self, service: Any) -> None:
+        """A chat service registered while paused starts paused."""
+        if self.paused:
+            _flow(service, "pause_input")
 
     def submit(self, message: Message) -> Deferred:
         results = self.bot.dispatcher.dispatch(message)
@@ -164,32 +185,30 @@ class Bot:
 
     def register_chat(self, service) -> None:
         self.chat_services[service.protocol] = service
-        if self.input_holders:
-            _flow(service, "pause_input")
+        _flow(self.bus, "chat_registered", service)
 
     def hold_input(self, holder: Any) -> None:
         """
-        Pause reading chat until every holder has called L{release_input}:
-        for a consumer far behind (the brain's learner), so that lines wait
-        in the network's buffers rather than in this process's memory.
-        Holders must release soon (chat services stop answering the server
-        meanwhile). Chat services that can pause provide C{pause_input} and
-        C{resume_input}.
+        Pause what feeds this process's handlers until every holder has
+        called L{release_input}: for a consumer far behind (the brain's
+        learner), so that messages wait outside this process's memory. The
+        local bus pauses reading chat (the lines wait in the network's
+        buffers), the Redis bus reading its stream (they wait in Redis).
+        Holders must release soon: a paused chat service does not answer
+        the server meanwhile.
         """
         first = not self.input_holders
         self.input_holders.add(holder)
         if first:
-            for service in list(self.chat_services.values()):
-                _flow(service, "pause_input")
+            _flow(self.bus, "pause_input")
 
     def release_input(self, holder: Any) -> None:
-        """C{holder} no longer needs chat reading paused (see L{hold_input})."""
+        """C{holder} no longer needs the input paused (see L{hold_input})."""
         if holder not in self.input_holders:
             return
         self.input_holders.discard(holder)
         if not self.input_holders:
-            for service in list(self.chat_services.values()):
-                _flow(service, "resume_input")
+            _flow(self.bus, "resume_input")
 
     def nick(self, protocol: str) -> str:
         service = self.chat_services.get(protocol)

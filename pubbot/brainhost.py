@@ -39,12 +39,13 @@ log = Logger()
 #: it, lines are counted as dropped (and logged) rather than kept in memory
 #: (at ~50 bytes a line, about 300,000 lines: the learner is far behind).
 MAX_BACKLOG = 16 * 1024 * 1024
-#: Bytes of lines behind past which the learner asks the bot to stop
-#: reading chat (C{on_pressure(True)}), and below which it lets it read
-#: again: the lines wait in the network's buffers, not in the bot's memory.
+#: Bytes of lines behind past which the learner asks the bot to pause its
+#: input (C{on_pressure(True)}; see Bot.hold_input: chat reading, or with
+#: Redis the stream), and below which it lets it go on: the lines wait in
+#: the network's buffers or in Redis, not in the bot's memory.
 PAUSE_BACKLOG = 512 * 1024
 RESUME_BACKLOG = 128 * 1024
-#: Seconds chat reading stays paused for a learner that does not catch up
+#: Seconds the input stays paused for a learner that does not catch up
 #: (a hung learner must not stall the chat connection); it is not paused
 #: again until the learner has caught up, and past MAX_BACKLOG lines drop.
 MAX_PAUSE = 2.0
@@ -173,7 +174,7 @@ class LearnerProcess(ProcessProtocol):
     the learner ends without being asked to (crash, kill, broken output,
     a question unanswered for L{QUESTION_TIMEOUT} seconds).
 
-    C{on_pressure(True)} asks for chat reading to pause when more than
+    C{on_pressure(True)} asks for the bot's input to pause when more than
     C{pause_backlog} bytes of lines are not learned yet; C{on_pressure(False)}
     lets it go on once the learner is down to C{resume_backlog} (a quarter,
     at most L{RESUME_BACKLOG}), after L{MAX_PAUSE} seconds, or when the

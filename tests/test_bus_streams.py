@@ -178,6 +178,25 @@ class RedisBusTests(BusTestCase):
     def redis_len(self, stream):
         return self.server.query("XLEN", stream)
 
+    async def test_held_input_leaves_messages_in_the_stream_not_the_chat_paused(self):
+        owner = Node(self, "owner", True)
+        paused_chat = []
+        owner.chat.pause_input = lambda: paused_chat.append("pause")  # must not be called
+        owner.bot.hold_input("brain")
+        self.assertTrue(owner.bus.input_paused)
+        for i in range(3):
+            await owner.say("!echo %d" % i)
+        await self.settle(1.0)
+        self.assertEqual(owner.handled, [])  # waiting in the stream ...
+        self.assertEqual(self.redis_len(IN), 3)
+        worker = Node(self, "w", False)  # ... for any process that takes messages
+        self.assertTrue(await self.until(lambda: len(worker.handled) == 3))
+        owner.bot.release_input("brain")
+        await owner.say("!echo again")
+        self.assertTrue(await self.until(lambda: ("#pubbot", "echo again", "say") in owner.chat.sent))
+        self.assertEqual(paused_chat, [])  # chat reading was never paused: other processes read on
+        self.assertEqual(sorted(owner.handled + worker.handled), ["0", "1", "2", "again"])
+
     async def test_long_gone_consumers_are_removed(self):
         owner = Node(self, "owner", True)
         self.assertTrue(await self.until(lambda: owner.bus._groups_ready))

@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.bot import Bot
+from pubbot.bot import Bot, LocalBus
 from pubbot.config import ConfigError, parse
 from pubbot.interfaces import IChatService
 from pubbot.irc.endpoint import ServerError, parse_server
@@ -121,6 +121,7 @@ class InputPauseTests(SynchronousTestCase):
 
     def setUp(self):
         self.reactor, self.service = make()
+        self.service.bot.bus = LocalBus(self.service.bot)  # the bus that pauses chat reading
         self.session = Session(self.reactor)
         self.service.startService()
         self.addCleanup(self.service.stopService)

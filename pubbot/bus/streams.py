@@ -229,6 +229,8 @@ class RedisBus(Service):
         self._replies_wake: Optional[Deferred] = None
         self._replies_running = False
         self._waits: set[Deferred] = set()
+        #: Taking messages from the stream is paused (see Bot.hold_input).
+        self.input_paused = False
         self._update_state()
 
     # IBus
@@ -486,6 +488,16 @@ class RedisBus(Service):
     def _wake_reader(self) -> None:
         _wake(self._reader_wake)
 
+    # flow control (Bot.hold_input): the stream feeds this process's handlers
+
+    def pause_input(self) -> None:
+        """Take no more messages from the stream (they wait there, or go to other processes)."""
+        self.input_paused = True
+
+    def resume_input(self) -> None:
+        self.input_paused = False
+        self._wake_reader()
+
     async def _pause_reader(self, seconds: float) -> None:
         self._reader_wake = _wakeable(seconds, self.reactor)
         await self._track(self._reader_wake)
@@ -495,7 +507,7 @@ class RedisBus(Service):
         backoff = Backoff()
         cursor = _GroupCursor()
         while self.running:
-            if len(self.in_flight) >= self.max_in_flight or not self._groups_ready:
+            if len(self.in_flight) >= self.max_in_flight or not self._groups_ready or self.input_paused:
                 await self._pause_reader(1.0)
                 continue
             if not self.reader.connected:
@@ -540,7 +552,7 @@ class RedisBus(Service):
         rounds = 0
         while self.running:
             await self._sleep(every)
-            if not self.running or not self.command.connected or not self._groups_ready:
+            if not self.running or not self.command.connected or not self._groups_ready or self.input_paused:
                 continue
             rounds += 1
             if rounds % 100 == 1:

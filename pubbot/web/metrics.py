@@ -85,7 +85,7 @@ class BotCollector:
                                 "1 when the brain learns in a process of its own.",
                                 value=1.0 if brain.get("learner") == "process" else 0.0)
         yield GaugeMetricFamily("pubbot_brain_input_paused",
-                                "1 while chat reading is paused for the brain's learner to catch up.",
+                                "1 while input (chat, or the Redis stream) waits for the brain's learner.",
                                 value=1.0 if brain.get("input_paused") is True else 0.0)
         for name, kind, text, key in (
                 ("pubbot_brain_backlog_bytes", GaugeMetricFamily,
@@ -94,7 +94,7 @@ class BotCollector:
                  "Lines the brain did not learn: its learner process was too far behind or gone.",
                  "dropped_lines"),
                 ("pubbot_brain_input_pauses", CounterMetricFamily,
-                 "Times chat reading paused for the brain's learner process to catch up.", "input_pauses"),
+                 "Times input paused for the brain's learner process to catch up.", "input_pauses"),
                 ("pubbot_brain_learners_lost", CounterMetricFamily,
                  "Brain learner processes that ended unasked (the brain then learns in the bot's process).",
                  "learners_lost")):
