@@ -152,7 +152,7 @@ class Bot:
         #: start: {"hooks/github": resource}.
         self.web_resources: dict[str, Any] = {}
         self.running = False
-        #: Who asked for chat reading to pause (see L{hold_input}).
+        #: Who asked for the input to pause (see L{hold_input}).
         self.input_holders: set = set()
 
     # handlers

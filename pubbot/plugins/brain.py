@@ -188,7 +188,7 @@ class Brain:
         return learner
 
     def _pressure(self, learner: LearnerProcess, on: bool) -> None:
-        """The learner is far behind (or has caught up): pause (or resume) reading chat."""
+        """The learner is far behind (or has caught up): pause (or resume) the bot's input."""
         bot = self.bot
         if bot is None:
             return
