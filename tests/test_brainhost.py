@@ -509,7 +509,7 @@ class PluginFallbackTests(TestCase):
         return bot, plugin
 
     def say(self, bot, text, source="ann"):
-        return bot.bus.submit_many([bot.chat_message("irc", "#pubbot", source, text, False, {})])
+        return self.say_many(bot, [text], source)
 
     def say_many(self, bot, lines, source="ann"):
         return bot.bus.submit_many([bot.chat_message("irc", "#pubbot", source, text, False, {})
