@@ -61,13 +61,15 @@ class LocalBus:
 
     def pause_input(self) -> None:
         self.paused = True
-        for service in list(self.bot.chat_services.values()):
-            _flow(service, "pause_input")
+        self._each_chat("pause_input")
 
     def resume_input(self) -> None:
         self.paused = False
+        self._each_chat("resume_input")
+
+    def _each_chat(self, name: str) -> None:
         for service in list(self.bot.chat_services.values()):
-            _flow(service, "resume_input")
+            _flow(service, name)
 
     def chat_registered(self, service: Any) -> None:
         """A chat service registered while paused starts paused."""

@@ -327,8 +327,7 @@ class LearnerProcess(ProcessProtocol):
                     self.backlog -= self._unlearnt.popleft()
                     if self.backlog <= self.resume_backlog:
                         self._gave_up = False
-                        if self.pausing:
-                            self._resume()
+                        self._resume()
                 continue
             if kind not in (ANSWER, FAILED) or not self._waiting:
                 self._kill("sent an unexpected %r frame" % (kind,))
@@ -369,6 +368,8 @@ class LearnerProcess(ProcessProtocol):
         self._resume()
 
     def _resume(self) -> None:
+        if not self.pausing:
+            return
         if self._pause_timeout is not None and self._pause_timeout.active():
             self._pause_timeout.cancel()
         self._pause_timeout = None
@@ -392,8 +393,7 @@ class LearnerProcess(ProcessProtocol):
             return
         log.error("brain: the learner process {why}; stopping it", why=why)
         self._gone = True
-        if self.pausing:
-            self._resume()
+        self._resume()
         try:
             self.transport.signalProcess("KILL")
         except Exception:
@@ -401,8 +401,7 @@ class LearnerProcess(ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         self._gone = True
-        if self.pausing:
-            self._resume()  # never leave chat paused for a learner that is gone
+        self._resume()  # never leave the input paused for a learner that is gone
         if self._stderr.strip():
             self._errput(b"\n")
         waiting, self._waiting = self._waiting, deque()

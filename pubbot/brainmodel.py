@@ -51,6 +51,7 @@ import zlib
 from sys import intern
 from collections import _count_elements, deque  # type: ignore[attr-defined]
 from itertools import compress, islice, repeat
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not imported at run time, to keep the learner process small
     from typing import Any, Iterable, Iterator, Mapping, Optional

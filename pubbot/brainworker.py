@@ -14,8 +14,9 @@ payload. To the learner: L{LEARN} (lines, UTF-8, newline-separated: a line
 never holds a newline, see L{learn_payload}) and L{ASK} (a JSON request).
 From it: L{LEARNT} (an empty acknowledgement of each LEARN, so the bot knows
 how far behind it is), L{ANSWER} (JSON) or L{FAILED} (a message) for each
-ASK, in order (see L{answer} for the requests). A malformed request is answered with FAILED; broken framing
-ends the process with status 2 and a line on stderr.
+ASK, in order (see L{answer} for the requests). A malformed request is
+answered with FAILED; broken framing ends the process with status 2 and a
+line on stderr.
 """
 
 from __future__ import annotations

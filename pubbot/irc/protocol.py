@@ -214,10 +214,6 @@ class IRCProtocol(Protocol):
         self.service.lines_in += len(batch)
         self.service.publish_lines(batch)
 
-    def _chat(self, raw: bytes) -> bool:
-        """Read one line as L{_chat_reader}'s reader does."""
-        return self._chat_reader()(raw)
-
     def _chat_reader(self):
         """
         A function reading C{:nick!user@host PRIVMSG #channel :text}, without

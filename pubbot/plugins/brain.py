@@ -210,7 +210,6 @@ class Brain:
         self._lost_learners += 1
         self._lost_dropped += learner.dropped
         self._lost_pauses += learner.pauses
-        self.bot.release_input(self)
         self._inline(learner.max_trigrams)
         self.loaded = False
 

@@ -45,7 +45,13 @@ _TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\
                    re.IGNORECASE | re.DOTALL)
 _fields_of = attrgetter("fields")
 _topic_of = attrgetter("topic")
-_said_fields = itemgetter("private", "source", "protocol", "channel", "content")
+_SAID = ("private", "source", "protocol", "channel", "content")
+_said_fields = itemgetter(*_SAID)
+
+
+def _said_fields_lenient(f: dict) -> tuple:
+    """L{_said_fields} of a message that may lack some of them (None for those)."""
+    return tuple(map(f.get, _SAID))
 _NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 
 
@@ -133,19 +139,17 @@ class Seen(Handler):
         now = bot.clock.seconds()
         pending = self._pending
         said = False
-        try:
-            # Chat lines have every field: read at once, without a get per field.
-            for private, source, protocol, channel, content in map(_said_fields, lines):
-                if not private and source:
-                    pending[(protocol, source.lower())] = (now, source, channel, "said", content)
-                    said = True
-        except KeyError:  # a message without one of them: all again (noting twice is harmless)
-            for f in lines:
-                source = f.get("source")
-                if not f.get("private") and source:
-                    pending[(f.get("protocol"), source.lower())] = (
-                        now, source, f.get("channel"), "said", f.get("content"))
-                    said = True
+        # Chat lines have every field: read at once, without a get per field;
+        # a message without one of them: all again (noting twice is harmless).
+        for fields_of in (_said_fields, _said_fields_lenient):
+            try:
+                for private, source, protocol, channel, content in map(fields_of, lines):
+                    if not private and source:
+                        pending[(protocol, source.lower())] = (now, source, channel, "said", content)
+                        said = True
+                break
+            except KeyError:
+                continue
         if said:
             self._noted(bot)
 
