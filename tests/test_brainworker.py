@@ -1,6 +1,7 @@
 """The brain's learner process program: framing, requests and its serve loop, in-process."""
 
 import io
+import os
 import json
 import random
 
@@ -189,3 +190,16 @@ class ServeTests(SynchronousTestCase):
         self.assertEqual(brainworker.main(["many"]), 2)
         self.assertEqual(brainworker.main([]), 2)
         self.assertIn("usage", err.getvalue())
+
+
+class ImportTests(SynchronousTestCase):
+    def test_the_learner_imports_only_the_standard_library_and_its_model(self):
+        import subprocess
+        import sys
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        code = ("import sys, pubbot.brainworker; "
+                "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+                "('pubbot', 'twisted', 'zope', 'typing', 'treq'))))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=dict(os.environ, PYTHONPATH=root), cwd=root).stdout.split()
+        self.assertEqual(out, ["pubbot", "pubbot.brainmodel", "pubbot.brainworker", "pubbot.store"])
