@@ -370,7 +370,11 @@ class ScaleOutTests(TestCase):
         owner = await self.ready(observer, 3)
 
         def handlers(nonce: str) -> list:
-            return [int(m.rsplit("-", 1)[1]) for m in os.listdir(self.marks) if m.startswith("slow-%s-" % nonce)]
+            prefix = "slow-%s-" % nonce
+            return [int(m.rsplit("-", 1)[1]) for m in os.listdir(self.marks) if m.startswith(prefix)]
+
+        def answered(nonce: str) -> bool:
+            return bool(observer.said("slow %s done" % nonce))
 
         # Redis hands a new entry to the reader that has waited longest, so
         # one message at a time tends to go to the same process again and
@@ -384,19 +388,18 @@ class ScaleOutTests(TestCase):
                 await self.sleep(0.3)
             sent += nonces
             self.assertTrue(await self.until(lambda: all(handlers(n) for n in nonces), 15))
-            nonce = next((n for n in nonces if handlers(n)[0] != owner.pid
-                          and not observer.said("slow %s done" % n)), None)
+            nonce = next((n for n in nonces if handlers(n)[0] != owner.pid and not answered(n)), None)
             if nonce is not None:
                 victim = next(b for b in self.bots if b.pid == handlers(nonce)[0])
                 break
             # the owner took them all: let them finish, then try again
-            self.assertTrue(await self.until(lambda: all(observer.said("slow %s done" % n) for n in nonces), 15))
+            self.assertTrue(await self.until(lambda: all(answered(n) for n in nonces), 15))
         self.assertIsNotNone(victim, "the owner handled every message")
-        taken = [n for n in nonces if handlers(n) == [victim.pid] and not observer.said("slow %s done" % n)]
+        taken = [n for n in nonces if handlers(n) == [victim.pid] and not answered(n)]
         victim.kill()
         # Claimed after the visibility timeout (6 s) by another process, handled, answered once.
-        self.assertTrue(await self.until(lambda: all(observer.said("slow %s done" % n) for n in sent), 30),
-                        "lost: %s" % [n for n in sent if not observer.said("slow %s done" % n)])
+        self.assertTrue(await self.until(lambda: all(answered(n) for n in sent), 30),
+                        "lost: %s" % [n for n in sent if not answered(n)])
         self.assertIn(nonce, taken)
         for n in taken:  # the killed worker, then another
             self.assertEqual(len(handlers(n)), 2, (n, handlers(n)))
