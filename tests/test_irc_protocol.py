@@ -875,6 +875,64 @@ class LivenessTests(Base):
         self.assertTrue(c.transport.disconnected)
         self.assertIn("no reply from the server", logs.text())
 
+    def test_reading_paused_waits_one_timeout_more_for_the_pong(self):
+        logs = LogCapture(self)
+        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
+        c.register()
+        c.clock.advance(30)
+        self.assertEqual(c.sent()[-1], "PING pubbot-1")
+        self.service.pause_input()  # Bot.hold_input: the PONG waits unread
+        self.assertEqual(c.transport.producerState, "paused")
+        c.clock.advance(10.1)
+        self.assertFalse(c.transport.disconnected)
+        self.service.resume_input()
+        c.feed(":srv PONG srv :pubbot-1")
+        self.assertAlmostEqual(self.service.lag, 10.1, places=3)
+        c.clock.advance(10)
+        self.assertFalse(c.transport.disconnected)
+        c.clock.advance(10)
+        self.assertEqual(c.sent(), ["PING pubbot-2"])
+        self.assertNotIn("no reply", logs.text())
+
+    def test_reading_paused_still_drops_a_dead_server_after_two_timeouts(self):
+        logs = LogCapture(self)
+        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
+        c.register()
+        c.clock.advance(30)
+        self.service.pause_input()
+        c.clock.advance(10)
+        self.assertFalse(c.transport.disconnected)
+        c.clock.advance(9.9)
+        self.assertFalse(c.transport.disconnected)
+        c.clock.advance(0.2)
+        self.assertTrue(c.transport.disconnected)
+        self.assertIn("no reply from the server in 20", logs.text())
+
+    def test_a_pause_that_ended_before_the_ping_gives_no_grace(self):
+        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
+        c.register()
+        self.service.pause_input()
+        c.clock.advance(5)
+        self.service.resume_input()
+        c.clock.advance(25)
+        self.assertEqual(c.sent()[-1], "PING pubbot-1")
+        c.clock.advance(10.1)
+        self.assertTrue(c.transport.disconnected)
+
+    def test_a_pause_during_the_wait_that_has_ended_gives_grace(self):
+        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
+        c.register()
+        c.clock.advance(30)
+        self.service.pause_input()
+        c.clock.advance(2)
+        self.service.resume_input()  # resumed; what was unread may not be read yet
+        c.clock.advance(8)
+        self.assertFalse(c.transport.disconnected)
+        c.clock.advance(9.9)
+        self.assertFalse(c.transport.disconnected)
+        c.clock.advance(0.2)
+        self.assertTrue(c.transport.disconnected)
+
     def test_connection_lost_cancels_timers(self):
         c = self.connect()
         c.register()

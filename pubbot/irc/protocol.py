@@ -92,6 +92,7 @@ class IRCProtocol(Protocol):
         self._buffer = b""
         self._discarding = False
         self._heard = False
+        self._ping_extended = False
         self.tls = False
         self.registered = False
         self._ls_done = False
@@ -350,6 +351,7 @@ class IRCProtocol(Protocol):
 
     def _ping(self) -> None:
         self._heard = False
+        self._ping_extended = False
         self._pings += 1
         self._ping_token = "pubbot-%d" % self._pings
         self._ping_sent = self.clock.seconds()
@@ -357,14 +359,24 @@ class IRCProtocol(Protocol):
         self._ping_call = self.clock.callLater(self.service.settings.ping_timeout, self._ping_check)
 
     def _ping_check(self) -> None:
+        if not self._heard and not self._ping_extended and self._unread_since(self._ping_sent):
+            # The reply may be waiting unread (Bot.hold_input): wait once more.
+            self._ping_extended = True
+            self._ping_call = self.clock.callLater(self.service.settings.ping_timeout, self._ping_check)
+            return
         if not self._heard:
             log.warn("no reply from the server in {timeout} s; dropping the connection",
-                     timeout=self.service.settings.ping_timeout)
+                     timeout=self.service.settings.ping_timeout * (2 if self._ping_extended else 1))
             self._ping_call = None
             self.disconnect("ping timeout", abort=True)
             return
         due = self._ping_sent + self.service.settings.ping_interval - self.clock.seconds()
         self._ping_call = self.clock.callLater(max(0.0, due), self._ping)
+
+    def _unread_since(self, when: float) -> bool:
+        """Reading from the server was paused at some time since C{when}."""
+        resumed = self.service.input_resumed_at
+        return self.service.input_paused or (resumed is not None and resumed >= when)
 
     def _registration_timeout(self) -> None:
         if not self.registered:

@@ -134,6 +134,8 @@ class IRCService(Service):
         self._rejoins: dict[str, Any] = {}
         #: Reading from the server is paused (see Bot.hold_input).
         self.input_paused = False
+        #: When reading last resumed (the clock's seconds), or None.
+        self.input_resumed_at: Optional[float] = None
 
     # nick
 
@@ -207,6 +209,7 @@ class IRCService(Service):
 
     def resume_input(self) -> None:
         self.input_paused = False
+        self.input_resumed_at = self.clock.seconds()
         current = self.current
         if current is not None and current.transport is not None:
             current.transport.resumeProducing()
