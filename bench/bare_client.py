@@ -2,8 +2,9 @@
 
 import sys
 
-from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ClientFactory
+from twisted.internet.task import react
 from twisted.words.protocols import irc
 
 
@@ -19,16 +20,25 @@ class Bare(irc.IRCClient):
 
 
 class BareFactory(ClientFactory):
+    """Joins C{channel}; C{done} fires when the connection ends."""
+
     protocol = Bare
 
     def __init__(self, channel):
         self.channel = channel
+        self.done = Deferred()
 
     def clientConnectionLost(self, connector, reason):
-        if reactor.running:
-            reactor.stop()
+        self.done.callback(None)
+
+    clientConnectionFailed = clientConnectionLost
+
+
+def main(reactor, port, channel):
+    factory = BareFactory(channel)
+    reactor.connectTCP("127.0.0.1", int(port), factory)
+    return factory.done
 
 
 if __name__ == "__main__":
-    reactor.connectTCP("127.0.0.1", int(sys.argv[1]), BareFactory(sys.argv[2]))
-    reactor.run()
+    react(main, sys.argv[1:3])

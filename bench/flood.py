@@ -27,20 +27,20 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet import reactor  # noqa: E402
 from twisted.internet.defer import Deferred, inlineCallbacks  # noqa: E402
 from twisted.internet.task import deferLater  # noqa: E402
 
 import ircserver  # noqa: E402
+from ircserver import with_timeout  # noqa: E402
 
 
 @inlineCallbacks
-def one(kind: str, lines: list, triggers: list, timeout: float):
+def one(reactor, kind: str, lines: list, triggers: list, timeout: float):
     workdir = ircserver.scratch()
-    server = ircserver.BenchServer()
+    server = ircserver.BenchServer(reactor)
     proc = ircserver.bot_process(server.port_number, kind, workdir)
     try:
-        yield with_timeout(server.on_join, 60, "%s did not join" % kind)
+        yield with_timeout(reactor, server.on_join, 60, "%s did not join" % kind)
         yield deferLater(reactor, 0.5, lambda: None)  # let joins settle
         done = Deferred()
 
@@ -48,9 +48,9 @@ def one(kind: str, lines: list, triggers: list, timeout: float):
             if len(server.reply_times) >= len(triggers) and not done.called:
                 done.callback(now)
         server.on_reply = on_reply
-        sampler = ircserver.MemorySampler(proc.pid)
+        sampler = ircserver.MemorySampler(reactor, proc.pid)
         flooder = ircserver.Flooder(server.connection.transport, lines, triggers)
-        end = yield with_timeout(done, timeout, "%s answered %d of %d triggers" % (
+        end = yield with_timeout(reactor, done, timeout, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
         elapsed = end - flooder.started
         latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at)]
@@ -67,20 +67,13 @@ def one(kind: str, lines: list, triggers: list, timeout: float):
         ircserver.close(server, proc, workdir)
 
 
-def with_timeout(d: Deferred, seconds: float, what: str) -> Deferred:
-    def expired(failure):
-        failure.trap(Exception)
-        raise SystemExit("benchmark could not run: %s within %ss" % (what, seconds))
-    return d.addTimeout(seconds, reactor).addErrback(expired)
-
-
 @inlineCallbacks
-def main(args):
+def main(reactor, args):
     lines, triggers = ircserver.chat_lines(args.lines, args.every)
     results = {"pubbot": [], "bare": []}
     for run in range(args.runs):
         for kind in ("bare", "pubbot"):
-            r = yield one(kind, lines, triggers, args.timeout)
+            r = yield one(reactor, kind, lines, triggers, args.timeout)
             results[kind].append(r)
             print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB (sum %5.1f)  "
                   "PSS %5.1f MB" % (run + 1, kind, r["rate"], r["p50"], r["p99"], r["rss"], r["rss_sum"],

@@ -20,7 +20,6 @@ import tempfile
 import time
 from typing import Callable, Optional
 
-from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
 
@@ -100,9 +99,9 @@ class BenchIRC(Protocol):
 
 
 class BenchServer(Factory):
-    """Listens on a free loopback port; C{on_join} fires when the client joins."""
+    """Listens on a free loopback port of C{reactor}; C{on_join} fires when the client joins."""
 
-    def __init__(self):
+    def __init__(self, reactor):
         self.connection: Optional[BenchIRC] = None
         self.on_join: Deferred = Deferred()
         self.reply_times: list[float] = []
@@ -253,7 +252,7 @@ def _tree_fields(pid: int, name: str, wanted: tuple) -> Optional[list[dict]]:
 class MemorySampler:
     """The highest L{tree_memory_mb} figures of a process tree, sampled every C{interval} seconds."""
 
-    def __init__(self, pid: int, interval: float = 0.1):
+    def __init__(self, reactor, pid: int, interval: float = 0.1):
         from twisted.internet.task import LoopingCall
         self.pid = pid
         self.rss = self.pss = float("nan")
@@ -330,14 +329,23 @@ def close(server: BenchServer, proc: subprocess.Popen, workdir: str) -> None:
     cleanup(workdir)
 
 
+def with_timeout(reactor, d: Deferred, seconds: float, what: str) -> Deferred:
+    """C{d}, or a SystemExit saying the benchmark could not run when it takes over C{seconds}."""
+    def expired(failure):
+        failure.trap(Exception)
+        raise SystemExit("benchmark could not run: %s within %ss" % (what, seconds))
+    return d.addTimeout(seconds, reactor).addErrback(expired)
+
+
 def run_benchmark(main: Callable, args) -> int:
-    """Run C{main(args)} (returning a Deferred) on the reactor; 1 if it could not run."""
+    """Run C{main(reactor, args)} (returning a Deferred) on the reactor; 1 if it could not run."""
+    from twisted.internet import reactor
     outcome: list = []
 
     def finish(result):
         outcome.append(result)
         reactor.stop()
-    main(args).addBoth(finish)
+    reactor.callWhenRunning(lambda: main(reactor, args).addBoth(finish))
     reactor.run()
     if outcome and hasattr(outcome[0], "raiseException"):
         if outcome[0].check(SystemExit):

@@ -22,28 +22,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from twisted.internet.defer import inlineCallbacks  # noqa: E402
 
 import ircserver  # noqa: E402
-from flood import with_timeout  # noqa: E402
+from ircserver import with_timeout  # noqa: E402
 
 
 @inlineCallbacks
-def one(kind: str):
+def one(reactor, kind: str):
     workdir = ircserver.scratch()
-    server = ircserver.BenchServer()
+    server = ircserver.BenchServer(reactor)
     started = time.perf_counter()
     proc = ircserver.bot_process(server.port_number, kind, workdir)
     try:
-        joined = yield with_timeout(server.on_join, 60, "%s did not join" % kind)
+        joined = yield with_timeout(reactor, server.on_join, 60, "%s did not join" % kind)
         return joined - started
     finally:
         ircserver.close(server, proc, workdir)
 
 
 @inlineCallbacks
-def main(args):
+def main(reactor, args):
     times = {"bare": [], "pubbot": []}
     for _ in range(args.runs):
         for kind in ("bare", "pubbot"):
-            t = yield one(kind)
+            t = yield one(reactor, kind)
             times[kind].append(t)
     print("start to joined, median of %d runs" % args.runs)
     print("%-8s %10s %10s %10s" % ("client", "median s", "min s", "max s"))

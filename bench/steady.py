@@ -20,22 +20,21 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet import reactor  # noqa: E402
 from twisted.internet.defer import Deferred, inlineCallbacks  # noqa: E402
 from twisted.internet.task import LoopingCall, deferLater  # noqa: E402
 
 import ircserver  # noqa: E402
-from flood import with_timeout  # noqa: E402
+from ircserver import with_timeout  # noqa: E402
 
 
 @inlineCallbacks
-def one(kind: str, rate: int, seconds: float, every: int):
+def one(reactor, kind: str, rate: int, seconds: float, every: int):
     lines, triggers = ircserver.chat_lines(int(rate * seconds), every)
     workdir = ircserver.scratch()
-    server = ircserver.BenchServer()
+    server = ircserver.BenchServer(reactor)
     proc = ircserver.bot_process(server.port_number, kind, workdir)
     try:
-        yield with_timeout(server.on_join, 60, "%s did not join" % kind)
+        yield with_timeout(reactor, server.on_join, 60, "%s did not join" % kind)
         yield deferLater(reactor, 0.5, lambda: None)
         transport = server.connection.transport
         sent_at: list[float] = []
@@ -60,8 +59,9 @@ def one(kind: str, rate: int, seconds: float, every: int):
                 done.callback(now)
         server.on_reply = on_reply
         loop = LoopingCall(tick)
+        loop.clock = reactor
         loop.start(0.001)
-        yield with_timeout(done, seconds + 60, "%s answered %d of %d triggers" % (
+        yield with_timeout(reactor, done, seconds + 60, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
         latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, sent_at)]
         return (ircserver.percentile(latencies, 0.5), ircserver.percentile(latencies, 0.99), len(latencies))
@@ -70,10 +70,10 @@ def one(kind: str, rate: int, seconds: float, every: int):
 
 
 @inlineCallbacks
-def main(args):
+def main(reactor, args):
     rows = []
     for kind in ("bare", "pubbot"):
-        p50, p99, n = yield one(kind, args.rate, args.seconds, args.every)
+        p50, p99, n = yield one(reactor, kind, args.rate, args.seconds, args.every)
         rows.append((kind, p50, p99, n))
     print("%d lines/s for %ss, a trigger every %d lines" % (args.rate, args.seconds, args.every))
     print("%-8s %10s %10s %10s" % ("client", "p50 ms", "p99 ms", "answers"))
