@@ -211,6 +211,12 @@ class LearnerProcess(ProcessProtocol):
         self._closing = False
         self._gone = False
 
+    @property
+    def pid(self) -> Optional[int]:
+        """The learner's process id while it runs, else None."""
+        pid = getattr(self.transport, "pid", None) if not self._gone else None
+        return pid if isinstance(pid, int) else None
+
     def start(self) -> None:
         """Start the learner process."""
         env = dict(os.environ)

@@ -555,15 +555,19 @@ class PluginFallbackTests(TestCase):
         yield self.until(lambda: plugin.loaded)
         yield plugin.flush()  # stored
         learner = plugin.host
+        self.assertIsInstance(learner.pid, int)
         self.assertEqual(bot.state["brain"](), {"learner": "process", "backlog_bytes": 0,
                                                  "dropped_lines": 0, "learners_lost": 0,
-                                                 "input_pauses": 0, "input_paused": False})
+                                                 "input_pauses": 0, "input_paused": False,
+                                                 "learner_pid": learner.transport.pid})
         learner.transport.signalProcess("KILL")
         yield learner.ended
+        self.assertIsNone(learner.pid)
         self.assertIsInstance(plugin.host, InlineModel)
         self.assertEqual(bot.state["brain"](), {"learner": "inline", "backlog_bytes": 0,
                                                  "dropped_lines": 0, "learners_lost": 1,
-                                                 "input_pauses": 0, "input_paused": False})
+                                                 "input_pauses": 0, "input_paused": False,
+                                                 "learner_pid": None})
         yield self.say(bot, "we like butter on toast")  # learned in process meanwhile
         yield self.until(lambda: plugin.loaded)
         model = plugin.model

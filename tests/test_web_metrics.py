@@ -1,5 +1,6 @@
 """/metrics: the Prometheus exposition, read from the bot's own counters at scrape time."""
 
+import os
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -107,6 +108,22 @@ class MetricsTests(SynchronousTestCase):
         self.h.bot.state["brain"] = lambda: 1 / 0
         self.assertNotIn(("pubbot_brain_learner_process", frozenset()), self.scrape())
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_the_learner_process_memory_and_cpu_by_its_pid(self):
+        status = {"learner": "process", "learner_pid": os.getpid()}
+        self.h.bot.state["brain"] = lambda: status
+        m = self.scrape()
+        rss = m[("pubbot_brain_learner_process_resident_memory_bytes", frozenset())]
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        self.assertLess(abs(rss / os.sysconf("SC_PAGE_SIZE") - pages), 1024)  # bytes, not pages
+        self.assertIn(("pubbot_brain_learner_process_cpu_seconds_total", frozenset()), m)
+        self.assertIn(("pubbot_brain_learner_process_open_fds", frozenset()), m)
+        for pid in (None, True, 0, -1, "1", 2 ** 31 - 1):  # none, nonsense, or no such process
+            status["learner_pid"] = pid
+            m = self.scrape()
+            self.assertNotIn(("pubbot_brain_learner_process_resident_memory_bytes", frozenset()), m, pid)
+            self.assertEqual(m[("pubbot_brain_learner_process", frozenset())], 1)
 
     def test_feed_and_process_metrics(self):
         m = self.scrape()

@@ -172,7 +172,8 @@ class Brain:
                 "dropped_lines": self._lost_dropped + (learner.dropped if learner is not None else 0),
                 "input_pauses": self._lost_pauses + (learner.pauses if learner is not None else 0),
                 "input_paused": learner.pausing if learner is not None else False,
-                "learners_lost": self._lost_learners}
+                "learners_lost": self._lost_learners,
+                "learner_pid": learner.pid if learner is not None else None}
 
     def _spawn(self, reactor, max_trigrams: int) -> Optional[LearnerProcess]:
         """Start a learner process; None (logged) when it cannot be started."""

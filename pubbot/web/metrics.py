@@ -8,7 +8,7 @@ live feed) at scrape time, so the hot path pays nothing for metrics.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -37,6 +37,11 @@ class BotCollector:
     def __init__(self, bot, feed=None):
         self.bot = bot
         self.feed = feed
+        # The brain's learner process: prometheus_client's process metrics
+        # (memory, CPU, open files) under pubbot_brain_learner_process_*.
+        self._learner_pid: Optional[int] = None
+        self._learner = ProcessCollector(namespace="pubbot_brain_learner", registry=None,
+                                         pid=lambda: self._learner_pid or "none")
 
     def describe(self) -> list:
         # No up-front description: collect() is cheap and its families vary.
@@ -79,8 +84,11 @@ class BotCollector:
         if self.feed is not None:
             yield from self._feed(self.feed)
 
-    @staticmethod
-    def _brain(brain: dict) -> Iterator[Metric]:
+    def _brain(self, brain: dict) -> Iterator[Metric]:
+        pid = brain.get("learner_pid")
+        if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
+            self._learner_pid = pid
+            yield from self._learner.collect()  # nothing when it cannot be read
         yield GaugeMetricFamily("pubbot_brain_learner_process",
                                 "1 when the brain learns in a process of its own.",
                                 value=1.0 if brain.get("learner") == "process" else 0.0)
