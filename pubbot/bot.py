@@ -54,17 +54,13 @@ class LocalBus:
 
     def __init__(self, bot: "Bot"):
         self.bot = bot
-        #: Chat reading is paused (see Bot.hold_input).
-        self.paused = False
 
     # flow control (Bot.hold_input): the chat services feed the handlers
 
     def pause_input(self) -> None:
-        self.paused = True
         self._each_chat("pause_input")
 
     def resume_input(self) -> None:
-        self.paused = False
         self._each_chat("resume_input")
 
     def _each_chat(self, name: str) -> None:
@@ -72,8 +68,8 @@ class LocalBus:
             _flow(service, name)
 
     def chat_registered(self, service: Any) -> None:
-        """A chat service registered while paused starts paused."""
-        if self.paused:
+        """A chat service registered while the input is held starts paused."""
+        if self.bot.input_holders:
             _flow(service, "pause_input")
 
     def submit(self, message: Message) -> Deferred:

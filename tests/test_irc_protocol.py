@@ -842,6 +842,20 @@ class SendPropertyTests(Base):
 
 
 class LivenessTests(Base):
+    def pinged(self) -> Connection:
+        """A registered connection (ping every 30 s, timeout 10 s) that has just sent its first PING."""
+        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
+        c.register()
+        c.clock.advance(30)
+        return c
+
+    def assert_dropped_in(self, c: Connection, seconds: float) -> None:
+        """Still connected 0.1 s before C{seconds} from now, dropped 0.1 s after."""
+        c.clock.advance(seconds - 0.1)
+        self.assertFalse(c.transport.disconnected)
+        c.clock.advance(0.2)
+        self.assertTrue(c.transport.disconnected)
+
     def test_answers_ping(self):
         c = self.connect()
         c.sent()
@@ -866,20 +880,13 @@ class LivenessTests(Base):
 
     def test_drops_dead_server(self):
         logs = LogCapture(self)
-        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
-        c.register()
-        c.clock.advance(30)
-        c.clock.advance(9.9)
-        self.assertFalse(c.transport.disconnected)
-        c.clock.advance(0.2)
-        self.assertTrue(c.transport.disconnected)
+        c = self.pinged()
+        self.assert_dropped_in(c, 10)
         self.assertIn("no reply from the server", logs.text())
 
     def test_reading_paused_waits_one_timeout_more_for_the_pong(self):
         logs = LogCapture(self)
-        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
-        c.register()
-        c.clock.advance(30)
+        c = self.pinged()
         self.assertEqual(c.sent()[-1], "PING pubbot-1")
         self.service.pause_input()  # Bot.hold_input: the PONG waits unread
         self.assertEqual(c.transport.producerState, "paused")
@@ -896,16 +903,11 @@ class LivenessTests(Base):
 
     def test_reading_paused_still_drops_a_dead_server_after_two_timeouts(self):
         logs = LogCapture(self)
-        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
-        c.register()
-        c.clock.advance(30)
+        c = self.pinged()
         self.service.pause_input()
         c.clock.advance(10)
         self.assertFalse(c.transport.disconnected)
-        c.clock.advance(9.9)
-        self.assertFalse(c.transport.disconnected)
-        c.clock.advance(0.2)
-        self.assertTrue(c.transport.disconnected)
+        self.assert_dropped_in(c, 10)
         self.assertIn("no reply from the server in 20", logs.text())
 
     def test_a_pause_that_ended_before_the_ping_gives_no_grace(self):
@@ -920,18 +922,13 @@ class LivenessTests(Base):
         self.assertTrue(c.transport.disconnected)
 
     def test_a_pause_during_the_wait_that_has_ended_gives_grace(self):
-        c = self.connect({"ping_interval": 30, "ping_timeout": 10})
-        c.register()
-        c.clock.advance(30)
+        c = self.pinged()
         self.service.pause_input()
         c.clock.advance(2)
         self.service.resume_input()  # resumed; what was unread may not be read yet
         c.clock.advance(8)
         self.assertFalse(c.transport.disconnected)
-        c.clock.advance(9.9)
-        self.assertFalse(c.transport.disconnected)
-        c.clock.advance(0.2)
-        self.assertTrue(c.transport.disconnected)
+        self.assert_dropped_in(c, 10)
 
     def test_connection_lost_cancels_timers(self):
         c = self.connect()

@@ -43,6 +43,7 @@ RELOAD_SECONDS = 60.0
 _SEEN = re.compile(r"seen\s+(?P<nick>[^\s?]{1,64})\s*\??\s*\Z", re.IGNORECASE)
 _TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\s+(?P<text>.+)\Z",
                    re.IGNORECASE | re.DOTALL)
+_NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 _fields_of = attrgetter("fields")
 _topic_of = attrgetter("topic")
 _SAID = ("private", "source", "protocol", "channel", "content")
@@ -52,7 +53,6 @@ _said_fields = itemgetter(*_SAID)
 def _said_fields_lenient(f: dict) -> tuple:
     """L{_said_fields} of a message that may lack some of them (None for those)."""
     return tuple(map(f.get, _SAID))
-_NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 
 
 def _reply(text: str) -> dict:

@@ -20,16 +20,20 @@ log = Logger()
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _call(obj: Any, name: str, default: Any = None) -> Any:
-    """C{obj.name()} if it is callable, C{obj.name} if not, else C{default}."""
-    value = getattr(obj, name, default)
+def reported(value: Any, default: Any = None) -> Any:
+    """C{value()} if it is callable (C{default} if that fails, logged), else C{value}."""
     if callable(value):
         try:
             return value()
         except Exception:
-            log.failure("status: {name}() of {obj!r} failed", name=name, obj=obj)
+            log.failure("status: {value!r} failed", value=value)
             return default
     return value
+
+
+def _call(obj: Any, name: str, default: Any = None) -> Any:
+    """C{obj.name()} if it is callable, C{obj.name} if not, else C{default} (see L{reported})."""
+    return reported(getattr(obj, name, default), default)
 
 
 def _number(value: Any) -> Optional[float]:
@@ -134,17 +138,6 @@ def plugins(bot: Any) -> list:
             "p95_ms": _ms(latency_quantile(s.buckets, 0.95)) if s else None,
         })
     return out
-
-
-def reported(value: Any) -> Any:
-    """A C{bot.state} entry as shown: a callable one (read when asked) is called; None if it fails."""
-    if callable(value):
-        try:
-            return value()
-        except Exception:
-            log.failure("status: {value!r} failed", value=value)
-            return None
-    return value
 
 
 def snapshot(bot: Any, feed: Any = None) -> dict:
