@@ -10,28 +10,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from .chat import ChatMessages
 from .dispatch import Dispatcher, choose_reply
 from .interfaces import IBus
 from .message import Message, Reply
-from .topics import chat_topic
 
 log = Logger()
-
-
-def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tuple[str, bool, Optional[str]]:
-    """
-    A chat line's content as handlers see it: C{(content, direct, command)}.
-    A line starting C{nick:} or C{nick,} (any case) is direct, the address
-    cut off; the command is the text after C{prefix}, or the whole of a
-    direct line (a private one is direct already).
-    """
-    n = len(nick)
-    if content[n:n + 1] in (":", ",") and content[:n].lower() == nick.lower():
-        content = content[n + 1:].lstrip()
-        direct = True
-    if prefix and content.startswith(prefix) and len(content) > len(prefix):
-        return content, direct, content[len(prefix):]
-    return content, direct, content if direct else None
 
 
 def _flow(target: Any, name: str, *args: Any) -> None:
@@ -136,9 +120,11 @@ class Bot:
         self.random = rng or random.Random()
         self.process_id = process_id
         self.started_at = clock.seconds()
+        #: The chat services (IRC networks, the console) by network name.
         self.chat_services: dict[str, Any] = {}
+        self.chat_factories: dict[str, ChatMessages] = {}
         self.bus: Any = LocalBus(self)
-        #: Sends text out: (protocol, target, text, kind) -> None. A Redis
+        #: Sends text out: (network, target, text, kind) -> None. A Redis
         #: worker replaces it with its reply stream.
         self.outbox: Callable[[str, str, str, str], Any] = self._send_local
         self.broadcast_observers: list[Callable[[Message], None]] = []
@@ -182,8 +168,14 @@ class Bot:
     # chat in
 
     def register_chat(self, service) -> None:
-        self.chat_services[service.protocol] = service
+        """C{service} (an L{IChatService}) is the bot's presence on its C{network}."""
+        self.chat_services[service.network] = service
+        self.chat_factories.pop(service.network, None)
         _flow(self.bus, "chat_registered", service)
+
+    def unregister_chat(self, service) -> None:
+        if self.chat_services.get(service.network) is service:
+            del self.chat_services[service.network]
 
     def hold_input(self, holder: Any) -> None:
         """
@@ -208,44 +200,49 @@ class Bot:
         if not self.input_holders:
             _flow(self.bus, "resume_input")
 
-    def nick(self, protocol: str) -> str:
-        service = self.chat_services.get(protocol)
+    def nick(self, network: str) -> str:
+        service = self.chat_services.get(network)
         return service.nick if service is not None else self.settings.irc.nick
 
-    def chat_line(self, protocol: str, channel: str, source: str, content: str,
+    def chat_messages(self, network: str) -> ChatMessages:
+        """The chat-message factory of C{network} (see L{pubbot.chat})."""
+        factory = self.chat_factories.get(network)
+        if factory is None:
+            service = self.chat_services.get(network)
+            if service is not None:
+                protocol, prefix = service.protocol, service.command_prefix
+            else:  # a network known only from its messages (tests, another process's)
+                protocol = "console" if network == "console" else "irc"
+                prefix = self.settings.irc.command_prefix
+            factory = self.chat_factories[network] = ChatMessages(
+                self, network, protocol, lambda: self.nick(network), prefix)
+        return factory
+
+    def chat_line(self, network: str, channel: str, source: str, content: str,
                   private: bool = False, **fields: Any) -> Deferred:
         """
-        A line of chat arrived: publish it on C{chat.<protocol>.<channel>.chat}
+        A line of chat arrived: publish it on C{chat.<network>.<channel>.chat}
         with C{direct} (addressed, address stripped) and C{command} (the text
         after the address or the command prefix, else None).
         """
-        return self.bus.submit(self.chat_message(protocol, channel, source, content, private, fields))
+        return self.bus.submit(self.chat_message(network, channel, source, content, private, fields))
 
-    def chat_message(self, protocol: str, channel: str, source: str, content: str,
+    def chat_message(self, network: str, channel: str, source: str, content: str,
                      private: bool, fields: dict) -> Message:
         """The message L{chat_line} publishes; takes C{fields} (a dict it may change) as its own."""
-        content, direct, command = addressed(content, self.nick(protocol), self.settings.irc.command_prefix,
-                                             private)
-        if "source_id" not in fields:
-            fields["source_id"] = None
-        fields["protocol"] = protocol
-        fields["channel"] = channel
-        fields["source"] = source
-        fields["content"] = content
-        fields["direct"] = direct
-        fields["command"] = command
-        fields["private"] = private
-        return Message.wrap(chat_topic(protocol, channel, "chat"), fields, self)
+        return self.chat_messages(network).chat(channel, source, content, private, fields)
 
-    def chat_event(self, protocol: str, channel: str, kind: str, /, **fields: Any) -> Deferred:
+    def chat_event(self, network: str, channel: str, kind: str, /, **fields: Any) -> Deferred:
         """
-        A join or leave: publish C{chat.<protocol>.<channel>.<kind>}. The
+        A join or leave: publish C{chat.<network>.<channel>.<kind>}. The
         arguments are positional only, so a leave's C{kind} field (part,
         kick, quit) can be among C{fields}.
         """
-        fields.update(protocol=protocol, channel=channel)
-        fields.setdefault("source_id", None)
-        return self.bus.submit(Message(chat_topic(protocol, channel, kind), fields, self))
+        return self.bus.submit(self.chat_messages(network).event(channel, kind, fields))
+
+    def chat_events(self, network: str, events: list) -> Deferred:
+        """What C{network} heard in one read (L{pubbot.chat.ChatEvent}s), dispatched as one batch, in order."""
+        return self.bus.submit_many(self.chat_messages(network).messages(events))
 
     def publish(self, topic: str, **fields: Any) -> Deferred:
         """Publish a message of our own (music.track, vcs.commit...)."""
@@ -255,35 +252,35 @@ class Bot:
 
     def deliver(self, message: Message, reply: Reply) -> None:
         """Send C{reply} back where C{message} came from."""
-        protocol = message.fields.get("protocol")
+        network = message.fields.get("network")
         target = message.fields.get("channel")
-        if protocol is None or target is None:
+        if network is None or target is None:
             log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
             return
-        self.send(protocol, target, "\n".join(reply.lines), reply.kind)
+        self.send(network, target, "\n".join(reply.lines), reply.kind)
 
-    def send(self, protocol: str, target: str, text: str, kind: str = "say") -> Any:
-        """Send C{text} (lines split on newlines) to C{target} on C{protocol}."""
+    def send(self, network: str, target: str, text: str, kind: str = "say") -> Any:
+        """Send C{text} (lines split on newlines) to C{target} on C{network}."""
         for observer in self.sent_observers:
-            observer(protocol, target, text, kind)
-        return self.outbox(protocol, target, text, kind)
+            observer(network, target, text, kind)
+        return self.outbox(network, target, text, kind)
 
     def announce(self, targets, text: str, kind: str = "notice") -> None:
         """Send C{text} to channels on every connected chat network."""
-        for protocol in list(self.chat_services):
+        for network in list(self.chat_services):
             for target in targets:
-                self.send(protocol, target, text, kind)
+                self.send(network, target, text, kind)
 
-    def _send_local(self, protocol: str, target: str, text: str, kind: str) -> Any:
-        service = self.chat_services.get(protocol)
+    def _send_local(self, network: str, target: str, text: str, kind: str) -> Any:
+        service = self.chat_services.get(network)
         if service is None:
-            log.warn("no {protocol} connection; dropped a message to {target}",
-                     protocol=protocol, target=target)
+            log.warn("no {network} connection; dropped a message to {target}",
+                     network=network, target=target)
             return succeed(None)
         return service.send(target, text, kind)
 
-    def roster(self, protocol: str, channel: str) -> list:
-        service = self.chat_services.get(protocol)
+    def roster(self, network: str, channel: str) -> list:
+        service = self.chat_services.get(network)
         return list(service.roster(channel)) if service is not None else []
 
     def uptime(self) -> float:

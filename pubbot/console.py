@@ -72,6 +72,7 @@ class ConsoleService(Service):
     replies under way, then calls C{on_end} (stopping the reactor).
     """
 
+    network = "console"
     protocol = "console"
     channel = "#console"
     user = "you"
@@ -80,6 +81,7 @@ class ConsoleService(Service):
         self.name = "console"
         self.bot = bot
         self.nick = bot.settings.irc.nick
+        self.command_prefix = bot.settings.irc.command_prefix
         self._make_stdio = make_stdio
         self._on_end = on_end
         self._transport = None
@@ -108,12 +110,12 @@ class ConsoleService(Service):
 
     def stopService(self):
         super().stopService()
-        self.bot.chat_services.pop(self.protocol, None)
+        self.bot.unregister_chat(self)
 
     def line_received(self, text: str) -> None:
         if not text.strip():
             return
-        d = self.bot.chat_line(self.protocol, self.channel, self.user, text,
+        d = self.bot.chat_line(self.network, self.channel, self.user, text,
                                hostmask="you!you@console", account=None)
         self._pending.add(d)
         d.addErrback(lambda f: log.failure("console line failed", f))

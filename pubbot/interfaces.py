@@ -52,7 +52,9 @@ class IBatchHandler(IHandler):
 class IChatService(Interface):
     """A chat network connection that can send text (IRC, the console)."""
 
-    protocol = Attribute("The topic word of this network, e.g. 'irc'.")
+    network = Attribute("The network's name: the second word of its chat topics, e.g. 'irc'.")
+    protocol = Attribute("What kind of network it is: 'irc' or 'console'.")
+    command_prefix = Attribute("The command prefix on this network, e.g. '!'.")
     nick = Attribute("The bot's current nick on this network.")
 
     def send(target, text, kind="say"):

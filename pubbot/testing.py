@@ -33,8 +33,11 @@ from .store.memory import MemoryStore
 class FakeChat:
     """A chat network that records what is sent and has a settable roster."""
 
-    def __init__(self, protocol: str = "irc", nick: str = "pubbot"):
-        self.protocol = protocol
+    def __init__(self, network: str = "irc", nick: str = "pubbot", protocol: str = "",
+                 command_prefix: str = "!"):
+        self.network = network
+        self.protocol = protocol or ("console" if network == "console" else "irc")
+        self.command_prefix = command_prefix
         self.nick = nick
         self.sent: list[tuple[str, str, str]] = []
         self.rosters: dict[str, list[str]] = {}
@@ -50,14 +53,14 @@ class Harness:
     """A bot with the given handlers, a L{Clock}, a memory store and a L{FakeChat}."""
 
     def __init__(self, *handlers: Any, settings: Optional[Settings] = None,
-                 config: Optional[dict] = None, protocol: str = "irc",
+                 config: Optional[dict] = None, network: str = "irc",
                  nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0):
         self.clock = Clock()
         self.clock.advance(start_time)
         self.settings = settings or parse(config or {})
         self.store = MemoryStore(self.clock)
         self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))
-        self.chat = FakeChat(protocol, nick)
+        self.chat = FakeChat(network, nick, command_prefix=self.settings.irc.command_prefix)
         self.bot.register_chat(self.chat)
         for h in handlers:
             self.bot.add_handler(h)
@@ -74,7 +77,7 @@ class Harness:
         fields.setdefault("account", None)
         if private:
             channel = source
-        return self.bot.chat_line(self.chat.protocol, channel, source, content,
+        return self.bot.chat_line(self.chat.network, channel, source, content,
                                   private=private, **fields)
 
     def reply(self, content: str, **kwargs: Any) -> Optional[str]:
@@ -88,7 +91,7 @@ class Harness:
 
     def event(self, channel: str, kind: str, /, **fields: Any) -> Any:
         """Publish a join or leave (C{kind} the topic's last word); returns the reply, if any."""
-        return self._now(self.bot.chat_event(self.chat.protocol, channel, kind, **fields))
+        return self._now(self.bot.chat_event(self.chat.network, channel, kind, **fields))
 
     def join(self, nick: str, channel: str = "#pubbot", **fields: Any) -> Any:
         fields.setdefault("hostmask", "%s!%s@example.org" % (nick, nick.lower()))

@@ -65,7 +65,7 @@ class ApiTests(SynchronousTestCase):
 
     def test_seed_subscription_on_irc_only(self):
         self.assertEqual(Harness(my_other_handler).reply("anything"), "You set something in irc")
-        self.assertIsNone(Harness(my_other_handler, protocol="console").reply("anything"))
+        self.assertIsNone(Harness(my_other_handler, network="console").reply("anything"))
 
     def test_command_prefix_or_address(self):
         bot = Harness(echo)

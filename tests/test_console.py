@@ -14,7 +14,7 @@ from pubbot.testing import Harness
 
 class ConsoleTests(SynchronousTestCase):
     def setUp(self):
-        self.harness = Harness(core.ping, protocol="console-fake")
+        self.harness = Harness(core.ping, network="console-fake")
         self.bot = self.harness.bot
         self.transport = StringTransport()
         self.ended = []

@@ -1,0 +1,105 @@
+"""
+The one place where "someone said text in a place" becomes a chat L{Message}.
+
+Every network (IRC, the console, any future one) reports what it hears as
+L{ChatEvent}s: a kind (C{chat}, C{join}, C{leave}), a place (a channel, or
+the sender's nick for private chat) and the event's fields. L{ChatMessages}
+turns them into messages on C{chat.<network>.<place>.<kind>}, with the
+fields every handler can rely on (C{network}, C{protocol}, C{channel},
+C{source_id}; for chat also C{source}, C{content}, C{direct}, C{command},
+C{private}).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+from .message import Message
+from .topics import chat_topic
+
+#: Topics kept per network before the cache starts again (channels and nicks seen).
+TOPIC_CACHE = 4096
+
+
+class ChatEvent(NamedTuple):
+    """Something heard on a network, in the order it was heard."""
+
+    kind: str  # "chat", "join" or "leave"
+    place: str  # the channel, or the sender's nick for a private line
+    fields: dict  # the event's own fields; given up to the message made of it
+
+
+def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tuple[str, bool, Optional[str]]:
+    """
+    A chat line's content as handlers see it: C{(content, direct, command)}.
+    A line starting C{nick:} or C{nick,} (any case) is direct, the address
+    cut off; the command is the text after C{prefix}, or the whole of a
+    direct line (a private one is direct already).
+    """
+    n = len(nick)
+    if content[n:n + 1] in (":", ",") and content[:n].lower() == nick.lower():
+        content = content[n + 1:].lstrip()
+        direct = True
+    if prefix and content.startswith(prefix) and len(content) > len(prefix):
+        return content, direct, content[len(prefix):]
+    return content, direct, content if direct else None
+
+
+class ChatMessages:
+    """
+    Makes the chat messages of one network. C{nick} is called for the bot's
+    current nick there (it changes), C{prefix} is the command prefix.
+    """
+
+    def __init__(self, bot: Any, network: str, protocol: str, nick: Callable[[], str], prefix: str):
+        self.bot = bot
+        self.network = network
+        self.protocol = protocol
+        self.nick = nick
+        self.prefix = prefix
+        self._topics: dict[tuple[str, str], str] = {}
+
+    def topic(self, place: str, kind: str) -> str:
+        topics = self._topics
+        topic = topics.get((place, kind))
+        if topic is None:
+            if len(topics) >= TOPIC_CACHE:
+                topics.clear()
+            topic = topics[(place, kind)] = chat_topic(self.network, place, kind)
+        return topic
+
+    def chat(self, place: str, source: str, content: str, private: bool, fields: dict) -> Message:
+        """A line of chat (C{fields}, a dict this takes as its own, gets the chat fields)."""
+        content, direct, command = addressed(content, self.nick(), self.prefix, private)
+        if "source_id" not in fields:
+            fields["source_id"] = None
+        fields["network"] = self.network
+        fields["protocol"] = self.protocol
+        fields["channel"] = place
+        fields["source"] = source
+        fields["content"] = content
+        fields["direct"] = direct
+        fields["command"] = command
+        fields["private"] = private
+        return Message.wrap(self.topic(place, "chat"), fields, self.bot)
+
+    def event(self, place: str, kind: str, fields: dict) -> Message:
+        """A join or leave in C{place} (C{fields} taken as the message's own)."""
+        fields["network"] = self.network
+        fields["protocol"] = self.protocol
+        fields["channel"] = place
+        if "source_id" not in fields:
+            fields["source_id"] = None
+        return Message.wrap(self.topic(place, kind), fields, self.bot)
+
+    def messages(self, events: list) -> list:
+        """The messages of C{events} (L{ChatEvent}s), in order."""
+        out = []
+        append = out.append
+        chat = self.chat
+        for kind, place, fields in events:
+            if kind == "chat":
+                append(chat(place, fields["source"], fields["content"], fields["private"], fields))
+            else:
+                append(self.event(place, kind, fields))
+        return out
