@@ -121,6 +121,7 @@ class ThrottleSettings:
 
 @dataclass(frozen=True)
 class IrcSettings:
+    name: str = key("irc")
     server: str = key("", _endpoint(("tcp", "tls", "ssl", "unix")))
     nick: str = key("pubbot", _nick)
     alt_nicks: tuple[str, ...] = key(["pubbot_", "pubbot__"], _nicks)

@@ -154,7 +154,7 @@ class RegistrationTests(Base):
         c.sent()
         c.register()
         self.assertTrue(self.service.connected)
-        self.assertEqual(self.service.network, "TestNet")
+        self.assertEqual(self.service.server_network, "TestNet")
         self.assertEqual(self.service.hostmask, "pubbot!~pubbot@host.example")
         self.assertEqual(c.sent(), ["JOIN #pubbot", "JOIN #secret key"])
 

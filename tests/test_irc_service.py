@@ -43,7 +43,7 @@ class ContractTests(SynchronousTestCase):
 
     def test_dashboard_surface_before_connecting(self):
         _, service = make()
-        self.assertEqual((service.connected, service.network, service.lag, service.channels(),
+        self.assertEqual((service.connected, service.server_network, service.lag, service.channels(),
                           service.lines_in, service.lines_out, service.reconnects, service.throttle_depth()),
                          (False, None, None, {}, 0, 0, 0, 0))
         self.assertEqual(service.roster("#pubbot"), [])

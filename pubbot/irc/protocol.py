@@ -28,7 +28,7 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
-from ..bot import addressed
+from ..chat import addressed
 from ..message import Message
 from ..topics import chat_topic
 from ..version import __version__
@@ -239,9 +239,9 @@ class IRCProtocol(Protocol):
         own = service.folded_nick
         get_user = service.rosters.users.get_folded
         account_tag = "account-tag" in service.caps.enabled
-        protocol = service.protocol
+        network = service.network
         # Addressing (C{nick: text}) and the command prefix, as Bot.chat_message reads them.
-        nick_of_bot = bot.nick(protocol)
+        nick_of_bot = bot.nick(network)
         prefix = bot.settings.irc.command_prefix
         address = addressed
         topics = self._topics
@@ -296,13 +296,13 @@ class IRCProtocol(Protocol):
             if topic is None:
                 if len(topics) >= 4096:
                     topics.clear()
-                topic = topics[target] = chat_topic(protocol, target, "chat")
+                topic = topics[target] = chat_topic(network, target, "chat")
             message = new_message(Message)
             message.topic = topic
             # The fields in the order bot.chat_message gives them.
             message.fields = {
                 "account": account, "hostmask": line[1:space], "tags": {}, "time": seconds(),
-                "action": False, "source_id": account, "protocol": protocol, "channel": target,
+                "action": False, "source_id": account, "network": network, "protocol": "irc", "channel": target,
                 "source": nick, "content": content, "direct": direct, "command": command,
                 "private": False}
             message.bot = bot

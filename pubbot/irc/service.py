@@ -74,12 +74,15 @@ class IRCService(Service):
     """
 
     protocol = "irc"
-    name = "irc"  # type: ignore[assignment]
 
-    def __init__(self, bot, reactor, rng: Optional[random.Random] = None, endpoint=None):
+    def __init__(self, bot, reactor, rng: Optional[random.Random] = None, endpoint=None, *,
+                 network: str = "irc", settings=None):
         self.bot = bot
         self.clock = reactor
-        self.settings = settings = bot.settings.irc
+        self.network = network
+        self.name = "irc" if network == bot.settings.irc.name else "irc-" + network
+        self.settings = settings = settings if settings is not None else bot.settings.irc
+        self.command_prefix = settings.command_prefix
         self.random = rng or random.Random()
         try:
             server = parse_server(settings.server)
@@ -119,7 +122,8 @@ class IRCService(Service):
         self.hostmask: Optional[str] = None
         self.account: Optional[str] = None
         self.connected = False
-        self.network: Optional[str] = None
+        #: The network's own name for itself (ISUPPORT NETWORK), for the dashboard.
+        self.server_network: Optional[str] = None
         self.lag: Optional[float] = None
         self.lines_in = 0
         self.lines_out = 0
@@ -164,8 +168,7 @@ class IRCService(Service):
 
     def stopService(self) -> Deferred:
         super().stopService()
-        if self.bot.chat_services.get(self.protocol) is self:
-            del self.bot.chat_services[self.protocol]
+        self.bot.unregister_chat(self)
         return self.stop_connection()
 
     def start_connection(self) -> None:
@@ -268,7 +271,7 @@ class IRCService(Service):
         self.rosters.prefix_symbols = isupport.prefix_symbols
         self.rosters.prefix_modes = isupport.prefix_modes
         if isupport.network:
-            self.network = isupport.network
+            self.server_network = isupport.network
 
     def joined(self, channel: str, hostmask: Optional[str]) -> None:
         if hostmask and "@" in hostmask:
@@ -308,7 +311,7 @@ class IRCService(Service):
     # to the bot
 
     def publish_line(self, channel: str, nick: str, text: str, private: bool, **fields: Any) -> None:
-        d = self.bot.chat_line(self.protocol, channel, nick, text, private=private, **fields)
+        d = self.bot.chat_line(self.network, channel, nick, text, private=private, **fields)
         d.addErrback(self._publish_failed)
 
     def publish_lines(self, messages: list) -> None:
@@ -317,7 +320,7 @@ class IRCService(Service):
         d.addErrback(self._publish_failed)
 
     def publish_event(self, channel: str, event: str, **fields: Any) -> None:
-        d = self.bot.chat_event(self.protocol, channel, event, **fields)
+        d = self.bot.chat_event(self.network, channel, event, **fields)
         d.addErrback(self._publish_failed)
 
     @staticmethod

@@ -156,7 +156,7 @@ class ChatTests(Base):
         self.start_server()
         self.start_bot()
         await self.bot_ready()
-        self.assertEqual(self.service.network, None)  # ngircd announces no NETWORK
+        self.assertEqual(self.service.server_network, None)  # ngircd announces no NETWORK
         self.assertEqual(self.service.isupport.casemapping, "ascii")
         alice = await self.human("alice")
         await self.eventually(lambda: "alice" in self.service.roster("#pubbot"), "alice in the roster")
