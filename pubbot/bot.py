@@ -12,6 +12,7 @@ from zope.interface import implementer
 
 from .chat import ChatMessages
 from .dispatch import Dispatcher, choose_reply
+from .events import IChatEvents
 from .interfaces import IBus
 from .message import Message, Reply
 
@@ -102,6 +103,7 @@ class LocalBus:
                 log.failure("broadcast observer {observer!r} failed", observer=observer)
 
 
+@implementer(IChatEvents)
 class Bot:
     """
     What handlers see as C{msg.bot}: settings, clock, store, random source,

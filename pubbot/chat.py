@@ -12,21 +12,14 @@ C{private}).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Optional
 
+from .events import ChatEvent
 from .message import Message
 from .topics import chat_topic
 
 #: Topics kept per network before the cache starts again (channels and nicks seen).
 TOPIC_CACHE = 4096
-
-
-class ChatEvent(NamedTuple):
-    """Something heard on a network, in the order it was heard."""
-
-    kind: str  # "chat", "join" or "leave"
-    place: str  # the channel, or the sender's nick for a private line
-    fields: dict  # the event's own fields; given up to the message made of it
 
 
 def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tuple[str, bool, Optional[str]]:
@@ -92,7 +85,7 @@ class ChatMessages:
             fields["source_id"] = None
         return Message.wrap(self.topic(place, kind), fields, self.bot)
 
-    def messages(self, events: list) -> list:
+    def messages(self, events: list[ChatEvent]) -> list[Message]:
         """The messages of C{events} (L{ChatEvent}s), in order."""
         out = []
         append = out.append

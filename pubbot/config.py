@@ -110,6 +110,8 @@ class SaslSettings:
     username: str = key("", _one_line)
     password: str = key("", secret=True)
     password_env: str = key("")
+    #: PLAIN sends the password itself: only on TLS connections unless this is true.
+    allow_plaintext: bool = key(False)
 
 
 @dataclass(frozen=True)

@@ -234,8 +234,8 @@ class RegistrationTests(Base):
 class SaslTests(Base):
     irc = {"sasl": {"username": "bot", "password": "hunter2-secret"}}
 
-    def negotiate(self, ls="sasl=PLAIN,SCRAM-SHA-256"):
-        c = self.connect()
+    def negotiate(self, ls="sasl=PLAIN,SCRAM-SHA-256", tls=True):
+        c = self.connect(tls=tls)
         self.logs = LogCapture(self)
         c.sent()
         c.feed(":srv CAP * LS :" + ls)
@@ -738,7 +738,7 @@ class OutputTests(Base):
         self.assertEqual("".join(line.split(" :", 1)[1] for line in lines), text)
 
     def test_split_assumes_long_host_before_it_is_known(self):
-        self.service.hostmask = None
+        self.service.state.hostmask = None
         self.service.send("#pubbot", "x" * 1000)
         for line in self.conn.sent():
             worst = ":pubbot!~pubbot@%s %s\r\n" % ("h" * 63, line)
@@ -817,7 +817,7 @@ class SendPropertyTests(Base):
            st.sampled_from([None, "pubbot!~pubbot@" + "h" * 63, "pubbot!u@h"]))
     def test_wire_lines(self, text, kind, target, hostmask):
         service, transport = self.service, self.conn.transport
-        service.hostmask = hostmask
+        service.state.hostmask = hostmask
         transport.clear()
         service.send(target, text, kind)
         data = transport.value()
@@ -1044,7 +1044,7 @@ class CtcpTests(Base):
 
 
 class ChatBatchTests(Base):
-    """Plain channel chat is read by the fast path and dispatched per read, in order."""
+    """Every line goes one way: each read's events are dispatched as one batch, in order."""
 
     def setUp(self):
         c = self.connect()
@@ -1054,52 +1054,76 @@ class ChatBatchTests(Base):
         self.service.rosters.users.get("alice").account = "alice-acct"
         c.messages.clear()
 
-    def slow(self, raw: bytes):
-        """What the general line path (every line's) makes of C{raw} (the line before its LF)."""
+    def read(self, *chunks: bytes):
+        """What the bot is given for C{chunks}, each one read from the socket."""
         self.conn.messages.clear()
-        self.conn.protocol.line_received(raw)
+        for chunk in chunks:
+            self.conn.protocol.dataReceived(chunk)
         return [(m.topic, m.fields) for m in self.conn.messages]
 
-    def fast(self, raw: bytes, ending: bytes = b"\r\n"):
-        self.conn.messages.clear()
-        self.conn.protocol.dataReceived(raw + ending)
-        return [(m.topic, m.fields) for m in self.conn.messages]
-
-    def test_chat_lines_of_one_read_are_one_batch_in_order(self):
+    def test_every_line_of_one_read_is_one_batch_in_order(self):
         batches = []
         before = self.service.lines_in
         bus = self.service.bot.bus
-        bus.submit_many = lambda ms: batches.append([m.content for m in ms]) or succeed(None)
+        bus.submit_many = lambda ms: batches.append(
+            [(m.topic.rpartition(".")[2], m.fields.get("content")) for m in ms]) or succeed(None)
         self.conn.protocol.dataReceived(
             b":alice!a@h PRIVMSG #pubbot :one\r\n:bob!b@h PRIVMSG #pubbot :two\r\n"
-            b":carol!c@h JOIN #pubbot\r\n:bob!b@h PRIVMSG #pubbot :three\r\n"
-            b":bob!b@h PRIVMSG #pubbot :\x01ACTION four\x01\r\n:bob!b@h PRIVMSG #pubbot :fi")
-        self.assertEqual(batches, [["one", "two"], ["three"]])
-        self.assertEqual([(m.topic, m.fields.get("content")) for m in bus.messages],
-                         [("chat.irc.#pubbot.join", None), ("chat.irc.#pubbot.chat", "four")])
+            b":carol!c@h JOIN #pubbot\r\n@time=2024-01-01T00:00:00.000Z;msgid=x :bob!b@h PRIVMSG #pubbot :three\r\n"
+            b":bob!b@h PRIVMSG #pubbot :\x01ACTION four\x01\r\n:carol!c@h PART #pubbot :bye\r\n"
+            b":bob!b@h PRIVMSG #pubbot :fi")
+        self.assertEqual(batches, [[("chat", "one"), ("chat", "two"), ("join", None), ("chat", "three"),
+                                    ("chat", "four"), ("leave", None)]])
         self.conn.protocol.dataReceived(b"ve\r\n")
-        self.assertEqual(batches[-1], ["five"])
-        self.assertEqual(self.service.lines_in - before, 6)
+        self.assertEqual(batches[-1], [("chat", "five")])
+        self.assertEqual(self.service.lines_in - before, 7)
 
-    def test_fast_path_makes_what_the_general_path_makes(self):
-        for raw in (b":alice!a@h PRIVMSG #pubbot :hello", b":ALICE!a@h PRIVMSG #pubbot :pubbot: hi there",
-                    b":bob[m]!b@h.example PRIVMSG #pubbot :!ping", b":x!y@z PRIVMSG #pubbot :caf\xe9 latin-1",
-                    b":x!y@z PRIVMSG #pubbot :\xc3\xa9t\xc3\xa9", b":x!y@z PRIVMSG #pubbot ::colon  spaces ",
-                    b":x!y@z PRIVMSG #pubbot :" + b"a" * 486, b":a@b!c PRIVMSG #pubbot :at before bang",
-                    b":abc PRIVMSG #pubbot :no!source@mask", b":a!b@c PRIVMSG #pubbot :\r",
-                    b":a!b@c PRIVMSG #pubbot :cr\rinside", b":a!b@c PRIVMSG #pubbot :\x01ACTION waves\x01"):
-            self.assertEqual(self.fast(raw), self.slow(raw + b"\r"), raw)
+    def test_fields_of_a_chat_line(self):
+        [(topic, fields)] = self.read(b":alice!a@h PRIVMSG #pubbot :pubbot: hi there\r\n")
+        self.assertEqual(topic, "chat.irc.#pubbot.chat")
+        self.assertEqual(fields, {
+            "account": "alice-acct", "hostmask": "alice!a@h", "tags": {}, "time": self.service.clock.seconds(),
+            "action": False,
+            "source_id": "alice-acct", "network": "irc", "protocol": "irc", "channel": "#pubbot",
+            "source": "alice", "content": "hi there", "direct": True, "command": "hi there",
+            "private": False})
 
-    @given(st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=40),
-           st.sampled_from(["alice", "Bob[m]", "pubbot", "PUBBOT", "x"]), st.booleans(),
-           st.sampled_from(["", "pubbot: ", "PubBot,", "pubbot:", "pubbot ", "pubbo: ", "!", "pubbot: !",
-                            "pubbot,  !", "\x01", ":", " "]),
-           st.sampled_from([b"\r\n", b"\n", b"\r\r\n"]))
-    def test_fast_path_equals_general_path(self, text, nick, latin1, lead, ending):
-        text = lead + text  # addressed to the bot, a command, or neither
-        encoded = text.encode("latin-1", "replace") if latin1 else text.encode("utf-8")
-        raw = b":%s!u@h PRIVMSG #pubbot :%s" % (nick.encode(), encoded)
-        self.assertEqual(self.fast(raw, ending), self.slow(raw + ending[:-1]))
+    def test_tags_of_a_chat_line(self):
+        c = self.connect()
+        c.sent()
+        c.register(caps="message-tags server-time account-tag")
+        c.join(names="alice")
+        c.messages.clear()
+        c.feed("@time=2023-11-14T22:13:20.500Z;msgid=abc;account=al\\sice;+draft/x=a\\:b "
+               ":alice!a@h PRIVMSG #pubbot :!ping")
+        [m] = c.messages
+        self.assertEqual((m.time, m.account, m.source_id, m.command),
+                         (1700000000.5, "al ice", "al ice", "ping"))
+        self.assertEqual(m.tags, {"time": "2023-11-14T22:13:20.500Z", "msgid": "abc", "account": "al ice",
+                                  "+draft/x": "a;b"})
+
+    @given(st.lists(st.tuples(
+        st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=30),
+        st.sampled_from(["alice", "Bob[m]", "pubbot", "PUBBOT", "x", "carol"]),
+        st.sampled_from(["", "pubbot: ", "PubBot,", "!", "\x01", ":", " ", "\x01ACTION "]),
+        st.sampled_from(["PRIVMSG #pubbot", "PRIVMSG pubbot", "NOTICE #pubbot", "JOIN #pubbot",
+                         "PART #pubbot", "PRIVMSG @#pubbot", "QUIT"]),
+        st.booleans(), st.sampled_from([b"\r\n", b"\n"])), max_size=12),
+        st.lists(st.integers(0, 2000), max_size=6))
+    def test_how_lines_are_split_into_reads_changes_nothing(self, lines, cuts):
+        stream = b""
+        for text, nick, lead, command, tagged, ending in lines:
+            tags = b"@time=2024-02-03T04:05:06.789Z;account=%s " % nick.encode() if tagged else b""
+            stream += tags + b":%s!u@h %s :%s%s" % (nick.encode(), command.encode(), lead.encode(),
+                                                    text.encode("utf-8")) + ending
+        self.setUp()  # a fresh connection (and clock) for each example
+        at_once = self.read(stream)
+        self.setUp()
+        bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+        pieces = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+        self.assertEqual(self.read(*pieces), at_once)
+        self.setUp()
+        self.assertEqual(self.read(*[stream[i:i + 1] for i in range(len(stream))]), at_once)
 
     def test_account_tag_without_tag_means_logged_out(self):
         c = self.connect()
@@ -1113,7 +1137,7 @@ class ChatBatchTests(Base):
         self.assertEqual((m.account, m.source_id), (None, None))
         self.assertIsNone(self.service.rosters.users.get("alice").account)
 
-    def test_hostile_lines_leave_the_fast_path(self):
+    def test_hostile_lines_are_dropped_and_the_rest_read(self):
         logs = LogCapture(self)
         self.conn.protocol.dataReceived(b":x!y@z PRIVMSG #pubbot :nul\0here\r\n"
                                         b":x!y@z PRIVMSG #pubbot :" + b"b" * 600 + b"\r\n"
@@ -1125,7 +1149,7 @@ class ChatBatchTests(Base):
     def test_casemapping_change_refolds_own_nick(self):
         self.conn.feed(":PUBBOT!p@h PRIVMSG #pubbot :echo of my own line")
         self.assertEqual(self.conn.messages, [])
-        self.service.nick = "pub[bot]"
+        self.service.state.nick = "pub[bot]"
         self.conn.feed(":pub{bot}!p@h PRIVMSG #pubbot :rfc1459 folds [ to {")
         self.assertEqual(self.conn.messages, [])
         self.conn.feed(":srv 005 pub[bot] CASEMAPPING=ascii :are supported")

@@ -30,12 +30,15 @@ from zope.interface import implementer
 from ..config import ConfigError, secret
 from ..interfaces import IChatService
 from ..ratelimit import Limits, RateLimiter
+from ..events import ChatEvent, IChatEvents
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
 from .isupport import ISupport
 from .lines import build
 from .protocol import IRCProtocol, nick_fallback
+from .registration import SaslConfig
 from .roster import Roster
+from .state import ConnectionState
 from .sts import StsPolicies
 from .text import split_bytes, split_lines
 from .throttle import Throttle
@@ -78,6 +81,8 @@ class IRCService(Service):
     def __init__(self, bot, reactor, rng: Optional[random.Random] = None, endpoint=None, *,
                  network: str = "irc", settings=None):
         self.bot = bot
+        #: Where what the network says goes (the bot).
+        self.sink: IChatEvents = bot
         self.clock = reactor
         self.network = network
         self.name = "irc" if network == bot.settings.irc.name else "irc-" + network
@@ -103,6 +108,9 @@ class IRCService(Service):
                                 if (m == "EXTERNAL" and tls.client_cert is not None)
                                 or (m != "EXTERNAL" and self.sasl_password)]
         self.sasl_configured = bool(self.sasl_mechanisms)
+        self.sasl: Optional[SaslConfig] = SaslConfig(
+            tuple(self.sasl_mechanisms), self.sasl_username, self.sasl_password,
+            sasl.allow_plaintext) if self.sasl_configured else None
         self.nickserv_password = secret(settings.nickserv_password, settings.nickserv_password_env)
         self.nick_candidates = (settings.nick,) + tuple(settings.alt_nicks)
         self.wanted_channels = []
@@ -113,18 +121,9 @@ class IRCService(Service):
         self.bad_line_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         self.bad_lines_unlogged = 0
 
-        # state for the dashboard and the bot
-        self.isupport = ISupport()
-        self.caps = Capabilities()
-        self.rosters = Roster(self.isupport.fold, self.isupport.prefix_symbols)
-        self._nick = settings.nick
-        self.folded_nick = self.isupport.fold(self._nick)
-        self.hostmask: Optional[str] = None
-        self.account: Optional[str] = None
+        #: The current connection's state, else the last one's (for the dashboard).
+        self.state = ConnectionState(settings.nick, reactor.seconds)
         self.connected = False
-        #: The network's own name for itself (ISUPPORT NETWORK), for the dashboard.
-        self.server_network: Optional[str] = None
-        self.lag: Optional[float] = None
         self.lines_in = 0
         self.lines_out = 0
         self.reconnects = 0
@@ -141,23 +140,48 @@ class IRCService(Service):
         #: When reading last resumed (the clock's seconds), or None.
         self.input_resumed_at: Optional[float] = None
 
-    # nick
+    # the connection's state
 
     @property
     def nick(self) -> str:
-        return self._nick
+        return self.state.nick
 
-    @nick.setter
-    def nick(self, value: str) -> None:
-        self._nick = value
-        self.folded_nick = self.isupport.fold(value)
+    @property
+    def folded_nick(self) -> str:
+        return self.state.folded_nick
 
-    def nick_is_wanted(self) -> bool:
-        return self.folded_nick == self.isupport.fold(self.settings.nick)
+    @property
+    def isupport(self) -> ISupport:
+        return self.state.isupport
+
+    @property
+    def caps(self) -> Capabilities:
+        return self.state.caps
+
+    @property
+    def rosters(self) -> Roster:
+        return self.state.rosters
+
+    @property
+    def hostmask(self) -> Optional[str]:
+        return self.state.hostmask
+
+    @property
+    def account(self) -> Optional[str]:
+        return self.state.account
+
+    @property
+    def lag(self) -> Optional[float]:
+        return self.state.lag if self.current is not None else None
+
+    @property
+    def server_network(self) -> Optional[str]:
+        """The network's own name for itself (ISUPPORT NETWORK), for the dashboard."""
+        return self.state.server_network
 
     def nick_fallback(self, index: int) -> str:
         return nick_fallback(self.settings.nick, self.settings.alt_nicks, index,
-                             self.isupport.nicklen, self.random)
+                             self.state.isupport.nicklen, self.random)
 
     # lifecycle
 
@@ -224,12 +248,7 @@ class IRCService(Service):
             self.reconnects += 1
         self._connections += 1
         self.current = protocol
-        self.isupport = ISupport()
-        self.caps = Capabilities()
-        self.rosters = Roster(self.isupport.fold, self.isupport.prefix_symbols)
-        self.hostmask = None
-        self.account = None
-        self.lag = None
+        self.state = protocol.state
         self.throttle.attach(protocol.write)
         if self.input_paused:
             protocol.transport.pauseProducing()
@@ -247,7 +266,6 @@ class IRCService(Service):
             return
         self.current = None
         self.connected = False
-        self.lag = None
         if self._stable_call is not None and self._stable_call.active():
             self._stable_call.cancel()
         self._stable_call = None
@@ -256,33 +274,29 @@ class IRCService(Service):
                 call.cancel()
         self._rejoins.clear()
         dropped = self.throttle.detach()
-        self.rosters.clear()
+        self.state.rosters.clear()
         message = reason.getErrorMessage() if reason is not None else "closed"
         log.info("connection lost: {reason}{dropped}", reason=message,
                  dropped=" (%d queued lines dropped)" % dropped if dropped else "")
 
-    def isupport_changed(self, tokens: list) -> None:
-        isupport = self.isupport
-        old_fold = isupport.casemapping
-        isupport.update(tokens)
-        if isupport.casemapping != old_fold:
-            self.rosters.refold(isupport.fold)
-            self.folded_nick = isupport.fold(self._nick)
-        self.rosters.prefix_symbols = isupport.prefix_symbols
-        self.rosters.prefix_modes = isupport.prefix_modes
-        if isupport.network:
-            self.server_network = isupport.network
+    def upgrade_to_tls(self, port: int) -> None:
+        """STS: the next connection is TLS on C{port}, at once."""
+        self.endpoint.upgrade_port = port
+        self.retry_now = True
 
-    def joined(self, channel: str, hostmask: Optional[str]) -> None:
-        if hostmask and "@" in hostmask:
-            self.hostmask = hostmask
+    def keep_sts_policy(self, duration: int) -> None:
+        host = self.endpoint.server.host
+        if host is None:
+            return
+        port = self.endpoint.last[2] or 6697
+        d = self.policies.save(host, port, duration)
+        d.addErrback(lambda f: log.failure("storing the STS policy failed", f))
+
+    def joined(self, channel: str) -> None:
         call = self._rejoins.pop(channel, None)
         if call is not None and call.active():
             call.cancel()
         log.info("joined {channel}", channel=channel)
-
-    def left(self, channel: str) -> None:
-        self.rosters.leave_channel(channel)
 
     def schedule_rejoin(self, channel: str) -> None:
         key = None
@@ -310,22 +324,10 @@ class IRCService(Service):
 
     # to the bot
 
-    def publish_line(self, channel: str, nick: str, text: str, private: bool, **fields: Any) -> None:
-        d = self.bot.chat_line(self.network, channel, nick, text, private=private, **fields)
-        d.addErrback(self._publish_failed)
-
-    def publish_lines(self, messages: list) -> None:
-        """Dispatch a batch of chat messages (made with C{bot.chat_message})."""
-        d = self.bot.bus.submit_many(messages)
-        d.addErrback(self._publish_failed)
-
-    def publish_event(self, channel: str, event: str, **fields: Any) -> None:
-        d = self.bot.chat_event(self.network, channel, event, **fields)
-        d.addErrback(self._publish_failed)
-
-    @staticmethod
-    def _publish_failed(failure) -> None:
-        log.failure("publishing an IRC message failed", failure)
+    def chat_events(self, events: list[ChatEvent]) -> None:
+        """What one read from the server held, up to the bot as one batch."""
+        d = self.sink.chat_events(self.network, events)
+        d.addErrback(lambda f: log.failure("dispatching what {network} said failed", f, network=self.network))
 
     # IChatService
 
