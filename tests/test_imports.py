@@ -1,0 +1,140 @@
+"""The import rules of pubbot's layout, read from the source with ast."""
+
+from __future__ import annotations
+
+import ast
+import os
+import unittest
+
+from tests.servers import ROOT
+
+PACKAGE = os.path.join(ROOT, "pubbot")
+
+
+def module_name(path: str) -> str:
+    rel = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+    return rel[:-len(".__init__")] if rel.endswith(".__init__") else rel
+
+
+def modules() -> dict[str, str]:
+    found = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                found[module_name(path)] = path
+    return found
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def imports_of(name: str, path: str, known: set[str]) -> set[str]:
+    """The pubbot modules C{name} imports anywhere (in functions too), but under TYPE_CHECKING."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def add(target: str) -> None:
+        # the deepest known module the name points at (a module, or a name in one)
+        while target and target not in known:
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            found.add(target)
+
+    def visit(node: ast.AST) -> None:
+        if _type_checking_only(node):
+            return
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            for alias in node.names:
+                add(prefix + "." + alias.name)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return {m for m in found if m.startswith("pubbot")}
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    known = set(found)
+    return {name: imports_of(name, path, known) for name, path in found.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            strong(v)
+    return out
+
+
+def _is_package(module: str) -> bool:
+    return module == "pubbot" or module.endswith(".__init__")
+
+
+class ImportRuleTests(unittest.TestCase):
+    def test_no_import_circle(self):
+        edges = graph()
+        # a package's __init__ importing its own modules is not a circle of ideas
+        for name in list(edges):
+            edges[name] = {m for m in edges[name] if not (name.startswith(m + ".") and m != "pubbot")}
+        self.assertEqual(cycles(edges), [])
+
+    def test_the_irc_package_knows_nothing_of_the_bot(self):
+        forbidden = ("pubbot.bot", "pubbot.message", "pubbot.chat", "pubbot.bus", "pubbot.dispatch",
+                     "pubbot.plugins")
+        for name, imported in graph().items():
+            if name.startswith("pubbot.irc"):
+                bad = sorted(m for m in imported if m.startswith(forbidden))
+                self.assertEqual(bad, [], "%s imports %s" % (name, bad))
+
+    def test_the_checker_sees_imports_and_circles(self):
+        # the rule tests above can fail: the reader sees real imports, Tarjan finds a planted circle
+        self.assertIn("pubbot.irc.state", graph()["pubbot.irc.protocol"])
+        self.assertIn("pubbot.message", graph()["pubbot.chat"])
+        self.assertEqual(cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}), [["a", "b", "c"]])
+
+
+if __name__ == "__main__":
+    unittest.main()
