@@ -1,7 +1,7 @@
 """
 Flood benchmark: lines per second a client ingests until its last answer.
 
-    python bench/flood.py [--lines N] [--every K] [--runs R]
+    python bench/flood.py [--lines N] [--every K] [--runs R] [--tagged | --plain]
 
 A loopback IRC server (bench/ircserver.py) registers the client, lets it
 join #bench, then writes N chat lines from 200 users as fast as the socket
@@ -13,9 +13,12 @@ learner too), sampled every 0.1 s: peak RSS with each page counted once
 (the bot's RSS plus what only its learner holds), peak PSS (summed), and
 the sum of each process's own peak RSS (VmHWM; pages they share count in
 each, so an upper bound). Each run measures pubbot (every
-default plugin loaded, output throttling off) and, in the same run, a bare
-twisted.words IRCClient answering the same trigger; the table shows medians
-over the runs and pubbot's ratio to the baseline.
+default plugin loaded, output throttling off) tagged (the server plays a
+modern network: CAP negotiated, every line tagged, see ircserver) and plain
+(a server without CAP), and in the same run a bare twisted.words IRCClient
+answering the same trigger (it asks for no CAP, so it gets plain lines);
+the table shows medians over the runs and the ratios. --tagged or --plain
+runs only one of pubbot's two.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from ircserver import with_timeout  # noqa: E402
 
 
 @inlineCallbacks
-def one(reactor, kind: str, lines: list, triggers: list, timeout: float):
+def one(reactor, kind: str, tagged: bool, chats: list, triggers: list, timeout: float):
     workdir = ircserver.scratch()
-    server = ircserver.BenchServer(reactor)
+    server = ircserver.BenchServer(reactor, tagged=tagged)
     proc = ircserver.bot_process(server.port_number, kind, workdir)
     try:
         yield with_timeout(reactor, server.on_join, 60, "%s did not join" % kind)
@@ -49,7 +52,7 @@ def one(reactor, kind: str, lines: list, triggers: list, timeout: float):
                 done.callback(now)
         server.on_reply = on_reply
         sampler = ircserver.MemorySampler(reactor, proc.pid)
-        flooder = ircserver.Flooder(server.connection.transport, lines, triggers)
+        flooder = ircserver.Flooder(server.connection, chats, triggers)
         end = yield with_timeout(reactor, done, timeout, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
         elapsed = end - flooder.started
@@ -61,7 +64,7 @@ def one(reactor, kind: str, lines: list, triggers: list, timeout: float):
         dropped = ircserver.brain_dropped(workdir)
         if dropped:
             print("  %s: the brain's learner fell behind and dropped %d lines" % (kind, dropped), flush=True)
-        return {"rate": len(lines) / elapsed, "p50": statistics.median(latencies),
+        return {"rate": len(chats) / elapsed, "p50": statistics.median(latencies),
                 "p99": ircserver.percentile(latencies, 0.99), "rss": rss, "rss_sum": rss_sum, "pss": pss}
     finally:
         ircserver.close(server, proc, workdir)
@@ -69,27 +72,29 @@ def one(reactor, kind: str, lines: list, triggers: list, timeout: float):
 
 @inlineCallbacks
 def main(reactor, args):
-    lines, triggers = ircserver.chat_lines(args.lines, args.every)
-    results = {"pubbot": [], "bare": []}
+    chats, triggers = ircserver.chat_messages(args.lines, args.every)
+    clients = ircserver.MODES[args.mode]
+    results: dict = {label: [] for label, _, _ in clients}
     for run in range(args.runs):
-        for kind in ("bare", "pubbot"):
-            r = yield one(reactor, kind, lines, triggers, args.timeout)
-            results[kind].append(r)
+        for label, kind, tagged in clients:
+            r = yield one(reactor, kind, tagged, chats, triggers, args.timeout)
+            results[label].append(r)
             print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB (sum %5.1f)  "
-                  "PSS %5.1f MB" % (run + 1, kind, r["rate"], r["p50"], r["p99"], r["rss"], r["rss_sum"],
+                  "PSS %5.1f MB" % (run + 1, label, r["rate"], r["p50"], r["p99"], r["rss"], r["rss_sum"],
                                     r["pss"]), flush=True)
     print()
     print("%d lines, a trigger every %d lines, median of %d runs" % (args.lines, args.every, args.runs))
+    print(ircserver.LEGEND)
     print("%-8s %12s %10s %10s %12s %12s %12s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB",
                                                   "RSS sum MB", "peak PSS MB"))
     med = {}
-    for kind in ("bare", "pubbot"):
-        med[kind] = {k: statistics.median(r[k] for r in results[kind])
-                     for k in ("rate", "p50", "p99", "rss", "rss_sum", "pss")}
-        m = med[kind]
+    for label, _, _ in clients:
+        med[label] = {k: statistics.median(r[k] for r in results[label])
+                      for k in ("rate", "p50", "p99", "rss", "rss_sum", "pss")}
+        m = med[label]
         print("%-8s %12.0f %10.1f %10.1f %12.1f %12.1f %12.1f" % (
-            kind, m["rate"], m["p50"], m["p99"], m["rss"], m["rss_sum"], m["pss"]))
-    print("pubbot / bare: %.1f%%" % (100.0 * med["pubbot"]["rate"] / med["bare"]["rate"]))
+            label, m["rate"], m["p50"], m["p99"], m["rss"], m["rss_sum"], m["pss"]))
+    print("lines/s: " + ircserver.ratios({label: m["rate"] for label, m in med.items()}))
 
 
 def run():
@@ -98,6 +103,7 @@ def run():
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
+    ircserver.add_mode_options(parser)
     args = parser.parse_args()
     return ircserver.run_benchmark(main, args)
 

@@ -1,12 +1,18 @@
 """
 Pipeline benchmark: the per-line cost of pubbot's chat path, in-process.
 
-    python bench/pipeline.py [--lines N] [--every K] [--rounds R] [--chunk BYTES] [--skip-brain] [-v]
+    python bench/pipeline.py [--lines N] [--every K] [--rounds R] [--chunk BYTES] [--skip-brain]
+                             [--tagged | --plain] [-v]
 
-The flood's lines (bench/ircserver.py: N chat lines from 200 users, every
-K-th "!ping") are fed to pubbot's IRC protocol in socket-sized chunks
-through C{dataReceived}, on a L{Clock} advanced as if 100,000 lines came a
-second (so timers such as seen's flush fire), with a memory store. Rows:
+Each client first registers and joins with bench/ircserver.py's server, in
+memory; then the flood's lines (N chat lines from 200 users, every K-th
+"!ping"), as that server writes them to that client, are fed to it in
+socket-sized chunks through C{dataReceived}, on a L{Clock} advanced as if
+100,000 lines came a second (so timers such as seen's flush fire), with a
+memory store. pubbot runs tagged (it negotiates every capability the server
+offers, and every line carries time, msgid and account tags) and plain (a
+server without CAP); --tagged or --plain runs only one. The bare client
+asks for no capability and gets plain lines. Rows:
 
 - C{bare}: twisted.words' IRCClient answering the trigger (bench/bare_client.py);
 - C{null bus}: pubbot's protocol and C{chat_message}, the bus dropping the batches;
@@ -16,6 +22,8 @@ second (so timers such as seen's flush fire), with a memory store. Rows:
 
 Each figure is microseconds of process CPU time a line, the median of R
 rounds; the baselines are measured in the same rounds as the pipelines.
+The bytes are rendered once (each line's time and msgid stay the same from
+round to round) and the client's answers are not echoed back to it.
 """
 
 from __future__ import annotations
@@ -27,11 +35,13 @@ import random
 import statistics
 import sys
 import time
+from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
 from twisted.internet.defer import succeed  # noqa: E402
+from twisted.internet.protocol import Protocol  # noqa: E402
 from twisted.internet.task import Clock  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 from twisted.logger import LogLevel, formatEvent, globalLogBeginner  # noqa: E402
@@ -48,6 +58,8 @@ from pubbot.web.sse import EventHub  # noqa: E402
 
 #: Simulated seconds a line, for the clock (100,000 lines/s).
 LINE_SECONDS = 1e-5
+#: Lines a server write holds (one time stamp each), as bench/ircserver.py's Flooder writes them.
+WRITE_LINES = ircserver.Flooder.CHUNK
 
 
 def show_problems(event: dict) -> None:
@@ -72,15 +84,31 @@ class NullBus:
 
 
 class Subject:
-    """One client under test: C{feed} takes a chunk, C{clock} and C{transport} are its own."""
+    """
+    One client under test, registered and joined: C{feed} takes a chunk,
+    C{clock} and C{transport} are its own, C{wire} is the flood as the server
+    writes it to this client (for the capabilities it negotiated).
+    """
 
-    def __init__(self, protocol, clock: Clock):
+    def __init__(self, protocol, clock: Clock, tagged: bool, chats: list):
         self.protocol = protocol
         self.clock = clock
         self.transport = StringTransport()
         #: What the client wrote while taking the last chunk.
         self.sent = b""
         protocol.makeConnection(self.transport)
+        server = ircserver.BenchServer(clock, tagged=tagged, listen=False)
+        self.connection = ircserver.converse(server, protocol, self.transport)
+        if not server.on_join.called:
+            raise SystemExit("benchmark could not run: %r did not join %s" % (protocol, ircserver.CHANNEL))
+        self.wire = self.connection.chat_wire(chats)
+
+    def stream(self) -> bytes:
+        """The flood's bytes for this client, the time advancing as the clock will."""
+        start = self.clock.seconds()
+        wire = self.wire
+        return b"".join(wire.chunk(i, i + WRITE_LINES, start + i * LINE_SECONDS)
+                        for i in range(0, len(wire), WRITE_LINES))
 
     def feed(self, chunks: list[bytes], lines_per_chunk: float) -> float:
         """Feed every chunk; the CPU seconds it took."""
@@ -97,16 +125,28 @@ class Subject:
         return time.process_time() - started
 
 
-def bare() -> Subject:
+def bare(chats: list) -> Subject:
     clock = Clock()
+    clock.advance(1_700_000_000.0)
     protocol = Bare()
     protocol.factory = BareFactory(ircserver.CHANNEL)
-    subject = Subject(protocol, clock)
-    subject.feed([b":bench 001 bare :Welcome\r\n:bench 376 bare :End of MOTD\r\n"], 0)
-    return subject
+    return Subject(protocol, clock, True, chats)
 
 
-def pubbot(plugins: bool, disabled: tuple = ()) -> tuple[Subject, Bot]:
+def pubbot_connection(bot: Bot, clock: Clock) -> tuple[Protocol, Callable[[], frozenset]]:
+    """
+    The one place that knows how pubbot's IRC core is put together: give
+    C{bot} its IRC network, start the bot, and return a protocol for one
+    connection (not yet connected) and a function reading the capabilities
+    that connection has enabled.
+    """
+    service = IRCService(bot, clock, rng=random.Random(0))
+    bot.register_chat(service)
+    bot.start()
+    return service.factory.buildProtocol(None), lambda: frozenset(service.caps.enabled)
+
+
+def pubbot(plugins: bool, tagged: bool, chats: list, disabled: tuple = ()) -> tuple[Subject, Bot]:
     clock = Clock()
     clock.advance(1_700_000_000.0)
     settings = parse({
@@ -120,19 +160,15 @@ def pubbot(plugins: bool, disabled: tuple = ()) -> tuple[Subject, Bot]:
         LiveFeed(bot, EventHub(clock, run="00000000")).attach()
     else:
         bot.bus = NullBus()
-    service = IRCService(bot, clock, rng=random.Random(0))
-    bot.register_chat(service)
-    bot.start()
-    subject = Subject(service.factory.buildProtocol(None), clock)
-    n = "pubbot"
-    welcome = [":bench 001 %s :Welcome" % n,
-               ":bench 005 %s CHANTYPES=# PREFIX=(ov)@+ CASEMAPPING=rfc1459 :are supported" % n,
-               ":bench 376 %s :End of MOTD" % n, ":%s!bot@localhost JOIN %s" % (n, ircserver.CHANNEL),
-               ":bench 353 %s = %s :%s" % (n, ircserver.CHANNEL, n),
-               ":bench 366 %s %s :End of NAMES" % (n, ircserver.CHANNEL)]
-    subject.feed([b"".join(b"%s\r\n" % line.encode() for line in welcome)], 0)
-    if not service.rosters.channels.get(ircserver.CHANNEL):
-        raise SystemExit("benchmark could not run: pubbot did not join %s" % ircserver.CHANNEL)
+    protocol, enabled = pubbot_connection(bot, clock)
+    subject = Subject(protocol, clock, tagged, chats)
+    granted = frozenset(subject.connection.enabled)
+    if enabled() != granted:
+        raise SystemExit("benchmark could not run: pubbot enabled %s, the server granted %s" % (
+            " ".join(sorted(enabled())), " ".join(sorted(granted))))
+    if tagged and not {"server-time", "message-tags", "account-tag"} <= granted:
+        raise SystemExit("benchmark could not run: pubbot did not ask for server-time, message-tags "
+                         "and account-tag (it has %s)" % " ".join(sorted(granted)))
     return subject, bot
 
 
@@ -144,56 +180,71 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=65536)
     parser.add_argument("--skip-brain", action="store_true", help="leave out the 'all' row")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every round's figure")
+    ircserver.add_mode_options(parser)
     args = parser.parse_args()
     globalLogBeginner.beginLoggingTo([show_problems], redirectStandardIO=False)
-    lines, triggers = ircserver.chat_lines(args.lines, args.every)
-    data = b"".join(lines)
-    chunks = [data[i:i + args.chunk] for i in range(0, len(data), args.chunk)]
-    per_chunk = len(lines) / len(chunks)
-    times: dict[str, list[float]] = {}
+    chats, triggers = ircserver.chat_messages(args.lines, args.every)
+    kinds = [label for label, kind, _ in ircserver.MODES[args.mode] if kind == "pubbot"]
+    times: dict[tuple[str, str], list[float]] = {}
+    feeds: dict[tuple[str, str], list[bytes]] = {}
 
-    def check(name: str, subject: Subject) -> None:
+    def chunks_of(subject: Subject) -> list[bytes]:
+        data = subject.stream()
+        return [data[i:i + args.chunk] for i in range(0, len(data), args.chunk)]
+
+    def check(key: tuple[str, str], subject: Subject) -> None:
         """An untimed round first: the client must answer every trigger."""
+        feeds[key] = chunks_of(subject)
         answers = 0
-        for chunk in chunks:
-            subject.feed([chunk], per_chunk)
+        for chunk in feeds[key]:
+            subject.feed([chunk], len(chats) / len(feeds[key]))
             answers += subject.sent.count(b" :" + ircserver.ANSWER.encode() + b"\r\n")
-        if answers != len(triggers) and name != "null bus":
-            raise SystemExit("benchmark could not run: %s answered %d of %d triggers"
-                             % (name, answers, len(triggers)))
+        if answers != len(triggers) and key[0] != "null bus":
+            raise SystemExit("benchmark could not run: %s (%s) answered %d of %d triggers"
+                             % (key + (answers, len(triggers))))
 
-    def measure(name: str, subject: Subject) -> None:
-        seconds = subject.feed(chunks, per_chunk)
-        times.setdefault(name, []).append(seconds * 1e6 / len(lines))
+    def measure(key: tuple[str, str], subject: Subject) -> None:
+        chunks = feeds[key]
+        seconds = subject.feed(chunks, len(chats) / len(chunks))
+        times.setdefault(key, []).append(seconds * 1e6 / len(chats))
 
-    baselines = {"bare": bare(), "null bus": pubbot(False)[0]}
-    for base, base_subject in baselines.items():
-        check(base, base_subject)
+    baselines = {("bare", "plain"): bare(chats)}
+    for kind in kinds:
+        baselines[("null bus", kind)] = pubbot(False, kind == "tagged", chats)[0]
+    for key, base_subject in baselines.items():
+        check(key, base_subject)
     pipelines = [("no brain", ("brain",))] + ([] if args.skip_brain else [("all", ())])
     for name, disabled in pipelines:
-        subject, bot = pubbot(True, disabled)
-        check(name, subject)
-        gc.collect()
-        gc.freeze()  # as BusService does once the plugins have started
-        try:
-            for _ in range(args.rounds):
-                for base, base_subject in baselines.items():
-                    measure(base, base_subject)
-                measure(name, subject)
-        finally:
-            bot.stop()
-            gc.unfreeze()
+        for kind in kinds:
+            subject, bot = pubbot(True, kind == "tagged", chats, disabled)
+            check((name, kind), subject)
+            gc.collect()
+            gc.freeze()  # as BusService does once the plugins have started
+            try:
+                for _ in range(args.rounds):
+                    for key, base_subject in baselines.items():
+                        measure(key, base_subject)
+                    measure((name, kind), subject)
+            finally:
+                bot.stop()
+                gc.unfreeze()
     if args.verbose:
-        for name, samples in times.items():
-            print("%-9s rounds: %s" % (name, " ".join("%.2f" % us for us in samples)))
-    print("%d lines in %d chunks of %d bytes, median of %d rounds (process CPU time)" % (
-        len(lines), len(chunks), args.chunk, args.rounds))
-    bare_us = statistics.median(times["bare"])
-    null_us = statistics.median(times["null bus"])
-    print("%-9s %10s %8s %9s %9s" % ("client", "us a line", "lines/s", "/ bare", "/ null"))
-    for name, samples in times.items():
-        us = statistics.median(samples)
-        print("%-9s %10.2f %8.0f %9.2f %9.2f" % (name, us, 1e6 / us, us / bare_us, us / null_us))
+        for (name, kind), samples in times.items():
+            print("%-9s %-6s rounds: %s" % (name, kind, " ".join("%.2f" % us for us in samples)))
+    print("%d lines in chunks of %d bytes, median of %d rounds (process CPU time)" % (
+        len(chats), args.chunk, args.rounds))
+    print("lines: tagged as the server sends them after CAP negotiation (time, msgid, account); "
+          "plain from a server without CAP")
+    medians = {key: statistics.median(samples) for key, samples in times.items()}
+    bare_us = medians[("bare", "plain")]
+    print("%-9s %-6s %10s %8s %9s %9s" % ("client", "lines", "us a line", "lines/s", "/ bare", "/ null"))
+    for (name, kind), us in medians.items():
+        null_us = medians.get(("null bus", kind), us)
+        print("%-9s %-6s %10.2f %8.0f %9.2f %9.2f" % (name, kind, us, 1e6 / us, us / bare_us, us / null_us))
+    for name in ("null bus", "no brain", "all"):
+        if (name, "tagged") in medians and (name, "plain") in medians:
+            tagged, plain = medians[(name, "tagged")], medians[(name, "plain")]
+            print("%s: tagged costs %.2fx plain" % (name, tagged / plain))
     return 0
 
 

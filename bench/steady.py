@@ -1,14 +1,16 @@
 """
 Steady-load benchmark: reply latency at a steady rate of chat lines.
 
-    python bench/steady.py [--rate 2000] [--seconds 10] [--every 100]
+    python bench/steady.py [--rate 2000] [--seconds 10] [--every 100] [--tagged | --plain]
 
 The loopback IRC server (bench/ircserver.py) sends --rate lines per second
 (in 1 ms ticks) to pubbot with every default plugin loaded and output
 throttling off; every K-th line is "!ping". Reported: p50 and p99 of the
-time from writing a trigger to reading its answer, for pubbot and, in the
+time from writing a trigger to reading its answer, for pubbot tagged (CAP
+negotiated, every line tagged) and plain (a server without CAP) and, in the
 same run, for a bare twisted.words IRCClient (the floor set by the loopback
-and the reactor).
+and the reactor; it asks for no CAP, so it gets plain lines). --tagged or
+--plain runs only one of pubbot's two.
 """
 
 from __future__ import annotations
@@ -28,15 +30,16 @@ from ircserver import with_timeout  # noqa: E402
 
 
 @inlineCallbacks
-def one(reactor, kind: str, rate: int, seconds: float, every: int):
-    lines, triggers = ircserver.chat_lines(int(rate * seconds), every)
+def one(reactor, kind: str, tagged: bool, rate: int, seconds: float, every: int):
+    chats, triggers = ircserver.chat_messages(int(rate * seconds), every)
     workdir = ircserver.scratch()
-    server = ircserver.BenchServer(reactor)
+    server = ircserver.BenchServer(reactor, tagged=tagged)
     proc = ircserver.bot_process(server.port_number, kind, workdir)
     try:
         yield with_timeout(reactor, server.on_join, 60, "%s did not join" % kind)
         yield deferLater(reactor, 0.5, lambda: None)
         transport = server.connection.transport
+        wire = server.connection.chat_wire(chats)
         sent_at: list[float] = []
         trigger_set = set(triggers)
         state = {"i": 0}
@@ -44,14 +47,14 @@ def one(reactor, kind: str, rate: int, seconds: float, every: int):
         done = Deferred()
 
         def tick():
-            due = min(len(lines), int((time.perf_counter() - started) * rate))
+            due = min(len(wire), int((time.perf_counter() - started) * rate))
             i = state["i"]
             if i < due:
                 now = time.perf_counter()
                 sent_at.extend(now for j in range(i, due) if j in trigger_set)
-                transport.write(b"".join(lines[i:due]))
+                transport.write(wire.chunk(i, due, reactor.seconds()))
                 state["i"] = due
-            if due >= len(lines):
+            if due >= len(wire):
                 loop.stop()
 
         def on_reply(now):
@@ -72,13 +75,15 @@ def one(reactor, kind: str, rate: int, seconds: float, every: int):
 @inlineCallbacks
 def main(reactor, args):
     rows = []
-    for kind in ("bare", "pubbot"):
-        p50, p99, n = yield one(reactor, kind, args.rate, args.seconds, args.every)
-        rows.append((kind, p50, p99, n))
+    for label, kind, tagged in ircserver.MODES[args.mode]:
+        p50, p99, n = yield one(reactor, kind, tagged, args.rate, args.seconds, args.every)
+        rows.append((label, p50, p99, n))
     print("%d lines/s for %ss, a trigger every %d lines" % (args.rate, args.seconds, args.every))
+    print(ircserver.LEGEND)
     print("%-8s %10s %10s %10s" % ("client", "p50 ms", "p99 ms", "answers"))
-    for kind, p50, p99, n in rows:
-        print("%-8s %10.2f %10.2f %10d" % (kind, p50, p99, n))
+    for label, p50, p99, n in rows:
+        print("%-8s %10.2f %10.2f %10d" % (label, p50, p99, n))
+    print("p99: " + ircserver.ratios({label: p99 for label, _, p99, _ in rows}, percent=False))
 
 
 def run():
@@ -86,6 +91,7 @@ def run():
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--every", type=int, default=100)
+    ircserver.add_mode_options(parser)
     args = parser.parse_args()
     return ircserver.run_benchmark(main, args)
 
