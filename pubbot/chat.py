@@ -63,18 +63,10 @@ class ChatMessages:
 
     def chat(self, place: str, source: str, content: str, private: bool, fields: dict) -> Message:
         """A line of chat (C{fields}, a dict this takes as its own, gets the chat fields)."""
-        content, direct, command = addressed(content, self.nick(), self.prefix, private)
-        if "source_id" not in fields:
-            fields["source_id"] = None
-        fields["network"] = self.network
-        fields["protocol"] = self.protocol
-        fields["channel"] = place
         fields["source"] = source
         fields["content"] = content
-        fields["direct"] = direct
-        fields["command"] = command
         fields["private"] = private
-        return Message.wrap(self.topic(place, "chat"), fields, self.bot)
+        return self.messages([ChatEvent("chat", place, fields)])[0]
 
     def event(self, place: str, kind: str, fields: dict) -> Message:
         """A join or leave in C{place} (C{fields} taken as the message's own)."""
@@ -89,10 +81,23 @@ class ChatMessages:
         """The messages of C{events} (L{ChatEvent}s), in order."""
         out = []
         append = out.append
-        chat = self.chat
+        nick = self.nick()
+        prefix = self.prefix
+        network, protocol, bot = self.network, self.protocol, self.bot
+        topic = self.topic
+        wrap = Message.wrap
         for kind, place, fields in events:
-            if kind == "chat":
-                append(chat(place, fields["source"], fields["content"], fields["private"], fields))
-            else:
+            if kind != "chat":
                 append(self.event(place, kind, fields))
+                continue
+            content, direct, command = addressed(fields["content"], nick, prefix, fields["private"])
+            if "source_id" not in fields:
+                fields["source_id"] = None
+            fields["network"] = network
+            fields["protocol"] = protocol
+            fields["channel"] = place
+            fields["content"] = content
+            fields["direct"] = direct
+            fields["command"] = command
+            append(wrap(topic(place, "chat"), fields, bot))
         return out

@@ -101,8 +101,23 @@ def parse_tags(text: str) -> dict:
         key, eq, value = item.partition("=")
         if not key or key == "+":
             raise LineError("empty tag key")
-        tags[key] = unescape_tag_value(value) if eq else ""
+        tags[key] = (unescape_tag_value(value) if "\\" in value else value) if eq else ""
     return tags
+
+
+#: Commands seen, as parsed (upper case); a bounded cache, as most lines use a few.
+_COMMANDS: dict[str, str] = {}
+
+
+def _command(word: str) -> str:
+    command = _COMMANDS.get(word)
+    if command is None:
+        if not (word.isalpha() and word.isascii()) and not (len(word) == 3 and word.isdigit()):
+            raise LineError("bad command %r" % (word[:20],))
+        command = word.upper()
+        if len(_COMMANDS) < 256:
+            _COMMANDS[word] = command
+    return command
 
 
 def parse(text: str) -> Line:
@@ -112,16 +127,17 @@ def parse(text: str) -> Line:
     """
     tags = _EMPTY
     pos = 0
-    if text.startswith("@"):
+    if text[:1] == "@":
         end = text.find(" ")
         if end < 0:
             raise LineError("tags without a command")
         tags = parse_tags(text[1:end])
         pos = end + 1
-        while text.startswith(" ", pos):
-            pos += 1
+        if text[pos:pos + 1] == " ":
+            while text.startswith(" ", pos):
+                pos += 1
     source = None
-    if text.startswith(":", pos):
+    if text[pos:pos + 1] == ":":
         end = text.find(" ", pos)
         if end < 0:
             raise LineError("source without a command")
@@ -129,27 +145,28 @@ def parse(text: str) -> Line:
         if not source:
             raise LineError("empty source")
         pos = end + 1
-        while text.startswith(" ", pos):
-            pos += 1
-    trailing = None
+        if text[pos:pos + 1] == " ":
+            while text.startswith(" ", pos):
+                pos += 1
     colon = text.find(" :", pos)
     if colon >= 0:
-        trailing = text[colon + 2:]
-        middle = text[pos:colon]
-    elif text.startswith(":", pos):
-        raise LineError("no command")
+        params = text[pos:colon].split(" ")
+        params.append(text[colon + 2:])
+        last = len(params) - 1
     else:
-        middle = text[pos:]
-    params = [p for p in middle.split(" ") if p] if " " in middle else [middle] if middle else []
-    if not params:
-        raise LineError("no command")
+        if text[pos:pos + 1] == ":":
+            raise LineError("no command")
+        params = text[pos:].split(" ")
+        last = len(params)
+    if "" in params[:last]:
+        params = [p for p in params[:last] if p] + params[last:]
+        if not params or (colon >= 0 and len(params) == 1):
+            raise LineError("no command")
     command = params[0]
-    if not (command.isalpha() and command.isascii()) and not (len(command) == 3 and command.isdigit()):
-        raise LineError("bad command %r" % (command[:20],))
+    if not command:
+        raise LineError("no command")
     del params[0]
-    if trailing is not None:
-        params.append(trailing)
-    return Line(command.upper(), params, source, tags)
+    return Line(_command(command), params, source, tags)
 
 
 _BAD = ("\r", "\n", "\0")

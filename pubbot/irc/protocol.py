@@ -74,6 +74,8 @@ class IRCProtocol(Protocol):
         self._closing = False
         self.state = ConnectionState(service.settings.nick, self.clock.seconds)
         self.registration: Optional[Registration] = None
+        #: Lines go to the registration machine (after 001, only CAP lines do).
+        self._registering = False
 
     @property
     def registered(self) -> bool:
@@ -92,6 +94,7 @@ class IRCProtocol(Protocol):
         self.registration = Registration(
             self.state, self, service.nick_fallback, service.settings.username,
             service.settings.realname, service.sasl, self.tls, service.endpoint.server.host)
+        self._registering = True
         self.registration.start()
         self._ping_call = self.clock.callLater(service.settings.ping_interval, self._ping)
         self._later(REGISTRATION_TIMEOUT, self._registration_timeout)
@@ -211,8 +214,8 @@ class IRCProtocol(Protocol):
         service.lines_in += 1
         try:
             self.state.apply(line)
-            if self.registration is not None:
-                self.registration.receive(line)
+            if self._registering or line.command == "CAP":
+                self.registration.receive(line)  # type: ignore[union-attr]
             react = _REACTIONS.get(line.command)
             if react is not None:
                 react(self, line)
@@ -279,6 +282,7 @@ class IRCProtocol(Protocol):
         self._later(CLOSE_TIMEOUT, self._abort)
 
     def welcomed(self) -> None:
+        self._registering = False
         self.service.registered(self)
         self._later(JOIN_FALLBACK, self._end_of_motd)
 

@@ -65,6 +65,8 @@ class ConnectionState:
         #: Lines whose tags' server time was read, by the tag's text (the
         #: same second repeats on a busy channel).
         self._times: dict[str, Optional[float]] = {}
+        #: Nicks recently seen in chat, folded (cleared when the casemapping changes).
+        self._folded: dict[str, str] = {}
 
     # our nick
 
@@ -79,6 +81,15 @@ class ConnectionState:
 
     def is_own(self, nick: Optional[str]) -> bool:
         return nick is not None and self.isupport.fold(nick) == self.folded_nick
+
+    def folded(self, nick: str) -> str:
+        """C{nick} folded by the server's casemapping (cached: chat repeats a few nicks)."""
+        folded = self._folded.get(nick)
+        if folded is None:
+            if len(self._folded) >= 4096:
+                self._folded.clear()
+            folded = self._folded[nick] = self.isupport.fold(nick)
+        return folded
 
     def in_channel(self, channel: str) -> bool:
         return channel in self.rosters.channels
@@ -104,9 +115,9 @@ class ConnectionState:
             stamp = times[when] = parse_server_time(when)
         return stamp if stamp is not None else self.clock()
 
-    def account_of(self, nick: str, tags: dict) -> Optional[str]:
-        """The sender's account: the C{account} tag when account-tag is on, else what the roster knows."""
-        u = self.rosters.users.get(nick)
+    def account_of(self, folded: str, tags: dict) -> Optional[str]:
+        """The account of the sender (nick C{folded}): its C{account} tag when account-tag is on, else the roster's."""
+        u = self.rosters.users.get_folded(folded)
         if "account-tag" in self.caps.enabled:
             account = tags.get("account") or None
             if u is not None:
@@ -129,6 +140,7 @@ class ConnectionState:
         old = isupport.casemapping
         isupport.update(line.params[1:-1])
         if isupport.casemapping != old:
+            self._folded.clear()
             self.rosters.refold(isupport.fold)
             self.folded_nick = isupport.fold(self._nick)
         self.rosters.prefix_symbols = isupport.prefix_symbols
@@ -316,7 +328,10 @@ class ConnectionState:
         if len(params) < 2:
             raise ValueError("PRIVMSG needs a target and text")
         nick = line.nick
-        if nick is None or self.is_own(nick):
+        if nick is None:
+            return
+        folded = self.folded(nick)
+        if folded == self.folded_nick:
             return  # echo-message: our own line
         target, text = params[0], params[1]
         action = False
@@ -337,10 +352,11 @@ class ConnectionState:
         else:
             place, private = nick, True
         tags = line.tags
-        account = self.account_of(nick, tags)
+        account = self.account_of(folded, tags)
+        # (a line's tags are its own dict, but for the shared empty one)
         self.events.append(ChatEvent("chat", place, {
-            "account": account, "hostmask": line.source, "tags": dict(tags) if tags else {},
-            "time": self.time_of(tags), "action": action, "source_id": account,
+            "account": account, "hostmask": line.source, "tags": tags if tags else {},
+            "time": self.time_of(tags) if tags else self.clock(), "action": action, "source_id": account,
             "source": nick, "content": text, "private": private}))
 
 
