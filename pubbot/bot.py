@@ -243,7 +243,7 @@ class Bot:
         return self.bus.submit(self.chat_messages(network).event(channel, kind, fields))
 
     def chat_events(self, network: str, events: list) -> Deferred:
-        """What C{network} heard in one read (L{pubbot.chat.ChatEvent}s), dispatched as one batch, in order."""
+        """What C{network} heard in one read (L{pubbot.events.ChatEvent}s), dispatched as one batch."""
         return self.bus.submit_many(self.chat_messages(network).messages(events))
 
     def publish(self, topic: str, **fields: Any) -> Deferred:

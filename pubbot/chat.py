@@ -79,7 +79,7 @@ class ChatMessages:
 
     def messages(self, events: list[ChatEvent]) -> list[Message]:
         """The messages of C{events} (L{ChatEvent}s), in order."""
-        out = []
+        out: list[Message] = []
         append = out.append
         nick = self.nick()
         prefix = self.prefix

@@ -19,7 +19,6 @@ Everything else is kept, so ``#pubbot`` stays ``#pubbot``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Generic, Hashable, Iterable, TypeVar
 
 T = TypeVar("T", bound=Hashable)
@@ -57,10 +56,9 @@ def make_topic(*words: str) -> str:
     return ".".join(words)
 
 
-@lru_cache(maxsize=4096)
-def chat_topic(protocol: str, channel: str, kind: str) -> str:
-    """The topic for a chat event, e.g. C{chat.irc.#pubbot.chat} (cached: every chat line needs one)."""
-    return "chat.%s.%s.%s" % (protocol, escape_word(channel), kind)
+def chat_topic(network: str, channel: str, kind: str) -> str:
+    """The topic for a chat event, e.g. C{chat.irc.#pubbot.chat} (the chat-message factory caches them)."""
+    return "chat.%s.%s.%s" % (network, escape_word(channel), kind)
 
 
 def validate_pattern(pattern: str) -> str:

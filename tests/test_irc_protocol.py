@@ -1069,7 +1069,8 @@ class ChatBatchTests(Base):
             [(m.topic.rpartition(".")[2], m.fields.get("content")) for m in ms]) or succeed(None)
         self.conn.protocol.dataReceived(
             b":alice!a@h PRIVMSG #pubbot :one\r\n:bob!b@h PRIVMSG #pubbot :two\r\n"
-            b":carol!c@h JOIN #pubbot\r\n@time=2024-01-01T00:00:00.000Z;msgid=x :bob!b@h PRIVMSG #pubbot :three\r\n"
+            b":carol!c@h JOIN #pubbot\r\n"
+            b"@time=2024-01-01T00:00:00.000Z;msgid=x :bob!b@h PRIVMSG #pubbot :three\r\n"
             b":bob!b@h PRIVMSG #pubbot :\x01ACTION four\x01\r\n:carol!c@h PART #pubbot :bye\r\n"
             b":bob!b@h PRIVMSG #pubbot :fi")
         self.assertEqual(batches, [[("chat", "one"), ("chat", "two"), ("join", None), ("chat", "three"),
@@ -1082,7 +1083,8 @@ class ChatBatchTests(Base):
         [(topic, fields)] = self.read(b":alice!a@h PRIVMSG #pubbot :pubbot: hi there\r\n")
         self.assertEqual(topic, "chat.irc.#pubbot.chat")
         self.assertEqual(fields, {
-            "account": "alice-acct", "hostmask": "alice!a@h", "tags": {}, "time": self.service.clock.seconds(),
+            "account": "alice-acct", "hostmask": "alice!a@h", "tags": {},
+            "time": self.service.clock.seconds(),
             "action": False,
             "source_id": "alice-acct", "network": "irc", "protocol": "irc", "channel": "#pubbot",
             "source": "alice", "content": "hi there", "direct": True, "command": "hi there",

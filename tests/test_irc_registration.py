@@ -231,11 +231,14 @@ class StateTests(SynchronousTestCase):
 
     def test_chat_join_leave_events_in_order(self):
         state = self.joined("alice")
-        for text in (":alice!a@h PRIVMSG #pubbot :hi", ":bob!b@h JOIN #pubbot", ":alice!a@h NOTICE #pubbot :n",
-                     ":bob!b@h PRIVMSG pubbot :private", ":alice!a@h QUIT :bye",
-                     ":bob!b@h PRIVMSG #pubbot :\x01VERSION\x01", ":bob!b@h PRIVMSG #pubbot :\x01ACTION waves\x01"):
+        for text in (":alice!a@h PRIVMSG #pubbot :hi", ":bob!b@h JOIN #pubbot",
+                     ":alice!a@h NOTICE #pubbot :n", ":bob!b@h PRIVMSG pubbot :private",
+                     ":alice!a@h QUIT :bye",
+                     ":bob!b@h PRIVMSG #pubbot :\x01VERSION\x01",
+                     ":bob!b@h PRIVMSG #pubbot :\x01ACTION waves\x01"):
             state.apply(parse(text))
-        self.assertEqual([(e.kind, e.place, e.fields.get("content"), e.fields.get("kind")) for e in state.events],
+        seen = [(e.kind, e.place, e.fields.get("content"), e.fields.get("kind")) for e in state.events]
+        self.assertEqual(seen,
                          [("chat", "#pubbot", "hi", None), ("join", "#pubbot", None, None),
                           ("chat", "bob", "private", None), ("leave", "#pubbot", None, "quit"),
                           ("chat", "#pubbot", "waves", None)])

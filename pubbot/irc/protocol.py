@@ -317,7 +317,8 @@ class IRCProtocol(Protocol):
     def _identify(self) -> None:
         service = self.service
         # The password goes only to the wire (never to a log).
-        self.send("PRIVMSG", "NickServ", "IDENTIFY %s %s" % (service.settings.nick, service.nickserv_password))
+        self.send("PRIVMSG", "NickServ",
+                  "IDENTIFY %s %s" % (service.settings.nick, service.nickserv_password))
 
     def _regain(self) -> None:
         if self.state.registered and not self.has_wanted_nick():

@@ -85,7 +85,7 @@ class IRCService(Service):
         self.sink: IChatEvents = bot
         self.clock = reactor
         self.network = network
-        self.name = "irc" if network == bot.settings.irc.name else "irc-" + network
+        self.name = "irc" if network == bot.settings.irc.name else "irc-" + network  # type: ignore[assignment]
         self.settings = settings = settings if settings is not None else bot.settings.irc
         self.command_prefix = settings.command_prefix
         self.random = rng or random.Random()

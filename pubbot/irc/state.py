@@ -116,7 +116,7 @@ class ConnectionState:
         return stamp if stamp is not None else self.clock()
 
     def account_of(self, folded: str, tags: dict) -> Optional[str]:
-        """The account of the sender (nick C{folded}): its C{account} tag when account-tag is on, else the roster's."""
+        """The sender's account (nick C{folded}): its C{account} tag with account-tag, else the roster's."""
         u = self.rosters.users.get_folded(folded)
         if "account-tag" in self.caps.enabled:
             account = tags.get("account") or None
@@ -201,7 +201,9 @@ class ConnectionState:
                tags: dict, **more: Optional[str]) -> None:
         u = self.rosters.users.get(nick)
         account = u.account if u else None
-        fields = {"source": nick, "hostmask": hostmask if hostmask is not None else (u.hostmask if u else None),
+        if hostmask is None and u is not None:
+            hostmask = u.hostmask
+        fields = {"source": nick, "hostmask": hostmask,
                   "account": account, "source_id": account, "kind": kind, "reason": reason,
                   "tags": dict(tags), "time": self.time_of(tags)}
         fields.update(more)
