@@ -33,6 +33,12 @@ def _one_line(value: str) -> Optional[str]:
     return None
 
 
+def _username(value: str) -> Optional[str]:
+    if not value or any(c in value for c in " @!:\r\n\0"):
+        return "is not a valid IRC user name: %r (no spaces, '@', '!' or ':')" % (value,)
+    return None
+
+
 def _nick(value: str) -> Optional[str]:
     if not value or any(c in value for c in " ,*?!@:\r\n\0") or value[0] in "#&$:0123456789-":
         return "is not a valid nick: %r" % (value,)
@@ -50,7 +56,8 @@ def _nicks(values: tuple) -> Optional[str]:
 def _channels(values: tuple) -> Optional[str]:
     for v in values:
         name = v.split(" ", 1)[0]
-        if not name or name[0] not in "#&+!" or any(c in v for c in ",\r\n\0\a"):
+        if (not name or name[0] not in "#&+!" or any(c in v for c in ",\r\n\0\a")
+                or len(v.split()) > 2 or v != v.strip()):
             return "has a bad channel %r (want \"#name\" or \"#name key\")" % (v,)
     return None
 
@@ -132,7 +139,7 @@ class IrcSettings:
     tls_fingerprints: tuple[str, ...] = key([], _fingerprints)
     tls_ca: str = key("")
     client_cert: str = key("")
-    username: str = key("pubbot", _one_line)
+    username: str = key("pubbot", _username)
     realname: str = key("pubbot", _one_line)
     nickserv_password: str = key("", secret=True)
     nickserv_password_env: str = key("")

@@ -84,6 +84,11 @@ class ErrorTests(SynchronousTestCase):
                       self.error({"music": {"poll_seconds": 0}}))
         self.assertIn("[irc] nick is not a valid nick", self.error({"irc": {"nick": "bad nick"}}))
         self.assertIn("[irc] channels has a bad channel", self.error({"irc": {"channels": ["nochan"]}}))
+        # what the wire cannot carry is refused here, not in every connection attempt
+        for bad in ("pub bot", "", "a@b", "x:y"):
+            self.assertIn("[irc] username is not a valid IRC user name", self.error({"irc": {"username": bad}}))
+        for bad in ("#a key with spaces", " #a", "#a "):
+            self.assertIn("[irc] channels has a bad channel", self.error({"irc": {"channels": [bad]}}))
         self.assertIn("[irc] server must be an endpoint", self.error({"irc": {"server": "irc.example.net"}}))
         self.assertIn("[irc] tls_fingerprints has", self.error({"irc": {"tls_fingerprints": ["abc"]}}))
         self.assertIn("[irc.sasl] mechanisms has unknown",

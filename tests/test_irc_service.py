@@ -208,6 +208,35 @@ class ReconnectTests(SynchronousTestCase):
         self.assertTrue(self.service.connected)
         self.assertEqual(self.service.reconnects, 1)
 
+    def test_a_failure_while_connecting_ends_in_a_reconnect(self):
+        s = self.session
+        broken = self.service.connection_made
+        self.service.connection_made = lambda protocol: 1 / 0  # a bug anywhere in setting up
+        s.accept()
+        self.assertTrue(s.transport.disconnected)  # aborted, not left hanging
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        s.lose()
+        self.service.connection_made = broken
+        self.reactor.advance(s.next_delay())
+        s.accept()
+        s.register()
+        self.assertTrue(self.service.connected)
+
+    def test_server_error_closes_the_connection_and_reconnects(self):
+        s = self.session
+        s.accept()
+        s.register()
+        s.feed("ERROR :Closing link: (flood)")
+        self.assertTrue(s.transport.disconnecting)
+        self.assertFalse(s.transport.disconnected)
+        self.reactor.advance(3)  # a server that never closes its side: cut
+        self.assertTrue(s.transport.disconnected)
+        s.lose()
+        self.reactor.advance(s.next_delay())
+        s.accept()
+        s.register()
+        self.assertTrue(self.service.connected)
+
     def test_sasl_failure_backs_off(self):
         self.service.stopService()
         self.reactor, self.service = make({"sasl": {"password": "pw", "mechanisms": ["PLAIN"]}})

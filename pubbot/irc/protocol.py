@@ -88,6 +88,15 @@ class IRCProtocol(Protocol):
     # connection
 
     def connectionMade(self) -> None:
+        try:
+            self._start()
+        except Exception:
+            # Never a dead service: the connection is dropped, and reconnected with backoff.
+            log.failure("starting the IRC connection failed; dropping it to retry later")
+            self._closing = True
+            self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def _start(self) -> None:
         self.tls = ISSLTransport.providedBy(self.transport)
         service = self.service
         service.connection_made(self)
