@@ -86,7 +86,8 @@ class ErrorTests(SynchronousTestCase):
         self.assertIn("[irc] channels has a bad channel", self.error({"irc": {"channels": ["nochan"]}}))
         # what the wire cannot carry is refused here, not in every connection attempt
         for bad in ("pub bot", "", "a@b", "x:y"):
-            self.assertIn("[irc] username is not a valid IRC user name", self.error({"irc": {"username": bad}}))
+            self.assertIn("[irc] username is not a valid IRC user name",
+                          self.error({"irc": {"username": bad}}))
         for bad in ("#a key with spaces", " #a", "#a "):
             self.assertIn("[irc] channels has a bad channel", self.error({"irc": {"channels": [bad]}}))
         self.assertIn("[irc] server must be an endpoint", self.error({"irc": {"server": "irc.example.net"}}))
