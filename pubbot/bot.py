@@ -10,7 +10,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .chat import ChatMessages
+from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher, choose_reply
 from .events import IChatEvents
 from .interfaces import IBus
@@ -126,9 +126,9 @@ class Bot:
         self.chat_services: dict[str, Any] = {}
         self.chat_factories: dict[str, ChatMessages] = {}
         self.bus: Any = LocalBus(self)
-        #: Sends text out: (network, target, text, kind) -> None. A Redis
+        #: Sends text out: (network, target, text, kind, person) -> None. A Redis
         #: worker replaces it with its reply stream.
-        self.outbox: Callable[[str, str, str, str], Any] = self._send_local
+        self.outbox: Callable[[str, str, str, str, Optional[str]], Any] = self._send_local
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
@@ -259,13 +259,18 @@ class Bot:
         if network is None or target is None:
             log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
             return
-        self.send(network, target, "\n".join(reply.lines), reply.kind)
+        self.send(network, target, "\n".join(reply.lines), reply.kind, person_of(message))
 
-    def send(self, network: str, target: str, text: str, kind: str = "say") -> Any:
-        """Send C{text} (lines split on newlines) to C{target} on C{network}."""
+    def send(self, network: str, target: str, text: str, kind: str = "say",
+             person: Optional[str] = None) -> Any:
+        """
+        Send C{text} (lines split on newlines) to C{target} on C{network};
+        C{person} is who it answers (their nick), so that output is fair
+        between people.
+        """
         for observer in self.sent_observers:
             observer(network, target, text, kind)
-        return self.outbox(network, target, text, kind)
+        return self.outbox(network, target, text, kind, person)
 
     def announce(self, targets, text: str, kind: str = "notice") -> None:
         """Send C{text} to channels on every connected chat network."""
@@ -273,13 +278,14 @@ class Bot:
             for target in targets:
                 self.send(network, target, text, kind)
 
-    def _send_local(self, network: str, target: str, text: str, kind: str) -> Any:
+    def _send_local(self, network: str, target: str, text: str, kind: str,
+                    person: Optional[str] = None) -> Any:
         service = self.chat_services.get(network)
         if service is None:
             log.warn("no {network} connection; dropped a message to {target}",
                      network=network, target=target)
             return succeed(None)
-        return service.send(target, text, kind)
+        return service.send(target, text, kind, person)
 
     def roster(self, network: str, channel: str) -> list:
         service = self.chat_services.get(network)

@@ -38,6 +38,12 @@ def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tup
     return content, direct, content if direct else None
 
 
+def person_of(message: Message) -> Optional[str]:
+    """Who a reply to C{message} answers: the sender's nick, if it has one."""
+    source = message.fields.get("source")
+    return source if isinstance(source, str) else None
+
+
 class ChatMessages:
     """
     Makes the chat messages of one network. C{nick} is called for the bot's

@@ -129,7 +129,7 @@ class ConsoleService(Service):
 
     # IChatService
 
-    def send(self, target: str, text: str, kind: str = "say") -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
         fmt = {"notice": "-%s- %s", "action": "* %s %s"}.get(kind, "<%s> %s")
         where = "" if target == self.channel else "[%s] " % (target,)
         out = []

@@ -57,8 +57,11 @@ class IChatService(Interface):
     command_prefix = Attribute("The command prefix on this network, e.g. '!'.")
     nick = Attribute("The bot's current nick on this network.")
 
-    def send(target, text, kind="say"):
-        """Send C{text} to channel or nick C{target}; kind is say, notice or action."""
+    def send(target, text, kind="say", person=None):
+        """
+        Send C{text} to channel or nick C{target}; kind is say, notice or
+        action; C{person} (a nick, or None) is who it answers, for fairness.
+        """
 
     def roster(channel):
         """Return the nicks in C{channel} (a list; empty when unknown)."""

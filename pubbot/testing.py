@@ -42,7 +42,7 @@ class FakeChat:
         self.sent: list[tuple[str, str, str]] = []
         self.rosters: dict[str, list[str]] = {}
 
-    def send(self, target: str, text: str, kind: str = "say") -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
         self.sent.append((target, text, kind))
 
     def roster(self, channel: str) -> list:

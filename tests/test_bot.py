@@ -127,10 +127,10 @@ class SubmitManyTests(SynchronousTestCase):
         h = Harness(handler(subscribe=["chat.#"])(answer))
         real_send = h.bot.send
 
-        def send(protocol, target, text, kind="say"):
+        def send(network, target, text, kind="say", person=None):
             if text == "unsendable":
                 raise RuntimeError("outbox broke")
-            return real_send(protocol, target, text, kind)
+            return real_send(network, target, text, kind)
         h.bot.send = send
         batch = [h.bot.chat_message("irc", "#pubbot", "ann", t, False, {})
                  for t in ("one", "wait", "quiet", "bad", "two")]

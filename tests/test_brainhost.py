@@ -517,7 +517,7 @@ class PluginFallbackTests(TestCase):
 
     def replies(self, bot):
         sent = []
-        bot.outbox = lambda protocol, target, text, kind: sent.append(text)
+        bot.outbox = lambda network, target, text, kind, person: sent.append(text)
         return sent
 
     @inlineCallbacks

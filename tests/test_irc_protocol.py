@@ -708,8 +708,10 @@ class OutputTests(Base):
         s.send("#pubbot", "hello")
         s.send("#pubbot", "note", "notice")
         s.send("bob", "waves", "action")
-        self.assertEqual(self.conn.sent(), ["PRIVMSG #pubbot :hello", "NOTICE #pubbot :note",
-                                            "PRIVMSG bob :\x01ACTION waves\x01"])
+        sent = self.conn.sent()
+        self.assertEqual(sorted(sent), sorted(["PRIVMSG #pubbot :hello", "NOTICE #pubbot :note",
+                                               "PRIVMSG bob :\x01ACTION waves\x01"]))
+        self.assertLess(sent.index("PRIVMSG #pubbot :hello"), sent.index("NOTICE #pubbot :note"))
 
     def test_say_notice_action_methods(self):
         self.service.say("#pubbot", "a")
@@ -775,6 +777,29 @@ class OutputTests(Base):
         self.assertEqual(len(c.transport.value().split(b"\r\n")) - 1, 7)
         c.clock.advance(10)
         self.assertEqual(self.service.throttle_depth(), 0)
+
+    def test_one_persons_long_answers_do_not_hold_back_anothers(self):
+        c = self.conn
+        c.clock.advance(100)
+        c.sent()
+        for i in range(5):  # five long answers to one person, as !help was
+            self.service.bot.send("irc", "#pubbot", "\n".join("help %d.%d" % (i, j) for j in range(4)),
+                                  person="flooder")
+        self.service.bot.send("irc", "#pubbot", "pong", person="amy")
+        sent = c.sent()
+        self.assertLessEqual(sent.index("PRIVMSG #pubbot :pong"), 6)  # the burst, then one line each
+        self.assertEqual(len(sent), 21)
+
+    def test_a_full_queue_drops_counts_and_logs(self):
+        logs = LogCapture(self)
+        c = self.conn
+        for i in range(40):
+            self.service.send("#pubbot", "a\nb\nc\nd", person="flooder")
+        self.assertGreater(self.service.output_dropped, 0)
+        self.assertLessEqual(self.service.throttle_depth(), self.service.throttle.max_per_key)
+        self.assertIn("output queue full for flooder", logs.text())
+        self.service.send("#pubbot", "still answered", person="amy")
+        self.assertIn("PRIVMSG #pubbot :still answered", c.sent())
 
     def test_invalid_targets(self):
         logs = LogCapture(self)
@@ -1016,10 +1041,13 @@ class CtcpTests(Base):
         c.feed(":bob!b@h PRIVMSG pubbot :\x01VERSION\x01", ":bob!b@h PRIVMSG pubbot :\x01PING 12345\x01")
         c.feed(":amy!b@h PRIVMSG #pubbot :\x01TIME\x01", ":amy!b@h PRIVMSG pubbot :\x01CLIENTINFO\x01")
         sent = c.sent()
-        self.assertTrue(sent[0].startswith("NOTICE bob :\x01VERSION pubbot "))
-        self.assertEqual(sent[1], "NOTICE bob :\x01PING 12345\x01")
-        self.assertEqual(sent[2], "NOTICE amy :\x01TIME Tue, 14 Nov 2023 22:13:20 GMT\x01")
-        self.assertEqual(sent[3], "NOTICE amy :\x01CLIENTINFO ACTION CLIENTINFO PING TIME VERSION\x01")
+        bob = [line for line in sent if line.startswith("NOTICE bob ")]
+        amy = [line for line in sent if line.startswith("NOTICE amy ")]
+        self.assertEqual(len(sent), 4)
+        self.assertTrue(bob[0].startswith("NOTICE bob :\x01VERSION pubbot "))
+        self.assertEqual(bob[1], "NOTICE bob :\x01PING 12345\x01")
+        self.assertEqual(amy[0], "NOTICE amy :\x01TIME Tue, 14 Nov 2023 22:13:20 GMT\x01")
+        self.assertEqual(amy[1], "NOTICE amy :\x01CLIENTINFO ACTION CLIENTINFO PING TIME VERSION\x01")
         self.assertEqual(c.messages, [])
 
     def test_rate_limited(self):

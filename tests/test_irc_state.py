@@ -249,6 +249,38 @@ class ThrottleTests(SynchronousTestCase):
         self.assertEqual(results, [True, True, True, False, False])
         self.assertEqual(t.dropped, 2)
 
+    def test_keys_take_turns(self):
+        for i in range(6):
+            self.t.send(b"help %d" % i, "flooder")
+        self.t.send(b"pong for amy", "amy")
+        self.t.send(b"pong for bob", "bob")
+        for _ in range(10):
+            self.clock.advance(0.5)
+        self.assertEqual(self.out[:3], [b"help 0", b"help 1", b"help 2"])  # the burst
+        # then a line each in turn: amy and bob wait one line at most
+        self.assertEqual(self.out[3:7], [b"help 3", b"pong for amy", b"pong for bob", b"help 4"])
+
+    def test_per_key_bound(self):
+        t = Throttle(self.clock, 1, 1.0, write=self.out.append, max_per_key=2)
+        results = [t.send(b"x", "flooder") for i in range(5)] + [t.send(b"y", "other")]
+        self.assertEqual(results, [True, True, True, False, False, True])
+        self.assertEqual((t.dropped, t.depth()), (2, 3))
+
+    @given(st.lists(st.tuples(st.sampled_from("abcde"), st.floats(min_value=0, max_value=2)), max_size=60))
+    def test_nothing_lost_and_each_key_keeps_its_order(self, sends):
+        clock = Clock()
+        out = []
+        t = Throttle(clock, burst=2, per_second=1.0, write=out.append, max_per_key=1000)
+        for n, (key, gap) in enumerate(sends):
+            clock.advance(gap)
+            t.send(b"%s%d" % (key.encode(), n), key)
+        for _ in range(len(sends) + 1):
+            clock.advance(1)
+        self.assertEqual(sorted(out), sorted(b"%s%d" % (k.encode(), n) for n, (k, _) in enumerate(sends)))
+        for key in "abcde":
+            mine = [int(line[1:]) for line in out if line[:1] == key.encode()]
+            self.assertEqual(mine, sorted(mine))
+
     @given(st.lists(st.floats(min_value=0, max_value=3), max_size=40))
     def test_never_exceeds_rate(self, gaps):
         clock = Clock()

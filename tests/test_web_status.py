@@ -59,7 +59,7 @@ class FakeIrc:
     def throttle_depth(self):
         return 4
 
-    def send(self, target, text, kind="say"):
+    def send(self, target, text, kind="say", person=None):
         pass
 
     def roster(self, channel):

@@ -35,8 +35,8 @@ class RemoteChat:
         self.owner: Optional[str] = None
         self._channels: dict[str, list[str]] = {}
 
-    def send(self, target: str, text: str, kind: str = "say") -> Any:
-        return self.bot.bus.relay(self.protocol, target, text, kind)
+    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> Any:
+        return self.bot.bus.relay(self.protocol, target, text, kind, person)
 
     def roster(self, channel: str) -> list:
         wanted = channel.lower()

@@ -31,6 +31,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..chat import person_of
 from ..dispatch import choose_reply
 from ..interfaces import IBus
 from ..message import Message, Reply
@@ -278,19 +279,20 @@ class RedisBus(Service):
 
     # text out
 
-    def outbox(self, protocol: str, target: str, text: str, kind: str) -> Any:
+    def outbox(self, protocol: str, target: str, text: str, kind: str, person: Optional[str] = None) -> Any:
         """
         The bot's outbox: send at once when this process may speak on
         C{protocol}, else hand the text to the owner through the reply stream.
         """
         if self.is_owner() and self._local(protocol):
-            return self._speak(protocol, target, text, kind, origin=self.consumer)
-        return self.relay(protocol, target, text, kind)
+            return self._speak(protocol, target, text, kind, origin=self.consumer, person=person)
+        return self.relay(protocol, target, text, kind, person)
 
-    def relay(self, protocol: str, target: str, text: str, kind: str) -> Deferred:
+    def relay(self, protocol: str, target: str, text: str, kind: str,
+              person: Optional[str] = None) -> Deferred:
         """Hand text to the owner through the reply stream (retried while Redis is away)."""
         envelope = {"key": uuid.uuid4().hex, "origin": self.consumer, "protocol": protocol,
-                    "target": target, "text": text, "kind": kind, "at": self.wall()}
+                    "target": target, "text": text, "kind": kind, "person": person, "at": self.wall()}
         payload = json.dumps(envelope)
         return self._reliably(lambda: self._add_once(OUT, envelope["key"], payload),
                               "pass a line for %s to the IRC owner" % (target,))
@@ -300,13 +302,14 @@ class RedisBus(Service):
         service = self.bot.chat_services.get(protocol)
         return service is not None and not getattr(service, "remote", False)
 
-    def _speak(self, protocol: str, target: str, text: str, kind: str, origin: Optional[str]) -> Any:
+    def _speak(self, protocol: str, target: str, text: str, kind: str, origin: Optional[str],
+               person: Optional[str] = None) -> Any:
         """Really send (this process owns the chat connection); tell the others."""
         if not self._local(protocol):
             log.warn("no {protocol} connection here; dropped a line to {target}", protocol=protocol,
                      target=target)
             return None
-        result = self.bot._send_local(protocol, target, text, kind)
+        result = self.bot._send_local(protocol, target, text, kind, person)
         if self.fanout is not None:
             self.fanout.publish("sent", sender=origin, protocol=protocol, target=target, text=text,
                                 sent_kind=kind)
@@ -688,10 +691,10 @@ class RedisBus(Service):
                 return  # sent before (an earlier attempt at this message)
             # bot.send runs the sent observers, then the outbox; if the lease
             # was lost meanwhile, the outbox passes it on to the new owner.
-            self.bot.send(protocol, target, text, reply.kind)
+            self.bot.send(protocol, target, text, reply.kind, person_of(message))
             return
         envelope = {"key": key, "origin": None, "protocol": protocol, "target": target,
-                    "text": text, "kind": reply.kind, "at": self.wall()}
+                    "text": text, "kind": reply.kind, "person": person_of(message), "at": self.wall()}
         payload = json.dumps(envelope)
         await self._retry(lambda: self._add_once(OUT, key, payload), "queue a reply")
 
@@ -785,7 +788,9 @@ class RedisBus(Service):
                 except Exception:
                     log.failure("sent observer {observer!r} failed", observer=observer)
         try:
-            self._speak(e["protocol"], e["target"], e["text"], e["kind"], origin=origin)
+            person = e.get("person")
+            self._speak(e["protocol"], e["target"], e["text"], e["kind"], origin=origin,
+                        person=person if isinstance(person, str) else None)
         except Exception:
             log.failure("sending a reply to {target} failed", target=e["target"])
 

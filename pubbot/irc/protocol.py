@@ -34,6 +34,7 @@ from .lines import MAX_TAGS_BYTES, Line, LineError, build, parse
 from .registration import Registration
 from .state import WHOX_TOKEN, ConnectionState
 from .text import decode
+from .throttle import OWN
 
 if TYPE_CHECKING:  # pragma: no cover
     from .service import IRCService
@@ -145,9 +146,9 @@ class IRCProtocol(Protocol):
         self.transport.write(data)  # type: ignore[union-attr]
         self.service.lines_out += 1
 
-    def send(self, command: str, *params: str) -> None:
-        """Queue a line behind the throttle."""
-        self.service.throttle.send(build(command, *params))
+    def send(self, command: str, *params: str, key: str = OWN) -> None:
+        """Queue a line behind the throttle (in C{key}'s queue: the bot's own by default)."""
+        self.service.throttle.send(build(command, *params), key)
 
     def send_now(self, command: str, *params: str) -> None:
         """Send ahead of the throttle queue (registration, PONG, QUIT)."""
@@ -414,7 +415,7 @@ class IRCProtocol(Protocol):
             reply = "TIME " + email.utils.formatdate(self.clock.seconds(), usegmt=True)
         else:
             reply = "CLIENTINFO " + CTCP_CLIENTINFO
-        self.send("NOTICE", nick, "\x01%s\x01" % reply.rstrip())
+        self.send("NOTICE", nick, "\x01%s\x01" % reply.rstrip(), key=self.state.folded(nick))
 
     def _on_standard_reply(self, line: Line) -> None:
         log.info("server says {kind} {text}", kind=line.command, text=" ".join(line.params)[:300])

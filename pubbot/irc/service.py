@@ -100,7 +100,12 @@ class IRCService(Service):
         self.client = ClientService(self.endpoint, self.factory, retryPolicy=self._retry_delay,
                                     clock=reactor)
         self.throttle = Throttle(reactor, settings.throttle.burst, settings.throttle.per_second,
-                                 settings.throttle.enabled)
+                                 settings.throttle.enabled,
+                                 max_per_key=2 + 2 * max(settings.max_reply_lines,
+                                                         settings.max_private_lines))
+        #: Lines the output queues had no room for.
+        self.output_dropped = 0
+        self.output_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         sasl = settings.sasl
         self.sasl_username = sasl.username or settings.nick
         self.sasl_password = secret(sasl.password, sasl.password_env)
@@ -346,12 +351,14 @@ class IRCService(Service):
             overhead += 9  # \x01ACTION ... \x01
         return max(64, self.isupport.linelen - overhead)
 
-    def send(self, target: str, text: str, kind: str = "say") -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
         """
         Send C{text} to C{target}: each line of it (CR, LF and NUL never reach
         the wire) split by bytes to fit, at most C{[irc] max_reply_lines}
         lines to a channel (C{max_private_lines} to a nick) and then one line
-        saying how many more were dropped; all through the throttle.
+        saying how many more were dropped; all through the throttle, in the
+        queue of C{person} (who asked: the nick a reply is for), else of
+        C{target}, so that people take turns.
         """
         if not self._valid_target(target):
             log.warn("not sending to invalid target {target!r}", target=target[:100])
@@ -376,11 +383,19 @@ class IRCService(Service):
             head += b"\x01ACTION "
         tail = b"\x01\r\n" if action else b"\r\n"
         throttle = self.throttle
+        key = self.isupport.fold(person) if person else target
+        refused = 0
         for piece in pieces:
-            throttle.send(head + piece + tail)
+            refused += not throttle.send(head + piece + tail, key)
         if dropped > 0:
-            throttle.send(build("NOTICE" if kind == "notice" else "PRIVMSG", target,
-                                "(%d more line%s dropped)" % (dropped, "" if dropped == 1 else "s")))
+            refused += not throttle.send(build(
+                "NOTICE" if kind == "notice" else "PRIVMSG", target,
+                "(%d more line%s dropped)" % (dropped, "" if dropped == 1 else "s")), key)
+        if refused:
+            self.output_dropped += refused
+            if self.output_logs.allow():
+                log.warn("output queue full for {key}: dropped {count} line(s) to {target}",
+                         key=key[:50], count=refused, target=target[:50])
 
     def say(self, target: str, text: str) -> None:
         self.send(target, text, "say")

@@ -1,10 +1,18 @@
 """
-A token-bucket throttle on the injected clock, pacing every line the bot sends.
+A token-bucket throttle on the injected clock, pacing every line the bot
+sends, fair between the people and places the lines are for.
 
 The bucket holds up to C{burst} tokens and refills at C{per_second}; a line
-costs one token. Lines wait in a FIFO queue while the bucket is empty. The
-defaults (5 lines at once, then 1 a second) stay under the excess-flood limits
-of common servers (ngircd, InspIRCd, Solanum, UnrealIRCd).
+costs one token. The defaults (5 lines at once, then 1 a second) stay under
+the excess-flood limits of common servers (ngircd, InspIRCd, Solanum,
+UnrealIRCd).
+
+Lines wait in one queue per key (who caused them: the person a reply is
+for, else the place), and the queues take turns, a line each: one person's
+long answers never hold back another's reply by more than a line per
+other waiting key. A key may hold at most C{max_per_key} lines and the
+whole throttle C{max_queue}; lines past either are dropped and counted.
+Protocol lines (PONG, CAP, AUTHENTICATE, QUIT) go ahead of every queue.
 """
 
 from __future__ import annotations
@@ -12,12 +20,16 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, Optional
 
+#: The key of the bot's own lines (JOIN, WHO, NICK, MODE...).
+OWN = ""
+
 
 class Throttle:
     """Paces byte strings to C{write}. Disabled, it writes at once."""
 
     def __init__(self, clock, burst: int, per_second: float, enabled: bool = True,
-                 write: Optional[Callable[[bytes], None]] = None, max_queue: int = 10000):
+                 write: Optional[Callable[[bytes], None]] = None, max_queue: int = 2000,
+                 max_per_key: int = 12):
         if burst < 1 or per_second <= 0:
             raise ValueError("burst must be >= 1 and per_second > 0")
         self._clock = clock
@@ -26,15 +38,18 @@ class Throttle:
         self.enabled = enabled
         self.write = write
         self.max_queue = max_queue
+        self.max_per_key = max_per_key
         self._tokens = float(burst)
         self._stamp = clock.seconds()
-        self._queue: deque[bytes] = deque()
+        #: Waiting lines by key; the dict's order is the turn order.
+        self._queues: dict[str, deque[bytes]] = {}
+        self._depth = 0
         self._call = None
         self.dropped = 0
 
     def depth(self) -> int:
         """Lines waiting."""
-        return len(self._queue)
+        return self._depth
 
     def _refill(self) -> None:
         now = self._clock.seconds()
@@ -42,29 +57,37 @@ class Throttle:
             self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.per_second)
         self._stamp = now
 
-    def send(self, data: bytes) -> bool:
-        """Queue one line; False (and counted in C{dropped}) when the queue is full."""
+    def send(self, data: bytes, key: str = OWN) -> bool:
+        """Queue one line for C{key}; False (and counted in C{dropped}) when there is no room."""
         if not self.enabled:
             if self.write is not None:
                 self.write(data)
             return True
-        if self._queue:
-            if len(self._queue) >= self.max_queue:
-                self.dropped += 1
-                return False
-            self._queue.append(data)
-            return True
+        if self._depth:
+            return self._enqueue(data, key)
         self._refill()
         if self._tokens >= 1.0 and self.write is not None:
             self._tokens -= 1.0
             self.write(data)
             return True
-        self._queue.append(data)
+        if not self._enqueue(data, key):
+            return False
         self._schedule()
         return True
 
+    def _enqueue(self, data: bytes, key: str) -> bool:
+        queue = self._queues.get(key)
+        if self._depth >= self.max_queue or (queue is not None and len(queue) >= self.max_per_key):
+            self.dropped += 1
+            return False
+        if queue is None:
+            queue = self._queues[key] = deque()
+        queue.append(data)
+        self._depth += 1
+        return True
+
     def send_now(self, data: bytes) -> None:
-        """Write ahead of the queue (PONG, QUIT); it still costs a token."""
+        """Write ahead of the queues (PONG, CAP, QUIT); it still costs a token."""
         if self.write is not None:
             self.write(data)
         if self.enabled:
@@ -72,7 +95,7 @@ class Throttle:
             self._tokens -= 1.0
 
     def _schedule(self) -> None:
-        if self._call is not None or not self._queue or self.write is None:
+        if self._call is not None or not self._depth or self.write is None:
             return
         wait = max(0.0, (1.0 - self._tokens) / self.per_second)
         self._call = self._clock.callLater(wait, self._drain)
@@ -80,9 +103,15 @@ class Throttle:
     def _drain(self) -> None:
         self._call = None
         self._refill()
-        while self._queue and self._tokens >= 1.0 and self.write is not None:
+        queues = self._queues
+        while self._depth and self._tokens >= 1.0 and self.write is not None:
+            key = next(iter(queues))
+            queue = queues.pop(key)
             self._tokens -= 1.0
-            self.write(self._queue.popleft())
+            self._depth -= 1
+            self.write(queue.popleft())
+            if queue:
+                queues[key] = queue  # to the back of the turn order
         self._schedule()
 
     def attach(self, write: Callable[[bytes], None]) -> None:
@@ -93,11 +122,12 @@ class Throttle:
         self._schedule()
 
     def detach(self) -> int:
-        """Stop writing (connection lost); drop the queue and return how many lines it held."""
+        """Stop writing (connection lost); drop the queues and return how many lines they held."""
         self.write = None
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        dropped = len(self._queue)
-        self._queue.clear()
+        dropped = self._depth
+        self._queues.clear()
+        self._depth = 0
         return dropped

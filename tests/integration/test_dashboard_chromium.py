@@ -44,7 +44,7 @@ class RecordingIrc(FakeIrc):
     def __init__(self, bot):
         self.bot = bot
 
-    def send(self, target, text, kind="say"):
+    def send(self, target, text, kind="say", person=None):
         pass
 
 
