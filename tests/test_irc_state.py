@@ -82,6 +82,16 @@ class ISupportTests(SynchronousTestCase):
         self.assertIsNone(i.nicklen)
         self.assertEqual(i.linelen, 512)
 
+    def test_a_hostile_server_cannot_grow_it(self):
+        i = ISupport()
+        for n in range(100):
+            i.update(["TOKEN%d=%s" % (n * 100 + k, "v" * 5000) for k in range(100)] + ["LINELEN=999999999"])
+        self.assertLessEqual(len(i.raw), 200)
+        self.assertLessEqual(max(len(v or "") for v in i.raw.values()), 300)
+        self.assertEqual(i.linelen, 8192)
+        i.update(["NETWORK=Still"])  # known tokens already in are still updated; new ones wait
+        self.assertIsNone(i.network)
+
 
 class RosterTests(SynchronousTestCase):
     def setUp(self):

@@ -16,6 +16,14 @@ _HEX_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
 _PREFIX = re.compile(r"^\(([^)]*)\)(.*)$")
 
 
+#: More tokens than any real server sends; later new ones are ignored.
+MAX_TOKENS = 200
+#: The longest token value kept.
+MAX_VALUE = 300
+#: The longest LINELEN believed.
+MAX_LINELEN = 8192
+
+
 def _unescape(value: str) -> str:
     return _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
 
@@ -58,8 +66,10 @@ class ISupport:
                 self._reset(token[1:].upper())
                 continue
             name, eq, value = token.partition("=")
-            name = name.upper()
-            self.raw[name] = _unescape(value) if eq else None
+            name = name.upper()[:MAX_VALUE]
+            if name not in self.raw and len(self.raw) >= MAX_TOKENS:
+                continue
+            self.raw[name] = _unescape(value[:MAX_VALUE]) if eq else None
             self._apply(name, self.raw[name])
 
     def _reset(self, name: str) -> None:
@@ -90,7 +100,7 @@ class ISupport:
         elif name == "CHANNELLEN":
             self.channellen = _int(value, None)
         elif name == "LINELEN":
-            self.linelen = max(512, _int(value, 512) or 512)
+            self.linelen = min(MAX_LINELEN, max(512, _int(value, 512) or 512))
         elif name == "NETWORK":
             self.network = value or None
         elif name == "MONITOR":
