@@ -365,7 +365,7 @@ class BenchIRC(Protocol):
     def request(self, argument: str) -> None:
         """One C{CAP REQ}: all of it acknowledged and applied, or all of it refused."""
         names = argument.split()
-        offered = self.server.caps
+        offered = {cap.partition("=")[0] for cap in self.server.caps}
         if not names or any(name.lstrip("-") not in offered for name in names):
             self.send("CAP %s NAK :%s" % (self.nick or "*", argument.strip()))
             return

@@ -239,7 +239,7 @@ def main() -> int:
     bare_us = medians[("bare", "plain")]
     print("%-9s %-6s %10s %8s %9s %9s" % ("client", "lines", "us a line", "lines/s", "/ bare", "/ null"))
     for (name, kind), us in medians.items():
-        null_us = medians.get(("null bus", kind), us)
+        null_us = medians.get(("null bus", kind), medians[("null bus", kinds[0])])  # bare: pubbot's first
         print("%-9s %-6s %10.2f %8.0f %9.2f %9.2f" % (name, kind, us, 1e6 / us, us / bare_us, us / null_us))
     for name in ("null bus", "no brain", "all"):
         if (name, "tagged") in medians and (name, "plain") in medians:

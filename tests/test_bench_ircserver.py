@@ -170,6 +170,15 @@ class NegotiationTests(SynchronousTestCase):
         self.assertEqual(len(lines[-1][2]), 4)
         self.assertEqual([name for _, _, words in lines for name in words[-1].split()], list(many))
 
+    def test_a_cap_with_a_value_is_requested_by_name(self):
+        c = Client(server(caps=ircserver.CAPS + ("sasl=PLAIN,EXTERNAL",)))
+        (_, _, words), = c.parsed("CAP LS 302")
+        self.assertIn("sasl=PLAIN,EXTERNAL", words[-1].split())
+        (_, _, words), = c.parsed("CAP REQ :sasl batch")
+        self.assertEqual(words[2:], ["ACK", "sasl batch"])
+        (_, _, words), = c.parsed("CAP REQ :sasl=PLAIN")
+        self.assertEqual(words[2], "NAK")
+
     def test_listing_before_302_has_no_values(self):
         many = ircserver.CAPS + tuple("example.org/cap-number-%d=value" % i for i in range(40))
         c = Client(server(caps=many))
