@@ -10,7 +10,8 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, get_type_hints
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, get_type_hints
 
 Check = Callable[[Any], Optional[str]]
 
@@ -52,6 +53,22 @@ def _channels(values: tuple) -> Optional[str]:
         name = v.split(" ", 1)[0]
         if not name or name[0] not in "#&+!" or any(c in v for c in ",\r\n\0\a"):
             return "has a bad channel %r (want \"#name\" or \"#name key\")" % (v,)
+    return None
+
+
+#: The longest network name (it is a topic word, a service name's tail and part of storage keys).
+MAX_NETWORK_NAME = 32
+
+
+def _network_name(value: str) -> Optional[str]:
+    """A network's name is one plain topic word: the second word of C{chat.<name>.<place>.<kind>}."""
+    if not value or len(value) > MAX_NETWORK_NAME:
+        return "must be 1 to %d characters, not %r" % (MAX_NETWORK_NAME, value)
+    if value == "console":
+        return "must not be 'console' (the console room's name)"
+    if any(c in ".*#%" or c.isspace() or not c.isprintable() for c in value):
+        return "must be a topic word (no '.', '*', '#', '%%', spaces or control characters), not %r" % (
+            value,)
     return None
 
 
@@ -121,7 +138,7 @@ class ThrottleSettings:
 
 @dataclass(frozen=True)
 class IrcSettings:
-    name: str = key("irc")
+    name: str = key("irc", _network_name)  # [irc] only: a [networks.NAME] table's name is NAME
     server: str = key("", _endpoint(("tcp", "tls", "ssl", "unix")))
     nick: str = key("pubbot", _nick)
     alt_nicks: tuple[str, ...] = key(["pubbot_", "pubbot__"], _nicks)
@@ -297,9 +314,15 @@ class VcsSettings:
     announce: tuple[str, ...] = key(["#pubbot"], _channels)
 
 
+def _no_networks() -> Mapping[str, IrcSettings]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Settings:
     irc: IrcSettings = section(IrcSettings)
+    #: More networks, from [networks.NAME] tables, in the file's order (see L{chat_networks}).
+    networks: Mapping[str, IrcSettings] = field(default_factory=_no_networks)
     plugins: PluginSettings = section(PluginSettings)
     store: StoreSettings = section(StoreSettings)
     redis: RedisSettings = section(RedisSettings)
@@ -315,6 +338,16 @@ class Settings:
     seen: SeenSettings = section(SeenSettings)
     tell: TellSettings = section(TellSettings)
     fun: FunSettings = section(FunSettings)
+
+
+def chat_networks(settings: Settings) -> list[IrcSettings]:
+    """
+    Every network to connect to, the first one first: [irc] (when its server
+    is set), then the [networks.NAME] tables in the file's order. Empty: no
+    network, the console room instead.
+    """
+    first = [settings.irc] if settings.irc.server else []
+    return first + list(settings.networks.values())
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -365,10 +398,13 @@ def _build(cls: type, data: Any, path: str) -> Any:
         if name not in fields:
             where = "[%s] %s" % (path, name) if path else "[%s]" % (name,)
             raise ConfigError("unknown key %s" % (where,))
-    values = {}
+    values: dict[str, Any] = {}
     for name, f in fields.items():
         kind = hints[name]
         sub = "%s.%s" % (path, name) if path else name
+        if cls is Settings and name == "networks":
+            values[name] = _networks(data.get(name, {}))
+            continue
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[name] = _build(kind, data.get(name, {}), sub)
             continue
@@ -384,12 +420,46 @@ def _build(cls: type, data: Any, path: str) -> Any:
     return cls(**values)
 
 
+def _networks(data: Any) -> Mapping[str, IrcSettings]:
+    """
+    The [networks.NAME] tables: each has [irc]'s keys and defaults (not
+    [irc]'s values) except C{name}, which is the table's name, and needs a
+    C{server}.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("[networks] must be a table of [networks.NAME] tables, not %s" % (_describe(data),))
+    networks = {}
+    for name, table in data.items():
+        problem = _network_name(name)
+        if problem:
+            raise ConfigError("[networks] network name %s" % (problem,))
+        path = "networks.%s" % (name,)
+        if isinstance(table, dict) and "name" in table:
+            raise ConfigError("unknown key [%s] name (a network's name is its table's name)" % (path,))
+        built = _build(IrcSettings, table, path)
+        if not built.server:
+            raise ConfigError("[%s] server must be set" % (path,))
+        networks[name] = dataclasses.replace(built, name=name)
+    return MappingProxyType(networks)
+
+
+def network_label(network: IrcSettings, settings: Settings) -> str:
+    """The config table of C{network}: C{irc} or C{networks.NAME}."""
+    return "irc" if network is settings.irc else "networks." + network.name
+
+
 def _cross_checks(settings: Settings) -> None:
     if settings.manhole.endpoint and not settings.manhole.authorized_keys:
         raise ConfigError("[manhole] authorized_keys must be set when [manhole] endpoint is")
-    for label, env in (("[irc.sasl] password_env", settings.irc.sasl.password_env),
-                       ("[irc] nickserv_password_env", settings.irc.nickserv_password_env),
-                       ("[vcs] secret_env", settings.vcs.secret_env)):
+    if settings.irc.name in settings.networks:
+        raise ConfigError("[networks.%s] has the name of the first network ([irc] name); rename one" % (
+            settings.irc.name,))
+    envs = [("[vcs] secret_env", settings.vcs.secret_env)]
+    for network in [settings.irc, *settings.networks.values()]:
+        label = network_label(network, settings)
+        envs += [("[%s.sasl] password_env" % (label,), network.sasl.password_env),
+                 ("[%s] nickserv_password_env" % (label,), network.nickserv_password_env)]
+    for label, env in envs:
         if env and env not in os.environ:
             raise ConfigError("%s names %s, which is not set in the environment" % (label, env))
     _cluster_checks(settings)
@@ -456,6 +526,9 @@ def effective(settings: Any, mask: bool = True) -> dict:
         value = getattr(settings, f.name)
         if dataclasses.is_dataclass(value):
             out[f.name] = effective(value, mask)
+        elif isinstance(value, Mapping):  # [networks.NAME] tables (their name is the table's)
+            out[f.name] = {name: {k: v for k, v in effective(table, mask).items() if k != "name"}
+                           for name, table in value.items()}
         elif mask and f.metadata.get("secret") and value:
             out[f.name] = "********"
         else:
