@@ -60,7 +60,7 @@ def _channels(values: tuple) -> Optional[str]:
 MAX_NETWORK_NAME = 32
 
 
-def _network_name(value: str) -> Optional[str]:
+def network_name_problem(value: str) -> Optional[str]:
     """A network's name is one plain topic word: the second word of C{chat.<name>.<place>.<kind>}."""
     if not value or len(value) > MAX_NETWORK_NAME:
         return "must be 1 to %d characters, not %r" % (MAX_NETWORK_NAME, value)
@@ -138,7 +138,7 @@ class ThrottleSettings:
 
 @dataclass(frozen=True)
 class IrcSettings:
-    name: str = key("irc", _network_name)  # [irc] only: a [networks.NAME] table's name is NAME
+    name: str = key("irc", network_name_problem)  # [irc] only: a [networks.NAME] table's name is NAME
     server: str = key("", _endpoint(("tcp", "tls", "ssl", "unix")))
     nick: str = key("pubbot", _nick)
     alt_nicks: tuple[str, ...] = key(["pubbot_", "pubbot__"], _nicks)
@@ -430,7 +430,7 @@ def _networks(data: Any) -> Mapping[str, IrcSettings]:
         raise ConfigError("[networks] must be a table of [networks.NAME] tables, not %s" % (_describe(data),))
     networks = {}
     for name, table in data.items():
-        problem = _network_name(name)
+        problem = network_name_problem(name)
         if problem:
             raise ConfigError("[networks] network name %s" % (problem,))
         path = "networks.%s" % (name,)
