@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, get_type_hints
 
+from .networks import network_name_problem
+
 Check = Callable[[Any], Optional[str]]
 
 
@@ -53,22 +55,6 @@ def _channels(values: tuple) -> Optional[str]:
         name = v.split(" ", 1)[0]
         if not name or name[0] not in "#&+!" or any(c in v for c in ",\r\n\0\a"):
             return "has a bad channel %r (want \"#name\" or \"#name key\")" % (v,)
-    return None
-
-
-#: The longest network name (it is a topic word, a service name's tail and part of storage keys).
-MAX_NETWORK_NAME = 32
-
-
-def network_name_problem(value: str) -> Optional[str]:
-    """A network's name is one plain topic word: the second word of C{chat.<name>.<place>.<kind>}."""
-    if not value or len(value) > MAX_NETWORK_NAME:
-        return "must be 1 to %d characters, not %r" % (MAX_NETWORK_NAME, value)
-    if value == "console":
-        return "must not be 'console' (the console room's name)"
-    if any(c in ".*#%" or c.isspace() or not c.isprintable() for c in value):
-        return "must be a topic word (no '.', '*', '#', '%%', spaces or control characters), not %r" % (
-            value,)
     return None
 
 
@@ -321,7 +307,7 @@ def _no_networks() -> Mapping[str, IrcSettings]:
 @dataclass(frozen=True)
 class Settings:
     irc: IrcSettings = section(IrcSettings)
-    #: More networks, from [networks.NAME] tables, in the file's order (see L{chat_networks}).
+    #: More networks, from [networks.NAME] tables, in the file's order (see L{pubbot.networks}).
     networks: Mapping[str, IrcSettings] = field(default_factory=_no_networks)
     plugins: PluginSettings = section(PluginSettings)
     store: StoreSettings = section(StoreSettings)
@@ -338,16 +324,6 @@ class Settings:
     seen: SeenSettings = section(SeenSettings)
     tell: TellSettings = section(TellSettings)
     fun: FunSettings = section(FunSettings)
-
-
-def chat_networks(settings: Settings) -> list[IrcSettings]:
-    """
-    Every network to connect to, the first one first: [irc] (when its server
-    is set), then the [networks.NAME] tables in the file's order. Empty: no
-    network, the console room instead.
-    """
-    first = [settings.irc] if settings.irc.server else []
-    return first + list(settings.networks.values())
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -454,6 +430,11 @@ def _cross_checks(settings: Settings) -> None:
     if settings.irc.name in settings.networks:
         raise ConfigError("[networks.%s] has the name of the first network ([irc] name); rename one" % (
             settings.irc.name,))
+    from .people import admin_network
+    for entry in settings.plugins.admins:
+        network = admin_network(entry)
+        if network is not None and network not in settings.networks:
+            raise ConfigError("[plugins] admins has %r, but there is no [networks.%s]" % (entry, network))
     envs = [("[vcs] secret_env", settings.vcs.secret_env)]
     for network in [settings.irc, *settings.networks.values()]:
         label = network_label(network, settings)

@@ -13,6 +13,7 @@ from twisted.python import usage
 from . import config as configmod
 from .bot import Bot
 from .loader import load_handlers
+from .networks import chat_networks
 
 
 class Options(usage.Options):
@@ -45,7 +46,7 @@ class Options(usage.Options):
 
     def console_mode(self) -> bool:
         """The console room instead of IRC: with --console, or when no network has a server."""
-        return bool(self["console"] or not configmod.chat_networks(self["settings"]))
+        return bool(self["console"] or not chat_networks(self["settings"]))
 
 
 class BusService(Service):
@@ -133,7 +134,7 @@ def add_networks(top: MultiService, bot: Bot, settings, reactor) -> None:
     first network, C{irc-NAME} for the others.
     """
     from .irc.service import IRCService
-    for network in configmod.chat_networks(settings):
+    for network in chat_networks(settings):
         try:
             IRCService(bot, reactor, network=network.name, settings=network).setServiceParent(top)
         except configmod.ConfigError as e:  # e.g. an unreadable tls_ca

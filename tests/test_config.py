@@ -9,6 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot import config
 from pubbot.config import ConfigError, Settings, effective, load, parse
+from pubbot.networks import chat_networks
 
 from .servers import bot_env, twistd_argv
 
@@ -127,7 +128,7 @@ class NetworkTests(SynchronousTestCase):
         s = parse({})
         self.assertEqual(s.irc.name, "irc")
         self.assertEqual(dict(s.networks), {})
-        self.assertEqual(config.chat_networks(s), [])  # no server anywhere: the console room
+        self.assertEqual(chat_networks(s), [])  # no server anywhere: the console room
 
     def test_tables_take_defaults_not_irc_values(self):
         s = parse({"irc": {"server": "tcp:a.example:6667", "nick": "first", "command_prefix": "?",
@@ -143,15 +144,15 @@ class NetworkTests(SynchronousTestCase):
         self.assertEqual((libera.nick, libera.command_prefix, libera.throttle.burst),
                          (defaults.nick, defaults.command_prefix, defaults.throttle.burst))
         self.assertEqual(s.networks["oftc"].nick, "other")
-        self.assertEqual([n.name for n in config.chat_networks(s)], ["irc", "libera", "oftc"])
+        self.assertEqual([n.name for n in chat_networks(s)], ["irc", "libera", "oftc"])
         with self.assertRaises(TypeError):  # frozen like the rest
             s.networks["x"] = libera  # type: ignore[index]
 
     def test_first_network_renamed_or_absent(self):
         s = parse({"irc": {"name": "home", "server": "tcp:a.example:6667"}})
-        self.assertEqual([n.name for n in config.chat_networks(s)], ["home"])
+        self.assertEqual([n.name for n in chat_networks(s)], ["home"])
         s = parse({"networks": {"libera": {"server": "tcp:b.example:6667"}}})
-        self.assertEqual([n.name for n in config.chat_networks(s)], ["libera"])  # [irc] has no server
+        self.assertEqual([n.name for n in chat_networks(s)], ["libera"])  # [irc] has no server
 
     def libera(self, **table):
         """The error of a config with [networks.libera] C{table} (server tcp:a:1 unless given)."""

@@ -24,7 +24,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.logger import Logger
 
-from ..config import chat_networks, network_name_problem
+from ..networks import first_network, network_name_problem
 
 log = Logger()
 
@@ -117,9 +117,8 @@ class ZmqService(Service):
         self.dropped = 0
         self.commands = 0
         self.rejected = 0
-        networks = chat_networks(bot.settings)
         #: Where a command naming no network goes: the first network.
-        self.default_network = networks[0].name if networks else bot.settings.irc.name
+        self.default_network = first_network(bot.settings)
 
     def startService(self) -> None:
         super().startService()
