@@ -305,6 +305,17 @@ class RedisBusTests(BusTestCase):
                           if e["key"] not in ("old", "new")],
                          [("libera", "libera", "#x", "relayed")])
 
+    async def test_a_message_queued_by_the_release_before_networks_is_answered(self):
+        owner = Node(self, "owner", True)
+        fields = {"protocol": "irc", "channel": "#pubbot", "source": "alice", "content": "!echo old",
+                  "direct": False, "command": "echo old", "private": False, "source_id": None,
+                  "account": None, "hostmask": "alice!a@x"}
+        await owner.command.execute("XADD", IN, "*", "m", json.dumps(
+            {"id": "old-1", "message": {"topic": "chat.irc.#pubbot.chat", "fields": fields}}))
+        self.assertTrue(await self.until(lambda: owner.chat.sent))
+        self.assertEqual(owner.chat.sent, [("#pubbot", "echo old", "say")])
+        self.assertEqual(owner.seen[-1].fields["network"], "irc")
+
     async def test_malformed_entries_are_logged_and_skipped(self):
         owner = Node(self, "owner", True)
         for junk in ("not json", "[1]", json.dumps({"id": 1}), json.dumps({"id": "x", "message": "no"}),

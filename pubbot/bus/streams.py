@@ -635,6 +635,8 @@ class RedisBus(Service):
                 await self._ack(IN, WORKERS, entry_id)
                 return
         message = Message.from_dict(envelope["message"], self.bot)
+        if "network" not in message.fields and isinstance(message.fields.get("protocol"), str):
+            message.fields["network"] = message.fields["protocol"]  # queued by the release before networks
         at = envelope.get("at")
         if isinstance(at, (int, float)):
             self.lag = max(0.0, self.wall() - at)
@@ -689,8 +691,6 @@ class RedisBus(Service):
 
     async def _reply(self, message_id: str, message: Message, reply: Reply) -> None:
         network = message.fields.get("network")
-        if network is None:
-            network = message.fields.get("protocol")  # a message queued by the release before networks
         target = message.fields.get("channel")
         if not isinstance(network, str) or not isinstance(target, str):
             log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
