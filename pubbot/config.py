@@ -432,9 +432,9 @@ def _cross_checks(settings: Settings) -> None:
             settings.irc.name,))
     from .people import admin_network
     for entry in settings.plugins.admins:
-        network = admin_network(entry)
-        if network is not None and network not in settings.networks:
-            raise ConfigError("[plugins] admins has %r, but there is no [networks.%s]" % (entry, network))
+        scope = admin_network(entry)
+        if scope is not None and scope not in settings.networks:
+            raise ConfigError("[plugins] admins has %r, but there is no [networks.%s]" % (entry, scope))
     envs = [("[vcs] secret_env", settings.vcs.secret_env)]
     for network in [settings.irc, *settings.networks.values()]:
         label = network_label(network, settings)
