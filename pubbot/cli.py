@@ -88,8 +88,10 @@ def _brain_group(subparsers) -> None:
 
 
 def bot_nicks(settings, extra: Iterable[str] = ()) -> list:
-    """Nicks whose lines the brain never learns: ours, [brain] ignore and C{extra}."""
-    nicks = [settings.irc.nick, *settings.irc.alt_nicks, *settings.brain.ignore, *extra]
+    """Nicks whose lines the brain never learns: ours (on every network), [brain] ignore and C{extra}."""
+    nicks = [*settings.brain.ignore, *extra]
+    for network in (settings.irc, *settings.networks.values()):
+        nicks += [network.nick, *network.alt_nicks]
     return sorted({n.lower() for n in nicks})
 
 

@@ -10,7 +10,10 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, get_type_hints
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, get_type_hints
+
+from .networks import network_name_problem
 
 Check = Callable[[Any], Optional[str]]
 
@@ -130,7 +133,7 @@ class ThrottleSettings:
 
 @dataclass(frozen=True)
 class IrcSettings:
-    name: str = key("irc")
+    name: str = key("irc", network_name_problem)  # [irc] only: a [networks.NAME] table's name is NAME
     server: str = key("", _endpoint(("tcp", "tls", "ssl", "unix")))
     nick: str = key("pubbot", _nick)
     alt_nicks: tuple[str, ...] = key(["pubbot_", "pubbot__"], _nicks)
@@ -306,9 +309,15 @@ class VcsSettings:
     announce: tuple[str, ...] = key(["#pubbot"], _channels)
 
 
+def _no_networks() -> Mapping[str, IrcSettings]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Settings:
     irc: IrcSettings = section(IrcSettings)
+    #: More networks, from [networks.NAME] tables, in the file's order (see L{pubbot.networks}).
+    networks: Mapping[str, IrcSettings] = field(default_factory=_no_networks)
     plugins: PluginSettings = section(PluginSettings)
     store: StoreSettings = section(StoreSettings)
     redis: RedisSettings = section(RedisSettings)
@@ -374,10 +383,13 @@ def _build(cls: type, data: Any, path: str) -> Any:
         if name not in fields:
             where = "[%s] %s" % (path, name) if path else "[%s]" % (name,)
             raise ConfigError("unknown key %s" % (where,))
-    values = {}
+    values: dict[str, Any] = {}
     for name, f in fields.items():
         kind = hints[name]
         sub = "%s.%s" % (path, name) if path else name
+        if cls is Settings and name == "networks":
+            values[name] = _networks(data.get(name, {}))
+            continue
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[name] = _build(kind, data.get(name, {}), sub)
             continue
@@ -393,12 +405,51 @@ def _build(cls: type, data: Any, path: str) -> Any:
     return cls(**values)
 
 
+def _networks(data: Any) -> Mapping[str, IrcSettings]:
+    """
+    The [networks.NAME] tables: each has [irc]'s keys and defaults (not
+    [irc]'s values) except C{name}, which is the table's name, and needs a
+    C{server}.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("[networks] must be a table of [networks.NAME] tables, not %s" % (_describe(data),))
+    networks = {}
+    for name, table in data.items():
+        problem = network_name_problem(name)
+        if problem:
+            raise ConfigError("[networks] network name %s" % (problem,))
+        path = "networks.%s" % (name,)
+        if isinstance(table, dict) and "name" in table:
+            raise ConfigError("unknown key [%s] name (a network's name is its table's name)" % (path,))
+        built = _build(IrcSettings, table, path)
+        if not built.server:
+            raise ConfigError("[%s] server must be set" % (path,))
+        networks[name] = dataclasses.replace(built, name=name)
+    return MappingProxyType(networks)
+
+
+def network_label(network: IrcSettings, settings: Settings) -> str:
+    """The config table of C{network}: C{irc} or C{networks.NAME}."""
+    return "irc" if network is settings.irc else "networks." + network.name
+
+
 def _cross_checks(settings: Settings) -> None:
     if settings.manhole.endpoint and not settings.manhole.authorized_keys:
         raise ConfigError("[manhole] authorized_keys must be set when [manhole] endpoint is")
-    for label, env in (("[irc.sasl] password_env", settings.irc.sasl.password_env),
-                       ("[irc] nickserv_password_env", settings.irc.nickserv_password_env),
-                       ("[vcs] secret_env", settings.vcs.secret_env)):
+    if settings.irc.name in settings.networks:
+        raise ConfigError("[networks.%s] has the name of the first network ([irc] name); rename one" % (
+            settings.irc.name,))
+    from .people import admin_network
+    for entry in settings.plugins.admins:
+        scope = admin_network(entry)
+        if scope is not None and scope not in settings.networks:
+            raise ConfigError("[plugins] admins has %r, but there is no [networks.%s]" % (entry, scope))
+    envs = [("[vcs] secret_env", settings.vcs.secret_env)]
+    for network in [settings.irc, *settings.networks.values()]:
+        label = network_label(network, settings)
+        envs += [("[%s.sasl] password_env" % (label,), network.sasl.password_env),
+                 ("[%s] nickserv_password_env" % (label,), network.nickserv_password_env)]
+    for label, env in envs:
         if env and env not in os.environ:
             raise ConfigError("%s names %s, which is not set in the environment" % (label, env))
     _cluster_checks(settings)
@@ -465,6 +516,9 @@ def effective(settings: Any, mask: bool = True) -> dict:
         value = getattr(settings, f.name)
         if dataclasses.is_dataclass(value):
             out[f.name] = effective(value, mask)
+        elif isinstance(value, Mapping):  # [networks.NAME] tables (their name is the table's)
+            out[f.name] = {name: {k: v for k, v in effective(table, mask).items() if k != "name"}
+                           for name, table in value.items()}
         elif mask and f.metadata.get("secret") and value:
             out[f.name] = "********"
         else:

@@ -13,6 +13,7 @@ from twisted.python import usage
 from . import config as configmod
 from .bot import Bot
 from .loader import load_handlers
+from .networks import chat_networks
 
 
 class Options(usage.Options):
@@ -44,7 +45,8 @@ class Options(usage.Options):
             raise SystemExit(1)
 
     def console_mode(self) -> bool:
-        return bool(self["console"] or not self["settings"].irc.server)
+        """The console room instead of IRC: with --console, or when no network has a server."""
+        return bool(self["console"] or not chat_networks(self["settings"]))
 
 
 class BusService(Service):
@@ -110,12 +112,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     # Further children (irc, music, web, manhole) are added below.
 
     if not options.console_mode():
-        from .irc.service import IRCService
-        try:
-            IRCService(bot, reactor).setServiceParent(top)
-        except configmod.ConfigError as e:  # e.g. an unreadable [irc] tls_ca
-            sys.stderr.write("pubbot: %s\n" % (e,))
-            raise SystemExit(1)
+        add_networks(top, bot, settings, reactor)
 
     if settings.music.source:
         from .music.poll import make_music_service
@@ -129,6 +126,24 @@ def makeService(options: Options, reactor=None) -> MultiService:
         ManholeService(settings, namespace_for(top, bot, settings, reactor), reactor).setServiceParent(top)
     wire_scale_out(top, bot, settings, reactor)
     return top
+
+
+def add_networks(top: MultiService, bot: Bot, settings, reactor) -> None:
+    """
+    One IRCService per configured network, the first first: C{irc} for the
+    first network, C{irc-NAME} for the others.
+    """
+    from .irc.service import IRCService
+    for network in chat_networks(settings):
+        try:
+            IRCService(bot, reactor, network=network.name, settings=network).setServiceParent(top)
+        except configmod.ConfigError as e:  # e.g. an unreadable tls_ca
+            problem = str(e)
+            table = configmod.network_label(network, settings)
+            if table != "irc":  # the connection's errors name [irc]'s keys: name this network's table
+                problem = problem.replace("[irc]", "[%s]" % (table,), 1)
+            sys.stderr.write("pubbot: %s\n" % (problem,))
+            raise SystemExit(1)
 
 
 def wire_scale_out(top: MultiService, bot: Bot, settings, reactor) -> None:

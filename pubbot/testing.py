@@ -50,7 +50,11 @@ class FakeChat:
 
 
 class Harness:
-    """A bot with the given handlers, a L{Clock}, a memory store and a L{FakeChat}."""
+    """
+    A bot with the given handlers, a L{Clock}, a memory store and a
+    L{FakeChat} (C{chat}, on C{network}); with C{[networks.NAME]} tables in
+    the config, a L{FakeChat} for each of them too (C{chats} by name).
+    """
 
     def __init__(self, *handlers: Any, settings: Optional[Settings] = None,
                  config: Optional[dict] = None, network: str = "irc",
@@ -62,6 +66,10 @@ class Harness:
         self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))
         self.chat = FakeChat(network, nick, command_prefix=self.settings.irc.command_prefix)
         self.bot.register_chat(self.chat)
+        self.chats: dict[str, FakeChat] = {network: self.chat}
+        for name, more in self.settings.networks.items():
+            self.chats[name] = FakeChat(name, more.nick, command_prefix=more.command_prefix)
+            self.bot.register_chat(self.chats[name])
         for h in handlers:
             self.bot.add_handler(h)
         self.bot.start()
@@ -71,13 +79,13 @@ class Harness:
         return self.chat.sent
 
     def say(self, content: str, source: str = "alice", channel: str = "#pubbot",
-            private: bool = False, **fields: Any) -> Deferred:
-        """Publish a chat line; fires with the chosen L{Reply} or None."""
+            private: bool = False, *, network: Optional[str] = None, **fields: Any) -> Deferred:
+        """Publish a chat line (on C{network}, default C{chat}'s); fires with the chosen L{Reply} or None."""
         fields.setdefault("hostmask", "%s!%s@example.org" % (source, source.lower()))
         fields.setdefault("account", None)
         if private:
             channel = source
-        return self.bot.chat_line(self.chat.network, channel, source, content,
+        return self.bot.chat_line(network or self.chat.network, channel, source, content,
                                   private=private, **fields)
 
     def reply(self, content: str, **kwargs: Any) -> Optional[str]:
@@ -89,13 +97,14 @@ class Harness:
         result = self._now(self.say(content, **kwargs))
         return "\n".join(result.lines) if isinstance(result, Reply) else None
 
-    def event(self, channel: str, kind: str, /, **fields: Any) -> Any:
+    def event(self, channel: str, kind: str, /, *, network: Optional[str] = None, **fields: Any) -> Any:
         """Publish a join or leave (C{kind} the topic's last word); returns the reply, if any."""
-        return self._now(self.bot.chat_event(self.chat.network, channel, kind, **fields))
+        return self._now(self.bot.chat_event(network or self.chat.network, channel, kind, **fields))
 
-    def join(self, nick: str, channel: str = "#pubbot", **fields: Any) -> Any:
+    def join(self, nick: str, channel: str = "#pubbot", *, network: Optional[str] = None,
+             **fields: Any) -> Any:
         fields.setdefault("hostmask", "%s!%s@example.org" % (nick, nick.lower()))
-        return self.event(channel, "join", source=nick, **fields)
+        return self.event(channel, "join", network=network, source=nick, **fields)
 
     def publish(self, topic: str, **fields: Any) -> Any:
         return self._now(self.bot.publish(topic, **fields))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twisted.application.service import IServiceCollection, Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -18,6 +18,7 @@ from pubbot.interfaces import IBus, IStore
 from pubbot.store.redis import RedisStore
 
 IRC = '[irc]\nserver = "tcp:127.0.0.1:6667"\n[web]\nendpoint = ""\n'
+LIBERA = '[networks.libera]\nserver = "tcp:127.0.0.1:6668"\nnick = "pb"\ncommand_prefix = "?"\n'
 REDIS = '[redis]\nurl = "redis://127.0.0.1:6390/2"\n'
 ZMQ = '[zmq]\npublish = "tcp://127.0.0.1:5556"\ncommands = "tcp://127.0.0.1:5557"\n'
 
@@ -73,6 +74,44 @@ class MakeServiceTests(SynchronousTestCase):
         cluster._stand_in()
         self.assertIsInstance(top.bot.chat_services["irc"], RemoteChat)
         self.assertEqual(top.bot.nick("irc"), "pubbot")
+
+    def test_the_lease_covers_every_network(self):
+        from pubbot.bus.remote import RemoteChat
+        top = self.make(IRC + LIBERA + REDIS)
+        self.assertEqual([n for n in names(top) if n.startswith("irc")], [])
+        cluster = top.getServiceNamed("cluster")
+        gate = cluster.getServiceNamed("owner")
+        self.assertEqual(sorted(names(gate)), ["irc", "irc-libera"])
+        self.assertEqual(list(cluster.bus.remote_chats), ["irc", "libera"])
+        libera = cluster.bus.remote_chats["libera"]
+        self.assertEqual((libera.network, libera.protocol, libera.nick, libera.command_prefix),
+                         ("libera", "irc", "pb", "?"))
+        cluster._stand_in()
+        self.assertIsInstance(top.bot.chat_services["libera"], RemoteChat)
+        self.assertEqual((top.bot.nick("irc"), top.bot.nick("libera")), ("pubbot", "pb"))
+
+    def test_the_takeover_wait_asks_every_network(self):
+        top = self.make(IRC + LIBERA + REDIS)
+        cluster = top.getServiceNamed("cluster")
+        gate = cluster.getServiceNamed("owner")
+        asked = []
+
+        class Refused:
+            def __init__(self, network):
+                self.network = network
+
+            def connect(self, factory):
+                asked.append(self.network)
+                return fail(ConnectionRefusedError())  # no answer: the nick is not known to be taken
+
+        for service in gate:
+            if service.name.startswith("irc"):
+                service.endpoint = Refused(service.network)
+        gate.running = True
+        cluster.lease.valid = lambda: True
+        done = gate.before_start()
+        self.assertEqual(sorted(asked), ["irc", "libera"])
+        self.assertTrue(done.called)
 
     def test_music_is_a_singleton_too(self):
         top = self.make(IRC + REDIS + '[music]\nsource = "mpd:tcp:127.0.0.1:6600"\n')
@@ -167,4 +206,27 @@ class RemoteChatTests(SynchronousTestCase):
         self.assertEqual((remote.nick, remote.connected, remote.roster("#a")), ("pb", True, ["x"]))
         chat = FakeChat()
         self.assertEqual(describe(chat),
-                         {"nick": "pubbot", "connected": True, "network": None, "channels": {}})
+                         {"nick": "pubbot", "connected": True, "server_network": None, "channels": {}})
+        chat.server_network = "Libera.Chat"
+        self.assertEqual(describe(chat)["server_network"], "Libera.Chat")
+        remote.update({"server_network": "Libera.Chat"}, "host:1")
+        self.assertEqual((remote.network, remote.server_network), ("irc", "Libera.Chat"))
+        remote.update({"server_network": 5}, "host:1")
+        self.assertIsNone(remote.server_network)
+
+    def test_sends_through_the_reply_stream_by_network(self):
+        from pubbot.bus.remote import RemoteChat
+
+        class Bus:
+            relayed: list = []
+
+            def relay(self, *args):
+                self.relayed.append(args)
+
+        class Bot:
+            bus = Bus()
+
+        remote = RemoteChat(Bot(), "libera", "pubbot", "irc", "?")
+        remote.send("#x", "hi", "notice")
+        self.assertEqual(Bot.bus.relayed, [("libera", "#x", "hi", "notice")])
+        self.assertEqual((remote.protocol, remote.command_prefix), ("irc", "?"))

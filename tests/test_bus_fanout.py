@@ -40,12 +40,14 @@ class ReceivedTests(SynchronousTestCase):
         fanout.received("c", event(kind="message", message={"topic": "chat.irc.#a.chat", "fields": {"x": 1}}))
         fanout.received("c", event(kind="broadcast", message={"topic": "status.x", "fields": {}}))
         fanout.received("c", event(kind="sent", sender=None, protocol="irc", target="#a", text="hi",
-                                   sent_kind="say"))
+                                   sent_kind="say"))  # as the release before several networks said it
+        fanout.received("c", event(kind="sent", sender=None, network="libera", target="#b", text="yo",
+                                   sent_kind="notice"))
         fanout.received("c", event(kind="released"))
         self.assertEqual([(m.topic, m.fields) for m in seen], [("chat.irc.#a.chat", {"x": 1})])
         self.assertIs(seen[0].bot, fanout.bot)
         self.assertEqual([m.topic for m in broadcasts], ["status.x"])
-        self.assertEqual(sent, [("irc", "#a", "hi", "say")])
+        self.assertEqual(sent, [("irc", "#a", "hi", "say"), ("libera", "#b", "yo", "notice")])
         self.assertEqual(released, [1])
 
     def test_messages_reach_batch_observers(self):
@@ -70,6 +72,7 @@ class ReceivedTests(SynchronousTestCase):
                     event(kind="message", message={"topic": 1}),
                     event(kind="broadcast", message={"topic": "t", "fields": []}),
                     event(kind="sent", protocol="irc", target="#a", text=None, sent_kind="say"),
+                    event(kind="sent", network=5, target="#a", text="x", sent_kind="say"),
                     event(kind="unknown")):
             fanout.received("c", raw)
         self.assertEqual((seen, broadcasts, sent, released), ([], [], [], []))

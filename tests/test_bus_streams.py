@@ -18,6 +18,7 @@ from pubbot.api import command
 from pubbot.bot import Bot
 from pubbot.bus.client import RedisClient
 from pubbot.bus.fanout import FanOut
+from pubbot.bus.remote import RemoteChat
 from pubbot.bus.streams import IN, OUT, SENT, WORKERS, Backoff, RedisBus, entries
 from pubbot.config import parse
 from pubbot.interfaces import IBus
@@ -36,7 +37,7 @@ def handlers(node: "Node"):
     @command("tell")
     def tell(msg):
         node.handled.append("tell")
-        msg.bot.send(msg.protocol, msg.channel, "told by %s" % node.name, "notice")
+        msg.bot.send(msg.network, msg.channel, "told by %s" % node.name, "notice")
 
     @command("announce")
     def announce(msg):
@@ -123,7 +124,7 @@ class OwnerChat(FakeChat):
     """The owner's network, with a channel list and a nick of its own."""
 
     connected = True
-    network = "TestNet"
+    server_network = "TestNet"
 
     def channels(self):
         return {"#pubbot": []}
@@ -220,19 +221,46 @@ class RedisBusTests(BusTestCase):
         self.assertEqual(owner.sent_seen, [("irc", "#pubbot", "told by w", "notice")])
 
     async def test_a_worker_announces_through_the_owner_and_sees_its_network(self):
-        from pubbot.bus.remote import RemoteChat
         owner = Node(self, "owner", True, consume=False)
         worker = Node(self, "w", False)
         remote = RemoteChat(worker.bot, "irc", "pubbot")
         worker.bus.remote_chats["irc"] = remote
         worker.bot.chat_services["irc"] = remote
         self.assertTrue(await self.until(lambda: remote.connected))
-        self.assertEqual((remote.nick, remote.network, remote.owner), ("pubbot_", "TestNet", None))
+        self.assertEqual((remote.nick, remote.network, remote.server_network, remote.owner),
+                         ("pubbot_", "irc", "TestNet", None))
         self.assertEqual(worker.bot.roster("irc", "#PubBot"), ["alice", "pubbot_"])
         await owner.say("!announce")
         self.assertTrue(await self.until(lambda: owner.chat.sent))
         self.assertEqual(owner.chat.sent, [("#pubbot", "hello from w; pubbot_ sees alice,pubbot_", "notice")])
         self.assertEqual(worker.chat.sent, [])
+
+    async def test_replies_go_back_to_the_network_they_came_from(self):
+        owner = Node(self, "owner", True, consume=False)
+        libera = OwnerChat("libera", nick="pubbot")
+        libera.rosters["#pubbot"] = ["bob", "pubbot"]
+        owner.bot.register_chat(libera)
+        worker = Node(self, "w", False)
+        for network, remote in (("irc", RemoteChat(worker.bot, "irc", "pubbot")),
+                                ("libera", RemoteChat(worker.bot, "libera", "pubbot"))):
+            worker.bus.remote_chats[network] = remote
+            worker.bot.chat_services[network] = remote
+        # each network's state is published under its name
+        self.assertTrue(await self.until(lambda: worker.bot.roster("libera", "#pubbot") == ["bob", "pubbot"]))
+        self.assertEqual(worker.bot.roster("irc", "#pubbot"), ["alice", "pubbot_"])
+        self.assertEqual(worker.bot.nick("irc"), "pubbot_")
+        await owner.bot.chat_line("libera", "#pubbot", "bob", "!echo from libera", hostmask="bob!b@x")
+        await owner.bot.chat_line("irc", "#pubbot", "alice", "!tell", hostmask="alice!a@x")
+        self.assertTrue(await self.until(lambda: libera.sent and owner.chat.sent))
+        await self.settle()
+        self.assertEqual(libera.sent, [("#pubbot", "echo from libera", "say")])
+        self.assertEqual(owner.chat.sent, [("#pubbot", "told by w", "notice")])
+        self.assertEqual(sorted(owner.sent_seen), [("irc", "#pubbot", "told by w", "notice"),
+                                                   ("libera", "#pubbot", "echo from libera", "say")])
+        # an announcement from the worker reaches every network
+        await owner.bot.chat_line("libera", "#pubbot", "bob", "!announce", hostmask="bob!b@x")
+        self.assertTrue(await self.until(lambda: len(libera.sent) == 2 and len(owner.chat.sent) == 2))
+        self.assertEqual(libera.sent[1][1], owner.chat.sent[1][1])
 
     async def test_worker_without_owner_never_speaks_itself(self):
         owner = Node(self, "owner", True, consume=False)
@@ -245,7 +273,7 @@ class RedisBusTests(BusTestCase):
 
     async def test_replies_are_sent_once_even_when_queued_twice(self):
         owner = Node(self, "owner", True, consume=False)
-        envelope = json.dumps({"key": "k1", "origin": None, "protocol": "irc", "target": "#pubbot",
+        envelope = json.dumps({"key": "k1", "origin": None, "network": "irc", "target": "#pubbot",
                                "text": "once", "kind": "say"})
         # a redelivered reply appended again bypassing the add-once key
         for _ in range(3):
@@ -255,14 +283,48 @@ class RedisBusTests(BusTestCase):
         self.assertEqual(owner.chat.sent, [("#pubbot", "once", "say")])
         self.assertEqual(await owner.command.execute("EXISTS", SENT + "k1"), 1)
 
+    async def test_envelopes_name_the_network_and_old_ones_still_work(self):
+        owner = Node(self, "owner", True, consume=False)
+        libera = OwnerChat("libera", nick="pubbot")
+        owner.bot.register_chat(libera)
+        await owner.command.execute("XADD", OUT, "*", "m", json.dumps(  # the release before networks
+            {"key": "old", "origin": None, "protocol": "irc", "target": "#pubbot", "text": "old",
+             "kind": "say"}))
+        await owner.command.execute("XADD", OUT, "*", "m", json.dumps(
+            {"key": "new", "origin": None, "network": "libera", "target": "#pubbot", "text": "new",
+             "kind": "say"}))
+        self.assertTrue(await self.until(lambda: owner.chat.sent and libera.sent))
+        self.assertEqual((owner.chat.sent, libera.sent),
+                         ([("#pubbot", "old", "say")], [("#pubbot", "new", "say")]))
+        # what a process writes names the network (and says protocol too, for an owner not yet upgraded)
+        owner.owner = False
+        await owner.bot.send("libera", "#x", "relayed", "notice")
+        stream = await owner.command.execute("XRANGE", OUT, "-", "+")
+        written = [json.loads(fields[1]) for _, fields in stream]
+        self.assertEqual([(e["network"], e["protocol"], e["target"], e["text"]) for e in written
+                          if e["key"] not in ("old", "new")],
+                         [("libera", "libera", "#x", "relayed")])
+
+    async def test_a_message_queued_by_the_release_before_networks_is_answered(self):
+        owner = Node(self, "owner", True)
+        fields = {"protocol": "irc", "channel": "#pubbot", "source": "alice", "content": "!echo old",
+                  "direct": False, "command": "echo old", "private": False, "source_id": None,
+                  "account": None, "hostmask": "alice!a@x"}
+        await owner.command.execute("XADD", IN, "*", "m", json.dumps(
+            {"id": "old-1", "message": {"topic": "chat.irc.#pubbot.chat", "fields": fields}}))
+        self.assertTrue(await self.until(lambda: owner.chat.sent))
+        self.assertEqual(owner.chat.sent, [("#pubbot", "echo old", "say")])
+        self.assertEqual(owner.seen[-1].fields["network"], "irc")
+
     async def test_malformed_entries_are_logged_and_skipped(self):
         owner = Node(self, "owner", True)
         for junk in ("not json", "[1]", json.dumps({"id": 1}), json.dumps({"id": "x", "message": "no"}),
                      "{" * 5000, json.dumps({"id": "y", "message": {"topic": 5}})):
             await owner.command.execute("XADD", IN, "*", "m", junk)
         await owner.command.execute("XADD", IN, "*", "other", "field")
-        for junk in ("nope", json.dumps({"key": "k", "protocol": "irc", "target": "#x", "text": 1,
-                                         "kind": "say"})):
+        for junk in ("nope", json.dumps({"key": "k", "network": "irc", "target": "#x", "text": 1,
+                                         "kind": "say"}),
+                     json.dumps({"key": "k2", "network": 5, "target": "#x", "text": "t", "kind": "say"})):
             await owner.command.execute("XADD", OUT, "*", "m", junk)
         await owner.say("!echo after")
         self.assertTrue(await self.until(lambda: owner.chat.sent == [("#pubbot", "echo after", "say")]))

@@ -83,9 +83,19 @@ class CommandParsingTests(SynchronousTestCase):
             self.assertEqual(parse_command(command(command=kind, channel="#pubbot", text="hi")),
                              ("irc", "#pubbot", "hi", kind))
 
-    def test_protocol(self):
+    def test_network(self):
+        self.assertEqual(parse_command(command(command="say", channel="#c", text="x", network="libera")),
+                         ("libera", "#c", "x", "say"))
+        self.assertEqual(parse_command(command(command="say", channel="#c", text="x", network="oftc-2")),
+                         ("oftc-2", "#c", "x", "say"))
+        self.assertEqual(parse_command(command(command="say", channel="#c", text="x"), "home"),
+                         ("home", "#c", "x", "say"))  # none named: the first network
+
+    def test_protocol_is_an_alias_of_network(self):
         self.assertEqual(parse_command(command(command="say", channel="#c", text="x", protocol="console")),
                          ("console", "#c", "x", "say"))
+        self.assertEqual(parse_command(command(command="say", channel="#c", text="x", protocol="irc",
+                                               network="libera")), ("libera", "#c", "x", "say"))
 
     def test_rejections(self):
         bad = [
@@ -103,6 +113,11 @@ class CommandParsingTests(SynchronousTestCase):
             command(command="say", channel="#c"),
             command(command="say", channel="#c", text="x" * 3000),
             command(command="say", channel="#c", text="x", protocol="irc two"),
+            command(command="say", channel="#c", text="x", network="a.b"),
+            command(command="say", channel="#c", text="x", network="*"),
+            command(command="say", channel="#c", text="x", network=""),
+            command(command="say", channel="#c", text="x", network=["irc"]),
+            command(command="say", channel="#c", text="x", network="x" * 33),
             [b" " * (MAX_COMMAND + 1)],
         ]
         for frames in bad:
@@ -202,9 +217,22 @@ class SocketTests(TestCase):
         push.send(json.dumps({"command": "say", "channel": "#pubbot", "text": "from outside"}).encode())
         push.send(b"garbage")
         push.send(json.dumps({"command": "action", "channel": "#pubbot", "text": "waves"}).encode())
-        self.assertTrue(await self.until(lambda: len(chat.sent) == 2))
+        libera = FakeChat("libera")
+        bot.register_chat(libera)
+        push.send(json.dumps({"command": "notice", "channel": "#x", "text": "there",
+                              "network": "libera"}).encode())
+        self.assertTrue(await self.until(lambda: len(chat.sent) == 2 and libera.sent))
         self.assertEqual(chat.sent, [("#pubbot", "from outside", "say"), ("#pubbot", "waves", "action")])
+        self.assertEqual(libera.sent, [("#x", "there", "notice")])
         self.assertEqual(service.rejected, 1)
+
+    def test_default_network_is_the_first(self):
+        for config, first in (({}, "irc"), ({"irc": {"name": "home"}}, "home"),
+                              ({"irc": {"name": "home", "server": "tcp:a:1"},
+                                "networks": {"libera": {"server": "tcp:b:1"}}}, "home"),
+                              ({"networks": {"libera": {"server": "tcp:b:1"}}}, "libera")):
+            bot = Bot(parse(config), Clock(), MemoryStore(Clock()))
+            self.assertEqual(ZmqService(bot, reactor, bot.settings.zmq).default_network, first)
 
     async def test_curve_lets_in_only_listed_clients(self):
         server_public, server_secret = curve_keypair()

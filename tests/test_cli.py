@@ -170,6 +170,11 @@ class TestReadLogs:
         assert dict(stored.trigrams()) == dict(model.trigrams())
         assert "forgotten" in capsys.readouterr().out
 
+    def test_the_bot_on_every_network_is_a_bot(self):
+        s = parse({"irc": {"nick": "one"}, "networks": {"two": {"server": "tcp:a:1", "nick": "Two",
+                                                                "alt_nicks": ["two_"]}}})
+        assert cli.bot_nicks(s) == ["one", "pubbot_", "pubbot__", "two", "two_"]
+
     def test_extra_bots_and_ignore(self, tmp_path, capsys):
         store = MemoryStore(Clock())
         model = now(cli.read_logs(store, settings(ignore=["carol"]),
@@ -254,7 +259,18 @@ class TestConfigCheck:
         assert settings["web"]["token"] == ""
         assert settings["brain"]["max_trigrams"] == 200000
 
+    def test_network_tables_shown_with_secrets_masked(self, tmp_path, capsys):
+        path = write(tmp_path, "ok.toml", b'[networks.libera]\nserver = "tls:irc.libera.chat:6697"\n'
+                                          b'[networks.libera.sasl]\npassword = "hunter2"\n')
+        assert cli.main(["config", "check", path]) == 0
+        out = capsys.readouterr().out
+        assert "hunter2" not in out
+        libera = json.loads(out)["networks"]["libera"]
+        assert (libera["server"], libera["sasl"]["password"], libera["nick"]) == (
+            "tls:irc.libera.chat:6697", "********", "pubbot")
+
     @pytest.mark.parametrize("data, message", [
+        (b"[networks.libera]\nnick = 'x'\n", "pubbot: [networks.libera] server must be set\n"),
         (b"[irc]\nnick = 5\n", "pubbot: [irc] nick must be a string, not an integer\n"),
         (b"[nope]\n", "pubbot: unknown key [nope]\n"),
         (b"[brain]\nignore = ['bad nick']\n", "pubbot: [brain] ignore is not a valid nick: 'bad nick'\n"),

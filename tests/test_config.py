@@ -9,6 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot import config
 from pubbot.config import ConfigError, Settings, effective, load, parse
+from pubbot.networks import chat_networks
 
 from .servers import bot_env, twistd_argv
 
@@ -124,6 +125,108 @@ class ErrorTests(SynchronousTestCase):
             self.assertNotIn("\n", str(e))
 
 
+class NetworkTests(SynchronousTestCase):
+    """[irc] name and [networks.NAME] tables: more networks, each with [irc]'s keys."""
+
+    error = ErrorTests.error
+
+    def test_none_by_default(self):
+        s = parse({})
+        self.assertEqual(s.irc.name, "irc")
+        self.assertEqual(dict(s.networks), {})
+        self.assertEqual(chat_networks(s), [])  # no server anywhere: the console room
+
+    def test_tables_take_defaults_not_irc_values(self):
+        s = parse({"irc": {"server": "tcp:a.example:6667", "nick": "first", "command_prefix": "?",
+                           "throttle": {"burst": 9}},
+                   "networks": {"libera": {"server": "tls:b.example:6697", "channels": ["#x"],
+                                           "sasl": {"username": "bob"}},
+                                "oftc": {"server": "tcp:c.example:6667", "nick": "other"}}})
+        self.assertEqual(list(s.networks), ["libera", "oftc"])
+        libera = s.networks["libera"]
+        self.assertEqual((libera.name, libera.server, libera.channels, libera.sasl.username),
+                         ("libera", "tls:b.example:6697", ("#x",), "bob"))
+        defaults = config.IrcSettings()
+        self.assertEqual((libera.nick, libera.command_prefix, libera.throttle.burst),
+                         (defaults.nick, defaults.command_prefix, defaults.throttle.burst))
+        self.assertEqual(s.networks["oftc"].nick, "other")
+        self.assertEqual([n.name for n in chat_networks(s)], ["irc", "libera", "oftc"])
+        with self.assertRaises(TypeError):  # frozen like the rest
+            s.networks["x"] = libera  # type: ignore[index]
+
+    def test_first_network_renamed_or_absent(self):
+        s = parse({"irc": {"name": "home", "server": "tcp:a.example:6667"}})
+        self.assertEqual([n.name for n in chat_networks(s)], ["home"])
+        s = parse({"networks": {"libera": {"server": "tcp:b.example:6667"}}})
+        self.assertEqual([n.name for n in chat_networks(s)], ["libera"])  # [irc] has no server
+
+    def libera(self, **table):
+        """The error of a config with [networks.libera] C{table} (server tcp:a:1 unless given)."""
+        table.setdefault("server", "tcp:a:1")
+        return self.error({"networks": {"libera": table}})
+
+    def test_bad_tables(self):
+        self.assertEqual(self.libera(sasl={"mechanisms": ["X"]}),
+                         "[networks.libera.sasl] mechanisms has unknown mechanism 'X' (PLAIN, SCRAM-SHA-256, "
+                         "EXTERNAL)")
+        self.assertEqual(self.libera(nikc="x"),
+                         "unknown key [networks.libera] nikc")
+        self.assertEqual(self.libera(server="", channels=["#a"]),
+                         "[networks.libera] server must be set")
+        self.assertIn("[networks.libera] server must be an endpoint",
+                      self.libera(server="irc.libera.chat"))
+        self.assertEqual(self.libera(throttle={"burst": 0}),
+                         "[networks.libera.throttle] burst must be greater than 0")
+        self.assertEqual(self.libera(name="x"),
+                         "unknown key [networks.libera] name (a network's name is its table's name)")
+        self.assertEqual(self.error({"networks": {"libera": 5}}),
+                         "[networks.libera] must be a table, not an integer")
+        self.assertIn("[networks] must be a table", self.error({"networks": ["libera"]}))
+        self.assertIn("[networks.libera.sasl] password_env names PUBBOT_SURELY_UNSET_VAR",
+                      self.libera(sasl={"password_env": "PUBBOT_SURELY_UNSET_VAR"}))
+        self.assertIn("[networks.libera] nickserv_password_env names PUBBOT_SURELY_UNSET_VAR",
+                      self.libera(nickserv_password_env="PUBBOT_SURELY_UNSET_VAR"))
+
+    def test_names(self):
+        for bad in ["", "console", "a.b", "a*", "#a", "a b", "a\tb", "a%b", "x" * 33, "a\x00"]:
+            self.assertIn("[networks] network name must",
+                          self.error({"networks": {bad: {"server": "tcp:a:1"}}}))
+            self.assertIn("[irc] name must", self.error({"irc": {"name": bad}}))
+        self.assertIn("[irc] name must be a string", self.error({"irc": {"name": 1}}))
+        for good in ["libera", "OFTC", "x" * 32, "ergo-test_2", "réseau"]:
+            self.assertEqual(list(parse({"networks": {good: {"server": "tcp:a:1"}}}).networks), [good])
+        self.assertEqual(self.error({"networks": {"irc": {"server": "tcp:a:1"}}}),
+                         "[networks.irc] has the name of the first network ([irc] name); rename one")
+        self.assertEqual(self.error({"irc": {"name": "libera"},
+                                     "networks": {"libera": {"server": "tcp:a:1"}}}),
+                         "[networks.libera] has the name of the first network ([irc] name); rename one")
+        s = parse({"irc": {"name": "home"}, "networks": {"irc": {"server": "tcp:a:1"}}})
+        self.assertEqual(list(s.networks), ["irc"])
+
+    @given(st.dictionaries(st.text(max_size=5), st.one_of(
+        st.integers(), st.dictionaries(st.sampled_from(["server", "nick", "sasl", "name"]),
+                                       st.one_of(st.text(max_size=8), st.integers(), st.just({}))))))
+    def test_arbitrary_tables_give_settings_or_config_error(self, data):
+        try:
+            s = parse({"networks": data})
+        except ConfigError as e:
+            self.assertNotIn("\n", str(e))
+        else:
+            self.assertEqual(list(s.networks), list(data))
+
+    def test_config_check_output_masks_network_secrets(self):
+        s = parse({"networks": {"libera": {"server": "tcp:a:1", "sasl": {"password": "hunter2"},
+                                           "nickserv_password": "hunter3"}}})
+        self.assertNotIn("hunter2", repr(s))
+        eff = effective(s)
+        self.assertEqual(eff["networks"]["libera"]["sasl"]["password"], "********")
+        self.assertEqual(eff["networks"]["libera"]["nickserv_password"], "********")
+        self.assertEqual(eff["networks"]["libera"]["server"], "tcp:a:1")
+        self.assertNotIn("name", eff["networks"]["libera"])  # the table's name is the network's
+        self.assertEqual(eff["irc"]["name"], "irc")
+        self.assertEqual(effective(s, mask=False)["networks"]["libera"]["sasl"]["password"], "hunter2")
+
+
 class SecretsTests(SynchronousTestCase):
     def test_secrets_masked_and_not_in_repr(self):
         s = parse({"irc": {"sasl": {"password": "hunter2"}}, "web": {"token": "tok"}})
@@ -175,6 +278,9 @@ class ExampleCompletenessTests(SynchronousTestCase):
                 value = getattr(defaults, field.name)
                 if dataclasses.is_dataclass(value):
                     walk(type(value), data.get(field.name, {}), path + [field.name])
+                elif field.name == "networks" and cls is Settings:  # a table of [irc]-like tables
+                    if not data.get("networks"):
+                        missing.append("[networks.NAME]")
                 elif field.name not in data:
                     missing.append("[%s] %s" % (".".join(path), field.name))
         walk(Settings, example, [])

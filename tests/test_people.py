@@ -2,15 +2,19 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.config import parse
+from pubbot.config import ConfigError, parse
 from pubbot.message import Message
 from pubbot.people import is_admin, person_key, user_host
 from pubbot.testing import Harness
 
 
-def line(source="alice", account=None, hostmask="alice!al@host.example", bot=None):
-    return Message("chat.irc.#pubbot.chat",
-                   {"source": source, "account": account, "hostmask": hostmask}, bot)
+def line(source="alice", account=None, hostmask="alice!al@host.example", bot=None, network="irc"):
+    return Message("chat.%s.#pubbot.chat" % (network,),
+                   {"source": source, "account": account, "hostmask": hostmask, "network": network}, bot)
+
+
+#: A bot with the [irc] network and [networks.libera].
+TWO = {"irc": {"server": "tcp:a.example:6667"}, "networks": {"libera": {"server": "tcp:b.example:6667"}}}
 
 
 class UserHostTests(SynchronousTestCase):
@@ -36,6 +40,15 @@ class PersonKeyTests(SynchronousTestCase):
 
     def test_nick_only_without_account_or_host(self):
         self.assertEqual(person_key(line(source="You", hostmask=None)), "nick:you")
+
+
+    def test_people_of_more_networks_are_keyed_by_network(self):
+        bot = Harness(config=TWO).bot
+        self.assertEqual(person_key(line(account="Alice", bot=bot)), "account:alice")  # [irc]: as before
+        self.assertEqual(person_key(line(account="Alice", bot=bot, network="libera")), "libera/account:alice")
+        self.assertEqual(person_key(line(bot=bot, network="libera")), "libera/host:al@host.example")
+        self.assertEqual(person_key(line(source="you", hostmask=None, bot=bot, network="console")),
+                         "nick:you")
 
 
 class IsAdminTests(SynchronousTestCase):
@@ -76,6 +89,23 @@ class IsAdminTests(SynchronousTestCase):
 
     def test_no_bot_no_admins(self):
         self.assertFalse(is_admin(line(account="root")))
+
+    def test_entries_are_per_network(self):
+        bot = Harness(config=dict(TWO, plugins={"admins": ["root", "libera:Alice", "libera:*@user/bob"]})).bot
+        self.assertTrue(is_admin(line(account="root", bot=bot)))
+        # someone else may hold the account root on another network
+        self.assertFalse(is_admin(line(account="root", bot=bot, network="libera")))
+        self.assertTrue(is_admin(line(account="alice", bot=bot, network="libera")))
+        self.assertFalse(is_admin(line(account="alice", bot=bot)))
+        self.assertTrue(is_admin(line(hostmask="x!b@user/bob", bot=bot, network="libera")))
+        self.assertFalse(is_admin(line(hostmask="x!b@user/bob", bot=bot)))
+
+    def test_an_entry_for_an_unknown_network_is_a_config_error(self):
+        with self.assertRaises(ConfigError) as e:
+            parse(dict(TWO, plugins={"admins": ["libra:alice"]}))
+        self.assertEqual(str(e.exception),
+                         "[plugins] admins has 'libra:alice', but there is no [networks.libra]")
+        parse({"plugins": {"admins": ["*@2001:db8::1", "ops@host:1"]}})  # masks are not network names
 
     def test_default_config_has_no_admins(self):
         self.assertEqual(parse({}).plugins.admins, ())

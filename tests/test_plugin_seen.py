@@ -262,11 +262,11 @@ class SeenBatchTests(SynchronousTestCase):
                 chat(bot, "carol", "!seen dave"), chat(bot, "Dave", "hi all"),
                 chat(bot, "dave", "secret", private=True),
                 chat(bot, "erin", "pubbot: seen DAVE?"), chat(bot, "erin", "seen it"),
-                Message("chat.irc.#pubbot.join", {"protocol": "irc", "channel": "#pubbot", "source": "fay"},
-                        bot),
+                Message("chat.irc.#pubbot.join",
+                        {"network": "irc", "protocol": "irc", "channel": "#pubbot", "source": "fay"}, bot),
                 chat(bot, "gus", "!seen fay"),
-                Message("chat.irc.#pubbot.leave", {"protocol": "irc", "channel": "#pubbot", "source": "fay",
-                                                   "kind": "quit", "reason": "bye"}, bot),
+                Message("chat.irc.#pubbot.leave", {"network": "irc", "protocol": "irc", "channel": "#pubbot",
+                                                   "source": "fay", "kind": "quit", "reason": "bye"}, bot),
                 chat(bot, "hal", "!seen fay"), chat(bot, "alice", "again")]
 
     def run_with(self, batched):
@@ -300,7 +300,8 @@ class SeenBatchTests(SynchronousTestCase):
         def noted(batched):
             handler = Seen()
             h = Harness(handler)
-            partial = {"protocol": "irc", "source": "Zed", "content": "hi"}  # no channel, no private
+            # no channel, no private
+            partial = {"network": "irc", "protocol": "irc", "source": "Zed", "content": "hi"}
             messages = [chat(h.bot, "alice", "one"), Message("chat.irc.#pubbot.chat", partial, h.bot),
                         chat(h.bot, "bob", "two")]
             answers = handler.handle_many(messages) if batched else one_by_one(handler, messages)
@@ -312,7 +313,8 @@ class SeenBatchTests(SynchronousTestCase):
         handler = Seen()
         h = Harness(handler)
         messages = [chat(h.bot, "alice", "one"), chat(h.bot, "bob", "two"), chat(h.bot, "carol", "!seen bob")]
-        bad = Message("chat.irc.#pubbot.chat", {"protocol": "irc", "source": 5, "content": "?"}, h.bot)
+        bad = Message("chat.irc.#pubbot.chat",
+                      {"network": "irc", "protocol": "irc", "source": 5, "content": "?"}, h.bot)
         messages.insert(1, bad)
         answers = answered(self, handler.handle_many(messages))
         self.assertEqual(answers, [(3, "bob was last seen 0s ago in #pubbot, saying: two")])

@@ -1,7 +1,9 @@
 """twistd integration: the plugin, makeService's children, the console room end to end."""
 
+import io
 import os
 import subprocess
+import sys
 
 from twisted.application.service import IServiceCollection
 from twisted.internet.testing import MemoryReactorClock
@@ -43,6 +45,43 @@ class MakeServiceTests(SynchronousTestCase):
         path = write_config(self.mktemp(), '[irc]\nserver = "tcp:127.0.0.1:6667"\n')
         self.assertFalse(self.options("--config", path).console_mode())
         self.assertTrue(self.options("--config", path, "--console").console_mode())
+
+    def test_one_irc_service_per_network(self):
+        path = write_config(self.mktemp(), '[irc]\nserver = "tcp:127.0.0.1:6667"\nnick = "first"\n'
+                            '[networks.libera]\nserver = "tcp:127.0.0.1:6668"\nchannels = ["#x"]\n'
+                            '[networks.oftc]\nserver = "tcp:127.0.0.1:6669"\n')
+        top = tap.makeService(self.options("--config", path), MemoryReactorClock())
+        irc = [s for s in IServiceCollection(top) if s.name.startswith("irc")]
+        self.assertEqual([(s.name, s.network, s.settings.server, s.settings.nick, s.settings.channels)
+                          for s in irc],
+                         [("irc", "irc", "tcp:127.0.0.1:6667", "first", ("#pubbot",)),
+                          ("irc-libera", "libera", "tcp:127.0.0.1:6668", "pubbot", ("#x",)),
+                          ("irc-oftc", "oftc", "tcp:127.0.0.1:6669", "pubbot", ("#pubbot",))])
+        self.assertNotIn("console", [s.name for s in IServiceCollection(top)])
+        top.bot.store.close()
+
+    def test_networks_without_a_first_one(self):
+        path = write_config(self.mktemp(), '[irc]\nname = "home"\n'
+                            '[networks.libera]\nserver = "tcp:127.0.0.1:6668"\n')
+        options = self.options("--config", path)
+        self.assertFalse(options.console_mode())
+        self.assertTrue(self.options("--config", path, "--console").console_mode())
+        top = tap.makeService(options, MemoryReactorClock())
+        self.assertEqual([(s.name, s.network) for s in IServiceCollection(top) if s.name.startswith("irc")],
+                         [("irc-libera", "libera")])
+        top.bot.store.close()
+
+    def test_a_network_that_cannot_start_names_its_table(self):
+        path = write_config(self.mktemp(), '[store]\npath = ":memory:"\n'
+                            '[networks.libera]\nserver = "tls:127.0.0.1:6697"\n'
+                            'tls_ca = "/nonexistent/ca.pem"\n')
+        err = io.StringIO()
+        self.patch(sys, "stderr", err)
+        with self.assertRaises(SystemExit) as e:
+            tap.makeService(self.options("--config", path), MemoryReactorClock())
+        self.assertEqual(e.exception.code, 1)
+        self.assertTrue(err.getvalue().startswith("pubbot: [networks.libera] tls_ca /nonexistent/ca.pem"),
+                        err.getvalue())
 
     def test_plugins_loaded_from_config(self):
         path = write_config(self.mktemp(), '[plugins]\npaths = ["%s"]\ndisabled = ["uptime"]\n' % DROPINS)

@@ -70,20 +70,37 @@ class MetricsTests(SynchronousTestCase):
         self.assertEqual(m[("pubbot_messages_total", frozenset({("family", "chat")}))], 1)
         self.assertEqual(m[("pubbot_messages_total", frozenset({("family", "music")}))], 1)
         # the harness's fake chat keeps no counters: the feed's counts are used
-        self.assertEqual(m[("pubbot_lines_in_total", frozenset({("protocol", "irc")}))], 1)
-        self.assertEqual(m[("pubbot_lines_out_total", frozenset({("protocol", "irc")}))], 1)
+        irc = frozenset({("network", "irc"), ("protocol", "irc")})
+        self.assertEqual(m[("pubbot_lines_in_total", irc)], 1)
+        self.assertEqual(m[("pubbot_lines_out_total", irc)], 1)
         self.flushLoggedErrors(ValueError)
 
     def test_irc_service_counters(self):
         self.h.bot.chat_services["irc"] = FakeIrc()
         m = self.scrape()
-        irc = frozenset({("protocol", "irc")})
+        irc = frozenset({("network", "irc"), ("protocol", "irc")})
         self.assertEqual(m[("pubbot_lines_in_total", irc)], 120)
         self.assertEqual(m[("pubbot_lines_out_total", irc)], 33)
         self.assertEqual(m[("pubbot_reconnects_total", irc)], 2)
         self.assertEqual(m[("pubbot_throttle_queue_depth", irc)], 4)
         self.assertEqual(m[("pubbot_connected", irc)], 1)
         self.assertEqual(m[("pubbot_lag_seconds", irc)], 0.125)
+
+    def test_every_per_connection_metric_has_a_network_label(self):
+        libera = FakeIrc()
+        libera.network, libera.lines_in, libera.reconnects = "libera", 7, 0
+        self.h.bot.chat_services["irc"] = FakeIrc()
+        self.h.bot.register_chat(libera)
+        m = self.scrape()
+        libera_ = frozenset({("network", "libera"), ("protocol", "irc")})
+        self.assertEqual(m[("pubbot_lines_in_total", libera_)], 7)
+        self.assertEqual(m[("pubbot_reconnects_total", libera_)], 0)
+        irc = frozenset({("network", "irc"), ("protocol", "irc")})
+        self.assertEqual(m[("pubbot_lines_in_total", irc)], 120)
+        for family in ("pubbot_lines_in_total", "pubbot_lines_out_total", "pubbot_reconnects_total",
+                       "pubbot_throttle_queue_depth", "pubbot_connected", "pubbot_lag_seconds"):
+            networks = sorted(dict(labels)["network"] for name, labels in m if name == family)
+            self.assertEqual(networks, ["irc", "libera"], family)
 
     def test_bus_lag_only_when_clustered(self):
         self.assertNotIn(("pubbot_bus_lag_seconds", frozenset()), self.scrape())
@@ -160,7 +177,7 @@ class HotPathTests(SynchronousTestCase):
 
 class _Msg:
     topic = "chat.irc.#pubbot.chat"
-    fields = {"protocol": "irc", "channel": "#pubbot", "source": "a", "content": "b"}
+    fields = {"network": "irc", "protocol": "irc", "channel": "#pubbot", "source": "a", "content": "b"}
 
 
 _chat_message = _Msg()

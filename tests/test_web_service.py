@@ -206,8 +206,10 @@ class FeedBatchTests(SynchronousTestCase):
         self.feed = LiveFeed(self.h.bot, self.hub)
         self.feed.attach()
 
-    def lines(self, *texts, protocol="irc"):
-        return [Message("chat.%s.#c.chat" % protocol, {"protocol": protocol, "content": t}) for t in texts]
+    def lines(self, *texts, network="irc"):
+        protocol = "console" if network == "console" else "irc"
+        return [Message("chat.%s.#c.chat" % network, {"network": network, "protocol": protocol, "content": t})
+                for t in texts]
 
     def test_attached_once_per_batch_and_detached(self):
         dispatcher = self.h.bot.dispatcher
@@ -221,7 +223,7 @@ class FeedBatchTests(SynchronousTestCase):
         self.assertEqual(len(self.hub.events), 0)
 
     def test_a_batch_is_counted_and_published_in_order(self):
-        irc, console = self.lines("a", "b", "c"), self.lines("d", protocol="console")
+        irc, console = self.lines("a", "b", "c"), self.lines("d", network="console")
         bus = [Message("music.track", {"title": "Song"})]
         self.h.bot.dispatcher.dispatch_many([irc[0], console[0], irc[1], bus[0], irc[2]])
         self.assertEqual(self.feed.lines_in, {"irc": 3, "console": 1})
@@ -231,7 +233,7 @@ class FeedBatchTests(SynchronousTestCase):
         self.assertEqual([e.number for e in self.hub.events], [1, 2, 3, 4, 5])
 
     def test_a_mixed_batch_given_directly_keeps_its_order(self):
-        mixed = [*self.lines("a"), Message("music.track", {}), *self.lines("b", protocol="console")]
+        mixed = [*self.lines("a"), Message("music.track", {}), *self.lines("b", network="console")]
         self.feed.on_messages(mixed)
         self.assertEqual([(e.kind, e.raw) for e in self.hub.events],
                          [("chat", mixed[0]), ("bus", mixed[1]), ("chat", mixed[2])])

@@ -42,8 +42,10 @@ class FakeIrc:
     """What the IRC service offers the dashboard (attributes and methods)."""
 
     protocol = "irc"
+    command_prefix = "!"
     connected = True
-    network = "ExampleNet"
+    network = "irc"
+    server_network = "ExampleNet"
     nick = "pubbot"
     lines_in = 120
     lines_out = 33
@@ -114,7 +116,8 @@ class StatusTests(SynchronousTestCase):
     def test_connection_state_channels_and_rosters(self):
         state = self.status()
         irc = state["connections"][0]
-        self.assertEqual(irc["network"], "ExampleNet")
+        self.assertEqual((irc["network"], irc["protocol"], irc["server_network"]),
+                         ("irc", "irc", "ExampleNet"))
         self.assertEqual(irc["nick"], "pubbot")
         self.assertTrue(irc["connected"])
         self.assertEqual(irc["lag"], 0.125)
@@ -157,11 +160,22 @@ class StatusTests(SynchronousTestCase):
         self.assertEqual(self.status()["brain"]["learner"], "inline")
         self.assertEqual(asked, [1])
 
+    def test_each_network_is_shown(self):
+        libera = FakeIrc()
+        libera.network, libera.server_network, libera.nick = "libera", "Libera.Chat", "pb"
+        self.h.bot.register_chat(libera)
+        connections = {c["network"]: c for c in self.status()["connections"]}
+        self.assertEqual(sorted(connections), ["irc", "libera"])
+        self.assertEqual((connections["libera"]["nick"], connections["libera"]["server_network"]),
+                         ("pb", "Libera.Chat"))
+        self.assertEqual(connections["irc"]["server_network"], "ExampleNet")
+
     def test_console_service_works_too(self):
         console = ConsoleService(self.h.bot, lambda proto: None, lambda: None)
         self.h.bot.chat_services = {"console": console}
         conn = self.status()["connections"][0]
-        self.assertEqual(conn["network"], "console")
+        self.assertEqual((conn["network"], conn["protocol"], conn["server_network"]),
+                         ("console", "console", None))
         self.assertEqual(conn["channels"], {"#console": [{"nick": "you"}, {"nick": "pubbot"}]})
         self.assertIsNone(conn["lag"])
 
@@ -207,8 +221,26 @@ class FeedTests(SynchronousTestCase):
         self.assertEqual((sent["kind"], sent["content"], sent["how"]), ("sent", "hi alice", "say"))
         self.assertEqual((bus["kind"], bus["topic"], bus["fields"]["title"]), ("bus", "music.track", "Song"))
         self.assertEqual(broadcast["fields"], {"repo": "pubbot"})  # plain fields only
+        self.assertEqual((chat["network"], chat["protocol"], sent["network"]), ("irc", "irc", "irc"))
         self.assertEqual(self.feed.lines_in, {"irc": 1})
         self.assertEqual(self.feed.lines_out, {"irc": 1})
+
+    def test_lines_are_counted_and_shown_by_network(self):
+        h = Harness(hello, config={"networks": {"libera": {"server": "tcp:a:1"}}})
+        hub = EventHub(h.clock, run="0badf00d")
+        feed = LiveFeed(h.bot, hub)
+        feed.attach()
+        h.say("hello", network="libera")
+        h.say("hello", network="libera")
+        h.say("hello")
+        h.bot.dispatcher.batch_observers[-1]([  # one read with lines of two networks
+            Message("chat.irc.#a.chat", {"network": "irc"}),
+            Message("chat.irc.#a.chat", {"network": "libera"})])
+        self.assertEqual(feed.lines_in, {"libera": 3, "irc": 2})
+        self.assertEqual(feed.lines_out, {"libera": 2, "irc": 1})
+        bodies = [json.loads(e.encode(hub.run).split(b"data: ", 1)[1]) for e in hub.events]
+        self.assertEqual([(b["kind"], b["network"]) for b in bodies[:4]],
+                         [("chat", "libera"), ("sent", "libera"), ("chat", "libera"), ("sent", "libera")])
 
     def test_long_text_is_cut(self):
         self.h.say("x" * 100000)

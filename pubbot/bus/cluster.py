@@ -5,7 +5,7 @@ IRC lease and the owner gate, from the C{[redis]} settings.
     top ─ ... ─ cluster ─┬─ redis-clients   (lease and store connections)
                          ├─ fanout          (pub/sub)
                          ├─ redis-bus       (streams; the bot's IBus and outbox)
-                         └─ owner           (OwnerGate: irc, music, console, zmq)
+                         └─ owner           (OwnerGate: irc, irc-NAME..., music, console, zmq)
 
 Stopping runs in reverse: the owner's IRC connection quits and the lease
 is released, handlers under way finish, then the connections close.
@@ -28,8 +28,14 @@ from .streams import RedisBus
 
 log = Logger()
 
-#: Children of the top service that only the lease holder runs.
+#: Children of the top service that only the lease holder runs (and every
+#: network's IRC connection: irc, irc-NAME, see L{owner_only}).
 OWNER_ONLY = ("irc", "music", "console", "zmq")
+
+
+def owner_only(name: str) -> bool:
+    """The top service's child C{name} runs only in the lease holder: the lease covers every network."""
+    return name in OWNER_ONLY or name.startswith("irc-")
 
 
 class Clients(Service):
@@ -95,8 +101,8 @@ class Cluster(MultiService):
         """While the real chat services are not running here, the stand-ins take their place."""
         if self.gate.active:
             return
-        for protocol, remote in self.bus.remote_chats.items():
-            self.bot.chat_services.setdefault(protocol, remote)
+        for network, remote in self.bus.remote_chats.items():
+            self.bot.chat_services.setdefault(network, remote)
 
     def stopService(self):
         """Stop the children one after the other, last added first (MultiService would not wait)."""
@@ -113,29 +119,45 @@ class Cluster(MultiService):
         return Deferred.fromCoroutine(run())
 
     def adopt(self, top) -> None:
-        """Move the owner-only children of C{top} (IRC, music, console, ZeroMQ) under the gate."""
-        for name in OWNER_ONLY:
-            try:
-                service = top.getServiceNamed(name)
-            except KeyError:
+        """Move the owner-only children of C{top} (every IRC network, music, console, ZeroMQ) to the gate."""
+        for service in list(top):
+            name = service.name
+            if name is None or not owner_only(name):
                 continue
             service.disownServiceParent()
             service.setServiceParent(self.gate)
             log.debug("{service} runs only while this process holds the IRC lease", service=name)
+        networks = []
         for service in self.gate:
-            protocol = getattr(service, "protocol", None)
-            if IChatService.providedBy(service) and isinstance(protocol, str):
-                self.bus.remote_chats[protocol] = RemoteChat(self.bot, protocol, self.settings.irc.nick)
-        irc = self.gate.namedServices.get("irc")
-        endpoint = getattr(irc, "endpoint", None)
-        if endpoint is not None and self.settings.redis.takeover_wait > 0:
-            nick, limit = self.settings.irc.nick, self.settings.redis.takeover_wait
+            if not IChatService.providedBy(service) or not isinstance(getattr(service, "network", None), str):
+                continue
+            settings = getattr(service, "settings", None)
+            nick = settings.nick if settings is not None else service.nick
+            self.bus.remote_chats[service.network] = RemoteChat(
+                self.bot, service.network, nick, service.protocol, service.command_prefix)
+            if getattr(service, "endpoint", None) is not None:
+                networks.append((service, nick))
+        if networks and self.settings.redis.takeover_wait > 0:
+            limit = self.settings.redis.takeover_wait
+
+            def still_wanted() -> bool:
+                return self.gate.running and self.lease.valid()
 
             def before_start():
-                return Deferred.fromCoroutine(wait_for_nick(
-                    endpoint, nick, self.reactor, limit, lambda: self.gate.running and self.lease.valid()))
+                # Every network at once: a frozen former owner may still be on any of them.
+                return DeferredList([
+                    Deferred.fromCoroutine(wait_for_nick(service.endpoint, nick, self.reactor, limit,
+                                                         still_wanted, network=service.network))
+                    for service, nick in networks], consumeErrors=True).addCallback(_failures)
 
             self.gate.before_start = before_start
+
+
+def _failures(results: list) -> None:
+    """Log what went wrong in a DeferredList of nick waits (each network goes on regardless)."""
+    for ok, result in results:
+        if not ok:
+            log.failure("waiting for a former owner's nick failed", result)
 
 
 def wire(top, bot, settings, reactor) -> Cluster:

@@ -144,9 +144,10 @@ class FanOut(Service):
                 else:
                     self._tell(self.bot.broadcast_observers, message)
             elif kind == "sent":
-                args = [event.get(k) for k in ("protocol", "target", "text", "sent_kind")]
+                network = event.get("network", event.get("protocol"))  # protocol: the release before
+                args = [network] + [event.get(k) for k in ("target", "text", "sent_kind")]
                 if not all(isinstance(a, str) for a in args):
-                    raise ValueError("sent event without protocol, target, text and kind")
+                    raise ValueError("sent event without network, target, text and kind")
                 if event.get("sender") != self.origin:
                     self._tell(self.bot.sent_observers, *args)
             elif kind == "released":

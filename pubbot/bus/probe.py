@@ -108,10 +108,10 @@ def _drop(protocol) -> None:
 
 
 async def wait_for_nick(endpoint, nick: str, reactor, limit: float, still_wanted,
-                        every: float = 2.0) -> None:
+                        every: float = 2.0, network: str = "irc") -> None:
     """
-    Wait while C{nick} is in use on the server, at most C{limit} seconds,
-    or until C{still_wanted()} turns false (the lease was lost).
+    Wait while C{nick} is in use on the server of C{network}, at most
+    C{limit} seconds, or until C{still_wanted()} turns false (the lease was lost).
     """
     if limit <= 0:
         return
@@ -121,15 +121,16 @@ async def wait_for_nick(endpoint, nick: str, reactor, limit: float, still_wanted
         in_use = await nick_in_use(endpoint, nick, reactor)
         if not in_use:
             if said:
-                log.info("the nick {nick} is free now; connecting to IRC", nick=nick)
+                log.info("the nick {nick} is free now on {network}; connecting", nick=nick, network=network)
             return
         waited = reactor.seconds() - started
         if waited >= limit:
-            log.warn("the nick {nick} is still in use after {seconds:.0f}s; connecting anyway",
-                     nick=nick, seconds=waited)
+            log.warn("the nick {nick} is still in use on {network} after {seconds:.0f}s; connecting anyway",
+                     nick=nick, network=network, seconds=waited)
             return
         if not said:
             said = True
-            log.warn("the nick {nick} is still on the server (a frozen former owner?); "
-                     "waiting up to {limit:.0f}s for it to go before connecting", nick=nick, limit=limit)
+            log.warn("the nick {nick} is still on {network} (a frozen former owner?); "
+                     "waiting up to {limit:.0f}s for it to go before connecting", nick=nick, network=network,
+                     limit=limit)
         await deferLater(reactor, every, lambda: None)

@@ -5,7 +5,8 @@ A process that does not hold the IRC lease has no IRC connection, yet its
 handlers call C{bot.announce}, C{bot.nick} and C{bot.roster} like anywhere
 else. L{RemoteChat} stands in for the owner's chat service there: what it
 sends goes through the reply stream to the owner, and its nick, connection
-state and rosters are what the owner last published (every heartbeat).
+state and rosters are what the owner last published (every heartbeat), one
+entry per network name in C{CHAT_STATE}.
 """
 
 from __future__ import annotations
@@ -22,21 +23,24 @@ CHAT_STATE = "pubbot:bus:chat"
 
 @implementer(IChatService)
 class RemoteChat:
-    """An IChatService for C{protocol} whose connection lives in the owner process."""
+    """An IChatService for the network C{network} whose connection lives in the owner process."""
 
     remote = True
 
-    def __init__(self, bot, protocol: str, nick: str):
+    def __init__(self, bot, network: str, nick: str, protocol: str = "irc", command_prefix: str = "!"):
         self.bot = bot
+        self.network = network
         self.protocol = protocol
+        self.command_prefix = command_prefix
         self.nick = nick
         self.connected = False
-        self.network: Optional[str] = None
+        #: The network's own name for itself (ISUPPORT NETWORK), as the owner last saw it.
+        self.server_network: Optional[str] = None
         self.owner: Optional[str] = None
         self._channels: dict[str, list[str]] = {}
 
     def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> Any:
-        return self.bot.bus.relay(self.protocol, target, text, kind, person)
+        return self.bot.bus.relay(self.network, target, text, kind, person)
 
     def roster(self, channel: str) -> list:
         wanted = channel.lower()
@@ -57,8 +61,8 @@ class RemoteChat:
         if isinstance(nick, str) and nick:
             self.nick = nick
         self.connected = bool(state.get("connected"))
-        network = state.get("network")
-        self.network = network if isinstance(network, str) else None
+        server_network = state.get("server_network")
+        self.server_network = server_network if isinstance(server_network, str) else None
         self.owner = owner
         channels = state.get("channels")
         if isinstance(channels, dict):
@@ -83,4 +87,4 @@ def describe(service: Any) -> dict:
     connected = getattr(service, "connected", None)
     return {"nick": getattr(service, "nick", None),
             "connected": True if connected is None else bool(connected),
-            "network": getattr(service, "network", None), "channels": channels}
+            "server_network": getattr(service, "server_network", None), "channels": channels}

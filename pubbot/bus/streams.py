@@ -9,7 +9,8 @@ The Redis Streams bus: many processes, one bot.
   is on its way. Entries held too long by a process that died are claimed
   by the others after the visibility timeout (XAUTOCLAIM).
 - Replies (and whatever handlers C{bot.send}) go to the owner through the
-  stream C{pubbot:bus:out} (group C{owner}); the owner marks each reply's key
+  stream C{pubbot:bus:out} (group C{owner}), each naming the C{network} it
+  is for; the owner marks each reply's key
   as sent (SET NX) before sending it, so a reply reaches IRC once, also when
   the message or the reply is delivered again.
 - While Redis is unreachable, incoming messages wait in a bounded buffer;
@@ -116,6 +117,18 @@ def entries(reply) -> list:
         out.append((entry_id, {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}))
     return out
 
+
+
+def reply_envelope(key: str, origin: Optional[str], network: str, target: str, text: str, kind: str,
+                   at: float, person: Optional[str] = None) -> dict:
+    """
+    A line for the owner to send, as the reply stream carries it, with the
+    C{person} it answers (for fair output). It also says C{protocol} (the
+    same network name), which the release before several networks read: an
+    owner not yet upgraded still sends it.
+    """
+    return {"key": key, "origin": origin, "network": network, "protocol": network, "target": target,
+            "text": text, "kind": kind, "person": person, "at": at}
 
 
 def _wakeable(seconds: float, clock) -> Deferred:
@@ -279,39 +292,39 @@ class RedisBus(Service):
 
     # text out
 
-    def outbox(self, protocol: str, target: str, text: str, kind: str, person: Optional[str] = None) -> Any:
+    def outbox(self, network: str, target: str, text: str, kind: str, person: Optional[str] = None) -> Any:
         """
         The bot's outbox: send at once when this process may speak on
-        C{protocol}, else hand the text to the owner through the reply stream.
+        C{network}, else hand the text to the owner through the reply stream.
         """
-        if self.is_owner() and self._local(protocol):
-            return self._speak(protocol, target, text, kind, origin=self.consumer, person=person)
-        return self.relay(protocol, target, text, kind, person)
+        if self.is_owner() and self._local(network):
+            return self._speak(network, target, text, kind, origin=self.consumer, person=person)
+        return self.relay(network, target, text, kind, person)
 
-    def relay(self, protocol: str, target: str, text: str, kind: str,
+    def relay(self, network: str, target: str, text: str, kind: str,
               person: Optional[str] = None) -> Deferred:
         """Hand text to the owner through the reply stream (retried while Redis is away)."""
-        envelope = {"key": uuid.uuid4().hex, "origin": self.consumer, "protocol": protocol,
-                    "target": target, "text": text, "kind": kind, "person": person, "at": self.wall()}
+        envelope = reply_envelope(uuid.uuid4().hex, self.consumer, network, target, text, kind, self.wall(),
+                                  person)
         payload = json.dumps(envelope)
         return self._reliably(lambda: self._add_once(OUT, envelope["key"], payload),
                               "pass a line for %s to the IRC owner" % (target,))
 
-    def _local(self, protocol: str) -> bool:
-        """This process has the real connection for C{protocol} (not a stand-in)."""
-        service = self.bot.chat_services.get(protocol)
+    def _local(self, network: str) -> bool:
+        """This process has the real connection for C{network} (not a stand-in)."""
+        service = self.bot.chat_services.get(network)
         return service is not None and not getattr(service, "remote", False)
 
-    def _speak(self, protocol: str, target: str, text: str, kind: str, origin: Optional[str],
+    def _speak(self, network: str, target: str, text: str, kind: str, origin: Optional[str],
                person: Optional[str] = None) -> Any:
         """Really send (this process owns the chat connection); tell the others."""
-        if not self._local(protocol):
-            log.warn("no {protocol} connection here; dropped a line to {target}", protocol=protocol,
+        if not self._local(network):
+            log.warn("no {network} connection here; dropped a line to {target}", network=network,
                      target=target)
             return None
-        result = self.bot._send_local(protocol, target, text, kind, person)
+        result = self.bot._send_local(network, target, text, kind, person)
         if self.fanout is not None:
-            self.fanout.publish("sent", sender=origin, protocol=protocol, target=target, text=text,
+            self.fanout.publish("sent", sender=origin, network=network, target=target, text=text,
                                 sent_kind=kind)
         return result
 
@@ -627,6 +640,8 @@ class RedisBus(Service):
                 await self._ack(IN, WORKERS, entry_id)
                 return
         message = Message.from_dict(envelope["message"], self.bot)
+        if "network" not in message.fields and isinstance(message.fields.get("protocol"), str):
+            message.fields["network"] = message.fields["protocol"]  # queued by the release before networks
         at = envelope.get("at")
         if isinstance(at, (int, float)):
             self.lag = max(0.0, self.wall() - at)
@@ -662,7 +677,9 @@ class RedisBus(Service):
 
     @staticmethod
     def _valid_reply(e: dict) -> bool:
-        return (isinstance(e.get("key"), str) and isinstance(e.get("protocol"), str)
+        if "network" not in e and isinstance(e.get("protocol"), str):
+            e["network"] = e["protocol"]  # written by the release before several networks
+        return (isinstance(e.get("key"), str) and isinstance(e.get("network"), str)
                 and isinstance(e.get("target"), str) and isinstance(e.get("text"), str)
                 and e.get("kind") in ("say", "notice", "action")
                 and (e.get("origin") is None or isinstance(e.get("origin"), str)))
@@ -678,23 +695,22 @@ class RedisBus(Service):
         self.command.execute("XDEL", stream, *entry_ids).addErrback(lambda f: None)
 
     async def _reply(self, message_id: str, message: Message, reply: Reply) -> None:
-        protocol = message.fields.get("protocol")
+        network = message.fields.get("network")
         target = message.fields.get("channel")
-        if not isinstance(protocol, str) or not isinstance(target, str):
+        if not isinstance(network, str) or not isinstance(target, str):
             log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
             return
         key = message_id + ":reply"
         text = "\n".join(reply.lines)
-        if self.is_owner() and self._local(protocol):
+        if self.is_owner() and self._local(network):
             fresh = await self._mark_sent(key)
             if fresh is None:
                 return  # sent before (an earlier attempt at this message)
             # bot.send runs the sent observers, then the outbox; if the lease
             # was lost meanwhile, the outbox passes it on to the new owner.
-            self.bot.send(protocol, target, text, reply.kind, person_of(message))
+            self.bot.send(network, target, text, reply.kind, person_of(message))
             return
-        envelope = {"key": key, "origin": None, "protocol": protocol, "target": target,
-                    "text": text, "kind": reply.kind, "person": person_of(message), "at": self.wall()}
+        envelope = reply_envelope(key, None, network, target, text, reply.kind, self.wall(), person_of(message))
         payload = json.dumps(envelope)
         await self._retry(lambda: self._add_once(OUT, key, payload), "queue a reply")
 
@@ -784,12 +800,12 @@ class RedisBus(Service):
             # The process that called bot.send ran its own sent observers.
             for observer in list(self.bot.sent_observers):
                 try:
-                    observer(e["protocol"], e["target"], e["text"], e["kind"])
+                    observer(e["network"], e["target"], e["text"], e["kind"])
                 except Exception:
                     log.failure("sent observer {observer!r} failed", observer=observer)
         try:
             person = e.get("person")
-            self._speak(e["protocol"], e["target"], e["text"], e["kind"], origin=origin,
+            self._speak(e["network"], e["target"], e["text"], e["kind"], origin=origin,
                         person=person if isinstance(person, str) else None)
         except Exception:
             log.failure("sending a reply to {target} failed", target=e["target"])
@@ -814,7 +830,7 @@ class RedisBus(Service):
     async def _share_chat_state(self, ttl_ms: int, owner: Optional[str]) -> None:
         """The owner publishes its chat services' state; the others update their stand-ins."""
         if self.owner_active():
-            state = {p: describe(s) for p, s in list(self.bot.chat_services.items())
+            state = {network: describe(s) for network, s in list(self.bot.chat_services.items())
                      if not getattr(s, "remote", False)}
             await self.command.execute("SET", CHAT_STATE, json.dumps(state, default=str), "PX", ttl_ms)
         elif self.remote_chats:
@@ -825,8 +841,8 @@ class RedisBus(Service):
                 state = {}
             if not isinstance(state, dict):
                 state = {}
-            for protocol, remote in self.remote_chats.items():
-                remote.update(state.get(protocol), owner)
+            for network, remote in self.remote_chats.items():
+                remote.update(state.get(network), owner)
 
     def _update_state(self, **fields: Any) -> None:
         state = self.bot.state.setdefault("cluster", {})

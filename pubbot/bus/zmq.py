@@ -6,7 +6,8 @@ ZeroMQ, for programs that are not pubbot plugins (txzmq on the reactor).
   a JSON body C{{"topic": ..., "fields": {...}}}.
 - C{[zmq] commands}: a PULL socket taking one-frame JSON commands,
   C{{"command": "say" | "notice" | "action", "channel": "#pubbot",
-  "text": "hello"}} (optional C{"protocol"}, default C{"irc"}).
+  "text": "hello"}} (optional C{"network"}: a network's name, default the
+  first network; C{"protocol"} is read as C{"network"} for older clients).
 
 Both bind to loopback by default. Off loopback they need CURVE: the
 server's key pair (C{curve_public_key}, C{curve_secret_key}) and the
@@ -22,6 +23,8 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.logger import Logger
+
+from ..networks import first_network, network_name_problem
 
 log = Logger()
 
@@ -54,9 +57,9 @@ class CommandError(ValueError):
     """A command from the PULL socket that is not acceptable; the message says why."""
 
 
-def parse_command(frames: list) -> tuple[str, str, str, str]:
+def parse_command(frames: list, default_network: str = "irc") -> tuple[str, str, str, str]:
     """
-    (protocol, channel, text, kind) from a command's frames, or
+    (network, channel, text, kind) from a command's frames, or
     L{CommandError}. One frame of UTF-8 JSON; one line of text; a channel.
     """
     if len(frames) != 1:
@@ -76,9 +79,9 @@ def parse_command(frames: list) -> tuple[str, str, str, str]:
     if kind not in ("say", "notice", "action"):
         raise CommandError("unknown command %r (say, notice, action)" % (kind,))
     channel, text = data.get("channel"), data.get("text")
-    protocol = data.get("protocol", "irc")
-    if not isinstance(protocol, str) or not protocol.isalnum():
-        raise CommandError("bad protocol %r" % (protocol,))
+    network = data.get("network", data.get("protocol", default_network))
+    if not isinstance(network, str) or (network != "console" and network_name_problem(network)):
+        raise CommandError("bad network %r" % (network,))
     if not isinstance(channel, str) or not channel or channel[0] not in "#&+!" \
             or any(c in channel for c in " ,\r\n\0\a") or len(channel) > 200:
         raise CommandError("bad channel %r" % (channel,))
@@ -88,7 +91,7 @@ def parse_command(frames: list) -> tuple[str, str, str, str]:
         raise CommandError("text must be one line (no CR, LF or NUL)")
     if len(text) > MAX_TEXT:
         raise CommandError("text longer than %d characters" % MAX_TEXT)
-    return protocol, channel, text, kind
+    return network, channel, text, kind
 
 
 def encode_message(message) -> list:
@@ -114,6 +117,8 @@ class ZmqService(Service):
         self.dropped = 0
         self.commands = 0
         self.rejected = 0
+        #: Where a command naming no network goes: the first network.
+        self.default_network = first_network(bot.settings)
 
     def startService(self) -> None:
         super().startService()
@@ -187,15 +192,16 @@ class ZmqService(Service):
 
     def on_command(self, frames: list) -> None:
         try:
-            protocol, channel, text, kind = parse_command(frames)
+            network, channel, text, kind = parse_command(frames, self.default_network)
         except CommandError as e:
             self.rejected += 1
             log.warn("rejected a ZeroMQ command: {error}", error=e)
             return
         self.commands += 1
-        log.info("ZeroMQ command: {kind} to {channel}", kind=kind, channel=channel)
+        log.info("ZeroMQ command: {kind} to {channel} on {network}", kind=kind, channel=channel,
+                 network=network)
         try:
-            self.bot.send(protocol, channel, text, kind)
+            self.bot.send(network, channel, text, kind)
         except Exception:
             log.failure("ZeroMQ {kind} to {channel} failed", kind=kind, channel=channel)
 

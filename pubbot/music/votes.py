@@ -44,7 +44,7 @@ _BALLOT = "ballot:"
 
 @dataclass
 class Vote:
-    """A vote to skip C{count} tracks, started at C{place} (e.g. (protocol, channel))."""
+    """A vote to skip C{count} tracks, started at C{place} (e.g. (network, channel))."""
 
     count: int
     place: Any

@@ -22,7 +22,7 @@ def _describe(handler, prefix: str) -> list:
 def help(msg, topic=None):
     """Lists every trigger with what it does; 'help <command>' for one."""
     handlers = msg.bot.handlers
-    prefix = msg.bot.settings.irc.command_prefix
+    prefix = msg.bot.chat_messages(msg.network).prefix  # the prefix of the network asking
     if topic:
         word = topic.lower()
         if prefix and word.startswith(prefix):
@@ -33,7 +33,7 @@ def help(msg, topic=None):
     lines = [line for h in handlers for line in _describe(h, prefix)]
     if msg.private or msg.protocol == "console":
         return {"content": lines}
-    msg.bot.send(msg.protocol, msg.source, "\n".join(lines), "notice")
+    msg.bot.send(msg.network, msg.source, "\n".join(lines), "notice")
     return {"content": "%s: I've sent you the %d things I answer to." % (msg.source, len(lines))}
 
 

@@ -268,7 +268,7 @@ class Responder(Handler):
         probability = entry.get("probability", 1.0)
         if probability < 1.0 and msg.bot.random.random() >= probability:
             return None
-        if not education.limits.allow(person_key(msg), (msg.fields["protocol"], msg.fields["channel"])):
+        if not education.limits.allow(person_key(msg), (msg.fields["network"], msg.fields["channel"])):
             log.debug("taught reply to {source} rate limited", source=msg.fields["source"])
             return None
         values = {"nick": msg.fields["source"], "channel": msg.fields["channel"]}
@@ -497,7 +497,7 @@ def _match_recall(msg) -> Optional[dict]:
 def _recall(msg, key, entry, education):
     """Recalls a factoid: '<thing>?'."""
     if not msg.fields.get("direct") and not education.limits.allow(
-            person_key(msg), (msg.fields["protocol"], msg.fields["channel"])):
+            person_key(msg), (msg.fields["network"], msg.fields["channel"])):
         return None
     return _reply("%s is %s" % (key, entry.get("value")))
 

@@ -26,9 +26,9 @@ MENTION_FILTER = ("hristmas", "HRISTMAS")
 @command("blame")
 def blame(msg):
     """Finds someone in the channel to blame."""
-    me = msg.bot.nick(msg.protocol).lower()
+    me = msg.bot.nick(msg.network).lower()
     nicks = [] if msg.private else sorted(
-        n for n in msg.bot.roster(msg.protocol, msg.channel) if n and n.lower() != me)
+        n for n in msg.bot.roster(msg.network, msg.channel) if n and n.lower() != me)
     if not nicks:
         return {"content": "It's all my fault!"}
     return {"content": "It's all %s's fault!" % (msg.bot.random.choice(nicks),)}
@@ -89,7 +89,7 @@ class ChristmasMentions(Handler):
         days = days_until_christmas(today(msg.bot))
         if days > SEASON_DAYS:
             return None
-        if not self.limiter.allow((msg.fields["protocol"], msg.fields["channel"])):
+        if not self.limiter.allow((msg.fields["network"], msg.fields["channel"])):
             return None
         return {"content": _countdown(days), "weight": -1}
 

@@ -33,10 +33,10 @@ class Greeter(Handler):
         nick = msg.fields.get("source")
         if limits is None or not templates or not nick:
             return None
-        protocol = msg.fields["protocol"]
-        if nick.lower() == msg.bot.nick(protocol).lower():
+        network = msg.fields["network"]
+        if nick.lower() == msg.bot.nick(network).lower():
             return None
-        if not limits.allow((protocol, person_key(msg)), (protocol, msg.fields["channel"])):
+        if not limits.allow((network, person_key(msg)), (network, msg.fields["channel"])):
             return None
         template = msg.bot.random.choice(templates)
         return {"content": one_line(fill(template, {"nick": nick, "channel": msg.fields["channel"]}))}

@@ -177,7 +177,7 @@ class Links:
         return {"content": lines}
 
     async def _fetch(self, msg, url: str) -> Optional[str]:
-        key = (msg.fields.get("protocol"), msg.fields.get("channel"))
+        key = (msg.fields.get("network"), msg.fields.get("channel"))
         if self.running >= MAX_FETCHES:
             log.warn("links: {running} fetches running; not fetching {url}", running=self.running, url=url)
             return None
@@ -203,7 +203,7 @@ class Links:
 
     async def _remember(self, msg, url: str, line: Optional[str]) -> None:
         fields = msg.fields
-        field = "%s %s" % (fields.get("protocol"), fields.get("channel"))
+        field = "%s %s" % (fields.get("network"), fields.get("channel"))
         store = msg.bot.store
         if line is not None:
             # Only when this is still the newest link: a later one may have come meanwhile.
@@ -217,7 +217,7 @@ class Links:
         fields = msg.fields
         if fields.get("private"):
             return {"content": "Ask me for lastlink in a channel."}
-        field = "%s %s" % (fields.get("protocol"), fields.get("channel"))
+        field = "%s %s" % (fields.get("network"), fields.get("channel"))
         last = await msg.bot.store.hget(STORE_KEY, field)
         if not isinstance(last, dict) or not isinstance(last.get("url"), str):
             return {"content": "I have seen no links in %s yet." % (fields.get("channel"),)}

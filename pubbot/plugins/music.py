@@ -50,8 +50,8 @@ class MusicControls:
         bot = self._bot()
         if bot is None or vote.place is None:
             return
-        protocol, channel = vote.place
-        bot.send(protocol, channel, "The vote to skip %s timed out (%s)." % (
+        network, channel = vote.place
+        bot.send(network, channel, "The vote to skip %s timed out (%s)." % (
             _tracks(vote.count), _tally(vote)))
 
 
@@ -206,7 +206,7 @@ def _source_for(msg: Any, doing: str) -> tuple[Any, Optional[dict]]:
 def _vote_word(msg: Any, word: str) -> str:
     if msg.bot.settings.music.bare_words:
         return word
-    return msg.bot.settings.irc.command_prefix + word
+    return msg.bot.chat_messages(msg.network).prefix + word
 
 
 def _counted(vote: Vote, needed: int) -> str:
@@ -259,7 +259,7 @@ async def _vote(msg: Any, side: str, count: Optional[int]) -> Any:
             if not ctl.vote_limits.allow(who):
                 return _slow_down(msg, ctl.vote_limits, who)
         if side == "skip":
-            outcome = await ctl.votes.skip(who, count, place=(msg.protocol, msg.channel))
+            outcome = await ctl.votes.skip(who, count, place=(msg.network, msg.channel))
         else:
             outcome = await ctl.votes.noskip(who)
     except Exception:

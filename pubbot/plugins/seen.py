@@ -46,7 +46,7 @@ _TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\
 _NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 _fields_of = attrgetter("fields")
 _topic_of = attrgetter("topic")
-_SAID = ("private", "source", "protocol", "channel", "content")
+_SAID = ("private", "source", "network", "channel", "content")
 _said_fields = itemgetter(*_SAID)
 
 
@@ -143,9 +143,9 @@ class Seen(Handler):
         # a message without one of them: all again (noting twice is harmless).
         for fields_of in (_said_fields, _said_fields_lenient):
             try:
-                for private, source, protocol, channel, content in map(fields_of, lines):
+                for private, source, network, channel, content in map(fields_of, lines):
                     if not private and source:
-                        pending[(protocol, source.lower())] = (now, source, channel, "said", content)
+                        pending[(network, source.lower())] = (now, source, channel, "said", content)
                         said = True
                 break
             except KeyError:
@@ -157,8 +157,8 @@ class Seen(Handler):
         source = f.get("source")
         if not source or self.bot is None:
             return
-        protocol = f.get("protocol")
-        self._pending[(protocol, source.lower())] = (
+        network = f.get("network")
+        self._pending[(network, source.lower())] = (
             self.bot.clock.seconds(), source, f.get("channel"), event, text)
         self._noted(self.bot)
 
@@ -177,8 +177,8 @@ class Seen(Handler):
             self._flush_call = None
         pending, self._pending = self._pending, {}
         store = self.bot.store  # type: ignore[attr-defined]  # flushes run while started
-        writes = [store.hset(SEEN_PREFIX + protocol, nick, _record(entry))
-                  for (protocol, nick), entry in pending.items()]
+        writes = [store.hset(SEEN_PREFIX + network, nick, _record(entry))
+                  for (network, nick), entry in pending.items()]
         d = DeferredList(writes, consumeErrors=True)
 
         def logged(results):
@@ -189,14 +189,14 @@ class Seen(Handler):
 
     async def answer(self, msg, nick: str) -> dict:
         f = msg.fields
-        protocol, wanted = f["protocol"], nick.lower()
+        network, wanted = f["network"], nick.lower()
         if wanted == f["source"].lower():
             return _reply("That's you, %s!" % (f["source"],))
-        if wanted == msg.bot.nick(protocol).lower():
+        if wanted == msg.bot.nick(network).lower():
             return _reply("I'm right here.")
-        entry = self._pending.get((protocol, wanted))
+        entry = self._pending.get((network, wanted))
         record = _record(entry) if entry is not None else await msg.bot.store.hget(
-            SEEN_PREFIX + protocol, wanted)
+            SEEN_PREFIX + network, wanted)
         if not isinstance(record, dict):
             return _reply("I haven't seen %s." % (one_line(nick, 64),))
         return _reply(_describe(record, msg.bot.clock.seconds()))
@@ -241,7 +241,7 @@ class Tell(Handler):
                          description="Leaves a note for someone, given when they next speak "
                                      "('privately' sends it to them alone).",
                          triggers=("tell <nick> [privately] <message>",))
-        #: protocol -> lower-cased nicks with notes waiting.
+        #: network -> lower-cased nicks with notes waiting.
         self.waiting: dict[str, set] = {}
         #: How many times a nick was added to C{waiting} (a batch rereads it then).
         self._added = 0
@@ -275,9 +275,9 @@ class Tell(Handler):
 
         def loaded(keys):
             for key in keys:
-                protocol, _, nick = key[len(TELL_PREFIX):].partition(":")
+                network, _, nick = key[len(TELL_PREFIX):].partition(":")
                 if nick:
-                    self._wait(protocol, nick)
+                    self._wait(network, nick)
 
         def done(result):
             self._loading = False
@@ -289,9 +289,9 @@ class Tell(Handler):
         d.addErrback(lambda f: log.failure("tell could not read waiting notes", f))
         d.addBoth(done)
 
-    def _wait(self, protocol: str, nick: str) -> None:
+    def _wait(self, network: str, nick: str) -> None:
         """C{nick} (lower case) has notes waiting."""
-        self.waiting.setdefault(protocol, set()).add(nick)
+        self.waiting.setdefault(network, set()).add(nick)
         self._added += 1
 
     def handle_many(self, messages: Sequence) -> Optional[list]:
@@ -332,7 +332,7 @@ class Tell(Handler):
         if any(waiting.values()):
             todo = sorted(set(todo).union(
                 i for i in range(start, len(fields))
-                if (nicks := waiting.get(fields[i].get("protocol", "")))
+                if (nicks := waiting.get(fields[i].get("network", "")))
                 and str(fields[i].get("source")).lower() in nicks))
         return todo
 
@@ -345,7 +345,7 @@ class Tell(Handler):
 
     def _observe(self, msg, limits: Limits) -> Optional[Deferred]:
         f = msg.fields
-        waiting = self.waiting.get(f["protocol"])
+        waiting = self.waiting.get(f["network"])
         delivery = None
         if waiting:
             nick = f["source"].lower()
@@ -361,8 +361,8 @@ class Tell(Handler):
 
     async def deliver(self, msg, nick: str) -> None:
         f = msg.fields
-        protocol = f["protocol"]
-        key = "%s%s:%s" % (TELL_PREFIX, protocol, nick)
+        network = f["network"]
+        key = "%s%s:%s" % (TELL_PREFIX, network, nick)
         notes = await msg.bot.store.hgetall(key)
         if not notes:
             return None
@@ -371,7 +371,7 @@ class Tell(Handler):
                        key=lambda item: (item[1].get("at", 0), item[0]))[:DELIVER_AT_ONCE]
         await msg.bot.store.hdel(key, *broken, *(note_id for note_id, _ in ready))
         if len(notes) > len(ready) + len(broken):
-            self._wait(protocol, nick)
+            self._wait(network, nick)
         now = msg.bot.clock.seconds()
         for _, note in ready:
             at = note.get("at")
@@ -379,7 +379,7 @@ class Tell(Handler):
             text = "%s: %s asked me %s ago to tell you: %s" % (
                 f["source"], note.get("from", "someone"), ago, note.get("text", ""))
             target = f["source"] if note.get("private") or f.get("private") else f["channel"]
-            msg.bot.send(protocol, target, one_line(text))
+            msg.bot.send(network, target, one_line(text))
         return None
 
     async def take(self, msg, limits: Limits, delivery: Optional[Deferred], nick: str,
@@ -387,18 +387,18 @@ class Tell(Handler):
         if delivery is not None:
             await delivery
         f = msg.fields
-        protocol, source = f["protocol"], f["source"]
+        network, source = f["network"], f["source"]
         wanted = nick.lower()
         if not _NICK.match(nick):
             return _reply("%s: I can't tell %s anything; that's not a nick." % (source, one_line(nick, 32)))
         if wanted == source.lower():
             return _reply("You can tell yourself that, %s!" % (source,))
-        if wanted == msg.bot.nick(protocol).lower():
+        if wanted == msg.bot.nick(network).lower():
             return _reply("I'm listening already, %s." % (source,))
         text = one_line(text)
         if len(text) > MAX_NOTE:
             return _reply("%s: that note is too long; %d characters at most." % (source, MAX_NOTE))
-        key = "%s%s:%s" % (TELL_PREFIX, protocol, wanted)
+        key = "%s%s:%s" % (TELL_PREFIX, network, wanted)
         settings = msg.bot.settings.tell
         if len(await msg.bot.store.hgetall(key)) >= settings.max_pending:
             return _reply("%s: %s already has %d notes waiting; that's enough." % (
@@ -411,7 +411,7 @@ class Tell(Handler):
         note_id = "%d-%08x" % (int(now * 1000000), msg.bot.random.getrandbits(32))
         await msg.bot.store.hset(key, note_id, {"from": source, "text": text, "at": now,
                                                 "private": bool(private)})
-        self._wait(protocol, wanted)
+        self._wait(network, wanted)
         return _reply("OK %s, I'll tell %s%s when they next speak." % (
             source, nick, " privately" if private else ""))
 

@@ -36,6 +36,7 @@ def format_chat(message) -> dict:
     f = message.fields
     return {
         "topic": message.topic,
+        "network": _text(f.get("network")),
         "protocol": _text(f.get("protocol")),
         "channel": _text(f.get("channel")),
         "source": _text(f.get("source")),
@@ -56,9 +57,9 @@ def format_message(message) -> dict:
 
 
 def format_sent(sent: tuple) -> dict:
-    """A line the bot sent: (protocol, target, text, kind)."""
-    protocol, target, text, kind = sent
-    return {"protocol": _text(protocol), "channel": _text(target), "content": _text(text),
+    """A line the bot sent: (network, target, text, kind)."""
+    network, target, text, kind = sent
+    return {"network": _text(network), "channel": _text(target), "content": _text(text),
             "how": kind}
 
 
@@ -70,7 +71,7 @@ class LiveFeed:
     """
     Hooks a L{pubbot.bot.Bot}'s observers to an L{EventHub}: chat lines in
     (kind C{chat}), other bus messages (C{bus}), broadcasts (C{broadcast})
-    and lines sent (C{sent}). Also counts chat lines in and out per protocol.
+    and lines sent (C{sent}). Also counts chat lines in and out per network.
     """
 
     def __init__(self, bot, hub: EventHub):
@@ -110,12 +111,12 @@ class LiveFeed:
         topic = topics.pop()
         if _is_chat(topic):
             lines_in = self.lines_in
-            protocols = [m.fields.get("protocol") for m in messages]
-            if protocols.count(protocols[0]) == len(protocols):  # all from one network, as usual
-                lines_in[protocols[0]] = lines_in.get(protocols[0], 0) + len(protocols)
+            networks = [m.fields.get("network") for m in messages]
+            if networks.count(networks[0]) == len(networks):  # all from one network, as usual
+                lines_in[networks[0]] = lines_in.get(networks[0], 0) + len(networks)
             else:
-                for protocol, count in Counter(protocols).items():
-                    lines_in[protocol] = lines_in.get(protocol, 0) + count
+                for network, count in Counter(networks).items():
+                    lines_in[network] = lines_in.get(network, 0) + count
             self.hub.publish_many("chat", messages, format_chat)
         else:
             self.hub.publish_many("bus", messages, format_message)
@@ -127,6 +128,6 @@ class LiveFeed:
     def on_broadcast(self, message) -> None:
         self.hub.publish("broadcast", message, format_message)
 
-    def on_sent(self, protocol: str, target: str, text: str, kind: str) -> None:
-        self.lines_out[protocol] = self.lines_out.get(protocol, 0) + 1
-        self.hub.publish("sent", (protocol, target, text, kind), format_sent)
+    def on_sent(self, network: str, target: str, text: str, kind: str) -> None:
+        self.lines_out[network] = self.lines_out.get(network, 0) + 1
+        self.hub.publish("sent", (network, target, text, kind), format_sent)

@@ -111,41 +111,40 @@ class BotCollector:
                 yield kind(name, text, value=value)
 
     def _chat(self, bot) -> Iterator[Metric]:
+        labels = ["network", "protocol"]  # the network's name in pubbot; what kind it is (irc, console)
         fams: dict[str, Any] = {
-            "in": CounterMetricFamily("pubbot_lines_in", "Chat lines received, by network.",
-                                      labels=["protocol"]),
-            "out": CounterMetricFamily("pubbot_lines_out", "Chat lines sent, by network.",
-                                       labels=["protocol"]),
+            "in": CounterMetricFamily("pubbot_lines_in", "Chat lines received, by network.", labels=labels),
+            "out": CounterMetricFamily("pubbot_lines_out", "Chat lines sent, by network.", labels=labels),
             "reconnects": CounterMetricFamily("pubbot_reconnects", "Reconnections, by network.",
-                                              labels=["protocol"]),
+                                              labels=labels),
             "throttle": GaugeMetricFamily("pubbot_throttle_queue_depth",
-                                          "Lines waiting in the output throttle, by network.",
-                                          labels=["protocol"]),
+                                          "Lines waiting in the output throttle, by network.", labels=labels),
             "connected": GaugeMetricFamily("pubbot_connected", "1 when connected, by network.",
-                                           labels=["protocol"]),
+                                           labels=labels),
             "lag": GaugeMetricFamily("pubbot_lag_seconds", "Server round-trip lag, by network.",
-                                     labels=["protocol"]),
+                                     labels=labels),
         }
         seen_in = dict(self.feed.lines_in) if self.feed is not None else {}
         seen_out = dict(self.feed.lines_out) if self.feed is not None else {}
-        for protocol, service in list(bot.chat_services.items()):
+        for network, service in list(bot.chat_services.items()):
+            kind = getattr(service, "protocol", None)
+            label = [network, kind if isinstance(kind, str) else ""]
             # the service's own counters when it keeps them, else what the feed saw
             lines_in = _number(getattr(service, "lines_in", None))
             lines_out = _number(getattr(service, "lines_out", None))
-            fams["in"].add_metric([protocol], lines_in if lines_in is not None else seen_in.get(protocol, 0))
-            fams["out"].add_metric([protocol],
-                                   lines_out if lines_out is not None else seen_out.get(protocol, 0))
+            fams["in"].add_metric(label, lines_in if lines_in is not None else seen_in.get(network, 0))
+            fams["out"].add_metric(label, lines_out if lines_out is not None else seen_out.get(network, 0))
             reconnects = _number(getattr(service, "reconnects", None))
             if reconnects is not None:
-                fams["reconnects"].add_metric([protocol], reconnects)
+                fams["reconnects"].add_metric(label, reconnects)
             depth = _number(_call(service, "throttle_depth"))
             if depth is not None:
-                fams["throttle"].add_metric([protocol], depth)
+                fams["throttle"].add_metric(label, depth)
             connected = getattr(service, "connected", None)
-            fams["connected"].add_metric([protocol], 1.0 if (connected is None or connected) else 0.0)
+            fams["connected"].add_metric(label, 1.0 if (connected is None or connected) else 0.0)
             lag = _number(_call(service, "lag"))
             if lag is not None:
-                fams["lag"].add_metric([protocol], lag)
+                fams["lag"].add_metric(label, lag)
         yield from fams.values()
 
     def _handlers(self, bot) -> Iterator[Metric]:

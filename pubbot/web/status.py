@@ -83,15 +83,20 @@ def channels(service: Any) -> dict:
     return out
 
 
-def connection(protocol: str, service: Any) -> dict:
-    """One chat service's connection state."""
+def connection(network: str, service: Any) -> dict:
+    """
+    One chat network's connection state: C{network} is its name in pubbot
+    (the key of C{bot.chat_services}), C{protocol} what kind it is,
+    C{server_network} the name the server gives itself (ISUPPORT NETWORK).
+    """
     connected = getattr(service, "connected", None)
     if connected is None:
         connected = bool(getattr(service, "running", True))
     return {
-        "protocol": protocol,
+        "network": network,
+        "protocol": _plain(getattr(service, "protocol", None)),
+        "server_network": _plain(getattr(service, "server_network", None)),
         "connected": bool(connected),
-        "network": _plain(getattr(service, "network", None)) or protocol,
         "nick": _plain(getattr(service, "nick", None)),
         "lag": _number(_call(service, "lag")),
         "lines_in": _number(getattr(service, "lines_in", None)),
@@ -154,7 +159,7 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "process_id": bot.process_id,
         "time": bot.clock.seconds(),
         "uptime": bot.uptime(),
-        "connections": [connection(p, s) for p, s in list(bot.chat_services.items())],
+        "connections": [connection(network, s) for network, s in list(bot.chat_services.items())],
         "music": _plain(music) if music else None,
         "cluster": _plain(cluster) if isinstance(cluster, dict) else None,
         "owner": _plain(cluster.get("owner")) if isinstance(cluster, dict) else bot.process_id,

@@ -41,8 +41,9 @@ def hello(msg, who=None):
 
 
 class RecordingIrc(FakeIrc):
-    def __init__(self, bot):
+    def __init__(self, bot, network="irc", server_network="ExampleNet", nick="pubbot"):
         self.bot = bot
+        self.network, self.server_network, self.nick = network, server_network, nick
 
     def send(self, target, text, kind="say", person=None):
         pass
@@ -74,6 +75,7 @@ class DashboardChromiumTests(TestCase):
         bot = Bot(settings, reactor, MemoryStore(reactor), process_id="dashbox:777")
         bot.add_handler(hello)
         bot.register_chat(RecordingIrc(bot))
+        bot.register_chat(RecordingIrc(bot, "libera", "Libera.Chat", "pb"))
         bot.start()
         bot.state["music"] = {"title": "Blue Monday", "artist": "New Order", "album": "Substance"}
         return bot
@@ -128,6 +130,10 @@ class DashboardChromiumTests(TestCase):
             await self.wait_for(driver, self.feed_text() + ".includes('<img src=x')", timeout=2.0)
             self.assertEqual(await deferToThread(driver.execute_script,
                                                  "return document.querySelectorAll('#feed img').length"), 0)
+            # with two networks, each line says its network, and the answer goes back there as pb
+            await bot.chat_line("libera", "#pubbot", "bob", "hello there")
+            await self.wait_for(driver, self.feed_text() + ".includes('libera #pubbot')", timeout=2.0)
+            await self.wait_for(driver, self.feed_text() + ".includes('<pb>')", timeout=2.0)
             # reload: the state is there, and the recent feed comes back from the backlog
             await deferToThread(driver.refresh)
             await self.wait_for(driver,
@@ -139,6 +145,8 @@ class DashboardChromiumTests(TestCase):
                         plugins: t('plugins'), owner: t('owner'), feed: t('feed'), process: t('process')};
             })()""")
             self.assertIn("pubbot", state["conn"])
+            self.assertIn("libera · Libera.Chat", state["conn"])  # each network by its name
+            self.assertIn("irc · ExampleNet", state["conn"])
             self.assertIn("125 ms", state["conn"])
             self.assertIn("@alice", state["channels"])
             self.assertIn("bob", state["channels"])
@@ -147,8 +155,8 @@ class DashboardChromiumTests(TestCase):
             self.assertEqual(state["owner"], "dashbox:777")
             self.assertEqual(state["process"], "dashbox:777")
             hello_row = [line for line in state["plugins"].splitlines() if line.startswith("hello")][0]
-            # one call: its regex, as its content filter, kept the other line from it
-            self.assertEqual(hello_row.split()[1], "1")
+            # two calls (alice's and bob's): its regex, as its content filter, kept mallory's line from it
+            self.assertEqual(hello_row.split()[1], "2")
             await self.wait_for(driver, self.feed_text() + ".includes('hello dashboard')")
             await self.screenshot(driver, "dashboard.png")
             await bot.stop()

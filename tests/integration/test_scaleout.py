@@ -10,7 +10,9 @@ ports, watched by an IRC client of our own in the channel (and LUSERS).
   answered exactly once;
 - Redis paused (SIGSTOP) for 10 s while chat goes on: afterwards every line
   is handled and answered once;
-- a ZeroMQ SUB client gets chat.irc.* messages; a PUSH client's say appears.
+- a ZeroMQ SUB client gets chat.irc.* messages; a PUSH client's say appears;
+- with two networks (a second ngircd), the lease holder is the one bot on
+  both servers, and after a SIGKILL the other process takes both over.
 """
 
 from __future__ import annotations
@@ -470,3 +472,39 @@ class ScaleOutTests(TestCase):
         self.assertTrue(await self.until(lambda: observer.said("pushed in"), 15))
         await self.sleep(1)
         self.assertEqual(len(observer.said("pushed in")), 1)
+
+    async def test_the_lease_holds_every_network(self):
+        """Two networks, two processes: one owner is on both servers; SIGKILL it and the other takes both."""
+        two = NgircdServer(name="irc.two.test").start()
+        self.addCleanup(two.stop)
+        observer = await self.observe()
+        other, counter = Observer("other"), Observer("counter2", count_users=True)
+        for client in (other, counter):
+            protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", two.port), client)
+            self.addCleanup(protocol.transport.loseConnection)
+            self.assertTrue(await self.until(lambda: client.in_channel, 10))
+        other.users = counter.users
+        other.joins = [j for j in other.joins if j[1] != "counter2"]
+        self.spawn(2, extra='[networks.two]\nserver = "tcp:127.0.0.1:%d"\nchannels = ["%s"]\n' % (
+            two.port, CHANNEL))
+        owner = await self.ready(observer, 2)
+        self.assertTrue(await self.until(lambda: other.joins, 30), "the bot never joined the second network")
+        observer.say("!echo on one")
+        other.say("!echo on two")
+        self.assertTrue(await self.until(
+            lambda: observer.said("echo on one") and other.said("echo on two"), 15))
+        await self.sleep(2)
+        self.assertEqual((observer.said("echo on two"), other.said("echo on one")), ([], []))
+
+        owner.kill()
+        self.assertTrue(await self.until(lambda: len(observer.joins) >= 2 and len(other.joins) >= 2, 30),
+                        "nobody took over both networks")
+        self.assertNotEqual(self.owner().pid, owner.pid)
+        observer.say("!echo again one")
+        other.say("!echo again two")
+        self.assertTrue(await self.until(
+            lambda: observer.said("echo again one") and other.said("echo again two"), 15))
+        await self.sleep(2)
+        self.assertEqual((len(observer.said("echo again one")), len(other.said("echo again two"))), (1, 1))
+        self.assert_one_bot(observer)
+        self.assert_one_bot(other)

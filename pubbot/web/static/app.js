@@ -5,7 +5,8 @@
 (function () {
   const FEED_MAX = 500;
   const POLL_MS = 2000;
-  const nicks = {};  // protocol -> the bot's nick there, from /status
+  const nicks = {};  // network name -> the bot's nick there, from /status
+  let networks = 1;  // how many networks /status shows: with more than one, lines say theirs
 
   function $(id) { return document.getElementById(id); }
 
@@ -45,10 +46,15 @@
   function renderConnections(state) {
     const body = $("connections").tBodies[0];
     body.replaceChildren();
+    networks = state.connections.length;
     for (const c of state.connections) {
-      if (c.nick) nicks[c.protocol] = c.nick;
+      if (c.nick) nicks[c.network] = c.nick;
       const st = el("span", c.connected ? "connected" : "disconnected", "state " + (c.connected ? "on" : "off"));
-      body.appendChild(row([c.network, st, c.nick, c.lag === null ? "–" : num(c.lag * 1000, 0) + " ms",
+      const name = el("td", c.network);
+      if (c.server_network && c.server_network !== c.network) {
+        name.appendChild(el("span", " · " + c.server_network, "muted"));  // the server's own name for it
+      }
+      body.appendChild(row([name, st, c.nick, c.lag === null ? "–" : num(c.lag * 1000, 0) + " ms",
         numCell(c.lines_in), numCell(c.lines_out), numCell(c.reconnects), numCell(c.throttle_depth)]));
     }
     if (!state.connections.length) body.appendChild(row([el("span", "no chat connection", "muted")]));
@@ -129,16 +135,20 @@
     return d.toTimeString().slice(0, 8);
   }
 
+  function where(ev) {
+    return networks > 1 && ev.network ? ev.network + " " + ev.channel : ev.channel;
+  }
+
   function feedItem(ev) {
     const li = el("li", null, ev.kind);
     li.appendChild(el("span", clock(ev.time), "time"));
     if (ev.kind === "chat") {
-      li.appendChild(el("span", ev.channel, "where"));
+      li.appendChild(el("span", where(ev), "where"));
       li.appendChild(el("span", "<" + ev.source + ">", "who"));
       li.appendChild(el("span", ev.content, "text"));
     } else if (ev.kind === "sent") {
-      li.appendChild(el("span", ev.channel, "where"));
-      const nick = nicks[ev.protocol] || "pubbot";
+      li.appendChild(el("span", where(ev), "where"));
+      const nick = nicks[ev.network] || "pubbot";
       li.appendChild(el("span", ev.how === "notice" ? "-" + nick + "-" : ev.how === "action" ? "* " + nick : "<" + nick + ">",
         "who"));
       li.appendChild(el("span", ev.content, "text"));
