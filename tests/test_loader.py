@@ -40,7 +40,8 @@ class LoaderTests(SynchronousTestCase):
         import pubbot.plugins
 
         def listing(directory):
-            return {name: os.stat(os.path.join(directory, name)).st_mtime_ns for name in os.listdir(directory)}
+            return {name: os.stat(os.path.join(directory, name)).st_mtime_ns
+                    for name in os.listdir(directory)}
 
         path = self.copy("dropins")
         builtin = os.path.dirname(os.path.abspath(pubbot.plugins.__file__))
