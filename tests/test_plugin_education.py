@@ -246,7 +246,7 @@ class FactoidTests(SynchronousTestCase):
 
     def test_overwrite_says_what_it_was(self):
         self.bot.reply("pubbot: tea is good")
-        self.assertEqual(self.bot.reply("pubbot: tea is better"), "OK, tea is now better (it was good).")
+        self.assertEqual(self.bot.reply("pubbot: tea is better."), "OK, tea is now better (it was good).")
 
     def test_forget(self):
         self.bot.reply("pubbot: tea is good")

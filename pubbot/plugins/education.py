@@ -367,8 +367,8 @@ async def teach(msg, phrase=None, response=None, percent=None, quoted=None, squo
         log.info("{source} ({who}) may not teach me", source=msg.source, who=person_key(msg))
         return _reply("Sorry %s, only admins can teach me replies." % (msg.source,))
     if phrase is not None and _splits_two_ways(phrase, response):
-        return _reply('That reads two ways; put the phrase in quotes: when someone says "%s" reply %s' % (
-            one_line(phrase, MAX_PHRASE), one_line(response, MAX_PHRASE)))
+        return _reply('That reads two ways; put the phrase in quotes, as in: '
+                      'when someone says "good morning" reply morning!')
     key = _normal(quoted or squoted or phrase)
     response = _unquote(one_line(response))
     if not key or len(key) > MAX_PHRASE:
@@ -566,6 +566,8 @@ async def _set_factoid(msg, key, value):
     if education is None:
         return _NOT_RUNNING
     value = one_line(value)
+    if value.endswith(".") and not value.endswith(".."):
+        value = value[:-1].rstrip()  # the statement's full stop, not part of the fact
     if len(value) > MAX_RESPONSE:
         return _reply("That's too long to remember; %d characters at most." % (MAX_RESPONSE,))
     if not value:

@@ -33,12 +33,11 @@ def blame(msg):
     if not nicks:
         return {"content": "It's all my fault!"}
     nick = msg.bot.random.choice(nicks)
+    if nick.lower() == "you":  # the console room's user (or a nick like it): never "you's"
+        return {"content": "It's all your fault!"}
     if nick.lower() != msg.source.lower():
         return {"content": "It's all %s fault!" % (possessive(nick),)}
-    # The one who asked: addressed by name, unless that name is "you" (the console room's).
-    if nick.lower() == "you":
-        return {"content": "It's all your fault!"}
-    return {"content": "It's all your fault, %s!" % (nick,)}
+    return {"content": "It's all your fault, %s!" % (nick,)}  # the one who asked
 
 
 def today(bot) -> date:
