@@ -87,3 +87,45 @@ def test_the_corpus_is_read():
     kinds = {case.values[1].split(" ")[0] for case in corpus()}
     assert kinds == {"note", "factoid", "taught", "reply", "hint", "silent"}
     assert len(corpus()) > 80
+
+
+# Properties of the parsers behind the corpus.
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from pubbot.message import Message  # noqa: E402
+
+_PLAIN = st.lists(st.sampled_from(["hi", "good", "morning", "tea", "%(nick)s!", "vicar?", "x", "it's"]),
+                  min_size=1, max_size=4).map(" ".join)
+_TOKENS = st.lists(st.sampled_from(["someone says ", "reply", "say", "answer", "respond", " ", ",", '"', "'",
+                                    "hi", "with", "[50%]", "[", "%]", "x", "\n", "\u2028"]), max_size=12)
+
+
+@given(_PLAIN, _PLAIN, st.sampled_from(["reply", "say", "answer", "respond with", "Reply"]),
+       st.sampled_from(["", ","]))
+def test_a_plain_teaching_reads_back(phrase, response, verb, comma):
+    parsed = education.parse_teaching("someone says %s%s %s %s" % (phrase, comma, verb, response))
+    assert parsed is not None
+    assert (parsed.phrase, parsed.response, parsed.ambiguous) == (phrase, response, False)
+
+
+@given(_TOKENS.map("".join))
+def test_any_teaching_parses_or_is_refused(text):
+    parsed = education.parse_teaching("someone says " + text)
+    if parsed is not None:
+        assert parsed.phrase.strip() and parsed.response.strip()
+        unquoted = not parsed.ambiguous and ("someone says " + text).find(parsed.phrase) > 0
+        if unquoted and education._REPLY_WORD.search(parsed.phrase + " " + parsed.response):
+            # a reply word is only left in a part that was quoted
+            assert '"%s"' % parsed.phrase in text or "'%s'" % parsed.phrase in text
+
+
+_PRONOUNS = sorted(education._NOT_IN_SUBJECT)
+
+
+@given(st.lists(st.sampled_from(["cat", "the", "office", "wifi"]), max_size=3),
+       st.sampled_from(_PRONOUNS), st.lists(st.sampled_from(["cat", "wifi"]), max_size=2), _PLAIN)
+def test_no_factoid_about_a_pronoun(before, pronoun, after, value):
+    subject = " ".join(before + [pronoun] + after)
+    msg = Message("chat.irc.#c.chat", {"command": "%s is %s" % (subject, value), "direct": True})
+    assert education._match_factoid(msg) is None

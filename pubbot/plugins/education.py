@@ -27,6 +27,7 @@ L{RELOAD_SECONDS} so other processes' teaching shows up.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from twisted.internet.defer import Deferred
@@ -324,14 +325,14 @@ def _may_say(pattern: re.Pattern, messages: Iterable) -> bool:
 responder = Responder()
 
 #: "someone says <phrase> reply <response> [N%]", also with somebody/anyone/anybody, a comma before
-#: the reply, say/answer/respond (with) for reply, and the phrase in quotes (then it may hold those words).
-_TEACH_ARGS = (r"(?:someone|somebody|anyone|anybody)\s+says\s+"
-               r"(?:\"(?P<quoted>[^\"\n]{1,%d})\"|'(?P<squoted>[^'\n]{1,%d})'|(?P<phrase>.+?))"
-               r",?\s+(?:reply|say|answer|respond)(?:\s+with)?\s+(?P<response>.+?)"
-               r"(?:\s+\[(?P<percent>\d{1,3}(?:\.\d+)?)%%\])?") % (MAX_PHRASE, MAX_PHRASE)
-_TEACH = re.compile(r"when\s+%s\s*\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
-#: A teaching that does not parse: answered with how to teach.
-_TEACH_UNPARSED = r"(?P<unparsed>(?:someone|somebody|anyone|anybody)\s+says\b.*)"
+#: the reply, say/answer/respond (with) for reply, and the phrase in quotes (then it may hold those
+#: words). The pattern only finds a teaching; L{parse_teaching} reads it, in linear time.
+_TEACH_ARGS = r"(?P<teaching>(?:someone|somebody|anyone|anybody)\s+says\b.*)"
+_TEACH = re.compile(r"when\s+%s\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
+_TEACH_HEAD = re.compile(r"(?:someone|somebody|anyone|anybody)\s+says\s+", re.IGNORECASE)
+_REPLY_WORD = re.compile(r"(?<![\w'])(?:reply|say|answer|respond)(?![\w'])", re.IGNORECASE)
+_AFTER_QUOTE = re.compile(r",?\s+(?:reply|say|answer|respond)(?![\w'])", re.IGNORECASE)
+_CHANCE = re.compile(r"\d{1,3}(?:\.\d+)?\Z")
 _FORGET = re.compile(r"forget\s", re.IGNORECASE)
 
 
@@ -353,31 +354,31 @@ def _reply(text: str) -> dict:
     return {"content": text, "weight": COMMAND_WEIGHT}
 
 
-@command("when", args="%s|%s" % (_TEACH_ARGS, _TEACH_UNPARSED), flags=re.IGNORECASE | re.DOTALL,
+@command("when", args=_TEACH_ARGS, flags=re.IGNORECASE | re.DOTALL,
          usage="someone says <phrase> reply <response> [N%]")
-async def teach(msg, phrase=None, response=None, percent=None, quoted=None, squoted=None,
-                unparsed=None):
+async def teach(msg, teaching=None):
     """Admins: teach me a reply (%(nick)s is who spoke; [N%] replies only N% of the time)."""
     education = _education(msg)
     if education is None:
         return _NOT_RUNNING
-    if phrase is None and quoted is None and squoted is None:
+    parsed = parse_teaching(teaching) if teaching is not None else None
+    if parsed is None:
         return _reply("Teach me with: when someone says <phrase> reply <response> [N%]")
     if not is_admin(msg):
         log.info("{source} ({who}) may not teach me", source=msg.source, who=person_key(msg))
         return _reply("Sorry %s, only admins can teach me replies." % (msg.source,))
-    if phrase is not None and _splits_two_ways(phrase, response):
+    if parsed.ambiguous:
         return _reply('That reads two ways; put the phrase in quotes, as in: '
                       'when someone says "good morning" reply morning!')
-    key = _normal(quoted or squoted or phrase)
-    response = _unquote(one_line(response))
+    key = _normal(parsed.phrase)
+    response = _unquote(one_line(parsed.response))
     if not key or len(key) > MAX_PHRASE:
         return _reply("A phrase is 1 to %d characters." % (MAX_PHRASE,))
     if not response or len(response) > MAX_RESPONSE:
         return _reply("A reply is 1 to %d characters." % (MAX_RESPONSE,))
     probability = 1.0
-    if percent is not None:
-        probability = float(percent) / 100
+    if parsed.percent is not None:
+        probability = float(parsed.percent) / 100
         if not 0 < probability <= 1:
             return _reply("The chance of replying is more than 0% and at most 100%.")
     replaced = key in education.taught
@@ -388,13 +389,62 @@ async def teach(msg, phrase=None, response=None, percent=None, quoted=None, squo
         "Changed" if replaced else "OK", key, response, chance))
 
 
-_REPLY_WORDS = frozenset(["reply", "say", "answer", "respond"])
+@dataclass(frozen=True)
+class Teaching:
+    """A parsed 'someone says <phrase> reply <response> [N%]'."""
+
+    phrase: str
+    response: str
+    percent: Optional[str] = None
+    #: Unquoted, with another reply word in it: it could be split elsewhere.
+    ambiguous: bool = False
 
 
-def _splits_two_ways(phrase: str, response: str) -> bool:
-    """Does an unquoted 'says <phrase> reply <response>' hold a second reply word that could split it?"""
-    words = re.findall(r"[\w']+", ("%s %s" % (phrase, response)).lower())
-    return sum(word in _REPLY_WORDS for word in words) > 0
+def parse_teaching(text: str) -> Optional[Teaching]:
+    """
+    Read 'someone says <phrase> reply <response> [N%]' (see L{_TEACH_ARGS});
+    None when it has no phrase, reply word or response. Each step is one
+    scan of the text: no backtracking over its length.
+    """
+    head = _TEACH_HEAD.match(text)
+    if head is None:
+        return None
+    rest = text[head.end():].strip()
+    percent = None
+    if rest.endswith("%]"):
+        start = rest.rfind("[")
+        if start > 0 and rest[start - 1].isspace() and _CHANCE.match(rest, start + 1, len(rest) - 2):
+            percent = rest[start + 1:-2]
+            rest = rest[:start].rstrip()
+    if rest[:1] in ("\"", "'"):
+        close = rest.find(rest[0], 1)
+        after = _AFTER_QUOTE.match(rest, close + 1) if close > 1 else None
+        if after is not None:
+            response = _response(rest[after.end():])
+            if response:
+                return Teaching(rest[1:close], response, percent)
+    for word in _REPLY_WORD.finditer(rest):
+        start, end = word.span()
+        if not (rest[start - 1:start].isspace() and rest[end:end + 1].isspace()):
+            continue  # checked before anything is copied: a line of such words stays linear
+        phrase = rest[:start].rstrip().rstrip(",").rstrip()
+        response = _response(rest[end:])
+        if not phrase or not response:
+            continue
+        others = _REPLY_WORD.search(phrase) is not None or _REPLY_WORD.search(response) is not None
+        return Teaching(phrase, response, percent, ambiguous=others)
+    return None
+
+
+def _response(text: str) -> str:
+    """The response after the reply word: without a leading 'with' (as in 'respond with')."""
+    if not text[:1].isspace():
+        return ""
+    text = text.strip()
+    word, _, rest = text.partition(" ")
+    if word.lower() == "with" and rest.strip():
+        return rest.strip()
+    return text
 
 
 def _unquote(text: str) -> str:
@@ -475,8 +525,7 @@ def _what_i_know(msg, what: Optional[str]):
     return _reply(lines)
 
 
-_TELL_ME_ABOUT = re.compile(r"tell\s+(?:me|us)\s+(?:about|of)\s+(?P<what>.+?)\s*[?.!]?\s*\Z",
-                            re.IGNORECASE | re.DOTALL)
+_TELL_ME_ABOUT = re.compile(r"tell\s+(?:me|us)\s+(?:about|of)\s+(?P<what>.+)", re.IGNORECASE | re.DOTALL)
 
 
 def _match_tell_me_about(msg) -> Optional[dict]:
@@ -484,7 +533,8 @@ def _match_tell_me_about(msg) -> Optional[dict]:
     if text is None or text[:4].lower() != "tell":
         return None
     found = _TELL_ME_ABOUT.match(text)
-    return None if found is None else {"what": found.group("what")}
+    what = None if found is None else found.group("what").strip().rstrip("?.!").rstrip()
+    return {"what": what} if what else None
 
 
 def _tell_me_about(msg, what):

@@ -48,7 +48,7 @@ RELOAD_SECONDS = 60.0
 
 _SEEN = re.compile(r"(?:(?:have|has)\s+(?:you|anyone|anybody|someone|somebody)\s+seen"
                    r"|did\s+(?:you|anyone|anybody)\s+see|when\s+did\s+you\s+last\s+see|seen)"
-                   r"\s+(?P<nick>[^\s?]{1,64})(?:\s+(?:lately|recently|today|around|anywhere))?\s*\??\s*\Z",
+                   r"\s+(?P<nick>[^\s?]{1,64})(?:\s+(?:lately|recently|today|around|anywhere))?\s*(?:\?\s*)?\Z",
                    re.IGNORECASE)
 #: How the lines _SEEN may match start (lower case, four characters).
 _SEEN_STARTS = ("seen", "have", "has ", "did ", "when")
@@ -425,7 +425,10 @@ class Tell(Handler):
             return _reply("You can tell yourself that, %s!" % (source,))
         if wanted == msg.bot.nick(protocol).lower():
             return _reply("I'm listening already, %s." % (source,))
-        text = _that.sub("", one_line(text), count=1) or one_line(text)
+        text = one_line(text)
+        that = _that.match(text)
+        if that is not None:
+            text = text[that.end():]
         if len(text) > MAX_NOTE:
             return _reply("%s: that note is too long; %d characters at most." % (source, MAX_NOTE))
         key = "%s%s:%s" % (TELL_PREFIX, protocol, wanted)
