@@ -1,5 +1,6 @@
 """The C{pubbot} command-line tool for offline jobs.
 
+    pubbot --version                          print pubbot's version
     pubbot config check FILE                  validate a config, print effective settings (secrets masked)
     pubbot brain read [--replace] LOGFILE...  teach the brain from irssi or WeeChat logs
     pubbot brain utter TEXT...                print what the brain says to TEXT
@@ -205,7 +206,10 @@ def _run_async(job: Callable, args) -> int:
 
 
 def main(argv: Optional[list] = None) -> int:
+    from .version import __version__
+
     parser = argparse.ArgumentParser(prog="pubbot", description="pubbot's offline tools")
+    parser.add_argument("--version", action="version", version="pubbot %s" % (__version__,))
     subparsers = parser.add_subparsers(dest="group", required=True)
     for add in GROUPS.values():
         add(subparsers)

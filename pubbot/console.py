@@ -1,17 +1,29 @@
-"""The console chat room: stdin lines are chat from 'you' in #console."""
+"""
+The console chat room: stdin lines are chat from 'you' in #console.
+
+On a terminal the room opens with a banner (L{banner}): the version, who
+you are to the bot and whether that is an admin, where the dashboard is or
+why it is off, two things to try and how to quit. Piped input gets no
+banner, so its output is only the bot's replies.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import os
+from typing import Callable, Iterable, Optional
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .interfaces import IChatService
+from .message import Message
+from .people import is_admin, person_key
+from .version import __version__
 
 log = Logger()
 
@@ -76,8 +88,10 @@ class ConsoleService(Service):
     protocol = "console"
     channel = "#console"
     user = "you"
+    hostmask = "you!you@console"
 
-    def __init__(self, bot, make_stdio: Callable, on_end: Callable[[], None]):
+    def __init__(self, bot, make_stdio: Callable, on_end: Callable[[], None],
+                 show_banner: Optional[bool] = None):
         self.name = "console"
         self.bot = bot
         self.nick = bot.settings.irc.nick
@@ -88,6 +102,8 @@ class ConsoleService(Service):
         self._pending: set[Deferred] = set()
         self._ended = False
         self.input_paused = False
+        #: Whether to print the banner: by default when stdin is a terminal.
+        self.show_banner = _stdin_is_a_terminal() if show_banner is None else show_banner
 
     def startService(self) -> None:
         super().startService()
@@ -96,6 +112,52 @@ class ConsoleService(Service):
         self._transport = self._make_stdio(self._proto)
         if self.input_paused:
             self._transport.pauseProducing()
+        if self.show_banner:
+            self.dashboard().addCallback(self._write_banner)
+
+    def dashboard(self) -> Deferred:
+        """
+        Fires with the dashboard's line of the banner: its address, or why it
+        is off. The web service (a sibling named "web") says whether it could
+        listen once it has tried.
+        """
+        endpoint = self.bot.settings.web.endpoint
+        if not endpoint:
+            return succeed("The dashboard is off: [web] endpoint is empty in the config.")
+        from .web.service import WebService
+
+        web = _sibling(self, "web")
+        if not isinstance(web, WebService):
+            return succeed("The dashboard is off: no web service runs with this room.")
+        token = " (with the [web] token)" if self.bot.settings.web.token else ""
+
+        def described(port) -> str:
+            if port is None or isinstance(port, Failure):
+                return ("The dashboard is off: it could not listen on %s (is the port taken? %s says why)."
+                        % (endpoint, self.bot.settings.console.log_file or "the log"))
+            host = port.getHost()
+            address = getattr(host, "host", None)
+            if address is None:
+                return "The dashboard is at %s%s." % (endpoint, token)
+            if address in ("0.0.0.0", "::"):
+                address = "localhost"  # every interface: this machine's browser finds it there
+            elif ":" in address:
+                address = "[%s]" % (address,)
+            return "The dashboard is at http://%s:%s/%s." % (address, host.port, token)
+
+        result: Deferred = Deferred()
+
+        def tried(port):
+            result.callback(described(port))
+            return port
+
+        web.listening.addBoth(tried)
+        return result
+
+    def _write_banner(self, dashboard: str) -> None:
+        if self._transport is not None:
+            lines = banner(self.bot, self.hostmask, self.user, dashboard)
+            self._transport.write(("".join("-!- %s\n" % (line,) for line in lines)).encode("utf-8"))
 
     def pause_input(self) -> None:
         """Stop reading what is typed until L{resume_input} (see Bot.hold_input)."""
@@ -116,7 +178,7 @@ class ConsoleService(Service):
         if not text.strip():
             return
         d = self.bot.chat_line(self.network, self.channel, self.user, text,
-                               hostmask="you!you@console", account=None)
+                               hostmask=self.hostmask, account=None)
         self._pending.add(d)
         d.addErrback(lambda f: log.failure("console line failed", f))
         d.addBoth(lambda r: self._pending.discard(d))
@@ -142,6 +204,63 @@ class ConsoleService(Service):
 
     def roster(self, channel: str) -> list:
         return [self.user, self.nick] if channel == self.channel else []
+
+
+def banner(bot, hostmask: str, user: str, dashboard: str) -> list[str]:
+    """The console room's opening lines."""
+    settings = bot.settings
+    nick, prefix = settings.irc.nick, settings.irc.command_prefix
+    me = Message("chat.console.#console.chat", {"source": user, "hostmask": hostmask, "account": None})
+    identity = person_key(me).partition(":")[2]
+    if is_admin(me, settings.plugins.admins):
+        admin = "You are an admin here ([plugins] admins has %s): you can teach me replies." % (identity,)
+    else:
+        admin = ("You are not an admin: to teach me replies, add \"%s\" to [plugins] admins "
+                 "in your config." % (identity,))
+    return [
+        "pubbot %s: the console room %s. Type a line and press Enter to chat with %s." % (
+            __version__, ConsoleService.channel, nick),
+        "You are %s; %s sees you as %s." % (user, nick, hostmask),
+        admin,
+        dashboard,
+        "Try: %s" % ("   ".join(suggestions(bot, nick, prefix)) or "%shelp" % (prefix,)),
+        "Quit with Ctrl-D.",
+    ]
+
+
+#: What the banner suggests trying, by the plugin it needs (the first two loaded are shown).
+_SUGGESTIONS = (
+    ("karma", "tea++"),
+    ("factoid", "%(nick)s: coffee is hot, then coffee?"),
+    ("seen", "%(prefix)sseen %(nick)s"),
+    ("ping", "%(prefix)sping"),
+    ("help", "%(prefix)shelp"),
+)
+
+
+def suggestions(bot, nick: str, prefix: str, count: int = 2) -> list[str]:
+    names = {h.name for h in bot.handlers}
+    found: Iterable[str] = (text % {"nick": nick, "prefix": prefix}
+                            for name, text in _SUGGESTIONS if name in names)
+    return list(found)[:count]
+
+
+def _sibling(service: Service, name: str):
+    """The service named C{name} beside C{service} in its parent, or None."""
+    parent = service.parent
+    if parent is None:
+        return None
+    try:
+        return parent.getServiceNamed(name)
+    except KeyError:
+        return None
+
+
+def _stdin_is_a_terminal() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False
 
 
 def start_stdio(reactor) -> Callable:

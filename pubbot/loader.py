@@ -1,19 +1,27 @@
-"""Finds handler plugins with twisted.plugin: built-ins and drop-in directories.
+"""Finds handler plugins: built-ins and drop-in directories.
 
 Drop-in directories join the C{__path__} of the C{pubbot.plugins} package
-while plugins are looked up, the way Twisted's own plugin package takes in
+while plugins are imported, the way Twisted's own plugin package takes in
 extra directories (C{pluginPackagePaths}), so a drop-in C{foo.py} becomes
 the module C{pubbot.plugins.foo}. A built-in module of the same name wins.
+
+A plugin is what C{twisted.plugin} would find: a module attribute providing
+C{IPlugin} and C{IHandler}. The modules are imported and read here rather
+than through C{twisted.plugin.getPlugins}, which writes a C{dropin.cache}
+into every directory it searches (the user's plugin folder among them);
+that cache only saves imports, and every module is imported here anyway.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from typing import Iterable
+import sys
+from types import ModuleType
+from typing import Iterable, Optional
 
 from twisted.logger import Logger
-from twisted.plugin import getPlugins
+from twisted.plugin import IPlugin
 
 from .interfaces import IHandler
 
@@ -30,26 +38,62 @@ def _dropin_modules(directory: str) -> list[tuple[str, str]]:
     return found
 
 
-def _import_dropins(package, directory: str, builtin: set[str]) -> None:
+def _import(package, stem: str, path: str, kind: str) -> Optional[ModuleType]:
+    """The module C{stem} of C{package} from C{path}; None (logged with the file name) when it fails."""
+    try:
+        module = importlib.import_module("%s.%s" % (package.__name__, stem))
+    except Exception as e:  # noqa: BLE001 - a plugin may raise anything
+        log.failure("{kind} plugin {file} failed to import and was skipped: {error}",
+                    kind=kind, file=path, error="%s: %s" % (type(e).__name__, e))
+        return None
+    where = os.path.abspath(getattr(module, "__file__", "") or "")
+    if where != os.path.abspath(path):
+        log.error("{kind} plugin {file} has the module name of {other}; skipped",
+                  kind=kind, file=path, other=where)
+        return None
+    return module
+
+
+def _import_dropins(package, directory: str, builtin: set[str], taken: dict) -> list[ModuleType]:
     """
-    Import each drop-in first, so a broken one is logged with its file name
-    (twisted.plugin then skips it, logging its traceback).
+    Each drop-in module of C{directory} that imports; a broken one is logged
+    with its file name. C{taken} maps the stems imported so far in this load
+    to their files: a second file of the same stem is skipped, while a module
+    of that name left by an earlier load (another directory) is replaced.
     """
+    modules = []
     for stem, path in _dropin_modules(directory):
         if stem in builtin:
             log.error("drop-in plugin {file} has the name of a built-in plugin module; skipped",
                       file=path)
             continue
-        try:
-            module = importlib.import_module("%s.%s" % (package.__name__, stem))
-        except Exception as e:  # noqa: BLE001 - a drop-in may raise anything
-            log.error("drop-in plugin {file} failed to import and was skipped: {error}",
-                      file=path, error="%s: %s" % (type(e).__name__, e))
-            continue
-        where = os.path.abspath(getattr(module, "__file__", "") or "")
-        if where != os.path.abspath(path):
+        if stem in taken:
             log.error("drop-in plugin {file} has the module name of {other}; skipped",
-                      file=path, other=where)
+                      file=path, other=taken[stem])
+            continue
+        taken[stem] = path
+        name = "%s.%s" % (package.__name__, stem)
+        earlier = sys.modules.get(name)
+        if earlier is not None and os.path.abspath(getattr(earlier, "__file__", "") or "") != path:
+            del sys.modules[name]
+        module = _import(package, stem, path, "drop-in")
+        if module is not None:
+            modules.append(module)
+    return modules
+
+
+def _providers(modules: Iterable[ModuleType]) -> list:
+    """The IHandler plugins among the modules' attributes, each once, in definition order."""
+    found, seen = [], set()
+    for module in modules:
+        for value in list(vars(module).values()):
+            if id(value) in seen or not IPlugin.providedBy(value):
+                continue
+            handler = IHandler(value, None)
+            if handler is not None:
+                seen.add(id(value))
+                found.append(handler)
+    return found
 
 
 def _module_of(handler) -> str:
@@ -74,13 +118,16 @@ def load_handlers(paths: Iterable[str] = (), disabled: Iterable[str] = ()) -> li
             log.error("plugin directory {directory} does not exist; skipped", directory=directory)
         elif directory not in extra and directory not in builtin_path:
             extra.append(directory)
+    modules = [module for d in builtin_path for stem, path in _dropin_modules(d)
+               if (module := _import(package, stem, path, "built-in")) is not None]
     package.__path__[:] = builtin_path + extra
     try:
+        taken: dict[str, str] = {}
         for directory in extra:
-            _import_dropins(package, directory, builtin)
-        found = list(getPlugins(IHandler, package))
+            modules += _import_dropins(package, directory, builtin, taken)
     finally:
         package.__path__[:] = builtin_path
+    found = _providers(modules)
 
     def order(h):
         # The core commands first, then the other built-ins, then drop-ins.

@@ -26,6 +26,12 @@ class Options(usage.Options):
         ["console", None, "Chat in a console room on stdin/stdout instead of IRC."],
     ]
 
+    def opt_version(self) -> None:
+        """Print pubbot's version and exit."""
+        from .version import __version__
+        sys.stdout.write("pubbot %s\n" % (__version__,))
+        raise SystemExit(0)
+
     def postOptions(self) -> None:
         # Bad config: one line naming the key, exit 1, no traceback and no
         # usage text (twistd would print its whole help for a UsageError).

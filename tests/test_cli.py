@@ -297,3 +297,27 @@ class TestConfigCheck:
         done = run_cli(tmp_path, "config", "check", path)
         assert done.returncode == 0
         assert json.loads(done.stdout)["store"]["path"] == "pubbot.sqlite"
+
+
+class TestVersion:
+
+    def test_version_flag(self, capsys):
+        from pubbot.version import __version__
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["--version"])
+        assert exited.value.code == 0
+        assert capsys.readouterr().out == "pubbot %s\n" % (__version__,)
+
+    def test_version_in_a_subprocess(self, tmp_path):
+        done = run_cli(tmp_path, "--version")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("pubbot 0.") or done.stdout.startswith("pubbot 1"), done.stdout
+
+    def test_source_tree_version_from_setup_cfg(self, tmp_path):
+        """Not installed (run from a checkout): the version in setup.cfg, marked as a source tree."""
+        from pubbot import version
+        cfg = write(tmp_path, "setup.cfg", b"[metadata]\nname = pubbot\nversion = 2.3.4\n")
+        assert version.source_version(cfg) == "2.3.4+source"
+        assert version.source_version(str(tmp_path / "missing.cfg")) == "0+unknown"
+        odd = write(tmp_path, "odd.cfg", b"[metadata]\nname = pubbot\n")
+        assert version.source_version(odd) == "0+unknown"

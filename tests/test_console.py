@@ -1,15 +1,19 @@
 """The console chat room, through a StringTransport standing in for stdio."""
 
+from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
-from twisted.internet.testing import StringTransport
+from twisted.internet.error import CannotListenError
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.api import handler
 from pubbot.console import MAX_LINE, ConsoleService
 from pubbot.interfaces import IChatService
-from pubbot.plugins import core
+from pubbot.plugins import core, education, fun, karma
 from pubbot.testing import Harness
+from pubbot.version import __version__
+from pubbot.web.service import WebService
 
 
 class ConsoleTests(SynchronousTestCase):
@@ -18,7 +22,8 @@ class ConsoleTests(SynchronousTestCase):
         self.bot = self.harness.bot
         self.transport = StringTransport()
         self.ended = []
-        self.service = ConsoleService(self.bot, self.connect, lambda: self.ended.append(True))
+        self.service = ConsoleService(self.bot, self.connect, lambda: self.ended.append(True),
+                                      show_banner=False)
         self.service.startService()
 
     def connect(self, protocol):
@@ -38,7 +43,7 @@ class ConsoleTests(SynchronousTestCase):
         self.bot.release_input("brain")
         self.assertEqual(self.transport.producerState, "producing")
         self.bot.hold_input("brain")
-        late = ConsoleService(self.bot, self.connect, lambda: None)
+        late = ConsoleService(self.bot, self.connect, lambda: None, show_banner=False)
         self.transport = StringTransport()
         late.startService()  # registered, then its stdio made: paused from the start
         self.assertEqual(self.transport.producerState, "paused")
@@ -98,3 +103,94 @@ class ConsoleTests(SynchronousTestCase):
         self.protocol.readConnectionLost()
         self.assertEqual(self.output(), "<pubbot> pong\n")
         self.assertEqual(self.ended, [True])
+
+
+class TakenPortReactor(MemoryReactorClock):
+    """A reactor on which port 8080 is taken, as by another program."""
+
+    def listenTCP(self, port, factory, backlog=50, interface=""):
+        if port == 8080:
+            raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+        return super().listenTCP(port, factory, backlog, interface)
+
+
+class FirstMinuteTests(SynchronousTestCase):
+    """The console room's first minute, as a newcomer sees it (the README's default config)."""
+
+    def room(self, reactor, config=None, web=True):
+        self.harness = Harness(core.help, core.ping, karma.karma, karma.karma_query, education.responder,
+                               education.factoid, education.recall, fun.blame, config=config)
+        self.transport = StringTransport()
+        top = MultiService()
+        self.console = ConsoleService(self.harness.bot, self.connect, lambda: None, show_banner=True)
+        self.console.setServiceParent(top)
+        if web:
+            WebService(self.harness.bot, reactor).setServiceParent(top)
+        top.startService()
+        self.addCleanup(top.stopService)
+        return self.transport
+
+    def connect(self, protocol):
+        protocol.makeConnection(self.transport)
+        self.protocol = protocol
+        return self.transport
+
+    def type(self, *lines):
+        for line in lines:
+            self.protocol.dataReceived(line.encode("utf-8") + b"\n")
+            self.harness.clock.advance(10)
+
+    def test_transcript_of_the_first_minute(self):
+        transport = self.room(MemoryReactorClock())
+        self.type("tea++", "pubbot: coffee is hot", "coffee?", "!blame", "!karma top", "!ping")
+        self.assertEqual(transport.value().decode("utf-8").splitlines(), [
+            "-!- pubbot %s: the console room #console. Type a line and press Enter to chat with pubbot."
+            % (__version__,),
+            "-!- You are you; pubbot sees you as you!you@console.",
+            '-!- You are not an admin: to teach me replies, add "you@console" to [plugins] admins '
+            "in your config.",
+            "-!- The dashboard is at http://localhost:8080/.",
+            "-!- Try: tea++   pubbot: coffee is hot, then coffee?",
+            "-!- Quit with Ctrl-D.",
+            "<pubbot> tea's karma is now 1.",
+            "<pubbot> OK, coffee is hot.",
+            "<pubbot> coffee is hot",
+            "<pubbot> It's all your fault!",
+            "<pubbot> Best karma: tea (1).",
+            "<pubbot> pong",
+        ])
+
+    def test_the_port_is_taken(self):
+        transport = self.room(TakenPortReactor())
+        self.assertIn("-!- The dashboard is off: it could not listen on tcp:8080:interface=127.0.0.1 "
+                      "(is the port taken? pubbot.log says why).",
+                      transport.value().decode("utf-8").splitlines())
+
+    def test_no_dashboard_configured(self):
+        transport = self.room(MemoryReactorClock(), config={"web": {"endpoint": ""}}, web=False)
+        self.assertIn("-!- The dashboard is off: [web] endpoint is empty in the config.",
+                      transport.value().decode("utf-8").splitlines())
+
+    def test_an_admin_is_told_so(self):
+        transport = self.room(MemoryReactorClock(), config={"plugins": {"admins": ["you@console"]}})
+        self.assertIn("-!- You are an admin here ([plugins] admins has you@console): "
+                      "you can teach me replies.",
+                      transport.value().decode("utf-8").splitlines())
+
+    def test_suggestions_follow_the_plugins_loaded(self):
+        harness = Harness(core.ping)
+        transport = StringTransport()
+        console = ConsoleService(harness.bot, lambda p: (p.makeConnection(transport), transport)[1],
+                                 lambda: None, show_banner=True)
+        console.startService()
+        lines = transport.value().decode("utf-8").splitlines()
+        self.assertIn("-!- Try: !ping", lines)
+        self.assertIn("-!- The dashboard is off: no web service runs with this room.", lines)
+
+    def test_piped_input_gets_no_banner(self):
+        harness = Harness(core.ping)
+        transport = StringTransport()
+        console = ConsoleService(harness.bot, lambda p: (p.makeConnection(transport), transport)[1],
+                                 lambda: None, show_banner=False)
+        console.startService()
+        self.assertEqual(transport.value(), b"")

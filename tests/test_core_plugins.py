@@ -46,4 +46,14 @@ class CorePluginTests(SynchronousTestCase):
     def test_help_for_one_command(self):
         self.assertEqual(self.bot.reply("!help ping"), "!ping: Answers pong: am I alive?")
         self.assertEqual(self.bot.reply("!help !ping"), "!ping: Answers pong: am I alive?")
-        self.assertIn("I know no command", self.bot.reply("!help nosuch"))
+        self.assertEqual(self.bot.reply("!help nosuch"),
+                         "I know no command 'nosuch'; say !help for the list.")
+        self.assertEqual(self.bot.reply("!help caf\u00e9"),
+                         "I know no command 'caf\u00e9'; say !help for the list.")
+
+    def test_help_count_in_words(self):
+        bot = Harness(core.help)
+        self.assertEqual(bot.reply("!help", source="carol"),
+                         "carol: I've sent you the one thing I answer to.")
+        self.assertEqual(self.bot.reply("!help", source="carol"),
+                         "carol: I've sent you the 5 things I answer to.")

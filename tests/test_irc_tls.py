@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import warnings
 from typing import Optional
 
 from cryptography import x509
@@ -54,9 +55,6 @@ class Cert:
         with open(key_path, "wb") as f:
             f.write(self.key_pem)
         return cert_path, key_path
-
-    def private_certificate(self) -> ssl.PrivateCertificate:
-        return ssl.PrivateCertificate.loadPEM(self.cert_pem + self.key_pem)
 
 
 def make_cert(common_name: str, names=(), ips=(), issuer: Optional[Cert] = None, ca: bool = False,
@@ -165,9 +163,8 @@ class TLSTests(SynchronousTestCase):
         if client_ca is not None:
             kwargs = dict(verify=True, requireCertificate=True,
                           caCerts=[ssl.Certificate.loadPEM(client_ca.cert_pem).original])
-        private = cert.private_certificate()
-        return ssl.CertificateOptions(privateKey=private.privateKey.original,
-                                      certificate=private.original, **kwargs)
+        # cryptography objects, as pyOpenSSL asks (its own X509 and PKey are deprecated)
+        return ssl.CertificateOptions(privateKey=cert.key, certificate=cert.cert, **kwargs)
 
     def assertConnected(self, client):
         self.assertEqual(client.data, b"hello\r\n")
@@ -229,6 +226,30 @@ class TLSTests(SynchronousTestCase):
             self.assertEqual(server.peer.to_cryptography().fingerprint(hashes.SHA256()).hex(),
                              client_cert.fingerprint)
 
+    def test_client_certificate_loaded_without_deprecations(self):
+        """pyOpenSSL deprecates its own X509 and PKey: the client certificate is given as cryptography's."""
+        path = write_client_cert(self.dir)
+        for settings in (TLSSettings(tls_ca=self.ca_path, client_cert=path),
+                         TLSSettings(fingerprints=[self.server.fingerprint], client_cert=path)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                client, _ = handshake(self.server_options(self.server), settings.creator("localhost"))
+            self.assertConnected(client)
+            self.assertEqual([str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)],
+                             [])
+
+    def test_chain_in_the_client_file_is_sent(self):
+        client_ca = make_cert("client root", ca=True)
+        intermediate = make_cert("client intermediate", issuer=client_ca, ca=True)
+        leaf = make_cert("pubbot", issuer=intermediate, client=True)
+        path = os.path.join(self.dir, "chain.pem")
+        with open(path, "wb") as f:
+            f.write(leaf.cert_pem + intermediate.cert_pem + leaf.key_pem)
+        client, server = handshake(self.server_options(self.server, client_ca=client_ca),
+                                   TLSSettings(tls_ca=self.ca_path, client_cert=path).creator("localhost"))
+        self.assertConnected(client)
+        self.assertEqual(server.peer.to_cryptography().fingerprint(hashes.SHA256()).hex(), leaf.fingerprint)
+
     def test_bad_files(self):
         self.assertRaises(TLSSetupError, TLSSettings, tls_ca=os.path.join(self.dir, "missing.pem"))
         empty = os.path.join(self.dir, "empty.pem")
@@ -237,8 +258,24 @@ class TLSTests(SynchronousTestCase):
         self.assertRaises(TLSSetupError, TLSSettings, tls_ca=empty)
         self.assertRaises(TLSSetupError, TLSSettings, client_cert=empty)
         self.assertRaises(TLSSetupError, TLSSettings, client_cert=os.path.join(self.dir, "none"))
-        cert_only, _ = self.server.write(self.dir, "certonly")
+        cert_only, key_path = self.server.write(self.dir, "certonly")
         self.assertRaises(TLSSetupError, TLSSettings, client_cert=cert_only)
+        with open(key_path, "rb") as f:
+            key_only = f.read()
+        mismatched = os.path.join(self.dir, "mismatched.pem")
+        with open(mismatched, "wb") as f:
+            f.write(self.ca.cert_pem + key_only)
+        with self.assertRaises(TLSSetupError) as raised:
+            TLSSettings(client_cert=mismatched)
+        self.assertIn("does not match", str(raised.exception))
+        encrypted = os.path.join(self.dir, "encrypted.pem")
+        with open(encrypted, "wb") as f:
+            f.write(self.server.cert_pem + self.server.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"secret")))
+        with self.assertRaises(TLSSetupError) as raised:
+            TLSSettings(client_cert=encrypted)
+        self.assertIn("encrypted", str(raised.exception))
 
     def test_normalise(self):
         self.assertEqual(normalise_fingerprint("AB:cd:EF"), "abcdef")

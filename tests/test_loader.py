@@ -16,7 +16,7 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 class LoaderTests(SynchronousTestCase):
     def copy(self, name):
-        """A private copy of a test drop-in directory (twisted writes dropin.cache there)."""
+        """A private copy of a test drop-in directory."""
         path = os.path.abspath(self.mktemp())
         shutil.copytree(os.path.join(DATA, name), path)
         return path
@@ -34,6 +34,38 @@ class LoaderTests(SynchronousTestCase):
         bot = Harness(*handlers)
         self.assertEqual(bot.reply("foo=1, bar=2"), 'Foo was "1", bar was "2"')
         self.assertEqual(bot.reply("hello"), "You set something in irc")
+
+    def test_no_dropin_cache_written(self):
+        """Nothing is written into the user's plugin folder, nor into pubbot's own."""
+        import pubbot.plugins
+
+        def listing(directory):
+            return {name: os.stat(os.path.join(directory, name)).st_mtime_ns
+                    for name in os.listdir(directory)}
+
+        path = self.copy("dropins")
+        builtin = os.path.dirname(os.path.abspath(pubbot.plugins.__file__))
+        before, builtin_before = listing(path), listing(builtin)
+        names = [h.name for h in load_handlers([path])]
+        self.assertIn("my_chat_handler", names)
+        self.assertEqual(listing(path), before)
+        self.assertNotIn("dropin.cache", listing(builtin))
+        self.assertEqual({n: t for n, t in listing(builtin).items() if n != "__pycache__"},
+                         {n: t for n, t in builtin_before.items() if n != "__pycache__"})
+
+    def test_only_plugin_providers_taken(self):
+        """Module attributes that are not IPlugin and IHandler providers (imports, helpers) are left."""
+        path = os.path.abspath(self.mktemp())
+        os.makedirs(path)
+        with open(os.path.join(path, "imports_core.py"), "w") as f:
+            f.write("from pubbot.plugins.core import ping as also_ping\n"
+                    "from pubbot.api import command\n"
+                    "helper = object()\n\n"
+                    "@command('extra')\ndef extra(msg):\n    return {'content': 'x'}\n")
+        handlers = load_handlers([path])
+        names = [h.name for h in handlers]
+        self.assertEqual(names.count("ping"), 1)
+        self.assertEqual(names[-1], "extra")
 
     def test_disabled_by_name(self):
         names = [h.name for h in load_handlers([self.copy("dropins")], disabled=["my_other_handler", "ping"])]

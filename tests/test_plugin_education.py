@@ -204,7 +204,8 @@ class HostileTeachingTests(SynchronousTestCase):
         self.assertEqual(self.bot.reply("hi", source="b"), "hello")
 
     def test_huge_teaching_line_without_reply_keyword(self):
-        self.assertIsNone(self.bot.reply("pubbot: when someone says " + "a " * 100000, account="root"))
+        self.assertEqual(self.bot.reply("pubbot: when someone says " + "a " * 100000, account="root"),
+                         "Teach me with: when someone says <phrase> reply <response> [N%]")
 
     def test_a_corrupt_store_entry_is_ignored(self):
         self.bot.store.hset(TAUGHT_KEY, "bad", "not a dict")
@@ -233,7 +234,9 @@ class FactoidTests(SynchronousTestCase):
         self.assertIsNone(self.bot.reply("the build?"))
 
     def test_questions_and_commands_are_not_factoids(self):
-        self.assertIsNone(self.bot.reply("pubbot: what is love"))
+        # Asked of me and unknown: how to teach me, not a factoid "what".
+        self.assertEqual(self.bot.reply("pubbot: what is love"),
+                         "I don't know what love is yet; teach me with: pubbot: love is <what it is>")
         self.assertIsNone(self.bot.reply("pubbot: who is there"))
         self.assertIsNone(self.bot.reply("pubbot: help is a command"))
         self.assertEqual(self.successResultOf(self.bot.store.hgetall(FACTOIDS_KEY)), {})
@@ -243,7 +246,7 @@ class FactoidTests(SynchronousTestCase):
 
     def test_overwrite_says_what_it_was(self):
         self.bot.reply("pubbot: tea is good")
-        self.assertEqual(self.bot.reply("pubbot: tea is better"), "OK, tea is now better (it was good).")
+        self.assertEqual(self.bot.reply("pubbot: tea is better."), "OK, tea is now better (it was good).")
 
     def test_forget(self):
         self.bot.reply("pubbot: tea is good")

@@ -35,7 +35,20 @@ class BlameTests(SynchronousTestCase):
     def test_blames_someone_in_the_channel_but_never_itself(self):
         self.bot.chat.rosters["#pubbot"] = ["alice", "bob", "carol", "PubBot"]
         blamed = {self.bot.reply("!blame") for _ in range(40)}
-        self.assertEqual(blamed, {"It's all %s's fault!" % nick for nick in ("alice", "bob", "carol")})
+        self.assertEqual(blamed, {"It's all your fault, alice!", "It's all bob's fault!",
+                                  "It's all carol's fault!"})
+
+    def test_possessives(self):
+        self.bot.chat.rosters["#pubbot"] = ["James", "alice"]
+        blamed = {self.bot.reply("!blame", source="James") for _ in range(20)}
+        self.assertEqual(blamed, {"It's all your fault, James!", "It's all alice's fault!"})
+        self.assertEqual({self.bot.reply("!blame") for _ in range(20)},
+                         {"It's all James' fault!", "It's all your fault, alice!"})
+
+    def test_the_console_room_never_says_you_s(self):
+        """The console's user is called 'you': blaming them is 'your fault', not 'you's fault'."""
+        self.bot.chat.rosters["#pubbot"] = ["you", "pubbot"]
+        self.assertEqual(self.bot.reply("!blame", source="you"), "It's all your fault!")
 
     def test_deterministic_with_a_seeded_random_source(self):
         rosters = {"#pubbot": ["alice", "bob", "carol"]}

@@ -3,7 +3,7 @@
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.plugins import core
-from pubbot.plugins.greet import greeter
+from pubbot.plugins.greet import DAY, greeter
 from pubbot.testing import Harness
 
 
@@ -70,3 +70,65 @@ class GreetTests(SynchronousTestCase):
     def test_shown_by_help(self):
         self.assertIn("(someone joins): Greets people who join",
                       self.bot.reply("!help", private=True))
+
+
+class FirstTimeTests(SynchronousTestCase):
+    """A first-time joiner is never welcomed back; someone who was here before may be."""
+
+    def test_first_time_joiner_not_welcomed_back(self):
+        bot = Harness(greeter, config={"greet": {"templates": ["Welcome back, %(nick)s"]}})
+        self.assertEqual(text(bot.join("newbie")), "Welcome, newbie!")
+        bot.clock.advance(DAY)
+        self.assertEqual(text(bot.join("newbie")), "Welcome back, newbie")
+
+    def test_default_templates_for_a_first_timer(self):
+        for seed in range(20):
+            bot = Harness(greeter, seed=seed)
+            greeting = text(bot.join("newbie"))
+            self.assertNotIn("back", greeting)
+            self.assertIn("newbie", greeting)
+
+    def test_returning_people_get_any_template(self):
+        templates = ["Hi %(nick)s", "Good to see you again, %(nick)s"]
+        bot = Harness(greeter, config={"greet": {"templates": templates}})
+        seen = set()
+        for i in range(30):
+            bot.join("p%d" % i, channel="#c%d" % i)  # first time: only "Hi"
+        bot.clock.advance(DAY)
+        for i in range(30):
+            seen.add(text(bot.join("p%d" % i, channel="#c%d" % i)).split()[0])
+        self.assertEqual(seen, {"Hi", "Good"})
+
+    def test_first_timers_choose_among_the_other_templates(self):
+        bot = Harness(greeter, config={"greet": {"templates": ["Welcome back, %(nick)s", "Hi %(nick)s"]}})
+        for i in range(20):
+            self.assertEqual(text(bot.join("p%d" % i, channel="#c%d" % i)), "Hi p%d" % i)
+
+    def test_known_by_person_not_by_nick(self):
+        bot = Harness(greeter, config={"greet": {"templates": ["Welcome back, %(nick)s"]}})
+        bot.join("bob", hostmask="bob!b@home.example")
+        bot.clock.advance(DAY)
+        self.assertEqual(text(bot.join("bobby", hostmask="bobby!b@home.example")), "Welcome back, bobby")
+        # Another person taking a known nick is new here.
+        self.assertEqual(text(bot.join("bob", channel="#other", hostmask="bob!x@elsewhere.example")),
+                         "Welcome, bob!")
+
+    def test_a_join_not_greeted_still_counts(self):
+        bot = Harness(greeter, config={"greet": {"templates": ["Welcome back, %(nick)s"]}})
+        bot.join("alice")
+        self.assertIsNone(bot.join("bob"))  # the channel's minute
+        bot.clock.advance(DAY)
+        self.assertEqual(text(bot.join("bob")), "Welcome back, bob")
+
+    def test_forgotten_after_a_year_away(self):
+        bot = Harness(greeter, config={"greet": {"templates": ["Welcome back, %(nick)s"]}})
+        bot.join("bob")
+        bot.clock.advance(400 * DAY)
+        self.assertEqual(text(bot.join("bob")), "Welcome, bob!")
+
+    def test_store_failure_greets_as_new(self):
+        from twisted.internet.defer import fail
+        bot = Harness(greeter, config={"greet": {"templates": ["Welcome back, %(nick)s", "Hi %(nick)s"]}})
+        bot.store.get = lambda key: fail(ConnectionError("store down"))
+        self.assertEqual(text(bot.join("bob")), "Hi bob")
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)

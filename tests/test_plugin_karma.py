@@ -31,7 +31,7 @@ class KarmaTests(SynchronousTestCase):
 
     def test_up_and_down(self):
         self.assertEqual(self.bot.reply("tea++"), "tea's karma is now 1.")
-        self.assertEqual(self.bot.reply("Mondays-- seriously", source="bob"), "mondays's karma is now -1.")
+        self.assertEqual(self.bot.reply("Mondays-- seriously", source="bob"), "mondays' karma is now -1.")
         self.assertEqual(self.bot.reply("tea++ for real", source="carol"), "tea's karma is now 2.")
         self.assertEqual(self.score("tea"), 2)
 
@@ -93,22 +93,41 @@ class KarmaTests(SynchronousTestCase):
 
     def test_lookup(self):
         self.bot.reply("tea++")
-        self.assertEqual(self.bot.reply("!karma TEA"), "tea has karma 1.")
+        self.assertEqual(self.bot.reply("!karma TEA"), "tea's karma is 1.")
         self.assertEqual(self.bot.reply("pubbot: karma coffee"), "coffee has no karma.")
         self.assertEqual(self.bot.reply("!karma " + "x" * 100), "Karma is for things of 1 to 64 characters.")
 
     def test_lookup_of_a_thing_named_top(self):
         self.bot.reply("top++")
-        self.assertEqual(self.bot.reply("!karma (top)"), "top has karma 1.")
+        self.assertEqual(self.bot.reply("!karma (top)"), "top's karma is 1.")
 
     def test_top_and_bottom(self):
         self.assertEqual(self.bot.reply("!karma top"), "Nobody has any karma yet.")
         scores = {"a": 5, "b": 3, "c": 1, "d": -1, "e": -4, "f": 2, "g": 4, "zero": 0}
         for thing, score in scores.items():
             self.bot.store.hset(KARMA_KEY, thing, score)
-        self.assertEqual(self.bot.reply("!karma top"), "Best karma: a (5), g (4), b (3), f (2), c (1)")
-        self.assertEqual(self.bot.reply("!karma"), "Best karma: a (5), g (4), b (3), f (2), c (1)")
-        self.assertEqual(self.bot.reply("!karma bottom"), "Worst karma: e (-4), d (-1), c (1), f (2), b (3)")
+        self.assertEqual(self.bot.reply("!karma top"), "Best karma: a (5), g (4), b (3), f (2), c (1).")
+        self.assertEqual(self.bot.reply("!karma"), "Best karma: a (5), g (4), b (3), f (2), c (1).")
+        # The worst are the negative scores only, however few.
+        self.assertEqual(self.bot.reply("!karma bottom"), "Worst karma: e (-4), d (-1).")
+
+    def test_best_never_lists_a_negative_score(self):
+        for thing, score in {"mondays": -3, "rain": -1}.items():
+            self.bot.store.hset(KARMA_KEY, thing, score)
+        self.assertEqual(self.bot.reply("!karma top"), "Nothing has positive karma yet.")
+        self.assertEqual(self.bot.reply("!karma bottom"), "Worst karma: mondays (-3), rain (-1).")
+        self.bot.store.hset(KARMA_KEY, "tea", 2)
+        self.assertEqual(self.bot.reply("!karma worst"), "Worst karma: mondays (-3), rain (-1).")
+        self.assertEqual(self.bot.reply("!karma best"), "Best karma: tea (2).")
+        self.bot.store.hset(KARMA_KEY, "mondays", 0)
+        self.bot.store.hset(KARMA_KEY, "rain", 0)
+        self.assertEqual(self.bot.reply("!karma bottom"), "Nothing has negative karma yet.")
+
+    def test_possessives(self):
+        self.assertEqual(self.bot.reply("mondays--"), "mondays' karma is now -1.")
+        self.assertEqual(self.bot.reply("mondays--"), "alice: you can change mondays' karma again in 10:00.")
+        self.assertEqual(self.bot.reply("!karma mondays"), "mondays' karma is -1.")
+        self.assertEqual(self.bot.reply("(free coffee)++"), "free coffee's karma is now 1.")
 
     def test_change_reply_yields_to_other_replies(self):
         from pubbot.api import parse_chat_text

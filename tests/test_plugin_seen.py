@@ -378,3 +378,39 @@ class TellBatchTests(SynchronousTestCase):
         self.assertEqual([text for _, text, _ in h.sent if "asked me" in text],
                          ["dave: erin asked me 0s ago to tell you: two"])
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+
+class NaturalTellTests(SynchronousTestCase):
+    """Notes said the way people say them (the corpus in tests/data/phrasing has many more)."""
+
+    def setUp(self):
+        self.bot = Harness(tell)
+
+    def test_that_is_not_part_of_the_note(self):
+        self.bot.reply("pubbot: tell bob that the tests pass")
+        self.bot.reply("hi", source="bob")
+        self.assertEqual([text for _, text, _ in self.bot.sent if "asked me" in text],
+                         ["bob: alice asked me 0s ago to tell you: the tests pass"])
+
+    def test_to_and_about_read_on(self):
+        self.bot.reply("pubbot: tell bob to call me")
+        self.bot.clock.advance(1)
+        self.bot.reply("pubbot: tell bob about the party", source="carol", hostmask="carol!c@c")
+        self.bot.reply("hi", source="bob")
+        self.assertEqual([text for _, text, _ in self.bot.sent if "asked me" in text],
+                         ["bob: alice asked me 1s ago to tell you to call me",
+                          "bob: carol asked me 0s ago to tell you about the party"])
+
+    def test_pronouns_are_not_nicks(self):
+        self.assertIsNone(self.bot.reply("pubbot: tell me a joke"))
+        self.assertIsNone(self.bot.reply("pubbot: tell us a story"))
+        self.assertIsNone(self.bot.reply("pubbot: tell you what, later"))
+        self.assertEqual(self.bot.reply("pubbot: tell him hi"),
+                         "alice: who is 'him'? Notes are for a nick: tell <nick> <message>.")
+        self.assertEqual(self.bot._now(self.bot.store.keys("tell:")), [])
+
+    def test_one_note_in_words(self):
+        bot = Harness(tell, config={"tell": {"max_pending": 1}})
+        bot.reply("!tell bob one")
+        self.assertEqual(bot.reply("!tell bob two", source="carol", hostmask="carol!c@c"),
+                         "carol: bob already has 1 note waiting; that's enough.")

@@ -116,6 +116,12 @@ class TwistdTests(SynchronousTestCase):
         self.assertIn("pubbot", out.stdout)
         self.assertIn("the community chat bot", out.stdout)
 
+    def test_version(self):
+        from pubbot.version import __version__
+        out = subprocess.run(twistd_argv("-n", "pubbot", "--version"), capture_output=True, text=True,
+                             env=bot_env(), cwd=self.scratch(), timeout=60)
+        self.assertEqual((out.returncode, out.stdout), (0, "pubbot %s\n" % (__version__,)), out.stderr)
+
     def test_console_room_end_to_end(self):
         cwd = self.scratch()
         config = write_config(os.path.join(cwd, "bot.toml"), (

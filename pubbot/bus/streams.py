@@ -710,7 +710,8 @@ class RedisBus(Service):
             # was lost meanwhile, the outbox passes it on to the new owner.
             self.bot.send(network, target, text, reply.kind, person_of(message))
             return
-        envelope = reply_envelope(key, None, network, target, text, reply.kind, self.wall(), person_of(message))
+        envelope = reply_envelope(key, None, network, target, text, reply.kind, self.wall(),
+                                  person_of(message))
         payload = json.dumps(envelope)
         await self._retry(lambda: self._add_once(OUT, key, payload), "queue a reply")
 

@@ -7,15 +7,21 @@ TLS client options for the IRC connection.
 - C{tls_fingerprints} pins the server certificate's SHA-256: a matching
   certificate is trusted even when self-signed or issued for another name;
   any other certificate aborts the handshake, whatever CA signed it.
-- C{client_cert} (PEM with its key) is presented to the server (SASL
-  EXTERNAL, CertFP).
+- C{client_cert} (PEM with its key, and any intermediate certificates
+  after the first) is presented to the server (SASL EXTERNAL, CertFP). It is
+  loaded with C{cryptography} and handed to pyOpenSSL as such: pyOpenSSL
+  deprecates its own C{X509} and C{PKey}, which C{ssl.PrivateCertificate}
+  would pass.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Optional
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet._sslverify import IOpenSSLTrustRoot  # not re-exported publicly
@@ -34,6 +40,19 @@ class TLSSetupError(ValueError):
 
 class PinMismatch(Exception):
     """The server's certificate is not one of the pinned fingerprints."""
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A client certificate, its private key and the certificates completing its chain."""
+
+    certificate: x509.Certificate
+    key: Any  # one of cryptography's private key types
+    chain: tuple[x509.Certificate, ...] = ()
+
+    def options(self) -> dict:
+        """Keyword arguments for C{ssl.CertificateOptions} presenting this certificate."""
+        return dict(certificate=self.certificate, privateKey=self.key, extraCertChain=list(self.chain))
 
 
 def normalise_fingerprint(value: str) -> str:
@@ -62,12 +81,10 @@ class PinnedClientTLS:
     """Trust exactly the certificates whose SHA-256 fingerprints are pinned."""
 
     def __init__(self, hostname: str, pins: Iterable[str],
-                 client_cert: Optional[ssl.PrivateCertificate] = None):
+                 client_cert: Optional[ClientCertificate] = None):
         self.hostname = hostname
         self.pins = frozenset(normalise_fingerprint(p) for p in pins)
-        extra = {}
-        if client_cert is not None:
-            extra = dict(privateKey=client_cert.privateKey.original, certificate=client_cert.original)
+        extra = client_cert.options() if client_cert is not None else {}
         self._options = ssl.CertificateOptions(
             verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2, **extra)
         self._send_name = not (isIPAddress(hostname) or isIPv6Address(hostname))
@@ -109,17 +126,33 @@ def hostname_bytes(hostname: str) -> bytes:
         return hostname.encode("ascii", "replace")
 
 
-def load_client_cert(path: str) -> ssl.PrivateCertificate:
+def _public_der(key) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_client_cert(path: str) -> ClientCertificate:
+    """
+    The certificate (the first in the file), the certificates after it (its
+    chain) and the private key in the PEM file at C{path}.
+    """
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise TLSSetupError("[irc] client_cert %s cannot be read: %s" % (path, e.strerror or e)) from None
+    problem = "must hold a PEM certificate and its private key"
     try:
-        return ssl.PrivateCertificate.loadPEM(data)
+        certificates = x509.load_pem_x509_certificates(data)
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # a password is needed
+        problem = "has an encrypted private key; pubbot needs it unencrypted"
     except Exception:
-        raise TLSSetupError("[irc] client_cert %s must hold a PEM certificate and its private key"
-                            % (path,)) from None
+        pass
+    else:
+        if _public_der(key.public_key()) == _public_der(certificates[0].public_key()):
+            return ClientCertificate(certificates[0], key, tuple(certificates[1:]))
+        problem = "has a private key that does not match its (first) certificate"
+    raise TLSSetupError("[irc] client_cert %s %s" % (path, problem))
 
 
 def check_ca_file(path: str) -> None:
@@ -146,4 +179,5 @@ class TLSSettings:
         if self.fingerprints:
             return PinnedClientTLS(hostname, self.fingerprints, self.client_cert)
         trust = SystemAndFileTrust(self.tls_ca) if self.tls_ca else ssl.platformTrust()
-        return ssl.optionsForClientTLS(hostname, trustRoot=trust, clientCertificate=self.client_cert)
+        extra = self.client_cert.options() if self.client_cert is not None else {}
+        return ssl.optionsForClientTLS(hostname, trustRoot=trust, extraCertificateOptions=extra)

@@ -5,6 +5,7 @@ import platform
 import twisted
 
 from pubbot.api import command
+from pubbot.plugins.education import one_line
 from pubbot.timefmt import format_duration
 from pubbot.version import __version__
 
@@ -29,12 +30,17 @@ def help(msg, topic=None):
             word = word[len(prefix):]
         lines = [line for h in handlers for line in _describe(h, prefix)
                  if word in (t.split(" ", 1)[0].lower() for t in h.triggers)]
-        return {"content": lines or "I know no command %r; say help for the list." % (topic,)}
+        return {"content": lines or "I know no command '%s'; say %shelp for the list." % (
+            one_line(topic, 32), prefix)}
     lines = [line for h in handlers for line in _describe(h, prefix)]
     if msg.private or msg.protocol == "console":
         return {"content": lines}
     msg.bot.send(msg.network, msg.source, "\n".join(lines), "notice")
-    return {"content": "%s: I've sent you the %d things I answer to." % (msg.source, len(lines))}
+    return {"content": "%s: I've sent you the %s I answer to." % (msg.source, _things(len(lines)))}
+
+
+def _things(count: int) -> str:
+    return "one thing" if count == 1 else "%d things" % (count,)
 
 
 @command("ping")

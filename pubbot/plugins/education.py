@@ -6,10 +6,18 @@ Admins teach replies to phrases::
     pubbot: when someone says good morning reply morning, %(nick)s!
     pubbot: when someone says tea reply more tea, vicar? [30%]
 
-(the optional C{[N%]} at the end is the chance of replying, default 100%).
+(the optional C{[N%]} at the end is the chance of replying, default 100%;
+C{somebody}/C{anyone} for C{someone}, C{say}/C{answer}/C{respond with} for
+C{reply}, a comma between and quotes around either part are all fine, and a
+line that splits two ways is refused until the phrase is quoted).
 Anyone sets factoids with C{pubbot: coffee is hot} and recalls them with
-C{coffee?}; C{forget coffee}, C{forget when someone says tea} (admins) and
-C{what do you know about coffee} complete the set.
+C{coffee?} or C{pubbot: what is coffee}; C{forget coffee}, C{forget when
+someone says tea} (admins) and C{what do you know about coffee} (or C{tell me
+about coffee}) complete the set.
+
+Only plain statements about a plausible subject become factoids (see
+L{plausible_subject}): C{pubbot: this is great} or C{pubbot: he is late} are
+chat, not facts, and are not stored.
 
 Everything is kept in memory (one compiled regex matches every taught
 phrase) with the store behind it, reloaded from the store every
@@ -19,6 +27,7 @@ L{RELOAD_SECONDS} so other processes' teaching shows up.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from twisted.internet.defer import Deferred
@@ -30,6 +39,7 @@ from pubbot.api import CHAT_LINES, Handler, IBatchHandler, command, handle_each
 from pubbot.people import is_admin, person_key
 from pubbot.ratelimit import Limits
 from pubbot.timefmt import format_duration
+from pubbot.wording import sentence
 
 log = Logger()
 
@@ -47,6 +57,28 @@ COMMAND_WEIGHT = 10
 TAUGHT_WEIGHT = 1
 _QUESTION_WORDS = frozenset(["what", "who", "where", "when", "why", "how", "which", "whose", "is",
                              "are", "do", "does", "can", "no", "yes"])
+#: Words that make "X is Y" chat rather than a fact when anywhere in X:
+#: pronouns, possessives and pointing words ("this is great", "my cat is sick").
+_NOT_IN_SUBJECT = frozenset("""
+    i me my mine myself you your yours yourself he him his himself she her hers herself it its itself
+    we us our ours ourselves they them their theirs themselves this that these those there here
+    what who whom whose which where when why how
+""".split())
+#: Words that make "X is Y" chat when X starts with them: quantities, times, fillers.
+_NOT_FIRST_IN_SUBJECT = frozenset("""
+    a an all any anybody anyone anything each every everybody everyone everything some somebody someone
+    something nobody none nothing no not one another such both either neither
+    today tomorrow yesterday tonight now then soon later also so but and or if because well oh ok okay
+    yes yeah lol just only still really maybe
+""".split())
+#: "the X is ...": discourse, not a fact ("the thing is, ...", "the problem is that ...").
+_DISCOURSE_NOUNS = frozenset("thing things problem point question issue fact reason truth idea trouble "
+                             "catch plan answer difference good bad funny".split())
+#: A value that is one of these says how things are now, not what something is ("bob is here").
+_PASSING_VALUES = frozenset("here there back away gone home late early right wrong true false ok okay fine "
+                            "done ready busy up down on off out in".split())
+#: A value starting with one of these goes on talking rather than saying what X is.
+_NOT_FIRST_IN_VALUE = frozenset("that because like why what how when if so".split())
 
 _PLACEHOLDER = re.compile(r"%(?:\((\w{1,32})\)s|%)")
 # C0/C1 controls except IRC formatting (bold, colours, reset, monospace, reverse,
@@ -292,9 +324,15 @@ def _may_say(pattern: re.Pattern, messages: Iterable) -> bool:
 
 responder = Responder()
 
-_TEACH_ARGS = (r"someone\s+says\s+(?P<phrase>.+?)\s+reply\s+(?P<response>.+?)"
-               r"(?:\s+\[(?P<percent>\d{1,3}(?:\.\d+)?)%\])?")
-_TEACH = re.compile(r"when\s+%s\s*\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
+#: "someone says <phrase> reply <response> [N%]", also with somebody/anyone/anybody, a comma before
+#: the reply, say/answer/respond (with) for reply, and the phrase in quotes (then it may hold those
+#: words). The pattern only finds a teaching; L{parse_teaching} reads it, in linear time.
+_TEACH_ARGS = r"(?P<teaching>(?:someone|somebody|anyone|anybody)\s+says\b.*)"
+_TEACH = re.compile(r"when\s+%s\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
+_TEACH_HEAD = re.compile(r"(?:someone|somebody|anyone|anybody)\s+says\s+", re.IGNORECASE)
+_REPLY_WORD = re.compile(r"(?<![\w'])(?:reply|say|answer|respond)(?![\w'])", re.IGNORECASE)
+_AFTER_QUOTE = re.compile(r",?\s+(?:reply|say|answer|respond)(?![\w'])", re.IGNORECASE)
+_CHANCE = re.compile(r"\d{1,3}(?:\.\d+)?\Z")
 _FORGET = re.compile(r"forget\s", re.IGNORECASE)
 
 
@@ -318,25 +356,29 @@ def _reply(text: str) -> dict:
 
 @command("when", args=_TEACH_ARGS, flags=re.IGNORECASE | re.DOTALL,
          usage="someone says <phrase> reply <response> [N%]")
-async def teach(msg, phrase=None, response=None, percent=None):
+async def teach(msg, teaching=None):
     """Admins: teach me a reply (%(nick)s is who spoke; [N%] replies only N% of the time)."""
     education = _education(msg)
     if education is None:
         return _NOT_RUNNING
-    if phrase is None:
+    parsed = parse_teaching(teaching) if teaching is not None else None
+    if parsed is None:
         return _reply("Teach me with: when someone says <phrase> reply <response> [N%]")
     if not is_admin(msg):
         log.info("{source} ({who}) may not teach me", source=msg.source, who=person_key(msg))
         return _reply("Sorry %s, only admins can teach me replies." % (msg.source,))
-    key = _normal(phrase)
-    response = one_line(response)
+    if parsed.ambiguous:
+        return _reply('That reads two ways; put the phrase in quotes, as in: '
+                      'when someone says "good morning" reply morning!')
+    key = _normal(parsed.phrase)
+    response = _unquote(one_line(parsed.response))
     if not key or len(key) > MAX_PHRASE:
         return _reply("A phrase is 1 to %d characters." % (MAX_PHRASE,))
     if not response or len(response) > MAX_RESPONSE:
         return _reply("A reply is 1 to %d characters." % (MAX_RESPONSE,))
     probability = 1.0
-    if percent is not None:
-        probability = float(percent) / 100
+    if parsed.percent is not None:
+        probability = float(parsed.percent) / 100
         if not 0 < probability <= 1:
             return _reply("The chance of replying is more than 0% and at most 100%.")
     replaced = key in education.taught
@@ -345,6 +387,71 @@ async def teach(msg, phrase=None, response=None, percent=None):
     chance = "" if probability == 1 else " (%s of the time)" % _percent(probability)
     return _reply("%s, when someone says '%s' I'll reply '%s'%s." % (
         "Changed" if replaced else "OK", key, response, chance))
+
+
+@dataclass(frozen=True)
+class Teaching:
+    """A parsed 'someone says <phrase> reply <response> [N%]'."""
+
+    phrase: str
+    response: str
+    percent: Optional[str] = None
+    #: Unquoted, with another reply word in it: it could be split elsewhere.
+    ambiguous: bool = False
+
+
+def parse_teaching(text: str) -> Optional[Teaching]:
+    """
+    Read 'someone says <phrase> reply <response> [N%]' (see L{_TEACH_ARGS});
+    None when it has no phrase, reply word or response. Each step is one
+    scan of the text: no backtracking over its length.
+    """
+    head = _TEACH_HEAD.match(text)
+    if head is None:
+        return None
+    rest = text[head.end():].strip()
+    percent = None
+    if rest.endswith("%]"):
+        start = rest.rfind("[")
+        if start > 0 and rest[start - 1].isspace() and _CHANCE.match(rest, start + 1, len(rest) - 2):
+            percent = rest[start + 1:-2]
+            rest = rest[:start].rstrip()
+    if rest[:1] in ("\"", "'"):
+        close = rest.find(rest[0], 1)
+        after = _AFTER_QUOTE.match(rest, close + 1) if close > 1 else None
+        if after is not None:
+            response = _response(rest[after.end():])
+            if response:
+                return Teaching(rest[1:close], response, percent)
+    for word in _REPLY_WORD.finditer(rest):
+        start, end = word.span()
+        if not (rest[start - 1:start].isspace() and rest[end:end + 1].isspace()):
+            continue  # checked before anything is copied: a line of such words stays linear
+        phrase = rest[:start].rstrip().rstrip(",").rstrip()
+        response = _response(rest[end:])
+        if not phrase or not response:
+            continue
+        others = _REPLY_WORD.search(phrase) is not None or _REPLY_WORD.search(response) is not None
+        return Teaching(phrase, response, percent, ambiguous=others)
+    return None
+
+
+def _response(text: str) -> str:
+    """The response after the reply word: without a leading 'with' (as in 'respond with')."""
+    if not text[:1].isspace():
+        return ""
+    text = text.strip()
+    word, _, rest = text.partition(" ")
+    if word.lower() == "with" and rest.strip():
+        return rest.strip()
+    return text
+
+
+def _unquote(text: str) -> str:
+    """C{text} without one pair of quotes around it."""
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1].strip()
+    return text
 
 
 def _percent(probability: float) -> str:
@@ -359,7 +466,8 @@ async def forget(msg, what=None):
         return _NOT_RUNNING
     if what is None:
         return _reply("Forget what?")
-    taught = re.match(r"when\s+someone\s+says\s+(?P<phrase>.+)\Z", what, re.IGNORECASE | re.DOTALL)
+    taught = re.match(r"when\s+(?:someone|somebody|anyone|anybody)\s+says\s+(?P<phrase>.+)\Z", what,
+                      re.IGNORECASE | re.DOTALL)
     if taught is not None:
         if not is_admin(msg):
             return _reply("Sorry %s, only admins can make me forget replies." % (msg.source,))
@@ -374,13 +482,20 @@ async def forget(msg, what=None):
 
 
 def _factoid_key(text: str) -> str:
-    return _normal(text).rstrip("?!. ")
+    """The key of a factoid's subject: normalised, without end punctuation or a leading "a"/"an"."""
+    key = _normal(text).rstrip("?!. ")
+    article, _, rest = key.partition(" ")
+    return rest if article in ("a", "an") and rest else key
 
 
 @command("what", args=r"do\s+you\s+know\s+about\s+(?P<what>.+?)\??", flags=re.IGNORECASE | re.DOTALL,
          usage="do you know about <thing>")
 def what_do_you_know(msg, what=None):
     """Tells what I know about something: its factoid and the taught replies it appears in."""
+    return _what_i_know(msg, what)
+
+
+def _what_i_know(msg, what: Optional[str]):
     education = _education(msg)
     if education is None:
         return _NOT_RUNNING
@@ -410,6 +525,29 @@ def what_do_you_know(msg, what=None):
     return _reply(lines)
 
 
+_TELL_ME_ABOUT = re.compile(r"tell\s+(?:me|us)\s+(?:about|of)\s+(?P<what>.+)", re.IGNORECASE | re.DOTALL)
+
+
+def _match_tell_me_about(msg) -> Optional[dict]:
+    text = msg.fields.get("command")
+    if text is None or text[:4].lower() != "tell":
+        return None
+    found = _TELL_ME_ABOUT.match(text)
+    what = None if found is None else found.group("what").strip().rstrip("?.!").rstrip()
+    return {"what": what} if what else None
+
+
+def _tell_me_about(msg, what):
+    """Tells what I know about something, as 'what do you know about' does."""
+    return _what_i_know(msg, what)
+
+
+#: "tell me about X" is asked of me (tell's notes are for a nick, never "me" or "us").
+tell_me_about = Handler(_tell_me_about, [CHAT_LINES], name="tell-me-about",
+                        triggers=("tell me about <thing>",), matcher=_match_tell_me_about,
+                        content_filter=re.compile(r"^tell\s", re.MULTILINE | re.IGNORECASE))
+
+
 def _told(entry: dict, now: float) -> str:
     at = entry.get("at")
     ago = " %s ago" % format_duration(now - at) if isinstance(at, (int, float)) else ""
@@ -420,6 +558,39 @@ _FACTOID_SET = re.compile(r"(?P<key>[^\n]{1,%d}?)\s+is\s+(?P<value>.+)\Z" % (MAX
                           re.IGNORECASE | re.DOTALL)
 
 
+def _words(text: str) -> list[str]:
+    """The lower-case words of C{text}, punctuation around them cut ("bob's," -> "bob's")."""
+    return [w for w in (word.strip(".,;:!?\"'()[]") for word in text.lower().split()) if w]
+
+
+def plausible_subject(key: str) -> bool:
+    """
+    Could C{key} (a factoid key: lower case) be what a fact is about? Not
+    when it has a pronoun or pointing word ("this", "my cat", "what I
+    mean"), starts with a quantity, time or filler ("everything", "today",
+    "all"), or is "the thing", "the problem" and the like.
+    """
+    words = _words(key)
+    if not words or len(words) > MAX_FACTOID_WORDS:
+        return False
+    if words[0] in _QUESTION_WORDS or words[0] in _NOT_FIRST_IN_SUBJECT:
+        return False
+    if any(word in _NOT_IN_SUBJECT for word in words):
+        return False
+    return not (len(words) == 2 and words[0] == "the" and words[1] in _DISCOURSE_NOUNS)
+
+
+def plain_statement(value: str) -> bool:
+    """Does C{value} say what something is (not a question, a passing state or more talk)?"""
+    stripped = value.strip()
+    if not stripped or stripped.endswith("?") or stripped[0] in ",;:-":
+        return False
+    words = _words(stripped)
+    if not words:
+        return False
+    return not ((len(words) == 1 and words[0] in _PASSING_VALUES) or words[0] in _NOT_FIRST_IN_VALUE)
+
+
 def _match_factoid(msg) -> Optional[dict]:
     text = msg.fields.get("command")
     if text is None or not msg.fields.get("direct") or " is " not in text.lower():
@@ -428,10 +599,9 @@ def _match_factoid(msg) -> Optional[dict]:
     if found is None:
         return None
     key = _factoid_key(found.group("key"))
-    words = key.split()
-    if not words or len(words) > MAX_FACTOID_WORDS or words[0] in _QUESTION_WORDS:
+    if not plausible_subject(key) or not plain_statement(found.group("value")):
         return None
-    if words[0] in _command_words(msg.bot):
+    if key.split()[0] in _command_words(msg.bot):
         return None
     return {"key": key, "value": found.group("value")}
 
@@ -446,6 +616,8 @@ async def _set_factoid(msg, key, value):
     if education is None:
         return _NOT_RUNNING
     value = one_line(value)
+    if value.endswith(".") and not value.endswith(".."):
+        value = value[:-1].rstrip()  # the statement's full stop, not part of the fact
     if len(value) > MAX_RESPONSE:
         return _reply("That's too long to remember; %d characters at most." % (MAX_RESPONSE,))
     if not value:
@@ -459,7 +631,7 @@ async def _set_factoid(msg, key, value):
     await education.set_factoid(key, {"value": value, "by": msg.source, "at": msg.bot.clock.seconds()})
     if old is not None and old.get("value") != value:
         return _reply("OK, %s is now %s (it was %s)." % (key, value, old.get("value")))
-    return _reply("OK, %s is %s." % (key, value))
+    return _reply(sentence("OK, %s is %s" % (key, value)))
 
 
 #: What every line _match_factoid takes has: " is " in its lowered command,
@@ -472,26 +644,40 @@ factoid = Handler(_set_factoid, [CHAT_LINES], name="factoid", triggers=("<thing>
                   matcher=_match_factoid, content_filter=FACTOID_FILTER)
 
 _ASKING = re.compile(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
+#: Asked about, unknown, and still no answer: "what is up", "what is going on".
+_NOT_ASKED_ABOUT = frozenset("up going happening new next wrong the-matter".split())
 
 
 def _match_recall(msg) -> Optional[dict]:
+    """
+    A factoid asked for: '<thing>?' or 'what is <thing>?' anywhere, and
+    'what is <thing>' without the question mark when addressed to me. An
+    addressed 'what is <thing>' I don't know gets a hint how to teach me,
+    when <thing> could be a factoid's subject.
+    """
     content = msg.fields["content"]
-    if not content.endswith("?") or len(content) > MAX_PHRASE + 20:
+    direct = bool(msg.fields.get("direct"))
+    if len(content) > MAX_PHRASE + 20 or not (content.endswith("?") or direct):
         return None
     education = _education(msg)
-    if education is None or not education.factoids:
+    if education is None:
         return None
     key = _factoid_key(content)
     entry = education.factoids.get(key)
-    if entry is None:
-        asked = _ASKING.match(key)
-        if asked is None:
-            return None
-        key = key[asked.end():]
-        entry = education.factoids.get(key)
-        if entry is None:
-            return None
-    return {"key": key, "entry": entry, "education": education}
+    if entry is not None and content.endswith("?"):
+        return {"key": key, "entry": entry, "education": education}
+    asked = _ASKING.match(key)
+    if asked is None:
+        return None
+    asked_about = key[asked.end():]
+    key = _factoid_key(asked_about)
+    entry = education.factoids.get(key)
+    if entry is not None:
+        return {"key": key, "entry": entry, "education": education}
+    words = _words(key)
+    if not direct or not plausible_subject(key) or len(words) > 3 or words[0] in _NOT_ASKED_ABOUT:
+        return None
+    return {"key": asked_about, "entry": None, "education": education}
 
 
 def _recall(msg, key, entry, education):
@@ -499,12 +685,16 @@ def _recall(msg, key, entry, education):
     if not msg.fields.get("direct") and not education.limits.allow(
             person_key(msg), (msg.fields["network"], msg.fields["channel"])):
         return None
+    if entry is None:
+        return _reply("I don't know what %s is yet; teach me with: %s: %s is <what it is>" % (
+            key, msg.bot.nick(msg.fields["network"]), key))
     return _reply("%s is %s" % (key, entry.get("value")))
 
 
-#: What every line _match_recall takes has: content ending with "?" (found
-#: before the end or a newline, so a batch's joined lines are one scan).
-RECALL_FILTER = re.compile(r"\?$", re.MULTILINE)
+#: What every line _match_recall takes has: content ending with "?", or
+#: (addressed) starting with "what" or "who" (found at the ends of lines,
+#: so a batch's joined lines are one scan).
+RECALL_FILTER = re.compile(r"\?$|^(?:what|who)", re.MULTILINE | re.IGNORECASE)
 
 recall = Handler(_recall, [CHAT_LINES], name="recall", triggers=("<thing>?",), matcher=_match_recall,
                  content_filter=RECALL_FILTER)

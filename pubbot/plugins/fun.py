@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pubbot.api import CHAT_LINES, Handler, command
 from pubbot.ratelimit import RateLimiter
+from pubbot.wording import possessive
 
 #: Mentions of Christmas are answered this many days before it, at most.
 SEASON_DAYS = 60
@@ -31,7 +32,12 @@ def blame(msg):
         n for n in msg.bot.roster(msg.network, msg.channel) if n and n.lower() != me)
     if not nicks:
         return {"content": "It's all my fault!"}
-    return {"content": "It's all %s's fault!" % (msg.bot.random.choice(nicks),)}
+    nick = msg.bot.random.choice(nicks)
+    if nick.lower() == "you":  # the console room's user (or a nick like it): never "you's"
+        return {"content": "It's all your fault!"}
+    if nick.lower() != msg.source.lower():
+        return {"content": "It's all %s fault!" % (possessive(nick),)}
+    return {"content": "It's all your fault, %s!" % (nick,)}  # the one who asked
 
 
 def today(bot) -> date:

@@ -19,6 +19,7 @@ from pubbot.people import person_key
 from pubbot.plugins.education import one_line
 from pubbot.ratelimit import Limits, RateLimiter
 from pubbot.timefmt import format_duration
+from pubbot.wording import possessive
 
 KARMA_KEY = "karma"
 MAX_THING = 64
@@ -92,8 +93,8 @@ class Karma(Handler):
                 refusals.append("%s: you can't change your own karma!" % (source,))
                 continue
             if not repeats.would_allow((who, thing)):
-                refusals.append("%s: you can change %s's karma again in %s." % (
-                    source, thing, format_duration(repeats.retry_after((who, thing)))))
+                refusals.append("%s: you can change %s karma again in %s." % (
+                    source, possessive(thing), format_duration(repeats.retry_after((who, thing)))))
                 continue
             if not limits.allow(who):
                 refusals.append("Slow down, %s: karma again in %s." % (
@@ -101,7 +102,7 @@ class Karma(Handler):
                 break
             repeats.record((who, thing))
             score = await msg.bot.store.hincr(KARMA_KEY, thing, amount)
-            done.append("%s's karma is now %d." % (thing, score))
+            done.append("%s karma is now %d." % (possessive(thing), score))
         lines = refusals + done
         return {"content": " ".join(lines), "weight": CHANGE_WEIGHT} if lines else None
 
@@ -116,16 +117,20 @@ async def karma_query(msg, thing=None):
     if word in ("top", "best", "bottom", "worst"):
         scores = await msg.bot.store.hgetall(KARMA_KEY)
         worst = word in ("bottom", "worst")
-        ranked = sorted(((s, t) for t, s in scores.items() if isinstance(s, int) and s != 0),
+        known = [(s, t) for t, s in scores.items() if isinstance(s, int) and not isinstance(s, bool) and s]
+        if not known:
+            return {"content": "Nobody has any karma yet."}
+        # The best are the positive scores only, the worst the negative ones.
+        ranked = sorted(((s, t) for s, t in known if (s < 0 if worst else s > 0)),
                         key=lambda st: (st[0] if worst else -st[0], st[1]))[:LIST_LENGTH]
         if not ranked:
-            return {"content": "Nobody has any karma yet."}
-        return {"content": "%s karma: %s" % ("Worst" if worst else "Best",
-                                             ", ".join("%s (%d)" % (t, s) for s, t in ranked))}
+            return {"content": "Nothing has %s karma yet." % ("negative" if worst else "positive",)}
+        return {"content": "%s karma: %s." % ("Worst" if worst else "Best",
+                                              ", ".join("%s (%d)" % (t, s) for s, t in ranked))}
     name = _thing(word[1:-1] if word.startswith("(") and word.endswith(")") else word)
     if not name or len(name) > MAX_THING:
         return {"content": "Karma is for things of 1 to %d characters." % (MAX_THING,)}
     score = await msg.bot.store.hget(KARMA_KEY, name)
     if not score:
         return {"content": "%s has no karma." % (name,)}
-    return {"content": "%s has karma %d." % (name, score)}
+    return {"content": "%s karma is %d." % (possessive(name), score)}

@@ -1,6 +1,11 @@
 """
-C{seen <nick>}: when and where someone last spoke, joined or left.
-C{tell <nick> [privately] <message>}: a note delivered when they next speak.
+C{seen <nick>}: when and where someone last spoke, joined or left (also
+asked as C{have you seen <nick>}, C{has anyone seen <nick> lately?}, C{did
+you see <nick>}, C{when did you last see <nick>}).
+C{tell <nick> [privately] [that] <message>}: a note delivered when they next
+speak. Notes are for nicks: C{tell me about...} is asked of the bot (see
+C{tell-me-about} in education) and a pronoun (C{tell him...}) is answered
+with how to leave a note, never stored.
 
 Both watch every chat line, so both keep what they need in memory: C{seen}
 notes activity in a dict and writes it to the store every C{[seen]
@@ -27,6 +32,7 @@ from pubbot.people import person_key
 from pubbot.plugins.education import one_line
 from pubbot.ratelimit import Limits
 from pubbot.timefmt import format_duration
+from pubbot.wording import plural
 
 log = Logger()
 
@@ -40,10 +46,25 @@ MAX_NOTE = 400
 DELIVER_AT_ONCE = 3
 RELOAD_SECONDS = 60.0
 
-_SEEN = re.compile(r"seen\s+(?P<nick>[^\s?]{1,64})\s*\??\s*\Z", re.IGNORECASE)
+_SEEN = re.compile(r"(?:(?:have|has)\s+(?:you|anyone|anybody|someone|somebody)\s+seen"
+                   r"|did\s+(?:you|anyone|anybody)\s+see|when\s+did\s+you\s+last\s+see|seen)"
+                   r"\s+(?P<nick>[^\s?]{1,64})(?:\s+(?:lately|recently|today|around|anywhere))?\s*(?:\?\s*)?\Z",
+                   re.IGNORECASE)
+#: How the lines _SEEN may match start (lower case, four characters).
+_SEEN_STARTS = ("seen", "have", "has ", "did ", "when")
 _TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\s+(?P<text>.+)\Z",
                    re.IGNORECASE | re.DOTALL)
 _NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
+#: Who "tell"/"seen" take for the one asking, and for the bot.
+_ASKER = frozenset(["me", "myself", "us"])
+_BOT = frozenset(["you", "yourself"])
+#: Words in a nick's place that name nobody in particular: never a note's addressee.
+_NOBODY_IN_PARTICULAR = frozenset("""
+    him her them it this that these those everyone everybody all anyone anybody someone somebody
+    people folks guys y'all yall ya
+""".split())
+#: "tell bob that lunch is ready": the note is "lunch is ready".
+_that = re.compile(r"that\s+(?=\S)", re.IGNORECASE)
 _fields_of = attrgetter("fields")
 _topic_of = attrgetter("topic")
 _SAID = ("private", "source", "network", "channel", "content")
@@ -59,13 +80,13 @@ def _reply(text: str) -> dict:
     return {"content": text, "weight": 10}
 
 
-def _commanded(fields: Sequence[dict], word: str) -> list[int]:
-    """The positions of the lines whose C{command} starts with C{word} (lower case), any case."""
+def _commanded(fields: Sequence[dict], *words: str) -> list[int]:
+    """The positions of the lines whose C{command} starts with one of C{words} (lower case), any case."""
     commands = [f.get("command") for f in fields]
     if commands.count(None) == len(commands):
         return []
-    n = len(word)
-    return [i for i, text in enumerate(commands) if text is not None and text[:n].lower() == word]
+    n = max(map(len, words))
+    return [i for i, text in enumerate(commands) if text is not None and text[:n].lower().startswith(words)]
 
 
 @implementer(IPlugin, IBatchHandler)
@@ -97,7 +118,7 @@ class Seen(Handler):
         C{seen} command) between the others are noted in one dict update.
         """
         fields = list(map(_fields_of, messages))
-        special = _commanded(fields, "seen")
+        special = _commanded(fields, *_SEEN_STARTS)
         if not all(topic.endswith(".chat") for topic in set(map(_topic_of, messages))):
             special = sorted(set(special).union(
                 i for i, msg in enumerate(messages) if not msg.topic.endswith(".chat")))
@@ -121,7 +142,7 @@ class Seen(Handler):
         if topic.endswith(".chat"):
             self._note_said((f,))
             text = f.get("command")
-            if text is not None and text[:4].lower() == "seen":
+            if text is not None and text[:4].lower() in _SEEN_STARTS:
                 found = _SEEN.match(text)
                 if found is not None:
                     return Deferred.fromCoroutine(self.answer(msg, found.group("nick")))
@@ -187,13 +208,15 @@ class Seen(Handler):
                 log.failure("seen could not save {count} records", failed[0], count=len(failed))
         return d.addCallback(logged)
 
-    async def answer(self, msg, nick: str) -> dict:
+    async def answer(self, msg, nick: str) -> Optional[dict]:
         f = msg.fields
         network, wanted = f["network"], nick.lower()
-        if wanted == f["source"].lower():
+        if wanted == f["source"].lower() or wanted in _ASKER:
             return _reply("That's you, %s!" % (f["source"],))
-        if wanted == msg.bot.nick(network).lower():
+        if wanted == msg.bot.nick(network).lower() or wanted in _BOT:
             return _reply("I'm right here.")
+        if wanted in _NOBODY_IN_PARTICULAR:
+            return None  # "seen it?", "have you seen him?": not a nick
         entry = self._pending.get((network, wanted))
         record = _record(entry) if entry is not None else await msg.bot.store.hget(
             SEEN_PREFIX + network, wanted)
@@ -376,8 +399,11 @@ class Tell(Handler):
         for _, note in ready:
             at = note.get("at")
             ago = format_duration(now - at) if isinstance(at, (int, float)) else "a while"
-            text = "%s: %s asked me %s ago to tell you: %s" % (
-                f["source"], note.get("from", "someone"), ago, note.get("text", ""))
+            said = str(note.get("text", ""))
+            # "tell bob to call me" -> "...to tell you to call me"; else "...to tell you: <note>"
+            joint = " " if said[:6].lower().startswith(("to ", "about ")) else ": "
+            text = "%s: %s asked me %s ago to tell you%s%s" % (
+                f["source"], note.get("from", "someone"), ago, joint, said)
             target = f["source"] if note.get("private") or f.get("private") else f["channel"]
             msg.bot.send(network, target, one_line(text))
         return None
@@ -389,6 +415,10 @@ class Tell(Handler):
         f = msg.fields
         network, source = f["network"], f["source"]
         wanted = nick.lower()
+        if wanted in _ASKER or wanted in _BOT:
+            return None  # "tell me a joke", "tell you what": not a note ("tell me about" is education's)
+        if wanted in _NOBODY_IN_PARTICULAR:
+            return _reply("%s: who is '%s'? Notes are for a nick: tell <nick> <message>." % (source, nick))
         if not _NICK.match(nick):
             return _reply("%s: I can't tell %s anything; that's not a nick." % (source, one_line(nick, 32)))
         if wanted == source.lower():
@@ -396,13 +426,16 @@ class Tell(Handler):
         if wanted == msg.bot.nick(network).lower():
             return _reply("I'm listening already, %s." % (source,))
         text = one_line(text)
+        that = _that.match(text)
+        if that is not None:
+            text = text[that.end():]
         if len(text) > MAX_NOTE:
             return _reply("%s: that note is too long; %d characters at most." % (source, MAX_NOTE))
         key = "%s%s:%s" % (TELL_PREFIX, network, wanted)
         settings = msg.bot.settings.tell
         if len(await msg.bot.store.hgetall(key)) >= settings.max_pending:
-            return _reply("%s: %s already has %d notes waiting; that's enough." % (
-                source, nick, settings.max_pending))
+            return _reply("%s: %s already has %s waiting; that's enough." % (
+                source, nick, plural(settings.max_pending, "note")))
         who = person_key(msg)
         if not limits.allow(who):
             return _reply("Slow down, %s: you can leave another note in %s." % (
