@@ -228,5 +228,5 @@ class RemoteChatTests(SynchronousTestCase):
 
         remote = RemoteChat(Bot(), "libera", "pubbot", "irc", "?")
         remote.send("#x", "hi", "notice")
-        self.assertEqual(Bot.bus.relayed, [("libera", "#x", "hi", "notice")])
+        self.assertEqual(Bot.bus.relayed, [("libera", "#x", "hi", "notice", None)])
         self.assertEqual((remote.protocol, remote.command_prefix), ("irc", "?"))

@@ -47,10 +47,10 @@ class RoutingTests(SynchronousTestCase):
                                          ("#music", "now playing", "notice")])
 
     def test_rosters_are_per_network(self):
-        self.irc.rosters["#pubbot"] = ["pubbot", "alice"]
+        self.irc.rosters["#pubbot"] = ["pubbot", "carol"]
         self.libera.rosters["#pubbot"] = ["pb", "bob"]
         self.assertEqual(self.h.reply("?blame", network="libera"), "It's all bob's fault!")
-        self.assertEqual(self.h.reply("!blame"), "It's all alice's fault!")
+        self.assertEqual(self.h.reply("!blame"), "It's all carol's fault!")
 
     def test_messages_say_their_network(self):
         seen = []
