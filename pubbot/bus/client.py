@@ -31,6 +31,8 @@ Target = Union[str, "SentinelMaster"]
 
 #: Seconds a command may take before the connection is dropped and redone.
 DEFAULT_TIMEOUT = 5.0
+#: Reconnection delays with Sentinel: 0.1 s doubling up to 1 s (a failover takes seconds).
+SENTINEL_RETRY = backoffPolicy(initialDelay=0.05, maxDelay=1.0, factor=2.0, jitter=lambda: 0.0)
 
 
 class RedisUnavailable(ConnectionError):
@@ -191,7 +193,7 @@ class RedisClient:
             self.address = RedisAddress(host="", port=0, master=url.name)
             endpoint = self._sentinel_endpoint = url.endpoint()
             # A failover takes seconds: look again soon (each attempt asks the sentinels).
-            retry_policy = retry_policy or backoffPolicy(initialDelay=0.1, maxDelay=1.0, factor=2.0)
+            retry_policy = retry_policy or SENTINEL_RETRY
         self.name = name
         self.timeout = timeout
         self._on_connect = on_connect

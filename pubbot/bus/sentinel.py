@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, TimeoutError
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -163,20 +163,8 @@ class SentinelMaster:
     async def _ask(self, sentinel: tuple[str, int], command: tuple) -> Any:
         factory = _AskProtocolFactory(self.reactor)
         connecting = self._connect(sentinel[0], sentinel[1], factory, self.ask_timeout)
-        timer = self.reactor.callLater(self.ask_timeout, connecting.cancel)
-        protocol = None
-        try:
-            protocol = await connecting
-            await protocol.whenConnected()
-            answer = protocol.execute_command(*command)
-            timer.cancel()
-            timer = self.reactor.callLater(self.ask_timeout, answer.cancel)
-            return await answer
-        finally:
-            if timer.active():
-                timer.cancel()
-            if protocol is not None and protocol.transport is not None:
-                protocol.transport.abortConnection()
+        return await _within(self.reactor, self.ask_timeout, connecting,
+                             lambda p: p.execute_command(*command))
 
     def discover(self) -> Deferred:
         """The master's (host, port), from the first sentinel that knows it; or fails with L{NoMaster}."""
@@ -188,7 +176,9 @@ class SentinelMaster:
             where = "%s:%d" % sentinel
             try:
                 reply = await self.ask(sentinel, "SENTINEL", "get-master-addr-by-name", self.name)
-            except Exception as e:  # noqa: BLE001 - any failure: ask the next one
+            except CancelledError:
+                raise  # the discovery itself was cancelled (the client stopped)
+            except Exception as e:  # noqa: BLE001 - any other failure: ask the next one
                 problems.append("%s: %s" % (where, _why(e)))
                 continue
             address = _address(reply)
@@ -256,10 +246,43 @@ class SentinelMaster:
 
 
 def _why(e: BaseException) -> str:
-    from twisted.internet.defer import CancelledError
-    if isinstance(e, (CancelledError, TimeoutError)):
+    if isinstance(e, TimeoutError):
         return "no answer in time"
     return str(e) or type(e).__name__
+
+
+async def _within(reactor, seconds: float, connecting: Deferred, command: Optional[Callable] = None) -> Any:
+    """
+    The connection C{connecting} fires with, or (with C{command}) the
+    reply to C{command(protocol)}, closing the connection after: each step
+    within C{seconds}, else TimeoutError. Cancelling the caller cancels it.
+    """
+    expired: list = []
+
+    def expire(d: Deferred) -> None:
+        expired.append(True)
+        d.cancel()
+
+    timer = reactor.callLater(seconds, expire, connecting)
+    protocol = None
+    try:
+        protocol = await connecting
+        if command is None:
+            return protocol
+        await protocol.whenConnected()
+        answer = command(protocol)
+        timer.cancel()
+        timer = reactor.callLater(seconds, expire, answer)
+        return await answer
+    except CancelledError:
+        if expired:
+            raise TimeoutError("no answer in %ss" % (seconds,)) from None
+        raise
+    finally:
+        if timer.active():
+            timer.cancel()
+        if command is not None and protocol is not None and protocol.transport is not None:
+            protocol.transport.abortConnection()
 
 
 @implementer(IStreamClientEndpoint)
@@ -296,16 +319,15 @@ class _RotatingEndpoint:
 
     async def _connect(self, factory) -> Any:
         problems = []
-        for sentinel in list(self.master.sentinels):
-            connecting = self.master._connect(sentinel[0], sentinel[1], factory, self.master.ask_timeout)
-            timer = self.master.reactor.callLater(self.master.ask_timeout, connecting.cancel)
+        m = self.master
+        for sentinel in list(m.sentinels):
             try:
-                return await connecting
+                return await _within(m.reactor, m.ask_timeout,
+                                     m._connect(sentinel[0], sentinel[1], factory, m.ask_timeout))
+            except CancelledError:
+                raise
             except Exception as e:  # noqa: BLE001 - try the next
                 problems.append("%s:%d: %s" % (sentinel[0], sentinel[1], _why(e)))
-            finally:
-                if timer.active():
-                    timer.cancel()
         raise NoMaster("no sentinel to watch for failovers (%s)" % "; ".join(problems))
 
 
