@@ -457,3 +457,69 @@ class RealSentinelTests(TestCase):
             self.assertEqual(await client.eval_durably(write, ["n"], [], timeout=0.5), (2, False))
         finally:
             replica.resume()
+
+
+SENTINELS = '[redis]\nsentinels = ["127.0.0.1:26379", "[::1]:26380"]\nmaster = "pubbot"\n'
+
+
+class ConfigTests(SynchronousTestCase):
+    """[redis] sentinels and master: one-line errors naming the key; the wiring they make."""
+
+    def error(self, redis: dict) -> str:
+        from pubbot.config import ConfigError, parse
+        with self.assertRaises(ConfigError) as e:
+            parse({"redis": redis})
+        text = str(e.exception)
+        self.assertNotIn("\n", text)
+        return text
+
+    def test_valid(self):
+        from pubbot.config import parse
+        r = parse({"redis": {"sentinels": ["s1:26379", "s2:26379"], "master": "mymaster"}}).redis
+        self.assertEqual((r.sentinels, r.master, r.url, r.enabled),
+                         (("s1:26379", "s2:26379"), "mymaster", "", True))
+        self.assertFalse(parse({}).redis.enabled)
+
+    def test_errors(self):
+        self.assertEqual(self.error({"sentinels": ["s1:26379"]}),
+                         "[redis] master must name the master the sentinels watch (as in their "
+                         "'sentinel monitor NAME ...') when [redis] sentinels is set")
+        self.assertIn("[redis] url and [redis] sentinels cannot both be set",
+                      self.error({"url": "redis://127.0.0.1", "sentinels": ["s:1"], "master": "m"}))
+        self.assertIn("[redis] master is only used with [redis] sentinels", self.error({"master": "m"}))
+        self.assertIn("[redis] sentinels has 's1', which is not host:port",
+                      self.error({"sentinels": ["s1"], "master": "m"}))
+        self.assertIn("[redis] sentinels has 's1:0', whose port is not a number from 1 to 65535",
+                      self.error({"sentinels": ["s1:0"], "master": "m"}))
+        self.assertIn("[redis] sentinels lists a sentinel twice",
+                      self.error({"sentinels": ["s:1", "s:1"], "master": "m"}))
+        self.assertIn("[redis] sentinels must be an array of strings",
+                      self.error({"sentinels": "s:1", "master": "m"}))
+        self.assertIn("[redis] master must be the sentinels' name",
+                      self.error({"sentinels": ["s:1"], "master": "my master"}))
+        self.assertIn("[redis] visibility_timeout",
+                      self.error({"sentinels": ["s:1"], "master": "m", "visibility_timeout": 1.0}))
+
+    def test_twistd_wiring_shares_one_sentinel_master_per_connection_set(self):
+        from twisted.internet.testing import MemoryReactorClock
+
+        from pubbot import tap
+        from pubbot.store.redis import RedisStore
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('[irc]\nserver = "tcp:127.0.0.1:6667"\n[web]\nendpoint = ""\n' + SENTINELS)
+        options = tap.Options()
+        options["divert_log"] = False
+        options.parseOptions(["--config", path])
+        top = tap.makeService(options, MemoryReactorClock())
+        self.assertIsInstance(top.bot.store, RedisStore)
+        store_master = top.bot.store.client.sentinel
+        self.assertIsInstance(store_master, SentinelMaster)
+        self.assertEqual((store_master.name, store_master.sentinels),
+                         ("pubbot", [("127.0.0.1", 26379), ("::1", 26380)]))
+        cluster = top.getServiceNamed("cluster")
+        bus = cluster.bus
+        masters = {id(c.sentinel) for c in (cluster.lease_client, bus.command, bus.reader, bus.replies,
+                                             cluster.fanout.subscriber)}
+        self.assertEqual(len(masters), 1)
+        self.assertIsInstance(cluster.lease_client.sentinel, SentinelMaster)
