@@ -455,6 +455,8 @@ class RedisClient:
 
     async def _eval_durably(self, script: str, keys, args, timeout: Optional[float]) -> tuple:
         limit = self.timeout if timeout is None else timeout
+        if self._protocol is None and not self._was_up:
+            await self.execute("PING", timeout=limit)  # the first connection, so that WAIT has one to watch
         before = self._protocol
         reply = await self.eval(script, keys, args, timeout=limit)
         p = self._protocol

@@ -314,6 +314,9 @@ class _RotatingEndpoint:
     def __init__(self, master: SentinelMaster):
         self.master = master
 
+    def __repr__(self) -> str:
+        return "<sentinel events for %s>" % (self.master.describe(),)
+
     def connect(self, factory) -> Deferred:
         return Deferred.fromCoroutine(self._connect(factory))
 
