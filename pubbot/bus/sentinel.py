@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succeed
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -219,9 +219,7 @@ class SentinelMaster:
         if not self._clients and self._watch is not None:
             watch, self._watch = self._watch, None
             return watch.stopService()
-        d: Deferred = Deferred()
-        d.callback(None)
-        return d
+        return succeed(None)
 
     @property
     def watching(self) -> bool:
