@@ -109,9 +109,12 @@ class SimProcess:
         self.acquired += 1
 
     # what the lease uses as its Redis client
-    def eval_durably(self, script, keys, args, timeout=None):
+    def eval_durably(self, script, keys, args, timeout=None, wrote=lambda reply: True):
         """The script, then WAIT (at Redis, at once): durable when the replica got it."""
-        return self._call(lambda: (self.redis.run(script, keys, args), self.redis.replicate()), timeout)
+        def run():
+            reply = self.redis.run(script, keys, args)
+            return reply, wrote(reply) and self.redis.replicate()
+        return self._call(run, timeout)
 
     def eval(self, script, keys, args, timeout=None):
         return self._call(lambda: self.redis.run(script, keys, args), timeout)

@@ -386,10 +386,23 @@ class ClientClockTests(SynchronousTestCase):
         # Still the master as the sentinels see it: durable; a master they left: not.
         self.assertEqual(results, [(1, True), (1, False)])
 
-    def test_not_durable_when_the_connection_changed_meanwhile(self):
+    def test_nothing_written_nothing_asked(self):
+        r = self.connect(7000)
+        d = self.client.eval_durably("return 0", [], [], timeout=1.0, wrote=lambda reply: reply == 1)
+        r.sent()
+        r.reply(b":0\r\n")
+        self.assertEqual(self.successResultOf(d), (0, False))
+        self.assertEqual(r.sent(), b"")  # no ROLE, no WAIT
+        self.assertFalse(self.net.attempts)  # no sentinel asked
+
+    def test_connection_lost_before_the_replicas_answer_fails_it(self):
         r = self.connect(7000)
         d = self.client.eval_durably("return 1", [], [], timeout=1.0)
         r.sent()
+        r.reply(b":1\r\n")
+        r.sent()
+        r.reply(ROLE_MASTER_1)
+        self.assertEqual(r.sent(), bulk("WAIT", 1, 1000))
         self.client.drop()
         r.lose()
         self.failureResultOf(d, RedisUnavailable)

@@ -443,22 +443,28 @@ class RedisClient:
         d = self.execute("EVALSHA", sha, len(keys), *keys, *args, timeout=timeout)
         return d.addErrback(retry)
 
-    def eval_durably(self, script: str, keys=(), args=(), timeout: Optional[float] = None) -> Deferred:
+    def eval_durably(self, script: str, keys=(), args=(), timeout: Optional[float] = None,
+                     wrote: Callable[[Any], bool] = lambda reply: True) -> Deferred:
         """
         L{eval}, then make sure the write would survive a failover: fires
         with C{(reply, durable)}, where C{durable} is True when every replica
         the master has connected acknowledged it (ROLE, then WAIT for that
         many within C{timeout}) and, with no replica connected, when this is
         a fixed URL or the sentinels still name this server as the master.
+        When C{wrote(reply)} is false (nothing to keep), C{durable} is False
+        without asking.
         """
-        return Deferred.fromCoroutine(self._eval_durably(script, keys, args, timeout))
+        return Deferred.fromCoroutine(self._eval_durably(script, keys, args, timeout, wrote))
 
-    async def _eval_durably(self, script: str, keys, args, timeout: Optional[float]) -> tuple:
+    async def _eval_durably(self, script: str, keys, args, timeout: Optional[float],
+                            wrote: Callable[[Any], bool]) -> tuple:
         limit = self.timeout if timeout is None else timeout
         if self._protocol is None and not self._was_up:
             await self.execute("PING", timeout=limit)  # the first connection, so that WAIT has one to watch
         before = self._protocol
         reply = await self.eval(script, keys, args, timeout=limit)
+        if not wrote(reply):
+            return reply, False
         p = self._protocol
         if p is None or p is not before:
             return reply, False  # WAIT counts what was written on its own connection only

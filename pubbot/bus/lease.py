@@ -58,6 +58,15 @@ return 0
 IRC_LEASE = "pubbot:bus:lease:irc"
 
 
+def _took(reply: Any) -> bool:
+    """ACQUIRE's reply says the lease is ours."""
+    return bool(reply) and int(reply[0]) == 1
+
+
+def _renewed(reply: Any) -> bool:
+    return int(reply or 0) == 1
+
+
 def owner_of(token: Optional[str]) -> Optional[str]:
     """The process id in a lease token (C{process#random}), or None."""
     if not token:
@@ -177,7 +186,7 @@ class Lease:
         generation = self._generation
         self._busy = True
         d = self.client.eval_durably(ACQUIRE, [self.key], [self.token, self._ms()],
-                                     timeout=max(0.1, self.duration - self.margin) / 2)
+                                     timeout=max(0.1, self.duration - self.margin) / 2, wrote=_took)
 
         def answered(result):
             reply, durable = result
@@ -242,7 +251,7 @@ class Lease:
         generation = self._generation
         self._busy = True
         d = self.client.eval_durably(RENEW, [self.key], [self.token, self._ms()],
-                                     timeout=max(0.1, self.deadline - sent))
+                                     timeout=max(0.1, self.deadline - sent), wrote=_renewed)
 
         def answered(result):
             n, durable = result
