@@ -336,6 +336,25 @@ class ClientClockTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(self.client.address.port, 7001)
 
+    def test_a_switch_during_set_up_is_not_missed(self):
+        self.client.start()
+        watch = self.subscribed(self.watch())
+        self.discover(S1, ("127.0.0.1", 7000))
+        old = self.net.next(("127.0.0.1", 7000)).accept()
+        self.assertEqual(old.sent(), bulk("ROLE"))
+        # The old master is still a master when asked, but the switch came in between.
+        watch.reply(bulk("message", SWITCH, "pubbot 127.0.0.1 7000 127.0.0.1 7001"))
+        old.reply(ROLE_MASTER)
+        self.assertTrue(old.closed)
+        old.lose()
+        self.assertFalse(self.client.connected)
+        self.clock.advance(0.1)
+        self.discover(S1, ("127.0.0.1", 7001))
+        self.server(7001, ROLE_MASTER)
+        self.clock.advance(0)
+        self.assertEqual((self.client.connected, self.client.address.port), (True, 7001))
+        self.flushLoggedErrors()
+
     def test_the_watch_moves_to_the_next_sentinel_and_stops_with_the_last_client(self):
         self.client.start()
         self.watch().refuse()

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError, fail, maybeDeferred, succeed
+from twisted.internet.defer import (
+    CancelledError, Deferred, DeferredList, TimeoutError, fail, maybeDeferred, succeed,
+)
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -234,7 +236,6 @@ class RedisClient:
         if not self._service.running:
             return succeed(None)
         if self.sentinel is not None:
-            from twisted.internet.defer import DeferredList
             return DeferredList([self._service.stopService(), self.sentinel.detach(self)]).addCallback(
                 lambda _: None)
         return self._service.stopService()
@@ -308,6 +309,10 @@ class RedisClient:
                     a.describe(), role[0] if isinstance(role, list) and role else "server of unknown role"))
         if self._on_connect is not None:
             await maybeDeferred(self._on_connect, p)
+        if self.sentinel is not None and self.sentinel.address not in (None, (a.host, a.port)):
+            # A sentinel announced another master while this connection was being set up.
+            raise RedisUnavailable("the master moved from %s meanwhile; asking the sentinels again" % (
+                a.describe(),))
         return p
 
     def _announce(self, p) -> None:
