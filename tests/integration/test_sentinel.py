@@ -7,9 +7,11 @@ up and is demoted) and by SIGKILL; then:
 
 - a store over Sentinel keeps working and has everything written before that
   WAIT acknowledged; counters are neither short nor doubled;
-- exactly one process holds the IRC lease on the new master, exactly one bot
-  is ever on IRC, and a line said after the failover is answered once within
-  the lease time plus the failover time.
+- the bot is on IRC again within the lease time plus the failover time: with
+  a lease (5 s) that outlasts the failover the owner stays; with a shorter one
+  (2 s, the master killed) it leaves and a process comes back;
+- exactly one process then holds the IRC lease on the new master, there was
+  never a second bot on IRC, and a line said afterwards is answered once.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from ..servers.ngircd import NgircdServer
 from ..servers.sentinel import MASTER, SentinelGroup
 from .test_scaleout import CHANNEL, PLUGIN, Observer, Pubbot, other_plugins
 
-LEASE = 5.0
 #: Registering on IRC (ngircd's penalty for the nick check and the new connection).
 IRC_SLACK = 5.0
 
@@ -67,7 +68,7 @@ class SentinelFailoverTests(TestCase):
             sys.stderr.write(self.group.logs())
         shutil.rmtree(self.directory, True)
 
-    def config(self) -> str:
+    def config(self, lease: float) -> str:
         return "\n".join([
             "[irc]",
             'server = "tcp:127.0.0.1:%d"' % self.irc.port,
@@ -83,7 +84,7 @@ class SentinelFailoverTests(TestCase):
             "[redis]",
             "sentinels = %s" % json.dumps(self.group.addresses),
             'master = "%s"' % MASTER,
-            "lease_seconds = %s" % LEASE,
+            "lease_seconds = %s" % lease,
             "visibility_timeout = 6.0",
             "[web]",
             'endpoint = ""',
@@ -137,9 +138,9 @@ class SentinelFailoverTests(TestCase):
                     raise
                 await self.sleep(0.1)
 
-    async def fail_over(self, kill: bool) -> None:
+    async def fail_over(self, kill: bool, lease: float, leaves: bool) -> None:
         observer = await self.observe()
-        self.bots = [Pubbot(self.directory, i, self.config()).start() for i in range(2)]
+        self.bots = [Pubbot(self.directory, i, self.config(lease)).start() for i in range(2)]
         self.assertTrue(await self.until(lambda: observer.joins, 60), "the bot never joined")
         self.assertTrue(await self.until(lambda: self.heartbeating() == 2, 30))
         observer.say("!echo before")
@@ -174,13 +175,21 @@ class SentinelFailoverTests(TestCase):
         self.assertEqual([await store.get("k%d" % i) for i in range(20)], [{"i": i} for i in range(20)])
         self.assertEqual(await store.smembers("members"), {"m%d" % i for i in range(20)})
 
-        # The bot: answers a line said after the failover, once, in time.
-        observer.say("!echo after")
-        answered = await self.until(lambda: observer.said("echo after"), LEASE + failover + IRC_SLACK)
+        # The bot: on IRC again within the lease time plus the failover time
+        # (it stays when its lease outlasts the failover, else it leaves and
+        # a process comes back), then answers a line once.
+        if leaves:
+            self.assertTrue(await self.until(lambda: observer.quits, lease), "the owner stayed on IRC")
+        back = await self.until(lambda: len(observer.joins) == 1 + len(observer.quits),
+                                lease + failover + IRC_SLACK)
         took = time.monotonic() - started
-        sys.stderr.write("failover (%s) %.1fs; the bot answered %.1fs after it began\n" % (
-            "kill" if kill else "SENTINEL FAILOVER", failover, took))
-        self.assertTrue(answered, "no answer within %.1fs" % (LEASE + failover + IRC_SLACK))
+        sys.stderr.write("failover (%s) %.1fs; the bot (lease %ss) %s, on IRC %.1fs after it began\n" % (
+            "kill" if kill else "SENTINEL FAILOVER", failover, lease,
+            "left and came back" if observer.quits else "stayed", took))
+        self.assertTrue(back, "the bot was not back on IRC within %.1fs" % (lease + failover + IRC_SLACK))
+        self.assertEqual(len(observer.quits), 1 if leaves else 0)
+        observer.say("!echo after")
+        self.assertTrue(await self.until(lambda: observer.said("echo after"), 15))
         await self.sleep(2)
         self.assertEqual(len(observer.said("echo after")), 1)
         self.assertEqual(len(observer.said("echo before")), 1)
@@ -196,7 +205,9 @@ class SentinelFailoverTests(TestCase):
             self.assertIn("Redis master pubbot switched to 127.0.0.1:%d" % new.port, bot.log())
 
     async def test_sentinel_failover_command(self):
-        await self.fail_over(kill=False)
+        await self.fail_over(kill=False, lease=5.0, leaves=False)
 
-    async def test_master_killed(self):
-        await self.fail_over(kill=True)
+    async def test_master_killed_lease_shorter_than_the_failover(self):
+        # The owner cannot renew for longer than its lease allows: it leaves
+        # IRC, and a process (maybe itself) takes the lease on the new master.
+        await self.fail_over(kill=True, lease=2.0, leaves=True)
