@@ -300,10 +300,17 @@ class ClientClockTests(SynchronousTestCase):
         self.assertFalse(self.client.connected)
         self.clock.advance(0.1)
         self.discover(S1, ("127.0.0.1", 7001))
-        self.server(7001, ROLE_MASTER)
+        new = self.server(7001, ROLE_MASTER)
         self.clock.advance(0)
         self.assertTrue(self.client.connected)
         self.assertEqual(self.client.address.port, 7001)
+        # A blocking read cut short by a role change does the same.
+        d = self.client.execute("XREADGROUP", "GROUP", "g", "c", "BLOCK", 1000, "STREAMS", "s", ">")
+        new.sent()
+        new.reply(b"-UNBLOCKED force unblock from blocking operation, instance state changed "
+                  b"(master -> replica?)\r\n")
+        self.failureResultOf(d, RedisUnavailable)
+        self.assertTrue(new.closed)
 
     def test_other_error_replies_do_not_reconnect(self):
         r = self.connect(7000)

@@ -33,6 +33,9 @@ Target = Union[str, "SentinelMaster"]
 
 #: Seconds a command may take before the connection is dropped and redone.
 DEFAULT_TIMEOUT = 5.0
+#: Error replies of a master demoted under us: a write (READONLY), or a blocking
+#: read cut short when the role changed (UNBLOCKED).
+DEMOTED = ("READONLY", "UNBLOCKED")
 #: Reconnection delays with Sentinel: 0.1 s doubling up to 1 s (a failover takes seconds).
 SENTINEL_RETRY = backoffPolicy(initialDelay=0.05, maxDelay=1.0, factor=2.0, jitter=lambda: 0.0)
 
@@ -415,11 +418,12 @@ class RedisClient:
                         self.address.describe(), value.getErrorMessage())))
                     return None
                 if self.sentinel is not None and value.check(txredisapi.ResponseError) \
-                        and str(value.value).startswith("READONLY"):
+                        and str(value.value).startswith(DEMOTED):
                     # The master became a replica under us (a failover): find the new one.
                     if self._protocol is p:
-                        log.warn("Redis {name}: {address} is a replica now (READONLY); reconnecting",
-                                 name=self.name, address=self.address.describe())
+                        log.warn("Redis {name}: {address} is a replica now ({error}); reconnecting",
+                                 name=self.name, address=self.address.describe(),
+                                 error=str(value.value).split(" ", 1)[0])
                         self.drop()
                     result.errback(RedisUnavailable("Redis %s: %s" % (
                         self.address.describe(), value.getErrorMessage())))
