@@ -198,6 +198,20 @@ class DiscoveryClockTests(SynchronousTestCase):
         self.assertIn("10.0.0.3:26379 gave a bad answer", text)
         self.assertEqual(self.master.sentinels, [S1, S2, S3])
 
+    def test_an_oversized_answer_is_not_read(self):
+        d = self.master.discover()
+        first = self.net.next(S1).accept()
+        first.reply(b"$100000000\r\n" + b"x" * 65536)
+        self.assertTrue(first.closed)
+        self.clock.advance(ASK_TIMEOUT)  # the dropped connection never answers
+        second = self.net.next(S2).accept()
+        second.reply(b"*100000\r\n")
+        self.assertTrue(second.closed)
+        self.clock.advance(ASK_TIMEOUT)
+        self.net.next(S3).accept().reply(bulk("127.0.0.1", "7000"))
+        self.assertEqual(self.successResultOf(d), ("127.0.0.1", 7000))
+        self.flushLoggedErrors()
+
     def test_no_sentinel_reachable(self):
         d = self.master.discover()
         for s in (S1, S2, S3):
@@ -361,6 +375,15 @@ class ClientClockTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual((self.client.connected, self.client.address.port), (True, 7001))
         self.flushLoggedErrors()
+
+    def test_an_oversized_event_drops_the_watch(self):
+        self.client.start()
+        watch = self.subscribed(self.watch())
+        watch.reply(b"*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$50000\r\n" + b"x" * 50000)
+        self.assertTrue(watch.closed)
+        watch.lose()
+        self.clock.advance(0.2)
+        self.assertEqual([(w.host, w.port) for w in self.net.watches], [S1])  # watching again
 
     def test_the_watch_moves_to_the_next_sentinel_and_stops_with_the_last_client(self):
         self.client.start()

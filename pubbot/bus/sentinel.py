@@ -35,6 +35,9 @@ ASK_TIMEOUT = 0.5
 MAX_SENTINELS = 32
 #: Largest host name or address accepted from a sentinel.
 MAX_HOST = 255
+#: Largest bulk string and array accepted from a sentinel (its replies are a few short strings).
+MAX_BULK = 4096
+MAX_ITEMS = 16
 #: The sentinel event announcing a new master.
 SWITCH = "+switch-master"
 
@@ -108,6 +111,32 @@ def switch_event(message: Any, name: str) -> Optional[tuple[str, int]]:
     return _address(parts[3:5])
 
 
+def _bounded(base):
+    """
+    C{base} (a txredisapi protocol) refusing replies larger than a sentinel
+    ever sends: a bulk string over L{MAX_BULK} bytes or an array of more
+    than L{MAX_ITEMS} items drops the connection before it is read.
+    """
+
+    class Bounded(base):  # type: ignore[misc, valid-type]
+        def lineReceived(self, line):
+            if line[:1] in ("$", "*"):
+                try:
+                    size = int(line[1:])
+                except ValueError:
+                    size = 0
+                if size > (MAX_BULK if line[:1] == "$" else MAX_ITEMS):
+                    log.warn("a sentinel sent a reply of {size} {what}; dropping the connection",
+                             size=size, what="bytes" if line[:1] == "$" else "items")
+                    if self.transport is not None:
+                        self.transport.abortConnection()
+                    return True  # read no further
+            return super().lineReceived(line)
+
+    Bounded.__name__ = "Bounded" + base.__name__
+    return Bounded
+
+
 class _AskProtocolFactory(Factory):
     noisy = False
 
@@ -116,8 +145,8 @@ class _AskProtocolFactory(Factory):
 
     def buildProtocol(self, addr):
         import txredisapi
-        p = txredisapi.BaseRedisProtocol(charset="utf-8", errors="replace", replyTimeout=None,
-                                         convertNumbers=False)
+        p = _bounded(txredisapi.BaseRedisProtocol)(charset="utf-8", errors="replace", replyTimeout=None,
+                                                   convertNumbers=False)
         p.factory = self
         p.callLater = self.reactor.callLater
         return p
@@ -342,7 +371,7 @@ class _WatchFactory(Factory):
         import txredisapi
         master = self.master
 
-        class Watch(txredisapi.SubscriberProtocol):
+        class Watch(_bounded(txredisapi.SubscriberProtocol)):  # type: ignore[misc]
             def messageReceived(self, pattern, channel, message):
                 if channel == SWITCH:
                     address = switch_event(message, master.name)
