@@ -509,6 +509,31 @@ class RealSentinelTests(TestCase):
         self.assertEqual(await client.execute("GET", "k"), "v")
         self.assertEqual(await client.execute("SET", "k2", "w"), "OK")
 
+    async def test_the_lease_is_not_taken_while_the_replica_does_not_acknowledge(self):
+        from pubbot.bus.lease import IRC_LEASE, Lease
+        client = await self.connected("lease")
+        lease = Lease(client, reactor, "A", 2.0)
+        replica = self.group.replicas[0]
+        replica.pause()
+        try:
+            lease.start()
+            self.addCleanup(lease.stop)
+            held = []
+            for _ in range(75):
+                held.append(lease.valid())
+                await deferLater(reactor, 0.02, lambda: None)
+            self.assertFalse(any(held))
+            # Written on the master (so nobody else takes it), but not counted.
+            self.assertEqual(self.group.master.query("GET", IRC_LEASE).decode(), lease.token)
+        finally:
+            replica.resume()
+        for _ in range(60):
+            if lease.valid():
+                break
+            await deferLater(reactor, 0.05, lambda: None)
+        self.assertTrue(lease.valid())
+        self.assertEqual(replica.query("GET", IRC_LEASE).decode(), lease.token)
+
     async def test_paused_replica_makes_writes_not_durable(self):
         client = await self.connected("durable")
         write = "return redis.call('INCR', KEYS[1])"
