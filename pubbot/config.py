@@ -168,15 +168,41 @@ class StoreSettings:
     path: str = key("pubbot.sqlite")
 
 
+def _sentinels(values: tuple) -> Optional[str]:
+    if not values:
+        return None
+    from .bus.sentinel import parse_sentinels
+    try:
+        parse_sentinels(values)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _master_name(value: str) -> Optional[str]:
+    if not value:
+        return None
+    from .bus.sentinel import master_name_problem
+    return master_name_problem(value)
+
+
 @dataclass(frozen=True)
 class RedisSettings:
     url: str = key("", _url(("redis", "rediss", "unix")))
+    #: Redis Sentinel instead of url: the sentinels (host:port) and the master's name there.
+    sentinels: tuple[str, ...] = key([], _sentinels)
+    master: str = key("", _master_name)
     lease_seconds: float = key(10.0, _positive)
     buffer: int = key(10000, _positive)
     visibility_timeout: float = key(30.0, _positive)
     #: After taking the lease, wait (at most this long) while the bot's nick is
     #: still on the server: a frozen former owner's connection. 0: do not check.
     takeover_wait: float = key(300.0, _not_negative)
+
+    @property
+    def enabled(self) -> bool:
+        """Redis mode: a url or sentinels."""
+        return bool(self.url or self.sentinels)
 
 
 def _z85_key(value: str) -> Optional[str]:
@@ -456,13 +482,22 @@ def _cross_checks(settings: Settings) -> None:
 
 
 def _cluster_checks(settings: Settings) -> None:
-    """[redis] and [zmq]: a usable URL, sane timeouts, CURVE off loopback."""
-    if settings.redis.url:
+    """[redis] and [zmq]: a usable URL or sentinels, sane timeouts, CURVE off loopback."""
+    r = settings.redis
+    if r.url and r.sentinels:
+        raise ConfigError("[redis] url and [redis] sentinels cannot both be set: one Redis, found one way")
+    if r.sentinels and not r.master:
+        raise ConfigError("[redis] master must name the master the sentinels watch (as in their "
+                          "'sentinel monitor NAME ...') when [redis] sentinels is set")
+    if r.master and not r.sentinels:
+        raise ConfigError("[redis] master is only used with [redis] sentinels, which is not set")
+    if r.url:
         from .bus.client import parse_url
         try:
-            parse_url(settings.redis.url)
+            parse_url(r.url)
         except ValueError as e:
             raise ConfigError("[redis] url %s" % (e,)) from None
+    if r.enabled:
         if settings.redis.visibility_timeout <= settings.plugins.timeout:
             raise ConfigError("[redis] visibility_timeout must be longer than [plugins] timeout (%gs), "
                               "or slow handlers are run twice" % (settings.plugins.timeout,))

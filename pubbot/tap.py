@@ -85,11 +85,11 @@ class BusService(Service):
 
 
 def make_store(settings, reactor):
-    """The configured IStore: Redis when [redis] url is set, else SQLite."""
-    if settings.redis.url:
-        from .bus.client import RedisClient
+    """The configured IStore: Redis when [redis] url (or sentinels) is set, else SQLite."""
+    if settings.redis.enabled:
+        from .bus.client import RedisClient, target
         from .store.redis import RedisStore
-        return RedisStore(RedisClient(reactor, settings.redis.url, name="store"))
+        return RedisStore(RedisClient(reactor, target(settings.redis, reactor), name="store"))
     from .store.sqlite import SQLiteStore
     return SQLiteStore(settings.store.path, reactor)
 
@@ -154,12 +154,12 @@ def add_networks(top: MultiService, bot: Bot, settings, reactor) -> None:
 
 def wire_scale_out(top: MultiService, bot: Bot, settings, reactor) -> None:
     """
-    [zmq] sockets, and with [redis] url the Redis bus: then IRC, music,
-    console and ZeroMQ run only in the process holding the IRC lease.
+    [zmq] sockets, and with [redis] url (or sentinels) the Redis bus: then
+    IRC, music, console and ZeroMQ run only in the process holding the IRC lease.
     """
     if settings.zmq.publish or settings.zmq.commands:
         from .bus.zmq import ZmqService
         ZmqService(bot, reactor, settings.zmq).setServiceParent(top)
-    if settings.redis.url:
+    if settings.redis.enabled:
         from .bus import cluster
         cluster.wire(top, bot, settings, reactor)

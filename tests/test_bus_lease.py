@@ -33,6 +33,20 @@ class SimRedis:
         self.data: dict[str, tuple[str, float]] = {}
         self.state = "up"  # "up", "paused" (commands wait), "down" (refused)
         self.paused: deque = deque()
+        #: The replica's copy (with the same absolute expiries, as Redis replicates them).
+        self.replica: dict[str, tuple[str, float]] = {}
+        #: While True, writes do not reach the replica (and WAIT times out).
+        self.lagging = False
+
+    def replicate(self) -> bool:
+        """Copy the master's writes to the replica unless it lags; True when it has them all."""
+        if not self.lagging:
+            self.replica = dict(self.data)
+        return not self.lagging
+
+    def failover(self) -> None:
+        """The replica becomes the master, with what it had; the old master is gone."""
+        self.data, self.lagging = dict(self.replica), False
 
     def value(self, key):
         entry = self.data.get(key)
@@ -95,7 +109,17 @@ class SimProcess:
         self.acquired += 1
 
     # what the lease uses as its Redis client
+    def eval_durably(self, script, keys, args, timeout=None, wrote=lambda reply: True):
+        """The script, then WAIT (at Redis, at once): durable when the replica got it."""
+        def run():
+            reply = self.redis.run(script, keys, args)
+            return reply, wrote(reply) and self.redis.replicate()
+        return self._call(run, timeout)
+
     def eval(self, script, keys, args, timeout=None):
+        return self._call(lambda: self.redis.run(script, keys, args), timeout)
+
+    def _call(self, run, timeout):
         if self.redis.state == "down":
             return fail(RedisUnavailable("down"))
         d = Deferred()
@@ -109,7 +133,7 @@ class SimProcess:
                 d.callback(value)
 
         def at_redis():
-            value = self.redis.run(script, keys, args)
+            value = run()
             self.world.callLater(LATENCY / 2, self.inbox.append, lambda: answer(value))
 
         self.world.callLater(LATENCY / 2, self.redis.submit, at_redis)
@@ -281,6 +305,42 @@ class LeaseTimingTests(SynchronousTestCase):
         w.run(w.duration)
         self.assertTrue(p.lease.valid())  # and it can take it again
 
+    def test_failover_to_a_replica_that_missed_the_acquisition(self):
+        """The master took the lease but died before its replica had it: nobody held it."""
+        w = World(n=2)
+        w.redis.lagging = True
+        w.start()
+        w.run(3)
+        self.assertIsNotNone(w.redis.value(IRC_LEASE))  # written on the master...
+        self.assertEqual(w.holders(), [])               # ...but never acknowledged: not held
+        w.redis.failover()
+        w.run(w.duration)
+        self.assertEqual(len(w.holders()), 1)
+
+    def test_failover_to_a_replica_that_missed_renewals(self):
+        """Renewals the replica never got do not count: the holder lets go before its copy expires."""
+        w = World(n=2)
+        w.start()
+        w.run(2)
+        (holder,) = w.holders()
+        w.redis.lagging = True
+        w.run(w.duration - w.procs[0].lease.margin - 0.5)
+        self.assertEqual(w.holders(), [])  # let go at the last acknowledged renewal's deadline
+        self.assertEqual(holder.lost, ["it could not be renewed in time"])
+        w.redis.failover()
+        w.run(w.duration + 1)
+        self.assertEqual(len(w.holders()), 1)
+
+    def test_failover_to_a_replica_that_had_everything_keeps_the_holder(self):
+        w = World(n=2)
+        w.start()
+        w.run(2)
+        (holder,) = w.holders()
+        w.redis.failover()
+        w.run(w.duration * 2)
+        self.assertEqual(w.holders(), [holder])
+        self.assertEqual(holder.lost, [])
+
     def test_lease_taken_by_someone_else_is_lost_at_the_next_renewal(self):
         w = World(n=1)
         w.start()
@@ -293,7 +353,8 @@ class LeaseTimingTests(SynchronousTestCase):
 
     @settings(max_examples=60)
     @given(st.lists(st.tuples(
-        st.sampled_from(["pause", "resume", "down", "up", "freeze", "thaw", "kill", "stop", "wait"]),
+        st.sampled_from(["pause", "resume", "down", "up", "freeze", "thaw", "kill", "stop", "wait",
+                         "lag", "failover"]),
         st.integers(0, 2), st.floats(0.0, 14.0)), max_size=12))
     def test_never_two_holders(self, actions):
         """Whatever happens to Redis and the processes, a holder really holds the lease."""
@@ -318,11 +379,16 @@ class LeaseTimingTests(SynchronousTestCase):
             elif action == "stop" and not p.dead and not p.frozen:
                 p.lease.stop()
                 p.dead = True
+            elif action == "lag":
+                w.redis.lagging = not w.redis.lagging
+            elif action == "failover":
+                w.redis.failover()
             w.run(seconds)
         # Liveness: with Redis back and someone alive, someone holds it.
         if w.redis.state == "paused":
             w.redis.resume()
         w.redis.state = "up"
+        w.redis.lagging = False
         for p in w.procs:
             if p.frozen:
                 p.thaw()

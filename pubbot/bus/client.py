@@ -10,20 +10,34 @@ queueing without bound), and time comes from the injected reactor.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError, fail, maybeDeferred, succeed
+from twisted.internet.defer import (
+    CancelledError, Deferred, DeferredList, TimeoutError, fail, maybeDeferred, succeed,
+)
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+if TYPE_CHECKING:
+    from .sentinel import SentinelMaster
+
 log = Logger()
+
+#: Where a client connects: a C{redis://}, C{rediss://} or C{unix://} URL, or a
+#: master found through Redis Sentinel.
+Target = Union[str, "SentinelMaster"]
 
 #: Seconds a command may take before the connection is dropped and redone.
 DEFAULT_TIMEOUT = 5.0
+#: Error replies of a master demoted under us: a write (READONLY), or a blocking
+#: read cut short when the role changed (UNBLOCKED).
+DEMOTED = ("READONLY", "UNBLOCKED")
+#: Reconnection delays with Sentinel: 0.1 s doubling up to 1 s (a failover takes seconds).
+SENTINEL_RETRY = backoffPolicy(initialDelay=0.05, maxDelay=1.0, factor=2.0, jitter=lambda: 0.0)
 
 
 class RedisUnavailable(ConnectionError):
@@ -41,11 +55,27 @@ class RedisAddress:
     username: Optional[str] = None
     password: Optional[str] = None
     tls: bool = False
+    #: The Sentinel master name, when the address comes from the sentinels.
+    master: str = ""
 
     def describe(self) -> str:
         """The address without credentials, for logs."""
         where = "unix:%s" % self.path if self.path else "%s:%d" % (self.host, self.port)
-        return "%s%s/%d" % ("tls:" if self.tls else "", where, self.db)
+        text = "%s%s/%d" % ("tls:" if self.tls else "", where, self.db)
+        if self.master:
+            return "%s (master %s)" % (text, self.master) if self.host else "master %s" % self.master
+        return text
+
+
+def target(redis_settings, reactor) -> Target:
+    """
+    Where the C{[redis]} settings point: the URL, or (with C{sentinels}) a
+    L{pubbot.bus.sentinel.SentinelMaster} to share among the clients made from it.
+    """
+    if redis_settings.sentinels:
+        from .sentinel import SentinelMaster, parse_sentinels
+        return SentinelMaster(reactor, parse_sentinels(redis_settings.sentinels), redis_settings.master)
+    return redis_settings.url
 
 
 def parse_url(url: str) -> RedisAddress:
@@ -153,11 +183,22 @@ class RedisClient:
     are let through (subscriptions, scripts).
     """
 
-    def __init__(self, reactor, url: str, name: str = "redis", timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, reactor, url: Target, name: str = "redis", timeout: float = DEFAULT_TIMEOUT,
                  on_connect: Optional[Callable[[Any], Any]] = None, protocol=None,
                  retry_policy: Optional[Callable[[int], float]] = None):
         self.reactor = reactor
-        self.address = parse_url(url)
+        #: The master found through Sentinel (None: a fixed URL).
+        self.sentinel: Optional[SentinelMaster] = None
+        if isinstance(url, str):
+            self.address = parse_url(url)
+            endpoint = make_endpoint(reactor, self.address)
+            retry_policy = retry_policy or backoffPolicy(initialDelay=0.25, maxDelay=10.0, factor=2.0)
+        else:
+            self.sentinel = url
+            self.address = RedisAddress(host="", port=0, master=url.name)
+            endpoint = self._sentinel_endpoint = url.endpoint()
+            # A failover takes seconds: look again soon (each attempt asks the sentinels).
+            retry_policy = retry_policy or SENTINEL_RETRY
         self.name = name
         self.timeout = timeout
         self._on_connect = on_connect
@@ -170,8 +211,7 @@ class RedisClient:
         self.connected_observers: list[Callable[[], None]] = []
         self.lost_observers: list[Callable[[], None]] = []
         self._service = ClientService(
-            make_endpoint(reactor, self.address), _Factory(self, self._class),
-            retryPolicy=retry_policy or backoffPolicy(initialDelay=0.25, maxDelay=10.0, factor=2.0),
+            endpoint, _Factory(self, self._class), retryPolicy=retry_policy,
             clock=reactor, prepareConnection=self._prepare)
 
     @property
@@ -187,6 +227,8 @@ class RedisClient:
         if not self._service.running:
             self._stopping = False
             self._service.startService()
+            if self.sentinel is not None:
+                self.sentinel.attach(self)
 
     def stop(self) -> Deferred:
         self._stopping = True
@@ -196,6 +238,9 @@ class RedisClient:
                 d.errback(RedisUnavailable("the Redis %s client was stopped" % (self.name,)))
         if not self._service.running:
             return succeed(None)
+        if self.sentinel is not None:
+            return DeferredList([self._service.stopService(), self.sentinel.detach(self)]).addCallback(
+                lambda _: None)
         return self._service.stopService()
 
     def when_connected(self) -> Deferred:
@@ -243,6 +288,9 @@ class RedisClient:
     async def _set_up(self, protocol):
         import txredisapi
         p = await protocol.whenConnected()
+        if self.sentinel is not None:
+            host, port = self._sentinel_endpoint.address or ("", 0)
+            self.address = replace(self.address, host=host, port=port)
         a = self.address
         try:
             if a.password is not None:
@@ -255,8 +303,19 @@ class RedisClient:
             log.error("Redis {name} at {address} refused us: {error}", name=self.name,
                       address=a.describe(), error=e)
             raise
+        if self.sentinel is not None:
+            # The sentinels may name a master that is not one (yet, or any
+            # more): ROLE says; if it is not, ask them again after a pause.
+            role = await self._guard(p.execute_command("ROLE"), p, None)
+            if not isinstance(role, list) or not role or role[0] != "master":
+                raise RedisUnavailable("%s is a %s, not the master; asking the sentinels again" % (
+                    a.describe(), role[0] if isinstance(role, list) and role else "server of unknown role"))
         if self._on_connect is not None:
             await maybeDeferred(self._on_connect, p)
+        if self.sentinel is not None and self.sentinel.address not in (None, (a.host, a.port)):
+            # A sentinel announced another master while this connection was being set up.
+            raise RedisUnavailable("the master moved from %s meanwhile; asking the sentinels again" % (
+                a.describe(),))
         return p
 
     def _announce(self, p) -> None:
@@ -287,6 +346,13 @@ class RedisClient:
                     observer()
                 except Exception:
                     log.failure("Redis lost observer failed")
+
+    def follow(self, address: tuple[str, int]) -> None:
+        """The sentinels name C{address} as master: leave any other server (ClientService reconnects)."""
+        if self._protocol is not None and (self.address.host, self.address.port) != tuple(address):
+            log.warn("Redis {name}: the master moved from {address}; reconnecting", name=self.name,
+                     address=self.address.describe())
+            self.drop()
 
     def drop(self) -> None:
         """Abort the current connection (ClientService reconnects)."""
@@ -351,6 +417,17 @@ class RedisClient:
                     result.errback(RedisUnavailable("Redis %s: %s" % (
                         self.address.describe(), value.getErrorMessage())))
                     return None
+                if self.sentinel is not None and value.check(txredisapi.ResponseError) \
+                        and str(value.value).startswith(DEMOTED):
+                    # The master became a replica under us (a failover): find the new one.
+                    if self._protocol is p:
+                        log.warn("Redis {name}: {address} is a replica now ({error}); reconnecting",
+                                 name=self.name, address=self.address.describe(),
+                                 error=str(value.value).split(" ", 1)[0])
+                        self.drop()
+                    result.errback(RedisUnavailable("Redis %s: %s" % (
+                        self.address.describe(), value.getErrorMessage())))
+                    return None
                 result.errback(value)
                 return None
             result.callback(value)
@@ -374,6 +451,49 @@ class RedisClient:
 
         d = self.execute("EVALSHA", sha, len(keys), *keys, *args, timeout=timeout)
         return d.addErrback(retry)
+
+    def eval_durably(self, script: str, keys=(), args=(), timeout: Optional[float] = None,
+                     wrote: Callable[[Any], bool] = lambda reply: True) -> Deferred:
+        """
+        L{eval}, then make sure the write would survive a failover: fires
+        with C{(reply, durable)}, where C{durable} is True when every replica
+        the master has connected acknowledged it (ROLE, then WAIT for that
+        many within C{timeout}) and, with no replica connected, when this is
+        a fixed URL or the sentinels still name this server as the master.
+        When C{wrote(reply)} is false (nothing to keep), C{durable} is False
+        without asking.
+        """
+        return Deferred.fromCoroutine(self._eval_durably(script, keys, args, timeout, wrote))
+
+    async def _eval_durably(self, script: str, keys, args, timeout: Optional[float],
+                            wrote: Callable[[Any], bool]) -> tuple:
+        limit = self.timeout if timeout is None else timeout
+        if self._protocol is None and not self._was_up:
+            await self.execute("PING", timeout=limit)  # the first connection, so that WAIT has one to watch
+        before = self._protocol
+        reply = await self.eval(script, keys, args, timeout=limit)
+        if not wrote(reply):
+            return reply, False
+        p = self._protocol
+        if p is None or p is not before:
+            return reply, False  # WAIT counts what was written on its own connection only
+        started = self.reactor.seconds()
+        role = await self._guard(p.execute_command("ROLE"), p, limit)
+        if not isinstance(role, list) or len(role) < 3 or role[0] != "master":
+            return reply, False
+        replicas = len(role[2]) if isinstance(role[2], list) else 0
+        left = max(0.01, limit - (self.reactor.seconds() - started))
+        if replicas:
+            acked = await self._guard(p.execute_command("WAIT", replicas, max(1, int(left * 1000))), p,
+                                      left + 1.0)
+            return reply, self._protocol is p and int(acked) >= replicas
+        if self.sentinel is None:
+            return reply, True
+        try:
+            named = await self.sentinel.discover()
+        except ConnectionError:
+            return reply, False
+        return reply, self._protocol is p and tuple(named) == (self.address.host, self.address.port)
 
 
 def _default_protocol():

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 
 from ..interfaces import IChatService
 
-from .client import RedisClient
+from .client import RedisClient, target
 from .fanout import FanOut
 from .lease import Lease, OwnerGate
 from .probe import wait_for_nick
@@ -63,7 +63,7 @@ class Cluster(MultiService):
         super().__init__()
         self.setName("cluster")
         r = settings.redis
-        url = r.url
+        url = target(r, reactor)  # the URL, or the master the sentinels name (shared by these clients)
         self.bot = bot
         self.settings = settings
         self.reactor = reactor

@@ -27,7 +27,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from ..message import Message
-from .client import RedisClient, protocol_class
+from .client import RedisClient, Target, protocol_class
 
 log = Logger()
 
@@ -53,7 +53,7 @@ class FanOut(Service):
 
     name = "fanout"
 
-    def __init__(self, bot, reactor, url: str, command, channel: str = CHANNEL,
+    def __init__(self, bot, reactor, url: Target, command, channel: str = CHANNEL,
                  on_released: Optional[Callable[[], Any]] = None, keepalive: float = 15.0):
         self.bot = bot
         self.reactor = reactor

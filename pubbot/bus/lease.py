@@ -9,6 +9,13 @@ command after we sent it), so the holder gives up at C{t + duration -
 margin} unless a later renewal succeeded. A process that cannot renew
 (Redis down, paused, or this process frozen) therefore drops its IRC
 connection before anyone else can get the lease.
+
+Failover: a lease write counts only once it would survive the master's
+failover (L{pubbot.bus.client.RedisClient.eval_durably}: every connected
+replica acknowledged it with WAIT). A replica promoted after a crash
+therefore holds the lease at least as long as its holder believes it
+does, so nobody else can take it meanwhile; a write that no replica
+acknowledged in time is treated as not done (not taken, not renewed).
 """
 
 from __future__ import annotations
@@ -49,6 +56,15 @@ return 0
 
 #: The Redis key of the IRC lease.
 IRC_LEASE = "pubbot:bus:lease:irc"
+
+
+def _took(reply: Any) -> bool:
+    """ACQUIRE's reply says the lease is ours."""
+    return bool(reply) and int(reply[0]) == 1
+
+
+def _renewed(reply: Any) -> bool:
+    return int(reply or 0) == 1
 
 
 def owner_of(token: Optional[str]) -> Optional[str]:
@@ -169,15 +185,21 @@ class Lease:
         sent = self.clock.seconds()
         generation = self._generation
         self._busy = True
-        d = self.client.eval(ACQUIRE, [self.key], [self.token, self._ms()],
-                             timeout=max(0.1, self.duration - self.margin) / 2)
+        d = self.client.eval_durably(ACQUIRE, [self.key], [self.token, self._ms()],
+                                     timeout=max(0.1, self.duration - self.margin) / 2, wrote=_took)
 
-        def answered(reply):
+        def answered(result):
+            reply, durable = result
             self._busy = False
             if generation != self._generation or not self.running:
                 return
             if reply and int(reply[0]) == 1:
-                self._held_from(sent, fresh=True)
+                if durable:
+                    self._held_from(sent, fresh=True)
+                else:
+                    # Ours on the master, but a failover now could lose it: not yet.
+                    log.warn("took the IRC lease, but no replica acknowledged it in time; trying again")
+                    self._schedule(self.retry_every)
                 return
             remaining = int(reply[1]) if reply and len(reply) > 1 else -2
             holder = reply[2] if reply and len(reply) > 2 else None
@@ -228,17 +250,24 @@ class Lease:
         sent = self.clock.seconds()
         generation = self._generation
         self._busy = True
-        d = self.client.eval(RENEW, [self.key], [self.token, self._ms()],
-                             timeout=max(0.1, self.deadline - sent))
+        d = self.client.eval_durably(RENEW, [self.key], [self.token, self._ms()],
+                                     timeout=max(0.1, self.deadline - sent), wrote=_renewed)
 
-        def answered(n):
+        def answered(result):
+            n, durable = result
             self._busy = False
             if generation != self._generation or not self.running or not self.held:
                 return
-            if int(n or 0) == 1:
+            if int(n or 0) != 1:
+                self._lose("another process has the lease now")
+            elif durable:
                 self._held_from(sent, fresh=False)
             else:
-                self._lose("another process has the lease now")
+                # A failover now could go back to the last acknowledged renewal: keep its deadline.
+                left = self.deadline - self.clock.seconds()
+                log.warn("no replica acknowledged the IRC lease renewal in time; giving up IRC in "
+                         "{left:.1f}s unless one does", left=left)
+                self._schedule(min(self.retry_every, max(0.0, left / 2)))
 
         def failed(f: Failure):
             self._busy = False

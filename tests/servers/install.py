@@ -10,6 +10,7 @@ NEEDED = {
     "ngircd": "ngircd",
     "mpd": "mpd",
     "redis-server": "redis-server",
+    "redis-sentinel": "redis-sentinel",
     "ssh": "openssh-client",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",

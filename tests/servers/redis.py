@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 from . import free_port, require, terminate
 
@@ -21,8 +21,11 @@ from . import free_port, require, terminate
 class RedisServer:
     """One redis-server process; C{url} is what pubbot's [redis] url wants."""
 
-    def __init__(self, port: Optional[int] = None, password: Optional[str] = None):
+    def __init__(self, port: Optional[int] = None, password: Optional[str] = None,
+                 extra: Sequence[str] = ()):
         self.password = password
+        #: More redis.conf lines (e.g. C{replicaof 127.0.0.1 PORT} for a replica).
+        self.extra = list(extra)
         self.binary = require("redis-server", "redis-server")
         self.port = port or free_port()
         if self.port == 6379:
@@ -49,6 +52,7 @@ class RedisServer:
                 "logfile %s" % os.path.join(self.directory, "redis.log"),
                 "databases 16",
                 "requirepass %s" % self.password if self.password else "",
+                *self.extra,
                 "",
             ]))
         self.process = subprocess.Popen([self.binary, config], stdin=subprocess.DEVNULL,
