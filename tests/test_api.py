@@ -7,7 +7,9 @@ from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.api import CHAT_LINES, Handler, IHandler, Message, Reply, command, handler, parse_chat_text
+from pubbot import patterns
+from pubbot.api import (CHAT_LINES, Handler, IBatchHandler, IHandler, Message, Reply, command, handler,
+                        parse_chat_text)
 from pubbot.dispatch import ContentFilter, joined_contents
 from pubbot.testing import Harness
 
@@ -133,14 +135,42 @@ _TEXT = st.text(alphabet="fobarxqw?= \n\r\u00dfSs\u0130iI", max_size=12)
 
 class ContentFilterTests(SynchronousTestCase):
     def test_parse_chat_text_filters_by_its_own_regex(self):
-        self.assertEqual(my_chat_handler.content_filter.pattern,
-                         r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')
+        self.assertIsInstance(my_chat_handler.pattern, patterns.LinearPattern)
+        self.assertEqual(my_chat_handler.pattern.pattern, r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')
+        # An RE2 pattern filters batches itself: the dispatcher would recompile it with re.
+        self.assertIsNone(my_chat_handler.content_filter)
+        self.assertTrue(IBatchHandler.providedBy(my_chat_handler))
         loud = parse_chat_text(r"^hello$", re.IGNORECASE)(lambda msg: "hi")
-        self.assertEqual(loud.content_filter.flags & re.IGNORECASE, re.IGNORECASE)
+        self.assertEqual(loud.pattern.flags & re.IGNORECASE, re.IGNORECASE)
         bot = Harness(loud)
         bot.bot.bus.submit_many([bot.bot.chat_message("irc", "#c", "ann", text, False, {})
                                  for text in ("HELLO", "hello there", "oh hello", "Hello")])
         self.assertEqual(bot.sent, [("#c", "hi", "say"), ("#c", "hi", "say")])
+
+    def test_a_batch_without_a_match_is_one_search(self):
+        searched = []
+        h = parse_chat_text(r"b+c")(lambda msg: "bc")
+
+        class Counting:
+            def __init__(self, pattern):
+                self.pattern = pattern
+
+            def search(self, text):
+                searched.append(text)
+                return self.pattern.search(text)
+        h.lines = Counting(h.lines)
+        batch = [Message("chat.irc.#c.chat", {"content": t}) for t in ("ab", "c b", "xyz")]
+        self.assertIsNone(h.handle_many(batch))
+        self.assertEqual(searched, ["ab\nc b\nxyz"])
+        batch.append(Message("chat.irc.#c.chat", {"content": "abbc"}))
+        self.assertEqual(list(h.handle_many(batch)), [(3, "bc")])
+
+    def test_anchored_to_the_text_searches_line_by_line(self):
+        for regex in (r"\Afoo", r"foo\Z"):
+            h = parse_chat_text(regex)(lambda msg: "foo")
+            self.assertIsNone(h.lines, regex)
+            batch = [Message("chat.irc.#c.chat", {"content": t}) for t in ("x", "foo", "y")]
+            self.assertEqual(list(h.handle_many(batch)), [(1, "foo")])
 
     def test_handlers_take_a_filter(self):
         @handler(subscribe=CHAT_LINES, content_filter="x+y")
@@ -160,5 +190,10 @@ class ContentFilterTests(SynchronousTestCase):
     @given(st.sampled_from(_REGEXES), st.sampled_from([0, re.IGNORECASE]), st.lists(_TEXT, max_size=6))
     def test_parse_chat_text_filter_finds_every_line_its_matcher_takes(self, regex, flags, texts):
         h = parse_chat_text(regex, flags)(lambda msg, **kwargs: "ok")
-        taken = {i for i, t in enumerate(texts) if h.matcher(Message("chat.irc.#c.chat", {"content": t}))}
-        self.assertLessEqual(taken, let_through(h.content_filter, texts))
+        batch = [Message("chat.irc.#c.chat", {"content": t}) for t in texts]
+        taken = {i for i, m in enumerate(batch) if h.matcher(m) is not None}
+        if h.content_filter is not None:  # left on re: the dispatcher's filter
+            self.assertNotIsInstance(h.pattern, patterns.LinearPattern)
+            self.assertLessEqual(taken, let_through(h.content_filter, texts))
+        else:
+            self.assertEqual({i for i, _ in h.handle_many(batch) or ()}, taken)

@@ -340,8 +340,8 @@ class PhrasePatternProperties(SynchronousTestCase):
             self.assertIsNone(found)
             return
         start, length, _ = min(naive)
-        self.assertEqual((found.start(), -len(found.group())), (start, length))
-        self.assertIn(" ".join(found.group().split()), phrases)
+        self.assertEqual((found.start("phrase"), -len(found.group("phrase"))), (start, length))
+        self.assertIn(" ".join(found.group("phrase").split()), phrases)
 
 
 class BatchTests(SynchronousTestCase):

@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, IBatchHandler, command, handle_each
 from pubbot.people import is_admin, person_key
 from pubbot.ratelimit import Limits
@@ -48,10 +49,12 @@ TAUGHT_WEIGHT = 1
 _QUESTION_WORDS = frozenset(["what", "who", "where", "when", "why", "how", "which", "whose", "is",
                              "are", "do", "does", "can", "no", "yes"])
 
-_PLACEHOLDER = re.compile(r"%(?:\((\w{1,32})\)s|%)")
+# Every pattern chat text reaches runs on RE2 (pubbot.patterns): linear in the line.
+# Names are ASCII (nick, channel): a non-ASCII one is unknown, so kept as written either way.
+_PLACEHOLDER = patterns.linear(r"%(?:\((\w{1,32})\)s|%)", re.ASCII)
 # C0/C1 controls except IRC formatting (bold, colours, reset, monospace, reverse,
 # italic, strike-through, underline), plus Unicode line and paragraph separators.
-_CONTROLS = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
+_CONTROLS = patterns.linear(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
 
 
 def fill(template: str, values: dict) -> str:
@@ -63,7 +66,7 @@ def fill(template: str, values: dict) -> str:
     if "%" not in template:
         return template
 
-    def replace(m: re.Match) -> str:
+    def replace(m) -> str:
         name = m.group(1)
         if name is None:
             return "%"
@@ -94,12 +97,13 @@ def _valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_PHRASE and key == _normal(key)
 
 
-def _phrases_pattern(phrases) -> re.Pattern:
+def _phrases_pattern(phrases) -> patterns.LinearPattern:
     """
     One regex finding any of C{phrases} (lower case, single spaces) in a
-    lower-cased line, on word boundaries, longest first. The alternatives
-    share their prefixes (a trie), so a line costs about the same with ten
-    phrases or a thousand.
+    lower-cased line, on word boundaries, longest first: its group
+    C{phrase}. The alternatives share their prefixes (a trie), so a line
+    costs about the same with ten phrases or a thousand. A boundary is a
+    non-word character (taken into the match) or an end of the text.
     """
     trie: dict = {}
     for phrase in phrases:
@@ -116,7 +120,7 @@ def _phrases_pattern(phrases) -> re.Pattern:
         body = branches[0] if len(branches) == 1 else "(?:%s)" % "|".join(branches)
         return "(?:%s)?" % body if "" in node else body
 
-    return re.compile(r"(?<!\w)(?:%s)(?!\w)" % build(trie))
+    return patterns.linear(r"(?:\A|\W)(?P<phrase>%s)(?:\W|\Z)" % build(trie))
 
 
 class Education:
@@ -126,7 +130,7 @@ class Education:
         self.bot = bot
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
-        self.pattern: Optional[re.Pattern] = None
+        self.pattern: Optional[patterns.LinearPattern] = None
         #: Unprompted replies (taught phrases, factoid recall): the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Factoids set per person.
@@ -228,7 +232,7 @@ class Responder(Handler):
         self.education = None
         super().stop()
 
-    def _ready(self) -> Optional[tuple[Education, re.Pattern]]:
+    def _ready(self) -> Optional[tuple[Education, patterns.LinearPattern]]:
         """The education and its phrases' pattern (reloaded when due); None when nothing is taught."""
         education = self.education
         if education is None:
@@ -252,7 +256,7 @@ class Responder(Handler):
         return handle_each(self, messages, handle=lambda msg: self._respond(msg, education, pattern))
 
     @staticmethod
-    def _respond(msg, education: Education, pattern: re.Pattern) -> Optional[dict]:
+    def _respond(msg, education: Education, pattern: patterns.LinearPattern) -> Optional[dict]:
         content = msg.fields["content"]
         if len(content) > MAX_LINE:
             return None
@@ -262,7 +266,7 @@ class Responder(Handler):
         text = msg.fields.get("command")
         if text is not None and _is_education_command(text):
             return None
-        entry = education.taught.get(_normal(found.group()))
+        entry = education.taught.get(_normal(found.group("phrase")))
         if entry is None:
             return None
         probability = entry.get("probability", 1.0)
@@ -276,7 +280,7 @@ class Responder(Handler):
                 "weight": TAUGHT_WEIGHT}
 
 
-def _may_say(pattern: re.Pattern, messages: Iterable) -> bool:
+def _may_say(pattern: patterns.LinearPattern, messages: Iterable) -> bool:
     """
     Could a taught phrase be in one of the messages' contents? False only
     when none has one: the lower-cased contents joined by newlines (not
@@ -294,8 +298,9 @@ responder = Responder()
 
 _TEACH_ARGS = (r"someone\s+says\s+(?P<phrase>.+?)\s+reply\s+(?P<response>.+?)"
                r"(?:\s+\[(?P<percent>\d{1,3}(?:\.\d+)?)%\])?")
-_TEACH = re.compile(r"when\s+%s\s*\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
-_FORGET = re.compile(r"forget\s", re.IGNORECASE)
+_TEACH = patterns.linear(r"when\s+%s\s*\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
+_FORGET = patterns.linear(r"forget\s", re.IGNORECASE)
+_FORGET_TAUGHT = patterns.linear(r"when\s+someone\s+says\s+(?P<phrase>.+)\Z", re.IGNORECASE | re.DOTALL)
 
 
 def _is_education_command(text: str) -> bool:
@@ -317,7 +322,8 @@ def _reply(text: str) -> dict:
 
 
 @command("when", args=_TEACH_ARGS, flags=re.IGNORECASE | re.DOTALL,
-         usage="someone says <phrase> reply <response> [N%]")
+         usage="someone says <phrase> reply <response> [N%]",
+         admin=True, refusal="Sorry %(nick)s, only admins can teach me replies.")
 async def teach(msg, phrase=None, response=None, percent=None):
     """Admins: teach me a reply (%(nick)s is who spoke; [N%] replies only N% of the time)."""
     education = _education(msg)
@@ -325,9 +331,6 @@ async def teach(msg, phrase=None, response=None, percent=None):
         return _NOT_RUNNING
     if phrase is None:
         return _reply("Teach me with: when someone says <phrase> reply <response> [N%]")
-    if not is_admin(msg):
-        log.info("{source} ({who}) may not teach me", source=msg.source, who=person_key(msg))
-        return _reply("Sorry %s, only admins can teach me replies." % (msg.source,))
     key = _normal(phrase)
     response = one_line(response)
     if not key or len(key) > MAX_PHRASE:
@@ -359,7 +362,7 @@ async def forget(msg, what=None):
         return _NOT_RUNNING
     if what is None:
         return _reply("Forget what?")
-    taught = re.match(r"when\s+someone\s+says\s+(?P<phrase>.+)\Z", what, re.IGNORECASE | re.DOTALL)
+    taught = _FORGET_TAUGHT.match(what)
     if taught is not None:
         if not is_admin(msg):
             return _reply("Sorry %s, only admins can make me forget replies." % (msg.source,))
@@ -394,7 +397,7 @@ def what_do_you_know(msg, what=None):
     factoid = education.factoids.get(key)
     if factoid is not None:
         lines.append("%s is %s (%s)" % (key, factoid.get("value"), _told(factoid, now)))
-    word = re.compile(r"(?<!\w)%s(?!\w)" % re.escape(key))
+    word = patterns.linear(r"(?:\A|\W)%s(?:\W|\Z)" % re.escape(key))
     for phrase in sorted(education.taught):
         if word.search(phrase):
             entry = education.taught[phrase]
@@ -416,8 +419,8 @@ def _told(entry: dict, now: float) -> str:
     return "%s told me%s" % (entry.get("by") or "someone", ago)
 
 
-_FACTOID_SET = re.compile(r"(?P<key>[^\n]{1,%d}?)\s+is\s+(?P<value>.+)\Z" % (MAX_PHRASE,),
-                          re.IGNORECASE | re.DOTALL)
+_FACTOID_SET = patterns.linear(r"(?P<key>[^\n]{1,%d}?)\s+is\s+(?P<value>.+)\Z" % (MAX_PHRASE,),
+                               re.IGNORECASE | re.DOTALL)
 
 
 def _match_factoid(msg) -> Optional[dict]:
@@ -465,13 +468,14 @@ async def _set_factoid(msg, key, value):
 #: What every line _match_factoid takes has: " is " in its lowered command,
 #: the end of its content. Only "I" lowers to "i" ("\u0130" to "i" and a
 #: combining dot, never followed by "s"), only "S" to "s" and nothing else
-#: to " ", so IGNORECASE finds every " is " str.lower() makes.
-FACTOID_FILTER = re.compile(" is ", re.IGNORECASE)
+#: to " ", so IGNORECASE finds every " is " str.lower() makes. On Python's
+#: re, as the dispatcher compiles filters: no quantifier, so its work is bounded.
+FACTOID_FILTER = patterns.bounded(" is ", re.IGNORECASE)
 
 factoid = Handler(_set_factoid, [CHAT_LINES], name="factoid", triggers=("<thing> is <text>",),
                   matcher=_match_factoid, content_filter=FACTOID_FILTER)
 
-_ASKING = re.compile(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
+_ASKING = patterns.linear(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
 
 
 def _match_recall(msg) -> Optional[dict]:
@@ -504,7 +508,8 @@ def _recall(msg, key, entry, education):
 
 #: What every line _match_recall takes has: content ending with "?" (found
 #: before the end or a newline, so a batch's joined lines are one scan).
-RECALL_FILTER = re.compile(r"\?$", re.MULTILINE)
+#: On Python's re, as the dispatcher compiles filters: bounded work.
+RECALL_FILTER = patterns.bounded(r"\?$", re.MULTILINE)
 
 recall = Handler(_recall, [CHAT_LINES], name="recall", triggers=("<thing>?",), matcher=_match_recall,
                  content_filter=RECALL_FILTER)
