@@ -42,8 +42,8 @@ from typing import Any, Iterator, Optional, Union
 import re2
 from twisted.logger import Logger
 
-__all__ = ["LIMIT", "LinearPattern", "Match", "Pattern", "Unsupported", "bounded", "compile", "is_linear", "linear",
-           "translate", "with_flags", "work_bound"]
+__all__ = ["LIMIT", "LinearPattern", "Match", "Pattern", "Unsupported", "bounded", "compile", "is_linear",
+           "linear", "translate", "with_flags", "work_bound"]
 
 log = Logger()
 
@@ -361,8 +361,9 @@ class _Translator:
             else:
                 quantifier = "{%d}" % (lo,) if lo == hi else "{%d,%d}" % (lo, hi)
             return "(?:%s)%s%s" % (self.seq(body, flags), quantifier, "?" if op is _c.MIN_REPEAT else "")
-        raise Unsupported(_UNSUPPORTED.get(str(op), str(op)) if op is not _c.ASSERT and op is not _c.ASSERT_NOT
-                          else ("lookahead" if av[0] == 1 else "lookbehind"))
+        if op is _c.ASSERT or op is _c.ASSERT_NOT:
+            raise Unsupported("a lookahead" if av[0] == 1 else "a lookbehind")
+        raise Unsupported(_UNSUPPORTED.get(str(op), str(op)))
 
     @staticmethod
     def at(code: Any, flags: int) -> str:
@@ -484,11 +485,12 @@ def _cost(items: Any, n: int) -> Optional[tuple[int, int]]:
         if op in (_c.LITERAL, _c.NOT_LITERAL, _c.ANY, _c.IN, _c.AT, _c.CATEGORY):
             a, b = 1, 1
         elif op is _c.BRANCH:
-            found = [_cost(alt, n) for alt in av[1]]
-            if None in found:
-                return None
-            a = sum(f[0] for f in found)  # type: ignore[index]
-            b = sum(f[1] for f in found)  # type: ignore[index]
+            a, b = 0, 0
+            for alt in av[1]:
+                way = _cost(alt, n)
+                if way is None:
+                    return None
+                a, b = a + way[0], b + way[1]
         elif op in (_c.SUBPATTERN, _c.ATOMIC_GROUP, _c.ASSERT, _c.ASSERT_NOT):
             inner = _cost(av[3] if op is _c.SUBPATTERN else av if op is _c.ATOMIC_GROUP else av[1], n)
             if inner is None:

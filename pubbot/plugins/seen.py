@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, IBatchHandler, handle_each
 from pubbot.people import person_key
 from pubbot.plugins.education import one_line
@@ -40,10 +41,12 @@ MAX_NOTE = 400
 DELIVER_AT_ONCE = 3
 RELOAD_SECONDS = 60.0
 
-_SEEN = re.compile(r"seen\s+(?P<nick>[^\s?]{1,64})\s*\??\s*\Z", re.IGNORECASE)
-_TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\s+(?P<text>.+)\Z",
-                   re.IGNORECASE | re.DOTALL)
-_NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
+# On RE2 (pubbot.patterns): linear in the line. (After "privately" comes \s+, so
+# the word boundary the original had there always held.)
+_SEEN = patterns.linear(r"seen\s+(?P<nick>[^\s?]{1,64})\s*\??\s*\Z", re.IGNORECASE)
+_TELL = patterns.linear(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately))?\s+(?P<text>.+)\Z",
+                        re.IGNORECASE | re.DOTALL)
+_NICK = patterns.linear(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 _fields_of = attrgetter("fields")
 _topic_of = attrgetter("topic")
 _SAID = ("private", "source", "protocol", "channel", "content")
