@@ -40,6 +40,7 @@ from re import _constants as _c  # type: ignore[attr-defined]
 from typing import Any, Iterator, Optional, Union
 
 import re2
+from re2 import _re2  # type: ignore[attr-defined]
 from twisted.logger import Logger
 
 __all__ = ["LIMIT", "LinearPattern", "Match", "Pattern", "Unsupported", "bounded", "compile", "is_linear",
@@ -64,6 +65,54 @@ class Unsupported(ValueError):
     """The pattern needs syntax RE2 lacks, or whose meaning RE2 would change."""
 
 
+_UNANCHORED, _ANCHOR_START, _ANCHOR_BOTH = (re2._Anchor.UNANCHORED, re2._Anchor.ANCHOR_START,
+                                            re2._Anchor.ANCHOR_BOTH)
+_NO_SPAN = (-1, -1)
+
+
+class _Text:
+    """A str as RE2 reads it: UTF-8, with the conversions of offsets between the two."""
+
+    __slots__ = ("text", "data", "ascii")
+
+    def __init__(self, text: str):
+        if type(text) is not str:
+            raise TypeError("expected a str, not %s" % (type(text).__name__,))
+        self.ascii = text.isascii()
+        if not self.ascii:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = _SURROGATES.sub("\ufffd", text)
+        self.text = text
+        self.data = text.encode("utf-8")
+
+    def byte(self, char: int) -> int:
+        """The byte offset of character offset C{char}."""
+        return char if self.ascii else _re2.CharLenToBytes(self.data, 0, char)
+
+    def chars(self, spans: list) -> list:
+        """C{spans} (byte offsets, (-1, -1) for a group that took no part) in characters."""
+        if self.ascii:
+            return spans
+        offsets = sorted({offset for span in spans for offset in span if offset >= 0})
+        found, last, count = {}, 0, 0
+        for offset in offsets:
+            count += _re2.BytesToCharLen(self.data, last, offset)
+            found[offset] = count
+            last = offset
+        return [span if span == _NO_SPAN else (found[span[0]], found[span[1]]) for span in spans]
+
+    def bounds(self, pos: Optional[int], endpos: Optional[int]) -> tuple[int, int]:
+        """Python's C{pos} and C{endpos} (clamped as re does) in bytes; C{(0, -1)} when they cross."""
+        size = len(self.text)
+        pos = 0 if pos is None else max(0, min(pos, size))
+        endpos = size if endpos is None else max(0, min(endpos, size))
+        if endpos < pos:
+            return 0, -1
+        return self.byte(pos), self.byte(endpos)
+
+
 class LinearPattern:
     """
     A compiled pattern run by RE2: the methods of C{re.Pattern} (search,
@@ -73,73 +122,134 @@ class LinearPattern:
 
     Text with lone surrogates (RE2 reads UTF-8, which has none) is matched
     with each made U+FFFD, so offsets hold; groups then hold U+FFFD too.
+    Iterating (finditer, findall, sub, split) follows Python's rule for
+    empty matches but one case: after an empty match, Python may backtrack
+    into a non-empty match at the same place (C{a*?} on C{aa}); here the
+    next match starts a character on when RE2's first choice is empty.
     """
 
-    __slots__ = ("pattern", "flags", "source", "_regexp")
+    __slots__ = ("pattern", "flags", "source", "groupindex", "groups", "_regexp", "_names")
 
     def __init__(self, pattern: str, flags: int, source: str, regexp: Any):
         self.pattern = pattern
         self.flags = flags
         self.source = source
-        self._regexp = regexp
-
-    @property
-    def groups(self) -> int:
-        return self._regexp.groups
-
-    @property
-    def groupindex(self) -> dict:
-        return self._regexp.groupindex
+        self.groupindex: dict[str, int] = regexp.groupindex
+        self.groups: int = regexp.groups
+        self._regexp = regexp._regexp
+        self._names = {number: name for name, number in self.groupindex.items()}
 
     @property
     def programsize(self) -> int:
         """The size of RE2's program: its work is at most about this much per byte of text."""
-        return self._regexp.programsize
+        return self._regexp.ProgramSize()
 
-    def search(self, string: str, *args: int) -> Optional[Match]:
-        found = self._regexp.search(_usable(string), *args)
-        return None if found is None else Match(found, self)
+    def _one(self, anchor: Any, string: str, pos: Optional[int], endpos: Optional[int]) -> Optional[Match]:
+        text = _Text(string)
+        start, end = text.bounds(pos, endpos)
+        if end < 0:
+            return None
+        spans = self._regexp.Match(anchor, text.data, start, end)
+        if spans[0] == _NO_SPAN:
+            return None
+        return Match(self, text, spans, pos, endpos)
 
-    def match(self, string: str, *args: int) -> Optional[Match]:
-        found = self._regexp.match(_usable(string), *args)
-        return None if found is None else Match(found, self)
+    def search(self, string: str, pos: Optional[int] = None, endpos: Optional[int] = None) -> Optional[Match]:
+        return self._one(_UNANCHORED, string, pos, endpos)
 
-    def fullmatch(self, string: str, *args: int) -> Optional[Match]:
-        found = self._regexp.fullmatch(_usable(string), *args)
-        return None if found is None else Match(found, self)
+    def match(self, string: str, pos: Optional[int] = None, endpos: Optional[int] = None) -> Optional[Match]:
+        return self._one(_ANCHOR_START, string, pos, endpos)
 
-    def finditer(self, string: str, *args: int) -> Iterator[Match]:
-        return (Match(found, self) for found in self._regexp.finditer(_usable(string), *args))
+    def fullmatch(self, string: str, pos: Optional[int] = None,
+                  endpos: Optional[int] = None) -> Optional[Match]:
+        return self._one(_ANCHOR_BOTH, string, pos, endpos)
 
-    def findall(self, string: str, *args: int) -> list:
-        return self._regexp.findall(_usable(string), *args)
+    def finditer(self, string: str, pos: Optional[int] = None,
+                 endpos: Optional[int] = None) -> Iterator[Match]:
+        text = _Text(string)
+        start, end = text.bounds(pos, endpos)
+        if end < 0:
+            return
+        data, find = text.data, self._regexp.Match
+        last_empty_at = -1
+        while start <= end:
+            spans = find(_UNANCHORED, data, start, end)
+            if spans[0] == _NO_SPAN:
+                return
+            if spans[0] == (last_empty_at, last_empty_at):
+                # Python's rule: no empty match where the last (empty) one was.
+                if start >= end:
+                    return
+                start += 1
+                while start < end and data[start] & 0xC0 == 0x80:  # to the next character
+                    start += 1
+                continue
+            yield Match(self, text, spans, pos, endpos)
+            begin, start = spans[0]
+            last_empty_at = start if begin == start else -1
+
+    def findall(self, string: str, pos: Optional[int] = None, endpos: Optional[int] = None) -> list:
+        if self.groups == 0:
+            return [m.group() for m in self.finditer(string, pos, endpos)]
+        if self.groups == 1:
+            return [m.groups("")[0] for m in self.finditer(string, pos, endpos)]
+        return [m.groups("") for m in self.finditer(string, pos, endpos)]
+
+    def subn(self, repl: Any, string: str, count: int = 0) -> tuple[str, int]:
+        if callable(repl):
+            expand = repl
+        else:
+            template = _parser.parse_template(repl, self)
+
+            def expand(found: Match) -> str:
+                return _parser.expand_template(template, found)
+        pieces, at, done = [], 0, 0
+        for found in self.finditer(string):
+            if count and done >= count:
+                break
+            begin, end = found.span()
+            pieces.append(found.string[at:begin])
+            pieces.append(expand(found) or "")
+            at, done = end, done + 1
+        if not done:
+            return string, 0
+        pieces.append(found.string[at:])
+        return "".join(pieces), done
 
     def sub(self, repl: Any, string: str, count: int = 0) -> str:
         return self.subn(repl, string, count)[0]
 
-    def subn(self, repl: Any, string: str, count: int = 0) -> tuple:
-        if callable(repl):
-            given = repl
-
-            def repl(found: Any) -> Any:
-                return given(Match(found, self))
-        return self._regexp.subn(repl, _usable(string), count)
-
     def split(self, string: str, maxsplit: int = 0) -> list:
-        return self._regexp.split(_usable(string), maxsplit)
+        pieces, at, done = [], 0, 0
+        text = string
+        for found in self.finditer(string):
+            if maxsplit and done >= maxsplit:
+                break
+            text = found.string
+            begin, end = found.span()
+            pieces.append(text[at:begin])
+            pieces.extend(found.groups())
+            at, done = end, done + 1
+        pieces.append(text[at:])
+        return pieces
 
     def __repr__(self) -> str:
         return "patterns.linear(%r%s)" % (self.pattern, _flag_text(self.flags))
 
 
 class Match:
-    """A match of a L{LinearPattern}: as C{re.Match} (groups by number or name, spans...)."""
+    """A match of a L{LinearPattern}, as C{re.Match}: groups by number or name, spans, expand."""
 
-    __slots__ = ("_found", "re")
+    __slots__ = ("re", "string", "pos", "endpos", "_spans")
 
-    def __init__(self, found: Any, pattern: LinearPattern):
-        self._found = found
+    def __init__(self, pattern: LinearPattern, text: _Text, spans: list, pos: Optional[int],
+                 endpos: Optional[int]):
         self.re = pattern
+        self.string = text.text
+        size = len(self.string)
+        self.pos = 0 if pos is None else max(0, min(pos, size))
+        self.endpos = size if endpos is None else max(0, min(endpos, size))
+        self._spans = text.chars(spans)
 
     def _number(self, group: Any) -> int:
         if isinstance(group, str):
@@ -147,54 +257,54 @@ class Match:
             if number is None:
                 raise IndexError("no such group")
             return number
+        if not 0 <= group <= self.re.groups:
+            raise IndexError("no such group")
         return group
 
+    def _text(self, group: Any, default: Any = None) -> Any:
+        begin, end = self._spans[self._number(group)]
+        return default if begin < 0 else self.string[begin:end]
+
     def group(self, *groups: Any) -> Any:
-        return self._found.group(*groups)
+        if len(groups) <= 1:
+            return self._text(groups[0] if groups else 0)
+        return tuple(self._text(g) for g in groups)
 
     def __getitem__(self, group: Any) -> Any:
-        return self._found[group]
+        return self._text(group)
 
     def groups(self, default: Any = None) -> tuple:
-        return self._found.groups(default)
+        return tuple(self._text(g, default) for g in range(1, len(self._spans)))
 
     def groupdict(self, default: Any = None) -> dict:
-        return self._found.groupdict(default)
+        return {name: self._text(number, default) for name, number in self.re.groupindex.items()}
 
     def start(self, group: Any = 0) -> int:
-        return self._found.start(self._number(group))
+        return self._spans[self._number(group)][0]
 
     def end(self, group: Any = 0) -> int:
-        return self._found.end(self._number(group))
+        return self._spans[self._number(group)][1]
 
     def span(self, group: Any = 0) -> tuple[int, int]:
-        return self._found.span(self._number(group))
+        return tuple(self._spans[self._number(group)])  # type: ignore[return-value]
 
     def expand(self, template: str) -> str:
-        return self._found.expand(template)
-
-    @property
-    def string(self) -> str:
-        return self._found.string
-
-    @property
-    def pos(self) -> int:
-        return self._found.pos
-
-    @property
-    def endpos(self) -> int:
-        return self._found.endpos
+        return _parser.expand_template(_parser.parse_template(template, self.re), self)
 
     @property
     def lastindex(self) -> Optional[int]:
-        return self._found.lastindex
+        """The last group to close (the outermost, of those ending at the same place)."""
+        best, best_end = None, -1
+        for number in range(1, len(self._spans)):
+            end = self._spans[number][1]
+            if end > best_end:
+                best, best_end = number, end
+        return best
 
     @property
     def lastgroup(self) -> Optional[str]:
-        return self._found.lastgroup
-
-    def __bool__(self) -> bool:
-        return True
+        last = self.lastindex
+        return None if last is None else self.re._names.get(last)
 
     def __repr__(self) -> str:
         return "<pubbot.patterns.Match object; span=%r, match=%r>" % (self.span(), self.group())
@@ -202,17 +312,6 @@ class Match:
 
 #: What plugins get from L{compile}: RE2's, or Python's when RE2 refused it.
 Pattern = Union[LinearPattern, "re.Pattern[str]"]
-
-
-def _usable(string: Any) -> Any:
-    """C{string} as RE2 can read it: lone surrogates made U+FFFD (one for one, so offsets hold)."""
-    if type(string) is not str or string.isascii():
-        return string
-    try:
-        string.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", string)
-    return string
 
 
 def _flag_text(flags: int) -> str:
