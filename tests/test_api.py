@@ -3,6 +3,7 @@
 import re
 
 from hypothesis import given, strategies as st
+from twisted.logger import capturedLogs
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -197,3 +198,83 @@ class ContentFilterTests(SynchronousTestCase):
             self.assertLessEqual(taken, let_through(h.content_filter, texts))
         else:
             self.assertEqual({i for i, _ in h.handle_many(batch) or ()}, taken)
+
+
+class Spy:
+    """A pattern that records the texts it is asked to match."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self.texts = []
+
+    def match(self, text):
+        self.texts.append(text)
+        return self.pattern.match(text)
+
+
+@command("purge", args=r"(?P<what>.+?)", usage="<what>", admin=True)
+def purge(msg, what=None):
+    """Admins: purges something."""
+    return "purged %s" % (what,)
+
+
+class AdminCommandTests(SynchronousTestCase):
+    ADMINS = {"plugins": {"admins": ["root", "ops@trusted.example"]}}
+
+    def setUp(self):
+        self.spy = purge.pattern = Spy(purge.pattern)
+        self.addCleanup(setattr, purge, "pattern", self.spy.pattern)
+        self.bot = Harness(purge, echo, config=self.ADMINS)
+
+    def test_admins_use_it(self):
+        self.assertEqual(self.bot.reply("!purge logs", account="root"), "purged logs")
+        self.assertEqual(self.bot.reply("!purge logs", source="x", hostmask="x!ops@trusted.example"),
+                         "purged logs")
+        self.assertEqual(self.spy.texts, ["purge logs", "purge logs"])
+
+    def test_others_are_refused_before_the_args_pattern_runs(self):
+        hostile = "purge " + "x " + " " * 500 + "y"
+        self.assertEqual(self.bot.reply("!" + hostile, source="root", account=None),
+                         "Sorry root, only admins can use purge.")
+        self.assertEqual(self.bot.reply("pubbot: PURGE", source="eve"),
+                         "Sorry eve, only admins can use purge.")
+        self.assertEqual(self.spy.texts, [])
+
+    def test_other_words_are_not_refused(self):
+        self.assertIsNone(self.bot.reply("!purges logs", source="eve"))
+        self.assertIsNone(self.bot.reply("purge logs", source="eve"))  # not addressed
+        self.assertEqual(self.bot.reply("!echo purge", source="eve"), "purge")
+        self.assertEqual(self.spy.texts, [])
+
+    def test_a_custom_refusal(self):
+        refusal = "No, %(nick)s: %(command)s is for admins."
+        h = command("nuke", admin=True, refusal=refusal)(lambda msg: "boom")
+        self.assertEqual(Harness(h, config=self.ADMINS).reply("!nuke", source="eve"),
+                         "No, eve: nuke is for admins.")
+        self.assertTrue(verifyObject(IHandler, h))
+
+
+class PatternTests(SynchronousTestCase):
+    def test_commands_and_chat_patterns_run_on_re2(self):
+        for h in (echo, purge, my_chat_handler):
+            self.assertIsInstance(h.pattern, patterns.LinearPattern, h)
+            self.assertLessEqual(patterns.work_bound(h.pattern, 512), patterns.LIMIT)
+
+    def test_a_pattern_re2_refuses_still_works_with_a_warning(self):
+        with capturedLogs() as events:
+            @parse_chat_text(r"(?<![\w@])@(?P<who>\w+)")
+            def mention(msg, who):
+                return "hi " + who
+        self.assertIsInstance(mention.pattern, re.Pattern)
+        self.assertIs(mention.content_filter, mention.pattern)  # the dispatcher filters batches
+        [event] = events
+        self.assertEqual(event["owner"], "%s.%s" % (__name__, "PatternTests.test_a_pattern_re2_refuses_still_"
+                                                              "works_with_a_warning.<locals>.mention"))
+        self.assertEqual(event["pattern"], r"(?<![\w@])@(?P<who>\w+)")
+        self.assertEqual(Harness(mention).reply("ping @bob"), "hi bob")
+        self.assertIsNone(Harness(mention).reply("mail a@bob"))
+
+    def test_named_groups_still_come_as_arguments(self):
+        self.assertEqual(Harness(my_chat_handler).reply("x foo=\u00e91, bar=\u0663 y"),
+                         'Foo was "\u00e91", bar was "\u0663"')
+        self.assertEqual(echo.matcher(Message("t", {"command": "ECHO  a b"})), {"text": "a b"})

@@ -91,7 +91,8 @@ class TranslationTests(SynchronousTestCase):
         self.assertEqual(linear(r"(\d)").findall("a1b2\u0663"), ["1", "2", "\u0663"])
         # The documented difference: Python backtracks into "a" after the empty match at 0.
         self.assertEqual([m.span() for m in linear("a*?").finditer("aa")], [(0, 0), (1, 1), (2, 2)])
-        self.assertEqual([m.span() for m in re.finditer("a*?", "aa")], [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)])
+        self.assertEqual([m.span() for m in re.finditer("a*?", "aa")],
+                         [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)])
 
     def test_pos_and_endpos(self):
         p, q = linear(r"^\w"), re.compile(r"^\w")
@@ -137,7 +138,8 @@ class TranslationTests(SynchronousTestCase):
         self.assertEqual(p.findall("a=1 b=2"), [("a", "1", ""), ("b", "2", "")])
         self.assertEqual(linear(",").split("a,b,c", 1), ["a", "b,c"])
         self.assertIs(m.re, p)
-        self.assertEqual((p.pattern, p.flags & re.IGNORECASE), (r"(?P<key>\w+)=(?P<value>\w*)(?P<rest>;)?", 0))
+        self.assertEqual((p.pattern, p.flags & re.IGNORECASE),
+                         (r"(?P<key>\w+)=(?P<value>\w*)(?P<rest>;)?", 0))
 
     def test_offsets_count_characters(self):
         m = linear(r"(?P<w>\w+)$").search("\u00e9t\u00e9 \u3000 \U0001F600 caf\u00e9")
