@@ -103,6 +103,12 @@ class _Text:
             last = offset
         return [span if span == _NO_SPAN else (found[span[0]], found[span[1]]) for span in spans]
 
+    def match(self, pattern: LinearPattern, spans: list, pos: Optional[int], endpos: Optional[int]) -> Match:
+        """A L{Match} of C{pattern} in this text: C{spans} in bytes, C{pos} and C{endpos} as given."""
+        size = len(self.text)
+        return Match(pattern, self.text, self.chars(spans), 0 if pos is None else max(0, min(pos, size)),
+                     size if endpos is None else max(0, min(endpos, size)))
+
     def bounds(self, pos: Optional[int], endpos: Optional[int]) -> tuple[int, int]:
         """Python's C{pos} and C{endpos} (clamped as re does) in bytes; C{(0, -1)} when they cross."""
         size = len(self.text)
@@ -145,6 +151,10 @@ class LinearPattern:
         return self._regexp.ProgramSize()
 
     def _one(self, anchor: Any, string: str, pos: Optional[int], endpos: Optional[int]) -> Optional[Match]:
+        if pos is None and endpos is None and type(string) is str and string.isascii():
+            # The common case, kept short: a whole line of ASCII, offsets the same in bytes.
+            spans = self._regexp.Match(anchor, string.encode("ascii"), 0, len(string))
+            return None if spans[0] == _NO_SPAN else Match(self, string, spans, 0, len(string))
         text = _Text(string)
         start, end = text.bounds(pos, endpos)
         if end < 0:
@@ -152,7 +162,7 @@ class LinearPattern:
         spans = self._regexp.Match(anchor, text.data, start, end)
         if spans[0] == _NO_SPAN:
             return None
-        return Match(self, text, spans, pos, endpos)
+        return text.match(self, spans, pos, endpos)
 
     def search(self, string: str, pos: Optional[int] = None, endpos: Optional[int] = None) -> Optional[Match]:
         return self._one(_UNANCHORED, string, pos, endpos)
@@ -184,7 +194,7 @@ class LinearPattern:
                 while start < end and data[start] & 0xC0 == 0x80:  # to the next character
                     start += 1
                 continue
-            yield Match(self, text, spans, pos, endpos)
+            yield text.match(self, spans, pos, endpos)
             begin, start = spans[0]
             last_empty_at = start if begin == start else -1
 
@@ -242,14 +252,12 @@ class Match:
 
     __slots__ = ("re", "string", "pos", "endpos", "_spans")
 
-    def __init__(self, pattern: LinearPattern, text: _Text, spans: list, pos: Optional[int],
-                 endpos: Optional[int]):
+    def __init__(self, pattern: LinearPattern, string: str, spans: list, pos: int, endpos: int):
         self.re = pattern
-        self.string = text.text
-        size = len(self.string)
-        self.pos = 0 if pos is None else max(0, min(pos, size))
-        self.endpos = size if endpos is None else max(0, min(endpos, size))
-        self._spans = text.chars(spans)
+        self.string = string
+        self.pos = pos
+        self.endpos = endpos
+        self._spans = spans
 
     def _number(self, group: Any) -> int:
         if isinstance(group, str):
