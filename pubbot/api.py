@@ -227,14 +227,17 @@ def handle_each(handler: Any, messages: Sequence[Message], positions: Optional[I
 class Command(Handler):
     """
     A command made by L{command}: C{pattern} (the word, then its C{args})
-    gives the function's keyword arguments. With C{admin}, a line of the
-    command from anyone but an admin gets a refusal, decided on the word
-    alone before C{pattern} reads the rest of the line.
+    gives the function's keyword arguments. With C{admin}, C{pattern} only
+    reads the lines of admins: a line with what every line of the command
+    starts with (C{said}: the word alone, or the word and the fixed start
+    of C{args}, such as C{when someone says}) gets a refusal from anyone
+    else, and other lines are not this command's.
     """
 
     def __init__(self, func: Callable, word: str, pattern: Any, flags: int,
                  subscriptions: Iterable[str], name: str, description: Optional[str],
-                 triggers: Iterable[str], admin: bool = False, refusal: Optional[str] = None):
+                 triggers: Iterable[str], admin: bool = False, refusal: Optional[str] = None,
+                 args: Optional[str] = None):
         super().__init__(func, subscriptions, name, description, triggers, self.arguments)
         self.word = word
         self.pattern = pattern
@@ -243,7 +246,9 @@ class Command(Handler):
         self.command_word = word.lower()
         # Lets the dispatcher skip this handler for lines not starting with it.
         self.trigger_words = (word.split()[0].lower(),)
-        self.said = patterns.linear(r"%s(?:\s|\Z)" % (re.escape(word),), flags & (re.IGNORECASE | re.ASCII))
+        start = patterns.fixed_start(args, flags) if args else ""
+        said = r"(?:\s*\Z|\s+%s)" % (start,) if start else r"(?:\s|\Z)"
+        self.said = patterns.linear(re.escape(word) + said, flags)
         self.patterns = (pattern, self.said)
 
     def arguments(self, message: Message) -> Optional[dict]:
@@ -280,7 +285,7 @@ def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
 
     With C{admin}, only admins (L{pubbot.people.is_admin}) may use it: the
     others get C{refusal} (C{%(nick)s} and C{%(command)s} filled in),
-    checked before C{args} reads the line.
+    checked before C{args} reads the line (see L{Command}).
     """
     rest = r"(?:\s+(?:%s))?" % args if args else ""
     source = r"(?:%s)%s\s*\Z" % (re.escape(word), rest)
@@ -288,6 +293,6 @@ def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
     def decorate(func: Callable) -> Command:
         trigger = "%s %s" % (word, usage) if usage else word
         return Command(func, word, patterns.compile(source, flags, owner=_owner(func)), flags, subscribe,
-                       name or func.__name__, description, (trigger,), admin, refusal)
+                       name or func.__name__, description, (trigger,), admin, refusal, args)
 
     return decorate

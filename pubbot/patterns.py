@@ -43,8 +43,8 @@ import re2
 from re2 import _re2  # type: ignore[attr-defined]
 from twisted.logger import Logger
 
-__all__ = ["LIMIT", "LinearPattern", "Match", "Pattern", "Unsupported", "bounded", "compile", "is_linear",
-           "linear", "translate", "with_flags", "work_bound"]
+__all__ = ["LIMIT", "LinearPattern", "Match", "Pattern", "Unsupported", "bounded", "compile", "fixed_start",
+           "is_linear", "linear", "translate", "with_flags", "work_bound"]
 
 log = Logger()
 
@@ -553,6 +553,27 @@ def translate(pattern: Any, flags: int = 0) -> str:
     """The RE2 source meaning what Python's C{pattern} (source or compiled) means under C{flags}."""
     _, flags, tree = _parse(pattern, flags)
     return _Translator(tree.state.groupdict).seq(tree, flags)
+
+
+def fixed_start(pattern: str, flags: int = 0) -> str:
+    """
+    What every match of C{pattern} starts with, as a pattern (Python's
+    syntax, under the same C{flags}): its leading literals and whitespace
+    (C{\\s}, C{\\s+}...), up to its first other item; "" when none.
+    """
+    tree = _parser.parse(pattern, flags)
+    out = []
+    for op, av in tree:
+        if op is _c.LITERAL:
+            out.append(re.escape(chr(av)))
+        elif op is _c.IN and av == [(_c.CATEGORY, _c.CATEGORY_SPACE)]:
+            out.append(r"\s")
+        elif (op is _c.MAX_REPEAT and av[0] >= 1 and len(av[2]) == 1
+              and av[2][0] == (_c.IN, [(_c.CATEGORY, _c.CATEGORY_SPACE)])):
+            out.append(r"\s{%d,}" % (av[0],))
+        else:
+            break
+    return "".join(out)
 
 
 def _options() -> Any:

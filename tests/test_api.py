@@ -246,6 +246,25 @@ class AdminCommandTests(SynchronousTestCase):
         self.assertEqual(self.bot.reply("!echo purge", source="eve"), "purge")
         self.assertEqual(self.spy.texts, [])
 
+    def test_only_lines_with_the_fixed_start_of_args_are_refused(self):
+        spy = Spy(None)
+
+        @command("when", args=r"someone\s+says\s+(?P<phrase>.+?)\s+reply\s+(?P<reply>.+)", admin=True)
+        def teach(msg, phrase=None, reply=None):
+            return "taught"
+        spy.pattern, teach.pattern = teach.pattern, spy
+        self.assertEqual(teach.said.pattern, r"when(?:\s*\Z|\s+someone\s{1,}says\s{1,})")
+        bot = Harness(teach, echo, config=self.ADMINS)
+        self.assertIsNone(bot.reply("pubbot: when is lunch?", source="eve"))
+        self.assertEqual(bot.reply("pubbot: when  Someone  says x reply y", source="eve"),
+                         "Sorry eve, only admins can use when.")
+        self.assertEqual(bot.reply("!when", source="eve"), "Sorry eve, only admins can use when.")
+        self.assertEqual(spy.texts, [])
+        self.assertIsNone(bot.reply("pubbot: when is lunch?", account="root"))
+        self.assertEqual(bot.reply("!when someone says x reply y", account="root"), "taught")
+        # Not even an admin's line runs it without the fixed start: it could not match.
+        self.assertEqual(spy.texts, ["when someone says x reply y"])
+
     def test_a_custom_refusal(self):
         refusal = "No, %(nick)s: %(command)s is for admins."
         h = command("nuke", admin=True, refusal=refusal)(lambda msg: "boom")

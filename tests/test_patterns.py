@@ -172,6 +172,18 @@ class TranslationTests(SynchronousTestCase):
         self.assertIsNotNone(linear(r"\bword\b", re.ASCII).search("a word."))
 
 
+class FixedStartTests(SynchronousTestCase):
+    def test_leading_literals_and_whitespace(self):
+        fixed_start = patterns.fixed_start
+        self.assertEqual(fixed_start(r"do\s+you\s*know\s(?P<x>.+)"), r"do\s{1,}you")
+        self.assertEqual(fixed_start(r"a.b"), "a")
+        self.assertEqual(fixed_start(r"(?P<x>\S+)"), "")
+        self.assertEqual(fixed_start(r"x|y"), "")
+        self.assertEqual(fixed_start(r"c\+\+ (?:is)"), r"c\+\+\ is")
+        for pattern, text in [(r"say\s+(?P<x>.+)", "say  hi"), (r"c\+\+ \w", "c++ x")]:
+            self.assertTrue(re.match(fixed_start(pattern), text))
+
+
 class WorkBoundTests(SynchronousTestCase):
     def test_the_issues_pattern_is_unbounded_on_re_and_linear_on_re2(self):
         self.assertIsNone(work_bound(re.compile(OLD_TEACH, re.IGNORECASE | re.DOTALL), 512))

@@ -77,6 +77,12 @@ class TeachingTests(SynchronousTestCase):
         self.assertIsNone(self.bot.reply("hi", source="bob"))
         self.assertEqual(self.successResultOf(self.bot.store.hgetall(TAUGHT_KEY)), {})
 
+    def test_only_teaching_lines_are_refused(self):
+        self.assertIsNone(self.bot.reply("pubbot: when is lunch?", source="mallory", account=None))
+        self.assertIn("only admins", self.bot.reply("!when", source="mallory", account=None))
+        hostile = "!when SOMEONE says " + " " * 480
+        self.assertIn("only admins", self.bot.reply(hostile, source="m", account=None))
+
     def test_admin_nick_without_account_is_refused(self):
         self.assertIn("only admins", self.teach("hi reply pwned", account=None, source="root"))
 
