@@ -14,6 +14,11 @@ loaded. The decorators here turn plain functions into such objects::
     @handler(subscribe=['chat.irc.#.chat'])
     def my_other_handler(msg):
         return {'content': 'You set something in irc'}
+
+Patterns are Python's regex syntax, run by RE2 in time linear in the line
+(L{pubbot.patterns}); one RE2 cannot run (lookarounds, backreferences,
+C{\\b} without C{re.ASCII}) still works on Python's re, with a warning in
+the log. C{pubbot.testing.check_patterns(module)} checks a plugin's.
 """
 
 from __future__ import annotations
@@ -33,8 +38,7 @@ from .people import is_admin
 
 __all__ = [
     "CHAT_LINES", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "PatternHandler",
-    "Reply",
-    "command", "handle_each", "handler", "parse_chat_text",
+    "Reply", "command", "handle_each", "handler", "parse_chat_text",
 ]
 
 log = Logger()

@@ -44,14 +44,15 @@ from re2 import _re2  # type: ignore[attr-defined]
 from twisted.logger import Logger
 
 __all__ = ["LIMIT", "LinearPattern", "Match", "Pattern", "Unsupported", "bounded", "compile", "fixed_start",
-           "is_linear", "linear", "translate", "with_flags", "work_bound"]
+           "is_linear", "linear", "with_flags", "work_bound"]
 
 log = Logger()
 
 #: Python's flags that change how a pattern reads, by letter (for messages).
 _FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.ASCII, "a"))
-#: Most steps (see L{work_bound}) a pattern may take on a 512-byte line: about
-#: 20 ms of Python's re at its worst; RE2 does much less than its bound.
+#: Most steps (see L{work_bound}, an upper bound, not an estimate) a pattern
+#: may take on a 512-byte line: tens of milliseconds of Python's re at the
+#: very worst; real lines and RE2 take far less than their bounds.
 LIMIT = 1 << 24
 #: Past this, a bound is no use (see L{work_bound}).
 _MAX_COST = 10 ** 15
@@ -550,12 +551,6 @@ def _parse(pattern: Any, flags: int) -> tuple[str, int, Any]:
         raise Unsupported("re.LOCALE")
     tree = _parser.parse(pattern, flags)
     return pattern, tree.state.flags, tree
-
-
-def translate(pattern: Any, flags: int = 0) -> str:
-    """The RE2 source meaning what Python's C{pattern} (source or compiled) means under C{flags}."""
-    _, flags, tree = _parse(pattern, flags)
-    return _Translator(tree.state.groupdict).seq(tree, flags)
 
 
 def fixed_start(pattern: str, flags: int = 0) -> str:
