@@ -574,22 +574,26 @@ def fixed_start(pattern: str, flags: int = 0) -> str:
     return "".join(out)
 
 
-def _options() -> Any:
+def _options(max_mem: Optional[int]) -> Any:
     options = re2.Options()
     options.log_errors = False
+    if max_mem is not None:
+        options.max_mem = max_mem
     return options
 
 
-def linear(pattern: Any, flags: int = 0) -> LinearPattern:
+def linear(pattern: Any, flags: int = 0, max_mem: Optional[int] = None) -> LinearPattern:
     """
     C{pattern} (Python's syntax: source, compiled by re or by this module)
-    run by RE2; raises L{Unsupported} when RE2 cannot keep its meaning, and
-    C{re.error} when it is not a valid Python regex.
+    run by RE2; raises L{Unsupported} when RE2 cannot keep its meaning or
+    the program would take more than C{max_mem} bytes (RE2's default: 8
+    MB, two thirds for the program), and C{re.error} when it is not a
+    valid Python regex.
     """
     source, flags, tree = _parse(pattern, flags)
     translated = _Translator(tree.state.groupdict).seq(tree, flags)
     try:
-        regexp = re2.compile(translated, _options())
+        regexp = re2.compile(translated, _options(max_mem))
     except re2.error as e:
         raise Unsupported("RE2 refused it: %s" % (e,)) from None
     if regexp.groups != tree.state.groups - 1 or regexp.groupindex != dict(tree.state.groupdict):

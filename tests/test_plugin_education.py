@@ -1,21 +1,22 @@
 """education: taught replies (admins), factoids (anyone), hostile input."""
 
+import random
 import re
-
 import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.dispatch import ContentFilter, joined_contents
 from pubbot.interfaces import IBatchHandler
 from pubbot.message import Message
-from pubbot.plugins import core
+from pubbot.plugins import core, education
 from pubbot.plugins.education import (
-    FACTOIDS_KEY, TAUGHT_KEY, _match_factoid, _may_say, _phrases_pattern, fill, forget, one_line, recall,
-    responder, teach, what_do_you_know,
+    FACTOIDS_KEY, TAUGHT_KEY, Phrases, _match_factoid, _may_say, _phrases_pattern, fill, forget, one_line,
+    recall, responder, teach, what_do_you_know,
 )
 from pubbot.plugins.education import factoid as factoid_handler
 from pubbot.testing import Harness
@@ -348,6 +349,31 @@ class PhrasePatternProperties(SynchronousTestCase):
         start, length, _ = min(naive)
         self.assertEqual((found.start("phrase"), -len(found.group("phrase"))), (start, length))
         self.assertIn(" ".join(found.group("phrase").split()), phrases)
+
+
+class PhrasesTests(SynchronousTestCase):
+    def test_too_many_for_one_pattern_make_several_that_find_the_same(self):
+        rng = random.Random(7)
+        phrases = {" ".join(rng.choice("abcdefgh") for _ in range(rng.randint(1, 6))) for _ in range(400)}
+        one = Phrases(phrases)
+        self.assertEqual(len(one.patterns), 1)
+        self.patch(education, "PHRASES_MEMORY", 1 << 16)
+        several = Phrases(phrases)
+        self.assertGreater(len(several.patterns), 2)
+        for _ in range(300):
+            line = " ".join(rng.choice(["a", "b", "c", "d", "e", "f", "g", "h", "ab", ",", "x"])
+                            for _ in range(rng.randint(0, 12)))
+            a, b = one.search(line), several.search(line)
+            self.assertEqual(a and (a.start("phrase"), a.group("phrase")),
+                             b and (b.start("phrase"), b.group("phrase")), line)
+
+    def test_a_phrase_re2_cannot_take_is_logged_and_left_out(self):
+        self.patch(education, "PHRASES_MEMORY", 48 << 10)  # "tea" fits, 50 words do not
+        with capturedLogs() as events:
+            phrases = Phrases(["tea", " ".join("abcdefghij" * 5)])
+        self.assertEqual(len(phrases.patterns), 1)
+        self.assertTrue(phrases.search("more tea please"))
+        self.assertEqual([e["log_level"] for e in events], [LogLevel.error])
 
 
 class BatchTests(SynchronousTestCase):

@@ -43,6 +43,8 @@ MAX_PHRASE = 100
 MAX_RESPONSE = 400
 MAX_FACTOID_WORDS = 6
 MAX_FACTOIDS = 10000
+#: RE2's memory for one pattern of taught phrases (more phrases make more patterns).
+PHRASES_MEMORY = 8 << 20
 #: Replies that answer a command outrank taught replies, which outrank chatter.
 COMMAND_WEIGHT = 10
 TAUGHT_WEIGHT = 1
@@ -122,7 +124,41 @@ def _phrases_pattern(phrases) -> patterns.LinearPattern:
         body = branches[0] if len(branches) == 1 else "(?:%s)" % "|".join(branches)
         return "(?:%s)?" % body if "" in node else body
 
-    return patterns.linear(r"(?:\A|\W)(?P<phrase>%s)(?:\W|\Z)" % build(trie))
+    return patterns.linear(r"(?:\A|\W)(?P<phrase>%s)(?:\W|\Z)" % build(trie), max_mem=PHRASES_MEMORY)
+
+
+class Phrases:
+    """
+    The taught phrases' patterns (L{_phrases_pattern}): one, or, when RE2
+    finds that too big for its memory (thousands of long phrases), several
+    over parts of them, whose matches L{search} makes one: the leftmost,
+    then longest.
+    """
+
+    def __init__(self, phrases: Iterable[str]):
+        self.patterns: list[patterns.LinearPattern] = []
+        self._add(sorted(phrases))
+
+    def _add(self, phrases: list) -> None:
+        try:
+            self.patterns.append(_phrases_pattern(phrases))
+        except patterns.Unsupported:
+            if len(phrases) == 1:
+                log.error("education: RE2 cannot take the taught phrase {phrase!r}; it is ignored",
+                          phrase=phrases[0])
+                return
+            half = len(phrases) // 2
+            self._add(phrases[:half])
+            self._add(phrases[half:])
+
+    def search(self, text: str) -> Optional[patterns.Match]:
+        best = None
+        for pattern in self.patterns:
+            found = pattern.search(text)
+            if found is not None and (best is None or (found.start("phrase"), -len(found.group("phrase")))
+                                      < (best.start("phrase"), -len(best.group("phrase")))):
+                best = found
+        return best
 
 
 class Education:
@@ -132,7 +168,7 @@ class Education:
         self.bot = bot
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
-        self.pattern: Optional[patterns.LinearPattern] = None
+        self.pattern: Optional[Phrases] = None
         #: Unprompted replies (taught phrases, factoid recall): the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Factoids set per person.
@@ -182,7 +218,7 @@ class Education:
         d.addCallbacks(loaded, failed)
 
     def _compile(self) -> None:
-        self.pattern = _phrases_pattern(self.taught) if self.taught else None
+        self.pattern = Phrases(self.taught) if self.taught else None
 
     # changes
 
@@ -234,7 +270,7 @@ class Responder(Handler):
         self.education = None
         super().stop()
 
-    def _ready(self) -> Optional[tuple[Education, patterns.LinearPattern]]:
+    def _ready(self) -> Optional[tuple[Education, Phrases]]:
         """The education and its phrases' pattern (reloaded when due); None when nothing is taught."""
         education = self.education
         if education is None:
@@ -258,7 +294,7 @@ class Responder(Handler):
         return handle_each(self, messages, handle=lambda msg: self._respond(msg, education, pattern))
 
     @staticmethod
-    def _respond(msg, education: Education, pattern: patterns.LinearPattern) -> Optional[dict]:
+    def _respond(msg, education: Education, pattern: Phrases) -> Optional[dict]:
         content = msg.fields["content"]
         if len(content) > MAX_LINE:
             return None
@@ -282,7 +318,7 @@ class Responder(Handler):
                 "weight": TAUGHT_WEIGHT}
 
 
-def _may_say(pattern: patterns.LinearPattern, messages: Iterable) -> bool:
+def _may_say(pattern: Phrases, messages: Iterable) -> bool:
     """
     Could a taught phrase be in one of the messages' contents? False only
     when none has one: the lower-cased contents joined by newlines (not
