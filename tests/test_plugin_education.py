@@ -351,6 +351,13 @@ class PhrasePatternProperties(SynchronousTestCase):
         self.assertIn(" ".join(found.group("phrase").split()), phrases)
 
 
+class HasWordsTests(SynchronousTestCase):
+    @given(st.text("ab _-\u00e9\u0661.", max_size=12), st.text("ab _\u00e9", min_size=1, max_size=3))
+    def test_as_re_word_boundaries(self, text, words):
+        expected = re.search(r"(?<!\w)%s(?!\w)" % re.escape(words), text) is not None
+        self.assertEqual(education._has_words(text, words), expected)
+
+
 class PhrasesTests(SynchronousTestCase):
     def test_too_many_for_one_pattern_make_several_that_find_the_same(self):
         rng = random.Random(7)

@@ -13,11 +13,10 @@ from pubbot.plugins import brain, core, education, fun, greet, karma, links, mus
 from pubbot.testing import check_patterns, fit, hostile_lines, module_patterns, pattern_words
 
 MODULES = (brain, core, education, fun, greet, karma, links, music, seen, vcs)
-#: Made at run time: the taught phrases' pattern and what_do_you_know's.
+#: Made at run time: the taught phrases' patterns.
 EXTRA = {
     education: [education._phrases_pattern(["good morning", "good night", "tea", "c++", "(.*)", "a b c d e"]),
-                education._phrases_pattern(["%s %s" % (a, b) for a in "abcdefghij" for b in "klmnopqrst"]),
-                patterns.linear(r"(?:\A|\W)%s(?:\W|\Z)" % re.escape("free coffee"))],
+                education._phrases_pattern(["%s %s" % (a, b) for a in "abcdefghij" for b in "klmnopqrst"])],
 }
 #: The built-in patterns left on Python's re, and why: lookarounds RE2 lacks
 #: (karma), the dispatcher's content filters (it compiles them with re), or

@@ -435,9 +435,8 @@ def what_do_you_know(msg, what=None):
     factoid = education.factoids.get(key)
     if factoid is not None:
         lines.append("%s is %s (%s)" % (key, factoid.get("value"), _told(factoid, now)))
-    word = patterns.linear(r"(?:\A|\W)%s(?:\W|\Z)" % re.escape(key))
     for phrase in sorted(education.taught):
-        if word.search(phrase):
+        if _has_words(phrase, key):
             entry = education.taught[phrase]
             chance = entry.get("probability", 1.0)
             lines.append("When someone says '%s' I reply '%s'%s (%s)" % (
@@ -449,6 +448,22 @@ def what_do_you_know(msg, what=None):
     if len(lines) > limit:
         lines[limit - 1:] = ["...and %d more." % (len(lines) - limit + 1,)]
     return _reply(lines)
+
+
+def _has_words(text: str, words: str) -> bool:
+    """Does C{text} hold C{words} between non-word characters (as re's C{\\w}) or its ends?"""
+    start = text.find(words)
+    while start >= 0:
+        end = start + len(words)
+        if ((start == 0 or not _is_word(text[start - 1]))
+                and (end == len(text) or not _is_word(text[end]))):
+            return True
+        start = text.find(words, start + 1)
+    return False
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _told(entry: dict, now: float) -> str:
