@@ -134,10 +134,13 @@ def fit(text: str, size: int = 512) -> str:
     return text.encode("utf-8")[:size].decode("utf-8", "ignore")
 
 
-def pattern_words(pattern: Any) -> list[str]:
-    """The literal runs of C{pattern} (Python syntax, source or compiled), longest first: its near misses."""
+def pattern_words(pattern: Any, ordered: bool = False) -> list[str]:
+    """
+    The literal runs of C{pattern} (Python syntax, source or compiled):
+    the 20 longest, or with C{ordered} all, in the order they come in it.
+    """
     source = pattern.pattern if isinstance(pattern, (re.Pattern, patterns.LinearPattern)) else pattern
-    words: set[str] = set()
+    words: dict[str, None] = {}
     run: list[str] = []
 
     def walk(items: Any) -> None:
@@ -146,7 +149,7 @@ def pattern_words(pattern: Any) -> list[str]:
                 run.append(chr(av))
                 continue
             if run:
-                words.add("".join(run))
+                words["".join(run)] = None
                 del run[:]
             if str(op) == "BRANCH":
                 for alt in av[1]:
@@ -158,11 +161,13 @@ def pattern_words(pattern: Any) -> list[str]:
             elif str(op) in ("ASSERT", "ASSERT_NOT"):
                 walk(av[1])
         if run:
-            words.add("".join(run))
+            words["".join(run)] = None
             del run[:]
 
     if isinstance(source, str):
         walk(re._parser.parse(source))  # type: ignore[attr-defined]
+    if ordered:
+        return list(words)
     return sorted(words, key=lambda w: (-len(w), w))[:20]
 
 
@@ -170,9 +175,11 @@ def hostile_lines(pattern: Any, size: int = 512) -> list[str]:
     """
     Lines of C{size} bytes made to stall a backtracking matcher on
     C{pattern}: long runs of whitespace and of separators, its own words
-    repeated and run into whitespace, and near misses of them.
+    repeated and run into whitespace, near misses of them, and each start
+    of its words in order (C{when someone says}) then a long run.
     """
     words = pattern_words(pattern)
+    ordered = [w.strip() for w in pattern_words(pattern, ordered=True) if w.strip()]
     lines = []
     for sep in _SEPARATORS:
         lines += [sep * size, "x" + sep * size, sep * (size // 2) + "x" + sep * size]
@@ -183,6 +190,11 @@ def hostile_lines(pattern: Any, size: int = 512) -> list[str]:
     if words:
         lines.append(fit(" ".join(words) + " " * size + "x", size))
         lines.append(fit((" " * 40).join(words) * size, size))
+    for count in range(1, min(len(ordered), 8) + 1):
+        start = " ".join(ordered[:count])
+        for run in (" ", "\t", " x", " " + ordered[-1]):
+            lines.append(start + " " + run * size)
+            lines.append(start + " x" + run * size + "x")
     return [fit(line, size) for line in lines]
 
 

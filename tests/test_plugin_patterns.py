@@ -38,7 +38,10 @@ _SEPARATORS = [" ", "\t", "  \t ", ",", ":", "-", "+", "(", ")", "[", "]", "%", 
 def hostile_line(draw, pattern):
     """A line of at most 512 bytes: runs of the pattern's own words, near misses, whitespace, separators."""
     words = pattern_words(pattern)
-    pieces = words + [w[:-1] for w in words if len(w) > 1] + [w.upper() for w in words] + _SEPARATORS
+    ordered = [w.strip() for w in pattern_words(pattern, ordered=True) if w.strip()]
+    starts = [" ".join(ordered[:count]) + " " for count in range(1, len(ordered) + 1)]
+    pieces = (words + [w[:-1] for w in words if len(w) > 1] + [w.upper() for w in words] + starts
+              + _SEPARATORS)
     runs = draw(st.lists(st.tuples(st.sampled_from(pieces), st.integers(1, 300)), min_size=1, max_size=8))
     return fit("".join(piece * count for piece, count in runs), 512)
 
@@ -124,6 +127,13 @@ class CheckPatternsTests(SynchronousTestCase):
         ab = patterns.linear("ab")
         self.assertEqual(check_patterns(module, [ab]), {"myplugin.extra[0]": 513 * ab.programsize})
         self.assertRaises(AssertionError, check_patterns, module, [patterns.linear(r"\w{1,9}")], limit=1000)
+
+    def test_the_issues_pattern_fails_and_its_hostile_lines_are_there(self):
+        old = re.compile(r"(?:when)(?:\s+(?:%s))?\s*\Z" % education._TEACH_ARGS, re.IGNORECASE | re.DOTALL)
+        with self.assertRaises(AssertionError) as caught:
+            check_patterns(self.module(TEACH=old))
+        self.assertIn("myplugin.TEACH", str(caught.exception))
+        self.assertTrue("when someone says " + " " * 494 in hostile_lines(old, 512))
 
     def test_hostile_lines_are_at_most_the_size(self):
         pattern = patterns.linear(r"when\s+someone\s+says\s+(?P<x>.+?)\s+reply")
