@@ -14,6 +14,11 @@ loaded. The decorators here turn plain functions into such objects::
     @handler(subscribe=['chat.irc.#.chat'])
     def my_other_handler(msg):
         return {'content': 'You set something in irc'}
+
+Patterns are Python's regex syntax, run by RE2 in time linear in the line
+(L{pubbot.patterns}); one RE2 cannot run (lookarounds, backreferences,
+C{\\b} without C{re.ASCII}) still works on Python's re, with a warning in
+the log. C{pubbot.testing.check_patterns(module)} checks a plugin's.
 """
 
 from __future__ import annotations
@@ -25,22 +30,32 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from . import patterns
+from .dispatch import joined_contents
 from .interfaces import IBatchHandler, IHandler, IStore
 from .message import Message, Reply
+from .people import is_admin
 
 __all__ = [
-    "CHAT_LINES", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "Reply",
-    "command", "handle_each", "handler", "parse_chat_text",
+    "CHAT_LINES", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "PatternHandler",
+    "Reply", "command", "handle_each", "handler", "parse_chat_text",
 ]
 
 log = Logger()
 
 #: The pattern of every chat line on every network.
 CHAT_LINES = "chat.*.*.chat"
+#: A command's refusal (see L{command}'s C{admin}) outranks chatter.
+REFUSAL_WEIGHT = 10
 
 
 def _first_line(doc: Optional[str]) -> str:
     return (doc or "").strip().split("\n", 1)[0].strip()
+
+
+def _owner(func: Callable) -> str:
+    """Who wrote a pattern, for the log: the function's module and name."""
+    return "%s.%s" % (getattr(func, "__module__", "?"), getattr(func, "__qualname__", repr(func)))
 
 
 @implementer(IPlugin, IHandler)
@@ -59,6 +74,9 @@ class Handler:
     acts on (extra matches are fine: C{matcher} still decides), so only
     handlers of chat lines may have one; see
     L{pubbot.interfaces.IBatchHandler}.
+
+    C{patterns} holds the compiled patterns it runs on chat text (see
+    L{pubbot.patterns}), for L{pubbot.testing.check_patterns}.
     """
 
     def __init__(
@@ -78,6 +96,7 @@ class Handler:
         self.triggers = tuple(triggers)
         self.matcher = matcher
         self.content_filter = content_filter
+        self.patterns: tuple = ()
         self.bot = None
         self.__doc__ = func.__doc__
         self.__name__ = func.__name__
@@ -121,7 +140,50 @@ def handler(subscribe: Iterable[str], name: Optional[str] = None,
     return decorate
 
 
-def parse_chat_text(regex: str, flags: int = 0, subscribe: Iterable[str] = (CHAT_LINES,),
+@implementer(IPlugin, IBatchHandler)
+class PatternHandler(Handler):
+    """
+    A handler made by L{parse_chat_text}: called for chat lines whose
+    content C{pattern} finds, with its named groups as keyword arguments.
+
+    A batch costs one search of its lines joined by newlines when none has
+    a match: the dispatcher's C{content_filter} does it for a pattern left
+    on Python's re; for an RE2 one (which that filter would recompile with
+    re), L{handle_many} does it, with C{re.MULTILINE} added (a line's match
+    is then a match of the joined lines unless the pattern holds C{\\A} or
+    C{\\Z}, searched line by line).
+    """
+
+    def __init__(self, func: Callable, pattern: Any, subscriptions: Iterable[str], name: Optional[str],
+                 description: Optional[str], triggers: Iterable[str]):
+        linear = isinstance(pattern, patterns.LinearPattern)
+        super().__init__(func, subscriptions, name, description, triggers, self.arguments,
+                         content_filter=None if linear else pattern)
+        self.pattern = pattern
+        self.patterns = (pattern,)
+        self.lines: Optional[patterns.LinearPattern] = None
+        if linear:
+            lines = patterns.linear(pattern, re.MULTILINE)
+            if "\\A" not in lines.source and "\\z" not in lines.source:
+                self.lines = lines
+                self.patterns += (lines,)
+
+    def arguments(self, message: Message) -> Optional[dict]:
+        content = message.fields.get("content")
+        if type(content) is not str:
+            return None
+        found = self.pattern.search(content)
+        return None if found is None else found.groupdict()
+
+    def handle_many(self, messages: list) -> Optional[list]:
+        if self.lines is not None:
+            joined = joined_contents(messages)
+            if joined is not None and self.lines.search(joined) is None:
+                return None
+        return handle_each(self, messages)
+
+
+def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT_LINES,),
                     name: Optional[str] = None, description: Optional[str] = None,
                     trigger: Optional[str] = None):
     """
@@ -129,23 +191,14 @@ def parse_chat_text(regex: str, flags: int = 0, subscribe: Iterable[str] = (CHAT
     search). Named groups become keyword arguments. Lines addressed to the
     bot (C{pubbot: foo}) arrive with the address stripped and C{direct=True}.
 
-    The compiled C{regex} is also the handler's C{content_filter} (see
-    L{Handler}), so the dispatcher skips the lines it cannot find anything
-    in, often a whole batch in one scan: searched with C{re.MULTILINE}
-    added, it finds everything the plain search does.
+    C{regex} runs on RE2 (see L{pubbot.patterns}: time linear in the line);
+    one that RE2 cannot run is run by Python's re, with a warning in the
+    log naming the function and the pattern. See L{PatternHandler} for how
+    batches are skipped.
     """
-    pattern = re.compile(regex, flags)
-
-    def match(message: Message) -> Optional[dict]:
-        content = message.fields.get("content")
-        if content is None:
-            return None
-        found = pattern.search(content)
-        return None if found is None else found.groupdict()
-
-    def decorate(func: Callable) -> Handler:
-        return Handler(func, subscribe, name, description, (trigger or regex,), match,
-                       content_filter=pattern)
+    def decorate(func: Callable) -> PatternHandler:
+        pattern = patterns.compile(regex, flags, owner=_owner(func))
+        return PatternHandler(func, pattern, subscribe, name, description, (trigger or pattern.pattern,))
 
     return decorate
 
@@ -174,31 +227,76 @@ def handle_each(handler: Any, messages: Sequence[Message], positions: Optional[I
     return answers
 
 
+@implementer(IPlugin, IHandler)
+class Command(Handler):
+    """
+    A command made by L{command}: C{pattern} (the word, then its C{args})
+    gives the function's keyword arguments. With C{admin}, C{pattern} only
+    reads the lines of admins: a line with what every line of the command
+    starts with (C{said}: the word alone, or the word and the fixed start
+    of C{args}, such as C{when someone says}) gets a refusal from anyone
+    else, and other lines are not this command's.
+    """
+
+    def __init__(self, func: Callable, word: str, pattern: Any, flags: int,
+                 subscriptions: Iterable[str], name: str, description: Optional[str],
+                 triggers: Iterable[str], admin: bool = False, refusal: Optional[str] = None,
+                 args: Optional[str] = None):
+        super().__init__(func, subscriptions, name, description, triggers, self.arguments)
+        self.word = word
+        self.pattern = pattern
+        self.admin = admin
+        self.refusal = refusal or "Sorry %(nick)s, only admins can use %(command)s."
+        self.command_word = word.lower()
+        # Lets the dispatcher skip this handler for lines not starting with it.
+        self.trigger_words = (word.split()[0].lower(),)
+        start = patterns.fixed_start(args, flags) if args else ""
+        said = r"(?:\s*\Z|\s+%s)" % (start,) if start else r"(?:\s|\Z)"
+        self.said = patterns.linear(re.escape(word) + said, flags)
+        self.patterns = (pattern, self.said)
+
+    def arguments(self, message: Message) -> Optional[dict]:
+        """The keyword arguments for this command's line, or None when the line is not one."""
+        text = message.fields.get("command")
+        if type(text) is not str:
+            return None
+        found = self.pattern.match(text)
+        return None if found is None else found.groupdict()
+
+    def handle(self, message: Message) -> Any:
+        if self.admin:
+            text = message.fields.get("command")
+            if type(text) is not str or self.said.match(text) is None:
+                return None
+            if not is_admin(message):
+                source = message.fields.get("source")
+                log.info("{source} may not use {command}: not an admin", source=source, command=self.word)
+                return {"content": self.refusal % {"nick": source, "command": self.word},
+                        "weight": REFUSAL_WEIGHT}
+        return super().handle(message)
+
+
 def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
             subscribe: Iterable[str] = (CHAT_LINES,), name: Optional[str] = None,
-            description: Optional[str] = None, usage: str = ""):
+            description: Optional[str] = None, usage: str = "", admin: bool = False,
+            refusal: Optional[str] = None):
     """
     Call the function for the command C{word}: a line addressed to the bot
     (C{pubbot: word ...}) or starting with the command prefix (C{!word
     ...}). C{args}, a regex for the rest of the line, gives keyword
     arguments from its named groups; without it the command takes none.
+    The whole runs on RE2 when it can (see L{parse_chat_text}).
+
+    With C{admin}, only admins (L{pubbot.people.is_admin}) may use it: the
+    others get C{refusal} (C{%(nick)s} and C{%(command)s} filled in),
+    checked before C{args} reads the line (see L{Command}).
     """
     rest = r"(?:\s+(?:%s))?" % args if args else ""
-    pattern = re.compile(r"(?:%s)%s\s*\Z" % (re.escape(word), rest), flags)
+    source = r"(?:%s)%s\s*\Z" % (re.escape(word), rest)
 
-    def match(message: Message) -> Optional[dict]:
-        text = message.fields.get("command")
-        if text is None:
-            return None
-        found = pattern.match(text)
-        return None if found is None else found.groupdict()
-
-    def decorate(func: Callable) -> Handler:
+    def decorate(func: Callable) -> Command:
         trigger = "%s %s" % (word, usage) if usage else word
-        handler = Handler(func, subscribe, name or func.__name__, description, (trigger,), match)
-        handler.command_word = word.lower()  # type: ignore[attr-defined]
-        # Lets the dispatcher skip this handler for lines not starting with it.
-        handler.trigger_words = (word.split()[0].lower(),)  # type: ignore[attr-defined]
-        return handler
+        return Command(func, word, patterns.compile(source, flags, owner=_owner(func)), flags, subscribe,
+                       name or func.__name__, description, (trigger,), admin, refusal, args)
 
     return decorate

@@ -11,20 +11,32 @@ A harness for testing handler plugins in a few lines::
 
 Everything runs on a L{Clock} and a memory store; what the bot sends is
 recorded in C{bot.sent}.
+
+L{check_patterns} checks that a plugin module's patterns take bounded work
+on hostile lines (see L{pubbot.patterns})::
+
+    from pubbot.testing import check_patterns
+    import myplugin
+
+    def test_patterns():
+        check_patterns(myplugin)
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+import re
+from types import ModuleType
+from typing import Any, Iterable, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
+from . import patterns
 from .bot import Bot
 from .config import Settings, parse
-from .interfaces import IChatService
+from .interfaces import IChatService, IHandler
 from .message import Reply
 from .store.memory import MemoryStore
 
@@ -122,3 +134,134 @@ class Harness:
         if hasattr(outcome, "raiseException"):
             outcome.raiseException()
         return outcome
+
+
+#: Runs of these (and of each pattern's own words) make the hostile lines.
+_SEPARATORS = (" ", "\t", " \t", ",", ", ", ":", "-", "+", "++", "--", ".", "(", ")", "()", "[", "]", "%",
+               "?", "!", "/", "=", "\\", "a", "a ", "\u00e9", "\u3000", "\u0130")
+
+
+def fit(text: str, size: int = 512) -> str:
+    """C{text} cut to at most C{size} bytes of UTF-8, on a character boundary."""
+    return text.encode("utf-8")[:size].decode("utf-8", "ignore")
+
+
+def pattern_words(pattern: Any, ordered: bool = False) -> list[str]:
+    """
+    The literal runs of C{pattern} (Python syntax, source or compiled):
+    the 20 longest, or with C{ordered} all, in the order they come in it.
+    """
+    source = pattern.pattern if isinstance(pattern, (re.Pattern, patterns.LinearPattern)) else pattern
+    words: dict[str, None] = {}
+    run: list[str] = []
+
+    def walk(items: Any) -> None:
+        for op, av in items:
+            if str(op) == "LITERAL":
+                run.append(chr(av))
+                continue
+            if run:
+                words["".join(run)] = None
+                del run[:]
+            if str(op) == "BRANCH":
+                for alt in av[1]:
+                    walk(alt)
+            elif str(op) == "SUBPATTERN":
+                walk(av[3])
+            elif str(op) in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                walk(av[2])
+            elif str(op) in ("ASSERT", "ASSERT_NOT"):
+                walk(av[1])
+        if run:
+            words["".join(run)] = None
+            del run[:]
+
+    if isinstance(source, str):
+        walk(re._parser.parse(source))  # type: ignore[attr-defined]
+    if ordered:
+        return list(words)
+    return sorted(words, key=lambda w: (-len(w), w))[:20]
+
+
+def hostile_lines(pattern: Any, size: int = 512) -> list[str]:
+    """
+    Lines of C{size} bytes made to stall a backtracking matcher on
+    C{pattern}: long runs of whitespace and of separators, its own words
+    repeated and run into whitespace, near misses of them, and each start
+    of its words in order (C{when someone says}) then a long run.
+    """
+    words = pattern_words(pattern)
+    ordered = [w.strip() for w in pattern_words(pattern, ordered=True) if w.strip()]
+    lines = []
+    for sep in _SEPARATORS:
+        lines += [sep * size, "x" + sep * size, sep * (size // 2) + "x" + sep * size]
+    for word in words:
+        lines += [(word + " ") * size, word + " " * size + "x", (word + "\t  ") * size, word * size,
+                  (word[:-1] + " ") * size, word + word[-1:] * size, word + " x" * size, (" " + word) * size,
+                  word + " " + "reply " * size, word + "(" + "a " * size, word + " " * (size // 2) + word]
+    if words:
+        lines.append(fit(" ".join(words) + " " * size + "x", size))
+        lines.append(fit((" " * 40).join(words) * size, size))
+    for count in range(1, min(len(ordered), 8) + 1):
+        start = " ".join(ordered[:count])
+        for run in (" ", "\t", " x", " " + ordered[-1]):
+            lines.append(start + " " + run * size)
+            lines.append(start + " x" + run * size + "x")
+    return [fit(line, size) for line in lines]
+
+
+def module_patterns(module: ModuleType, extra: Iterable[Any] = ()) -> dict[str, Any]:
+    """
+    The patterns chat text may reach in C{module}, by name: its compiled
+    patterns (RE2's or Python's), and of its handlers the C{patterns}
+    (see L{pubbot.api.Handler}) and a regex C{content_filter}, compiled as
+    the dispatcher does (Python's re, with C{re.MULTILINE}); then C{extra}.
+    """
+    found: dict[str, Any] = {}
+    prefix = module.__name__
+    for name, value in sorted(vars(module).items()):
+        if isinstance(value, (re.Pattern, patterns.LinearPattern)) and isinstance(value.pattern, str):
+            found["%s.%s" % (prefix, name)] = value
+        elif IHandler.providedBy(value):
+            for i, pattern in enumerate(getattr(value, "patterns", ())):
+                found["%s.%s.patterns[%d]" % (prefix, name, i)] = pattern
+            content_filter = getattr(value, "content_filter", None)
+            if isinstance(content_filter, (str, re.Pattern)):
+                found["%s.%s.content_filter" % (prefix, name)] = patterns.with_flags(
+                    re.compile(content_filter) if isinstance(content_filter, str) else content_filter,
+                    re.MULTILINE)
+    for i, pattern in enumerate(extra):
+        found["%s.extra[%d]" % (prefix, i)] = pattern
+    return found
+
+
+def check_patterns(module: ModuleType, extra: Iterable[Any] = (), size: int = 512,
+                   limit: int = patterns.LIMIT) -> dict[str, int]:
+    """
+    Check every pattern of C{module} (L{module_patterns}, plus C{extra}:
+    patterns it makes at run time): its L{pubbot.patterns.work_bound} on a
+    line of C{size} bytes is known and at most C{limit}, and searching,
+    matching and iterating over each of L{hostile_lines} works. Raises
+    AssertionError naming every pattern that fails; returns the bounds by
+    name. A pattern left on Python's re fails when its backtracking is not
+    bounded by its structure: rewrite it for RE2 (no lookarounds or
+    backreferences) or without nested or ambiguous quantifiers.
+    """
+    bounds: dict[str, int] = {}
+    problems = []
+    for name, pattern in module_patterns(module, extra).items():
+        bound = patterns.work_bound(pattern, size)
+        if bound is None or bound > limit:
+            engine = "RE2" if isinstance(pattern, patterns.LinearPattern) else "Python's re"
+            problems.append("%s %r (%s): may take %s steps on a %d-byte line, over %d" % (
+                name, pattern.pattern, engine, "unboundedly many" if bound is None else bound, size, limit))
+            continue
+        bounds[name] = bound
+        for line in hostile_lines(pattern, size):
+            pattern.search(line)
+            pattern.match(line)
+            for _ in pattern.finditer(line):
+                pass
+    if problems:
+        raise AssertionError("patterns whose work is not bounded:\n" + "\n".join(problems))
+    return bounds

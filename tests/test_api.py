@@ -3,11 +3,14 @@
 import re
 
 from hypothesis import given, strategies as st
+from twisted.logger import capturedLogs
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.api import CHAT_LINES, Handler, IHandler, Message, Reply, command, handler, parse_chat_text
+from pubbot import patterns
+from pubbot.api import (CHAT_LINES, Handler, IBatchHandler, IHandler, Message, Reply, command, handler,
+                        parse_chat_text)
 from pubbot.dispatch import ContentFilter, joined_contents
 from pubbot.testing import Harness
 
@@ -133,14 +136,42 @@ _TEXT = st.text(alphabet="fobarxqw?= \n\r\u00dfSs\u0130iI", max_size=12)
 
 class ContentFilterTests(SynchronousTestCase):
     def test_parse_chat_text_filters_by_its_own_regex(self):
-        self.assertEqual(my_chat_handler.content_filter.pattern,
-                         r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')
+        self.assertIsInstance(my_chat_handler.pattern, patterns.LinearPattern)
+        self.assertEqual(my_chat_handler.pattern.pattern, r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')
+        # An RE2 pattern filters batches itself: the dispatcher would recompile it with re.
+        self.assertIsNone(my_chat_handler.content_filter)
+        self.assertTrue(IBatchHandler.providedBy(my_chat_handler))
         loud = parse_chat_text(r"^hello$", re.IGNORECASE)(lambda msg: "hi")
-        self.assertEqual(loud.content_filter.flags & re.IGNORECASE, re.IGNORECASE)
+        self.assertEqual(loud.pattern.flags & re.IGNORECASE, re.IGNORECASE)
         bot = Harness(loud)
         bot.bot.bus.submit_many([bot.bot.chat_message("irc", "#c", "ann", text, False, {})
                                  for text in ("HELLO", "hello there", "oh hello", "Hello")])
         self.assertEqual(bot.sent, [("#c", "hi", "say"), ("#c", "hi", "say")])
+
+    def test_a_batch_without_a_match_is_one_search(self):
+        searched = []
+        h = parse_chat_text(r"b+c")(lambda msg: "bc")
+
+        class Counting:
+            def __init__(self, pattern):
+                self.pattern = pattern
+
+            def search(self, text):
+                searched.append(text)
+                return self.pattern.search(text)
+        h.lines = Counting(h.lines)
+        batch = [Message("chat.irc.#c.chat", {"content": t}) for t in ("ab", "c b", "xyz")]
+        self.assertIsNone(h.handle_many(batch))
+        self.assertEqual(searched, ["ab\nc b\nxyz"])
+        batch.append(Message("chat.irc.#c.chat", {"content": "abbc"}))
+        self.assertEqual(list(h.handle_many(batch)), [(3, "bc")])
+
+    def test_anchored_to_the_text_searches_line_by_line(self):
+        for regex in (r"\Afoo", r"foo\Z"):
+            h = parse_chat_text(regex)(lambda msg: "foo")
+            self.assertIsNone(h.lines, regex)
+            batch = [Message("chat.irc.#c.chat", {"content": t}) for t in ("x", "foo", "y")]
+            self.assertEqual(list(h.handle_many(batch)), [(1, "foo")])
 
     def test_handlers_take_a_filter(self):
         @handler(subscribe=CHAT_LINES, content_filter="x+y")
@@ -160,5 +191,109 @@ class ContentFilterTests(SynchronousTestCase):
     @given(st.sampled_from(_REGEXES), st.sampled_from([0, re.IGNORECASE]), st.lists(_TEXT, max_size=6))
     def test_parse_chat_text_filter_finds_every_line_its_matcher_takes(self, regex, flags, texts):
         h = parse_chat_text(regex, flags)(lambda msg, **kwargs: "ok")
-        taken = {i for i, t in enumerate(texts) if h.matcher(Message("chat.irc.#c.chat", {"content": t}))}
-        self.assertLessEqual(taken, let_through(h.content_filter, texts))
+        batch = [Message("chat.irc.#c.chat", {"content": t}) for t in texts]
+        taken = {i for i, m in enumerate(batch) if h.matcher(m) is not None}
+        if h.content_filter is not None:  # left on re: the dispatcher's filter
+            self.assertNotIsInstance(h.pattern, patterns.LinearPattern)
+            self.assertLessEqual(taken, let_through(h.content_filter, texts))
+        else:
+            self.assertEqual({i for i, _ in h.handle_many(batch) or ()}, taken)
+
+
+class Spy:
+    """A pattern that records the texts it is asked to match."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self.texts = []
+
+    def match(self, text):
+        self.texts.append(text)
+        return self.pattern.match(text)
+
+
+@command("purge", args=r"(?P<what>.+?)", usage="<what>", admin=True)
+def purge(msg, what=None):
+    """Admins: purges something."""
+    return "purged %s" % (what,)
+
+
+class AdminCommandTests(SynchronousTestCase):
+    ADMINS = {"plugins": {"admins": ["root", "ops@trusted.example"]}}
+
+    def setUp(self):
+        self.spy = purge.pattern = Spy(purge.pattern)
+        self.addCleanup(setattr, purge, "pattern", self.spy.pattern)
+        self.bot = Harness(purge, echo, config=self.ADMINS)
+
+    def test_admins_use_it(self):
+        self.assertEqual(self.bot.reply("!purge logs", account="root"), "purged logs")
+        self.assertEqual(self.bot.reply("!purge logs", source="x", hostmask="x!ops@trusted.example"),
+                         "purged logs")
+        self.assertEqual(self.spy.texts, ["purge logs", "purge logs"])
+
+    def test_others_are_refused_before_the_args_pattern_runs(self):
+        hostile = "purge " + "x " + " " * 500 + "y"
+        self.assertEqual(self.bot.reply("!" + hostile, source="root", account=None),
+                         "Sorry root, only admins can use purge.")
+        self.assertEqual(self.bot.reply("pubbot: PURGE", source="eve"),
+                         "Sorry eve, only admins can use purge.")
+        self.assertEqual(self.spy.texts, [])
+
+    def test_other_words_are_not_refused(self):
+        self.assertIsNone(self.bot.reply("!purges logs", source="eve"))
+        self.assertIsNone(self.bot.reply("purge logs", source="eve"))  # not addressed
+        self.assertEqual(self.bot.reply("!echo purge", source="eve"), "purge")
+        self.assertEqual(self.spy.texts, [])
+
+    def test_only_lines_with_the_fixed_start_of_args_are_refused(self):
+        spy = Spy(None)
+
+        @command("when", args=r"someone\s+says\s+(?P<phrase>.+?)\s+reply\s+(?P<reply>.+)", admin=True)
+        def teach(msg, phrase=None, reply=None):
+            return "taught"
+        spy.pattern, teach.pattern = teach.pattern, spy
+        self.assertEqual(teach.said.pattern, r"when(?:\s*\Z|\s+someone\s{1,}says\s{1,})")
+        bot = Harness(teach, echo, config=self.ADMINS)
+        self.assertIsNone(bot.reply("pubbot: when is lunch?", source="eve"))
+        self.assertEqual(bot.reply("pubbot: when  Someone  says x reply y", source="eve"),
+                         "Sorry eve, only admins can use when.")
+        self.assertEqual(bot.reply("!when", source="eve"), "Sorry eve, only admins can use when.")
+        self.assertEqual(spy.texts, [])
+        self.assertIsNone(bot.reply("pubbot: when is lunch?", account="root"))
+        self.assertEqual(bot.reply("!when someone says x reply y", account="root"), "taught")
+        # Not even an admin's line runs it without the fixed start: it could not match.
+        self.assertEqual(spy.texts, ["when someone says x reply y"])
+
+    def test_a_custom_refusal(self):
+        refusal = "No, %(nick)s: %(command)s is for admins."
+        h = command("nuke", admin=True, refusal=refusal)(lambda msg: "boom")
+        self.assertEqual(Harness(h, config=self.ADMINS).reply("!nuke", source="eve"),
+                         "No, eve: nuke is for admins.")
+        self.assertTrue(verifyObject(IHandler, h))
+
+
+class PatternTests(SynchronousTestCase):
+    def test_commands_and_chat_patterns_run_on_re2(self):
+        for h in (echo, purge, my_chat_handler):
+            self.assertIsInstance(h.pattern, patterns.LinearPattern, h)
+            self.assertLessEqual(patterns.work_bound(h.pattern, 512), patterns.LIMIT)
+
+    def test_a_pattern_re2_refuses_still_works_with_a_warning(self):
+        with capturedLogs() as events:
+            @parse_chat_text(r"(?<![\w@])@(?P<who>\w+)")
+            def mention(msg, who):
+                return "hi " + who
+        self.assertIsInstance(mention.pattern, re.Pattern)
+        self.assertIs(mention.content_filter, mention.pattern)  # the dispatcher filters batches
+        [event] = events
+        self.assertEqual(event["owner"], "%s.%s" % (__name__, "PatternTests.test_a_pattern_re2_refuses_still_"
+                                                              "works_with_a_warning.<locals>.mention"))
+        self.assertEqual(event["pattern"], r"(?<![\w@])@(?P<who>\w+)")
+        self.assertEqual(Harness(mention).reply("ping @bob"), "hi bob")
+        self.assertIsNone(Harness(mention).reply("mail a@bob"))
+
+    def test_named_groups_still_come_as_arguments(self):
+        self.assertEqual(Harness(my_chat_handler).reply("x foo=\u00e91, bar=\u0663 y"),
+                         'Foo was "\u00e91", bar was "\u0663"')
+        self.assertEqual(echo.matcher(Message("t", {"command": "ECHO  a b"})), {"text": "a b"})

@@ -1,21 +1,22 @@
 """education: taught replies (admins), factoids (anyone), hostile input."""
 
+import random
 import re
-
 import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.dispatch import ContentFilter, joined_contents
 from pubbot.interfaces import IBatchHandler
 from pubbot.message import Message
-from pubbot.plugins import core
+from pubbot.plugins import core, education
 from pubbot.plugins.education import (
-    FACTOIDS_KEY, TAUGHT_KEY, _match_factoid, _may_say, _phrases_pattern, fill, forget, one_line, recall,
-    responder, teach, what_do_you_know,
+    FACTOIDS_KEY, TAUGHT_KEY, Phrases, _match_factoid, _may_say, _phrases_pattern, fill, forget, one_line,
+    recall, responder, teach, what_do_you_know,
 )
 from pubbot.plugins.education import factoid as factoid_handler
 from pubbot.testing import Harness
@@ -76,6 +77,12 @@ class TeachingTests(SynchronousTestCase):
                          "Sorry mallory, only admins can teach me replies.")
         self.assertIsNone(self.bot.reply("hi", source="bob"))
         self.assertEqual(self.successResultOf(self.bot.store.hgetall(TAUGHT_KEY)), {})
+
+    def test_only_teaching_lines_are_refused(self):
+        self.assertIsNone(self.bot.reply("pubbot: when is lunch?", source="mallory", account=None))
+        self.assertIn("only admins", self.bot.reply("!when", source="mallory", account=None))
+        hostile = "!when SOMEONE says " + " " * 480
+        self.assertIn("only admins", self.bot.reply(hostile, source="m", account=None))
 
     def test_admin_nick_without_account_is_refused(self):
         self.assertIn("only admins", self.teach("hi reply pwned", account=None, source="root"))
@@ -343,8 +350,40 @@ class PhrasePatternProperties(SynchronousTestCase):
             self.assertIsNone(found)
             return
         start, length, _ = min(naive)
-        self.assertEqual((found.start(), -len(found.group())), (start, length))
-        self.assertIn(" ".join(found.group().split()), phrases)
+        self.assertEqual((found.start("phrase"), -len(found.group("phrase"))), (start, length))
+        self.assertIn(" ".join(found.group("phrase").split()), phrases)
+
+
+class HasWordsTests(SynchronousTestCase):
+    @given(st.text("ab _-\u00e9\u0661.", max_size=12), st.text("ab _\u00e9", min_size=1, max_size=3))
+    def test_as_re_word_boundaries(self, text, words):
+        expected = re.search(r"(?<!\w)%s(?!\w)" % re.escape(words), text) is not None
+        self.assertEqual(education._has_words(text, words), expected)
+
+
+class PhrasesTests(SynchronousTestCase):
+    def test_too_many_for_one_pattern_make_several_that_find_the_same(self):
+        rng = random.Random(7)
+        phrases = {" ".join(rng.choice("abcdefgh") for _ in range(rng.randint(1, 6))) for _ in range(400)}
+        one = Phrases(phrases)
+        self.assertEqual(len(one.patterns), 1)
+        self.patch(education, "PHRASES_MEMORY", 1 << 16)
+        several = Phrases(phrases)
+        self.assertGreater(len(several.patterns), 2)
+        for _ in range(300):
+            line = " ".join(rng.choice(["a", "b", "c", "d", "e", "f", "g", "h", "ab", ",", "x"])
+                            for _ in range(rng.randint(0, 12)))
+            a, b = one.search(line), several.search(line)
+            self.assertEqual(a and (a.start("phrase"), a.group("phrase")),
+                             b and (b.start("phrase"), b.group("phrase")), line)
+
+    def test_a_phrase_re2_cannot_take_is_logged_and_left_out(self):
+        self.patch(education, "PHRASES_MEMORY", 48 << 10)  # "tea" fits, 50 words do not
+        with capturedLogs() as events:
+            phrases = Phrases(["tea", " ".join("abcdefghij" * 5)])
+        self.assertEqual(len(phrases.patterns), 1)
+        self.assertTrue(phrases.search("more tea please"))
+        self.assertEqual([e["log_level"] for e in events], [LogLevel.error])
 
 
 class BatchTests(SynchronousTestCase):

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
 from pubbot.brainhost import IBrainModel, InlineModel, LearnerProcess, resolved
 from pubbot.brainmodel import TrigramModel, parse_shard_key, shard_key
@@ -40,7 +41,9 @@ FLUSH_ROUNDS = None
 REPLY_WEIGHT = -999
 NO_SENSE = "You make no sense"
 
-_UNLEARN = re.compile(r"unlearn(?:\s+(?P<words>.*?))?\s*\Z", re.IGNORECASE | re.DOTALL)
+# On RE2 (pubbot.patterns). Who may unlearn is asked on the word alone, before the rest is read.
+_UNLEARN_SAID = patterns.linear(r"unlearn(?:\s|\Z)", re.IGNORECASE)
+_UNLEARN = patterns.linear(r"unlearn(?:\s+(?P<words>.*?))?\s*\Z", re.IGNORECASE | re.DOTALL)
 
 
 def _host(model: Any) -> Any:
@@ -273,9 +276,11 @@ class Brain:
 
     def answer(self, msg) -> Any:
         text = msg.fields.get("content") or ""
-        unlearn = _UNLEARN.match(text)
-        if unlearn is not None:
-            return self.unlearn(msg, unlearn.group("words") or "")
+        if _UNLEARN_SAID.match(text) is not None:
+            if not is_admin(msg):
+                return {"content": "%s: only admins can make me unlearn things." % (msg.source,)}
+            unlearn = _UNLEARN.match(text)
+            return self.unlearn(msg, (unlearn.group("words") if unlearn is not None else None) or "")
         # The sentence is drawn from a generator seeded from the bot's
         # random source, so a seeded bot answers the same wherever the
         # model lives.

@@ -35,6 +35,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, IBatchHandler, command, handle_each
 from pubbot.people import is_admin, person_key
 from pubbot.ratelimit import Limits
@@ -52,6 +53,8 @@ MAX_PHRASE = 100
 MAX_RESPONSE = 400
 MAX_FACTOID_WORDS = 6
 MAX_FACTOIDS = 10000
+#: RE2's memory for one pattern of taught phrases (more phrases make more patterns).
+PHRASES_MEMORY = 8 << 20
 #: Replies that answer a command outrank taught replies, which outrank chatter.
 COMMAND_WEIGHT = 10
 TAUGHT_WEIGHT = 1
@@ -80,10 +83,14 @@ _PASSING_VALUES = frozenset("here there back away gone home late early right wro
 #: A value starting with one of these goes on talking rather than saying what X is.
 _NOT_FIRST_IN_VALUE = frozenset("that because like why what how when if so".split())
 
-_PLACEHOLDER = re.compile(r"%(?:\((\w{1,32})\)s|%)")
+# Every pattern chat text reaches runs on RE2 (pubbot.patterns): linear in the line.
+# Names are ASCII (nick, channel): a non-ASCII one is unknown, so kept as written either way.
+_PLACEHOLDER = patterns.linear(r"%(?:\((\w{1,32})\)s|%)", re.ASCII)
 # C0/C1 controls except IRC formatting (bold, colours, reset, monospace, reverse,
 # italic, strike-through, underline), plus Unicode line and paragraph separators.
-_CONTROLS = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
+# One character class: Python's re takes one step a character (patterns.bounded
+# proves it), and its sub costs a fifth of RE2's call overhead on every quote.
+_CONTROLS = patterns.bounded(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
 
 
 def fill(template: str, values: dict) -> str:
@@ -95,7 +102,7 @@ def fill(template: str, values: dict) -> str:
     if "%" not in template:
         return template
 
-    def replace(m: re.Match) -> str:
+    def replace(m) -> str:
         name = m.group(1)
         if name is None:
             return "%"
@@ -126,12 +133,13 @@ def _valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_PHRASE and key == _normal(key)
 
 
-def _phrases_pattern(phrases) -> re.Pattern:
+def _phrases_pattern(phrases) -> patterns.LinearPattern:
     """
     One regex finding any of C{phrases} (lower case, single spaces) in a
-    lower-cased line, on word boundaries, longest first. The alternatives
-    share their prefixes (a trie), so a line costs about the same with ten
-    phrases or a thousand.
+    lower-cased line, on word boundaries, longest first: its group
+    C{phrase}. The alternatives share their prefixes (a trie), so a line
+    costs about the same with ten phrases or a thousand. A boundary is a
+    non-word character (taken into the match) or an end of the text.
     """
     trie: dict = {}
     for phrase in phrases:
@@ -148,7 +156,41 @@ def _phrases_pattern(phrases) -> re.Pattern:
         body = branches[0] if len(branches) == 1 else "(?:%s)" % "|".join(branches)
         return "(?:%s)?" % body if "" in node else body
 
-    return re.compile(r"(?<!\w)(?:%s)(?!\w)" % build(trie))
+    return patterns.linear(r"(?:\A|\W)(?P<phrase>%s)(?:\W|\Z)" % build(trie), max_mem=PHRASES_MEMORY)
+
+
+class Phrases:
+    """
+    The taught phrases' patterns (L{_phrases_pattern}): one, or, when RE2
+    finds that too big for its memory (thousands of long phrases), several
+    over parts of them, whose matches L{search} makes one: the leftmost,
+    then longest.
+    """
+
+    def __init__(self, phrases: Iterable[str]):
+        self.patterns: list[patterns.LinearPattern] = []
+        self._add(sorted(phrases))
+
+    def _add(self, phrases: list) -> None:
+        try:
+            self.patterns.append(_phrases_pattern(phrases))
+        except patterns.Unsupported:
+            if len(phrases) == 1:
+                log.error("education: RE2 cannot take the taught phrase {phrase!r}; it is ignored",
+                          phrase=phrases[0])
+                return
+            half = len(phrases) // 2
+            self._add(phrases[:half])
+            self._add(phrases[half:])
+
+    def search(self, text: str) -> Optional[patterns.Match]:
+        best = None
+        for pattern in self.patterns:
+            found = pattern.search(text)
+            if found is not None and (best is None or (found.start("phrase"), -len(found.group("phrase")))
+                                      < (best.start("phrase"), -len(best.group("phrase")))):
+                best = found
+        return best
 
 
 class Education:
@@ -158,7 +200,7 @@ class Education:
         self.bot = bot
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
-        self.pattern: Optional[re.Pattern] = None
+        self.pattern: Optional[Phrases] = None
         #: Unprompted replies (taught phrases, factoid recall): the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Factoids set per person.
@@ -208,7 +250,7 @@ class Education:
         d.addCallbacks(loaded, failed)
 
     def _compile(self) -> None:
-        self.pattern = _phrases_pattern(self.taught) if self.taught else None
+        self.pattern = Phrases(self.taught) if self.taught else None
 
     # changes
 
@@ -260,7 +302,7 @@ class Responder(Handler):
         self.education = None
         super().stop()
 
-    def _ready(self) -> Optional[tuple[Education, re.Pattern]]:
+    def _ready(self) -> Optional[tuple[Education, Phrases]]:
         """The education and its phrases' pattern (reloaded when due); None when nothing is taught."""
         education = self.education
         if education is None:
@@ -284,7 +326,7 @@ class Responder(Handler):
         return handle_each(self, messages, handle=lambda msg: self._respond(msg, education, pattern))
 
     @staticmethod
-    def _respond(msg, education: Education, pattern: re.Pattern) -> Optional[dict]:
+    def _respond(msg, education: Education, pattern: Phrases) -> Optional[dict]:
         content = msg.fields["content"]
         if len(content) > MAX_LINE:
             return None
@@ -294,7 +336,7 @@ class Responder(Handler):
         text = msg.fields.get("command")
         if text is not None and _is_education_command(text):
             return None
-        entry = education.taught.get(_normal(found.group()))
+        entry = education.taught.get(_normal(found.group("phrase")))
         if entry is None:
             return None
         probability = entry.get("probability", 1.0)
@@ -308,7 +350,7 @@ class Responder(Handler):
                 "weight": TAUGHT_WEIGHT}
 
 
-def _may_say(pattern: re.Pattern, messages: Iterable) -> bool:
+def _may_say(pattern: Phrases, messages: Iterable) -> bool:
     """
     Could a taught phrase be in one of the messages' contents? False only
     when none has one: the lower-cased contents joined by newlines (not
@@ -327,13 +369,16 @@ responder = Responder()
 #: "someone says <phrase> reply <response> [N%]", also with somebody/anyone/anybody, a comma before
 #: the reply, say/answer/respond (with) for reply, and the phrase in quotes (then it may hold those
 #: words). The pattern only finds a teaching; L{parse_teaching} reads it, in linear time.
-_TEACH_ARGS = r"(?P<teaching>(?:someone|somebody|anyone|anybody)\s+says\b.*)"
-_TEACH = re.compile(r"when\s+%s\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
-_TEACH_HEAD = re.compile(r"(?:someone|somebody|anyone|anybody)\s+says\s+", re.IGNORECASE)
-_REPLY_WORD = re.compile(r"(?<![\w'])(?:reply|say|answer|respond)(?![\w'])", re.IGNORECASE)
-_AFTER_QUOTE = re.compile(r",?\s+(?:reply|say|answer|respond)(?![\w'])", re.IGNORECASE)
-_CHANCE = re.compile(r"\d{1,3}(?:\.\d+)?\Z")
-_FORGET = re.compile(r"forget\s", re.IGNORECASE)
+_TEACH_ARGS = r"(?P<teaching>(?:someone|somebody|anyone|anybody)\s+says(?:[^\w].*)?)"
+_TEACH = patterns.linear(r"when\s+%s\Z" % _TEACH_ARGS, re.IGNORECASE | re.DOTALL)
+_TEACH_HEAD = patterns.linear(r"(?:someone|somebody|anyone|anybody)\s+says\s+", re.IGNORECASE)
+_REPLY_WORD = patterns.bounded(r"(?<![\w'])(?:reply|say|answer|respond)(?![\w'])", re.IGNORECASE)
+#: After a quoted phrase (matched there, then checked not to run on into a word).
+_AFTER_QUOTE = patterns.linear(r",?\s+(?:reply|say|answer|respond)", re.IGNORECASE)
+_CHANCE = patterns.linear(r"\d{1,3}(?:\.\d+)?\Z")
+_FORGET = patterns.linear(r"forget\s", re.IGNORECASE)
+_FORGET_TAUGHT = patterns.linear(r"when\s+(?:someone|somebody|anyone|anybody)\s+says\s+(?P<phrase>.+)\Z",
+                                 re.IGNORECASE | re.DOTALL)
 
 
 def _is_education_command(text: str) -> bool:
@@ -355,7 +400,8 @@ def _reply(text: str) -> dict:
 
 
 @command("when", args=_TEACH_ARGS, flags=re.IGNORECASE | re.DOTALL,
-         usage="someone says <phrase> reply <response> [N%]")
+         usage="someone says <phrase> reply <response> [N%]",
+         admin=True, refusal="Sorry %(nick)s, only admins can teach me replies.")
 async def teach(msg, teaching=None):
     """Admins: teach me a reply (%(nick)s is who spoke; [N%] replies only N% of the time)."""
     education = _education(msg)
@@ -364,9 +410,6 @@ async def teach(msg, teaching=None):
     parsed = parse_teaching(teaching) if teaching is not None else None
     if parsed is None:
         return _reply("Teach me with: when someone says <phrase> reply <response> [N%]")
-    if not is_admin(msg):
-        log.info("{source} ({who}) may not teach me", source=msg.source, who=person_key(msg))
-        return _reply("Sorry %s, only admins can teach me replies." % (msg.source,))
     if parsed.ambiguous:
         return _reply('That reads two ways; put the phrase in quotes, as in: '
                       'when someone says "good morning" reply morning!')
@@ -413,13 +456,13 @@ def parse_teaching(text: str) -> Optional[Teaching]:
     percent = None
     if rest.endswith("%]"):
         start = rest.rfind("[")
-        if start > 0 and rest[start - 1].isspace() and _CHANCE.match(rest, start + 1, len(rest) - 2):
+        if start > 0 and rest[start - 1].isspace() and _CHANCE.match(rest[start + 1:-2]):
             percent = rest[start + 1:-2]
             rest = rest[:start].rstrip()
     if rest[:1] in ("\"", "'"):
         close = rest.find(rest[0], 1)
         after = _AFTER_QUOTE.match(rest, close + 1) if close > 1 else None
-        if after is not None:
+        if after is not None and not _is_word(rest[after.end():after.end() + 1] or " ", "'"):
             response = _response(rest[after.end():])
             if response:
                 return Teaching(rest[1:close], response, percent)
@@ -466,8 +509,7 @@ async def forget(msg, what=None):
         return _NOT_RUNNING
     if what is None:
         return _reply("Forget what?")
-    taught = re.match(r"when\s+(?:someone|somebody|anyone|anybody)\s+says\s+(?P<phrase>.+)\Z", what,
-                      re.IGNORECASE | re.DOTALL)
+    taught = _FORGET_TAUGHT.match(what)
     if taught is not None:
         if not is_admin(msg):
             return _reply("Sorry %s, only admins can make me forget replies." % (msg.source,))
@@ -509,9 +551,8 @@ def _what_i_know(msg, what: Optional[str]):
     factoid = education.factoids.get(key)
     if factoid is not None:
         lines.append("%s is %s (%s)" % (key, factoid.get("value"), _told(factoid, now)))
-    word = re.compile(r"(?<!\w)%s(?!\w)" % re.escape(key))
     for phrase in sorted(education.taught):
-        if word.search(phrase):
+        if _has_words(phrase, key):
             entry = education.taught[phrase]
             chance = entry.get("probability", 1.0)
             lines.append("When someone says '%s' I reply '%s'%s (%s)" % (
@@ -525,7 +566,7 @@ def _what_i_know(msg, what: Optional[str]):
     return _reply(lines)
 
 
-_TELL_ME_ABOUT = re.compile(r"tell\s+(?:me|us)\s+(?:about|of)\s+(?P<what>.+)", re.IGNORECASE | re.DOTALL)
+_TELL_ME_ABOUT = patterns.linear(r"tell\s+(?:me|us)\s+(?:about|of)\s+(?P<what>.+)", re.IGNORECASE | re.DOTALL)
 
 
 def _match_tell_me_about(msg) -> Optional[dict]:
@@ -545,7 +586,23 @@ def _tell_me_about(msg, what):
 #: "tell me about X" is asked of me (tell's notes are for a nick, never "me" or "us").
 tell_me_about = Handler(_tell_me_about, [CHAT_LINES], name="tell-me-about",
                         triggers=("tell me about <thing>",), matcher=_match_tell_me_about,
-                        content_filter=re.compile(r"^tell\s", re.MULTILINE | re.IGNORECASE))
+                        content_filter=patterns.bounded(r"^tell\s", re.MULTILINE | re.IGNORECASE))
+
+
+def _has_words(text: str, words: str) -> bool:
+    """Does C{text} hold C{words} between non-word characters (as re's C{\\w}) or its ends?"""
+    start = text.find(words)
+    while start >= 0:
+        end = start + len(words)
+        if ((start == 0 or not _is_word(text[start - 1]))
+                and (end == len(text) or not _is_word(text[end]))):
+            return True
+        start = text.find(words, start + 1)
+    return False
+
+
+def _is_word(char: str, more: str = "") -> bool:
+    return char.isalnum() or char == "_" or char in more
 
 
 def _told(entry: dict, now: float) -> str:
@@ -554,8 +611,8 @@ def _told(entry: dict, now: float) -> str:
     return "%s told me%s" % (entry.get("by") or "someone", ago)
 
 
-_FACTOID_SET = re.compile(r"(?P<key>[^\n]{1,%d}?)\s+is\s+(?P<value>.+)\Z" % (MAX_PHRASE,),
-                          re.IGNORECASE | re.DOTALL)
+_FACTOID_SET = patterns.linear(r"(?P<key>[^\n]{1,%d}?)\s+is\s+(?P<value>.+)\Z" % (MAX_PHRASE,),
+                               re.IGNORECASE | re.DOTALL)
 
 
 def _words(text: str) -> list[str]:
@@ -637,13 +694,14 @@ async def _set_factoid(msg, key, value):
 #: What every line _match_factoid takes has: " is " in its lowered command,
 #: the end of its content. Only "I" lowers to "i" ("\u0130" to "i" and a
 #: combining dot, never followed by "s"), only "S" to "s" and nothing else
-#: to " ", so IGNORECASE finds every " is " str.lower() makes.
-FACTOID_FILTER = re.compile(" is ", re.IGNORECASE)
+#: to " ", so IGNORECASE finds every " is " str.lower() makes. On Python's
+#: re, as the dispatcher compiles filters: no quantifier, so its work is bounded.
+FACTOID_FILTER = patterns.bounded(" is ", re.IGNORECASE)
 
 factoid = Handler(_set_factoid, [CHAT_LINES], name="factoid", triggers=("<thing> is <text>",),
                   matcher=_match_factoid, content_filter=FACTOID_FILTER)
 
-_ASKING = re.compile(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
+_ASKING = patterns.linear(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
 #: Asked about, unknown, and still no answer: "what is up", "what is going on".
 _NOT_ASKED_ABOUT = frozenset("up going happening new next wrong the-matter".split())
 
@@ -693,8 +751,9 @@ def _recall(msg, key, entry, education):
 
 #: What every line _match_recall takes has: content ending with "?", or
 #: (addressed) starting with "what" or "who" (found at the ends of lines,
-#: so a batch's joined lines are one scan).
-RECALL_FILTER = re.compile(r"\?$|^(?:what|who)", re.MULTILINE | re.IGNORECASE)
+#: so a batch's joined lines are one scan). On Python's re, as the
+#: dispatcher compiles filters: bounded work.
+RECALL_FILTER = patterns.bounded(r"\?$|^(?:what|who)", re.MULTILINE | re.IGNORECASE)
 
 recall = Handler(_recall, [CHAT_LINES], name="recall", triggers=("<thing>?",), matcher=_match_recall,
                  content_filter=RECALL_FILTER)

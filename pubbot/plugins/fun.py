@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Optional
 from zoneinfo import ZoneInfo
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, command
 from pubbot.ratelimit import RateLimiter
 from pubbot.wording import possessive
@@ -16,7 +17,8 @@ SEASON_DAYS = 60
 #: ...and at most once per channel in this many seconds.
 MENTION_WINDOW = 6 * 60 * 60
 
-_MENTION = re.compile(r"(?<!\w)christmas(?!\w)", re.IGNORECASE)
+#: "christmas" as a word: between non-word characters (taken into the match) or the ends.
+_MENTION = patterns.linear(r"(?:\A|\W)christmas(?:\W|\Z)", re.IGNORECASE)
 #: What christmas-mentions checks first, case-sensitively: the dispatcher
 #: calls it only for lines with one of these (see
 #: L{pubbot.interfaces.IBatchHandler}), so chatter costs it one substring

@@ -9,11 +9,11 @@ seconds. Scores live in the store's C{karma} hash.
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from twisted.internet.defer import Deferred
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, command
 from pubbot.people import person_key
 from pubbot.plugins.education import one_line
@@ -31,7 +31,10 @@ LIST_LENGTH = 5
 #: A change's reply yields to any other reply to the same line.
 CHANGE_WEIGHT = -1
 
-_CHANGE = re.compile(
+#: On Python's re for its lookarounds (RE2 has none, and taking the context into
+#: the match would lose changes next to each other, "a++ b++"): its quantifiers
+#: are bounded and not nested, so pubbot.patterns.bounded proves its work bounded.
+_CHANGE = patterns.bounded(
     r"(?:\((?P<group>[^()\r\n]{1,%d})\)|(?<![\w.+-])(?P<word>\w[\w.-]{0,%d}))(?P<op>\+\+|--)(?![\w+-])"
     % (MAX_THING, MAX_THING - 1))
 #: What karma checks first (every _CHANGE match has one): the dispatcher

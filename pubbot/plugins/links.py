@@ -24,6 +24,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
 from pubbot.ratelimit import RateLimiter
 from pubbot.safefetch import BadURL, FetchError, SafeFetcher, clean_text, human_size, parse_url
@@ -39,12 +40,13 @@ CHANNEL_LIMIT = 10
 TITLE_LENGTH = 200
 STORE_KEY = "links:last"
 
-_URL = re.compile(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
-_LASTLINK = re.compile(r"lastlink\s*\Z", re.IGNORECASE)
+# On RE2 (pubbot.patterns): linear in the line.
+_URL = patterns.linear(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
+_LASTLINK = patterns.linear(r"lastlink\s*\Z", re.IGNORECASE)
 #: "lastlink" in every case _LASTLINK takes, lower-cased: str.lower() keeps
 #: the long s and the dotless i, and makes the dotted capital I an i with a
 #: combining dot (see test_plugin_links).
-_LASTLINK_LOWERED = re.compile("la[s\u017f]tl(?:i\u0307?|\u0131)nk")
+_LASTLINK_LOWERED = patterns.linear("la[s\u017f]tl(?:i\u0307?|\u0131)nk")
 _TRAILING = ".,;:!?'\"*"
 _PAIRS = {")": "(", "]": "[", "}": "{", ">": "<"}
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, handler
 from pubbot.music.interfaces import MusicError, SourceUnavailable, Unsupported
 from pubbot.music.track import MAX_QUEUE, PAUSE, PLAY, STOP, Status, clean_text, format_track
@@ -81,9 +82,9 @@ class MusicCommand(Handler):
         super().stop()
 
 
-def _matcher(word: str, args: Optional[str], bare: bool) -> Callable:
+def _matcher(word: str, args: Optional[str], bare: bool) -> tuple[Callable, patterns.LinearPattern]:
     rest = r"(?:\s+(?:%s))?" % (args,) if args else ""
-    pattern = re.compile(r"%s%s\s*\Z" % (re.escape(word), rest), re.IGNORECASE | re.DOTALL)
+    pattern = patterns.linear(r"%s%s\s*\Z" % (re.escape(word), rest), re.IGNORECASE | re.DOTALL)
 
     def match(message: Any) -> Optional[dict]:
         text = message.fields.get("command")
@@ -97,7 +98,7 @@ def _matcher(word: str, args: Optional[str], bare: bool) -> Callable:
         found = pattern.match(text.strip())
         return None if found is None else found.groupdict()
 
-    return match
+    return match, pattern
 
 
 def music_command(word: str, args: Optional[str] = None, bare: bool = False, usage: str = ""):
@@ -107,8 +108,9 @@ def music_command(word: str, args: Optional[str] = None, bare: bool = False, usa
     """
     def decorate(func: Callable) -> MusicCommand:
         trigger = "%s %s" % (word, usage) if usage else word
-        command = MusicCommand(func, [CHAT_LINES], "music_" + word, None, (trigger,),
-                               _matcher(word, args, bare))
+        match, pattern = _matcher(word, args, bare)
+        command = MusicCommand(func, [CHAT_LINES], "music_" + word, None, (trigger,), match)
+        command.patterns = (pattern,)
         command.command_word = word  # type: ignore[attr-defined]
         # The dispatcher calls it only for lines starting with the word
         # (after the prefix or address, or bare): not for every line of chatter.

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, IBatchHandler, handle_each
 from pubbot.people import person_key
 from pubbot.plugins.education import one_line
@@ -46,15 +47,17 @@ MAX_NOTE = 400
 DELIVER_AT_ONCE = 3
 RELOAD_SECONDS = 60.0
 
-_SEEN = re.compile(r"(?:(?:have|has)\s+(?:you|anyone|anybody|someone|somebody)\s+seen"
-                   r"|did\s+(?:you|anyone|anybody)\s+see|when\s+did\s+you\s+last\s+see|seen)"
-                   r"\s+(?P<nick>[^\s?]{1,64})(?:\s+(?:lately|recently|today|around|anywhere))?\s*(?:\?\s*)?\Z",
-                   re.IGNORECASE)
+# On RE2 (pubbot.patterns): linear in the line. (After "privately" comes \s+, so
+# the word boundary the original had there always held.)
+_SEEN = patterns.linear(r"(?:(?:have|has)\s+(?:you|anyone|anybody|someone|somebody)\s+seen"
+                        r"|did\s+(?:you|anyone|anybody)\s+see|when\s+did\s+you\s+last\s+see|seen)"
+                        r"\s+(?P<nick>[^\s?]{1,64})(?:\s+(?:lately|recently|today|around|anywhere))?\s*(?:\?\s*)?\Z",
+                        re.IGNORECASE)
 #: How the lines _SEEN may match start (lower case, four characters).
 _SEEN_STARTS = ("seen", "have", "has ", "did ", "when")
-_TELL = re.compile(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately)\b)?\s+(?P<text>.+)\Z",
-                   re.IGNORECASE | re.DOTALL)
-_NICK = re.compile(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
+_TELL = patterns.linear(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately))?\s+(?P<text>.+)\Z",
+                        re.IGNORECASE | re.DOTALL)
+_NICK = patterns.linear(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 #: Who "tell"/"seen" take for the one asking, and for the bot.
 _ASKER = frozenset(["me", "myself", "us"])
 _BOT = frozenset(["you", "yourself"])
@@ -64,7 +67,7 @@ _NOBODY_IN_PARTICULAR = frozenset("""
     people folks guys y'all yall ya
 """.split())
 #: "tell bob that lunch is ready": the note is "lunch is ready".
-_that = re.compile(r"that\s+(?=\S)", re.IGNORECASE)
+_that = patterns.linear(r"that\s+\S", re.IGNORECASE)
 _fields_of = attrgetter("fields")
 _topic_of = attrgetter("topic")
 _SAID = ("private", "source", "network", "channel", "content")
@@ -428,7 +431,7 @@ class Tell(Handler):
         text = one_line(text)
         that = _that.match(text)
         if that is not None:
-            text = text[that.end():]
+            text = text[that.end() - 1:]
         if len(text) > MAX_NOTE:
             return _reply("%s: that note is too long; %d characters at most." % (source, MAX_NOTE))
         key = "%s%s:%s" % (TELL_PREFIX, network, wanted)
