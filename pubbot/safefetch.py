@@ -15,8 +15,10 @@ For every hop (the URL and each redirect, at most C{max_redirects}):
    changes between check and connect cannot redirect it), while the Host
    header, TLS SNI and certificate verification keep the name.
 
-Connecting has its own timeout, the whole fetch another; at most
-C{max_bytes} of a body are read, and only HTML bodies are read at all.
+Connecting has its own timeout, the whole fetch another (it cancels
+whatever is under way, however slowly the server drips); response heads are
+capped in lines and bytes (L{pubbot.httplimits}); at most C{max_bytes} of a
+body are read, and only HTML bodies are read at all.
 Compressed responses are refused at the door (C{Accept-Encoding: identity});
 a server that compresses anyway gets its content type reported, unread, so a
 decompression bomb cannot blow up memory.
@@ -43,13 +45,12 @@ from twisted.internet.interfaces import IResolutionReceiver
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import (
-    Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, PotentialDataLoss, ResponseDone,
-)
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IAgentEndpointFactory
 from zope.interface import implementer
 
+from .httplimits import LimitedPool
 from .version import __version__
 
 log = Logger()
@@ -580,7 +581,7 @@ class SafeFetcher:
     async def _request(self, target: Target, address: IPAddress):
         endpoints = _PinnedEndpoints(self._reactor, target, address, self.tls_policy,
                                      self.connect_timeout)
-        pool = HTTPConnectionPool(self._reactor, persistent=False)
+        pool = LimitedPool(self._reactor, persistent=False)
         agent = _IdentityAgent(Agent.usingEndpointFactory(self._reactor, endpoints, pool=pool))
         client = HTTPClient(agent)
         headers = Headers({b"user-agent": [self.user_agent.encode("utf-8")],
