@@ -7,8 +7,8 @@ from pubbot.httplimits import MAX_HEADER_BYTES, MAX_HEADER_LINES
 from pubbot.safefetch import FetchError, SafeFetcher
 from tests.linkserver import async_test
 from tests.support.hostile_http import (
-    HostileHTTPServer, drip_body, drip_headers, endless_body, endless_headers, interim_forever,
-    long_header_line, many_headers, response,
+    HostileHTTPServer, drip_body, drip_headers, endless_body, endless_headers, hostile_pages,
+    interim_forever, long_header_line, many_headers, response, unusual_charsets,
 )
 
 KB = 1024
@@ -97,3 +97,22 @@ class HostileFetchTests(TestCase):
     async def test_ordinary_page(self):
         page = await self.fetcher().fetch(self.server.route("/ok", response(b"<title>fine</title>")))
         self.assertEqual(page.title, "fine")
+
+    @async_test
+    async def test_pathological_pages(self):
+        for i, (name, body) in enumerate(hostile_pages(MB)):
+            page = await self.fetcher().fetch(self.server.route("/page%d" % (i,), response(body)))
+            self.assertTrue(page.title is None or isinstance(page.title, str), name)
+
+    @async_test
+    async def test_unusual_charsets_are_read_as_utf8(self):
+        for label, body in unusual_charsets():
+            for content_type, page in [(b"text/html; charset=" + label.encode(), body),
+                                       (b"text/html", b"<meta charset=" + label.encode() + b">" + body)]:
+                page += b"<title>caf\xc3\xa9</title>"
+                url = self.server.route("/" + label, response(page, content_type))
+                fetched = await self.fetcher().fetch(url)
+                self.assertTrue(fetched.title is None or isinstance(fetched.title, str), label)
+            url = self.server.route("/" + label, response(b"<title>caf\xc3\xa9</title>",
+                                                          b"text/html; charset=" + label.encode()))
+            self.assertEqual((await self.fetcher().fetch(url)).title, "caf\u00e9")
