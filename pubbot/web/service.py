@@ -19,7 +19,7 @@ from twisted.web.server import Site
 
 from .auth import TokenAuth, is_loopback
 from .feed import LiveFeed
-from .limits import LimitedRequest
+from .limits import LimitedSite
 from .metrics import make_registry
 from .resources import DashboardRoot, build_root
 from .sse import EventHub
@@ -38,14 +38,15 @@ def check_web_settings(settings) -> Optional[str]:
     return None
 
 
-class QuietSite(Site):
+class QuietSite(LimitedSite):
     """
-    A Site that logs only failed requests (polling would flood the log) and
-    refuses request bodies over L{limits.MAX_REQUEST_BODY} before buffering them.
+    A Site that logs only failed requests (polling would flood the log),
+    with the limits of L{limits.LimitedSite}: open connections capped, slow
+    requests dropped, request bodies over L{limits.MAX_REQUEST_BODY}
+    refused before they are buffered.
     """
 
     noisy = False
-    requestFactory = LimitedRequest
 
     def log(self, request) -> None:
         code = request.code
