@@ -74,7 +74,7 @@ class WebService(Service):
                              % (self.endpoint,))
         self.hub = hub or EventHub(reactor)
         self.feed = LiveFeed(bot, self.hub)
-        self.auth = TokenAuth(self.token)
+        self.auth = TokenAuth(self.token, reactor)
         self.registry = make_registry(bot, self.feed)
         self.root: Optional[DashboardRoot] = None
         self.site: Optional[Site] = None
