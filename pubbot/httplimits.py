@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from twisted.web.client import HTTPConnectionPool
@@ -117,17 +118,18 @@ class _GuardedProtocol(ProtocolWrapper):
             problem = self.scanner.feed(data)
             if problem is not None:
                 self.problem = HeadersTooLarge(problem)
-                self.transport.abortConnection()
+                transport: Any = self.transport
+                transport.abortConnection()
                 return
         super().dataReceived(data)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.problem is not None:
             reason = Failure(self.problem)
         super().connectionLost(reason)
 
 
-class _GuardFactory(WrappingFactory):
+class _GuardFactory(WrappingFactory[_GuardedProtocol]):
     protocol = _GuardedProtocol  # type: ignore[assignment]
     noisy = False
 

@@ -6,7 +6,11 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, ResponseFailed
 
-from pubbot.httplimits import LimitedPool, _HeadScanner
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.interfaces import IStreamClientEndpoint
+from zope.interface.verify import verifyObject
+
+from pubbot.httplimits import GuardedEndpoint, LimitedPool, _HeadScanner
 from tests.linkserver import WebServer, async_test
 from tests.support.hostile_http import HostileHTTPServer, many_headers
 
@@ -56,6 +60,9 @@ class ScannerTests(SynchronousTestCase):
 
 
 class PoolTests(TestCase):
+
+    def test_interface(self):
+        verifyObject(IStreamClientEndpoint, GuardedEndpoint(TCP4ClientEndpoint(reactor, "127.0.0.1", 1)))
 
     @async_test
     async def test_persistent_connections_are_capped_per_response(self):

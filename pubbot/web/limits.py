@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper
+from twisted.python.failure import Failure
 from twisted.web.server import Request, Site
 
 log = Logger()
@@ -124,8 +125,9 @@ class _Busy(Protocol):
     """What a connection over the limits gets: a 503, and the connection closed."""
 
     def connectionMade(self) -> None:
-        self.transport.write(_BUSY)
-        self.transport.loseConnection()
+        transport: Any = self.transport
+        transport.write(_BUSY)
+        transport.loseConnection()
 
 
 class ConnectionGuard(ProtocolWrapper):
@@ -138,7 +140,8 @@ class ConnectionGuard(ProtocolWrapper):
     factory: "LimitedSite"
 
     def __init__(self, factory: "LimitedSite", wrapped: Any, host: str):
-        super().__init__(factory, wrapped)
+        # The site keeps the counts a WrappingFactory would (registerProtocol...).
+        super().__init__(factory, wrapped)  # type: ignore[arg-type]
         self.host = host
         self.state = "headers"
         self.current: Any = None  # the newest request whose headers came
@@ -165,7 +168,8 @@ class ConnectionGuard(ProtocolWrapper):
         self._timer = None
         self.factory.note("slow-" + state, "web: dropped a connection from {client}: no complete request "
                           + state + " within {timeout}s", client=self.host, timeout=timeout)
-        self.transport.abortConnection()
+        transport: Any = self.transport
+        transport.abortConnection()
 
     # what LimitedRequest reports
 
@@ -181,7 +185,7 @@ class ConnectionGuard(ProtocolWrapper):
         if request is self.current and self.state == "handling":
             self._arm("headers")
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel()
         self.state = "closed"
         super().connectionLost(reason)
