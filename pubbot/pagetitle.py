@@ -32,7 +32,7 @@ from twisted.logger import Logger
 log = Logger()
 
 #: Most markup constructs (tags, comments, quoted attribute values) examined.
-MAX_STEPS = 20000
+MAX_STEPS = 10000
 #: Longest title text kept (characters, before character references are resolved).
 MAX_TITLE = 4096
 #: How far into a body a C{<meta charset>} is looked for (bytes).
