@@ -7,7 +7,7 @@ from pubbot.httplimits import MAX_HEADER_BYTES, MAX_HEADER_LINES
 from pubbot.safefetch import FetchError, SafeFetcher
 from tests.linkserver import async_test
 from tests.support.hostile_http import (
-    HostileHTTPServer, drip_body, drip_headers, endless_body, endless_headers, hostile_pages,
+    HostileHTTPServer, drip_body, drip_headers, endless_body, endless_headers, hostile_pages, huge_body,
     interim_forever, long_header_line, many_headers, response, unusual_charsets,
 )
 
@@ -84,6 +84,15 @@ class HostileFetchTests(TestCase):
         self.assertFalse(page.complete)
         self.assertLess(self.server.stats["/endless"].sent, 8 * MB)
         self.assertEqual(self.server.stats["/endless"].endings, ["client closed"])
+
+    @async_test
+    async def test_huge_body(self):
+        url = self.server.route("/huge", huge_body(200 * MB, start=b"<html><p>no title"))
+        page = await self.fetcher(max_bytes=512 * KB).fetch(url)
+        await self.server.closed()
+        self.assertEqual((len(page.body), page.length, page.complete, page.title),
+                         (512 * KB, 200 * MB, False, None))
+        self.assertLess(self.server.stats["/huge"].sent, 8 * MB)
 
     @async_test
     async def test_other_content_without_end_is_not_read(self):

@@ -75,6 +75,19 @@ def response(body: bytes, content_type: bytes = b"text/html; charset=utf-8", cod
     return script
 
 
+def huge_body(size: int, content_type: bytes = b"text/html", start: bytes = b"<html>") -> Behaviour:
+    """A response announcing and sending C{size} bytes (C{start}, then spaces), streamed."""
+    def script(request: Request) -> Iterator[Step]:
+        yield status() + b"Content-Type: " + content_type + b"\r\nContent-Length: %d\r\n\r\n" % (size,)
+        yield start[:size]
+        left = size - len(start[:size])
+        filler = b" " * CHUNK
+        while left > 0:
+            yield filler[:left]
+            left -= CHUNK
+    return script
+
+
 def endless_headers(line: bytes = b"X-Pad: " + b"p" * 90) -> Behaviour:
     """A status line, then header lines without end, as fast as the client reads."""
     def script(request: Request) -> Iterator[Step]:
