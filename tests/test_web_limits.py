@@ -165,6 +165,16 @@ class DeadlineTests(SynchronousTestCase):
         self.assertLess(sent, 100)
         self.assertEqual(len(self.logged("no complete request body within 30.0s")), 1)
 
+    def test_refused_bodies_are_logged_once_a_minute(self):
+        for i in range(5):
+            connection = FakeConnection(self.site, port=41000 + i)
+            connection.send(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (MAX_REQUEST_BODY + 1))
+            self.assertTrue(connection.transport.value().startswith(b"HTTP/1.1 413"))
+        self.assertEqual(len(self.logged("refused a request body")), 1)
+        self.clock.advance(61)
+        FakeConnection(self.site).send(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (10 ** 9,))
+        self.assertEqual(len(self.logged("(4 more not logged)")), 1)
+
     def test_a_long_response_is_not_cut(self):
         connection = FakeConnection(self.site)
         connection.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -30,6 +30,9 @@ class LimitedRequest(Request):
     A Request that refuses a body over C{max_body} bytes as soon as it is
     announced (Content-Length) or, for chunked bodies, as soon as it grows
     past the limit: 413 and the connection closed, nothing more buffered.
+    On a L{LimitedSite}, it tells its connection's L{ConnectionGuard} when
+    its headers and its body have come and when it is done, and refusals
+    are logged through the site's throttle.
     """
 
     max_body = MAX_REQUEST_BODY
@@ -71,8 +74,13 @@ class LimitedRequest(Request):
     def _refuse(self, size: int) -> None:
         self._refused = True
         transport = self.channel.transport if self.channel is not None else None
-        log.warn("web: refused a request body of {size} bytes (limit {limit}) from {client}",
-                 size=size, limit=self.max_body, client=self.getClientAddress())
+        guard = self._guard()
+        fields = dict(size=size, limit=self.max_body, client=self.getClientAddress())
+        message = "web: refused a request body of {size} bytes (limit {limit}) from {client}"
+        if guard is not None:
+            guard.factory.note("body-too-large", message, **fields)
+        else:
+            log.warn(message, **fields)
         if transport is not None:
             transport.write(_TOO_LARGE)
             transport.loseConnection()
