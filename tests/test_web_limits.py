@@ -175,6 +175,13 @@ class DeadlineTests(SynchronousTestCase):
         FakeConnection(self.site).send(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (10 ** 9,))
         self.assertEqual(len(self.logged("(4 more not logged)")), 1)
 
+    def test_failed_requests_are_logged_once_a_minute_per_code(self):
+        for i in range(20):
+            connection = FakeConnection(self.site, port=42000 + i)
+            connection.send(b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(connection.transport.value().startswith(b"HTTP/1.1 501"))
+        self.assertEqual(len(self.logged("-> 501")), 1)
+
     def test_a_long_response_is_not_cut(self):
         connection = FakeConnection(self.site)
         connection.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -40,7 +40,8 @@ def check_web_settings(settings) -> Optional[str]:
 
 class QuietSite(LimitedSite):
     """
-    A Site that logs only failed requests (polling would flood the log),
+    A Site that logs only failed requests (polling would flood the log), at
+    most one line a minute per status code,
     with the limits of L{limits.LimitedSite}: open connections capped, slow
     requests dropped, request bodies over L{limits.MAX_REQUEST_BODY}
     refused before they are buffered.
@@ -51,10 +52,11 @@ class QuietSite(LimitedSite):
     def log(self, request) -> None:
         code = request.code
         if code >= 400 and code not in (404,):
-            log.info("web: {method} {path} from {client} -> {code}",
-                     method=request.method.decode("latin-1"),
-                     path=request.uri.split(b"?", 1)[0].decode("latin-1")[:200],
-                     client=request.getClientAddress(), code=code)
+            # At most one line a minute per status code: anyone can ask for 401s.
+            self.note("status-%d" % (code,), "web: {method} {path} from {client} -> {code}",
+                      method=request.method.decode("latin-1")[:20],
+                      path=request.uri.split(b"?", 1)[0].decode("latin-1")[:200],
+                      client=request.getClientAddress(), code=code)
 
 
 class WebService(Service):
