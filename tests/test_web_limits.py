@@ -85,7 +85,7 @@ class LimitTests(TestCase):
 
 
 class Slow(Resource):
-    """GET /slow never finishes (like the live feed); everything else answers at once."""
+    """GET /slow never finishes (like the live feed), /forbidden is a 403; the rest answers at once."""
 
     isLeaf = True
 
@@ -97,6 +97,9 @@ class Slow(Resource):
         if request.path == b"/slow":
             self.waiting.append(request)
             return NOT_DONE_YET
+        if request.path == b"/forbidden":
+            request.setResponseCode(403)
+            return b"no"
         return b"ok"
 
     render_POST = render_GET
@@ -178,9 +181,9 @@ class DeadlineTests(SynchronousTestCase):
     def test_failed_requests_are_logged_once_a_minute_per_code(self):
         for i in range(20):
             connection = FakeConnection(self.site, port=42000 + i)
-            connection.send(b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")
-            self.assertTrue(connection.transport.value().startswith(b"HTTP/1.1 501"))
-        self.assertEqual(len(self.logged("-> 501")), 1)
+            connection.send(b"GET /forbidden HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(connection.transport.value().startswith(b"HTTP/1.1 403"))
+        self.assertEqual(len(self.logged("-> 403")), 1)
 
     def test_a_long_response_is_not_cut(self):
         connection = FakeConnection(self.site)
