@@ -3,6 +3,9 @@
 import hashlib
 import hmac
 import json
+from urllib.parse import quote_from_bytes, unquote_to_bytes
+
+from hypothesis import given, strategies as st
 
 from treq.client import HTTPClient
 from twisted.internet import reactor
@@ -10,7 +13,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from pubbot.web.github import DEDUP_WINDOW, GitHubHook, RecentIds
+from pubbot.web.github import (
+    DEDUP_WINDOW, GitHubHook, PayloadError, RecentIds, form_payload, unquote_form,
+)
 from pubbot.web.service import QuietSite
 from tests.linkserver import async_test
 
@@ -51,10 +56,11 @@ class DeliveryTests(TestCase):
         self.events.append((event, delivery))
         return "handled"
 
-    async def post(self, delivery, body=b'{"zen": "x"}', event=b"push", signature=None):
+    async def post(self, delivery, body=b'{"zen": "x"}', event=b"push", signature=None,
+                   content_type=b"application/json"):
         signature = signature or b"sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest().encode()
         response = await self.client.post(self.url, data=body, headers={
-            b"content-type": [b"application/json"], b"x-github-event": [event],
+            b"content-type": [content_type], b"x-github-event": [event],
             b"x-github-delivery": [delivery], b"x-hub-signature-256": [signature]})
         return response.code, json.loads(await response.content())["message"]
 
@@ -84,8 +90,46 @@ class DeliveryTests(TestCase):
         self.assertEqual(len(self.events), 2)
 
     @async_test
+    async def test_big_form_bodies(self):
+        payload = json.dumps({"zen": "\u00e9" * 100000, "list": list(range(20000))}).encode()
+        body = b"payload=" + quote_from_bytes(payload).encode()
+        self.assertGreater(len(body), 500000)
+        form = b"application/x-www-form-urlencoded"
+        self.assertEqual(await self.post(b"55555555-eeee", body=body, content_type=form), (200, "handled"))
+        bad = b"payload=" + b"%41" * 300000 + b"%"
+        code, _ = await self.post(b"66666666-ffff", body=bad, content_type=form)
+        self.assertEqual(code, 400)
+
+    @async_test
     async def test_hostile_bodies_are_refused(self):
         for body in [b"[" * 500000, b'{"a":' * 200000, b"1" * 500000, b'"\\ud800"', b"\xff\xfe"]:
             code, _ = await self.post(b"44444444-dddd", body=body)
             self.assertEqual(code, 400, body[:20])
         self.assertEqual(self.events, [])
+
+
+class FormTests(SynchronousTestCase):
+
+    @given(st.lists(st.one_of(st.binary(min_size=1, max_size=1).filter(lambda b: b not in b"%&"),
+                              st.binary(min_size=1, max_size=1).map(lambda b: b"%%%02X" % b[0]),
+                              st.binary(min_size=1, max_size=1).map(lambda b: b"%%%02x" % b[0])),
+                    max_size=60))
+    def test_unquote_is_urllibs(self, pieces):
+        data = b"".join(pieces)
+        self.assertEqual(unquote_form(data), unquote_to_bytes(data.replace(b"+", b" ")))
+
+    def test_form_payload(self):
+        self.assertEqual(form_payload(b"a=1&payload=%7B%22x%22%3A+1%7D&payload=2"), '{"x": 1}')
+        self.assertEqual(form_payload(b"pay%6Coad=caf%C3%A9"), "caf\u00e9")
+        for body, message in [
+            (b"a=1", "form body without a payload field"),
+            (b"payload", "malformed form body"),
+            (b"payload=1&", "malformed form body"),
+            (b"payload=%zz", "malformed percent escape in form body"),
+            (b"payload=100%", "malformed percent escape in form body"),
+            (b"payload=%FF", "form payload is not UTF-8"),
+            (b"&".join([b"a=1"] * 11), "more than 10 form fields"),
+        ]:
+            with self.assertRaises(PayloadError) as e:
+                form_payload(body)
+            self.assertEqual(str(e.exception), message, body)
