@@ -3,9 +3,7 @@
 import hashlib
 import hmac
 import json
-from urllib.parse import quote_from_bytes, unquote_to_bytes
-
-from hypothesis import given, strategies as st
+from urllib.parse import quote_from_bytes
 
 from treq.client import HTTPClient
 from twisted.internet import reactor
@@ -13,9 +11,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from pubbot.web.github import (
-    DEDUP_WINDOW, GitHubHook, PayloadError, RecentIds, form_payload, unquote_form,
-)
+from pubbot.web.github import DEDUP_WINDOW, GitHubHook, PayloadError, RecentIds, form_payload
 from pubbot.web.service import QuietSite
 from tests.linkserver import async_test
 
@@ -109,14 +105,6 @@ class DeliveryTests(TestCase):
 
 
 class FormTests(SynchronousTestCase):
-
-    @given(st.lists(st.one_of(st.binary(min_size=1, max_size=1).filter(lambda b: b not in b"%&"),
-                              st.binary(min_size=1, max_size=1).map(lambda b: b"%%%02X" % b[0]),
-                              st.binary(min_size=1, max_size=1).map(lambda b: b"%%%02x" % b[0])),
-                    max_size=60))
-    def test_unquote_is_urllibs(self, pieces):
-        data = b"".join(pieces)
-        self.assertEqual(unquote_form(data), unquote_to_bytes(data.replace(b"+", b" ")))
 
     def test_form_payload(self):
         self.assertEqual(form_payload(b"a=1&payload=%7B%22x%22%3A+1%7D&payload=2"), '{"x": 1}')

@@ -27,6 +27,7 @@ from twisted.web.resource import Resource
 
 from ..endpoints import split_endpoint
 from ..ratelimit import RateLimiter
+from .forms import FormError, form_field
 from .limits import LogThrottle
 
 log = Logger()
@@ -39,6 +40,8 @@ LOGIN_ATTEMPTS = 5
 LOGIN_WINDOW = 300.0
 #: Most addresses whose failures are remembered.
 LOGIN_ADDRESSES = 4096
+#: Largest login form read (a token is far shorter).
+MAX_LOGIN_BODY = 4096
 
 
 def _digest(value: bytes) -> bytes:
@@ -181,7 +184,7 @@ class LoginResource(Resource):
         wait = self.auth.retry_after(request) if self.auth.required else 0.0
         if wait > 0:
             return too_many_attempts(request, wait, page=True)
-        given = (request.args.get(b"token") or [b""])[0]
+        given = self._given_token(request)
         if not self.auth.required or self.auth.check_token(given):
             if self.auth.required:
                 self.auth.set_cookie(request)
@@ -192,6 +195,18 @@ class LoginResource(Resource):
         request.setResponseCode(403)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return login_page("That token is not right.")
+
+    @staticmethod
+    def _given_token(request) -> bytes:
+        """The form's token field (the site does not parse forms, see L{pubbot.web.forms})."""
+        request.content.seek(0)
+        body = request.content.read(MAX_LOGIN_BODY + 1)
+        if len(body) > MAX_LOGIN_BODY:
+            return b""
+        try:
+            return form_field(body, b"token") or b""
+        except FormError:
+            return b""
 
 
 def too_many_attempts(request, wait: float, page: bool = False) -> bytes:

@@ -13,13 +13,13 @@ L{DEDUP_WINDOW} seconds (GitHub's redeliveries, a replay) is answered 200
 but not handled again. Bodies are parsed only once their signature is
 verified; at most L{MAX_BODY} bytes, parsed in linear time by C code (the
 JSON parser, whose nesting is bounded by the recursion limit; form bodies
-unescaped by L{unquote_form}): about 60 ms for the worst MiB measured.
+read by L{pubbot.web.forms.form_field}): about 60 ms for the worst MiB
+measured.
 """
 
 from __future__ import annotations
 
 import hashlib
-import codecs
 import hmac
 import json
 import re
@@ -28,6 +28,8 @@ from typing import Any, Callable, Optional, Union
 
 from twisted.logger import Logger
 from twisted.web.resource import Resource
+
+from .forms import FormError, form_field
 
 log = Logger()
 
@@ -47,40 +49,18 @@ class PayloadError(ValueError):
     """A payload that is not what its event promises."""
 
 
-#: Most fields in a form-encoded body.
-MAX_FORM_FIELDS = 10
-_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-
-
-def unquote_form(data: bytes) -> bytes:
-    """
-    Form unescaping ("+" is a space, C{%XX} a byte) in a few C-speed passes
-    (urllib's unquote is a Python loop: 200 ms a MiB of escapes); a C{%}
-    without two hex digits raises L{PayloadError}.
-    """
-    data = data.replace(b"+", b" ")
-    if b"%" not in data:
-        return data
-    if _BAD_ESCAPE.search(data):
-        raise PayloadError("malformed percent escape in form body")
-    return codecs.escape_decode(data.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
-
-
 def form_payload(body: bytes) -> str:
     """The first C{payload} field of a form-encoded body, as text; L{PayloadError} if none or malformed."""
-    fields = body.split(b"&", MAX_FORM_FIELDS)
-    if len(fields) > MAX_FORM_FIELDS:
-        raise PayloadError("more than %d form fields" % (MAX_FORM_FIELDS,))
-    if not all(b"=" in field for field in fields):
-        raise PayloadError("malformed form body")
-    for field in fields:
-        name, _, value = field.partition(b"=")
-        if unquote_form(name) == b"payload":
-            try:
-                return unquote_form(value).decode("utf-8")
-            except UnicodeDecodeError:
-                raise PayloadError("form payload is not UTF-8") from None
-    raise PayloadError("form body without a payload field")
+    try:
+        value = form_field(body, b"payload")
+    except FormError as e:
+        raise PayloadError(str(e)) from None
+    if value is None:
+        raise PayloadError("form body without a payload field")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("form payload is not UTF-8") from None
 
 
 Secret = Union[str, bytes, Callable[[], Union[str, bytes]]]

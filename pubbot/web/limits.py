@@ -203,8 +203,9 @@ class LimitedSite(Site):
     """
     A Site with caps on open connections (L{MAX_CONNECTIONS} in all,
     L{MAX_PER_ADDRESS} from one address: more get a 503 and are closed),
-    deadlines for each request's headers and body (L{ConnectionGuard}), and
-    request bodies refused past L{MAX_REQUEST_BODY} (L{LimitedRequest}).
+    deadlines for each request's headers and body (L{ConnectionGuard}),
+    request bodies refused past L{MAX_REQUEST_BODY} (L{LimitedRequest}), and
+    no parsing of POST form bodies before resources run (L{pubbot.web.forms}).
     """
 
     requestFactory = LimitedRequest
@@ -214,6 +215,8 @@ class LimitedSite(Site):
     body_timeout = BODY_TIMEOUT
 
     def __init__(self, resource, *args: Any, **kwargs: Any):
+        # No form parsing into request.args before resources run (see pubbot.web.forms).
+        kwargs.setdefault("parsePOSTFormSubmission", False)
         super().__init__(resource, *args, **kwargs)
         self.open: dict[str, int] = {}
         self.total = 0
