@@ -96,6 +96,7 @@ def slowloris(port: int, count: int, interval: float, give_up: float) -> list:
     start = time.monotonic()
     request = b"GET /status HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10000
     clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+    time.sleep(0.2)
     ended: dict = {}
     sent = 0
     while len(ended) < count and time.monotonic() - start < give_up:
@@ -103,14 +104,15 @@ def slowloris(port: int, count: int, interval: float, give_up: float) -> list:
             if i in ended:
                 continue
             try:
-                s.sendall(request[sent:sent + 1])
                 s.setblocking(False)
                 try:
                     data = s.recv(100)
                     ended[i] = (time.monotonic() - start, data.startswith(b"HTTP/1.1 503"))
+                    continue
                 except BlockingIOError:
                     pass
                 s.setblocking(True)
+                s.sendall(request[sent:sent + 1])
             except OSError:
                 ended[i] = (time.monotonic() - start, False)
         sent += 1
