@@ -4,7 +4,8 @@ clients dropped, open connections capped."""
 import socket
 import time
 
-from twisted.internet import reactor
+from treq.client import HTTPClient
+from twisted.internet import reactor, ssl
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.error import ConnectionDone
@@ -13,11 +14,13 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from pubbot.web.limits import HEADER_TIMEOUT, MAX_PER_ADDRESS, MAX_REQUEST_BODY
 from pubbot.web.service import QuietSite
+from tests.linkserver import SNIRecorder, async_test, make_ca_and_cert
 
 
 class Echo(Resource):
@@ -299,3 +302,38 @@ class RealSocketTests(TestCase):
                     s.close()
         answers = yield deferToThread(flood, self.number)
         self.assertEqual([a[:12] for a in answers], [b"HTTP/1.1 503"] * 2)
+
+
+class TLSTests(TestCase):
+    """The limits hold on a TLS listener too (the guard sits inside TLS)."""
+
+    def setUp(self):
+        ca_pem, cert_pem = make_ca_and_cert("localhost")
+        self.site = QuietSite(Slow(), reactor=reactor)
+        self.site.header_timeout = 0.5
+        self.site.max_per_address = 2
+        self.port = reactor.listenSSL(0, self.site, SNIRecorder(cert_pem), interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.number = self.port.getHost().port
+        policy = BrowserLikePolicyForHTTPS(trustRoot=ssl.Certificate.loadPEM(ca_pem))
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.client = HTTPClient(Agent(reactor, policy, pool=self.pool))
+
+    @async_test
+    async def test_requests_and_deadlines_over_tls(self):
+        url = "https://localhost:%d/" % (self.number,)
+        response = await self.client.get(url)
+        self.assertEqual((response.code, await response.content()), (200, b"ok"))
+
+        def silent_tls_client(port):
+            # connects, never starts TLS: dropped by the header deadline
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                start = time.monotonic()
+                try:
+                    self.assertEqual(s.recv(100), b"")
+                except ConnectionResetError:
+                    pass  # aborted: a reset is as good as a close
+                return time.monotonic() - start
+        elapsed = await deferToThread(silent_tls_client, self.number)
+        self.assertLess(elapsed, 5)
+        self.assertEqual(self.site.total, 0)
