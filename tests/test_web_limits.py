@@ -6,7 +6,7 @@ import time
 
 from treq.client import HTTPClient
 from twisted.internet import reactor, ssl
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -112,7 +112,8 @@ class FakeConnection:
     """A connection to a site on a MemoryReactorClock, through StringTransport."""
 
     def __init__(self, site, host="10.0.0.1", port=40000):
-        self.transport = StringTransport(peerAddress=IPv4Address("TCP", host, port))
+        kind = IPv6Address if ":" in host else IPv4Address
+        self.transport = StringTransport(peerAddress=kind("TCP", host, port))
         self.protocol = site.buildProtocol(self.transport.getPeer())
         self.protocol.makeConnection(self.transport)
 
@@ -243,6 +244,15 @@ class ConnectionLimitTests(SynchronousTestCase):
         self.clock.advance(61)
         FakeConnection(self.site, "10.0.0.1", 4000)
         self.assertEqual(len(self.logged("(4 more not logged)")), 1)
+
+    def test_an_ipv6_slash_64_is_one_address(self):
+        for i in range(MAX_PER_ADDRESS):
+            self.assertFalse(FakeConnection(self.site, "2001:db8:0:1::%x" % (i + 1,)).dropped)
+        self.assertTrue(FakeConnection(self.site, "2001:db8:0:1:ffff::1").dropped)
+        self.assertFalse(FakeConnection(self.site, "2001:db8:0:2::1").dropped)
+        self.assertEqual(self.site.open["2001:db8:0:1::/64"], MAX_PER_ADDRESS)
+        self.assertTrue(FakeConnection(self.site, "::ffff:10.0.0.9").transport.getPeer())
+        self.assertEqual(self.site.open["10.0.0.9"], 1)
 
     def test_in_all(self):
         self.site.max_connections = 40

@@ -28,7 +28,7 @@ from twisted.web.resource import Resource
 from ..endpoints import split_endpoint
 from ..ratelimit import RateLimiter
 from .forms import FormError, form_field
-from .limits import LogThrottle
+from .limits import LogThrottle, client_host
 
 log = Logger()
 
@@ -49,19 +49,8 @@ def _digest(value: bytes) -> bytes:
 
 
 def client_key(request) -> str:
-    """Who is guessing: the client's address, its /64 for IPv6 (one host often has a whole /64)."""
-    host = getattr(request.getClientAddress(), "host", None)
-    if not isinstance(host, str):
-        return "local"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network((address, 64), strict=False))
-    return str(address)
+    """Who is guessing: the client's address, its /64 for IPv6 (see L{limits.client_host})."""
+    return client_host(request.getClientAddress())
 
 
 class LoginThrottle:

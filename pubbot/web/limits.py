@@ -8,6 +8,7 @@ per kind.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Optional
 
 from twisted.internet.protocol import Protocol, connectionDone
@@ -124,9 +125,23 @@ class LogThrottle:
 
 
 def client_host(address: Any) -> str:
-    """The address a connection comes from, as a key ("unix" for local sockets)."""
+    """
+    Who a connection comes from, as a key: its IP address, or its /64 for
+    IPv6 (one host often has a whole /64 to pick from); "local" for a unix
+    socket.
+    """
     host = getattr(address, "host", None)
-    return host if isinstance(host, str) else "unix"
+    if not isinstance(host, str):
+        return "local"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network((ip, 64), strict=False))
+    return str(ip)
 
 
 class _Busy(Protocol):

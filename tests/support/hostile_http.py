@@ -75,6 +75,13 @@ def response(body: bytes, content_type: bytes = b"text/html; charset=utf-8", cod
     return script
 
 
+def bad_charset(label: str, body: bytes = b"<title>caf\xc3\xa9</title>", in_meta: bool = False) -> Behaviour:
+    """A page declaring the codec C{label} (see L{unusual_charsets}) in its Content-Type, or its C{<meta>}."""
+    if in_meta:
+        return response(b"<meta charset=" + label.encode("ascii") + b">" + body, b"text/html")
+    return response(body, b"text/html; charset=" + label.encode("ascii"))
+
+
 def huge_body(size: int, content_type: bytes = b"text/html", start: bytes = b"<html>") -> Behaviour:
     """A response announcing and sending C{size} bytes (C{start}, then spaces), streamed."""
     def script(request: Request) -> Iterator[Step]:
