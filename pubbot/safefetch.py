@@ -15,8 +15,10 @@ For every hop (the URL and each redirect, at most C{max_redirects}):
    changes between check and connect cannot redirect it), while the Host
    header, TLS SNI and certificate verification keep the name.
 
-Connecting has its own timeout, the whole fetch another; at most
-C{max_bytes} of a body are read, and only HTML bodies are read at all.
+Connecting has its own timeout, the whole fetch another (it cancels
+whatever is under way, however slowly the server drips); response heads are
+capped in lines and bytes (L{pubbot.httplimits}); at most C{max_bytes} of a
+body are read, and only HTML bodies are read at all.
 Compressed responses are refused at the door (C{Accept-Encoding: identity});
 a server that compresses anyway gets its content type reported, unread, so a
 decompression bomb cannot blow up memory.
@@ -24,8 +26,6 @@ decompression bomb cannot blow up memory.
 
 from __future__ import annotations
 
-import codecs
-import html.parser
 import ipaddress
 import re
 import unicodedata
@@ -43,13 +43,13 @@ from twisted.internet.interfaces import IResolutionReceiver
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import (
-    Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, PotentialDataLoss, ResponseDone,
-)
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IAgentEndpointFactory
 from zope.interface import implementer
 
+from .httplimits import LimitedPool
+from .pagetitle import find_title
 from .version import __version__
 
 log = Logger()
@@ -375,71 +375,6 @@ def _abandon(response) -> None:
         pass
 
 
-class _TitleParser(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.inside = False
-        self.done = False
-        self.svg = 0
-
-    def handle_starttag(self, tag, attrs) -> None:
-        if tag == "svg":
-            self.svg += 1
-        elif tag == "title" and not self.done and not self.svg:
-            self.inside = True
-
-    def handle_endtag(self, tag) -> None:
-        if tag == "svg" and self.svg:
-            self.svg -= 1
-        elif tag == "title" and self.inside:
-            self.inside = False
-            self.done = True
-
-    def handle_data(self, data) -> None:
-        if self.inside and not self.done and sum(map(len, self.parts)) < 4096:
-            self.parts.append(data)
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.I)
-_TITLE_END = re.compile(r"</title\s*>", re.I)
-
-
-def _codec(name: Optional[Union[str, bytes]]) -> Optional[str]:
-    if not name:
-        return None
-    if isinstance(name, bytes):
-        name = name.decode("ascii", "replace")
-    try:
-        return codecs.lookup(name.strip().strip("\"'")).name
-    except LookupError:
-        return None
-
-
-def find_title(body: bytes, charset: Optional[str] = None) -> Optional[str]:
-    """The text of an HTML document's first C{<title>}, raw (see L{clean_text}), or None."""
-    if body.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8"
-    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    else:
-        found = _META_CHARSET.search(body[:4096])
-        encoding = _codec(charset) or _codec(found.group(1) if found else None) or "utf-8"
-    text = body.decode(encoding, errors="replace")
-    parser = _TitleParser()
-    fed = 0
-    # Parse only as far as needed: up to each "</title>" in turn.
-    for end in _TITLE_END.finditer(text):
-        try:
-            parser.feed(text[fed:end.end()])
-        except Exception:  # noqa: BLE001 - HTMLParser on hostile markup
-            return None
-        fed = end.end()
-        if parser.done:
-            return "".join(parser.parts)
-    return None
-
-
 _DROPPED = frozenset(("Cf", "Cs", "Co", "Cn"))
 
 
@@ -580,7 +515,7 @@ class SafeFetcher:
     async def _request(self, target: Target, address: IPAddress):
         endpoints = _PinnedEndpoints(self._reactor, target, address, self.tls_policy,
                                      self.connect_timeout)
-        pool = HTTPConnectionPool(self._reactor, persistent=False)
+        pool = LimitedPool(self._reactor, persistent=False)
         agent = _IdentityAgent(Agent.usingEndpointFactory(self._reactor, endpoints, pool=pool))
         client = HTTPClient(agent)
         headers = Headers({b"user-agent": [self.user_agent.encode("utf-8")],

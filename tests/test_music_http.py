@@ -9,6 +9,8 @@ from pubbot.music.interfaces import SourceUnavailable
 from pubbot.music.sources import make_source
 from pubbot.music.track import Track
 
+from tests.support.hostile_http import HostileHTTPServer, endless_headers
+
 from .test_music_icecast import FakeIcecast
 from .test_music_lms import FakeLMS
 
@@ -70,3 +72,14 @@ class RealHTTPTests(TestCase):
         with self.assertRaises(SourceUnavailable) as e:
             await source.status()
         self.assertIn("cannot reach LMS at 127.0.0.1:1", str(e.exception))
+
+    async def test_endless_headers_are_cut_off(self):
+        server = HostileHTTPServer(reactor, max_seconds=20)
+        self.addCleanup(server.stop)
+        url = server.route("/status-json.xsl", endless_headers())
+        source = self.source("icecast:%s#/office" % (url,))
+        with self.assertRaises(SourceUnavailable) as e:
+            await source.status()
+        self.assertIn("more than 128 response header lines", str(e.exception))
+        await server.closed()
+        self.assertLess(server.stats["/status-json.xsl"].sent, 8 * 1024 * 1024)

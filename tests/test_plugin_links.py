@@ -18,6 +18,9 @@ from pubbot.plugins.links import _LASTLINK, Links, describe, find_urls, may_answ
 from pubbot.safefetch import Page
 from pubbot.testing import Harness
 from tests.linkserver import StaticResolver, WebServer, async_test
+from tests.support.hostile_http import (
+    HostileHTTPServer, drip_headers, endless_headers, hostile_pages, response as hostile_response,
+)
 
 
 class FindURLTests(SynchronousTestCase):
@@ -291,3 +294,38 @@ class ConfigTests(SynchronousTestCase):
                 parse({"links": {"allow": [bad]}})
             self.assertEqual(str(e.exception), "[links] allow has %r, which is not a host name, "
                                                "IP address or CIDR network" % (bad,))
+
+
+class HostilePeerTests(TestCase):
+    """The plugin against the hostile HTTP server: bad peers are logged, good links still answered."""
+
+    def setUp(self):
+        self.server = HostileHTTPServer(reactor, max_seconds=20)
+        self.addCleanup(self.server.stop)
+
+    async def reply(self, bot, text, **kwargs):
+        result = await bot.say(text, **kwargs)
+        return "\n".join(result.lines) if isinstance(result, Reply) else None
+
+    @async_test
+    async def test_hostile_peers_beside_a_good_link(self):
+        logs = LogLines(self)
+        bot = Harness(Links(reactor=reactor), config={"links": {"allow": ["127.0.0.1"], "timeout": 2}})
+        good = self.server.route("/good", hostile_response(b"<title>Good page</title>"))
+        pages = dict(hostile_pages(256 * 1024))
+        cases = [
+            (self.server.route("/headers", endless_headers()), "more than 128 response header lines"),
+            (self.server.route("/drip", drip_headers(0.1)), "timed out after 2s"),
+            (self.server.route("/comments", hostile_response(pages["titles in comments"])), None),
+            (self.server.route("/tags", hostile_response(pages["tiny tags"])), None),
+            (self.server.route("/punycode", hostile_response(b"<title>caf\xc3\xa9</title>",
+                                                              b"text/html; charset=punycode")), None),
+        ]
+        for url, logged in cases:
+            reply = await self.reply(bot, "see %s and %s" % (url, good))
+            self.assertEqual(reply.splitlines()[-1], "[ Good page ]", url)
+            if logged is not None:
+                self.assertTrue(logs.matching(logged), logged)
+        # (another channel: this one used its 10 fetches a minute)
+        self.assertEqual(await self.reply(bot, cases[-1][0], channel="#other"), "[ caf\u00e9 ]")
+        self.assertTrue(logs.matching("'punycode' (from the server) is not a text encoding"))

@@ -4,14 +4,18 @@ import sys
 from io import StringIO
 
 from hypothesis import given, strategies as st
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from pubbot import tap
 from pubbot.config import parse
 from pubbot.testing import Harness
-from pubbot.web.auth import COOKIE, TokenAuth, endpoint_interface, is_loopback
+from pubbot.web.auth import (
+    COOKIE, LOGIN_ATTEMPTS, LOGIN_WINDOW, TokenAuth, client_key, endpoint_interface, is_loopback,
+)
 from pubbot.web.service import WebService, check_web_settings
 
 from .test_web_status import http, make_site
@@ -53,7 +57,8 @@ class TokenTests(SynchronousTestCase):
         for value in (b"Bearer wrong", b"Bearer " + TOKEN.encode() + b"x", b"Bearer",
                       b"Basic " + TOKEN.encode(), b"Bearer " + TOKEN[:-1].encode(), b"Bearer \xff\xfe"):
             code, _, _ = http(self.site, path=b"/status", headers=[b"Authorization: " + value])
-            self.assertIn(code, (400, 401), value)  # 400: the channel refuses a non-ASCII header
+            # 400: the channel refuses a non-ASCII header; 429: the sixth wrong token is not checked
+            self.assertIn(code, (400, 401, 429), value)
         code, _, _ = http(self.site, path=b"/status", headers=[b"Cookie: " + COOKIE + b"=" + TOKEN.encode()])
         self.assertEqual(code, 401)  # the cookie holds a session value, not the token
 
@@ -179,3 +184,89 @@ class TokenAuthTests(SynchronousTestCase):
         self.assertFalse(auth.check_token(b"abd"))
         self.assertFalse(auth.check_token(b""))
         self.assertFalse(TokenAuth("").required)
+
+
+class FakeRequest:
+    def __init__(self, address):
+        self.address = address
+
+    def getClientAddress(self):
+        return self.address
+
+
+class ThrottleTests(SynchronousTestCase):
+    """Wrong tokens are throttled per address, with bounded logging."""
+
+    def setUp(self):
+        self.h = Harness()
+        self.site, _ = make_site(self.h, token=TOKEN)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def login(self, token):
+        return http(self.site, method=b"POST", path=b"/login", body=b"token=" + token,
+                    headers=[b"Content-Type: application/x-www-form-urlencoded"])
+
+    def bearer(self, token):
+        return http(self.site, path=b"/status", headers=[b"Authorization: Bearer " + token])
+
+    def logged(self):
+        return [formatEvent(e) for e in self.events if "wrong dashboard token" in formatEvent(e)]
+
+    def test_login_form_throttled_after_five_wrong_tokens(self):
+        for i in range(LOGIN_ATTEMPTS):
+            self.assertEqual(self.login(b"guess%d" % (i,))[0], 403)
+        code, headers, body = self.login(TOKEN.encode())  # even the right one is not checked now
+        self.assertEqual(code, 429)
+        self.assertEqual(headers[b"retry-after"], [b"%d" % (LOGIN_WINDOW,)])
+        self.assertIn(b"Too many wrong tokens", body)
+        self.assertNotIn(b"set-cookie", headers)
+        self.assertEqual(self.bearer(TOKEN.encode())[0], 429)  # the header is throttled too
+        self.h.clock.advance(LOGIN_WINDOW)
+        self.assertEqual(self.login(TOKEN.encode())[0], 303)
+
+    def test_bearer_tokens_count_too(self):
+        for i in range(LOGIN_ATTEMPTS):
+            self.assertEqual(self.bearer(b"guess%d" % (i,))[0], 401)
+        code, headers, _ = self.bearer(TOKEN.encode())
+        self.assertEqual(code, 429)
+        self.assertEqual(self.login(TOKEN.encode())[0], 429)
+
+    def test_session_cookie_still_works_while_throttled(self):
+        _, headers, _ = self.login(TOKEN.encode())
+        cookie = headers[b"set-cookie"][0].split(b";", 1)[0]
+        for i in range(LOGIN_ATTEMPTS + 3):
+            self.login(b"guess%d" % (i,))
+        self.assertEqual(self.login(TOKEN.encode())[0], 429)
+        code, _, _ = http(self.site, path=b"/status", headers=[b"Cookie: " + cookie])
+        self.assertEqual(code, 200)
+        # a wrong (stale) cookie is refused but not counted
+        self.h.clock.advance(LOGIN_WINDOW)
+        for _ in range(LOGIN_ATTEMPTS + 3):
+            code, _, _ = http(self.site, path=b"/status", headers=[b"Cookie: " + COOKIE + b"=stale"])
+            self.assertEqual(code, 401)
+        self.assertEqual(self.login(TOKEN.encode())[0], 303)
+
+    def test_logging_is_bounded(self):
+        for i in range(50):
+            self.login(b"guess%d" % (i,))
+        self.assertEqual(len(self.logged()), 1)
+        self.h.clock.advance(61)
+        self.h.clock.advance(LOGIN_WINDOW)
+        self.login(b"again")
+        lines = self.logged()
+        self.assertEqual(len(lines), 2)
+        self.assertIn("(4 more not logged)", lines[1])  # 50 tries: 5 wrong, 45 throttled unchecked
+        self.assertNotIn("guess", "".join(lines))
+
+    def test_client_keys(self):
+        self.assertEqual(client_key(FakeRequest(IPv4Address("TCP", "192.0.2.7", 1))), "192.0.2.7")
+        self.assertEqual(client_key(FakeRequest(IPv6Address("TCP", "2001:db8:1:2:3:4:5:6", 1))),
+                         "2001:db8:1:2::/64")
+        self.assertEqual(client_key(FakeRequest(IPv6Address("TCP", "::ffff:192.0.2.7", 1))), "192.0.2.7")
+        self.assertEqual(client_key(FakeRequest(None)), "local")
+
+    def test_no_clock_no_throttle(self):
+        auth = TokenAuth(TOKEN)
+        self.assertIsNone(auth.throttle)

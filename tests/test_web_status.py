@@ -96,7 +96,7 @@ def make_site(h, token=""):
     hub = EventHub(clock, run="0badf00d")
     feed = LiveFeed(h.bot, hub)
     feed.attach()
-    auth = TokenAuth(token)
+    auth = TokenAuth(token, clock)
     root = build_root(h.bot, hub, feed, make_registry(h.bot, feed, process=False), auth)
     return Site(root, reactor=MemoryReactorClock()), feed
 

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import treq
 from twisted.internet.protocol import Protocol
 
+from ..httplimits import LimitedPool
 from .interfaces import SourceUnavailable
 
 #: Largest reply body read, in bytes.
@@ -22,11 +23,12 @@ class _TooLarge(Exception):
 def make_http_client(reactor: Any) -> tuple[Any, Any]:
     """
     A treq client on C{reactor} that verifies certificates (the Agent's
-    default policy), and its connection pool (close it on stop).
+    default policy), and its connection pool (close it on stop). Response
+    heads are capped (L{pubbot.httplimits}); bodies by L{fetch_json}.
     """
-    from twisted.web.client import Agent, HTTPConnectionPool
+    from twisted.web.client import Agent
 
-    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool = LimitedPool(reactor, persistent=True)
     pool.maxPersistentPerHost = 2
     return treq.client.HTTPClient(Agent(reactor, pool=pool)), pool
 

@@ -24,7 +24,7 @@ from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.static import File
 
-from .auth import LoginResource, LogoutResource, TokenAuth, UnauthorizedResource
+from .auth import LoginResource, LogoutResource, ThrottledResource, TokenAuth, UnauthorizedResource
 from .sse import EventHub, EventsResource
 from .status import snapshot
 
@@ -121,8 +121,13 @@ class DashboardRoot(Resource):
         if name not in self.plugins:
             for header, value in SECURITY_HEADERS.items():
                 request.setHeader(header, value)
-        if name in self.open or self.auth.authorized(request):
+        if name in self.open:
             return super().getChildWithDefault(name, request)
+        verdict = self.auth.verdict(request)
+        if verdict == "ok":
+            return super().getChildWithDefault(name, request)
+        if verdict == "throttled":
+            return ThrottledResource(self.auth.retry_after(request))
         return UnauthorizedResource(to_login=(name == b"" and request.method in (b"GET", b"HEAD")))
 
     def mount(self, path: str, resource) -> bool:

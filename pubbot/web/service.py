@@ -19,7 +19,7 @@ from twisted.web.server import Site
 
 from .auth import TokenAuth, is_loopback
 from .feed import LiveFeed
-from .limits import LimitedRequest
+from .limits import LimitedSite
 from .metrics import make_registry
 from .resources import DashboardRoot, build_root
 from .sse import EventHub
@@ -38,22 +38,25 @@ def check_web_settings(settings) -> Optional[str]:
     return None
 
 
-class QuietSite(Site):
+class QuietSite(LimitedSite):
     """
-    A Site that logs only failed requests (polling would flood the log) and
-    refuses request bodies over L{limits.MAX_REQUEST_BODY} before buffering them.
+    A Site that logs only failed requests (polling would flood the log), at
+    most one line a minute per status code,
+    with the limits of L{limits.LimitedSite}: open connections capped, slow
+    requests dropped, request bodies over L{limits.MAX_REQUEST_BODY}
+    refused before they are buffered.
     """
 
     noisy = False
-    requestFactory = LimitedRequest
 
     def log(self, request) -> None:
         code = request.code
         if code >= 400 and code not in (404,):
-            log.info("web: {method} {path} from {client} -> {code}",
-                     method=request.method.decode("latin-1"),
-                     path=request.uri.split(b"?", 1)[0].decode("latin-1")[:200],
-                     client=request.getClientAddress(), code=code)
+            # At most one line a minute per status code: anyone can ask for 401s.
+            self.note("status-%d" % (code,), "web: {method} {path} from {client} -> {code}",
+                      method=request.method.decode("latin-1")[:20],
+                      path=request.uri.split(b"?", 1)[0].decode("latin-1")[:200],
+                      client=request.getClientAddress(), code=code)
 
 
 class WebService(Service):
@@ -73,7 +76,7 @@ class WebService(Service):
                              % (self.endpoint,))
         self.hub = hub or EventHub(reactor)
         self.feed = LiveFeed(bot, self.hub)
-        self.auth = TokenAuth(self.token)
+        self.auth = TokenAuth(self.token, reactor)
         self.registry = make_registry(bot, self.feed)
         self.root: Optional[DashboardRoot] = None
         self.site: Optional[Site] = None

@@ -1,0 +1,1 @@
+"""Shared test fixtures: hostile peers (see L{tests.support.hostile_http})."""
