@@ -202,22 +202,34 @@ class Bot:
         if not self.input_holders:
             _flow(self.bus, "resume_input")
 
+    def network_settings(self, network: str) -> Any:
+        """The settings of C{network} (its [networks.NAME] table, or [irc])."""
+        if network == self.settings.irc.name:
+            return self.settings.irc
+        return self.settings.networks.get(network, self.settings.irc)
+
     def nick(self, network: str) -> str:
+        """The bot's nick on C{network}: the connection's, else the configured one."""
         service = self.chat_services.get(network)
-        return service.nick if service is not None else self.settings.irc.nick
+        return service.nick if service is not None else self.network_settings(network).nick
+
+    def command_prefix(self, network: str) -> str:
+        """The command prefix on C{network}."""
+        service = self.chat_services.get(network)
+        if service is not None:
+            return service.command_prefix
+        return self.network_settings(network).command_prefix
 
     def chat_messages(self, network: str) -> ChatMessages:
         """The chat-message factory of C{network} (see L{pubbot.chat})."""
         factory = self.chat_factories.get(network)
         if factory is None:
             service = self.chat_services.get(network)
-            if service is not None:
-                protocol, prefix = service.protocol, service.command_prefix
-            else:  # a network known only from its messages (tests, another process's)
-                protocol = "console" if network == "console" else "irc"
-                prefix = self.settings.irc.command_prefix
+            # (a network known only from its messages: tests, another process's)
+            protocol = service.protocol if service is not None else (
+                "console" if network == "console" else "irc")
             factory = self.chat_factories[network] = ChatMessages(
-                self, network, protocol, lambda: self.nick(network), prefix)
+                self, network, protocol, lambda: self.nick(network), self.command_prefix(network))
         return factory
 
     def chat_line(self, network: str, channel: str, source: str, content: str,

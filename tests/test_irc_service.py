@@ -12,6 +12,7 @@ import random
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -47,6 +48,24 @@ class ContractTests(SynchronousTestCase):
                           service.lines_in, service.lines_out, service.reconnects, service.throttle_depth()),
                          (False, None, None, {}, 0, 0, 0, 0))
         self.assertEqual(service.roster("#pubbot"), [])
+
+    def test_log_lines_name_their_network(self):
+        reactor, service = make()
+        other = IRCService(service.bot, reactor, network="libera", settings=service.settings)
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        for s in (service, other):
+            s.startService()
+            self.addCleanup(s.stopService)
+            (attempt,) = reactor.tcpClients[-1:]
+            protocol = attempt[2].buildProtocol(IPv4Address("TCP", attempt[0], attempt[1]))
+            protocol.makeConnection(StringTransport())
+            protocol.dataReceived(b":srv 001 pubbot :Welcome\r\n")
+        registered = [e["log_namespace"] for e in events
+                      if e.get("log_format", "").startswith("registered as")]
+        self.assertEqual(registered, ["pubbot.irc.irc", "pubbot.irc.libera"])
+        self.assertEqual(other.name, "irc-libera")
 
     def test_config_errors(self):
         for irc in ({"server": "tls:"}, {"server": "tcp:host"}, {"server": "tcp:host:notaport"},

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Protocol
-from twisted.logger import Logger
 
 from ..version import __version__
 from .lines import MAX_TAGS_BYTES, Line, LineError, build, parse
@@ -39,7 +38,6 @@ from .throttle import OWN
 if TYPE_CHECKING:  # pragma: no cover
     from .service import IRCService
 
-log = Logger()
 
 #: The longest line accepted: 8191 bytes of tags plus a 512-byte line (CR LF excluded).
 MAX_LINE = MAX_TAGS_BYTES + 1 + 510
@@ -60,6 +58,7 @@ class IRCProtocol(Protocol):
 
     def __init__(self, service: "IRCService"):
         self.service = service
+        self.log = service.log
         self.clock = service.clock
         self._buffer = b""
         self._discarding = False
@@ -93,7 +92,7 @@ class IRCProtocol(Protocol):
             self._start()
         except Exception:
             # Never a dead service: the connection is dropped, and reconnected with backoff.
-            log.failure("starting the IRC connection failed; dropping it to retry later")
+            self.log.failure("starting the IRC connection failed; dropping it to retry later")
             self._closing = True
             self.transport.abortConnection()  # type: ignore[union-attr]
 
@@ -103,7 +102,7 @@ class IRCProtocol(Protocol):
         service.connection_made(self)
         self.registration = Registration(
             self.state, self, service.nick_fallback, service.settings.username,
-            service.settings.realname, service.sasl, self.tls, service.endpoint.server.host)
+            service.settings.realname, service.sasl, self.tls, service.endpoint.server.host, self.log)
         self._registering = True
         self.registration.start()
         self._ping_call = self.clock.callLater(service.settings.ping_interval, self._ping)
@@ -158,7 +157,7 @@ class IRCProtocol(Protocol):
         if sasl:
             self.service.sasl_failures += 1
         else:
-            log.warn("registration failed: {reason}; disconnecting to retry later", reason=reason)
+            self.log.warn("registration failed: {reason}; disconnecting to retry later", reason=reason)
         self.disconnect(reason)
 
     def upgrade(self, port: int) -> None:
@@ -234,7 +233,7 @@ class IRCProtocol(Protocol):
         except Exception:
             service.bad_lines += 1
             if service.bad_line_logs.allow():
-                log.failure("handling {command} failed", command=line.command)
+                self.log.failure("handling {command} failed", command=line.command)
 
     # liveness
 
@@ -254,7 +253,7 @@ class IRCProtocol(Protocol):
             self._ping_call = self.clock.callLater(self.service.settings.ping_timeout, self._ping_check)
             return
         if not self._heard:
-            log.warn("no reply from the server in {timeout} s; dropping the connection",
+            self.log.warn("no reply from the server in {timeout} s; dropping the connection",
                      timeout=self.service.settings.ping_timeout * (2 if self._ping_extended else 1))
             self._ping_call = None
             self.disconnect("ping timeout", abort=True)
@@ -269,7 +268,7 @@ class IRCProtocol(Protocol):
 
     def _registration_timeout(self) -> None:
         if not self.state.registered:
-            log.warn("registration did not finish in {timeout} s; dropping the connection",
+            self.log.warn("registration did not finish in {timeout} s; dropping the connection",
                      timeout=REGISTRATION_TIMEOUT)
             self.disconnect("registration timeout", abort=True)
 
@@ -283,7 +282,7 @@ class IRCProtocol(Protocol):
             self.state.lag = self.clock.seconds() - self._ping_sent
 
     def _on_error(self, line: Line) -> None:
-        log.warn("server error: {message}; closing the connection",
+        self.log.warn("server error: {message}; closing the connection",
                  message=line.params[0][:300] if line.params else "")
         if self._closing or self.transport is None:
             return
@@ -309,7 +308,7 @@ class IRCProtocol(Protocol):
         limit = isupport.channellen
         for name, key in service.wanted_channels:
             if limit and len(name) > limit:
-                log.warn("not joining {channel}: the server allows channel names of {limit} characters",
+                self.log.warn("not joining {channel}: the server allows channel names of {limit} characters",
                          channel=name, limit=limit)
                 continue
             self.join(name, key)
@@ -345,7 +344,7 @@ class IRCProtocol(Protocol):
         fold = state.isupport.fold
         if fold(line.params[0]) == state.folded_nick:  # ours (the state has taken it)
             if self.has_wanted_nick():
-                log.info("regained nick {nick}", nick=state.nick)
+                self.log.info("regained nick {nick}", nick=state.nick)
                 if state.isupport.monitor is not None:
                     self.send("MONITOR", "-", state.nick)
                 if not self.sasl_done and self.service.nickserv_password:
@@ -372,22 +371,22 @@ class IRCProtocol(Protocol):
         channel, victim = line.params[0], line.params[1]
         if self.state.is_own(victim):
             reason = line.params[2] if len(line.params) > 2 else ""
-            log.warn("kicked from {channel} by {by}: {reason}", channel=channel, by=line.nick,
+            self.log.warn("kicked from {channel} by {by}: {reason}", channel=channel, by=line.nick,
                      reason=reason[:200])
             self.service.schedule_rejoin(channel)
 
     def _on_invite(self, line: Line) -> None:
         if len(line.params) >= 2 and self.state.is_own(line.params[0]):
-            log.info("{nick} invited us to {channel}", nick=line.nick, channel=line.params[1][:100])
+            self.log.info("{nick} invited us to {channel}", nick=line.nick, channel=line.params[1][:100])
 
     def _on_join_error(self, line: Line) -> None:
         channel = line.params[1] if len(line.params) > 1 else "?"
-        log.warn("cannot join {channel}: {reason}", channel=channel[:100],
+        self.log.warn("cannot join {channel}: {reason}", channel=channel[:100],
                  reason=_JOIN_ERRORS.get(line.command, line.command))
 
     def _on_cap(self, line: Line) -> None:
         if len(line.params) >= 3 and line.params[1].upper() == "DEL":
-            log.info("server withdrew capabilities: {caps}", caps=line.params[-1][:200])
+            self.log.info("server withdrew capabilities: {caps}", caps=line.params[-1][:200])
 
     def _on_privmsg(self, line: Line) -> None:
         params = line.params
@@ -405,7 +404,7 @@ class IRCProtocol(Protocol):
             return
         service = self.service
         if not service.ctcp_limits.allow(person=self.state.isupport.fold(nick)):
-            log.info("CTCP {command} from {nick} not answered (rate limit)", command=command, nick=nick)
+            self.log.info("CTCP {command} from {nick} not answered (rate limit)", command=command, nick=nick)
             return
         if command == "VERSION":
             reply = "VERSION pubbot %s (Twisted)" % (__version__,)
@@ -418,7 +417,7 @@ class IRCProtocol(Protocol):
         self.send("NOTICE", nick, "\x01%s\x01" % reply.rstrip(), key=self.state.folded(nick))
 
     def _on_standard_reply(self, line: Line) -> None:
-        log.info("server says {kind} {text}", kind=line.command, text=" ".join(line.params)[:300])
+        self.log.info("server says {kind} {text}", kind=line.command, text=" ".join(line.params)[:300])
 
 
 _REACTIONS: dict[str, Callable[[IRCProtocol, Line], None]] = {

@@ -109,7 +109,7 @@ class RequestingCaps(Phase):
         if line.command == "CAP" and len(line.params) >= 2:
             sub = line.params[1].upper()
             if sub == "NAK":
-                log.info("server refused capabilities: {caps}", caps=line.params[-1][:200])
+                reg.log.info("server refused capabilities: {caps}", caps=line.params[-1][:200])
             if sub in ("ACK", "NAK") and not reg.state.caps.pending:
                 reg.caps_settled()
             return
@@ -161,7 +161,8 @@ class Registration:
 
     def __init__(self, state: ConnectionState, io: RegistrationIO, nick_for: Callable[[int], str],
                  username: str, realname: str, sasl: Optional[SaslConfig] = None,
-                 tls: bool = False, sts_host: Optional[str] = None):
+                 tls: bool = False, sts_host: Optional[str] = None, logger: Optional[Logger] = None):
+        self.log = logger or log
         self.state = state
         self.io = io
         self.nick_for = nick_for
@@ -224,12 +225,12 @@ class Registration:
         policy = stsmod.parse_value(value)
         if policy is None or self.sts_host is None:
             if value is not None:
-                log.warn("ignoring a malformed STS policy {value!r}", value=value[:100])
+                self.log.warn("ignoring a malformed STS policy {value!r}", value=value[:100])
             return False
         if not self.tls:
             if policy.port is None:
                 return False
-            log.info("server {host} requires TLS (STS): reconnecting on port {port}",
+            self.log.info("server {host} requires TLS (STS): reconnecting on port {port}",
                      host=self.sts_host, port=policy.port)
             self.phase = self.phases.failed
             self.io.upgrade(policy.port)
@@ -265,7 +266,7 @@ class Registration:
         self._offered = set(advertised.upper().split(",")) if advertised else None
         usable = self.sasl.usable(self.tls)
         if len(usable) < len(self.sasl.mechanisms):
-            log.warn("SASL PLAIN not tried: it would send the password in clear on this plain-text "
+            self.log.warn("SASL PLAIN not tried: it would send the password in clear on this plain-text "
                      "connection (set [irc.sasl] allow_plaintext = true to allow it)")
         self._queue = [m for m in usable if self._offered is None or m in self._offered]
         self.next_mechanism()
@@ -294,7 +295,7 @@ class Registration:
             name = self._queue.pop(0)
             self.mechanism = make_mechanism(name, self.sasl.username, self.sasl.password)
             self._reader = PayloadReader()
-            log.info("SASL: trying {mechanism}", mechanism=name)
+            self.log.info("SASL: trying {mechanism}", mechanism=name)
             self.io.send_now("AUTHENTICATE", name)
             return
         self.mechanism = None
@@ -302,7 +303,7 @@ class Registration:
         self.sasl_failed("no configured mechanism was accepted (server offers %s)" % offered)
 
     def sasl_failed(self, reason: str) -> None:
-        log.error("SASL authentication failed ({reason}); not connecting without it: "
+        self.log.error("SASL authentication failed ({reason}); not connecting without it: "
                   "disconnecting to retry later", reason=reason)
         self.fail("SASL failed", sasl=True)
 
@@ -330,7 +331,7 @@ class Registration:
         except SaslError as e:
             self.sasl_failed("%s: %s" % (mechanism.name, e))
             return
-        log.info("SASL {mechanism} succeeded", mechanism=mechanism.name)
+        self.log.info("SASL {mechanism} succeeded", mechanism=mechanism.name)
         self.mechanism = None
         self.sasl_done = True
         self.end_caps()
@@ -338,7 +339,7 @@ class Registration:
     def _mechanism_failed(self, line: Line) -> None:  # 904
         if self.mechanism is None:
             return
-        log.warn("SASL {mechanism} failed: {message}", mechanism=self.mechanism.name,
+        self.log.warn("SASL {mechanism} failed: {message}", mechanism=self.mechanism.name,
                  message=line.params[-1][:200] if line.params else "")
         self.next_mechanism()
 

@@ -44,7 +44,6 @@ from .text import split_bytes, split_lines
 from .throttle import Throttle
 from .tlsopts import TLSSettings, TLSSetupError
 
-log = Logger()
 
 #: A connection registered this long resets the reconnect backoff.
 STABLE_SECONDS = 60.0
@@ -85,6 +84,8 @@ class IRCService(Service):
         self.sink: IChatEvents = bot
         self.clock = reactor
         self.network = network
+        #: Its log lines say which network they are about (namespace pubbot.irc.NAME).
+        self.log = Logger(namespace="pubbot.irc." + network)
         self.name = "irc" if network == bot.settings.irc.name else "irc-" + network  # type: ignore[assignment]
         self.settings = settings = settings if settings is not None else bot.settings.irc
         self.command_prefix = settings.command_prefix
@@ -258,13 +259,13 @@ class IRCService(Service):
         if self.input_paused:
             protocol.transport.pauseProducing()
         tls, host, port = self.endpoint.last
-        log.info("connection to {host} port {port} open ({security})", host=host, port=port,
+        self.log.info("connection to {host} port {port} open ({security})", host=host, port=port,
                  security="TLS" if protocol.tls else "plain text")
 
     def registered(self, protocol: IRCProtocol) -> None:
         self.connected = True
         self._stable_call = self.clock.callLater(STABLE_SECONDS, self._stable)
-        log.info("registered as {nick}", nick=self.nick)
+        self.log.info("registered as {nick}", nick=self.nick)
 
     def connection_lost(self, protocol: IRCProtocol, reason) -> None:
         if self.current is not protocol:
@@ -281,7 +282,7 @@ class IRCService(Service):
         dropped = self.throttle.detach()
         self.state.rosters.clear()
         message = reason.getErrorMessage() if reason is not None else "closed"
-        log.info("connection lost: {reason}{dropped}", reason=message,
+        self.log.info("connection lost: {reason}{dropped}", reason=message,
                  dropped=" (%d queued lines dropped)" % dropped if dropped else "")
 
     def upgrade_to_tls(self, port: int) -> None:
@@ -295,13 +296,13 @@ class IRCService(Service):
             return
         port = self.endpoint.last[2] or 6697
         d = self.policies.save(host, port, duration)
-        d.addErrback(lambda f: log.failure("storing the STS policy failed", f))
+        d.addErrback(lambda f: self.log.failure("storing the STS policy failed", f))
 
     def joined(self, channel: str) -> None:
         call = self._rejoins.pop(channel, None)
         if call is not None and call.active():
             call.cancel()
-        log.info("joined {channel}", channel=channel)
+        self.log.info("joined {channel}", channel=channel)
 
     def schedule_rejoin(self, channel: str) -> None:
         key = None
@@ -317,13 +318,14 @@ class IRCService(Service):
     def _rejoin(self, channel: str, key: Optional[str]) -> None:
         self._rejoins.pop(channel, None)
         if self.current is not None and self.connected:
-            log.info("rejoining {channel}", channel=channel)
+            self.log.info("rejoining {channel}", channel=channel)
             self.current.join(channel, key)
 
     def bad_line(self, reason: str, raw: bytes) -> None:
         self.bad_lines += 1
         if self.bad_line_logs.allow():
-            log.warn("dropped a line from the server ({reason}): {start!r}", reason=reason, start=raw[:80])
+            self.log.warn("dropped a line from the server ({reason}): {start!r}", reason=reason,
+                          start=raw[:80])
         else:
             self.bad_lines_unlogged += 1
 
@@ -332,7 +334,8 @@ class IRCService(Service):
     def chat_events(self, events: list[ChatEvent]) -> None:
         """What one read from the server held, up to the bot as one batch."""
         d = self.sink.chat_events(self.network, events)
-        d.addErrback(lambda f: log.failure("dispatching what {network} said failed", f, network=self.network))
+        d.addErrback(lambda f: self.log.failure("dispatching what {network} said failed", f,
+                                                network=self.network))
 
     # IChatService
 
@@ -361,11 +364,11 @@ class IRCService(Service):
         C{target}, so that people take turns.
         """
         if not self._valid_target(target):
-            log.warn("not sending to invalid target {target!r}", target=target[:100])
+            self.log.warn("not sending to invalid target {target!r}", target=target[:100])
             return
         protocol = self.current
         if protocol is None or not self.connected:
-            log.warn("not connected to IRC; dropped a message to {target}", target=target)
+            self.log.warn("not connected to IRC; dropped a message to {target}", target=target)
             return
         action = kind == "action"
         command = "NOTICE" if kind == "notice" else "PRIVMSG"
@@ -394,7 +397,7 @@ class IRCService(Service):
         if refused:
             self.output_dropped += refused
             if self.output_logs.allow():
-                log.warn("output queue full for {key}: dropped {count} line(s) to {target}",
+                self.log.warn("output queue full for {key}: dropped {count} line(s) to {target}",
                          key=key[:50], count=refused, target=target[:50])
 
     def say(self, target: str, text: str) -> None:

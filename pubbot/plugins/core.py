@@ -23,7 +23,7 @@ def _describe(handler, prefix: str) -> list:
 def help(msg, topic=None):
     """Lists every trigger with what it does; 'help <command>' for one."""
     handlers = msg.bot.handlers
-    prefix = msg.bot.chat_messages(msg.network).prefix  # the prefix of the network asking
+    prefix = msg.bot.command_prefix(msg.network)  # the prefix of the network asking
     if topic:
         word = topic.lower()
         if prefix and word.startswith(prefix):

@@ -208,7 +208,7 @@ def _source_for(msg: Any, doing: str) -> tuple[Any, Optional[dict]]:
 def _vote_word(msg: Any, word: str) -> str:
     if msg.bot.settings.music.bare_words:
         return word
-    return msg.bot.chat_messages(msg.network).prefix + word
+    return msg.bot.command_prefix(msg.network) + word
 
 
 def _counted(vote: Vote, needed: int) -> str:
