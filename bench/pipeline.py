@@ -35,7 +35,7 @@ import random
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
@@ -110,7 +110,12 @@ class Subject:
         return b"".join(wire.chunk(i, i + WRITE_LINES, start + i * LINE_SECONDS)
                         for i in range(0, len(wire), WRITE_LINES))
 
-    def feed(self, chunks: list[bytes], lines_per_chunk: float) -> float:
+    def chunks(self, size: int) -> list:
+        """The stream in socket-sized reads."""
+        data = self.stream()
+        return [data[i:i + size] for i in range(0, len(data), size)]
+
+    def feed(self, chunks: list, lines_per_chunk: float) -> float:
         """Feed every chunk; the CPU seconds it took."""
         data_received = self.protocol.dataReceived
         advance = self.clock.advance
@@ -125,6 +130,37 @@ class Subject:
         return time.process_time() - started
 
 
+class Networks:
+    """
+    One bot on several networks (C{--networks N}): the flood's lines dealt
+    to the networks in turn, their reads interleaved as sockets would give
+    them. Offers what L{Subject} does.
+    """
+
+    def __init__(self, subjects: list):
+        self.subjects = subjects
+        self.sent = b""
+
+    def chunks(self, size: int) -> list:
+        each = [[(subject, chunk) for chunk in subject.chunks(size)] for subject in self.subjects]
+        longest = max(len(c) for c in each)
+        return [c[i] for i in range(longest) for c in each if i < len(c)]
+
+    def feed(self, chunks: list, lines_per_chunk: float) -> float:
+        step = lines_per_chunk * LINE_SECONDS
+        clock = self.subjects[0].clock  # (one clock: the bot's)
+        sent = []
+        started = time.process_time()
+        for subject, chunk in chunks:
+            subject.protocol.dataReceived(chunk)
+            clock.advance(step)
+            sent.append(subject.transport.value())
+            subject.transport.clear()
+        elapsed = time.process_time() - started
+        self.sent = b"".join(sent)
+        return elapsed
+
+
 def bare(chats: list) -> Subject:
     clock = Clock()
     clock.advance(1_700_000_000.0)
@@ -133,25 +169,28 @@ def bare(chats: list) -> Subject:
     return Subject(protocol, clock, True, chats)
 
 
-def pubbot_connection(bot: Bot, clock: Clock) -> tuple[Protocol, Callable[[], frozenset]]:
+def pubbot_connection(bot: Bot, clock: Clock, network: str) -> tuple[Protocol, Callable[[], frozenset]]:
     """
     The one place that knows how pubbot's IRC core is put together: give
-    C{bot} its IRC network, start the bot, and return a protocol for one
+    C{bot} its IRC network C{network}, and return a protocol for one
     connection (not yet connected) and a function reading the capabilities
     that connection has enabled.
     """
-    service = IRCService(bot, clock, rng=random.Random(0))
+    service = IRCService(bot, clock, rng=random.Random(0), network=network,
+                         settings=bot.network_settings(network))
     bot.register_chat(service)
-    bot.start()
     return service.factory.buildProtocol(None), lambda: frozenset(service.caps.enabled)
 
 
-def pubbot(plugins: bool, tagged: bool, chats: list, disabled: tuple = ()) -> tuple[Subject, Bot]:
+def pubbot(plugins: bool, tagged: bool, floods: list, disabled: tuple = ()) -> tuple[Any, Bot]:
+    """pubbot on C{len(floods)} networks, each fed its own flood of chat lines."""
+    networks = len(floods)
     clock = Clock()
     clock.advance(1_700_000_000.0)
+    network = {"server": "tcp:127.0.0.1:6667", "channels": [ircserver.CHANNEL], "nick": "pubbot",
+               "ping_interval": 600.0, "throttle": {"enabled": False}, "sasl": {"mechanisms": []}}
     settings = parse({
-        "irc": {"server": "tcp:127.0.0.1:6667", "channels": [ircserver.CHANNEL], "nick": "pubbot",
-                "ping_interval": 600.0, "throttle": {"enabled": False}, "sasl": {"mechanisms": []}},
+        "irc": network, "networks": {"net%d" % n: network for n in range(2, networks + 1)},
         "music": {"announce": [ircserver.CHANNEL]}, "plugins": {"disabled": list(disabled)}})
     bot = Bot(settings, clock, MemoryStore(clock), rng=random.Random(0))
     if plugins:
@@ -160,7 +199,15 @@ def pubbot(plugins: bool, tagged: bool, chats: list, disabled: tuple = ()) -> tu
         LiveFeed(bot, EventHub(clock, run="00000000")).attach()
     else:
         bot.bus = NullBus()
-    protocol, enabled = pubbot_connection(bot, clock)
+    bot.start()
+    names = [settings.irc.name] + list(settings.networks)
+    subjects = [connect(bot, clock, name, tagged, flood) for name, flood in zip(names, floods)]
+    return (subjects[0] if networks == 1 else Networks(subjects)), bot
+
+
+def connect(bot: Bot, clock: Clock, network: str, tagged: bool, chats: list) -> Subject:
+    """One network of C{bot}, registered and joined on its own benchmark server."""
+    protocol, enabled = pubbot_connection(bot, clock, network)
     subject = Subject(protocol, clock, tagged, chats)
     granted = frozenset(subject.connection.enabled)
     if enabled() != granted:
@@ -169,7 +216,7 @@ def pubbot(plugins: bool, tagged: bool, chats: list, disabled: tuple = ()) -> tu
     if tagged and not {"server-time", "message-tags", "account-tag"} <= granted:
         raise SystemExit("benchmark could not run: pubbot did not ask for server-time, message-tags "
                          "and account-tag (it has %s)" % " ".join(sorted(granted)))
-    return subject, bot
+    return subject
 
 
 def main() -> int:
@@ -180,19 +227,25 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=65536)
     parser.add_argument("--skip-brain", action="store_true", help="leave out the 'all' row")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every round's figure")
+    parser.add_argument("--networks", type=int, default=1,
+                        help="pubbot on this many networks at once, the lines dealt to them in turn")
     ircserver.add_mode_options(parser)
     args = parser.parse_args()
     globalLogBeginner.beginLoggingTo([show_problems], redirectStandardIO=False)
     chats, triggers = ircserver.chat_messages(args.lines, args.every)
+    # With several networks, each gets a flood of its own (the same lines in all, a share each).
+    shares = [ircserver.chat_messages(args.lines // args.networks, args.every, seed=n + 1)
+              for n in range(args.networks)]
+    floods = [flood for flood, _ in shares]
+    triggers = [t for _, share in shares for t in share]
     kinds = [label for label, kind, _ in ircserver.MODES[args.mode] if kind == "pubbot"]
     times: dict[tuple[str, str], list[float]] = {}
     feeds: dict[tuple[str, str], list[bytes]] = {}
 
-    def chunks_of(subject: Subject) -> list[bytes]:
-        data = subject.stream()
-        return [data[i:i + args.chunk] for i in range(0, len(data), args.chunk)]
+    def chunks_of(subject: Any) -> list:
+        return subject.chunks(args.chunk)
 
-    def check(key: tuple[str, str], subject: Subject) -> None:
+    def check(key: tuple[str, str], subject: Any) -> None:
         """An untimed round first: the client must answer every trigger."""
         feeds[key] = chunks_of(subject)
         answers = 0
@@ -203,20 +256,20 @@ def main() -> int:
             raise SystemExit("benchmark could not run: %s (%s) answered %d of %d triggers"
                              % (key + (answers, len(triggers))))
 
-    def measure(key: tuple[str, str], subject: Subject) -> None:
+    def measure(key: tuple[str, str], subject: Any) -> None:
         chunks = feeds[key]
         seconds = subject.feed(chunks, len(chats) / len(chunks))
         times.setdefault(key, []).append(seconds * 1e6 / len(chats))
 
     baselines = {("bare", "plain"): bare(chats)}
     for kind in kinds:
-        baselines[("null bus", kind)] = pubbot(False, kind == "tagged", chats)[0]
+        baselines[("null bus", kind)] = pubbot(False, kind == "tagged", floods)[0]
     for key, base_subject in baselines.items():
         check(key, base_subject)
     pipelines = [("no brain", ("brain",))] + ([] if args.skip_brain else [("all", ())])
     for name, disabled in pipelines:
         for kind in kinds:
-            subject, bot = pubbot(True, kind == "tagged", chats, disabled)
+            subject, bot = pubbot(True, kind == "tagged", floods, disabled)
             check((name, kind), subject)
             gc.collect()
             gc.freeze()  # as BusService does once the plugins have started
@@ -231,8 +284,10 @@ def main() -> int:
     if args.verbose:
         for (name, kind), samples in times.items():
             print("%-9s %-6s rounds: %s" % (name, kind, " ".join("%.2f" % us for us in samples)))
-    print("%d lines in chunks of %d bytes, median of %d rounds (process CPU time)" % (
-        len(chats), args.chunk, args.rounds))
+    print("%d lines in chunks of %d bytes, median of %d rounds (process CPU time)%s" % (
+        len(chats), args.chunk, args.rounds,
+        "; pubbot on %d networks, the lines dealt to them in turn" % args.networks
+        if args.networks > 1 else ""))
     print("lines: tagged as the server sends them after CAP negotiation (time, msgid, account); "
           "plain from a server without CAP")
     medians = {key: statistics.median(samples) for key, samples in times.items()}
