@@ -31,7 +31,6 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from . import patterns
-from .dispatch import joined_contents
 from .interfaces import IBatchHandler, IHandler, IStore
 from .message import Message, Reply
 from .people import is_admin
@@ -140,33 +139,23 @@ def handler(subscribe: Iterable[str], name: Optional[str] = None,
     return decorate
 
 
-@implementer(IPlugin, IBatchHandler)
 class PatternHandler(Handler):
     """
     A handler made by L{parse_chat_text}: called for chat lines whose
     content C{pattern} finds, with its named groups as keyword arguments.
 
     A batch costs one search of its lines joined by newlines when none has
-    a match: the dispatcher's C{content_filter} does it for a pattern left
-    on Python's re; for an RE2 one (which that filter would recompile with
-    re), L{handle_many} does it, with C{re.MULTILINE} added (a line's match
-    is then a match of the joined lines unless the pattern holds C{\\A} or
-    C{\\Z}, searched line by line).
+    a match: the pattern is also the handler's C{content_filter}, which the
+    dispatcher runs with C{re.MULTILINE} added on the same engine (see
+    L{pubbot.dispatch.ContentFilter}).
     """
 
     def __init__(self, func: Callable, pattern: Any, subscriptions: Iterable[str], name: Optional[str],
                  description: Optional[str], triggers: Iterable[str]):
-        linear = isinstance(pattern, patterns.LinearPattern)
         super().__init__(func, subscriptions, name, description, triggers, self.arguments,
-                         content_filter=None if linear else pattern)
+                         content_filter=pattern)
         self.pattern = pattern
         self.patterns = (pattern,)
-        self.lines: Optional[patterns.LinearPattern] = None
-        if linear:
-            lines = patterns.linear(pattern, re.MULTILINE)
-            if "\\A" not in lines.source and "\\z" not in lines.source:
-                self.lines = lines
-                self.patterns += (lines,)
 
     def arguments(self, message: Message) -> Optional[dict]:
         content = message.fields.get("content")
@@ -174,13 +163,6 @@ class PatternHandler(Handler):
             return None
         found = self.pattern.search(content)
         return None if found is None else found.groupdict()
-
-    def handle_many(self, messages: list) -> Optional[list]:
-        if self.lines is not None:
-            joined = joined_contents(messages)
-            if joined is not None and self.lines.search(joined) is None:
-                return None
-        return handle_each(self, messages)
 
 
 def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT_LINES,),

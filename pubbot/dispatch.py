@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred, DeferredList, TimeoutError, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from . import patterns
 from .interfaces import IBatchHandler
 from .message import Message, Reply
 from .topics import TopicTrie
@@ -60,7 +61,9 @@ class ContentFilter:
     A handler's C{content_filter}: what must be found in a message's
     C{content} for the handler to be called. Either substrings (a tuple of
     str, any of which must occur, case-sensitive: the fastest) or a regex
-    (source or compiled; searched with C{re.MULTILINE}).
+    (source, or compiled by either engine; searched with C{re.MULTILINE}
+    added, on the engine L{pubbot.patterns.with_flags} chooses: RE2 unless
+    the pattern is an C{re.Pattern} or RE2 cannot run it).
 
     For a batch, the contents are joined by newlines and searched once: no
     match there means no match in any line, so most batches cost one
@@ -72,8 +75,8 @@ class ContentFilter:
 
     __slots__ = ("pattern", "needles", "safe")
 
-    def __init__(self, source: Any):
-        self.pattern: Optional[re.Pattern] = None
+    def __init__(self, source: Any, owner: str = "a plugin"):
+        self.pattern: Optional[patterns.Pattern] = None
         self.needles: tuple = ()
         if isinstance(source, (tuple, list, frozenset, set)):
             needles = tuple(source)
@@ -83,10 +86,7 @@ class ContentFilter:
             self.needles = needles
             self.safe = True
             return
-        if isinstance(source, re.Pattern):
-            self.pattern = re.compile(source.pattern, source.flags | re.MULTILINE)
-        else:
-            self.pattern = re.compile(source, re.MULTILINE)
+        self.pattern = patterns.with_flags(source, re.MULTILINE, owner)
         text = self.pattern.pattern
         self.safe = (not self.pattern.flags & re.DOTALL and isinstance(text, str)
                      and _UNSAFE_FILTER.search(text) is None)
@@ -223,7 +223,7 @@ class Dispatcher:
         """Subscribe C{handler} (an IHandler) to its patterns."""
         source = getattr(handler, "content_filter", None)
         if source is not None:
-            self._filters[handler] = ContentFilter(source)
+            self._filters[handler] = ContentFilter(source, getattr(handler, "name", "a plugin"))
         self.handlers.append(handler)
         self._stats_of[handler] = self.stats.setdefault(handler.name, HandlerStats())
         for pattern in handler.subscriptions:

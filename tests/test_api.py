@@ -138,9 +138,10 @@ class ContentFilterTests(SynchronousTestCase):
     def test_parse_chat_text_filters_by_its_own_regex(self):
         self.assertIsInstance(my_chat_handler.pattern, patterns.LinearPattern)
         self.assertEqual(my_chat_handler.pattern.pattern, r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')
-        # An RE2 pattern filters batches itself: the dispatcher would recompile it with re.
-        self.assertIsNone(my_chat_handler.content_filter)
-        self.assertTrue(IBatchHandler.providedBy(my_chat_handler))
+        # The pattern is its content filter, which the dispatcher runs on RE2 too.
+        self.assertIs(my_chat_handler.content_filter, my_chat_handler.pattern)
+        self.assertIsInstance(ContentFilter(my_chat_handler.content_filter).pattern, patterns.LinearPattern)
+        self.assertFalse(IBatchHandler.providedBy(my_chat_handler))
         loud = parse_chat_text(r"^hello$", re.IGNORECASE)(lambda msg: "hi")
         self.assertEqual(loud.pattern.flags & re.IGNORECASE, re.IGNORECASE)
         bot = Harness(loud)
@@ -151,6 +152,8 @@ class ContentFilterTests(SynchronousTestCase):
     def test_a_batch_without_a_match_is_one_search(self):
         searched = []
         h = parse_chat_text(r"b+c")(lambda msg: "bc")
+        found = ContentFilter(h.content_filter)
+        self.assertIsInstance(found.pattern, patterns.LinearPattern)
 
         class Counting:
             def __init__(self, pattern):
@@ -159,19 +162,24 @@ class ContentFilterTests(SynchronousTestCase):
             def search(self, text):
                 searched.append(text)
                 return self.pattern.search(text)
-        h.lines = Counting(h.lines)
+        found.pattern = Counting(found.pattern)
         batch = [Message("chat.irc.#c.chat", {"content": t}) for t in ("ab", "c b", "xyz")]
-        self.assertIsNone(h.handle_many(batch))
+        self.assertEqual(found.select(batch, joined_contents(batch)), [])
         self.assertEqual(searched, ["ab\nc b\nxyz"])
         batch.append(Message("chat.irc.#c.chat", {"content": "abbc"}))
-        self.assertEqual(list(h.handle_many(batch)), [(3, "bc")])
+        self.assertEqual(found.select(batch, joined_contents(batch)), [3])
 
     def test_anchored_to_the_text_searches_line_by_line(self):
         for regex in (r"\Afoo", r"foo\Z"):
             h = parse_chat_text(regex)(lambda msg: "foo")
-            self.assertIsNone(h.lines, regex)
-            batch = [Message("chat.irc.#c.chat", {"content": t}) for t in ("x", "foo", "y")]
-            self.assertEqual(list(h.handle_many(batch)), [(1, "foo")])
+            found = ContentFilter(h.content_filter)
+            self.assertFalse(found.safe, regex)
+            self.assertEqual(let_through(h.content_filter, ["x", "foo", "y"]), {1})
+
+    def test_a_pattern_re2_refuses_filters_on_pythons_re(self):
+        h = parse_chat_text(r"(?<!x)foo")(lambda msg: "foo")
+        self.assertNotIsInstance(ContentFilter(h.content_filter).pattern, patterns.LinearPattern)
+        self.assertEqual(let_through(h.content_filter, ["xfoo", "a foo", "y"]), {1})
 
     def test_handlers_take_a_filter(self):
         @handler(subscribe=CHAT_LINES, content_filter="x+y")
@@ -193,11 +201,8 @@ class ContentFilterTests(SynchronousTestCase):
         h = parse_chat_text(regex, flags)(lambda msg, **kwargs: "ok")
         batch = [Message("chat.irc.#c.chat", {"content": t}) for t in texts]
         taken = {i for i, m in enumerate(batch) if h.matcher(m) is not None}
-        if h.content_filter is not None:  # left on re: the dispatcher's filter
-            self.assertNotIsInstance(h.pattern, patterns.LinearPattern)
-            self.assertLessEqual(taken, let_through(h.content_filter, texts))
-        else:
-            self.assertEqual({i for i, _ in h.handle_many(batch) or ()}, taken)
+        self.assertIs(h.content_filter, h.pattern)
+        self.assertLessEqual(taken, let_through(h.content_filter, texts))
 
 
 class Spy:

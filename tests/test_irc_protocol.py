@@ -796,7 +796,7 @@ class OutputTests(Base):
         for i in range(40):
             self.service.send("#pubbot", "a\nb\nc\nd", person="flooder")
         self.assertGreater(self.service.output_dropped, 0)
-        self.assertLessEqual(self.service.throttle_depth(), self.service.throttle.max_per_key)
+        self.assertLessEqual(self.service.throttle_depth(), self.service.throttle.max_per_person)
         self.assertIn("output queue full for flooder", logs.text())
         self.service.send("#pubbot", "still answered", person="amy")
         self.assertIn("PRIVMSG #pubbot :still answered", c.sent())

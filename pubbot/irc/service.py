@@ -102,8 +102,8 @@ class IRCService(Service):
                                     clock=reactor)
         self.throttle = Throttle(reactor, settings.throttle.burst, settings.throttle.per_second,
                                  settings.throttle.enabled,
-                                 max_per_key=2 + 2 * max(settings.max_reply_lines,
-                                                         settings.max_private_lines))
+                                 max_per_person=2 + 2 * max(settings.max_reply_lines,
+                                                            settings.max_private_lines))
         #: Lines the output queues had no room for.
         self.output_dropped = 0
         self.output_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
@@ -387,13 +387,14 @@ class IRCService(Service):
         tail = b"\x01\r\n" if action else b"\r\n"
         throttle = self.throttle
         key = self.isupport.fold(person) if person else target
+        bounded = person is not None
         refused = 0
         for piece in pieces:
-            refused += not throttle.send(head + piece + tail, key)
+            refused += not throttle.send(head + piece + tail, key, bounded)
         if dropped > 0:
             refused += not throttle.send(build(
                 "NOTICE" if kind == "notice" else "PRIVMSG", target,
-                "(%d more line%s dropped)" % (dropped, "" if dropped == 1 else "s")), key)
+                "(%d more line%s dropped)" % (dropped, "" if dropped == 1 else "s")), key, bounded)
         if refused:
             self.output_dropped += refused
             if self.output_logs.allow():

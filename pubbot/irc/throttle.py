@@ -10,8 +10,10 @@ UnrealIRCd).
 Lines wait in one queue per key (who caused them: the person a reply is
 for, else the place), and the queues take turns, a line each: one person's
 long answers never hold back another's reply by more than a line per
-other waiting key. A key may hold at most C{max_per_key} lines and the
-whole throttle C{max_queue}; lines past either are dropped and counted.
+other waiting key. A person's key may hold at most C{max_per_person}
+lines (the bot's own lines and announcements to a place are bounded by the
+whole throttle's C{max_queue} only); lines past either are dropped and
+counted.
 Protocol lines (PONG, CAP, AUTHENTICATE, QUIT) go ahead of every queue.
 """
 
@@ -24,12 +26,16 @@ from typing import Callable, Optional
 OWN = ""
 
 
+#: Tokens a drain may be short of a whole one by rounding alone.
+_SLACK = 1e-9
+
+
 class Throttle:
     """Paces byte strings to C{write}. Disabled, it writes at once."""
 
     def __init__(self, clock, burst: int, per_second: float, enabled: bool = True,
                  write: Optional[Callable[[bytes], None]] = None, max_queue: int = 2000,
-                 max_per_key: int = 12):
+                 max_per_person: int = 12):
         if burst < 1 or per_second <= 0:
             raise ValueError("burst must be >= 1 and per_second > 0")
         self._clock = clock
@@ -38,7 +44,7 @@ class Throttle:
         self.enabled = enabled
         self.write = write
         self.max_queue = max_queue
-        self.max_per_key = max_per_key
+        self.max_per_person = max_per_person
         self._tokens = float(burst)
         self._stamp = clock.seconds()
         #: Waiting lines by key; the dict's order is the turn order.
@@ -57,27 +63,31 @@ class Throttle:
             self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.per_second)
         self._stamp = now
 
-    def send(self, data: bytes, key: str = OWN) -> bool:
-        """Queue one line for C{key}; False (and counted in C{dropped}) when there is no room."""
+    def send(self, data: bytes, key: str = OWN, person: bool = False) -> bool:
+        """
+        Queue one line for C{key} (C{person}: a person's, so bounded); False
+        (and counted in C{dropped}) when there is no room.
+        """
         if not self.enabled:
             if self.write is not None:
                 self.write(data)
             return True
         if self._depth:
-            return self._enqueue(data, key)
+            return self._enqueue(data, key, person)
         self._refill()
         if self._tokens >= 1.0 and self.write is not None:
             self._tokens -= 1.0
             self.write(data)
             return True
-        if not self._enqueue(data, key):
+        if not self._enqueue(data, key, person):
             return False
         self._schedule()
         return True
 
-    def _enqueue(self, data: bytes, key: str) -> bool:
+    def _enqueue(self, data: bytes, key: str, person: bool) -> bool:
         queue = self._queues.get(key)
-        if self._depth >= self.max_queue or (queue is not None and len(queue) >= self.max_per_key):
+        if self._depth >= self.max_queue or (
+                person and queue is not None and len(queue) >= self.max_per_person):
             self.dropped += 1
             return False
         if queue is None:
@@ -104,7 +114,10 @@ class Throttle:
         self._call = None
         self._refill()
         queues = self._queues
-        while self._depth and self._tokens >= 1.0 and self.write is not None:
+        # A token is due when the call comes, but float sums may leave it a
+        # hair short: without the slack, that would schedule a call ~1e-16 s
+        # ahead, which at the clock's magnitude is now again, for ever.
+        while self._depth and self._tokens >= 1.0 - _SLACK and self.write is not None:
             key = next(iter(queues))
             queue = queues.pop(key)
             self._tokens -= 1.0
