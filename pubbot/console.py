@@ -20,9 +20,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .interfaces import IChatService
-from .message import Message
-from .people import is_admin, person_key
+from .core.interfaces import IChatService
+from .core.message import Message
+from .util.people import is_admin, person_key
 from .version import __version__
 
 log = Logger()

@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
 
-from .interfaces import IHandler
+from .core.interfaces import IHandler
 
 log = Logger()
 

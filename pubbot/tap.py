@@ -10,10 +10,10 @@ import sys
 from twisted.application.service import MultiService, Service
 from twisted.python import usage
 
-from . import config as configmod
-from .bot import Bot
+from .config import settings as configmod
+from .config.networks import chat_networks
+from .core.bot import Bot
 from .loader import load_handlers
-from .networks import chat_networks
 
 
 class Options(usage.Options):
@@ -87,7 +87,7 @@ class BusService(Service):
 def make_store(settings, reactor):
     """The configured IStore: Redis when [redis] url (or sentinels) is set, else SQLite."""
     if settings.redis.enabled:
-        from .bus.client import RedisClient, target
+        from .cluster.redisclient import RedisClient, target
         from .store.redis import RedisStore
         return RedisStore(RedisClient(reactor, target(settings.redis, reactor), name="store"))
     from .store.sqlite import SQLiteStore
@@ -158,8 +158,8 @@ def wire_scale_out(top: MultiService, bot: Bot, settings, reactor) -> None:
     IRC, music, console and ZeroMQ run only in the process holding the IRC lease.
     """
     if settings.zmq.publish or settings.zmq.commands:
-        from .bus.zmq import ZmqService
+        from .bridges.zmq import ZmqService
         ZmqService(bot, reactor, settings.zmq).setServiceParent(top)
     if settings.redis.enabled:
-        from .bus import cluster
+        from .cluster import wiring as cluster
         cluster.wire(top, bot, settings, reactor)

@@ -6,9 +6,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.api import handler
-from pubbot.bot import Bot, LocalBus
-from pubbot.config import parse
-from pubbot.interfaces import IBus, IChatService
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
+from pubbot.core.interfaces import IBus, IChatService
+from pubbot.core.localbus import LocalBus
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat, Harness
 

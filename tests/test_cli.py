@@ -7,18 +7,18 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from pubbot import cli
-from pubbot.brainmodel import EDGE, TrigramModel, parse_shard_key
-from pubbot.chatlog import Tally, addressee, chatter, decode, parse_line
-from pubbot.config import parse
+from pubbot.brain.chatlog import Tally, addressee, chatter, decode, parse_line
+from pubbot.brain.model import EDGE, TrigramModel, parse_shard_key
+from pubbot.config.settings import parse
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness
 from tests.servers import bot_env
-
 
 
 def now(d):

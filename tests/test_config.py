@@ -4,12 +4,13 @@ import dataclasses
 import os
 import subprocess
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot import config
-from pubbot.config import ConfigError, Settings, effective, load, parse
-from pubbot.networks import chat_networks
+from pubbot.config.networks import chat_networks
+from pubbot.config.settings import ConfigError, Settings, effective, load, parse
+from pubbot.config import settings as config
 
 from .servers import bot_env, twistd_argv
 

@@ -9,7 +9,7 @@ from zope.interface.verify import verifyObject
 
 from pubbot.api import handler
 from pubbot.console import MAX_LINE, ConsoleService
-from pubbot.interfaces import IChatService
+from pubbot.core.interfaces import IChatService
 from pubbot.plugins import core, education, fun, karma
 from pubbot.testing import Harness
 from pubbot.version import __version__

@@ -17,9 +17,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.bot import Bot, LocalBus
-from pubbot.config import ConfigError, parse
-from pubbot.interfaces import IChatService
+from pubbot.config.settings import ConfigError, parse
+from pubbot.core.bot import Bot
+from pubbot.core.interfaces import IChatService
+from pubbot.core.localbus import LocalBus
 from pubbot.irc.endpoint import ServerError, parse_server
 from pubbot.irc.service import MAX_DELAY, IRCService
 from pubbot.store.memory import MemoryStore

@@ -4,15 +4,22 @@ import random
 import sys
 import tracemalloc
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, fail
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.api import IBatchHandler, IHandler
-from pubbot.brainmodel import (
-    EDGE, MAX_WORD, MAX_WORDS, TrigramModel, parse_shard_key, shard_count, shard_key,
+from pubbot.brain.model import (
+    EDGE,
+    MAX_WORD,
+    MAX_WORDS,
+    TrigramModel,
+    parse_shard_key,
+    shard_count,
+    shard_key,
 )
 from pubbot.plugins import brain as brain_module
 from pubbot.plugins.brain import NO_SENSE, REPLY_WEIGHT, Brain

@@ -10,13 +10,24 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.dispatch import ContentFilter, joined_contents
-from pubbot.interfaces import IBatchHandler
-from pubbot.message import Message
+from pubbot.core.dispatch import ContentFilter, joined_contents
+from pubbot.core.interfaces import IBatchHandler
+from pubbot.core.message import Message
 from pubbot.plugins import core, education
 from pubbot.plugins.education import (
-    FACTOIDS_KEY, TAUGHT_KEY, Phrases, _match_factoid, _may_say, _phrases_pattern, fill, forget, one_line,
-    recall, responder, teach, what_do_you_know,
+    FACTOIDS_KEY,
+    TAUGHT_KEY,
+    Phrases,
+    _match_factoid,
+    _may_say,
+    _phrases_pattern,
+    fill,
+    forget,
+    one_line,
+    recall,
+    responder,
+    teach,
+    what_do_you_know,
 )
 from pubbot.plugins.education import factoid as factoid_handler
 from pubbot.testing import Harness

@@ -20,7 +20,7 @@ from pubbot.api import IHandler, handler
 from pubbot.plugins import vcs as vcs_module
 from pubbot.plugins.vcs import Commit, Push, Vcs, announcements, format_commit, parse_push
 from pubbot.testing import Harness
-from pubbot.web.github import MAX_BODY, PayloadError
+from pubbot.vcs.github import MAX_BODY, PayloadError
 from tests.linkserver import WebServer, async_test
 
 SECRET = "It's a Secret to Everybody"

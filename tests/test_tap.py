@@ -145,6 +145,7 @@ class TwistdTests(SynchronousTestCase):
 class BusServiceTests(SynchronousTestCase):
     def test_start_freezes_what_was_built_for_the_collector(self):
         import gc
+
         from pubbot.testing import Harness
         bot = Harness().bot
         gc.unfreeze()
@@ -156,6 +157,7 @@ class BusServiceTests(SynchronousTestCase):
 
     def test_freezing_can_be_turned_off(self):
         import gc
+
         from pubbot.testing import Harness
         gc.unfreeze()
         service = tap.BusService(Harness().bot, freeze_gc=False)

@@ -8,7 +8,7 @@ from twisted.web.server import Site
 
 from pubbot.api import handler, parse_chat_text
 from pubbot.console import ConsoleService
-from pubbot.message import Message
+from pubbot.core.message import Message
 from pubbot.testing import Harness
 from pubbot.web.auth import TokenAuth
 from pubbot.web.feed import LiveFeed

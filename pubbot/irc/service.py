@@ -27,10 +27,10 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ..config import ConfigError, secret
-from ..interfaces import IChatService
-from ..ratelimit import Limits, RateLimiter
-from ..events import ChatEvent, IChatEvents
+from ..config.settings import ConfigError, secret
+from ..core.events import ChatEvent, IChatEvents
+from ..core.interfaces import IChatService
+from ..util.ratelimit import Limits, RateLimiter
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
 from .isupport import ISupport
@@ -43,7 +43,6 @@ from .sts import StsPolicies
 from .text import split_bytes, split_lines
 from .throttle import Throttle
 from .tlsopts import TLSSettings, TLSSetupError
-
 
 #: A connection registered this long resets the reconnect backoff.
 STABLE_SECONDS = 60.0

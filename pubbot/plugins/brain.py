@@ -2,7 +2,7 @@
 The chat brain: learns how the channel talks and answers in kind.
 
 Every channel line that is not addressed to the bot (nor a command) is
-learned as word trigrams, in memory (see L{pubbot.brainmodel}); the changed
+learned as word trigrams, in memory (see L{pubbot.brain.model}); the changed
 parts go to the store every C{[brain] flush_seconds}. Say something to the
 bot and it answers with a sentence built around your words, or "You make no
 sense" when it knows none of them. Admins can make it C{unlearn} words.
@@ -20,11 +20,11 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot import patterns
 from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
-from pubbot.brainhost import IBrainModel, InlineModel, LearnerProcess, resolved
-from pubbot.brainmodel import TrigramModel, parse_shard_key, shard_key
-from pubbot.people import is_admin
+from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
+from pubbot.brain.model import TrigramModel, parse_shard_key, shard_key
+from pubbot.util import patterns
+from pubbot.util.people import is_admin
 
 log = Logger()
 
@@ -41,7 +41,7 @@ FLUSH_ROUNDS = None
 REPLY_WEIGHT = -999
 NO_SENSE = "You make no sense"
 
-# On RE2 (pubbot.patterns). Who may unlearn is asked on the word alone, before the rest is read.
+# On RE2 (pubbot.util.patterns). Who may unlearn is asked on the word alone, before the rest is read.
 _UNLEARN_SAID = patterns.linear(r"unlearn(?:\s|\Z)", re.IGNORECASE)
 _UNLEARN = patterns.linear(r"unlearn(?:\s+(?P<words>.*?))?\s*\Z", re.IGNORECASE | re.DOTALL)
 

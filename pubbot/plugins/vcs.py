@@ -1,6 +1,6 @@
 """
 Commits announced from GitHub: the webhook at C{/hooks/github} (see
-L{pubbot.web.github}) verifies each delivery against C{[vcs] secret} (or the
+L{pubbot.vcs.github}) verifies each delivery against C{[vcs] secret} (or the
 environment variable named by C{[vcs] secret_env}); a push is announced to
 the C{[vcs] announce} channels as the original bot did (up to four commits:
 author, repository, short hash and the message's first line, in colour) and
@@ -18,8 +18,8 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import IHandler
-from pubbot.config import secret as configured_secret
-from pubbot.web.github import GitHubHook, PayloadError
+from pubbot.api import secret as configured_secret
+from pubbot.vcs.github import GitHubHook, PayloadError
 
 log = Logger()
 

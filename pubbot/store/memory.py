@@ -8,7 +8,7 @@ from typing import Any, Optional
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from ..interfaces import IStore
+from ..core.interfaces import IStore
 from . import Encoded, decode, wrong_type
 
 

@@ -12,7 +12,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ..interfaces import IStore
+from ..core.interfaces import IStore
 from . import decode, encode, wrong_type
 
 log = Logger()

@@ -4,7 +4,7 @@ The observers run on the bot's hot path (every published message, every
 line sent), so they only count and hand the raw object to the hub; the JSON
 is made later, once, and only if a client is there to read it. Published
 messages come a batch at a time (the lines of one read, see
-L{pubbot.dispatch.Dispatcher.batch_observers}): counted per batch, and
+L{pubbot.core.dispatch.Dispatcher.batch_observers}): counted per batch, and
 given to the hub together.
 """
 
@@ -69,7 +69,7 @@ def _is_chat(topic: str) -> bool:
 
 class LiveFeed:
     """
-    Hooks a L{pubbot.bot.Bot}'s observers to an L{EventHub}: chat lines in
+    Hooks a L{pubbot.core.bot.Bot}'s observers to an L{EventHub}: chat lines in
     (kind C{chat}), other bus messages (C{bus}), broadcasts (C{broadcast})
     and lines sent (C{sent}). Also counts chat lines in and out per network.
     """

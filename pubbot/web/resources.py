@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources as importlib_resources
+
 from twisted.logger import Logger
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from twisted.logger import Logger
 
-from ..dispatch import LATENCY_BUCKETS
+from ..core.dispatch import LATENCY_BUCKETS
 
 log = Logger()
 

@@ -20,8 +20,8 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
 from pubbot.api import parse_chat_text
-from pubbot.bot import Bot
-from pubbot.config import parse
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.store.memory import MemoryStore
 from pubbot.web.service import WebService
 from tests.servers import free_port, require

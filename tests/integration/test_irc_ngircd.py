@@ -24,8 +24,8 @@ from twisted.trial.unittest import TestCase
 from twisted.words.protocols import irc
 
 from pubbot.api import handler, parse_chat_text
-from pubbot.bot import Bot
-from pubbot.config import parse
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
 from pubbot.store.memory import MemoryStore
 
@@ -237,7 +237,7 @@ class InputPauseTests(Base):
         self.assertEqual(self.service.reconnects, 0)
 
     async def test_brain_learner_far_behind_pauses_reading_and_loses_nothing(self):
-        from pubbot.brainhost import LearnerProcess
+        from pubbot.brain.host import LearnerProcess
         from pubbot.plugins.brain import Brain
         self.start_server()
         brain = Brain()
