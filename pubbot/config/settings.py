@@ -245,6 +245,8 @@ class MusicSettings:
 class WebSettings:
     endpoint: str = key("tcp:8080:interface=127.0.0.1", _endpoint(("tcp", "ssl", "unix")))
     token: str = key("", secret=True)
+    #: Show private messages (to and from the bot) in the live feed.
+    show_private: bool = key(False)
 
 
 @dataclass(frozen=True)

@@ -67,16 +67,28 @@ def _is_chat(topic: str) -> bool:
     return topic.startswith("chat.") and topic.endswith(".chat")
 
 
+#: What a channel's name starts with on every network we know (RFC 2811's
+#: four); anything else a line is sent to is a person: a private message.
+CHANNEL_PREFIXES = ("#", "&", "!", "+")
+
+
+def _public(message) -> bool:
+    return not message.fields.get("private")
+
+
 class LiveFeed:
     """
     Hooks a L{pubbot.core.bot.Bot}'s observers to an L{EventHub}: chat lines in
     (kind C{chat}), other bus messages (C{bus}), broadcasts (C{broadcast})
     and lines sent (C{sent}). Also counts chat lines in and out per network.
+    Private messages, in and out, are counted but not shown unless
+    C{show_private} (C{[web] show_private}).
     """
 
-    def __init__(self, bot, hub: EventHub):
+    def __init__(self, bot, hub: EventHub, show_private: bool = False):
         self.bot = bot
         self.hub = hub
+        self.show_private = show_private
         self.lines_in: dict[str, int] = {}
         self.lines_out: dict[str, int] = {}
         self.attached = False
@@ -117,6 +129,10 @@ class LiveFeed:
             else:
                 for network, count in Counter(networks).items():
                     lines_in[network] = lines_in.get(network, 0) + count
+            if not self.show_private:
+                messages = list(filter(_public, messages))
+                if not messages:
+                    return
             self.hub.publish_many("chat", messages, format_chat)
         else:
             self.hub.publish_many("bus", messages, format_message)
@@ -130,4 +146,5 @@ class LiveFeed:
 
     def on_sent(self, network: str, target: str, text: str, kind: str) -> None:
         self.lines_out[network] = self.lines_out.get(network, 0) + 1
-        self.hub.publish("sent", (network, target, text, kind), format_sent)
+        if self.show_private or target.startswith(CHANNEL_PREFIXES):
+            self.hub.publish("sent", (network, target, text, kind), format_sent)

@@ -75,7 +75,7 @@ class WebService(Service):
             raise ValueError("[web] endpoint %s listens beyond this machine: set [web] token"
                              % (self.endpoint,))
         self.hub = hub or EventHub(reactor)
-        self.feed = LiveFeed(bot, self.hub)
+        self.feed = LiveFeed(bot, self.hub, settings.show_private)
         self.auth = TokenAuth(self.token, reactor)
         self.registry = make_registry(bot, self.feed)
         self.root: Optional[DashboardRoot] = None

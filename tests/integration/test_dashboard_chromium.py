@@ -70,8 +70,10 @@ class DashboardChromiumTests(TestCase):
         require("chromedriver", "chromium-driver")
         self.port = free_port()
 
-    def make_bot(self, token=""):
-        settings = parse({"web": {"endpoint": "tcp:%d:interface=127.0.0.1" % self.port, "token": token}})
+    def make_bot(self, token="", music="mpd:tcp:127.0.0.1:6600"):
+        # the music source is never polled here (no MusicService): it only makes the card show
+        settings = parse({"web": {"endpoint": "tcp:%d:interface=127.0.0.1" % self.port, "token": token},
+                          "music": {"source": music}})
         bot = Bot(settings, reactor, MemoryStore(reactor), process_id="dashbox:777")
         bot.add_handler(hello)
         bot.register_chat(RecordingIrc(bot))
@@ -158,13 +160,17 @@ class DashboardChromiumTests(TestCase):
             # two calls (alice's and bob's): its regex, as its content filter, kept mallory's line from it
             self.assertEqual(hello_row.split()[1], "2")
             await self.wait_for(driver, self.feed_text() + ".includes('hello dashboard')")
+            # the feed is visible without scrolling; the music card shows, a player being configured
+            self.assertTrue(await deferToThread(driver.execute_script, """return (
+                document.getElementById('feed').getBoundingClientRect().top < window.innerHeight) &&
+                !document.getElementById('music-card').hidden"""))
             await self.screenshot(driver, "dashboard.png")
             await bot.stop()
         return Deferred.fromCoroutine(run())
 
     def test_login_with_token(self):
         async def run():
-            bot = self.make_bot(token="correct horse")
+            bot = self.make_bot(token="correct horse", music="")
             service, driver = await self.start(bot)
             await deferToThread(driver.get, "http://127.0.0.1:%d/" % self.port)
             await self.wait_for(driver, "document.location.pathname === '/login'")
@@ -181,8 +187,14 @@ class DashboardChromiumTests(TestCase):
                 document.querySelector('form').submit();""")
             await self.wait_for(driver, "document.getElementById('live') && "
                                         "document.getElementById('live').textContent === 'feed: live'")
+            await bot.chat_line("irc", "dave", "dave", "a private word", private=True)
             await bot.chat_line("irc", "#pubbot", "carol", "behind the token")
             await self.wait_for(driver, self.feed_text() + ".includes('behind the token')", timeout=2.0)
+            # private messages stay out of the feed; no player configured, no music card
+            private = "return " + self.feed_text() + ".includes('a private word')"
+            self.assertFalse(await deferToThread(driver.execute_script, private))
+            self.assertTrue(await deferToThread(driver.execute_script,
+                                                "return document.getElementById('music-card').hidden"))
             await self.screenshot(driver, "dashboard-token.png")
             await bot.stop()
         return Deferred.fromCoroutine(run())
