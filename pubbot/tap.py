@@ -103,7 +103,8 @@ def makeService(options: Options, reactor=None) -> MultiService:
     store = make_store(settings, reactor)
     bot = Bot(settings, reactor, store,
               process_id="%s:%d" % (socket.gethostname(), os.getpid()))
-    for handler in load_handlers(settings.plugins.paths, settings.plugins.disabled):
+    unconfigured = () if settings.music.source else ("music",)  # no player: no music commands
+    for handler in load_handlers(settings.plugins.paths, settings.plugins.disabled, unconfigured):
         bot.add_handler(handler)
     top.bot = bot  # type: ignore[attr-defined]
     BusService(bot).setServiceParent(top)

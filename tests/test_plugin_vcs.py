@@ -205,9 +205,17 @@ class WebhookTests(TestCase):
         self.assertEqual(self.commits, [])
         self.assertEqual(self.logs.matching(SECRET), [])
 
+    def test_no_route_and_no_warning_when_webhooks_are_not_set_up(self):
+        h = Harness(Vcs())
+        self.assertNotIn("hooks/github", h.bot.web_resources)
+        self.assertEqual(self.logs.matching("vcs"), [])
+
     @async_test
     async def test_refused_without_a_secret(self):
-        self.start()
+        os.environ["PUBBOT_TEST_VCS_UNSET"] = ""
+        self.addCleanup(os.environ.pop, "PUBBOT_TEST_VCS_UNSET")
+        self.start(secret_env="PUBBOT_TEST_VCS_UNSET")
+        self.assertTrue(self.logs.matching("PUBBOT_TEST_VCS_UNSET, which is unset or empty"))
         body = json.dumps(push_payload(1)).encode("utf-8")
         code, answer = await self.post(body, signature=sign(body, ""))
         self.assertEqual((code, answer["message"]), (403, "no webhook secret is configured"))

@@ -41,6 +41,17 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertNotIn("irc", names)
         top.bot.store.close()
 
+    def test_music_commands_only_with_a_music_source(self):
+        top = tap.makeService(self.options(), MemoryReactorClock())
+        names = {h.name for h in top.bot.handlers}
+        self.assertIn("ping", names)
+        self.assertFalse([name for name in names if name.startswith("music_")])
+        top.bot.store.close()
+        path = write_config(self.mktemp(), '[music]\nsource = "mpd:tcp:127.0.0.1:6600"\n')
+        top = tap.makeService(self.options("--config", path), MemoryReactorClock())
+        self.assertIn("music_skip", {h.name for h in top.bot.handlers})
+        top.bot.store.close()
+
     def test_console_flag_overrides_irc(self):
         path = write_config(self.mktemp(), '[irc]\nserver = "tcp:127.0.0.1:6667"\n')
         self.assertFalse(self.options("--config", path).console_mode())

@@ -140,9 +140,12 @@ class Vcs:
     def start(self, bot) -> None:
         self.bot = bot
         settings = bot.settings.vcs
+        if not (settings.secret or settings.secret_env):
+            return  # webhooks not set up: no route, nothing to warn about
         secret = configured_secret(settings.secret, settings.secret_env)
         if not secret:
-            log.warn("vcs: no [vcs] secret or secret_env set; /hooks/github refuses every request")
+            log.warn("vcs: [vcs] secret_env names {env}, which is unset or empty; "
+                     "/hooks/github refuses every request", env=settings.secret_env)
         self.resource = GitHubHook(secret, self.on_event)
         bot.web_resources[PATH] = self.resource
 
