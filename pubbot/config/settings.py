@@ -330,11 +330,35 @@ class LinkSettings:
     timeout: float = key(10.0, _positive)
 
 
+def _vcs_routes(values: tuple) -> Optional[str]:
+    from ..vcs.events import parse_route
+    for entry in values:
+        try:
+            _, channels = parse_route(entry)
+        except ValueError as e:
+            return str(e)
+        problem = _channels(channels)
+        if problem:
+            return problem
+    return None
+
+
+def _vcs_events(values: tuple) -> Optional[str]:
+    known = ("push", "pull_request", "issues", "release", "workflow_run")
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        return "has unknown events %s (known: %s)" % (", ".join(map(repr, unknown)), ", ".join(known))
+    return None
+
+
 @dataclass(frozen=True)
 class VcsSettings:
     secret: str = key("", secret=True)
     secret_env: str = key("")
     announce: tuple[str, ...] = key(["#pubbot"], _channels)
+    #: "owner/repo #chan ..." (the repository may hold * and ?): the first match wins, else announce.
+    routes: tuple[str, ...] = key([], _vcs_routes)
+    events: tuple[str, ...] = key(["push", "pull_request", "issues", "release", "workflow_run"], _vcs_events)
 
 
 def _no_networks() -> Mapping[str, IrcSettings]:
