@@ -10,7 +10,9 @@ def describe(msg) -> str:
     host = user_host(msg.fields.get("hostmask"))
     key = person_key(msg)
     network = key.partition("/")[0] + ": " if "/" in key else ""
-    if account:
+    if msg.fields.get("protocol") == "console":
+        known = "you are the one at the bot's terminal (the console room)"
+    elif account:
         known = "%syou are logged in as %s; I know you by that account" % (network, account)
     elif host:
         known = ("%syou are not logged in, so I know you by %s (anyone there shares your limits; "
