@@ -295,6 +295,12 @@ class FunSettings:
 
 
 @dataclass(frozen=True)
+class ReminderSettings:
+    #: The time zone of reminder times for people who set none with !tz.
+    timezone: str = key("UTC", _timezone)
+
+
+@dataclass(frozen=True)
 class BrainSettings:
     max_trigrams: int = key(200000, _positive)
     flush_seconds: float = key(5.0, _positive)
@@ -385,6 +391,7 @@ class Settings:
     seen: SeenSettings = section(SeenSettings)
     tell: TellSettings = section(TellSettings)
     fun: FunSettings = section(FunSettings)
+    reminders: ReminderSettings = section(ReminderSettings)
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
