@@ -20,8 +20,9 @@ from .sse import EventHub
 MAX_TEXT = 1000
 #: Most fields shown for a non-chat bus message.
 MAX_FIELDS = 12
-#: Most channels counted apart in lines_by_channel.
+#: Most channels counted apart in lines_by_channel; the rest count as OTHER_CHANNELS.
 MAX_CHANNELS = 200
+OTHER_CHANNELS = ("", "other")
 
 _SCALARS = (str, int, float, bool, type(None))
 _topic_of = attrgetter("topic")
@@ -93,8 +94,8 @@ class LiveFeed:
         self.show_private = show_private
         self.lines_in: dict[str, int] = {}
         self.lines_out: dict[str, int] = {}
-        #: Public chat lines in by "network channel" (at most MAX_CHANNELS keys; then "other").
-        self.lines_by_channel: dict[str, int] = {}
+        #: Public chat lines in by (network, channel) (at most MAX_CHANNELS keys; then OTHER).
+        self.lines_by_channel: dict[tuple, int] = {}
         self.attached = False
 
     def attach(self) -> None:
@@ -148,9 +149,9 @@ class LiveFeed:
             fields = message.fields
             if fields.get("private"):
                 continue
-            key = "%s %s" % (fields.get("network"), fields.get("channel"))
+            key = (fields.get("network"), fields.get("channel"))
             if key not in counts and len(counts) >= MAX_CHANNELS:
-                key = "other"
+                key = OTHER_CHANNELS
             counts[key] = counts.get(key, 0) + 1
 
     def on_message(self, message) -> None:

@@ -83,7 +83,7 @@ class History:
     def _sample(self) -> dict:
         minutes = self.interval / 60.0
         lines = dict(self.feed.lines_by_channel)
-        per_minute = {key: (count - self._last_lines.get(key, 0)) / minutes
+        per_minute = {("%s %s" % key).strip(): (count - self._last_lines.get(key, 0)) / minutes
                       for key, count in lines.items() if count != self._last_lines.get(key, 0)}
         self._last_lines = lines
         calls = self._calls()
