@@ -996,6 +996,16 @@ class HostileInputTests(Base):
         self.assertLess(len(c.protocol._buffer), 20000)
         self.still_works()
 
+    def test_lines_before_an_oversized_tail_in_one_read_are_kept(self):
+        c = self.conn
+        c.sent()
+        c.protocol.dataReceived(b"PING :keep\r\n:bob!b@h PRIVMSG #pubbot :kept\r\n" + b"z" * 20000)
+        c.protocol.dataReceived(b"z" * 20000)
+        c.protocol.dataReceived(b"zz\r\n:bob!b@h PRIVMSG #pubbot :after\r\n")
+        self.assertIn("PONG keep", c.sent())
+        self.assertEqual([m.content for m in c.messages], ["kept", "after"])
+        self.assertEqual(c.protocol._buffer, b"")
+
     def test_long_tags_allowed_up_to_limit(self):
         self.conn.feed("@+x=" + "v" * 8000 + " :bob!b@h PRIVMSG #pubbot :tagged")
         self.assertEqual(self.conn.messages[-1].content, "tagged")

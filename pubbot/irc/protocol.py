@@ -149,9 +149,9 @@ class IRCProtocol(Protocol):
         """Queue a line behind the throttle (in C{key}'s queue: the bot's own by default)."""
         self.service.throttle.send(build(command, *params), key)
 
-    def send_now(self, command: str, *params: str) -> None:
-        """Send ahead of the throttle queue (registration, PONG, QUIT)."""
-        self.service.throttle.send_now(build(command, *params))
+    def send_now(self, command: str, *params: str, charge: bool = True) -> None:
+        """Send ahead of the throttle queue (registration, PONG, QUIT); PONGs go uncharged."""
+        self.service.throttle.send_now(build(command, *params), charge)
 
     def fail(self, reason: str, sasl: bool = False) -> None:
         if sasl:
@@ -175,17 +175,20 @@ class IRCProtocol(Protocol):
             data = self._buffer + data
         lines = data.split(b"\n")
         rest = lines.pop()
+        if self._discarding:
+            if lines:
+                del lines[0]  # the tail of an oversized line
+                self._discarding = False
+            else:
+                rest = b""  # still inside it
         if len(rest) > MAX_LINE:
-            if not self._discarding:
-                self.service.bad_line("longer than %d bytes" % MAX_LINE, rest)
+            # (only the lines before it in this read are whole: they are kept)
+            self.service.bad_line("longer than %d bytes" % MAX_LINE, rest)
             self._discarding = True
             rest = b""
         self._buffer = rest
         try:
             for raw in lines:
-                if self._discarding:
-                    self._discarding = False  # the tail of an oversized line
-                    continue
                 self.line_received(raw)
                 if self._closing:
                     return
@@ -275,7 +278,7 @@ class IRCProtocol(Protocol):
     # reactions to lines (after the state and the registration machine took them)
 
     def _on_ping(self, line: Line) -> None:
-        self.send_now("PONG", line.params[0] if line.params else "")
+        self.send_now("PONG", line.params[0] if line.params else "", charge=False)
 
     def _on_pong(self, line: Line) -> None:
         if line.params and line.params[-1] == self._ping_token:
