@@ -275,6 +275,9 @@ class TestConfigCheck:
         (b"[nope]\n", "pubbot: unknown key [nope]\n"),
         (b"[brain]\nignore = ['bad nick']\n", "pubbot: [brain] ignore is not a valid nick: 'bad nick'\n"),
         (b"[irc\n", None),
+        (b"[irc]\nrealname = '\xc3'\n",
+         "pubbot: config %s is not valid UTF-8 (at line 2, column 13: byte 0xc3)\n"),
+        (b"[irc]\nusername = 'pub\tbot'\n", None),
     ])
     def test_bad_config(self, tmp_path, capsys, data, message):
         path = write(tmp_path, "bad.toml", data)
@@ -282,7 +285,10 @@ class TestConfigCheck:
         captured = capsys.readouterr()
         assert captured.out == ""
         if message is not None:
-            assert captured.err == message
+            assert captured.err == (message % (path,) if "%s" in message else message)
+        elif b"username" in data:
+            assert captured.err.startswith("pubbot: [irc] username is not a valid IRC user name")
+            assert captured.err.count("\n") == 1
         else:
             assert captured.err.startswith("pubbot: config %s is not valid TOML" % (path,))
             assert captured.err.count("\n") == 1
