@@ -199,14 +199,18 @@ class Roster:
         chan = self.channels.get(channel)
         return list(chan.members) if chan is not None else []
 
-    def entries(self, channel: str) -> list[dict]:
-        """Members as dicts: nick, prefix (symbols, "@+"), modes (letters, "ov"), account, away, host."""
+    def entries(self, channel: str, limit: Optional[int] = None) -> list[dict]:
+        """
+        Members as dicts: nick, prefix (symbols, "@+"), modes (letters, "ov"),
+        account, away, host; with C{limit}, the first C{limit} only (at that cost).
+        """
         chan = self.channels.get(channel)
         if chan is None:
             return []
         out = []
         symbols, modes = self.prefix_symbols, self.prefix_modes
-        for nick, prefix in chan.members.items():
+        members = chan.members.items() if limit is None else chan.members.first(limit)
+        for nick, prefix in members:
             u = self.users.get(nick)
             out.append({
                 "nick": nick, "prefix": prefix,
