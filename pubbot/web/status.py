@@ -212,6 +212,7 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "cluster": _plain(cluster) if isinstance(cluster, dict) else None,
         "owner": _plain(cluster.get("owner")) if isinstance(cluster, dict) else bot.process_id,
         "brain": _plain(brain) if isinstance(brain, dict) else None,
+        "store": _plain(bot.state.get("store")) if isinstance(bot.state.get("store"), dict) else None,
         "plugins": plugins(bot),
         "topics": dict(bot.dispatcher.topic_counts),
         "feed": feed_state,

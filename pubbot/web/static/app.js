@@ -60,6 +60,11 @@
     if (!state.connections.length) body.appendChild(row([el("span", "no chat connection", "muted")]));
     $("owner").textContent = state.owner || "";
     const cluster = state.cluster;
+    const store = $("store");
+    const broken = state.store && state.store.ok === false;
+    store.hidden = !broken;
+    store.textContent = broken ? "The store (" + state.store.where + ") cannot be read: " + state.store.error +
+      ". Factoids, karma, seen and the brain are not kept until it is fixed." : "";
     $("cluster").textContent = cluster
       ? " · " + num(cluster.workers) + " workers · bus lag " + num(cluster.bus_lag, 3) + " s" : "";
   }
