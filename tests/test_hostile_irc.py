@@ -111,6 +111,30 @@ class FloodTests(Base):
         self.assertLessEqual(len(caps.available), capsmod.MAX_CAPS)
         self.assertLessEqual(caps.enabled, capsmod.WANTED)
 
+    async def test_ping_flood_while_not_reading_the_pongs(self):
+        from .support.hostile_irc import ping_flood
+        self.start(Script(), ping_interval=2.0, ping_timeout=2.0)
+        peer = await self.joined()
+        protocol = self.service.current
+        transport = protocol.transport
+        biggest = [0]
+
+        def unsent():
+            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        from twisted.internet.task import LoopingCall
+        watch = LoopingCall(lambda: biggest.__setitem__(0, max(biggest[0], unsent())))
+        watch.start(0.005)
+        self.addCleanup(lambda: watch.stop() if watch.running else None)
+        peer.play([ping_flood(100000)]).addErrback(lambda f: None)  # 21 MB of PINGs, PONGs unread
+        await peer.lost  # the bot stopped reading a server that does not read, then timed it out
+        watch.stop()
+        self.assertTrue(peer.closed_by_client)
+        self.assertTrue(protocol.writes_blocked)
+        self.assertLess(biggest[0], 2 * 1024 * 1024)  # what it had not sent stayed bounded
+        self.assertIn("the server is not reading what we send", self.log_text())
+        again = await self.server.peer(1)
+        await again.welcomed
+
     async def test_every_flood_in_one_battery(self):
         self.start(Battery(list(FLOODS)))
         peer = await self.server.peer(0)

@@ -25,8 +25,9 @@ import email.utils
 import random
 from typing import TYPE_CHECKING, Callable, Optional
 
-from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.internet.protocol import Protocol
+from zope.interface import implementer
 
 from ..version import __version__
 from .lines import MAX_TAGS_BYTES, Line, LineError, build, parse
@@ -72,6 +73,9 @@ class IRCProtocol(Protocol):
         self._pings = 0
         self._timers: list = []
         self._closing = False
+        #: The transport holds more unsent data than its buffer size (the server is not reading).
+        self.writes_blocked = False
+        self._backpressure_logged = False
         self.state = ConnectionState(service.settings.nick, self.clock.seconds)
         self.registration: Optional[Registration] = None
         #: Lines go to the registration machine (after 001, only CAP lines do).
@@ -99,6 +103,9 @@ class IRCProtocol(Protocol):
     def _start(self) -> None:
         self.tls = ISSLTransport.providedBy(self.transport)
         service = self.service
+        # A server that does not read what we write is not read either: our
+        # replies (PONGs to a PING flood, say) never pile up in memory.
+        self.transport.registerProducer(_Backpressure(self), True)  # type: ignore[union-attr]
         service.connection_made(self)
         self.registration = Registration(
             self.state, self, service.nick_fallback, service.settings.username,
@@ -115,6 +122,20 @@ class IRCProtocol(Protocol):
         self._timers = []
         self._ping_call = None
         self.service.connection_lost(self, reason)
+
+    def writes_backed_up(self, backed_up: bool) -> None:
+        """The transport's buffer of unsent lines went over its size (or back under it)."""
+        self.writes_blocked = backed_up
+        transport = self.transport
+        if transport is None or self._closing:
+            return
+        if backed_up:
+            if not self._backpressure_logged:
+                self._backpressure_logged = True
+                self.log.warn("the server is not reading what we send; not reading it either until it does")
+            transport.pauseProducing()  # type: ignore[attr-defined]
+        elif not self.service.input_paused:
+            transport.resumeProducing()  # type: ignore[attr-defined]
 
     def _later(self, delay: float, f: Callable, *args: object):
         call = self.clock.callLater(delay, f, *args)
@@ -421,6 +442,23 @@ class IRCProtocol(Protocol):
 
     def _on_standard_reply(self, line: Line) -> None:
         self.log.info("server says {kind} {text}", kind=line.command, text=" ".join(line.params)[:300])
+
+
+@implementer(IPushProducer)
+class _Backpressure:
+    """What the transport tells when its buffer of unsent data is full, and empty again."""
+
+    def __init__(self, protocol: IRCProtocol):
+        self.protocol = protocol
+
+    def pauseProducing(self) -> None:
+        self.protocol.writes_backed_up(True)
+
+    def resumeProducing(self) -> None:
+        self.protocol.writes_backed_up(False)
+
+    def stopProducing(self) -> None:
+        pass
 
 
 _REACTIONS: dict[str, Callable[[IRCProtocol, Line], None]] = {

@@ -244,7 +244,7 @@ class IRCService(Service):
         self.input_paused = False
         self.input_resumed_at = self.clock.seconds()
         current = self.current
-        if current is not None and current.transport is not None:
+        if current is not None and current.transport is not None and not current.writes_blocked:
             current.transport.resumeProducing()
 
     # connection events (from the protocol)

@@ -583,6 +583,18 @@ def cap_flood(count: int = 20000) -> Flood:
     return flood
 
 
+def ping_flood(count: int = 200000) -> Flood:
+    """PINGs without end, while not reading the answers (the client's PONGs must not pile up in it)."""
+    def flood(peer: Peer) -> Iterator[Step]:
+        peer.transport.pauseProducing()  # stop reading the client
+        try:
+            yield from _lines(b"PING :%s%d" % (b"p" * 200, i) for i in range(count))
+        finally:
+            if peer.transport is not None:
+                peer.transport.resumeProducing()
+    return flood
+
+
 def pause(seconds: float) -> Flood:
     def flood(peer: Peer) -> Iterator[Step]:
         yield seconds
