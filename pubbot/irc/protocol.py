@@ -103,9 +103,7 @@ class IRCProtocol(Protocol):
     def _start(self) -> None:
         self.tls = ISSLTransport.providedBy(self.transport)
         service = self.service
-        # A server that does not read what we write is not read either: our
-        # replies (PONGs to a PING flood, say) never pile up in memory.
-        self.transport.registerProducer(_Backpressure(self), True)  # type: ignore[union-attr]
+        self._watch_backlog()
         service.connection_made(self)
         self.registration = Registration(
             self.state, self, service.nick_fallback, service.settings.username,
@@ -122,6 +120,24 @@ class IRCProtocol(Protocol):
         self._timers = []
         self._ping_call = None
         self.service.connection_lost(self, reason)
+
+    def _watch_backlog(self) -> None:
+        """
+        A server that does not read what we write is not read either: our
+        replies (PONGs to a PING flood, say) never pile up in memory. The
+        socket's transport says when its unsent data passes its buffer
+        size (for TLS, the TCP transport under it: TLS itself would wait
+        for a producer to go before closing).
+        """
+        transport = self.transport
+        inner = getattr(transport, "transport", None) if self.tls else transport
+        register = getattr(inner, "registerProducer", None)
+        if register is None or getattr(inner, "producer", None) is not None:
+            return
+        try:
+            register(_Backpressure(self), True)
+        except RuntimeError:
+            pass  # (a producer of someone else's: no backlog watch)
 
     def writes_backed_up(self, backed_up: bool) -> None:
         """The transport's buffer of unsent lines went over its size (or back under it)."""
