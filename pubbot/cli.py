@@ -16,6 +16,7 @@ import argparse
 import json
 import random
 import sys
+from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import config as configmod
@@ -156,17 +157,18 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
             learned = 0
             overlong = [0]
             lines = bounded_lines(f, MAX_LOG_LINE, overlong)
-            for text in chatter(lines, nicks, settings.irc.command_prefix, tally):
-                model.learn(text)
-                learned += 1
-                if reactor is not None and tally.lines % LINES_PER_TURN == 0:
+            while True:
+                # a turn every LINES_PER_TURN lines read, chat or not
+                chunk = list(islice(lines, LINES_PER_TURN))
+                if not chunk:
+                    break
+                for text in chatter(chunk, nicks, settings.irc.command_prefix, tally):
+                    model.learn(text)
+                    learned += 1
+                if reactor is not None:
                     await _turn(reactor)
-                    if stopping():
-                        raise Interrupted()
-            if reactor is not None:
-                await _turn(reactor)
-            if stopping():
-                raise Interrupted()
+                if stopping():
+                    raise Interrupted()
             print("%s: %d lines, %d of chat, learned %d (skipped %d by or to bots or commands%s)"
                   % (path, tally.lines, tally.chat, learned, tally.skipped,
                      ", %d longer than %d bytes" % (overlong[0], MAX_LOG_LINE) if overlong[0] else ""),

@@ -244,6 +244,19 @@ class TestReadLogsStopping:
         assert len(now(d)) > 0
         assert turns.count(0) >= 10000 // cli.LINES_PER_TURN
 
+    def test_turns_come_on_lines_that_are_not_chat_too(self, tmp_path, capsys):
+        checks = []
+        clock = Clock()
+        store = MemoryStore(clock)
+        log = write(tmp_path, "noise.log", b"-!- someone joined, nothing to learn\n" * 10000)
+        d = Deferred.fromCoroutine(cli.read_logs(store, settings(), [log], reactor=clock,
+                                                 stopping=lambda: checks.append(True) or len(checks) >= 2))
+        clock.advance(0)
+        failures = []
+        d.addErrback(failures.append)
+        assert failures and failures[0].check(cli.Interrupted)
+        assert len(checks) == 2
+
     def test_overlong_lines_are_skipped_whole(self, tmp_path, capsys):
         store = MemoryStore(Clock())
         # a piece of the long line would read as chat ("12:00 < mallory> ...") if it were cut in pieces
