@@ -247,7 +247,7 @@ class IRCService(Service):
         self.input_paused = False
         self.input_resumed_at = self.clock.seconds()
         current = self.current
-        if current is not None and current.transport is not None:
+        if current is not None and current.transport is not None and not current.writes_blocked:
             current.transport.resumeProducing()
 
     # connection events (from the protocol)
@@ -425,6 +425,18 @@ class IRCService(Service):
 
     def channels(self) -> dict:
         return {name: self.rosters.entries(name) for name in self.rosters.channels}
+
+    def channel_summary(self, max_channels: int, max_members: int) -> dict:
+        """
+        The dashboard's bounded view, at a cost bounded by the limits, not
+        the rosters: C{{"count": channels, "channels": {name: (members,
+        [the first max_members entries])}}} for the first C{max_channels}.
+        """
+        rosters = self.rosters
+        shown = {}
+        for name, chan in rosters.channels.first(max_channels):
+            shown[name] = (len(chan.members), rosters.entries(name, max_members))
+        return {"count": len(rosters.channels), "channels": shown}
 
     def throttle_depth(self) -> int:
         return self.throttle.depth()

@@ -155,6 +155,23 @@ class SQLiteStore:
             else:
                 d.callback(value)
 
+    def check(self) -> Deferred:
+        """
+        Can the file be read? Opens it (in the store thread) and runs
+        SQLite's C{quick_check}; fires with None, or fails with what is wrong.
+        """
+        def do(db, now):
+            rows = db.execute("PRAGMA quick_check(5)").fetchall()
+            problems = [row[0] for row in rows if row[0] != "ok"]
+            if problems:
+                raise sqlite3.DatabaseError("; ".join(str(p) for p in problems)[:300])
+            db.execute("SELECT count(*) FROM keys").fetchone()
+        return self._run(do)
+
+    @property
+    def where(self) -> str:
+        return "SQLite file %s" % (self._path,)
+
     # helpers run in the store thread
 
     @staticmethod

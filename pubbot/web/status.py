@@ -63,8 +63,53 @@ def _member(entry: Any) -> dict:
     return {"nick": str(entry)}
 
 
+#: /status is bounded however big the rosters: at most this many connections,
+#: channels a connection and members a channel are listed, with counts of the rest.
+MAX_CONNECTIONS = 20
+MAX_CHANNELS = 50
+MAX_MEMBERS = 100
+
+
+def bounded_channels(service: Any) -> dict:
+    """
+    A connection's channels, bounded: C{channels} {name: [at most
+    L{MAX_MEMBERS} entries]} for at most L{MAX_CHANNELS} channels,
+    C{channel_count}, C{channels_omitted}, C{members} {name: how many are
+    in it} and C{members_omitted} (entries left out, all channels shown).
+    A service with C{channel_summary} (IRC) builds only what is shown;
+    others' full lists are cut.
+    """
+    summary = None
+    summarise = getattr(service, "channel_summary", None)
+    if callable(summarise):
+        try:
+            summary = summarise(MAX_CHANNELS, MAX_MEMBERS)
+        except Exception:
+            log.failure("status: channel summary of {service!r} failed", service=service)
+            summary = None
+    if isinstance(summary, dict) and isinstance(summary.get("channels"), dict):
+        count = summary.get("count")
+        shown_channels = {str(name): (counted, [_member(m) for m in list(entries or ())[:MAX_MEMBERS]])
+                          for name, (counted, entries) in list(summary["channels"].items())[:MAX_CHANNELS]}
+        total = count if isinstance(count, int) else len(shown_channels)
+    else:
+        everything = channels(service)
+        total = len(everything)
+        shown_channels = {name: (len(members), members[:MAX_MEMBERS])
+                          for name, members in list(everything.items())[:MAX_CHANNELS]}
+    members = {name: counted for name, (counted, _) in shown_channels.items()}
+    listed = {name: entries for name, (_, entries) in shown_channels.items()}
+    return {
+        "channels": listed,
+        "channel_count": total,
+        "channels_omitted": max(0, total - len(listed)),
+        "members": members,
+        "members_omitted": sum(max(0, members[name] - len(listed[name])) for name in listed),
+    }
+
+
 def channels(service: Any) -> dict:
-    """{channel: [roster entry dicts]} for a chat service."""
+    """{channel: [roster entry dicts]} for a chat service (everything: see L{bounded_channels})."""
     listed = _call(service, "channels")
     if isinstance(listed, dict):
         return {str(name): [_member(m) for m in (members or ())] for name, members in listed.items()}
@@ -92,7 +137,7 @@ def connection(network: str, service: Any) -> dict:
     connected = getattr(service, "connected", None)
     if connected is None:
         connected = bool(getattr(service, "running", True))
-    return {
+    state = {
         "network": network,
         "protocol": _plain(getattr(service, "protocol", None)),
         "server_network": _plain(getattr(service, "server_network", None)),
@@ -103,8 +148,9 @@ def connection(network: str, service: Any) -> dict:
         "lines_out": _number(getattr(service, "lines_out", None)),
         "reconnects": _number(getattr(service, "reconnects", None)),
         "throttle_depth": _number(_call(service, "throttle_depth")),
-        "channels": channels(service),
     }
+    state.update(bounded_channels(service))
+    return state
 
 
 def latency_quantile(buckets: list, q: float) -> Optional[float]:
@@ -159,12 +205,15 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "process_id": bot.process_id,
         "time": bot.clock.seconds(),
         "uptime": bot.uptime(),
-        "connections": [connection(network, s) for network, s in list(bot.chat_services.items())],
+        "connections": [connection(network, s)
+                        for network, s in list(bot.chat_services.items())[:MAX_CONNECTIONS]],
+        "connections_omitted": max(0, len(bot.chat_services) - MAX_CONNECTIONS),
         "music": _plain(music) if music else None,
         "music_configured": bool(bot.settings.music.source),
         "cluster": _plain(cluster) if isinstance(cluster, dict) else None,
         "owner": _plain(cluster.get("owner")) if isinstance(cluster, dict) else bot.process_id,
         "brain": _plain(brain) if isinstance(brain, dict) else None,
+        "store": _plain(bot.state.get("store")) if isinstance(bot.state.get("store"), dict) else None,
         "plugins": plugins(bot),
         "topics": dict(bot.dispatcher.topic_counts),
         "feed": feed_state,
