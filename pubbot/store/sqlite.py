@@ -358,6 +358,7 @@ class SQLiteStore:
         name = "import_%d" % (next(_IMPORTS),)
 
         def do(db, now):
+            db.execute("PRAGMA temp.cache_size=%d" % (-CACHE_KIB,))
             for table, columns in _STAGING:
                 db.execute("CREATE TEMP TABLE %s_%s (%s)" % (name, table, columns))
             return SQLiteImport(self, name)
@@ -411,15 +412,20 @@ class SQLiteImport:
     def commit(self, replace: bool = False) -> Deferred:
         def do(db, now):
             keys = self._t("keys")
+            # Correlated lookups on the staging tables' keys (no temporary
+            # table of every key, so memory stays flat however big the import).
+            staged = "EXISTS (SELECT 1 FROM %s s WHERE s.key = %%s.key)" % (keys,)
+            for table, _ in _STAGING[1:]:
+                db.execute("DELETE FROM %s WHERE key IN (SELECT key FROM %s WHERE expires <= ?)" % (
+                    self._t(table), keys), (now,))
             db.execute("DELETE FROM %s WHERE expires <= ?" % keys, (now,))
             for table, _ in _STAGING:
                 if replace:
                     db.execute("DELETE FROM main.%s" % table)
                 else:
-                    db.execute("DELETE FROM main.%s WHERE key IN (SELECT key FROM %s)" % (table, keys))
+                    db.execute("DELETE FROM main.%s WHERE %s" % (table, staged % ("main." + table,)))
             for table, _ in _STAGING:
-                db.execute("INSERT INTO main.%s SELECT * FROM %s WHERE key IN (SELECT key FROM %s)" % (
-                    table, self._t(table), keys))
+                db.execute("INSERT INTO main.%s SELECT * FROM %s" % (table, self._t(table)))
             made = db.execute("SELECT count(*) FROM %s" % keys).fetchone()[0]
             self._drop(db)
             return made

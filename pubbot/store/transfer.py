@@ -37,6 +37,8 @@ import os
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from twisted.internet.defer import Deferred, maybeDeferred
+
 from . import encode
 
 #: The format's name, in the header.
@@ -157,8 +159,12 @@ async def export(store, out, progress: Optional[Progress] = None, max_line: int 
     cursor = None
     while True:
         cursor, entries = await store.scan(cursor, page)
+        # A page's strings are asked for at once (Redis pipelines them; SQLite
+        # runs them in one transaction), then written in order.
+        strings = {key: maybeDeferred(store.scan_items, key, kind)
+                   for key, kind, _ in entries if kind == "string"}
         for key, kind, expires in entries:
-            lines = await _export_key(store, key, kind, expires, write, page)
+            lines = await _export_key(store, key, kind, expires, write, page, strings.pop(key, None))
             if lines:
                 counts[0] += 1
                 counts[1] += lines
@@ -181,14 +187,18 @@ def _value(key: str, text: Any, field: Optional[str] = None) -> Any:
                           % (where, e)) from None
 
 
-async def _export_key(store, key: str, kind: str, expires: Optional[float], write, page: int) -> int:
+async def _export_key(store, key: str, kind: str, expires: Optional[float], write, page: int,
+                      asked: Optional[Deferred] = None) -> int:
     """Write one key's lines; how many (0: it was gone or of no kind a dump holds)."""
     if kind not in KINDS:
         return 0
     head: dict = {"key": key, "type": kind}
     when = None if expires is None else int(round(expires * 1000))
     if kind == "string":
-        _, items = await store.scan_items(key, kind)
+        try:
+            _, items = await (asked if asked is not None else store.scan_items(key, kind))
+        except TypeError:
+            return 0  # it changed kind meanwhile: as if gone
         if not items:
             return 0
         head["value"] = _value(key, items[0])
