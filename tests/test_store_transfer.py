@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 
 from hypothesis import given, settings, strategies as st
 from twisted.internet import reactor
@@ -386,3 +387,22 @@ class SQLiteExportTests(TestCase):
             "SELECT name FROM sqlite_temp_master WHERE type='table'").fetchall())
         self.assertEqual(tables, [])
         self.assertEqual(await b.keys(), ["before"])
+
+
+class HelpTests(SynchronousTestCase):
+    """The format is documented in the command's --help."""
+
+    def test_help_describes_the_format(self):
+        from pubbot import cli
+        for action in ("export", "import"):
+            out = io.StringIO()
+            self.patch(sys, "stdout", out)
+            with self.assertRaises(SystemExit):
+                cli.main(["store", action, "--help"])
+            text = out.getvalue()
+            self.assertIn('{"format":"pubbot-store","version":1,"source":"sqlite"}', text)
+            self.assertIn('"more":true', text)
+            self.assertIn('{"end":true,"keys":N,"lines":M}', text)
+            self.assertIn("--max-line", text)
+        self.assertIn("--replace", text)
+        self.assertIn("nothing", text)

@@ -204,6 +204,18 @@ class StoreTransferTests(TestCase):
         self.assertIn("line 1: dump format version 2 is not supported", done.stderr.decode())
         self.assertEqual(self.redis_keys("*"), ["pubbot:store:karma"])
 
+    async def test_export_of_a_missing_sqlite_store_or_a_redis_that_is_down(self):
+        done = self.pubbot("store", "export", "--config", self.configs["a"])
+        self.assertEqual(done.returncode, 1)
+        self.assertEqual(done.stderr.decode(), "pubbot: no store at a.sqlite (see [store] path)\n")
+        self.assertFalse(os.path.exists(self.path("a.sqlite")))
+        self.redis.stop()
+        done = self.pubbot("store", "export", "--config", self.configs["redis"])
+        self.assertEqual(done.returncode, 1)
+        self.assertTrue(done.stderr.decode().startswith("pubbot: export failed: could not connect to Redis"),
+                        done.stderr)
+        self.assertEqual(done.stderr.decode().count("\n"), 1)
+
     async def test_a_store_that_is_not_empty_needs_merge_or_replace(self):
         with open(self.path("one.jsonl"), "wb") as f:
             f.write(b'{"format":"pubbot-store","version":1,"source":"sqlite"}\n'
