@@ -251,8 +251,10 @@ async def _store_export(reactor, args) -> int:
         out.flush()
     except ExportError as e:
         raise CommandError("export failed: %s" % (e,)) from None
-    except ConnectionError as e:
+    except ConnectionError as e:  # Redis unavailable
         raise CommandError("export failed: %s" % (e,)) from None
+    except OSError as e:
+        raise CommandError("cannot write the dump: %s" % (e.strerror or e,)) from None
     finally:
         await _close(store)
     print("pubbot: exported %d keys from %s" % (keys, _store_where(settings)), file=sys.stderr)

@@ -163,13 +163,17 @@ async def export(store, out, progress: Optional[Progress] = None, max_line: int 
         # runs them in one transaction), then written in order.
         strings = {key: maybeDeferred(store.scan_items, key, kind)
                    for key, kind, _ in entries if kind == "string"}
-        for key, kind, expires in entries:
-            lines = await _export_key(store, key, kind, expires, write, page, strings.pop(key, None))
-            if lines:
-                counts[0] += 1
-                counts[1] += lines
-            if progress is not None:
-                progress.update(counts[0])
+        try:
+            for key, kind, expires in entries:
+                lines = await _export_key(store, key, kind, expires, write, page, strings.pop(key, None))
+                if lines:
+                    counts[0] += 1
+                    counts[1] += lines
+                if progress is not None:
+                    progress.update(counts[0])
+        finally:
+            for d in strings.values():  # not reached: their failures are not news
+                d.addErrback(lambda f: None)
         if cursor is None:
             break
     write({"end": True, "keys": counts[0], "lines": counts[1]})
