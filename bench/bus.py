@@ -35,10 +35,10 @@ sys.path.insert(0, ROOT)
 from twisted.internet import defer, task  # noqa: E402
 
 from pubbot.api import command  # noqa: E402
-from pubbot.bot import Bot  # noqa: E402
-from pubbot.bus.client import RedisClient  # noqa: E402
-from pubbot.bus.streams import PROCS, RedisBus  # noqa: E402
-from pubbot.config import parse  # noqa: E402
+from pubbot.core.bot import Bot  # noqa: E402
+from pubbot.cluster.redisclient import RedisClient  # noqa: E402
+from pubbot.cluster.streams import PROCS, RedisBus  # noqa: E402
+from pubbot.config.settings import parse  # noqa: E402
 from pubbot.store.memory import MemoryStore  # noqa: E402
 
 

@@ -6,7 +6,7 @@ with the worst reactor stall of each battery.
 
 The web service (pubbot.web.service.WebService, with a token and the GitHub
 webhook mounted) runs on the real reactor in this process, with a
-pubbot.stallwatch.StallWatch ticking every 5 ms; the hostile clients are
+pubbot.util.stallwatch.StallWatch ticking every 5 ms; the hostile clients are
 plain sockets in another process (forked at the start, so they share no GIL
 with the reactor under test):
 
@@ -42,9 +42,9 @@ from twisted.internet.threads import deferToThread  # noqa: E402
 from twisted.logger import globalLogPublisher  # noqa: E402
 
 import ircserver  # noqa: E402
-from pubbot.stallwatch import StallWatch  # noqa: E402
+from pubbot.util.stallwatch import StallWatch  # noqa: E402
 from pubbot.testing import Harness  # noqa: E402
-from pubbot.web.github import GitHubHook  # noqa: E402
+from pubbot.vcs.github import GitHubHook  # noqa: E402
 from pubbot.web.service import WebService  # noqa: E402
 
 TOKEN = "bench-token-0123456789"

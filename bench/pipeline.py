@@ -48,8 +48,8 @@ from twisted.logger import LogLevel, formatEvent, globalLogBeginner  # noqa: E40
 
 import ircserver  # noqa: E402
 from bare_client import Bare, BareFactory  # noqa: E402
-from pubbot.bot import Bot  # noqa: E402
-from pubbot.config import parse  # noqa: E402
+from pubbot.core.bot import Bot  # noqa: E402
+from pubbot.config.settings import parse  # noqa: E402
 from pubbot.irc.service import IRCService  # noqa: E402
 from pubbot.loader import load_handlers  # noqa: E402
 from pubbot.store.memory import MemoryStore  # noqa: E402

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pubbot.topics import TopicTrie, all_matching  # noqa: E402
+from pubbot.core.topics import TopicTrie, all_matching
 
 CHANNELS = ["#pubbot", "#dev", "#music", "#random", "#ops", "#a.b", "#"]
 
@@ -40,7 +40,7 @@ def patterns(n: int, rng: random.Random) -> list[str]:
 
 
 def topics() -> list[str]:
-    from pubbot.topics import chat_topic
+    from pubbot.core.topics import chat_topic
     return [chat_topic("irc", c, k) for c in CHANNELS for k in ("chat", "join", "leave")] + ["music.track"]
 
 

@@ -6,7 +6,7 @@ __all__ = ["__version__"]
 def __getattr__(name: str):
     # Looked up on first use: reading the installed distribution's metadata
     # costs ~50 ms and a few MB, which the brain's learner process
-    # (pubbot.brainworker, importing this package) does without.
+    # (pubbot.brain.learner, importing this package) does without.
     if name == "__version__":
         from .version import __version__
         return __version__

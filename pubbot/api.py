@@ -16,7 +16,7 @@ loaded. The decorators here turn plain functions into such objects::
         return {'content': 'You set something in irc'}
 
 Patterns are Python's regex syntax, run by RE2 in time linear in the line
-(L{pubbot.patterns}); one RE2 cannot run (lookarounds, backreferences,
+(L{pubbot.util.patterns}); one RE2 cannot run (lookarounds, backreferences,
 C{\\b} without C{re.ASCII}) still works on Python's re, with a warning in
 the log. C{pubbot.testing.check_patterns(module)} checks a plugin's.
 """
@@ -30,14 +30,15 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from . import patterns
-from .interfaces import IBatchHandler, IHandler, IStore
-from .message import Message, Reply
-from .people import is_admin
+from .config.settings import secret
+from .core.interfaces import IBatchHandler, IHandler, IStore
+from .core.message import Message, Reply
+from .util import patterns
+from .util.people import is_admin
 
 __all__ = [
     "CHAT_LINES", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "PatternHandler",
-    "Reply", "command", "handle_each", "handler", "parse_chat_text",
+    "Reply", "command", "handle_each", "handler", "parse_chat_text", "secret",
 ]
 
 log = Logger()
@@ -72,10 +73,10 @@ class Handler:
     C{re.MULTILINE}). It must find something in every message the handler
     acts on (extra matches are fine: C{matcher} still decides), so only
     handlers of chat lines may have one; see
-    L{pubbot.interfaces.IBatchHandler}.
+    L{pubbot.core.interfaces.IBatchHandler}.
 
     C{patterns} holds the compiled patterns it runs on chat text (see
-    L{pubbot.patterns}), for L{pubbot.testing.check_patterns}.
+    L{pubbot.util.patterns}), for L{pubbot.testing.check_patterns}.
     """
 
     def __init__(
@@ -147,7 +148,7 @@ class PatternHandler(Handler):
     A batch costs one search of its lines joined by newlines when none has
     a match: the pattern is also the handler's C{content_filter}, which the
     dispatcher runs with C{re.MULTILINE} added on the same engine (see
-    L{pubbot.dispatch.ContentFilter}).
+    L{pubbot.core.dispatch.ContentFilter}).
     """
 
     def __init__(self, func: Callable, pattern: Any, subscriptions: Iterable[str], name: Optional[str],
@@ -173,7 +174,7 @@ def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT
     search). Named groups become keyword arguments. Lines addressed to the
     bot (C{pubbot: foo}) arrive with the address stripped and C{direct=True}.
 
-    C{regex} runs on RE2 (see L{pubbot.patterns}: time linear in the line);
+    C{regex} runs on RE2 (see L{pubbot.util.patterns}: time linear in the line);
     one that RE2 cannot run is run by Python's re, with a warning in the
     log naming the function and the pattern. See L{PatternHandler} for how
     batches are skipped.
@@ -269,7 +270,7 @@ def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
     arguments from its named groups; without it the command takes none.
     The whole runs on RE2 when it can (see L{parse_chat_text}).
 
-    With C{admin}, only admins (L{pubbot.people.is_admin}) may use it: the
+    With C{admin}, only admins (L{pubbot.util.people.is_admin}) may use it: the
     others get C{refusal} (C{%(nick)s} and C{%(command)s} filled in),
     checked before C{args} reads the line (see L{Command}).
     """

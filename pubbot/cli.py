@@ -22,7 +22,7 @@ import sys
 import textwrap
 from typing import Any, Callable, Iterable, Optional
 
-from . import config as configmod
+from .config import settings as configmod
 
 #: Longest log line read in one piece (longer ones are read in pieces, which do not parse).
 MAX_LOG_LINE = 65536
@@ -43,8 +43,9 @@ def group(name: str):
 
 
 def _settings(path: Optional[str]):
+    from .tap import load_settings  # the checks twistd makes, the same code
     try:
-        return configmod.load(path)
+        return load_settings(path)
     except configmod.ConfigError as e:
         raise CommandError(str(e)) from None
 
@@ -102,8 +103,8 @@ def bot_nicks(settings, extra: Iterable[str] = ()) -> list:
 async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] = (),
                     replace: bool = False, out=None) -> Any:
     """Teach the stored brain from the logs at C{paths}; returns the model."""
-    from .brainmodel import TrigramModel
-    from .chatlog import Tally, chatter
+    from .brain.chatlog import Tally, chatter
+    from .brain.model import TrigramModel
     from .plugins.brain import load_model, save_model
 
     out = out or sys.stdout
@@ -145,7 +146,7 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
 
 async def utter(store, settings, text: str, rng) -> str:
     """What the stored brain says to C{text}."""
-    from .brainmodel import TrigramModel
+    from .brain.model import TrigramModel
     from .plugins.brain import NO_SENSE, load_model
 
     model = TrigramModel(settings.brain.max_trigrams)

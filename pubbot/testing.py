@@ -13,7 +13,7 @@ Everything runs on a L{Clock} and a memory store; what the bot sends is
 recorded in C{bot.sent}.
 
 L{check_patterns} checks that a plugin module's patterns take bounded work
-on hostile lines (see L{pubbot.patterns})::
+on hostile lines (see L{pubbot.util.patterns})::
 
     from pubbot.testing import check_patterns
     import myplugin
@@ -33,12 +33,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
-from . import patterns
-from .bot import Bot
-from .config import Settings, parse
-from .interfaces import IChatService, IHandler
-from .message import Reply
+from .config.settings import Settings, parse
+from .core.bot import Bot
+from .core.interfaces import IChatService, IHandler
+from .core.message import Reply
 from .store.memory import MemoryStore
+from .util import patterns
 
 
 @implementer(IChatService)
@@ -63,7 +63,7 @@ class FakeChat:
 
 class Harness:
     """
-    A bot with the given handlers, a L{Clock}, a memory store (or C{store}) and a
+    A bot with the given handlers, a L{Clock}, a memory store and a
     L{FakeChat} (C{chat}, on C{network}); with C{[networks.NAME]} tables in
     the config, a L{FakeChat} for each of them too (C{chats} by name).
     """
@@ -75,6 +75,7 @@ class Harness:
         self.clock = Clock()
         self.clock.advance(start_time)
         self.settings = settings or parse(config or {})
+        #: C{store} shared by several harnesses stands for several processes of one cluster.
         self.store = store if store is not None else MemoryStore(self.clock)
         self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))
         self.chat = FakeChat(network, nick, command_prefix=self.settings.irc.command_prefix)
@@ -240,7 +241,7 @@ def check_patterns(module: ModuleType, extra: Iterable[Any] = (), size: int = 51
                    limit: int = patterns.LIMIT) -> dict[str, int]:
     """
     Check every pattern of C{module} (L{module_patterns}, plus C{extra}:
-    patterns it makes at run time): its L{pubbot.patterns.work_bound} on a
+    patterns it makes at run time): its L{pubbot.util.patterns.work_bound} on a
     line of C{size} bytes is known and at most C{limit}, and searching,
     matching and iterating over each of L{hostile_lines} works. Raises
     AssertionError naming every pattern that fails; returns the bounds by

@@ -2,7 +2,8 @@
 
 import configparser
 import os
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 UNKNOWN = "0+unknown"
 

@@ -7,8 +7,8 @@ import functools
 import gzip
 from urllib.parse import quote
 
-from twisted.internet.interfaces import IOpenSSLContextFactory
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import IOpenSSLContextFactory
 from twisted.internet.task import deferLater
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site

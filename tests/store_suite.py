@@ -1,5 +1,5 @@
 """
-The one test suite every L{pubbot.interfaces.IStore} passes (memory,
+The one test suite every L{pubbot.core.interfaces.IStore} passes (memory,
 SQLite, Redis): mix L{StoreSuite} into a trial C{TestCase} and give it
 C{make_store()} and C{advance(seconds)}. Time is the store's clock where
 the store has one (memory, SQLite); Redis keeps its own time, so its
@@ -12,7 +12,7 @@ import io
 
 from zope.interface.verify import verifyObject
 
-from pubbot.interfaces import IStore, IStoreImport
+from pubbot.core.interfaces import IStore, IStoreImport
 from pubbot.store import Encoded, encode, transfer
 
 #: A TTL short enough to wait out for real, long enough to outlast a round trip.

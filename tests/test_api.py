@@ -2,17 +2,27 @@
 
 import re
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.logger import capturedLogs
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot import patterns
-from pubbot.api import (CHAT_LINES, Handler, IBatchHandler, IHandler, Message, Reply, command, handler,
-                        parse_chat_text)
-from pubbot.dispatch import ContentFilter, joined_contents
+from pubbot.api import (
+    CHAT_LINES,
+    Handler,
+    IBatchHandler,
+    IHandler,
+    Message,
+    Reply,
+    command,
+    handler,
+    parse_chat_text,
+)
+from pubbot.core.dispatch import ContentFilter, joined_contents
 from pubbot.testing import Harness
+from pubbot.util import patterns
 
 
 @parse_chat_text(r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')

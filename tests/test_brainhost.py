@@ -21,19 +21,26 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.bot import Bot
-from pubbot.brainhost import (
-    EXIT_TIMEOUT, MAX_PAUSE, QUESTION_TIMEOUT, STDERR_LOGS, IBrainModel, InlineModel, LearnerError,
-    LearnerGone, LearnerProcess, resolved,
+from pubbot.brain.host import (
+    EXIT_TIMEOUT,
+    MAX_PAUSE,
+    QUESTION_TIMEOUT,
+    STDERR_LOGS,
+    IBrainModel,
+    InlineModel,
+    LearnerError,
+    LearnerGone,
+    LearnerProcess,
+    resolved,
 )
-from pubbot.brainmodel import EDGE, TrigramModel
-from pubbot.brainworker import ANSWER, LEARNT, frame, learn_lines, serve
-from pubbot.config import parse
+from pubbot.brain.learner import ANSWER, LEARNT, frame, learn_lines, serve
+from pubbot.brain.model import EDGE, TrigramModel
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.plugins.brain import NO_SENSE, Brain, load_model, save_model
 from pubbot.store.memory import MemoryStore
 
 from .test_plugin_brain import CHATTER
-
 
 
 def reference(lines=CHATTER, max_trigrams=200000):
@@ -385,7 +392,7 @@ class LoopbackTests(HostSuite, TestCase):
 
 
 class ProcessTests(HostSuite, TestCase):
-    """The suite against a real learner process (python -m pubbot.brainworker)."""
+    """The suite against a real learner process (python -m pubbot.brain.learner)."""
 
     timeout = 60
 
@@ -457,8 +464,10 @@ class UnreadableShardTests(TestCase):
     @inlineCallbacks
     def test_an_unreadable_shard_is_skipped(self):
         import sqlite3
+
         from twisted.internet import reactor
-        from pubbot.brainmodel import shard_key
+
+        from pubbot.brain.model import shard_key
         from pubbot.store.sqlite import SQLiteStore
         path = self.mktemp()
         store = SQLiteStore(path, reactor)

@@ -3,10 +3,11 @@
 import random
 import tracemalloc
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.brainmodel import EDGE, MAX_WORD, MAX_WORDS, TrigramModel
+from pubbot.brain.model import EDGE, MAX_WORD, MAX_WORDS, TrigramModel
 
 # A small vocabulary (so trigrams repeat and small models evict), with the
 # words learning treats specially.

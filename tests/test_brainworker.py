@@ -1,20 +1,31 @@
 """The brain's learner process program: framing, requests and its serve loop, in-process."""
 
 import io
-import os
 import json
+import os
 import random
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot import brainworker
-from pubbot.brainmodel import TrigramModel
-from pubbot.store import encode
-from pubbot.brainworker import (
-    ANSWER, ASK, FAILED, LEARN, LEARNT, FrameError, FrameReader, answer, frame, learn_payload, learn_texts,
+from pubbot.brain import learner as brainworker
+from pubbot.brain.learner import (
+    ANSWER,
+    ASK,
+    FAILED,
+    LEARN,
+    LEARNT,
+    FrameError,
+    FrameReader,
+    answer,
+    frame,
+    learn_payload,
+    learn_texts,
     serve,
 )
+from pubbot.brain.model import TrigramModel
+from pubbot.store import encode
 
 CHATTER = [
     "the cheese on the moon is made of green rock",
@@ -197,9 +208,10 @@ class ImportTests(SynchronousTestCase):
         import subprocess
         import sys
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        code = ("import sys, pubbot.brainworker; "
+        code = ("import sys, pubbot.brain.learner; "
                 "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
                 "('pubbot', 'twisted', 'zope', 'typing', 'treq'))))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env=dict(os.environ, PYTHONPATH=root), cwd=root).stdout.split()
-        self.assertEqual(out, ["pubbot", "pubbot.brainmodel", "pubbot.brainworker", "pubbot.store"])
+        self.assertEqual(out, ["pubbot", "pubbot.brain", "pubbot.brain.learner", "pubbot.brain.model",
+                               "pubbot.store"])

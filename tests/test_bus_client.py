@@ -7,7 +7,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from pubbot.bus.client import RedisClient, RedisUnavailable
+from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
 from tests.servers import free_port
 from tests.servers.redis import RedisServer
 

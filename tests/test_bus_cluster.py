@@ -9,12 +9,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pubbot import tap
-from pubbot.bot import LocalBus
-from pubbot.bus.client import RedisAddress, parse_url
-from pubbot.bus.cluster import Cluster
-from pubbot.bus.streams import RedisBus
-from pubbot.config import ConfigError, parse
-from pubbot.interfaces import IBus, IStore
+from pubbot.cluster.redisclient import RedisAddress, parse_url
+from pubbot.cluster.streams import RedisBus
+from pubbot.cluster.wiring import Cluster
+from pubbot.config.settings import ConfigError, parse
+from pubbot.core.interfaces import IBus, IStore
+from pubbot.core.localbus import LocalBus
 from pubbot.store.redis import RedisStore
 
 IRC = '[irc]\nserver = "tcp:127.0.0.1:6667"\n[web]\nendpoint = ""\n'
@@ -67,7 +67,7 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(top.bot.store.client.address.db, 2)
 
     def test_stand_ins_for_the_owners_networks(self):
-        from pubbot.bus.remote import RemoteChat
+        from pubbot.cluster.remote import RemoteChat
         top = self.make(IRC + REDIS)
         cluster = top.getServiceNamed("cluster")
         self.assertEqual(list(cluster.bus.remote_chats), ["irc"])
@@ -76,7 +76,7 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(top.bot.nick("irc"), "pubbot")
 
     def test_the_lease_covers_every_network(self):
-        from pubbot.bus.remote import RemoteChat
+        from pubbot.cluster.remote import RemoteChat
         top = self.make(IRC + LIBERA + REDIS)
         self.assertEqual([n for n in names(top) if n.startswith("irc")], [])
         cluster = top.getServiceNamed("cluster")
@@ -169,7 +169,7 @@ class Step(Service):
 class StopOrderTests(SynchronousTestCase):
     def test_children_stop_one_after_the_other(self):
         settings = parse({"redis": {"url": "redis://127.0.0.1:6390"}})
-        from pubbot.bot import Bot
+        from pubbot.core.bot import Bot
         from pubbot.store.memory import MemoryStore
         reactor = MemoryReactorClock()
         bot = Bot(settings, reactor, MemoryStore(reactor))
@@ -193,8 +193,8 @@ class StopOrderTests(SynchronousTestCase):
 
 class RemoteChatTests(SynchronousTestCase):
     def test_verify_and_malformed_state(self):
-        from pubbot.bus.remote import RemoteChat, describe
-        from pubbot.interfaces import IChatService
+        from pubbot.cluster.remote import RemoteChat, describe
+        from pubbot.core.interfaces import IChatService
         from pubbot.testing import FakeChat
         remote = RemoteChat(None, "irc", "pubbot")
         self.assertTrue(verifyObject(IChatService, remote))
@@ -215,7 +215,7 @@ class RemoteChatTests(SynchronousTestCase):
         self.assertIsNone(remote.server_network)
 
     def test_sends_through_the_reply_stream_by_network(self):
-        from pubbot.bus.remote import RemoteChat
+        from pubbot.cluster.remote import RemoteChat
 
         class Bus:
             relayed: list = []

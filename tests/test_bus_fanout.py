@@ -10,9 +10,9 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.bot import Bot
-from pubbot.bus.fanout import MAX_PAYLOAD, FanOut
-from pubbot.config import parse
+from pubbot.cluster.fanout import MAX_PAYLOAD, FanOut
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.store.memory import MemoryStore
 
 

@@ -18,8 +18,8 @@ from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from pubbot.bus.client import RedisClient, RedisUnavailable
-from pubbot.bus.lease import ACQUIRE, IRC_LEASE, RELEASE, RENEW, Lease, OwnerGate, owner_of
+from pubbot.cluster.lease import ACQUIRE, IRC_LEASE, RELEASE, RENEW, Lease, OwnerGate, owner_of
+from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
 from tests.servers.redis import RedisServer
 
 LATENCY = 0.002

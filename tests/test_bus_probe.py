@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.bus.probe import MAX_READ, NickProbe, nick_in_use, wait_for_nick
+from pubbot.irc.probe import MAX_READ, NickProbe, nick_in_use, wait_for_nick
 
 
 class Closing(StringTransport):

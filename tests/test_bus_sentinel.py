@@ -20,10 +20,17 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from pubbot.bus.client import SENTINEL_RETRY, RedisClient, RedisUnavailable
-from pubbot.bus.sentinel import (
-    ASK_TIMEOUT, SWITCH, NoMaster, SentinelEndpoint, SentinelMaster, _WatchFactory, parse_host_port,
-    parse_sentinels, switch_event,
+from pubbot.cluster.redisclient import SENTINEL_RETRY, RedisClient, RedisUnavailable
+from pubbot.cluster.sentinel import (
+    ASK_TIMEOUT,
+    SWITCH,
+    NoMaster,
+    SentinelEndpoint,
+    SentinelMaster,
+    _WatchFactory,
+    parse_host_port,
+    parse_sentinels,
+    switch_event,
 )
 from tests.servers import free_port
 from tests.servers.sentinel import MASTER, SentinelGroup
@@ -510,7 +517,7 @@ class RealSentinelTests(TestCase):
         self.assertEqual(await client.execute("SET", "k2", "w"), "OK")
 
     async def test_the_lease_is_not_taken_while_the_replica_does_not_acknowledge(self):
-        from pubbot.bus.lease import IRC_LEASE, Lease
+        from pubbot.cluster.lease import IRC_LEASE, Lease
         client = await self.connected("lease")
         lease = Lease(client, reactor, "A", 2.0)
         replica = self.group.replicas[0]
@@ -553,7 +560,7 @@ class ConfigTests(SynchronousTestCase):
     """[redis] sentinels and master: one-line errors naming the key; the wiring they make."""
 
     def error(self, redis: dict) -> str:
-        from pubbot.config import ConfigError, parse
+        from pubbot.config.settings import ConfigError, parse
         with self.assertRaises(ConfigError) as e:
             parse({"redis": redis})
         text = str(e.exception)
@@ -561,7 +568,7 @@ class ConfigTests(SynchronousTestCase):
         return text
 
     def test_valid(self):
-        from pubbot.config import parse
+        from pubbot.config.settings import parse
         r = parse({"redis": {"sentinels": ["s1:26379", "s2:26379"], "master": "mymaster"}}).redis
         self.assertEqual((r.sentinels, r.master, r.url, r.enabled),
                          (("s1:26379", "s2:26379"), "mymaster", "", True))

@@ -15,14 +15,14 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.api import command
-from pubbot.bot import Bot
-from pubbot.bus.client import RedisClient
-from pubbot.bus.fanout import FanOut
-from pubbot.bus.remote import RemoteChat
-from pubbot.bus.streams import IN, OUT, SENT, WORKERS, Backoff, RedisBus, entries
-from pubbot.config import parse
-from pubbot.interfaces import IBus
-from pubbot.message import Message
+from pubbot.cluster.fanout import FanOut
+from pubbot.cluster.redisclient import RedisClient
+from pubbot.cluster.remote import RemoteChat
+from pubbot.cluster.streams import IN, OUT, SENT, WORKERS, Backoff, RedisBus, entries
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
+from pubbot.core.interfaces import IBus
+from pubbot.core.message import Message
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 from tests.servers.redis import RedisServer

@@ -11,11 +11,18 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from pubbot.bot import Bot
-from pubbot.bus.zmq import (MAX_COMMAND, CommandError, ZmqService, curve_keypair, encode_message,
-                            is_loopback, parse_command)
-from pubbot.config import ConfigError, parse
-from pubbot.message import Message
+from pubbot.bridges.zmq import (
+    MAX_COMMAND,
+    CommandError,
+    ZmqService,
+    curve_keypair,
+    encode_message,
+    is_loopback,
+    parse_command,
+)
+from pubbot.config.settings import ConfigError, parse
+from pubbot.core.bot import Bot
+from pubbot.core.message import Message
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 from tests.servers import free_port
@@ -70,7 +77,7 @@ class ConfigTests(SynchronousTestCase):
         self.assertNotIn("short", str(e.exception))  # a secret is never echoed
 
     def test_secret_key_is_masked(self):
-        from pubbot.config import effective
+        from pubbot.config.settings import effective
         public, secret = curve_keypair()
         s = parse({"zmq": {"curve_public_key": public, "curve_secret_key": secret}})
         self.assertEqual(effective(s)["zmq"]["curve_secret_key"], "********")

@@ -7,18 +7,18 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from pubbot import cli
-from pubbot.brainmodel import EDGE, TrigramModel, parse_shard_key
-from pubbot.chatlog import Tally, addressee, chatter, decode, parse_line
-from pubbot.config import parse
+from pubbot.brain.chatlog import Tally, addressee, chatter, decode, parse_line
+from pubbot.brain.model import EDGE, TrigramModel, parse_shard_key
+from pubbot.config.settings import parse
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness
 from tests.servers import bot_env
-
 
 
 def now(d):
@@ -286,6 +286,29 @@ class TestConfigCheck:
         else:
             assert captured.err.startswith("pubbot: config %s is not valid TOML" % (path,))
             assert captured.err.count("\n") == 1
+
+    @pytest.mark.parametrize("data", [
+        b"[web]\nendpoint = 'tcp:8080:interface=0.0.0.0'\n",
+        b"[web]\nendpoint = 'tcp:8080'\n",
+        b"[manhole]\nendpoint = 'tcp:2222:interface=127.0.0.1'\nauthorized_keys = '/nonexistent/keys'\n",
+        b"[irc]\nusername = 'has space'\n",
+        b"[nope]\n",
+        b"",
+        b"[web]\nendpoint = 'tcp:8080:interface=0.0.0.0'\ntoken = 'sesame'\n",
+    ])
+    def test_config_check_refuses_what_twistd_refuses(self, tmp_path, capsys, data):
+        from pubbot import tap
+        path = write(tmp_path, "c.toml", data)
+        options = tap.Options()
+        try:
+            options.parseOptions(["--config", path])
+        except SystemExit as e:
+            started = e.code
+        else:
+            started = 0
+        twistd_err = capsys.readouterr().err
+        assert cli.main(["config", "check", path]) == started
+        assert capsys.readouterr().err == twistd_err
 
     def test_missing_file(self, tmp_path, capsys):
         assert cli.main(["config", "check", str(tmp_path / "none.toml")]) == 1

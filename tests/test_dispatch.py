@@ -2,19 +2,19 @@
 
 import re
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
-
-from pubbot.api import handler
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from pubbot.dispatch import ContentFilter, Dispatcher, Result, choose_reply, joined_contents
-from pubbot.interfaces import IBatchHandler
-from pubbot.message import Message, Reply
+from pubbot.api import handler
+from pubbot.core.dispatch import ContentFilter, Dispatcher, Result, choose_reply, joined_contents
+from pubbot.core.interfaces import IBatchHandler
+from pubbot.core.message import Message, Reply
 
 
 class Captured:

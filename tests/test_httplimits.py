@@ -1,16 +1,16 @@
 """Response-head caps: the scanner, and a persistent pool that re-arms them per response."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from treq.client import HTTPClient
 from twisted.internet import reactor
-from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import Agent, ResponseFailed
-
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import Agent, ResponseFailed
 from zope.interface.verify import verifyObject
 
-from pubbot.httplimits import GuardedEndpoint, LimitedPool, _HeadScanner
+from pubbot.links.limits import GuardedEndpoint, LimitedPool, _HeadScanner
 from tests.linkserver import WebServer, async_test
 from tests.support.hostile_http import HostileHTTPServer, many_headers
 

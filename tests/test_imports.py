@@ -121,18 +121,44 @@ class ImportRuleTests(unittest.TestCase):
             edges[name] = {m for m in edges[name] if not (name.startswith(m + ".") and m != "pubbot")}
         self.assertEqual(cycles(edges), [])
 
-    def test_the_irc_package_knows_nothing_of_the_bot(self):
-        forbidden = ("pubbot.bot", "pubbot.message", "pubbot.chat", "pubbot.bus", "pubbot.dispatch",
-                     "pubbot.plugins")
+    def assert_imports_none(self, packages: tuple, forbidden: tuple) -> None:
         for name, imported in graph().items():
-            if name.startswith("pubbot.irc"):
+            if name.startswith(packages):
                 bad = sorted(m for m in imported if m.startswith(forbidden))
                 self.assertEqual(bad, [], "%s imports %s" % (name, bad))
+
+    def test_the_irc_package_knows_nothing_of_the_bot(self):
+        self.assert_imports_none(("pubbot.irc",), (
+            "pubbot.core.bot", "pubbot.core.localbus", "pubbot.core.message", "pubbot.core.chat",
+            "pubbot.core.dispatch", "pubbot.cluster", "pubbot.plugins", "pubbot.web"))
+
+    def test_the_core_has_no_sockets_irc_or_redis(self):
+        self.assert_imports_none(("pubbot.core",), (
+            "pubbot.irc", "pubbot.cluster", "pubbot.bridges", "pubbot.web", "pubbot.plugins", "pubbot.store",
+            "pubbot.console", "pubbot.tap", "pubbot.music", "pubbot.links", "pubbot.brain", "pubbot.vcs",
+            "twisted.internet.reactor", "txredisapi", "txzmq"))
+
+    def test_utilities_stand_alone(self):
+        self.assert_imports_none(("pubbot.util",), (
+            "pubbot.config", "pubbot.core", "pubbot.irc", "pubbot.cluster", "pubbot.web", "pubbot.plugins",
+            "pubbot.api"))
+
+    def test_plugins_import_only_the_api_and_their_feature(self):
+        features = {name: "pubbot." + name
+                    for name in ("brain", "feeds", "links", "music", "reminders", "vcs")}
+        for name, imported in graph().items():
+            if not name.startswith("pubbot.plugins."):
+                continue
+            allowed = ("pubbot.api", "pubbot.util", "pubbot.version",
+                       features.get(name.rpartition(".")[2], "pubbot.api"))
+            bad = sorted(m for m in imported if m.startswith("pubbot") and m != "pubbot.plugins"
+                         and not m.startswith(allowed))
+            self.assertEqual(bad, [], "%s imports %s" % (name, bad))
 
     def test_the_checker_sees_imports_and_circles(self):
         # the rule tests above can fail: the reader sees real imports, Tarjan finds a planted circle
         self.assertIn("pubbot.irc.state", graph()["pubbot.irc.protocol"])
-        self.assertIn("pubbot.message", graph()["pubbot.chat"])
+        self.assertIn("pubbot.core.message", graph()["pubbot.core.chat"])
         self.assertEqual(cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}), [["a", "b", "c"]])
 
 

@@ -1,10 +1,18 @@
 """Parsing and serialising IRC lines with message tags."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.irc.lines import (
-    Line, LineError, build, escape_tag_value, parse, serialise, split_source, unescape_tag_value,
+    Line,
+    LineError,
+    build,
+    escape_tag_value,
+    parse,
+    serialise,
+    split_source,
+    unescape_tag_value,
 )
 
 

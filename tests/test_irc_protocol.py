@@ -10,7 +10,8 @@ import base64
 import os
 import random
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import succeed
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import Clock
@@ -19,8 +20,8 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides
 
-from pubbot.bot import Bot
-from pubbot.config import parse
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
 from pubbot.store.memory import MemoryStore
 from tests.test_irc_sasl import ScramServer

@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import base64
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.events import ChatEvent
-from pubbot.irc.lines import escape_tag_value, parse, parse_tags, serialise, Line
+from pubbot.core.events import ChatEvent
+from pubbot.irc.lines import Line, escape_tag_value, parse, parse_tags, serialise
 from pubbot.irc.registration import (
-    MAX_NICK_TRIES, Authenticating, AwaitingWelcome, Failed, ListingCaps, Registered, Registration,
-    RequestingCaps, SaslConfig)
+    MAX_NICK_TRIES,
+    Authenticating,
+    AwaitingWelcome,
+    Failed,
+    ListingCaps,
+    Registered,
+    Registration,
+    RequestingCaps,
+    SaslConfig,
+)
 from pubbot.irc.state import ConnectionState
 
 

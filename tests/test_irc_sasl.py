@@ -4,11 +4,18 @@ import base64
 import hashlib
 import hmac
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.irc.sasl import (
-    External, PayloadReader, Plain, SaslError, ScramSha256, encode_payload, make_mechanism,
+    External,
+    PayloadReader,
+    Plain,
+    SaslError,
+    ScramSha256,
+    encode_payload,
+    make_mechanism,
 )
 
 

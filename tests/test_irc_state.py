@@ -1,11 +1,12 @@
 """Casemapping, ISUPPORT, rosters, capabilities, STS values and the throttle."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.irc.casemap import FoldedDict, folder
 from pubbot.irc.caps import Capabilities, request_lines
+from pubbot.irc.casemap import FoldedDict, folder
 from pubbot.irc.isupport import ISupport
 from pubbot.irc.roster import Roster
 from pubbot.irc.sts import StsPolicies, parse_value

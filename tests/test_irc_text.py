@@ -1,6 +1,7 @@
 """Decoding, sanitising and byte-based splitting of IRC text."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.irc.text import decode, sanitise, split_bytes, split_lines, split_text

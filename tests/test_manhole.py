@@ -14,13 +14,13 @@ from twisted.cred.credentials import ISSHPrivateKey, SSHPrivateKey
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pubbot import tap
-from pubbot.config import parse
+from pubbot.config.settings import parse
 from pubbot.manhole import (
     AuthorizedKeysFile,
     ManholeError,

@@ -2,7 +2,8 @@
 
 import re
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import CancelledError, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IStreamClientEndpoint
@@ -14,8 +15,15 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from pubbot.music.interfaces import IMusicSource, SourceUnavailable
-from pubbot.music.mpd import (MPDCommandError, MPDProtocol, MPDSource, command_line, quote, songs,
-                              track_from_song)
+from pubbot.music.mpd import (
+    MPDCommandError,
+    MPDProtocol,
+    MPDSource,
+    command_line,
+    quote,
+    songs,
+    track_from_song,
+)
 from pubbot.music.track import Status, Track
 
 

@@ -5,7 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from pubbot.interfaces import IHandler
+from pubbot.core.interfaces import IHandler
 from pubbot.loader import load_handlers
 from pubbot.music.interfaces import IMusicSource, MusicError, SourceUnavailable
 from pubbot.music.track import Status, Track

@@ -1,6 +1,7 @@
 """Tracks, states and the one-line text made from tags."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.music.track import MAX_TAG, Status, Track, clean_text, format_track

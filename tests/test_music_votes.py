@@ -4,8 +4,19 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.music.votes import (BUSY, GRACE, JOINED, NO_VOTE, PASSED, REPEATED, STARTED, SWITCHED,
-                                VOTE_KEY, SkipVotes, vote_from_hash)
+from pubbot.music.votes import (
+    BUSY,
+    GRACE,
+    JOINED,
+    NO_VOTE,
+    PASSED,
+    REPEATED,
+    STARTED,
+    SWITCHED,
+    VOTE_KEY,
+    SkipVotes,
+    vote_from_hash,
+)
 from pubbot.store.memory import MemoryStore
 
 

@@ -4,7 +4,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from pubbot.bus.client import RedisClient
+from pubbot.cluster.redisclient import RedisClient
 from pubbot.music.votes import JOINED, NO_VOTE, PASSED, REPEATED, STARTED, SkipVotes
 from pubbot.store.redis import RedisStore
 from tests.servers.redis import RedisServer

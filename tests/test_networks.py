@@ -2,7 +2,8 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.plugins import core, fun, greet, seen as seen_module
+from pubbot.plugins import core, fun, greet
+from pubbot.plugins import seen as seen_module
 from pubbot.plugins.seen import SEEN_PREFIX
 from pubbot.testing import Harness
 

@@ -2,11 +2,12 @@
 
 import codecs
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.pagetitle import MAX_STEPS, MAX_TITLE, TitleScan, choose_encoding, find_title, page_encoding
+from pubbot.links.title import MAX_STEPS, MAX_TITLE, TitleScan, choose_encoding, find_title, page_encoding
 from tests.support.hostile_http import hostile_pages, unusual_charsets
 
 

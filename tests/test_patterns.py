@@ -1,15 +1,16 @@
-"""pubbot.patterns: Python's regex syntax on RE2, exactly; work bounds for both engines."""
+"""pubbot.util.patterns: Python's regex syntax on RE2, exactly; work bounds for both engines."""
 
 import random
 import re
 import sys
 
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot import patterns
-from pubbot.patterns import LIMIT, LinearPattern, Unsupported, bounded, linear, work_bound
+from pubbot.util import patterns
+from pubbot.util.patterns import LIMIT, LinearPattern, Unsupported, bounded, linear, work_bound
 
 # The old command pattern of "when" (education), as api.command built it before: the
 # issue's example, 0.4 s of CPU for one 510-byte line of whitespace runs.

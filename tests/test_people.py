@@ -2,10 +2,10 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.config import ConfigError, parse
-from pubbot.message import Message
-from pubbot.people import is_admin, person_key, user_host
+from pubbot.config.settings import ConfigError, parse
+from pubbot.core.message import Message
 from pubbot.testing import Harness
+from pubbot.util.people import is_admin, person_key, user_host
 
 
 def line(source="alice", account=None, hostmask="alice!al@host.example", bot=None, network="irc"):

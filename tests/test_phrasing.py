@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from pubbot.plugins import core, education, seen as seen_module
+from pubbot.plugins import core, education
+from pubbot.plugins import seen as seen_module
 from pubbot.testing import Harness
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "phrasing", "corpus.tsv")
@@ -91,9 +92,10 @@ def test_the_corpus_is_read():
 
 # Properties of the parsers behind the corpus.
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
-from pubbot.message import Message  # noqa: E402
+from pubbot.core.message import Message  # noqa: E402
 
 _PLAIN = st.lists(st.sampled_from(["hi", "good", "morning", "tea", "%(nick)s!", "vicar?", "x", "it's"]),
                   min_size=1, max_size=4).map(" ".join)

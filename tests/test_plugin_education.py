@@ -10,13 +10,24 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.dispatch import ContentFilter, joined_contents
-from pubbot.interfaces import IBatchHandler
-from pubbot.message import Message
+from pubbot.core.dispatch import ContentFilter, joined_contents
+from pubbot.core.interfaces import IBatchHandler
+from pubbot.core.message import Message
 from pubbot.plugins import core, education
 from pubbot.plugins.education import (
-    FACTOIDS_KEY, TAUGHT_KEY, Phrases, _match_factoid, _may_say, _phrases_pattern, fill, forget, one_line,
-    recall, responder, teach, what_do_you_know,
+    FACTOIDS_KEY,
+    TAUGHT_KEY,
+    Phrases,
+    _match_factoid,
+    _may_say,
+    _phrases_pattern,
+    fill,
+    forget,
+    one_line,
+    recall,
+    responder,
+    teach,
+    what_do_you_know,
 )
 from pubbot.plugins.education import factoid as factoid_handler
 from pubbot.testing import Harness
@@ -139,6 +150,14 @@ class TeachingTests(SynchronousTestCase):
         self.assertEqual(self.bot.reply("hi", source="dave", channel="#other"), "hello")
         self.bot.clock.advance(600)
         self.assertEqual(self.bot.reply("hi", source="dave"), "hello")
+
+    def test_a_recall_does_not_use_up_the_taught_reply_window(self):
+        self.teach("hi reply hello")
+        self.bot.reply("pubbot: coffee is hot", source="bob")
+        self.assertEqual(self.bot.reply("coffee?", source="bob"), "coffee is hot")
+        self.assertEqual(self.bot.reply("hi", source="bob"), "hello")
+        self.assertIsNone(self.bot.reply("coffee?", source="bob"))  # recalls: 1 per person per 15 s
+        self.assertEqual(self.bot.reply("pubbot: coffee?", source="bob"), "coffee is hot")  # asked: always
 
     def test_forget_taught_reply(self):
         self.teach("hi reply hello")

@@ -2,12 +2,12 @@
 
 from datetime import datetime, timezone
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from hypothesis import given, strategies as st
-
-from pubbot.dispatch import ContentFilter, joined_contents
-from pubbot.message import Message
+from pubbot.core.dispatch import ContentFilter, joined_contents
+from pubbot.core.message import Message
 from pubbot.plugins import core
 from pubbot.plugins.fun import blame, christmas, christmas_mentions
 from pubbot.testing import Harness

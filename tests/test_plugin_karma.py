@@ -4,9 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.dispatch import ContentFilter, joined_contents
-from pubbot.message import Message
-from pubbot.plugins.karma import KARMA_KEY, _CHANGE, _thing, karma, karma_query
+from pubbot.core.dispatch import ContentFilter, joined_contents
+from pubbot.core.message import Message
+from pubbot.plugins.karma import _CHANGE, KARMA_KEY, _thing, karma, karma_query
 from pubbot.testing import Harness
 
 

@@ -4,7 +4,8 @@ import itertools
 import re
 import sys
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import reactor
 from twisted.logger import globalLogPublisher
 from twisted.plugin import IPlugin
@@ -12,14 +13,20 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.api import IBatchHandler, IHandler
-from pubbot.message import Message, Reply
+from pubbot.core.message import Message, Reply
+from pubbot.links.fetch import Page
 from pubbot.plugins import links as links_module
 from pubbot.plugins.links import _LASTLINK, Links, describe, find_urls, may_answer
-from pubbot.safefetch import Page
 from pubbot.testing import Harness
 from tests.linkserver import StaticResolver, WebServer, async_test
 from tests.support.hostile_http import (
-    HostileHTTPServer, drip_headers, endless_headers, hostile_pages, response as hostile_response,
+    HostileHTTPServer,
+    drip_headers,
+    endless_headers,
+    hostile_pages,
+)
+from tests.support.hostile_http import (
+    response as hostile_response,
 )
 
 
@@ -286,7 +293,7 @@ class LinksBatchTests(SynchronousTestCase):
 class ConfigTests(SynchronousTestCase):
 
     def test_allow_list_is_checked(self):
-        from pubbot.config import ConfigError, parse
+        from pubbot.config.settings import ConfigError, parse
         for good in (["127.0.0.1", "10.0.0.0/8", "::1", "intranet", "*.lan.example", "b\u00fccher.de"],):
             self.assertEqual(parse({"links": {"allow": good}}).links.allow, tuple(good))
         for bad in ("not a host", "http://x", "10.0.0.0/33", "*.", ""):

@@ -3,16 +3,20 @@
 import re
 import types
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot import patterns
 from pubbot.api import command, handler, parse_chat_text
-from pubbot.patterns import LIMIT, LinearPattern, work_bound
-from pubbot.plugins import brain, core, education, fun, greet, karma, links, music, seen, vcs
+from pubbot.plugins import (brain, core, education, feeds, fun, greet, karma, links, music, reminders, seen,
+                            vcs, whoami)
+from pubbot.reminders import when
 from pubbot.testing import check_patterns, fit, hostile_lines, module_patterns, pattern_words
+from pubbot.util import patterns, text
+from pubbot.util.patterns import LIMIT, LinearPattern, work_bound
 
-MODULES = (brain, core, education, fun, greet, karma, links, music, seen, vcs)
+MODULES = (brain, core, education, fun, greet, karma, links, music, seen, vcs, text, feeds, reminders, whoami,
+           when)
 #: Made at run time: the taught phrases' patterns.
 EXTRA = {
     education: [education._phrases_pattern(["good morning", "good night", "tea", "c++", "(.*)", "a b c d e"]),
@@ -25,7 +29,7 @@ EXTRA = {
 #: 510-byte line of spaces took 0.4 s of CPU on Python's re).
 ISSUES_TEACH_ARGS = (r"someone\s+says\s+(?P<phrase>.+?)\s+reply\s+(?P<response>.+?)"
                      r"(?:\s+\[(?P<percent>\d{1,3}(?:\.\d+)?)%\])?")
-ON_PYTHONS_RE = {"pubbot.plugins.karma._CHANGE", "pubbot.plugins.education._CONTROLS",
+ON_PYTHONS_RE = {"pubbot.plugins.karma._CHANGE", "pubbot.util.text._CONTROLS",
                  "pubbot.plugins.education._REPLY_WORD", "pubbot.plugins.greet._RETURNING",
                  "pubbot.plugins.education.tell_me_about.content_filter",
                  "pubbot.plugins.education.FACTOID_FILTER",

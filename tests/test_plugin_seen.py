@@ -4,9 +4,10 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.interfaces import IBatchHandler
-from pubbot.message import Message
-from pubbot.plugins import core, seen as seen_module
+from pubbot.core.interfaces import IBatchHandler
+from pubbot.core.message import Message
+from pubbot.plugins import core
+from pubbot.plugins import seen as seen_module
 from pubbot.plugins.seen import SEEN_PREFIX, Seen, Tell, seen, tell
 from pubbot.testing import Harness
 

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.ratelimit import Limits, RateLimiter
+from pubbot.util.ratelimit import Limits, RateLimiter
 
 
 class RateLimiterTests(SynchronousTestCase):

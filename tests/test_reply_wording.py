@@ -12,7 +12,8 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.plugins import core, education, fun, greet, karma, seen as seen_module
+from pubbot.plugins import core, education, fun, greet, karma
+from pubbot.plugins import seen as seen_module
 from pubbot.testing import Harness
 
 #: (what is wrong, a pattern finding it).

@@ -2,18 +2,32 @@
 
 import ipaddress
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet import reactor, ssl
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import BrowserLikePolicyForHTTPS
 
-from pubbot.safefetch import (
-    AddressPolicy, BadURL, FetchError, FetchRefused, ReactorResolver, SafeFetcher, clean_text,
-    find_title, human_size, parse_url, refused_reason,
+from pubbot.links.fetch import (
+    AddressPolicy,
+    BadURL,
+    FetchError,
+    FetchRefused,
+    ReactorResolver,
+    SafeFetcher,
+    clean_text,
+    find_title,
+    human_size,
+    parse_url,
+    refused_reason,
 )
 from tests.linkserver import (
-    SNIRecorder, StaticResolver, WebServer, async_test, make_ca_and_cert,
+    SNIRecorder,
+    StaticResolver,
+    WebServer,
+    async_test,
+    make_ca_and_cert,
 )
 
 MB = 1024 * 1024

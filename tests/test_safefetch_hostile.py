@@ -3,12 +3,23 @@
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from pubbot.httplimits import MAX_HEADER_BYTES, MAX_HEADER_LINES
-from pubbot.safefetch import FetchError, SafeFetcher
+from pubbot.links.fetch import FetchError, SafeFetcher
+from pubbot.links.limits import MAX_HEADER_BYTES, MAX_HEADER_LINES
 from tests.linkserver import async_test
 from tests.support.hostile_http import (
-    HostileHTTPServer, bad_charset, drip_body, drip_headers, endless_body, endless_headers, hostile_pages,
-    huge_body, interim_forever, long_header_line, many_headers, response, unusual_charsets,
+    HostileHTTPServer,
+    bad_charset,
+    drip_body,
+    drip_headers,
+    endless_body,
+    endless_headers,
+    hostile_pages,
+    huge_body,
+    interim_forever,
+    long_header_line,
+    many_headers,
+    response,
+    unusual_charsets,
 )
 
 KB = 1024

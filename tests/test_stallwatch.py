@@ -7,7 +7,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from pubbot.stallwatch import StallWatch
+from pubbot.util.stallwatch import StallWatch
 
 
 class ClockTests(SynchronousTestCase):

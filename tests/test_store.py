@@ -9,7 +9,7 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
 
-from pubbot.bus.client import RedisClient, RedisUnavailable
+from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
 from pubbot.store.memory import MemoryStore
 from pubbot.store.redis import RedisStore
 from pubbot.store.sqlite import SQLiteStore

@@ -8,7 +8,12 @@ from twisted.trial.unittest import TestCase
 
 from tests.linkserver import async_test
 from tests.support.hostile_http import (
-    HostileHTTPServer, drip_headers, endless_headers, hostile_pages, response, unusual_charsets,
+    HostileHTTPServer,
+    drip_headers,
+    endless_headers,
+    hostile_pages,
+    response,
+    unusual_charsets,
 )
 
 

@@ -1,11 +1,10 @@
 """Topic words, escaping and the pattern trie, checked against a reference matcher."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.topics import (
-    TopicTrie, chat_topic, escape_word, pattern_matches, unescape_word,
-)
+from pubbot.core.topics import TopicTrie, chat_topic, escape_word, pattern_matches, unescape_word
 
 words = st.sampled_from(["chat", "irc", "console", "#pubbot", "music", "track", "a", "b"])
 topics = st.lists(words, min_size=1, max_size=6).map(".".join)

@@ -3,7 +3,8 @@
 import sys
 from io import StringIO
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
@@ -11,10 +12,16 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from pubbot import tap
-from pubbot.config import parse
+from pubbot.config.settings import parse
 from pubbot.testing import Harness
 from pubbot.web.auth import (
-    COOKIE, LOGIN_ATTEMPTS, LOGIN_WINDOW, TokenAuth, client_key, endpoint_interface, is_loopback,
+    COOKIE,
+    LOGIN_ATTEMPTS,
+    LOGIN_WINDOW,
+    TokenAuth,
+    client_key,
+    endpoint_interface,
+    is_loopback,
 )
 from pubbot.web.service import WebService, check_web_settings
 

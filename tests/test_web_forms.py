@@ -2,7 +2,8 @@
 
 from urllib.parse import unquote_to_bytes
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 

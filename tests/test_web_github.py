@@ -11,7 +11,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from pubbot.web.github import DEDUP_WINDOW, GitHubHook, PayloadError, RecentIds, form_payload
+from pubbot.vcs.github import DEDUP_WINDOW, GitHubHook, PayloadError, RecentIds, form_payload
 from pubbot.web.service import QuietSite
 from tests.linkserver import async_test
 

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.api import handler, parse_chat_text
-from pubbot.dispatch import LATENCY_BUCKETS
+from pubbot.core.dispatch import LATENCY_BUCKETS
 from pubbot.testing import Harness
 from pubbot.web.feed import LiveFeed
 from pubbot.web.metrics import BotCollector, make_registry

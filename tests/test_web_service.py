@@ -10,17 +10,15 @@ import socket
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from pubbot.message import Message
+from pubbot.core.message import Message
 from pubbot.testing import Harness
 from pubbot.web.feed import LiveFeed, format_chat, format_message
 from pubbot.web.service import WebService
 from pubbot.web.sse import Client, EventHub
-
 from tests.servers import free_port
 
 

@@ -8,7 +8,7 @@ from twisted.web.server import Site
 
 from pubbot.api import handler, parse_chat_text
 from pubbot.console import ConsoleService
-from pubbot.message import Message
+from pubbot.core.message import Message
 from pubbot.testing import Harness
 from pubbot.web.auth import TokenAuth
 from pubbot.web.feed import LiveFeed
@@ -143,6 +143,12 @@ class StatusTests(SynchronousTestCase):
         self.assertEqual(state["topics"], {"chat": 2})
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 2)
 
+    def test_music_shows_only_when_a_source_is_configured(self):
+        self.assertFalse(self.status()["music_configured"])
+        self.h = Harness(hello, config={"music": {"source": "mpd:tcp:127.0.0.1:6600"}})
+        self.site, self.feed = make_site(self.h)
+        self.assertTrue(self.status()["music_configured"])
+
     def test_music_and_cluster_when_present(self):
         self.h.bot.state["music"] = {"title": "Blue Monday", "artist": "New Order", "album": "Substance"}
         self.h.bot.state["cluster"] = {"owner": "box:42", "workers": 3, "bus_lag": 0.25}
@@ -224,6 +230,24 @@ class FeedTests(SynchronousTestCase):
         self.assertEqual((chat["network"], chat["protocol"], sent["network"]), ("irc", "irc", "irc"))
         self.assertEqual(self.feed.lines_in, {"irc": 1})
         self.assertEqual(self.feed.lines_out, {"irc": 1})
+
+    def test_private_messages_are_counted_but_not_shown(self):
+        self.h.say("hello", source="bob", private=True)
+        self.h.say("hello", source="alice")
+        shown = self.bodies()
+        self.assertEqual([(e["kind"], e["channel"]) for e in shown],
+                         [("chat", "#pubbot"), ("sent", "#pubbot")])
+        self.assertNotIn("bob", json.dumps(shown))
+        self.assertEqual((self.feed.lines_in, self.feed.lines_out), ({"irc": 2}, {"irc": 2}))
+
+    def test_private_messages_are_shown_when_configured(self):
+        h = Harness(hello, config={"web": {"show_private": True}})
+        hub = EventHub(h.clock, run="0badf00d")
+        feed = LiveFeed(h.bot, hub, h.bot.settings.web.show_private)
+        feed.attach()
+        h.say("hello", source="bob", private=True)
+        shown = [json.loads(e.encode(hub.run).split(b"data: ", 1)[1]) for e in hub.events]
+        self.assertEqual([(e["kind"], e["channel"]) for e in shown], [("chat", "bob"), ("sent", "bob")])
 
     def test_lines_are_counted_and_shown_by_network(self):
         h = Harness(hello, config={"networks": {"libera": {"server": "tcp:a:1"}}})

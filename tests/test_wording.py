@@ -1,8 +1,9 @@
 """Grammar helpers: possessives, plurals, sentence endings."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pubbot.wording import plural, possessive, sentence
+from pubbot.util.wording import plural, possessive, sentence
 
 
 def test_possessive():

@@ -26,7 +26,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ..endpoints import split_endpoint
+from ..util.endpoints import split_endpoint
 from .sts import StsPolicies
 from .tlsopts import TLSSettings
 

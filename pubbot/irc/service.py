@@ -27,10 +27,10 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ..config import ConfigError, secret
-from ..interfaces import IChatService
-from ..ratelimit import Limits, RateLimiter
-from ..events import ChatEvent, IChatEvents
+from ..config.settings import ConfigError, secret
+from ..core.events import ChatEvent, IChatEvents
+from ..core.interfaces import IChatService
+from ..util.ratelimit import Limits, RateLimiter
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
 from .isupport import ISupport
@@ -43,7 +43,6 @@ from .sts import StsPolicies
 from .text import split_bytes, split_lines
 from .throttle import Throttle
 from .tlsopts import TLSSettings, TLSSetupError
-
 
 #: A connection registered this long resets the reconnect backoff.
 STABLE_SECONDS = 60.0
@@ -106,6 +105,7 @@ class IRCService(Service):
                                                             settings.max_private_lines))
         #: Lines the output queues had no room for.
         self.output_dropped = 0
+        self._stopping_connection = False
         self.output_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         sasl = settings.sasl
         self.sasl_username = sasl.username or settings.nick
@@ -203,6 +203,7 @@ class IRCService(Service):
 
     def start_connection(self) -> None:
         """Start connecting (and reconnecting) to the server."""
+        self._stopping_connection = False
         if not self.client.running:
             self.client.startService()
 
@@ -214,6 +215,7 @@ class IRCService(Service):
         self._rejoins.clear()
         if not self.client.running:
             return succeed(None)
+        self._stopping_connection = True
         current = self.current
         if current is not None and current.transport is not None:
             current.send_now("QUIT", reason)
@@ -225,7 +227,8 @@ class IRCService(Service):
             return 0.0
         base = min(INITIAL_DELAY * 2.0 ** min(self._failures, 30), MAX_DELAY)
         self._failures += 1
-        return min(MAX_DELAY, base * (1.0 + 0.25 * self.random.random()))
+        # tenths of a second: ClientService's log line then reads "in 2.3 seconds"
+        return round(min(MAX_DELAY, base * (1.0 + 0.25 * self.random.random())), 1)
 
     def _stable(self) -> None:
         self._stable_call = None
@@ -284,6 +287,11 @@ class IRCService(Service):
         message = reason.getErrorMessage() if reason is not None else "closed"
         self.log.info("connection lost: {reason}{dropped}", reason=message,
                  dropped=" (%d queued lines dropped)" % dropped if dropped else "")
+        if protocol.tls and not protocol.heard_anything and not self._stopping_connection:
+            tls, host, port = self.endpoint.last
+            self.log.warn("the TLS handshake with {host} port {port} failed: if that is a plain-text "
+                          "port, use tcp:{host}:{port} (plain text) or the server's TLS port "
+                          "(usually 6697)", host=host, port=port)
 
     def upgrade_to_tls(self, port: int) -> None:
         """STS: the next connection is TLS on C{port}, at once."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable, Optional
 
-from ..events import ChatEvent
+from ..core.events import ChatEvent
 from .caps import Capabilities
 from .isupport import ISupport
 from .lines import Line, split_source

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import treq
 from twisted.internet.protocol import Protocol
 
-from ..httplimits import LimitedPool
+from ..links.limits import LimitedPool
 from .interfaces import SourceUnavailable
 
 #: Largest reply body read, in bytes.
@@ -24,7 +24,7 @@ def make_http_client(reactor: Any) -> tuple[Any, Any]:
     """
     A treq client on C{reactor} that verifies certificates (the Agent's
     default policy), and its connection pool (close it on stop). Response
-    heads are capped (L{pubbot.httplimits}); bodies by L{fetch_json}.
+    heads are capped (L{pubbot.links.limits}); bodies by L{fetch_json}.
     """
     from twisted.web.client import Agent
 

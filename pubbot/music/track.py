@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from ..util.text import clean_text as one_clean_line
 
 #: Player states a source reports.
 PLAY, PAUSE, STOP = "play", "pause", "stop"
@@ -16,24 +17,18 @@ MAX_QUEUE = 50
 #: Longest tag value kept, in characters.
 MAX_TAG = 120
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_SPACES = re.compile(r"\s{2,}")
-
 
 def clean_text(value: Any, limit: int = MAX_TAG) -> str:
     """
-    C{value} as one line of text: control characters (CR, LF, NUL, IRC
-    formatting) become spaces, runs of spaces one, and it is cut to
-    C{limit} characters with an ellipsis. None gives "".
+    C{value} (a player's tag: text, a list of them, or None for "") as one
+    line of text (L{pubbot.util.text.clean_text}): no control or invisible
+    characters, at most C{limit} characters.
     """
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
         value = ", ".join(str(v) for v in value if v not in (None, ""))
-    text = _SPACES.sub(" ", _CONTROL.sub(" ", str(value))).strip()
-    if len(text) > limit:
-        text = text[:limit - 1].rstrip() + "\u2026"
-    return text
+    return one_clean_line(str(value), limit)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,9 @@
 import platform
 
 import twisted
-
 from pubbot.api import command
-from pubbot.plugins.education import one_line
-from pubbot.timefmt import format_duration
+from pubbot.util.text import one_line
+from pubbot.util.timefmt import format_duration
 from pubbot.version import __version__
 
 

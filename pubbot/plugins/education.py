@@ -35,12 +35,13 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, IBatchHandler, command, handle_each
-from pubbot.people import is_admin, person_key
-from pubbot.ratelimit import Limits
-from pubbot.timefmt import format_duration
-from pubbot.wording import sentence
+from pubbot.util import patterns
+from pubbot.util.people import is_admin, person_key
+from pubbot.util.ratelimit import Limits
+from pubbot.util.text import fill, one_line
+from pubbot.util.timefmt import format_duration
+from pubbot.util.wording import sentence
 
 log = Logger()
 
@@ -83,41 +84,8 @@ _PASSING_VALUES = frozenset("here there back away gone home late early right wro
 #: A value starting with one of these goes on talking rather than saying what X is.
 _NOT_FIRST_IN_VALUE = frozenset("that because like why what how when if so".split())
 
-# Every pattern chat text reaches runs on RE2 (pubbot.patterns): linear in the line.
-# Names are ASCII (nick, channel): a non-ASCII one is unknown, so kept as written either way.
-_PLACEHOLDER = patterns.linear(r"%(?:\((\w{1,32})\)s|%)", re.ASCII)
-# C0/C1 controls except IRC formatting (bold, colours, reset, monospace, reverse,
-# italic, strike-through, underline), plus Unicode line and paragraph separators.
-# One character class: Python's re takes one step a character (patterns.bounded
-# proves it), and its sub costs a fifth of RE2's call overhead on every quote.
-_CONTROLS = patterns.bounded(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f-\x9f\u2028\u2029]")
+# Every pattern chat text reaches runs on RE2 (pubbot.util.patterns): linear in the line.
 
-
-def fill(template: str, values: dict) -> str:
-    """
-    C{template} with each C{%(name)s} whose name is in C{values} replaced
-    and C{%%} made C{%}. Anything else (C{%s}, C{%d}, C{%(unknown)s}, a lone
-    C{%}) is kept as written: it never raises.
-    """
-    if "%" not in template:
-        return template
-
-    def replace(m) -> str:
-        name = m.group(1)
-        if name is None:
-            return "%"
-        value = values.get(name)
-        return m.group(0) if value is None else str(value)
-
-    return _PLACEHOLDER.sub(replace, template)
-
-
-def one_line(text: str, limit: Optional[int] = None) -> str:
-    """C{text} on one line: control characters (but IRC formatting) and runs of space made one space."""
-    if limit is not None:
-        text = text[:limit * 2]
-    text = " ".join(_CONTROLS.sub(" ", text).split())
-    return text if limit is None else text[:limit].rstrip(" ")
 
 
 def _normal(text: str) -> str:
@@ -201,8 +169,11 @@ class Education:
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
         self.pattern: Optional[Phrases] = None
-        #: Unprompted replies (taught phrases, factoid recall): the original's limits.
+        #: Unprompted replies to taught phrases: the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
+        #: Unprompted factoid recalls ('coffee?' not addressed to the bot): the same
+        #: limits, apart, so a recall does not use up a person's taught-reply window.
+        self.recalls = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Factoids set per person.
         self.writes = Limits(bot.clock, person=(10, 600))
         self._changes = 0
@@ -740,7 +711,7 @@ def _match_recall(msg) -> Optional[dict]:
 
 def _recall(msg, key, entry, education):
     """Recalls a factoid: '<thing>?'."""
-    if not msg.fields.get("direct") and not education.limits.allow(
+    if not msg.fields.get("direct") and not education.recalls.allow(
             person_key(msg), (msg.fields["network"], msg.fields["channel"])):
         return None
     if entry is None:

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, command
-from pubbot.ratelimit import RateLimiter
-from pubbot.wording import possessive
+from pubbot.util import patterns
+from pubbot.util.ratelimit import RateLimiter
+from pubbot.util.wording import possessive
 
 #: Mentions of Christmas are answered this many days before it, at most.
 SEASON_DAYS = 60
@@ -21,7 +21,7 @@ MENTION_WINDOW = 6 * 60 * 60
 _MENTION = patterns.linear(r"(?:\A|\W)christmas(?:\W|\Z)", re.IGNORECASE)
 #: What christmas-mentions checks first, case-sensitively: the dispatcher
 #: calls it only for lines with one of these (see
-#: L{pubbot.interfaces.IBatchHandler}), so chatter costs it one substring
+#: L{pubbot.core.interfaces.IBatchHandler}), so chatter costs it one substring
 #: scan a batch.
 MENTION_FILTER = ("hristmas", "HRISTMAS")
 

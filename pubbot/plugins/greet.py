@@ -17,9 +17,9 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from pubbot.api import Handler
-from pubbot.people import person_key
-from pubbot.plugins.education import fill, one_line
-from pubbot.ratelimit import Limits
+from pubbot.util.people import person_key
+from pubbot.util.ratelimit import Limits
+from pubbot.util.text import fill, one_line
 
 log = Logger()
 

@@ -13,13 +13,13 @@ from typing import Optional
 
 from twisted.internet.defer import Deferred
 
-from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, command
-from pubbot.people import person_key
-from pubbot.plugins.education import one_line
-from pubbot.ratelimit import Limits, RateLimiter
-from pubbot.timefmt import format_duration
-from pubbot.wording import possessive
+from pubbot.util import patterns
+from pubbot.util.people import person_key
+from pubbot.util.ratelimit import Limits, RateLimiter
+from pubbot.util.text import one_line
+from pubbot.util.timefmt import format_duration
+from pubbot.util.wording import possessive
 
 KARMA_KEY = "karma"
 MAX_THING = 64
@@ -33,13 +33,13 @@ CHANGE_WEIGHT = -1
 
 #: On Python's re for its lookarounds (RE2 has none, and taking the context into
 #: the match would lose changes next to each other, "a++ b++"): its quantifiers
-#: are bounded and not nested, so pubbot.patterns.bounded proves its work bounded.
+#: are bounded and not nested, so pubbot.util.patterns.bounded proves its work bounded.
 _CHANGE = patterns.bounded(
     r"(?:\((?P<group>[^()\r\n]{1,%d})\)|(?<![\w.+-])(?P<word>\w[\w.-]{0,%d}))(?P<op>\+\+|--)(?![\w+-])"
     % (MAX_THING, MAX_THING - 1))
 #: What karma checks first (every _CHANGE match has one): the dispatcher
 #: calls it only for lines with one of these (see
-#: L{pubbot.interfaces.IBatchHandler}), so chatter costs it one substring
+#: L{pubbot.core.interfaces.IBatchHandler}), so chatter costs it one substring
 #: scan a batch.
 CHANGE_FILTER = ("++", "--")
 

@@ -1,5 +1,5 @@
 """
-Link titles: URLs said in chat are fetched (see L{pubbot.safefetch}) and
+Link titles: URLs said in chat are fetched (see L{pubbot.links.fetch}) and
 announced as C{[ title ]} for HTML pages, C{[ type, size ]} for anything
 else; C{lastlink} recalls the newest link said in the channel.
 
@@ -24,11 +24,12 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot import patterns
 from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
-from pubbot.ratelimit import RateLimiter
-from pubbot.safefetch import BadURL, FetchError, SafeFetcher, clean_text, human_size, parse_url
-from pubbot.timefmt import format_duration
+from pubbot.links.fetch import BadURL, FetchError, SafeFetcher, human_size, parse_url
+from pubbot.util import patterns
+from pubbot.util.ratelimit import RateLimiter
+from pubbot.util.text import clean_text
+from pubbot.util.timefmt import format_duration
 
 log = Logger()
 
@@ -40,7 +41,7 @@ CHANNEL_LIMIT = 10
 TITLE_LENGTH = 200
 STORE_KEY = "links:last"
 
-# On RE2 (pubbot.patterns): linear in the line.
+# On RE2 (pubbot.util.patterns): linear in the line.
 _URL = patterns.linear(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.IGNORECASE)
 _LASTLINK = patterns.linear(r"lastlink\s*\Z", re.IGNORECASE)
 #: "lastlink" in every case _LASTLINK takes, lower-cased: str.lower() keeps

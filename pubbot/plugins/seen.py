@@ -27,13 +27,13 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot import patterns
 from pubbot.api import CHAT_LINES, Handler, IBatchHandler, handle_each
-from pubbot.people import person_key
-from pubbot.plugins.education import one_line
-from pubbot.ratelimit import Limits
-from pubbot.timefmt import format_duration
-from pubbot.wording import plural
+from pubbot.util import patterns
+from pubbot.util.people import person_key
+from pubbot.util.ratelimit import Limits
+from pubbot.util.text import one_line
+from pubbot.util.timefmt import format_duration
+from pubbot.util.wording import plural
 
 log = Logger()
 
@@ -47,7 +47,7 @@ MAX_NOTE = 400
 DELIVER_AT_ONCE = 3
 RELOAD_SECONDS = 60.0
 
-# On RE2 (pubbot.patterns): linear in the line. (After "privately" comes \s+, so
+# On RE2 (pubbot.util.patterns): linear in the line. (After "privately" comes \s+, so
 # the word boundary the original had there always held.)
 _SEEN = patterns.linear(r"(?:(?:have|has)\s+(?:you|anyone|anybody|someone|somebody)\s+seen"
                         r"|did\s+(?:you|anyone|anybody)\s+see|when\s+did\s+you\s+last\s+see|seen)"

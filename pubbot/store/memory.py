@@ -8,7 +8,7 @@ from typing import Any, Optional
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from ..interfaces import IStore, IStoreImport
+from ..core.interfaces import IStore, IStoreImport
 from . import Encoded, decode, encode, wrong_type
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from zope.interface import implementer
 
-from ..interfaces import IStore, IStoreImport
+from ..core.interfaces import IStore, IStoreImport
 from . import decode, encode, wrong_type
 
 #: Prefix of every store key in Redis.
@@ -35,8 +35,8 @@ def _ms(ttl: float) -> int:
 @implementer(IStore)
 class RedisStore:
     """
-    An IStore over a L{pubbot.bus.client.RedisClient}. While Redis is down,
-    calls fail with L{pubbot.bus.client.RedisUnavailable}; using a key as
+    An IStore over a L{pubbot.cluster.redisclient.RedisClient}. While Redis is down,
+    calls fail with L{pubbot.cluster.redisclient.RedisUnavailable}; using a key as
     another type fails with TypeError, as in every IStore.
     """
 

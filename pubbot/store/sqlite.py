@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ..interfaces import IStore, IStoreImport
+from ..core.interfaces import IStore, IStoreImport
 from . import decode, encode, wrong_type
 
 log = Logger()

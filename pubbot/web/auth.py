@@ -25,8 +25,8 @@ from typing import Any, Optional
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
-from ..endpoints import split_endpoint
-from ..ratelimit import RateLimiter
+from ..util.endpoints import split_endpoint
+from ..util.ratelimit import RateLimiter
 from .forms import FormError, form_field
 from .limits import LogThrottle, client_host
 

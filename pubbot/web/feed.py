@@ -4,7 +4,7 @@ The observers run on the bot's hot path (every published message, every
 line sent), so they only count and hand the raw object to the hub; the JSON
 is made later, once, and only if a client is there to read it. Published
 messages come a batch at a time (the lines of one read, see
-L{pubbot.dispatch.Dispatcher.batch_observers}): counted per batch, and
+L{pubbot.core.dispatch.Dispatcher.batch_observers}): counted per batch, and
 given to the hub together.
 """
 
@@ -20,6 +20,9 @@ from .sse import EventHub
 MAX_TEXT = 1000
 #: Most fields shown for a non-chat bus message.
 MAX_FIELDS = 12
+#: Most channels counted apart in lines_by_channel; the rest count as OTHER_CHANNELS.
+MAX_CHANNELS = 200
+OTHER_CHANNELS = ("", "other")
 
 _SCALARS = (str, int, float, bool, type(None))
 _topic_of = attrgetter("topic")
@@ -67,18 +70,32 @@ def _is_chat(topic: str) -> bool:
     return topic.startswith("chat.") and topic.endswith(".chat")
 
 
+#: What a channel's name starts with on every network we know (RFC 2811's
+#: four); anything else a line is sent to is a person: a private message.
+CHANNEL_PREFIXES = ("#", "&", "!", "+")
+
+
+def _public(message) -> bool:
+    return not message.fields.get("private")
+
+
 class LiveFeed:
     """
-    Hooks a L{pubbot.bot.Bot}'s observers to an L{EventHub}: chat lines in
+    Hooks a L{pubbot.core.bot.Bot}'s observers to an L{EventHub}: chat lines in
     (kind C{chat}), other bus messages (C{bus}), broadcasts (C{broadcast})
     and lines sent (C{sent}). Also counts chat lines in and out per network.
+    Private messages, in and out, are counted but not shown unless
+    C{show_private} (C{[web] show_private}).
     """
 
-    def __init__(self, bot, hub: EventHub):
+    def __init__(self, bot, hub: EventHub, show_private: bool = False):
         self.bot = bot
         self.hub = hub
+        self.show_private = show_private
         self.lines_in: dict[str, int] = {}
         self.lines_out: dict[str, int] = {}
+        #: Public chat lines in by (network, channel) (at most MAX_CHANNELS keys; then OTHER).
+        self.lines_by_channel: dict[tuple, int] = {}
         self.attached = False
 
     def attach(self) -> None:
@@ -117,9 +134,25 @@ class LiveFeed:
             else:
                 for network, count in Counter(networks).items():
                     lines_in[network] = lines_in.get(network, 0) + count
+            self._count_channels(messages)
+            if not self.show_private:
+                messages = list(filter(_public, messages))
+                if not messages:
+                    return
             self.hub.publish_many("chat", messages, format_chat)
         else:
             self.hub.publish_many("bus", messages, format_message)
+
+    def _count_channels(self, messages: list) -> None:
+        counts = self.lines_by_channel
+        for message in messages:
+            fields = message.fields
+            if fields.get("private"):
+                continue
+            key = (fields.get("network"), fields.get("channel"))
+            if key not in counts and len(counts) >= MAX_CHANNELS:
+                key = OTHER_CHANNELS
+            counts[key] = counts.get(key, 0) + 1
 
     def on_message(self, message) -> None:
         """One published message."""
@@ -130,4 +163,5 @@ class LiveFeed:
 
     def on_sent(self, network: str, target: str, text: str, kind: str) -> None:
         self.lines_out[network] = self.lines_out.get(network, 0) + 1
-        self.hub.publish("sent", (network, target, text, kind), format_sent)
+        if self.show_private or target.startswith(CHANNEL_PREFIXES):
+            self.hub.publish("sent", (network, target, text, kind), format_sent)

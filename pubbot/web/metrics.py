@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import (
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
-from ..dispatch import LATENCY_BUCKETS
+from ..core.dispatch import LATENCY_BUCKETS
 from .status import _call, _number, reported
 
 log = Logger()
@@ -32,7 +32,7 @@ def _bound(value: float) -> str:
 
 
 class BotCollector:
-    """A prometheus_client collector reading a L{pubbot.bot.Bot} at scrape time."""
+    """A prometheus_client collector reading a L{pubbot.core.bot.Bot} at scrape time."""
 
     def __init__(self, bot, feed=None):
         self.bot = bot

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from twisted.logger import Logger
 
-from ..dispatch import LATENCY_BUCKETS
+from ..core.dispatch import LATENCY_BUCKETS
 
 log = Logger()
 
@@ -161,6 +161,7 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "uptime": bot.uptime(),
         "connections": [connection(network, s) for network, s in list(bot.chat_services.items())],
         "music": _plain(music) if music else None,
+        "music_configured": bool(bot.settings.music.source),
         "cluster": _plain(cluster) if isinstance(cluster, dict) else None,
         "owner": _plain(cluster.get("owner")) if isinstance(cluster, dict) else bot.process_id,
         "brain": _plain(brain) if isinstance(brain, dict) else None,

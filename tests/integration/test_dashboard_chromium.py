@@ -20,8 +20,8 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
 from pubbot.api import parse_chat_text
-from pubbot.bot import Bot
-from pubbot.config import parse
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.store.memory import MemoryStore
 from pubbot.web.service import WebService
 from tests.servers import free_port, require
@@ -70,8 +70,10 @@ class DashboardChromiumTests(TestCase):
         require("chromedriver", "chromium-driver")
         self.port = free_port()
 
-    def make_bot(self, token=""):
-        settings = parse({"web": {"endpoint": "tcp:%d:interface=127.0.0.1" % self.port, "token": token}})
+    def make_bot(self, token="", music="mpd:tcp:127.0.0.1:6600"):
+        # the music source is never polled here (no MusicService): it only makes the card show
+        settings = parse({"web": {"endpoint": "tcp:%d:interface=127.0.0.1" % self.port, "token": token},
+                          "music": {"source": music}})
         bot = Bot(settings, reactor, MemoryStore(reactor), process_id="dashbox:777")
         bot.add_handler(hello)
         bot.register_chat(RecordingIrc(bot))
@@ -81,7 +83,7 @@ class DashboardChromiumTests(TestCase):
         return bot
 
     async def start(self, bot):
-        service = WebService(bot, reactor)
+        service = WebService(bot, reactor, history_interval=0.5)
         service.startService()
         self.addCleanup(service.stopService)
         self.assertIsNotNone(await service.listening)
@@ -158,13 +160,32 @@ class DashboardChromiumTests(TestCase):
             # two calls (alice's and bob's): its regex, as its content filter, kept mallory's line from it
             self.assertEqual(hello_row.split()[1], "2")
             await self.wait_for(driver, self.feed_text() + ".includes('hello dashboard')")
+            # the feed is visible without scrolling; the music card shows, a player being configured
+            self.assertTrue(await deferToThread(driver.execute_script, """return (
+                document.getElementById('feed').getBoundingClientRect().top < window.innerHeight) &&
+                !document.getElementById('music-card').hidden"""))
+            # the charts: drawn by the shipped uPlot from /history, one canvas each
+            await bot.chat_line("irc", "#pubbot", "alice", "hello again")
+            drawn = ("document.querySelector('#chart-lines:not([hidden]) canvas') && "
+                     "document.querySelector('#chart-calls:not([hidden]) canvas')")
+            await self.wait_for(driver, drawn, timeout=5.0)
+            titles = await deferToThread(driver.execute_script, """return Array.from(
+                document.querySelectorAll('#charts .chart:not([hidden]) h3')).map(h => h.textContent)""")
+            self.assertIn("Chat lines a minute, by channel", titles)
+            self.assertIn("Handler calls a minute, by plugin", titles)
             await self.screenshot(driver, "dashboard.png")
+            # readable on a phone: nothing wider than the screen
+            await deferToThread(driver.set_window_size, 390, 844)
+            await deferLater(reactor, 1.0, lambda: None)
+            fits = "return document.documentElement.scrollWidth <= window.innerWidth"
+            self.assertTrue(await deferToThread(driver.execute_script, fits))
+            await self.screenshot(driver, "dashboard-phone.png")
             await bot.stop()
         return Deferred.fromCoroutine(run())
 
     def test_login_with_token(self):
         async def run():
-            bot = self.make_bot(token="correct horse")
+            bot = self.make_bot(token="correct horse", music="")
             service, driver = await self.start(bot)
             await deferToThread(driver.get, "http://127.0.0.1:%d/" % self.port)
             await self.wait_for(driver, "document.location.pathname === '/login'")
@@ -181,8 +202,14 @@ class DashboardChromiumTests(TestCase):
                 document.querySelector('form').submit();""")
             await self.wait_for(driver, "document.getElementById('live') && "
                                         "document.getElementById('live').textContent === 'feed: live'")
+            await bot.chat_line("irc", "dave", "dave", "a private word", private=True)
             await bot.chat_line("irc", "#pubbot", "carol", "behind the token")
             await self.wait_for(driver, self.feed_text() + ".includes('behind the token')", timeout=2.0)
+            # private messages stay out of the feed; no player configured, no music card
+            private = "return " + self.feed_text() + ".includes('a private word')"
+            self.assertFalse(await deferToThread(driver.execute_script, private))
+            self.assertTrue(await deferToThread(driver.execute_script,
+                                                "return document.getElementById('music-card').hidden"))
             await self.screenshot(driver, "dashboard-token.png")
             await bot.stop()
         return Deferred.fromCoroutine(run())

@@ -24,8 +24,8 @@ from twisted.trial.unittest import TestCase
 from twisted.words.protocols import irc
 
 from pubbot.api import handler, parse_chat_text
-from pubbot.bot import Bot
-from pubbot.config import parse
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
 from pubbot.store.memory import MemoryStore
 
@@ -237,7 +237,7 @@ class InputPauseTests(Base):
         self.assertEqual(self.service.reconnects, 0)
 
     async def test_brain_learner_far_behind_pauses_reading_and_loses_nothing(self):
-        from pubbot.brainhost import LearnerProcess
+        from pubbot.brain.host import LearnerProcess
         from pubbot.plugins.brain import Brain
         self.start_server()
         brain = Brain()
@@ -307,6 +307,15 @@ class TLSTests(Base):
         self.start_server(cert=self.write(other, "other"))
         self.start_bot(server="tls:localhost:%d" % self.ngircd.tls_port, tls_ca=ca_path)
         await self.refused(re.compile("connection lost: VerificationError.*DNSMismatch"))
+        self.assertNotIn("registered as", self.log_text())
+
+    async def test_tls_against_a_plain_text_port_says_so(self):
+        self.capture_logs()
+        self.start_server(cert=self.write(self.server_cert, "server"))
+        self.start_bot(server="tls:127.0.0.1:%d" % self.ngircd.port)
+        await self.refused(re.compile(r"TLS handshake with 127\.0\.0\.1 port %d failed: if that is a "
+                                      r"plain-text port, use tcp:127\.0\.0\.1:%d" % (self.ngircd.port,
+                                                                                 self.ngircd.port)))
         self.assertNotIn("registered as", self.log_text())
 
     async def test_pinned_self_signed_trusted(self):

@@ -15,7 +15,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
-from pubbot.config import parse
+from pubbot.config.settings import parse
 from pubbot.manhole import ManholeService, namespace_for
 from pubbot.testing import Harness
 from tests.servers import free_port, require

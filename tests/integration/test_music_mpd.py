@@ -14,8 +14,8 @@ from twisted.internet.task import deferLater
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from pubbot.bot import Bot
-from pubbot.config import parse
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.music.poll import make_music_service
 from pubbot.plugins import music
 from pubbot.store.memory import MemoryStore

@@ -34,8 +34,8 @@ from twisted.internet.task import LoopingCall, deferLater
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.trial.unittest import TestCase
 
-from pubbot.bus.lease import IRC_LEASE
-from pubbot.bus.streams import PROCS
+from pubbot.cluster.lease import IRC_LEASE
+from pubbot.cluster.streams import PROCS
 from pubbot.loader import load_handlers
 
 from ..servers import ROOT, free_port

@@ -29,10 +29,10 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from pubbot.bus.client import RedisClient, RedisUnavailable
-from pubbot.bus.lease import IRC_LEASE
-from pubbot.bus.sentinel import SentinelMaster, parse_sentinels
-from pubbot.bus.streams import PROCS
+from pubbot.cluster.lease import IRC_LEASE
+from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
+from pubbot.cluster.sentinel import SentinelMaster, parse_sentinels
+from pubbot.cluster.streams import PROCS
 from pubbot.store.redis import RedisStore
 
 from ..servers.ngircd import NgircdServer

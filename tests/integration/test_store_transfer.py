@@ -33,7 +33,7 @@ import time
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from pubbot.bus.client import RedisClient
+from pubbot.cluster.redisclient import RedisClient
 from pubbot.plugins import core, education, greet, karma, seen
 from pubbot.plugins.brain import Brain
 from pubbot.store.redis import RedisStore

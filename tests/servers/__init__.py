@@ -2,8 +2,8 @@
 
 import os
 import shutil
-import sys
 import socket
+import sys
 
 
 def free_port() -> int:

@@ -65,6 +65,7 @@
   }
 
   function renderMusic(state) {
+    $("music-card").hidden = !state.music_configured;  // only when a player is configured
     const box = $("music");
     box.replaceChildren();
     const m = state.music;

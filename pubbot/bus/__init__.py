@@ -1,1 +1,0 @@
-"""Buses beyond the local one: Redis Streams and ZeroMQ."""

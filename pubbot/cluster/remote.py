@@ -1,0 +1,90 @@
+"""
+The owner's chat networks as seen from the other processes.
+
+A process that does not hold the IRC lease has no IRC connection, yet its
+handlers call C{bot.announce}, C{bot.nick} and C{bot.roster} like anywhere
+else. L{RemoteChat} stands in for the owner's chat service there: what it
+sends goes through the reply stream to the owner, and its nick, connection
+state and rosters are what the owner last published (every heartbeat), one
+entry per network name in C{CHAT_STATE}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from zope.interface import implementer
+
+from ..core.interfaces import IChatService
+
+#: The Redis key where the owner publishes its chat services' state.
+CHAT_STATE = "pubbot:bus:chat"
+
+
+@implementer(IChatService)
+class RemoteChat:
+    """An IChatService for the network C{network} whose connection lives in the owner process."""
+
+    remote = True
+
+    def __init__(self, bot, network: str, nick: str, protocol: str = "irc", command_prefix: str = "!"):
+        self.bot = bot
+        self.network = network
+        self.protocol = protocol
+        self.command_prefix = command_prefix
+        self.nick = nick
+        self.connected = False
+        #: The network's own name for itself (ISUPPORT NETWORK), as the owner last saw it.
+        self.server_network: Optional[str] = None
+        self.owner: Optional[str] = None
+        self._channels: dict[str, list[str]] = {}
+
+    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> Any:
+        return self.bot.bus.relay(self.network, target, text, kind, person)
+
+    def roster(self, channel: str) -> list:
+        wanted = channel.lower()
+        for name, nicks in self._channels.items():
+            if name.lower() == wanted:
+                return list(nicks)
+        return []
+
+    def channels(self) -> dict:
+        return {name: list(nicks) for name, nicks in self._channels.items()}
+
+    def update(self, state: Any, owner: Optional[str]) -> None:
+        """Take what the owner published about this network (ignoring anything malformed)."""
+        if not isinstance(state, dict):
+            self.connected = False
+            return
+        nick = state.get("nick")
+        if isinstance(nick, str) and nick:
+            self.nick = nick
+        self.connected = bool(state.get("connected"))
+        server_network = state.get("server_network")
+        self.server_network = server_network if isinstance(server_network, str) else None
+        self.owner = owner
+        channels = state.get("channels")
+        if isinstance(channels, dict):
+            self._channels = {str(c): [str(n) for n in nicks] for c, nicks in channels.items()
+                              if isinstance(nicks, list)}
+
+
+def describe(service: Any) -> dict:
+    """What the owner publishes about one of its chat services."""
+    names: list = []
+    listed = service.channels() if callable(getattr(service, "channels", None)) else None
+    if isinstance(listed, dict):
+        names = list(listed)
+    elif isinstance(getattr(service, "channel", None), str):
+        names = [service.channel]
+    channels = {}
+    for name in names:
+        try:
+            channels[str(name)] = [str(n) for n in service.roster(name)]
+        except Exception:  # noqa: BLE001 - a roster must never stop the heartbeat
+            channels[str(name)] = []
+    connected = getattr(service, "connected", None)
+    return {"nick": getattr(service, "nick", None),
+            "connected": True if connected is None else bool(connected),
+            "server_network": getattr(service, "server_network", None), "channels": channels}

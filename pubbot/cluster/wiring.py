@@ -1,0 +1,168 @@
+"""
+Wiring a scaled-out bot: Redis connections, the streams bus, fan-out, the
+IRC lease and the owner gate, from the C{[redis]} settings.
+
+    top ─ ... ─ cluster ─┬─ redis-clients   (lease and store connections)
+                         ├─ fanout          (pub/sub)
+                         ├─ redis-bus       (streams; the bot's IBus and outbox)
+                         └─ owner           (OwnerGate: irc, irc-NAME..., music, console, zmq)
+
+Stopping runs in reverse: the owner's IRC connection quits and the lease
+is released, handlers under way finish, then the connections close.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.logger import Logger
+
+from ..core.interfaces import IChatService
+from ..irc.probe import wait_for_nick
+from .fanout import FanOut
+from .lease import Lease, OwnerGate
+from .redisclient import RedisClient, target
+from .remote import RemoteChat
+from .streams import RedisBus
+
+log = Logger()
+
+#: Children of the top service that only the lease holder runs (and every
+#: network's IRC connection: irc, irc-NAME, see L{owner_only}).
+OWNER_ONLY = ("irc", "music", "console", "zmq")
+
+
+def owner_only(name: str) -> bool:
+    """The top service's child C{name} runs only in the lease holder: the lease covers every network."""
+    return name in OWNER_ONLY or name.startswith("irc-")
+
+
+class Clients(Service):
+    """Starts and stops Redis clients that belong to no other service."""
+
+    name = "redis-clients"
+
+    def __init__(self, *clients):
+        self.clients = [c for c in clients if c is not None]
+
+    def startService(self) -> None:
+        super().startService()
+        for client in self.clients:
+            client.start()
+
+    def stopService(self):
+        super().stopService()
+        return DeferredList([c.stop() for c in self.clients])
+
+
+class Cluster(MultiService):
+    """Everything C{[redis] url} turns on, for one process."""
+
+    def __init__(self, bot, settings, reactor, store_client=None, consume: bool = True):
+        super().__init__()
+        self.setName("cluster")
+        r = settings.redis
+        url = target(r, reactor)  # the URL, or the master the sentinels name (shared by these clients)
+        self.bot = bot
+        self.settings = settings
+        self.reactor = reactor
+        self.lease_client = RedisClient(reactor, url, name="lease", timeout=max(0.5, r.lease_seconds / 4))
+        self.lease = Lease(self.lease_client, reactor, bot.process_id, r.lease_seconds)
+        self.gate = OwnerGate(self.lease)
+        command = RedisClient(reactor, url, name="bus")
+        self.fanout = FanOut(bot, reactor, url, command, on_released=self.lease.poke)
+        self.lease.on_released = lambda: self.fanout.publish("released")
+        self.bus = RedisBus(
+            bot, reactor, command, RedisClient(reactor, url, name="bus-reader"),
+            RedisClient(reactor, url, name="bus-replies"),
+            buffer=r.buffer, visibility_timeout=r.visibility_timeout, consume=consume,
+            heartbeat=min(2.0, r.lease_seconds / 3),
+            is_owner=lambda: self.gate.active and self.lease.valid(),
+            owner_active=lambda: self.gate.active, fanout=self.fanout)
+        self.gate.acquired_observers.append(self.bus.owner_changed)
+        self.gate.lost_observers.append(self.bus.owner_changed)
+        self.gate.lost_observers.append(self._stand_in)
+        bot.bus = self.bus
+        bot.outbox = self.bus.outbox
+        self.store_client = store_client
+        Clients(self.lease_client).setServiceParent(self)
+        self.fanout.setServiceParent(self)
+        self.bus.setServiceParent(self)
+        self.gate.setServiceParent(self)
+
+    def startService(self) -> None:
+        if self.store_client is not None:
+            self.store_client.start()  # closed by the store, after the plugins stopped
+        self._stand_in()
+        super().startService()
+
+    def _stand_in(self) -> None:
+        """While the real chat services are not running here, the stand-ins take their place."""
+        if self.gate.active:
+            return
+        for network, remote in self.bus.remote_chats.items():
+            self.bot.chat_services.setdefault(network, remote)
+
+    def stopService(self):
+        """Stop the children one after the other, last added first (MultiService would not wait)."""
+        Service.stopService(self)
+        children = list(reversed(list(self)))
+
+        async def run():
+            for service in children:
+                try:
+                    await maybeDeferred(service.stopService)
+                except Exception:
+                    log.failure("{service} failed to stop", service=service.name)
+
+        return Deferred.fromCoroutine(run())
+
+    def adopt(self, top) -> None:
+        """Move the owner-only children of C{top} (every IRC network, music, console, ZeroMQ) to the gate."""
+        for service in list(top):
+            name = service.name
+            if name is None or not owner_only(name):
+                continue
+            service.disownServiceParent()
+            service.setServiceParent(self.gate)
+            log.debug("{service} runs only while this process holds the IRC lease", service=name)
+        networks = []
+        for service in self.gate:
+            if not IChatService.providedBy(service) or not isinstance(getattr(service, "network", None), str):
+                continue
+            settings = getattr(service, "settings", None)
+            nick = settings.nick if settings is not None else service.nick
+            self.bus.remote_chats[service.network] = RemoteChat(
+                self.bot, service.network, nick, service.protocol, service.command_prefix)
+            if getattr(service, "endpoint", None) is not None:
+                networks.append((service, nick))
+        if networks and self.settings.redis.takeover_wait > 0:
+            limit = self.settings.redis.takeover_wait
+
+            def still_wanted() -> bool:
+                return self.gate.running and self.lease.valid()
+
+            def before_start():
+                # Every network at once: a frozen former owner may still be on any of them.
+                return DeferredList([
+                    Deferred.fromCoroutine(wait_for_nick(service.endpoint, nick, self.reactor, limit,
+                                                         still_wanted, network=service.network))
+                    for service, nick in networks], consumeErrors=True).addCallback(_failures)
+
+            self.gate.before_start = before_start
+
+
+def _failures(results: list) -> None:
+    """Log what went wrong in a DeferredList of nick waits (each network goes on regardless)."""
+    for ok, result in results:
+        if not ok:
+            log.failure("waiting for a former owner's nick failed", result)
+
+
+def wire(top, bot, settings, reactor) -> Cluster:
+    """Add the cluster to C{top} and put the owner-only services under its gate."""
+    store_client = getattr(bot.store, "client", None)
+    cluster = Cluster(bot, settings, reactor, store_client=store_client)
+    cluster.adopt(top)
+    cluster.setServiceParent(top)
+    return cluster

@@ -1,0 +1,222 @@
+"""The Bot: the long-lived object between chat services, the bus and handlers."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from .chat import ChatMessages, person_of
+from .dispatch import Dispatcher
+from .events import IChatEvents
+from .localbus import LocalBus, flow
+from .message import Message, Reply
+
+log = Logger()
+
+
+@implementer(IChatEvents)
+class Bot:
+    """
+    What handlers see as C{msg.bot}: settings, clock, store, random source,
+    the loaded handlers, and ways to send (C{send}) and publish.
+
+    Chat services call L{chat_line} and L{chat_event}; the bus carries the
+    resulting messages to handlers and their replies back through L{deliver}.
+    """
+
+    def __init__(self, settings, clock, store, dispatcher: Optional[Dispatcher] = None,
+                 rng: Optional[random.Random] = None, process_id: str = "local"):
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.dispatcher = dispatcher or Dispatcher(clock, settings.plugins.timeout)
+        self.random = rng or random.Random()
+        self.process_id = process_id
+        self.started_at = clock.seconds()
+        #: The chat services (IRC networks, the console) by network name.
+        self.chat_services: dict[str, Any] = {}
+        self.chat_factories: dict[str, ChatMessages] = {}
+        self.bus: Any = LocalBus(self)
+        #: Sends text out: (network, target, text, kind, person) -> None. A Redis
+        #: worker replaces it with its reply stream.
+        self.outbox: Callable[[str, str, str, str, Optional[str]], Any] = self._send_local
+        self.broadcast_observers: list[Callable[[Message], None]] = []
+        self.sent_observers: list[Callable[[str, str, str, str], None]] = []
+        self.state: dict[str, Any] = {}  # shared status (now playing, ...)
+        #: The IMusicSource of [music] source (set by the music service), or None.
+        self.music_source: Any = None
+        #: Extra web resources plugins offer, mounted by the web service at
+        #: start: {"hooks/github": resource}.
+        self.web_resources: dict[str, Any] = {}
+        self.running = False
+        #: Who asked for the input to pause (see L{hold_input}).
+        self.input_holders: set = set()
+
+    # handlers
+
+    @property
+    def handlers(self) -> list:
+        return self.dispatcher.handlers
+
+    def add_handler(self, handler) -> None:
+        self.dispatcher.add(handler)
+        if self.running:
+            handler.start(self)
+
+    def start(self) -> None:
+        self.running = True
+        for handler in list(self.handlers):
+            try:
+                handler.start(self)
+            except Exception:
+                log.failure("plugin {plugin} failed to start", plugin=handler.name)
+
+    def stop(self) -> Deferred:
+        self.running = False
+        stops = [maybeDeferred(h.stop).addErrback(
+            lambda f, name=h.name: log.failure("plugin {plugin} failed to stop", f, plugin=name))
+            for h in self.handlers]
+        return DeferredList(stops)
+
+    # chat in
+
+    def register_chat(self, service) -> None:
+        """C{service} (an L{IChatService}) is the bot's presence on its C{network}."""
+        self.chat_services[service.network] = service
+        self.chat_factories.pop(service.network, None)
+        flow(self.bus, "chat_registered", service)
+
+    def unregister_chat(self, service) -> None:
+        if self.chat_services.get(service.network) is service:
+            del self.chat_services[service.network]
+
+    def hold_input(self, holder: Any) -> None:
+        """
+        Pause what feeds this process's handlers until every holder has
+        called L{release_input}: for a consumer far behind (the brain's
+        learner), so that messages wait outside this process's memory. The
+        local bus pauses reading chat (the lines wait in the network's
+        buffers), the Redis bus reading its stream (they wait in Redis).
+        Holders must release soon: a paused chat service does not answer
+        the server meanwhile.
+        """
+        first = not self.input_holders
+        self.input_holders.add(holder)
+        if first:
+            flow(self.bus, "pause_input")
+
+    def release_input(self, holder: Any) -> None:
+        """C{holder} no longer needs the input paused (see L{hold_input})."""
+        if holder not in self.input_holders:
+            return
+        self.input_holders.discard(holder)
+        if not self.input_holders:
+            flow(self.bus, "resume_input")
+
+    def network_settings(self, network: str) -> Any:
+        """The settings of C{network} (its [networks.NAME] table, or [irc])."""
+        if network == self.settings.irc.name:
+            return self.settings.irc
+        return self.settings.networks.get(network, self.settings.irc)
+
+    def nick(self, network: str) -> str:
+        """The bot's nick on C{network}: the connection's, else the configured one."""
+        service = self.chat_services.get(network)
+        return service.nick if service is not None else self.network_settings(network).nick
+
+    def command_prefix(self, network: str) -> str:
+        """The command prefix on C{network}."""
+        service = self.chat_services.get(network)
+        if service is not None:
+            return service.command_prefix
+        return self.network_settings(network).command_prefix
+
+    def chat_messages(self, network: str) -> ChatMessages:
+        """The chat-message factory of C{network} (see L{pubbot.core.chat})."""
+        factory = self.chat_factories.get(network)
+        if factory is None:
+            service = self.chat_services.get(network)
+            # (a network known only from its messages: tests, another process's)
+            protocol = service.protocol if service is not None else (
+                "console" if network == "console" else "irc")
+            factory = self.chat_factories[network] = ChatMessages(
+                self, network, protocol, lambda: self.nick(network), self.command_prefix(network))
+        return factory
+
+    def chat_line(self, network: str, channel: str, source: str, content: str,
+                  private: bool = False, **fields: Any) -> Deferred:
+        """
+        A line of chat arrived: publish it on C{chat.<network>.<channel>.chat}
+        with C{direct} (addressed, address stripped) and C{command} (the text
+        after the address or the command prefix, else None).
+        """
+        return self.bus.submit(self.chat_message(network, channel, source, content, private, fields))
+
+    def chat_message(self, network: str, channel: str, source: str, content: str,
+                     private: bool, fields: dict) -> Message:
+        """The message L{chat_line} publishes; takes C{fields} (a dict it may change) as its own."""
+        return self.chat_messages(network).chat(channel, source, content, private, fields)
+
+    def chat_event(self, network: str, channel: str, kind: str, /, **fields: Any) -> Deferred:
+        """
+        A join or leave: publish C{chat.<network>.<channel>.<kind>}. The
+        arguments are positional only, so a leave's C{kind} field (part,
+        kick, quit) can be among C{fields}.
+        """
+        return self.bus.submit(self.chat_messages(network).event(channel, kind, fields))
+
+    def chat_events(self, network: str, events: list) -> Deferred:
+        """What C{network} heard in one read (L{pubbot.core.events.ChatEvent}s), dispatched as one batch."""
+        return self.bus.submit_many(self.chat_messages(network).messages(events))
+
+    def publish(self, topic: str, **fields: Any) -> Deferred:
+        """Publish a message of our own (music.track, vcs.commit...)."""
+        return self.bus.submit(Message(topic, fields, self))
+
+    # replies and text out
+
+    def deliver(self, message: Message, reply: Reply) -> None:
+        """Send C{reply} back where C{message} came from."""
+        network = message.fields.get("network")
+        target = message.fields.get("channel")
+        if network is None or target is None:
+            log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
+            return
+        self.send(network, target, "\n".join(reply.lines), reply.kind, person_of(message))
+
+    def send(self, network: str, target: str, text: str, kind: str = "say",
+             person: Optional[str] = None) -> Any:
+        """
+        Send C{text} (lines split on newlines) to C{target} on C{network};
+        C{person} is who it answers (their nick), so that output is fair
+        between people.
+        """
+        for observer in self.sent_observers:
+            observer(network, target, text, kind)
+        return self.outbox(network, target, text, kind, person)
+
+    def announce(self, targets, text: str, kind: str = "notice") -> None:
+        """Send C{text} to channels on every connected chat network."""
+        for network in list(self.chat_services):
+            for target in targets:
+                self.send(network, target, text, kind)
+
+    def _send_local(self, network: str, target: str, text: str, kind: str,
+                    person: Optional[str] = None) -> Any:
+        service = self.chat_services.get(network)
+        if service is None:
+            log.warn("no {network} connection; dropped a message to {target}",
+                     network=network, target=target)
+            return succeed(None)
+        return service.send(target, text, kind, person)
+
+    def roster(self, network: str, channel: str) -> list:
+        service = self.chat_services.get(network)
+        return list(service.roster(channel)) if service is not None else []
+
+    def uptime(self) -> float:
+        return self.clock.seconds() - self.started_at

@@ -1,0 +1,189 @@
+"""The contracts between pubbot's parts. Every provider has a verifyObject test."""
+
+from zope.interface import Attribute, Interface
+
+
+class IHandler(Interface):
+    """A handler plugin: receives messages on the topics it subscribes to."""
+
+    name = Attribute("Unique name, used by [plugins] disabled and in logs.")
+    description = Attribute("One line for help.")
+    triggers = Attribute("Sequence of trigger strings shown by help (may be empty).")
+    subscriptions = Attribute("Sequence of topic patterns.")
+
+    def handle(message):
+        """
+        Handle C{message}. Return None, a reply dict, a L{Reply}, a Deferred
+        of one of those, or a coroutine.
+        """
+
+    def start(bot):
+        """Called once when the bot starts, with the L{pubbot.core.bot.Bot}."""
+
+    def stop():
+        """Called when the bot stops; may return a Deferred."""
+
+
+class IBatchHandler(IHandler):
+    """
+    A handler that takes a batch of messages in one call (the lines of one
+    read from the network), to keep per-line costs down on busy channels.
+
+    Optional attributes any handler may also declare, read once when it is
+    added to the dispatcher: C{trigger_words} (lower-case words; only called
+    for messages whose C{command} or C{content} starts with one) and
+    C{content_filter} (a tuple of substrings, any of which must occur, or a
+    regex, searched with C{re.MULTILINE}; only called for messages whose
+    C{content} it finds, so it must find something in every line the
+    handler acts on; it is a pre-check, the handler still checks for
+    itself; substrings are much the cheapest on busy channels).
+    """
+
+    def handle_many(messages):
+        """
+        Handle C{messages} (a list, in order) as L{IHandler.handle} would
+        one by one. Return None when none gave a value, else an iterable of
+        C{(index, value)} pairs: C{value} is what C{handle(messages[index])}
+        would return. Raising loses this handler's answers for the whole
+        batch, so isolate per-message failures inside.
+        """
+
+
+class IChatService(Interface):
+    """A chat network connection that can send text (IRC, the console)."""
+
+    network = Attribute("The network's name: the second word of its chat topics, e.g. 'irc'.")
+    protocol = Attribute("What kind of network it is: 'irc' or 'console'.")
+    command_prefix = Attribute("The command prefix on this network, e.g. '!'.")
+    nick = Attribute("The bot's current nick on this network.")
+
+    def send(target, text, kind="say", person=None):
+        """
+        Send C{text} to channel or nick C{target}; kind is say, notice or
+        action; C{person} (a nick, or None) is who it answers, for fairness.
+        """
+
+    def roster(channel):
+        """Return the nicks in C{channel} (a list; empty when unknown)."""
+
+
+class IStore(Interface):
+    """
+    Asynchronous key/value state for plugins. Every method returns a Deferred.
+    Values are JSON-compatible (str, int, float, bool, None, list, dict);
+    C{set} and C{hset} also take a L{pubbot.store.Encoded} one (JSON text
+    made elsewhere), stored as it stands and read back decoded.
+    Keys hold one type each (string, set or hash); using a key as another
+    type fails with TypeError.
+    """
+
+    def get(key):
+        """The value at C{key}, or None."""
+
+    def set(key, value, ttl=None):
+        """Set C{key} to C{value}, expiring after C{ttl} seconds if given."""
+
+    def delete(key):
+        """Remove C{key} of any type. Fires with True if it existed."""
+
+    def incr(key, amount=1):
+        """Add C{amount} to the integer at C{key} (0 if absent); fires with the result."""
+
+    def expire(key, ttl):
+        """Expire C{key} after C{ttl} seconds. Fires with True if it existed."""
+
+    def sadd(key, *members):
+        """Add string members to the set at C{key}; fires with how many were new."""
+
+    def srem(key, *members):
+        """Remove members from the set; fires with how many were removed."""
+
+    def smembers(key):
+        """Fires with the set of members (empty if absent)."""
+
+    def hset(key, field, value):
+        """Set one field of the hash at C{key}."""
+
+    def hget(key, field):
+        """One field of the hash, or None."""
+
+    def hdel(key, *fields):
+        """Remove fields; fires with how many were removed."""
+
+    def hgetall(key):
+        """Fires with the whole hash as a dict (empty if absent)."""
+
+    def hincr(key, field, amount=1):
+        """Add C{amount} to an integer hash field; fires with the result."""
+
+    def keys(prefix=""):
+        """Fires with a sorted list of the live keys starting with C{prefix}."""
+
+    def scan(cursor=None, count=100):
+        """
+        One page of a walk over every live key, for export: fires with
+        C{(next, entries)}, each entry C{(key, kind, expires)} with C{kind}
+        "string", "set" or "hash" and C{expires} the absolute expiry time in
+        seconds on the store's clock (Unix time for SQLite and Redis) or
+        None. Start with C{cursor=None} and pass C{next} on until it is None.
+        A page holds about C{count} entries (Redis: maybe none). A key live
+        for the whole walk is listed at least once; a key changed meanwhile
+        may be missed or listed twice (Redis's SCAN).
+        """
+
+    def scan_items(key, kind, cursor=None, count=100):
+        """
+        One page of the contents of C{key} (of C{kind}, as L{scan} said),
+        as stored: fires with C{(next, items)}; items are the value's JSON
+        text (one, for a string), the members (a set) or C{(field, JSON
+        text)} pairs (a hash). A missing key has no items; one now of
+        another kind fails with TypeError. Walk as with L{scan}.
+        """
+
+    def begin_import():
+        """
+        Fires with a new, empty L{IStoreImport}: a staging area whose
+        writes are invisible to the store until committed.
+        """
+
+
+class IStoreImport(Interface):
+    """Keys staged for an import into an L{IStore}, made live at once by L{commit}."""
+
+    def add(records):
+        """
+        Stage C{records}, a list of C{(key, kind, expires, items, fresh)}:
+        C{kind} and C{items} as L{IStore.scan_items} gives them (JSON texts
+        stored as they stand), C{expires} an absolute time on the store's
+        clock or None, applied to the key after the items. C{fresh} starts
+        the staged key anew; otherwise the items are added to it (a string
+        is replaced). Fires when staged.
+        """
+
+    def commit(replace=False):
+        """
+        Make every staged key live in one atomic step, each replacing the
+        live key of its name; with C{replace}, every other live key is
+        removed in the same step. Fires with how many keys were made live
+        (keys whose expiry has passed are dropped). The staging area is gone.
+        """
+
+    def abort():
+        """Drop the staging area; the store is as it was."""
+
+
+class IBus(Interface):
+    """Carries incoming messages to handlers and their replies back."""
+
+    def submit(message):
+        """
+        Deliver C{message} to the handlers (here or in another process).
+        Fires when the message has been accepted; replies are sent through
+        the bot's outbox.
+        """
+
+    def submit_many(messages):
+        """L{submit} for a list of messages, in order, as one batch."""
+
+    def broadcast(message):
+        """Show C{message} to every observer in every process (dashboards)."""

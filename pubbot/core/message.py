@@ -1,0 +1,106 @@
+"""Messages on the bus and the replies handlers give."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+class Message:
+    """
+    A topic and its fields, with attribute access to the fields
+    (C{msg.content}, C{msg.source}). C{msg.bot} is the running
+    L{pubbot.core.bot.Bot} (None outside a bot); it is not part of the fields.
+    """
+
+    __slots__ = ("topic", "fields", "bot")
+
+    def __init__(self, topic: str, fields: Mapping[str, Any] | None = None, bot: Any = None):
+        self.topic = topic
+        self.fields = dict(fields) if fields else {}
+        self.bot = bot
+
+    @classmethod
+    def wrap(cls, topic: str, fields: dict, bot: Any = None) -> "Message":
+        """A message owning C{fields} (not copied: the caller gives it up)."""
+        message = cls.__new__(cls)
+        message.topic = topic
+        message.fields = fields
+        message.bot = bot
+        return message
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(
+                "message on %r has no field %r" % (self.topic, name)
+            ) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self.topic == other.topic and self.fields == other.fields
+
+    def __repr__(self) -> str:
+        return "Message(%r, %r)" % (self.topic, self.fields)
+
+    def to_dict(self) -> dict:
+        return {"topic": self.topic, "fields": self.fields}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], bot: Any = None) -> "Message":
+        return cls(data["topic"], data.get("fields") or {}, bot)
+
+
+_KINDS = ("say", "notice", "action")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A handler's answer: lines of text, how to send them, and its weight."""
+
+    lines: tuple[str, ...]
+    kind: str = "say"
+    weight: float = 0
+
+    @classmethod
+    def coerce(cls, value: Any) -> "Reply | None":
+        """
+        Turn a handler's return value into a Reply; None when it is empty.
+        Accepts a Reply, a dict (C{content}: str or list of str; C{notice},
+        C{action}: bools; C{weight}: number) or a plain string.
+        """
+        if value is None:
+            return None
+        if isinstance(value, Reply):
+            return value if value.lines else None
+        if isinstance(value, str):
+            value = {"content": value}
+        if not isinstance(value, Mapping):
+            raise TypeError("a reply must be a dict, str or Reply, not %s" % type(value).__name__)
+        content = value.get("content")
+        if content is None:
+            return None
+        if isinstance(content, str):
+            lines = [content]
+        else:
+            lines = [c if isinstance(c, str) else str(c) for c in content]
+        lines = [line for line in lines if line]
+        if not lines:
+            return None
+        kind = "action" if value.get("action") else "notice" if value.get("notice") else "say"
+        weight = value.get("weight", 0) or 0
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+            raise TypeError("reply weight must be a number, not %r" % (weight,))
+        return cls(tuple(lines), kind, weight)
+
+    def to_dict(self) -> dict:
+        return {"content": list(self.lines), "kind": self.kind, "weight": self.weight}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Reply":
+        return cls(tuple(data["content"]), data.get("kind", "say"), data.get("weight", 0))
