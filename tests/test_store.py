@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
@@ -52,6 +53,9 @@ class RedisStoreTests(StoreSuite, TestCase):
 
     def advance(self, seconds):
         return deferLater(reactor, seconds, lambda: None)
+
+    def now(self):
+        return time.time()
 
     async def test_keys_live_under_their_own_prefix(self):
         await self.store.set("karma:alice", 3)
