@@ -17,9 +17,20 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import IHandler
+from pubbot.api import IHandler, checks, key, section
 from pubbot.api import secret as configured_secret
 from pubbot.vcs.github import GitHubHook, PayloadError
+
+
+@section("vcs")
+@dataclass(frozen=True)
+class VcsSettings:
+    """[vcs]: the webhook's secret (or the variable holding it) and where pushes are announced."""
+
+    secret: str = key("", secret=True)
+    secret_env: str = key("", checks.environment)
+    announce: tuple[str, ...] = key(["#pubbot"], checks.channels)
+
 
 log = Logger()
 
