@@ -363,8 +363,16 @@ class PluginSectionTests(SynchronousTestCase):
     def test_no_table_no_attribute(self):
         settings, _ = self.load("")
         with self.assertRaises(AttributeError) as e:
-            settings.weather
-        self.assertIn("no [weather] table", str(e.exception))
+            settings.no_such_plugin
+        self.assertIn("no [no_such_plugin] table", str(e.exception))
+
+    def test_settings_read_without_a_plugin_give_it_its_defaults(self):
+        # a bot built by hand (settings without the plugin's section), then given the plugin
+        module = load_plugins([SECTIONS]).modules["weather"]
+        settings = parse({})
+        self.assertNotIn("weather", settings.sections)
+        self.assertEqual(settings.weather, module.WeatherSettings())
+        self.assertIs(settings.weather, settings.weather)
 
     def test_config_check_output_has_the_sections_secrets_masked(self):
         settings, _ = self.load('[plugins]\npaths = ["%s"]\n[weather]\napi_key = "hunter2"\n' % SECTIONS)

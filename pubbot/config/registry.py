@@ -43,6 +43,9 @@ FEATURES = ("pubbot.music.settings",)
 #: Who declares the features' sections, in messages.
 FEATURE_OWNER = "pubbot"
 
+#: Every section declared so far (by imported modules), by table: the latest of a name.
+_declared: dict[str, type] = {}
+
 
 def key(default: Any, check: Optional[Check] = None, secret: bool = False) -> Any:
     """
@@ -97,9 +100,15 @@ def section(name: str) -> Callable[[type[T]], type[T]]:
         if problem:
             raise TypeError("@section(%r): %s" % (name, problem))
         setattr(cls, SECTION_ATTRIBUTE, name)
+        _declared[name] = cls
         return cls
 
     return declare
+
+
+def declared(name: str) -> Optional[type]:
+    """The class an imported module declared as C{[name]} (the latest), or None."""
+    return _declared.get(name)
 
 
 def section_name(cls: Any) -> Optional[str]:

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, Optional, get_type_hints
 from . import checks
 from .checks import Check
 from .networks import network_name_problem
-from .registry import Declared, feature_sections, key, table
+from .registry import Declared, declared, feature_sections, key, table
 
 __all__ = ["Check", "ConfigError", "Settings", "add_sections", "effective", "key", "load", "network_label",
            "parse", "parse_core", "read", "secret", "table"]
@@ -228,11 +228,22 @@ class Settings:
     sections: Mapping[str, Any] = field(default_factory=_no_sections, repr=False)
 
     def __getattr__(self, name: str) -> Any:
-        # only called when no field has the name: a declared section's, then
+        # Only called when no field has the name: a declared section's, then.
+        # Settings read without a plugin's section (a bot built by hand, then
+        # given the plugin) had no table of it, or reading would have failed:
+        # the plugin gets its defaults.
         sections = self.__dict__.get("sections")
-        if sections is not None and not name.startswith("_") and name in sections:
+        if sections is None or name.startswith("_"):
+            raise AttributeError(name)
+        if name in sections:
             return sections[name]
-        raise AttributeError("no [%s] table: no loaded feature or plugin declares it" % (name,))
+        defaults = self.__dict__.setdefault("_defaults", {})
+        if name not in defaults:
+            cls = declared(name)
+            if cls is None:
+                raise AttributeError("no [%s] table: no loaded feature or plugin declares it" % (name,))
+            defaults[name] = cls()
+        return defaults[name]
 
 
 #: The core's tables: no feature or plugin may declare one of these.
