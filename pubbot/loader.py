@@ -98,15 +98,16 @@ def _import_dropins(package, directory: str, builtin: set[str], taken: dict) -> 
     return modules
 
 
-def _entry_point_modules(taken: set[str]) -> list[tuple[str, ModuleType]]:
+def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, ModuleType]]:
     """
     (plugin name, module) of each entry of the group C{pubbot.plugins} of the
     installed distributions that imports, in name order; a broken one is
     logged with its distribution's name. C{taken}: module names already
-    loaded (a built-in or drop-in), which an entry cannot load again.
+    loaded (a built-in or drop-in), which an entry cannot load again;
+    C{plugins}: their plugins' names, which an entry cannot take.
     """
     found: list[tuple[str, ModuleType]] = []
-    names: set[str] = set()
+    names: set[str] = set(plugins)
     try:
         entries = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
     except Exception:  # noqa: BLE001 - a damaged distribution's metadata
@@ -117,7 +118,7 @@ def _entry_point_modules(taken: set[str]) -> list[tuple[str, ModuleType]]:
         dist = getattr(getattr(entry, "dist", None), "name", None) or "an unknown distribution"
         module_name = entry.module
         if entry.name in names:
-            log.error("installed plugin {plugin} of {distribution} has the name of another; skipped",
+            log.error("installed plugin {plugin} of {distribution} has the name of another plugin; skipped",
                       plugin=entry.name, distribution=dist)
             continue
         if module_name in taken or module_name == "pubbot.plugins" or module_name.startswith("pubbot."):
@@ -220,7 +221,8 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
     finally:
         package.__path__[:] = builtin_path
     if installed:
-        owners += [(name, m, False) for name, m in _entry_point_modules({m.__name__ for _, m, _ in owners})]
+        owners += [(name, m, False) for name, m in _entry_point_modules(
+            {m.__name__ for _, m, _ in owners}, {name for name, _, _ in owners})]
     plugin_of = {id(m): (name, is_builtin) for name, m, is_builtin in owners}
     found = _module_providers(m for _, m, _ in owners)
 

@@ -232,18 +232,21 @@ class Settings:
         # Settings read without a plugin's section (a bot built by hand, then
         # given the plugin) had no table of it, or reading would have failed:
         # the plugin gets its defaults.
+        # Found once, a section is kept in the instance's dict, where the next
+        # lookup finds it as fast as a field (not a field: eq, repr and
+        # replace() ignore it).
         sections = self.__dict__.get("sections")
         if sections is None or name.startswith("_"):
             raise AttributeError(name)
         if name in sections:
-            return sections[name]
-        defaults = self.__dict__.setdefault("_defaults", {})
-        if name not in defaults:
+            value = sections[name]
+        else:
             cls = declared(name)
             if cls is None:
                 raise AttributeError("no [%s] table: no loaded feature or plugin declares it" % (name,))
-            defaults[name] = cls()
-        return defaults[name]
+            value = cls()
+        self.__dict__[name] = value
+        return value
 
 
 #: The core's tables: no feature or plugin may declare one of these.
