@@ -435,24 +435,24 @@ def add_sections(settings: Settings, data: Any, sections: Iterable[Declared] = (
     no one declares ("not installed").
     """
     values = dict(settings.sections)
-    declared: dict[str, Declared] = {}
+    tables: dict[str, Declared] = {}
     for d in sections:
         if d.name in CORE_TABLES or d.name in values:
             raise ValueError("%s declares [%s], a table of the core or of a feature" % (d.owner, d.name))
-        if d.name in declared and declared[d.name].cls is not d.cls:
-            raise ValueError("%s and %s both declare [%s]" % (declared[d.name].owner, d.owner, d.name))
-        declared[d.name] = d
+        if d.name in tables and tables[d.name].cls is not d.cls:
+            raise ValueError("%s and %s both declare [%s]" % (tables[d.name].owner, d.owner, d.name))
+        tables[d.name] = d
     disabled = disabled or {}
     for name in data:
-        if name in CORE_TABLES or name in values or name in declared:
+        if name in CORE_TABLES or name in values or name in tables:
             continue
         if name in disabled:
             raise ConfigError("[%s]: plugin %s is disabled" % (name, disabled[name]))
         if not isinstance(data[name], dict):
             raise ConfigError("unknown key [%s]" % (name,))
-        known = set(CORE_TABLES - {"sections"}) | set(values) | set(declared)
+        known = set(CORE_TABLES - {"sections"}) | set(values) | set(tables)
         raise ConfigError("[%s]: plugin %s is not installed%s" % (name, name, _did_you_mean(name, known)))
-    values.update((name, _build(d.cls, data.get(name, {}), name)) for name, d in declared.items())
+    values.update((name, _build(d.cls, data.get(name, {}), name)) for name, d in tables.items())
     return dataclasses.replace(settings, sections=MappingProxyType(values))
 
 
