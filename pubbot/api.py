@@ -58,7 +58,7 @@ from .config.settings import Settings, secret
 from .core.interfaces import IBatchHandler, IHandler, IStore
 from .core.message import Message, Reply
 from .util import patterns
-from .util.people import is_admin, person_key
+from .util.people import is_admin, person_key, user_host
 from .util.ratelimit import Limits, RateLimiter
 from .util.text import clean_text, fill, one_line
 from .util.timefmt import format_duration
@@ -72,7 +72,7 @@ __all__ = [
     "key", "section", "checks", "Settings",
     # helpers
     "person_key", "is_admin", "one_line", "fill", "clean_text", "format_duration", "possessive", "plural",
-    "sentence", "Limits", "RateLimiter", "patterns", "PUBBOT_VERSION",
+    "sentence", "Limits", "RateLimiter", "patterns", "PUBBOT_VERSION", "user_host",
 ]
 
 log = Logger()

@@ -63,10 +63,24 @@ class FakeChat:
         return list(self.rosters.get(channel, ()))
 
 
-def handler_sections(handlers: Iterable[Any], extra: Iterable[type] = ()) -> list[Declared]:
+def builtin_sections() -> list[Declared]:
+    """The sections the built-in plugins declare (always installed, as in the bot)."""
+    if not _BUILTIN_SECTIONS:
+        from .loader import load_plugins
+        _BUILTIN_SECTIONS.extend(load_plugins(installed=False).sections)
+    return list(_BUILTIN_SECTIONS)
+
+
+#: L{builtin_sections}, found once (the built-in plugins do not change while tests run).
+_BUILTIN_SECTIONS: list[Declared] = []
+
+
+def handler_sections(handlers: Iterable[Any], extra: Iterable[type] = (),
+                     builtins: bool = False) -> list[Declared]:
     """
     The sections (L{pubbot.api.section}) declared in the modules of
-    C{handlers}, as the loader finds them, then the section classes C{extra}.
+    C{handlers}, as the loader finds them, then the section classes C{extra},
+    then (with C{builtins}) those of the built-in plugins.
     """
     found: list[Declared] = []
     seen: set = set()
@@ -85,6 +99,9 @@ def handler_sections(handlers: Iterable[Any], extra: Iterable[type] = ()) -> lis
             raise TypeError("%r is not marked with @section" % (cls,))
         if cls not in {f.cls for f in found}:
             found.append(Declared(name, cls, cls.__module__.rpartition(".")[2]))
+    if builtins:
+        taken = {f.name for f in found}
+        found += [d for d in builtin_sections() if d.name not in taken]
     return found
 
 
@@ -113,8 +130,9 @@ class Harness:
     the config, a L{FakeChat} for each of them too (C{chats} by name).
 
     C{config} (a TOML document as a dict) is checked as the bot checks the
-    file: against the core's tables and the sections the handlers' modules
-    declare (and the section classes in C{sections}), read as
+    file: against the core's tables, the sections the handlers' modules
+    declare (and the section classes in C{sections}) and the built-in
+    plugins' (installed in every bot), read as
     C{bot.settings.NAME}. Given C{settings} without a section of theirs, its
     defaults are added.
     """
@@ -122,16 +140,17 @@ class Harness:
     def __init__(self, *handlers: Any, settings: Optional[Settings] = None,
                  config: Optional[dict] = None, network: str = "irc",
                  nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0,
-                 sections: Iterable[type] = ()):
+                 sections: Iterable[type] = (), store: Any = None):
         self.clock = Clock()
         self.clock.advance(start_time)
-        declared = handler_sections(handlers, sections)
+        declared = handler_sections(handlers, sections, builtins=True)
         if settings is None:
             settings = parse(config or {}, declared)
         else:
             settings = add_sections(settings, {}, [d for d in declared if d.name not in settings.sections])
         self.settings = settings
-        self.store = MemoryStore(self.clock)
+        #: C{store} shared by several harnesses stands for several processes of one cluster.
+        self.store = store if store is not None else MemoryStore(self.clock)
         self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))
         self.chat = FakeChat(network, nick, command_prefix=self.settings.irc.command_prefix)
         self.bot.register_chat(self.chat)
