@@ -69,12 +69,31 @@ def group(name: str):
     return register
 
 
-def _settings(path: Optional[str]):
+def _settings(path: Optional[str], out=None):
+    """
+    The settings of the file at C{path}, read as twistd reads them (the same
+    code, loading the plugins); the plugins' problems twistd would log
+    (one that fails to import, a bad plugin directory) are written to
+    C{out} (stderr), one line each.
+    """
+    from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+
     from .tap import load_settings  # the checks twistd makes, the same code
+
+    out = out or sys.stderr
+
+    def report(event) -> None:
+        if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
+            line = " ".join(formatEvent(event).split())
+            print("pubbot: warning: %s" % (line,), file=out)
+
+    globalLogPublisher.addObserver(report)
     try:
         return load_settings(path)
     except configmod.ConfigError as e:
         raise CommandError(str(e)) from None
+    finally:
+        globalLogPublisher.removeObserver(report)
 
 
 # config
@@ -119,9 +138,15 @@ def _brain_group(subparsers) -> None:
     utter.set_defaults(run=lambda args: _run_async(_brain_utter, args))
 
 
+def brain_settings(settings) -> Any:
+    """[brain] (its defaults when the brain plugin is disabled: then the file has no [brain])."""
+    from .plugins.brain import BrainSettings
+    return settings.sections.get("brain") or BrainSettings()
+
+
 def bot_nicks(settings, extra: Iterable[str] = ()) -> list:
     """Nicks whose lines the brain never learns: ours (on every network), [brain] ignore and C{extra}."""
-    nicks = [*settings.brain.ignore, *extra]
+    nicks = [*brain_settings(settings).ignore, *extra]
     for network in (settings.irc, *settings.networks.values()):
         nicks += [network.nick, *network.alt_nicks]
     return sorted({n.lower() for n in nicks})
@@ -142,7 +167,7 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
     from .plugins.brain import load_model, save_model
 
     out = out or sys.stdout
-    model = TrigramModel(settings.brain.max_trigrams)
+    model = TrigramModel(brain_settings(settings).max_trigrams)
     files = []
     for path in paths:
         try:
@@ -201,7 +226,7 @@ async def utter(store, settings, text: str, rng) -> str:
     from .brain.model import TrigramModel
     from .plugins.brain import NO_SENSE, load_model
 
-    model = TrigramModel(settings.brain.max_trigrams)
+    model = TrigramModel(brain_settings(settings).max_trigrams)
     await load_model(model, store)
     return model.reply(text, rng) or NO_SENSE
 
