@@ -118,6 +118,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     for handler in load_handlers(settings.plugins.paths, settings.plugins.disabled, unconfigured):
         bot.add_handler(handler)
     top.bot = bot  # type: ignore[attr-defined]
+    bot.shutdown = reactor.stop  # !quit
     BusService(bot).setServiceParent(top)
 
     if options.console_mode():
