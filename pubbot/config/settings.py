@@ -367,6 +367,29 @@ class VcsSettings:
     events: tuple[str, ...] = key(["push", "pull_request", "issues", "release", "workflow_run"], _vcs_events)
 
 
+@dataclass(frozen=True)
+class IgnoreSettings:
+    bots: tuple[str, ...] = key([], _nicks)  # nicks of other bots: never answered
+    bot_tag: bool = key(True)  # lines with the IRCv3 bot tag are ignored
+    max_entries: int = key(200, _positive)
+
+
+def _log_channels(values: tuple) -> Optional[str]:
+    for v in values:
+        name = v.rpartition("@")[0] if "@" in v[1:] else v
+        if (not name or name[0] not in "#&+!" or len(v) > 100
+                or any(c in v for c in " ,\r\n\0\a")):
+            return "has a bad channel %r (want \"#name\", or \"#name@network\" for one network)" % (v,)
+    return None
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    channels: tuple[str, ...] = key([], _log_channels)  # opt-in, per channel
+    retention_days: float = key(90.0, _positive)
+    max_results: int = key(3, _positive)  # lines !grep and !last answer with, at most
+
+
 def _no_networks() -> Mapping[str, IrcSettings]:
     return MappingProxyType({})
 
@@ -392,6 +415,8 @@ class Settings:
     tell: TellSettings = section(TellSettings)
     fun: FunSettings = section(FunSettings)
     reminders: ReminderSettings = section(ReminderSettings)
+    ignore: IgnoreSettings = section(IgnoreSettings)
+    logs: LogSettings = section(LogSettings)
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
