@@ -338,3 +338,13 @@ class SearchPageTests(TestCase):
         self.assertIn("Search for 1 to 8 words", page)
         code, _ = await self.get("/logs?q=deploy", token="")
         self.assertEqual(code, 401)
+
+
+class ContractTests(SynchronousTestCase):
+    def test_handlers(self):
+        from pubbot.core.interfaces import IBatchHandler, IHandler
+        from pubbot.testing import check_patterns
+        self.assertTrue(verifyObject(IBatchHandler, plugin.chatlog))
+        for h in HANDLERS[1:]:
+            self.assertTrue(verifyObject(IHandler, h))
+        check_patterns(plugin)

@@ -187,3 +187,16 @@ class NetworkTests(SynchronousTestCase):
         self.assertFalse(service.part_channel("#a\r\nQUIT"))
         self.assertFalse(service.change_nick("#chan"))
         self.assertTrue(service.join_channel("#fine"))
+
+
+class ContractTests(SynchronousTestCase):
+    def test_handlers_provide_ihandler(self):
+        from zope.interface.verify import verifyObject
+
+        from pubbot.core.interfaces import IHandler
+        for h in HANDLERS:
+            self.assertTrue(verifyObject(IHandler, h))
+
+    def test_patterns_are_bounded(self):
+        from pubbot.testing import check_patterns
+        check_patterns(plugin)

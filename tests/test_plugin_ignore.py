@@ -187,3 +187,17 @@ class MatcherTests(SynchronousTestCase):
         self.assertEqual(parse({}).ignore.bot_tag, True)
         with self.assertRaises(ValueError):
             parse({"ignore": {"bots": ["bad nick"]}})
+
+
+class ContractTests(SynchronousTestCase):
+    def test_handlers_provide_ihandler(self):
+        from zope.interface.verify import verifyObject
+
+        from pubbot.core.interfaces import IHandler
+        for h in (ignore_gate, ignore):
+            self.assertTrue(verifyObject(IHandler, h))
+
+    def test_patterns_are_bounded(self):
+        from pubbot.plugins import ignore as module
+        from pubbot.testing import check_patterns
+        check_patterns(module)
