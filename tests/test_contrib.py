@@ -101,3 +101,39 @@ class TestInit:
         assert server_endpoint("irc.example.net") == "tls:irc.example.net:6697"
         assert server_endpoint("irc.example.net:7000") == "tls:irc.example.net:7000"
         assert server_endpoint("tcp:127.0.0.1:6667") == "tcp:127.0.0.1:6667"
+
+
+def test_init_asks_on_a_terminal(tmp_path):
+    """On a terminal, what the flags leave out is asked for (a real pseudo-terminal)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(str(tmp_path))
+        os.environ.update(bot_env())
+        os.execv(sys.executable, [sys.executable, "-m", "pubbot.cli", "init", "--nick", "asked"])
+    answers = [b"irc.example.net\n", b"#one #two\n", b"alice\n"]
+    seen = b""
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 30)
+            if not ready:
+                raise AssertionError("init stalled; it said: %r" % (seen,))
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if answers and seen.rstrip().endswith(b":"):
+                os.write(fd, answers.pop(0))
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b"IRC server" in seen and b"Channels" in seen and b"Admin accounts" in seen
+    settings = load(str(tmp_path / "pubbot.toml"))
+    assert (settings.irc.server, settings.irc.nick, settings.irc.channels, settings.plugins.admins) == (
+        "tls:irc.example.net:6697", "asked", ("#one", "#two"), ("alice",))
