@@ -200,3 +200,17 @@ class ContractTests(SynchronousTestCase):
     def test_patterns_are_bounded(self):
         from pubbot.testing import check_patterns
         check_patterns(plugin)
+
+
+class ConsoleTests(SynchronousTestCase):
+    def test_no_channels_on_the_console(self):
+        from pubbot.testing import Harness
+        bot = Harness(*HANDLERS, network="console", config={"plugins": {"admins": ["*@*"]}})
+        self.addCleanup(bot.stop)
+        for text in ("!join #x", "!part #x", "!nick other"):
+            self.assertEqual(bot.reply(text, channel="#console"),
+                             "There are no channels to join or part on console.")
+        self.assertEqual(bot.reply("!nick other irc", channel="#console"), "I am not on irc.")
+        self.assertEqual(bot.reply("!say #console hello", channel="#console"), None)
+        self.assertEqual(bot.sent[-1], ("#console", "hello", "say"))
+        self.assertEqual(self.successResultOf(bot.store.keys("admin:")), [])

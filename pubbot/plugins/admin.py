@@ -61,6 +61,16 @@ def _place(msg, text: str) -> tuple[str, str, Optional[str]]:
     return network, name, channel_problem(name)
 
 
+def _network_problem(msg, network: str) -> Optional[str]:
+    """Why the bot cannot change its channels or nick on C{network}, or None."""
+    service = msg.bot.chat_services.get(network)
+    if service is None:
+        return "I am not on %s." % (network,)
+    if getattr(service, "protocol", "irc") != "irc":
+        return "There are no channels to join or part on %s." % (network,)
+    return None
+
+
 def _on(network: str, msg) -> str:
     return "" if network == msg.network else " on %s" % (network,)
 
@@ -76,6 +86,9 @@ async def join(msg, rest=""):
     problem = problem or (key_problem(key) if key is not None else None)
     if problem:
         return {"content": "%s: %s." % (msg.source, problem)}
+    refusal = _network_problem(msg, network)
+    if refusal:
+        return {"content": refusal}
     keeper = keeper_of(msg.bot)
     refusal = await keeper.record(network, name, True, key, _who(msg))
     if refusal:
@@ -97,6 +110,9 @@ async def part(msg, rest=""):
         network, name, problem, reason = msg.network, msg.channel, None, text
     if problem:
         return {"content": "%s: %s." % (msg.source, problem)}
+    refusal = _network_problem(msg, network)
+    if refusal:
+        return {"content": refusal}
     keeper = keeper_of(msg.bot)
     refusal = await keeper.record(network, name, False, None, _who(msg))
     if refusal:
@@ -147,8 +163,9 @@ async def nick(msg, rest=""):
     problem = nick_problem(words[0])
     if problem:
         return {"content": "%s: %s." % (msg.source, problem)}
-    if network not in msg.bot.chat_services:
-        return {"content": "I am not on %s." % (network,)}
+    refusal = _network_problem(msg, network)
+    if refusal:
+        return {"content": refusal}
     keeper = keeper_of(msg.bot)
     order_id = await keeper.order(network, "nick", words[0])
     service = msg.bot.chat_services.get(network)
