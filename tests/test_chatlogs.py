@@ -348,3 +348,14 @@ class ContractTests(SynchronousTestCase):
         for h in HANDLERS[1:]:
             self.assertTrue(verifyObject(IHandler, h))
         check_patterns(plugin)
+
+
+class BatchTests(SynchronousTestCase):
+    def test_prune_and_forget_go_in_batches(self):
+        from pubbot.chatlogs import sql
+        self.patch(sql, "BATCH", 7)
+        index = make_index(MemoryStore(Clock()))
+        self.successResultOf(index.add([line("x %d" % i, t=i) for i in range(30)]))
+        self.assertEqual(self.successResultOf(index.prune(T0 + 20)), 20)
+        self.assertEqual(self.successResultOf(index.forget("account:alice")), 10)
+        self.assertEqual(self.successResultOf(index.search("irc", "#pubbot", ["x"], 50)), [])

@@ -98,16 +98,25 @@ class SQLLogIndex:
                 (network, channel.lower(), nick, limit)))
         return self._call(do)
 
-    def forget(self, person: str) -> Deferred:
+    async def _in_batches(self, where: str, value: Any) -> int:
+        """Delete the rows C{where} says, L{BATCH} a call, so other calls run in between."""
         def do(db):
-            return db.execute("DELETE FROM chatlog WHERE person = ?", (person,)).rowcount
-        return self._call(do) if person else succeed(0)
+            return db.execute("DELETE FROM chatlog WHERE id IN (SELECT id FROM chatlog WHERE %s LIMIT ?)"
+                              % (where,), (value, BATCH)).rowcount
+        total = 0
+        while True:
+            count = await self._call(do)
+            total += count
+            if count < BATCH:
+                return total
+
+    def forget(self, person: str) -> Deferred:
+        if not person:
+            return succeed(0)
+        return Deferred.fromCoroutine(self._in_batches("person = ?", person))
 
     def prune(self, before: float) -> Deferred:
-        def do(db):
-            return db.execute("DELETE FROM chatlog WHERE id IN "
-                              "(SELECT id FROM chatlog WHERE time < ? LIMIT ?)", (before, BATCH)).rowcount
-        return self._call(do)
+        return Deferred.fromCoroutine(self._in_batches("time < ?", before))
 
     def close(self) -> None:
         pass
