@@ -2,6 +2,7 @@
 
     pubbot --version                          print pubbot's version
     pubbot config check FILE                  validate a config, print effective settings (secrets masked)
+    pubbot init [--config FILE] --server S --nick N --channel C...   write a minimal config
     pubbot brain read [--replace] LOGFILE...  teach the brain from irssi or WeeChat logs
     pubbot brain utter TEXT...                print what the brain says to TEXT
     pubbot store export > dump.jsonl          write everything in the store as a dump
@@ -110,6 +111,68 @@ def _config_group(subparsers) -> None:
 def _config_check(args) -> int:
     settings = _settings(args.file)
     print(json.dumps(configmod.effective(settings), indent=2, sort_keys=True))
+    return 0
+
+
+# init
+
+@group("init")
+def _init_group(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "init", help="write a minimal commented config",
+        description="Write a minimal config for one network, checked before it is written; an existing "
+                    "file is never overwritten. Values not given are asked for on a terminal.")
+    parser.add_argument("--config", "-c", default="pubbot.toml", help="the file to write (pubbot.toml)")
+    parser.add_argument("--server", help="irc.example.net[:port] (TLS) or an endpoint, e.g. tcp:host:6667")
+    parser.add_argument("--nick")
+    parser.add_argument("--channel", action="append", default=[], metavar="CHANNEL",
+                        help="a channel to join (repeat for more)")
+    parser.add_argument("--admin", action="append", default=[], metavar="ACCOUNT",
+                        help="an admin: account name or user@host mask (repeat for more)")
+    parser.set_defaults(run=_init)
+
+
+def _ask(question: str, interactive: bool) -> str:
+    if not interactive:
+        return ""
+    try:
+        return input(question).strip()
+    except EOFError:
+        return ""
+
+
+def _init(args) -> int:
+    import os
+    import tempfile
+
+    from .config.init import config_text
+
+    path = args.config
+    if os.path.lexists(path):
+        raise CommandError("%s exists; not overwriting it (remove it or choose another --config)" % (path,))
+    interactive = sys.stdin.isatty()
+    server = args.server or _ask("IRC server (host[:port], TLS): ", interactive)
+    nick = args.nick or _ask("Nick: ", interactive)
+    channels = args.channel or _ask("Channels (space-separated): ", interactive).split()
+    admins = args.admin or _ask("Admin accounts (space-separated, may be empty): ", interactive).split()
+    missing = [name for name, value in (("--server", server), ("--nick", nick), ("--channel", channels))
+               if not value]
+    if missing:
+        raise CommandError("init needs %s" % (", ".join(missing),))
+    text = config_text(server, nick, channels, admins)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".pubbot-init-", suffix=".toml", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        _settings(temporary)  # the checks twistd makes: a config that would not start is not written
+        try:
+            os.link(temporary, path)  # never replaces an existing file, even one made meanwhile
+        except FileExistsError:
+            raise CommandError("%s exists; not overwriting it" % (path,)) from None
+    finally:
+        os.unlink(temporary)
+    print("wrote %s; start with: twistd -n pubbot --config %s" % (path, path))
     return 0
 
 

@@ -141,6 +141,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     for handler in plugins.handlers:  # no player: no music commands (see unconfigured)
         bot.add_handler(handler)
     top.bot = bot  # type: ignore[attr-defined]
+    bot.shutdown = reactor.stop  # !quit
     BusService(bot).setServiceParent(top)
 
     if options.console_mode():

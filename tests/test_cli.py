@@ -370,7 +370,7 @@ class TestConfigCheck:
     @pytest.mark.parametrize("data, message", [
         (b"[networks.libera]\nnick = 'x'\n", "pubbot: [networks.libera] server must be set\n"),
         (b"[irc]\nnick = 5\n", "pubbot: [irc] nick must be a string, not an integer\n"),
-        (b"[nope]\n", "pubbot: [nope]: plugin nope is not installed\n"),
+        (b"[zzzz]\n", "pubbot: [zzzz]: plugin zzzz is not installed\n"),
         (b"nope = 1\n", "pubbot: unknown key [nope]\n"),
         (b"[plugins]\ndisabled = ['greet']\n[greet]\n", "pubbot: [greet]: plugin greet is disabled\n"),
         (b"[brain]\nignore = ['bad nick']\n", "pubbot: [brain] ignore is not a valid nick: 'bad nick'\n"),

@@ -105,6 +105,15 @@ class SQLiteStore:
             self._pool.callInThread(self._work)
         return d
 
+    def call(self, fn: Callable, *args: Any) -> Deferred:
+        """
+        Run C{fn(db, now, *args)} in the store's thread, in turn with the
+        other calls (in a savepoint of their transaction), for features
+        that keep tables of their own in the same file (the channel log's
+        full-text index); fires with what it returns.
+        """
+        return self._run(fn, *args)
+
     def _work(self) -> None:
         """In the store thread: run a batch, hand its results to the reactor."""
         try:
