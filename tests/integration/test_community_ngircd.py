@@ -14,7 +14,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from pubbot.api import command
-from pubbot.config.settings import parse
+from pubbot.testing import make_settings
 from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
 from pubbot.plugins import admin, chatlogs, ignore
@@ -44,7 +44,7 @@ class CommunityTests(Base):
                           "channels": ["#pubbot"]},
                   "plugins": {"admins": ["*rootuser@*"]},
                   "logs": {"channels": ["#pubbot"]}}
-        self.settings = parse(config)
+        self.settings = make_settings(config, admin, chatlogs, ignore)
         store = SQLiteStore(os.path.abspath(self.mktemp()), reactor)
         self.bot = Bot(self.settings, reactor, store)
         self.stopped = []
