@@ -53,12 +53,17 @@ class FakeChat:
         self.nick = nick
         self.sent: list[tuple[str, str, str]] = []
         self.rosters: dict[str, list[str]] = {}
+        #: (channel, nick) -> the mode letters they hold there ("o", "v"); see L{Harness.give_modes}.
+        self.channel_modes: dict[tuple[str, str], str] = {}
 
     def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
         self.sent.append((target, text, kind))
 
     def roster(self, channel: str) -> list:
         return list(self.rosters.get(channel, ()))
+
+    def modes(self, channel: str, nick: str) -> str:
+        return self.channel_modes.get((channel.lower(), nick.lower()), "")
 
 
 class Harness:
@@ -120,6 +125,16 @@ class Harness:
 
     def publish(self, topic: str, **fields: Any) -> Any:
         return self._now(self.bot.publish(topic, **fields))
+
+    def give_modes(self, nick: str, modes: str, channel: str = "#pubbot", *,
+                   network: Optional[str] = None) -> None:
+        """C{nick} now holds C{modes} (letters: C{"o"}, C{"v"}, C{""} for none) in C{channel}."""
+        chat = self.chats[network] if network else self.chat
+        if channel not in chat.rosters:
+            chat.rosters[channel] = []
+        if nick not in chat.rosters[channel]:
+            chat.rosters[channel].append(nick)
+        chat.channel_modes[(channel.lower(), nick.lower())] = modes
 
     def stop(self) -> Any:
         return self._now(self.bot.stop())
@@ -265,3 +280,61 @@ def check_patterns(module: ModuleType, extra: Iterable[Any] = (), size: int = 51
     if problems:
         raise AssertionError("patterns whose work is not bounded:\n" + "\n".join(problems))
     return bounds
+
+
+#: Who says the examples L{check_examples} runs: an admin and a channel op.
+EXAMPLE_SPEAKER = "tester"
+
+
+def _finished(harness: Harness, d: Deferred, limit: float = 60.0) -> Any:
+    """What C{d} fires with, advancing the clock a second at a time (at most C{limit}) until it does."""
+    results: list = []
+    d.addBoth(results.append)
+    waited = 0.0
+    while not results and waited < limit:
+        harness.clock.advance(1.0)
+        waited += 1.0
+    if not results:
+        raise AssertionError("no answer after %gs" % (limit,))
+    outcome = results[0]
+    if hasattr(outcome, "raiseException"):
+        outcome.raiseException()
+    return outcome
+
+
+def check_examples(module: ModuleType, config: Optional[dict] = None) -> int:
+    """
+    Run the examples (L{pubbot.api.example}) of C{module}'s handlers and
+    return how many ran. Each handler's run in order, in a L{Harness} of
+    all the module's handlers (with C{config}), said in C{#pubbot} by
+    someone who is an admin and a channel op; the answer must be the
+    example's (C{...} stands for any text). Raises AssertionError naming
+    every example that failed.
+    """
+    from .core.help import matches
+    from .loader import _providers
+    handlers = _providers([module])
+    settings = dict(config or {})
+    plugins = dict(settings.get("plugins", {}))
+    plugins["admins"] = list(plugins.get("admins", ())) + [EXAMPLE_SPEAKER]
+    settings["plugins"] = plugins
+    count, problems = 0, []
+    for handler in handlers:
+        examples = getattr(handler, "examples", ())
+        if not examples:
+            continue
+        harness = Harness(*handlers, config=settings)
+        harness.give_modes(EXAMPLE_SPEAKER, "o")
+        for said, expected in examples:
+            count += 1
+            try:
+                reply = _finished(harness, harness.say(said, source=EXAMPLE_SPEAKER, account=EXAMPLE_SPEAKER))
+            except Exception as e:  # noqa: BLE001 - reported with the example
+                problems.append("%s: %r raised %s: %s" % (handler.name, said, type(e).__name__, e))
+                continue
+            answer = "\n".join(reply.lines) if isinstance(reply, Reply) else None
+            if answer is None or not matches(answer, expected):
+                problems.append("%s: %r answered %r, not %r" % (handler.name, said, answer, expected))
+    if problems:
+        raise AssertionError("examples that failed:\n" + "\n".join(problems))
+    return count

@@ -218,5 +218,21 @@ class Bot:
         service = self.chat_services.get(network)
         return list(service.roster(channel)) if service is not None else []
 
+    def modes(self, network: Optional[str], channel: Optional[str], nick: Optional[str]) -> str:
+        """
+        The channel mode letters (C{"ov"}) C{nick} holds in C{channel} on
+        C{network}, as that network's chat service knows them live; empty
+        when unknown (a service without modes, a Redis worker's stand-in).
+        """
+        service = self.chat_services.get(network) if network else None
+        modes = getattr(service, "modes", None)
+        if modes is None or not channel or not nick:
+            return ""
+        try:
+            return modes(channel, nick) or ""
+        except Exception:
+            log.failure("modes of {nick} in {channel} failed", nick=nick, channel=channel)
+            return ""
+
     def uptime(self) -> float:
         return self.clock.seconds() - self.started_at

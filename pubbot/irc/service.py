@@ -412,6 +412,10 @@ class IRCService(Service):
     def roster(self, channel: str) -> list:  # type: ignore[override]
         return self.rosters.nicks(channel)
 
+    def modes(self, channel: str, nick: str) -> str:
+        """C{nick}'s live prefix modes in C{channel} (C{"o"}, C{"v"}, ...), for permissions."""
+        return self.rosters.modes(channel, nick)
+
     # dashboard
 
     def channels(self) -> dict:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from pubbot.api import CHAT_LINES, Handler, command
+from pubbot.api import CHAT_LINES, Handler, command, example
 from pubbot.util import patterns
 from pubbot.util.ratelimit import RateLimiter
 from pubbot.util.wording import possessive
@@ -27,6 +27,7 @@ MENTION_FILTER = ("hristmas", "HRISTMAS")
 
 
 @command("blame")
+@example("!blame", "It's all ... fault...")
 def blame(msg):
     """Finds someone in the channel to blame."""
     me = msg.bot.nick(msg.network).lower()
@@ -63,6 +64,7 @@ def _countdown(days: int) -> str:
 
 
 @command("christmas")
+@example("!christmas", "Only ... 'til Christmas!")
 def christmas(msg):
     """Counts the days until Christmas."""
     return {"content": _countdown(days_until_christmas(today(msg.bot)))}

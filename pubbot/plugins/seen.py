@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, Handler, IBatchHandler, handle_each
+from pubbot.api import CHAT_LINES, Handler, IBatchHandler, example, handle_each
 from pubbot.util import patterns
 from pubbot.util.people import person_key
 from pubbot.util.ratelimit import Limits
@@ -253,7 +253,7 @@ def _describe(record: dict, now: float) -> str:
     return "%s was last seen %s ago leaving %s%s." % (nick, ago, channel, why)
 
 
-seen = Seen()
+seen = example("!seen bob", "I haven't seen bob.")(Seen())
 
 
 @implementer(IPlugin, IBatchHandler)
@@ -452,4 +452,4 @@ class Tell(Handler):
             source, nick, " privately" if private else ""))
 
 
-tell = Tell()
+tell = example("!tell bob hi", "OK tester, I'll tell bob when they next speak.")(Tell())
