@@ -35,13 +35,14 @@ from .core.interfaces import IBatchHandler, IHandler, IStore
 from .core.message import Message, Reply
 from .util import patterns
 from .core.help import example, help_text
+from .core.jobs import cron, every
 from .core.permissions import Answers, allowed, effective_level, make_limits, rate, refusal_text, require
 from .util.people import person_key
 
 __all__ = [
     "CHAT_LINES", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "PatternHandler",
-    "Reply", "command", "example", "handle_each", "handler", "help_text", "parse_chat_text", "rate",
-    "require", "secret",
+    "Reply", "command", "cron", "every", "example", "handle_each", "handler", "help_text", "parse_chat_text",
+    "rate", "require", "secret",
 ]
 
 log = Logger()

@@ -66,6 +66,17 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(top.bot.outbox, top.bot.bus.outbox)
         self.assertEqual(top.bot.store.client.address.db, 2)
 
+    def test_jobs_run_only_in_the_lease_holder(self):
+        top = self.make(IRC + REDIS)
+        cluster = top.getServiceNamed("cluster")
+        self.assertFalse(top.bot.jobs.owner())
+        cluster.gate.active = True
+        cluster.lease.held, cluster.lease.deadline = True, cluster.reactor.seconds() + 10
+        self.assertTrue(top.bot.jobs.owner())
+        cluster.reactor.advance(11)
+        self.assertFalse(top.bot.jobs.owner())
+        self.assertTrue(self.make(IRC).bot.jobs.owner())
+
     def test_stand_ins_for_the_owners_networks(self):
         from pubbot.cluster.remote import RemoteChat
         top = self.make(IRC + REDIS)

@@ -12,6 +12,7 @@ from zope.interface import implementer
 from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher
 from .events import IChatEvents
+from .jobs import Jobs, Later
 from .localbus import LocalBus, flow
 from .message import Message, Reply
 
@@ -55,6 +56,8 @@ class Bot:
         self.running = False
         #: Who asked for the input to pause (see L{hold_input}).
         self.input_holders: set = set()
+        #: The plugins' jobs (L{pubbot.core.jobs}).
+        self.jobs = Jobs(self)
 
     # handlers
 
@@ -77,6 +80,7 @@ class Bot:
 
     def stop(self) -> Deferred:
         self.running = False
+        self.jobs.stop()
         stops = [maybeDeferred(h.stop).addErrback(
             lambda f, name=h.name: log.failure("plugin {plugin} failed to stop", f, plugin=name))
             for h in self.handlers]
@@ -233,6 +237,10 @@ class Bot:
         except Exception:
             log.failure("modes of {nick} in {channel} failed", nick=nick, channel=channel)
             return ""
+
+    def later(self, seconds: float, func: Callable, *args: Any) -> Later:
+        """Run C{func(*args)} once in C{seconds}, isolated like a job (see L{pubbot.core.jobs.Jobs.later})."""
+        return self.jobs.later(seconds, func, *args)
 
     def uptime(self) -> float:
         return self.clock.seconds() - self.started_at

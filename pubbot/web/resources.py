@@ -7,6 +7,7 @@
   /status      the state as JSON
   /events      the live feed (server-sent events)
   /metrics     Prometheus metrics
+  /help        every command, with its examples
   /login       the token form (only when [web] token is set)
   /logout
   /<plugin paths>  what plugins put in bot.web_resources, e.g. /hooks/github
@@ -169,6 +170,7 @@ class DashboardRoot(Resource):
 
 def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth) -> DashboardRoot:
     """The whole tree, with the plugins' C{bot.web_resources} mounted."""
+    from .helppage import HelpResource
     from .metrics import MetricsResource
 
     root = DashboardRoot(auth)
@@ -180,6 +182,7 @@ def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth) -> Dashboard
     root.add(b"status", StatusResource(bot, feed, auth))
     root.add(b"events", EventsResource(hub))
     root.add(b"metrics", MetricsResource(registry))
+    root.add(b"help", HelpResource(bot))
     root.add(b"logout", LogoutResource(auth))
     root.add(b"login", LoginResource(auth), open=True)
     root.add(b"favicon.ico", notFound(), open=True)
