@@ -87,6 +87,8 @@ class Harness:
         for name, more in self.settings.networks.items():
             self.chats[name] = FakeChat(name, more.nick, command_prefix=more.command_prefix)
             self.bot.register_chat(self.chats[name])
+        from .reload import PluginReloader
+        self.bot.reloader = PluginReloader(self.bot)
         for h in handlers:
             self.bot.add_handler(h)
         self.bot.start()

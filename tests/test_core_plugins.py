@@ -82,4 +82,4 @@ class CorePluginTests(SynchronousTestCase):
         self.assertIsNone(self.bot.reply("pubbot: ping me later", source="dan"))
 
     def test_the_examples_run(self):
-        self.assertEqual(check_examples(core), 5)
+        self.assertEqual(check_examples(core), 6)

@@ -10,7 +10,7 @@ from pubbot.testing import check_examples
 
 class BuiltinExampleTests(SynchronousTestCase):
     def test_core(self):
-        self.assertEqual(check_examples(core), 5)
+        self.assertEqual(check_examples(core), 6)
 
     def test_education(self):
         self.assertEqual(check_examples(education), 6)

@@ -54,6 +54,9 @@ class Bot:
         #: start: {"hooks/github": resource}.
         self.web_resources: dict[str, Any] = {}
         self.running = False
+        #: Reloads plugins by name (C{!reload}): a L{pubbot.reload.PluginReloader}, set by
+        #: the service maker and the test harness; None where reloading is not offered.
+        self.reloader: Any = None
         #: Who asked for the input to pause (see L{hold_input}).
         self.input_holders: set = set()
         #: The plugins' jobs (L{pubbot.core.jobs}).

@@ -151,9 +151,11 @@ def _module_of(func: Any) -> str:
 class Later:
     """A run of L{Jobs.later}: C{cancel()} it before it runs."""
 
-    def __init__(self, jobs: "Jobs", module: str) -> None:
+    def __init__(self, jobs: "Jobs", module: str, namespace: Any) -> None:
         self._jobs = jobs
         self.module = module
+        #: The globals of the function's module (the module object's, not a reloaded one's).
+        self.namespace = namespace
         self.call: Any = None
 
     @property
@@ -196,8 +198,8 @@ class Jobs:
         if call is not None and call.active():
             call.cancel()
         stats = self.stats.get(job.name)
-        if stats is not None:
-            stats.next_run = None
+        if stats is not None and not any(j.name == job.name for j in self._jobs):
+            stats.next_run = None  # (a reloaded job of the same name goes on with the figures)
 
     def _schedule(self, job: Job, last_due: Optional[float]) -> None:
         now = self.clock.seconds()
@@ -259,7 +261,7 @@ class Jobs:
         cancelled when the plugin that asked (C{func}'s module) is stopped
         or reloaded. Returns a L{Later}, whose C{cancel()} stops it.
         """
-        handle = Later(self, _module_of(func))
+        handle = Later(self, _module_of(func), getattr(func, "__globals__", None))
         name = getattr(func, "__qualname__", repr(func))
 
         def fire() -> None:
@@ -270,9 +272,17 @@ class Jobs:
         self._later.add(handle)
         return handle
 
-    def cancel_module(self, module: str) -> int:
-        """Cancel the L{later} runs asked for by C{module}; how many there were."""
-        gone = [h for h in self._later if h.module == module]
+    def cancel_module(self, module: Any) -> int:
+        """
+        Cancel the L{later} runs asked for by C{module} (a module object:
+        its functions only, not a reloaded copy's; or a module's name);
+        how many there were.
+        """
+        if isinstance(module, str):
+            gone = [h for h in self._later if h.module == module]
+        else:
+            namespace = vars(module)
+            gone = [h for h in self._later if h.namespace is namespace]
         for h in gone:
             h.cancel()
         return len(gone)

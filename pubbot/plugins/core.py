@@ -3,17 +3,30 @@
 import platform
 
 import twisted
-from pubbot.api import command, example, help_text
+from pubbot.api import command, example, help_text, require
 from pubbot.util.timefmt import format_duration
 from pubbot.version import __version__
 
 
 @command("help", args=r"(?P<topic>\S+)", usage="[command|plugin]")
 @example("!help ping", "!ping: Answers pong: am I alive?\ne.g. !ping → pong")
-@example("!help", "core: !help !ping !uptime !version...")
+@example("!help", "core: !help !ping !reload !uptime !version...")
 def help(msg, topic=None):
     """The plugins and their commands; 'help <command>' or 'help <plugin>' for one."""
     return {"content": help_text(msg, topic)}
+
+
+@command("reload", args=r"(?P<plugin>\S+)", usage="<plugin>")
+@require("admin")
+@example("!reload nosuch", "Not reloaded: I know no plugin 'nosuch'.")
+def reload(msg, plugin=None):
+    """Admins: loads a plugin's code again (drop-ins and installed ones), staying on IRC."""
+    if not plugin:
+        return {"content": "Which plugin? Say %sreload <plugin>." % (msg.bot.command_prefix(msg.network),)}
+    reloader = msg.bot.reloader
+    if reloader is None:
+        return {"content": "Reloading plugins is not offered here."}
+    return {"content": reloader.answer(plugin)}
 
 
 @command("ping")
