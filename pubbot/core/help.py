@@ -104,17 +104,24 @@ def _groups(handlers: list) -> dict[str, list]:
 
 
 def _pack(items: list[str], cap: int, more: str, sep: str = "; ") -> list[str]:
-    """C{items} joined into lines of L{LINE_WIDTH}, at most C{cap}: C{more} ends a list cut short."""
+    """
+    C{items} joined by C{sep} into lines of at most L{LINE_WIDTH}, an item
+    too long for one line wrapped at its spaces; at most C{cap} lines, the
+    last ending with C{more} when the list is cut short.
+    """
+    tokens: list[tuple[str, str]] = []  # (separator before it, word)
+    for item in items:
+        for j, word in enumerate(item.split(" ")):
+            tokens.append((sep if j == 0 else " ", word[:LINE_WIDTH]))
     lines: list[str] = []
     current = ""
-    for item in items:
-        item = item[:LINE_WIDTH]
-        candidate = current + sep + item if current else item
+    for before, word in tokens:
+        candidate = current + before + word if current else word
         if len(candidate) <= LINE_WIDTH:
             current = candidate
             continue
         lines.append(current)
-        current = item
+        current = word
     if current:
         lines.append(current)
     if len(lines) <= cap:
@@ -122,7 +129,7 @@ def _pack(items: list[str], cap: int, more: str, sep: str = "; ") -> list[str]:
     lines = lines[:cap]
     room = LINE_WIDTH - len(more) - 1
     last = lines[-1]
-    lines[-1] = (last if len(last) <= room else last[:room]) + " " + more
+    lines[-1] = (last if len(last) <= room else last[:room].rsplit(" ", 1)[0]) + " " + more
     return lines
 
 
