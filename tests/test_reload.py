@@ -184,3 +184,44 @@ class IrcReconfigureTests(SynchronousTestCase):
         self.assertIn("PART #a bye\r\n", sent)
         self.assertNotIn("#b", sent)
         self.assertFalse(transport.disconnecting)
+
+
+class SighupTests(SynchronousTestCase):
+    def test_sighup_rereads_the_config_on_the_reactor_thread(self):
+        import signal
+
+        class Reactor:
+            def __init__(self):
+                self.calls = []
+
+            def callFromThread(self, f, *args):
+                self.calls.append(f)
+
+        from pubbot.reload import ReconfigureService
+        h = Harness(core.ping)
+        reactor = Reactor()
+        reconfigurer = Reconfigurer(h.bot, None)
+        service = ReconfigureService(reconfigurer, reactor)
+        before = signal.getsignal(signal.SIGHUP)
+        service.startService()
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            self.assertEqual(reactor.calls, [reconfigurer.reconfigure])
+        finally:
+            service.stopService()
+        self.assertEqual(signal.getsignal(signal.SIGHUP), before)
+
+    def test_the_service_maker_offers_reload_and_sighup(self):
+        from twisted.internet.testing import MemoryReactorClock
+
+        from pubbot import tap
+        options = tap.Options()
+        options["divert_log"] = False
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('[irc]\nserver = "tcp:127.0.0.1:6667"\n[web]\nendpoint = ""\n')
+        options.parseOptions(["--config", path])
+        top = tap.makeService(options, MemoryReactorClock())
+        self.addCleanup(top.bot.store.close)
+        self.assertEqual(top.getServiceNamed("reconfigure").reconfigurer.path, path)
+        self.assertIsNotNone(top.bot.reloader)

@@ -69,8 +69,15 @@ def usage_of(handler: Any) -> str:
 
 
 def requirement_of(bot: Any, handler: Any) -> str:
+    """
+    What a handler's command needs: its C{requirement} as C{[permissions]}
+    sets it. A handler without one (not made by C{@command}) checks its own
+    callers, and is shown as open to anyone.
+    """
     from .permissions import effective_level
-    declared = getattr(handler, "requirement", "anyone")
+    declared = getattr(handler, "requirement", None)
+    if declared is None:
+        return "anyone"
     word = command_word(handler)
     return effective_level(bot, word, declared) if word else declared
 
