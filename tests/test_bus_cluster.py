@@ -225,6 +225,27 @@ class RemoteChatTests(SynchronousTestCase):
         remote.update({"server_network": 5}, "host:1")
         self.assertIsNone(remote.server_network)
 
+    def test_the_owners_modes_reach_the_workers_for_permissions(self):
+        from pubbot.cluster.remote import RemoteChat, describe
+
+        class Irc:
+            nick, connected = "pubbot", True
+
+            def channels(self):
+                return {"#Ops": [{"nick": "Carol", "modes": "ov"}, {"nick": "dave", "modes": ""}]}
+
+            def roster(self, channel):
+                return ["Carol", "dave"]
+
+        state = describe(Irc())
+        self.assertEqual(state["modes"], {"#Ops": {"Carol": "ov"}})
+        remote = RemoteChat(None, "irc", "pubbot")
+        remote.update(state, "host:1")
+        self.assertEqual((remote.modes("#ops", "carol"), remote.modes("#ops", "dave")), ("ov", ""))
+        for junk in ({"modes": "x"}, {"modes": {"#ops": ["carol"]}}, {"modes": {"#ops": {"carol": 5}}}):
+            remote.update(junk, "host:1")
+            self.assertEqual(remote.modes("#ops", "carol"), "")
+
     def test_sends_through_the_reply_stream_by_network(self):
         from pubbot.cluster.remote import RemoteChat
 
