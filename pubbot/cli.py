@@ -40,8 +40,9 @@ def group(name: str):
 
 
 def _settings(path: Optional[str]):
+    from .tap import load_settings  # the checks twistd makes, the same code
     try:
-        return configmod.load(path)
+        return load_settings(path)
     except configmod.ConfigError as e:
         raise CommandError(str(e)) from None
 

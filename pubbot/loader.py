@@ -101,11 +101,14 @@ def _module_of(handler) -> str:
     return getattr(func, "__module__", None) or type(handler).__module__
 
 
-def load_handlers(paths: Iterable[str] = (), disabled: Iterable[str] = ()) -> list:
+def load_handlers(paths: Iterable[str] = (), disabled: Iterable[str] = (),
+                  unconfigured: Iterable[str] = ()) -> list:
     """
     Every IHandler provider in C{pubbot.plugins} and the directories in
     C{paths}: built-ins first, then drop-ins by module name, each module's
-    in definition order; names in C{disabled} and duplicates are skipped.
+    in definition order; names in C{disabled} and duplicates are skipped,
+    and so are the handlers of the built-in modules named (by their last
+    word) in C{unconfigured}: features with nothing to work with.
     """
     import pubbot.plugins as package
 
@@ -135,8 +138,10 @@ def load_handlers(paths: Iterable[str] = (), disabled: Iterable[str] = ()) -> li
         stem = module.rsplit(".", 1)[-1]
         return (stem not in builtin, stem != "core", module)
 
-    handlers, names, skip = [], set(), set(disabled)
+    handlers, names, skip, off = [], set(), set(disabled), {"pubbot.plugins." + m for m in unconfigured}
     for h in sorted(found, key=order):
+        if _module_of(h) in off:
+            continue
         if h.name in skip:
             log.info("plugin {plugin} is disabled", plugin=h.name)
         elif h.name in names:

@@ -6,6 +6,7 @@ import gc
 import os
 import socket
 import sys
+from typing import Optional
 
 from twisted.application.service import MultiService, Service
 from twisted.python import usage
@@ -14,6 +15,25 @@ from .config import settings as configmod
 from .config.networks import chat_networks
 from .core.bot import Bot
 from .loader import load_handlers
+
+
+def load_settings(path: Optional[str]) -> configmod.Settings:
+    """
+    The settings of the file at C{path} (None: the defaults), with every
+    check a start makes: what C{pubbot config check} refuses is exactly
+    what C{twistd -n pubbot} refuses. Raises L{configmod.ConfigError}.
+    """
+    settings = configmod.load(path)
+    from .web.service import check_web_settings
+    checks = [check_web_settings]
+    if settings.manhole.endpoint:  # conch (bcrypt) only when the manhole is on
+        from .manhole import check_manhole_settings
+        checks.append(check_manhole_settings)
+    for check in checks:
+        problem = check(settings)
+        if problem:
+            raise configmod.ConfigError(problem)
+    return settings
 
 
 class Options(usage.Options):
@@ -36,16 +56,7 @@ class Options(usage.Options):
         # Bad config: one line naming the key, exit 1, no traceback and no
         # usage text (twistd would print its whole help for a UsageError).
         try:
-            self["settings"] = configmod.load(self["config"])
-            from .web.service import check_web_settings
-            checks = [check_web_settings]
-            if self["settings"].manhole.endpoint:  # conch (bcrypt) only when the manhole is on
-                from .manhole import check_manhole_settings
-                checks.append(check_manhole_settings)
-            for check in checks:
-                problem = check(self["settings"])
-                if problem:
-                    raise configmod.ConfigError(problem)
+            self["settings"] = load_settings(self["config"])
         except configmod.ConfigError as e:
             sys.stderr.write("pubbot: %s\n" % (e,))
             raise SystemExit(1)
@@ -103,7 +114,8 @@ def makeService(options: Options, reactor=None) -> MultiService:
     store = make_store(settings, reactor)
     bot = Bot(settings, reactor, store,
               process_id="%s:%d" % (socket.gethostname(), os.getpid()))
-    for handler in load_handlers(settings.plugins.paths, settings.plugins.disabled):
+    unconfigured = () if settings.music.source else ("music",)  # no player: no music commands
+    for handler in load_handlers(settings.plugins.paths, settings.plugins.disabled, unconfigured):
         bot.add_handler(handler)
     top.bot = bot  # type: ignore[attr-defined]
     BusService(bot).setServiceParent(top)

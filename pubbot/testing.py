@@ -75,11 +75,13 @@ class Harness:
 
     def __init__(self, *handlers: Any, settings: Optional[Settings] = None,
                  config: Optional[dict] = None, network: str = "irc",
-                 nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0):
+                 nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0,
+                 store: Any = None):
         self.clock = Clock()
         self.clock.advance(start_time)
         self.settings = settings or parse(config or {})
-        self.store = MemoryStore(self.clock)
+        #: C{store} shared by several harnesses stands for several processes of one cluster.
+        self.store = store if store is not None else MemoryStore(self.clock)
         self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))
         self.chat = FakeChat(network, nick, command_prefix=self.settings.irc.command_prefix)
         self.bot.register_chat(self.chat)

@@ -287,6 +287,29 @@ class TestConfigCheck:
             assert captured.err.startswith("pubbot: config %s is not valid TOML" % (path,))
             assert captured.err.count("\n") == 1
 
+    @pytest.mark.parametrize("data", [
+        b"[web]\nendpoint = 'tcp:8080:interface=0.0.0.0'\n",
+        b"[web]\nendpoint = 'tcp:8080'\n",
+        b"[manhole]\nendpoint = 'tcp:2222:interface=127.0.0.1'\nauthorized_keys = '/nonexistent/keys'\n",
+        b"[irc]\nusername = 'has space'\n",
+        b"[nope]\n",
+        b"",
+        b"[web]\nendpoint = 'tcp:8080:interface=0.0.0.0'\ntoken = 'sesame'\n",
+    ])
+    def test_config_check_refuses_what_twistd_refuses(self, tmp_path, capsys, data):
+        from pubbot import tap
+        path = write(tmp_path, "c.toml", data)
+        options = tap.Options()
+        try:
+            options.parseOptions(["--config", path])
+        except SystemExit as e:
+            started = e.code
+        else:
+            started = 0
+        twistd_err = capsys.readouterr().err
+        assert cli.main(["config", "check", path]) == started
+        assert capsys.readouterr().err == twistd_err
+
     def test_missing_file(self, tmp_path, capsys):
         assert cli.main(["config", "check", str(tmp_path / "none.toml")]) == 1
         assert capsys.readouterr().err == "pubbot: cannot read config %s: No such file or directory\n" % (

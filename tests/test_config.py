@@ -53,9 +53,10 @@ class DefaultsTests(SynchronousTestCase):
                 self.assertTrue(hasattr(obj, k), "%s.%s" % (section, k))
 
     def test_example_file_is_valid_and_complete(self):
+        # it runs as it is: the console room, no network to connect to
         s = load(os.path.join(ROOT, "pubbot.example.toml"))
-        self.assertEqual(s.irc.server, "tls:irc.example.net:6697")
-        self.assertEqual(s.irc.channels, ("#pubbot", "#private key"))
+        self.assertEqual((s.irc.server, s.irc.channels, dict(s.networks)), ("", ("#pubbot",), {}))
+        self.assertEqual(chat_networks(s), [])
 
 
 class ErrorTests(SynchronousTestCase):
@@ -270,7 +271,8 @@ class ExampleCompletenessTests(SynchronousTestCase):
     def test_example_lists_every_key(self):
         import tomllib
         with open(os.path.join(ROOT, "pubbot.example.toml"), "rb") as f:
-            example = tomllib.load(f)
+            text = f.read().decode("utf-8")
+        example = tomllib.loads(text)
         missing = []
 
         def walk(cls, data, path):
@@ -280,7 +282,7 @@ class ExampleCompletenessTests(SynchronousTestCase):
                 if dataclasses.is_dataclass(value):
                     walk(type(value), data.get(field.name, {}), path + [field.name])
                 elif field.name == "networks" and cls is Settings:  # a table of [irc]-like tables
-                    if not data.get("networks"):
+                    if "\n# [networks." not in text:  # commented out: the example runs as it is
                         missing.append("[networks.NAME]")
                 elif field.name not in data:
                     missing.append("[%s] %s" % (".".join(path), field.name))

@@ -1,10 +1,14 @@
 """Every built-in plugin's examples (@example) run, as help shows them."""
 
+import importlib
+import pkgutil
+
 from twisted.trial.unittest import SynchronousTestCase
 
+import pubbot.plugins
 from pubbot.api import command, example
 from pubbot.core.help import matches
-from pubbot.plugins import core, education, fun, karma, seen
+from pubbot.plugins import core, education, feeds, fun, karma, reminders, seen, whoami
 from pubbot.testing import check_examples
 
 
@@ -23,6 +27,17 @@ class BuiltinExampleTests(SynchronousTestCase):
 
     def test_seen_and_tell(self):
         self.assertEqual(check_examples(seen), 2)
+
+    def test_whoami_reminders_feeds(self):
+        self.assertEqual(check_examples(whoami), 1)
+        self.assertEqual(check_examples(reminders), 4)
+        self.assertEqual(check_examples(feeds), 2)
+
+    def test_every_built_in_plugin(self):
+        names = [m.name for m in pkgutil.iter_modules(pubbot.plugins.__path__)]
+        ran = {name: check_examples(importlib.import_module("pubbot.plugins." + name)) for name in names}
+        self.assertEqual(sorted(name for name, count in ran.items() if count), [
+            "core", "education", "feeds", "fun", "karma", "reminders", "seen", "whoami"])
 
 
 class CheckExamplesTests(SynchronousTestCase):

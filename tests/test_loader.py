@@ -26,6 +26,12 @@ class LoaderTests(SynchronousTestCase):
         for name in ("help", "ping", "version", "uptime"):
             self.assertIn(name, names)
 
+    def test_unconfigured_features_have_no_handlers(self):
+        names = [h.name for h in load_handlers(unconfigured=["music"])]
+        self.assertIn("ping", names)
+        self.assertNotIn("music_skip", names)
+        self.assertIn("music_skip", [h.name for h in load_handlers()])
+
     def test_seed_examples_as_dropins(self):
         handlers = load_handlers([self.copy("dropins")])
         names = [h.name for h in handlers]

@@ -151,6 +151,14 @@ class TeachingTests(SynchronousTestCase):
         self.bot.clock.advance(600)
         self.assertEqual(self.bot.reply("hi", source="dave"), "hello")
 
+    def test_a_recall_does_not_use_up_the_taught_reply_window(self):
+        self.teach("hi reply hello")
+        self.bot.reply("pubbot: coffee is hot", source="bob")
+        self.assertEqual(self.bot.reply("coffee?", source="bob"), "coffee is hot")
+        self.assertEqual(self.bot.reply("hi", source="bob"), "hello")
+        self.assertIsNone(self.bot.reply("coffee?", source="bob"))  # recalls: 1 per person per 15 s
+        self.assertEqual(self.bot.reply("pubbot: coffee?", source="bob"), "coffee is hot")  # asked: always
+
     def test_forget_taught_reply(self):
         self.teach("hi reply hello")
         self.assertIn("only admins", self.bot.reply("pubbot: forget when someone says hi", source="m"))

@@ -41,6 +41,17 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertNotIn("irc", names)
         top.bot.store.close()
 
+    def test_music_commands_only_with_a_music_source(self):
+        top = tap.makeService(self.options(), MemoryReactorClock())
+        names = {h.name for h in top.bot.handlers}
+        self.assertIn("ping", names)
+        self.assertFalse([name for name in names if name.startswith("music_")])
+        top.bot.store.close()
+        path = write_config(self.mktemp(), '[music]\nsource = "mpd:tcp:127.0.0.1:6600"\n')
+        top = tap.makeService(self.options("--config", path), MemoryReactorClock())
+        self.assertIn("music_skip", {h.name for h in top.bot.handlers})
+        top.bot.store.close()
+
     def test_console_flag_overrides_irc(self):
         path = write_config(self.mktemp(), '[irc]\nserver = "tcp:127.0.0.1:6667"\n')
         self.assertFalse(self.options("--config", path).console_mode())
@@ -140,6 +151,30 @@ class TwistdTests(SynchronousTestCase):
         self.assertTrue(all(line.startswith("<pubbot> ") for line in lines), lines)
         with open(os.path.join(cwd, "pubbot.log")) as f:
             self.assertIn("pubbot", f.read())
+
+
+class PipedConsoleTests(SynchronousTestCase):
+    def scratch(self):
+        path = os.path.abspath(self.mktemp())
+        os.makedirs(path)
+        return path
+
+    def run_room(self, cwd, text):
+        config = write_config(os.path.join(cwd, "bot.toml"), (
+            '[web]\nendpoint = ""\n[store]\npath = "%s"\n') % (os.path.join(cwd, "store.sqlite"),))
+        out = subprocess.run(twistd_argv("--pidfile=", "-n", "pubbot", "--config", config),
+                             input=text, capture_output=True, text=True, env=bot_env(), cwd=cwd, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return out.stdout.splitlines()
+
+    def test_replies_come_in_the_order_the_lines_were_said(self):
+        # store-backed answers (factoids, karma: a thread's round trip) between immediate ones
+        said = ("pubbot: what is coffee?\n!ping\npubbot: coffee is good\n!version\ncoffee?\n"
+                "tea++\n!uptime\n!karma tea\n")
+        first = self.run_room(self.scratch(), said)
+        self.assertEqual([line.split(" ", 2)[1] for line in first],
+                         ["I", "pong", "OK,", "pubbot", "coffee", "tea's", "I", "tea's"], first)
+        self.assertEqual(self.run_room(self.scratch(), said), first)
 
 
 class BusServiceTests(SynchronousTestCase):

@@ -295,6 +295,12 @@ class FunSettings:
 
 
 @dataclass(frozen=True)
+class ReminderSettings:
+    #: The time zone of reminder times for people who set none with !tz.
+    timezone: str = key("UTC", _timezone)
+
+
+@dataclass(frozen=True)
 class BrainSettings:
     max_trigrams: int = key(200000, _positive)
     flush_seconds: float = key(5.0, _positive)
@@ -330,11 +336,35 @@ class LinkSettings:
     timeout: float = key(10.0, _positive)
 
 
+def _vcs_routes(values: tuple) -> Optional[str]:
+    from ..vcs.events import parse_route
+    for entry in values:
+        try:
+            _, channels = parse_route(entry)
+        except ValueError as e:
+            return str(e)
+        problem = _channels(channels)
+        if problem:
+            return problem
+    return None
+
+
+def _vcs_events(values: tuple) -> Optional[str]:
+    known = ("push", "pull_request", "issues", "release", "workflow_run")
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        return "has unknown events %s (known: %s)" % (", ".join(map(repr, unknown)), ", ".join(known))
+    return None
+
+
 @dataclass(frozen=True)
 class VcsSettings:
     secret: str = key("", secret=True)
     secret_env: str = key("")
     announce: tuple[str, ...] = key(["#pubbot"], _channels)
+    #: "owner/repo #chan ..." (the repository may hold * and ?): the first match wins, else announce.
+    routes: tuple[str, ...] = key([], _vcs_routes)
+    events: tuple[str, ...] = key(["push", "pull_request", "issues", "release", "workflow_run"], _vcs_events)
 
 
 def _no_networks() -> Mapping[str, IrcSettings]:
@@ -361,6 +391,7 @@ class Settings:
     seen: SeenSettings = section(SeenSettings)
     tell: TellSettings = section(TellSettings)
     fun: FunSettings = section(FunSettings)
+    reminders: ReminderSettings = section(ReminderSettings)
     #: [permissions]: a command's word -> the level it needs (see L{pubbot.core.permissions}).
     permissions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 

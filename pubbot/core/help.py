@@ -164,6 +164,8 @@ def _describe(bot: Any, h: Any, prefix: str) -> str:
 def command_help(bot: Any, word: str, prefix: str, cap: int) -> Optional[list[str]]:
     """Usage, description and an example of the command C{word}; None when there is none."""
     found = [h for h in bot.handlers if command_word(h) == word]
+    if not found:  # a word of several-word commands: "feed" for "feed add", "feed list"
+        found = [h for h in bot.handlers if (command_word(h) or "").startswith(word + " ")]
     if not found:
         found = [h for h in bot.handlers if not command_word(h)
                  and any(t.split(" ", 1)[0].lower() == word for t in getattr(h, "triggers", ()))]

@@ -63,6 +63,8 @@ class IRCProtocol(Protocol):
         self._buffer = b""
         self._discarding = False
         self._heard = False
+        #: Did any byte arrive on this connection (TLS: after the handshake)?
+        self.heard_anything = False
         self._ping_extended = False
         self.tls = False
         self._joined = False
@@ -170,7 +172,7 @@ class IRCProtocol(Protocol):
     # input
 
     def dataReceived(self, data: bytes) -> None:
-        self._heard = True
+        self._heard = self.heard_anything = True
         if self._buffer:
             data = self._buffer + data
         lines = data.split(b"\n")

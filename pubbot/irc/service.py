@@ -105,6 +105,7 @@ class IRCService(Service):
                                                             settings.max_private_lines))
         #: Lines the output queues had no room for.
         self.output_dropped = 0
+        self._stopping_connection = False
         self.output_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         sasl = settings.sasl
         self.sasl_username = sasl.username or settings.nick
@@ -202,6 +203,7 @@ class IRCService(Service):
 
     def start_connection(self) -> None:
         """Start connecting (and reconnecting) to the server."""
+        self._stopping_connection = False
         if not self.client.running:
             self.client.startService()
 
@@ -213,6 +215,7 @@ class IRCService(Service):
         self._rejoins.clear()
         if not self.client.running:
             return succeed(None)
+        self._stopping_connection = True
         current = self.current
         if current is not None and current.transport is not None:
             current.send_now("QUIT", reason)
@@ -224,7 +227,8 @@ class IRCService(Service):
             return 0.0
         base = min(INITIAL_DELAY * 2.0 ** min(self._failures, 30), MAX_DELAY)
         self._failures += 1
-        return min(MAX_DELAY, base * (1.0 + 0.25 * self.random.random()))
+        # tenths of a second: ClientService's log line then reads "in 2.3 seconds"
+        return round(min(MAX_DELAY, base * (1.0 + 0.25 * self.random.random())), 1)
 
     def _stable(self) -> None:
         self._stable_call = None
@@ -283,6 +287,11 @@ class IRCService(Service):
         message = reason.getErrorMessage() if reason is not None else "closed"
         self.log.info("connection lost: {reason}{dropped}", reason=message,
                  dropped=" (%d queued lines dropped)" % dropped if dropped else "")
+        if protocol.tls and not protocol.heard_anything and not self._stopping_connection:
+            tls, host, port = self.endpoint.last
+            self.log.warn("the TLS handshake with {host} port {port} failed: if that is a plain-text "
+                          "port, use tcp:{host}:{port} (plain text) or the server's TLS port "
+                          "(usually 6697)", host=host, port=port)
 
     def upgrade_to_tls(self, port: int) -> None:
         """STS: the next connection is TLS on C{port}, at once."""

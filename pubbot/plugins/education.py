@@ -169,8 +169,11 @@ class Education:
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
         self.pattern: Optional[Phrases] = None
-        #: Unprompted replies (taught phrases, factoid recall): the original's limits.
+        #: Unprompted replies to taught phrases: the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
+        #: Unprompted factoid recalls ('coffee?' not addressed to the bot): the same
+        #: limits, apart, so a recall does not use up a person's taught-reply window.
+        self.recalls = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Factoids set per person.
         self.writes = Limits(bot.clock, person=(10, 600))
         self._changes = 0
@@ -713,7 +716,7 @@ def _match_recall(msg) -> Optional[dict]:
 
 def _recall(msg, key, entry, education):
     """Recalls a factoid: '<thing>?'."""
-    if not msg.fields.get("direct") and not education.limits.allow(
+    if not msg.fields.get("direct") and not education.recalls.allow(
             person_key(msg), (msg.fields["network"], msg.fields["channel"])):
         return None
     if entry is None:

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.web.server import Site
 
 from .auth import TokenAuth, is_loopback
+from .history import History
 from .feed import LiveFeed
 from .limits import LimitedSite
 from .metrics import make_registry
@@ -65,7 +66,7 @@ class WebService(Service):
     name = "web"  # type: ignore[assignment]
 
     def __init__(self, bot, reactor, endpoint: Optional[str] = None, token: Optional[str] = None,
-                 hub: Optional[EventHub] = None):
+                 hub: Optional[EventHub] = None, history_interval: float = 10.0):
         settings = bot.settings.web
         self.bot = bot
         self.reactor = reactor
@@ -78,6 +79,7 @@ class WebService(Service):
         self.feed = LiveFeed(bot, self.hub, settings.show_private)
         self.auth = TokenAuth(self.token, reactor)
         self.registry = make_registry(bot, self.feed)
+        self.history = History(bot, self.feed, reactor, history_interval)
         self.root: Optional[DashboardRoot] = None
         self.site: Optional[Site] = None
         self.port = None
@@ -89,7 +91,8 @@ class WebService(Service):
         if self.listening.called:
             self.listening = Deferred()
         self.feed.attach()
-        self.root = build_root(self.bot, self.hub, self.feed, self.registry, self.auth)
+        self.history.start()
+        self.root = build_root(self.bot, self.hub, self.feed, self.registry, self.auth, self.history)
         self.site = QuietSite(self.root, reactor=self.reactor)
         self.site.displayTracebacks = False
         try:
@@ -117,6 +120,7 @@ class WebService(Service):
 
     def stopService(self):
         super().stopService()
+        self.history.stop()
         self.feed.detach()
         self.hub.close()
         if self.port is not None:

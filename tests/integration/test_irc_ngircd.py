@@ -309,6 +309,15 @@ class TLSTests(Base):
         await self.refused(re.compile("connection lost: VerificationError.*DNSMismatch"))
         self.assertNotIn("registered as", self.log_text())
 
+    async def test_tls_against_a_plain_text_port_says_so(self):
+        self.capture_logs()
+        self.start_server(cert=self.write(self.server_cert, "server"))
+        self.start_bot(server="tls:127.0.0.1:%d" % self.ngircd.port)
+        await self.refused(re.compile(r"TLS handshake with 127\.0\.0\.1 port %d failed: if that is a "
+                                      r"plain-text port, use tcp:127\.0\.0\.1:%d" % (self.ngircd.port,
+                                                                                 self.ngircd.port)))
+        self.assertNotIn("registered as", self.log_text())
+
     async def test_pinned_self_signed_trusted(self):
         self.start_server(cert=self.write(self.self_signed, "selfie"))
         self.start_bot(server="tls:127.0.0.1:%d" % self.ngircd.tls_port,
