@@ -32,6 +32,7 @@ from twisted.logger import Logger
 
 from .config import settings as configmod
 from .core.help import command_word, plugin_of
+from .core.permissions import unenforced
 from .loader import _dropin_modules, _providers, load_handlers
 
 log = Logger()
@@ -252,6 +253,8 @@ class Reconfigurer:
         self._plugins(old, applied)
         for what in fixed:
             log.warn("config: {what} cannot change while running; restart to apply it", what=what)
+        for word in unenforced(bot):
+            log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
         log.info("config reloaded from {path}", path=self.path)
         return fixed
 

@@ -181,3 +181,14 @@ class UsageTests(SynchronousTestCase):
         h.give_modes("olga", "o")
         self.assertEqual(h.reply("!ban bob soon", source="olga"), "Usage: !ban <nick> <minutes>")
         self.assertTrue(re.match(r"banned bob", h.reply("!ban bob 5", source="olga")))
+
+
+class UnenforcedTests(SynchronousTestCase):
+    def test_words_no_command_checks_are_logged_at_start(self):
+        from twisted.logger import capturedLogs
+
+        from pubbot.plugins import seen
+        with capturedLogs() as events:
+            Harness(kick, seen.seen, config={"permissions": {"kick": "voice", "seen": "op", "nosuch": "op"}})
+        words = [e["word"] for e in events if "[permissions]" in e.get("log_format", "")]
+        self.assertEqual(words, ["nosuch", "seen"])

@@ -15,6 +15,7 @@ from .events import IChatEvents
 from .jobs import Jobs, Later
 from .localbus import LocalBus, flow
 from .message import Message, Reply
+from .permissions import unenforced
 
 log = Logger()
 
@@ -80,6 +81,8 @@ class Bot:
                 handler.start(self)
             except Exception:
                 log.failure("plugin {plugin} failed to start", plugin=handler.name)
+        for word in unenforced(self):
+            log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
 
     def stop(self) -> Deferred:
         self.running = False

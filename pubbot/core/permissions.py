@@ -148,6 +148,17 @@ def refusal_text(msg, word: str, level: str) -> str:
     return "Sorry %s, %s needs %s." % (msg.fields.get("source"), word, needs)
 
 
+def unenforced(bot) -> list[str]:
+    """
+    The words of C{[permissions]} that no loaded command checks: no
+    command has that word, or the one that has is not made by
+    C{@command} (it checks its own callers).
+    """
+    table = getattr(bot.settings, "permissions", None) or {}
+    checked = {getattr(h, "command_word", None) for h in bot.handlers if hasattr(h, "requirement")}
+    return sorted(word for word in table if word not in checked)
+
+
 class Answers:
     """Rate limits of a command's own answers (refusals, usage, slow down): one per person a minute."""
 
