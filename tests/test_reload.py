@@ -132,6 +132,15 @@ class ReconfigureTests(SynchronousTestCase):
         self.assertEqual(h.reply("!ping"), "pong")
         self.assertIn("pubbot", h.reply("!version"))
 
+    def test_a_plugin_whose_table_changed_starts_again_to_read_it(self):
+        from pubbot.plugins import seen
+        h = Harness(seen.tell, config={"tell": {"per_sender": 1}})
+        self.assertEqual(seen.tell.limits._limits[0][1].limit, 1)
+        self.write('[tell]\nper_sender = 7\n')
+        Reconfigurer(h.bot, self.path).reconfigure()
+        self.assertEqual(seen.tell.limits._limits[0][1].limit, 7)
+        self.assertIs(seen.tell.bot, h.bot)
+
     def test_a_bad_file_keeps_the_old_settings(self):
         h = Harness(core.ping)
         before = h.bot.settings
