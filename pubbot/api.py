@@ -58,6 +58,9 @@ from .config.settings import Settings, secret
 from .core.interfaces import IBatchHandler, IHandler, IStore
 from .core.message import Message, Reply
 from .util import patterns
+from .core.help import example, help_text
+from .core.jobs import cron, every
+from .core.permissions import Answers, allowed, effective_level, make_limits, rate, refusal_text, require
 from .util.people import is_admin, person_key, user_host
 from .util.ratelimit import Limits, RateLimiter
 from .util.text import clean_text, fill, one_line
@@ -67,7 +70,8 @@ from .version import __version__ as PUBBOT_VERSION
 
 __all__ = [
     "CHAT_LINES", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "PatternHandler",
-    "Reply", "command", "handle_each", "handler", "parse_chat_text", "secret",
+    "Reply", "command", "cron", "every", "example", "handle_each", "handler", "help_text", "parse_chat_text",
+    "rate", "require", "secret",
     # settings (see pubbot.config.registry)
     "key", "section", "checks", "Settings",
     # helpers
@@ -81,6 +85,8 @@ log = Logger()
 CHAT_LINES = "chat.*.*.chat"
 #: A command's refusal (see L{command}'s C{admin}) outranks chatter.
 REFUSAL_WEIGHT = 10
+#: A usage line (arguments that did not match) yields to any other answer.
+USAGE_WEIGHT = -1
 
 
 def _first_line(doc: Optional[str]) -> str:
@@ -248,29 +254,53 @@ def handle_each(handler: Any, messages: Sequence[Message], positions: Optional[I
 class Command(Handler):
     """
     A command made by L{command}: C{pattern} (the word, then its C{args})
-    gives the function's keyword arguments. With C{admin}, C{pattern} only
-    reads the lines of admins: a line with what every line of the command
-    starts with (C{said}: the word alone, or the word and the fixed start
-    of C{args}, such as C{when someone says}) gets a refusal from anyone
-    else, and other lines are not this command's.
+    gives the function's keyword arguments. A line with what every line of
+    the command starts with (C{said}: the word alone, or the word and the
+    fixed start of C{args}, such as C{when someone says}) is this
+    command's; other lines are not. For such a line, in order:
+
+      - its C{requirement} (L{pubbot.api.require}; C{admin} makes it
+        C{"admin"}; C{[permissions]} in the config overrides it) is
+        checked before the arguments are read: a sender below it gets a
+        refusal saying what is needed, at most one a minute;
+      - arguments that C{pattern} does not match get the usage line (at
+        most one a minute, and only for lines given with the command
+        prefix or in private: a remark addressed to the bot that happens
+        to start with the word is left to others);
+      - its rate limits (L{pubbot.api.rate}) are applied: refused uses are
+        not counted, and the person hears so at most once a minute.
+
+    C{examples} (L{pubbot.api.example}) are shown by C{!help} and run by
+    L{pubbot.testing.check_examples}.
     """
 
     def __init__(self, func: Callable, word: str, pattern: Any, flags: int,
                  subscriptions: Iterable[str], name: str, description: Optional[str],
                  triggers: Iterable[str], admin: bool = False, refusal: Optional[str] = None,
-                 args: Optional[str] = None):
+                 args: Optional[str] = None, usage: str = ""):
         super().__init__(func, subscriptions, name, description, triggers, self.arguments)
         self.word = word
         self.pattern = pattern
         self.admin = admin
-        self.refusal = refusal or "Sorry %(nick)s, only admins can use %(command)s."
+        self.refusal = refusal
+        self.usage = usage
         self.command_word = word.lower()
+        self.requirement: str = getattr(func, "_pubbot_requirement", "admin" if admin else "anyone")
+        self.rate_spec: Optional[tuple] = getattr(func, "_pubbot_rate_spec", None)
+        self.examples: tuple = tuple(getattr(func, "_pubbot_examples", ()))
+        self._answers: Optional[Answers] = None
+        self._limits: Any = None
         # Lets the dispatcher skip this handler for lines not starting with it.
         self.trigger_words = (word.split()[0].lower(),)
         start = patterns.fixed_start(args, flags) if args else ""
         said = r"(?:\s*\Z|\s+%s)" % (start,) if start else r"(?:\s|\Z)"
         self.said = patterns.linear(re.escape(word) + said, flags)
         self.patterns = (pattern, self.said)
+
+    def start(self, bot) -> None:
+        super().start(bot)
+        self._answers = Answers(bot.clock)
+        self._limits = make_limits(bot.clock, self.rate_spec)
 
     def arguments(self, message: Message) -> Optional[dict]:
         """The keyword arguments for this command's line, or None when the line is not one."""
@@ -280,17 +310,52 @@ class Command(Handler):
         found = self.pattern.match(text)
         return None if found is None else found.groupdict()
 
+    def _may_answer(self, message: Message, kind: str) -> bool:
+        answers = self._answers
+        return answers is None or answers.allow(message, kind + self.command_word)
+
     def handle(self, message: Message) -> Any:
-        if self.admin:
-            text = message.fields.get("command")
-            if type(text) is not str or self.said.match(text) is None:
+        fields = message.fields
+        text = fields.get("command")
+        if type(text) is not str or self.said.match(text) is None:
+            return None
+        level = effective_level(message.bot, self.command_word, self.requirement)
+        if level != "anyone" and not allowed(message, level):
+            source = fields.get("source")
+            log.info("{source} may not use {command}: needs {needed}", source=source, command=self.word,
+                     needed=level)
+            if not self._may_answer(message, "refused "):
                 return None
-            if not is_admin(message):
-                source = message.fields.get("source")
-                log.info("{source} may not use {command}: not an admin", source=source, command=self.word)
-                return {"content": self.refusal % {"nick": source, "command": self.word},
-                        "weight": REFUSAL_WEIGHT}
-        return super().handle(message)
+            if self.refusal and level == "admin":
+                content = self.refusal % {"nick": source, "command": self.word}
+            else:
+                content = refusal_text(message, self.word, level)
+            return {"content": content, "weight": REFUSAL_WEIGHT}
+        kwargs = self.arguments(message)
+        if kwargs is None:
+            given = fields.get("private") or fields.get("content") != text  # in private, or with the prefix
+            if given and self._may_answer(message, "usage "):
+                return {"content": "Usage: %s" % (self.usage_line(message),), "weight": USAGE_WEIGHT}
+            return None
+        limits = self._limits
+        if limits is not None:
+            person, place = person_key(message), (fields.get("network"), fields.get("channel"))
+            if not limits.allow(person, place):
+                if not self._may_answer(message, "slow "):
+                    return None
+                wait = max(1, int(limits.retry_after(person, place) + 0.999))
+                source = fields.get("source")
+                return {"content": "%s: slow down; %s again in %ds." % (source, self.word, wait)}
+        return self.func(message, **kwargs)
+
+    def usage_line(self, message: Optional[Message] = None) -> str:
+        """C{!word usage}, with the command prefix of the network C{message} came from."""
+        prefix = "!"
+        bot = message.bot if message is not None else self.bot
+        if bot is not None:
+            network = message.fields.get("network") if message is not None else None
+            prefix = bot.command_prefix(network) if network else bot.settings.irc.command_prefix
+        return "%s%s" % (prefix, self.triggers[0] if self.triggers else self.word)
 
 
 def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
@@ -304,9 +369,11 @@ def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
     arguments from its named groups; without it the command takes none.
     The whole runs on RE2 when it can (see L{parse_chat_text}).
 
-    With C{admin}, only admins (L{pubbot.util.people.is_admin}) may use it: the
-    others get C{refusal} (C{%(nick)s} and C{%(command)s} filled in),
-    checked before C{args} reads the line (see L{Command}).
+    With C{admin} (or C{@require("admin")}), only admins
+    (L{pubbot.util.people.is_admin}) may use it: the others get C{refusal}
+    (C{%(nick)s} and C{%(command)s} filled in), checked before C{args}
+    reads the line (see L{Command}). L{require}, L{rate} and L{example}
+    go under C{@command}, on the function.
     """
     rest = r"(?:\s+(?:%s))?" % args if args else ""
     source = r"(?:%s)%s\s*\Z" % (re.escape(word), rest)
@@ -314,6 +381,6 @@ def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
     def decorate(func: Callable) -> Command:
         trigger = "%s %s" % (word, usage) if usage else word
         return Command(func, word, patterns.compile(source, flags, owner=_owner(func)), flags, subscribe,
-                       name or func.__name__, description, (trigger,), admin, refusal, args)
+                       name or func.__name__, description, (trigger,), admin, refusal, args, usage)
 
     return decorate

@@ -34,7 +34,7 @@ from typing import Iterable, Optional
 from twisted.logger import Logger, LogLevel
 from twisted.plugin import IPlugin
 
-from .config.registry import FEATURE_OWNER, Declared, declared_in, feature_sections
+from .config.registry import FEATURE_OWNER, Declared, declared_in, feature_sections, section_name
 from .config.settings import CORE_TABLES
 from .core.interfaces import IHandler
 
@@ -277,3 +277,28 @@ def _collect_sections(result: Plugins, owners: list, off: set[str]) -> None:
                 result.disabled[d.name] = name
             else:
                 result.sections.append(d)
+
+
+def handler_sections(handlers: Iterable, extra: Iterable[type] = ()) -> list[Declared]:
+    """
+    The sections (L{pubbot.config.registry.section}) declared in the modules
+    of C{handlers}, as the loader finds them, then the section classes C{extra}.
+    """
+    found: list[Declared] = []
+    seen: set = set()
+    for h in handlers:
+        func = getattr(h, "func", None)
+        owner = h if isinstance(h, type) else type(h)  # a handler, or its class
+        module = sys.modules.get(getattr(func, "__module__", None) or owner.__module__)
+        if module is None or module in seen:
+            continue
+        seen.add(module)
+        found += [d for d in declared_in(module, module.__name__.rpartition(".")[2])
+                  if d.cls not in {f.cls for f in found}]
+    for cls in extra:
+        name = section_name(cls)
+        if name is None:
+            raise TypeError("%r is not marked with @section" % (cls,))
+        if cls not in {f.cls for f in found}:
+            found.append(Declared(name, cls, cls.__module__.rpartition(".")[2]))
+    return found

@@ -143,6 +143,9 @@ def makeService(options: Options, reactor=None) -> MultiService:
     top.bot = bot  # type: ignore[attr-defined]
     bot.shutdown = reactor.stop  # !quit
     BusService(bot).setServiceParent(top)
+    from .reload import PluginReloader, Reconfigurer, ReconfigureService
+    bot.reloader = PluginReloader(bot)
+    ReconfigureService(Reconfigurer(bot, options["config"]), reactor).setServiceParent(top)
 
     if options.console_mode():
         from .console import ConsoleService, divert_log_file, start_stdio

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import random
 import re
-import sys
 from types import ModuleType
 from typing import Any, Iterable, Optional
 
@@ -48,6 +47,7 @@ from zope.interface import implementer
 from .config.registry import Declared, declared_in, section_name
 from .config.settings import Settings, add_sections, parse
 from .core.bot import Bot
+from .loader import handler_sections as loader_sections
 from .core.interfaces import IChatService, IHandler
 from .core.message import Reply
 from .util import patterns
@@ -67,12 +67,17 @@ class FakeChat:
         self.nick = nick
         self.sent: list[tuple[str, str, str]] = []
         self.rosters: dict[str, list[str]] = {}
+        #: (channel, nick) -> the mode letters they hold there ("o", "v"); see L{Harness.give_modes}.
+        self.channel_modes: dict[tuple[str, str], str] = {}
 
     def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
         self.sent.append((target, text, kind))
 
     def roster(self, channel: str) -> list:
         return list(self.rosters.get(channel, ()))
+
+    def modes(self, channel: str, nick: str) -> str:
+        return self.channel_modes.get((channel.lower(), nick.lower()), "")
 
 
 def builtin_sections() -> list[Declared]:
@@ -94,23 +99,7 @@ def handler_sections(handlers: Iterable[Any], extra: Iterable[type] = (),
     C{handlers}, as the loader finds them, then the section classes C{extra},
     then (with C{builtins}) those of the built-in plugins.
     """
-    found: list[Declared] = []
-    seen: set = set()
-    for h in handlers:
-        func = getattr(h, "func", None)
-        owner = h if isinstance(h, type) else type(h)  # a handler, or its class
-        module = sys.modules.get(getattr(func, "__module__", None) or owner.__module__)
-        if module is None or module in seen:
-            continue
-        seen.add(module)
-        found += [d for d in declared_in(module, module.__name__.rpartition(".")[2])
-                  if d.cls not in {f.cls for f in found}]
-    for cls in extra:
-        name = section_name(cls)
-        if name is None:
-            raise TypeError("%r is not marked with @section" % (cls,))
-        if cls not in {f.cls for f in found}:
-            found.append(Declared(name, cls, cls.__module__.rpartition(".")[2]))
+    found = loader_sections(handlers, extra)
     if builtins:
         taken = {f.name for f in found}
         found += [d for d in builtin_sections() if d.name not in taken]
@@ -170,6 +159,8 @@ class Harness:
         for name, more in self.settings.networks.items():
             self.chats[name] = FakeChat(name, more.nick, command_prefix=more.command_prefix)
             self.bot.register_chat(self.chats[name])
+        from .reload import PluginReloader
+        self.bot.reloader = PluginReloader(self.bot)
         for h in handlers:
             self.bot.add_handler(h)
         self.bot.start()
@@ -208,6 +199,16 @@ class Harness:
 
     def publish(self, topic: str, **fields: Any) -> Any:
         return self._now(self.bot.publish(topic, **fields))
+
+    def give_modes(self, nick: str, modes: str, channel: str = "#pubbot", *,
+                   network: Optional[str] = None) -> None:
+        """C{nick} now holds C{modes} (letters: C{"o"}, C{"v"}, C{""} for none) in C{channel}."""
+        chat = self.chats[network] if network else self.chat
+        if channel not in chat.rosters:
+            chat.rosters[channel] = []
+        if nick not in chat.rosters[channel]:
+            chat.rosters[channel].append(nick)
+        chat.channel_modes[(channel.lower(), nick.lower())] = modes
 
     def stop(self) -> Any:
         return self._now(self.bot.stop())
@@ -393,3 +394,59 @@ class ReactorStalls:
     @property
     def ticks(self) -> int:
         return self.watch.ticks
+#: Who says the examples L{check_examples} runs: an admin and a channel op.
+EXAMPLE_SPEAKER = "tester"
+
+
+def _finished(harness: Harness, d: Deferred, limit: float = 60.0) -> Any:
+    """What C{d} fires with, advancing the clock a second at a time (at most C{limit}) until it does."""
+    results: list = []
+    d.addBoth(results.append)
+    waited = 0.0
+    while not results and waited < limit:
+        harness.clock.advance(1.0)
+        waited += 1.0
+    if not results:
+        raise AssertionError("no answer after %gs" % (limit,))
+    outcome = results[0]
+    if hasattr(outcome, "raiseException"):
+        outcome.raiseException()
+    return outcome
+
+
+def check_examples(module: ModuleType, config: Optional[dict] = None) -> int:
+    """
+    Run the examples (L{pubbot.api.example}) of C{module}'s handlers and
+    return how many ran. Each handler's run in order, in a L{Harness} of
+    all the module's handlers (with C{config}), said in C{#pubbot} by
+    someone who is an admin and a channel op; the answer must be the
+    example's (C{...} stands for any text). Raises AssertionError naming
+    every example that failed.
+    """
+    from .core.help import matches
+    from .loader import _providers
+    handlers = _providers([module])
+    settings = dict(config or {})
+    plugins = dict(settings.get("plugins", {}))
+    plugins["admins"] = list(plugins.get("admins", ())) + [EXAMPLE_SPEAKER]
+    settings["plugins"] = plugins
+    count, problems = 0, []
+    for handler in handlers:
+        examples = getattr(handler, "examples", ())
+        if not examples:
+            continue
+        harness = Harness(*handlers, config=settings)
+        harness.give_modes(EXAMPLE_SPEAKER, "o")
+        for said, expected in examples:
+            count += 1
+            try:
+                reply = _finished(harness, harness.say(said, source=EXAMPLE_SPEAKER, account=EXAMPLE_SPEAKER))
+            except Exception as e:  # noqa: BLE001 - reported with the example
+                problems.append("%s: %r raised %s: %s" % (handler.name, said, type(e).__name__, e))
+                continue
+            answer = "\n".join(reply.lines) if isinstance(reply, Reply) else None
+            if answer is None or not matches(answer, expected):
+                problems.append("%s: %r answered %r, not %r" % (handler.name, said, answer, expected))
+    if problems:
+        raise AssertionError("examples that failed:\n" + "\n".join(problems))
+    return count

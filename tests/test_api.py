@@ -273,6 +273,9 @@ class AdminCommandTests(SynchronousTestCase):
         self.assertIsNone(bot.reply("pubbot: when is lunch?", source="eve"))
         self.assertEqual(bot.reply("pubbot: when  Someone  says x reply y", source="eve"),
                          "Sorry eve, only admins can use when.")
+        # (one refusal a minute each)
+        self.assertIsNone(bot.reply("!when", source="eve"))
+        bot.clock.advance(60)
         self.assertEqual(bot.reply("!when", source="eve"), "Sorry eve, only admins can use when.")
         self.assertEqual(spy.texts, [])
         self.assertIsNone(bot.reply("pubbot: when is lunch?", account="root"))

@@ -66,6 +66,17 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(top.bot.outbox, top.bot.bus.outbox)
         self.assertEqual(top.bot.store.client.address.db, 2)
 
+    def test_jobs_run_only_in_the_lease_holder(self):
+        top = self.make(IRC + REDIS)
+        cluster = top.getServiceNamed("cluster")
+        self.assertFalse(top.bot.jobs.owner())
+        cluster.gate.active = True
+        cluster.lease.held, cluster.lease.deadline = True, cluster.reactor.seconds() + 10
+        self.assertTrue(top.bot.jobs.owner())
+        cluster.reactor.advance(11)
+        self.assertFalse(top.bot.jobs.owner())
+        self.assertTrue(self.make(IRC).bot.jobs.owner())
+
     def test_stand_ins_for_the_owners_networks(self):
         from pubbot.cluster.remote import RemoteChat
         top = self.make(IRC + REDIS)
@@ -213,6 +224,27 @@ class RemoteChatTests(SynchronousTestCase):
         self.assertEqual((remote.network, remote.server_network), ("irc", "Libera.Chat"))
         remote.update({"server_network": 5}, "host:1")
         self.assertIsNone(remote.server_network)
+
+    def test_the_owners_modes_reach_the_workers_for_permissions(self):
+        from pubbot.cluster.remote import RemoteChat, describe
+
+        class Irc:
+            nick, connected = "pubbot", True
+
+            def channels(self):
+                return {"#Ops": [{"nick": "Carol", "modes": "ov"}, {"nick": "dave", "modes": ""}]}
+
+            def roster(self, channel):
+                return ["Carol", "dave"]
+
+        state = describe(Irc())
+        self.assertEqual(state["modes"], {"#Ops": {"Carol": "ov"}})
+        remote = RemoteChat(None, "irc", "pubbot")
+        remote.update(state, "host:1")
+        self.assertEqual((remote.modes("#ops", "carol"), remote.modes("#ops", "dave")), ("ov", ""))
+        for junk in ({"modes": "x"}, {"modes": {"#ops": ["carol"]}}, {"modes": {"#ops": {"carol": 5}}}):
+            remote.update(junk, "host:1")
+            self.assertEqual(remote.modes("#ops", "carol"), "")
 
     def test_sends_through_the_reply_stream_by_network(self):
         from pubbot.cluster.remote import RemoteChat

@@ -4,12 +4,20 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.api import command
 from pubbot.plugins import core
-from pubbot.testing import Harness
+from pubbot.testing import Harness, check_examples
 
 
 @command("dropped", usage="<x>")
 def dropped(msg):
     """A drop-in's command."""
+
+
+def make(i):
+    @command("cmd%03d" % i)
+    def f(msg):
+        """A generated command."""
+    f.func.__module__ = "generated%02d" % (i // 10)
+    return f
 
 
 class CorePluginTests(SynchronousTestCase):
@@ -30,30 +38,48 @@ class CorePluginTests(SynchronousTestCase):
         self.bot.clock.advance(3 * 86400 + 2 * 3600 + 3 * 60 + 4)
         self.assertEqual(self.bot.reply("!uptime"), "I have been up for 3 days, 2:03:04.")
 
-    def test_help_lists_every_trigger_including_dropins(self):
+    def test_help_names_plugins_and_their_commands_including_dropins(self):
         text = self.bot.reply("!help", private=True)
-        self.assertIn("!ping: Answers pong", text)
-        self.assertIn("!dropped <x>: A drop-in's command.", text)
-        self.assertEqual(len(text.split("\n")), 5)
+        self.assertEqual(text, "core: !help !ping !uptime !version; test_core_plugins: !dropped; "
+                               "!help <command> or <plugin> for more.")
 
-    def test_help_in_channel_sends_privately(self):
-        text = self.bot.reply("!help", source="carol")
-        self.assertIn("carol", text)
-        target, listing, kind = self.bot.sent[0]
-        self.assertEqual((target, kind), ("carol", "notice"))
-        self.assertIn("!uptime", listing)
+    def test_help_answers_in_the_channel_within_the_reply_cap(self):
+        bot = Harness(core.help, *[make(i) for i in range(200)], config={"irc": {"max_reply_lines": 2}})
+        text = bot.reply("!help", source="carol")
+        lines = text.split("\n")
+        self.assertEqual(len(lines), 2)
+        self.assertTrue(all(len(line) <= 300 for line in lines))
+        self.assertTrue(lines[-1].endswith("… !help <command> or <plugin> for more."), lines[-1])
+        self.assertEqual([(target, kind) for target, _, kind in bot.sent], [("#pubbot", "say")])
 
     def test_help_for_one_command(self):
-        self.assertEqual(self.bot.reply("!help ping"), "!ping: Answers pong: am I alive?")
-        self.assertEqual(self.bot.reply("!help !ping"), "!ping: Answers pong: am I alive?")
+        self.assertEqual(self.bot.reply("!help ping"), "!ping: Answers pong: am I alive?\ne.g. !ping → pong")
+        self.assertEqual(self.bot.reply("!help !ping"), "!ping: Answers pong: am I alive?\ne.g. !ping → pong")
+        self.assertEqual(self.bot.reply("!help dropped"), "!dropped <x>: A drop-in's command.")
         self.assertEqual(self.bot.reply("!help nosuch"),
-                         "I know no command 'nosuch'; say !help for the list.")
+                         "I know no command or plugin 'nosuch'; say !help for the list.")
         self.assertEqual(self.bot.reply("!help caf\u00e9"),
-                         "I know no command 'caf\u00e9'; say !help for the list.")
+                         "I know no command or plugin 'caf\u00e9'; say !help for the list.")
 
-    def test_help_count_in_words(self):
-        bot = Harness(core.help)
-        self.assertEqual(bot.reply("!help", source="carol"),
-                         "carol: I've sent you the one thing I answer to.")
-        self.assertEqual(self.bot.reply("!help", source="carol"),
-                         "carol: I've sent you the 5 things I answer to.")
+    def test_help_for_one_plugin(self):
+        self.assertEqual(self.bot.reply("!help core").split("\n"), [
+            "!help [command|plugin]: The plugins and their commands; "
+            "'help <command>' or 'help <plugin>' for one.",
+            "!ping: Answers pong: am I alive?", "!version: Says which pubbot, Twisted and Python this is.",
+            "!uptime: Says how long I have been running."])
+
+    def test_help_shows_what_a_command_needs(self):
+        bot = Harness(core.help, core.ping, config={"permissions": {"ping": "op"}})
+        self.assertEqual(bot.reply("!help ping").split("\n")[0], "!ping [op]: Answers pong: am I alive?")
+
+    def test_bad_arguments_answer_the_usage_line_once_a_minute(self):
+        self.assertEqual(self.bot.reply("!help me please"), "Usage: !help [command|plugin]")
+        self.assertIsNone(self.bot.reply("!help me please"))
+        self.assertEqual(self.bot.reply("!ping you", source="bob"), "Usage: !ping")
+        self.bot.clock.advance(60)
+        self.assertEqual(self.bot.reply("!help me please"), "Usage: !help [command|plugin]")
+        # a remark addressed to the bot is not a command given wrong
+        self.assertIsNone(self.bot.reply("pubbot: ping me later", source="dan"))
+
+    def test_the_examples_run(self):
+        self.assertEqual(check_examples(core), 6)

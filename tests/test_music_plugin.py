@@ -77,7 +77,7 @@ class HandlerTests(PluginTestCase):
 
     def test_help_lists_the_commands(self):
         h = Harness(core.help, *HANDLERS)
-        text = h.reply("!help", private=True)
+        text = h.reply("!help music", private=True)
         self.assertIn("!skip [N]: Starts or joins a vote to skip N tracks", text)
         self.assertIn("!canhas <artist>: Replaces the queue with tracks by that artist.", text)
 

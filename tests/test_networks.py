@@ -38,7 +38,7 @@ class RoutingTests(SynchronousTestCase):
 
     def test_help_by_notice_goes_to_the_asking_network(self):
         self.h.reply("?help", network="libera", source="bob")
-        self.assertEqual([target for target, _, kind in self.libera.sent], ["bob", "#pubbot"])
+        self.assertEqual([target for target, _, kind in self.libera.sent], ["#pubbot"])
         self.assertEqual(self.irc.sent, [])
 
     def test_announce_reaches_every_network(self):

@@ -187,8 +187,8 @@ class TeachingTests(SynchronousTestCase):
         self.assertEqual(self.bot.reply("elsewhere", source="b"), "from afar")
 
     def test_help_lists_the_syntax(self):
-        text = self.bot.reply("!help", private=True)
-        self.assertIn("!when someone says <phrase> reply <response> [N%]: Admins: teach me", text)
+        text = self.bot.reply("!help education", private=True)
+        self.assertIn("!when someone says <phrase> reply <response> [N%] [admin]: Admins: teach me", text)
         self.assertIn("<thing> is <text>: Remembers a factoid", text)
         self.assertIn("<thing>?: Recalls a factoid", text)
         self.assertIn("!forget <thing>", text)

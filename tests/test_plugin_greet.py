@@ -69,7 +69,7 @@ class GreetTests(SynchronousTestCase):
 
     def test_shown_by_help(self):
         self.assertIn("(someone joins): Greets people who join",
-                      self.bot.reply("!help", private=True))
+                      self.bot.reply("!help greet", private=True))
 
 
 class FirstTimeTests(SynchronousTestCase):

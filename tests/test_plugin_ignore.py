@@ -106,6 +106,8 @@ class IgnoreTests(SynchronousTestCase):
     def test_refused_to_others(self):
         refusal = "Sorry eve, only admins can use ignore."
         self.assertEqual(self.bot.reply("!ignore add bob", source="eve"), refusal)
+        self.assertIsNone(self.bot.reply("!ignore list", source="eve"))  # refusals: one a minute
+        self.bot.clock.advance(60)
         self.assertEqual(self.bot.reply("!ignore list", source="eve"), refusal)
         self.assertEqual(self.successResultOf(self.bot.store.hgetall(ENTRIES_KEY)), {})
 

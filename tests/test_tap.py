@@ -141,7 +141,7 @@ class TwistdTests(SynchronousTestCase):
             '[store]\npath = "%s"\n') % (DROPINS, os.path.join(cwd, "store.sqlite")))
         out = subprocess.run(
             twistd_argv("--pidfile=", "-n", "pubbot", "--config", config),
-            input="!ping\nfoo=1, bar=2\n!help\n", capture_output=True, text=True,
+            input="!ping\nfoo=1, bar=2\n!help ping\n", capture_output=True, text=True,
             env=bot_env(), cwd=cwd, timeout=120)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         lines = out.stdout.splitlines()

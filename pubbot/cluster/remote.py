@@ -38,6 +38,8 @@ class RemoteChat:
         self.server_network: Optional[str] = None
         self.owner: Optional[str] = None
         self._channels: dict[str, list[str]] = {}
+        #: lower-cased channel -> lower-cased nick -> mode letters, for those holding any.
+        self._modes: dict[str, dict[str, str]] = {}
 
     def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> Any:
         return self.bot.bus.relay(self.network, target, text, kind, person)
@@ -51,6 +53,10 @@ class RemoteChat:
 
     def channels(self) -> dict:
         return {name: list(nicks) for name, nicks in self._channels.items()}
+
+    def modes(self, channel: str, nick: str) -> str:
+        """C{nick}'s modes in C{channel} as the owner last published them (for permissions)."""
+        return self._modes.get(channel.lower(), {}).get(nick.lower(), "")
 
     def update(self, state: Any, owner: Optional[str]) -> None:
         """Take what the owner published about this network (ignoring anything malformed)."""
@@ -68,6 +74,13 @@ class RemoteChat:
         if isinstance(channels, dict):
             self._channels = {str(c): [str(n) for n in nicks] for c, nicks in channels.items()
                               if isinstance(nicks, list)}
+        modes = state.get("modes")
+        self._modes = {}
+        if isinstance(modes, dict):
+            for channel, held in modes.items():
+                if isinstance(held, dict):
+                    self._modes[str(channel).lower()] = {
+                        str(n).lower(): m for n, m in held.items() if isinstance(m, str)}
 
 
 def describe(service: Any) -> dict:
@@ -79,12 +92,22 @@ def describe(service: Any) -> dict:
     elif isinstance(getattr(service, "channel", None), str):
         names = [service.channel]
     channels = {}
+    modes: dict[str, dict[str, str]] = {}
+    if isinstance(listed, dict):  # the IRC service's roster entries carry each member's modes
+        for name, entries in listed.items():
+            held = {str(e["nick"]): e["modes"] for e in entries or ()
+                    if isinstance(e, dict) and e.get("modes") and isinstance(e.get("nick"), str)}
+            if held:
+                modes[str(name)] = held
     for name in names:
         try:
             channels[str(name)] = [str(n) for n in service.roster(name)]
         except Exception:  # noqa: BLE001 - a roster must never stop the heartbeat
             channels[str(name)] = []
     connected = getattr(service, "connected", None)
-    return {"nick": getattr(service, "nick", None),
-            "connected": True if connected is None else bool(connected),
-            "server_network": getattr(service, "server_network", None), "channels": channels}
+    described = {"nick": getattr(service, "nick", None),
+                 "connected": True if connected is None else bool(connected),
+                 "server_network": getattr(service, "server_network", None), "channels": channels}
+    if modes:
+        described["modes"] = modes
+    return described

@@ -84,6 +84,8 @@ class Cluster(MultiService):
         self.gate.lost_observers.append(self._stand_in)
         bot.bus = self.bus
         bot.outbox = self.bus.outbox
+        # Jobs run once per cluster: here only while this process holds the IRC lease.
+        bot.jobs.owner = lambda: self.gate.active and self.lease.valid()
         self.store_client = store_client
         Clients(self.lease_client).setServiceParent(self)
         self.fanout.setServiceParent(self)

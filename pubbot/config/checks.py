@@ -136,3 +136,14 @@ def hosts(values: tuple) -> Optional[str]:
         if not name.match(ascii_name):
             return "has %r, which is not a host name, IP address or CIDR network" % (v,)
     return None
+
+
+#: Who may use a command, from least to most ([permissions], pubbot.core.permissions).
+LEVELS = ("anyone", "voice", "op", "admin")
+
+
+def level(value: Any) -> Optional[str]:
+    """A permission level (C{anyone}, C{voice}, C{op}, C{admin})."""
+    if value not in LEVELS:
+        return "must be one of %s, not %r" % (", ".join(LEVELS), value)
+    return None

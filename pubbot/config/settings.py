@@ -248,6 +248,8 @@ class Settings:
     web: WebSettings = table(WebSettings)
     manhole: ManholeSettings = table(ManholeSettings)
     console: ConsoleSettings = table(ConsoleSettings)
+    #: [permissions]: a command's word -> the level it needs (see L{pubbot.core.permissions}).
+    permissions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: The declared sections' values by table name ([music], [greet], [weather], ...).
     sections: Mapping[str, Any] = field(default_factory=_no_sections, repr=False)
 
@@ -336,6 +338,9 @@ def _build(cls: type, data: Any, path: str) -> Any:
         if cls is Settings and name == "networks":
             values[name] = _networks(data.get(name, {}))
             continue
+        if cls is Settings and name == "permissions":
+            values[name] = _permissions(data.get(name, {}))
+            continue
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[name] = _build(kind, data.get(name, {}), sub)
             continue
@@ -372,6 +377,19 @@ def _networks(data: Any) -> Mapping[str, IrcSettings]:
             raise ConfigError("[%s] server must be set" % (path,))
         networks[name] = dataclasses.replace(built, name=name)
     return MappingProxyType(networks)
+
+
+def _permissions(data: Any) -> Mapping[str, str]:
+    """[permissions]: C{word = "level"} for any command, the word as typed after the prefix."""
+    if not isinstance(data, dict):
+        raise ConfigError("[permissions] must be a table, not %s" % (_describe(data),))
+    table = {}
+    for word, level in data.items():
+        problem = checks.level(level)
+        if problem:
+            raise ConfigError("[permissions] %s %s" % (word, problem))
+        table[word.lower()] = level
+    return MappingProxyType(table)
 
 
 def network_label(network: IrcSettings, settings: Settings) -> str:
@@ -538,6 +556,8 @@ def effective(settings: Any, mask: bool = True) -> dict:
             out.update((name, effective(section, mask)) for name, section in value.items())
         elif dataclasses.is_dataclass(value):
             out[f.name] = effective(value, mask)
+        elif f.name == "permissions":
+            out[f.name] = dict(value)
         elif isinstance(value, Mapping):  # [networks.NAME] tables (their name is the table's)
             out[f.name] = {name: {k: v for k, v in effective(table, mask).items() if k != "name"}
                            for name, table in value.items()}

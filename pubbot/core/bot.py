@@ -12,8 +12,10 @@ from zope.interface import implementer
 from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher
 from .events import IChatEvents
+from .jobs import Jobs, Later
 from .localbus import LocalBus, flow
 from .message import Message, Reply
+from .permissions import unenforced
 
 log = Logger()
 
@@ -55,8 +57,13 @@ class Bot:
         self.running = False
         #: Stops the daemon cleanly (the tap sets it to the reactor's stop), or None.
         self.shutdown: Optional[Callable[[], Any]] = None
+        #: Reloads plugins by name (C{!reload}): a L{pubbot.reload.PluginReloader}, set by
+        #: the service maker and the test harness; None where reloading is not offered.
+        self.reloader: Any = None
         #: Who asked for the input to pause (see L{hold_input}).
         self.input_holders: set = set()
+        #: The plugins' jobs (L{pubbot.core.jobs}).
+        self.jobs = Jobs(self)
 
     # handlers
 
@@ -76,9 +83,12 @@ class Bot:
                 handler.start(self)
             except Exception:
                 log.failure("plugin {plugin} failed to start", plugin=handler.name)
+        for word in unenforced(self):
+            log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
 
     def stop(self) -> Deferred:
         self.running = False
+        self.jobs.stop()
         stops = [maybeDeferred(h.stop).addErrback(
             lambda f, name=h.name: log.failure("plugin {plugin} failed to stop", f, plugin=name))
             for h in self.handlers]
@@ -219,6 +229,26 @@ class Bot:
     def roster(self, network: str, channel: str) -> list:
         service = self.chat_services.get(network)
         return list(service.roster(channel)) if service is not None else []
+
+    def modes(self, network: Optional[str], channel: Optional[str], nick: Optional[str]) -> str:
+        """
+        The channel mode letters (C{"ov"}) C{nick} holds in C{channel} on
+        C{network}, as that network's chat service knows them live; empty
+        when unknown (a service without modes, a Redis worker's stand-in).
+        """
+        service = self.chat_services.get(network) if network else None
+        modes = getattr(service, "modes", None)
+        if modes is None or not channel or not nick:
+            return ""
+        try:
+            return modes(channel, nick) or ""
+        except Exception:
+            log.failure("modes of {nick} in {channel} failed", nick=nick, channel=channel)
+            return ""
+
+    def later(self, seconds: float, func: Callable, *args: Any) -> Later:
+        """Run C{func(*args)} once in C{seconds}, isolated like a job (see L{pubbot.core.jobs.Jobs.later})."""
+        return self.jobs.later(seconds, func, *args)
 
     def uptime(self) -> float:
         return self.clock.seconds() - self.started_at

@@ -199,6 +199,15 @@ class Roster:
         chan = self.channels.get(channel)
         return list(chan.members) if chan is not None else []
 
+    def modes(self, channel: str, nick: str) -> str:
+        """The prefix mode letters (C{"ov"}) C{nick} holds in C{channel}; empty when none or unknown."""
+        chan = self.channels.get(channel)
+        held = chan.members.get(nick) if chan is not None else None
+        if not held:
+            return ""
+        symbols, modes = self.prefix_symbols, self.prefix_modes
+        return "".join(modes[i] for c in held if 0 <= (i := symbols.find(c)) < len(modes))
+
     def entries(self, channel: str, limit: Optional[int] = None) -> list[dict]:
         """
         Members as dicts: nick, prefix (symbols, "@+"), modes (letters, "ov"),

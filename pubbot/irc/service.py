@@ -453,8 +453,47 @@ class IRCService(Service):
     def action(self, target: str, text: str) -> None:
         self.send(target, text, "action")
 
+    def reconfigure(self, settings) -> None:
+        """
+        Take up changed settings of this network on the live connection
+        (see L{pubbot.reload.Reconfigurer}, which keeps the keys a
+        connection cannot change): channels joined and parted, the
+        throttle, reply caps, command prefix and timers.
+        """
+        old_wanted = {self.isupport.fold(name): name for name, _ in self.wanted_channels}
+        self.settings = settings
+        self.command_prefix = settings.command_prefix
+        t, throttle = settings.throttle, self.throttle
+        throttle.burst, throttle.per_second, throttle.enabled = t.burst, t.per_second, t.enabled
+        self.throttle.max_per_person = 2 + 2 * max(settings.max_reply_lines, settings.max_private_lines)
+        wanted = []
+        for entry in settings.channels:
+            name, _, key = entry.partition(" ")
+            wanted.append((name, key.strip() or None))
+        self.wanted_channels = wanted
+        fold = self.isupport.fold
+        now = {fold(name) for name, _ in wanted}
+        live = self.current is not None and self.connected
+        for name, key in wanted:
+            if fold(name) not in old_wanted:
+                self.log.info("joining {channel} (config reloaded)", channel=name)
+                if live:
+                    self.current.join(name, key)
+        for folded, name in old_wanted.items():
+            if folded not in now:
+                call = self._rejoins.pop(name, None)
+                if call is not None and call.active():
+                    call.cancel()
+                self.log.info("leaving {channel} (config reloaded)", channel=name)
+                if live:
+                    self.current.send("PART", name, "bye")
+
     def roster(self, channel: str) -> list:  # type: ignore[override]
         return self.rosters.nicks(channel)
+
+    def modes(self, channel: str, nick: str) -> str:
+        """C{nick}'s live prefix modes in C{channel} (C{"o"}, C{"v"}, ...), for permissions."""
+        return self.rosters.modes(channel, nick)
 
     # dashboard
 

@@ -3,49 +3,39 @@
 import platform
 
 import twisted
-from pubbot.api import PUBBOT_VERSION, command, format_duration, one_line
+from pubbot.api import PUBBOT_VERSION, command, example, format_duration, help_text, require
 
 
-def _describe(handler, prefix: str) -> list:
-    """Help lines for C{handler}: commands are shown with the command prefix."""
-    if not handler.triggers:
-        return []
-    text = handler.description or "(no description)"
-    lead = prefix if getattr(handler, "command_word", None) else ""
-    return ["%s%s: %s" % (lead, trigger, text) for trigger in handler.triggers]
-
-
-@command("help", args=r"(?P<topic>\S+)", usage="[command]")
+@command("help", args=r"(?P<topic>\S+)", usage="[command|plugin]")
+@example("!help ping", "!ping: Answers pong: am I alive?\ne.g. !ping → pong")
+@example("!help", "core: !help !ping !reload !uptime !version...")
 def help(msg, topic=None):
-    """Lists every trigger with what it does; 'help <command>' for one."""
-    handlers = msg.bot.handlers
-    prefix = msg.bot.command_prefix(msg.network)  # the prefix of the network asking
-    if topic:
-        word = topic.lower()
-        if prefix and word.startswith(prefix):
-            word = word[len(prefix):]
-        lines = [line for h in handlers for line in _describe(h, prefix)
-                 if word in (t.split(" ", 1)[0].lower() for t in h.triggers)]
-        return {"content": lines or "I know no command '%s'; say %shelp for the list." % (
-            one_line(topic, 32), prefix)}
-    lines = [line for h in handlers for line in _describe(h, prefix)]
-    if msg.private or msg.protocol == "console":
-        return {"content": lines}
-    msg.bot.send(msg.network, msg.source, "\n".join(lines), "notice")
-    return {"content": "%s: I've sent you the %s I answer to." % (msg.source, _things(len(lines)))}
+    """The plugins and their commands; 'help <command>' or 'help <plugin>' for one."""
+    return {"content": help_text(msg, topic)}
 
 
-def _things(count: int) -> str:
-    return "one thing" if count == 1 else "%d things" % (count,)
+@command("reload", args=r"(?P<plugin>\S+)", usage="<plugin>")
+@require("admin")
+@example("!reload nosuch", "Not reloaded: I know no plugin 'nosuch'.")
+def reload(msg, plugin=None):
+    """Admins: loads a plugin's code again (drop-ins and installed ones), staying on IRC."""
+    if not plugin:
+        return {"content": "Which plugin? Say %sreload <plugin>." % (msg.bot.command_prefix(msg.network),)}
+    reloader = msg.bot.reloader
+    if reloader is None:
+        return {"content": "Reloading plugins is not offered here."}
+    return {"content": reloader.answer(plugin)}
 
 
 @command("ping")
+@example("!ping", "pong")
 def ping(msg):
     """Answers pong: am I alive?"""
     return {"content": "pong"}
 
 
 @command("version")
+@example("!version", "pubbot ... on Twisted ..., Python ...")
 def version(msg):
     """Says which pubbot, Twisted and Python this is."""
     return {"content": "pubbot %s on Twisted %s, Python %s" % (
@@ -53,6 +43,7 @@ def version(msg):
 
 
 @command("uptime")
+@example("!uptime", "I have been up for ...")
 def uptime(msg):
     """Says how long I have been running."""
     return {"content": "I have been up for %s." % format_duration(msg.bot.uptime())}

@@ -36,8 +36,8 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import (
-    CHAT_LINES, Handler, IBatchHandler, Limits, command, fill, format_duration, handle_each, is_admin,
-    one_line, patterns, person_key, sentence
+    CHAT_LINES, Handler, IBatchHandler, Limits, command, example, fill, format_duration, handle_each,
+    is_admin, one_line, patterns, person_key, sentence
 )
 
 log = Logger()
@@ -396,6 +396,8 @@ def _reply(text: str) -> dict:
 @command("when", args=_TEACH_ARGS, flags=re.IGNORECASE | re.DOTALL,
          usage="someone says <phrase> reply <response> [N%]",
          admin=True, refusal="Sorry %(nick)s, only admins can teach me replies.")
+@example("!when someone says hello reply hi there", "OK, when someone says 'hello' I'll reply 'hi there'.")
+@example("hello", "hi there")
 async def teach(msg, teaching=None):
     """Admins: teach me a reply (%(nick)s is who spoke; [N%] replies only N% of the time)."""
     education = _education(msg)
@@ -496,6 +498,7 @@ def _percent(probability: float) -> str:
 
 
 @command("forget", args=r"(?P<what>.+)", flags=re.IGNORECASE | re.DOTALL, usage="<thing>")
+@example("!forget tea", "I knew nothing about tea.")
 async def forget(msg, what=None):
     """Forgets a factoid; admins: 'forget when someone says <phrase>' forgets a taught reply."""
     education = _education(msg)
@@ -534,6 +537,7 @@ def _factoid_key(text: str) -> str:
 
 @command("what", args=r"do\s+you\s+know\s+about\s+(?P<what>.+?)\??", flags=re.IGNORECASE | re.DOTALL,
          usage="do you know about <thing>")
+@example("!what do you know about tea", "I know nothing about tea.")
 def what_do_you_know(msg, what=None):
     """Tells what I know about something: its factoid and the taught replies it appears in."""
     return _what_i_know(msg, what)
@@ -705,6 +709,7 @@ FACTOID_FILTER = patterns.bounded(" is ", re.IGNORECASE)
 
 factoid = Handler(_set_factoid, [CHAT_LINES], name="factoid", triggers=("<thing> is <text>",),
                   matcher=_match_factoid, content_filter=FACTOID_FILTER)
+factoid = example("pubbot: tea is hot", "OK, tea is hot.")(example("tea?", "tea is hot")(factoid))
 
 _ASKING = patterns.linear(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
 #: Asked about, unknown, and still no answer: "what is up", "what is going on".

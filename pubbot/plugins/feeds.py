@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import IHandler, clean_text, command, patterns
+from pubbot.api import IHandler, clean_text, command, example, patterns
 from pubbot.feeds.parse import checked_url, feed_fetcher
 from pubbot.feeds.poller import DEFAULT_INTERVAL, MIN_INTERVAL, Feed, FeedPoller
 
@@ -117,6 +117,7 @@ def feed_add(msg, rest=None):
 
 @command("feed del", args=r"(?P<what>\S+)", usage="<url|id>", admin=True,
          description="Admins: stop following a feed.")
+@example("!feed del 3", "I follow no feed 3; say !feed list.")
 def feed_del(msg, what=None):
     poller = poller_of(msg)
     if poller is None:
@@ -127,6 +128,7 @@ def feed_del(msg, what=None):
 
 
 @command("feed list", admin=True, description="Admins: the feeds I follow.")
+@example("!feed list", "I follow no feeds; add one with !feed add <url>.")
 def feed_list(msg):
     poller = poller_of(msg)
     if poller is None:

@@ -8,7 +8,8 @@ from datetime import date, datetime
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from pubbot.api import CHAT_LINES, Handler, RateLimiter, checks, command, key, patterns, possessive, section
+from pubbot.api import (CHAT_LINES, Handler, RateLimiter, checks, command, example, key, patterns, possessive,
+                        section)
 
 
 @section("fun")
@@ -34,6 +35,7 @@ MENTION_FILTER = ("hristmas", "HRISTMAS")
 
 
 @command("blame")
+@example("!blame", "It's all ... fault...")
 def blame(msg):
     """Finds someone in the channel to blame."""
     me = msg.bot.nick(msg.network).lower()
@@ -70,6 +72,7 @@ def _countdown(days: int) -> str:
 
 
 @command("christmas")
+@example("!christmas", "Only ... 'til Christmas!")
 def christmas(msg):
     """Counts the days until Christmas."""
     return {"content": _countdown(days_until_christmas(today(msg.bot)))}

@@ -14,8 +14,8 @@ from typing import Optional
 from twisted.internet.defer import Deferred
 
 from pubbot.api import (
-    CHAT_LINES, Handler, Limits, RateLimiter, command, format_duration, one_line, patterns, person_key,
-    possessive
+    CHAT_LINES, Handler, Limits, RateLimiter, command, example, format_duration, one_line, patterns,
+    person_key, possessive
 )
 
 KARMA_KEY = "karma"
@@ -107,10 +107,12 @@ class Karma(Handler):
         return {"content": " ".join(lines), "weight": CHANGE_WEIGHT} if lines else None
 
 
-karma = Karma()
+karma = example("tea++", "tea's karma is now 1.")(Karma())
 
 
 @command("karma", args=r"(?P<thing>.+)", usage="[<thing>|top|bottom]")
+@example("!karma tea", "tea has no karma.")
+@example("!karma top", "Nobody has any karma yet.")
 async def karma_query(msg, thing=None):
     """Tells a thing's karma, or the best ('karma top') or worst ('karma bottom') five."""
     word = (thing or "top").strip().lower()

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import IHandler, checks, clean_text, command, is_admin, key, person_key, section
+from pubbot.api import IHandler, checks, clean_text, command, example, is_admin, key, person_key, section
 from pubbot.reminders.book import ReminderBook
 from pubbot.reminders.when import WhenError, parse_when, zone_of
 
@@ -73,6 +73,9 @@ def _book(msg) -> Optional[ReminderBook]:
 
 @command("remind", args=r"(?P<rest>\S.*)", usage="me|#chan in 2h30m|at 09:55 <what> | list | cancel <N>",
          description="Reminds you (or a channel) of something at a time; 'remind list', 'remind cancel N'.")
+@example("!remind me in 2h tea", "OK tester, reminder 1 in 2:00:00.")
+@example("!remind list", "1: you at ...: tea")
+@example("!remind cancel 1", "tester: reminder 1 cancelled.")
 def remind(msg, rest=None):
     book = _book(msg)
     if book is None:
@@ -113,6 +116,7 @@ async def _remind(msg, book: ReminderBook, rest: str) -> Any:
 
 @command("tz", args=r"(?P<zone>\S+)", usage="[Area/City]",
          description="Sets (or says) the time zone your reminder times are in, e.g. 'tz Europe/London'.")
+@example("!tz Europe/Paris", "tester: OK, your times are in Europe/Paris.")
 def tz(msg, zone=None):
     book = _book(msg)
     if book is None:

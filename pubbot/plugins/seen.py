@@ -29,7 +29,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import (
-    CHAT_LINES, Handler, IBatchHandler, Limits, checks, format_duration, handle_each, key, one_line,
+    CHAT_LINES, Handler, IBatchHandler, Limits, checks, example, format_duration, handle_each, key, one_line,
     patterns, person_key, plural, section
 )
 
@@ -270,7 +270,7 @@ def _describe(record: dict, now: float) -> str:
     return "%s was last seen %s ago leaving %s%s." % (nick, ago, channel, why)
 
 
-seen = Seen()
+seen = example("!seen bob", "I haven't seen bob.")(Seen())
 
 
 @implementer(IPlugin, IBatchHandler)
@@ -469,4 +469,4 @@ class Tell(Handler):
             source, nick, " privately" if private else ""))
 
 
-tell = Tell()
+tell = example("!tell bob hi", "OK tester, I'll tell bob when they next speak.")(Tell())

@@ -1,6 +1,6 @@
 """!whoami: how the bot knows you, and what that lets you do."""
 
-from pubbot.api import command, is_admin, person_key, user_host
+from pubbot.api import command, example, is_admin, person_key, user_host
 
 
 def describe(msg) -> str:
@@ -26,5 +26,6 @@ def describe(msg) -> str:
 
 
 @command("whoami", description="Says how I know you (account or user@host) and whether you are an admin.")
+@example("!whoami", "tester: you are logged in as tester; I know you by that account; you are an admin...")
 def whoami(msg):
     return describe(msg)

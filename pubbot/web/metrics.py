@@ -51,6 +51,7 @@ class BotCollector:
         bot = self.bot
         yield from self._chat(bot)
         yield from self._handlers(bot)
+        yield from self._jobs(bot)
 
         messages = CounterMetricFamily(
             "pubbot_messages", "Messages published on the bus, by topic family.", labels=["family"])
@@ -168,6 +169,25 @@ class BotCollector:
                 buckets.append(("+Inf", cumulative))
             latency.add_metric([name], buckets, s.seconds)
         yield from (calls, errors, timeouts, latency)
+
+    def _jobs(self, bot) -> Iterator[Metric]:
+        jobs = getattr(bot, "jobs", None)
+        if jobs is None:
+            return
+        runs = CounterMetricFamily("pubbot_job_runs", "Job runs started, by job.", labels=["job"])
+        failures = CounterMetricFamily("pubbot_job_failures", "Job runs that failed or timed out, by job.",
+                                       labels=["job"])
+        skipped = CounterMetricFamily("pubbot_job_skipped", "Job runs skipped: the last one was still going.",
+                                      labels=["job"])
+        next_run = GaugeMetricFamily("pubbot_job_next_run_timestamp_seconds",
+                                     "When each job runs next (Unix time).", labels=["job"])
+        for job in jobs.report():
+            runs.add_metric([job["name"]], job["runs"])
+            failures.add_metric([job["name"]], job["failures"])
+            skipped.add_metric([job["name"]], job["skipped"])
+            if job["next_run"] is not None:
+                next_run.add_metric([job["name"]], job["next_run"])
+        yield from (runs, failures, skipped, next_run)
 
     def _feed(self, feed) -> Iterator[Metric]:
         hub = feed.hub

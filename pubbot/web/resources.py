@@ -8,6 +8,7 @@
   /events      the live feed (server-sent events)
   /metrics     Prometheus metrics
   /logs        the channel log's search page ([logs] channels)
+  /help        every command, with its examples
   /login       the token form (only when [web] token is set)
   /logout
   /<plugin paths>  what plugins put in bot.web_resources, e.g. /hooks/github
@@ -185,6 +186,7 @@ class DashboardRoot(Resource):
 
 def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth, history=None) -> DashboardRoot:
     """The whole tree, with the plugins' C{bot.web_resources} mounted (and C{/history} when given)."""
+    from .helppage import HelpResource
     from .metrics import MetricsResource
 
     root = DashboardRoot(auth)
@@ -200,6 +202,7 @@ def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth, history=None
     root.add(b"metrics", MetricsResource(registry))
     from .logsearch import LogSearchResource
     root.add(b"logs", LogSearchResource(bot))
+    root.add(b"help", HelpResource(bot))
     root.add(b"logout", LogoutResource(auth))
     root.add(b"login", LoginResource(auth), open=True)
     root.add(b"favicon.ico", notFound(), open=True)

@@ -191,6 +191,14 @@ def plugins(bot: Any) -> list:
     return out
 
 
+def jobs(bot: Any) -> list:
+    """Each scheduled job: its schedule, runs, failures, skipped runs and next run (Unix time)."""
+    scheduler = getattr(bot, "jobs", None)
+    if scheduler is None:
+        return []
+    return [_plain(job) for job in reported(scheduler.report, [])]
+
+
 def snapshot(bot: Any, feed: Any = None) -> dict:
     """The whole state: process, connections, music, cluster, brain, plugins, topics, feed."""
     cluster = bot.state.get("cluster")
@@ -215,6 +223,7 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "brain": _plain(brain) if isinstance(brain, dict) else None,
         "store": _plain(bot.state.get("store")) if isinstance(bot.state.get("store"), dict) else None,
         "plugins": plugins(bot),
+        "jobs": jobs(bot),
         "topics": dict(bot.dispatcher.topic_counts),
         "feed": feed_state,
     }

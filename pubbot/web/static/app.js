@@ -123,6 +123,18 @@
     $("topics").textContent = Object.entries(state.topics).map(([k, v]) => k + " " + v).join(" · ") || "none yet";
   }
 
+  function renderJobs(state) {
+    const jobs = state.jobs || [];
+    $("jobs-card").hidden = !jobs.length;
+    const body = $("jobs").tBodies[0];
+    body.replaceChildren();
+    for (const j of jobs) {
+      const next = j.next_run === null ? "–" : "in " + duration(Math.max(0, j.next_run - state.time));
+      body.appendChild(row([el("td", j.name), el("td", j.schedule), numCell(j.runs),
+        numCell(j.failures, undefined, j.failures ? "errors" : ""), numCell(j.skipped), el("td", next)]));
+    }
+  }
+
   function render(state) {
     $("process").textContent = state.process_id;
     $("uptime").textContent = "up " + duration(state.uptime);
@@ -131,6 +143,7 @@
     renderMusic(state);
     renderChannels(state);
     renderPlugins(state);
+    renderJobs(state);
   }
 
   async function poll() {

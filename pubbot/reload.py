@@ -1,0 +1,317 @@
+"""
+Changing plugins and settings without leaving IRC.
+
+L{PluginReloader} re-imports one drop-in or entry-point plugin (C{!reload
+<plugin>}, admins) and swaps its handlers and jobs at once: the new
+module is imported and its handlers started before anything of the old
+one is touched, so when the new code fails to import or start, the old
+one keeps running and the error is answered.
+
+L{Reconfigurer} re-reads the config file (on SIGHUP, see
+L{ReconfigureService}): plugin settings, C{[plugins] disabled},
+C{[permissions]}, each network's channels (joined and parted),
+throttle, reply caps and command prefix apply at once; what cannot
+change on a live connection (a network's server, nick, TLS, SASL ...)
+or process (the store, Redis, the web and manhole endpoints) is logged
+and keeps its old value until a restart. Neither drops a connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import signal
+import sys
+from types import MappingProxyType, ModuleType
+from typing import Any, Callable, Iterable, Optional
+
+from twisted.application.service import Service
+from twisted.internet.defer import maybeDeferred
+from twisted.logger import Logger
+
+from .config import settings as configmod
+from .core.help import command_word, plugin_of
+from .core.permissions import unenforced
+from .loader import _dropin_modules, _providers, handler_sections, load_handlers
+
+log = Logger()
+
+#: Settings tables a running process cannot take up: they keep their old values until a restart.
+RESTART_TABLES = ("store", "redis", "zmq", "music", "web", "manhole", "console", "brain")
+#: Keys of a network's table a live connection cannot change.
+RESTART_NETWORK_KEYS = ("name", "server", "nick", "alt_nicks", "tls_fingerprints", "tls_ca", "client_cert",
+                        "username", "realname", "nickserv_password", "nickserv_password_env", "sasl")
+
+
+def _module_name(handler: Any) -> str:
+    func = getattr(handler, "func", None)
+    return getattr(func, "__module__", None) or type(handler).__module__
+
+
+def builtin_stems() -> set[str]:
+    import pubbot.plugins as package
+    return {stem for d in package.__path__ for stem, _ in _dropin_modules(d)}
+
+
+class ReloadError(Exception):
+    """A reload that did not happen; the message says why, in one line."""
+
+
+class PluginReloader:
+    """Reloads the plugins of C{bot}; C{paths} are the drop-in directories ([plugins] paths)."""
+
+    def __init__(self, bot: Any, paths: Optional[Callable[[], Iterable[str]]] = None):
+        self.bot = bot
+        #: The drop-in directories, asked each time (a reloaded config may change them).
+        self.paths = paths or (lambda: [os.path.abspath(p) for p in bot.settings.plugins.paths])
+
+    def _import(self, name: str, old: Optional[ModuleType]) -> ModuleType:
+        """A fresh module for plugin C{name}; sys.modules keeps the old one if this fails."""
+        if old is not None:
+            module_name = old.__name__
+            spec = old.__spec__
+            origin = getattr(spec, "origin", None) or getattr(old, "__file__", None)
+            if not origin or not os.path.exists(origin):
+                raise ReloadError("%s has no source file to read again" % (name,))
+            locations = getattr(spec, "submodule_search_locations", None)
+        else:
+            module_name = "pubbot.plugins." + name
+            origin = next((os.path.join(d, name + ".py") for d in self.paths()
+                           if os.path.isfile(os.path.join(d, name + ".py"))), None)
+            if origin is None:
+                raise ReloadError("I know no plugin %r" % (name,))
+            locations = None
+        new_spec = importlib.util.spec_from_file_location(module_name, origin,
+                                                          submodule_search_locations=locations)
+        if new_spec is None or new_spec.loader is None:
+            raise ReloadError("%s cannot be imported from %s" % (name, origin))
+        module = importlib.util.module_from_spec(new_spec)
+        previous = sys.modules.get(module_name)
+        sys.modules[module_name] = module
+        try:
+            new_spec.loader.exec_module(module)
+        except (Exception, SystemExit) as e:  # a plugin's import may raise anything
+            if previous is not None:
+                sys.modules[module_name] = previous
+            else:
+                sys.modules.pop(module_name, None)
+            log.failure("plugin {plugin} failed to import again; the old one stays", plugin=name)
+            raise ReloadError(_one_line_error(e)) from e
+        return module
+
+    def reload(self, name: str) -> str:
+        """
+        Reload plugin C{name} (a drop-in's file name, an entry point's
+        module's last part); returns what was done, or raises
+        L{ReloadError} with the reason, the old code still running.
+        """
+        bot = self.bot
+        if not name.isidentifier():
+            raise ReloadError("%r is not a plugin name" % (name[:40],))
+        old_handlers = [h for h in bot.handlers if plugin_of(h) == name]
+        modules = {_module_name(h) for h in old_handlers}
+        if len(modules) > 1:
+            raise ReloadError("%s names more than one module: %s" % (name, ", ".join(sorted(modules))))
+        module_name = modules.pop() if modules else None
+        if module_name is not None and module_name.startswith("pubbot.plugins.") and name in builtin_stems():
+            raise ReloadError("%s is built in: it changes with pubbot itself (restart)" % (name,))
+        if module_name is None and name in builtin_stems():
+            raise ReloadError("%s is built in and disabled or not loaded" % (name,))
+        old_module = sys.modules.get(module_name) if module_name else None
+        module = self._import(name, old_module)
+        disabled = set(bot.settings.plugins.disabled)
+        others = {h.name for h in bot.handlers if h not in old_handlers}
+        new_handlers = []
+        for h in _providers([module]):
+            if h.name in disabled:
+                continue
+            if h.name in others:
+                self._restore(module, old_module)
+                raise ReloadError("%s has a handler named %s, as another plugin has" % (name, h.name))
+            new_handlers.append(h)
+        started = []
+        for h in new_handlers:
+            try:
+                h.start(bot)
+            except Exception as e:
+                log.failure("reloaded plugin {plugin} failed to start", plugin=h.name)
+                for s in started:
+                    _stop(s)
+                self._restore(module, old_module)
+                raise ReloadError("%s failed to start: %s" % (h.name, _one_line_error(e))) from e
+            started.append(h)
+        # The swap: no turn of the reactor between removing the old and adding the new.
+        for h in old_handlers:
+            bot.dispatcher.remove(h)
+        for h in new_handlers:
+            bot.dispatcher.add(h)
+        for h in old_handlers:
+            _stop(h)
+        if old_module is not None:
+            bot.jobs.cancel_module(old_module)
+        words = sorted({"!" + w for h in new_handlers if (w := command_word(h))})
+        jobs = sorted(h.name for h in new_handlers if hasattr(h, "schedule"))
+        log.info("reloaded plugin {plugin}: {count} handlers", plugin=name, count=len(new_handlers))
+        parts = ["%d handler%s" % (len(new_handlers), "" if len(new_handlers) == 1 else "s")]
+        if words:
+            parts.append("commands " + " ".join(words))
+        if jobs:
+            parts.append("jobs " + " ".join(jobs))
+        return "Reloaded %s: %s." % (name, "; ".join(parts))
+
+    def answer(self, name: str) -> str:
+        """L{reload}, as the one line C{!reload} answers."""
+        try:
+            return self.reload(name)
+        except ReloadError as e:
+            return "Not reloaded: %s." % (str(e).rstrip("."),)
+
+    @staticmethod
+    def _restore(module: ModuleType, old_module: Optional[ModuleType]) -> None:
+        if old_module is not None:
+            sys.modules[module.__name__] = old_module
+        else:
+            sys.modules.pop(module.__name__, None)
+
+
+def _stop(handler: Any) -> None:
+    maybeDeferred(handler.stop).addErrback(
+        lambda f: log.failure("plugin {plugin} failed to stop", f, plugin=handler.name))
+
+
+def _one_line_error(e: BaseException) -> str:
+    text = "%s: %s" % (type(e).__name__, e)
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+class Reconfigurer:
+    """Re-reads C{path} and applies what can change live to C{bot} and its chat services."""
+
+    def __init__(self, bot: Any, path: Optional[str]):
+        self.bot = bot
+        self.path = path
+
+    def read(self) -> Any:
+        """The file's settings: the core's tables, then those the bot's running plugins declare."""
+        data = {} if self.path is None else configmod.read(self.path)
+        core = configmod.parse_core(data)
+        return configmod.add_sections(core, data, handler_sections(self.bot.handlers))
+
+    def reconfigure(self) -> list[str]:
+        """Apply the config file now; returns what needs a restart (also logged). Never raises."""
+        try:
+            new = self.read()
+        except configmod.ConfigError as e:
+            log.error("config not reloaded, the old one stays: {error}", error=str(e))
+            return []
+        except Exception:
+            log.failure("config not reloaded, the old one stays")
+            return []
+        try:
+            return self._apply(new)
+        except Exception:
+            log.failure("applying the reloaded config failed part way")
+            return []
+
+    def _apply(self, new: Any) -> list[str]:
+        bot = self.bot
+        old = bot.settings
+        fixed: list[str] = []
+        kept: dict[str, Any] = {}
+        for table in RESTART_TABLES:
+            if getattr(old, table, None) != getattr(new, table, None):
+                fixed.append("[%s]" % (table,))
+                kept[table] = getattr(old, table)
+        if old.plugins.paths != new.plugins.paths:
+            fixed.append("[plugins] paths")
+        networks = {}
+        for name, service in list(bot.chat_services.items()):
+            current = getattr(service, "settings", None)
+            if current is None or not hasattr(service, "reconfigure"):
+                continue
+            wanted = new.irc if name == old.irc.name else new.networks.get(name)
+            if wanted is None:
+                fixed.append("[networks.%s] (removed)" % (name,))
+                continue
+            label = "irc" if name == old.irc.name else "networks." + name
+            stuck = [k for k in RESTART_NETWORK_KEYS if getattr(current, k) != getattr(wanted, k)]
+            fixed += ["[%s] %s" % (label, k) for k in stuck]
+            if stuck:
+                wanted = dataclasses.replace(wanted, **{k: getattr(current, k) for k in stuck})
+            networks[name] = wanted
+        for name in new.networks:
+            if name not in old.networks:
+                fixed.append("[networks.%s] (added)" % (name,))
+        irc = networks.get(old.irc.name, new.irc)
+        if irc.name != old.irc.name:
+            fixed.append("[irc] name")
+            irc = dataclasses.replace(irc, name=old.irc.name)
+        more = {n: networks.get(n, t) for n, t in new.networks.items() if n in old.networks}
+        more.update({n: t for n, t in old.networks.items() if n not in new.networks})
+        applied = dataclasses.replace(new, irc=irc, networks=MappingProxyType(more), **kept)
+        bot.settings = applied
+        for name, service in list(bot.chat_services.items()):
+            if name in networks:
+                service.reconfigure(networks[name])
+                bot.chat_factories.pop(name, None)  # the command prefix may have changed
+        self._plugins(old, applied)
+        for what in fixed:
+            log.warn("config: {what} cannot change while running; restart to apply it", what=what)
+        for word in unenforced(bot):
+            log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
+        log.info("config reloaded from {path}", path=self.path)
+        return fixed
+
+    def _plugins(self, old: Any, new: Any) -> None:
+        bot = self.bot
+        disabled = set(new.plugins.disabled)
+        for h in [h for h in bot.handlers if h.name in disabled]:
+            bot.dispatcher.remove(h)
+            _stop(h)
+            log.info("plugin {plugin} disabled", plugin=h.name)
+        loaded = {h.name for h in bot.handlers}
+        enabled = set(old.plugins.disabled) - disabled
+        if enabled:
+            for h in load_handlers(old.plugins.paths, disabled):
+                if h.name in enabled and h.name not in loaded:
+                    bot.add_handler(h)
+                    log.info("plugin {plugin} enabled", plugin=h.name)
+        # Plugins whose own table changed start again, to read it (others read settings live).
+        fields = {f.name for f in dataclasses.fields(new)} - {"sections"}
+        tables = fields | set(old.sections) | set(new.sections)
+        changed = {name for name in tables if name not in RESTART_TABLES
+                   and getattr(old, name, None) != getattr(new, name, None)}
+        for h in list(bot.handlers):
+            if plugin_of(h) in changed or h.name in changed:
+                _stop(h)
+                try:
+                    h.start(bot)
+                except Exception:
+                    log.failure("plugin {plugin} failed to start again", plugin=h.name)
+
+
+class ReconfigureService(Service):
+    """Re-reads the config on SIGHUP (where there is one), on the reactor thread."""
+
+    name = "reconfigure"
+
+    def __init__(self, reconfigurer: Reconfigurer, reactor: Any):
+        self.reconfigurer = reconfigurer
+        self.reactor = reactor
+        self._previous: Any = None
+
+    def startService(self) -> None:
+        super().startService()
+        if hasattr(signal, "SIGHUP"):
+            self._previous = signal.signal(signal.SIGHUP, self._signalled)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        if hasattr(signal, "SIGHUP") and self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._previous = None
+
+    def _signalled(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self.reconfigurer.reconfigure)
