@@ -680,6 +680,12 @@ def bot_process(port: int, kind: str, workdir: str) -> subprocess.Popen:
     C{process = false} on two lines, to keep the brain's model in the bot's process).
     """
     env = dict(os.environ, PYTHONPATH=ROOT)
+    # The client runs as installed, with its modules' bytecode cached (an
+    # install compiles it; a source tree keeps it in __pycache__ after the
+    # first run). A shell with PYTHONDONTWRITEBYTECODE set would have every
+    # start compile pubbot from source: in the bot and its learner ~3 MB of
+    # memory that no deployed bot holds (see README.md, "Bytecode").
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if kind == "bare":
         argv = [sys.executable, os.path.join(ROOT, "bench", "bare_client.py"), str(port), CHANNEL]
     else:

@@ -96,6 +96,18 @@ def escape_tag_value(value: str) -> str:
 def parse_tags(text: str) -> dict:
     tags = {}
     for item in text.split(";"):
+        key, _, value = item.partition("=")
+        tags[key] = value
+    # (a missing value and an empty one are both ""; the last of a repeated key wins)
+    if "\\" in text or "" in tags or "+" in tags:
+        return _parse_tags_carefully(text)
+    return tags
+
+
+def _parse_tags_carefully(text: str) -> dict:
+    """L{parse_tags} for tags with escapes, empty items or an empty key."""
+    tags = {}
+    for item in text.split(";"):
         if not item:
             continue
         key, eq, value = item.partition("=")
@@ -127,17 +139,16 @@ def parse(text: str) -> Line:
     """
     tags = _EMPTY
     pos = 0
-    if text[:1] == "@":
-        end = text.find(" ")
-        if end < 0:
+    if text.startswith("@"):
+        pos = text.find(" ")
+        if pos < 0:
             raise LineError("tags without a command")
-        tags = parse_tags(text[1:end])
-        pos = end + 1
-        if text[pos:pos + 1] == " ":
-            while text.startswith(" ", pos):
-                pos += 1
+        tags = parse_tags(text[1:pos])
+        pos += 1
+        while text.startswith(" ", pos):
+            pos += 1
     source = None
-    if text[pos:pos + 1] == ":":
+    if text.startswith(":", pos):
         end = text.find(" ", pos)
         if end < 0:
             raise LineError("source without a command")
@@ -145,28 +156,28 @@ def parse(text: str) -> Line:
         if not source:
             raise LineError("empty source")
         pos = end + 1
-        if text[pos:pos + 1] == " ":
-            while text.startswith(" ", pos):
-                pos += 1
+        while text.startswith(" ", pos):
+            pos += 1
     colon = text.find(" :", pos)
     if colon >= 0:
         params = text[pos:colon].split(" ")
+        if "" in params:
+            params = [p for p in params if p]
+            if not params:
+                raise LineError("no command")
         params.append(text[colon + 2:])
-        last = len(params) - 1
     else:
-        if text[pos:pos + 1] == ":":
+        if text.startswith(":", pos):
             raise LineError("no command")
         params = text[pos:].split(" ")
-        last = len(params)
-    if "" in params[:last]:
-        params = [p for p in params[:last] if p] + params[last:]
-        if not params or (colon >= 0 and len(params) == 1):
-            raise LineError("no command")
-    command = params[0]
-    if not command:
-        raise LineError("no command")
+        if "" in params:
+            params = [p for p in params if p]
+            if not params:
+                raise LineError("no command")
+    word = params[0]
+    command = _COMMANDS.get(word) or _command(word)
     del params[0]
-    return Line(_command(command), params, source, tags)
+    return Line(command, params, source, tags)
 
 
 _BAD = ("\r", "\n", "\0")

@@ -116,16 +116,6 @@ class ConnectionState:
             stamp = times[when] = parse_server_time(when)
         return stamp if stamp is not None else self.clock()
 
-    def account_of(self, folded: str, tags: dict) -> Optional[str]:
-        """The sender's account (nick C{folded}): its C{account} tag with account-tag, else the roster's."""
-        u = self.rosters.users.get_folded(folded)
-        if "account-tag" in self.caps.enabled:
-            account = tags.get("account") or None
-            if u is not None:
-                u.account = account
-            return account
-        return u.account if u is not None else None
-
     def _welcome(self, line: Line) -> None:
         self.registered = True
         if line.params:
@@ -329,18 +319,25 @@ class ConnectionState:
         self.account = None
 
     def _privmsg(self, line: Line) -> None:
+        # Every chat line comes here: Line.nick's work is done in place, and
+        # the caches of folded and time_of are read before calling them. The
+        # sender's account: its account tag with account-tag, else the roster's.
         params = line.params
         if len(params) < 2:
             raise ValueError("PRIVMSG needs a target and text")
-        nick = line.nick
-        if nick is None:
+        source = line.source
+        if source is None:
             return
-        folded = self.folded(nick)
+        end = source.find("!")
+        if end < 0:
+            end = source.find("@")
+        nick = source if end < 0 else source[:end]
+        folded = self._folded.get(nick) or self.folded(nick)
         if folded == self.folded_nick:
             return  # echo-message: our own line
         target, text = params[0], params[1]
         action = False
-        if text[:1] == "\x01":
+        if text.startswith("\x01"):
             body = text[1:-1] if text.endswith("\x01") and len(text) > 1 else text[1:]
             command, _, arg = body.partition(" ")
             if command.upper() != "ACTION":
@@ -357,13 +354,26 @@ class ConnectionState:
         else:
             place, private = nick, True
         tags = line.tags
-        account = self.account_of(folded, tags)
-        # (a line's tags are its own dict, but for the shared empty one)
-        self.events.append(ChatEvent("chat", place, {
-            "account": account, "hostmask": line.source, "tags": tags if tags else {},
-            "time": self.time_of(tags) if tags else self.clock(), "action": action, "source_id": account,
-            "source": nick, "content": text, "private": private}))
+        u = self.rosters.users.get_folded(folded)
+        if "account-tag" in self.caps.enabled:
+            account = tags.get("account") or None
+            if u is not None:
+                u.account = account
+        else:
+            account = u.account if u is not None else None
+        if tags:
+            when = self._times.get(tags.get("time", ""))
+            if when is None:
+                when = self.time_of(tags)
+        else:
+            tags = {}  # (a line's tags are its own dict, but for the shared empty one)
+            when = self.clock()
+        self.events.append(_new_event(ChatEvent, ("chat", place, {
+            "account": account, "hostmask": source, "tags": tags, "time": when, "action": action,
+            "source_id": account, "source": nick, "content": text, "private": private})))
 
+
+_new_event = tuple.__new__
 
 _APPLY: dict[str, Callable[[ConnectionState, Line], None]] = {
     "001": ConnectionState._welcome,
