@@ -96,7 +96,7 @@ class ReminderBook:
         text = one_line(text, MAX_TEXT)
         reminder = Reminder(str(number), network, place, person, nick, text, due, now, mine)
         await self.store.hset(DUE_KEY, reminder.id, reminder.to_json())
-        return "OK %s, reminder %s in %s." % (nick, reminder.id, format_duration(due - now))
+        return "OK %s, reminder %s in %s." % (nick, reminder.id, format_duration(round(due - now)))
 
     async def mine(self, person: str) -> list[Reminder]:
         return [r for r in await self.all() if r.person == person]
