@@ -358,7 +358,7 @@ class RedisBus(Service):
                  is_owner: Callable[[], bool] = lambda: False,
                  owner_active: Callable[[], bool] = lambda: False,
                  fanout: Any = None, wall: Callable[[], float] = time.time,
-                 read_batch: int = READ_BATCH, partition_ttl: Optional[float] = None):
+                 read_batch: int = READ_BATCH, partition_ttl: Optional[float] = None, role: str = "all"):
         self.bot = bot
         self.reactor = reactor
         self.command = command      # everything that does not block
@@ -384,6 +384,9 @@ class RedisBus(Service):
         #: Batches being handled, by number.
         self.in_flight: dict[int, Deferred] = {}
         self.read_batch = read_batch
+        #: What this process is in the cluster (all, owner, worker: see L{pubbot.cluster.wiring.Cluster}).
+        self.role = role
+        self.plugin_versions: dict = {}
         #: Seconds a partition lease lasts unless renewed (by the heartbeat).
         self.partition_ttl = partition_ttl or heartbeat * 3
         #: The partitions this process reads: until when (reactor time) its lease surely holds.
@@ -500,6 +503,9 @@ class RedisBus(Service):
 
     def startService(self) -> None:
         super().startService()
+        from .roles import plugin_versions
+        #: The plugins' versions as loaded (their sources may change on disk meanwhile).
+        self.plugin_versions = plugin_versions(self.bot)
         self.command.connected_observers.append(self._connected)
         for client in (self.command, self.reader, self.replies):
             client.start()
@@ -522,6 +528,9 @@ class RedisBus(Service):
         waits = DeferredList(list(self.in_flight.values()) + [Deferred.fromCoroutine(self._drain(5.0))])
 
         async def release():
+            if self.command.connected:
+                from .roles import PROCESSES
+                self.command.execute("HDEL", PROCESSES, self.consumer).addErrback(lambda f: None)
             if self.held and self.command.connected:
                 try:
                     await self.command.eval(PARTITION, [CONSUMERS] + PART_KEYS, [self.consumer, 1000, 0])
@@ -1236,11 +1245,22 @@ class RedisBus(Service):
                 self._update_state(workers=int(alive), owner=owner_of(holder),
                                    bus_lag=None if int(lag) < 0 else int(lag) / 1000.0, redis="up")
                 await self._share_chat_state(ttl, owner_of(holder))
+                await self._share_description(ttl)
             except RedisUnavailable:
                 self._update_state(redis="down")
             except Exception as e:  # noqa: BLE001 - a bad reply must not stop the heartbeat
                 log.warn("bus heartbeat failed: {error}", error=e)
             await self._sleep(self.heartbeat_every)
+
+    async def _share_description(self, ttl_ms: int) -> None:
+        """Say what this process is (role, plugin versions), and learn what the others are."""
+        from .roles import PROCESSES, description, read_descriptions
+        now = self.wall()
+        await self.command.execute("HSET", PROCESSES, self.consumer, description(self, now + ttl_ms / 1000.0))
+        live, gone = read_descriptions(await self.command.execute("HGETALL", PROCESSES), now)
+        if gone:
+            await self.command.execute("HDEL", PROCESSES, *gone)
+        self._update_state(processes=live)
 
     async def _share_chat_state(self, ttl_ms: int, owner: Optional[str]) -> None:
         """The owner publishes its chat services' state; the others update their stand-ins."""
@@ -1266,4 +1286,5 @@ class RedisBus(Service):
         state.update(fields)
         state.update(process=self.consumer, buffered=len(self.pending), dropped=self.dropped,
                      handled=self.handled, in_flight=len(self.in_flight), consumes=self.consume,
+                     role=self.role,
                      owner_here=bool(self.owner_active()))

@@ -143,7 +143,9 @@ class Observer(LineOnlyReceiver):
 class Pubbot:
     """One real C{twistd -n pubbot} process in its own directory."""
 
-    def __init__(self, directory: str, index: int, config: str):
+    def __init__(self, directory: str, index: int, config: str, args: tuple = ()):
+        #: Further arguments to C{twistd pubbot} (--role ...).
+        self.args = list(args)
         self.directory = os.path.join(directory, "p%d" % index)
         os.makedirs(self.directory)
         self.config = os.path.join(self.directory, "pubbot.toml")
@@ -158,7 +160,7 @@ class Pubbot:
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
              "--pidfile", os.path.join(self.directory, "twistd.pid"), "--logfile", self.log_path,
-             "pubbot", "--config", self.config],
+             "pubbot", "--config", self.config, *self.args],
             cwd=self.directory, env=env, stdin=subprocess.DEVNULL,
             stdout=open(os.path.join(self.directory, "stdout.txt"), "wb"), stderr=subprocess.STDOUT)
         return self
@@ -256,9 +258,9 @@ class ScaleOutTests(TestCase):
             extra,
         ]) + "\n"
 
-    def spawn(self, n: int, **config) -> list:
+    def spawn(self, n: int, args: tuple = (), **config) -> list:
         text = self.config(**config)
-        bots = [Pubbot(self.directory, len(self.bots) + i, text) for i in range(n)]
+        bots = [Pubbot(self.directory, len(self.bots) + i, text, args) for i in range(n)]
         for bot in bots:
             bot.start()
         self.bots.extend(bots)
@@ -368,7 +370,11 @@ class ScaleOutTests(TestCase):
 
     async def test_worker_killed_while_handling_its_message_is_answered_once(self):
         observer = await self.observe()
-        self.spawn(3)
+        # The lines of one channel are handled by one process at a time (in
+        # order): with an owner that handles nothing, that is a worker.
+        self.spawn(1, ("--role", "owner"))
+        await self.until(lambda: self.owner_pid(), 30)
+        self.spawn(2, ("--role", "worker"))
         owner = await self.ready(observer, 3)
 
         def handlers(nonce: str) -> list:
@@ -399,7 +405,8 @@ class ScaleOutTests(TestCase):
         self.assertIsNotNone(victim, "the owner handled every message")
         taken = [n for n in nonces if handlers(n) == [victim.pid] and not answered(n)]
         victim.kill()
-        # Claimed after the visibility timeout (6 s) by another process, handled, answered once.
+        # Its partitions are taken over once their lease runs out (3 heartbeats,
+        # 6 s), what it left pending is claimed, handled, answered once.
         self.assertTrue(await self.until(lambda: all(answered(n) for n in sent), 30),
                         "lost: %s" % [n for n in sent if not answered(n)])
         self.assertIn(nonce, taken)
