@@ -65,6 +65,8 @@ OUT = "pubbot:bus:out"
 WORKERS = "workers"
 OWNER = "owner"
 PROCS = "pubbot:bus:procs"
+#: The IRC owner and when it was last heard (JSON), written with its heartbeat.
+OWNER_HEARD = "pubbot:bus:owner-heard"
 ADDED = "pubbot:bus:added:"
 SENT = "pubbot:bus:sent:"
 TRIES = "pubbot:bus:tries:"
@@ -387,6 +389,9 @@ class RedisBus(Service):
         #: What this process is in the cluster (all, owner, worker: see L{pubbot.cluster.wiring.Cluster}).
         self.role = role
         self.plugin_versions: dict = {}
+        #: (former owner, when it was last heard) after a takeover, until connected: see L{_gap_check}.
+        self._gap: Optional[tuple] = None
+        self._was_owner = False
         #: Seconds a partition lease lasts unless renewed (by the heartbeat).
         self.partition_ttl = partition_ttl or heartbeat * 3
         #: The partitions this process reads: until when (reactor time) its lease surely holds.
@@ -427,9 +432,9 @@ class RedisBus(Service):
         dropped (counted and logged).
         """
         if message.topic.startswith("chat.") and self.owner_active() and not self.is_owner():
-            log.warn("dropped a {topic} line: this process no longer holds the IRC lease",
-                     topic=message.topic)
-            return succeed(None)
+            # Read from the connection while the lease ran out (a frozen owner
+            # resuming): the server gave this line to no other process.
+            log.info("handing over a {topic} line read as the IRC lease ran out", topic=message.topic)
         message_id = uuid.uuid4().hex
         try:
             payload = json.dumps({"id": message_id, "origin": self.consumer, "at": self.wall(),
@@ -583,11 +588,50 @@ class RedisBus(Service):
 
     def owner_changed(self) -> None:
         """Call when this process starts or stops being the IRC owner."""
+        active = bool(self.owner_active())
+        if active and not self._was_owner and self.running:
+            self._spawn(self._note_takeover(), "takeover")
+        self._was_owner = active
         if self.running and self.owner_active() and not self._replies_running:
             self._replies_running = True
             self._spawn(self._replies_loop(), "reply")
         self._wake_replies()
         self._update_state()
+
+    async def _note_takeover(self) -> None:
+        """Who owned IRC before, and when it was last heard: the start of a possible gap."""
+        try:
+            raw = await self.command.execute("GET", OWNER_HEARD)
+            heard = json.loads(raw) if isinstance(raw, str) and len(raw) < 4096 else None
+        except (RedisUnavailable, ValueError):
+            return
+        if isinstance(heard, dict) and heard.get("owner") not in (None, self.consumer) \
+                and isinstance(heard.get("at"), (int, float)):
+            self._gap = (str(heard["owner"]), float(heard["at"]))
+
+    def _gap_check(self) -> None:
+        """
+        Once this new owner's connections are up, log the window in which
+        nobody may have been reading IRC: from when the former owner was last
+        heard until now. What its connection had read it hands over (when it
+        lives to); what the server sent to a dead connection reached no one.
+        """
+        if self._gap is None:
+            return
+        services = [s for s in self.bot.chat_services.values() if not getattr(s, "remote", False)]
+        if not services or not all(getattr(s, "connected", True) for s in services):
+            return
+        former, at = self._gap
+        self._gap = None
+        now = self.wall()
+        networks = ", ".join(sorted(getattr(s, "network", "?") for s in services))
+        log.warn("IRC ownership moved here from {former}, last heard {seconds:.1f}s before this process "
+                 "was connected ({start} to {end} UTC): lines said on {networks} in that window that "
+                 "{former} did not hand over reached no process and are unanswered",
+                 former=former, seconds=max(0.0, now - at), networks=networks,
+                 start=time.strftime("%H:%M:%S", time.gmtime(at)),
+                 end=time.strftime("%H:%M:%S", time.gmtime(now)))
+        self._update_state(last_gap={"former": former, "from": at, "to": now})
 
     # reliability helpers
 
@@ -1201,6 +1245,14 @@ class RedisBus(Service):
                 log.error("skipped malformed reply {entry}", entry=entry_id)
                 envelope = None
             batch.append((entry_id, envelope))
+        # Replies for a network this process has not connected to yet wait
+        # (pending: claimed again every second) until it has.
+        waiting = [(entry_id, e) for entry_id, e in batch if e is not None and not self._ready(e["network"])]
+        if waiting:
+            log.debug("{count} replies wait for their network's connection", count=len(waiting))
+            batch = [item for item in batch if item not in waiting]
+            if not batch:
+                return
         keys = [SENT + e["key"] for _, e in batch if e is not None]
         try:
             # Marked and acknowledged at once (a reply marked sent would not be sent again anyway).
@@ -1215,6 +1267,13 @@ class RedisBus(Service):
                 continue
             if str(next(fresh)) == "1" and self.is_owner():
                 self._send_reply(envelope)
+
+    def _ready(self, network: str) -> bool:
+        """False while this process's own connection to C{network} is not up (yet)."""
+        service = self.bot.chat_services.get(network)
+        if service is None or getattr(service, "remote", False):
+            return True  # not a network of ours: L{_speak} says so
+        return getattr(service, "connected", True) is not False
 
     def _send_reply(self, e: dict) -> None:
         origin = e.get("origin")
@@ -1264,6 +1323,10 @@ class RedisBus(Service):
 
     async def _share_chat_state(self, ttl_ms: int, owner: Optional[str]) -> None:
         """The owner publishes its chat services' state; the others update their stand-ins."""
+        if self.owner_active() and self.is_owner():
+            self._gap_check()
+            heard = json.dumps({"owner": self.consumer, "at": self.wall()})
+            await self.command.execute("SET", OWNER_HEARD, heard)
         if self.owner_active():
             state = {network: describe(s) for network, s in list(self.bot.chat_services.items())
                      if not getattr(s, "remote", False)}

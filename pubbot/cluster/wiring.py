@@ -86,6 +86,7 @@ class Cluster(MultiService):
         self.gate.acquired_observers.append(self.bus.owner_changed)
         self.gate.lost_observers.append(self.bus.owner_changed)
         self.gate.lost_observers.append(self._stand_in)
+        self.gate.lost_observers.append(self._hand_over)
         bot.bus = self.bus
         bot.outbox = self.bus.outbox
         self.store_client = store_client
@@ -100,6 +101,20 @@ class Cluster(MultiService):
             self.store_client.start()  # closed by the store, after the plugins stopped
         self._stand_in()
         super().startService()
+
+    def _hand_over(self) -> None:
+        """The lease is lost: what waits in the IRC throttles goes to the next owner, not away."""
+        for service in self.gate:
+            take = getattr(service, "hand_over", None)
+            network = getattr(service, "network", None)
+            if take is None or not isinstance(network, str):
+                continue
+            lines = take()
+            for to, text, kind in lines:
+                self.bus.relay(network, to, text, kind)
+            if lines:
+                log.warn("handed {count} queued lines for {network} over to the next IRC owner",
+                         count=len(lines), network=network)
 
     def _stand_in(self) -> None:
         """While the real chat services are not running here, the stand-ins take their place."""

@@ -57,6 +57,12 @@ def scaleout_echo(msg, text):
     return {"content": "echo %%s" %% text}
 
 
+@command("flood", args=r"(?P<count>\\d+)")
+def scaleout_flood(msg, count):
+    for i in range(int(count)):
+        msg.bot.send(msg.network, msg.channel, "flood %%d" %% i)
+
+
 @command("slow", args=r"(?P<nonce>\\w+)")
 def scaleout_slow(msg, nonce):
     with open(os.path.join(MARKS, "slow-%%s-%%d" %% (nonce, os.getpid())), "w"):
@@ -366,6 +372,45 @@ class ScaleOutTests(TestCase):
         self.assertTrue(await self.until(lambda: observer.said("echo after the freeze"), 15))
         await self.sleep(2)
         self.assertEqual(len(observer.said("echo after the freeze")), 1)
+        self.assert_one_bot(observer)
+
+    async def test_lines_said_while_ownership_moves_are_answered_once(self):
+        observer = await self.observe()
+        # A slow throttle (ngircd itself takes a line a second or so from a client)
+        text = self.config(lease=4.0).replace("burst = 40", "burst = 2").replace("per_second = 20.0",
+                                                                                 "per_second = 1.0")
+        bots = [Pubbot(self.directory, len(self.bots) + i, text) for i in range(2)]
+        for bot in bots:
+            bot.start()
+        self.bots.extend(bots)
+        owner = await self.ready(observer, 2)
+        standby = next(b for b in self.bots if b is not owner)
+        # A burst of lines in the owner's throttle: most still queued when it
+        # freezes, and handed over.
+        observer.say("!flood 8")
+        await self.sleep(0.1)
+        owner.signal(signal.SIGSTOP)
+        said = []
+        for i in range(4):  # said to the frozen owner's connection
+            said.append("frozen%d" % i)
+            observer.say("!echo " + said[-1])
+            await self.sleep(1.0)
+        self.assertTrue(await self.until(lambda: self.owner_pid() == standby.pid, 15))
+        owner.signal(signal.SIGCONT)
+        self.assertTrue(await self.until(lambda: len(observer.joins) == 2, 30), "the standby never came")
+        for i in range(3):  # said after the new owner joined
+            said.append("after%d" % i)
+            observer.say("!echo " + said[-1])
+        self.assertTrue(await self.until(lambda: all(observer.said("echo " + t) for t in said), 40),
+                        "unanswered: %s" % [t for t in said if not observer.said("echo " + t)])
+        flood = ["flood %d" % i for i in range(8)]
+        self.assertTrue(await self.until(lambda: all(observer.said(t) for t in flood), 30),
+                        "flood lines lost: %d" % len([t for t in flood if not observer.said(t)]))
+        await self.sleep(2)
+        for text in ["echo " + t for t in said] + flood:
+            self.assertEqual(len(observer.said(text)), 1, text)
+        self.assertIn("handed", owner.log())
+        self.assertIn("IRC ownership moved here from", standby.log())
         self.assert_one_bot(observer)
 
     async def test_worker_killed_while_handling_its_message_is_answered_once(self):
