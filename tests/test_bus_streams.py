@@ -18,7 +18,8 @@ from pubbot.api import command
 from pubbot.cluster.fanout import FanOut
 from pubbot.cluster.redisclient import RedisClient
 from pubbot.cluster.remote import RemoteChat
-from pubbot.cluster.streams import IN, OUT, PARTITIONS, SENT, STREAMS, WORKERS, Backoff, RedisBus, entries
+from pubbot.cluster.streams import (
+    IN, OUT, OWNER_HEARD, PARTITIONS, SENT, STREAMS, WORKERS, Backoff, RedisBus, entries)
 from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.core.interfaces import IBus
@@ -469,3 +470,32 @@ class HelperTests(SynchronousTestCase):
         self.assertEqual([b.next() for _ in range(6)], [0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
         b.reset()
         self.assertEqual(b.next(), 0.1)
+
+
+class HandOverBusTests(BusTestCase):
+    async def test_replies_wait_for_the_new_owners_connection(self):
+        owner = Node(self, "owner", True, consume=False)
+        owner.chat.connected = False  # taking over: not registered on IRC yet
+        Node(self, "w", False)
+        await owner.say("!echo while connecting")
+        await self.settle(1.5)
+        self.assertEqual(owner.chat.sent, [])  # not dropped: waiting
+        owner.chat.connected = True
+        self.assertTrue(await self.until(lambda: owner.chat.sent, seconds=10))
+        await self.settle(1.5)
+        self.assertEqual(owner.chat.sent, [("#pubbot", "echo while connecting", "say")])
+
+    async def test_a_new_owner_logs_the_window_nobody_read(self):
+        former = Node(self, "former", True)
+        self.assertTrue(await self.until(lambda: self.server.query("GET", OWNER_HEARD)))
+        former.crash()
+        successor = Node(self, "successor", False)
+        successor.owner = True
+        successor.bot.register_chat(successor.chat)
+        successor.bus.owner_changed()
+        self.assertTrue(await self.until(lambda: successor.bot.state["cluster"].get("last_gap")))
+        gap = successor.bot.state["cluster"]["last_gap"]
+        self.assertEqual(gap["former"], "former")
+        self.assertLessEqual(gap["from"], gap["to"])
+        self.assertTrue(await self.until(
+            lambda: json.loads(self.server.query("GET", OWNER_HEARD))["owner"] == "successor"))
