@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -146,9 +147,13 @@ def spawn_worker(url: str, name: str, work_ms: float) -> subprocess.Popen:
                              "--worker", url, name], env=env, stdin=subprocess.DEVNULL)
 
 
-def holders(server) -> int:
-    """How many processes hold bus partitions."""
-    return len({server.query("GET", PART + str(k)) for k in range(PARTITIONS)} - {None})
+def balanced(server, workers: int) -> bool:
+    """Every worker holds its fair share of the bus partitions."""
+    held = [server.query("GET", PART + str(k)) for k in range(PARTITIONS)]
+    if None in held:
+        return False
+    shares = Counter(held)
+    return len(shares) == min(workers, PARTITIONS) and max(shares.values()) <= -(-PARTITIONS // workers)
 
 
 async def bench_work(reactor, args, work_ms: float) -> list:
@@ -168,7 +173,7 @@ async def bench_work(reactor, args, work_ms: float) -> list:
             bot, chat, bus = make_bot(reactor, server.url, name="owner", consume=False)
             await wait_for(lambda: server.query("ZCARD", PROCS) == workers + 1, reactor)
             # the partitions shared out among the workers
-            await wait_for(lambda: holders(server) == min(workers, PARTITIONS), reactor)
+            await wait_for(lambda: balanced(server, workers), reactor)
             # warm up: scripts loaded, connections busy
             await measure(reactor, bot, chat, 50, 5, "warm", args.channels)
             runs = [await measure(reactor, bot, chat, args.burst, args.pings, "w%dr%d" % (workers, r),
@@ -232,7 +237,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--pings", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
-    parser.add_argument("--channels", type=int, default=32, help="channels the burst is spread over")
+    parser.add_argument("--channels", type=int, default=256, help="channels the burst is spread over")
     parser.add_argument("--work", type=float, nargs="*", default=[0.0, 2.0],
                         help="ms of CPU work per message (one bench for each)")
     parser.add_argument("--worker", nargs=2, metavar=("URL", "NAME"), help=argparse.SUPPRESS)
