@@ -19,7 +19,7 @@ local bus on trivial handlers, and two workers against one on the CPU-bound
 handler. Each figure is the median of several runs. Run from the
 repository root:
 
-    python bench/bus.py [--runs 3] [--burst 2000] [--pings 200] [--work MS ...]
+    python bench/bus.py [--runs 3] [--burst 8000] [--pings 200] [--channels 256] [--work MS ...]
 
 It needs redis-server (as the integration tests do); it never touches the
 Redis on port 6379.
@@ -234,7 +234,7 @@ def worker(reactor, url: str, name: str) -> defer.Deferred:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--burst", type=int, default=8000)
     parser.add_argument("--pings", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--channels", type=int, default=256, help="channels the burst is spread over")

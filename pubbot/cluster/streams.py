@@ -85,8 +85,8 @@ MAX_ENTRY = 1024 * 1024
 FLUSH_BATCH = 256
 #: Most of those calls under way at once.
 FLUSH_AHEAD = 4
-#: Most entries read from each partition at once (XREADGROUP COUNT).
-READ_BATCH = 128
+#: Most entries read at once, from all of a process's partitions together.
+READ_BATCH = 256
 
 
 def stream_of(partition: int) -> str:
@@ -139,7 +139,7 @@ local streams, payloads = lines(ARGV[3]), lines(ARGV[4])
 for i = 1, #payloads do
   redis.call('XADD', streams[i], 'MAXLEN', '~', ARGV[1], '*', 'm', payloads[i])
 end
-return #payloads
+return 1
 """
 
 #: Mark replies sent, and acknowledge their entries: KEYS the reply stream;
@@ -161,15 +161,15 @@ return fresh
 #: Queue replies and acknowledge what they answer, in one step, once: KEYS
 #: the reply stream, then the incoming streams; ARGV the reply stream's
 #: length, the ttl, the group, the call's idempotency key (a retry of a call
-#: that went through does nothing), then (as lines) the replies' payloads,
-#: then for each incoming stream (as lines) its entry ids. (A reply queued
+#: that went through does nothing), then the replies as one JSON array (one
+#: entry, field C{b}; none when empty), then for each incoming stream (as
+#: lines) its entry ids. (A reply queued
 #: again when its message is handled again is sent once all the same: the
 #: owner marks each reply's key sent before sending it.)
 REPLY_ACK = LINES + """
 if not redis.call('SET', ARGV[4], '1', 'NX', 'EX', ARGV[2]) then return 0 end
-local payloads = lines(ARGV[5])
-for i = 1, #payloads do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', payloads[i])
+if ARGV[5] ~= '' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'b', ARGV[5])
 end
 for i = 2, #KEYS do
   local ids = lines(ARGV[4 + i])
@@ -178,7 +178,7 @@ for i = 2, #KEYS do
     redis.call('XDEL', KEYS[i], unpack(ids))
   end
 end
-return #payloads
+return 1
 """
 
 #: The partitions: KEYS[1] the consumers, KEYS[2:] the partition leases;
@@ -889,8 +889,11 @@ class RedisBus(Service):
                 # L{_unblock} cuts the wait short then.
                 self._blocked_read = connection if self.busy else None
                 try:
+                    # COUNT is per stream: a read brings read_batch entries at most in all,
+                    # so that a batch of slow handlers does not outlast the partition leases.
+                    count = max(1, -(-self.read_batch // len(readable)))
                     reply = await self.reader.execute(
-                        "XREADGROUP", "GROUP", WORKERS, self.consumer, "COUNT", self.read_batch,
+                        "XREADGROUP", "GROUP", WORKERS, self.consumer, "COUNT", count,
                         "BLOCK", int(self.block * 1000), "STREAMS", *[STREAMS[k] for k in readable],
                         *starts, timeout=self.block + self.reader.timeout)
                 finally:
@@ -1164,7 +1167,7 @@ class RedisBus(Service):
         if not payloads and not streams:
             return
         call = ADDED + uuid.uuid4().hex
-        args: list = [MAX_LEN, KEY_TTL, WORKERS, call, "\n".join(payloads)]
+        args: list = [MAX_LEN, KEY_TTL, WORKERS, call, "[%s]" % ", ".join(payloads) if payloads else ""]
         args += ["\n".join(acks[stream]) for stream in streams]  # type: ignore[index]
         try:
             await self._retry(lambda: self.command.eval(REPLY_ACK, [OUT] + streams, args),
@@ -1240,25 +1243,26 @@ class RedisBus(Service):
             return  # not ours to send any more: the next owner claims them
         batch = []
         for entry_id, fields in found:
-            envelope = self._decode(fields, entry_id)
-            if envelope is not None and not self._valid_reply(envelope):
-                log.error("skipped malformed reply {entry}", entry=entry_id)
-                envelope = None
-            batch.append((entry_id, envelope))
+            for envelope in self._replies_in(fields, entry_id):
+                if envelope is not None and not self._valid_reply(envelope):
+                    log.error("skipped malformed reply {entry}", entry=entry_id)
+                    envelope = None
+                batch.append((entry_id, envelope))
         # Replies for a network this process has not connected to yet wait
-        # (pending: claimed again every second) until it has.
-        waiting = [(entry_id, e) for entry_id, e in batch if e is not None and not self._ready(e["network"])]
+        # (pending: claimed again every second) until it has; so do the
+        # others of their entry.
+        waiting = {entry_id for entry_id, e in batch if e is not None and not self._ready(e["network"])}
         if waiting:
-            log.debug("{count} replies wait for their network's connection", count=len(waiting))
-            batch = [item for item in batch if item not in waiting]
+            log.debug("{count} reply entries wait for their network's connection", count=len(waiting))
+            batch = [item for item in batch if item[0] not in waiting]
             if not batch:
                 return
         keys = [SENT + e["key"] for _, e in batch if e is not None]
         try:
             # Marked and acknowledged at once (a reply marked sent would not be sent again anyway).
+            ids = "\n".join(dict.fromkeys(entry_id for entry_id, _ in batch))
             marks = await self._retry(lambda: self.command.eval(
-                MARK_ACK, [OUT], [KEY_TTL, OWNER, "\n".join(keys), "\n".join([i for i, _ in batch])]),
-                "mark replies sent")
+                MARK_ACK, [OUT], [KEY_TTL, OWNER, "\n".join(keys), ids]), "mark replies sent")
         except (RedisUnavailable, CancelledError):
             return  # stopping: leave them pending for the next owner
         fresh = iter(marks)
@@ -1267,6 +1271,22 @@ class RedisBus(Service):
                 continue
             if str(next(fresh)) == "1" and self.is_owner():
                 self._send_reply(envelope)
+
+    def _replies_in(self, fields: Optional[dict], entry_id: str) -> list:
+        """The replies in a reply-stream entry: one (field m) or a batch's (b); [None] if unreadable."""
+        if not fields or "b" not in fields:
+            return [self._decode(fields, entry_id)]
+        raw = fields["b"]
+        try:
+            if not isinstance(raw, str) or len(raw) > MAX_ENTRY:
+                raise ValueError("not a string of at most %d bytes" % MAX_ENTRY)
+            envelopes = json.loads(raw)
+            if not isinstance(envelopes, list) or not envelopes:
+                raise ValueError("not a list of replies")
+        except ValueError as e:
+            log.error("skipped malformed bus entry {entry}: {error}", entry=entry_id, error=e)
+            return [None]
+        return [e if isinstance(e, dict) else None for e in envelopes]
 
     def _ready(self, network: str) -> bool:
         """False while this process's own connection to C{network} is not up (yet)."""
