@@ -102,7 +102,7 @@ def make_bot(reactor, url=None, name="bench", owner=True, consume=True):
         bus = RedisBus(bot, reactor, RedisClient(reactor, url, name="bus"),
                        RedisClient(reactor, url, name="reader"), RedisClient(reactor, url, name="replies"),
                        is_owner=lambda: owner, owner_active=lambda: owner, consume=consume,
-                       block=1.0, max_in_flight=64, heartbeat=0.5)
+                       block=1.0, max_in_flight=64, heartbeat=2.0)  # as with [redis] lease_seconds >= 6
         bot.bus = bus
     bot.start()
     if bus is not None:

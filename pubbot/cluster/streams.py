@@ -819,8 +819,7 @@ class RedisBus(Service):
             self.releasing.add(k)
             extra -= 1
         self.bot.state.setdefault("cluster", {})["partitions"] = sorted(self.held)
-        if self.fresh or self.releasing:
-            self._wake_reader()
+        self._wake_reader()  # partitions renewed, taken or to give up
 
     async def _tend(self) -> None:
         """Between two reads: give up released partitions, take over what fresh ones left pending."""
