@@ -52,11 +52,17 @@ def load_config(path: Optional[str]) -> tuple[configmod.Settings, Plugins]:
     return settings, plugins
 
 
+#: What a process of a scaled-out bot does (--role).
+ROLES = ("all", "owner", "worker")
+
+
 class Options(usage.Options):
-    synopsis = "[--config FILE] [--console]"
+    synopsis = "[--config FILE] [--console] [--role owner|worker|all]"
     longdesc = "Run pubbot, the community chat bot. See README.rst."
     optParameters = [
         ["config", "c", None, "TOML config file (default: built-in defaults)."],
+        ["role", None, "all", "With [redis]: owner (holds the chat connections, music, console; handles "
+                              "nothing), worker (handles; never connects) or all."],
     ]
     optFlags = [
         ["console", None, "Chat in a console room on stdin/stdout instead of IRC."],
@@ -73,6 +79,11 @@ class Options(usage.Options):
         # usage text (twistd would print its whole help for a UsageError).
         try:
             self["settings"], self["plugins"] = load_config(self["config"])
+            if self["role"] not in ROLES:
+                raise configmod.ConfigError("--role must be one of %s, not %r" % (", ".join(ROLES),
+                                                                                   self["role"]))
+            if self["role"] != "all" and not self["settings"].redis.enabled:
+                raise configmod.ConfigError("--role %s needs [redis] url (or sentinels)" % (self["role"],))
         except configmod.ConfigError as e:
             sys.stderr.write("pubbot: %s\n" % (e,))
             raise SystemExit(1)
@@ -169,7 +180,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     if settings.manhole.endpoint:
         from .manhole import ManholeService, namespace_for
         ManholeService(settings, namespace_for(top, bot, settings, reactor), reactor).setServiceParent(top)
-    wire_scale_out(top, bot, settings, reactor)
+    wire_scale_out(top, bot, settings, reactor, options.get("role") or "all")
     return top
 
 
@@ -191,7 +202,7 @@ def add_networks(top: MultiService, bot: Bot, settings, reactor) -> None:
             raise SystemExit(1)
 
 
-def wire_scale_out(top: MultiService, bot: Bot, settings, reactor) -> None:
+def wire_scale_out(top: MultiService, bot: Bot, settings, reactor, role: str = "all") -> None:
     """
     [zmq] sockets, and with [redis] url (or sentinels) the Redis bus: then
     IRC, music, console and ZeroMQ run only in the process holding the IRC lease.
@@ -201,4 +212,4 @@ def wire_scale_out(top: MultiService, bot: Bot, settings, reactor) -> None:
         ZmqService(bot, reactor, settings.zmq).setServiceParent(top)
     if settings.redis.enabled:
         from .cluster import wiring as cluster
-        cluster.wire(top, bot, settings, reactor)
+        cluster.wire(top, bot, settings, reactor, role)

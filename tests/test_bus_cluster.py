@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 from twisted.application.service import IServiceCollection, Service
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.testing import MemoryReactorClock
@@ -28,13 +31,13 @@ def names(service) -> list:
 
 
 class MakeServiceTests(SynchronousTestCase):
-    def make(self, text: str):
+    def make(self, text: str, *args: str):
         path = self.mktemp()
         with open(path, "w") as f:
             f.write(text)
         options = tap.Options()
         options["divert_log"] = False
-        options.parseOptions(["--config", path])
+        options.parseOptions(["--config", path, *args])
         top = tap.makeService(options, MemoryReactorClock())
         self.addCleanup(top.bot.store.close)
         return top
@@ -76,6 +79,32 @@ class MakeServiceTests(SynchronousTestCase):
         cluster.reactor.advance(11)
         self.assertFalse(top.bot.jobs.owner())
         self.assertTrue(self.make(IRC).bot.jobs.owner())
+    def test_roles(self):
+        # all (the default): handles, and holds the connections while it holds the lease
+        cluster = self.make(IRC + REDIS + ZMQ).getServiceNamed("cluster")
+        self.assertEqual((cluster.role, cluster.bus.role, cluster.bus.consume), ("all", "all", True))
+        # owner: holds the connections under the lease, handles nothing
+        top = self.make(IRC + REDIS + ZMQ, "--role", "owner")
+        cluster = top.getServiceNamed("cluster")
+        self.assertEqual((cluster.bus.role, cluster.bus.consume), ("owner", False))
+        self.assertEqual(sorted(names(cluster.getServiceNamed("owner"))), ["irc", "zmq"])
+        # worker: handles, never connects (no lease, no chat connection; stand-ins only)
+        top = self.make(IRC + REDIS + ZMQ, "--role", "worker")
+        cluster = top.getServiceNamed("cluster")
+        self.assertEqual((cluster.bus.role, cluster.bus.consume), ("worker", True))
+        self.assertEqual(names(cluster), ["redis-clients", "fanout", "redis-bus"])
+        self.assertNotIn("irc", names(top))
+        self.assertNotIn("zmq", names(top))
+        self.assertEqual(list(cluster.bus.remote_chats), ["irc"])
+
+    def test_a_role_needs_redis_and_a_known_name(self):
+        for config, args in ((IRC, ("--role", "worker")), (IRC + REDIS, ("--role", "boss"))):
+            stderr = io.StringIO()
+            self.patch(sys, "stderr", stderr)
+            with self.assertRaises(SystemExit) as e:
+                self.make(config, *args)
+            self.assertEqual(e.exception.code, 1)
+            self.assertIn("--role", stderr.getvalue())
 
     def test_stand_ins_for_the_owners_networks(self):
         from pubbot.cluster.remote import RemoteChat

@@ -18,7 +18,8 @@ from pubbot.api import command
 from pubbot.cluster.fanout import FanOut
 from pubbot.cluster.redisclient import RedisClient
 from pubbot.cluster.remote import RemoteChat
-from pubbot.cluster.streams import IN, OUT, SENT, WORKERS, Backoff, RedisBus, entries
+from pubbot.cluster.streams import (
+    IN, OUT, OWNER_HEARD, PARTITIONS, SENT, STREAMS, WORKERS, Backoff, RedisBus, entries)
 from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.core.interfaces import IBus
@@ -160,24 +161,38 @@ class RedisBusTests(BusTestCase):
         owner = Node(self, "owner", True)
         workers = [Node(self, "w%d" % i, False) for i in range(2)]
         nodes = [owner] + workers
+        # the partitions are shared out (each process takes its fair share)
+        self.assertTrue(await self.until(lambda: all(n.bus.held for n in nodes)
+                                         and sum(len(n.bus.held) for n in nodes) == PARTITIONS))
+        channels = ["#c%d" % c for c in range(12)]
         for i in range(60):
-            await owner.say("!echo %d" % i)
+            await owner.bot.chat_line("irc", channels[i % 12], "alice", "!echo %d" % i, hostmask="alice!a@x")
         self.assertTrue(await self.until(lambda: len(owner.chat.sent) >= 60))
         await self.settle()
         handled = sorted(int(t) for n in nodes for t in n.handled)
         self.assertEqual(handled, list(range(60)))
         self.assertEqual(sorted(owner.chat.sent),
-                         sorted(("#pubbot", "echo %d" % i, "say") for i in range(60)))
+                         sorted((channels[i % 12], "echo %d" % i, "say") for i in range(60)))
         # the work was spread: every process handled some
         self.assertTrue(all(n.handled for n in nodes), [len(n.handled) for n in nodes])
+        # each channel's lines were handled, and answered, in order
+        for n in nodes:
+            for c in range(12):
+                mine = [int(t) for t in n.handled if int(t) % 12 == c]
+                self.assertEqual(mine, sorted(mine))
+        for channel in channels:
+            said = [int(t.split()[1]) for target, t, _ in owner.chat.sent if target == channel]
+            self.assertEqual(said, sorted(said))
         # nothing is left unacknowledged
-        pending = await owner.command.execute("XPENDING", IN, WORKERS)
-        self.assertEqual(pending[0], 0)
+        for stream in STREAMS:
+            pending = await owner.command.execute("XPENDING", stream, WORKERS)
+            self.assertEqual(pending[0], 0)
         # answered entries are deleted: the streams stay short
         self.assertTrue(await self.until(lambda: self.redis_len(IN) == 0 and self.redis_len(OUT) == 0))
 
     def redis_len(self, stream):
-        return self.server.query("XLEN", stream)
+        """Entries in C{stream}; for IN, in every partition of it."""
+        return sum(self.server.query("XLEN", s) for s in (STREAMS if stream == IN else [stream]))
 
     async def test_held_input_leaves_messages_in_the_stream_not_the_chat_paused(self):
         owner = Node(self, "owner", True)
@@ -200,7 +215,10 @@ class RedisBusTests(BusTestCase):
 
     async def test_long_gone_consumers_are_removed(self):
         owner = Node(self, "owner", True)
-        self.assertTrue(await self.until(lambda: owner.bus._groups_ready))
+        # the owner reads the partition of IN (its only consumer)
+        self.assertTrue(await self.until(lambda: owner.bus._groups_ready and 0 in owner.bus.held
+                                         and not owner.bus.fresh))
+        await self.settle(0.3)
         await owner.command.execute("XGROUP", "CREATECONSUMER", IN, WORKERS, "ghost")
         owner.bus.stale_consumer = -1
         await owner.bus._forget_stale_consumers()
@@ -452,3 +470,32 @@ class HelperTests(SynchronousTestCase):
         self.assertEqual([b.next() for _ in range(6)], [0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
         b.reset()
         self.assertEqual(b.next(), 0.1)
+
+
+class HandOverBusTests(BusTestCase):
+    async def test_replies_wait_for_the_new_owners_connection(self):
+        owner = Node(self, "owner", True, consume=False)
+        owner.chat.connected = False  # taking over: not registered on IRC yet
+        Node(self, "w", False)
+        await owner.say("!echo while connecting")
+        await self.settle(1.5)
+        self.assertEqual(owner.chat.sent, [])  # not dropped: waiting
+        owner.chat.connected = True
+        self.assertTrue(await self.until(lambda: owner.chat.sent, seconds=10))
+        await self.settle(1.5)
+        self.assertEqual(owner.chat.sent, [("#pubbot", "echo while connecting", "say")])
+
+    async def test_a_new_owner_logs_the_window_nobody_read(self):
+        former = Node(self, "former", True)
+        self.assertTrue(await self.until(lambda: self.server.query("GET", OWNER_HEARD)))
+        former.crash()
+        successor = Node(self, "successor", False)
+        successor.owner = True
+        successor.bot.register_chat(successor.chat)
+        successor.bus.owner_changed()
+        self.assertTrue(await self.until(lambda: successor.bot.state["cluster"].get("last_gap")))
+        gap = successor.bot.state["cluster"]["last_gap"]
+        self.assertEqual(gap["former"], "former")
+        self.assertLessEqual(gap["from"], gap["to"])
+        self.assertTrue(await self.until(
+            lambda: json.loads(self.server.query("GET", OWNER_HEARD))["owner"] == "successor"))

@@ -335,3 +335,20 @@ class StsEndpointTests(SynchronousTestCase):
         self.addCleanup(service.stopService)
         (attempt,) = s.attempts()
         self.assertEqual(attempt[:2], ("127.0.0.1", 6667))
+
+
+class HandOverTests(SynchronousTestCase):
+    def test_what_waits_in_the_throttle_is_handed_over_not_dropped(self):
+        reactor, service = make({"throttle": {"burst": 1, "per_second": 1.0}})
+        written: list = []
+        service.throttle.attach(written.append)
+        for line in (b"PRIVMSG #a :zero\r\n", b"NOTICE bob :two\r\n", b"PRIVMSG #a :\x01ACTION waves\x01\r\n",
+                     b"JOIN #x\r\n", b"PRIVMSG #a :caf\xc3\xa9 :) \r\n"):
+            service.throttle.send(line, "#a")
+        self.assertEqual(written, [b"PRIVMSG #a :zero\r\n"])
+        self.assertEqual(service.hand_over(),
+                         [("bob", "two", "notice"), ("#a", "waves", "action"), ("#a", "café :) ", "say")])
+        self.assertEqual(service.throttle_depth(), 0)
+        reactor.advance(10)
+        self.assertEqual(written, [b"PRIVMSG #a :zero\r\n"])  # nothing left to drain
+        self.assertEqual(service.hand_over(), [])

@@ -104,6 +104,15 @@ class FanOut(Service):
             return succeed(None)
         return self.command.execute("PUBLISH", self.channel, payload).addErrback(self._lost, kind)
 
+    def publish_raw(self, kind: str, name: str, raws: list) -> Deferred:
+        """
+        Send an event of C{kind} whose field C{name} is the list of JSON texts
+        C{raws} (already encoded: nothing is decoded or encoded again).
+        """
+        payload = '{"kind": %s, "origin": %s, %s: [%s]}' % (
+            json.dumps(kind), json.dumps(self.origin), json.dumps(name), ", ".join(raws))
+        return self.command.execute("PUBLISH", self.channel, payload).addErrback(self._lost, kind)
+
     def _lost(self, failure, kind: str) -> None:
         self.lost += 1
         state = self.bot.state.setdefault("cluster", {})
@@ -143,6 +152,21 @@ class FanOut(Service):
                     self._tell(self.bot.dispatcher.batch_observers, [message])
                 else:
                     self._tell(self.bot.broadcast_observers, message)
+            elif kind == "messages":  # a batch handled elsewhere: the bus's envelopes
+                envelopes = event.get("envelopes")
+                if not isinstance(envelopes, list):
+                    raise ValueError("messages event without envelopes")
+                batch = []
+                for e in envelopes:
+                    data = e.get("message") if isinstance(e, dict) else None
+                    if not isinstance(data, dict) or not isinstance(data.get("topic"), str) \
+                            or not isinstance(data.get("fields", {}), dict):
+                        raise ValueError("messages event with a malformed message")
+                    batch.append(Message.from_dict(data, self.bot))
+                for message in batch:
+                    self._tell(self.bot.dispatcher.observers, message)
+                if batch:
+                    self._tell(self.bot.dispatcher.batch_observers, batch)
             elif kind == "sent":
                 network = event.get("network", event.get("protocol"))  # protocol: the release before
                 args = [network] + [event.get(k) for k in ("target", "text", "sent_kind")]

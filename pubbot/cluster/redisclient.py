@@ -167,6 +167,23 @@ def protocol_class(base=None):
 
     class Protocol(base):  # type: ignore[misc, valid-type]
         pubbot_client: Any = None
+        _resp: Optional["RespReader"] = None
+
+        def dataReceived(self, data, unpause=False):
+            # txredisapi's own reader takes one reactor turn per bulk string
+            # (a reply of 10,000 stream entries: 40,000 turns); this one
+            # reads every complete reply in what arrived at once.
+            if self._resp is None:
+                self._resp = RespReader(self.charset, txredisapi.ResponseError)
+            try:
+                replies = self._resp.feed(data)
+            except ValueError as e:
+                log.error("Redis sent what is not RESP ({error}); dropping the connection", error=e)
+                if self.transport is not None:
+                    self.transport.abortConnection()
+                return
+            for reply in replies:
+                self.replyReceived(reply)
 
         def connectionLost(self, why):
             # Tell the client first, so nothing issued from the failing
@@ -177,6 +194,81 @@ def protocol_class(base=None):
 
     Protocol.__name__ = "Pubbot" + base.__name__
     return Protocol
+
+
+class RespReader:
+    """
+    An incremental reader of Redis replies (RESP2): L{feed} bytes, get the
+    replies completed so far, as txredisapi gives them (bulk strings decoded
+    with C{charset} when they can be, C{None} for nil, C{error} instances for
+    error replies, lists for arrays). Arrays still open are kept between
+    feeds, so a long reply costs no more than a short one per element.
+    """
+
+    def __init__(self, charset: Optional[str], error: type):
+        self.charset = charset
+        self.error = error
+        self.buffer = bytearray()
+        #: Arrays being read: [elements still to come, elements so far].
+        self.stack: list = []
+
+    def _text(self, raw: bytes) -> Any:
+        if self.charset is None:
+            return raw
+        try:
+            return raw.decode(self.charset)
+        except UnicodeDecodeError:
+            return raw
+
+    def feed(self, data: bytes) -> list:
+        buf = self.buffer
+        buf += data
+        pos, size, out, stack = 0, len(buf), [], self.stack
+        while pos < size:
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                break
+            kind = buf[pos]
+            if kind == 36:  # $ bulk string
+                n = int(buf[pos + 1:end])
+                if n < 0:
+                    element: Any = None
+                    pos = end + 2
+                else:
+                    if end + 4 + n > size:
+                        break
+                    element = self._text(bytes(buf[end + 2:end + 2 + n]))
+                    pos = end + 4 + n
+            elif kind == 42:  # * array
+                n = int(buf[pos + 1:end])
+                pos = end + 2
+                if n > 0:
+                    stack.append([n, []])
+                    continue
+                element = None if n < 0 else []
+            elif kind == 43:  # + status
+                element = bytes(buf[pos + 1:end]).decode("utf-8", "replace")
+                pos = end + 2
+            elif kind == 45:  # - error
+                element = self.error(bytes(buf[pos + 1:end]).decode("utf-8", "replace"))
+                pos = end + 2
+            elif kind == 58:  # : integer
+                element = int(buf[pos + 1:end])
+                pos = end + 2
+            else:
+                raise ValueError("unknown reply type %r" % (chr(kind),))
+            while stack:
+                top = stack[-1]
+                top[1].append(element)
+                top[0] -= 1
+                if top[0]:
+                    break
+                stack.pop()
+                element = top[1]
+            else:
+                out.append(element)
+        del buf[:pos]
+        return out
 
 
 class RedisClient:

@@ -1,13 +1,23 @@
 """
 The Redis Streams bus: many processes, one bot.
 
-- The IRC owner appends each incoming message to the stream C{pubbot:bus:in}
-  (once: an idempotency key per message makes retried appends no-ops).
-- Every process reads that stream through the consumer group C{workers}
-  (XREADGROUP), so each message is handled by exactly one process, and
-  acknowledges it (XACK) only after its handlers have finished and the reply
-  is on its way. Entries held too long by a process that died are claimed
-  by the others after the visibility timeout (XAUTOCLAIM).
+- The IRC owner appends incoming messages to one of L{PARTITIONS} streams,
+  C{pubbot:bus:in} and C{pubbot:bus:in:1} ... C{pubbot:bus:in:15}, chosen by
+  a hash of the message's network and channel, in batches (one script call
+  appends up to L{FLUSH_BATCH} messages, each once: an idempotency key per
+  message makes retried appends no-ops).
+- Each partition is read by one process at a time: the consuming processes
+  share the partitions out through short leases (C{pubbot:bus:part:N}, kept
+  up by the heartbeat; each takes its fair share, the number of partitions
+  over the number of consuming processes, and gives up what is over it
+  between two reads). A process reads all its partitions with one
+  XREADGROUP COUNT n, dispatches what it read as one batch
+  (C{Dispatcher.dispatch_many}, as the local bus does) and reads a partition
+  again only once its batch is finished: so the lines of one channel are
+  handled in order, whichever process takes them. It acknowledges a batch
+  (XACK, XDEL: one script call) only after its handlers have finished and
+  the replies are on their way. A process that takes a partition over first
+  claims (XAUTOCLAIM) and handles what its former reader left unacknowledged.
 - Replies (and whatever handlers C{bot.send}) go to the owner through the
   stream C{pubbot:bus:out} (group C{owner}), each naming the C{network} it
   is for; the owner marks each reply's key
@@ -23,7 +33,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import zlib
 from collections import deque
+import itertools
+from itertools import islice
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
@@ -43,10 +56,17 @@ from .remote import CHAT_STATE, describe
 log = Logger()
 
 IN = "pubbot:bus:in"
+#: Streams of incoming messages (partition 0 is C{IN}, as before partitions).
+PARTITIONS = 16
+#: Leases of the partitions, and the processes that consume (a sorted set).
+PART = "pubbot:bus:part:"
+CONSUMERS = "pubbot:bus:consumers"
 OUT = "pubbot:bus:out"
 WORKERS = "workers"
 OWNER = "owner"
 PROCS = "pubbot:bus:procs"
+#: The IRC owner and when it was last heard (JSON), written with its heartbeat.
+OWNER_HEARD = "pubbot:bus:owner-heard"
 ADDED = "pubbot:bus:added:"
 SENT = "pubbot:bus:sent:"
 TRIES = "pubbot:bus:tries:"
@@ -61,6 +81,36 @@ MAX_LEN = 100000
 MAX_TRIES = 5
 #: Largest entry accepted from the streams (bytes of JSON).
 MAX_ENTRY = 1024 * 1024
+#: Most messages the owner appends with one script call.
+FLUSH_BATCH = 256
+#: Most of those calls under way at once.
+FLUSH_AHEAD = 4
+#: Most entries read at once, from all of a process's partitions together.
+READ_BATCH = 256
+
+
+def stream_of(partition: int) -> str:
+    """The stream of incoming messages of C{partition}."""
+    return IN if partition == 0 else "%s:%d" % (IN, partition)
+
+
+STREAMS = tuple(stream_of(k) for k in range(PARTITIONS))
+PART_KEYS = [PART + str(k) for k in range(PARTITIONS)]
+
+
+def partition_of(message: Message) -> int:
+    """
+    The partition of C{message}: a hash of its network and channel (so the
+    lines of one channel keep their order), else of its topic.
+    """
+    fields = message.fields
+    channel = fields.get("channel")
+    if isinstance(channel, str):
+        key = "%s\0%s" % (fields.get("network") or fields.get("protocol"), channel.lower())
+    else:
+        key = message.topic
+    return zlib.crc32(key.encode("utf-8", "replace")) % PARTITIONS
+
 
 #: Append once: set the idempotency key, and XADD only if it was not set.
 ADD_ONCE = """
@@ -68,6 +118,104 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
   return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3])
 end
 return false
+"""
+
+#: Splits a script argument of several lines (JSON never has a raw newline):
+#: one argument for many values keeps the client's command building cheap.
+LINES = """
+local function lines(text)
+  local out = {}
+  for line in string.gmatch(text, '[^\\n]+') do out[#out + 1] = line end
+  return out
+end
+"""
+
+#: Append a batch once: KEYS its idempotency key; ARGV the stream length,
+#: the ttl, then (as lines) the streams and the payloads. Fires with how many
+#: were appended (0: the batch was, before).
+ADD_MANY = LINES + """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+local streams, payloads = lines(ARGV[3]), lines(ARGV[4])
+for i = 1, #payloads do
+  redis.call('XADD', streams[i], 'MAXLEN', '~', ARGV[1], '*', 'm', payloads[i])
+end
+return 1
+"""
+
+#: Mark replies sent, and acknowledge their entries: KEYS the reply stream;
+#: ARGV the ttl, the group, then (as lines) the sent keys and the entry ids.
+#: Fires with 1 for each key marked the first time, else 0.
+MARK_ACK = LINES + """
+local keys, ids = lines(ARGV[3]), lines(ARGV[4])
+local fresh = {}
+for i = 1, #keys do
+  if redis.call('SET', keys[i], '1', 'NX', 'EX', ARGV[1]) then fresh[i] = 1 else fresh[i] = 0 end
+end
+if #ids > 0 then
+  redis.call('XACK', KEYS[1], ARGV[2], unpack(ids))
+  redis.call('XDEL', KEYS[1], unpack(ids))
+end
+return fresh
+"""
+
+#: Queue replies and acknowledge what they answer, in one step, once: KEYS
+#: the reply stream, then the incoming streams; ARGV the reply stream's
+#: length, the ttl, the group, the call's idempotency key (a retry of a call
+#: that went through does nothing), then the replies as one JSON array (one
+#: entry, field C{b}; none when empty), then for each incoming stream (as
+#: lines) its entry ids. (A reply queued
+#: again when its message is handled again is sent once all the same: the
+#: owner marks each reply's key sent before sending it.)
+REPLY_ACK = LINES + """
+if not redis.call('SET', ARGV[4], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+if ARGV[5] ~= '' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'b', ARGV[5])
+end
+for i = 2, #KEYS do
+  local ids = lines(ARGV[4 + i])
+  if #ids > 0 then
+    redis.call('XACK', KEYS[i], ARGV[3], unpack(ids))
+    redis.call('XDEL', KEYS[i], unpack(ids))
+  end
+end
+return 1
+"""
+
+#: The partitions: KEYS[1] the consumers, KEYS[2:] the partition leases;
+#: ARGV me, ttl ms, 1 when taking messages. Renews this process's leases,
+#: takes free ones up to its fair share; fires with {fair share, held...}.
+PARTITION = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local n = math.max(1, redis.call('ZCARD', KEYS[1]))
+local fair = math.ceil((#KEYS - 1) / n)
+local out = {fair}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+    out[#out + 1] = i - 2
+  end
+end
+if ARGV[3] == '1' then
+  for i = 2, #KEYS do
+    if #out - 1 >= fair then break end
+    if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ttl) then out[#out + 1] = i - 2 end
+  end
+end
+return out
+"""
+
+#: Give a partition up (only if still ours).
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 #: Heartbeat: this process is alive; fires with {alive, lease holder, lag ms}.
@@ -78,28 +226,30 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local alive = redis.call('ZCARD', KEYS[1])
 local holder = redis.call('GET', KEYS[2]) or ''
-local oldest = nil
-local pending = redis.pcall('XPENDING', KEYS[3], ARGV[3])
-if type(pending) == 'table' and pending.err == nil and pending[2] then
-  oldest = pending[2]
-else
-  local groups = redis.pcall('XINFO', 'GROUPS', KEYS[3])
-  if type(groups) == 'table' and groups.err == nil then
-    for _, g in ipairs(groups) do
-      local name, last = nil, nil
-      for i = 1, #g, 2 do
-        if g[i] == 'name' then name = g[i + 1] end
-        if g[i] == 'last-delivered-id' then last = g[i + 1] end
-      end
-      if name == ARGV[3] and last then
-        local nxt = redis.call('XRANGE', KEYS[3], '(' .. last, '+', 'COUNT', 1)
-        if nxt[1] then oldest = nxt[1][1] end
+local lag = -1
+for k = 3, #KEYS do
+  local oldest = nil
+  local pending = redis.pcall('XPENDING', KEYS[k], ARGV[3])
+  if type(pending) == 'table' and pending.err == nil and pending[2] then
+    oldest = pending[2]
+  else
+    local groups = redis.pcall('XINFO', 'GROUPS', KEYS[k])
+    if type(groups) == 'table' and groups.err == nil then
+      for _, g in ipairs(groups) do
+        local name, last = nil, nil
+        for i = 1, #g, 2 do
+          if g[i] == 'name' then name = g[i + 1] end
+          if g[i] == 'last-delivered-id' then last = g[i + 1] end
+        end
+        if name == ARGV[3] and last then
+          local nxt = redis.call('XRANGE', KEYS[k], '(' .. last, '+', 'COUNT', 1)
+          if nxt[1] then oldest = nxt[1][1] end
+        end
       end
     end
   end
+  if oldest then lag = math.max(lag, now - tonumber(string.match(oldest, '^(%d+)'))) end
 end
-local lag = -1
-if oldest then lag = now - tonumber(string.match(oldest, '^(%d+)')) end
 return {alive, holder, lag}
 """
 
@@ -209,7 +359,8 @@ class RedisBus(Service):
                  heartbeat: float = 2.0, consume: bool = True,
                  is_owner: Callable[[], bool] = lambda: False,
                  owner_active: Callable[[], bool] = lambda: False,
-                 fanout: Any = None, wall: Callable[[], float] = time.time):
+                 fanout: Any = None, wall: Callable[[], float] = time.time,
+                 read_batch: int = READ_BATCH, partition_ttl: Optional[float] = None, role: str = "all"):
         self.bot = bot
         self.reactor = reactor
         self.command = command      # everything that does not block
@@ -226,12 +377,37 @@ class RedisBus(Service):
         self.fanout = fanout
         self.wall = wall
         self.consumer = bot.process_id
-        #: Incoming messages waiting to be appended: (message id, JSON payload).
+        #: Incoming messages waiting to be appended: [message id, JSON payload,
+        #: partition, the tag of the batch it was tried in (None: not yet)].
         self.pending: deque = deque()
         self.dropped = 0
         self.handled = 0
         self.lag: Optional[float] = None
-        self.in_flight: dict[str, Deferred] = {}
+        #: Batches being handled, by number.
+        self.in_flight: dict[int, Deferred] = {}
+        self.read_batch = read_batch
+        #: What this process is in the cluster (all, owner, worker: see L{pubbot.cluster.wiring.Cluster}).
+        self.role = role
+        self.plugin_versions: dict = {}
+        #: (former owner, when it was last heard) after a takeover, until connected: see L{_gap_check}.
+        self._gap: Optional[tuple] = None
+        self._was_owner = False
+        #: Seconds a partition lease lasts unless renewed (by the heartbeat).
+        self.partition_ttl = partition_ttl or heartbeat * 3
+        #: The partitions this process reads: until when (reactor time) its lease surely holds.
+        self.held: dict[int, float] = {}
+        #: Partitions just taken (what their former reader left is claimed first),
+        #: partitions to give up (once idle), partitions with a batch being handled.
+        self.fresh: set[int] = set()
+        self.releasing: set[int] = set()
+        self.busy: set[int] = set()
+        #: Batches of each partition not acknowledged yet.
+        self.settling: dict[int, int] = {}
+        self.cursors: dict[int, _GroupCursor] = {}
+        self._batches = 0
+        #: The reader's connection and its client id; the connection of a blocking read under way.
+        self._reader_id: tuple = (None, None)
+        self._blocked_read: Any = None
         self.stale_consumer = STALE_CONSUMER
         #: Stand-ins for the owner's chat services while this process is not the owner.
         self.remote_chats: dict[str, Any] = {}
@@ -256,9 +432,9 @@ class RedisBus(Service):
         dropped (counted and logged).
         """
         if message.topic.startswith("chat.") and self.owner_active() and not self.is_owner():
-            log.warn("dropped a {topic} line: this process no longer holds the IRC lease",
-                     topic=message.topic)
-            return succeed(None)
+            # Read from the connection while the lease ran out (a frozen owner
+            # resuming): the server gave this line to no other process.
+            log.info("handing over a {topic} line read as the IRC lease ran out", topic=message.topic)
         message_id = uuid.uuid4().hex
         try:
             payload = json.dumps({"id": message_id, "origin": self.consumer, "at": self.wall(),
@@ -269,13 +445,13 @@ class RedisBus(Service):
         if len(self.pending) >= self.buffer_size:
             self._drop(message.topic)
             return succeed(None)
-        self.pending.append((message_id, payload))
+        self.pending.append([message_id, payload, partition_of(message), None])
         self._update_state()
         self._flush()
         return succeed(None)
 
     def submit_many(self, messages: list) -> Deferred:
-        """L{submit} each message, in order (each is one stream entry)."""
+        """L{submit} each message, in order (each is one stream entry; they are appended in batches)."""
         for message in messages:
             self.submit(message)
         return succeed(None)
@@ -332,6 +508,9 @@ class RedisBus(Service):
 
     def startService(self) -> None:
         super().startService()
+        from .roles import plugin_versions
+        #: The plugins' versions as loaded (their sources may change on disk meanwhile).
+        self.plugin_versions = plugin_versions(self.bot)
         self.command.connected_observers.append(self._connected)
         for client in (self.command, self.reader, self.replies):
             client.start()
@@ -353,12 +532,26 @@ class RedisBus(Service):
         # buffer gets a few seconds to drain; then the connections close.
         waits = DeferredList(list(self.in_flight.values()) + [Deferred.fromCoroutine(self._drain(5.0))])
 
+        async def release():
+            if self.command.connected:
+                from .roles import PROCESSES
+                self.command.execute("HDEL", PROCESSES, self.consumer).addErrback(lambda f: None)
+            if self.held and self.command.connected:
+                try:
+                    await self.command.eval(PARTITION, [CONSUMERS] + PART_KEYS, [self.consumer, 1000, 0])
+                    for k in list(self.held):
+                        await self.command.eval(RELEASE, [PART + str(k)], [self.consumer])
+                except Exception as e:  # noqa: BLE001 - the leases run out by themselves
+                    log.debug("could not give the bus partitions up: {error}", error=e)
+                self.held.clear()
+
         def close(_):
             if self.pending:
                 log.warn("{count} buffered messages were not put on the bus before shutdown",
                          count=len(self.pending))
             return DeferredList([c.stop() for c in (self.reader, self.replies, self.command)])
 
+        waits.addBoth(lambda _: Deferred.fromCoroutine(release()))
         return waits.addBoth(close)
 
     def _spawn(self, coroutine, what: str) -> Deferred:
@@ -395,11 +588,50 @@ class RedisBus(Service):
 
     def owner_changed(self) -> None:
         """Call when this process starts or stops being the IRC owner."""
+        active = bool(self.owner_active())
+        if active and not self._was_owner and self.running:
+            self._spawn(self._note_takeover(), "takeover")
+        self._was_owner = active
         if self.running and self.owner_active() and not self._replies_running:
             self._replies_running = True
             self._spawn(self._replies_loop(), "reply")
         self._wake_replies()
         self._update_state()
+
+    async def _note_takeover(self) -> None:
+        """Who owned IRC before, and when it was last heard: the start of a possible gap."""
+        try:
+            raw = await self.command.execute("GET", OWNER_HEARD)
+            heard = json.loads(raw) if isinstance(raw, str) and len(raw) < 4096 else None
+        except (RedisUnavailable, ValueError):
+            return
+        if isinstance(heard, dict) and heard.get("owner") not in (None, self.consumer) \
+                and isinstance(heard.get("at"), (int, float)):
+            self._gap = (str(heard["owner"]), float(heard["at"]))
+
+    def _gap_check(self) -> None:
+        """
+        Once this new owner's connections are up, log the window in which
+        nobody may have been reading IRC: from when the former owner was last
+        heard until now. What its connection had read it hands over (when it
+        lives to); what the server sent to a dead connection reached no one.
+        """
+        if self._gap is None:
+            return
+        services = [s for s in self.bot.chat_services.values() if not getattr(s, "remote", False)]
+        if not services or not all(getattr(s, "connected", True) for s in services):
+            return
+        former, at = self._gap
+        self._gap = None
+        now = self.wall()
+        networks = ", ".join(sorted(getattr(s, "network", "?") for s in services))
+        log.warn("IRC ownership moved here from {former}, last heard {seconds:.1f}s before this process "
+                 "was connected ({start} to {end} UTC): lines said on {networks} in that window that "
+                 "{former} did not hand over reached no process and are unanswered",
+                 former=former, seconds=max(0.0, now - at), networks=networks,
+                 start=time.strftime("%H:%M:%S", time.gmtime(at)),
+                 end=time.strftime("%H:%M:%S", time.gmtime(now)))
+        self._update_state(last_gap={"former": former, "from": at, "to": now})
 
     # reliability helpers
 
@@ -443,29 +675,43 @@ class RedisBus(Service):
         self._spawn(self._flush_loop(), "flush")
 
     async def _flush_loop(self) -> None:
+        """
+        Append what waits in the buffer, in order, L{FLUSH_BATCH} messages per
+        script call, up to L{FLUSH_AHEAD} calls under way at once (on one
+        connection: Redis runs them in order).
+        """
+        import txredisapi
         backoff = Backoff()
         try:
             while self.pending and (self.running or self._draining):
                 if not self.command.connected:
                     await self._wait_for(self.command, backoff.next())
                     continue
-                batch = list(self.pending)[:64]
-                results = await DeferredList(
-                    [self._add_once(IN, message_id, payload) for message_id, payload in batch],
-                    consumeErrors=True)
+                calls, taken = [], 0
+                while taken < len(self.pending) and len(calls) < FLUSH_AHEAD:
+                    batch = self._next_batch(taken)
+                    taken += len(batch)
+                    call = self.command.eval(ADD_MANY, [ADDED + batch[0][3]], [
+                        MAX_LEN, KEY_TTL, "\n".join([STREAMS[item[2]] for item in batch]),
+                        "\n".join([item[1] for item in batch])])
+                    calls.append((len(batch), call))
                 unavailable = False
-                for item, (ok, value) in zip(batch, results):
-                    if ok or not value.check(RedisUnavailable):
-                        if not ok:
-                            # Refused for good (out of memory, ...): say so, count it.
-                            log.error("Redis refused a bus message: {error}", error=value.getErrorMessage())
-                            self._drop("refused")
-                        try:
-                            self.pending.remove(item)
-                        except ValueError:
-                            pass
-                    else:
+                for count, call in calls:
+                    try:
+                        await call
+                    except RedisUnavailable:
+                        # Perhaps appended, perhaps not: the same keys make the retry a no-op for what was.
                         unavailable = True
+                    except txredisapi.ResponseError as e:
+                        if unavailable:
+                            continue
+                        # Refused for good (out of memory, ...): say so, count it.
+                        log.error("Redis refused {count} bus messages: {error}", count=count, error=e)
+                        for _ in range(count):
+                            self._drop("refused")
+                    if not unavailable:
+                        for _ in range(count):
+                            self.pending.popleft()
                 self._update_state()
                 if unavailable:
                     await self._sleep(backoff.next())
@@ -473,6 +719,23 @@ class RedisBus(Service):
                     backoff.reset()
         finally:
             self._flushing = False
+
+    def _next_batch(self, start: int) -> list:
+        """
+        The batch of the buffer from C{start}: what was tried together before
+        (its idempotency key is the batch's tag), else up to L{FLUSH_BATCH}
+        untried messages, tagged now.
+        """
+        first = self.pending[start]
+        if first[3] is not None:
+            tag = first[3]
+            return list(itertools.takewhile(lambda item: item[3] == tag, islice(self.pending, start, None)))
+        batch = list(itertools.takewhile(lambda item: item[3] is None,
+                                         islice(self.pending, start, start + FLUSH_BATCH)))
+        tag = first[0]
+        for item in batch:
+            item[3] = tag
+        return batch
 
     async def _drain(self, seconds: float) -> None:
         self._draining = True
@@ -484,12 +747,12 @@ class RedisBus(Service):
         finally:
             self._draining = False
 
-    # reading and handling the incoming stream
+    # reading and handling the incoming streams
 
     async def _ensure_groups(self) -> None:
         import txredisapi
         try:
-            for stream, group in ((IN, WORKERS), (OUT, OWNER)):
+            for stream, group in [(s, WORKERS) for s in STREAMS] + [(OUT, OWNER)]:
                 try:
                     await self.command.execute("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
                 except txredisapi.ResponseError as e:
@@ -507,35 +770,133 @@ class RedisBus(Service):
     # flow control (Bot.hold_input): the stream feeds this process's handlers
 
     def pause_input(self) -> None:
-        """Take no more messages from the stream (they wait there, or go to other processes)."""
+        """Take no more messages from the streams (they wait there, or go to other processes)."""
         self.input_paused = True
+        self._spawn(self._balance(), "partitions")
 
     def resume_input(self) -> None:
         self.input_paused = False
+        self._spawn(self._balance(), "partitions")
         self._wake_reader()
 
     async def _pause_reader(self, seconds: float) -> None:
         self._reader_wake = _wakeable(seconds, self.reactor)
         await self._track(self._reader_wake)
 
+    # the partitions this process reads
+
+    def _taking(self) -> bool:
+        return self.running and self.consume and not self.input_paused
+
+    async def _balance(self) -> None:
+        """Renew this process's partitions, take its fair share, mark what is over it for release."""
+        if not self.consume or not self.command.connected:
+            return
+        ttl = int(self.partition_ttl * 1000)
+        asked = self.reactor.seconds()
+        try:
+            reply = await self.command.eval(
+                PARTITION, [CONSUMERS] + PART_KEYS,
+                [self.consumer, ttl, 1 if self._taking() else 0])
+        except RedisUnavailable:
+            return
+        fair, now_held = int(reply[0]), [int(k) for k in reply[1:]]
+        until = asked + self.partition_ttl * 0.8
+        for k in list(self.held):
+            if k not in now_held:
+                log.info("bus partition {k} is no longer this process's", k=k)
+                del self.held[k]
+                self.releasing.discard(k)
+        for k in now_held:
+            if k not in self.held:
+                self.fresh.add(k)
+                self.cursors[k] = _GroupCursor()
+            self.held[k] = until
+        extra = len(self.held) - (fair if self._taking() else 0)
+        for k in sorted(self.held, reverse=True):
+            if extra <= 0:
+                break
+            self.releasing.add(k)
+            extra -= 1
+        self.bot.state.setdefault("cluster", {})["partitions"] = sorted(self.held)
+        self._wake_reader()  # partitions renewed, taken or to give up
+
+    async def _tend(self) -> None:
+        """Between two reads: give up released partitions, take over what fresh ones left pending."""
+        import txredisapi
+        now = self.reactor.seconds()
+        for k in sorted(self.releasing):
+            if k in self.busy or k in self.settling:
+                continue
+            self.releasing.discard(k)
+            if self.held.pop(k, None) is None:
+                continue
+            try:
+                await self.command.eval(RELEASE, [PART + str(k)], [self.consumer])
+            except (RedisUnavailable, txredisapi.ResponseError) as e:
+                log.debug("releasing bus partition {k} failed: {error}", k=k, error=e)
+        for k in sorted(self.fresh):
+            if self.held.get(k, 0) <= now:
+                self.fresh.discard(k)
+                continue
+            try:
+                await self._claim(k, 0)
+            except (RedisUnavailable, txredisapi.ResponseError) as e:
+                log.debug("taking bus partition {k} over failed: {error}", k=k, error=e)
+                return
+            self.fresh.discard(k)
+
+    async def _claim(self, k: int, idle_ms: int) -> int:
+        """Make the entries of partition C{k} pending elsewhere (idle C{idle_ms}) this process's."""
+        cursor, claimed = "0-0", 0
+        for _ in range(100):  # a bounded amount of work
+            reply = await self.command.execute(
+                "XAUTOCLAIM", STREAMS[k], WORKERS, self.consumer, idle_ms, cursor, "COUNT", 1000)
+            cursor = reply[0]
+            claimed += len(reply[1] or ())
+            if cursor == "0-0":
+                break
+        if claimed:
+            log.warn("took over {count} unanswered entries of bus partition {k}", count=claimed, k=k)
+            self.cursors[k] = _GroupCursor()  # read them again, in order
+        return claimed
+
+    def _readable(self) -> list:
+        now = self.reactor.seconds()
+        return [k for k, until in sorted(self.held.items())
+                if until > now and k not in self.busy and k not in self.releasing and k not in self.fresh]
+
     async def _read_loop(self) -> None:
         import txredisapi
         backoff = Backoff()
-        cursor = _GroupCursor()
         while self.running:
-            if len(self.in_flight) >= self.max_in_flight or not self._groups_ready or self.input_paused:
-                await self._pause_reader(1.0)
+            if self._groups_ready and self.command.connected:
+                await self._tend()
+            readable = self._readable() if self._groups_ready and not self.input_paused else []
+            if not readable or len(self.in_flight) >= self.max_in_flight:
+                await self._pause_reader(min(1.0, self.partition_ttl / 3))
                 continue
             if not self.reader.connected:
                 await self._wait_for(self.reader, backoff.next())
                 continue
-            start = cursor.start(self.reader.connection)
+            connection = self.reader.connection
+            starts = [self.cursors[k].start(connection) for k in readable]
             try:
-                reply = await self.reader.execute(
-                    "XREADGROUP", "GROUP", WORKERS, self.consumer,
-                    "COUNT", self.max_in_flight - len(self.in_flight),
-                    "BLOCK", int(self.block * 1000), "STREAMS", IN, start,
-                    timeout=self.block + self.reader.timeout)
+                if self._reader_id[0] is not connection:
+                    self._reader_id = (connection, await self.reader.execute("CLIENT", "ID"))
+                # While it blocks, a partition whose batch is done is not read:
+                # L{_unblock} cuts the wait short then.
+                self._blocked_read = connection if self.busy else None
+                try:
+                    # COUNT is per stream: a read brings read_batch entries at most in all,
+                    # so that a batch of slow handlers does not outlast the partition leases.
+                    count = max(1, -(-self.read_batch // len(readable)))
+                    reply = await self.reader.execute(
+                        "XREADGROUP", "GROUP", WORKERS, self.consumer, "COUNT", count,
+                        "BLOCK", int(self.block * 1000), "STREAMS", *[STREAMS[k] for k in readable],
+                        *starts, timeout=self.block + self.reader.timeout)
+                finally:
+                    self._blocked_read = None
             except RedisUnavailable:
                 await self._sleep(backoff.next())
                 continue
@@ -545,12 +906,33 @@ class RedisBus(Service):
                 await self._sleep(backoff.next())
                 continue
             backoff.reset()
-            found = entries(reply[0][1]) if reply else []
-            if not cursor.advance(found):
-                continue
-            for entry_id, fields in found:
-                if entry_id not in self.in_flight:
-                    self._start_handling(entry_id, fields, claimed=cursor.history)
+            read = {}
+            for item in reply or ():
+                if isinstance(item, list) and len(item) == 2:
+                    read[item[0]] = entries(item[1])
+            batch = []
+            for k in readable:
+                cursor = self.cursors[k]
+                history = cursor.history
+                found = read.get(STREAMS[k], [])
+                if cursor.advance(found) and found:
+                    batch.append((k, found, history))
+            if batch:
+                self._start_batch(batch)
+
+    def _unblock(self, again: bool = True) -> None:
+        """Cut the reader's blocking read short (CLIENT UNBLOCK), to read a partition just done."""
+        connection, client_id = self._reader_id
+        if self._blocked_read is None or self._blocked_read is not connection or not self.command.connected:
+            return
+
+        def result(unblocked):
+            # Not blocked yet (the read is still on its way): try once more, a moment later.
+            if again and not unblocked and self._blocked_read is connection:
+                self.reactor.callLater(0.002, self._unblock, False)
+
+        d = self.command.execute("CLIENT", "UNBLOCK", client_id)
+        d.addCallbacks(result, lambda f: None)
 
     def _read_failed(self, error, message: str, gone: Optional[str] = None) -> None:
         """A stream read failed: set the groups up again when Redis lost them (NOGROUP), else log."""
@@ -563,6 +945,7 @@ class RedisBus(Service):
             log.error(message, error=error)
 
     async def _claim_loop(self) -> None:
+        """Entries of this process's partitions left pending too long (by an older release): again."""
         import txredisapi
         every = max(0.5, self.visibility_timeout / 4)
         rounds = 0
@@ -573,31 +956,17 @@ class RedisBus(Service):
             rounds += 1
             if rounds % 100 == 1:
                 await self._forget_stale_consumers()
-            cursor = "0-0"
-            for _ in range(10):  # a bounded amount of work per round
-                room = self.max_in_flight - len(self.in_flight)
-                if room <= 0:
-                    break
+            for k in self._readable():
                 try:
-                    reply = await self.command.execute(
-                        "XAUTOCLAIM", IN, WORKERS, self.consumer, int(self.visibility_timeout * 1000),
-                        cursor, "COUNT", room)
+                    await self._claim(k, int(self.visibility_timeout * 1000))
                 except (RedisUnavailable, txredisapi.ResponseError) as e:
                     log.debug("claiming stale bus entries failed: {error}", error=e)
-                    break
-                cursor = reply[0]
-                for entry_id, fields in entries(reply[1]):
-                    if entry_id not in self.in_flight:
-                        log.warn("took over bus entry {entry}, unanswered for {seconds}s",
-                                 entry=entry_id, seconds=self.visibility_timeout)
-                        self._start_handling(entry_id, fields, claimed=True)
-                if cursor == "0-0":
                     break
 
     async def _forget_stale_consumers(self) -> None:
         """Processes that are long gone leave consumers behind (one per process id): drop them."""
         import txredisapi
-        for stream, group in ((IN, WORKERS), (OUT, OWNER)):
+        for stream, group in [(s, WORKERS) for s in STREAMS] + [(OUT, OWNER)]:
             try:
                 consumers = await self.command.execute("XINFO", "CONSUMERS", stream, group)
                 for flat in consumers or ():
@@ -609,50 +978,127 @@ class RedisBus(Service):
             except (RedisUnavailable, txredisapi.ResponseError, TypeError, ValueError) as e:
                 log.debug("could not tidy bus consumers: {error}", error=e)
 
-    def _start_handling(self, entry_id: str, fields: Optional[dict], claimed: bool) -> None:
-        d = Deferred.fromCoroutine(self._handle(entry_id, fields, claimed))
+    def _start_batch(self, batch: list) -> None:
+        """
+        Handle what one read found: [(partition, entries, redelivered)]. Its
+        partitions are not read again until its handlers are done (the lines
+        of a channel are handled in order), nor given up until its replies
+        are queued and its entries acknowledged.
+        """
+        self._batches += 1
+        number = self._batches
+        partitions = [k for k, _, _ in batch]
+        self.busy.update(partitions)
+        for k in partitions:
+            self.settling[k] = self.settling.get(k, 0) + 1
+        handled = [False]
+
+        def free():
+            if not handled[0]:
+                handled[0] = True
+                self.busy.difference_update(partitions)
+                self._wake_reader()
+                self._unblock()
+
+        d = Deferred.fromCoroutine(self._handle_batch(batch, free))
         d.addErrback(_quiet_cancel)
-        d.addErrback(lambda f: log.failure("handling bus entry {entry} failed", f, entry=entry_id))
-        self.in_flight[entry_id] = d
+        d.addErrback(lambda f: log.failure("handling a batch of bus entries failed", f))
+        self.in_flight[number] = d
+        self._update_state()
 
         def done(_):
-            self.in_flight.pop(entry_id, None)
+            self.in_flight.pop(number, None)
+            for k in partitions:
+                self.settling[k] -= 1
+                if not self.settling[k]:
+                    del self.settling[k]
+            free()
             self._update_state()
             self._wake_reader()
 
         d.addBoth(done)
 
-    async def _handle(self, entry_id: str, fields: Optional[dict], claimed: bool) -> None:
-        envelope = self._decode(fields, entry_id)
-        if envelope is None or not self._valid_message(envelope):
-            if envelope is not None:
-                log.error("skipped malformed bus entry {entry}: not a message", entry=entry_id)
-            await self._ack(IN, WORKERS, entry_id)
-            return
-        message_id = envelope["id"]
-        if claimed:
-            tries = await self._retry(lambda: self.command.execute("INCR", TRIES + message_id),
-                                      "count handling attempts")
-            self.command.execute("EXPIRE", TRIES + message_id, KEY_TTL).addErrback(lambda f: None)
-            if int(tries) > MAX_TRIES:
-                log.error("bus message {id} on {topic} was tried {tries} times; giving up on it",
-                          id=message_id, topic=envelope["message"]["topic"], tries=tries)
-                await self._ack(IN, WORKERS, entry_id)
-                return
-        message = Message.from_dict(envelope["message"], self.bot)
-        if "network" not in message.fields and isinstance(message.fields.get("protocol"), str):
-            message.fields["network"] = message.fields["protocol"]  # queued by the release before networks
-        at = envelope.get("at")
-        if isinstance(at, (int, float)):
-            self.lag = max(0.0, self.wall() - at)
-        results = await self.bot.dispatcher.publish(message)
-        reply = choose_reply(results)
-        self.handled += 1
+    async def _handle_batch(self, batch: list, handled: Callable[[], None]) -> None:
+        acks: dict[str, list] = {}
+        messages: list[Message] = []
+        ids: list[str] = []
+        raws: list = []
+        for k, found, redelivered in batch:
+            stream = STREAMS[k]
+            for entry_id, fields in found:
+                acks.setdefault(stream, []).append(entry_id)
+                envelope = self._decode(fields, entry_id)
+                if envelope is None or not self._valid_message(envelope):
+                    if envelope is not None:
+                        log.error("skipped malformed bus entry {entry}: not a message", entry=entry_id)
+                    continue
+                message_id = envelope["id"]
+                if redelivered and not await self._try_again(message_id, envelope):
+                    continue
+                message = Message.from_dict(envelope["message"], self.bot)
+                if "network" not in message.fields and isinstance(message.fields.get("protocol"), str):
+                    # queued by the release before networks
+                    message.fields["network"] = message.fields["protocol"]
+                at = envelope.get("at")
+                if isinstance(at, (int, float)):
+                    self.lag = max(0.0, self.wall() - at)
+                messages.append(message)
+                ids.append(message_id)
+                raws.append(fields["m"])
+        replies = await self._dispatch(messages, ids, raws) if messages else []
+        handled()
+        await self._reply_many(replies, acks)
+
+    async def _try_again(self, message_id: str, envelope: dict) -> bool:
+        """Count one more attempt at a message delivered again; False once it is a poison message."""
+        tries = await self._retry(lambda: self.command.execute("INCR", TRIES + message_id),
+                                  "count handling attempts")
+        self.command.execute("EXPIRE", TRIES + message_id, KEY_TTL).addErrback(lambda f: None)
+        if int(tries) > MAX_TRIES:
+            log.error("bus message {id} on {topic} was tried {tries} times; giving up on it",
+                      id=message_id, topic=envelope["message"]["topic"], tries=tries)
+            return False
+        return True
+
+    async def _dispatch(self, messages: list, ids: list, raws: list) -> list:
+        """
+        One batch through the handlers (as the local bus does): fires, once
+        every handler is done, with the replies to queue together; those that
+        took their time go out as soon as they are known.
+        """
+        try:
+            found = self.bot.dispatcher.dispatch_many(messages)
+        except Exception:
+            log.failure("dispatching a batch of {count} bus messages failed", count=len(messages))
+            found = {}
+        self.handled += len(messages)
         if self.fanout is not None:
-            self.fanout.publish("message", message=message.to_dict())
+            for start in range(0, len(raws), 64):
+                self.fanout.publish_raw("messages", "envelopes", raws[start:start + 64])
+        replies: list = []
+        waits: list = []
+        for i, results in found.items():
+            if isinstance(results, Deferred):
+                results.addCallback(choose_reply)
+                results.addCallback(self._late_reply, ids[i], messages[i])
+                results.addErrback(lambda f, m=messages[i]: log.failure(
+                    "replying to a message on {topic} failed", f, topic=m.topic))
+                waits.append(results)
+                continue
+            reply = choose_reply(results)
+            if reply is not None:
+                replies.append((ids[i], messages[i], reply))
+        if waits:
+            if replies:
+                await self._reply_many(replies)  # the quick ones need not wait for the slow
+                replies = []
+            await DeferredList(waits)
+        return replies
+
+    def _late_reply(self, reply: Optional[Reply], message_id: str, message: Message) -> Any:
         if reply is not None:
-            await self._reply(message_id, message, reply)
-        await self._ack(IN, WORKERS, entry_id)
+            return Deferred.fromCoroutine(self._reply_many([(message_id, message, reply)]))
+        return None
 
     def _decode(self, fields: Optional[dict], entry_id: str) -> Optional[dict]:
         raw = fields.get("m") if fields else None
@@ -672,53 +1118,72 @@ class RedisBus(Service):
     @staticmethod
     def _valid_message(e: dict) -> bool:
         m = e.get("message")
-        return (isinstance(e.get("id"), str) and isinstance(m, dict) and isinstance(m.get("topic"), str)
-                and isinstance(m.get("fields", {}), dict))
+        return (isinstance(e.get("id"), str) and "\n" not in e["id"] and isinstance(m, dict)
+                and isinstance(m.get("topic"), str) and isinstance(m.get("fields", {}), dict))
 
     @staticmethod
     def _valid_reply(e: dict) -> bool:
         if "network" not in e and isinstance(e.get("protocol"), str):
             e["network"] = e["protocol"]  # written by the release before several networks
-        return (isinstance(e.get("key"), str) and isinstance(e.get("network"), str)
+        return (isinstance(e.get("key"), str) and "\n" not in e["key"] and isinstance(e.get("network"), str)
                 and isinstance(e.get("target"), str) and isinstance(e.get("text"), str)
                 and e.get("kind") in ("say", "notice", "action")
                 and (e.get("origin") is None or isinstance(e.get("origin"), str)))
 
-    async def _ack(self, stream: str, group: str, *entry_ids: str) -> None:
-        """XACK, then XDEL: with one group per stream, an answered entry is of no more use."""
-        try:
-            await self._retry(lambda: self.command.execute("XACK", stream, group, *entry_ids), "acknowledge")
-        except RedisUnavailable:
-            log.warn("could not acknowledge {count} bus entries before stopping; they will be handled again",
-                     count=len(entry_ids))
-            return
-        self.command.execute("XDEL", stream, *entry_ids).addErrback(lambda f: None)
-
     async def _reply(self, message_id: str, message: Message, reply: Reply) -> None:
-        network = message.fields.get("network")
-        target = message.fields.get("channel")
-        if not isinstance(network, str) or not isinstance(target, str):
-            log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
-            return
-        key = message_id + ":reply"
-        text = "\n".join(reply.lines)
-        if self.is_owner() and self._local(network):
-            fresh = await self._mark_sent(key)
-            if fresh is None:
-                return  # sent before (an earlier attempt at this message)
-            # bot.send runs the sent observers, then the outbox; if the lease
-            # was lost meanwhile, the outbox passes it on to the new owner.
-            self.bot.send(network, target, text, reply.kind, person_of(message))
-            return
-        envelope = reply_envelope(key, None, network, target, text, reply.kind, self.wall(),
-                                  person_of(message))
-        payload = json.dumps(envelope)
-        await self._retry(lambda: self._add_once(OUT, key, payload), "queue a reply")
+        await self._reply_many([(message_id, message, reply)])
 
-    def _mark_sent(self, key: str) -> Deferred:
-        """SET NX the reply's key: fires with "OK" the first time only, else None."""
-        return Deferred.fromCoroutine(self._retry(
-            lambda: self.command.execute("SET", SENT + key, "1", "NX", "EX", KEY_TTL), "mark a reply sent"))
+    async def _reply_many(self, replies: list, acks: Optional[dict] = None) -> None:
+        """
+        The replies of a batch, [(message id, message, reply)]: sent here (each
+        marked sent first) when this process owns the network, else queued for
+        the owner, each once (by its key), with the acknowledgement of the
+        entries C{acks} ({stream: ids}) in the same script call.
+        """
+        here: list = []
+        payloads: list = []
+        for message_id, message, reply in replies:
+            network = message.fields.get("network")
+            target = message.fields.get("channel")
+            if not isinstance(network, str) or not isinstance(target, str):
+                log.warn("reply to {topic} has nowhere to go; dropped", topic=message.topic)
+                continue
+            key = message_id + ":reply"
+            text = "\n".join(reply.lines)
+            if self.is_owner() and self._local(network):
+                here.append((key, network, target, text, reply.kind, person_of(message)))
+                continue
+            payloads.append(json.dumps(reply_envelope(key, None, network, target, text, reply.kind,
+                                                      self.wall(), person_of(message))))
+        if here:
+            fresh = await self._mark_many([item[0] for item in here])
+            for (key, network, target, text, kind, person), mark in zip(here, fresh):
+                if mark:
+                    # bot.send runs the sent observers, then the outbox; if the lease
+                    # was lost meanwhile, the outbox passes it on to the new owner.
+                    self.bot.send(network, target, text, kind, person)
+        streams = [stream for stream, entry_ids in (acks or {}).items() if entry_ids]
+        if not payloads and not streams:
+            return
+        call = ADDED + uuid.uuid4().hex
+        args: list = [MAX_LEN, KEY_TTL, WORKERS, call, "[%s]" % ", ".join(payloads) if payloads else ""]
+        args += ["\n".join(acks[stream]) for stream in streams]  # type: ignore[index]
+        try:
+            await self._retry(lambda: self.command.eval(REPLY_ACK, [OUT] + streams, args),
+                              "queue replies and acknowledge")
+        except RedisUnavailable:
+            if streams:
+                log.warn("could not acknowledge {count} bus entries before stopping; they will be handled "
+                         "again", count=sum(len(acks[s]) for s in streams))  # type: ignore[index]
+            if payloads:
+                raise
+
+    async def _mark_many(self, keys: list) -> list:
+        """SET NX each reply's key: for each, True the first time only."""
+        marks = await self._retry(lambda: self.command.eval(
+            MARK_ACK, [OUT], [KEY_TTL, OWNER, "\n".join([SENT + k for k in keys]), ""]),
+                                  "mark replies sent")
+        return [str(m) == "1" for m in marks]
 
     # the owner: sending what the reply stream carries
 
@@ -749,10 +1214,10 @@ class RedisBus(Service):
                         last_claim = now
                         # Replies an earlier owner took but did not get to send.
                         claimed = await self.command.execute(
-                            "XAUTOCLAIM", OUT, OWNER, self.consumer, 1000, "0-0", "COUNT", 100)
+                            "XAUTOCLAIM", OUT, OWNER, self.consumer, 1000, "0-0", "COUNT", 500)
                         await self._send_replies(entries(claimed[1]))
                     reply = await self.replies.execute(
-                        "XREADGROUP", "GROUP", OWNER, self.consumer, "COUNT", 100,
+                        "XREADGROUP", "GROUP", OWNER, self.consumer, "COUNT", 500,
                         "BLOCK", int(self.block * 1000), "STREAMS", OUT, start,
                         timeout=self.block + self.replies.timeout)
                 except RedisUnavailable:
@@ -777,23 +1242,57 @@ class RedisBus(Service):
             return  # not ours to send any more: the next owner claims them
         batch = []
         for entry_id, fields in found:
-            envelope = self._decode(fields, entry_id)
-            if envelope is not None and not self._valid_reply(envelope):
-                log.error("skipped malformed reply {entry}", entry=entry_id)
-                envelope = None
-            batch.append((entry_id, envelope))
-        marks = await DeferredList([self._mark_sent(e["key"]) for _, e in batch if e is not None],
-                                   consumeErrors=True)
+            for envelope in self._replies_in(fields, entry_id):
+                if envelope is not None and not self._valid_reply(envelope):
+                    log.error("skipped malformed reply {entry}", entry=entry_id)
+                    envelope = None
+                batch.append((entry_id, envelope))
+        # Replies for a network this process has not connected to yet wait
+        # (pending: claimed again every second) until it has; so do the
+        # others of their entry.
+        waiting = {entry_id for entry_id, e in batch if e is not None and not self._ready(e["network"])}
+        if waiting:
+            log.debug("{count} reply entries wait for their network's connection", count=len(waiting))
+            batch = [item for item in batch if item[0] not in waiting]
+            if not batch:
+                return
+        keys = [SENT + e["key"] for _, e in batch if e is not None]
+        try:
+            # Marked and acknowledged at once (a reply marked sent would not be sent again anyway).
+            ids = "\n".join(dict.fromkeys(entry_id for entry_id, _ in batch))
+            marks = await self._retry(lambda: self.command.eval(
+                MARK_ACK, [OUT], [KEY_TTL, OWNER, "\n".join(keys), ids]), "mark replies sent")
+        except (RedisUnavailable, CancelledError):
+            return  # stopping: leave them pending for the next owner
         fresh = iter(marks)
         for entry_id, envelope in batch:
             if envelope is None:
                 continue
-            ok, mark = next(fresh)
-            if not ok:
-                return  # stopping: leave them pending for the next owner
-            if mark is not None and self.is_owner():
+            if str(next(fresh)) == "1" and self.is_owner():
                 self._send_reply(envelope)
-        await self._ack(OUT, OWNER, *[entry_id for entry_id, _ in batch])
+
+    def _replies_in(self, fields: Optional[dict], entry_id: str) -> list:
+        """The replies in a reply-stream entry: one (field m) or a batch's (b); [None] if unreadable."""
+        if not fields or "b" not in fields:
+            return [self._decode(fields, entry_id)]
+        raw = fields["b"]
+        try:
+            if not isinstance(raw, str) or len(raw) > MAX_ENTRY:
+                raise ValueError("not a string of at most %d bytes" % MAX_ENTRY)
+            envelopes = json.loads(raw)
+            if not isinstance(envelopes, list) or not envelopes:
+                raise ValueError("not a list of replies")
+        except ValueError as e:
+            log.error("skipped malformed bus entry {entry}: {error}", entry=entry_id, error=e)
+            return [None]
+        return [e if isinstance(e, dict) else None for e in envelopes]
+
+    def _ready(self, network: str) -> bool:
+        """False while this process's own connection to C{network} is not up (yet)."""
+        service = self.bot.chat_services.get(network)
+        if service is None or getattr(service, "remote", False):
+            return True  # not a network of ours: L{_speak} says so
+        return getattr(service, "connected", True) is not False
 
     def _send_reply(self, e: dict) -> None:
         origin = e.get("origin")
@@ -817,19 +1316,36 @@ class RedisBus(Service):
         ttl = int(self.heartbeat_every * 3 * 1000)
         while self.running:
             try:
+                if self.consume:
+                    await self._balance()
                 alive, holder, lag = await self.command.eval(
-                    HEARTBEAT, [PROCS, IRC_LEASE, IN], [self.consumer, ttl, WORKERS])
+                    HEARTBEAT, [PROCS, IRC_LEASE, *STREAMS], [self.consumer, ttl, WORKERS])
                 self._update_state(workers=int(alive), owner=owner_of(holder),
                                    bus_lag=None if int(lag) < 0 else int(lag) / 1000.0, redis="up")
                 await self._share_chat_state(ttl, owner_of(holder))
+                await self._share_description(ttl)
             except RedisUnavailable:
                 self._update_state(redis="down")
             except Exception as e:  # noqa: BLE001 - a bad reply must not stop the heartbeat
                 log.warn("bus heartbeat failed: {error}", error=e)
             await self._sleep(self.heartbeat_every)
 
+    async def _share_description(self, ttl_ms: int) -> None:
+        """Say what this process is (role, plugin versions), and learn what the others are."""
+        from .roles import PROCESSES, description, read_descriptions
+        now = self.wall()
+        await self.command.execute("HSET", PROCESSES, self.consumer, description(self, now + ttl_ms / 1000.0))
+        live, gone = read_descriptions(await self.command.execute("HGETALL", PROCESSES), now)
+        if gone:
+            await self.command.execute("HDEL", PROCESSES, *gone)
+        self._update_state(processes=live)
+
     async def _share_chat_state(self, ttl_ms: int, owner: Optional[str]) -> None:
         """The owner publishes its chat services' state; the others update their stand-ins."""
+        if self.owner_active() and self.is_owner():
+            self._gap_check()
+            heard = json.dumps({"owner": self.consumer, "at": self.wall()})
+            await self.command.execute("SET", OWNER_HEARD, heard)
         if self.owner_active():
             state = {network: describe(s) for network, s in list(self.bot.chat_services.items())
                      if not getattr(s, "remote", False)}
@@ -851,5 +1367,6 @@ class RedisBus(Service):
             state.setdefault(name, default)
         state.update(fields)
         state.update(process=self.consumer, buffered=len(self.pending), dropped=self.dropped,
-                     handled=self.handled, in_flight=len(self.in_flight),
+                     handled=self.handled, in_flight=len(self.in_flight), consumes=self.consume,
+                     role=self.role,
                      owner_here=bool(self.owner_active()))

@@ -58,9 +58,12 @@ class Clients(Service):
 class Cluster(MultiService):
     """Everything C{[redis] url} turns on, for one process."""
 
-    def __init__(self, bot, settings, reactor, store_client=None, consume: bool = True):
+    def __init__(self, bot, settings, reactor, store_client=None, consume: bool = True, role: str = "all"):
         super().__init__()
         self.setName("cluster")
+        #: owner: holds the chat connections (and music, console, ZeroMQ), handles nothing;
+        #: worker: handles, never connects; all: both, as the lease decides.
+        self.role = role
         r = settings.redis
         url = target(r, reactor)  # the URL, or the master the sentinels name (shared by these clients)
         self.bot = bot
@@ -75,13 +78,15 @@ class Cluster(MultiService):
         self.bus = RedisBus(
             bot, reactor, command, RedisClient(reactor, url, name="bus-reader"),
             RedisClient(reactor, url, name="bus-replies"),
-            buffer=r.buffer, visibility_timeout=r.visibility_timeout, consume=consume,
+            buffer=r.buffer, visibility_timeout=r.visibility_timeout, consume=consume and role != "owner",
+            role=role,
             heartbeat=min(2.0, r.lease_seconds / 3),
             is_owner=lambda: self.gate.active and self.lease.valid(),
             owner_active=lambda: self.gate.active, fanout=self.fanout)
         self.gate.acquired_observers.append(self.bus.owner_changed)
         self.gate.lost_observers.append(self.bus.owner_changed)
         self.gate.lost_observers.append(self._stand_in)
+        self.gate.lost_observers.append(self._hand_over)
         bot.bus = self.bus
         bot.outbox = self.bus.outbox
         # Jobs run once per cluster: here only while this process holds the IRC lease.
@@ -90,13 +95,28 @@ class Cluster(MultiService):
         Clients(self.lease_client).setServiceParent(self)
         self.fanout.setServiceParent(self)
         self.bus.setServiceParent(self)
-        self.gate.setServiceParent(self)
+        if role != "worker":  # a worker never takes the lease: its gate never starts
+            self.gate.setServiceParent(self)
 
     def startService(self) -> None:
         if self.store_client is not None:
             self.store_client.start()  # closed by the store, after the plugins stopped
         self._stand_in()
         super().startService()
+
+    def _hand_over(self) -> None:
+        """The lease is lost: what waits in the IRC throttles goes to the next owner, not away."""
+        for service in self.gate:
+            take = getattr(service, "hand_over", None)
+            network = getattr(service, "network", None)
+            if take is None or not isinstance(network, str):
+                continue
+            lines = take()
+            for to, text, kind in lines:
+                self.bus.relay(network, to, text, kind)
+            if lines:
+                log.warn("handed {count} queued lines for {network} over to the next IRC owner",
+                         count=len(lines), network=network)
 
     def _stand_in(self) -> None:
         """While the real chat services are not running here, the stand-ins take their place."""
@@ -120,16 +140,25 @@ class Cluster(MultiService):
         return Deferred.fromCoroutine(run())
 
     def adopt(self, top) -> None:
-        """Move the owner-only children of C{top} (every IRC network, music, console, ZeroMQ) to the gate."""
+        """
+        Move the owner-only children of C{top} (every IRC network, music,
+        console, ZeroMQ) to the gate; in a worker, drop them (it never
+        connects), keeping stand-ins for the chat networks.
+        """
+        adopted = []
         for service in list(top):
             name = service.name
             if name is None or not owner_only(name):
                 continue
             service.disownServiceParent()
+            adopted.append(service)
+            if self.role == "worker":
+                log.debug("{service} does not run in a worker", service=name)
+                continue
             service.setServiceParent(self.gate)
             log.debug("{service} runs only while this process holds the IRC lease", service=name)
         networks = []
-        for service in self.gate:
+        for service in adopted:
             if not IChatService.providedBy(service) or not isinstance(getattr(service, "network", None), str):
                 continue
             settings = getattr(service, "settings", None)
@@ -138,7 +167,7 @@ class Cluster(MultiService):
                 self.bot, service.network, nick, service.protocol, service.command_prefix)
             if getattr(service, "endpoint", None) is not None:
                 networks.append((service, nick))
-        if networks and self.settings.redis.takeover_wait > 0:
+        if networks and self.settings.redis.takeover_wait > 0 and self.role != "worker":
             limit = self.settings.redis.takeover_wait
 
             def still_wanted() -> bool:
@@ -161,10 +190,10 @@ def _failures(results: list) -> None:
             log.failure("waiting for a former owner's nick failed", result)
 
 
-def wire(top, bot, settings, reactor) -> Cluster:
-    """Add the cluster to C{top} and put the owner-only services under its gate."""
+def wire(top, bot, settings, reactor, role: str = "all") -> Cluster:
+    """Add the cluster to C{top} and put the owner-only services under its gate (see L{Cluster.role})."""
     store_client = getattr(bot.store, "client", None)
-    cluster = Cluster(bot, settings, reactor, store_client=store_client)
+    cluster = Cluster(bot, settings, reactor, store_client=store_client, role=role)
     cluster.adopt(top)
     cluster.setServiceParent(top)
     return cluster

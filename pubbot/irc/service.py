@@ -54,6 +54,31 @@ HOST_GUESS = 63
 BAD_LINE_LOGS = 10
 
 
+def read_what_arrived(transport: Any, most: int = 64) -> None:
+    """
+    Read what the server already sent (it waits in the socket) before this
+    connection closes: a former owner resuming from a freeze hands those
+    lines over instead of losing them. At most C{most} reads; TLS too (the
+    TCP connection under it is read, and feeds it).
+    """
+    import select
+    tcp = transport
+    while not hasattr(tcp, "doRead") and getattr(tcp, "transport", None) is not None:
+        tcp = tcp.transport
+    socket = getattr(tcp, "socket", None)
+    if socket is None or not hasattr(tcp, "doRead"):
+        return
+    for _ in range(most):
+        try:
+            readable, _w, _x = select.select([socket], [], [], 0)
+        except (OSError, ValueError):
+            return
+        if not readable or getattr(tcp, "disconnected", False):
+            return
+        if tcp.doRead() is not None:  # the connection ended
+            return
+
+
 class IRCFactory(Factory):
     noisy = False  # the service logs each connection itself
 
@@ -218,6 +243,7 @@ class IRCService(Service):
         self._stopping_connection = True
         current = self.current
         if current is not None and current.transport is not None:
+            read_what_arrived(current.transport)
             current.send_now("QUIT", reason)
         return self.client.stopService()
 
@@ -443,6 +469,26 @@ class IRCService(Service):
         if self.current is not None and self.connected:
             self.current.send("NICK", nick)
         return True
+    def hand_over(self) -> list:
+        """
+        Take what waits in the throttle (this process stops being the owner):
+        [(target, text, kind)] of the lines to people and channels, in order,
+        for the next owner to send; the rest (JOIN...) is of no use to it.
+        """
+        out = []
+        for raw in self.throttle.take():
+            try:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                command, target, text = line.split(" ", 2)
+            except ValueError:
+                continue
+            if command not in ("PRIVMSG", "NOTICE") or not text.startswith(":"):
+                continue
+            text, kind = text[1:], "notice" if command == "NOTICE" else "say"
+            if text.startswith("\x01ACTION ") and text.endswith("\x01"):
+                text, kind = text[8:-1], "action"
+            out.append((target, text, kind))
+        return out
 
     def say(self, target: str, text: str) -> None:
         self.send(target, text, "say")

@@ -143,6 +143,16 @@ class Throttle:
         self._stamp = self._clock.seconds()
         self._schedule()
 
+    def take(self) -> list:
+        """Empty the queues: the lines they held, each queue's in order (to hand over, not drop)."""
+        lines = [line for queue in self._queues.values() for line in queue]
+        self._queues.clear()
+        self._depth = 0
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        return lines
+
     def detach(self) -> int:
         """Stop writing (connection lost); drop the queues and return how many lines they held."""
         self.write = None

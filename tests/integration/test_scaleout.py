@@ -57,6 +57,12 @@ def scaleout_echo(msg, text):
     return {"content": "echo %%s" %% text}
 
 
+@command("flood", args=r"(?P<count>\\d+)")
+def scaleout_flood(msg, count):
+    for i in range(int(count)):
+        msg.bot.send(msg.network, msg.channel, "flood %%d" %% i)
+
+
 @command("slow", args=r"(?P<nonce>\\w+)")
 def scaleout_slow(msg, nonce):
     with open(os.path.join(MARKS, "slow-%%s-%%d" %% (nonce, os.getpid())), "w"):
@@ -143,7 +149,9 @@ class Observer(LineOnlyReceiver):
 class Pubbot:
     """One real C{twistd -n pubbot} process in its own directory."""
 
-    def __init__(self, directory: str, index: int, config: str):
+    def __init__(self, directory: str, index: int, config: str, args: tuple = ()):
+        #: Further arguments to C{twistd pubbot} (--role ...).
+        self.args = list(args)
         self.directory = os.path.join(directory, "p%d" % index)
         os.makedirs(self.directory)
         self.config = os.path.join(self.directory, "pubbot.toml")
@@ -158,7 +166,7 @@ class Pubbot:
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
              "--pidfile", os.path.join(self.directory, "twistd.pid"), "--logfile", self.log_path,
-             "pubbot", "--config", self.config],
+             "pubbot", "--config", self.config, *self.args],
             cwd=self.directory, env=env, stdin=subprocess.DEVNULL,
             stdout=open(os.path.join(self.directory, "stdout.txt"), "wb"), stderr=subprocess.STDOUT)
         return self
@@ -256,9 +264,9 @@ class ScaleOutTests(TestCase):
             extra,
         ]) + "\n"
 
-    def spawn(self, n: int, **config) -> list:
+    def spawn(self, n: int, args: tuple = (), **config) -> list:
         text = self.config(**config)
-        bots = [Pubbot(self.directory, len(self.bots) + i, text) for i in range(n)]
+        bots = [Pubbot(self.directory, len(self.bots) + i, text, args) for i in range(n)]
         for bot in bots:
             bot.start()
         self.bots.extend(bots)
@@ -366,9 +374,52 @@ class ScaleOutTests(TestCase):
         self.assertEqual(len(observer.said("echo after the freeze")), 1)
         self.assert_one_bot(observer)
 
+    async def test_lines_said_while_ownership_moves_are_answered_once(self):
+        observer = await self.observe()
+        # A slow throttle (ngircd itself takes a line a second or so from a client)
+        text = self.config(lease=4.0).replace("burst = 40", "burst = 2").replace("per_second = 20.0",
+                                                                                 "per_second = 1.0")
+        bots = [Pubbot(self.directory, len(self.bots) + i, text) for i in range(2)]
+        for bot in bots:
+            bot.start()
+        self.bots.extend(bots)
+        owner = await self.ready(observer, 2)
+        standby = next(b for b in self.bots if b is not owner)
+        # A burst of lines in the owner's throttle: most still queued when it
+        # freezes, and handed over.
+        observer.say("!flood 8")
+        await self.sleep(0.1)
+        owner.signal(signal.SIGSTOP)
+        said = []
+        for i in range(4):  # said to the frozen owner's connection
+            said.append("frozen%d" % i)
+            observer.say("!echo " + said[-1])
+            await self.sleep(1.0)
+        self.assertTrue(await self.until(lambda: self.owner_pid() == standby.pid, 15))
+        owner.signal(signal.SIGCONT)
+        self.assertTrue(await self.until(lambda: len(observer.joins) == 2, 30), "the standby never came")
+        for i in range(3):  # said after the new owner joined
+            said.append("after%d" % i)
+            observer.say("!echo " + said[-1])
+        self.assertTrue(await self.until(lambda: all(observer.said("echo " + t) for t in said), 40),
+                        "unanswered: %s" % [t for t in said if not observer.said("echo " + t)])
+        flood = ["flood %d" % i for i in range(8)]
+        self.assertTrue(await self.until(lambda: all(observer.said(t) for t in flood), 30),
+                        "flood lines lost: %d" % len([t for t in flood if not observer.said(t)]))
+        await self.sleep(2)
+        for text in ["echo " + t for t in said] + flood:
+            self.assertEqual(len(observer.said(text)), 1, text)
+        self.assertIn("handed", owner.log())
+        self.assertIn("IRC ownership moved here from", standby.log())
+        self.assert_one_bot(observer)
+
     async def test_worker_killed_while_handling_its_message_is_answered_once(self):
         observer = await self.observe()
-        self.spawn(3)
+        # The lines of one channel are handled by one process at a time (in
+        # order): with an owner that handles nothing, that is a worker.
+        self.spawn(1, ("--role", "owner"))
+        await self.until(lambda: self.owner_pid(), 30)
+        self.spawn(2, ("--role", "worker"))
         owner = await self.ready(observer, 3)
 
         def handlers(nonce: str) -> list:
@@ -399,7 +450,8 @@ class ScaleOutTests(TestCase):
         self.assertIsNotNone(victim, "the owner handled every message")
         taken = [n for n in nonces if handlers(n) == [victim.pid] and not answered(n)]
         victim.kill()
-        # Claimed after the visibility timeout (6 s) by another process, handled, answered once.
+        # Its partitions are taken over once their lease runs out (3 heartbeats,
+        # 6 s), what it left pending is claimed, handled, answered once.
         self.assertTrue(await self.until(lambda: all(answered(n) for n in sent), 30),
                         "lost: %s" % [n for n in sent if not answered(n)])
         self.assertIn(nonce, taken)

@@ -67,6 +67,19 @@
       ". Factoids, karma, seen and the brain are not kept until it is fixed." : "";
     $("cluster").textContent = cluster
       ? " · " + num(cluster.workers) + " workers · bus lag " + num(cluster.bus_lag, 3) + " s" : "";
+    // each process of the cluster: its role and its plugins' versions
+    const list = $("processes");
+    list.replaceChildren();
+    for (const p of (cluster && cluster.processes) || []) {
+      const item = el("li", p.process + " · " + p.role + (p.owner_here ? " (holds the connections)" : "")
+        + " · pubbot " + p.version + " · " + (p.partitions || []).length + " partitions · ");
+      const details = el("details");
+      const plugins = Object.entries(p.plugins || {}).sort();
+      details.appendChild(el("summary", plugins.length + " plugins"));
+      details.appendChild(el("span", plugins.map(([n, v]) => n + " " + v).join(", "), "muted"));
+      item.appendChild(details);
+      list.appendChild(item);
+    }
   }
 
   function renderMusic(state) {
