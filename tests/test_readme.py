@@ -50,7 +50,8 @@ class TourTests(SynchronousTestCase):
             self.assertTrue(got, "%r got no answer" % (said,))
             if answer.startswith(("how ", "what ")):  # described, not quoted
                 continue
-            self.assertTrue(any(text.startswith(answer) for text in got), "%r: %r, not %r" % (said, got, answer))
+            self.assertTrue(any(text.startswith(answer) for text in got),
+                            "%r: %r, not %r" % (said, got, answer))
 
 
 class ConnectTests(SynchronousTestCase):
@@ -67,7 +68,8 @@ class ConnectTests(SynchronousTestCase):
                          ("tls:irc.libera.chat:6697", "mybot", ("myaccount",)))
 
     def test_the_plugin_runs_as_written(self):
-        code = "\n".join(literal_after(readme(), "(or a package installed with pip, see ``docs/reference.rst``)::"))
+        lead = "(or a package installed with pip, see ``docs/reference.rst``)::"
+        code = "\n".join(literal_after(readme(), lead))
         directory = self.mktemp()
         os.makedirs(directory)
         with open(os.path.join(directory, "roll.py"), "w") as f:
