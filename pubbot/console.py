@@ -10,7 +10,7 @@ banner, so its output is only the bot's replies.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -98,7 +98,7 @@ class ConsoleService(Service):
         self.command_prefix = bot.settings.irc.command_prefix
         self._make_stdio = make_stdio
         self._on_end = on_end
-        self._transport = None
+        self._transport: Any = None
         self._pending: set[Deferred] = set()
         self._ended = False
         self.input_paused = False

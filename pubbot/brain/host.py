@@ -410,7 +410,8 @@ class LearnerProcess(ProcessProtocol):
         self._gone = True
         self._resume()
         try:
-            self.transport.signalProcess("KILL")
+            if self.transport is not None:
+                self.transport.signalProcess("KILL")
         except Exception:
             pass  # already exited
 

@@ -381,5 +381,5 @@ class OwnerGate(MultiService):
         for service in reversed(list(self)):
             if service.running:
                 stops.append(maybeDeferred(service.stopService).addErrback(
-                    lambda f, name=service.name: log.failure("{service} failed to stop", f, service=name)))
+                    lambda f, name: log.failure("{service} failed to stop", f, service=name), service.name))
         return DeferredList(stops).addCallback(lambda _: None)

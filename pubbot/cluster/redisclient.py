@@ -121,9 +121,10 @@ def _db(text: str) -> int:
 def make_endpoint(reactor, address: RedisAddress):
     """A client endpoint for C{address} (TLS verifies the server certificate)."""
     from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+    from twisted.internet.interfaces import IStreamClientEndpoint
     if address.path:
         return UNIXClientEndpoint(reactor, address.path, timeout=10)
-    endpoint = HostnameEndpoint(reactor, address.host, address.port, timeout=10)
+    endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, address.host, address.port, timeout=10)
     if address.tls:
         from twisted.internet.ssl import optionsForClientTLS
         endpoint = wrapClientTLS(optionsForClientTLS(address.host), endpoint)
@@ -400,7 +401,7 @@ class RedisClient:
     def _guard(self, d: Deferred, p, timeout: Optional[float]) -> Deferred:
         import txredisapi
         limit = self.timeout if timeout is None else timeout
-        result = Deferred()
+        result: Deferred = Deferred()
         timer = None
 
         def expired():

@@ -106,7 +106,7 @@ return {alive, holder, lag}
 
 def entries(reply) -> list:
     """[(id, {field: value} or None when deleted)] from an XREADGROUP or XAUTOCLAIM entry list."""
-    out = []
+    out: list[tuple[Any, Optional[dict]]] = []
     for item in reply or ():
         if not isinstance(item, list) or len(item) != 2:
             continue
@@ -370,7 +370,12 @@ class RedisBus(Service):
     def _track(self, d: Deferred) -> Deferred:
         """Keep C{d} (a wait) to cancel when the service stops."""
         self._waits.add(d)
-        d.addBoth(lambda r: (self._waits.discard(d), r)[1])
+
+        def untrack(result):
+            self._waits.discard(d)
+            return result
+
+        d.addBoth(untrack)
         return d
 
     async def _sleep(self, seconds: float) -> None:

@@ -13,6 +13,8 @@ is released, handlers under way finish, then the connections close.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.logger import Logger
@@ -126,7 +128,7 @@ class Cluster(MultiService):
             service.disownServiceParent()
             service.setServiceParent(self.gate)
             log.debug("{service} runs only while this process holds the IRC lease", service=name)
-        networks = []
+        networks: list[tuple[Any, str]] = []
         for service in self.gate:
             if not IChatService.providedBy(service) or not isinstance(getattr(service, "network", None), str):
                 continue
@@ -140,7 +142,7 @@ class Cluster(MultiService):
             limit = self.settings.redis.takeover_wait
 
             def still_wanted() -> bool:
-                return self.gate.running and self.lease.valid()
+                return bool(self.gate.running and self.lease.valid())
 
             def before_start():
                 # Every network at once: a frozen former owner may still be on any of them.

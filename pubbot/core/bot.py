@@ -12,6 +12,7 @@ from zope.interface import implementer
 from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher
 from .events import IChatEvents
+from .interfaces import IChatService
 from .localbus import LocalBus, flow
 from .message import Message, Reply
 
@@ -78,7 +79,7 @@ class Bot:
     def stop(self) -> Deferred:
         self.running = False
         stops = [maybeDeferred(h.stop).addErrback(
-            lambda f, name=h.name: log.failure("plugin {plugin} failed to stop", f, plugin=name))
+            lambda f, name: log.failure("plugin {plugin} failed to stop", f, plugin=name), h.name)
             for h in self.handlers]
         return DeferredList(stops)
 
@@ -90,7 +91,7 @@ class Bot:
         self.chat_factories.pop(service.network, None)
         flow(self.bus, "chat_registered", service)
 
-    def unregister_chat(self, service) -> None:
+    def unregister_chat(self, service: IChatService) -> None:
         if self.chat_services.get(service.network) is service:
             del self.chat_services[service.network]
 

@@ -134,6 +134,7 @@ class IRCEndpoint:
                              host=server.host, port=port)
         self.last = (tls, server.host, port)
         if tls:
+            assert server.host is not None and port is not None  # parse_server: TLS has both
             timeout = float(server.options.get("timeout", 30))
             bind = server.options.get("bindAddress")
             inner = HostnameEndpoint(self.reactor, server.host, port, timeout=timeout,

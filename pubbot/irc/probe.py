@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Optional
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -30,6 +31,8 @@ class NickProbe(Protocol):
     Fires C{result} once the connection is closed: True (nick in use),
     False (free) or None (no answer).
     """
+
+    transport: ITCPTransport
 
     def __init__(self, nick: str, result: Deferred, clock):
         self.nick = nick
@@ -91,7 +94,11 @@ async def nick_in_use(endpoint, nick: str, reactor, timeout: float = 10.0) -> Op
     factory = Factory.forProtocol(lambda: NickProbe(nick, result, reactor))
     factory.noisy = False
     connecting = endpoint.connect(factory)
-    connecting.addErrback(lambda f: result.called or result.callback(None))
+    def unknown(_failure) -> None:
+        if not result.called:
+            result.callback(None)
+
+    connecting.addErrback(unknown)
     result.addTimeout(timeout, reactor, onTimeoutCancel=lambda *_: None)
     try:
         return await result

@@ -18,11 +18,12 @@ None: pubbot keeps no profile database of its own.
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from twisted.application.internet import ClientService
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -241,14 +242,14 @@ class IRCService(Service):
         self.input_paused = True
         current = self.current
         if current is not None and current.transport is not None:
-            current.transport.pauseProducing()
+            cast(IPushProducer, current.transport).pauseProducing()
 
     def resume_input(self) -> None:
         self.input_paused = False
         self.input_resumed_at = self.clock.seconds()
         current = self.current
         if current is not None and current.transport is not None:
-            current.transport.resumeProducing()
+            cast(IPushProducer, current.transport).resumeProducing()
 
     # connection events (from the protocol)
 
@@ -260,7 +261,7 @@ class IRCService(Service):
         self.state = protocol.state
         self.throttle.attach(protocol.write)
         if self.input_paused:
-            protocol.transport.pauseProducing()
+            cast(IPushProducer, protocol.transport).pauseProducing()
         tls, host, port = self.endpoint.last
         self.log.info("connection to {host} port {port} open ({security})", host=host, port=port,
                  security="TLS" if protocol.tls else "plain text")

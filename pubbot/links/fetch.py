@@ -39,7 +39,7 @@ from twisted.internet.address import IPv6Address as TwistedIPv6
 from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError
-from twisted.internet.interfaces import IResolutionReceiver
+from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -274,7 +274,8 @@ class _PinnedEndpoints:
         if uri.scheme.decode("ascii") != self._target.scheme or uri.port != self._target.port:
             raise FetchRefused("unexpected request to %r" % (uri.toBytes(),))
         kind = TCP6ClientEndpoint if self._address.version == 6 else TCP4ClientEndpoint
-        endpoint = kind(self._reactor, str(self._address), self._target.port, timeout=self._timeout)
+        endpoint: IStreamClientEndpoint = kind(self._reactor, str(self._address), self._target.port,
+                                               timeout=self._timeout)
         if self._target.scheme == "https":
             creator = self._tls_policy.creatorForNetloc(self._target.host.encode("ascii"),
                                                         self._target.port)

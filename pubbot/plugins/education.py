@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -363,7 +363,7 @@ def _education(msg) -> Optional[Education]:
 _NOT_RUNNING = {"content": "Education is switched off here.", "weight": COMMAND_WEIGHT}
 
 
-def _reply(text: str) -> dict:
+def _reply(text: Union[str, list[str]]) -> dict:
     return {"content": text, "weight": COMMAND_WEIGHT}
 
 

@@ -412,7 +412,7 @@ class Tell(Handler):
         return None
 
     async def take(self, msg, limits: Limits, delivery: Optional[Deferred], nick: str,
-                   private: Optional[str], text: str) -> dict:
+                   private: Optional[str], text: str) -> Optional[dict]:
         if delivery is not None:
             await delivery
         f = msg.fields

@@ -59,7 +59,7 @@ class RedisStore:
             text = str(f.value)
             if text.startswith("WRONGTYPE"):
                 return self.client.execute("TYPE", self._k(key)).addCallback(
-                    lambda have: _raise(wrong_type(key, want, _TYPE_NAMES.get(have, have))))
+                    lambda have: _raise(wrong_type(key, want, str(_TYPE_NAMES.get(have, have)))))
             if "not an integer" in text or "not a valid" in text:
                 return _raise(TypeError("key %r does not hold an integer" % (key,)))
             return f
