@@ -35,12 +35,11 @@ sys.path.insert(0, ROOT)
 from twisted.internet import defer, task  # noqa: E402
 
 from pubbot.api import command  # noqa: E402
-from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.cluster.redisclient import RedisClient  # noqa: E402
 from pubbot.cluster.streams import PROCS, RedisBus  # noqa: E402
 from pubbot.config.settings import parse  # noqa: E402
+from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.store.memory import MemoryStore  # noqa: E402
-
 
 #: Seconds of blocking work per message (--work), as a CPU-bound handler would do.
 WORK = 0.0
@@ -152,7 +151,8 @@ async def bench(reactor, args) -> None:
         procs = [spawn_worker(server.url, "worker%d" % i, args.work) for i in range(workers)]
         try:
             bot, chat, bus = make_bot(reactor, server.url, name="owner", consume=False)
-            await wait_for(lambda: server.query("ZCARD", PROCS) == workers + 1, reactor)
+            await wait_for(lambda server=server, workers=workers: server.query("ZCARD", PROCS) == workers + 1,
+                           reactor)
             # warm up: scripts loaded, connections busy
             await measure(reactor, bot, chat, 50, 5, "warm")
             runs = [await measure(reactor, bot, chat, args.burst, args.pings, "w%dr%d" % (workers, r))

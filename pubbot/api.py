@@ -24,7 +24,8 @@ the log. C{pubbot.testing.check_patterns(module)} checks a plugin's.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
@@ -49,7 +50,7 @@ CHAT_LINES = "chat.*.*.chat"
 REFUSAL_WEIGHT = 10
 
 
-def _first_line(doc: Optional[str]) -> str:
+def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n", 1)[0].strip()
 
 
@@ -83,10 +84,10 @@ class Handler:
         self,
         func: Callable,
         subscriptions: Iterable[str],
-        name: Optional[str] = None,
-        description: Optional[str] = None,
+        name: str | None = None,
+        description: str | None = None,
         triggers: Iterable[str] = (),
-        matcher: Optional[Callable[[Message], Optional[dict]]] = None,
+        matcher: Callable[[Message], dict | None] | None = None,
         content_filter: Any = None,
     ):
         self.func = func
@@ -123,8 +124,8 @@ class Handler:
         return "<Handler %s>" % (self.name,)
 
 
-def handler(subscribe: Iterable[str], name: Optional[str] = None,
-            description: Optional[str] = None, triggers: Iterable[str] = (),
+def handler(subscribe: Iterable[str], name: str | None = None,
+            description: str | None = None, triggers: Iterable[str] = (),
             content_filter: Any = None):
     """
     Make a function a handler of the topics matching C{subscribe}. With
@@ -151,14 +152,14 @@ class PatternHandler(Handler):
     L{pubbot.core.dispatch.ContentFilter}).
     """
 
-    def __init__(self, func: Callable, pattern: Any, subscriptions: Iterable[str], name: Optional[str],
-                 description: Optional[str], triggers: Iterable[str]):
+    def __init__(self, func: Callable, pattern: Any, subscriptions: Iterable[str], name: str | None,
+                 description: str | None, triggers: Iterable[str]):
         super().__init__(func, subscriptions, name, description, triggers, self.arguments,
                          content_filter=pattern)
         self.pattern = pattern
         self.patterns = (pattern,)
 
-    def arguments(self, message: Message) -> Optional[dict]:
+    def arguments(self, message: Message) -> dict | None:
         content = message.fields.get("content")
         if type(content) is not str:
             return None
@@ -167,8 +168,8 @@ class PatternHandler(Handler):
 
 
 def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT_LINES,),
-                    name: Optional[str] = None, description: Optional[str] = None,
-                    trigger: Optional[str] = None):
+                    name: str | None = None, description: str | None = None,
+                    trigger: str | None = None):
     """
     Call the function for chat lines whose content C{regex} finds (a
     search). Named groups become keyword arguments. Lines addressed to the
@@ -186,8 +187,8 @@ def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT
     return decorate
 
 
-def handle_each(handler: Any, messages: Sequence[Message], positions: Optional[Iterable[int]] = None,
-                handle: Optional[Callable[[Message], Any]] = None) -> list:
+def handle_each(handler: Any, messages: Sequence[Message], positions: Iterable[int] | None = None,
+                handle: Callable[[Message], Any] | None = None) -> list:
     """
     For an L{IBatchHandler.handle_many}: call C{handle} (by default
     C{handler.handle}) on the messages at C{positions} (by default all), in
@@ -222,9 +223,9 @@ class Command(Handler):
     """
 
     def __init__(self, func: Callable, word: str, pattern: Any, flags: int,
-                 subscriptions: Iterable[str], name: str, description: Optional[str],
-                 triggers: Iterable[str], admin: bool = False, refusal: Optional[str] = None,
-                 args: Optional[str] = None):
+                 subscriptions: Iterable[str], name: str, description: str | None,
+                 triggers: Iterable[str], admin: bool = False, refusal: str | None = None,
+                 args: str | None = None):
         super().__init__(func, subscriptions, name, description, triggers, self.arguments)
         self.word = word
         self.pattern = pattern
@@ -238,7 +239,7 @@ class Command(Handler):
         self.said = patterns.linear(re.escape(word) + said, flags)
         self.patterns = (pattern, self.said)
 
-    def arguments(self, message: Message) -> Optional[dict]:
+    def arguments(self, message: Message) -> dict | None:
         """The keyword arguments for this command's line, or None when the line is not one."""
         text = message.fields.get("command")
         if type(text) is not str:
@@ -259,10 +260,10 @@ class Command(Handler):
         return super().handle(message)
 
 
-def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
-            subscribe: Iterable[str] = (CHAT_LINES,), name: Optional[str] = None,
-            description: Optional[str] = None, usage: str = "", admin: bool = False,
-            refusal: Optional[str] = None):
+def command(word: str, args: str | None = None, flags: int = re.IGNORECASE,
+            subscribe: Iterable[str] = (CHAT_LINES,), name: str | None = None,
+            description: str | None = None, usage: str = "", admin: bool = False,
+            refusal: str | None = None):
     """
     Call the function for the command C{word}: a line addressed to the bot
     (C{pubbot: word ...}) or starting with the command prefix (C{!word

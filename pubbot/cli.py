@@ -17,7 +17,8 @@ import functools
 import json
 import random
 import sys
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .config import settings as configmod
 
@@ -39,7 +40,7 @@ def group(name: str):
     return register
 
 
-def _settings(path: Optional[str]):
+def _settings(path: str | None):
     from .tap import load_settings  # the checks twistd makes, the same code
     try:
         return load_settings(path)
@@ -109,7 +110,7 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
     files = []
     for path in paths:
         try:
-            files.append(open(path, "rb"))
+            files.append(open(path, "rb"))  # noqa: SIM115 - closed in the finally below
         except OSError as e:
             for f in files:
                 f.close()
@@ -122,7 +123,7 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
             await load_model(model, store)
         known = len(model)
         nicks = bot_nicks(settings, bots)
-        for path, f in zip(paths, files):
+        for path, f in zip(paths, files, strict=False):
             tally = Tally()
             learned = 0
             lines = iter(functools.partial(f.readline, MAX_LOG_LINE), b"")
@@ -206,7 +207,7 @@ def _run_async(job: Callable, args) -> int:
     return code[0]
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     from .version import __version__
 
     parser = argparse.ArgumentParser(prog="pubbot", description="pubbot's offline tools")

@@ -10,7 +10,8 @@ banner, so its output is only the bot's replies.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -35,7 +36,7 @@ MAX_LINE = 16384
 class ConsoleProtocol(Protocol):
     """Splits stdin into lines (any bytes, any length) for the service."""
 
-    def __init__(self, service: "ConsoleService"):
+    def __init__(self, service: ConsoleService):
         self.service = service
         self._buffer = b""
         self._discarding = False
@@ -91,7 +92,7 @@ class ConsoleService(Service):
     hostmask = "you!you@console"
 
     def __init__(self, bot, make_stdio: Callable, on_end: Callable[[], None],
-                 show_banner: Optional[bool] = None):
+                 show_banner: bool | None = None):
         self.name = "console"
         self.bot = bot
         self.nick = bot.settings.irc.nick
@@ -191,7 +192,7 @@ class ConsoleService(Service):
 
     # IChatService
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> None:
         fmt = {"notice": "-%s- %s", "action": "* %s %s"}.get(kind, "<%s> %s")
         where = "" if target == self.channel else "[%s] " % (target,)
         out = []
@@ -273,13 +274,13 @@ def start_stdio(reactor) -> Callable:
     return make
 
 
-def divert_log_file(path: str) -> Optional[object]:
+def divert_log_file(path: str) -> object | None:
     """
     Point twistd's stdout logging at C{path} so the room stays readable: it
     opens its log observer on C{sys.stdout} after makeService returns, while
     the room writes to file descriptor 1 directly.
     """
     import sys
-    handle = open(path, "a", encoding="utf-8")
+    handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - the caller closes it
     sys.stdout = handle
     return handle

@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Iterable, Optional
 
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
@@ -38,11 +38,11 @@ def _dropin_modules(directory: str) -> list[tuple[str, str]]:
     return found
 
 
-def _import(package, stem: str, path: str, kind: str) -> Optional[ModuleType]:
+def _import(package, stem: str, path: str, kind: str) -> ModuleType | None:
     """The module C{stem} of C{package} from C{path}; None (logged with the file name) when it fails."""
     try:
         module = importlib.import_module("%s.%s" % (package.__name__, stem))
-    except Exception as e:  # noqa: BLE001 - a plugin may raise anything
+    except Exception as e:  # a plugin may raise anything
         log.failure("{kind} plugin {file} failed to import and was skipped: {error}",
                     kind=kind, file=path, error="%s: %s" % (type(e).__name__, e))
         return None

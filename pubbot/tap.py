@@ -6,7 +6,6 @@ import gc
 import os
 import socket
 import sys
-from typing import Optional
 
 from twisted.application.service import MultiService, Service
 from twisted.python import usage
@@ -17,7 +16,7 @@ from .core.bot import Bot
 from .loader import load_handlers
 
 
-def load_settings(path: Optional[str]) -> configmod.Settings:
+def load_settings(path: str | None) -> configmod.Settings:
     """
     The settings of the file at C{path} (None: the defaults), with every
     check a start makes: what C{pubbot config check} refuses is exactly
@@ -59,7 +58,7 @@ class Options(usage.Options):
             self["settings"] = load_settings(self["config"])
         except configmod.ConfigError as e:
             sys.stderr.write("pubbot: %s\n" % (e,))
-            raise SystemExit(1)
+            raise SystemExit(1) from None
 
     def console_mode(self) -> bool:
         """The console room instead of IRC: with --console, or when no network has a server."""
@@ -107,7 +106,7 @@ def make_store(settings, reactor):
 
 def makeService(options: Options, reactor=None) -> MultiService:
     if reactor is None:
-        from twisted.internet import reactor  # noqa: F811 - twistd's reactor
+        from twisted.internet import reactor  # twistd's reactor
     settings = options["settings"]
     top = MultiService()
     top.setName("pubbot")
@@ -161,7 +160,7 @@ def add_networks(top: MultiService, bot: Bot, settings, reactor) -> None:
             if table != "irc":  # the connection's errors name [irc]'s keys: name this network's table
                 problem = problem.replace("[irc]", "[%s]" % (table,), 1)
             sys.stderr.write("pubbot: %s\n" % (problem,))
-            raise SystemExit(1)
+            raise SystemExit(1) from None
 
 
 def wire_scale_out(top: MultiService, bot: Bot, settings, reactor) -> None:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -54,7 +55,7 @@ class FakeChat:
         self.sent: list[tuple[str, str, str]] = []
         self.rosters: dict[str, list[str]] = {}
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> None:
         self.sent.append((target, text, kind))
 
     def roster(self, channel: str) -> list:
@@ -68,8 +69,8 @@ class Harness:
     the config, a L{FakeChat} for each of them too (C{chats} by name).
     """
 
-    def __init__(self, *handlers: Any, settings: Optional[Settings] = None,
-                 config: Optional[dict] = None, network: str = "irc",
+    def __init__(self, *handlers: Any, settings: Settings | None = None,
+                 config: dict | None = None, network: str = "irc",
                  nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0):
         self.clock = Clock()
         self.clock.advance(start_time)
@@ -91,7 +92,7 @@ class Harness:
         return self.chat.sent
 
     def say(self, content: str, source: str = "alice", channel: str = "#pubbot",
-            private: bool = False, *, network: Optional[str] = None, **fields: Any) -> Deferred:
+            private: bool = False, *, network: str | None = None, **fields: Any) -> Deferred:
         """Publish a chat line (on C{network}, default C{chat}'s); fires with the chosen L{Reply} or None."""
         fields.setdefault("hostmask", "%s!%s@example.org" % (source, source.lower()))
         fields.setdefault("account", None)
@@ -100,7 +101,7 @@ class Harness:
         return self.bot.chat_line(network or self.chat.network, channel, source, content,
                                   private=private, **fields)
 
-    def reply(self, content: str, **kwargs: Any) -> Optional[str]:
+    def reply(self, content: str, **kwargs: Any) -> str | None:
         """
         Say C{content} and return the reply's text (lines joined with
         newlines), or None. The handlers must have finished by the time this
@@ -109,11 +110,11 @@ class Harness:
         result = self._now(self.say(content, **kwargs))
         return "\n".join(result.lines) if isinstance(result, Reply) else None
 
-    def event(self, channel: str, kind: str, /, *, network: Optional[str] = None, **fields: Any) -> Any:
+    def event(self, channel: str, kind: str, /, *, network: str | None = None, **fields: Any) -> Any:
         """Publish a join or leave (C{kind} the topic's last word); returns the reply, if any."""
         return self._now(self.bot.chat_event(network or self.chat.network, channel, kind, **fields))
 
-    def join(self, nick: str, channel: str = "#pubbot", *, network: Optional[str] = None,
+    def join(self, nick: str, channel: str = "#pubbot", *, network: str | None = None,
              **fields: Any) -> Any:
         fields.setdefault("hostmask", "%s!%s@example.org" % (nick, nick.lower()))
         return self.event(channel, "join", network=network, source=nick, **fields)
@@ -146,6 +147,11 @@ def fit(text: str, size: int = 512) -> str:
     return text.encode("utf-8")[:size].decode("utf-8", "ignore")
 
 
+#: Where the nested items of a regex parse-tree node are: op name -> index in its argument.
+_NESTED_AT = {"SUBPATTERN": 3, "MAX_REPEAT": 2, "MIN_REPEAT": 2, "POSSESSIVE_REPEAT": 2,
+              "ASSERT": 1, "ASSERT_NOT": 1}
+
+
 def pattern_words(pattern: Any, ordered: bool = False) -> list[str]:
     """
     The literal runs of C{pattern} (Python syntax, source or compiled):
@@ -166,12 +172,8 @@ def pattern_words(pattern: Any, ordered: bool = False) -> list[str]:
             if str(op) == "BRANCH":
                 for alt in av[1]:
                     walk(alt)
-            elif str(op) == "SUBPATTERN":
-                walk(av[3])
-            elif str(op) in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-                walk(av[2])
-            elif str(op) in ("ASSERT", "ASSERT_NOT"):
-                walk(av[1])
+            elif str(op) in _NESTED_AT:
+                walk(av[_NESTED_AT[str(op)]])
         if run:
             words["".join(run)] = None
             del run[:]

@@ -361,28 +361,7 @@ class LeaseTimingTests(SynchronousTestCase):
         w = World()
         w.start()
         for action, i, seconds in actions:
-            p = w.procs[i]
-            if action == "pause" and w.redis.state == "up":
-                w.redis.state = "paused"
-            elif action == "resume" and w.redis.state == "paused":
-                w.redis.resume()
-            elif action == "down" and w.redis.state == "up":
-                w.redis.state = "down"
-            elif action == "up" and w.redis.state == "down":
-                w.redis.state = "up"
-            elif action == "freeze" and not p.dead:
-                p.frozen = True
-            elif action == "thaw" and p.frozen:
-                p.thaw()
-            elif action == "kill":
-                p.kill()
-            elif action == "stop" and not p.dead and not p.frozen:
-                p.lease.stop()
-                p.dead = True
-            elif action == "lag":
-                w.redis.lagging = not w.redis.lagging
-            elif action == "failover":
-                w.redis.failover()
+            _act(w, w.procs[i], action)
             w.run(seconds)
         # Liveness: with Redis back and someone alive, someone holds it.
         if w.redis.state == "paused":
@@ -395,6 +374,31 @@ class LeaseTimingTests(SynchronousTestCase):
         w.run(w.duration * 2 + 1)
         alive = [p for p in w.procs if not p.dead]
         self.assertEqual(len(w.holders()), 1 if alive else 0)
+
+
+def _act(w, p, action: str) -> None:
+    """One step of test_never_two_holders: C{action} on Redis or on process C{p}."""
+    if action == "pause" and w.redis.state == "up":
+        w.redis.state = "paused"
+    elif action == "resume" and w.redis.state == "paused":
+        w.redis.resume()
+    elif action == "down" and w.redis.state == "up":
+        w.redis.state = "down"
+    elif action == "up" and w.redis.state == "down":
+        w.redis.state = "up"
+    elif action == "freeze" and not p.dead:
+        p.frozen = True
+    elif action == "thaw" and p.frozen:
+        p.thaw()
+    elif action == "kill":
+        p.kill()
+    elif action == "stop" and not p.dead and not p.frozen:
+        p.lease.stop()
+        p.dead = True
+    elif action == "lag":
+        w.redis.lagging = not w.redis.lagging
+    elif action == "failover":
+        w.redis.failover()
 
 
 class Child(Service):

@@ -8,7 +8,6 @@ protocol), then the same against real redis-sentinel processes.
 from __future__ import annotations
 
 from collections import deque
-from typing import Optional
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,9 +57,9 @@ class Attempt:
     def __init__(self, host: str, port: int, factory, d: Deferred, clock: Clock):
         self.host, self.port, self.factory, self.d, self.clock = host, port, factory, d, clock
         self.protocol = None
-        self.transport: Optional[StringTransport] = None
+        self.transport: StringTransport | None = None
 
-    def accept(self) -> "Attempt":
+    def accept(self) -> Attempt:
         self.transport = StringTransport()
         self.protocol = self.factory.buildProtocol(None)
         self.protocol.makeConnection(self.transport)

@@ -28,7 +28,7 @@ from pubbot.testing import FakeChat
 from tests.servers.redis import RedisServer
 
 
-def handlers(node: "Node"):
+def handlers(node: Node):
     @command("echo", args=r"(?P<text>.+)")
     def echo(msg, text):
         node.handled.append(text)
@@ -58,7 +58,7 @@ def handlers(node: "Node"):
 class Node:
     """One bot with its own Redis bus, as one pubbot process would have."""
 
-    def __init__(self, test: "BusTestCase", name: str, owner: bool, **bus_options):
+    def __init__(self, test: BusTestCase, name: str, owner: bool, **bus_options):
         self.name = name
         self.handled: list = []
         self.hanging: list = []

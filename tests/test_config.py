@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from pubbot.config import settings as config
 from pubbot.config.networks import chat_networks
 from pubbot.config.settings import ConfigError, Settings, effective, load, parse
-from pubbot.config import settings as config
 
 from .servers import bot_env, twistd_argv
 

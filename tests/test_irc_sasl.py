@@ -42,7 +42,7 @@ class ScramServer:
         client_key = hmac.new(self.salted, b"Client Key", hashlib.sha256).digest()
         stored = hashlib.sha256(client_key).digest()
         signature = hmac.new(stored, auth, hashlib.sha256).digest()
-        expected = bytes(a ^ b for a, b in zip(client_key, signature))
+        expected = bytes(a ^ b for a, b in zip(client_key, signature, strict=False))
         self.proof_ok = base64.b64decode(proof) == expected
         server_key = hmac.new(self.salted, b"Server Key", hashlib.sha256).digest()
         return b"v=" + base64.b64encode(hmac.new(server_key, auth, hashlib.sha256).digest())
@@ -73,7 +73,7 @@ class ChunkTests(SynchronousTestCase):
         self.assertRaises(SaslError, PayloadReader().feed, "A" * 401)
         reader = PayloadReader()
         with self.assertRaises(SaslError):
-            for i in range(100):
+            for _i in range(100):
                 reader.feed("A" * 400)
 
 

@@ -10,7 +10,6 @@ import datetime
 import ipaddress
 import os
 import warnings
-from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,11 +56,11 @@ class Cert:
         return cert_path, key_path
 
 
-def make_cert(common_name: str, names=(), ips=(), issuer: Optional[Cert] = None, ca: bool = False,
+def make_cert(common_name: str, names=(), ips=(), issuer: Cert | None = None, ca: bool = False,
               client: bool = False) -> Cert:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder()
                .subject_name(subject)
                .issuer_name(issuer.cert.subject if issuer else subject)
@@ -158,7 +157,7 @@ class TLSTests(SynchronousTestCase):
         self.dir = self.mktemp()
         self.ca_path, _ = self.ca.write(self.dir, "ca")
 
-    def server_options(self, cert: Cert, client_ca: Optional[Cert] = None):
+    def server_options(self, cert: Cert, client_ca: Cert | None = None):
         kwargs = {}
         if client_ca is not None:
             kwargs = dict(verify=True, requireCertificate=True,

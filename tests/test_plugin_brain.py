@@ -493,7 +493,7 @@ class PluginTests(SynchronousTestCase):
         class FlakyStore(MemoryStore):
             def keys(self, prefix=""):
                 if broken["on"]:
-                    return fail(IOError("disk on fire"))
+                    return fail(OSError("disk on fire"))
                 return super().keys(prefix)
 
         flaky = copy_store(store, FlakyStore(bot.clock))
@@ -587,7 +587,7 @@ class PluginTests(SynchronousTestCase):
         for key in rest:
             held[key].callback(None)
         self.assertNoResult(saving)
-        held[first].errback(IOError("disk full"))
+        held[first].errback(OSError("disk full"))
         self.failureResultOf(saving, IOError)
         again = model.take_dirty()
         self.assertIn(parse_shard_key(first), again)
@@ -601,7 +601,7 @@ class PluginTests(SynchronousTestCase):
 
         def set_(key, value, ttl=None):
             if failing["on"]:
-                return fail(IOError("store down"))
+                return fail(OSError("store down"))
             return original(key, value, ttl)
 
         store.set = set_

@@ -19,7 +19,8 @@ on them.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -54,7 +55,7 @@ class FanOut(Service):
     name = "fanout"
 
     def __init__(self, bot, reactor, url: Target, command, channel: str = CHANNEL,
-                 on_released: Optional[Callable[[], Any]] = None, keepalive: float = 15.0):
+                 on_released: Callable[[], Any] | None = None, keepalive: float = 15.0):
         self.bot = bot
         self.reactor = reactor
         self.command = command
@@ -133,16 +134,7 @@ class FanOut(Service):
         self.received_count += 1
         try:
             if kind in ("message", "broadcast"):
-                data = event.get("message")
-                if not isinstance(data, dict) or not isinstance(data.get("topic"), str) \
-                        or not isinstance(data.get("fields", {}), dict):
-                    raise ValueError("%s event without a message" % kind)
-                message = Message.from_dict(data, self.bot)
-                if kind == "message":
-                    self._tell(self.bot.dispatcher.observers, message)
-                    self._tell(self.bot.dispatcher.batch_observers, [message])
-                else:
-                    self._tell(self.bot.broadcast_observers, message)
+                self._received_message(kind, event)
             elif kind == "sent":
                 network = event.get("network", event.get("protocol"))  # protocol: the release before
                 args = [network] + [event.get(k) for k in ("target", "text", "sent_kind")]
@@ -157,6 +149,18 @@ class FanOut(Service):
                 log.debug("ignored fan-out event of unknown kind {kind}", kind=kind)
         except ValueError as e:
             log.error("ignored a malformed fan-out message: {error}", error=e)
+
+    def _received_message(self, kind: str, event: dict) -> None:
+        data = event.get("message")
+        if not isinstance(data, dict) or not isinstance(data.get("topic"), str) \
+                or not isinstance(data.get("fields", {}), dict):
+            raise ValueError("%s event without a message" % kind)
+        message = Message.from_dict(data, self.bot)
+        if kind == "message":
+            self._tell(self.bot.dispatcher.observers, message)
+            self._tell(self.bot.dispatcher.batch_observers, [message])
+        else:
+            self._tell(self.bot.broadcast_observers, message)
 
     @staticmethod
     def _tell(observers, *args) -> None:

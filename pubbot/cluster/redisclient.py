@@ -10,8 +10,9 @@ queueing without bound), and time comes from the injected reactor.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from twisted.application.internet import ClientService, backoffPolicy
@@ -58,8 +59,8 @@ class RedisAddress:
     port: int = 6379
     path: str = ""
     db: int = 0
-    username: Optional[str] = None
-    password: Optional[str] = None
+    username: str | None = None
+    password: str | None = None
     tls: bool = False
     #: The Sentinel master name, when the address comes from the sentinels.
     master: str = ""
@@ -137,7 +138,7 @@ class _Factory(Factory):
     noisy = False
     isLazy = True  # txredisapi logs auth failures itself when lazy
 
-    def __init__(self, client: "RedisClient", protocol_class):
+    def __init__(self, client: RedisClient, protocol_class):
         self.client = client
         self.protocol_class = protocol_class
 
@@ -191,11 +192,11 @@ class RedisClient:
     """
 
     def __init__(self, reactor, url: Target, name: str = "redis", timeout: float = DEFAULT_TIMEOUT,
-                 on_connect: Optional[Callable[[Any], Any]] = None, protocol=None,
-                 retry_policy: Optional[Callable[[int], float]] = None):
+                 on_connect: Callable[[Any], Any] | None = None, protocol=None,
+                 retry_policy: Callable[[int], float] | None = None):
         self.reactor = reactor
         #: The master found through Sentinel (None: a fixed URL).
-        self.sentinel: Optional[SentinelMaster] = None
+        self.sentinel: SentinelMaster | None = None
         if isinstance(url, str):
             self.address = parse_url(url)
             endpoint = make_endpoint(reactor, self.address)
@@ -368,7 +369,7 @@ class RedisClient:
             p.transport.abortConnection()
             self._lost(p)
 
-    def execute(self, *args: Any, timeout: Optional[float] = None) -> Deferred:
+    def execute(self, *args: Any, timeout: float | None = None) -> Deferred:
         """
         Run one command; fires with its reply (txredisapi's Python form:
         str, int, list, None) or fails with L{RedisUnavailable} or
@@ -385,7 +386,7 @@ class RedisClient:
             return fail(RedisUnavailable("Redis %s: %s" % (self.address.describe(), e)))
         return self._guard(d, p, timeout)
 
-    def _first(self, args: tuple, timeout: Optional[float]) -> Deferred:
+    def _first(self, args: tuple, timeout: float | None) -> Deferred:
         """Before the first connection, commands wait for it (up to the timeout)."""
         self.start()
         d = self.when_connected()
@@ -398,7 +399,7 @@ class RedisClient:
 
         return d.addCallbacks(lambda _: self.execute(*args, timeout=timeout), not_yet)
 
-    def _guard(self, d: Deferred, p, timeout: Optional[float]) -> Deferred:
+    def _guard(self, d: Deferred, p, timeout: float | None) -> Deferred:
         import txredisapi
         limit = self.timeout if timeout is None else timeout
         result: Deferred = Deferred()
@@ -445,7 +446,7 @@ class RedisClient:
         d.addBoth(done)
         return result
 
-    def eval(self, script: str, keys=(), args=(), timeout: Optional[float] = None) -> Deferred:
+    def eval(self, script: str, keys=(), args=(), timeout: float | None = None) -> Deferred:
         """Run a Lua script by its SHA1, loading it when Redis does not know it."""
         sha = hashlib.sha1(script.encode()).hexdigest()
         keys, args = list(keys), list(args)
@@ -459,7 +460,7 @@ class RedisClient:
         d = self.execute("EVALSHA", sha, len(keys), *keys, *args, timeout=timeout)
         return d.addErrback(retry)
 
-    def eval_durably(self, script: str, keys=(), args=(), timeout: Optional[float] = None,
+    def eval_durably(self, script: str, keys=(), args=(), timeout: float | None = None,
                      wrote: Callable[[Any], bool] = lambda reply: True) -> Deferred:
         """
         L{eval}, then make sure the write would survive a failover: fires
@@ -472,7 +473,7 @@ class RedisClient:
         """
         return Deferred.fromCoroutine(self._eval_durably(script, keys, args, timeout, wrote))
 
-    async def _eval_durably(self, script: str, keys, args, timeout: Optional[float],
+    async def _eval_durably(self, script: str, keys, args, timeout: float | None,
                             wrote: Callable[[Any], bool]) -> tuple:
         limit = self.timeout if timeout is None else timeout
         if self._protocol is None and not self._was_up:

@@ -11,7 +11,7 @@ entry per network name in C{CHAT_STATE}.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from zope.interface import implementer
 
@@ -35,11 +35,11 @@ class RemoteChat:
         self.nick = nick
         self.connected = False
         #: The network's own name for itself (ISUPPORT NETWORK), as the owner last saw it.
-        self.server_network: Optional[str] = None
-        self.owner: Optional[str] = None
+        self.server_network: str | None = None
+        self.owner: str | None = None
         self._channels: dict[str, list[str]] = {}
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> Any:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> Any:
         return self.bot.bus.relay(self.network, target, text, kind, person)
 
     def roster(self, channel: str) -> list:
@@ -52,7 +52,7 @@ class RemoteChat:
     def channels(self) -> dict:
         return {name: list(nicks) for name, nicks in self._channels.items()}
 
-    def update(self, state: Any, owner: Optional[str]) -> None:
+    def update(self, state: Any, owner: str | None) -> None:
         """Take what the owner published about this network (ignoring anything malformed)."""
         if not isinstance(state, dict):
             self.connected = False
@@ -82,7 +82,7 @@ def describe(service: Any) -> dict:
     for name in names:
         try:
             channels[str(name)] = [str(n) for n in service.roster(name)]
-        except Exception:  # noqa: BLE001 - a roster must never stop the heartbeat
+        except Exception:  # a roster must never stop the heartbeat
             channels[str(name)] = []
     connected = getattr(service, "connected", None)
     return {"nick": getattr(service, "nick", None),

@@ -20,11 +20,13 @@ The Redis Streams bus: many processes, one bot.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from collections import deque
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, succeed
@@ -106,7 +108,7 @@ return {alive, holder, lag}
 
 def entries(reply) -> list:
     """[(id, {field: value} or None when deleted)] from an XREADGROUP or XAUTOCLAIM entry list."""
-    out: list[tuple[Any, Optional[dict]]] = []
+    out: list[tuple[Any, dict | None]] = []
     for item in reply or ():
         if not isinstance(item, list) or len(item) != 2:
             continue
@@ -119,8 +121,8 @@ def entries(reply) -> list:
 
 
 
-def reply_envelope(key: str, origin: Optional[str], network: str, target: str, text: str, kind: str,
-                   at: float, person: Optional[str] = None) -> dict:
+def reply_envelope(key: str, origin: str | None, network: str, target: str, text: str, kind: str,
+                   at: float, person: str | None = None) -> dict:
     """
     A line for the owner to send, as the reply stream carries it, with the
     C{person} it answers (for fair output). It also says C{protocol} (the
@@ -138,7 +140,7 @@ def _wakeable(seconds: float, clock) -> Deferred:
     return d
 
 
-def _wake(pause: Optional[Deferred]) -> None:
+def _wake(pause: Deferred | None) -> None:
     """End C{pause} now if it is still running."""
     if pause is not None and not pause.called:
         pause.callback(None)
@@ -230,7 +232,7 @@ class RedisBus(Service):
         self.pending: deque = deque()
         self.dropped = 0
         self.handled = 0
-        self.lag: Optional[float] = None
+        self.lag: float | None = None
         self.in_flight: dict[str, Deferred] = {}
         self.stale_consumer = STALE_CONSUMER
         #: Stand-ins for the owner's chat services while this process is not the owner.
@@ -239,8 +241,8 @@ class RedisBus(Service):
         self._flushing = False
         self._draining = False
         self._groups_ready = False
-        self._reader_wake: Optional[Deferred] = None
-        self._replies_wake: Optional[Deferred] = None
+        self._reader_wake: Deferred | None = None
+        self._replies_wake: Deferred | None = None
         self._replies_running = False
         self._waits: set[Deferred] = set()
         #: Taking messages from the stream is paused (see Bot.hold_input).
@@ -292,7 +294,7 @@ class RedisBus(Service):
 
     # text out
 
-    def outbox(self, network: str, target: str, text: str, kind: str, person: Optional[str] = None) -> Any:
+    def outbox(self, network: str, target: str, text: str, kind: str, person: str | None = None) -> Any:
         """
         The bot's outbox: send at once when this process may speak on
         C{network}, else hand the text to the owner through the reply stream.
@@ -302,7 +304,7 @@ class RedisBus(Service):
         return self.relay(network, target, text, kind, person)
 
     def relay(self, network: str, target: str, text: str, kind: str,
-              person: Optional[str] = None) -> Deferred:
+              person: str | None = None) -> Deferred:
         """Hand text to the owner through the reply stream (retried while Redis is away)."""
         envelope = reply_envelope(uuid.uuid4().hex, self.consumer, network, target, text, kind, self.wall(),
                                   person)
@@ -315,8 +317,8 @@ class RedisBus(Service):
         service = self.bot.chat_services.get(network)
         return service is not None and not getattr(service, "remote", False)
 
-    def _speak(self, network: str, target: str, text: str, kind: str, origin: Optional[str],
-               person: Optional[str] = None) -> Any:
+    def _speak(self, network: str, target: str, text: str, kind: str, origin: str | None,
+               person: str | None = None) -> Any:
         """Really send (this process owns the chat connection); tell the others."""
         if not self._local(network):
             log.warn("no {network} connection here; dropped a line to {target}", network=network,
@@ -389,10 +391,9 @@ class RedisBus(Service):
             raise CancelledError("the bus is stopping")
         d = client.when_connected()
         d.addTimeout(seconds, self.reactor, onTimeoutCancel=lambda *_: None)
-        try:
+        # RedisUnavailable: the client was stopped; the caller's loop sees we are stopping.
+        with contextlib.suppress(RedisUnavailable):
             await self._track(d)
-        except RedisUnavailable:
-            pass  # the client was stopped; the caller's loop sees we are stopping
 
     def _connected(self) -> None:
         self._spawn(self._ensure_groups(), "group set-up")
@@ -459,16 +460,14 @@ class RedisBus(Service):
                     [self._add_once(IN, message_id, payload) for message_id, payload in batch],
                     consumeErrors=True)
                 unavailable = False
-                for item, (ok, value) in zip(batch, results):
+                for item, (ok, value) in zip(batch, results, strict=False):
                     if ok or not value.check(RedisUnavailable):
                         if not ok:
                             # Refused for good (out of memory, ...): say so, count it.
                             log.error("Redis refused a bus message: {error}", error=value.getErrorMessage())
                             self._drop("refused")
-                        try:
+                        with contextlib.suppress(ValueError):
                             self.pending.remove(item)
-                        except ValueError:
-                            pass
                     else:
                         unavailable = True
                 self._update_state()
@@ -557,7 +556,7 @@ class RedisBus(Service):
                 if entry_id not in self.in_flight:
                     self._start_handling(entry_id, fields, claimed=cursor.history)
 
-    def _read_failed(self, error, message: str, gone: Optional[str] = None) -> None:
+    def _read_failed(self, error, message: str, gone: str | None = None) -> None:
         """A stream read failed: set the groups up again when Redis lost them (NOGROUP), else log."""
         if "NOGROUP" in str(error):
             if gone:
@@ -614,7 +613,7 @@ class RedisBus(Service):
             except (RedisUnavailable, txredisapi.ResponseError, TypeError, ValueError) as e:
                 log.debug("could not tidy bus consumers: {error}", error=e)
 
-    def _start_handling(self, entry_id: str, fields: Optional[dict], claimed: bool) -> None:
+    def _start_handling(self, entry_id: str, fields: dict | None, claimed: bool) -> None:
         d = Deferred.fromCoroutine(self._handle(entry_id, fields, claimed))
         d.addErrback(_quiet_cancel)
         d.addErrback(lambda f: log.failure("handling bus entry {entry} failed", f, entry=entry_id))
@@ -627,7 +626,7 @@ class RedisBus(Service):
 
         d.addBoth(done)
 
-    async def _handle(self, entry_id: str, fields: Optional[dict], claimed: bool) -> None:
+    async def _handle(self, entry_id: str, fields: dict | None, claimed: bool) -> None:
         envelope = self._decode(fields, entry_id)
         if envelope is None or not self._valid_message(envelope):
             if envelope is not None:
@@ -659,7 +658,7 @@ class RedisBus(Service):
             await self._reply(message_id, message, reply)
         await self._ack(IN, WORKERS, entry_id)
 
-    def _decode(self, fields: Optional[dict], entry_id: str) -> Optional[dict]:
+    def _decode(self, fields: dict | None, entry_id: str) -> dict | None:
         raw = fields.get("m") if fields else None
         try:
             if not isinstance(raw, (str, bytes)):
@@ -790,7 +789,7 @@ class RedisBus(Service):
         marks = await DeferredList([self._mark_sent(e["key"]) for _, e in batch if e is not None],
                                    consumeErrors=True)
         fresh = iter(marks)
-        for entry_id, envelope in batch:
+        for _entry_id, envelope in batch:
             if envelope is None:
                 continue
             ok, mark = next(fresh)
@@ -829,11 +828,11 @@ class RedisBus(Service):
                 await self._share_chat_state(ttl, owner_of(holder))
             except RedisUnavailable:
                 self._update_state(redis="down")
-            except Exception as e:  # noqa: BLE001 - a bad reply must not stop the heartbeat
+            except Exception as e:  # a bad reply must not stop the heartbeat
                 log.warn("bus heartbeat failed: {error}", error=e)
             await self._sleep(self.heartbeat_every)
 
-    async def _share_chat_state(self, ttl_ms: int, owner: Optional[str]) -> None:
+    async def _share_chat_state(self, ttl_ms: int, owner: str | None) -> None:
         """The owner publishes its chat services' state; the others update their stand-ins."""
         if self.owner_active():
             state = {network: describe(s) for network, s in list(self.bot.chat_services.items())

@@ -9,46 +9,47 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, get_type_hints
+from typing import Any, get_type_hints
 
 from .networks import network_name_problem
 
-Check = Callable[[Any], Optional[str]]
+Check = Callable[[Any], str | None]
 
 
 class ConfigError(ValueError):
     """A config problem: the message is one line naming the key."""
 
 
-def _positive(value: Any) -> Optional[str]:
+def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
-def _not_negative(value: Any) -> Optional[str]:
+def _not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
-def _one_line(value: str) -> Optional[str]:
+def _one_line(value: str) -> str | None:
     if any(c in value for c in "\r\n\0"):
         return "must not contain CR, LF or NUL"
     return None
 
 
-def _username(value: str) -> Optional[str]:
+def _username(value: str) -> str | None:
     if not value or any(c in value for c in " @!:\r\n\0"):
         return "is not a valid IRC user name: %r (no spaces, '@', '!' or ':')" % (value,)
     return None
 
 
-def _nick(value: str) -> Optional[str]:
+def _nick(value: str) -> str | None:
     if not value or any(c in value for c in " ,*?!@:\r\n\0") or value[0] in "#&$:0123456789-":
         return "is not a valid nick: %r" % (value,)
     return None
 
 
-def _nicks(values: tuple) -> Optional[str]:
+def _nicks(values: tuple) -> str | None:
     for v in values:
         problem = _nick(v)
         if problem:
@@ -56,7 +57,7 @@ def _nicks(values: tuple) -> Optional[str]:
     return None
 
 
-def _channels(values: tuple) -> Optional[str]:
+def _channels(values: tuple) -> str | None:
     for v in values:
         name = v.split(" ", 1)[0]
         if (not name or name[0] not in "#&+!" or any(c in v for c in ",\r\n\0\a")
@@ -66,7 +67,7 @@ def _channels(values: tuple) -> Optional[str]:
 
 
 def _endpoint(kinds: tuple[str, ...]) -> Check:
-    def check(value: str) -> Optional[str]:
+    def check(value: str) -> str | None:
         if value and value.split(":", 1)[0] not in kinds:
             return "must be an endpoint string starting with one of %s, not %r" % (
                 ", ".join(k + ":" for k in kinds), value)
@@ -74,20 +75,20 @@ def _endpoint(kinds: tuple[str, ...]) -> Check:
     return check
 
 
-def _music_source(value: str) -> Optional[str]:
+def _music_source(value: str) -> str | None:
     from ..music.sources import check_source
     return check_source(value)
 
 
 def _url(schemes: tuple[str, ...]) -> Check:
-    def check(value: str) -> Optional[str]:
+    def check(value: str) -> str | None:
         if value and value.split("://", 1)[0] not in schemes:
             return "must be a URL starting with one of %s" % ", ".join(s + "://" for s in schemes)
         return None
     return check
 
 
-def _fingerprints(values: tuple) -> Optional[str]:
+def _fingerprints(values: tuple) -> str | None:
     for v in values:
         hexed = v.replace(":", "")
         if len(hexed) != 64 or any(c not in "0123456789abcdefABCDEF" for c in hexed):
@@ -95,14 +96,14 @@ def _fingerprints(values: tuple) -> Optional[str]:
     return None
 
 
-def _mechanisms(values: tuple) -> Optional[str]:
+def _mechanisms(values: tuple) -> str | None:
     for v in values:
         if v not in ("PLAIN", "SCRAM-SHA-256", "EXTERNAL"):
             return "has unknown mechanism %r (PLAIN, SCRAM-SHA-256, EXTERNAL)" % (v,)
     return None
 
 
-def key(default: Any, check: Optional[Check] = None, secret: bool = False) -> Any:
+def key(default: Any, check: Check | None = None, secret: bool = False) -> Any:
     """A config key with its default, an optional check and secrecy."""
     if isinstance(default, list):
         default = tuple(default)
@@ -168,7 +169,7 @@ class StoreSettings:
     path: str = key("pubbot.sqlite")
 
 
-def _sentinels(values: tuple) -> Optional[str]:
+def _sentinels(values: tuple) -> str | None:
     if not values:
         return None
     from ..cluster.sentinel import parse_sentinels
@@ -179,7 +180,7 @@ def _sentinels(values: tuple) -> Optional[str]:
     return None
 
 
-def _master_name(value: str) -> Optional[str]:
+def _master_name(value: str) -> str | None:
     if not value:
         return None
     from ..cluster.sentinel import master_name_problem
@@ -205,14 +206,14 @@ class RedisSettings:
         return bool(self.url or self.sentinels)
 
 
-def _z85_key(value: str) -> Optional[str]:
+def _z85_key(value: str) -> str | None:
     z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
     if value and (len(value) != 40 or any(c not in z85 for c in value)):
         return "must be a Z85-encoded CURVE key (40 characters), as zmq.curve_keypair() makes"
     return None
 
 
-def _z85_keys(values: tuple) -> Optional[str]:
+def _z85_keys(values: tuple) -> str | None:
     for v in values:
         problem = _z85_key(v)
         if problem:
@@ -278,7 +279,7 @@ class TellSettings:
     max_pending: int = key(10, _positive)
 
 
-def _timezone(value: str) -> Optional[str]:
+def _timezone(value: str) -> str | None:
     if not value:
         return None
     from zoneinfo import ZoneInfo
@@ -302,7 +303,7 @@ class BrainSettings:
     process: bool = key(True)  # learn in a process of its own (another core), when the reactor can start one
 
 
-def _link_allow(values: tuple) -> Optional[str]:
+def _link_allow(values: tuple) -> str | None:
     """Host names (C{*.} for subdomains), IP addresses or CIDR networks."""
     import ipaddress
     import re
@@ -499,10 +500,9 @@ def _cluster_checks(settings: Settings) -> None:
             parse_url(r.url)
         except ValueError as e:
             raise ConfigError("[redis] url %s" % (e,)) from None
-    if r.enabled:
-        if settings.redis.visibility_timeout <= settings.plugins.timeout:
-            raise ConfigError("[redis] visibility_timeout must be longer than [plugins] timeout (%gs), "
-                              "or slow handlers are run twice" % (settings.plugins.timeout,))
+    if r.enabled and settings.redis.visibility_timeout <= settings.plugins.timeout:
+        raise ConfigError("[redis] visibility_timeout must be longer than [plugins] timeout (%gs), "
+                          "or slow handlers are run twice" % (settings.plugins.timeout,))
     z = settings.zmq
     if bool(z.curve_public_key) != bool(z.curve_secret_key):
         raise ConfigError("[zmq] curve_public_key and curve_secret_key must be set together")
@@ -525,7 +525,7 @@ def parse(data: dict) -> Settings:
     return settings
 
 
-def load(path: Optional[str]) -> Settings:
+def load(path: str | None) -> Settings:
     """Read and validate the TOML file at C{path} (None: all defaults)."""
     if path is None:
         return parse({})

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.logger import Logger
@@ -29,8 +30,8 @@ class Bot:
     resulting messages to handlers and their replies back through L{deliver}.
     """
 
-    def __init__(self, settings, clock, store, dispatcher: Optional[Dispatcher] = None,
-                 rng: Optional[random.Random] = None, process_id: str = "local"):
+    def __init__(self, settings, clock, store, dispatcher: Dispatcher | None = None,
+                 rng: random.Random | None = None, process_id: str = "local"):
         self.settings = settings
         self.clock = clock
         self.store = store
@@ -44,7 +45,7 @@ class Bot:
         self.bus: Any = LocalBus(self)
         #: Sends text out: (network, target, text, kind, person) -> None. A Redis
         #: worker replaces it with its reply stream.
-        self.outbox: Callable[[str, str, str, str, Optional[str]], Any] = self._send_local
+        self.outbox: Callable[[str, str, str, str, str | None], Any] = self._send_local
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
@@ -190,7 +191,7 @@ class Bot:
         self.send(network, target, "\n".join(reply.lines), reply.kind, person_of(message))
 
     def send(self, network: str, target: str, text: str, kind: str = "say",
-             person: Optional[str] = None) -> Any:
+             person: str | None = None) -> Any:
         """
         Send C{text} (lines split on newlines) to C{target} on C{network};
         C{person} is who it answers (their nick), so that output is fair
@@ -207,7 +208,7 @@ class Bot:
                 self.send(network, target, text, kind)
 
     def _send_local(self, network: str, target: str, text: str, kind: str,
-                    person: Optional[str] = None) -> Any:
+                    person: str | None = None) -> Any:
         service = self.chat_services.get(network)
         if service is None:
             log.warn("no {network} connection; dropped a message to {target}",

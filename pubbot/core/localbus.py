@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
@@ -37,7 +37,7 @@ def flow(target: Any, name: str, *args: Any) -> None:
 class LocalBus:
     """The in-process bus: handlers run here, replies go straight out."""
 
-    def __init__(self, bot: "Bot"):
+    def __init__(self, bot: Bot):
         self.bot = bot
 
     # flow control (Bot.hold_input): the chat services feed the handlers
@@ -90,7 +90,7 @@ class LocalBus:
     def _failed(failure: Failure, message: Message) -> None:
         log.failure("replying to a message on {topic} failed", failure, topic=message.topic)
 
-    def _deliver(self, reply: Optional[Reply], message: Message) -> Optional[Reply]:
+    def _deliver(self, reply: Reply | None, message: Message) -> Reply | None:
         if reply is not None:
             self.bot.deliver(message, reply)
         return reply

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 class Message:
@@ -21,7 +22,7 @@ class Message:
         self.bot = bot
 
     @classmethod
-    def wrap(cls, topic: str, fields: dict, bot: Any = None) -> "Message":
+    def wrap(cls, topic: str, fields: dict, bot: Any = None) -> Message:
         """A message owning C{fields} (not copied: the caller gives it up)."""
         message = cls.__new__(cls)
         message.topic = topic
@@ -52,7 +53,7 @@ class Message:
         return {"topic": self.topic, "fields": self.fields}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], bot: Any = None) -> "Message":
+    def from_dict(cls, data: Mapping[str, Any], bot: Any = None) -> Message:
         return cls(data["topic"], data.get("fields") or {}, bot)
 
 
@@ -68,7 +69,7 @@ class Reply:
     weight: float = 0
 
     @classmethod
-    def coerce(cls, value: Any) -> "Reply | None":
+    def coerce(cls, value: Any) -> Reply | None:
         """
         Turn a handler's return value into a Reply; None when it is empty.
         Accepts a Reply, a dict (C{content}: str or list of str; C{notice},
@@ -102,5 +103,5 @@ class Reply:
         return {"content": list(self.lines), "kind": self.kind, "weight": self.weight}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Reply":
+    def from_dict(cls, data: Mapping[str, Any]) -> Reply:
         return cls(tuple(data["content"]), data.get("kind", "say"), data.get("weight", 0))

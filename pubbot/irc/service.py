@@ -18,7 +18,7 @@ None: pubbot keeps no profile database of its own.
 from __future__ import annotations
 
 import random
-from typing import Any, Optional, cast
+from typing import Any, cast
 
 from twisted.application.internet import ClientService
 from twisted.application.service import Service
@@ -58,7 +58,7 @@ BAD_LINE_LOGS = 10
 class IRCFactory(Factory):
     noisy = False  # the service logs each connection itself
 
-    def __init__(self, service: "IRCService"):
+    def __init__(self, service: IRCService):
         self.service = service
 
     def buildProtocol(self, addr) -> IRCProtocol:
@@ -77,7 +77,7 @@ class IRCService(Service):
 
     protocol = "irc"
 
-    def __init__(self, bot, reactor, rng: Optional[random.Random] = None, endpoint=None, *,
+    def __init__(self, bot, reactor, rng: random.Random | None = None, endpoint=None, *,
                  network: str = "irc", settings=None):
         self.bot = bot
         #: Where what the network says goes (the bot).
@@ -115,7 +115,7 @@ class IRCService(Service):
                                 if (m == "EXTERNAL" and tls.client_cert is not None)
                                 or (m != "EXTERNAL" and self.sasl_password)]
         self.sasl_configured = bool(self.sasl_mechanisms)
-        self.sasl: Optional[SaslConfig] = SaslConfig(
+        self.sasl: SaslConfig | None = SaslConfig(
             tuple(self.sasl_mechanisms), self.sasl_username, self.sasl_password,
             sasl.allow_plaintext) if self.sasl_configured else None
         self.nickserv_password = secret(settings.nickserv_password, settings.nickserv_password_env)
@@ -136,7 +136,7 @@ class IRCService(Service):
         self.reconnects = 0
         self.bad_lines = 0
         self.sasl_failures = 0
-        self.current: Optional[IRCProtocol] = None
+        self.current: IRCProtocol | None = None
         self.retry_now = False
         self._failures = 0
         self._connections = 0
@@ -145,7 +145,7 @@ class IRCService(Service):
         #: Reading from the server is paused (see Bot.hold_input).
         self.input_paused = False
         #: When reading last resumed (the clock's seconds), or None.
-        self.input_resumed_at: Optional[float] = None
+        self.input_resumed_at: float | None = None
 
     # the connection's state
 
@@ -170,19 +170,19 @@ class IRCService(Service):
         return self.state.rosters
 
     @property
-    def hostmask(self) -> Optional[str]:
+    def hostmask(self) -> str | None:
         return self.state.hostmask
 
     @property
-    def account(self) -> Optional[str]:
+    def account(self) -> str | None:
         return self.state.account
 
     @property
-    def lag(self) -> Optional[float]:
+    def lag(self) -> float | None:
         return self.state.lag if self.current is not None else None
 
     @property
-    def server_network(self) -> Optional[str]:
+    def server_network(self) -> str | None:
         """The network's own name for itself (ISUPPORT NETWORK), for the dashboard."""
         return self.state.server_network
 
@@ -324,7 +324,7 @@ class IRCService(Service):
             old.cancel()
         self._rejoins[channel] = self.clock.callLater(self.settings.rejoin_delay, self._rejoin, channel, key)
 
-    def _rejoin(self, channel: str, key: Optional[str]) -> None:
+    def _rejoin(self, channel: str, key: str | None) -> None:
         self._rejoins.pop(channel, None)
         if self.current is not None and self.connected:
             self.log.info("rejoining {channel}", channel=channel)
@@ -363,7 +363,7 @@ class IRCService(Service):
             overhead += 9  # \x01ACTION ... \x01
         return max(64, self.isupport.linelen - overhead)
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> None:
         """
         Send C{text} to C{target}: each line of it (CR, LF and NUL never reach
         the wire) split by bytes to fit, at most C{[irc] max_reply_lines}

@@ -15,8 +15,8 @@ and CAP lists are capped by their own classes; BATCH references are not kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, Optional
 
 from ..core.events import ChatEvent
 from .caps import Capabilities
@@ -27,7 +27,7 @@ from .roster import Roster
 WHOX_TOKEN = "152"
 
 
-def parse_server_time(value: str) -> Optional[float]:
+def parse_server_time(value: str) -> float | None:
     """An IRCv3 C{time} tag (ISO 8601, UTC) as Unix seconds; None when unreadable."""
     try:
         return datetime.fromisoformat(value).timestamp()
@@ -48,23 +48,23 @@ class ConnectionState:
         self.rosters = Roster(self.isupport.fold, self.isupport.prefix_symbols)
         self._nick = nick
         self.folded_nick = self.isupport.fold(nick)
-        self.account: Optional[str] = None
-        self.hostmask: Optional[str] = None
+        self.account: str | None = None
+        self.hostmask: str | None = None
         self.registered = False
         #: The network's own name (ISUPPORT NETWORK).
-        self.server_network: Optional[str] = None
+        self.server_network: str | None = None
         #: Seconds between our last PING and its PONG, once known.
-        self.lag: Optional[float] = None
+        self.lag: float | None = None
         #: The capability listing (CAP LS) is complete.
         self.caps_listed = False
         #: What the last CAP NEW offered.
-        self.caps_new: dict[str, Optional[str]] = {}
+        self.caps_new: dict[str, str | None] = {}
         #: What the bot should hear, in order; the reader takes them.
         self.events: list[ChatEvent] = []
         self.clock = clock
         #: Lines whose tags' server time was read, by the tag's text (the
         #: same second repeats on a busy channel).
-        self._times: dict[str, Optional[float]] = {}
+        self._times: dict[str, float | None] = {}
         #: Nicks recently seen in chat, folded (cleared when the casemapping changes).
         self._folded: dict[str, str] = {}
 
@@ -79,7 +79,7 @@ class ConnectionState:
         self._nick = value
         self.folded_nick = self.isupport.fold(value)
 
-    def is_own(self, nick: Optional[str]) -> bool:
+    def is_own(self, nick: str | None) -> bool:
         return nick is not None and self.isupport.fold(nick) == self.folded_nick
 
     def folded(self, nick: str) -> str:
@@ -115,7 +115,7 @@ class ConnectionState:
             stamp = times[when] = parse_server_time(when)
         return stamp if stamp is not None else self.clock()
 
-    def account_of(self, folded: str, tags: dict) -> Optional[str]:
+    def account_of(self, folded: str, tags: dict) -> str | None:
         """The sender's account (nick C{folded}): its C{account} tag with account-tag, else the roster's."""
         u = self.rosters.users.get_folded(folded)
         if "account-tag" in self.caps.enabled:
@@ -197,8 +197,8 @@ class ConnectionState:
             "source": nick, "hostmask": line.source, "account": u.account, "source_id": u.account,
             "tags": dict(line.tags), "time": self.time_of(line.tags)}))
 
-    def _leave(self, channel: str, nick: str, hostmask: Optional[str], kind: str, reason: str,
-               tags: dict, **more: Optional[str]) -> None:
+    def _leave(self, channel: str, nick: str, hostmask: str | None, kind: str, reason: str,
+               tags: dict, **more: str | None) -> None:
         u = self.rosters.users.get(nick)
         account = u.account if u else None
         if hostmask is None and u is not None:

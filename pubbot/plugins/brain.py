@@ -11,7 +11,8 @@ sense" when it knows none of them. Admins can make it C{unlearn} words.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorProcess
@@ -79,8 +80,8 @@ async def load_model(model: Any, store) -> tuple[int, int]:
     return read, bad
 
 
-async def save_model(model: Any, store, max_shards: Optional[int] = None,
-                     max_trigrams: Optional[int] = None, rounds: Optional[int] = None) -> int:
+async def save_model(model: Any, store, max_shards: int | None = None,
+                     max_trigrams: int | None = None, rounds: int | None = None) -> int:
     """
     Write the shards C{model} (a TrigramModel or an IBrainModel) changed to
     C{store}, in rounds of at most C{max_shards} shards (and C{max_trigrams}
@@ -105,7 +106,7 @@ async def save_model(model: Any, store, max_shards: Optional[int] = None,
             calls.append(maybeDeferred(store.set, key, payload) if payload
                          else maybeDeferred(store.delete, key))
         results = await DeferredList(calls, consumeErrors=True)
-        failed = [shard for shard, (ok, _) in zip(order, results) if not ok]
+        failed = [shard for shard, (ok, _) in zip(order, results, strict=False) if not ok]
         written += len(order) - len(failed)
         if failed:
             await resolved(host.mark_dirty(failed))
@@ -141,10 +142,10 @@ class Brain:
     def __init__(self) -> None:
         self.bot: Any = None
         #: The model when it lives in this process (None in a learner process).
-        self.model: Optional[TrigramModel] = TrigramModel()
+        self.model: TrigramModel | None = TrigramModel()
         self.host: Any = InlineModel(self.model)
         self.loaded = False
-        self._loop: Optional[LoopingCall] = None
+        self._loop: LoopingCall | None = None
         self._lock = DeferredLock()
         self._ignore: frozenset = frozenset()
         #: Learner processes lost, and the lines those did not learn.
@@ -178,7 +179,7 @@ class Brain:
                 "learners_lost": self._lost_learners,
                 "learner_pid": learner.pid if learner is not None else None}
 
-    def _spawn(self, reactor, max_trigrams: int) -> Optional[LearnerProcess]:
+    def _spawn(self, reactor, max_trigrams: int) -> LearnerProcess | None:
         """Start a learner process; None (logged) when it cannot be started."""
         learner = LearnerProcess(reactor, max_trigrams)
         learner.on_lost = lambda reason, learner=learner: self._lost(learner)
@@ -238,7 +239,7 @@ class Brain:
         self._learn((msg.fields,))
         return None
 
-    def handle_many(self, messages: Sequence) -> Optional[list]:
+    def handle_many(self, messages: Sequence) -> list | None:
         """L{handle} each message in order: a run of lines not addressed to the bot is learned at once."""
         fields = [msg.fields for msg in messages]
         directs = [i for i, f in enumerate(fields) if f.get("direct")]

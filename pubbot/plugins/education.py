@@ -27,8 +27,8 @@ L{RELOAD_SECONDS} so other processes' teaching shows up.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional, Union
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -151,7 +151,7 @@ class Phrases:
             self._add(phrases[:half])
             self._add(phrases[half:])
 
-    def search(self, text: str) -> Optional[patterns.Match]:
+    def search(self, text: str) -> patterns.Match | None:
         best = None
         for pattern in self.patterns:
             found = pattern.search(text)
@@ -168,13 +168,13 @@ class Education:
         self.bot = bot
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
-        self.pattern: Optional[Phrases] = None
+        self.pattern: Phrases | None = None
         #: Unprompted replies (taught phrases, factoid recall): the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Factoids set per person.
         self.writes = Limits(bot.clock, person=(10, 600))
         self._changes = 0
-        self._loaded_at: Optional[float] = None
+        self._loaded_at: float | None = None
         self._loading = False
 
     # loading
@@ -259,7 +259,7 @@ class Responder(Handler):
         super().__init__(self.respond, [CHAT_LINES], name="education",
                          description="Replies to the phrases admins taught me (see 'when').",
                          triggers=("<phrase>",))
-        self.education: Optional[Education] = None
+        self.education: Education | None = None
 
     def start(self, bot) -> None:
         super().start(bot)
@@ -270,7 +270,7 @@ class Responder(Handler):
         self.education = None
         super().stop()
 
-    def _ready(self) -> Optional[tuple[Education, Phrases]]:
+    def _ready(self) -> tuple[Education, Phrases] | None:
         """The education and its phrases' pattern (reloaded when due); None when nothing is taught."""
         education = self.education
         if education is None:
@@ -279,11 +279,11 @@ class Responder(Handler):
         pattern = education.pattern
         return None if pattern is None else (education, pattern)
 
-    def respond(self, msg) -> Optional[dict]:
+    def respond(self, msg) -> dict | None:
         ready = self._ready()
         return None if ready is None else self._respond(msg, *ready)
 
-    def handle_many(self, messages: list) -> Optional[list]:
+    def handle_many(self, messages: list) -> list | None:
         """L{respond} to each message in order, reloading at most once."""
         ready = self._ready()
         if ready is None:
@@ -294,7 +294,7 @@ class Responder(Handler):
         return handle_each(self, messages, handle=lambda msg: self._respond(msg, education, pattern))
 
     @staticmethod
-    def _respond(msg, education: Education, pattern: Phrases) -> Optional[dict]:
+    def _respond(msg, education: Education, pattern: Phrases) -> dict | None:
         content = msg.fields["content"]
         if len(content) > MAX_LINE:
             return None
@@ -353,7 +353,7 @@ def _is_education_command(text: str) -> bool:
     return _TEACH.match(text) is not None or _FORGET.match(text) is not None
 
 
-def _education(msg) -> Optional[Education]:
+def _education(msg) -> Education | None:
     education = responder.education
     if education is None or education.bot is not msg.bot:
         return None
@@ -363,7 +363,7 @@ def _education(msg) -> Optional[Education]:
 _NOT_RUNNING = {"content": "Education is switched off here.", "weight": COMMAND_WEIGHT}
 
 
-def _reply(text: Union[str, list[str]]) -> dict:
+def _reply(text: str | list[str]) -> dict:
     return {"content": text, "weight": COMMAND_WEIGHT}
 
 
@@ -406,12 +406,12 @@ class Teaching:
 
     phrase: str
     response: str
-    percent: Optional[str] = None
+    percent: str | None = None
     #: Unquoted, with another reply word in it: it could be split elsewhere.
     ambiguous: bool = False
 
 
-def parse_teaching(text: str) -> Optional[Teaching]:
+def parse_teaching(text: str) -> Teaching | None:
     """
     Read 'someone says <phrase> reply <response> [N%]' (see L{_TEACH_ARGS});
     None when it has no phrase, reply word or response. Each step is one
@@ -505,7 +505,7 @@ def what_do_you_know(msg, what=None):
     return _what_i_know(msg, what)
 
 
-def _what_i_know(msg, what: Optional[str]):
+def _what_i_know(msg, what: str | None):
     education = _education(msg)
     if education is None:
         return _NOT_RUNNING
@@ -537,7 +537,7 @@ def _what_i_know(msg, what: Optional[str]):
 _TELL_ME_ABOUT = patterns.linear(r"tell\s+(?:me|us)\s+(?:about|of)\s+(?P<what>.+)", re.IGNORECASE | re.DOTALL)
 
 
-def _match_tell_me_about(msg) -> Optional[dict]:
+def _match_tell_me_about(msg) -> dict | None:
     text = msg.fields.get("command")
     if text is None or text[:4].lower() != "tell":
         return None
@@ -616,7 +616,7 @@ def plain_statement(value: str) -> bool:
     return not ((len(words) == 1 and words[0] in _PASSING_VALUES) or words[0] in _NOT_FIRST_IN_VALUE)
 
 
-def _match_factoid(msg) -> Optional[dict]:
+def _match_factoid(msg) -> dict | None:
     text = msg.fields.get("command")
     if text is None or not msg.fields.get("direct") or " is " not in text.lower():
         return None
@@ -674,7 +674,7 @@ _ASKING = patterns.linear(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
 _NOT_ASKED_ABOUT = frozenset("up going happening new next wrong the-matter".split())
 
 
-def _match_recall(msg) -> Optional[dict]:
+def _match_recall(msg) -> dict | None:
     """
     A factoid asked for: '<thing>?' or 'what is <thing>?' anywhere, and
     'what is <thing>' without the question mark when addressed to me. An

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 from pubbot.api import CHAT_LINES, Handler, command
@@ -76,7 +75,7 @@ class ChristmasMentions(Handler):
                          description="Says how long until Christmas when it is mentioned in the "
                                      "%d days before (once every few hours)." % (SEASON_DAYS,),
                          triggers=("(christmas mentioned)",), content_filter=MENTION_FILTER)
-        self.limiter: Optional[RateLimiter] = None
+        self.limiter: RateLimiter | None = None
 
     def start(self, bot) -> None:
         super().start(bot)
@@ -86,7 +85,7 @@ class ChristmasMentions(Handler):
         self.limiter = None
         super().stop()
 
-    def mention(self, msg) -> Optional[dict]:
+    def mention(self, msg) -> dict | None:
         content = msg.fields["content"]
         if "hristmas" not in content and "HRISTMAS" not in content:
             return None

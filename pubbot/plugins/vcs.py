@@ -11,7 +11,7 @@ C{message}, C{committer}, C{repository}, C{branch}, C{url}).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
@@ -135,7 +135,7 @@ class Vcs:
 
     def __init__(self) -> None:
         self.bot: Any = None
-        self.resource: Optional[GitHubHook] = None
+        self.resource: GitHubHook | None = None
 
     def start(self, bot) -> None:
         self.bot = bot

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
@@ -26,7 +26,7 @@ class MemoryStore:
         self._data: dict[str, tuple[str, Any]] = {}
         self._expires: dict[str, float] = {}
 
-    def _live(self, key: str) -> Optional[tuple[str, Any]]:
+    def _live(self, key: str) -> tuple[str, Any] | None:
         when = self._expires.get(key)
         if when is not None and when <= self._clock.seconds():
             self._data.pop(key, None)
@@ -47,14 +47,14 @@ class MemoryStore:
     def _run(self, fn, *args) -> Deferred:
         try:
             return succeed(fn(*args))
-        except Exception as e:  # noqa: BLE001 - delivered as a failed Deferred
+        except Exception as e:  # delivered as a failed Deferred
             from twisted.internet.defer import fail
             return fail(e)
 
     def get(self, key: str) -> Deferred:
         return self._run(lambda: copy.deepcopy(self._typed(key, "string")))
 
-    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+    def set(self, key: str, value: Any, ttl: float | None = None) -> Deferred:
         def do():
             self._data[key] = ("string", _own(value))
             self._expires.pop(key, None)

@@ -9,7 +9,7 @@ members are plain strings. Expiry is Redis's own (millisecond precision).
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
@@ -46,7 +46,7 @@ class RedisStore:
     def _k(self, key: str) -> str:
         return self.prefix + key
 
-    def close(self) -> Optional[Deferred]:
+    def close(self) -> Deferred | None:
         """Close the store's Redis connection (after the plugins have stopped)."""
         return self.client.stop()
 
@@ -73,7 +73,7 @@ class RedisStore:
         d.addCallback(lambda v: None if v is None else decode(v))
         return self._typed(d, key, "string")
 
-    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+    def set(self, key: str, value: Any, ttl: float | None = None) -> Deferred:
         text = encode(value)
         if ttl is None:
             d = self.client.execute("SET", self._k(key), text)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import deque
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
@@ -50,9 +52,9 @@ class SQLiteStore:
         self._path = path
         self._reactor = reactor
         self._clock = clock or reactor
-        self._pool: Optional[ThreadPool] = ThreadPool(1, 1, name="pubbot-sqlite")
+        self._pool: ThreadPool | None = ThreadPool(1, 1, name="pubbot-sqlite")
         self._started = False
-        self._db: Optional[sqlite3.Connection] = None
+        self._db: sqlite3.Connection | None = None
         self._queue: deque = deque()
         self._busy = False  # a batch is queued or running (reactor thread only)
         self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self.close)
@@ -62,10 +64,8 @@ class SQLiteStore:
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
-        try:
+        with contextlib.suppress(ValueError, KeyError, TypeError, NotImplementedError):
             self._reactor.removeSystemEventTrigger(self._shutdown)
-        except (ValueError, KeyError, TypeError, NotImplementedError):
-            pass
         if not self._started:
             return
 
@@ -136,10 +136,8 @@ class SQLiteStore:
             db.execute("COMMIT")
         except Exception:
             failure = Failure()
-            try:
+            with contextlib.suppress(Exception):
                 db.execute("ROLLBACK")
-            except Exception:
-                pass
             results = [(d, failure) for d, _ in results]
         return results
 
@@ -158,7 +156,7 @@ class SQLiteStore:
     # helpers run in the store thread
 
     @staticmethod
-    def _type(db, now, key) -> Optional[str]:
+    def _type(db, now, key) -> str | None:
         row = db.execute("SELECT type, expires FROM keys WHERE key=?", (key,)).fetchone()
         if row is None:
             return None
@@ -197,7 +195,7 @@ class SQLiteStore:
             return decode(db.execute("SELECT value FROM strings WHERE key=?", (key,)).fetchone()[0])
         return self._run(do)
 
-    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+    def set(self, key: str, value: Any, ttl: float | None = None) -> Deferred:
         text = encode(value)
 
         def do(db, now):

@@ -8,7 +8,8 @@ live feed) at scrape time, so the hot path pays nothing for metrics.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -39,7 +40,7 @@ class BotCollector:
         self.feed = feed
         # The brain's learner process: prometheus_client's process metrics
         # (memory, CPU, open files) under pubbot_brain_learner_process_*.
-        self._learner_pid: Optional[int] = None
+        self._learner_pid: int | None = None
         self._learner = ProcessCollector(namespace="pubbot_brain_learner", registry=None,
                                          pid=lambda: self._learner_pid or "none")
 
@@ -161,7 +162,7 @@ class BotCollector:
             timeouts.add_metric([name], s.timeouts)
             cumulative = 0
             buckets = []
-            for bound, count in zip(LATENCY_BUCKETS, s.buckets):
+            for bound, count in zip(LATENCY_BUCKETS, s.buckets, strict=False):
                 cumulative += count
                 buckets.append((_bound(bound), cumulative))
             if not math.isinf(LATENCY_BUCKETS[-1]):

@@ -147,7 +147,7 @@ class DashboardRoot(Resource):
                       path=path, first=first.decode("utf-8"))
             return False
         parent: Resource = self
-        for i, segment in enumerate(segments[:-1]):
+        for _i, segment in enumerate(segments[:-1]):
             child = parent.children.get(segment)
             if child is None:
                 child = Folder()

@@ -9,7 +9,7 @@ console offers only C{nick}, C{channel} and C{roster()}.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -36,7 +36,7 @@ def _call(obj: Any, name: str, default: Any = None) -> Any:
     return reported(getattr(obj, name, default), default)
 
 
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return value if math.isfinite(value) else None
@@ -107,21 +107,21 @@ def connection(network: str, service: Any) -> dict:
     }
 
 
-def latency_quantile(buckets: list, q: float) -> Optional[float]:
+def latency_quantile(buckets: list, q: float) -> float | None:
     """The upper bound of the bucket holding quantile C{q}, None when empty."""
     total = sum(buckets)
     if not total:
         return None
     rank = q * total
     seen = 0
-    for bound, count in zip(LATENCY_BUCKETS, buckets):
+    for bound, count in zip(LATENCY_BUCKETS, buckets, strict=False):
         seen += count
         if seen >= rank:
             return bound if math.isfinite(bound) else None
     return None
 
 
-def _ms(seconds: Optional[float]) -> Optional[float]:
+def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 

@@ -18,7 +18,7 @@ from twisted.internet import protocol, reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.task import deferLater
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.trial.unittest import TestCase
 from twisted.words.protocols import irc
@@ -31,6 +31,7 @@ from pubbot.store.memory import MemoryStore
 
 from ..servers import free_port
 from ..servers.ngircd import NgircdServer
+from ..support.logs import capture_logs
 from ..test_irc_tls import make_cert
 
 
@@ -115,9 +116,7 @@ class Base(TestCase):
         self.addCleanup(self.service.stopService)
 
     def capture_logs(self):
-        self.logs = []
-        globalLogPublisher.addObserver(self.logs.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.logs.append)
+        self.logs = capture_logs(self)
 
     def log_text(self):
         return "\n".join(formatEvent(e) for e in self.logs)

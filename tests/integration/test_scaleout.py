@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Optional
 
 import zmq
 from twisted.internet import reactor
@@ -150,17 +149,18 @@ class Pubbot:
         with open(self.config, "w") as f:
             f.write(config)
         self.log_path = os.path.join(self.directory, "twistd.log")
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         self.paused = False
 
-    def start(self) -> "Pubbot":
+    def start(self) -> Pubbot:
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
              "--pidfile", os.path.join(self.directory, "twistd.pid"), "--logfile", self.log_path,
              "pubbot", "--config", self.config],
             cwd=self.directory, env=env, stdin=subprocess.DEVNULL,
-            stdout=open(os.path.join(self.directory, "stdout.txt"), "wb"), stderr=subprocess.STDOUT)
+            stdout=open(os.path.join(self.directory, "stdout.txt"), "wb"),  # noqa: SIM115 - Popen dups it
+            stderr=subprocess.STDOUT)
         return self
 
     @property
@@ -270,7 +270,7 @@ class ScaleOutTests(TestCase):
         for client in (observer, counter):
             protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc.port), client)
             self.addCleanup(protocol.transport.loseConnection)
-            self.assertTrue(await self.until(lambda: client.in_channel, 10))
+            self.assertTrue(await self.until(lambda client=client: client.in_channel, 10))
         observer.users = counter.users
         observer.joins = [j for j in observer.joins if j[1] != "counter"]
         return observer
@@ -286,13 +286,13 @@ class ScaleOutTests(TestCase):
     async def sleep(self, seconds: float) -> None:
         await deferLater(reactor, seconds, lambda: None)
 
-    def owner_pid(self) -> Optional[int]:
+    def owner_pid(self) -> int | None:
         holder = self.redis.query("GET", IRC_LEASE)
         if not holder:
             return None
         return int(holder.decode().rsplit("#", 1)[0].rsplit(":", 1)[1])
 
-    def owner(self) -> Optional[Pubbot]:
+    def owner(self) -> Pubbot | None:
         pid = self.owner_pid()
         return next((b for b in self.bots if b.pid == pid), None)
 
@@ -389,13 +389,13 @@ class ScaleOutTests(TestCase):
                 observer.say("!slow %s" % n)
                 await self.sleep(0.3)
             sent += nonces
-            self.assertTrue(await self.until(lambda: all(handlers(n) for n in nonces), 15))
+            self.assertTrue(await self.until(lambda nonces=nonces: all(handlers(n) for n in nonces), 15))
             nonce = next((n for n in nonces if handlers(n)[0] != owner.pid and not answered(n)), None)
             if nonce is not None:
                 victim = next(b for b in self.bots if b.pid == handlers(nonce)[0])
                 break
             # the owner took them all: let them finish, then try again
-            self.assertTrue(await self.until(lambda: all(answered(n) for n in nonces), 15))
+            self.assertTrue(await self.until(lambda nonces=nonces: all(answered(n) for n in nonces), 15))
         self.assertIsNotNone(victim, "the owner handled every message")
         taken = [n for n in nonces if handlers(n) == [victim.pid] and not answered(n)]
         victim.kill()
@@ -482,7 +482,7 @@ class ScaleOutTests(TestCase):
         for client in (other, counter):
             protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", two.port), client)
             self.addCleanup(protocol.transport.loseConnection)
-            self.assertTrue(await self.until(lambda: client.in_channel, 10))
+            self.assertTrue(await self.until(lambda client=client: client.in_channel, 10))
         other.users = counter.users
         other.joins = [j for j in other.joins if j[1] != "counter2"]
         self.spawn(2, extra='[networks.two]\nserver = "tcp:127.0.0.1:%d"\nchannels = ["%s"]\n' % (
