@@ -137,7 +137,7 @@ def spawn_worker(url: str, name: str, work_ms: float) -> subprocess.Popen:
 
 
 async def bench(reactor, args) -> None:
-    from tests.servers.redis import RedisServer
+    from tests.support.servers.redis import RedisServer
     rows = []
 
     bot, chat, _ = make_bot(reactor)

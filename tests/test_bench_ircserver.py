@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.servers import ROOT
+from .support.servers import ROOT
 
 _spec = importlib.util.spec_from_file_location("bench_ircserver", os.path.join(ROOT, "bench", "ircserver.py"))
 assert _spec is not None and _spec.loader is not None

@@ -39,8 +39,8 @@ from pubbot.core.bot import Bot
 from pubbot.plugins.brain import NO_SENSE, Brain, load_model, save_model
 from pubbot.store.memory import MemoryStore
 
+from .support.brain import CHATTER
 from .support.logs import capture_logs
-from .test_plugin_brain import CHATTER
 
 
 def reference(lines=CHATTER, max_trigrams=200000):
@@ -583,7 +583,7 @@ class PluginFallbackTests(TestCase):
 
     @inlineCallbacks
     def test_a_learner_far_behind_pauses_chat_reading_until_it_has_learned(self):
-        from .test_bot import FlowChat
+        from .support.chat import FlowChat
         bot, plugin = self.bot()
         chat = FlowChat()
         bot.register_chat(chat)

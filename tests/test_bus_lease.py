@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.application.service import Service
@@ -20,7 +21,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pubbot.cluster.lease import ACQUIRE, IRC_LEASE, RELEASE, RENEW, Lease, OwnerGate, owner_of
 from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
-from tests.servers.redis import RedisServer
+
+from .support.servers.redis import RedisServer
 
 LATENCY = 0.002
 
@@ -513,6 +515,7 @@ class OwnerGateTests(SynchronousTestCase):
         self.assertEqual(logs[1 - holder], [])
 
 
+@pytest.mark.integration  # a real redis-server
 class RealRedisLeaseTests(TestCase):
     """The same lease against a real redis-server (real time, short lease)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet import reactor
@@ -31,8 +32,9 @@ from pubbot.cluster.sentinel import (
     parse_sentinels,
     switch_event,
 )
-from tests.servers import free_port
-from tests.servers.sentinel import MASTER, SentinelGroup
+
+from .support.servers import free_port
+from .support.servers.sentinel import MASTER, SentinelGroup
 
 
 def bulk(*items) -> bytes:
@@ -464,6 +466,7 @@ class ClientClockTests(SynchronousTestCase):
         self.assertIsInstance(self.client._sentinel_endpoint, SentinelEndpoint)
 
 
+@pytest.mark.integration  # a real redis-server
 class RealSentinelTests(TestCase):
     """Discovery and failover against a master, a replica and three real sentinels."""
 

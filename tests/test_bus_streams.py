@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
@@ -25,7 +26,8 @@ from pubbot.core.interfaces import IBus
 from pubbot.core.message import Message
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
-from tests.servers.redis import RedisServer
+
+from .support.servers.redis import RedisServer
 
 
 def handlers(node: Node):
@@ -130,6 +132,7 @@ class OwnerChat(FakeChat):
         return {"#pubbot": []}
 
 
+@pytest.mark.integration  # a real redis-server
 class BusTestCase(TestCase):
     visibility = 30.0
 

@@ -18,7 +18,8 @@ from pubbot.brain.model import EDGE, TrigramModel, parse_shard_key
 from pubbot.config.settings import parse
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness
-from tests.servers import bot_env
+
+from .support.servers import bot_env
 
 
 def now(d):

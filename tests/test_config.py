@@ -12,7 +12,7 @@ from pubbot.config import settings as config
 from pubbot.config.networks import chat_networks
 from pubbot.config.settings import ConfigError, Settings, effective, load, parse
 
-from .servers import bot_env, twistd_argv
+from .support.servers import bot_env, twistd_argv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,7 +6,7 @@ import ast
 import os
 import unittest
 
-from tests.servers import ROOT
+from .support.servers import ROOT
 
 PACKAGE = os.path.join(ROOT, "pubbot")
 

@@ -23,30 +23,14 @@ from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
 from pubbot.store.memory import MemoryStore
-from tests.test_irc_sasl import ScramServer
 
+from .support.chat import START, RecordingBus
+from .support.irc import ScramServer
 from .support.logs import capture_logs
 
-START = 1_700_000_000.0
 DEFAULT_ISUPPORT = "CASEMAPPING=rfc1459 CHANTYPES=#& PREFIX=(ov)@+ NETWORK=TestNet"
 
 
-class RecordingBus:
-    """Stands in for the dispatcher: records what the IRC service publishes."""
-
-    def __init__(self):
-        self.messages = []
-
-    def submit(self, message):
-        self.messages.append(message)
-        return succeed(None)
-
-    def submit_many(self, messages):
-        self.messages.extend(messages)
-        return succeed(None)
-
-    def broadcast(self, message):
-        pass
 
 
 def make_service(irc=None, **sections):
@@ -386,7 +370,7 @@ class SaslTests(Base):
 
 class ExternalTests(Base):
     def test_external_with_client_cert(self):
-        from tests.test_irc_tls import write_client_cert
+        from .support.irc import write_client_cert
         path = write_client_cert(self.mktemp())
         c = self.connect({"client_cert": path, "sasl": {"mechanisms": ["EXTERNAL"]}})
         c.sent()

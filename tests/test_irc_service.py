@@ -23,8 +23,8 @@ from pubbot.core.localbus import LocalBus
 from pubbot.irc.endpoint import ServerError, parse_server
 from pubbot.irc.service import MAX_DELAY, IRCService
 from pubbot.store.memory import MemoryStore
-from tests.test_irc_protocol import START, RecordingBus
 
+from .support.chat import START, RecordingBus
 from .support.logs import capture_logs
 
 

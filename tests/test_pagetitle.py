@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.links.title import MAX_STEPS, MAX_TITLE, TitleScan, choose_encoding, find_title, page_encoding
-from tests.support.hostile_http import hostile_pages, unusual_charsets
 
+from .support.hostile_http import hostile_pages, unusual_charsets
 from .support.logs import capture_logs
 
 

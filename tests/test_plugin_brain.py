@@ -27,15 +27,10 @@ from pubbot.plugins.core import ping
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness
 
+from .support.brain import CHATTER
+
 ADMIN = {"plugins": {"admins": ["boss"]}}
 
-CHATTER = [
-    "the cheese on the moon is made of green rock",
-    "i like cheese on toast in the morning",
-    "the pub is open until midnight tonight",
-    "we should go to the pub after work",
-    "toast is better with butter",
-]
 
 
 def stored_shards(store):

@@ -17,17 +17,17 @@ from pubbot.links.fetch import Page
 from pubbot.plugins import links as links_module
 from pubbot.plugins.links import _LASTLINK, Links, describe, find_urls, may_answer
 from pubbot.testing import Harness
-from tests.linkserver import StaticResolver, WebServer, async_test
-from tests.support.hostile_http import (
+
+from .support.hostile_http import (
     HostileHTTPServer,
     drip_headers,
     endless_headers,
     hostile_pages,
 )
-from tests.support.hostile_http import (
+from .support.hostile_http import (
     response as hostile_response,
 )
-
+from .support.linkserver import StaticResolver, WebServer, async_test
 from .support.logs import capture_logs
 
 

@@ -20,8 +20,8 @@ from pubbot.plugins import vcs as vcs_module
 from pubbot.plugins.vcs import Commit, Push, Vcs, announcements, format_commit, parse_push
 from pubbot.testing import Harness
 from pubbot.vcs.github import MAX_BODY, PayloadError
-from tests.linkserver import WebServer, async_test
 
+from .support.linkserver import WebServer, async_test
 from .support.logs import capture_logs
 
 SECRET = "It's a Secret to Everybody"

@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot import tap
 
-from .servers import ROOT, bot_env, twistd_argv
+from .support.servers import ROOT, bot_env, twistd_argv
 
 DROPINS = os.path.join(ROOT, "tests", "data", "dropins")
 

@@ -26,7 +26,7 @@ from pubbot.web.auth import (
 from pubbot.web.service import WebService, check_web_settings
 
 from .support.logs import capture_logs
-from .test_web_status import http, make_site
+from .support.web import http, make_site
 
 TOKEN = "s3cret-token"
 

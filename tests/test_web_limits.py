@@ -21,8 +21,8 @@ from twisted.web.server import NOT_DONE_YET
 
 from pubbot.web.limits import HEADER_TIMEOUT, MAX_PER_ADDRESS, MAX_REQUEST_BODY
 from pubbot.web.service import QuietSite
-from tests.linkserver import SNIRecorder, async_test, make_ca_and_cert
 
+from .support.linkserver import SNIRecorder, async_test, make_ca_and_cert
 from .support.logs import capture_logs
 
 

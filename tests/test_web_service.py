@@ -19,9 +19,9 @@ from pubbot.testing import Harness
 from pubbot.web.feed import LiveFeed, format_chat, format_message
 from pubbot.web.service import WebService
 from pubbot.web.sse import Client, EventHub
-from tests.servers import free_port
 
 from .support.logs import capture_logs
+from .support.servers import free_port
 
 
 def turn(seconds=0.0):

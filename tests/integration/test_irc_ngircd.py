@@ -29,10 +29,10 @@ from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
 from pubbot.store.memory import MemoryStore
 
-from ..servers import free_port
-from ..servers.ngircd import NgircdServer
+from ..support.irc import make_cert
 from ..support.logs import capture_logs
-from ..test_irc_tls import make_cert
+from ..support.servers import free_port
+from ..support.servers.ngircd import NgircdServer
 
 
 @parse_chat_text(r"^!echo (?P<text>.+)$", name="echo")

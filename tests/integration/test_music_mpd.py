@@ -21,9 +21,9 @@ from pubbot.plugins import music
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 
-from ..servers import bot_env, twistd_argv
-from ..servers.mpd import MPDServer, Song
 from ..support.logs import capture_logs
+from ..support.servers import bot_env, twistd_argv
+from ..support.servers.mpd import MPDServer, Song
 
 SONGS = [
     Song("01-first.flac", 2.5, 'First "Song"', "Alpha Band", "Tests"),

@@ -34,9 +34,9 @@ from pubbot.cluster.sentinel import SentinelMaster, parse_sentinels
 from pubbot.cluster.streams import PROCS
 from pubbot.store.redis import RedisStore
 
-from ..servers.ngircd import NgircdServer
-from ..servers.sentinel import MASTER, SentinelGroup
-from .test_scaleout import CHANNEL, PLUGIN, Observer, Pubbot, other_plugins
+from ..support.scaleout import CHANNEL, PLUGIN, Observer, Pubbot, other_plugins
+from ..support.servers.ngircd import NgircdServer
+from ..support.servers.sentinel import MASTER, SentinelGroup
 
 #: Registering on IRC (ngircd's penalty for the nick check and the new connection).
 IRC_SLACK = 5.0
