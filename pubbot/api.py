@@ -33,13 +33,13 @@ from zope.interface import implementer
 
 from .config.settings import secret
 from .core.interfaces import IBatchHandler, IHandler, IStore
-from .core.message import Message, Reply
+from .core.message import ChatFields, Message, Reply
 from .util import patterns
 from .util.people import is_admin
 
 __all__ = [
-    "CHAT_LINES", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "PatternHandler",
-    "Reply", "command", "handle_each", "handler", "parse_chat_text", "secret",
+    "CHAT_LINES", "ChatFields", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message",
+    "PatternHandler", "Reply", "command", "handle_each", "handler", "parse_chat_text", "secret",
 ]
 
 log = Logger()

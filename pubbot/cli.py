@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .config import settings as configmod
+from .core.interfaces import IClosable
 
 #: Longest log line read in one piece (longer ones are read in pieces, which do not parse).
 MAX_LOG_LINE = 65536
@@ -178,9 +179,9 @@ def _open_store(settings, reactor):
 
 
 async def _close(store) -> None:
-    close = getattr(store, "close", None)
-    if close is not None:
-        result = close()
+    closable = IClosable(store, None)
+    if closable is not None:
+        result = closable.close()
         if result is not None:
             await result
 

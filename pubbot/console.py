@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .core.interfaces import IChatService
+from .core.interfaces import IChatService, IChatStatus, IInputFlow
 from .core.message import Message
 from .util.people import is_admin, person_key
 from .version import __version__
@@ -76,7 +76,7 @@ class ConsoleProtocol(Protocol):
         self.service.input_ended()
 
 
-@implementer(IChatService)
+@implementer(IChatService, IInputFlow, IChatStatus)
 class ConsoleService(Service):
     """
     A chat room on a terminal. Replies print as C{<pubbot> text}, notices as
@@ -205,6 +205,21 @@ class ConsoleService(Service):
 
     def roster(self, channel: str) -> list:
         return [self.user, self.nick] if channel == self.channel else []
+
+    # IChatStatus: one room, always there while the service runs
+
+    server_network = None
+    lines_in = lines_out = reconnects = lag = None
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.running)
+
+    def channels(self) -> dict:
+        return {self.channel: self.roster(self.channel)}
+
+    def throttle_depth(self) -> None:
+        return None
 
 
 def banner(bot, hostmask: str, user: str, dashboard: str) -> list[str]:

@@ -13,6 +13,7 @@ from twisted.python import usage
 from .config import settings as configmod
 from .config.networks import chat_networks
 from .core.bot import Bot
+from .core.interfaces import IClosable
 from .loader import load_handlers
 
 
@@ -88,9 +89,9 @@ class BusService(Service):
     def stopService(self):
         super().stopService()
         d = self.bot.stop()
-        close = getattr(self.bot.store, "close", None)
-        if close is not None:
-            d.addBoth(lambda _: close())
+        closable = IClosable(self.bot.store, None)
+        if closable is not None:
+            d.addBoth(lambda _: closable.close())
         return d
 
 

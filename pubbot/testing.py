@@ -36,15 +36,22 @@ from zope.interface import implementer
 
 from .config.settings import Settings, parse
 from .core.bot import Bot
-from .core.interfaces import IChatService, IHandler
+from .core.interfaces import IChatService, IChatStatus, IHandler
 from .core.message import Reply
 from .store.memory import MemoryStore
 from .util import patterns
 
 
-@implementer(IChatService)
+@implementer(IChatService, IChatStatus)
 class FakeChat:
-    """A chat network that records what is sent and has a settable roster."""
+    """
+    A chat network that records what is sent and has a settable roster;
+    what it shows the dashboard (L{IChatStatus}) can be set too.
+    """
+
+    connected = True
+    server_network: str | None = None
+    lines_in = lines_out = reconnects = lag = None
 
     def __init__(self, network: str = "irc", nick: str = "pubbot", protocol: str = "",
                  command_prefix: str = "!"):
@@ -60,6 +67,12 @@ class FakeChat:
 
     def roster(self, channel: str) -> list:
         return list(self.rosters.get(channel, ()))
+
+    def channels(self) -> dict:
+        return {channel: list(nicks) for channel, nicks in self.rosters.items()}
+
+    def throttle_depth(self) -> None:
+        return None
 
 
 class Harness:

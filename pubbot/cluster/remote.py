@@ -15,17 +15,19 @@ from typing import Any
 
 from zope.interface import implementer
 
-from ..core.interfaces import IChatService
+from ..core.interfaces import IChatService, IChatStatus
 
 #: The Redis key where the owner publishes its chat services' state.
 CHAT_STATE = "pubbot:bus:chat"
 
 
-@implementer(IChatService)
+@implementer(IChatService, IChatStatus)
 class RemoteChat:
     """An IChatService for the network C{network} whose connection lives in the owner process."""
 
     remote = True
+    #: Not counted here: the owner's connection reads and sends.
+    lines_in = lines_out = reconnects = lag = None
 
     def __init__(self, bot, network: str, nick: str, protocol: str = "irc", command_prefix: str = "!"):
         self.bot = bot
@@ -52,6 +54,9 @@ class RemoteChat:
     def channels(self) -> dict:
         return {name: list(nicks) for name, nicks in self._channels.items()}
 
+    def throttle_depth(self) -> None:
+        return None
+
     def update(self, state: Any, owner: str | None) -> None:
         """Take what the owner published about this network (ignoring anything malformed)."""
         if not isinstance(state, dict):
@@ -72,19 +77,19 @@ class RemoteChat:
 
 def describe(service: Any) -> dict:
     """What the owner publishes about one of its chat services."""
+    status = IChatStatus(service, None)
     names: list = []
-    listed = service.channels() if callable(getattr(service, "channels", None)) else None
+    listed = status.channels() if status is not None else None
     if isinstance(listed, dict):
         names = list(listed)
-    elif isinstance(getattr(service, "channel", None), str):
-        names = [service.channel]
     channels = {}
     for name in names:
         try:
             channels[str(name)] = [str(n) for n in service.roster(name)]
         except Exception:  # a roster must never stop the heartbeat
             channels[str(name)] = []
-    connected = getattr(service, "connected", None)
-    return {"nick": getattr(service, "nick", None),
+    connected = status.connected if status is not None else None
+    return {"nick": service.nick,
             "connected": True if connected is None else bool(connected),
-            "server_network": getattr(service, "server_network", None), "channels": channels}
+            "server_network": status.server_network if status is not None else None,
+            "channels": channels}

@@ -36,11 +36,11 @@ from zope.interface import implementer
 
 from ..core.chat import person_of
 from ..core.dispatch import choose_reply
-from ..core.interfaces import IBus
+from ..core.interfaces import IBus, IInputFlow
 from ..core.message import Message, Reply
 from .lease import IRC_LEASE, owner_of
 from .redisclient import RedisUnavailable
-from .remote import CHAT_STATE, describe
+from .remote import CHAT_STATE, RemoteChat, describe
 
 log = Logger()
 
@@ -193,7 +193,7 @@ def _quiet_cancel(f):
     return None
 
 
-@implementer(IBus)
+@implementer(IBus, IInputFlow)
 class RedisBus(Service):
     """
     The IBus of a scaled-out bot (see the module docstring).
@@ -315,7 +315,7 @@ class RedisBus(Service):
     def _local(self, network: str) -> bool:
         """This process has the real connection for C{network} (not a stand-in)."""
         service = self.bot.chat_services.get(network)
-        return service is not None and not getattr(service, "remote", False)
+        return service is not None and not isinstance(service, RemoteChat)
 
     def _speak(self, network: str, target: str, text: str, kind: str, origin: str | None,
                person: str | None = None) -> Any:
@@ -836,7 +836,7 @@ class RedisBus(Service):
         """The owner publishes its chat services' state; the others update their stand-ins."""
         if self.owner_active():
             state = {network: describe(s) for network, s in list(self.bot.chat_services.items())
-                     if not getattr(s, "remote", False)}
+                     if not isinstance(s, RemoteChat)}
             await self.command.execute("SET", CHAT_STATE, json.dumps(state, default=str), "PX", ttl_ms)
         elif self.remote_chats:
             raw = await self.command.execute("GET", CHAT_STATE)

@@ -13,14 +13,14 @@ is released, handlers under way finish, then the connections close.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.logger import Logger
 
 from ..core.interfaces import IChatService
 from ..irc.probe import wait_for_nick
+from ..irc.service import IRCService
+from ..store.redis import RedisStore
 from .fanout import FanOut
 from .lease import Lease, OwnerGate
 from .redisclient import RedisClient, target
@@ -128,16 +128,16 @@ class Cluster(MultiService):
             service.disownServiceParent()
             service.setServiceParent(self.gate)
             log.debug("{service} runs only while this process holds the IRC lease", service=name)
-        networks: list[tuple[Any, str]] = []
+        networks: list[tuple[IRCService, str]] = []
         for service in self.gate:
-            if not IChatService.providedBy(service) or not isinstance(getattr(service, "network", None), str):
+            if not IChatService.providedBy(service) or not isinstance(service.network, str):
                 continue
-            settings = getattr(service, "settings", None)
-            nick = settings.nick if settings is not None else service.nick
+            irc = service if isinstance(service, IRCService) else None
+            nick = irc.settings.nick if irc is not None else service.nick
             self.bus.remote_chats[service.network] = RemoteChat(
                 self.bot, service.network, nick, service.protocol, service.command_prefix)
-            if getattr(service, "endpoint", None) is not None:
-                networks.append((service, nick))
+            if irc is not None:
+                networks.append((irc, nick))
         if networks and self.settings.redis.takeover_wait > 0:
             limit = self.settings.redis.takeover_wait
 
@@ -163,7 +163,7 @@ def _failures(results: list) -> None:
 
 def wire(top, bot, settings, reactor) -> Cluster:
     """Add the cluster to C{top} and put the owner-only services under its gate."""
-    store_client = getattr(bot.store, "client", None)
+    store_client = bot.store.client if isinstance(bot.store, RedisStore) else None
     cluster = Cluster(bot, settings, reactor, store_client=store_client)
     cluster.adopt(top)
     cluster.setServiceParent(top)

@@ -13,8 +13,8 @@ from zope.interface import implementer
 from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher
 from .events import IChatEvents
-from .interfaces import IChatService
-from .localbus import LocalBus, flow
+from .interfaces import IBus, IChatService
+from .localbus import LocalBus, chat_registered, pause_input, resume_input
 from .message import Message, Reply
 
 log = Logger()
@@ -42,7 +42,7 @@ class Bot:
         #: The chat services (IRC networks, the console) by network name.
         self.chat_services: dict[str, Any] = {}
         self.chat_factories: dict[str, ChatMessages] = {}
-        self.bus: Any = LocalBus(self)
+        self.bus: IBus = LocalBus(self)
         #: Sends text out: (network, target, text, kind, person) -> None. A Redis
         #: worker replaces it with its reply stream.
         self.outbox: Callable[[str, str, str, str, str | None], Any] = self._send_local
@@ -90,7 +90,7 @@ class Bot:
         """C{service} (an L{IChatService}) is the bot's presence on its C{network}."""
         self.chat_services[service.network] = service
         self.chat_factories.pop(service.network, None)
-        flow(self.bus, "chat_registered", service)
+        chat_registered(self.bus, service)
 
     def unregister_chat(self, service: IChatService) -> None:
         if self.chat_services.get(service.network) is service:
@@ -109,7 +109,7 @@ class Bot:
         first = not self.input_holders
         self.input_holders.add(holder)
         if first:
-            flow(self.bus, "pause_input")
+            pause_input(self.bus)
 
     def release_input(self, holder: Any) -> None:
         """C{holder} no longer needs the input paused (see L{hold_input})."""
@@ -117,7 +117,7 @@ class Bot:
             return
         self.input_holders.discard(holder)
         if not self.input_holders:
-            flow(self.bus, "resume_input")
+            resume_input(self.bus)
 
     def network_settings(self, network: str) -> Any:
         """The settings of C{network} (its [networks.NAME] table, or [irc])."""

@@ -4,7 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, cast
+
+
+class ChatFields(TypedDict, total=False):
+    """
+    The fields of a chat message (C{chat.<network>.<place>.chat}), as
+    L{pubbot.core.chat} makes them from a network's chat events: what
+    editors and mypy see through L{Message.chat_fields}. Every network gives
+    the first nine; IRC adds the rest (the console gives C{hostmask} and
+    C{account} too).
+    """
+
+    network: str  # pubbot's name for the network: the second word of the topic
+    protocol: str  # what kind of network: "irc" or "console"
+    channel: str  # where it was said: a channel, or the sender's nick when private
+    source_id: str | None  # a stable identity of the sender (the IRC account), or None
+    source: str  # the sender's nick
+    content: str  # the text, without the address when it was addressed to the bot
+    private: bool  # said to the bot alone
+    direct: bool  # addressed to the bot (by nick, or private)
+    command: str | None  # the text after the address or the command prefix, else None
+    account: str | None  # the sender's services account (IRC), or None
+    hostmask: str | None  # nick!user@host (IRC)
+    tags: dict[str, str]  # the line's IRCv3 message tags
+    time: float | None  # when it was said (server-time, else when it was read), epoch seconds
+    action: bool  # a CTCP ACTION (/me)
 
 
 class Message:
@@ -40,6 +65,11 @@ class Message:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
+
+    @property
+    def chat_fields(self) -> ChatFields:
+        """The fields of a chat message, typed (L{ChatFields}): the same dict as C{fields}."""
+        return cast(ChatFields, self.fields)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):

@@ -156,6 +156,7 @@ class ScramSha256(Mechanism):
         self._nonce = (nonce or (lambda: base64.b64encode(os.urandom(24)).decode("ascii")))()
         self._step = 0
         self._server_signature = b""
+        self._verified = False
 
     def respond(self, challenge: bytes) -> bytes:
         self._step += 1
@@ -228,7 +229,7 @@ class ScramSha256(Mechanism):
         self._verified = True
 
     def verify_done(self) -> None:
-        if not getattr(self, "_verified", False):
+        if not self._verified:
             raise SaslError("server reported SCRAM success before proving its signature")
 
 

@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from ..config.settings import ConfigError, secret
 from ..core.events import ChatEvent, IChatEvents
-from ..core.interfaces import IChatService
+from ..core.interfaces import IChatService, IChatStatus, IInputFlow
 from ..util.ratelimit import Limits, RateLimiter
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
@@ -67,7 +67,7 @@ class IRCFactory(Factory):
         return protocol
 
 
-@implementer(IChatService)
+@implementer(IChatService, IInputFlow, IChatStatus)
 class IRCService(Service):
     """
     The bot's IRC presence. Read by the dashboard: C{connected}, C{network},

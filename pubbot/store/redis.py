@@ -14,7 +14,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from ..core.interfaces import IStore
+from ..core.interfaces import IClosable, IStore
 from . import decode, encode, wrong_type
 
 #: Prefix of every store key in Redis.
@@ -31,7 +31,7 @@ def _ms(ttl: float) -> int:
     return max(0, int(math.ceil(ttl * 1000)))
 
 
-@implementer(IStore)
+@implementer(IStore, IClosable)
 class RedisStore:
     """
     An IStore over a L{pubbot.cluster.redisclient.RedisClient}. While Redis is down,

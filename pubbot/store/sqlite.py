@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ..core.interfaces import IStore
+from ..core.interfaces import IClosable, IStore
 from . import decode, encode, wrong_type
 
 log = Logger()
@@ -37,7 +37,7 @@ BATCH = 1000
 CACHE_KIB = 256
 
 
-@implementer(IStore)
+@implementer(IStore, IClosable)
 class SQLiteStore:
     """
     Every call runs in one dedicated thread, so a slow disk never blocks the

@@ -23,7 +23,8 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from ..core.dispatch import LATENCY_BUCKETS
-from .status import _call, _number, reported
+from ..core.interfaces import IChatStatus
+from .status import _number, reported
 
 log = Logger()
 
@@ -128,22 +129,28 @@ class BotCollector:
         seen_in = dict(self.feed.lines_in) if self.feed is not None else {}
         seen_out = dict(self.feed.lines_out) if self.feed is not None else {}
         for network, service in list(bot.chat_services.items()):
-            kind = getattr(service, "protocol", None)
+            kind = service.protocol
             label = [network, kind if isinstance(kind, str) else ""]
+            status = IChatStatus(service, None)
+            if status is None:  # shows no connection: what the feed saw
+                fams["in"].add_metric(label, seen_in.get(network, 0))
+                fams["out"].add_metric(label, seen_out.get(network, 0))
+                fams["connected"].add_metric(label, 1.0)
+                continue
             # the service's own counters when it keeps them, else what the feed saw
-            lines_in = _number(getattr(service, "lines_in", None))
-            lines_out = _number(getattr(service, "lines_out", None))
+            lines_in = _number(status.lines_in)
+            lines_out = _number(status.lines_out)
             fams["in"].add_metric(label, lines_in if lines_in is not None else seen_in.get(network, 0))
             fams["out"].add_metric(label, lines_out if lines_out is not None else seen_out.get(network, 0))
-            reconnects = _number(getattr(service, "reconnects", None))
+            reconnects = _number(status.reconnects)
             if reconnects is not None:
                 fams["reconnects"].add_metric(label, reconnects)
-            depth = _number(_call(service, "throttle_depth"))
+            depth = _number(reported(status.throttle_depth))
             if depth is not None:
                 fams["throttle"].add_metric(label, depth)
-            connected = getattr(service, "connected", None)
+            connected = status.connected
             fams["connected"].add_metric(label, 1.0 if (connected is None or connected) else 0.0)
-            lag = _number(_call(service, "lag"))
+            lag = _number(reported(status.lag))
             if lag is not None:
                 fams["lag"].add_metric(label, lag)
         yield from fams.values()

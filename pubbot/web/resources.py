@@ -183,6 +183,6 @@ def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth) -> Dashboard
     root.add(b"logout", LogoutResource(auth))
     root.add(b"login", LoginResource(auth), open=True)
     root.add(b"favicon.ico", notFound(), open=True)
-    for path, resource in sorted(getattr(bot, "web_resources", {}).items()):
+    for path, resource in sorted(bot.web_resources.items()):
         root.mount(path, resource)
     return root

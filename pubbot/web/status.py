@@ -1,9 +1,9 @@
 """The bot's state as one JSON-ready dict: what /status serves and the page shows.
 
-Chat services are read defensively (C{getattr} with defaults): the IRC
-service offers C{connected}, C{network}, C{lag}, C{channels()},
-C{lines_in}, C{lines_out}, C{reconnects} and C{throttle_depth()}; the
-console offers only C{nick}, C{channel} and C{roster()}.
+Chat services show their connection through L{IChatStatus} (the IRC
+service, the console, a worker's remote chat); one without it shows only
+its network, protocol and nick. Values are read defensively: a failing
+method is logged and read as None, and anything not JSON-safe is made so.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from twisted.application.service import IService
 from twisted.logger import Logger
 
 from ..core.dispatch import LATENCY_BUCKETS
+from ..core.interfaces import IChatStatus
 
 log = Logger()
 
@@ -29,11 +31,6 @@ def reported(value: Any, default: Any = None) -> Any:
             log.failure("status: {value!r} failed", value=value)
             return default
     return value
-
-
-def _call(obj: Any, name: str, default: Any = None) -> Any:
-    """C{obj.name()} if it is callable, C{obj.name} if not, else C{default} (see L{reported})."""
-    return reported(getattr(obj, name, default), default)
 
 
 def _number(value: Any) -> float | None:
@@ -64,14 +61,12 @@ def _member(entry: Any) -> dict:
 
 
 def channels(service: Any) -> dict:
-    """{channel: [roster entry dicts]} for a chat service."""
-    listed = _call(service, "channels")
+    """{channel: [roster entry dicts]} for a chat service (empty without L{IChatStatus})."""
+    status = IChatStatus(service, None)
+    listed = reported(status.channels) if status is not None else None
     if isinstance(listed, dict):
         return {str(name): [_member(m) for m in (members or ())] for name, members in listed.items()}
     names = listed if isinstance(listed, (list, tuple, set)) else ()
-    single = getattr(service, "channel", None)
-    if not names and isinstance(single, str):
-        names = (single,)
     out = {}
     for name in names:
         try:
@@ -89,20 +84,23 @@ def connection(network: str, service: Any) -> dict:
     (the key of C{bot.chat_services}), C{protocol} what kind it is,
     C{server_network} the name the server gives itself (ISUPPORT NETWORK).
     """
-    connected = getattr(service, "connected", None)
-    if connected is None:
-        connected = bool(getattr(service, "running", True))
+    status = IChatStatus(service, None)
+    if status is None:
+        running = service.running if IService.providedBy(service) else True
+        return {"network": network, "protocol": _plain(service.protocol), "server_network": None,
+                "connected": bool(running), "nick": _plain(service.nick), "lag": None, "lines_in": None,
+                "lines_out": None, "reconnects": None, "throttle_depth": None, "channels": {}}
     return {
         "network": network,
-        "protocol": _plain(getattr(service, "protocol", None)),
-        "server_network": _plain(getattr(service, "server_network", None)),
-        "connected": bool(connected),
-        "nick": _plain(getattr(service, "nick", None)),
-        "lag": _number(_call(service, "lag")),
-        "lines_in": _number(getattr(service, "lines_in", None)),
-        "lines_out": _number(getattr(service, "lines_out", None)),
-        "reconnects": _number(getattr(service, "reconnects", None)),
-        "throttle_depth": _number(_call(service, "throttle_depth")),
+        "protocol": _plain(service.protocol),
+        "server_network": _plain(status.server_network),
+        "connected": bool(status.connected),
+        "nick": _plain(service.nick),
+        "lag": _number(reported(status.lag)),
+        "lines_in": _number(status.lines_in),
+        "lines_out": _number(status.lines_out),
+        "reconnects": _number(status.reconnects),
+        "throttle_depth": _number(reported(status.throttle_depth)),
         "channels": channels(service),
     }
 

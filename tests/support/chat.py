@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from twisted.internet.defer import succeed
+from zope.interface import implementer
 
+from pubbot.core.interfaces import IInputFlow
 from pubbot.testing import FakeChat
 
 
+@implementer(IInputFlow)
 class FlowChat(FakeChat):
     """A chat service that can pause its input, recording each call."""
 

@@ -2,7 +2,9 @@
 
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.web.server import Site
+from zope.interface import implementer
 
+from pubbot.core.interfaces import IChatService, IChatStatus
 from pubbot.web.auth import TokenAuth
 from pubbot.web.feed import LiveFeed
 from pubbot.web.metrics import make_registry
@@ -30,6 +32,7 @@ def http(site, method=b"GET", path=b"/", headers=(), body=b""):
     return int(status_line.split()[1]), found, content
 
 
+@implementer(IChatService, IChatStatus)
 class FakeIrc:
     """What the IRC service offers the dashboard (attributes and methods)."""
 
