@@ -10,6 +10,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=200)
+# tox -e unit, the fast loop: as ci with half the examples where a test does
+# not set its own count (tox -e tests, the full loop, runs ci).
+settings.register_profile("unit", settings.get_profile("ci"), max_examples=50)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
