@@ -13,18 +13,45 @@ stopped: a running bot keeps its own copy in memory.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import random
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from .config import settings as configmod
 from .core.interfaces import IClosable
 
-#: Longest log line read in one piece (longer ones are read in pieces, which do not parse).
+#: Longest log line read (a longer one is skipped whole: no piece of it is learned).
 MAX_LOG_LINE = 65536
+#: Log lines learned between two turns of the reactor (so SIGTERM is seen at once).
+LINES_PER_TURN = 2000
+
+
+class Interrupted(Exception):
+    """C{brain read} was asked to stop (SIGTERM) before it wrote anything."""
+
+
+def bounded_lines(f, limit: int = MAX_LOG_LINE, tally: list | None = None) -> Iterator[bytes]:
+    """
+    The lines of the binary file C{f}, none longer than C{limit} bytes in
+    memory: a longer line is read through in pieces and skipped (counted
+    in C{tally[0]} when given), so no piece of it can pass for a line.
+    """
+    while True:
+        line = f.readline(limit)
+        if not line:
+            return
+        if len(line) >= limit and not line.endswith(b"\n"):
+            while True:
+                more = f.readline(limit)
+                if not more or more.endswith(b"\n"):
+                    break
+            if tally is not None:
+                tally[0] += 1
+            continue
+        yield line
 
 #: Subcommand groups: name -> function adding a subparser group.
 GROUPS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
@@ -99,48 +126,80 @@ def bot_nicks(settings, extra: Iterable[str] = ()) -> list:
     return sorted({n.lower() for n in nicks})
 
 
+def _open_logs(paths: list) -> list:
+    """The files at C{paths}, open for reading (none left open when one cannot be read)."""
+    files = []
+    for path in paths:
+        try:
+            files.append(open(path, "rb"))  # noqa: SIM115 - the caller closes them
+        except OSError as e:
+            for f in files:
+                f.close()
+            raise CommandError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    return files
+
+
 async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] = (),
-                    replace: bool = False, out=None) -> Any:
-    """Teach the stored brain from the logs at C{paths}; returns the model."""
+                    replace: bool = False, out=None, reactor=None,
+                    stopping: Callable[[], bool] = lambda: False) -> Any:
+    """
+    Teach the stored brain from the logs at C{paths}; returns the model.
+    With a C{reactor}, it gets a turn every L{LINES_PER_TURN} lines, and
+    when C{stopping()} is then true, L{Interrupted} is raised before
+    anything was written (with C{replace} too: the old brain is only
+    forgotten when the new one is written).
+    """
     from .brain.chatlog import Tally, chatter
     from .brain.model import TrigramModel
     from .plugins.brain import load_model, save_model
 
     out = out or sys.stdout
     model = TrigramModel(settings.brain.max_trigrams)
-    files = []
-    for path in paths:
-        try:
-            files.append(open(path, "rb"))  # noqa: SIM115 - closed in the finally below
-        except OSError as e:
-            for f in files:
-                f.close()
-            raise CommandError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    paths = list(paths)
+    files = _open_logs(paths)
     try:
-        if replace:
-            for key in await store.keys("brain:shard:"):
-                await store.delete(key)
-        else:
+        if not replace:
             await load_model(model, store)
         known = len(model)
         nicks = bot_nicks(settings, bots)
         for path, f in zip(paths, files, strict=False):
             tally = Tally()
             learned = 0
-            lines = iter(functools.partial(f.readline, MAX_LOG_LINE), b"")
-            for text in chatter(lines, nicks, settings.irc.command_prefix, tally):
-                model.learn(text)
-                learned += 1
-            print("%s: %d lines, %d of chat, learned %d (skipped %d by or to bots or commands)"
-                  % (path, tally.lines, tally.chat, learned, tally.skipped), file=out)
+            overlong = [0]
+            lines = bounded_lines(f, MAX_LOG_LINE, overlong)
+            while True:
+                # a turn every LINES_PER_TURN lines read, chat or not
+                chunk = list(islice(lines, LINES_PER_TURN))
+                if not chunk:
+                    break
+                for text in chatter(chunk, nicks, settings.irc.command_prefix, tally):
+                    model.learn(text)
+                    learned += 1
+                if reactor is not None:
+                    await _turn(reactor)
+                if stopping():
+                    raise Interrupted()
+            print("%s: %d lines, %d of chat, learned %d (skipped %d by or to bots or commands%s)"
+                  % (path, tally.lines, tally.chat, learned, tally.skipped,
+                     ", %d longer than %d bytes" % (overlong[0], MAX_LOG_LINE) if overlong[0] else ""),
+                  file=out)
     finally:
         for f in files:
             f.close()
+    if replace:
+        for key in await store.keys("brain:shard:"):
+            await store.delete(key)
     written = await save_model(model, store)
     before = "what it knew was forgotten" if replace else "it knew %d before" % (known,)
     print("The brain knows %d trigrams (%s); %d shards written." % (len(model), before, written),
           file=out)
     return model
+
+
+def _turn(reactor):
+    """Let the reactor run (signals, the store's thread) before going on."""
+    from twisted.internet.task import deferLater
+    return deferLater(reactor, 0, lambda: None)
 
 
 async def utter(store, settings, text: str, rng) -> str:
@@ -154,12 +213,32 @@ async def utter(store, settings, text: str, rng) -> str:
 
 
 async def _brain_read(reactor, args) -> int:
+    from twisted.internet.defer import Deferred
+
     settings = _settings(args.config)
     store = _open_store(settings, reactor)
+    stop = []
+    finished: Deferred = Deferred()
+
+    def shutting_down() -> Deferred:
+        # SIGTERM or SIGINT: stop at the next turn, and let the reactor wait for the clean end.
+        stop.append(True)
+        return finished
+
+    trigger = reactor.addSystemEventTrigger("before", "shutdown", shutting_down)
     try:
-        await read_logs(store, settings, args.logs, args.bot, args.replace)
+        await read_logs(store, settings, args.logs, args.bot, args.replace, reactor=reactor,
+                        stopping=lambda: bool(stop))
+    except Interrupted:
+        raise CommandError("interrupted: stopped reading; nothing was written, "
+                           "the brain is as it was") from None
     finally:
-        await _close(store)
+        try:
+            await _close(store)
+        finally:
+            if not stop:
+                reactor.removeSystemEventTrigger(trigger)
+            finished.callback(None)
     return 0
 
 

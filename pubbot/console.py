@@ -23,7 +23,7 @@ from zope.interface import implementer
 
 from .core.interfaces import IChatService, IChatStatus, IInputFlow
 from .core.message import Message
-from .util.people import is_admin, person_key
+from .util.people import is_admin
 from .version import __version__
 
 log = Logger()
@@ -226,13 +226,13 @@ def banner(bot, hostmask: str, user: str, dashboard: str) -> list[str]:
     """The console room's opening lines."""
     settings = bot.settings
     nick, prefix = settings.irc.nick, settings.irc.command_prefix
-    me = Message("chat.console.#console.chat", {"source": user, "hostmask": hostmask, "account": None})
-    identity = person_key(me).partition(":")[2]
+    me = Message("chat.console.#console.chat", {"source": user, "hostmask": hostmask, "account": None,
+                                                 "protocol": "console"})
     if is_admin(me, settings.plugins.admins):
-        admin = "You are an admin here ([plugins] admins has %s): you can teach me replies." % (identity,)
+        admin = ("You are an admin here, as whoever runs the bot on its terminal: you can teach me "
+                 "replies. On IRC, admins are the accounts or user@host masks in [plugins] admins.")
     else:
-        admin = ("You are not an admin: to teach me replies, add \"%s\" to [plugins] admins "
-                 "in your config." % (identity,))
+        admin = "You are not an admin here."
     return [
         "pubbot %s: the console room %s. Type a line and press Enter to chat with %s." % (
             __version__, ConsoleService.channel, nick),

@@ -78,6 +78,11 @@ class BusService(Service):
     def startService(self) -> None:
         super().startService()
         self.bot.start()
+        # A store that cannot be read is said on the console, in the log and on /status.
+        from twisted.internet.defer import Deferred
+
+        from .store.check import report_store
+        self.store_checked = Deferred.fromCoroutine(report_store(self.bot))
         # Everything built so far (Twisted, the plugins, the brain's model
         # containers) lives as long as the process: keep it out of the
         # cyclic collector, whose full passes otherwise walk every entry of

@@ -20,6 +20,17 @@ on hostile lines (see L{pubbot.util.patterns})::
 
     def test_patterns():
         check_patterns(myplugin)
+
+L{ReactorStalls} measures how long the reactor thread was held while
+something ran (built on L{pubbot.stallwatch.StallWatch}): use it around a
+hostile battery in a benchmark, or to find the input that holds the
+reactor (tests assert what happened, not how fast)::
+
+    from pubbot.testing import ReactorStalls
+
+    with ReactorStalls(reactor) as stalls:
+        await run_the_battery()
+    print(stalls.worst_ms, stalls.worst_at)
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from .core.interfaces import IChatService, IChatStatus, IHandler
 from .core.message import Reply
 from .store.memory import MemoryStore
 from .util import patterns
+from .util.stallwatch import StallWatch
 
 
 @implementer(IChatService, IChatStatus)
@@ -84,11 +96,13 @@ class Harness:
 
     def __init__(self, *handlers: Any, settings: Settings | None = None,
                  config: dict | None = None, network: str = "irc",
-                 nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0):
+                 nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0,
+                 store: Any = None):
         self.clock = Clock()
         self.clock.advance(start_time)
         self.settings = settings or parse(config or {})
-        self.store = MemoryStore(self.clock)
+        #: C{store} shared by several harnesses stands for several processes of one cluster.
+        self.store = store if store is not None else MemoryStore(self.clock)
         self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))
         self.chat = FakeChat(network, nick, command_prefix=self.settings.irc.command_prefix)
         self.bot.register_chat(self.chat)
@@ -280,3 +294,43 @@ def check_patterns(module: ModuleType, extra: Iterable[Any] = (), size: int = 51
     if problems:
         raise AssertionError("patterns whose work is not bounded:\n" + "\n".join(problems))
     return bounds
+
+
+class ReactorStalls:
+    """
+    The reactor's stalls while a block runs: a L{StallWatch} ticking every
+    C{interval} seconds on C{reactor} (injected: a real reactor, or a
+    L{Clock} in tests), started on entering the block and stopped on
+    leaving it (also when it raises). C{worst} is the longest stall in
+    seconds (a gap between ticks minus C{interval}), C{worst_ms} the same
+    in milliseconds, C{worst_at} the reactor time it ended, C{ticks} how
+    many ticks ran. Usable again: each block measures afresh.
+    """
+
+    def __init__(self, reactor: Any, interval: float = 0.005):
+        self.watch = StallWatch(reactor, interval)
+
+    def __enter__(self) -> ReactorStalls:
+        self.watch.reset()
+        if not self.watch.running:
+            self.watch.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.watch.stop()
+
+    @property
+    def worst(self) -> float:
+        return self.watch.worst
+
+    @property
+    def worst_ms(self) -> float:
+        return self.watch.worst * 1000.0
+
+    @property
+    def worst_at(self) -> float | None:
+        return self.watch.worst_at
+
+    @property
+    def ticks(self) -> int:
+        return self.watch.ticks

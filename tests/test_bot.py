@@ -105,7 +105,7 @@ class InputHoldTests(SynchronousTestCase):
 
 
 class SubmitManyTests(SynchronousTestCase):
-    def test_replies_in_order_later_ones_when_ready_and_failures_isolated(self):
+    def test_replies_in_order_per_person_and_failures_isolated(self):
         later = Deferred()
 
         def answer(m):
@@ -123,15 +123,33 @@ class SubmitManyTests(SynchronousTestCase):
                 raise RuntimeError("outbox broke")
             return real_send(network, target, text, kind)
         h.bot.send = send
-        batch = [h.bot.chat_message("irc", "#pubbot", "ann", t, False, {})
-                 for t in ("one", "wait", "quiet", "bad", "two")]
+        batch = [h.bot.chat_message("irc", "#pubbot", source, t, False, {})
+                 for source, t in (("ann", "one"), ("ann", "wait"), ("ann", "quiet"), ("bob", "hi"),
+                                   ("ann", "bad"), ("ann", "two"))]
         d = h.bot.bus.submit_many(batch)
-        self.assertEqual([text for _, text, _ in h.sent], ["re one", "re two"])
-        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        # ann's later replies wait for her slow one; bob's does not
+        self.assertEqual([text for _, text, _ in h.sent], ["re one", "re hi"])
+        self.assertEqual(h.bot.bus.order.waiting(), 3)  # wait, bad, two ("quiet" had no reply)
         self.assertNoResult(d)
         later.callback("done waiting")
         self.successResultOf(d)
-        self.assertEqual([text for _, text, _ in h.sent], ["re one", "re two", "done waiting"])
+        self.assertEqual([text for _, text, _ in h.sent], ["re one", "re hi", "done waiting", "re two"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(h.bot.bus.order.waiting(), 0)
+
+    def test_a_failed_handler_does_not_hold_the_later_replies(self):
+        later = Deferred()
+
+        def answer(m):
+            return later if m.content == "wait" else "re " + m.content
+
+        h = Harness(handler(subscribe=["chat.#"])(answer))
+        for text in ("wait", "two"):
+            h.say(text, source="ann")
+        self.assertEqual(h.sent, [])
+        later.errback(ValueError("broke"))
+        self.assertEqual([text for _, text, _ in h.sent], ["re two"])
+        self.flushLoggedErrors(ValueError)
 
     def test_empty_batch(self):
         h = Harness()

@@ -205,6 +205,104 @@ class TestReadLogs:
         assert len(model) < 100
 
 
+class TestReadLogsStopping:
+    """Between turns of the reactor, read_logs stops when asked, before anything is written."""
+
+    def big_log(self, tmp_path, lines=10000):
+        return write(tmp_path, "big.log", b"".join(b"12:00 < al> word%d and word%d\n" % (i, i + 1)
+                                                   for i in range(lines)))
+
+    def test_interrupted_writes_nothing(self, tmp_path, capsys):
+        clock = Clock()
+        store = MemoryStore(clock)
+        now(cli.read_logs(store, settings(), [write(tmp_path, "a.log", IRSSI)]))
+        before = sorted(now(store.keys("")))
+        checks = []
+
+        def stopping():  # SIGTERM comes after the first turn
+            checks.append(True)
+            return len(checks) >= 2
+        d = Deferred.fromCoroutine(cli.read_logs(store, settings(), [self.big_log(tmp_path)], replace=True,
+                                                 reactor=clock, stopping=stopping))
+        clock.advance(0)
+        assert len(checks) == 2
+        failures = []
+        d.addErrback(failures.append)
+        assert failures and failures[0].check(cli.Interrupted)
+        assert sorted(now(store.keys(""))) == before  # --replace forgot nothing either
+
+    def test_turns_let_the_reactor_run(self, tmp_path, capsys):
+        turns = []
+
+        class Counting(Clock):
+            def callLater(self, delay, f, *args, **kwargs):
+                turns.append(delay)
+                return super().callLater(delay, f, *args, **kwargs)
+        clock = Counting()
+        store = MemoryStore(clock)
+        d = Deferred.fromCoroutine(cli.read_logs(store, settings(), [self.big_log(tmp_path)], reactor=clock))
+        clock.advance(0)
+        assert len(now(d)) > 0
+        assert turns.count(0) >= 10000 // cli.LINES_PER_TURN
+
+    def test_turns_come_on_lines_that_are_not_chat_too(self, tmp_path, capsys):
+        checks = []
+        clock = Clock()
+        store = MemoryStore(clock)
+        log = write(tmp_path, "noise.log", b"-!- someone joined, nothing to learn\n" * 10000)
+        d = Deferred.fromCoroutine(cli.read_logs(store, settings(), [log], reactor=clock,
+                                                 stopping=lambda: checks.append(True) or len(checks) >= 2))
+        clock.advance(0)
+        failures = []
+        d.addErrback(failures.append)
+        assert failures and failures[0].check(cli.Interrupted)
+        assert len(checks) == 2
+
+    def test_overlong_lines_are_skipped_whole(self, tmp_path, capsys):
+        store = MemoryStore(Clock())
+        # a piece of the long line would read as chat ("12:00 < mallory> ...") if it were cut in pieces
+        data = (b"12:00 < al> " + b"x" * (cli.MAX_LOG_LINE - 12) + b"12:00 < mallory> learn this please\n"
+                + b"12:01 < bo> normal line here\n")
+        model = now(cli.read_logs(store, settings(), [write(tmp_path, "a.log", data)]))
+        assert model.count("learn", "this", "please") == 0
+        assert model.count("normal", "line", "here") == 1
+        assert "1 longer than 65536 bytes" in capsys.readouterr().out
+
+    def test_sigterm_stops_a_real_brain_read(self, tmp_path):
+        import signal
+        import time
+        store = tmp_path / "store.sqlite"
+        config = write(tmp_path, "bot.toml", b"[store]\npath = %s\n" % json.dumps(str(store)).encode())
+        log = write(tmp_path, "huge.log", b"".join(
+            b"12:%02d < al%d> the word%d goes with word%d and more words\n" % (i % 60, i % 7, i, i * 7)
+            for i in range(400000)))
+        command = [sys.executable, "-m", "pubbot.cli", "brain", "read", "--config", config, log]
+        process = subprocess.Popen(command, cwd=str(tmp_path), env=bot_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(600):  # the store opened: it is reading
+                if store.exists() or process.poll() is not None:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 1, (out, err)
+        assert err.strip() == ("pubbot: interrupted: stopped reading; nothing was written, "
+                               "the brain is as it was")
+        assert "Traceback" not in out + err
+        import sqlite3
+        db = sqlite3.connect(str(store))
+        try:
+            assert db.execute("SELECT count(*) FROM keys WHERE key LIKE 'brain:%'").fetchone() == (0,)
+        finally:
+            db.close()
+
+
 def run_cli(tmp_path, *args):
     return subprocess.run([sys.executable, "-m", "pubbot.cli", *args], cwd=str(tmp_path),
                           env=bot_env(), capture_output=True, text=True, timeout=60)
@@ -276,6 +374,9 @@ class TestConfigCheck:
         (b"[nope]\n", "pubbot: unknown key [nope]\n"),
         (b"[brain]\nignore = ['bad nick']\n", "pubbot: [brain] ignore is not a valid nick: 'bad nick'\n"),
         (b"[irc\n", None),
+        (b"[irc]\nrealname = '\xc3'\n",
+         "pubbot: config %s is not valid UTF-8 (at line 2, column 13: byte 0xc3)\n"),
+        (b"[irc]\nusername = 'pub\tbot'\n", None),
     ])
     def test_bad_config(self, tmp_path, capsys, data, message):
         path = write(tmp_path, "bad.toml", data)
@@ -283,7 +384,10 @@ class TestConfigCheck:
         captured = capsys.readouterr()
         assert captured.out == ""
         if message is not None:
-            assert captured.err == message
+            assert captured.err == (message % (path,) if "%s" in message else message)
+        elif b"username" in data:
+            assert captured.err.startswith("pubbot: [irc] username is not a valid IRC user name")
+            assert captured.err.count("\n") == 1
         else:
             assert captured.err.startswith("pubbot: config %s is not valid TOML" % (path,))
             assert captured.err.count("\n") == 1

@@ -101,6 +101,57 @@ class ErrorTests(SynchronousTestCase):
         self.assertIn("[irc] command_prefix must not contain",
                       self.error({"irc": {"command_prefix": "!\n"}}))
 
+    def test_what_the_wire_cannot_carry(self):
+        for bad in ("a\tb", "x" * 65, "a\x01", "a\x7f"):
+            self.assertIn("[irc] username is not a valid IRC user name",
+                          self.error({"irc": {"username": bad}}))
+        for bad in ("pub\tbot", "p" * 65, "pub\x03bot", "pub\rbot"):
+            self.assertIn("[irc] nick is not a valid nick", self.error({"irc": {"nick": bad}}))
+            self.assertIn("[irc] alt_nicks", self.error({"irc": {"alt_nicks": [bad]}}))
+        self.assertIn("[irc] realname is longer than 300 bytes", self.error({"irc": {"realname": "é" * 151}}))
+        self.assertIn("[irc] realname must not contain", self.error({"irc": {"realname": "a\nQUIT"}}))
+        for bad in ("#a\tb", "#a\x02", "#" + "c" * 200, "#a " + "k" * 101, "#a key\tx", "#a :key",
+                    "#a\u00a0b", "#a b c", "#a,#b"):
+            self.assertIn("[irc] channels has a bad channel", self.error({"irc": {"channels": [bad]}}))
+        self.assertIn("[irc] channels has a bad channel", self.error({"irc": {"channels": ["#a\x00"]}}))
+        for key in ("nickserv_password",):
+            text = self.error({"irc": {key: "hunter2\r\nQUIT"}})
+            self.assertIn("[irc] %s must not contain" % (key,), text)
+            self.assertNotIn("hunter2", text)
+        text = self.error({"irc": {"sasl": {"password": "hunter2\0x"}}})
+        self.assertIn("[irc.sasl] password must not contain", text)
+        self.assertNotIn("hunter2", text)
+        # the longest of each still passes
+        settings = parse({"irc": {"username": "u" * 64, "nick": "n" * 64, "realname": "é" * 150,
+                                  "channels": ["#" + "c" * 199 + " " + "k" * 100]}})
+        self.assertEqual(settings.irc.username, "u" * 64)
+
+    def test_password_from_the_environment_must_be_one_line(self):
+        os.environ["PUBBOT_TEST_BAD_PASSWORD"] = "hunter2\nQUIT"
+        self.addCleanup(os.environ.pop, "PUBBOT_TEST_BAD_PASSWORD")
+        text = self.error({"irc": {"nickserv_password_env": "PUBBOT_TEST_BAD_PASSWORD"}})
+        self.assertIn("PUBBOT_TEST_BAD_PASSWORD, whose value holds CR, LF or NUL", text)
+        self.assertNotIn("hunter2", text)
+
+    def test_not_utf8_names_line_and_column(self):
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(b'[irc]\nnick = "ok"\nrealname = "caf\xe9"\n')
+        with self.assertRaises(ConfigError) as e:
+            load(path)
+        self.assertEqual(str(e.exception),
+                         "config %s is not valid UTF-8 (at line 3, column 16: byte 0xe9)" % (path,))
+
+    def test_bad_toml_names_line_and_column(self):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('[irc]\nnick = "ok"\nchannels = ["#a",\n  "#b" "#c"]\n')
+        with self.assertRaises(ConfigError) as e:
+            load(path)
+        self.assertIn("is not valid TOML", str(e.exception))
+        self.assertIn("line 4, column", str(e.exception))
+        self.assertNotIn("\n", str(e.exception))
+
     def test_cross_checks(self):
         self.assertIn("[manhole] authorized_keys must be set",
                       self.error({"manhole": {"endpoint": "tcp:2222:interface=127.0.0.1"}}))
@@ -264,6 +315,29 @@ class TwistdExitTests(SynchronousTestCase):
         result = self.run_twistd("--config", path)
         self.assertEqual(result.returncode, 1)
         self.assertEqual(result.stderr.strip(), "pubbot: unknown key [irc] nikc")
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+
+
+    def test_not_utf8_refused_in_one_line(self):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "wb") as f:
+            f.write(b'[irc]\nnick = "\xff\xfe"\n')
+        result = self.run_twistd("--config", path)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr.strip(),
+                         "pubbot: config %s is not valid UTF-8 (at line 2, column 9: byte 0xff)" % (path,))
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+
+    def test_not_toml_refused_in_one_line(self):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write('[irc]\nnick = \n')
+        result = self.run_twistd("--config", path)
+        self.assertEqual(result.returncode, 1)
+        self.assertTrue(result.stderr.startswith("pubbot: config %s is not valid TOML: " % (path,)),
+                        result.stderr)
+        self.assertIn("(at line 2, column", result.stderr)
+        self.assertEqual(result.stderr.count("\n"), 1)
         self.assertNotIn("Traceback", result.stdout + result.stderr)
 
 

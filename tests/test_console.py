@@ -147,8 +147,8 @@ class FirstMinuteTests(SynchronousTestCase):
             "-!- pubbot %s: the console room #console. Type a line and press Enter to chat with pubbot."
             % (__version__,),
             "-!- You are you; pubbot sees you as you!you@console.",
-            '-!- You are not an admin: to teach me replies, add "you@console" to [plugins] admins '
-            "in your config.",
+            "-!- You are an admin here, as whoever runs the bot on its terminal: you can teach me "
+            "replies. On IRC, admins are the accounts or user@host masks in [plugins] admins.",
             "-!- The dashboard is at http://localhost:8080/.",
             "-!- Try: tea++   pubbot: coffee is hot, then coffee?",
             "-!- Quit with Ctrl-D.",
@@ -171,11 +171,16 @@ class FirstMinuteTests(SynchronousTestCase):
         self.assertIn("-!- The dashboard is off: [web] endpoint is empty in the config.",
                       transport.value().decode("utf-8").splitlines())
 
-    def test_an_admin_is_told_so(self):
-        transport = self.room(MemoryReactorClock(), config={"plugins": {"admins": ["you@console"]}})
-        self.assertIn("-!- You are an admin here ([plugins] admins has you@console): "
-                      "you can teach me replies.",
-                      transport.value().decode("utf-8").splitlines())
+    def test_the_console_operator_is_an_admin_and_only_there(self):
+        transport = self.room(MemoryReactorClock())
+        self.harness.bot.add_handler(education.teach)
+        self.type("!when someone says hiya reply hello there", "hiya")
+        self.assertEqual(transport.value().decode("utf-8").splitlines()[-1], "<pubbot> hello there")
+        # the same user@host on IRC is no admin unless [plugins] admins says so
+        from pubbot.util.people import is_admin
+        on_irc = self.harness.bot.chat_message("irc", "#pubbot", "you", "x", False,
+                                               {"hostmask": "you!you@console", "account": None})
+        self.assertFalse(is_admin(on_irc))
 
     def test_suggestions_follow_the_plugins_loaded(self):
         harness = Harness(core.ping)

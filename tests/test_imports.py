@@ -151,7 +151,8 @@ class ImportRuleTests(unittest.TestCase):
             "pubbot.api"))
 
     def test_plugins_import_only_the_api_and_their_feature(self):
-        features = {name: "pubbot." + name for name in ("brain", "links", "music", "vcs")}
+        features = {name: "pubbot." + name
+                    for name in ("brain", "feeds", "links", "music", "reminders", "vcs")}
         for name, imported in graph().items():
             if not name.startswith("pubbot.plugins."):
                 continue

@@ -22,9 +22,11 @@ from pubbot.console import ConsoleService
 from pubbot.core.bot import Bot
 from pubbot.core.interfaces import (
     IBus,
+    IChannelSummary,
     IChatRegistrations,
     IChatService,
     IChatStatus,
+    ICheckedStore,
     IClosable,
     IInputFlow,
     IStore,
@@ -64,7 +66,7 @@ class ProviderTests(SynchronousTestCase):
 
     def test_the_irc_service(self):
         service = irc_service()
-        for interface in (IChatService, IInputFlow, IChatStatus):
+        for interface in (IChatService, IInputFlow, IChatStatus, IChannelSummary):
             self.assertTrue(verifyObject(interface, service))
 
     def test_the_console(self):
@@ -85,6 +87,7 @@ class ProviderTests(SynchronousTestCase):
             self.assertTrue(verifyObject(IStore, store))
             self.assertTrue(verifyObject(IClosable, store))
         self.assertFalse(IClosable.providedBy(MemoryStore(Clock())))
+        self.assertTrue(verifyObject(ICheckedStore, sqlite))
 
     def test_the_test_fakes(self):
         self.assertTrue(verifyObject(IInputFlow, FlowChat()))

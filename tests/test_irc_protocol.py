@@ -968,6 +968,34 @@ class HostileInputTests(Base):
         self.assertLess(len(c.protocol._buffer), 20000)
         self.still_works()
 
+    def test_lines_before_an_oversized_tail_in_one_read_are_kept(self):
+        c = self.conn
+        c.sent()
+        c.protocol.dataReceived(b"PING :keep\r\n:bob!b@h PRIVMSG #pubbot :kept\r\n" + b"z" * 20000)
+        c.protocol.dataReceived(b"z" * 20000)
+        c.protocol.dataReceived(b"zz\r\n:bob!b@h PRIVMSG #pubbot :after\r\n")
+        self.assertIn("PONG keep", c.sent())
+        self.assertEqual([m.content for m in c.messages], ["kept", "after"])
+        self.assertEqual(c.protocol._buffer, b"")
+
+    def test_a_server_not_reading_is_not_read(self):
+        c = self.conn
+        backpressure = c.transport.producer
+        self.assertIsNotNone(backpressure)
+        backpressure.pauseProducing()  # our unsent lines filled the transport's buffer
+        self.assertEqual(c.transport.producerState, "paused")
+        self.assertIn("the server is not reading what we send", self.logs.text())
+        self.service.resume_input()  # Bot.hold_input letting go does not resume it
+        self.assertEqual(c.transport.producerState, "paused")
+        backpressure.resumeProducing()
+        self.assertEqual(c.transport.producerState, "producing")
+        self.service.pause_input()
+        backpressure.pauseProducing()
+        backpressure.resumeProducing()  # drained, but the bot still holds input
+        self.assertEqual(c.transport.producerState, "paused")
+        self.service.resume_input()
+        self.assertEqual(c.transport.producerState, "producing")
+
     def test_long_tags_allowed_up_to_limit(self):
         self.conn.feed("@+x=" + "v" * 8000 + " :bob!b@h PRIVMSG #pubbot :tagged")
         self.assertEqual(self.conn.messages[-1].content, "tagged")

@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pubbot.core.events import ChatEvent
 from pubbot.irc.lines import Line, escape_tag_value, parse, parse_tags, serialise
 from pubbot.irc.registration import (
+    MAX_LS_LINES,
     MAX_NICK_TRIES,
     Authenticating,
     AwaitingWelcome,
@@ -24,6 +25,7 @@ from pubbot.irc.registration import (
     RequestingCaps,
     SaslConfig,
 )
+from pubbot.irc.roster import MAX_CHANNELS, MAX_MEMBERS, MAX_USERS
 from pubbot.irc.state import ConnectionState
 
 
@@ -127,6 +129,14 @@ class PhaseTests(SynchronousTestCase):
         m.feed(":srv CAP * LS :server-time batch", ":srv CAP * ACK :batch server-time")
         self.assertEqual(m.state.caps.enabled, {"batch", "server-time"})
         self.assertIs(m.phase, AwaitingWelcome)
+
+    def test_a_capability_list_without_end_fails(self):
+        m = Machine()
+        for i in range(MAX_LS_LINES + 20):
+            m.feed(":srv CAP * LS * :c%d=v d%d" % (i, i))
+        self.assertEqual(m.phase, Failed)
+        self.assertEqual(len(m.io.failures), 1)
+        self.assertIn("capability list does not end", m.io.failures[0][0])
 
     def test_refused_nicks_before_welcome_are_paced_and_bounded(self):
         m = Machine()
@@ -237,6 +247,28 @@ class StateTests(SynchronousTestCase):
                 state.apply(parse(":u%d!u@h JOIN #elsewhere%d" % (i, i)))
         self.assertEqual((list(state.rosters.channels), len(state.rosters.users), state.events),
                          (["#pubbot"], 2, []))
+
+    def test_forced_joins_are_bounded(self):
+        state = self.joined("alice")
+        refused = 0
+        for i in range(MAX_CHANNELS + 50):
+            try:
+                state.apply(parse(":pubbot!u@h JOIN #forced%d" % (i,)))
+            except ValueError:
+                refused += 1
+        self.assertEqual((len(state.rosters.channels), refused), (MAX_CHANNELS, 51))
+
+    def test_members_and_people_are_bounded(self):
+        state = self.joined()
+        for start in range(0, MAX_MEMBERS + 1000, 500):
+            names = " ".join("n%d" % i for i in range(start, start + 500))
+            state.apply(parse(":srv 353 pubbot = #pubbot :" + names))
+        state.apply(parse(":srv 366 pubbot #pubbot :End"))
+        for i in range(1000):
+            state.apply(parse(":j%d!u@h JOIN #pubbot" % (i,)))
+        self.assertEqual(len(state.rosters.channels["#pubbot"].members), MAX_MEMBERS)
+        self.assertEqual(len(state.events), 1000)  # each join still heard
+        self.assertLessEqual(len(state.rosters.users), MAX_USERS)
 
     def test_chat_join_leave_events_in_order(self):
         state = self.joined("alice")

@@ -240,6 +240,23 @@ class ThrottleTests(SynchronousTestCase):
         self.clock.advance(0.5)
         self.assertEqual(self.out[-1], b"later")
 
+    def test_send_now_debt_is_bounded(self):
+        for _ in range(1000):
+            self.t.send_now(b"cap")
+        self.t.send(b"later")
+        self.clock.advance(2 * 3 / 2.0)  # the debt is at most a burst: two bursts' refill pays it
+        self.assertEqual(self.out[-1], b"later")
+
+    def test_uncharged_lines_never_starve_the_queues(self):
+        self.t.send(b"a")
+        self.t.send(b"b")
+        self.t.send(b"c")
+        self.t.send(b"queued")
+        for _ in range(40):  # a server PINGing 20 times a second
+            self.t.send_now(b"pong", charge=False)
+            self.clock.advance(0.05)
+        self.assertIn(b"queued", self.out)
+
     def test_disabled_writes_at_once(self):
         t = Throttle(self.clock, 1, 1.0, enabled=False, write=self.out.append)
         for _i in range(10):

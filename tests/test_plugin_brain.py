@@ -22,7 +22,7 @@ from pubbot.brain.model import (
     shard_key,
 )
 from pubbot.plugins import brain as brain_module
-from pubbot.plugins.brain import NO_SENSE, REPLY_WEIGHT, Brain
+from pubbot.plugins.brain import LOAD_WAIT, NO_SENSE, REPLY_WEIGHT, WARMING_UP, Brain
 from pubbot.plugins.core import ping
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness
@@ -466,12 +466,20 @@ class PluginTests(SynchronousTestCase):
         slow = copy_store(store, SlowStore(bot.clock))
         again, brain2 = self.harness(store=slow)
         self.assertFalse(brain2.loaded)
+        # a question before the model loads waits for it, then says so when it takes too long
+        asked = again.say("pubbot: alpha", source="ann")
+        self.assertNoResult(asked)
+        again.clock.advance(LOAD_WAIT)
+        self.assertEqual(self.successResultOf(asked).lines, (WARMING_UP % ("ann",),))
         again.reply("alpha beta gamma")
         again.clock.advance(60)
         self.assertFalse(brain2.loaded)
+        waiting = again.say("pubbot: alpha", source="bob")
+        self.assertNoResult(waiting)
         release.callback(None)
         self.assertTrue(brain2.loaded)
         self.assertEqual(brain2.model.count("alpha", "beta", "gamma"), 2)
+        self.assertNotIn(NO_SENSE, self.successResultOf(waiting).lines)  # answered from the loaded model
         again.clock.advance(60)
         reloaded = TrigramModel()
         for key, data in stored_shards(slow).items():

@@ -7,7 +7,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.logger import LogLevel, capturedLogs
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from pubbot.core.dispatch import ContentFilter, joined_contents
@@ -150,6 +150,14 @@ class TeachingTests(SynchronousTestCase):
         self.assertEqual(self.bot.reply("hi", source="dave", channel="#other"), "hello")
         self.bot.clock.advance(600)
         self.assertEqual(self.bot.reply("hi", source="dave"), "hello")
+
+    def test_a_recall_does_not_use_up_the_taught_reply_window(self):
+        self.teach("hi reply hello")
+        self.bot.reply("pubbot: coffee is hot", source="bob")
+        self.assertEqual(self.bot.reply("coffee?", source="bob"), "coffee is hot")
+        self.assertEqual(self.bot.reply("hi", source="bob"), "hello")
+        self.assertIsNone(self.bot.reply("coffee?", source="bob"))  # recalls: 1 per person per 15 s
+        self.assertEqual(self.bot.reply("pubbot: coffee?", source="bob"), "coffee is hot")  # asked: always
 
     def test_forget_taught_reply(self):
         self.teach("hi reply hello")
@@ -500,3 +508,64 @@ class BatchPrecheckProperties(SynchronousTestCase):
     def test_the_recall_filter_lets_through_every_question(self, texts):
         asked = {i for i, text in enumerate(texts) if text.endswith("?")}
         self.assertLessEqual(asked, let_through(recall.content_filter, texts))
+
+
+class RightAfterStartTests(TestCase):
+    """
+    Factoids answer correctly right after start, on a real SQLite store
+    (loaded in its thread, on the real reactor): commands asked before the
+    first load finished wait for it rather than answer from nothing.
+    """
+
+    async def bot_with(self, path):
+        from twisted.internet import reactor
+
+        from pubbot.config.settings import parse
+        from pubbot.core.bot import Bot
+        from pubbot.store.sqlite import SQLiteStore
+        from pubbot.testing import FakeChat
+
+        store = SQLiteStore(path, reactor)
+        self.addCleanup(store.close)
+        bot = Bot(parse({}), reactor, store, rng=random.Random(0))
+        bot.register_chat(FakeChat("irc"))
+        for h in (responder, what_do_you_know, factoid_handler, recall):
+            bot.add_handler(h)
+        bot.start()
+        self.addCleanup(bot.stop)
+        return bot
+
+    @staticmethod
+    def say(bot, text, direct=False):
+        content = ("pubbot: " + text) if direct else text
+        return bot.chat_line("irc", "#pubbot", "alice", content, private=False,
+                             hostmask="alice!a@example.org", account=None)
+
+    async def test_recall_and_what_i_know_before_the_first_load_finished(self):
+        import os
+
+        from twisted.internet import reactor
+
+        from pubbot.store.sqlite import SQLiteStore
+        path = os.path.abspath(self.mktemp())
+        first = SQLiteStore(path, reactor)
+        await first.hset(education.FACTOIDS_KEY, "coffee", {"value": "hot", "by": "bob", "at": 1.0})
+        first.close()
+        bot = await self.bot_with(path)
+        self.assertFalse(responder.education.loaded)  # the store's thread has not answered yet
+        asked = self.say(bot, "coffee?")
+        known = self.say(bot, "what do you know about coffee", direct=True)
+        reply = await asked
+        self.assertEqual(list(reply.lines), ["coffee is hot"])
+        reply = await known
+        self.assertIn("coffee is hot", reply.lines[0])
+
+    async def test_a_factoid_set_at_start_is_kept(self):
+        import os
+        path = os.path.abspath(self.mktemp())
+        bot = await self.bot_with(path)
+        reply = await self.say(bot, "tea is green", direct=True)
+        self.assertIn("tea is green", reply.lines[0])
+        self.assertEqual(responder.education.factoids["tea"]["value"], "green")
+        reply = await self.say(bot, "tea?")
+        self.assertEqual(list(reply.lines), ["tea is green"])

@@ -8,12 +8,28 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.api import command, handler, parse_chat_text
-from pubbot.plugins import brain, core, education, fun, greet, karma, links, music, seen, vcs
+from pubbot.plugins import (
+    brain,
+    core,
+    education,
+    feeds,
+    fun,
+    greet,
+    karma,
+    links,
+    music,
+    reminders,
+    seen,
+    vcs,
+    whoami,
+)
+from pubbot.reminders import when
 from pubbot.testing import check_patterns, fit, hostile_lines, module_patterns, pattern_words
 from pubbot.util import patterns, text
 from pubbot.util.patterns import LIMIT, LinearPattern, work_bound
 
-MODULES = (brain, core, education, fun, greet, karma, links, music, seen, vcs, text)
+MODULES = (brain, core, education, fun, greet, karma, links, music, seen, vcs, text, feeds, reminders, whoami,
+           when)
 #: Made at run time: the taught phrases' patterns.
 EXTRA = {
     education: [education._phrases_pattern(["good morning", "good night", "tea", "c++", "(.*)", "a b c d e"]),

@@ -47,6 +47,95 @@ def push_payload(n=2, **kwargs):
     return payload
 
 
+def pr_payload(action, merged=False, title="Faster parsing", repository="pubbothq/pubbot"):
+    return {"action": action, "repository": {"full_name": repository}, "sender": {"login": "alice"},
+            "pull_request": {"number": 7, "title": title, "merged": merged,
+                             "html_url": "https://github.com/%s/pull/7" % (repository,)}}
+
+
+def run_payload(conclusion, workflow=11, branch="main"):
+    return {"action": "completed", "repository": {"full_name": "pubbothq/pubbot"}, "sender": {"login": "ci"},
+            "workflow_run": {"workflow_id": workflow, "name": "tests", "head_branch": branch,
+                             "head_sha": "abcdef0123456789", "conclusion": conclusion,
+                             "html_url": "https://github.com/pubbothq/pubbot/actions/runs/1"}}
+
+
+class EventTests(SynchronousTestCase):
+    """Events beyond push, through the plugin: what is announced where, and what is not."""
+
+    def setUp(self):
+        self.plugin = Vcs()
+        config = {"secret": SECRET, "announce": ["#dev"],
+                  "routes": ["pubbothq/site #web", "other/* #ops #dev"]}
+        self.h = Harness(self.plugin, config={"vcs": config})
+
+    def said(self):
+        lines = [(target, text) for target, text, _ in self.h.sent]
+        del self.h.sent[:]
+        return lines
+
+    def test_pull_requests(self):
+        self.plugin.on_event("pull_request", pr_payload("closed", merged=True), "1")
+        self.plugin.on_event("pull_request", pr_payload("closed"), "2")
+        self.plugin.on_event("pull_request", pr_payload("synchronize"), "3")
+        self.assertEqual([text.split("\x0f ", 1)[1].split(":")[0] for _, text in self.said()],
+                         ["merged pull request #7", "closed pull request #7"])
+
+    def test_issues_and_releases(self):
+        repository = {"full_name": "pubbothq/pubbot"}
+        self.plugin.on_event("issues", {"action": "opened", "repository": repository,
+                                        "issue": {"number": 3, "title": "It broke", "html_url": "u"}}, "1")
+        self.plugin.on_event("release", {"action": "published", "repository": repository,
+                                         "release": {"tag_name": "v1.0", "name": "One", "prerelease": True,
+                                                     "html_url": "r"}}, "2")
+        self.plugin.on_event("release", {"action": "created", "repository": repository,
+                                         "release": {"tag_name": "v1.1"}}, "3")
+        self.assertEqual([text.split("\x0f ", 1)[1] for _, text in self.said()],
+                         ["opened issue #3: It broke u", "released v1.0 (pre-release): One r"])
+
+    def test_routes_by_repository(self):
+        self.plugin.on_event("pull_request", pr_payload("opened", repository="pubbothq/site"), "1")
+        self.plugin.on_event("pull_request", pr_payload("opened", repository="Other/thing"), "2")
+        self.plugin.on_event("pull_request", pr_payload("opened", repository="pubbothq/pubbot"), "3")
+        self.assertEqual([target for target, _ in self.said()], ["#web", "#ops", "#dev", "#dev"])
+
+    def test_workflows_failed_and_fixed_remembered_in_the_store(self):
+        for conclusion in ("success", "failure", "failure", "success", "success", "cancelled", "timed_out"):
+            self.plugin.on_event("workflow_run", run_payload(conclusion), conclusion)
+        verdicts = [text.split("\x0f ", 1)[1].split(" (")[0] for _, text in self.said()]
+        self.assertEqual(verdicts, ["workflow tests failure on main", "workflow tests failure on main",
+                                    "workflow tests fixed on main", "workflow tests timed out on main"])
+        # another branch is its own history
+        self.plugin.on_event("workflow_run", run_payload("success", branch="dev"), "x")
+        self.assertEqual(self.said(), [])
+
+    def test_hostile_text_is_one_bounded_line(self):
+        hostile = "evil\r\nQUIT :bye\x03" + "x" * 5000
+        self.plugin.on_event("pull_request", pr_payload("opened", title=hostile), "1")
+        ((_, text),) = self.said()
+        self.assertNotIn("\r", text)
+        self.assertNotIn("\n", text)
+        self.assertLess(len(text), 700)
+
+    def test_published_on_the_bus(self):
+        seen = []
+        h = Harness(Vcs(), handler(subscribe=["vcs.*"])(lambda msg: seen.append((msg.topic, msg.fields))),
+                    config={"vcs": {"secret": SECRET}})
+        h.bot.handlers[0].on_event("issues", {"action": "closed", "repository": {"full_name": "a/b"},
+                                              "issue": {"number": 1, "title": "t"}}, "1")
+        self.assertEqual(seen[0][0], "vcs.issues")
+        self.assertEqual((seen[0][1]["repository"], seen[0][1]["action"]), ("a/b", "closed"))
+
+    def test_config_checks_routes_and_events(self):
+        from pubbot.config.settings import ConfigError, parse
+        with self.assertRaises(ConfigError) as e:
+            parse({"vcs": {"routes": ["octo/*"]}})
+        self.assertIn("[vcs] routes wants a repository and channels", str(e.exception))
+        with self.assertRaises(ConfigError) as e:
+            parse({"vcs": {"events": ["push", "stars"]}})
+        self.assertIn("[vcs] events has unknown events 'stars'", str(e.exception))
+
+
 def sign(body, secret=SECRET):
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
@@ -235,9 +324,23 @@ class WebhookTests(TestCase):
     @async_test
     async def test_other_events_are_ignored(self):
         self.start(secret=SECRET)
-        code, answer = await self.post({"action": "opened"}, event="issues")
-        self.assertEqual((code, answer["message"]), (200, "ignored issues"))
+        code, answer = await self.post({"action": "created"}, event="star")
+        self.assertEqual((code, answer["message"]), (200, "ignored star"))
         self.assertEqual(self.bot.sent, [])
+
+    @async_test
+    async def test_a_pull_request_end_to_end(self):
+        self.start(secret=SECRET)
+        code, answer = await self.post(pr_payload("opened"), event="pull_request")
+        self.assertEqual((code, answer["message"]), (200, "announced pull_request"))
+        self.assertEqual([t for _, t, _ in self.bot.sent][:1], [
+            "\x0303alice \x0302pubbothq/pubbot\x0f opened pull request #7: Faster parsing "
+            "https://github.com/pubbothq/pubbot/pull/7"])
+        code, answer = await self.post({"action": "opened", "repository": {"full_name": "a/b"},
+                                        "pull_request": {"number": "7", "title": "x"}},
+                                       event="pull_request", headers={"X-GitHub-Delivery": ["other"]})
+        self.assertEqual((code, answer["message"]), (400, "malformed pull_request payload: "
+                                                           "pull_request.number is not a number"))
 
     @async_test
     async def test_body_size_is_bounded(self):

@@ -7,6 +7,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from pubbot.testing import ReactorStalls
 from pubbot.util.stallwatch import StallWatch
 
 
@@ -53,6 +54,36 @@ class ClockTests(SynchronousTestCase):
     def test_bad_interval(self):
         with self.assertRaises(ValueError):
             StallWatch(Clock(), interval=0)
+
+
+class ReactorStallsTests(SynchronousTestCase):
+    """pubbot.testing.ReactorStalls: a StallWatch around a block."""
+
+    def test_measures_the_block_only(self):
+        clock = Clock()
+        stalls = ReactorStalls(clock, interval=0.01)
+        clock.advance(50)  # before the block: not measured
+        with stalls:
+            clock.advance(0.01)
+            clock.advance(0.3)
+            clock.advance(0.01)
+        self.assertAlmostEqual(stalls.worst, 0.29)
+        self.assertAlmostEqual(stalls.worst_ms, 290.0)
+        self.assertAlmostEqual(stalls.worst_at, 50.31)
+        self.assertEqual(stalls.ticks, 5)  # at the start, 3 advances, and at the stop
+        self.assertFalse(stalls.watch.running)
+        clock.advance(100)  # after it: not measured either
+        with stalls:  # measured afresh
+            clock.advance(0.01)
+        self.assertAlmostEqual(stalls.worst, 0.0)
+
+    def test_stops_when_the_block_raises(self):
+        clock = Clock()
+        stalls = ReactorStalls(clock)
+        with self.assertRaises(ZeroDivisionError), stalls:
+            _ = 1 / 0
+        self.assertFalse(stalls.watch.running)
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class RealReactorTests(TestCase):

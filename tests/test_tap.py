@@ -11,15 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot import tap
 
-from .support.servers import ROOT, bot_env, twistd_argv
-
-DROPINS = os.path.join(ROOT, "tests", "data", "dropins")
-
-
-def write_config(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+from .support.config import DROPINS, write_config
+from .support.servers import bot_env, twistd_argv
 
 
 class MakeServiceTests(SynchronousTestCase):
@@ -151,6 +144,30 @@ class TwistdTests(SynchronousTestCase):
         self.assertTrue(all(line.startswith("<pubbot> ") for line in lines), lines)
         with open(os.path.join(cwd, "pubbot.log")) as f:
             self.assertIn("pubbot", f.read())
+
+
+class PipedConsoleTests(SynchronousTestCase):
+    def scratch(self):
+        path = os.path.abspath(self.mktemp())
+        os.makedirs(path)
+        return path
+
+    def run_room(self, cwd, text):
+        config = write_config(os.path.join(cwd, "bot.toml"), (
+            '[web]\nendpoint = ""\n[store]\npath = "%s"\n') % (os.path.join(cwd, "store.sqlite"),))
+        out = subprocess.run(twistd_argv("--pidfile=", "-n", "pubbot", "--config", config),
+                             input=text, capture_output=True, text=True, env=bot_env(), cwd=cwd, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return out.stdout.splitlines()
+
+    def test_replies_come_in_the_order_the_lines_were_said(self):
+        # store-backed answers (factoids, karma: a thread's round trip) between immediate ones
+        said = ("pubbot: what is coffee?\n!ping\npubbot: coffee is good\n!version\ncoffee?\n"
+                "tea++\n!uptime\n!karma tea\n")
+        first = self.run_room(self.scratch(), said)
+        self.assertEqual([line.split(" ", 2)[1] for line in first],
+                         ["I", "pong", "OK,", "pubbot", "coffee", "tea's", "I", "tea's"], first)
+        self.assertEqual(self.run_room(self.scratch(), said), first)
 
 
 class BusServiceTests(SynchronousTestCase):

@@ -2,6 +2,7 @@
 
 import json
 
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.api import handler, parse_chat_text
@@ -222,3 +223,74 @@ class FeedTests(SynchronousTestCase):
         state = snapshot(self.h.bot, self.feed)
         self.assertEqual(state["feed"]["events"], 2)
         self.assertEqual(state["feed"]["clients"], 0)
+
+
+class HugeRosterTests(SynchronousTestCase):
+    """/status stays small and cheap with the biggest rosters the IRC service keeps, on many networks."""
+
+    def setUp(self):
+        import random
+
+        from pubbot.irc import roster as rostermod
+        from pubbot.irc.service import IRCService
+        from pubbot.web import status as statusmod
+
+        self.status_module = statusmod
+        self.h = Harness(config={"irc": {"server": "tcp:127.0.0.1:6667"}})
+        self.services = []
+        for n in range(statusmod.MAX_CONNECTIONS + 5):
+            service = IRCService(self.h.bot, MemoryReactorClock(), network="net%d" % (n,),
+                                 settings=self.h.bot.settings.irc, rng=random.Random(n))
+            self.h.bot.chat_services["net%d" % (n,)] = service
+            self.services.append(service)
+        rosters = self.services[0].rosters
+        for c in range(rostermod.MAX_CHANNELS):
+            rosters.join("#c%d" % (c,), "pubbot")
+        for i in range(rostermod.MAX_MEMBERS):
+            rosters.join("#c0", "nick%d" % (i,), "u", "h")
+        self.site, _ = make_site(self.h)
+
+    def test_bounded_with_counts_of_what_was_left_out(self):
+        statusmod = self.status_module
+        rosters = self.services[0].rosters
+        looked_up = []
+
+        class Counting(type(rosters.users)):
+            def get(self, nick, default=None):
+                looked_up.append(nick)
+                return super().get(nick, default)
+        counting = Counting(rosters.fold)
+        counting._data = rosters.users._data
+        rosters.users = counting
+        code, _, body = http(self.site, path=b"/status")
+        self.assertEqual(code, 200)
+        state = json.loads(body)
+        self.assertLess(len(body), 2 * 1024 * 1024)
+        self.assertEqual(len(state["connections"]), statusmod.MAX_CONNECTIONS)
+        self.assertEqual(state["connections_omitted"],
+                         len(self.h.bot.chat_services) - statusmod.MAX_CONNECTIONS)
+        first = [c for c in state["connections"] if c["network"] == "net0"][0]
+        self.assertEqual(len(first["channels"]), statusmod.MAX_CHANNELS)
+        self.assertEqual(first["channel_count"], len(rosters.channels))
+        self.assertEqual(first["channels_omitted"], len(rosters.channels) - statusmod.MAX_CHANNELS)
+        self.assertEqual(len(first["channels"]["#c0"]), statusmod.MAX_MEMBERS)
+        self.assertEqual(first["members"]["#c0"], len(rosters.channels["#c0"].members))
+        self.assertEqual(first["members_omitted"], first["members"]["#c0"] - statusmod.MAX_MEMBERS)
+        # built from what is shown: no walk over the 20000 members of #c0
+        self.assertLessEqual(len(looked_up), statusmod.MAX_CHANNELS * statusmod.MAX_MEMBERS)
+        self.assertLess(len(looked_up), 1000)
+
+    def test_other_services_lists_are_cut_too(self):
+        statusmod = self.status_module
+
+        class Crowd(FakeIrc):
+            def channels(self):
+                return {"#big%d" % c: [{"nick": "n%d" % i} for i in range(500)] for c in range(80)}
+        self.h.bot.chat_services.clear()
+        self.h.bot.chat_services["irc"] = Crowd()
+        code, _, body = http(self.site, path=b"/status")
+        irc = json.loads(body)["connections"][0]
+        self.assertEqual((len(irc["channels"]), irc["channel_count"], irc["channels_omitted"]),
+                         (statusmod.MAX_CHANNELS, 80, 80 - statusmod.MAX_CHANNELS))
+        self.assertEqual(len(irc["channels"]["#big0"]), statusmod.MAX_MEMBERS)
+        self.assertEqual(irc["members"]["#big0"], 500)

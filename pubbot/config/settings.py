@@ -37,15 +37,44 @@ def _one_line(value: str) -> str | None:
     return None
 
 
+#: Longest values the wire takes (a USER line must fit the 512 bytes of IRC).
+MAX_NICK = 64
+MAX_USERNAME = 64
+MAX_REALNAME_BYTES = 300
+MAX_CHANNEL = 200
+MAX_CHANNEL_KEY = 100
+
+
+def _controls(value: str) -> bool:
+    """Does C{value} hold a control character (C0, DEL) or other whitespace than a plain space?"""
+    return any(c < " " or c == "\x7f" or (c.isspace() and c != " ") for c in value)
+
+
+def _realname(value: str) -> str | None:
+    problem = _one_line(value)
+    if problem is None and len(value.encode("utf-8")) > MAX_REALNAME_BYTES:
+        problem = "is longer than %d bytes" % (MAX_REALNAME_BYTES,)
+    return problem
+
+
 def _username(value: str) -> str | None:
-    if not value or any(c in value for c in " @!:\r\n\0"):
-        return "is not a valid IRC user name: %r (no spaces, '@', '!' or ':')" % (value,)
+    if not value or any(c in value for c in " @!:") or _controls(value) or len(value) > MAX_USERNAME:
+        return "is not a valid IRC user name: %r (no spaces, '@', '!', ':' or control characters; " \
+               "at most %d characters)" % (value, MAX_USERNAME)
     return None
 
 
 def _nick(value: str) -> str | None:
-    if not value or any(c in value for c in " ,*?!@:\r\n\0") or value[0] in "#&$:0123456789-":
+    if (not value or any(c in value for c in " ,*?!@:") or value[0] in "#&$:0123456789-"
+            or _controls(value) or len(value) > MAX_NICK):
         return "is not a valid nick: %r" % (value,)
+    return None
+
+
+def _secret_word(value: str) -> str | None:
+    """A password sent as one word of a line (never shown: the message names no value)."""
+    if any(c in value for c in "\r\n\0 "):
+        return "must not contain CR, LF, NUL or spaces"
     return None
 
 
@@ -59,10 +88,12 @@ def _nicks(values: tuple) -> str | None:
 
 def _channels(values: tuple) -> str | None:
     for v in values:
-        name = v.split(" ", 1)[0]
-        if (not name or name[0] not in "#&+!" or any(c in v for c in ",\r\n\0\a")
-                or len(v.split()) > 2 or v != v.strip()):
-            return "has a bad channel %r (want \"#name\" or \"#name key\")" % (v,)
+        name, _, channel_key = v.partition(" ")
+        if (not name or name[0] not in "#&+!" or "," in v or _controls(v) or " " in channel_key
+                or (_ and not channel_key) or channel_key.startswith(":")
+                or len(name) > MAX_CHANNEL or len(channel_key) > MAX_CHANNEL_KEY):
+            return ("has a bad channel %r (want \"#name\" or \"#name key\": no commas or control characters, "
+                    "names of %d characters at most, keys of %d)" % (v, MAX_CHANNEL, MAX_CHANNEL_KEY))
     return None
 
 
@@ -119,7 +150,7 @@ def section(cls: type) -> Any:
 class SaslSettings:
     mechanisms: tuple[str, ...] = key(["SCRAM-SHA-256", "PLAIN"], _mechanisms)
     username: str = key("", _one_line)
-    password: str = key("", secret=True)
+    password: str = key("", _one_line, secret=True)
     password_env: str = key("")
     #: PLAIN sends the password itself: only on TLS connections unless this is true.
     allow_plaintext: bool = key(False)
@@ -144,8 +175,8 @@ class IrcSettings:
     tls_ca: str = key("")
     client_cert: str = key("")
     username: str = key("pubbot", _username)
-    realname: str = key("pubbot", _one_line)
-    nickserv_password: str = key("", secret=True)
+    realname: str = key("pubbot", _realname)
+    nickserv_password: str = key("", _secret_word, secret=True)
     nickserv_password_env: str = key("")
     ping_interval: float = key(60.0, _positive)
     ping_timeout: float = key(30.0, _positive)
@@ -296,6 +327,12 @@ class FunSettings:
 
 
 @dataclass(frozen=True)
+class ReminderSettings:
+    #: The time zone of reminder times for people who set none with !tz.
+    timezone: str = key("UTC", _timezone)
+
+
+@dataclass(frozen=True)
 class BrainSettings:
     max_trigrams: int = key(200000, _positive)
     flush_seconds: float = key(5.0, _positive)
@@ -331,11 +368,35 @@ class LinkSettings:
     timeout: float = key(10.0, _positive)
 
 
+def _vcs_routes(values: tuple) -> str | None:
+    from ..vcs.events import parse_route
+    for entry in values:
+        try:
+            _, channels = parse_route(entry)
+        except ValueError as e:
+            return str(e)
+        problem = _channels(channels)
+        if problem:
+            return problem
+    return None
+
+
+def _vcs_events(values: tuple) -> str | None:
+    known = ("push", "pull_request", "issues", "release", "workflow_run")
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        return "has unknown events %s (known: %s)" % (", ".join(map(repr, unknown)), ", ".join(known))
+    return None
+
+
 @dataclass(frozen=True)
 class VcsSettings:
     secret: str = key("", secret=True)
     secret_env: str = key("")
     announce: tuple[str, ...] = key(["#pubbot"], _channels)
+    #: "owner/repo #chan ..." (the repository may hold * and ?): the first match wins, else announce.
+    routes: tuple[str, ...] = key([], _vcs_routes)
+    events: tuple[str, ...] = key(["push", "pull_request", "issues", "release", "workflow_run"], _vcs_events)
 
 
 def _no_networks() -> Mapping[str, IrcSettings]:
@@ -362,6 +423,7 @@ class Settings:
     seen: SeenSettings = section(SeenSettings)
     tell: TellSettings = section(TellSettings)
     fun: FunSettings = section(FunSettings)
+    reminders: ReminderSettings = section(ReminderSettings)
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -481,6 +543,8 @@ def _cross_checks(settings: Settings) -> None:
     for label, env in envs:
         if env and env not in os.environ:
             raise ConfigError("%s names %s, which is not set in the environment" % (label, env))
+        if env and any(c in os.environ[env] for c in "\r\n\0"):
+            raise ConfigError("%s names %s, whose value holds CR, LF or NUL" % (label, env))
     _cluster_checks(settings)
 
 
@@ -531,11 +595,21 @@ def load(path: str | None) -> Settings:
         return parse({})
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            raw = f.read()
     except OSError as e:
         raise ConfigError("cannot read config %s: %s" % (path, e.strerror or e)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError("config %s is not valid UTF-8 (at line %d, column %d: byte 0x%02x)" % (
+            path, line, column, raw[e.start])) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError("config %s is not valid TOML: %s" % (path, e)) from None
+        message = " ".join(str(e).split())  # one line, whatever the parser says
+        raise ConfigError("config %s is not valid TOML: %s" % (path, message)) from None
     return parse(data)
 
 

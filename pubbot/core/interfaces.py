@@ -191,3 +191,23 @@ class IClosable(Interface):
 
     def close():
         """Release it; may return a Deferred that fires when done."""
+
+
+class IChannelSummary(Interface):
+    """A chat service that gives the dashboard a bounded view of its channels cheaply (optional: IRC)."""
+
+    def channel_summary(max_channels, max_members):
+        """
+        C{{"count": channels in all, "channels": {name: (members in it, [at
+        most max_members entries])}}} for at most C{max_channels} channels,
+        at a cost bounded by the limits.
+        """
+
+
+class ICheckedStore(Interface):
+    """A store that can say whether it can be read, checked once at start (optional: SQLite)."""
+
+    where = Attribute("Which store it is, for people: e.g. 'SQLite file PATH'.")
+
+    def check():
+        """A Deferred firing with None when the store can be read, failing with what is wrong."""

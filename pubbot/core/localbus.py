@@ -12,6 +12,7 @@ from zope.interface import implementer
 from .dispatch import choose_reply
 from .interfaces import IBus, IChatRegistrations, IInputFlow
 from .message import Message, Reply
+from .ordering import ReplyOrder
 
 if TYPE_CHECKING:
     from .bot import Bot
@@ -53,6 +54,8 @@ class LocalBus:
 
     def __init__(self, bot: Bot):
         self.bot = bot
+        #: Holds each reply until the same person's earlier lines there have theirs.
+        self.order = ReplyOrder(self._deliver)
 
     # flow control (Bot.hold_input): the chat services feed the handlers
 
@@ -71,41 +74,57 @@ class LocalBus:
 
     def submit(self, message: Message) -> Deferred:
         results = self.bot.dispatcher.dispatch(message)
+        if not isinstance(results, Deferred) and not results:
+            return succeed(None)
+        ticket = self.order.ticket(message)
         if isinstance(results, Deferred):
             results.addCallback(choose_reply)
-            results.addCallback(self._deliver, message)
+            results.addBoth(self._settled, ticket, message)
             return results
         # Every handler answered at once (the common case): no callback chain.
-        return succeed(self._deliver(choose_reply(results), message) if results else None)
+        return succeed(self._settled(choose_reply(results), ticket, message))
 
     def submit_many(self, messages: list) -> Deferred:
-        """Dispatch a batch; each message's reply goes out in order, as soon as it is known."""
+        """
+        Dispatch a batch; each message's reply goes out as soon as it is
+        known and every earlier line of the same person in the same place
+        has had its reply (see L{pubbot.core.ordering}).
+        """
         found = self.bot.dispatcher.dispatch_many(messages)
         if not found:
             return succeed(None)
         waits = []
-        for i, results in found.items():
-            message = messages[i]
+        for i in sorted(found):
+            results, message = found[i], messages[i]
+            ticket = self.order.ticket(message)
             if isinstance(results, Deferred):
                 results.addCallback(choose_reply)
-                results.addCallback(self._deliver, message)
                 results.addErrback(self._failed, message)
+                results.addCallback(self._settled, ticket, message)
                 waits.append(results)
                 continue
             try:
-                self._deliver(choose_reply(results), message)
+                reply = choose_reply(results)
             except Exception:
                 self._failed(Failure(), message)
+                reply = None
+            self._settled(reply, ticket, message)
         return DeferredList(waits) if waits else succeed(None)
 
     @staticmethod
     def _failed(failure: Failure, message: Message) -> None:
         log.failure("replying to a message on {topic} failed", failure, topic=message.topic)
 
-    def _deliver(self, reply: Reply | None, message: Message) -> Reply | None:
-        if reply is not None:
+    def _settled(self, result: Any, ticket: Any, message: Message) -> Any:
+        """C{message}'s handlers are done (C{result}: the reply, None or a Failure): its turn to deliver."""
+        self.order.answered(ticket, message, None if isinstance(result, Failure) else result)
+        return result
+
+    def _deliver(self, reply: Reply, message: Message) -> None:
+        try:
             self.bot.deliver(message, reply)
-        return reply
+        except Exception:
+            self._failed(Failure(), message)
 
     def broadcast(self, message: Message) -> None:
         for observer in self.bot.broadcast_observers:

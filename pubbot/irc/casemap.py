@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Generic, TypeVar
 
 _ASCII = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -86,6 +87,10 @@ class FoldedDict(Generic[V]):
 
     def __iter__(self) -> Iterator[str]:
         return (name for name, _ in list(self._data.values()))
+
+    def first(self, count: int) -> list[tuple[str, V]]:
+        """The first C{count} items (name, value): costs C{count}, not the dict's size."""
+        return list(islice(self._data.values(), max(0, count)))
 
     def items(self) -> list[tuple[str, V]]:
         return list(self._data.values())

@@ -21,13 +21,15 @@ knows its service only: never the bot, the bus or messages.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.internet.protocol import Protocol
+from zope.interface import implementer
 
 from ..version import __version__
 from .lines import MAX_TAGS_BYTES, Line, LineError, build, parse
@@ -75,6 +77,9 @@ class IRCProtocol(Protocol):
         self._pings = 0
         self._timers: list = []
         self._closing = False
+        #: The transport holds more unsent data than its buffer size (the server is not reading).
+        self.writes_blocked = False
+        self._backpressure_logged = False
         self.state = ConnectionState(service.settings.nick, self.clock.seconds)
         self.registration: Registration | None = None
         #: Lines go to the registration machine (after 001, only CAP lines do).
@@ -102,6 +107,7 @@ class IRCProtocol(Protocol):
     def _start(self) -> None:
         self.tls = ISSLTransport.providedBy(self.transport)
         service = self.service
+        self._watch_backlog()
         service.connection_made(self)
         self.registration = Registration(
             self.state, self, service.nick_fallback, service.settings.username,
@@ -118,6 +124,36 @@ class IRCProtocol(Protocol):
         self._timers = []
         self._ping_call = None
         self.service.connection_lost(self, reason)
+
+    def _watch_backlog(self) -> None:
+        """
+        A server that does not read what we write is not read either: our
+        replies (PONGs to a PING flood, say) never pile up in memory. The
+        socket's transport says when its unsent data passes its buffer
+        size (for TLS, the TCP transport under it: TLS itself would wait
+        for a producer to go before closing).
+        """
+        transport = self.transport
+        inner = getattr(transport, "transport", None) if self.tls else transport
+        register = getattr(inner, "registerProducer", None)
+        if register is None or getattr(inner, "producer", None) is not None:
+            return
+        with contextlib.suppress(RuntimeError):  # (a producer of someone else's: no backlog watch)
+            register(_Backpressure(self), True)
+
+    def writes_backed_up(self, backed_up: bool) -> None:
+        """The transport's buffer of unsent lines went over its size (or back under it)."""
+        self.writes_blocked = backed_up
+        transport = self.transport
+        if transport is None or self._closing:
+            return
+        if backed_up:
+            if not self._backpressure_logged:
+                self._backpressure_logged = True
+                self.log.warn("the server is not reading what we send; not reading it either until it does")
+            transport.pauseProducing()  # type: ignore[attr-defined]
+        elif not self.service.input_paused:
+            transport.resumeProducing()  # type: ignore[attr-defined]
 
     def _later(self, delay: float, f: Callable, *args: object):
         call = self.clock.callLater(delay, f, *args)
@@ -152,9 +188,9 @@ class IRCProtocol(Protocol):
         """Queue a line behind the throttle (in C{key}'s queue: the bot's own by default)."""
         self.service.throttle.send(build(command, *params), key)
 
-    def send_now(self, command: str, *params: str) -> None:
-        """Send ahead of the throttle queue (registration, PONG, QUIT)."""
-        self.service.throttle.send_now(build(command, *params))
+    def send_now(self, command: str, *params: str, charge: bool = True) -> None:
+        """Send ahead of the throttle queue (registration, PONG, QUIT); PONGs go uncharged."""
+        self.service.throttle.send_now(build(command, *params), charge)
 
     def fail(self, reason: str, sasl: bool = False) -> None:
         if sasl:
@@ -178,17 +214,20 @@ class IRCProtocol(Protocol):
             data = self._buffer + data
         lines = data.split(b"\n")
         rest = lines.pop()
+        if self._discarding:
+            if lines:
+                del lines[0]  # the tail of an oversized line
+                self._discarding = False
+            else:
+                rest = b""  # still inside it
         if len(rest) > MAX_LINE:
-            if not self._discarding:
-                self.service.bad_line("longer than %d bytes" % MAX_LINE, rest)
+            # (only the lines before it in this read are whole: they are kept)
+            self.service.bad_line("longer than %d bytes" % MAX_LINE, rest)
             self._discarding = True
             rest = b""
         self._buffer = rest
         try:
             for raw in lines:
-                if self._discarding:
-                    self._discarding = False  # the tail of an oversized line
-                    continue
                 self.line_received(raw)
                 if self._closing:
                     return
@@ -279,7 +318,7 @@ class IRCProtocol(Protocol):
     # reactions to lines (after the state and the registration machine took them)
 
     def _on_ping(self, line: Line) -> None:
-        self.send_now("PONG", line.params[0] if line.params else "")
+        self.send_now("PONG", line.params[0] if line.params else "", charge=False)
 
     def _on_pong(self, line: Line) -> None:
         if line.params and line.params[-1] == self._ping_token:
@@ -422,6 +461,23 @@ class IRCProtocol(Protocol):
 
     def _on_standard_reply(self, line: Line) -> None:
         self.log.info("server says {kind} {text}", kind=line.command, text=" ".join(line.params)[:300])
+
+
+@implementer(IPushProducer)
+class _Backpressure:
+    """What the transport tells when its buffer of unsent data is full, and empty again."""
+
+    def __init__(self, protocol: IRCProtocol):
+        self.protocol = protocol
+
+    def pauseProducing(self) -> None:
+        self.protocol.writes_backed_up(True)
+
+    def resumeProducing(self) -> None:
+        self.protocol.writes_backed_up(False)
+
+    def stopProducing(self) -> None:
+        pass
 
 
 _REACTIONS: dict[str, Callable[[IRCProtocol, Line], None]] = {

@@ -39,6 +39,8 @@ NICK_ERRORS = frozenset({"432", "433", "436", "437"})
 #: Nick refusals answered before registration; a server refusing every nick
 #: gets no more tries than this (the connection is dropped and retried later).
 MAX_NICK_TRIES = 30
+#: C{CAP LS} lines taken before the listing must have ended (real servers send a few).
+MAX_LS_LINES = 100
 
 
 class RegistrationIO(Protocol):
@@ -96,8 +98,11 @@ class Phase:
 class ListingCaps(Phase):
     def receive(self, reg: Registration, line: Line) -> None:
         if line.command == "CAP" and len(line.params) >= 2 and line.params[1].upper() == "LS":
+            reg.ls_lines += 1
             if reg.state.caps_listed:
                 reg.listed()
+            elif reg.ls_lines >= MAX_LS_LINES:
+                reg.fail("the server's capability list does not end (%d lines)" % (reg.ls_lines,))
             return
         if line.command == "421" and len(line.params) >= 2 and line.params[1].upper() == "CAP":
             reg.phase = reg.phases.awaiting_welcome  # no CAP at all: NICK and USER are enough
@@ -175,6 +180,7 @@ class Registration:
         self.phases = _Phases()
         self.phase: Phase = self.phases.listing_caps
         self.nick_tries = 0
+        self.ls_lines = 0
         self.sasl_done = False
         self._queue: list[str] = []
         self._offered: set[str] | None = None

@@ -12,6 +12,13 @@ from collections.abc import Callable
 
 from .casemap import FoldedDict
 
+#: Bounds on what a server can make us keep: channels we are in (a server
+#: may put us in channels itself), people known, members of one channel.
+#: Past them, more is not tracked (the events still go to the bot).
+MAX_CHANNELS = 500
+MAX_USERS = 100_000
+MAX_MEMBERS = 20_000
+
 
 class User:
     __slots__ = ("nick", "user", "host", "account", "away", "realname")
@@ -69,7 +76,8 @@ class Roster:
         u = self.users.get(nick)
         if u is None:
             u = User(nick, user, host)
-            self.users[nick] = u
+            if len(self.users) < MAX_USERS:
+                self.users[nick] = u
         else:
             if user:
                 u.user = user
@@ -91,9 +99,13 @@ class Roster:
         if chan is None:
             chan = self.channels[channel] = Channel(channel, self.fold)
         u = self.user(nick, user, host)
-        if nick not in chan.members:
+        if nick not in chan.members and len(chan.members) < MAX_MEMBERS and nick in self.users:
             chan.members[nick] = ""
         return u
+
+    def full(self, channel: str) -> bool:
+        """Are we in as many channels as we keep, C{channel} not among them?"""
+        return len(self.channels) >= MAX_CHANNELS and channel not in self.channels
 
     def part(self, channel: str, nick: str) -> None:
         chan = self.channels.get(channel)
@@ -164,8 +176,11 @@ class Roster:
                 continue
             nick, _, userhost = rest.partition("!")
             user, _, host = userhost.partition("@")
+            if len(chan.names_buffer) >= MAX_MEMBERS:
+                break
             self.user(nick, user or None, host or None)
-            chan.names_buffer[nick] = self._sorted(prefixes)
+            if nick in self.users:
+                chan.names_buffer[nick] = self._sorted(prefixes)
 
     def end_of_names(self, channel: str) -> None:
         chan = self.channels.get(channel)
@@ -184,14 +199,18 @@ class Roster:
         chan = self.channels.get(channel)
         return list(chan.members) if chan is not None else []
 
-    def entries(self, channel: str) -> list[dict]:
-        """Members as dicts: nick, prefix (symbols, "@+"), modes (letters, "ov"), account, away, host."""
+    def entries(self, channel: str, limit: int | None = None) -> list[dict]:
+        """
+        Members as dicts: nick, prefix (symbols, "@+"), modes (letters, "ov"),
+        account, away, host; with C{limit}, the first C{limit} only (at that cost).
+        """
         chan = self.channels.get(channel)
         if chan is None:
             return []
         out = []
         symbols, modes = self.prefix_symbols, self.prefix_modes
-        for nick, prefix in chan.members.items():
+        members = chan.members.items() if limit is None else chan.members.first(limit)
+        for nick, prefix in members:
             u = self.users.get(nick)
             out.append({
                 "nick": nick, "prefix": prefix,

@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from ..config.settings import ConfigError, secret
 from ..core.events import ChatEvent, IChatEvents
-from ..core.interfaces import IChatService, IChatStatus, IInputFlow
+from ..core.interfaces import IChannelSummary, IChatService, IChatStatus, IInputFlow
 from ..util.ratelimit import Limits, RateLimiter
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
@@ -67,7 +67,7 @@ class IRCFactory(Factory):
         return protocol
 
 
-@implementer(IChatService, IInputFlow, IChatStatus)
+@implementer(IChatService, IInputFlow, IChatStatus, IChannelSummary)
 class IRCService(Service):
     """
     The bot's IRC presence. Read by the dashboard: C{connected}, C{network},
@@ -248,7 +248,7 @@ class IRCService(Service):
         self.input_paused = False
         self.input_resumed_at = self.clock.seconds()
         current = self.current
-        if current is not None and current.transport is not None:
+        if current is not None and current.transport is not None and not current.writes_blocked:
             cast(IPushProducer, current.transport).resumeProducing()
 
     # connection events (from the protocol)
@@ -426,6 +426,18 @@ class IRCService(Service):
 
     def channels(self) -> dict:
         return {name: self.rosters.entries(name) for name in self.rosters.channels}
+
+    def channel_summary(self, max_channels: int, max_members: int) -> dict:
+        """
+        The dashboard's bounded view, at a cost bounded by the limits, not
+        the rosters: C{{"count": channels, "channels": {name: (members,
+        [the first max_members entries])}}} for the first C{max_channels}.
+        """
+        rosters = self.rosters
+        shown = {}
+        for name, chan in rosters.channels.first(max_channels):
+            shown[name] = (len(chan.members), rosters.entries(name, max_members))
+        return {"count": len(rosters.channels), "channels": shown}
 
     def throttle_depth(self) -> int:
         return self.throttle.depth()

@@ -9,7 +9,8 @@ leaves) it appends to L{ConnectionState.events} as L{ChatEvent}s, in order.
 It sends nothing and decides nothing: the protocol and the registration
 machine read it to act. A new connection gets a new state.
 
-Bounds (hostile servers): rosters only for channels we are in; ISUPPORT
+Bounds (hostile servers): rosters only for channels we are in, at most
+L{MAX_CHANNELS} of them (people and members capped by the roster); ISUPPORT
 and CAP lists are capped by their own classes; BATCH references are not kept.
 """
 
@@ -22,7 +23,7 @@ from ..core.events import ChatEvent
 from .caps import Capabilities
 from .isupport import ISupport
 from .lines import Line, split_source
-from .roster import Roster
+from .roster import MAX_CHANNELS, Roster
 
 WHOX_TOKEN = "152"
 
@@ -183,6 +184,8 @@ class ConnectionState:
         own = self.is_own(nick)
         if not own and not self.in_channel(channel):
             raise ValueError("JOIN to a channel we are not in")
+        if own and self.rosters.full(channel):
+            raise ValueError("JOIN to more channels than we keep (%d)" % (MAX_CHANNELS,))
         u = self.rosters.join(channel, nick, user, host)
         if len(line.params) >= 3 and "extended-join" in self.caps.enabled:
             u.account = None if line.params[1] == "*" else line.params[1]

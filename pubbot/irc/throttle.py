@@ -14,7 +14,9 @@ other waiting key. A person's key may hold at most C{max_per_person}
 lines (the bot's own lines and announcements to a place are bounded by the
 whole throttle's C{max_queue} only); lines past either are dropped and
 counted.
-Protocol lines (PONG, CAP, AUTHENTICATE, QUIT) go ahead of every queue.
+Protocol lines (PONG, CAP, AUTHENTICATE, QUIT) go ahead of every queue;
+their cost in tokens is bounded, and PONGs cost none (a server PINGing
+many times a second must not silence the bot).
 """
 
 from __future__ import annotations
@@ -96,13 +98,20 @@ class Throttle:
         self._depth += 1
         return True
 
-    def send_now(self, data: bytes) -> None:
-        """Write ahead of the queues (PONG, CAP, QUIT); it still costs a token."""
+    def send_now(self, data: bytes, charge: bool = True) -> None:
+        """
+        Write ahead of the queues (CAP, AUTHENTICATE, QUIT); it still costs
+        a token, but the bucket's debt is bounded (at most C{burst} tokens
+        short), so no number of such lines silences the queues for longer
+        than C{2 * burst / per_second}. With C{charge} false (PONG: the
+        server chose how often to ask) it costs nothing: a server PINGing
+        faster than the refill rate would otherwise starve every queue.
+        """
         if self.write is not None:
             self.write(data)
-        if self.enabled:
+        if self.enabled and charge:
             self._refill()
-            self._tokens -= 1.0
+            self._tokens = max(-float(self.burst), self._tokens - 1.0)
 
     def _schedule(self) -> None:
         if self._call is not None or not self._depth or self.write is None:

@@ -401,7 +401,7 @@ class Page:
     status: int
     content_type: str  # media type, lower case, e.g. "text/html"; "" when none was given
     length: int | None  # from Content-Length, when given
-    body: bytes  # what was read: only for HTML, at most max_bytes
+    body: bytes  # what was read: only for the fetcher's body_types, at most max_bytes
     complete: bool  # the whole body was read
     title: str | None  # raw, see clean_text
     encoding: str | None = None  # a Content-Encoding the server used anyway (body unread)
@@ -429,12 +429,19 @@ class SafeFetcher:
     C{resolve(host, port)} firing with a list of address strings (default:
     the reactor's); C{tls_policy} is an C{IPolicyForHTTPS} (default: the
     platform's trust roots, names verified).
+
+    The body is read (at most C{max_bytes}) only for the media types in
+    C{body_types}, and for HTML only up to its title's end (C{stop_at});
+    C{accept} is the Accept header sent. The defaults fetch page titles;
+    a feed reader passes the feed types and no C{stop_at}.
     """
 
     def __init__(self, reactor, allow: Iterable[str] = (), max_bytes: int = 1024 * 1024,
                  timeout: float = 10.0, connect_timeout: float | None = None,
                  max_redirects: int = 5, resolver=None, tls_policy=None,
-                 user_agent: str = USER_AGENT):
+                 user_agent: str = USER_AGENT, body_types: Iterable[str] = HTML_TYPES,
+                 accept: bytes = b"text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                 stop_at: bytes | None = b"</title"):
         self._reactor = reactor
         self.policy = AddressPolicy(allow)
         self.max_bytes = max_bytes
@@ -444,6 +451,9 @@ class SafeFetcher:
         self.resolver = resolver if resolver is not None else ReactorResolver(reactor)
         self.tls_policy = tls_policy if tls_policy is not None else BrowserLikePolicyForHTTPS()
         self.user_agent = user_agent
+        self.body_types = frozenset(body_types)
+        self.accept = accept
+        self.stop_at = stop_at
 
     def fetch(self, url: str) -> Deferred:
         """Fires with a L{Page}, or fails with L{FetchError} (L{BadURL}, L{FetchRefused})."""
@@ -503,7 +513,7 @@ class SafeFetcher:
         agent = _IdentityAgent(Agent.usingEndpointFactory(self._reactor, endpoints, pool=pool))
         client = HTTPClient(agent)
         headers = Headers({b"user-agent": [self.user_agent.encode("utf-8")],
-                           b"accept": [b"text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"]})
+                           b"accept": [self.accept]})
         try:
             return await client.get(target.url, headers=headers, allow_redirects=False,
                                     unbuffered=True, reactor=self._reactor)
@@ -520,12 +530,12 @@ class SafeFetcher:
         encoding = response.headers.getRawHeaders(b"x-pubbot-content-encoding")
         encoded = b", ".join(encoding).decode("latin-1") if encoding else None
         body, complete, title = b"", False, None
-        if media in HTML_TYPES and encoded is None and 200 <= response.code < 300:
-            reader = _CappedBody(self.max_bytes, b"</title")
+        if media in self.body_types and encoded is None and 200 <= response.code < 300:
+            reader = _CappedBody(self.max_bytes, self.stop_at if media in HTML_TYPES else None)
             response.deliverBody(reader)
             body = await reader.done
             complete = reader.complete
-            title = find_title(body, charset)
+            title = find_title(body, charset) if media in HTML_TYPES else None
         else:
             _abandon(response)
         return Page(target.url, response.code, media, length, body, complete, title,

@@ -41,6 +41,10 @@ FLUSH_ROUNDS = None
 #: The brain's answers lose to every other plugin's (as in the original).
 REPLY_WEIGHT = -999
 NO_SENSE = "You make no sense"
+#: Said when the stored model has not loaded L{LOAD_WAIT} seconds after a question.
+WARMING_UP = "%s: I'm still waking up (loading what I learned); ask me again in a moment."
+#: How long a question waits for the stored model to load before the answer says so.
+LOAD_WAIT = 5.0
 
 # On RE2 (pubbot.util.patterns). Who may unlearn is asked on the word alone, before the rest is read.
 _UNLEARN_SAID = patterns.linear(r"unlearn(?:\s|\Z)", re.IGNORECASE)
@@ -145,6 +149,8 @@ class Brain:
         self.model: TrigramModel | None = TrigramModel()
         self.host: Any = InlineModel(self.model)
         self.loaded = False
+        #: Questions waiting for the stored model: fired True when it loads, False at their timeout.
+        self._load_waiters: list[Deferred] = []
         self._loop: LoopingCall | None = None
         self._lock = DeferredLock()
         self._ignore: frozenset = frozenset()
@@ -286,8 +292,41 @@ class Brain:
         # random source, so a seeded bot answers the same wherever the
         # model lives.
         seed = msg.bot.random.getrandbits(64)
+        if not self.loaded:  # never "no sense" from an empty model while the stored one loads
+            source = msg.source
+            return self._until_loaded(msg.bot.clock).addCallback(
+                lambda loaded: self._sentence(text, seed) if loaded else {"content": WARMING_UP % (source,)})
+        return self._sentence(text, seed)
+
+    def _sentence(self, text: str, seed: int) -> Any:
         return _then(self.host.reply(text, seed),
                      lambda sentence: {"content": sentence or NO_SENSE, "weight": REPLY_WEIGHT})
+
+    def _until_loaded(self, clock) -> Deferred:
+        """Fires True when the stored model has loaded, or False after L{LOAD_WAIT} seconds."""
+        waiting: Deferred = Deferred()
+        self._load_waiters.append(waiting)
+
+        def give_up() -> None:
+            if not waiting.called:
+                waiting.callback(False)
+
+        timer = clock.callLater(LOAD_WAIT, give_up)
+
+        def settled(loaded: bool) -> bool:
+            if timer.active():
+                timer.cancel()
+            if waiting in self._load_waiters:
+                self._load_waiters.remove(waiting)
+            return loaded
+        return waiting.addCallback(settled)
+
+    def _now_loaded(self) -> None:
+        self.loaded = True
+        waiters, self._load_waiters = self._load_waiters, []
+        for waiting in waiters:
+            if not waiting.called:
+                waiting.callback(True)
 
     def unlearn(self, msg, words: str) -> Any:
         if not is_admin(msg):
@@ -330,7 +369,7 @@ class Brain:
                 return
             if host is not self.host:
                 return  # the learner was lost meanwhile: the next flush loads the new model
-            self.loaded = True
+            self._now_loaded()
             if bad:
                 log.warn("brain: skipped {bad} malformed stored entries", bad=bad)
             log.info("brain: loaded {shards} shards, {count} trigrams", shards=read, count=size)

@@ -27,10 +27,11 @@ L{RELOAD_SECONDS} so other processes' teaching shows up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
@@ -169,13 +170,35 @@ class Education:
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
         self.pattern: Phrases | None = None
-        #: Unprompted replies (taught phrases, factoid recall): the original's limits.
+        #: Unprompted replies to taught phrases: the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
+        #: Unprompted factoid recalls ('coffee?' not addressed to the bot): the same
+        #: limits, apart, so a recall does not use up a person's taught-reply window.
+        self.recalls = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Factoids set per person.
         self.writes = Limits(bot.clock, person=(10, 600))
         self._changes = 0
         self._loaded_at: float | None = None
         self._loading = False
+        #: The first load from the store finished (or failed): until then,
+        #: commands that read or change factoids wait (L{ready}).
+        self.loaded = False
+        self._waiting: list[Deferred] = []
+
+    def ready(self) -> Deferred:
+        """Fires once the first load from the store has finished (or failed)."""
+        if self.loaded:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._waiting.append(d)
+        return d
+
+    def _first_load_done(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
 
     # loading
 
@@ -200,6 +223,7 @@ class Education:
         def loaded(result):
             self._loading = False
             if self._changes != changes:
+                self._first_load_done()
                 return  # changed here meanwhile: load again, to see both
             self._loaded_at = self.bot.clock.seconds()
             taught, factoids = (
@@ -209,11 +233,13 @@ class Education:
             if taught != self.taught:
                 self.taught = taught
                 self._compile()
+            self._first_load_done()
 
         def failed(failure):
             self._loading = False
             self._loaded_at = self.bot.clock.seconds()
             log.failure("education could not load from the store", failure)
+            self._first_load_done()
 
         d.addCallbacks(loaded, failed)
 
@@ -223,12 +249,14 @@ class Education:
     # changes
 
     async def teach(self, phrase: str, entry: dict) -> None:
+        await self.ready()  # (a change before the first load would be lost by it)
         self._changes += 1
         self.taught[phrase] = entry
         self._compile()
         await self.bot.store.hset(TAUGHT_KEY, phrase, entry)
 
     async def unteach(self, phrase: str) -> bool:
+        await self.ready()  # (a change before the first load would be lost by it)
         self._changes += 1
         known = self.taught.pop(phrase, None) is not None
         self._compile()
@@ -236,11 +264,13 @@ class Education:
         return known or bool(removed)
 
     async def set_factoid(self, key: str, entry: dict) -> None:
+        await self.ready()  # (a change before the first load would be lost by it)
         self._changes += 1
         self.factoids[key] = entry
         await self.bot.store.hset(FACTOIDS_KEY, key, entry)
 
     async def forget_factoid(self, key: str) -> bool:
+        await self.ready()  # (a change before the first load would be lost by it)
         self._changes += 1
         known = self.factoids.pop(key, None) is not None
         removed = await self.bot.store.hdel(FACTOIDS_KEY, key)
@@ -491,6 +521,14 @@ async def forget(msg, what=None):
     return _reply("I knew nothing about %s." % (key[:MAX_PHRASE] or "that",))
 
 
+def _after_loading(education: Education, f: Callable, *args: Any) -> Deferred:
+    """C{f(*args)} once C{education} has been loaded from the store."""
+    async def later():
+        await education.ready()
+        return f(*args)
+    return Deferred.fromCoroutine(later())
+
+
 def _factoid_key(text: str) -> str:
     """The key of a factoid's subject: normalised, without end punctuation or a leading "a"/"an"."""
     key = _normal(text).rstrip("?!. ")
@@ -511,6 +549,8 @@ def _what_i_know(msg, what: str | None):
         return _NOT_RUNNING
     if what is None:
         return None
+    if not education.loaded:  # right after start: answer once the store was read
+        return _after_loading(education, _what_i_know, msg, what)
     key = _factoid_key(what)
     if not key or len(key) > MAX_PHRASE:
         return _reply("I know nothing about that.")
@@ -640,6 +680,7 @@ async def _set_factoid(msg, key, value):
     education = _education(msg)
     if education is None:
         return _NOT_RUNNING
+    await education.ready()  # what is known decides the answer: not before the store was read
     value = one_line(value)
     if value.endswith(".") and not value.endswith(".."):
         value = value[:-1].rstrip()  # the statement's full stop, not part of the fact
@@ -688,6 +729,8 @@ def _match_recall(msg) -> dict | None:
     education = _education(msg)
     if education is None:
         return None
+    if not education.loaded:  # right after start: decide once the store was read
+        return {"key": None, "entry": None, "education": education, "pending": True}
     key = _factoid_key(content)
     entry = education.factoids.get(key)
     if entry is not None and content.endswith("?"):
@@ -706,9 +749,14 @@ def _match_recall(msg) -> dict | None:
     return {"key": asked_about, "entry": None, "education": education}
 
 
-def _recall(msg, key, entry, education):
+def _recall(msg, key, entry, education, pending=False):
     """Recalls a factoid: '<thing>?'."""
-    if not msg.fields.get("direct") and not education.limits.allow(
+    if pending:
+        def again():
+            found = _match_recall(msg)
+            return None if found is None or found.get("pending") else _recall(msg, **found)
+        return _after_loading(education, again)
+    if not msg.fields.get("direct") and not education.recalls.allow(
             person_key(msg), (msg.fields["network"], msg.fields["channel"])):
         return None
     if entry is None:

@@ -19,11 +19,16 @@ from zope.interface import implementer
 
 from pubbot.api import IHandler
 from pubbot.api import secret as configured_secret
+from pubbot.vcs import events
 from pubbot.vcs.github import GitHubHook, PayloadError
 
 log = Logger()
 
 PATH = "hooks/github"
+#: The events announced from their payload alone.
+PARSERS = {"pull_request": events.pull_request, "issues": events.issues, "release": events.release}
+#: How long a workflow's last conclusion is remembered (seconds): 90 days.
+WORKFLOW_MEMORY = 90 * 86400
 #: Commits announced per push (the original's four); published per push.
 ANNOUNCED = 4
 PUBLISHED = 100
@@ -129,7 +134,8 @@ class Vcs:
     """Offers the webhook resource at start; announces and publishes what it receives."""
 
     name = "vcs"
-    description = "Announces pushes to GitHub repositories (webhook at /hooks/github)."
+    description = ("Announces GitHub pushes, pull requests, issues, releases and broken or fixed "
+                   "workflows (webhook at /hooks/github).")
     triggers = ()
     subscriptions = ()
 
@@ -159,12 +165,40 @@ class Vcs:
         bot = self.bot
         if bot is None:
             return "not running"
-        if event != "push":
+        settings = bot.settings.vcs
+        if event not in settings.events:
             log.info("vcs: ignored a {event} event (delivery {delivery})", event=event, delivery=delivery)
             return "ignored %s" % (event,)
-        push = parse_push(payload)
+        if event == "push":
+            return self.on_push(parse_push(payload), delivery)
+        if event == "workflow_run":
+            return self.on_workflow_run(payload, delivery)
+        parse = PARSERS.get(event)
+        announcement = parse(payload) if parse is not None else None
+        if announcement is None:
+            return "nothing to announce in this %s event" % (event,)
+        self.announce(announcement, delivery)
+        return "announced %s" % (event,)
+
+    def channels(self, repository: str) -> tuple:
+        settings = self.bot.settings.vcs
+        return events.channels_for(repository, settings.routes, settings.announce)
+
+    def announce(self, announcement: events.Announcement, delivery: str) -> None:
+        bot = self.bot
+        if bot is None:
+            return
+        channels = self.channels(announcement.repository)
+        if channels:
+            bot.announce(channels, announcement.line, "say")
+        bot.publish("vcs." + announcement.kind, repository=announcement.repository, **announcement.fields)
+        log.info("vcs: {kind} in {repository} announced (delivery {delivery})", kind=announcement.kind,
+                 repository=announcement.repository, delivery=delivery)
+
+    def on_push(self, push: Push, delivery: str) -> str:
+        bot = self.bot
         lines = announcements(push)
-        channels = bot.settings.vcs.announce
+        channels = self.channels(push.repository)
         if lines and channels:
             bot.announce(channels, "\n".join(lines), "say")
         for commit in push.commits:
@@ -176,6 +210,26 @@ class Vcs:
                  repository=push.repository, branch=push.branch, count=len(push.commits),
                  delivery=delivery)
         return "announced %d of %d commits" % (len(lines), len(push.commits))
+
+    def on_workflow_run(self, payload: dict, delivery: str) -> str:
+        """A completed run is compared with the last one of its workflow and branch (kept in the store)."""
+        events.workflow_run(payload, None)  # a malformed payload is refused (400) now, not later
+        key = events.workflow_key(payload)
+        conclusion = events.conclusion_of(payload)
+        if key is None or conclusion is None or payload.get("action") != "completed":
+            return "nothing to announce in this workflow_run event"
+        store = self.bot.store
+
+        def compared(previous: str | None) -> Any:
+            announcement = events.workflow_run(payload, previous)
+            if announcement is not None:
+                self.announce(announcement, delivery)
+            return store.set(key, conclusion, WORKFLOW_MEMORY)
+
+        d = store.get(key)
+        d.addCallback(compared)
+        d.addErrback(lambda f: log.failure("vcs: workflow run {delivery} not compared", f, delivery=delivery))
+        return "workflow run %s" % (conclusion,)
 
 
 vcs = Vcs()

@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ..core.interfaces import IClosable, IStore
+from ..core.interfaces import ICheckedStore, IClosable, IStore
 from . import decode, encode, wrong_type
 
 log = Logger()
@@ -37,7 +37,7 @@ BATCH = 1000
 CACHE_KIB = 256
 
 
-@implementer(IStore, IClosable)
+@implementer(IStore, IClosable, ICheckedStore)
 class SQLiteStore:
     """
     Every call runs in one dedicated thread, so a slow disk never blocks the
@@ -152,6 +152,23 @@ class SQLiteStore:
                 d.errback(value)
             else:
                 d.callback(value)
+
+    def check(self) -> Deferred:
+        """
+        Can the file be read? Opens it (in the store thread) and runs
+        SQLite's C{quick_check}; fires with None, or fails with what is wrong.
+        """
+        def do(db, now):
+            rows = db.execute("PRAGMA quick_check(5)").fetchall()
+            problems = [row[0] for row in rows if row[0] != "ok"]
+            if problems:
+                raise sqlite3.DatabaseError("; ".join(str(p) for p in problems)[:300])
+            db.execute("SELECT count(*) FROM keys").fetchone()
+        return self._run(do)
+
+    @property
+    def where(self) -> str:
+        return "SQLite file %s" % (self._path,)
 
     # helpers run in the store thread
 

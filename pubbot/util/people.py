@@ -60,7 +60,12 @@ def is_admin(msg, admins: Iterable[str] | None = None) -> bool:
     is never looked at; a mask's C{nick!} part, if given, is ignored. An
     entry is for the C{[irc]} network (and the console) unless it starts
     C{NAME:}, for the C{[networks.NAME]} network only.
+
+    In the console room (protocol C{console}) the one person there is
+    whoever runs the bot on this terminal: an admin.
     """
+    if msg.fields.get("protocol") == "console":
+        return True
     if admins is None:
         admins = msg.bot.settings.plugins.admins if msg.bot is not None else ()
     account = (msg.fields.get("account") or "").lower()

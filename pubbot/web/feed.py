@@ -21,6 +21,9 @@ from .sse import EventHub
 MAX_TEXT = 1000
 #: Most fields shown for a non-chat bus message.
 MAX_FIELDS = 12
+#: Most channels counted apart in lines_by_channel; the rest count as OTHER_CHANNELS.
+MAX_CHANNELS = 200
+OTHER_CHANNELS = ("", "other")
 
 _SCALARS = (str, int, float, bool, type(None))
 _topic_of = attrgetter("topic")
@@ -92,6 +95,8 @@ class LiveFeed:
         self.show_private = show_private
         self.lines_in: dict[str, int] = {}
         self.lines_out: dict[str, int] = {}
+        #: Public chat lines in by (network, channel) (at most MAX_CHANNELS keys; then OTHER).
+        self.lines_by_channel: dict[tuple, int] = {}
         self.attached = False
 
     def attach(self) -> None:
@@ -128,6 +133,7 @@ class LiveFeed:
             else:
                 for network, count in Counter(networks).items():
                     lines_in[network] = lines_in.get(network, 0) + count
+            self._count_channels(messages)
             if not self.show_private:
                 messages = list(filter(_public, messages))
                 if not messages:
@@ -135,6 +141,17 @@ class LiveFeed:
             self.hub.publish_many("chat", messages, format_chat)
         else:
             self.hub.publish_many("bus", messages, format_message)
+
+    def _count_channels(self, messages: list) -> None:
+        counts = self.lines_by_channel
+        for message in messages:
+            fields = message.fields
+            if fields.get("private"):
+                continue
+            key = (fields.get("network"), fields.get("channel"))
+            if key not in counts and len(counts) >= MAX_CHANNELS:
+                key = OTHER_CHANNELS
+            counts[key] = counts.get(key, 0) + 1
 
     def on_message(self, message) -> None:
         """One published message."""

@@ -79,6 +79,21 @@ class StatusResource(Resource):
         return json.dumps(body, ensure_ascii=True, default=str, allow_nan=False).encode("ascii")
 
 
+class HistoryResource(Resource):
+    """C{/history}: the charts' samples (L{pubbot.web.history.History.columns}) as JSON."""
+
+    isLeaf = True
+
+    def __init__(self, history):
+        super().__init__()
+        self.history = history
+
+    def render_GET(self, request) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(self.history.columns(), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
 class StaticFiles(File):
     """The static directory, without directory listings or index pages."""
 
@@ -167,8 +182,8 @@ class DashboardRoot(Resource):
         return True
 
 
-def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth) -> DashboardRoot:
-    """The whole tree, with the plugins' C{bot.web_resources} mounted."""
+def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth, history=None) -> DashboardRoot:
+    """The whole tree, with the plugins' C{bot.web_resources} mounted (and C{/history} when given)."""
     from .metrics import MetricsResource
 
     root = DashboardRoot(auth)
@@ -178,6 +193,8 @@ def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth) -> Dashboard
     root.add(b"", IndexResource(html))
     root.add(b"static", StaticFiles(directory), open=True)  # the login page needs the CSS
     root.add(b"status", StatusResource(bot, feed, auth))
+    if history is not None:
+        root.add(b"history", HistoryResource(history))
     root.add(b"events", EventsResource(hub))
     root.add(b"metrics", MetricsResource(registry))
     root.add(b"logout", LogoutResource(auth))

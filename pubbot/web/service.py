@@ -17,6 +17,7 @@ from twisted.web.server import Site
 
 from .auth import TokenAuth, is_loopback
 from .feed import LiveFeed
+from .history import History
 from .limits import LimitedSite
 from .metrics import make_registry
 from .resources import DashboardRoot, build_root
@@ -63,7 +64,7 @@ class WebService(Service):
     name = "web"  # type: ignore[assignment]
 
     def __init__(self, bot, reactor, endpoint: str | None = None, token: str | None = None,
-                 hub: EventHub | None = None):
+                 hub: EventHub | None = None, history_interval: float = 10.0):
         settings = bot.settings.web
         self.bot = bot
         self.reactor = reactor
@@ -76,6 +77,7 @@ class WebService(Service):
         self.feed = LiveFeed(bot, self.hub, settings.show_private)
         self.auth = TokenAuth(self.token, reactor)
         self.registry = make_registry(bot, self.feed)
+        self.history = History(bot, self.feed, reactor, history_interval)
         self.root: DashboardRoot | None = None
         self.site: Site | None = None
         self.port = None
@@ -87,7 +89,8 @@ class WebService(Service):
         if self.listening.called:
             self.listening = Deferred()
         self.feed.attach()
-        self.root = build_root(self.bot, self.hub, self.feed, self.registry, self.auth)
+        self.history.start()
+        self.root = build_root(self.bot, self.hub, self.feed, self.registry, self.auth, self.history)
         self.site = QuietSite(self.root, reactor=self.reactor)
         self.site.displayTracebacks = False
         try:
@@ -115,6 +118,7 @@ class WebService(Service):
 
     def stopService(self):
         super().stopService()
+        self.history.stop()
         self.feed.detach()
         self.hub.close()
         if self.port is not None:

@@ -15,7 +15,7 @@ from twisted.application.service import IService
 from twisted.logger import Logger
 
 from ..core.dispatch import LATENCY_BUCKETS
-from ..core.interfaces import IChatStatus
+from ..core.interfaces import IChannelSummary, IChatStatus
 
 log = Logger()
 
@@ -60,8 +60,54 @@ def _member(entry: Any) -> dict:
     return {"nick": str(entry)}
 
 
+#: /status is bounded however big the rosters: at most this many connections,
+#: channels a connection and members a channel are listed, with counts of the rest.
+MAX_CONNECTIONS = 20
+MAX_CHANNELS = 50
+MAX_MEMBERS = 100
+
+
+def bounded_channels(service: Any) -> dict:
+    """
+    A connection's channels, bounded: C{channels} {name: [at most
+    L{MAX_MEMBERS} entries]} for at most L{MAX_CHANNELS} channels,
+    C{channel_count}, C{channels_omitted}, C{members} {name: how many are
+    in it} and C{members_omitted} (entries left out, all channels shown).
+    A service with L{IChannelSummary} (IRC) builds only what is shown;
+    others' full lists are cut.
+    """
+    summary = None
+    summarise = IChannelSummary(service, None)
+    if summarise is not None:
+        try:
+            summary = summarise.channel_summary(MAX_CHANNELS, MAX_MEMBERS)
+        except Exception:
+            log.failure("status: channel summary of {service!r} failed", service=service)
+            summary = None
+    if isinstance(summary, dict) and isinstance(summary.get("channels"), dict):
+        count = summary.get("count")
+        shown_channels = {str(name): (counted, [_member(m) for m in list(entries or ())[:MAX_MEMBERS]])
+                          for name, (counted, entries) in list(summary["channels"].items())[:MAX_CHANNELS]}
+        total = count if isinstance(count, int) else len(shown_channels)
+    else:
+        everything = channels(service)
+        total = len(everything)
+        shown_channels = {name: (len(members), members[:MAX_MEMBERS])
+                          for name, members in list(everything.items())[:MAX_CHANNELS]}
+    members = {name: counted for name, (counted, _) in shown_channels.items()}
+    listed = {name: entries for name, (_, entries) in shown_channels.items()}
+    return {
+        "channels": listed,
+        "channel_count": total,
+        "channels_omitted": max(0, total - len(listed)),
+        "members": members,
+        "members_omitted": sum(max(0, members[name] - len(listed[name])) for name in listed),
+    }
+
+
 def channels(service: Any) -> dict:
-    """{channel: [roster entry dicts]} for a chat service (empty without L{IChatStatus})."""
+    """{channel: [roster entry dicts]} for a chat service (everything: see L{bounded_channels});
+    empty without L{IChatStatus}."""
     status = IChatStatus(service, None)
     listed = reported(status.channels) if status is not None else None
     if isinstance(listed, dict):
@@ -87,10 +133,12 @@ def connection(network: str, service: Any) -> dict:
     status = IChatStatus(service, None)
     if status is None:
         running = service.running if IService.providedBy(service) else True
-        return {"network": network, "protocol": _plain(service.protocol), "server_network": None,
-                "connected": bool(running), "nick": _plain(service.nick), "lag": None, "lines_in": None,
-                "lines_out": None, "reconnects": None, "throttle_depth": None, "channels": {}}
-    return {
+        state = {"network": network, "protocol": _plain(service.protocol), "server_network": None,
+                 "connected": bool(running), "nick": _plain(service.nick), "lag": None, "lines_in": None,
+                 "lines_out": None, "reconnects": None, "throttle_depth": None}
+        state.update(bounded_channels(service))
+        return state
+    state = {
         "network": network,
         "protocol": _plain(service.protocol),
         "server_network": _plain(status.server_network),
@@ -101,8 +149,9 @@ def connection(network: str, service: Any) -> dict:
         "lines_out": _number(status.lines_out),
         "reconnects": _number(status.reconnects),
         "throttle_depth": _number(reported(status.throttle_depth)),
-        "channels": channels(service),
     }
+    state.update(bounded_channels(service))
+    return state
 
 
 def latency_quantile(buckets: list, q: float) -> float | None:
@@ -157,12 +206,15 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "process_id": bot.process_id,
         "time": bot.clock.seconds(),
         "uptime": bot.uptime(),
-        "connections": [connection(network, s) for network, s in list(bot.chat_services.items())],
+        "connections": [connection(network, s)
+                        for network, s in list(bot.chat_services.items())[:MAX_CONNECTIONS]],
+        "connections_omitted": max(0, len(bot.chat_services) - MAX_CONNECTIONS),
         "music": _plain(music) if music else None,
         "music_configured": bool(bot.settings.music.source),
         "cluster": _plain(cluster) if isinstance(cluster, dict) else None,
         "owner": _plain(cluster.get("owner")) if isinstance(cluster, dict) else bot.process_id,
         "brain": _plain(brain) if isinstance(brain, dict) else None,
+        "store": _plain(bot.state.get("store")) if isinstance(bot.state.get("store"), dict) else None,
         "plugins": plugins(bot),
         "topics": dict(bot.dispatcher.topic_counts),
         "feed": feed_state,

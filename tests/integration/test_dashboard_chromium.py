@@ -84,7 +84,7 @@ class DashboardChromiumTests(TestCase):
         return bot
 
     async def start(self, bot):
-        service = WebService(bot, reactor)
+        service = WebService(bot, reactor, history_interval=0.5)
         service.startService()
         self.addCleanup(service.stopService)
         self.assertIsNotNone(await service.listening)
@@ -165,7 +165,22 @@ class DashboardChromiumTests(TestCase):
             self.assertTrue(await deferToThread(driver.execute_script, """return (
                 document.getElementById('feed').getBoundingClientRect().top < window.innerHeight) &&
                 !document.getElementById('music-card').hidden"""))
+            # the charts: drawn by the shipped uPlot from /history, one canvas each
+            await bot.chat_line("irc", "#pubbot", "alice", "hello again")
+            drawn = ("document.querySelector('#chart-lines:not([hidden]) canvas') && "
+                     "document.querySelector('#chart-calls:not([hidden]) canvas')")
+            await self.wait_for(driver, drawn, timeout=5.0)
+            titles = await deferToThread(driver.execute_script, """return Array.from(
+                document.querySelectorAll('#charts .chart:not([hidden]) h3')).map(h => h.textContent)""")
+            self.assertIn("Chat lines a minute, by channel", titles)
+            self.assertIn("Handler calls a minute, by plugin", titles)
             await self.screenshot(driver, "dashboard.png")
+            # readable on a phone: nothing wider than the screen
+            await deferToThread(driver.set_window_size, 390, 844)
+            await deferLater(reactor, 1.0, lambda: None)
+            fits = "return document.documentElement.scrollWidth <= window.innerWidth"
+            self.assertTrue(await deferToThread(driver.execute_script, fits))
+            await self.screenshot(driver, "dashboard-phone.png")
             await bot.stop()
         return Deferred.fromCoroutine(run())
 

@@ -60,6 +60,11 @@
     if (!state.connections.length) body.appendChild(row([el("span", "no chat connection", "muted")]));
     $("owner").textContent = state.owner || "";
     const cluster = state.cluster;
+    const store = $("store");
+    const broken = state.store && state.store.ok === false;
+    store.hidden = !broken;
+    store.textContent = broken ? "The store (" + state.store.where + ") cannot be read: " + state.store.error +
+      ". Factoids, karma, seen and the brain are not kept until it is fixed." : "";
     $("cluster").textContent = cluster
       ? " · " + num(cluster.workers) + " workers · bus lag " + num(cluster.bus_lag, 3) + " s" : "";
   }
@@ -81,7 +86,8 @@
     box.replaceChildren();
     for (const c of state.connections) {
       for (const [name, members] of Object.entries(c.channels || {})) {
-        box.appendChild(el("h3", name + " (" + members.length + ")" +
+        const total = (c.members && c.members[name] !== undefined) ? c.members[name] : members.length;
+        box.appendChild(el("h3", name + " (" + total + ")" +
           (state.connections.length > 1 ? " · " + c.network : "")));
         const list = el("ul");
         for (const m of members) {
@@ -91,8 +97,15 @@
           if (m.away) item.className = "muted";
           list.appendChild(item);
         }
+        if (total > members.length) list.appendChild(el("li", "… " + (total - members.length) + " more", "muted"));
         box.appendChild(list);
       }
+      if (c.channels_omitted) {
+        box.appendChild(el("p", "… and " + c.channels_omitted + " more channels", "muted"));
+      }
+    }
+    if (state.connections_omitted) {
+      box.appendChild(el("p", "… and " + state.connections_omitted + " more connections", "muted"));
     }
     if (!box.children.length) box.appendChild(el("p", "no channels", "muted"));
   }

@@ -1,0 +1,144 @@
+"""
+Feeds (RSS, Atom) announced in channels: C{!feed add <url> [#chan ...]
+[every <N>m] [only <regex>]}, C{!feed del <url|id>}, C{!feed list}
+(admins). Each entry is announced once (see L{pubbot.feeds.poller}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorThreads
+from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from pubbot.api import IHandler, command
+from pubbot.feeds.parse import checked_url, feed_fetcher
+from pubbot.feeds.poller import DEFAULT_INTERVAL, MIN_INTERVAL, Feed, FeedPoller
+from pubbot.util import patterns
+from pubbot.util.text import clean_text
+
+log = Logger()
+
+#: !feed add's words after the URL: channels, "every 30m", "only <regex>".
+_ADD = patterns.linear(r"(?P<url>\S+)(?P<channels>(?:\s+[#&]\S+)*)(?:\s+every\s+(?P<minutes>\d{1,5})m)?"
+                       r"(?:\s+only\s+(?P<only>.+))?")
+
+
+def _in_thread(reactor: Any):
+    """Run a function in the reactor's thread pool (parsing: CPU work on a stranger's bytes)."""
+    from twisted.internet.threads import deferToThreadPool
+
+    def run(f, *args) -> Deferred:
+        return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+    return run
+
+
+def _at_once(f, *args) -> Deferred:
+    return succeed(f(*args))
+
+
+@implementer(IPlugin, IHandler)
+class Feeds:
+    """Owns the poller of the bot it runs in; the commands below reach it through L{poller_of}."""
+
+    name = "feeds"
+    description = "Announces new entries of RSS and Atom feeds (admins add them with !feed)."
+    triggers = ()
+    subscriptions = ()
+
+    def __init__(self, reactor: Any = None, resolver: Any = None, tls_policy: Any = None):
+        self._reactor = reactor
+        self._resolver = resolver
+        self._tls_policy = tls_policy
+        self.poller: FeedPoller | None = None
+
+    def start(self, bot) -> None:
+        reactor = self._reactor if self._reactor is not None else bot.clock
+        allow = bot.settings.links.allow  # the link fetcher's policy: the same private-address rules
+        fetcher = feed_fetcher(reactor, allow, self._resolver, self._tls_policy)
+        run = _in_thread(reactor) if IReactorThreads.providedBy(reactor) else _at_once
+        self.poller = FeedPoller(bot, fetcher, run)
+        _POLLERS[bot] = self.poller
+        self.poller.start()
+
+    def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+            if _POLLERS.get(self.poller.bot) is self.poller:
+                del _POLLERS[self.poller.bot]
+        self.poller = None
+
+    def handle(self, msg) -> None:
+        return None
+
+
+feeds = Feeds()
+#: The running poller of each bot (the commands' way to it).
+_POLLERS: WeakKeyDictionary[Any, FeedPoller] = WeakKeyDictionary()
+
+
+def poller_of(msg) -> FeedPoller | None:
+    return _POLLERS.get(msg.bot) if msg.bot is not None else None
+
+
+_OFF = "Feeds are switched off here."
+
+
+@command("feed add", args=r"(?P<rest>\S.*)", usage="<url> [#chan ...] [every <N>m] [only <regex>]",
+         admin=True, description="Admins: follow a feed in channels (default: here).")
+def feed_add(msg, rest=None):
+    poller = poller_of(msg)
+    if poller is None:
+        return _OFF
+    found = _ADD.fullmatch(rest or "")
+    if found is None:
+        return "Say: !feed add <url> [#chan ...] [every <N>m] [only <regex>]"
+    try:
+        url = checked_url(found.group("url"))
+    except ValueError as e:
+        return "I can't follow that: %s" % (clean_text(str(e), 120),)
+    channels = found.group("channels").split() or ([msg.channel] if not msg.private else [])
+    if not channels:
+        return "Which channel? Say: !feed add <url> #chan"
+    minutes = found.group("minutes")
+    interval = int(minutes) * 60 if minutes else DEFAULT_INTERVAL
+    if interval < MIN_INTERVAL:
+        return "Every %d minutes at most often, please." % (MIN_INTERVAL // 60,)
+    only = (found.group("only") or "").strip()
+    try:
+        feed = Feed(url, [(msg.network, c) for c in channels], interval, only, msg.source,
+                    msg.bot.clock.seconds())
+    except (patterns.Unsupported, ValueError) as e:
+        return "That filter won't do: %s" % (clean_text(str(e), 120),)
+    return Deferred.fromCoroutine(poller.add(feed))
+
+
+@command("feed del", args=r"(?P<what>\S+)", usage="<url|id>", admin=True,
+         description="Admins: stop following a feed.")
+def feed_del(msg, what=None):
+    poller = poller_of(msg)
+    if poller is None:
+        return _OFF
+    if not what:
+        return "Say: !feed del <url or id> (see !feed list)"
+    return Deferred.fromCoroutine(poller.remove(what))
+
+
+@command("feed list", admin=True, description="Admins: the feeds I follow.")
+def feed_list(msg):
+    poller = poller_of(msg)
+    if poller is None:
+        return _OFF
+
+    async def listed() -> Any:
+        followed = await poller.feeds()
+        if not followed:
+            return "I follow no feeds; add one with !feed add <url>."
+        return {"content": ["%s %s -> %s every %dm%s" % (
+            f.id, f.url, " ".join(c for _, c in f.places), f.interval // 60,
+            " only /%s/" % (f.filter,) if f.filter else "") for f in followed]}
+    return Deferred.fromCoroutine(listed())

@@ -1,0 +1,173 @@
+"""Feeds: parsing bounded, each entry announced once (across processes and restarts), admins only."""
+
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.resource import Resource
+from zope.interface.verify import verifyObject
+
+from pubbot.api import IHandler
+from pubbot.feeds.parse import MAX_ENTRIES, FeedError, entries
+from pubbot.feeds.poller import Feed, FeedPoller
+from pubbot.plugins import feeds as feeds_module
+from pubbot.plugins.feeds import Feeds, feed_add, feed_del, feed_list
+from pubbot.store.memory import MemoryStore
+from pubbot.testing import Harness
+
+from .support.linkserver import WebServer, async_test
+
+
+def rss(*items, title="News"):
+    body = "".join("<item><title>%s</title><link>http://example.org/%s</link><guid>%s</guid></item>"
+                   % (t, i, i) for i, t in items)
+    return ('<?xml version="1.0"?><rss version="2.0"><channel><title>%s</title>%s</channel></rss>'
+            % (title, body)).encode("utf-8")
+
+
+ATOM = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
+<entry><title>Atom one</title><id>tag:a,1</id><link href="https://a.example/1"/></entry></feed>"""
+RDF = b"""<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>R</title></channel>
+<item rdf:about="http://r.example/1"><title>RDF one</title><link>http://r.example/1</link></item></rdf:RDF>"""
+
+
+class ParseTests(SynchronousTestCase):
+    def test_rss_atom_and_rdf(self):
+        self.assertEqual([(e.title, e.link) for e in entries(rss(("1", "First"), ("2", "Second")))],
+                         [("First", "http://example.org/1"), ("Second", "http://example.org/2")])
+        self.assertEqual([(e.title, e.link) for e in entries(ATOM)], [("Atom one", "https://a.example/1")])
+        self.assertEqual([(e.title, e.link) for e in entries(RDF)], [("RDF one", "http://r.example/1")])
+
+    def test_ids_are_stable_and_texts_one_line(self):
+        (entry,) = entries(rss(("1", "evil&#13;&#10;QUIT :bye\x03" + "x" * 500)))
+        self.assertEqual(entry, entries(rss(("1", "evil&#13;&#10;QUIT :bye\x03" + "x" * 500)))[0])
+        self.assertNotIn("\r", entry.title)
+        self.assertNotIn("\n", entry.title)
+        self.assertLessEqual(len(entry.title), 200)
+
+    def test_hostile_documents(self):
+        laughs = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                  b"<rss><channel><item><title>&b;</title></item></channel></rss>")
+        with self.assertRaises(FeedError):
+            entries(laughs)
+        with self.assertRaises(FeedError):
+            entries(b"<html><body>not a feed</body></html>\x00\xff")
+        many = entries(rss(*[(str(i), "t%d" % i) for i in range(MAX_ENTRIES * 3)]))
+        self.assertEqual(len(many), MAX_ENTRIES)
+        links = entries(b'<rss><channel><item><title>x</title><link>javascript:alert(1)</link>'
+                        b'<guid>g</guid></item></channel></rss>')
+        self.assertEqual(links[0].link, "")
+
+
+class FeedResource(Resource):
+    isLeaf = True
+
+    def __init__(self):
+        super().__init__()
+        self.body = rss(("1", "First"))
+        self.kind = b"application/rss+xml"
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", self.kind)
+        return self.body
+
+
+class PollingTests(TestCase):
+    """Against a real local web server; two bots on one store stand for two processes."""
+
+    def setUp(self):
+        self.feed = FeedResource()
+        root = Resource()
+        root.putChild(b"feed.xml", self.feed)
+        self.server = WebServer(reactor, root=root)
+        self.addCleanup(self.server.stop)
+        self.store = MemoryStore(reactor)
+
+    def bot(self, allow=("127.0.0.1",)):
+        plugin = Feeds(reactor=reactor)
+        h = Harness(plugin, feed_add, feed_del, feed_list, store=self.store,
+                    config={"links": {"allow": list(allow)}, "plugins": {"admins": ["root"]}})
+        self.addCleanup(plugin.stop)
+        return h, plugin.poller
+
+    @async_test
+    async def test_each_entry_once_across_processes_and_restarts(self):
+        one, poller = self.bot()
+        two, other = self.bot()
+        url = self.server.url("/feed.xml")
+        self.assertIn("OK, following", (await one.say("!feed add %s #news every 10m" % (url,),
+                                                      account="root")).lines[0])
+        (feed,) = await poller.feeds()
+        self.assertEqual((feed.places, feed.interval), ([("irc", "#news")], 600.0))
+        self.assertEqual(await poller.poll(feed), 0)  # the first poll records what is there
+        self.feed.body = rss(("3", "Third"), ("2", "Second"), ("1", "First"))  # newest first, as feeds list
+        results = [await poller.poll(feed), await other.poll(feed)]
+        self.assertEqual(sorted(results), [0, 2])
+        said = [text for _, text, _ in one.sent + two.sent if "example.org" in text]
+        self.assertEqual(said, ["Second http://example.org/2\nThird http://example.org/3"])
+        restarted, again = self.bot()
+        self.assertEqual(await again.poll(feed), 0)
+
+    @async_test
+    async def test_a_filter_and_the_list(self):
+        h, poller = self.bot()
+        url = self.server.url("/feed.xml")
+        await h.say("!feed add %s only release" % (url,), account="root", channel="#dev")
+        (feed,) = await poller.feeds()
+        await poller.poll(feed)
+        self.feed.body = rss(("1", "First"), ("2", "Release 2.0"), ("3", "chatter"))
+        self.assertEqual(await poller.poll(feed), 1)
+        listed = (await h.say("!feed list", account="root")).lines
+        self.assertEqual(listed, ("%s %s -> #dev every 15m only /release/" % (feed.id, url),))
+        removed = await h.say("!feed del %s" % (feed.id,), account="root")
+        self.assertIn("no longer following", removed.lines[0])
+        self.assertEqual(await poller.feeds(), [])
+
+    @async_test
+    async def test_admins_only_and_bad_input(self):
+        h, poller = self.bot()
+        self.assertIn("only admins", (await h.say("!feed add http://example.org/x", source="eve")).lines[0])
+        self.assertIn("can't follow", (await h.say("!feed add ftp://x/y", account="root")).lines[0])
+        self.assertIn("at most often", (await h.say("!feed add http://a.example/ every 1m",
+                                                    account="root")).lines[0])
+        self.assertIn("won't do", (await h.say("!feed add http://a.example/ only (?<=x)y",
+                                               account="root")).lines[0])
+        self.assertEqual(await poller.feeds(), [])
+
+    @async_test
+    async def test_private_addresses_and_broken_feeds_are_logged_not_fatal(self):
+        h, poller = self.bot(allow=())
+        url = self.server.url("/feed.xml")
+        feed = Feed(url, [("irc", "#news")])
+        self.assertEqual(await poller.poll(feed), 0)  # loopback refused by the fetcher's policy
+        self.assertEqual(poller.failures[feed.id], 1)
+        self.assertEqual(self.server.site.connections, {})
+        h2, allowed = self.bot()
+        self.feed.body = b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'a'>]><rss/>"
+        self.assertEqual(await allowed.poll(feed), 0)
+        self.assertEqual(allowed.failures[feed.id], 1)
+
+    @async_test
+    async def test_due_feeds_are_polled_by_the_tick_a_few_at_a_time(self):
+        h, poller = self.bot()
+        url = self.server.url("/feed.xml")
+        await h.say("!feed add %s #news every 5m" % (url,), account="root")
+        await poller.tick()
+        self.assertEqual(len(poller.running), 1)
+        while poller.running:
+            await deferLater(reactor, 0.01, lambda: None)
+        (feed,) = await poller.feeds()
+        seen = await self.store.smembers("feeds:seen:" + feed.id)
+        self.assertEqual(seen, {e.id for e in entries(self.feed.body)})
+        self.assertEqual(poller.next_at[feed.id], h.clock.seconds() + 300)
+        await poller.tick()  # not due again yet
+        self.assertEqual(poller.running, set())
+        h.clock.advance(300)
+        await poller.tick()
+        self.assertEqual(poller.running, {feed.id})
+
+    def test_interfaces(self):
+        self.assertTrue(verifyObject(IHandler, feeds_module.feeds))
+
+    def test_poller_is_a_feed_poller(self):
+        self.assertIsInstance(self.bot()[1], FeedPoller)
