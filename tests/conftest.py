@@ -33,7 +33,8 @@ def _run_in_scratch_directory(tmp_path_factory):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "integration: needs real servers from Debian packages (ngircd, mpd, redis-server, "
-        "redis-sentinel, chromium); everything under tests/integration/ has it. "
+        "redis-sentinel, chromium), or runs the real reactor in real time for long (the hostile IRC "
+        "server); everything under tests/integration/ has it. "
         "tox -e unit leaves these out (-m 'not integration').")
 
 

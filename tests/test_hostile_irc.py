@@ -7,6 +7,7 @@ is asserted here (bench/hostile_irc.py measures the stalls).
 
 from __future__ import annotations
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.logger import formatEvent
@@ -33,6 +34,10 @@ from .support.hostile_irc import (
     Script,
 )
 from .support.logs import capture_logs
+
+#: The real reactor and sockets in real time (a refused nick waits out the
+#: throttle, ~30 s): the full loop runs these, tox -e unit does not.
+pytestmark = pytest.mark.integration
 
 
 class Base(TestCase):
