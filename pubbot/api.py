@@ -1,9 +1,13 @@
 """
 The public plugin API.
 
-A plugin is a module in C{pubbot.plugins} or in a directory named by
-C{[plugins] paths}; every module-level object providing L{IHandler} is
-loaded. The decorators here turn plain functions into such objects::
+A plugin is a module in C{pubbot.plugins}, in a directory named by
+C{[plugins] paths}, or named in the entry-point group C{pubbot.plugins} of
+an installed distribution; every module-level object providing L{IHandler}
+is loaded, and every class marked with L{section} declares a config table.
+This module is the whole public surface (typed: the package ships
+C{py.typed}); the rest of pubbot is internal. The decorators here turn
+plain functions into handlers::
 
     from pubbot.api import handler, parse_chat_text
 
@@ -19,6 +23,24 @@ Patterns are Python's regex syntax, run by RE2 in time linear in the line
 (L{pubbot.util.patterns}); one RE2 cannot run (lookarounds, backreferences,
 C{\\b} without C{re.ASCII}) still works on Python's re, with a warning in
 the log. C{pubbot.testing.check_patterns(module)} checks a plugin's.
+
+A plugin's settings are a frozen dataclass of L{key}s marked with
+L{section}: the table C{[weather]} of the config file, checked when the bot
+starts (and by C{pubbot config check}), read as C{msg.bot.settings.weather}::
+
+    from dataclasses import dataclass
+    from pubbot.api import checks, command, key, section
+
+    @section("weather")
+    @dataclass(frozen=True)
+    class WeatherSettings:
+        city: str = key("London")
+        days: int = key(3, checks.positive)
+
+    @command("weather", args=r"(?P<place>\\S.*)?", usage="[place]")
+    def weather(msg, place=None):
+        "Today's weather."
+        return "%s: sunny" % (place or msg.bot.settings.weather.city,)
 """
 
 from __future__ import annotations
@@ -31,15 +53,27 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from .config.settings import secret
+from .config import checks
+from .config.registry import key, section
+from .config.settings import Settings, secret
 from .core.interfaces import IBatchHandler, IHandler, IStore
 from .core.message import ChatFields, Message, Reply
 from .util import patterns
-from .util.people import is_admin
+from .util.people import is_admin, person_key, user_host
+from .util.ratelimit import Limits, RateLimiter
+from .util.text import clean_text, fill, one_line
+from .util.timefmt import format_duration
+from .util.wording import plural, possessive, sentence
+from .version import __version__ as PUBBOT_VERSION
 
 __all__ = [
     "CHAT_LINES", "ChatFields", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message",
     "PatternHandler", "Reply", "command", "handle_each", "handler", "parse_chat_text", "secret",
+    # settings (see pubbot.config.registry)
+    "key", "section", "checks", "Settings",
+    # helpers
+    "person_key", "is_admin", "one_line", "fill", "clean_text", "format_duration", "possessive", "plural",
+    "sentence", "Limits", "RateLimiter", "patterns", "PUBBOT_VERSION", "user_host",
 ]
 
 log = Logger()

@@ -2,8 +2,11 @@
 
     pubbot --version                          print pubbot's version
     pubbot config check FILE                  validate a config, print effective settings (secrets masked)
+    pubbot init [--config FILE] --server S --nick N --channel C...   write a minimal config
     pubbot brain read [--replace] LOGFILE...  teach the brain from irssi or WeeChat logs
     pubbot brain utter TEXT...                print what the brain says to TEXT
+    pubbot store export > dump.jsonl          write everything in the store as a dump
+    pubbot store import dump.jsonl            load a dump into the store (all or nothing)
 
 The brain commands use the store of C{--config} (default: built-in
 defaults, i.e. C{pubbot.sqlite} here). Run C{brain read} while the bot is
@@ -16,9 +19,10 @@ import argparse
 import json
 import random
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from .config import settings as configmod
 from .core.interfaces import IClosable
@@ -68,12 +72,31 @@ def group(name: str):
     return register
 
 
-def _settings(path: str | None):
+def _settings(path: str | None, out=None):
+    """
+    The settings of the file at C{path}, read as twistd reads them (the same
+    code, loading the plugins); the plugins' problems twistd would log
+    (one that fails to import, a bad plugin directory) are written to
+    C{out} (stderr), one line each.
+    """
+    from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
+
     from .tap import load_settings  # the checks twistd makes, the same code
+
+    out = out or sys.stderr
+
+    def report(event) -> None:
+        if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
+            line = " ".join(formatEvent(event).split())
+            print("pubbot: warning: %s" % (line,), file=out)
+
+    globalLogPublisher.addObserver(cast(ILogObserver, report))
     try:
         return load_settings(path)
     except configmod.ConfigError as e:
         raise CommandError(str(e)) from None
+    finally:
+        globalLogPublisher.removeObserver(cast(ILogObserver, report))
 
 
 # config
@@ -90,6 +113,68 @@ def _config_group(subparsers) -> None:
 def _config_check(args) -> int:
     settings = _settings(args.file)
     print(json.dumps(configmod.effective(settings), indent=2, sort_keys=True))
+    return 0
+
+
+# init
+
+@group("init")
+def _init_group(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "init", help="write a minimal commented config",
+        description="Write a minimal config for one network, checked before it is written; an existing "
+                    "file is never overwritten. Values not given are asked for on a terminal.")
+    parser.add_argument("--config", "-c", default="pubbot.toml", help="the file to write (pubbot.toml)")
+    parser.add_argument("--server", help="irc.example.net[:port] (TLS) or an endpoint, e.g. tcp:host:6667")
+    parser.add_argument("--nick")
+    parser.add_argument("--channel", action="append", default=[], metavar="CHANNEL",
+                        help="a channel to join (repeat for more)")
+    parser.add_argument("--admin", action="append", default=[], metavar="ACCOUNT",
+                        help="an admin: account name or user@host mask (repeat for more)")
+    parser.set_defaults(run=_init)
+
+
+def _ask(question: str, interactive: bool) -> str:
+    if not interactive:
+        return ""
+    try:
+        return input(question).strip()
+    except EOFError:
+        return ""
+
+
+def _init(args) -> int:
+    import os
+    import tempfile
+
+    from .config.init import config_text
+
+    path = args.config
+    if os.path.lexists(path):
+        raise CommandError("%s exists; not overwriting it (remove it or choose another --config)" % (path,))
+    interactive = sys.stdin.isatty()
+    server = args.server or _ask("IRC server (host[:port], TLS): ", interactive)
+    nick = args.nick or _ask("Nick: ", interactive)
+    channels = args.channel or _ask("Channels (space-separated): ", interactive).split()
+    admins = args.admin or _ask("Admin accounts (space-separated, may be empty): ", interactive).split()
+    missing = [name for name, value in (("--server", server), ("--nick", nick), ("--channel", channels))
+               if not value]
+    if missing:
+        raise CommandError("init needs %s" % (", ".join(missing),))
+    text = config_text(server, nick, channels, admins)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".pubbot-init-", suffix=".toml", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        _settings(temporary)  # the checks twistd makes: a config that would not start is not written
+        try:
+            os.link(temporary, path)  # never replaces an existing file, even one made meanwhile
+        except FileExistsError:
+            raise CommandError("%s exists; not overwriting it" % (path,)) from None
+    finally:
+        os.unlink(temporary)
+    print("wrote %s; start with: twistd -n pubbot --config %s" % (path, path))
     return 0
 
 
@@ -118,9 +203,15 @@ def _brain_group(subparsers) -> None:
     utter.set_defaults(run=lambda args: _run_async(_brain_utter, args))
 
 
+def brain_settings(settings) -> Any:
+    """[brain] (its defaults when the brain plugin is disabled: then the file has no [brain])."""
+    from .plugins.brain import BrainSettings
+    return settings.sections.get("brain") or BrainSettings()
+
+
 def bot_nicks(settings, extra: Iterable[str] = ()) -> list:
     """Nicks whose lines the brain never learns: ours (on every network), [brain] ignore and C{extra}."""
-    nicks = [*settings.brain.ignore, *extra]
+    nicks = [*brain_settings(settings).ignore, *extra]
     for network in (settings.irc, *settings.networks.values()):
         nicks += [network.nick, *network.alt_nicks]
     return sorted({n.lower() for n in nicks})
@@ -154,7 +245,7 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
     from .plugins.brain import load_model, save_model
 
     out = out or sys.stdout
-    model = TrigramModel(settings.brain.max_trigrams)
+    model = TrigramModel(brain_settings(settings).max_trigrams)
     paths = list(paths)
     files = _open_logs(paths)
     try:
@@ -207,7 +298,7 @@ async def utter(store, settings, text: str, rng) -> str:
     from .brain.model import TrigramModel
     from .plugins.brain import NO_SENSE, load_model
 
-    model = TrigramModel(settings.brain.max_trigrams)
+    model = TrigramModel(brain_settings(settings).max_trigrams)
     await load_model(model, store)
     return model.reply(text, rng) or NO_SENSE
 
@@ -249,6 +340,121 @@ async def _brain_utter(reactor, args) -> int:
         print(await utter(store, settings, " ".join(args.text), random.Random(args.seed)))
     finally:
         await _close(store)
+    return 0
+
+
+# store
+
+STORE_HELP = """\
+Copy everything in a store (strings and counters, sets, hashes, with their
+expiries; the brain's shards are strings under brain:shard:) between SQLite
+and Redis: export from the store one config selects, import into the store
+another selects. Run both while the bot is stopped. Memory stays bounded:
+the store is walked a page at a time and the dump read a line at a time.
+
+The dump is JSON Lines (compact, ASCII), format version %(version)d:
+  {"format":"pubbot-store","version":%(version)d,"source":"sqlite"}
+  {"key":K,"type":"string","value":JSON}
+  {"key":K,"type":"string","value":JSON,"expires":MS}
+  {"key":K,"type":"set","members":["a","b"]}
+  {"key":K,"type":"hash","fields":{"f":JSON}}
+  {"key":K,"type":"hash","fields":{"g":JSON},"more":true}
+  {"end":true,"keys":N,"lines":M}
+The first line is the header (a reader refuses a version it does not
+know); then a line a key; "expires" is the absolute expiry in ms since
+the Unix epoch; a big set or hash continues on "more" lines; the end
+line counts keys and lines, so a dump cut short is refused.
+"""
+
+
+@group("store")
+def _store_group(subparsers) -> None:
+    from .store.transfer import MAX_LINE, VERSION
+    helptext = STORE_HELP % {"version": VERSION}
+    parser = subparsers.add_parser("store", help="move the store's data between SQLite and Redis",
+                                   description=helptext, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    export = sub.add_parser(
+        "export", help="write every key of the store to stdout as a dump",
+        description=helptext + "\nexport writes the dump on stdout; progress goes to stderr on a\nterminal.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("--config", "-c", help="TOML config file (its [store] or [redis] is used)")
+    export.add_argument("--max-line", type=int, default=MAX_LINE, metavar="BYTES",
+                        help="longest line to write (default %(default)s)")
+    export.set_defaults(run=lambda args: _run_async(_store_export, args))
+    imp = sub.add_parser(
+        "import", help="load a dump into the store, all or nothing",
+        description=helptext + "\n" + textwrap.fill(
+            "import checks every line while staging it out of sight (SQLite: temp tables; Redis: "
+            "keys under pubbot:store-import:TOKEN:), then makes it all live at once (one "
+            "transaction; one Lua script). On a bad line it names the line and imports nothing. "
+            "Into a store that is not empty, say --merge (dumped keys replace keys of the same "
+            "name, the others stay) or --replace (the store becomes exactly the dump).", 75),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("dump", metavar="DUMP", help="the dump file (- for stdin)")
+    imp.add_argument("--config", "-c", help="TOML config file (its [store] or [redis] is used)")
+    how = imp.add_mutually_exclusive_group()
+    how.add_argument("--merge", action="store_true", help="keep the store's other keys")
+    how.add_argument("--replace", action="store_true", help="remove the store's other keys")
+    imp.add_argument("--max-line", type=int, default=MAX_LINE, metavar="BYTES",
+                     help="longest line accepted (default %(default)s)")
+    imp.set_defaults(run=lambda args: _run_async(_store_import, args))
+
+
+def _store_where(settings) -> str:
+    if settings.redis.enabled:
+        return "the Redis store"
+    return settings.store.path
+
+
+async def _store_export(reactor, args) -> int:
+    import os
+
+    from .store.transfer import ExportError, Progress, export
+    settings = _settings(args.config)
+    if not settings.redis.enabled and not os.path.exists(settings.store.path):
+        raise CommandError("no store at %s (see [store] path)" % (settings.store.path,))
+    store = _open_store(settings, reactor)
+    out = sys.stdout.buffer
+    try:
+        keys, lines = await export(store, out, Progress(sys.stderr, "exported"), args.max_line)
+        out.flush()
+    except ExportError as e:
+        raise CommandError("export failed: %s" % (e,)) from None
+    except ConnectionError as e:  # Redis unavailable
+        raise CommandError("export failed: %s" % (e,)) from None
+    except OSError as e:
+        raise CommandError("cannot write the dump: %s" % (e.strerror or e,)) from None
+    finally:
+        await _close(store)
+    print("pubbot: exported %d keys from %s" % (keys, _store_where(settings)), file=sys.stderr)
+    return 0
+
+
+async def _store_import(reactor, args) -> int:
+    from .store.transfer import DumpError, Progress, import_dump, store_is_empty
+    settings = _settings(args.config)
+    try:
+        stream = sys.stdin.buffer if args.dump == "-" else open(args.dump, "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise CommandError("cannot read %s: %s" % (args.dump, e.strerror or e)) from None
+    name = "stdin" if args.dump == "-" else args.dump
+    store = _open_store(settings, reactor)
+    try:
+        if not (args.merge or args.replace) and not await store_is_empty(store):
+            raise CommandError("%s is not empty: say --merge (keep its other keys) or --replace "
+                               "(remove them); nothing was imported" % (_store_where(settings),))
+        keys, lines = await import_dump(store, stream, args.replace, Progress(sys.stderr, "imported"),
+                                        args.max_line)
+    except DumpError as e:
+        raise CommandError("%s %s; nothing was imported" % (name, e)) from None
+    except ConnectionError as e:
+        raise CommandError("import failed: %s; nothing was imported" % (e,)) from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+        await _close(store)
+    print("Imported %d keys (%d lines) into %s." % (keys, lines, _store_where(settings)))
     return 0
 
 

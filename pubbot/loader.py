@@ -1,4 +1,4 @@
-"""Finds handler plugins: built-ins and drop-in directories.
+"""Finds handler plugins: built-ins, drop-in directories and installed packages.
 
 Drop-in directories join the C{__path__} of the C{pubbot.plugins} package
 while plugins are imported, the way Twisted's own plugin package takes in
@@ -10,6 +10,15 @@ C{IPlugin} and C{IHandler}. The modules are imported and read here rather
 than through C{twisted.plugin.getPlugins}, which writes a C{dropin.cache}
 into every directory it searches (the user's plugin folder among them);
 that cache only saves imports, and every module is imported here anyway.
+
+Installed distributions add plugins through the entry-point group
+C{pubbot.plugins}: each entry names a module (C{weather = "pubbot_weather"}),
+the plugin called by the entry's name. A module that fails to import is
+logged with its file or its distribution's name and skipped.
+
+A plugin's module also declares its config tables (classes marked with
+L{pubbot.config.registry.section}): L{load_plugins} returns them, for the
+second phase of reading the config (L{pubbot.config.settings.add_sections}).
 """
 
 from __future__ import annotations
@@ -18,14 +27,21 @@ import importlib
 import os
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from types import ModuleType
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.plugin import IPlugin
 
+from .config.registry import FEATURE_OWNER, Declared, declared_in, feature_sections
+from .config.settings import CORE_TABLES
 from .core.interfaces import IHandler
 
 log = Logger()
+
+#: The entry-point group installed plugins are listed in.
+ENTRY_POINT_GROUP = "pubbot.plugins"
 
 
 def _dropin_modules(directory: str) -> list[tuple[str, str]]:
@@ -44,7 +60,7 @@ def _import(package, stem: str, path: str, kind: str) -> ModuleType | None:
         module = importlib.import_module("%s.%s" % (package.__name__, stem))
     except Exception as e:  # a plugin may raise anything
         log.failure("{kind} plugin {file} failed to import and was skipped: {error}",
-                    kind=kind, file=path, error="%s: %s" % (type(e).__name__, e))
+                    kind=kind, file=path, error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)
         return None
     where = os.path.abspath(getattr(module, "__file__", "") or "")
     if where != os.path.abspath(path):
@@ -82,8 +98,53 @@ def _import_dropins(package, directory: str, builtin: set[str], taken: dict) -> 
     return modules
 
 
+def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, ModuleType]]:
+    """
+    (plugin name, module) of each entry of the group C{pubbot.plugins} of the
+    installed distributions that imports, in name order; a broken one is
+    logged with its distribution's name. C{taken}: module names already
+    loaded (a built-in or drop-in), which an entry cannot load again;
+    C{plugins}: their plugins' names, which an entry cannot take.
+    """
+    found: list[tuple[str, ModuleType]] = []
+    names: set[str] = set(plugins)
+    try:
+        entries = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
+    except Exception:
+        log.failure("the installed plugins' entry points could not be read; none were loaded",
+                    level=LogLevel.error)
+        return found
+    for entry in entries:
+        dist = getattr(getattr(entry, "dist", None), "name", None) or "an unknown distribution"
+        module_name = entry.module
+        if entry.name in names:
+            log.error("installed plugin {plugin} of {distribution} has the name of another plugin; skipped",
+                      plugin=entry.name, distribution=dist)
+            continue
+        if module_name in taken or module_name == "pubbot.plugins" or module_name.startswith("pubbot."):
+            log.error("installed plugin {plugin} of {distribution} names {module}, which is pubbot's own "
+                      "or already loaded; skipped", plugin=entry.name, distribution=dist, module=module_name)
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as e:
+            log.failure("installed plugin {plugin} of {distribution} ({module}) failed to import and was "
+                        "skipped: {error}", plugin=entry.name, distribution=dist, module=module_name,
+                        error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)
+            continue
+        names.add(entry.name)
+        taken.add(module_name)
+        found.append((entry.name, module))
+    return found
+
+
 def _providers(modules: Iterable[ModuleType]) -> list:
     """The IHandler plugins among the modules' attributes, each once, in definition order."""
+    return [h for _, h in _module_providers(modules)]
+
+
+def _module_providers(modules: Iterable[ModuleType]) -> list:
+    """(module, handler) of the IHandler plugins among the modules' attributes, each once."""
     found, seen = [], set()
     for module in modules:
         for value in list(vars(module).values()):
@@ -92,7 +153,7 @@ def _providers(modules: Iterable[ModuleType]) -> list:
             handler = IHandler(value, None)
             if handler is not None:
                 seen.add(id(value))
-                found.append(handler)
+                found.append((module, handler))
     return found
 
 
@@ -103,12 +164,39 @@ def _module_of(handler) -> str:
 
 def load_handlers(paths: Iterable[str] = (), disabled: Iterable[str] = (),
                   unconfigured: Iterable[str] = ()) -> list:
+    """The handlers of L{load_plugins}."""
+    return load_plugins(paths, disabled, unconfigured).handlers
+
+
+@dataclass
+class Plugins:
+    """What L{load_plugins} found."""
+
+    #: The handlers to add, in order.
+    handlers: list = field(default_factory=list)
+    #: The sections the loaded plugins declare (disabled ones' aside).
+    sections: list[Declared] = field(default_factory=list)
+    #: The tables of the sections of disabled plugins, to their plugin's name.
+    disabled: dict[str, str] = field(default_factory=dict)
+    #: Each plugin's name (a module's last word, or an installed plugin's entry name) to its module.
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+
+
+def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
+                 unconfigured: Iterable[str] = (), installed: bool = True) -> Plugins:
     """
-    Every IHandler provider in C{pubbot.plugins} and the directories in
-    C{paths}: built-ins first, then drop-ins by module name, each module's
-    in definition order; names in C{disabled} and duplicates are skipped,
-    and so are the handlers of the built-in modules named (by their last
-    word) in C{unconfigured}: features with nothing to work with.
+    Every IHandler provider in C{pubbot.plugins}, the directories in
+    C{paths} and (with C{installed}) the modules of the entry-point group
+    C{pubbot.plugins}: built-ins first, the core commands first of them, then
+    the others by module name, each module's in definition order. Skipped:
+    handlers named in C{disabled}, every handler of a plugin named there
+    (by its module's last word, or its entry's name) that has no handler of
+    that name, duplicates, and the
+    handlers of the built-in modules named (by their last word) in
+    C{unconfigured}: features with nothing to work with.
+
+    The sections the plugins' modules declare come too: a disabled plugin's
+    (every handler of it disabled) in C{disabled}, by table.
     """
     import pubbot.plugins as package
 
@@ -121,33 +209,71 @@ def load_handlers(paths: Iterable[str] = (), disabled: Iterable[str] = (),
             log.error("plugin directory {directory} does not exist; skipped", directory=directory)
         elif directory not in extra and directory not in builtin_path:
             extra.append(directory)
-    modules = [module for d in builtin_path for stem, path in _dropin_modules(d)
-               if (module := _import(package, stem, path, "built-in")) is not None]
+    owners: list[tuple[str, ModuleType, bool]] = [  # (plugin name, module, built-in)
+        (stem, module, True) for d in builtin_path for stem, path in _dropin_modules(d)
+        if (module := _import(package, stem, path, "built-in")) is not None]
     package.__path__[:] = builtin_path + extra
     try:
         taken: dict[str, str] = {}
         for directory in extra:
-            modules += _import_dropins(package, directory, builtin, taken)
+            owners += [(m.__name__.rpartition(".")[2], m, False)
+                       for m in _import_dropins(package, directory, builtin, taken)]
     finally:
         package.__path__[:] = builtin_path
-    found = _providers(modules)
+    if installed:
+        owners += [(name, m, False) for name, m in _entry_point_modules(
+            {m.__name__ for _, m, _ in owners}, {name for name, _, _ in owners})]
+    plugin_of = {id(m): (name, is_builtin) for name, m, is_builtin in owners}
+    found = _module_providers(m for _, m, _ in owners)
 
-    def order(h):
-        # The core commands first, then the other built-ins, then drop-ins.
-        module = _module_of(h)
-        stem = module.rsplit(".", 1)[-1]
-        return (stem not in builtin, stem != "core", module)
+    def order(pair):
+        # The core commands first, then the other built-ins, then the others.
+        module, h = pair
+        name, is_builtin = plugin_of[id(module)]
+        return (not is_builtin, not (is_builtin and name == "core"), _module_of(h))
 
-    handlers, names, skip, off = [], set(), set(disabled), {"pubbot.plugins." + m for m in unconfigured}
-    for h in sorted(found, key=order):
-        if _module_of(h) in off:
+    result = Plugins(modules={name: m for name, m, _ in owners})
+    names, skip = set(), set(disabled)
+    off = {"pubbot.plugins." + m for m in unconfigured}
+    kept: dict[str, int] = {}  # plugin name: how many of its handlers are kept
+    handler_names: dict[str, set] = {}
+    for module, h in found:
+        handler_names.setdefault(plugin_of[id(module)][0], set()).add(h.name)
+    # a plugin's name disables all its handlers, unless one of them has that name (then only it)
+    whole = {p for p in skip if p in result.modules and p not in handler_names.get(p, ())}
+    for module, h in sorted(found, key=order):
+        plugin = plugin_of[id(module)][0]
+        kept.setdefault(plugin, 0)
+        if module.__name__ in off or _module_of(h) in off:
+            kept[plugin] += 1  # not disabled: nothing to work with
             continue
-        if h.name in skip:
+        if h.name in skip or plugin in whole:
             log.info("plugin {plugin} is disabled", plugin=h.name)
         elif h.name in names:
             log.error("plugin {plugin} from {module} has the name of another; skipped",
                       plugin=h.name, module=_module_of(h))
         else:
             names.add(h.name)
-            handlers.append(h)
-    return handlers
+            result.handlers.append(h)
+            kept[plugin] += 1
+    _collect_sections(result, owners, {p for p, n in kept.items() if n == 0} | whole)
+    return result
+
+
+def _collect_sections(result: Plugins, owners: list, off: set[str]) -> None:
+    """The sections of C{owners}' modules into C{result}: those of the plugins in C{off} as disabled."""
+    tables = {d.name: d for d in feature_sections()}
+    for name, module, _ in owners:
+        for d in declared_in(module, name):
+            if d.name in CORE_TABLES or (d.name in tables and tables[d.name].cls is not d.cls):
+                other = "the core" if d.name in CORE_TABLES else tables[d.name].owner
+                log.error("plugin {plugin} declares [{table}], which {other} has; its section is skipped",
+                          plugin=name, table=d.name, other=other if other != FEATURE_OWNER else "pubbot")
+                continue
+            if d.name in tables:
+                continue
+            tables[d.name] = d
+            if name in off:
+                result.disabled[d.name] = name
+            else:
+                result.sections.append(d)

@@ -14,16 +14,32 @@ from .config import settings as configmod
 from .config.networks import chat_networks
 from .core.bot import Bot
 from .core.interfaces import IClosable
-from .loader import load_handlers
+from .loader import Plugins, load_plugins
 
 
 def load_settings(path: str | None) -> configmod.Settings:
+    """The settings of L{load_config}."""
+    return load_config(path)[0]
+
+
+def unconfigured(settings: configmod.Settings) -> tuple[str, ...]:
+    """The built-in plugin modules with nothing to work with: music without a player."""
+    return () if settings.music.source else ("music",)
+
+
+def load_config(path: str | None) -> tuple[configmod.Settings, Plugins]:
     """
-    The settings of the file at C{path} (None: the defaults), with every
-    check a start makes: what C{pubbot config check} refuses is exactly
-    what C{twistd -n pubbot} refuses. Raises L{configmod.ConfigError}.
+    The settings of the file at C{path} (None: the defaults) and the
+    plugins they load, with every check a start makes: what C{pubbot config
+    check} refuses is exactly what C{twistd -n pubbot} refuses. Two phases:
+    the core's tables (which say where the plugins are and which are
+    disabled), then the plugins are loaded and the tables they declare
+    read. Raises L{configmod.ConfigError}.
     """
-    settings = configmod.load(path)
+    data = {} if path is None else configmod.read(path)
+    core = configmod.parse_core(data)
+    plugins = load_plugins(core.plugins.paths, core.plugins.disabled, unconfigured(core))
+    settings = configmod.add_sections(core, data, plugins.sections, plugins.disabled)
     from .web.service import check_web_settings
     checks = [check_web_settings]
     if settings.manhole.endpoint:  # conch (bcrypt) only when the manhole is on
@@ -33,7 +49,7 @@ def load_settings(path: str | None) -> configmod.Settings:
         problem = check(settings)
         if problem:
             raise configmod.ConfigError(problem)
-    return settings
+    return settings, plugins
 
 
 class Options(usage.Options):
@@ -56,7 +72,7 @@ class Options(usage.Options):
         # Bad config: one line naming the key, exit 1, no traceback and no
         # usage text (twistd would print its whole help for a UsageError).
         try:
-            self["settings"] = load_settings(self["config"])
+            self["settings"], self["plugins"] = load_config(self["config"])
         except configmod.ConfigError as e:
             sys.stderr.write("pubbot: %s\n" % (e,))
             raise SystemExit(1) from None
@@ -119,10 +135,13 @@ def makeService(options: Options, reactor=None) -> MultiService:
     store = make_store(settings, reactor)
     bot = Bot(settings, reactor, store,
               process_id="%s:%d" % (socket.gethostname(), os.getpid()))
-    unconfigured = () if settings.music.source else ("music",)  # no player: no music commands
-    for handler in load_handlers(settings.plugins.paths, settings.plugins.disabled, unconfigured):
+    plugins = options.get("plugins")
+    if plugins is None:  # options not parsed by postOptions: load them as it would
+        plugins = load_plugins(settings.plugins.paths, settings.plugins.disabled, unconfigured(settings))
+    for handler in plugins.handlers:  # no player: no music commands (see unconfigured)
         bot.add_handler(handler)
     top.bot = bot  # type: ignore[attr-defined]
+    bot.shutdown = reactor.stop  # !quit
     BusService(bot).setServiceParent(top)
 
     if options.console_mode():

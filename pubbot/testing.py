@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
@@ -45,7 +46,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
-from .config.settings import Settings, parse
+from .config.registry import Declared, declared_in, section_name
+from .config.settings import Settings, add_sections, parse
 from .core.bot import Bot
 from .core.interfaces import IChatService, IChatStatus, IHandler
 from .core.message import Reply
@@ -87,20 +89,92 @@ class FakeChat:
         return None
 
 
+def builtin_sections() -> list[Declared]:
+    """The sections the built-in plugins declare (always installed, as in the bot)."""
+    if not _BUILTIN_SECTIONS:
+        from .loader import load_plugins
+        _BUILTIN_SECTIONS.extend(load_plugins(installed=False).sections)
+    return list(_BUILTIN_SECTIONS)
+
+
+#: L{builtin_sections}, found once (the built-in plugins do not change while tests run).
+_BUILTIN_SECTIONS: list[Declared] = []
+
+
+def handler_sections(handlers: Iterable[Any], extra: Iterable[type] = (),
+                     builtins: bool = False) -> list[Declared]:
+    """
+    The sections (L{pubbot.api.section}) declared in the modules of
+    C{handlers}, as the loader finds them, then the section classes C{extra},
+    then (with C{builtins}) those of the built-in plugins.
+    """
+    found: list[Declared] = []
+    seen: set = set()
+    for h in handlers:
+        func = getattr(h, "func", None)
+        owner = h if isinstance(h, type) else type(h)  # a handler, or its class
+        module = sys.modules.get(getattr(func, "__module__", None) or owner.__module__)
+        if module is None or module in seen:
+            continue
+        seen.add(module)
+        found += [d for d in declared_in(module, module.__name__.rpartition(".")[2])
+                  if d.cls not in {f.cls for f in found}]
+    for cls in extra:
+        name = section_name(cls)
+        if name is None:
+            raise TypeError("%r is not marked with @section" % (cls,))
+        if cls not in {f.cls for f in found}:
+            found.append(Declared(name, cls, cls.__module__.rpartition(".")[2]))
+    if builtins:
+        taken = {f.name for f in found}
+        found += [d for d in builtin_sections() if d.name not in taken]
+    return found
+
+
+def make_settings(config: dict | None = None, *plugins: Any) -> Settings:
+    """
+    C{config} (a TOML document as a dict) checked as the bot checks its file,
+    with the sections of C{plugins}: modules (their declared sections),
+    handlers or handler classes (their modules') or section classes.
+    """
+    declared: list[Declared] = []
+    for plugin in plugins:
+        if isinstance(plugin, ModuleType):
+            found = declared_in(plugin, plugin.__name__.rpartition(".")[2])
+        elif section_name(plugin) is not None:
+            found = handler_sections((), (plugin,))
+        else:
+            found = handler_sections((plugin,))
+        declared += [d for d in found if d.cls not in {f.cls for f in declared}]
+    return parse(config or {}, declared)
+
+
 class Harness:
     """
     A bot with the given handlers, a L{Clock}, a memory store and a
     L{FakeChat} (C{chat}, on C{network}); with C{[networks.NAME]} tables in
     the config, a L{FakeChat} for each of them too (C{chats} by name).
+
+    C{config} (a TOML document as a dict) is checked as the bot checks the
+    file: against the core's tables, the sections the handlers' modules
+    declare (and the section classes in C{sections}) and the built-in
+    plugins' (installed in every bot), read as
+    C{bot.settings.NAME}. Given C{settings} without a section of theirs, its
+    defaults are added.
     """
 
     def __init__(self, *handlers: Any, settings: Settings | None = None,
                  config: dict | None = None, network: str = "irc",
                  nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0,
-                 store: Any = None):
+                 sections: Iterable[type] = (), store: Any = None):
         self.clock = Clock()
         self.clock.advance(start_time)
-        self.settings = settings or parse(config or {})
+        declared = handler_sections(handlers, sections, builtins=True)
+        if settings is None:
+            settings = parse(config or {}, declared)
+        else:
+            settings = add_sections(settings, {}, [d for d in declared if d.name not in settings.sections])
+        self.settings = settings
         #: C{store} shared by several harnesses stands for several processes of one cluster.
         self.store = store if store is not None else MemoryStore(self.clock)
         self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))

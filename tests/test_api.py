@@ -312,3 +312,28 @@ class PatternTests(SynchronousTestCase):
         self.assertEqual(Harness(my_chat_handler).reply("x foo=\u00e91, bar=\u0663 y"),
                          'Foo was "\u00e91", bar was "\u0663"')
         self.assertEqual(echo.matcher(Message("t", {"command": "ECHO  a b"})), {"text": "a b"})
+
+
+class PublicSurfaceTests(SynchronousTestCase):
+    """pubbot.api is all a plugin needs; the package says it is typed."""
+
+    def test_every_export_exists_and_the_helpers_are_there(self):
+        import pubbot.api as api
+        for name in api.__all__:
+            self.assertTrue(hasattr(api, name), name)
+        for name in ("key", "section", "checks", "Message", "Reply", "IStore", "person_key", "is_admin",
+                     "one_line", "fill", "clean_text", "format_duration", "possessive", "plural", "sentence",
+                     "Limits", "RateLimiter", "patterns", "secret"):
+            self.assertIn(name, api.__all__)
+        from pubbot.config.registry import key
+        self.assertIs(api.key, key)  # the key the core's tables use
+
+    def test_py_typed_is_shipped(self):
+        import configparser
+        import os
+
+        from .support.servers import ROOT
+        self.assertTrue(os.path.exists(os.path.join(ROOT, "pubbot", "py.typed")))
+        setup = configparser.ConfigParser()
+        setup.read(os.path.join(ROOT, "setup.cfg"))
+        self.assertIn("py.typed", setup["options.package_data"]["pubbot"])

@@ -34,10 +34,10 @@ from pubbot.brain.host import (
 )
 from pubbot.brain.learner import ANSWER, LEARNT, frame, learn_lines, serve
 from pubbot.brain.model import EDGE, TrigramModel
-from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.plugins.brain import NO_SENSE, Brain, load_model, save_model
 from pubbot.store.memory import MemoryStore
+from pubbot.testing import make_settings
 
 from .support.brain import CHATTER
 from .support.logs import capture_logs
@@ -504,7 +504,7 @@ class PluginFallbackTests(TestCase):
 
     def bot(self, **brain):
         from twisted.internet import reactor
-        settings = parse({"brain": dict({"flush_seconds": 0.05}, **brain)})
+        settings = make_settings({"brain": dict({"flush_seconds": 0.05}, **brain)}, Brain)
         bot = Bot(settings, reactor, MemoryStore(reactor), rng=random.Random(1))
         plugin = Brain()
         bot.add_handler(plugin)

@@ -15,9 +15,8 @@ from twisted.internet.task import Clock
 from pubbot import cli
 from pubbot.brain.chatlog import Tally, addressee, chatter, decode, parse_line
 from pubbot.brain.model import EDGE, TrigramModel, parse_shard_key
-from pubbot.config.settings import parse
 from pubbot.store.memory import MemoryStore
-from pubbot.testing import Harness
+from pubbot.testing import Harness, make_settings
 
 from .support.servers import bot_env
 
@@ -127,7 +126,8 @@ class TestParsing:
 
 
 def settings(**brain):
-    return parse({"brain": brain} if brain else {})
+    from pubbot.plugins import brain as plugin
+    return make_settings({"brain": brain} if brain else {}, plugin)
 
 
 def write(tmp_path, name, data):
@@ -172,7 +172,7 @@ class TestReadLogs:
         assert "forgotten" in capsys.readouterr().out
 
     def test_the_bot_on_every_network_is_a_bot(self):
-        s = parse({"irc": {"nick": "one"}, "networks": {"two": {"server": "tcp:a:1", "nick": "Two",
+        s = make_settings({"irc": {"nick": "one"}, "networks": {"two": {"server": "tcp:a:1", "nick": "Two",
                                                                 "alt_nicks": ["two_"]}}})
         assert cli.bot_nicks(s) == ["one", "pubbot_", "pubbot__", "two", "two_"]
 
@@ -371,7 +371,9 @@ class TestConfigCheck:
     @pytest.mark.parametrize("data, message", [
         (b"[networks.libera]\nnick = 'x'\n", "pubbot: [networks.libera] server must be set\n"),
         (b"[irc]\nnick = 5\n", "pubbot: [irc] nick must be a string, not an integer\n"),
-        (b"[nope]\n", "pubbot: unknown key [nope]\n"),
+        (b"[zzzz]\n", "pubbot: [zzzz]: plugin zzzz is not installed\n"),
+        (b"nope = 1\n", "pubbot: unknown key [nope]\n"),
+        (b"[plugins]\ndisabled = ['greet']\n[greet]\n", "pubbot: [greet]: plugin greet is disabled\n"),
         (b"[brain]\nignore = ['bad nick']\n", "pubbot: [brain] ignore is not a valid nick: 'bad nick'\n"),
         (b"[irc\n", None),
         (b"[irc]\nrealname = '\xc3'\n",

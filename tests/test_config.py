@@ -11,6 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from pubbot.config import settings as config
 from pubbot.config.networks import chat_networks
 from pubbot.config.settings import ConfigError, Settings, effective, load, parse
+from pubbot.loader import load_plugins
+from pubbot.tap import load_settings
 
 from .support.servers import bot_env, twistd_argv
 
@@ -54,7 +56,7 @@ class DefaultsTests(SynchronousTestCase):
 
     def test_example_file_is_valid_and_complete(self):
         # it runs as it is: the console room, no network to connect to
-        s = load(os.path.join(ROOT, "pubbot.example.toml"))
+        s = load_settings(os.path.join(ROOT, "pubbot.example.toml"))
         self.assertEqual((s.irc.server, s.irc.channels, dict(s.networks)), ("", ("#pubbot",), {}))
         self.assertEqual(chat_networks(s), [])
 
@@ -69,7 +71,9 @@ class ErrorTests(SynchronousTestCase):
 
     def test_unknown_key(self):
         self.assertEqual(self.error({"irc": {"nikc": "x"}}), "unknown key [irc] nikc")
-        self.assertEqual(self.error({"bogus": {}}), "unknown key [bogus]")
+        self.assertEqual(self.error({"bogus": {}}), "[bogus]: plugin bogus is not installed")
+        self.assertEqual(self.error({"bogus": 1}), "unknown key [bogus]")
+        self.assertEqual(self.error({"irk": {}}), "[irk]: plugin irk is not installed (did you mean [irc]?)")
         self.assertEqual(self.error({"irc": {"sasl": {"pw": 1}}}), "unknown key [irc.sasl] pw")
 
     def test_wrong_types(self):
@@ -358,7 +362,156 @@ class ExampleCompletenessTests(SynchronousTestCase):
                 elif field.name == "networks" and cls is Settings:  # a table of [irc]-like tables
                     if "\n# [networks." not in text:  # commented out: the example runs as it is
                         missing.append("[networks.NAME]")
+                elif field.name == "sections" and cls is Settings:  # walked below, each on its own
+                    continue
                 elif field.name not in data:
                     missing.append("[%s] %s" % (".".join(path), field.name))
         walk(Settings, example, [])
+        for section in [*config.feature_sections(), *load_plugins(installed=False).sections]:
+            walk(section.cls, example.get(section.name, {}), [section.name])
         self.assertEqual(missing, [])
+
+
+SECTIONS = os.path.join(ROOT, "tests", "data", "sections")
+
+
+class PluginSectionTests(SynchronousTestCase):
+    """Tables declared with @section by features and plugins, read as twistd reads the file."""
+
+    def load(self, text):
+        from pubbot.tap import load_config
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        return load_config(path)
+
+    def error(self, text):
+        with self.assertRaises(ConfigError) as e:
+            self.load(text)
+        self.assertNotIn("\n", str(e.exception))
+        return str(e.exception)
+
+    def test_a_dropins_table_is_read_as_an_attribute(self):
+        settings, plugins = self.load('[plugins]\npaths = ["%s"]\n[weather]\ncity = "Paris"\n' % SECTIONS)
+        self.assertEqual((settings.weather.city, settings.weather.days), ("Paris", 3))
+        self.assertIs(type(settings.weather), plugins.modules["weather"].WeatherSettings)
+        self.assertIn("weather", [h.name for h in plugins.handlers])
+        self.assertRaises(dataclasses.FrozenInstanceError, setattr, settings.weather, "city", "x")
+
+    def test_defaults_without_a_table(self):
+        settings, _ = self.load('[plugins]\npaths = ["%s"]\n' % SECTIONS)
+        self.assertEqual(settings.weather.city, "London")
+        # the built-ins' tables are there too, and the features'
+        self.assertEqual((settings.greet.templates[0], settings.tell.max_pending, settings.music.source),
+                         ("Hello %(nick)s!", 10, ""))
+
+    def test_errors_name_the_key(self):
+        dropin = '[plugins]\npaths = ["%s"]\n' % SECTIONS
+        self.assertEqual(self.error(dropin + "[weather]\ndays = 0\n"),
+                         "[weather] days must be greater than 0")
+        self.assertEqual(self.error(dropin + "[weather]\ndays = '3'\n"),
+                         "[weather] days must be an integer, not a string")
+        self.assertEqual(self.error(dropin + "[weather]\ntown = 'x'\n"), "unknown key [weather] town")
+        self.assertEqual(self.error("weather = 5\n" + dropin), "[weather] must be a table, not an integer")
+        self.assertEqual(self.error("[greet]\ntemplates = 'hi'\n"),
+                         "[greet] templates must be an array of strings")
+
+    def test_a_table_of_a_plugin_not_installed(self):
+        self.assertEqual(self.error("[weather]\ncity = 'Paris'\n"),
+                         "[weather]: plugin weather is not installed")
+
+    def test_a_table_of_a_disabled_plugin(self):
+        text = '[plugins]\npaths = ["%s"]\ndisabled = ["weather"]\n[weather]\ncity = "x"\n' % SECTIONS
+        self.assertEqual(self.error(text), "[weather]: plugin weather is disabled")
+        # a built-in whose every handler is disabled; its tables are named with the plugin
+        self.assertEqual(self.error('[plugins]\ndisabled = ["greet"]\n[greet]\n'),
+                         "[greet]: plugin greet is disabled")
+        self.assertEqual(self.error('[plugins]\ndisabled = ["seen", "tell"]\n[tell]\n'),
+                         "[tell]: plugin seen is disabled")
+        # one of a plugin's handlers disabled: its tables are still read
+        settings, plugins = self.load('[plugins]\ndisabled = ["tell"]\n[tell]\nmax_pending = 2\n')
+        self.assertEqual(settings.tell.max_pending, 2)
+        self.assertNotIn("tell", [h.name for h in plugins.handlers])
+        self.assertIn("seen", [h.name for h in plugins.handlers])
+
+    def test_no_table_no_attribute(self):
+        settings, _ = self.load("")
+        with self.assertRaises(AttributeError) as e:
+            _ = settings.no_such_plugin
+        self.assertIn("no [no_such_plugin] table", str(e.exception))
+
+    def test_settings_read_without_a_plugin_give_it_its_defaults(self):
+        # a bot built by hand (settings without the plugin's section), then given the plugin
+        module = load_plugins([SECTIONS]).modules["weather"]
+        settings = parse({})
+        self.assertNotIn("weather", settings.sections)
+        self.assertEqual(settings.weather, module.WeatherSettings())
+        self.assertIs(settings.weather, settings.weather)
+
+    def test_config_check_output_has_the_sections_secrets_masked(self):
+        settings, _ = self.load('[plugins]\npaths = ["%s"]\n[weather]\napi_key = "hunter2"\n' % SECTIONS)
+        self.assertNotIn("hunter2", repr(settings.weather))
+        eff = effective(settings)
+        self.assertEqual(eff["weather"], {"city": "London", "days": 3, "api_key": "********"})
+        self.assertEqual(eff["greet"]["templates"][0], "Hello %(nick)s!")
+        self.assertNotIn("sections", eff)
+
+    def test_harness_takes_a_plugins_table_as_config(self):
+        from pubbot.testing import Harness
+        module = load_plugins([SECTIONS]).modules["weather"]
+        h = Harness(module.weather, config={"weather": {"city": "Paris", "days": 2}})
+        self.assertEqual(h.reply("!weather"), "Paris: sunny for 2 days")
+        self.assertEqual(h.reply("!weather Oslo"), "Oslo: sunny for 2 days")
+        with self.assertRaises(ConfigError) as e:
+            Harness(module.weather, config={"weather": {"days": -1}})
+        self.assertEqual(str(e.exception), "[weather] days must be greater than 0")
+        # given settings without the table: its defaults
+        self.assertEqual(Harness(module.weather, settings=parse({})).reply("!weather"),
+                         "London: sunny for 3 days")
+
+
+class SectionDeclarationTests(SynchronousTestCase):
+    """@section refuses what cannot be a table when the plugin is imported."""
+
+    def test_bad_declarations(self):
+        from dataclasses import dataclass, field
+
+        from pubbot.api import key, section
+
+        with self.assertRaises(TypeError) as e:
+            @section("mutable")
+            @dataclass
+            class Mutable:
+                x: int = key(1)
+        self.assertIn("not a frozen dataclass", str(e.exception))
+        with self.assertRaises(TypeError) as e:
+            @section("nodefault")
+            @dataclass(frozen=True)
+            class NoDefault:
+                x: int
+        self.assertIn("NoDefault.x has no default", str(e.exception))
+        with self.assertRaises(TypeError) as e:
+            @section("badtype")
+            @dataclass(frozen=True)
+            class BadType:
+                x: dict = field(default_factory=dict)
+        self.assertIn("a config key is str, int, float, bool or tuple[str, ...]", str(e.exception))
+        for bad in ("Weather", "", "a.b", "x" * 33, "1a"):
+            self.assertRaises(ValueError, section, bad)
+
+    def test_a_plugin_cannot_take_a_core_table(self):
+        from pubbot.config.registry import Declared
+        from pubbot.config.settings import add_sections, parse_core
+
+        @dataclass_frozen
+        class Irc:
+            nick: str = config.key("x")
+
+        with self.assertRaises(ValueError):
+            add_sections(parse_core({}), {}, [Declared("irc", Irc, "evil")])
+        with self.assertRaises(ValueError):
+            add_sections(parse_core({}), {}, [Declared("music", Irc, "evil")])
+
+
+def dataclass_frozen(cls):
+    return dataclasses.dataclass(frozen=True)(cls)

@@ -152,15 +152,21 @@ class ImportRuleTests(unittest.TestCase):
 
     def test_plugins_import_only_the_api_and_their_feature(self):
         features = {name: "pubbot." + name
-                    for name in ("brain", "feeds", "links", "music", "reminders", "vcs")}
+                    for name in ("admin", "brain", "chatlogs", "feeds", "ignore", "links", "music",
+                                 "reminders", "vcs")}
         for name, imported in graph().items():
             if not name.startswith("pubbot.plugins."):
                 continue
-            allowed = ("pubbot.api", "pubbot.util", "pubbot.version",
-                       features.get(name.rpartition(".")[2], "pubbot.api"))
+            allowed = ("pubbot.api", features.get(name.rpartition(".")[2], "pubbot.api"))
             bad = sorted(m for m in imported if m.startswith("pubbot") and m != "pubbot.plugins"
                          and not m.startswith(allowed))
             self.assertEqual(bad, [], "%s imports %s" % (name, bad))
+
+    def test_the_config_core_knows_no_feature_or_plugin(self):
+        # features and plugins declare their tables (pubbot.config.registry); the core's stand alone
+        self.assert_imports_none(("pubbot.config",), (
+            "pubbot.plugins", "pubbot.music", "pubbot.brain", "pubbot.links", "pubbot.vcs", "pubbot.loader",
+            "pubbot.api", "pubbot.core", "pubbot.web", "pubbot.tap"))
 
     def test_the_checker_sees_imports_and_circles(self):
         # the rule tests above can fail: the reader sees real imports, Tarjan finds a planted circle

@@ -8,101 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
-import random
 
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.defer import succeed
-from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import directlyProvides
 
-from pubbot.config.settings import parse
-from pubbot.core.bot import Bot
-from pubbot.irc.service import IRCService
-from pubbot.store.memory import MemoryStore
-
-from .support.chat import START, RecordingBus
-from .support.irc import ScramServer
+from .support.irc import Connection, ScramServer, make_service
 from .support.logs import capture_logs
-
-DEFAULT_ISUPPORT = "CASEMAPPING=rfc1459 CHANTYPES=#& PREFIX=(ov)@+ NETWORK=TestNet"
-
-
-
-
-def make_service(irc=None, **sections):
-    clock = Clock()
-    clock.advance(START)
-    config = {"server": "tcp:irc.example.net:6667", "channels": ["#pubbot", "#secret key"]}
-    config.update(irc or {})
-    settings = parse(dict(sections, irc=config))
-    store = MemoryStore(clock)
-    bot = Bot(settings, clock, store)
-    bot.bus = RecordingBus()
-    service = IRCService(bot, clock, rng=random.Random(0))
-    bot.register_chat(service)
-    return service
-
-
-class Connection:
-    """One scripted connection to a service."""
-
-    def __init__(self, service: IRCService, tls: bool = False):
-        self.service = service
-        self.clock = service.clock
-        self.transport = StringTransport()
-        if tls:
-            directlyProvides(self.transport, ISSLTransport)
-        self.protocol = service.factory.buildProtocol(None)
-        self.protocol.makeConnection(self.transport)
-
-    @property
-    def messages(self):
-        return self.service.bot.bus.messages
-
-    def sent(self) -> list[str]:
-        """Lines written since the last call (the throttle is drained first)."""
-        self.flush()
-        data = self.transport.value()
-        self.transport.clear()
-        return [line.decode("utf-8") for line in data.split(b"\r\n") if line]
-
-    def flush(self, seconds: float = 0.0) -> None:
-        step = 1.0 / self.service.settings.throttle.per_second
-        for _ in range(10000):
-            if not self.service.throttle.depth():
-                break
-            self.clock.advance(step)
-        if seconds:
-            self.clock.advance(seconds)
-
-    def feed(self, *lines) -> None:
-        for line in lines:
-            if isinstance(line, str):
-                line = line.encode("utf-8")
-            self.protocol.dataReceived(line + b"\r\n")
-
-    def register(self, nick="pubbot", isupport=DEFAULT_ISUPPORT, caps=None, motd=True):
-        if caps is None:
-            self.feed(":srv 421 * CAP :Unknown command")
-        else:
-            self.feed(":srv CAP * LS :" + caps)
-            requested = [line for line in self.sent() if line.startswith("CAP REQ")]
-            for req in requested:
-                self.feed(":srv CAP * ACK :" + req.split(" ", 2)[2].lstrip(":"))
-        self.feed(":srv 001 %s :Welcome to TestNet %s!~pubbot@host.example" % (nick, nick),
-                  ":srv 005 %s %s :are supported by this server" % (nick, isupport))
-        if motd:
-            self.feed(":srv 376 %s :End of MOTD" % nick)
-
-    def join(self, channel="#pubbot", names="@op +voiced alice", nick="pubbot"):
-        self.feed(":%s!~pubbot@host.example JOIN %s" % (nick, channel),
-                  ":srv 353 %s = %s :%s %s" % (nick, channel, nick, names),
-                  ":srv 366 %s %s :End of NAMES" % (nick, channel))
-        self.sent()
 
 
 class Base(SynchronousTestCase):

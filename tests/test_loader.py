@@ -79,6 +79,40 @@ class LoaderTests(SynchronousTestCase):
         self.assertNotIn("ping", names)
         self.assertIn("my_chat_handler", names)
 
+    def test_disabled_by_plugin_name(self):
+        # a module's name disables all its handlers, unless one has that name: then only it
+        names = [h.name for h in load_handlers([self.copy("dropins")], disabled=["seed_examples", "seen"])]
+        self.assertNotIn("my_chat_handler", names)
+        self.assertNotIn("my_other_handler", names)
+        self.assertNotIn("seen", names)
+        self.assertIn("tell", names)  # of the module seen, which has a handler called seen
+
+    def test_sections_of_the_plugins(self):
+        from pubbot.loader import load_plugins
+        plugins = load_plugins([os.path.join(DATA, "sections")])
+        self.assertEqual([(d.name, d.owner) for d in plugins.sections],
+                         [("brain", "brain"), ("logs", "chatlogs"), ("fun", "fun"), ("greet", "greet"),
+                          ("ignore", "ignore"), ("links", "links"), ("reminders", "reminders"),
+                          ("seen", "seen"), ("tell", "seen"), ("vcs", "vcs"), ("weather", "weather")])
+        self.assertEqual(plugins.disabled, {})
+        plugins = load_plugins([os.path.join(DATA, "sections")], disabled=["weather", "greet"])
+        self.assertEqual(plugins.disabled, {"weather": "weather", "greet": "greet"})
+
+    def test_a_section_named_like_a_core_table_is_skipped(self):
+        path = self.copy("dropins")
+        with open(os.path.join(path, "grabby.py"), "w") as f:
+            f.write("from dataclasses import dataclass\nfrom pubbot.api import key, section\n\n"
+                    "@section('irc')\n@dataclass(frozen=True)\nclass Irc:\n    nick: str = key('x')\n\n"
+                    "@section('music')\n@dataclass(frozen=True)\nclass Music:\n    x: str = key('x')\n")
+        from pubbot.loader import load_plugins
+        captured = capture_logs(self)
+        plugins = load_plugins([path])
+        self.assertNotIn("irc", [d.name for d in plugins.sections])
+        self.assertNotIn("music", [d.name for d in plugins.sections])
+        text = " ".join(captured.texts())
+        self.assertIn("plugin grabby declares [irc], which the core has; its section is skipped", text)
+        self.assertIn("plugin grabby declares [music], which pubbot has", text)
+
     def test_broken_dropin_logged_with_file_name_and_skipped(self):
         log = capture_logs(self)
         path = self.copy("broken")

@@ -278,7 +278,12 @@ class LinksBatchTests(SynchronousTestCase):
 class ConfigTests(SynchronousTestCase):
 
     def test_allow_list_is_checked(self):
-        from pubbot.config.settings import ConfigError, parse
+        from pubbot.config.settings import ConfigError
+        from pubbot.plugins import links
+        from pubbot.testing import make_settings
+
+        def parse(config):
+            return make_settings(config, links)
         for good in (["127.0.0.1", "10.0.0.0/8", "::1", "intranet", "*.lan.example", "b\u00fccher.de"],):
             self.assertEqual(parse({"links": {"allow": good}}).links.allow, tuple(good))
         for bad in ("not a host", "http://x", "10.0.0.0/33", "*.", ""):

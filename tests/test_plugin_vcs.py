@@ -127,7 +127,11 @@ class EventTests(SynchronousTestCase):
         self.assertEqual((seen[0][1]["repository"], seen[0][1]["action"]), ("a/b", "closed"))
 
     def test_config_checks_routes_and_events(self):
-        from pubbot.config.settings import ConfigError, parse
+        from pubbot.config.settings import ConfigError
+        from pubbot.testing import make_settings
+
+        def parse(config):
+            return make_settings(config, vcs_module)
         with self.assertRaises(ConfigError) as e:
             parse({"vcs": {"routes": ["octo/*"]}})
         self.assertIn("[vcs] routes wants a repository and channels", str(e.exception))

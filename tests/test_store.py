@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from twisted.internet import reactor
@@ -55,6 +56,9 @@ class RedisStoreTests(StoreSuite, TestCase):
 
     def advance(self, seconds):
         return deferLater(reactor, seconds, lambda: None)
+
+    def now(self):
+        return time.time()
 
     async def test_keys_live_under_their_own_prefix(self):
         await self.store.set("karma:alice", 3)

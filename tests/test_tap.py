@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot import tap
 
-from .support.config import DROPINS, write_config
+from .support.config import DROPINS, SECTIONS, write_config
 from .support.servers import bot_env, twistd_argv
 
 
@@ -144,6 +144,30 @@ class TwistdTests(SynchronousTestCase):
         self.assertTrue(all(line.startswith("<pubbot> ") for line in lines), lines)
         with open(os.path.join(cwd, "pubbot.log")) as f:
             self.assertIn("pubbot", f.read())
+
+    def test_a_dropin_with_a_settings_table_in_the_console_room(self):
+        cwd = self.scratch()
+        config = write_config(os.path.join(cwd, "bot.toml"), (
+            '[plugins]\npaths = ["%s"]\n[weather]\ncity = "Paris"\ndays = 2\n'
+            '[web]\nendpoint = "tcp:0:interface=127.0.0.1"\n[store]\npath = "%s"\n') % (
+            SECTIONS, os.path.join(cwd, "store.sqlite")))
+        out = subprocess.run(
+            twistd_argv("--pidfile=", "-n", "pubbot", "--config", config),
+            input="!weather\n!weather Oslo\n", capture_output=True, text=True,
+            env=bot_env(), cwd=cwd, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(out.stdout.splitlines(), ["<pubbot> Paris: sunny for 2 days",
+                                                   "<pubbot> Oslo: sunny for 2 days"])
+
+    def test_a_bad_key_of_a_dropins_table_stops_twistd(self):
+        cwd = self.scratch()
+        config = write_config(os.path.join(cwd, "bot.toml"),
+                              '[plugins]\npaths = ["%s"]\n[weather]\ndays = 0\n' % (SECTIONS,))
+        out = subprocess.run(twistd_argv("--pidfile=", "-n", "pubbot", "--config", config),
+                             capture_output=True, text=True, env=bot_env(), cwd=cwd, timeout=120)
+        self.assertEqual((out.returncode, out.stderr.strip()),
+                         (1, "pubbot: [weather] days must be greater than 0"))
+        self.assertNotIn("Traceback", out.stdout + out.stderr)
 
 
 class PipedConsoleTests(SynchronousTestCase):

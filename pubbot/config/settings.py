@@ -2,6 +2,12 @@
 
 Every key has a default, so an empty file (or none) is a valid config. The
 sections and keys are listed in README.rst and pubbot.example.toml.
+
+This module holds the core's tables ([irc], [networks.NAME], [plugins],
+[store], [redis], [zmq], [web], [manhole], [console]). The others are
+declared next to the feature or plugin that reads them (see
+L{pubbot.config.registry}) and read in a second phase, once the plugins are
+known: L{parse_core}, then L{add_sections}; L{parse} does both.
 """
 
 from __future__ import annotations
@@ -9,45 +15,41 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, get_type_hints
 
+from . import checks
+from .checks import Check
 from .networks import network_name_problem
+from .registry import Declared, declared, feature_sections, key, table
 
-Check = Callable[[Any], str | None]
+__all__ = ["Check", "ConfigError", "Settings", "add_sections", "effective", "key", "load", "network_label",
+           "parse", "parse_core", "read", "secret", "table"]
 
 
 class ConfigError(ValueError):
     """A config problem: the message is one line naming the key."""
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "must be greater than 0"
-
-
-def _not_negative(value: Any) -> str | None:
-    return None if value >= 0 else "must not be negative"
-
-
-def _one_line(value: str) -> str | None:
-    if any(c in value for c in "\r\n\0"):
-        return "must not contain CR, LF or NUL"
-    return None
+_positive = checks.positive
+_not_negative = checks.not_negative
+_one_line = checks.single_line
+_nick = checks.nick
+_nicks = checks.nicks
+_channels = checks.channels
+_endpoint = checks.endpoint
+_url = checks.url
 
 
 #: Longest values the wire takes (a USER line must fit the 512 bytes of IRC).
-MAX_NICK = 64
+MAX_NICK = checks.MAX_NICK
 MAX_USERNAME = 64
 MAX_REALNAME_BYTES = 300
-MAX_CHANNEL = 200
-MAX_CHANNEL_KEY = 100
-
-
-def _controls(value: str) -> bool:
-    """Does C{value} hold a control character (C0, DEL) or other whitespace than a plain space?"""
-    return any(c < " " or c == "\x7f" or (c.isspace() and c != " ") for c in value)
+MAX_CHANNEL = checks.MAX_CHANNEL
+MAX_CHANNEL_KEY = checks.MAX_CHANNEL_KEY
+_controls = checks.controls
 
 
 def _realname(value: str) -> str | None:
@@ -64,59 +66,11 @@ def _username(value: str) -> str | None:
     return None
 
 
-def _nick(value: str) -> str | None:
-    if (not value or any(c in value for c in " ,*?!@:") or value[0] in "#&$:0123456789-"
-            or _controls(value) or len(value) > MAX_NICK):
-        return "is not a valid nick: %r" % (value,)
-    return None
-
-
 def _secret_word(value: str) -> str | None:
     """A password sent as one word of a line (never shown: the message names no value)."""
     if any(c in value for c in "\r\n\0 "):
         return "must not contain CR, LF, NUL or spaces"
     return None
-
-
-def _nicks(values: tuple) -> str | None:
-    for v in values:
-        problem = _nick(v)
-        if problem:
-            return problem
-    return None
-
-
-def _channels(values: tuple) -> str | None:
-    for v in values:
-        name, _, channel_key = v.partition(" ")
-        if (not name or name[0] not in "#&+!" or "," in v or _controls(v) or " " in channel_key
-                or (_ and not channel_key) or channel_key.startswith(":")
-                or len(name) > MAX_CHANNEL or len(channel_key) > MAX_CHANNEL_KEY):
-            return ("has a bad channel %r (want \"#name\" or \"#name key\": no commas or control characters, "
-                    "names of %d characters at most, keys of %d)" % (v, MAX_CHANNEL, MAX_CHANNEL_KEY))
-    return None
-
-
-def _endpoint(kinds: tuple[str, ...]) -> Check:
-    def check(value: str) -> str | None:
-        if value and value.split(":", 1)[0] not in kinds:
-            return "must be an endpoint string starting with one of %s, not %r" % (
-                ", ".join(k + ":" for k in kinds), value)
-        return _one_line(value)
-    return check
-
-
-def _music_source(value: str) -> str | None:
-    from ..music.sources import check_source
-    return check_source(value)
-
-
-def _url(schemes: tuple[str, ...]) -> Check:
-    def check(value: str) -> str | None:
-        if value and value.split("://", 1)[0] not in schemes:
-            return "must be a URL starting with one of %s" % ", ".join(s + "://" for s in schemes)
-        return None
-    return check
 
 
 def _fingerprints(values: tuple) -> str | None:
@@ -132,18 +86,6 @@ def _mechanisms(values: tuple) -> str | None:
         if v not in ("PLAIN", "SCRAM-SHA-256", "EXTERNAL"):
             return "has unknown mechanism %r (PLAIN, SCRAM-SHA-256, EXTERNAL)" % (v,)
     return None
-
-
-def key(default: Any, check: Check | None = None, secret: bool = False) -> Any:
-    """A config key with its default, an optional check and secrecy."""
-    if isinstance(default, list):
-        default = tuple(default)
-    meta = {"check": check, "secret": secret}
-    return field(default=default, metadata=meta, repr=not secret)
-
-
-def section(cls: type) -> Any:
-    return field(default_factory=cls)
 
 
 @dataclass(frozen=True)
@@ -183,8 +125,8 @@ class IrcSettings:
     max_reply_lines: int = key(4, _positive)
     max_private_lines: int = key(20, _positive)
     rejoin_delay: float = key(10.0, _not_negative)
-    sasl: SaslSettings = section(SaslSettings)
-    throttle: ThrottleSettings = section(ThrottleSettings)
+    sasl: SaslSettings = table(SaslSettings)
+    throttle: ThrottleSettings = table(ThrottleSettings)
 
 
 @dataclass(frozen=True)
@@ -262,18 +204,6 @@ class ZmqSettings:
 
 
 @dataclass(frozen=True)
-class MusicSettings:
-    source: str = key("", _music_source)
-    poll_seconds: float = key(5.0, _positive)
-    announce: tuple[str, ...] = key(["#pubbot"], _channels)
-    skip_votes: int = key(3, _positive)
-    vote_timeout: float = key(30.0, _positive)
-    bare_words: bool = key(True)
-    request_limit: int = key(5, _positive)
-    request_window: float = key(60.0, _positive)
-
-
-@dataclass(frozen=True)
 class WebSettings:
     endpoint: str = key("tcp:8080:interface=127.0.0.1", _endpoint(("tcp", "ssl", "unix")))
     token: str = key("", secret=True)
@@ -293,137 +223,59 @@ class ConsoleSettings:
     log_file: str = key("pubbot.log")
 
 
-@dataclass(frozen=True)
-class GreetSettings:
-    templates: tuple[str, ...] = key(["Hello %(nick)s!", "Hi %(nick)s", "Welcome back, %(nick)s"])
-
-
-@dataclass(frozen=True)
-class SeenSettings:
-    flush_seconds: float = key(10.0, _positive)
-
-
-@dataclass(frozen=True)
-class TellSettings:
-    per_sender: int = key(5, _positive)
-    per_sender_seconds: float = key(3600.0, _positive)
-    max_pending: int = key(10, _positive)
-
-
-def _timezone(value: str) -> str | None:
-    if not value:
-        return None
-    from zoneinfo import ZoneInfo
-    try:
-        ZoneInfo(value)
-    except (ValueError, OSError, KeyError):
-        return "is not a known time zone: %r" % (value,)
-    return None
-
-
-@dataclass(frozen=True)
-class FunSettings:
-    timezone: str = key("", _timezone)
-
-
-@dataclass(frozen=True)
-class ReminderSettings:
-    #: The time zone of reminder times for people who set none with !tz.
-    timezone: str = key("UTC", _timezone)
-
-
-@dataclass(frozen=True)
-class BrainSettings:
-    max_trigrams: int = key(200000, _positive)
-    flush_seconds: float = key(5.0, _positive)
-    ignore: tuple[str, ...] = key([], _nicks)  # nicks (other bots) never learned from
-    process: bool = key(True)  # learn in a process of its own (another core), when the reactor can start one
-
-
-def _link_allow(values: tuple) -> str | None:
-    """Host names (C{*.} for subdomains), IP addresses or CIDR networks."""
-    import ipaddress
-    import re
-    name = re.compile(r"(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
-                      r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?\Z")
-    for v in values:
-        try:
-            ipaddress.ip_network(v, strict=False)
-            continue
-        except ValueError:
-            pass
-        try:
-            ascii_name = v.encode("idna").decode("ascii")  # IDN host names
-        except UnicodeError:
-            ascii_name = ""
-        if not name.match(ascii_name):
-            return "has %r, which is not a host name, IP address or CIDR network" % (v,)
-    return None
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    allow: tuple[str, ...] = key([], _link_allow)
-    max_bytes: int = key(1024 * 1024, _positive)
-    timeout: float = key(10.0, _positive)
-
-
-def _vcs_routes(values: tuple) -> str | None:
-    from ..vcs.events import parse_route
-    for entry in values:
-        try:
-            _, channels = parse_route(entry)
-        except ValueError as e:
-            return str(e)
-        problem = _channels(channels)
-        if problem:
-            return problem
-    return None
-
-
-def _vcs_events(values: tuple) -> str | None:
-    known = ("push", "pull_request", "issues", "release", "workflow_run")
-    unknown = [v for v in values if v not in known]
-    if unknown:
-        return "has unknown events %s (known: %s)" % (", ".join(map(repr, unknown)), ", ".join(known))
-    return None
-
-
-@dataclass(frozen=True)
-class VcsSettings:
-    secret: str = key("", secret=True)
-    secret_env: str = key("")
-    announce: tuple[str, ...] = key(["#pubbot"], _channels)
-    #: "owner/repo #chan ..." (the repository may hold * and ?): the first match wins, else announce.
-    routes: tuple[str, ...] = key([], _vcs_routes)
-    events: tuple[str, ...] = key(["push", "pull_request", "issues", "release", "workflow_run"], _vcs_events)
-
-
 def _no_networks() -> Mapping[str, IrcSettings]:
+    return MappingProxyType({})
+
+
+def _no_sections() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
 @dataclass(frozen=True)
 class Settings:
-    irc: IrcSettings = section(IrcSettings)
+    """
+    The core's tables as fields; the tables features and plugins declare
+    (L{pubbot.config.registry.section}) in C{sections}, each also read as an
+    attribute: C{settings.weather.city}.
+    """
+
+    irc: IrcSettings = table(IrcSettings)
     #: More networks, from [networks.NAME] tables, in the file's order (see L{pubbot.config.networks}).
     networks: Mapping[str, IrcSettings] = field(default_factory=_no_networks)
-    plugins: PluginSettings = section(PluginSettings)
-    store: StoreSettings = section(StoreSettings)
-    redis: RedisSettings = section(RedisSettings)
-    zmq: ZmqSettings = section(ZmqSettings)
-    music: MusicSettings = section(MusicSettings)
-    web: WebSettings = section(WebSettings)
-    manhole: ManholeSettings = section(ManholeSettings)
-    console: ConsoleSettings = section(ConsoleSettings)
-    greet: GreetSettings = section(GreetSettings)
-    brain: BrainSettings = section(BrainSettings)
-    links: LinkSettings = section(LinkSettings)
-    vcs: VcsSettings = section(VcsSettings)
-    seen: SeenSettings = section(SeenSettings)
-    tell: TellSettings = section(TellSettings)
-    fun: FunSettings = section(FunSettings)
-    reminders: ReminderSettings = section(ReminderSettings)
+    plugins: PluginSettings = table(PluginSettings)
+    store: StoreSettings = table(StoreSettings)
+    redis: RedisSettings = table(RedisSettings)
+    zmq: ZmqSettings = table(ZmqSettings)
+    web: WebSettings = table(WebSettings)
+    manhole: ManholeSettings = table(ManholeSettings)
+    console: ConsoleSettings = table(ConsoleSettings)
+    #: The declared sections' values by table name ([music], [greet], [weather], ...).
+    sections: Mapping[str, Any] = field(default_factory=_no_sections, repr=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when no field has the name: a declared section's, then.
+        # Settings read without a plugin's section (a bot built by hand, then
+        # given the plugin) had no table of it, or reading would have failed:
+        # the plugin gets its defaults.
+        # Found once, a section is kept in the instance's dict, where the next
+        # lookup finds it as fast as a field (not a field: eq, repr and
+        # replace() ignore it).
+        sections = self.__dict__.get("sections")
+        if sections is None or name.startswith("_"):
+            raise AttributeError(name)
+        if name in sections:
+            value = sections[name]
+        else:
+            cls = declared(name)
+            if cls is None:
+                raise AttributeError("no [%s] table: no loaded feature or plugin declares it" % (name,))
+            value = cls()
+        self.__dict__[name] = value
+        return value
+
+
+#: The core's tables: no feature or plugin may declare one of these.
+CORE_TABLES = frozenset(f.name for f in dataclasses.fields(Settings))
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -471,13 +323,17 @@ def _build(cls: type, data: Any, path: str) -> Any:
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in data:
-        if name not in fields:
+        if name not in fields and cls is not Settings:  # the top level's others: see add_sections
             where = "[%s] %s" % (path, name) if path else "[%s]" % (name,)
             raise ConfigError("unknown key %s" % (where,))
+        if cls is Settings and name == "sections":
+            raise ConfigError("[sections]: plugin sections is not installed")
     values: dict[str, Any] = {}
     for name, f in fields.items():
         kind = hints[name]
         sub = "%s.%s" % (path, name) if path else name
+        if cls is Settings and name == "sections":
+            continue
         if cls is Settings and name == "networks":
             values[name] = _networks(data.get(name, {}))
             continue
@@ -505,14 +361,14 @@ def _networks(data: Any) -> Mapping[str, IrcSettings]:
     if not isinstance(data, dict):
         raise ConfigError("[networks] must be a table of [networks.NAME] tables, not %s" % (_describe(data),))
     networks = {}
-    for name, table in data.items():
+    for name, network_table in data.items():
         problem = network_name_problem(name)
         if problem:
             raise ConfigError("[networks] network name %s" % (problem,))
         path = "networks.%s" % (name,)
-        if isinstance(table, dict) and "name" in table:
+        if isinstance(network_table, dict) and "name" in network_table:
             raise ConfigError("unknown key [%s] name (a network's name is its table's name)" % (path,))
-        built = _build(IrcSettings, table, path)
+        built = _build(IrcSettings, network_table, path)
         if not built.server:
             raise ConfigError("[%s] server must be set" % (path,))
         networks[name] = dataclasses.replace(built, name=name)
@@ -535,7 +391,7 @@ def _cross_checks(settings: Settings) -> None:
         scope = admin_network(entry)
         if scope is not None and scope not in settings.networks:
             raise ConfigError("[plugins] admins has %r, but there is no [networks.%s]" % (entry, scope))
-    envs = [("[vcs] secret_env", settings.vcs.secret_env)]
+    envs = []
     for network in [settings.irc, *settings.networks.values()]:
         label = network_label(network, settings)
         envs += [("[%s.sasl] password_env" % (label,), network.sasl.password_env),
@@ -582,17 +438,64 @@ def _cluster_checks(settings: Settings) -> None:
                                   "in [zmq] curve_clients" % (name, address))
 
 
-def parse(data: dict) -> Settings:
-    """Validate a TOML document (as a dict) into L{Settings}."""
+def parse_core(data: Any) -> Settings:
+    """
+    The first phase: validate the core's tables of a TOML document (as a
+    dict), and the features' (L{pubbot.config.registry.FEATURES}), into
+    L{Settings}. The other top-level names are left to L{add_sections}.
+    """
     settings = _build(Settings, data, "")
+    features = {d.name: _build(d.cls, data.get(d.name, {}), d.name) for d in feature_sections()}
+    settings = dataclasses.replace(settings, sections=MappingProxyType(features))
     _cross_checks(settings)
     return settings
 
 
-def load(path: str | None) -> Settings:
-    """Read and validate the TOML file at C{path} (None: all defaults)."""
-    if path is None:
-        return parse({})
+def add_sections(settings: Settings, data: Any, sections: Iterable[Declared] = (),
+                 disabled: Mapping[str, str] | None = None) -> Settings:
+    """
+    The second phase: C{settings} (from L{parse_core} of C{data}) with the
+    tables of C{sections} (those the loaded plugins declare), every key
+    checked. A table of C{disabled} (table name to its plugin's name:
+    declared by a disabled plugin) is reported as such, and so is a table
+    no one declares ("not installed").
+    """
+    values = dict(settings.sections)
+    tables: dict[str, Declared] = {}
+    for d in sections:
+        if d.name in CORE_TABLES or d.name in values:
+            raise ValueError("%s declares [%s], a table of the core or of a feature" % (d.owner, d.name))
+        if d.name in tables and tables[d.name].cls is not d.cls:
+            raise ValueError("%s and %s both declare [%s]" % (tables[d.name].owner, d.owner, d.name))
+        tables[d.name] = d
+    disabled = disabled or {}
+    for name in data:
+        if name in CORE_TABLES or name in values or name in tables:
+            continue
+        if name in disabled:
+            raise ConfigError("[%s]: plugin %s is disabled" % (name, disabled[name]))
+        if not isinstance(data[name], dict):
+            raise ConfigError("unknown key [%s]" % (name,))
+        known = set(CORE_TABLES - {"sections"}) | set(values) | set(tables)
+        raise ConfigError("[%s]: plugin %s is not installed%s" % (name, name, _did_you_mean(name, known)))
+    values.update((name, _build(d.cls, data.get(name, {}), name)) for name, d in tables.items())
+    return dataclasses.replace(settings, sections=MappingProxyType(values))
+
+
+def _did_you_mean(name: str, known: set[str]) -> str:
+    import difflib
+    close = difflib.get_close_matches(name, sorted(known), 1, 0.6)
+    return " (did you mean [%s]?)" % (close[0],) if close else ""
+
+
+def parse(data: Any, sections: Iterable[Declared] = (),
+          disabled: Mapping[str, str] | None = None) -> Settings:
+    """Validate a TOML document (as a dict) into L{Settings}: both phases (see L{add_sections})."""
+    return add_sections(parse_core(data), data, sections, disabled)
+
+
+def read(path: str) -> dict:
+    """The TOML document at C{path}, as a dict."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -610,7 +513,13 @@ def load(path: str | None) -> Settings:
     except tomllib.TOMLDecodeError as e:
         message = " ".join(str(e).split())  # one line, whatever the parser says
         raise ConfigError("config %s is not valid TOML: %s" % (path, message)) from None
-    return parse(data)
+    return data
+
+
+def load(path: str | None, sections: Iterable[Declared] = (),
+         disabled: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the TOML file at C{path} (None: all defaults)."""
+    return parse({} if path is None else read(path), sections, disabled)
 
 
 def secret(value: str, env: str) -> str:
@@ -625,7 +534,9 @@ def effective(settings: Any, mask: bool = True) -> dict:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
-        if dataclasses.is_dataclass(value):
+        if isinstance(settings, Settings) and f.name == "sections":  # each one a table of its own
+            out.update((name, effective(section, mask)) for name, section in value.items())
+        elif dataclasses.is_dataclass(value):
             out[f.name] = effective(value, mask)
         elif isinstance(value, Mapping):  # [networks.NAME] tables (their name is the table's)
             out[f.name] = {name: {k: v for k, v in effective(table, mask).items() if k != "name"}

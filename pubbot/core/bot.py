@@ -55,6 +55,8 @@ class Bot:
         #: start: {"hooks/github": resource}.
         self.web_resources: dict[str, Any] = {}
         self.running = False
+        #: Stops the daemon cleanly (the tap sets it to the reactor's stop), or None.
+        self.shutdown: Callable[[], Any] | None = None
         #: Who asked for the input to pause (see L{hold_input}).
         self.input_holders: set = set()
 

@@ -216,6 +216,12 @@ class Dispatcher:
         #: Callables given each batch of published messages (a list of one
         #: for a single message), before the handlers.
         self.batch_observers: list[Callable[[list], None]] = []
+        #: The ignore list's gate (see L{pubbot.ignore.Gate}), or None: given
+        #: a batch, None or {position: sender is an admin} for the lines of
+        #: ignored senders. Those reach only handlers with a true
+        #: C{hears_ignored}, and admin commands (C{admin}) when the sender
+        #: is an admin.
+        self.gate: Callable[[Sequence[Message]], dict | None] | None = None
 
     def add(self, handler) -> None:
         """Subscribe C{handler} (an IHandler) to its patterns."""
@@ -286,6 +292,7 @@ class Dispatcher:
         counts = self.topic_counts
         counts[route.family] = counts.get(route.family, 0) + len(messages)
         self._show_observers(messages)
+        gated = self._gated(messages) if self.gate is not None else None
         results: dict[int, list] = {}
         pending: dict[int, list[int]] = {}
         called = route.calls(messages) if route.by_word else None
@@ -298,6 +305,10 @@ class Dispatcher:
                 wanted = sorted(set(called[entry.handler]))
             else:
                 continue
+            if gated:
+                wanted = _let_through(entry.handler, wanted, gated)
+                if not wanted:
+                    continue
             if entry.filter is not None:
                 if len(wanted) > 1 and joined is False:
                     joined = joined_contents(messages)
@@ -317,6 +328,15 @@ class Dispatcher:
             waiting = pending.get(i)
             out[key] = found if waiting is None else self._gather(found, waiting)
         return out
+
+    def _gated(self, messages: Sequence[Message]) -> dict | None:
+        """What the ignore gate (C{self.gate}) says of C{messages}; None when it fails (logged)."""
+        assert self.gate is not None
+        try:
+            return self.gate(messages)
+        except Exception:
+            log.failure("the ignore gate failed; the batch goes through")
+            return None
 
     def _show_observers(self, messages: Sequence[Message]) -> None:
         for observer in self.observers:
@@ -435,6 +455,14 @@ class Dispatcher:
             return Result(handler, None, True)
 
         return value.addCallbacks(done, failed)
+def _let_through(handler: Any, wanted: Sequence[int], gated: dict) -> list[int]:
+    """The positions of C{wanted} C{handler} may see when the senders of C{gated} are ignored."""
+    if getattr(handler, "hears_ignored", False):
+        return list(wanted)
+    admin = getattr(handler, "admin", False) is True
+    return [i for i in wanted if i not in gated or (admin and gated[i])]
+
+
 def choose_reply(results: Sequence[Result]) -> Reply | None:
     """
     The one reply for a line: the non-empty reply with the highest weight,

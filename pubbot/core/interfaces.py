@@ -119,6 +119,58 @@ class IStore(Interface):
     def keys(prefix=""):
         """Fires with a sorted list of the live keys starting with C{prefix}."""
 
+    def scan(cursor=None, count=100):
+        """
+        One page of a walk over every live key, for export: fires with
+        C{(next, entries)}, each entry C{(key, kind, expires)} with C{kind}
+        "string", "set" or "hash" and C{expires} the absolute expiry time in
+        seconds on the store's clock (Unix time for SQLite and Redis) or
+        None. Start with C{cursor=None} and pass C{next} on until it is None.
+        A page holds about C{count} entries (Redis: maybe none). A key live
+        for the whole walk is listed at least once; a key changed meanwhile
+        may be missed or listed twice (Redis's SCAN).
+        """
+
+    def scan_items(key, kind, cursor=None, count=100):
+        """
+        One page of the contents of C{key} (of C{kind}, as L{scan} said),
+        as stored: fires with C{(next, items)}; items are the value's JSON
+        text (one, for a string), the members (a set) or C{(field, JSON
+        text)} pairs (a hash). A missing key has no items; one now of
+        another kind fails with TypeError. Walk as with L{scan}.
+        """
+
+    def begin_import():
+        """
+        Fires with a new, empty L{IStoreImport}: a staging area whose
+        writes are invisible to the store until committed.
+        """
+
+
+class IStoreImport(Interface):
+    """Keys staged for an import into an L{IStore}, made live at once by L{commit}."""
+
+    def add(records):
+        """
+        Stage C{records}, a list of C{(key, kind, expires, items, fresh)}:
+        C{kind} and C{items} as L{IStore.scan_items} gives them (JSON texts
+        stored as they stand), C{expires} an absolute time on the store's
+        clock or None, applied to the key after the items. C{fresh} starts
+        the staged key anew; otherwise the items are added to it (a string
+        is replaced). Fires when staged.
+        """
+
+    def commit(replace=False):
+        """
+        Make every staged key live in one atomic step, each replacing the
+        live key of its name; with C{replace}, every other live key is
+        removed in the same step. Fires with how many keys were made live
+        (keys whose expiry has passed are dropped). The staging area is gone.
+        """
+
+    def abort():
+        """Drop the staging area; the store is as it was."""
+
 
 class IBus(Interface):
     """Carries incoming messages to handlers and their replies back."""

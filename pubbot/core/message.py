@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 
 class ChatFields(TypedDict, total=False):
@@ -37,9 +37,33 @@ class Message:
     A topic and its fields, with attribute access to the fields
     (C{msg.content}, C{msg.source}). C{msg.bot} is the running
     L{pubbot.core.bot.Bot} (None outside a bot); it is not part of the fields.
+
+    The fields of a chat line (topic C{chat.NETWORK.PLACE.chat}), typed below
+    for type checkers; joins and leaves have those up to C{source_id}:
+      - C{network}: the network's name; C{protocol}: C{irc} or C{console}
+      - C{channel}: where it was said (the sender's nick in private)
+      - C{source}: the sender's nick; C{source_id}: a stable id of the person, or None
+      - C{hostmask}: C{nick!user@host}, or None; C{account}: the services account, or None
+      - C{content}: the text (the bot's address stripped); C{private}: said to the bot alone
+      - C{direct}: addressed to the bot (C{pubbot: ...}, a command, or private)
+      - C{command}: the text after the command prefix or address, or None
+    Other topics have other fields: C{msg.get(name)} when one may be missing.
     """
 
     __slots__ = ("topic", "fields", "bot")
+
+    if TYPE_CHECKING:  # read through __getattr__ from the fields at run time
+        network: str
+        protocol: str
+        channel: str
+        source: str
+        source_id: str | None
+        hostmask: str | None
+        account: str | None
+        content: str
+        private: bool
+        direct: bool
+        command: str | None
 
     def __init__(self, topic: str, fields: Mapping[str, Any] | None = None, bot: Any = None):
         self.topic = topic

@@ -410,6 +410,41 @@ class IRCService(Service):
                 self.log.warn("output queue full for {key}: dropped {count} line(s) to {target}",
                          key=key[:50], count=refused, target=target[:50])
 
+    # control from chat (pubbot.admin): names and text are checked there and here
+
+    def join_channel(self, name: str, key: str | None = None) -> bool:
+        """JOIN C{name} (with C{key}) now when connected; False when C{name} is no channel name here."""
+        if not self._valid_target(name) or not self.isupport.is_channel(name) or (
+                key is not None and not self._valid_target(key)):
+            return False
+        if self.current is not None and self.connected:
+            self.current.join(name, key)
+        return True
+
+    def part_channel(self, name: str, reason: str = "") -> bool:
+        """PART C{name} now when connected; False when C{name} is no channel name here."""
+        if not self._valid_target(name) or not self.isupport.is_channel(name):
+            return False
+        call = self._rejoins.pop(name, None)
+        if call is not None and call.active():
+            call.cancel()
+        if self.current is not None and self.connected:
+            reason = " ".join(reason.replace("\0", " ").split())[:200]
+            if reason:
+                self.current.send("PART", name, reason)
+            else:
+                self.current.send("PART", name)
+        return True
+
+    def change_nick(self, nick: str) -> bool:
+        """Ask for the nick C{nick} now (until the next connection); False when it cannot be a nick."""
+        if (not self._valid_target(nick) or self.isupport.is_channel(nick)
+                or any(c in nick for c in "!@*?:") or nick[0] in "0123456789-"):
+            return False
+        if self.current is not None and self.connected:
+            self.current.send("NICK", nick)
+        return True
+
     def say(self, target: str, text: str) -> None:
         self.send(target, text, "say")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock, maybeDeferred, succeed
@@ -21,11 +22,21 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
+from pubbot.api import CHAT_LINES, IBatchHandler, checks, handle_each, is_admin, key, patterns, section
 from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
 from pubbot.brain.model import TrigramModel, parse_shard_key, shard_key
-from pubbot.util import patterns
-from pubbot.util.people import is_admin
+
+
+@section("brain")
+@dataclass(frozen=True)
+class BrainSettings:
+    """[brain]: the chatter model's size, saving, who it never learns from, and its process."""
+
+    max_trigrams: int = key(200000, checks.positive)
+    flush_seconds: float = key(5.0, checks.positive)
+    ignore: tuple[str, ...] = key([], checks.nicks)  # nicks (other bots) never learned from
+    process: bool = key(True)  # learn in a process of its own (another core), when the reactor can start one
+
 
 log = Logger()
 
@@ -65,18 +76,18 @@ async def load_model(model: Any, store) -> tuple[int, int]:
     keys = await store.keys("brain:shard:")
     bad = 0
     read = 0
-    for key in keys:
-        shard = parse_shard_key(key)
+    for stored in keys:
+        shard = parse_shard_key(stored)
         if shard is None:
             continue
         try:
-            data = await store.get(key)
+            data = await store.get(stored)
         except (ValueError, TypeError) as e:
             # Not JSON (damaged, or written by something else), or not a
             # string key: skip it, or no flush would ever save again. Its
             # shard is written anew when it next changes. (Other failures,
             # a store gone away, fail the whole load, which is retried.)
-            log.error("brain: stored shard {key} is unreadable ({error}); skipped", key=key, error=e)
+            log.error("brain: stored shard {key} is unreadable ({error}); skipped", key=stored, error=e)
             bad += 1
             continue
         bad += await resolved(host.load_shard(shard, data))

@@ -3,10 +3,7 @@
 import platform
 
 import twisted
-from pubbot.api import command
-from pubbot.util.text import one_line
-from pubbot.util.timefmt import format_duration
-from pubbot.version import __version__
+from pubbot.api import PUBBOT_VERSION, command, format_duration, one_line
 
 
 def _describe(handler, prefix: str) -> list:
@@ -52,7 +49,7 @@ def ping(msg):
 def version(msg):
     """Says which pubbot, Twisted and Python this is."""
     return {"content": "pubbot %s on Twisted %s, Python %s" % (
-        __version__, twisted.__version__, platform.python_version())}
+        PUBBOT_VERSION, twisted.__version__, platform.python_version())}
 
 
 @command("uptime")

@@ -36,13 +36,21 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, Handler, IBatchHandler, command, handle_each
-from pubbot.util import patterns
-from pubbot.util.people import is_admin, person_key
-from pubbot.util.ratelimit import Limits
-from pubbot.util.text import fill, one_line
-from pubbot.util.timefmt import format_duration
-from pubbot.util.wording import sentence
+from pubbot.api import (
+    CHAT_LINES,
+    Handler,
+    IBatchHandler,
+    Limits,
+    command,
+    fill,
+    format_duration,
+    handle_each,
+    is_admin,
+    one_line,
+    patterns,
+    person_key,
+    sentence,
+)
 
 log = Logger()
 

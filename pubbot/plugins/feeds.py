@@ -15,11 +15,9 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import IHandler, command
+from pubbot.api import IHandler, clean_text, command, patterns
 from pubbot.feeds.parse import checked_url, feed_fetcher
 from pubbot.feeds.poller import DEFAULT_INTERVAL, MIN_INTERVAL, Feed, FeedPoller
-from pubbot.util import patterns
-from pubbot.util.text import clean_text
 
 log = Logger()
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from pubbot.api import CHAT_LINES, Handler, command
-from pubbot.util import patterns
-from pubbot.util.ratelimit import RateLimiter
-from pubbot.util.wording import possessive
+from pubbot.api import CHAT_LINES, Handler, RateLimiter, checks, command, key, patterns, possessive, section
+
+
+@section("fun")
+@dataclass(frozen=True)
+class FunSettings:
+    """[fun]: the time zone of the dates the fun commands give."""
+
+    timezone: str = key("", checks.timezone)
+
 
 #: Mentions of Christmas are answered this many days before it, at most.
 SEASON_DAYS = 60

@@ -11,14 +11,21 @@ L{person_key}) in the store for L{REMEMBER} seconds after their last join.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from pubbot.api import Handler
-from pubbot.util.people import person_key
-from pubbot.util.ratelimit import Limits
-from pubbot.util.text import fill, one_line
+from pubbot.api import Handler, Limits, fill, key, one_line, person_key, section
+
+
+@section("greet")
+@dataclass(frozen=True)
+class GreetSettings:
+    """[greet]: what the bot says to people who join."""
+
+    templates: tuple[str, ...] = key(["Hello %(nick)s!", "Hi %(nick)s", "Welcome back, %(nick)s"])
+
 
 log = Logger()
 

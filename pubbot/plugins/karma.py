@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from twisted.internet.defer import Deferred
 
-from pubbot.api import CHAT_LINES, Handler, command
-from pubbot.util import patterns
-from pubbot.util.people import person_key
-from pubbot.util.ratelimit import Limits, RateLimiter
-from pubbot.util.text import one_line
-from pubbot.util.timefmt import format_duration
-from pubbot.util.wording import possessive
+from pubbot.api import (
+    CHAT_LINES,
+    Handler,
+    Limits,
+    RateLimiter,
+    command,
+    format_duration,
+    one_line,
+    patterns,
+    person_key,
+    possessive,
+)
 
 KARMA_KEY = "karma"
 MAX_THING = 64

@@ -6,6 +6,7 @@ else; C{lastlink} recalls the newest link said in the channel.
 Only http and https URLs are fetched, at most C{[links] max_bytes} of a page,
 within C{[links] timeout} seconds (kept below C{[plugins] timeout}), never
 from loopback, private, link-local, multicast or reserved addresses unless
+
 C{[links] allow} lists the host or network. Failures and refusals are
 logged, not announced.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -25,12 +27,30 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, IBatchHandler, handle_each
+from pubbot.api import (
+    CHAT_LINES,
+    IBatchHandler,
+    RateLimiter,
+    checks,
+    clean_text,
+    format_duration,
+    handle_each,
+    key,
+    patterns,
+    section,
+)
 from pubbot.links.fetch import BadURL, FetchError, SafeFetcher, human_size, parse_url
-from pubbot.util import patterns
-from pubbot.util.ratelimit import RateLimiter
-from pubbot.util.text import clean_text
-from pubbot.util.timefmt import format_duration
+
+
+@section("links")
+@dataclass(frozen=True)
+class LinkSettings:
+    """[links]: private addresses allowed, and how much of a page is read, for how long."""
+
+    allow: tuple[str, ...] = key([], checks.hosts)
+    max_bytes: int = key(1024 * 1024, checks.positive)
+    timeout: float = key(10.0, checks.positive)
+
 
 log = Logger()
 

@@ -17,13 +17,10 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from pubbot.api import CHAT_LINES, Handler, handler
+from pubbot.api import CHAT_LINES, Handler, Limits, handler, patterns, person_key
 from pubbot.music.interfaces import MusicError, SourceUnavailable, Unsupported
 from pubbot.music.track import MAX_QUEUE, PAUSE, PLAY, STOP, Status, clean_text, format_track
 from pubbot.music.votes import BUSY, JOINED, NO_VOTE, PASSED, REPEATED, STARTED, SWITCHED, SkipVotes, Vote
-from pubbot.util import patterns
-from pubbot.util.people import person_key
-from pubbot.util.ratelimit import Limits
 
 log = Logger()
 

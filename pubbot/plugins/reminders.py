@@ -7,6 +7,7 @@ store and fired once by the cluster (see L{pubbot.reminders.book}).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -15,11 +16,18 @@ from twisted.internet.defer import Deferred
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import IHandler, command
+from pubbot.api import IHandler, checks, clean_text, command, is_admin, key, person_key, section
 from pubbot.reminders.book import ReminderBook
 from pubbot.reminders.when import WhenError, parse_when, zone_of
-from pubbot.util.people import is_admin, person_key
-from pubbot.util.text import clean_text
+
+
+@section("reminders")
+@dataclass(frozen=True)
+class ReminderSettings:
+    """[reminders]: the time zone of reminder times for people who set none with !tz."""
+
+    timezone: str = key("UTC", checks.timezone)
+
 
 _BOOKS: WeakKeyDictionary[Any, ReminderBook] = WeakKeyDictionary()
 USAGE = "Say: !remind me in 2h30m <what>, !remind #chan at 09:55 <what>, !remind list, !remind cancel <N>"

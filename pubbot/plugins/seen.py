@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 
 from twisted.internet.defer import Deferred, DeferredList
@@ -27,13 +28,40 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, Handler, IBatchHandler, handle_each
-from pubbot.util import patterns
-from pubbot.util.people import person_key
-from pubbot.util.ratelimit import Limits
-from pubbot.util.text import one_line
-from pubbot.util.timefmt import format_duration
-from pubbot.util.wording import plural
+from pubbot.api import (
+    CHAT_LINES,
+    Handler,
+    IBatchHandler,
+    Limits,
+    checks,
+    format_duration,
+    handle_each,
+    key,
+    one_line,
+    patterns,
+    person_key,
+    plural,
+    section,
+)
+
+
+@section("seen")
+@dataclass(frozen=True)
+class SeenSettings:
+    """[seen]: how often what was seen is written to the store."""
+
+    flush_seconds: float = key(10.0, checks.positive)
+
+
+@section("tell")
+@dataclass(frozen=True)
+class TellSettings:
+    """[tell]: how many notes one person may leave, and how many wait for one person."""
+
+    per_sender: int = key(5, checks.positive)
+    per_sender_seconds: float = key(3600.0, checks.positive)
+    max_pending: int = key(10, checks.positive)
+
 
 log = Logger()
 
@@ -300,8 +328,8 @@ class Tell(Handler):
         self._loading = True
 
         def loaded(keys):
-            for key in keys:
-                network, _, nick = key[len(TELL_PREFIX):].partition(":")
+            for stored in keys:
+                network, _, nick = stored[len(TELL_PREFIX):].partition(":")
                 if nick:
                     self._wait(network, nick)
 

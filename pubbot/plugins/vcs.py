@@ -17,10 +17,46 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import IHandler
+from pubbot.api import IHandler, checks, key, section
 from pubbot.api import secret as configured_secret
 from pubbot.vcs import events
 from pubbot.vcs.github import GitHubHook, PayloadError
+
+#: The events [vcs] events may name.
+EVENTS = ("push", "pull_request", "issues", "release", "workflow_run")
+
+
+def _routes(values: tuple) -> str | None:
+    for entry in values:
+        try:
+            _, channels = events.parse_route(entry)
+        except ValueError as e:
+            return str(e)
+        problem = checks.channels(channels)
+        if problem:
+            return problem
+    return None
+
+
+def _events(values: tuple) -> str | None:
+    unknown = [v for v in values if v not in EVENTS]
+    if unknown:
+        return "has unknown events %s (known: %s)" % (", ".join(map(repr, unknown)), ", ".join(EVENTS))
+    return None
+
+
+@section("vcs")
+@dataclass(frozen=True)
+class VcsSettings:
+    """[vcs]: the webhook's secret (or the variable holding it) and where pushes are announced."""
+
+    secret: str = key("", secret=True)
+    secret_env: str = key("", checks.environment)
+    announce: tuple[str, ...] = key(["#pubbot"], checks.channels)
+    #: "owner/repo #chan ..." (the repository may hold * and ?): the first match wins, else announce.
+    routes: tuple[str, ...] = key([], _routes)
+    events: tuple[str, ...] = key(list(EVENTS), _events)
+
 
 log = Logger()
 

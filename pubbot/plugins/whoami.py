@@ -1,7 +1,6 @@
 """!whoami: how the bot knows you, and what that lets you do."""
 
-from pubbot.api import command
-from pubbot.util.people import is_admin, person_key, user_host
+from pubbot.api import command, is_admin, person_key, user_host
 
 
 def describe(msg) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from ..core.interfaces import IStore
-from . import Encoded, decode, wrong_type
+from ..core.interfaces import IStore, IStoreImport
+from . import Encoded, decode, encode, wrong_type
 
 
 def _own(value: Any) -> Any:
@@ -20,6 +20,8 @@ def _own(value: Any) -> Any:
 @implementer(IStore)
 class MemoryStore:
     """Everything in dicts; expiry follows the injected C{clock}."""
+
+    kind = "memory"
 
     def __init__(self, clock):
         self._clock = clock
@@ -146,3 +148,91 @@ class MemoryStore:
     def keys(self, prefix: str = "") -> Deferred:
         return self._run(lambda: sorted(k for k in list(self._data)
                                         if k.startswith(prefix) and self._live(k) is not None))
+
+    def scan(self, cursor: str | None = None, count: int = 100) -> Deferred:
+        def do():
+            live = sorted(k for k in list(self._data)
+                          if (cursor is None or k > cursor) and self._live(k) is not None)
+            page = live[:max(1, count)]
+            entries = [(k, self._data[k][0], self._expires.get(k)) for k in page]
+            return (page[-1] if len(live) > len(page) else None), entries
+        return self._run(do)
+
+    def scan_items(self, key: str, kind: str, cursor: Any | None = None, count: int = 100) -> Deferred:
+        def do():
+            value = self._typed(key, kind)
+            if value is None:
+                return None, []
+            if kind == "string":
+                return None, [encode(value)]
+            if kind == "set":
+                items: list = sorted(m for m in value if cursor is None or m > cursor)
+            else:
+                items = sorted((f, encode(v)) for f, v in value.items() if cursor is None or f > cursor)
+            page = items[:max(1, count)]
+            last = page[-1] if kind == "set" else (page[-1][0] if page else None)
+            return (last if len(items) > len(page) else None), page
+        return self._run(do)
+
+    def begin_import(self) -> Deferred:
+        return succeed(MemoryImport(self))
+
+
+@implementer(IStoreImport)
+class MemoryImport:
+    """A L{MemoryStore}'s staging area: dicts of its own, swapped in by L{commit}."""
+
+    def __init__(self, store: MemoryStore):
+        self._store: MemoryStore | None = store
+        self._data: dict[str, tuple[str, Any]] = {}
+        self._expires: dict[str, float | None] = {}
+
+    def add(self, records) -> Deferred:
+        def do():
+            if self._store is None:
+                raise RuntimeError("this import is finished")
+            for key, kind, expires, items, fresh in records:
+                entry = self._data.get(key)
+                if fresh or entry is None or entry[0] != kind or kind == "string":
+                    empty: Any = None if kind == "string" else set() if kind == "set" else {}
+                    entry = self._data[key] = (kind, empty)
+                if kind == "string":
+                    self._data[key] = (kind, decode(items[-1]))
+                elif kind == "set":
+                    entry[1].update(items)
+                else:
+                    entry[1].update((f, decode(t)) for f, t in items)
+                self._expires[key] = expires
+        return self._store._run(do) if self._store is not None else _closed()
+
+    def commit(self, replace: bool = False) -> Deferred:
+        store = self._store
+        if store is None:
+            return _closed()
+        self._store = None
+        now = store._clock.seconds()
+        if replace:
+            store._data.clear()
+            store._expires.clear()
+        made = 0
+        for key, entry in self._data.items():
+            when = self._expires.get(key)
+            store._data.pop(key, None)
+            store._expires.pop(key, None)
+            if when is not None and when <= now:
+                continue
+            store._data[key] = entry
+            if when is not None:
+                store._expires[key] = when
+            made += 1
+        return succeed(made)
+
+    def abort(self) -> Deferred:
+        self._store = None
+        self._data.clear()
+        return succeed(None)
+
+
+def _closed() -> Deferred:
+    from twisted.internet.defer import fail
+    return fail(RuntimeError("this import is finished"))

@@ -9,12 +9,13 @@ members are plain strings. Expiry is Redis's own (millisecond precision).
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from zope.interface import implementer
 
-from ..core.interfaces import IClosable, IStore
+from ..core.interfaces import IClosable, IStore, IStoreImport
 from . import decode, encode, wrong_type
 
 #: Prefix of every store key in Redis.
@@ -38,6 +39,8 @@ class RedisStore:
     calls fail with L{pubbot.cluster.redisclient.RedisUnavailable}; using a key as
     another type fails with TypeError, as in every IStore.
     """
+
+    kind = "redis"
 
     def __init__(self, client, prefix: str = PREFIX):
         self.client = client
@@ -168,6 +171,149 @@ class RedisStore:
                 raise wrong_type(key, want, _TYPE_NAMES.get(have, have))
             return None
         return self.client.execute("TYPE", self._k(key)).addCallback(check)
+
+    # export and import
+
+    def scan(self, cursor: str | None = None, count: int = 100) -> Deferred:
+        pattern = _glob_escape(self.prefix) + "*"
+        cut = len(self.prefix)
+
+        def described(found, next_cursor):
+            flat = found or []
+            entries = []
+            for i in range(0, len(flat), 3):
+                key, kind, when = flat[i:i + 3]
+                if kind in _TYPE_NAMES and int(when) != -2:
+                    entries.append((key[cut:], kind, None if int(when) < 0 else int(when) / 1000.0))
+            return next_cursor, entries
+
+        def page(reply):
+            next_cursor, batch = reply
+            next_cursor = None if str(next_cursor) == "0" else str(next_cursor)
+            if not batch:
+                return next_cursor, []
+            d = self.client.eval(_DESCRIBE, keys=list(batch))
+            return d.addCallback(described, next_cursor)
+
+        d = self.client.execute("SCAN", cursor or 0, "MATCH", pattern, "COUNT", max(1, count))
+        return d.addCallback(page)
+
+    def scan_items(self, key: str, kind: str, cursor: str | None = None, count: int = 100) -> Deferred:
+        if kind == "string":
+            d = self.client.execute("GET", self._k(key))
+            return self._typed(d, key, kind).addCallback(lambda v: (None, [] if v is None else [v]))
+        command = {"set": "SSCAN", "hash": "HSCAN"}[kind]
+        d = self.client.execute(command, self._k(key), cursor or 0, "COUNT", max(1, count))
+
+        def page(reply):
+            next_cursor, flat = reply
+            flat = flat or []
+            items = list(flat) if kind == "set" else [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+            return (None if str(next_cursor) == "0" else str(next_cursor)), items
+
+        return self._typed(d, key, kind).addCallback(page)
+
+    def begin_import(self) -> Deferred:
+        return succeed(RedisImport(self))
+
+
+#: Describe a page of keys: type and absolute expiry (ms; -1 none, -2 gone) of each.
+_DESCRIBE = """
+local out = {}
+for _, k in ipairs(KEYS) do
+  out[#out + 1] = k
+  out[#out + 1] = redis.call('TYPE', k)['ok']
+  local ok, when = pcall(redis.call, 'PEXPIRETIME', k)
+  if not ok then
+    local ttl = redis.call('PTTL', k)
+    if ttl < 0 then when = ttl else
+      local t = redis.call('TIME')
+      when = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
+    end
+  end
+  out[#out + 1] = when
+end
+return out
+"""
+
+#: Make an import's staged keys live, atomically (a script runs alone):
+#: ARGV staging prefix, its glob, the store's prefix, its glob, "1" to replace.
+_SWITCH = """
+local staging, staged, live, lives, replace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if replace == '1' then
+  for _, k in ipairs(redis.call('KEYS', lives)) do redis.call('DEL', k) end
+end
+local made = 0
+for _, k in ipairs(redis.call('KEYS', staged)) do
+  redis.call('RENAME', k, live .. string.sub(k, #staging + 1))
+  made = made + 1
+end
+return made
+"""
+
+
+@implementer(IStoreImport)
+class RedisImport:
+    """
+    Staged under a prefix of its own, C{<store prefix>-import:<token>:} (so
+    C{pubbot:store-import:...:}, outside the store's keys), then renamed
+    into the store by one Lua script: Redis runs it alone, so readers see
+    all of the import or none. Expiries are Redis's own (PEXPIREAT) from
+    the start. An import killed outright leaves its staging keys behind
+    (delete C{pubbot:store-import:*} by hand); one that fails drops them.
+    """
+
+    def __init__(self, store: RedisStore):
+        self._store: RedisStore | None = store
+        self.client = store.client
+        self.live = store.prefix
+        self.prefix = "%s-import:%s:" % (store.prefix.rstrip(":"), os.urandom(8).hex())
+
+    def add(self, records) -> Deferred:
+        if self._store is None:
+            return _finished()
+        calls = []
+        for key, kind, expires, items, fresh in records:
+            k = self.prefix + key
+            if fresh or kind == "string":
+                calls.append(self.client.execute("DEL", k))
+            if kind == "string":
+                calls.append(self.client.execute("SET", k, items[-1]))
+            elif kind == "set":
+                calls.append(self.client.execute("SADD", k, *items))
+            else:
+                calls.append(self.client.execute("HSET", k, *[x for pair in items for x in pair]))
+            if expires is not None:
+                calls.append(self.client.execute("PEXPIREAT", k, int(round(expires * 1000))))
+        return gatherResults(calls, consumeErrors=True).addCallbacks(
+            lambda _: None, lambda f: f.value.subFailure)
+
+    def commit(self, replace: bool = False) -> Deferred:
+        if self._store is None:
+            return _finished()
+        self._store = None
+        d = self.client.eval(_SWITCH, args=[self.prefix, _glob_escape(self.prefix) + "*", self.live,
+                                            _glob_escape(self.live) + "*", "1" if replace else "0"])
+        return d.addCallback(int)
+
+    def abort(self) -> Deferred:
+        self._store = None
+        return Deferred.fromCoroutine(self._drop())
+
+    async def _drop(self) -> None:
+        cursor: Any = 0
+        pattern = _glob_escape(self.prefix) + "*"
+        while True:
+            cursor, batch = await self.client.execute("SCAN", cursor, "MATCH", pattern, "COUNT", 500)
+            if batch:
+                await self.client.execute("DEL", *batch)
+            if str(cursor) == "0":
+                return
+
+
+def _finished() -> Deferred:
+    from twisted.internet.defer import fail
+    return fail(RuntimeError("this import is finished"))
 
 
 def _raise(e: Exception) -> Deferred:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 from collections import deque
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ..core.interfaces import ICheckedStore, IClosable, IStore
+from ..core.interfaces import ICheckedStore, IClosable, IStore, IStoreImport
 from . import decode, encode, wrong_type
 
 log = Logger()
@@ -47,6 +48,8 @@ class SQLiteStore:
     rather than per call: a burst of writes costs the reactor thread little.
     Expiry times come from the injected C{clock}.
     """
+
+    kind = "sqlite"
 
     def __init__(self, path: str, reactor, clock=None):
         self._path = path
@@ -101,6 +104,15 @@ class SQLiteStore:
             self._busy = True
             self._pool.callInThread(self._work)
         return d
+
+    def call(self, fn: Callable, *args: Any) -> Deferred:
+        """
+        Run C{fn(db, now, *args)} in the store's thread, in turn with the
+        other calls (in a savepoint of their transaction), for features
+        that keep tables of their own in the same file (the channel log's
+        full-text index); fires with what it returns.
+        """
+        return self._run(fn, *args)
 
     def _work(self) -> None:
         """In the store thread: run a batch, hand its results to the reactor."""
@@ -336,3 +348,122 @@ class SQLiteStore:
                               (len(prefix), prefix))
             return [r[0] for r in rows]
         return self._run(do)
+
+    def scan(self, cursor: str | None = None, count: int = 100) -> Deferred:
+        def do(db, now):
+            after = "" if cursor is None else "key > ? AND"
+            rows = db.execute(
+                "SELECT key, type, expires FROM keys WHERE %s (expires IS NULL OR expires > ?) "
+                "ORDER BY key LIMIT ?" % after,
+                ((cursor,) if cursor is not None else ()) + (now, max(1, count) + 1)).fetchall()
+            page = rows[:max(1, count)]
+            return (page[-1][0] if len(rows) > len(page) else None), [tuple(r) for r in page]
+        return self._run(do)
+
+    def scan_items(self, key: str, kind: str, cursor: str | None = None, count: int = 100) -> Deferred:
+        def do(db, now):
+            if not self._want(db, now, key, kind):
+                return None, []
+            if kind == "string":
+                return None, [db.execute("SELECT value FROM strings WHERE key=?", (key,)).fetchone()[0]]
+            column, table, what = (("member", "sets", "member") if kind == "set"
+                                   else ("field", "hashes", "field, value"))
+            after = "" if cursor is None else "AND %s > ?" % column
+            rows = db.execute("SELECT %s FROM %s WHERE key=? %s ORDER BY %s LIMIT ?" % (
+                what, table, after, column),
+                (key,) + ((cursor,) if cursor is not None else ()) + (max(1, count) + 1,)).fetchall()
+            page = [r[0] for r in rows] if kind == "set" else [tuple(r) for r in rows]
+            page = page[:max(1, count)]
+            last = page[-1] if kind == "set" else page[-1][0] if page else None
+            return (last if len(rows) > len(page) else None), page
+        return self._run(do)
+
+    def begin_import(self) -> Deferred:
+        name = "import_%d" % (next(_IMPORTS),)
+
+        def do(db, now):
+            db.execute("PRAGMA temp.cache_size=%d" % (-CACHE_KIB,))
+            for table, columns in _STAGING:
+                db.execute("CREATE TEMP TABLE %s_%s (%s)" % (name, table, columns))
+            return SQLiteImport(self, name)
+        return self._run(do)
+
+
+#: The staging tables of an import (temp tables: an import cut short leaves nothing behind).
+_STAGING = (
+    ("keys", "key TEXT PRIMARY KEY, type TEXT NOT NULL, expires REAL"),
+    ("strings", "key TEXT PRIMARY KEY, value TEXT NOT NULL"),
+    ("sets", "key TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (key, member)"),
+    ("hashes", "key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key, field)"),
+)
+_IMPORTS = itertools.count(1)
+
+
+@implementer(IStoreImport)
+class SQLiteImport:
+    """
+    Staged in temp tables of the store's own connection (its thread), made
+    live by one call, hence in one transaction: all of it or none.
+    """
+
+    def __init__(self, store: SQLiteStore, name: str):
+        self._store = store
+        self._name: str | None = name
+
+    def _t(self, table: str) -> str:
+        if self._name is None:
+            raise RuntimeError("this import is finished")
+        return "temp.%s_%s" % (self._name, table)
+
+    def add(self, records) -> Deferred:
+        def do(db, now):
+            keys, strings, sets, hashes = (self._t(t) for t, _ in _STAGING)
+            for key, kind, expires, items, fresh in records:
+                row = db.execute("SELECT type FROM %s WHERE key=?" % keys, (key,)).fetchone()
+                if fresh or row is None or row[0] != kind:
+                    for table in (keys, strings, sets, hashes):
+                        db.execute("DELETE FROM %s WHERE key=?" % table, (key,))
+                db.execute("INSERT OR REPLACE INTO %s VALUES (?, ?, ?)" % keys, (key, kind, expires))
+                if kind == "string":
+                    db.execute("INSERT OR REPLACE INTO %s VALUES (?, ?)" % strings, (key, items[-1]))
+                elif kind == "set":
+                    db.executemany("INSERT OR IGNORE INTO %s VALUES (?, ?)" % sets, [(key, m) for m in items])
+                else:
+                    db.executemany("INSERT OR REPLACE INTO %s VALUES (?, ?, ?)" % hashes,
+                                   [(key, f, t) for f, t in items])
+        return self._store._run(do)
+
+    def commit(self, replace: bool = False) -> Deferred:
+        def do(db, now):
+            keys = self._t("keys")
+            # Correlated lookups on the staging tables' keys (no temporary
+            # table of every key, so memory stays flat however big the import).
+            staged = "EXISTS (SELECT 1 FROM %s s WHERE s.key = %%s.key)" % (keys,)
+            for table, _ in _STAGING[1:]:
+                db.execute("DELETE FROM %s WHERE key IN (SELECT key FROM %s WHERE expires <= ?)" % (
+                    self._t(table), keys), (now,))
+            db.execute("DELETE FROM %s WHERE expires <= ?" % keys, (now,))
+            for table, _ in _STAGING:
+                if replace:
+                    db.execute("DELETE FROM main.%s" % table)
+                else:
+                    db.execute("DELETE FROM main.%s WHERE %s" % (table, staged % ("main." + table,)))
+            for table, _ in _STAGING:
+                db.execute("INSERT INTO main.%s SELECT * FROM %s" % (table, self._t(table)))
+            made = db.execute("SELECT count(*) FROM %s" % keys).fetchone()[0]
+            self._drop(db)
+            return made
+        return self._store._run(do)
+
+    def abort(self) -> Deferred:
+        if self._name is None:
+            from twisted.internet.defer import succeed
+            return succeed(None)
+        return self._store._run(lambda db, now: self._drop(db))
+
+    def _drop(self, db) -> None:
+        if self._name is None:
+            return
+        for table, _ in _STAGING:
+            db.execute("DROP TABLE IF EXISTS %s" % self._t(table))
+        self._name = None

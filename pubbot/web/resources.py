@@ -7,6 +7,7 @@
   /status      the state as JSON
   /events      the live feed (server-sent events)
   /metrics     Prometheus metrics
+  /logs        the channel log's search page ([logs] channels)
   /login       the token form (only when [web] token is set)
   /logout
   /<plugin paths>  what plugins put in bot.web_resources, e.g. /hooks/github
@@ -197,6 +198,8 @@ def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth, history=None
         root.add(b"history", HistoryResource(history))
     root.add(b"events", EventsResource(hub))
     root.add(b"metrics", MetricsResource(registry))
+    from .logsearch import LogSearchResource
+    root.add(b"logs", LogSearchResource(bot))
     root.add(b"logout", LogoutResource(auth))
     root.add(b"login", LoginResource(auth), open=True)
     root.add(b"favicon.ico", notFound(), open=True)

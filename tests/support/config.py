@@ -5,6 +5,7 @@ import os
 from . import servers
 
 DROPINS = os.path.join(servers.ROOT, "tests", "data", "dropins")
+SECTIONS = os.path.join(servers.ROOT, "tests", "data", "sections")
 
 
 def write_config(path, text):

@@ -8,10 +8,12 @@ C{advance} really waits (TTLs here are short for that reason).
 
 from __future__ import annotations
 
+import io
+
 from zope.interface.verify import verifyObject
 
-from pubbot.core.interfaces import IStore
-from pubbot.store import Encoded, encode
+from pubbot.core.interfaces import IStore, IStoreImport
+from pubbot.store import Encoded, encode, transfer
 
 #: A TTL short enough to wait out for real, long enough to outlast a round trip.
 TTL = 0.3
@@ -269,3 +271,199 @@ class StoreSuite:
             await self.store.set("many:%04d" % i, i)
         found = await self.store.keys("many:")
         self.assertEqual(found, ["many:%04d" % i for i in range(1200)])
+
+    # export: walking the store (scan, scan_items)
+
+    def now(self) -> float:
+        """The store's clock now (Unix time for Redis)."""
+        return self.clock.seconds()
+
+    def assertNear(self, first, second, tolerance):
+        self.assertLessEqual(abs(first - second), tolerance, "%r is not within %r of %r" % (
+            first, tolerance, second))
+
+    async def walk(self, count=2):
+        found = {}
+        cursor = None
+        while True:
+            cursor, entries = await self.store.scan(cursor, count)
+            for key, kind, expires in entries:
+                found[key] = (kind, expires)
+            if cursor is None:
+                return found
+
+    async def items(self, key, kind, count=2):
+        got = []
+        cursor = None
+        while True:
+            cursor, page = await self.store.scan_items(key, kind, cursor, count)
+            got.extend(page)
+            if cursor is None:
+                return got
+
+    async def test_scan_walks_every_live_key_with_kind_and_expiry(self):
+        await self.store.set("s", {"a": 1})
+        await self.store.incr("n", 5)
+        await self.store.sadd("set", "x", "y")
+        await self.store.hset("hash", "f", [1])
+        await self.store.set("ttl", "t", ttl=1000)
+        await self.store.set("gone", 1, ttl=TTL)
+        await self.store.hset("b:h", "f", 1)
+        await self.store.expire("b:h", 2000)
+        await self.wait(TTL * 2)
+        before = self.now()
+        found = await self.walk()
+        self.assertEqual(sorted(found), ["b:h", "hash", "n", "s", "set", "ttl"])
+        self.assertEqual({k: v[0] for k, v in found.items()},
+                         {"b:h": "hash", "hash": "hash", "n": "string", "s": "string", "set": "set",
+                          "ttl": "string"})
+        for key in ("hash", "n", "s", "set"):
+            self.assertIsNone(found[key][1])
+        # Absolute times: within a few seconds of now plus the TTL (Redis's clock is real time).
+        self.assertNear(found["ttl"][1], before + 1000 - TTL * 2, 5)
+        self.assertNear(found["b:h"][1], before + 2000 - TTL * 2, 5)
+
+    async def test_scan_of_an_empty_store(self):
+        self.assertEqual(await self.walk(), {})
+
+    async def test_scan_pages_through_many_keys(self):
+        for i in range(250):
+            await self.store.set("many:%03d" % i, i)
+        self.assertEqual(sorted(await self.walk(count=100)), ["many:%03d" % i for i in range(250)])
+
+    async def test_scan_items_as_stored(self):
+        await self.store.set("s", {"a": [1, "ü"]})
+        await self.store.incr("n", 7)
+        members = {"m%03d" % i for i in range(250)} | {"ü", "with space"}
+        await self.store.sadd("set", *members)
+        for i in range(120):
+            await self.store.hset("hash", "f%03d" % i, {"i": i})
+        self.assertEqual(await self.items("s", "string"), [encode({"a": [1, "ü"]})])
+        self.assertEqual(await self.items("n", "string"), ["7"])
+        got = await self.items("set", "set", count=50)
+        self.assertEqual(set(got), members)
+        pairs = await self.items("hash", "hash", count=50)
+        self.assertEqual(dict(pairs), {"f%03d" % i: encode({"i": i}) for i in range(120)})
+
+    async def test_scan_items_of_a_missing_or_retyped_key(self):
+        self.assertEqual(await self.store.scan_items("none", "string"), (None, []))
+        self.assertEqual(await self.store.scan_items("none", "set"), (None, []))
+        self.assertEqual(await self.store.scan_items("none", "hash"), (None, []))
+        await self.store.set("str", "x")
+        with self.assertRaises(TypeError):
+            await self.store.scan_items("str", "hash")
+        with self.assertRaises(TypeError):
+            await self.store.scan_items("str", "set")
+
+    # import: staging, then one switch
+
+    async def test_import_provides_istoreimport(self):
+        stage = await self.store.begin_import()
+        self.assertTrue(verifyObject(IStoreImport, stage))
+        await stage.abort()
+
+    async def test_import_is_invisible_until_commit(self):
+        await self.store.set("old", 1)
+        stage = await self.store.begin_import()
+        await stage.add([("s", "string", None, [encode({"x": 1})], True),
+                         ("set", "set", None, ["a", "b"], True),
+                         ("hash", "hash", None, [("f", encode([1]))], True)])
+        await stage.add([("set", "set", None, ["c"], False),
+                         ("hash", "hash", None, [("g", encode("two"))], False)])
+        self.assertEqual(await self.store.keys(), ["old"])
+        self.assertIsNone(await self.store.get("s"))
+        self.assertEqual(await stage.commit(), 3)
+        self.assertEqual(await self.store.keys(), ["hash", "old", "s", "set"])
+        self.assertEqual(await self.store.get("s"), {"x": 1})
+        self.assertEqual(await self.store.smembers("set"), {"a", "b", "c"})
+        self.assertEqual(await self.store.hgetall("hash"), {"f": [1], "g": "two"})
+
+    async def test_import_replaces_keys_of_the_same_name(self):
+        await self.store.hset("h", "old", 1)
+        await self.store.sadd("k", "was a set")
+        await self.store.set("kept", 1)
+        stage = await self.store.begin_import()
+        await stage.add([("h", "hash", None, [("new", "2")], True),
+                         ("k", "string", None, ["5"], True)])
+        self.assertEqual(await stage.commit(), 2)
+        self.assertEqual(await self.store.hgetall("h"), {"new": 2})
+        self.assertEqual(await self.store.incr("k"), 6)
+        self.assertEqual(await self.store.get("kept"), 1)
+
+    async def test_import_with_replace_removes_every_other_key(self):
+        await self.store.set("a", 1)
+        await self.store.sadd("b", "x")
+        stage = await self.store.begin_import()
+        await stage.add([("c", "string", None, ["3"], True)])
+        self.assertEqual(await stage.commit(replace=True), 1)
+        self.assertEqual(await self.store.keys(), ["c"])
+
+    async def test_import_fresh_starts_a_staged_key_anew(self):
+        stage = await self.store.begin_import()
+        await stage.add([("s", "set", None, ["a"], True), ("h", "hash", None, [("f", "1")], True)])
+        await stage.add([("s", "set", None, ["b"], True), ("h", "string", None, ["2"], True)])
+        await stage.commit()
+        self.assertEqual(await self.store.smembers("s"), {"b"})
+        self.assertEqual(await self.store.get("h"), 2)
+
+    async def test_import_keeps_expiries_and_drops_the_expired(self):
+        now = self.now()
+        stage = await self.store.begin_import()
+        await stage.add([("later", "string", now + 1000, ["1"], True),
+                         ("past", "string", now - 10, ["1"], True),
+                         ("pastset", "set", now - 10, ["a"], True),
+                         ("soon", "hash", now + TTL, [("f", "1")], True)])
+        await stage.add([("pastset", "set", now - 10, ["b"], False)])
+        self.assertEqual(await stage.commit(), 2)
+        found = await self.walk()
+        self.assertEqual(sorted(found), ["later", "soon"])
+        self.assertNear(found["later"][1], now + 1000, 0.002)
+        self.assertNear(found["soon"][1], now + TTL, 0.002)
+        await self.wait(TTL * 2)
+        self.assertEqual(await self.store.keys(), ["later"])
+
+    async def test_import_abort_leaves_the_store_as_it_was(self):
+        await self.store.set("a", 1)
+        stage = await self.store.begin_import()
+        await stage.add([("a", "string", None, ["2"], True), ("b", "set", None, ["x"], True)])
+        await stage.abort()
+        self.assertEqual(await self.store.keys(), ["a"])
+        self.assertEqual(await self.store.get("a"), 1)
+        with self.assertRaises(RuntimeError):
+            await stage.commit()
+        # A new import starts empty.
+        stage = await self.store.begin_import()
+        self.assertEqual(await stage.commit(), 0)
+        self.assertEqual(await self.store.keys(), ["a"])
+
+    async def test_dump_round_trip_through_the_store(self):
+        await self.store.set("s", {"a": [1, 2.5, None, "ü"]})
+        await self.store.incr("n", 3)
+        await self.store.set("t", "x", ttl=1000)
+        await self.store.sadd("set", *("m%d" % i for i in range(30)))
+        for i in range(30):
+            await self.store.hset("hash", "f%d" % i, i)
+        first = io.BytesIO()
+        keys, lines = await transfer.export(self.store, first, page=7)
+        self.assertEqual((keys, lines), (5, 5))
+        await self.store.set("extra", 1)
+        await self.store.delete("s")
+        first.seek(0)
+        self.assertEqual(await transfer.import_dump(self.store, first, replace=True), (5, 7))
+        self.assertEqual(await self.store.keys(), ["hash", "n", "s", "set", "t"])
+        self.assertEqual(await self.store.get("s"), {"a": [1, 2.5, None, "ü"]})
+        self.assertEqual(await self.store.incr("n"), 4)
+        self.assertEqual(len(await self.store.smembers("set")), 30)
+        self.assertEqual(await self.store.hget("hash", "f29"), 29)
+        self.assertNear((await self.walk())["t"][1], self.now() + 1000, 5)
+
+    async def test_a_corrupt_dump_imports_nothing(self):
+        await self.store.set("a", 1)
+        dump = (b'{"format":"pubbot-store","version":1,"source":"test"}\n'
+                + b'{"key":"b","type":"string","value":2}\n' * 600
+                + b'{"key":"c","type":"set","members":[1]}\n'
+                b'{"end":true,"keys":601,"lines":601}\n')
+        with self.assertRaises(transfer.DumpError) as caught:
+            await transfer.import_dump(self.store, io.BytesIO(dump), replace=True)
+        self.assertEqual(caught.exception.line, 602)
+        self.assertEqual(await self.store.keys(), ["a"])

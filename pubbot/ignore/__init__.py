@@ -1,0 +1,217 @@
+"""
+The ignore list: senders whose lines reach no handler (but admin commands
+from admins, and handlers that declare C{hears_ignored}, such as the
+channel log).
+
+Entries are accounts (C{alice}) or C{nick!user@host} masks with C{*} and
+C{?} (C{*!*@spam.example}), each with who added it, when, why and until
+when; they live in the store hash L{ENTRIES_KEY}, shared by every process,
+with a version counter (L{VERSION_KEY}) bumped on every change. Each
+process keeps a compiled L{Matcher} (a set of accounts, a set of nicks, one
+RE2 pattern for all the masks) and re-reads the list only when the version
+has moved (one read every L{REFRESH_SECONDS}) or an entry has expired: a
+line costs a few dict and set lookups, and one RE2 match only while there
+are masks. Lines carrying the IRCv3 C{bot} tag, and lines from the nicks
+in C{[ignore] bots}, are ignored too (so two bots never answer each
+other), unless C{[ignore] bot_tag} is false.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from ..util import patterns
+from ..util.people import is_admin
+
+log = Logger()
+
+ENTRIES_KEY = "ignore:entries"
+VERSION_KEY = "ignore:version"
+REFRESH_SECONDS = 10.0
+MAX_REASON = 200
+MAX_MASK = 200
+#: The tags that mark a line as a bot's (IRCv3 bot mode; the draft name too).
+BOT_TAGS = ("bot", "draft/bot")
+
+_ACCOUNT = re.compile(r"[^\s!@*?,:\x00-\x1f\x7f]{1,64}\Z")
+_MASK = re.compile(r"[^\s!@\x00-\x1f\x7f]{1,64}![^\s!@\x00-\x1f\x7f]{1,64}@[^\s!@\x00-\x1f\x7f]{1,128}\Z")
+
+
+def mask_problem(text: str) -> str | None:
+    """Why C{text} is neither an account name nor a C{nick!user@host} mask, or None."""
+    if "!" in text or "@" in text:
+        if _MASK.match(text) is None:
+            return "a mask is nick!user@host (with * and ?), such as *!*@spam.example"
+        if text.replace("*", "").replace("?", "").replace("!", "").replace("@", "") == "":
+            return "that mask would ignore everyone"
+        return None
+    if _ACCOUNT.match(text) is None:
+        return "an account name has no spaces or wildcards (use a nick!user@host mask for those)"
+    return None
+
+
+def _glob(mask: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in mask)
+
+
+class Matcher:
+    """Decides, per line, whether its sender is ignored; built from the entries and the settings."""
+
+    def __init__(self, entries: Iterable[dict], now: float, bots: Iterable[str] = (), bot_tag: bool = True):
+        self.accounts: frozenset = frozenset()
+        self.nicks = frozenset(n.lower() for n in bots)
+        self.bot_tag = bot_tag
+        self.expires: float | None = None
+        accounts, masks = set(), []
+        for entry in entries:
+            until = entry.get("until")
+            if isinstance(until, (int, float)):
+                if until <= now:
+                    continue
+                self.expires = until if self.expires is None else min(self.expires, until)
+            mask = str(entry.get("mask", "")).lower()
+            if "!" in mask:
+                masks.append(mask)
+            elif mask:
+                accounts.add(mask)
+        self.accounts = frozenset(accounts)
+        self.masks: Any | None = None
+        if masks:
+            self.masks = patterns.linear("(?:%s)\\Z" % "|".join(_glob(m) for m in sorted(masks)), re.DOTALL)
+        self.empty = not (self.accounts or self.masks is not None or self.nicks or self.bot_tag)
+
+    def ignores(self, fields: dict) -> bool:
+        """Is the sender of a message with C{fields} ignored?"""
+        source = fields.get("source")
+        if type(source) is not str:
+            return False
+        if self.bot_tag:
+            tags = fields.get("tags")
+            if tags and ("bot" in tags or "draft/bot" in tags):
+                return True
+        if self.nicks and source.lower() in self.nicks:
+            return True
+        if self.accounts:
+            account = fields.get("account")
+            if account and account.lower() in self.accounts:
+                return True
+        if self.masks is not None:
+            hostmask = fields.get("hostmask")
+            if hostmask and self.masks.match(hostmask.lower()) is not None:
+                return True
+        return False
+
+
+class Gate:
+    """
+    The dispatcher's gate (L{pubbot.core.dispatch.Dispatcher.gate}) for one
+    bot: which lines of a batch come from ignored senders, and whether each
+    of those senders is an admin.
+    """
+
+    def __init__(self, bot: Any, settings: Any):
+        self.bot = bot
+        self.store = bot.store
+        self.clock = bot.clock
+        self.bots = tuple(settings.bots)
+        self.bot_tag = settings.bot_tag
+        self.matcher = Matcher((), self.clock.seconds(), self.bots, self.bot_tag)
+        self.version: Any = object()  # not read yet
+        self._loop: LoopingCall | None = None
+        self._refreshing: Deferred | None = None
+        self.ignored = 0
+
+    def __call__(self, messages: Sequence) -> dict | None:
+        matcher = self.matcher
+        if matcher.empty:
+            return None
+        ignores = matcher.ignores
+        found: dict | None = None
+        for i, message in enumerate(messages):
+            if ignores(message.fields):
+                if found is None:
+                    found = {}
+                found[i] = is_admin(message)
+        if found:
+            self.ignored += len(found)
+        return found
+
+    def start(self) -> None:
+        self._loop = LoopingCall(self.refresh)
+        self._loop.clock = self.clock
+        self._loop.start(REFRESH_SECONDS, now=True).addErrback(
+            lambda f: log.failure("the ignore list's refresh stopped", f))
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+
+    def refresh(self, force: bool = False) -> Deferred | None:
+        if self._refreshing is not None:
+            return self._refreshing
+        d = self._refreshing = Deferred.fromCoroutine(self._refresh(force))
+        d.addErrback(lambda f: log.failure("reading the ignore list failed", f))
+
+        def done(_: Any) -> None:
+            self._refreshing = None
+        d.addBoth(done)
+        return d
+
+    async def _refresh(self, force: bool) -> None:
+        version = await self.store.get(VERSION_KEY)
+        now = self.clock.seconds()
+        expired = self.matcher.expires is not None and self.matcher.expires <= now
+        if not force and version == self.version and not expired:
+            return
+        entries = await self.store.hgetall(ENTRIES_KEY)
+        self.matcher = Matcher([e for e in entries.values() if isinstance(e, dict)], now, self.bots,
+                               self.bot_tag)
+        self.version = version
+
+
+class IgnoreList:
+    """The stored entries: add, remove, list (the plugin's commands call these)."""
+
+    def __init__(self, bot: Any, max_entries: int):
+        self.store = bot.store
+        self.clock = bot.clock
+        self.max_entries = max_entries
+
+    async def entries(self) -> list[dict]:
+        now = self.clock.seconds()
+        found = await self.store.hgetall(ENTRIES_KEY)
+        live, dead = [], []
+        for field, entry in found.items():
+            until = entry.get("until") if isinstance(entry, dict) else None
+            if not isinstance(entry, dict) or (isinstance(until, (int, float)) and until <= now):
+                dead.append(field)
+            else:
+                live.append(entry)
+        if dead:
+            await self.store.hdel(ENTRIES_KEY, *dead)
+        return sorted(live, key=lambda e: (e.get("at", 0), e.get("mask", "")))
+
+    async def add(self, mask: str, by: str, seconds: float | None, reason: str) -> str | None:
+        """Add (or renew) C{mask}; a refusal when the list is full."""
+        key = mask.lower()
+        existing = {e["mask"].lower() for e in await self.entries() if isinstance(e.get("mask"), str)}
+        if key not in existing and len(existing) >= self.max_entries:
+            return "The ignore list is full (%d entries); remove some first." % (self.max_entries,)
+        now = self.clock.seconds()
+        await self.store.hset(ENTRIES_KEY, key, {"mask": mask, "by": by, "at": now, "reason": reason,
+                                                 "until": None if seconds is None else now + seconds})
+        await self.store.incr(VERSION_KEY)
+        return None
+
+    async def remove(self, mask: str) -> bool:
+        removed = await self.store.hdel(ENTRIES_KEY, mask.lower())
+        if removed:
+            await self.store.incr(VERSION_KEY)
+        return bool(removed)

@@ -1,0 +1,19 @@
+"""An installed plugin: a command and a settings table ([example])."""
+
+from dataclasses import dataclass
+
+from pubbot.api import command, key, section
+
+
+@section("example")
+@dataclass(frozen=True)
+class ExampleSettings:
+    greeting: str = key("hello from a package")
+    times: int = key(1)
+
+
+@command("example")
+def example(msg):
+    """Says [example] greeting, [example] times times."""
+    settings = msg.bot.settings.example
+    return " ".join([settings.greeting] * settings.times)

@@ -1,0 +1,203 @@
+"""
+The ignore list: commands, refusals, bad arguments, the cap, expiry, the
+bot tag and [ignore] bots, admins' commands still heard, handlers that
+hear ignored lines, and a change made in one process seen by another
+sharing the store.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from pubbot import ignore as ignoremod
+from pubbot.api import Handler, command
+from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
+from pubbot.ignore import ENTRIES_KEY, Gate, Matcher, mask_problem
+from pubbot.ignore.durations import parse_duration
+from pubbot.plugins.ignore import ignore, ignore_gate
+from pubbot.testing import Harness
+
+CONFIG = {"plugins": {"admins": ["root"]}, "ignore": {"bots": ["otherbot"], "max_entries": 5}}
+
+
+@command("echo", args=r"(?P<text>.+)")
+def echo(msg, text=None):
+    """Says it back."""
+    return text
+
+
+@command("purge", admin=True)
+def purge(msg):
+    """An admin command."""
+    return "purged"
+
+
+class Listener(Handler):
+    hears_ignored = True
+
+    def __init__(self):
+        self.heard = []
+        super().__init__(lambda msg: self.heard.append(msg.fields["content"]), ["chat.*.*.chat"],
+                         name="listener")
+
+
+class IgnoreTests(SynchronousTestCase):
+    def setUp(self):
+        self.listener = Listener()
+        self.bot = Harness(ignore_gate, ignore, echo, purge, self.listener, config=CONFIG)
+        self.addCleanup(self.bot.stop)
+
+    def admin(self, text):
+        return self.bot.reply(text, source="root", account="root")
+
+    def test_add_list_del(self):
+        self.assertEqual(self.bot.reply("!echo hi", source="spammer"), "hi")
+        self.assertEqual(self.admin("!ignore add *!*@spam.example flooding"), "Ignoring *!*@spam.example.")
+        self.assertIsNone(self.bot.reply("!echo hi", source="spammer", hostmask="spammer!x@spam.example"))
+        self.assertEqual(self.bot.reply("!echo hi", source="fine"), "hi")
+        self.assertEqual(self.admin("!ignore add mallory 1h"), "Ignoring mallory for 1:00:00.")
+        self.assertIsNone(self.bot.reply("!echo hi", source="m", account="Mallory"))
+        listed = self.admin("!ignore list")
+        self.assertTrue(listed.startswith("Ignored (2): *!*@spam.example (by root: flooding); "
+                                          "mallory (by root, 1:00:00 left)"), listed)
+        self.assertEqual(self.admin("!ignore del *!*@SPAM.example"),
+                         "No longer ignoring *!*@SPAM.example.")
+        self.assertEqual(self.bot.reply("!echo back", source="spammer", hostmask="spammer!x@spam.example"),
+                         "back")
+        self.assertEqual(self.admin("!ignore del nobody"), "nobody is not on the ignore list.")
+
+    def test_entries_expire(self):
+        self.admin("!ignore add mallory 10m")
+        self.assertIsNone(self.bot.reply("!echo hi", source="m", account="mallory"))
+        self.bot.clock.advance(600)
+        self.bot.clock.advance(ignoremod.REFRESH_SECONDS)
+        self.assertEqual(self.bot.reply("!echo hi", source="m", account="mallory"), "hi")
+        self.assertEqual(self.admin("!ignore list"), "Nobody is ignored.")
+        self.assertEqual(self.successResultOf(self.bot.store.hgetall(ENTRIES_KEY)), {})
+
+    def test_bots_are_ignored_by_default(self):
+        self.assertIsNone(self.bot.reply("!echo loop", source="anybot", tags={"bot": ""}))
+        self.assertIsNone(self.bot.reply("!echo loop", source="anybot", tags={"draft/bot": ""}))
+        self.assertIsNone(self.bot.reply("!echo loop", source="OtherBot"))
+        self.assertEqual(self.bot.reply("!echo human", source="human", tags={"time": "x"}), "human")
+
+    def test_the_bot_tag_can_be_heard(self):
+        bot = Harness(ignore_gate, echo, config={"ignore": {"bot_tag": False}})
+        self.assertEqual(bot.reply("!echo hi", source="anybot", tags={"bot": ""}), "hi")
+        bot.stop()
+
+    def test_admins_commands_still_work(self):
+        self.admin("!ignore add root")
+        self.assertIsNone(self.admin("!echo hi"))
+        self.assertEqual(self.admin("!purge"), "purged")
+        self.assertEqual(self.admin("!ignore del root"), "No longer ignoring root.")
+        # an ignored non-admin is not even refused
+        self.admin("!ignore add eve")
+        self.assertIsNone(self.bot.reply("!purge", source="eve", account="eve"))
+
+    def test_some_handlers_hear_ignored_lines(self):
+        self.admin("!ignore add eve")
+        self.bot.reply("spam spam", source="eve", account="eve")
+        self.assertIn("spam spam", self.listener.heard)
+
+    def test_refused_to_others(self):
+        refusal = "Sorry eve, only admins can use ignore."
+        self.assertEqual(self.bot.reply("!ignore add bob", source="eve"), refusal)
+        self.assertEqual(self.bot.reply("!ignore list", source="eve"), refusal)
+        self.assertEqual(self.successResultOf(self.bot.store.hgetall(ENTRIES_KEY)), {})
+
+    def test_bad_arguments(self):
+        usage = ("Usage: !ignore add <account|nick!user@host> [duration] [reason] | "
+                 "del <account|mask> | list")
+        for text in ("!ignore", "!ignore add", "!ignore frob x", "!ignore del", "!ignore list x"):
+            self.assertEqual(self.admin(text), usage, text)
+        self.assertEqual(self.admin("!ignore add *!*@*"), "root: that mask would ignore everyone.")
+        self.assertEqual(self.admin("!ignore add a@b"),
+                         "root: a mask is nick!user@host (with * and ?), such as *!*@spam.example.")
+        self.assertEqual(self.admin("!ignore add bad*account"), "root: an account name has no spaces or "
+                         "wildcards (use a nick!user@host mask for those).")
+
+    def test_the_list_is_bounded(self):
+        for i in range(5):
+            self.assertEqual(self.admin("!ignore add user%d" % i), "Ignoring user%d." % i)
+        self.assertEqual(self.admin("!ignore add one-more"),
+                         "The ignore list is full (5 entries); remove some first.")
+        self.assertEqual(self.admin("!ignore add user1 1h renewed"), "Ignoring user1 for 1:00:00.")
+        long_reason = self.admin("!ignore add user2 " + "x" * 1000)
+        self.assertEqual(long_reason, "Ignoring user2.")
+        entry = self.successResultOf(self.bot.store.hget(ENTRIES_KEY, "user2"))
+        self.assertLessEqual(len(entry["reason"]), ignoremod.MAX_REASON)
+
+    def test_another_process_sees_the_change(self):
+        # a second bot on the same store (as two processes share Redis) reads the change on its next refresh
+        other = Bot(self.bot.settings, self.bot.clock, self.bot.store)
+        other.add_handler(echo)
+        gate = Gate(other, self.bot.settings.ignore)
+        other.dispatcher.gate = gate
+        gate.start()
+        self.addCleanup(gate.stop)
+        self.admin("!ignore add mallory")
+        msg = other.chat_message("irc", "#pubbot", "m", "!echo hi", False, {"account": "mallory"})
+        self.assertEqual(self.successResultOf(other.dispatcher.publish(msg))[0].value, "hi")
+        self.bot.clock.advance(ignoremod.REFRESH_SECONDS)
+        msg = other.chat_message("irc", "#pubbot", "m", "!echo hi", False, {"account": "mallory"})
+        self.assertEqual(self.successResultOf(other.dispatcher.publish(msg)), [])
+
+
+class MatcherTests(SynchronousTestCase):
+    def test_masks(self):
+        m = Matcher([{"mask": "*!*@*.spam.example"}, {"mask": "bad?!*@*"}, {"mask": "Acc"}], 0.0,
+                    bot_tag=False)
+        self.assertTrue(m.ignores({"source": "x", "hostmask": "x!y@a.SPAM.example"}))
+        self.assertTrue(m.ignores({"source": "bad1", "hostmask": "bad1!y@host"}))
+        self.assertFalse(m.ignores({"source": "bad12", "hostmask": "bad12!y@host"}))
+        self.assertTrue(m.ignores({"source": "z", "account": "ACC"}))
+        self.assertFalse(m.ignores({"source": "z", "hostmask": "z!y@spam.example.org"}))
+        self.assertFalse(m.ignores({"content": "no source"}))
+
+    def test_regex_characters_are_literal(self):
+        m = Matcher([{"mask": "a.b!*@(x)+"}], 0.0, bot_tag=False)
+        self.assertTrue(m.ignores({"source": "a.b", "hostmask": "a.b!u@(x)+"}))
+        self.assertFalse(m.ignores({"source": "axb", "hostmask": "axb!u@(x)+"}))
+        self.assertFalse(m.ignores({"source": "a.b", "hostmask": "a.b!u@xx"}))
+
+    def test_a_full_list_matches_in_linear_time(self):
+        # 200 masks are one RE2 program: no backtracking on hostile host names
+        masks = [{"mask": "*a*a*a*!*@*%d*" % i} for i in range(200)]
+        m = Matcher(masks, 0.0)
+        self.assertFalse(m.ignores({"source": "a", "hostmask": "a" * 60 + "!" + "a" * 60 + "@" + "a" * 120}))
+
+    @settings(derandomize=True, max_examples=200)
+    @given(st.text(max_size=80))
+    def test_mask_problem_never_raises(self, text):
+        problem = mask_problem(text)
+        if problem is None:
+            Matcher([{"mask": text}], 0.0)
+
+    def test_durations(self):
+        self.assertEqual(parse_duration("2h30m"), 9000.0)
+        self.assertEqual(parse_duration("1W"), 604800.0)
+        for bad in ("", "0s", "10", "h", "1y", "9999999d", "1h 2m", "-1h"):
+            self.assertIsNone(parse_duration(bad), bad)
+
+    def test_settings(self):
+        self.assertEqual(parse({}).ignore.bot_tag, True)
+        with self.assertRaises(ValueError):
+            parse({"ignore": {"bots": ["bad nick"]}})
+
+
+class ContractTests(SynchronousTestCase):
+    def test_handlers_provide_ihandler(self):
+        from zope.interface.verify import verifyObject
+
+        from pubbot.core.interfaces import IHandler
+        for h in (ignore_gate, ignore):
+            self.assertTrue(verifyObject(IHandler, h))
+
+    def test_patterns_are_bounded(self):
+        from pubbot.plugins import ignore as module
+        from pubbot.testing import check_patterns
+        check_patterns(module)
