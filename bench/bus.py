@@ -41,12 +41,11 @@ sys.path.insert(0, ROOT)
 from twisted.internet import defer, task  # noqa: E402
 
 from pubbot.api import command  # noqa: E402
-from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.cluster.redisclient import RedisClient  # noqa: E402
 from pubbot.cluster.streams import PART, PARTITIONS, PROCS, RedisBus  # noqa: E402
 from pubbot.config.settings import parse  # noqa: E402
+from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.store.memory import MemoryStore  # noqa: E402
-
 
 #: Seconds of blocking work per message (--work), as a CPU-bound handler would do.
 WORK = 0.0
@@ -158,7 +157,7 @@ def balanced(server, workers: int) -> bool:
 
 async def bench_work(reactor, args, work_ms: float) -> list:
     """Rows (bus, workers, runs) for one amount of work per message."""
-    from tests.servers.redis import RedisServer
+    from tests.support.servers.redis import RedisServer
     global WORK
     WORK = work_ms / 1000.0
     rows = []
@@ -171,9 +170,10 @@ async def bench_work(reactor, args, work_ms: float) -> list:
         procs = [spawn_worker(server.url, "worker%d" % i, work_ms) for i in range(workers)]
         try:
             bot, chat, bus = make_bot(reactor, server.url, name="owner", consume=False)
-            await wait_for(lambda: server.query("ZCARD", PROCS) == workers + 1, reactor)
+            await wait_for(lambda server=server, workers=workers: server.query("ZCARD", PROCS) == workers + 1,
+                           reactor)
             # the partitions shared out among the workers
-            await wait_for(lambda: balanced(server, workers), reactor)
+            await wait_for(lambda server=server, workers=workers: balanced(server, workers), reactor)
             # warm up: scripts loaded, connections busy
             await measure(reactor, bot, chat, 50, 5, "warm", args.channels)
             runs = [await measure(reactor, bot, chat, args.burst, args.pings, "w%dr%d" % (workers, r),

@@ -30,11 +30,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet.defer import Deferred, inlineCallbacks  # noqa: E402
-from twisted.internet.task import deferLater  # noqa: E402
-
-import ircserver  # noqa: E402
-from ircserver import with_timeout  # noqa: E402
+import ircserver
+from ircserver import with_timeout
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import deferLater
 
 
 @inlineCallbacks
@@ -56,7 +55,7 @@ def one(reactor, kind: str, tagged: bool, chats: list, triggers: list, timeout: 
         end = yield with_timeout(reactor, done, timeout, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
         elapsed = end - flooder.started
-        latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at)]
+        latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at, strict=False)]
         rss_sum = ircserver.peak_rss_mb(proc.pid)
         rss, pss = sampler.stop()
         # Every line reached the brain's learner before the last answer: a

@@ -46,14 +46,20 @@ from twisted.internet.defer import Deferred  # noqa: E402
 from twisted.internet.task import deferLater, react  # noqa: E402
 from twisted.logger import globalLogBeginner, textFileLogObserver  # noqa: E402
 
-from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.config.settings import parse  # noqa: E402
+from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.irc.service import IRCService  # noqa: E402
 from pubbot.loader import load_handlers  # noqa: E402
 from pubbot.store.memory import MemoryStore  # noqa: E402
 from pubbot.testing import ReactorStalls  # noqa: E402
 from tests.support.hostile_irc import (  # noqa: E402
-    FLOODS, EndlessCapLs, ErrorWithoutClose, HostileIRCServer, NeverPong, NickAlwaysTaken, Script,
+    FLOODS,
+    EndlessCapLs,
+    ErrorWithoutClose,
+    HostileIRCServer,
+    NeverPong,
+    NickAlwaysTaken,
+    Script,
 )
 
 
@@ -228,7 +234,7 @@ async def main(reactor_, args) -> None:
     names = args.only.split(",") if args.only else list(FLOODS)
     profile = cProfile.Profile() if args.profile else None
     print("flood            worst stall  worst PONG  RSS growth    seconds")
-    for run in range(args.runs):
+    for _run in range(args.runs):
         rows = await (twistd_floods(names) if args.twistd else floods(names, profile))
         for name, stall, pong, rss, seconds in rows:
             print("%-16s %8.1f ms %8.1f ms %+8d KiB %8.1f s" % (name, stall, pong, rss, seconds))
@@ -249,5 +255,6 @@ if __name__ == "__main__":
     parser.add_argument("--twistd", action="store_true", help="the bot as a real twistd -n pubbot process")
     args = parser.parse_args()
     if os.environ.get("BENCH_LOG"):  # log to a file, as twistd does
-        globalLogBeginner.beginLoggingTo([textFileLogObserver(open(os.environ["BENCH_LOG"], "a"))])
+        log_file = open(os.environ["BENCH_LOG"], "a")  # noqa: SIM115 - open for the whole run
+        globalLogBeginner.beginLoggingTo([textFileLogObserver(log_file)])
     react(lambda r: Deferred.fromCoroutine(main(r, args)))

@@ -34,11 +34,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
+import ircserver  # noqa: E402
+from ircserver import CHANNEL, with_timeout  # noqa: E402
 from twisted.internet.defer import inlineCallbacks  # noqa: E402
 from twisted.internet.task import LoopingCall, deferLater  # noqa: E402
 
-import ircserver  # noqa: E402
-from ircserver import CHANNEL, with_timeout  # noqa: E402
 from tests.support import hostile_http as hostile  # noqa: E402
 
 MB = 1024 * 1024

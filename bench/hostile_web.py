@@ -36,14 +36,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
+import ircserver  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
 from twisted.internet.task import deferLater  # noqa: E402
 from twisted.internet.threads import deferToThread  # noqa: E402
 from twisted.logger import globalLogPublisher  # noqa: E402
 
-import ircserver  # noqa: E402
-from pubbot.util.stallwatch import StallWatch  # noqa: E402
 from pubbot.testing import Harness  # noqa: E402
+from pubbot.util.stallwatch import StallWatch  # noqa: E402
 from pubbot.vcs.github import GitHubHook  # noqa: E402
 from pubbot.web.service import WebService  # noqa: E402
 

@@ -34,7 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
@@ -89,7 +90,7 @@ class User(NamedTuple):
     nick: str
     user: str
     host: str
-    account: Optional[str]  # None: logged out
+    account: str | None  # None: logged out
     realname: str
     modes: str  # channel modes, "o", "v", "ov" or ""
     away: bool
@@ -104,7 +105,7 @@ class Chat(NamedTuple):
 
     sender: User
     text: str
-    reply_to: Optional[int]
+    reply_to: int | None
 
 
 def population(users: int = 200, seed: int = 1) -> list[User]:
@@ -147,7 +148,7 @@ def chat_lines(n: int, every: int, users: int = 200, seed: int = 1) -> tuple[lis
     return [render_line(c.sender.mask, "PRIVMSG %s :%s" % (CHANNEL, c.text)) for c in chats], triggers
 
 
-def render_line(source: Optional[str], rest: str, tags: str = "") -> bytes:
+def render_line(source: str | None, rest: str, tags: str = "") -> bytes:
     """C{[@tags ][:source ]rest} and CR LF, encoded."""
     line = rest if source is None else ":%s %s" % (source, rest)
     return ("@%s %s\r\n" % (tags, line) if tags else line + "\r\n").encode()
@@ -180,13 +181,13 @@ class ChatWire:
 class BenchIRC(Protocol):
     """The server side of one client connection."""
 
-    def __init__(self, server: "BenchServer"):
+    def __init__(self, server: BenchServer):
         self.server = server
         self.buffer = b""
         #: Reading past the end of a line refused as too long.
         self.discarding = False
-        self.nick: Optional[str] = None
-        self.user: Optional[str] = None
+        self.nick: str | None = None
+        self.user: str | None = None
         self.realname = ""
         self.host = "127.0.0.1"
         self.registered = False
@@ -255,7 +256,7 @@ class BenchIRC(Protocol):
 
     # output
 
-    def tags(self, msgid: bool = False, account: Optional[str] = None, batch: Optional[str] = None,
+    def tags(self, msgid: bool = False, account: str | None = None, batch: str | None = None,
              client_tags: str = "") -> str:
         """The tags after C{time} this client gets on a line, C{;}-joined (C{""} when none)."""
         enabled = self.enabled
@@ -270,8 +271,8 @@ class BenchIRC(Protocol):
             out.append(client_tags)
         return ";".join(out)
 
-    def send(self, rest: str, source: Optional[str] = SERVER, msgid: bool = False,
-             account: Optional[str] = None, batch: Optional[str] = None, client_tags: str = "") -> None:
+    def send(self, rest: str, source: str | None = SERVER, msgid: bool = False,
+             account: str | None = None, batch: str | None = None, client_tags: str = "") -> None:
         """One line, tagged as this client's capabilities ask."""
         tags = self.tags(msgid, account, batch, client_tags)
         if "server-time" in self.enabled:
@@ -279,12 +280,12 @@ class BenchIRC(Protocol):
             tags = stamp + ";" + tags if tags else stamp
         self.transport.write(render_line(source, rest, tags))
 
-    def numeric(self, code: str, *params: str, batch: Optional[str] = None) -> None:
+    def numeric(self, code: str, *params: str, batch: str | None = None) -> None:
         """C{:server CODE nick params... :last}."""
         *middle, last = params
         self.send(" ".join((code, self.nick or "*", *middle, ":" + last)), batch=batch)
 
-    def start_batch(self, kind: str, *params: str) -> Optional[str]:
+    def start_batch(self, kind: str, *params: str) -> str | None:
         """A new batch's reference, announced; None when the client has no C{batch}."""
         if "batch" not in self.enabled:
             return None
@@ -293,7 +294,7 @@ class BenchIRC(Protocol):
         self.send(" ".join(("BATCH", "+" + ref, kind) + params))
         return ref
 
-    def end_batch(self, ref: Optional[str]) -> None:
+    def end_batch(self, ref: str | None) -> None:
         if ref is not None:
             self.send("BATCH -" + ref)
 
@@ -551,10 +552,10 @@ class BenchServer(Factory):
         self.tagged = tagged
         self.caps = caps if tagged else ()
         self.members = population(users, seed)
-        self.connection: Optional[BenchIRC] = None
+        self.connection: BenchIRC | None = None
         self.on_join: Deferred = Deferred()
         self.reply_times: list[float] = []
-        self.on_reply: Optional[Callable[[float], None]] = None
+        self.on_reply: Callable[[float], None] | None = None
         self._msgids = 0
         self._msgid_base = random.Random(seed).getrandbits(64)
         self.port = reactor.listenTCP(0, self, interface="127.0.0.1") if listen else None
@@ -749,7 +750,7 @@ def tree_memory_mb(pid: int) -> tuple[float, float]:
     return rss, sum(f.get("Pss", float("nan")) for f in tree)
 
 
-def _tree_fields(pid: int, name: str, wanted: tuple) -> Optional[list[dict]]:
+def _tree_fields(pid: int, name: str, wanted: tuple) -> list[dict] | None:
     """
     The C{wanted} kB fields (in MB) of /proc/PID/NAME for a process, then
     each process under it (those gone meanwhile left out); None when the

@@ -35,21 +35,22 @@ import random
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
+import ircserver  # noqa: E402
+from bare_client import Bare, BareFactory  # noqa: E402
 from twisted.internet.defer import succeed  # noqa: E402
 from twisted.internet.protocol import Protocol  # noqa: E402
 from twisted.internet.task import Clock  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 from twisted.logger import LogLevel, formatEvent, globalLogBeginner  # noqa: E402
 
-import ircserver  # noqa: E402
-from bare_client import Bare, BareFactory  # noqa: E402
-from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.config.settings import parse  # noqa: E402
+from pubbot.core.bot import Bot  # noqa: E402
 from pubbot.irc.service import IRCService  # noqa: E402
 from pubbot.loader import load_handlers  # noqa: E402
 from pubbot.store.memory import MemoryStore  # noqa: E402
@@ -201,7 +202,7 @@ def pubbot(plugins: bool, tagged: bool, floods: list, disabled: tuple = ()) -> t
         bot.bus = NullBus()
     bot.start()
     names = [settings.irc.name] + list(settings.networks)
-    subjects = [connect(bot, clock, name, tagged, flood) for name, flood in zip(names, floods)]
+    subjects = [connect(bot, clock, name, tagged, flood) for name, flood in zip(names, floods, strict=False)]
     return (subjects[0] if networks == 1 else Networks(subjects)), bot
 
 
@@ -281,6 +282,12 @@ def main() -> int:
             finally:
                 bot.stop()
                 gc.unfreeze()
+    report(args, chats, kinds, times)
+    return 0
+
+
+def report(args: argparse.Namespace, chats: list, kinds: list, times: dict) -> None:
+    """Print the medians of C{times} (per line, against bare and null-bus clients)."""
     if args.verbose:
         for (name, kind), samples in times.items():
             print("%-9s %-6s rounds: %s" % (name, kind, " ".join("%.2f" % us for us in samples)))
@@ -300,7 +307,6 @@ def main() -> int:
         if (name, "tagged") in medians and (name, "plain") in medians:
             tagged, plain = medians[(name, "tagged")], medians[(name, "plain")]
             print("%s: tagged costs %.2fx plain" % (name, tagged / plain))
-    return 0
 
 
 if __name__ == "__main__":

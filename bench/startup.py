@@ -21,10 +21,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet.defer import inlineCallbacks  # noqa: E402
-
-import ircserver  # noqa: E402
-from ircserver import with_timeout  # noqa: E402
+import ircserver
+from ircserver import with_timeout
+from twisted.internet.defer import inlineCallbacks
 
 
 @inlineCallbacks

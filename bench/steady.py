@@ -22,11 +22,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from twisted.internet.defer import Deferred, inlineCallbacks  # noqa: E402
-from twisted.internet.task import LoopingCall, deferLater  # noqa: E402
-
-import ircserver  # noqa: E402
-from ircserver import with_timeout  # noqa: E402
+import ircserver
+from ircserver import with_timeout
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import LoopingCall, deferLater
 
 
 @inlineCallbacks
@@ -66,7 +65,7 @@ def one(reactor, kind: str, tagged: bool, rate: int, seconds: float, every: int)
         loop.start(0.001)
         yield with_timeout(reactor, done, seconds + 60, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
-        latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, sent_at)]
+        latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, sent_at, strict=False)]
         return (ircserver.percentile(latencies, 0.5), ircserver.percentile(latencies, 0.99), len(latencies))
     finally:
         ircserver.close(server, proc, workdir)

@@ -46,7 +46,8 @@ starts (and by C{pubbot config check}), read as C{msg.bot.settings.weather}::
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
@@ -55,12 +56,12 @@ from zope.interface import implementer
 from .config import checks
 from .config.registry import key, section
 from .config.settings import Settings, secret
-from .core.interfaces import IBatchHandler, IHandler, IStore
-from .core.message import Message, Reply
-from .util import patterns
 from .core.help import example, help_text
+from .core.interfaces import IBatchHandler, IHandler, IStore
 from .core.jobs import cron, every
+from .core.message import ChatFields, Message, Reply
 from .core.permissions import Answers, allowed, effective_level, make_limits, rate, refusal_text, require
+from .util import patterns
 from .util.people import is_admin, person_key, user_host
 from .util.ratelimit import Limits, RateLimiter
 from .util.text import clean_text, fill, one_line
@@ -69,9 +70,9 @@ from .util.wording import plural, possessive, sentence
 from .version import __version__ as PUBBOT_VERSION
 
 __all__ = [
-    "CHAT_LINES", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message", "PatternHandler",
-    "Reply", "command", "cron", "every", "example", "handle_each", "handler", "help_text", "parse_chat_text",
-    "rate", "require", "secret",
+    "CHAT_LINES", "ChatFields", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message",
+    "PatternHandler", "Reply", "command", "cron", "every", "example", "handle_each", "handler", "help_text",
+    "parse_chat_text", "rate", "require", "secret",
     # settings (see pubbot.config.registry)
     "key", "section", "checks", "Settings",
     # helpers
@@ -89,7 +90,7 @@ REFUSAL_WEIGHT = 10
 USAGE_WEIGHT = -1
 
 
-def _first_line(doc: Optional[str]) -> str:
+def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n", 1)[0].strip()
 
 
@@ -123,10 +124,10 @@ class Handler:
         self,
         func: Callable,
         subscriptions: Iterable[str],
-        name: Optional[str] = None,
-        description: Optional[str] = None,
+        name: str | None = None,
+        description: str | None = None,
         triggers: Iterable[str] = (),
-        matcher: Optional[Callable[[Message], Optional[dict]]] = None,
+        matcher: Callable[[Message], dict | None] | None = None,
         content_filter: Any = None,
     ):
         self.func = func
@@ -163,8 +164,8 @@ class Handler:
         return "<Handler %s>" % (self.name,)
 
 
-def handler(subscribe: Iterable[str], name: Optional[str] = None,
-            description: Optional[str] = None, triggers: Iterable[str] = (),
+def handler(subscribe: Iterable[str], name: str | None = None,
+            description: str | None = None, triggers: Iterable[str] = (),
             content_filter: Any = None):
     """
     Make a function a handler of the topics matching C{subscribe}. With
@@ -191,14 +192,14 @@ class PatternHandler(Handler):
     L{pubbot.core.dispatch.ContentFilter}).
     """
 
-    def __init__(self, func: Callable, pattern: Any, subscriptions: Iterable[str], name: Optional[str],
-                 description: Optional[str], triggers: Iterable[str]):
+    def __init__(self, func: Callable, pattern: Any, subscriptions: Iterable[str], name: str | None,
+                 description: str | None, triggers: Iterable[str]):
         super().__init__(func, subscriptions, name, description, triggers, self.arguments,
                          content_filter=pattern)
         self.pattern = pattern
         self.patterns = (pattern,)
 
-    def arguments(self, message: Message) -> Optional[dict]:
+    def arguments(self, message: Message) -> dict | None:
         content = message.fields.get("content")
         if type(content) is not str:
             return None
@@ -207,8 +208,8 @@ class PatternHandler(Handler):
 
 
 def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT_LINES,),
-                    name: Optional[str] = None, description: Optional[str] = None,
-                    trigger: Optional[str] = None):
+                    name: str | None = None, description: str | None = None,
+                    trigger: str | None = None):
     """
     Call the function for chat lines whose content C{regex} finds (a
     search). Named groups become keyword arguments. Lines addressed to the
@@ -226,8 +227,8 @@ def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT
     return decorate
 
 
-def handle_each(handler: Any, messages: Sequence[Message], positions: Optional[Iterable[int]] = None,
-                handle: Optional[Callable[[Message], Any]] = None) -> list:
+def handle_each(handler: Any, messages: Sequence[Message], positions: Iterable[int] | None = None,
+                handle: Callable[[Message], Any] | None = None) -> list:
     """
     For an L{IBatchHandler.handle_many}: call C{handle} (by default
     C{handler.handle}) on the messages at C{positions} (by default all), in
@@ -275,9 +276,9 @@ class Command(Handler):
     """
 
     def __init__(self, func: Callable, word: str, pattern: Any, flags: int,
-                 subscriptions: Iterable[str], name: str, description: Optional[str],
-                 triggers: Iterable[str], admin: bool = False, refusal: Optional[str] = None,
-                 args: Optional[str] = None, usage: str = ""):
+                 subscriptions: Iterable[str], name: str, description: str | None,
+                 triggers: Iterable[str], admin: bool = False, refusal: str | None = None,
+                 args: str | None = None, usage: str = ""):
         super().__init__(func, subscriptions, name, description, triggers, self.arguments)
         self.word = word
         self.pattern = pattern
@@ -286,9 +287,9 @@ class Command(Handler):
         self.usage = usage
         self.command_word = word.lower()
         self.requirement: str = getattr(func, "_pubbot_requirement", "admin" if admin else "anyone")
-        self.rate_spec: Optional[tuple] = getattr(func, "_pubbot_rate_spec", None)
+        self.rate_spec: tuple | None = getattr(func, "_pubbot_rate_spec", None)
         self.examples: tuple = tuple(getattr(func, "_pubbot_examples", ()))
-        self._answers: Optional[Answers] = None
+        self._answers: Answers | None = None
         self._limits: Any = None
         # Lets the dispatcher skip this handler for lines not starting with it.
         self.trigger_words = (word.split()[0].lower(),)
@@ -302,7 +303,7 @@ class Command(Handler):
         self._answers = Answers(bot.clock)
         self._limits = make_limits(bot.clock, self.rate_spec)
 
-    def arguments(self, message: Message) -> Optional[dict]:
+    def arguments(self, message: Message) -> dict | None:
         """The keyword arguments for this command's line, or None when the line is not one."""
         text = message.fields.get("command")
         if type(text) is not str:
@@ -348,7 +349,7 @@ class Command(Handler):
                 return {"content": "%s: slow down; %s again in %ds." % (source, self.word, wait)}
         return self.func(message, **kwargs)
 
-    def usage_line(self, message: Optional[Message] = None) -> str:
+    def usage_line(self, message: Message | None = None) -> str:
         """C{!word usage}, with the command prefix of the network C{message} came from."""
         prefix = "!"
         bot = message.bot if message is not None else self.bot
@@ -358,10 +359,10 @@ class Command(Handler):
         return "%s%s" % (prefix, self.triggers[0] if self.triggers else self.word)
 
 
-def command(word: str, args: Optional[str] = None, flags: int = re.IGNORECASE,
-            subscribe: Iterable[str] = (CHAT_LINES,), name: Optional[str] = None,
-            description: Optional[str] = None, usage: str = "", admin: bool = False,
-            refusal: Optional[str] = None):
+def command(word: str, args: str | None = None, flags: int = re.IGNORECASE,
+            subscribe: Iterable[str] = (CHAT_LINES,), name: str | None = None,
+            description: str | None = None, usage: str = "", admin: bool = False,
+            refusal: str | None = None):
     """
     Call the function for the command C{word}: a line addressed to the bot
     (C{pubbot: word ...}) or starting with the command prefix (C{!word

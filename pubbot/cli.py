@@ -20,10 +20,12 @@ import json
 import random
 import sys
 import textwrap
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, cast
 
 from .config import settings as configmod
+from .core.interfaces import IClosable
 
 #: Longest log line read (a longer one is skipped whole: no piece of it is learned).
 MAX_LOG_LINE = 65536
@@ -35,7 +37,7 @@ class Interrupted(Exception):
     """C{brain read} was asked to stop (SIGTERM) before it wrote anything."""
 
 
-def bounded_lines(f, limit: int = MAX_LOG_LINE, tally: Optional[list] = None) -> Iterator[bytes]:
+def bounded_lines(f, limit: int = MAX_LOG_LINE, tally: list | None = None) -> Iterator[bytes]:
     """
     The lines of the binary file C{f}, none longer than C{limit} bytes in
     memory: a longer line is read through in pieces and skipped (counted
@@ -70,14 +72,14 @@ def group(name: str):
     return register
 
 
-def _settings(path: Optional[str], out=None):
+def _settings(path: str | None, out=None):
     """
     The settings of the file at C{path}, read as twistd reads them (the same
     code, loading the plugins); the plugins' problems twistd would log
     (one that fails to import, a bad plugin directory) are written to
     C{out} (stderr), one line each.
     """
-    from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+    from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
 
     from .tap import load_settings  # the checks twistd makes, the same code
 
@@ -88,13 +90,13 @@ def _settings(path: Optional[str], out=None):
             line = " ".join(formatEvent(event).split())
             print("pubbot: warning: %s" % (line,), file=out)
 
-    globalLogPublisher.addObserver(report)
+    globalLogPublisher.addObserver(cast(ILogObserver, report))
     try:
         return load_settings(path)
     except configmod.ConfigError as e:
         raise CommandError(str(e)) from None
     finally:
-        globalLogPublisher.removeObserver(report)
+        globalLogPublisher.removeObserver(cast(ILogObserver, report))
 
 
 # config
@@ -215,6 +217,19 @@ def bot_nicks(settings, extra: Iterable[str] = ()) -> list:
     return sorted({n.lower() for n in nicks})
 
 
+def _open_logs(paths: list) -> list:
+    """The files at C{paths}, open for reading (none left open when one cannot be read)."""
+    files = []
+    for path in paths:
+        try:
+            files.append(open(path, "rb"))  # noqa: SIM115 - the caller closes them
+        except OSError as e:
+            for f in files:
+                f.close()
+            raise CommandError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    return files
+
+
 async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] = (),
                     replace: bool = False, out=None, reactor=None,
                     stopping: Callable[[], bool] = lambda: False) -> Any:
@@ -231,20 +246,14 @@ async def read_logs(store, settings, paths: Iterable[str], bots: Iterable[str] =
 
     out = out or sys.stdout
     model = TrigramModel(brain_settings(settings).max_trigrams)
-    files = []
-    for path in paths:
-        try:
-            files.append(open(path, "rb"))
-        except OSError as e:
-            for f in files:
-                f.close()
-            raise CommandError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    paths = list(paths)
+    files = _open_logs(paths)
     try:
         if not replace:
             await load_model(model, store)
         known = len(model)
         nicks = bot_nicks(settings, bots)
-        for path, f in zip(paths, files):
+        for path, f in zip(paths, files, strict=False):
             tally = Tally()
             learned = 0
             overlong = [0]
@@ -426,7 +435,7 @@ async def _store_import(reactor, args) -> int:
     from .store.transfer import DumpError, Progress, import_dump, store_is_empty
     settings = _settings(args.config)
     try:
-        stream = sys.stdin.buffer if args.dump == "-" else open(args.dump, "rb")
+        stream = sys.stdin.buffer if args.dump == "-" else open(args.dump, "rb")  # noqa: SIM115 - closed below
     except OSError as e:
         raise CommandError("cannot read %s: %s" % (args.dump, e.strerror or e)) from None
     name = "stdin" if args.dump == "-" else args.dump
@@ -455,9 +464,9 @@ def _open_store(settings, reactor):
 
 
 async def _close(store) -> None:
-    close = getattr(store, "close", None)
-    if close is not None:
-        result = close()
+    closable = IClosable(store, None)
+    if closable is not None:
+        result = closable.close()
         if result is not None:
             await result
 
@@ -484,7 +493,7 @@ def _run_async(job: Callable, args) -> int:
     return code[0]
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     from .version import __version__
 
     parser = argparse.ArgumentParser(prog="pubbot", description="pubbot's offline tools")

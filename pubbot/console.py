@@ -10,7 +10,8 @@ banner, so its output is only the bot's replies.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -20,7 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .core.interfaces import IChatService
+from .core.interfaces import IChatService, IChatStatus, IInputFlow
 from .core.message import Message
 from .util.people import is_admin
 from .version import __version__
@@ -35,7 +36,7 @@ MAX_LINE = 16384
 class ConsoleProtocol(Protocol):
     """Splits stdin into lines (any bytes, any length) for the service."""
 
-    def __init__(self, service: "ConsoleService"):
+    def __init__(self, service: ConsoleService):
         self.service = service
         self._buffer = b""
         self._discarding = False
@@ -75,7 +76,7 @@ class ConsoleProtocol(Protocol):
         self.service.input_ended()
 
 
-@implementer(IChatService)
+@implementer(IChatService, IInputFlow, IChatStatus)
 class ConsoleService(Service):
     """
     A chat room on a terminal. Replies print as C{<pubbot> text}, notices as
@@ -91,14 +92,14 @@ class ConsoleService(Service):
     hostmask = "you!you@console"
 
     def __init__(self, bot, make_stdio: Callable, on_end: Callable[[], None],
-                 show_banner: Optional[bool] = None):
+                 show_banner: bool | None = None):
         self.name = "console"
         self.bot = bot
         self.nick = bot.settings.irc.nick
         self.command_prefix = bot.settings.irc.command_prefix
         self._make_stdio = make_stdio
         self._on_end = on_end
-        self._transport = None
+        self._transport: Any = None
         self._pending: set[Deferred] = set()
         self._ended = False
         self.input_paused = False
@@ -191,7 +192,7 @@ class ConsoleService(Service):
 
     # IChatService
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> None:
         fmt = {"notice": "-%s- %s", "action": "* %s %s"}.get(kind, "<%s> %s")
         where = "" if target == self.channel else "[%s] " % (target,)
         out = []
@@ -204,6 +205,21 @@ class ConsoleService(Service):
 
     def roster(self, channel: str) -> list:
         return [self.user, self.nick] if channel == self.channel else []
+
+    # IChatStatus: one room, always there while the service runs
+
+    server_network = None
+    lines_in = lines_out = reconnects = lag = None
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.running)
+
+    def channels(self) -> dict:
+        return {self.channel: self.roster(self.channel)}
+
+    def throttle_depth(self) -> None:
+        return None
 
 
 def banner(bot, hostmask: str, user: str, dashboard: str) -> list[str]:
@@ -273,13 +289,13 @@ def start_stdio(reactor) -> Callable:
     return make
 
 
-def divert_log_file(path: str) -> Optional[object]:
+def divert_log_file(path: str) -> object | None:
     """
     Point twistd's stdout logging at C{path} so the room stays readable: it
     opens its log observer on C{sys.stdout} after makeService returns, while
     the room writes to file descriptor 1 directly.
     """
     import sys
-    handle = open(path, "a", encoding="utf-8")
+    handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - the caller closes it
     sys.stdout = handle
     return handle

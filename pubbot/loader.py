@@ -26,10 +26,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Iterable, Optional
 
 from twisted.logger import Logger, LogLevel
 from twisted.plugin import IPlugin
@@ -54,11 +54,11 @@ def _dropin_modules(directory: str) -> list[tuple[str, str]]:
     return found
 
 
-def _import(package, stem: str, path: str, kind: str) -> Optional[ModuleType]:
+def _import(package, stem: str, path: str, kind: str) -> ModuleType | None:
     """The module C{stem} of C{package} from C{path}; None (logged with the file name) when it fails."""
     try:
         module = importlib.import_module("%s.%s" % (package.__name__, stem))
-    except Exception as e:  # noqa: BLE001 - a plugin may raise anything
+    except Exception as e:  # a plugin may raise anything
         log.failure("{kind} plugin {file} failed to import and was skipped: {error}",
                     kind=kind, file=path, error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)
         return None
@@ -110,7 +110,7 @@ def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, 
     names: set[str] = set(plugins)
     try:
         entries = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
-    except Exception:  # noqa: BLE001 - a damaged distribution's metadata
+    except Exception:
         log.failure("the installed plugins' entry points could not be read; none were loaded",
                     level=LogLevel.error)
         return found
@@ -127,7 +127,7 @@ def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, 
             continue
         try:
             module = importlib.import_module(module_name)
-        except Exception as e:  # noqa: BLE001 - a plugin may raise anything
+        except Exception as e:
             log.failure("installed plugin {plugin} of {distribution} ({module}) failed to import and was "
                         "skipped: {error}", plugin=entry.name, distribution=dist, module=module_name,
                         error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)

@@ -25,7 +25,8 @@ import io
 import os
 import stat
 import traceback
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.conch.avatar import ConchUser
@@ -60,7 +61,7 @@ def _read_keys(path: str) -> list:
         return list(readAuthorizedKeyFile(f))
 
 
-def check_manhole_settings(settings) -> Optional[str]:
+def check_manhole_settings(settings) -> str | None:
     """A one-line problem with the [manhole] settings, or None (also when off)."""
     m = settings.manhole
     if not m.endpoint:
@@ -96,17 +97,17 @@ def load_host_key(path: str, create: bool = True) -> keys.Key:
         info = os.stat(path)
     except FileNotFoundError:
         if not create:
-            raise ManholeError("[manhole] host_key %s does not exist" % (path,))
+            raise ManholeError("[manhole] host_key %s does not exist" % (path,)) from None
         return _create_host_key(path)
     except OSError as e:
-        raise ManholeError("[manhole] host_key %s cannot be read (%s)" % (path, e.strerror or e))
+        raise ManholeError("[manhole] host_key %s cannot be read (%s)" % (path, e.strerror or e)) from e
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ManholeError("[manhole] host_key %s is open to others (mode %04o): chmod 600 it" % (
             path, stat.S_IMODE(info.st_mode)))
     try:
         key = keys.Key.fromFile(path)
     except (OSError, keys.BadKeyError, ValueError) as e:
-        raise ManholeError("[manhole] host_key %s is not a private key: %s" % (path, e))
+        raise ManholeError("[manhole] host_key %s is not a private key: %s" % (path, e)) from e
     if key.isPublic():
         raise ManholeError("[manhole] host_key %s is a public key; it must be the private one" % (path,))
     return key
@@ -122,7 +123,7 @@ def _create_host_key(path: str) -> keys.Key:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as e:
-        raise ManholeError("[manhole] host_key %s cannot be created (%s)" % (path, e.strerror or e))
+        raise ManholeError("[manhole] host_key %s cannot be created (%s)" % (path, e.strerror or e)) from e
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, data)
@@ -220,7 +221,7 @@ def run_command(text: str, namespace: dict, clock=None, timeout: float = EXEC_TI
 class ManholeSession:
     """One SSH session channel: a manhole shell, or one command."""
 
-    def __init__(self, avatar: "ManholeUser"):
+    def __init__(self, avatar: ManholeUser):
         self.avatar = avatar
         self.width, self.height = 80, 24
         self.terminal: Any = None

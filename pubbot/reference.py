@@ -11,7 +11,7 @@ fails the suite until the file is made again.
 from __future__ import annotations
 
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 from .loader import load_handlers
 
@@ -45,10 +45,10 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
     head = ("Trigger", "Plugin", "What it does")
     widths = [max(len(r[i]) + (4 if i == 0 else 0) for r in rows + [head]) for i in range(3)]
     rule = "  ".join("=" * w for w in widths)
-    lines = [rule, "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(), rule]
+    lines = [rule, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)).rstrip(), rule]
     for trigger, name, text in rows:
         cells = ("``%s``" % (trigger,), name, text)
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
     lines.append(rule)
     return "\n".join(lines) + "\n"
 

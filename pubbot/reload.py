@@ -23,8 +23,9 @@ import importlib.util
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterable
 from types import MappingProxyType, ModuleType
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import maybeDeferred
@@ -61,12 +62,12 @@ class ReloadError(Exception):
 class PluginReloader:
     """Reloads the plugins of C{bot}; C{paths} are the drop-in directories ([plugins] paths)."""
 
-    def __init__(self, bot: Any, paths: Optional[Callable[[], Iterable[str]]] = None):
+    def __init__(self, bot: Any, paths: Callable[[], Iterable[str]] | None = None):
         self.bot = bot
         #: The drop-in directories, asked each time (a reloaded config may change them).
         self.paths = paths or (lambda: [os.path.abspath(p) for p in bot.settings.plugins.paths])
 
-    def _import(self, name: str, old: Optional[ModuleType]) -> ModuleType:
+    def _import(self, name: str, old: ModuleType | None) -> ModuleType:
         """A fresh module for plugin C{name}; sys.modules keeps the old one if this fails."""
         if old is not None:
             module_name = old.__name__
@@ -110,16 +111,40 @@ class PluginReloader:
         if not name.isidentifier():
             raise ReloadError("%r is not a plugin name" % (name[:40],))
         old_handlers = [h for h in bot.handlers if plugin_of(h) == name]
+        module_name = self._module_of(name, old_handlers)
+        old_module = sys.modules.get(module_name) if module_name else None
+        module = self._import(name, old_module)
+        new_handlers = self._new_handlers(name, module, old_module, old_handlers)
+        self._start_all(new_handlers, module, old_module)
+        # The swap: no turn of the reactor between removing the old and adding the new.
+        for h in old_handlers:
+            bot.dispatcher.remove(h)
+        for h in new_handlers:
+            bot.dispatcher.add(h)
+        for h in old_handlers:
+            _stop(h)
+        if old_module is not None:
+            bot.jobs.cancel_module(old_module)
+        log.info("reloaded plugin {plugin}: {count} handlers", plugin=name, count=len(new_handlers))
+        return _reloaded(name, new_handlers)
+
+    @staticmethod
+    def _module_of(name: str, old_handlers: list) -> str | None:
+        """The module plugin C{name}'s handlers come from (None: not loaded); refuses built-ins."""
         modules = {_module_name(h) for h in old_handlers}
         if len(modules) > 1:
             raise ReloadError("%s names more than one module: %s" % (name, ", ".join(sorted(modules))))
         module_name = modules.pop() if modules else None
-        if module_name is not None and module_name.startswith("pubbot.plugins.") and name in builtin_stems():
-            raise ReloadError("%s is built in: it changes with pubbot itself (restart)" % (name,))
-        if module_name is None and name in builtin_stems():
-            raise ReloadError("%s is built in and disabled or not loaded" % (name,))
-        old_module = sys.modules.get(module_name) if module_name else None
-        module = self._import(name, old_module)
+        if name in builtin_stems():
+            if module_name is None:
+                raise ReloadError("%s is built in and disabled or not loaded" % (name,))
+            if module_name.startswith("pubbot.plugins."):
+                raise ReloadError("%s is built in: it changes with pubbot itself (restart)" % (name,))
+        return module_name
+
+    def _new_handlers(self, name: str, module: Any, old_module: Any, old_handlers: list) -> list:
+        """The handlers of the module just imported (but the disabled); none may take another's name."""
+        bot = self.bot
         disabled = set(bot.settings.plugins.disabled)
         others = {h.name for h in bot.handlers if h not in old_handlers}
         new_handlers = []
@@ -130,10 +155,14 @@ class PluginReloader:
                 self._restore(module, old_module)
                 raise ReloadError("%s has a handler named %s, as another plugin has" % (name, h.name))
             new_handlers.append(h)
-        started = []
-        for h in new_handlers:
+        return new_handlers
+
+    def _start_all(self, handlers: list, module: Any, old_module: Any) -> None:
+        """Start each; when one fails, stop those started, put the old module back and say why."""
+        started: list = []
+        for h in handlers:
             try:
-                h.start(bot)
+                h.start(self.bot)
             except Exception as e:
                 log.failure("reloaded plugin {plugin} failed to start", plugin=h.name)
                 for s in started:
@@ -141,24 +170,6 @@ class PluginReloader:
                 self._restore(module, old_module)
                 raise ReloadError("%s failed to start: %s" % (h.name, _one_line_error(e))) from e
             started.append(h)
-        # The swap: no turn of the reactor between removing the old and adding the new.
-        for h in old_handlers:
-            bot.dispatcher.remove(h)
-        for h in new_handlers:
-            bot.dispatcher.add(h)
-        for h in old_handlers:
-            _stop(h)
-        if old_module is not None:
-            bot.jobs.cancel_module(old_module)
-        words = sorted({"!" + w for h in new_handlers if (w := command_word(h))})
-        jobs = sorted(h.name for h in new_handlers if hasattr(h, "schedule"))
-        log.info("reloaded plugin {plugin}: {count} handlers", plugin=name, count=len(new_handlers))
-        parts = ["%d handler%s" % (len(new_handlers), "" if len(new_handlers) == 1 else "s")]
-        if words:
-            parts.append("commands " + " ".join(words))
-        if jobs:
-            parts.append("jobs " + " ".join(jobs))
-        return "Reloaded %s: %s." % (name, "; ".join(parts))
 
     def answer(self, name: str) -> str:
         """L{reload}, as the one line C{!reload} answers."""
@@ -168,7 +179,7 @@ class PluginReloader:
             return "Not reloaded: %s." % (str(e).rstrip("."),)
 
     @staticmethod
-    def _restore(module: ModuleType, old_module: Optional[ModuleType]) -> None:
+    def _restore(module: ModuleType, old_module: ModuleType | None) -> None:
         if old_module is not None:
             sys.modules[module.__name__] = old_module
         else:
@@ -180,6 +191,18 @@ def _stop(handler: Any) -> None:
         lambda f: log.failure("plugin {plugin} failed to stop", f, plugin=handler.name))
 
 
+def _reloaded(name: str, handlers: list) -> str:
+    """What C{!reload} answers: the handlers, commands and jobs now running."""
+    words = sorted({"!" + w for h in handlers if (w := command_word(h))})
+    jobs = sorted(h.name for h in handlers if hasattr(h, "schedule"))
+    parts = ["%d handler%s" % (len(handlers), "" if len(handlers) == 1 else "s")]
+    if words:
+        parts.append("commands " + " ".join(words))
+    if jobs:
+        parts.append("jobs " + " ".join(jobs))
+    return "Reloaded %s: %s." % (name, "; ".join(parts))
+
+
 def _one_line_error(e: BaseException) -> str:
     text = "%s: %s" % (type(e).__name__, e)
     text = " ".join(text.split())
@@ -189,7 +212,7 @@ def _one_line_error(e: BaseException) -> str:
 class Reconfigurer:
     """Re-reads C{path} and applies what can change live to C{bot} and its chat services."""
 
-    def __init__(self, bot: Any, path: Optional[str]):
+    def __init__(self, bot: Any, path: str | None):
         self.bot = bot
         self.path = path
 
@@ -226,21 +249,7 @@ class Reconfigurer:
                 kept[table] = getattr(old, table)
         if old.plugins.paths != new.plugins.paths:
             fixed.append("[plugins] paths")
-        networks = {}
-        for name, service in list(bot.chat_services.items()):
-            current = getattr(service, "settings", None)
-            if current is None or not hasattr(service, "reconfigure"):
-                continue
-            wanted = new.irc if name == old.irc.name else new.networks.get(name)
-            if wanted is None:
-                fixed.append("[networks.%s] (removed)" % (name,))
-                continue
-            label = "irc" if name == old.irc.name else "networks." + name
-            stuck = [k for k in RESTART_NETWORK_KEYS if getattr(current, k) != getattr(wanted, k)]
-            fixed += ["[%s] %s" % (label, k) for k in stuck]
-            if stuck:
-                wanted = dataclasses.replace(wanted, **{k: getattr(current, k) for k in stuck})
-            networks[name] = wanted
+        networks = self._networks(old, new, fixed)
         for name in new.networks:
             if name not in old.networks:
                 fixed.append("[networks.%s] (added)" % (name,))
@@ -263,6 +272,28 @@ class Reconfigurer:
             log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
         log.info("config reloaded from {path}", path=self.path)
         return fixed
+
+    def _networks(self, old: Any, new: Any, fixed: list[str]) -> dict:
+        """
+        Each running chat service's new settings, with what cannot change
+        live (the server, the nick...) kept as it is and named in C{fixed}.
+        """
+        networks = {}
+        for name, service in list(self.bot.chat_services.items()):
+            current = getattr(service, "settings", None)
+            if current is None or not hasattr(service, "reconfigure"):
+                continue
+            wanted = new.irc if name == old.irc.name else new.networks.get(name)
+            if wanted is None:
+                fixed.append("[networks.%s] (removed)" % (name,))
+                continue
+            label = "irc" if name == old.irc.name else "networks." + name
+            stuck = [k for k in RESTART_NETWORK_KEYS if getattr(current, k) != getattr(wanted, k)]
+            fixed += ["[%s] %s" % (label, k) for k in stuck]
+            if stuck:
+                wanted = dataclasses.replace(wanted, **{k: getattr(current, k) for k in stuck})
+            networks[name] = wanted
+        return networks
 
     def _plugins(self, old: Any, new: Any) -> None:
         bot = self.bot

@@ -6,7 +6,6 @@ import gc
 import os
 import socket
 import sys
-from typing import Optional
 
 from twisted.application.service import MultiService, Service
 from twisted.python import usage
@@ -14,10 +13,11 @@ from twisted.python import usage
 from .config import settings as configmod
 from .config.networks import chat_networks
 from .core.bot import Bot
+from .core.interfaces import IClosable
 from .loader import Plugins, load_plugins
 
 
-def load_settings(path: Optional[str]) -> configmod.Settings:
+def load_settings(path: str | None) -> configmod.Settings:
     """The settings of L{load_config}."""
     return load_config(path)[0]
 
@@ -27,7 +27,7 @@ def unconfigured(settings: configmod.Settings) -> tuple[str, ...]:
     return () if settings.music.source else ("music",)
 
 
-def load_config(path: Optional[str]) -> tuple[configmod.Settings, Plugins]:
+def load_config(path: str | None) -> tuple[configmod.Settings, Plugins]:
     """
     The settings of the file at C{path} (None: the defaults) and the
     plugins they load, with every check a start makes: what C{pubbot config
@@ -86,7 +86,7 @@ class Options(usage.Options):
                 raise configmod.ConfigError("--role %s needs [redis] url (or sentinels)" % (self["role"],))
         except configmod.ConfigError as e:
             sys.stderr.write("pubbot: %s\n" % (e,))
-            raise SystemExit(1)
+            raise SystemExit(1) from None
 
     def console_mode(self) -> bool:
         """The console room instead of IRC: with --console, or when no network has a server."""
@@ -121,9 +121,9 @@ class BusService(Service):
     def stopService(self):
         super().stopService()
         d = self.bot.stop()
-        close = getattr(self.bot.store, "close", None)
-        if close is not None:
-            d.addBoth(lambda _: close())
+        closable = IClosable(self.bot.store, None)
+        if closable is not None:
+            d.addBoth(lambda _: closable.close())
         return d
 
 
@@ -139,7 +139,7 @@ def make_store(settings, reactor):
 
 def makeService(options: Options, reactor=None) -> MultiService:
     if reactor is None:
-        from twisted.internet import reactor  # noqa: F811 - twistd's reactor
+        from twisted.internet import reactor  # twistd's reactor
     settings = options["settings"]
     top = MultiService()
     top.setName("pubbot")
@@ -199,7 +199,7 @@ def add_networks(top: MultiService, bot: Bot, settings, reactor) -> None:
             if table != "irc":  # the connection's errors name [irc]'s keys: name this network's table
                 problem = problem.replace("[irc]", "[%s]" % (table,), 1)
             sys.stderr.write("pubbot: %s\n" % (problem,))
-            raise SystemExit(1)
+            raise SystemExit(1) from None
 
 
 def wire_scale_out(top: MultiService, bot: Bot, settings, reactor, role: str = "all") -> None:

@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -47,17 +48,24 @@ from zope.interface import implementer
 from .config.registry import Declared, declared_in, section_name
 from .config.settings import Settings, add_sections, parse
 from .core.bot import Bot
-from .loader import handler_sections as loader_sections
-from .core.interfaces import IChatService, IHandler
+from .core.interfaces import IChatService, IChatStatus, IHandler
 from .core.message import Reply
+from .loader import handler_sections as loader_sections
+from .store.memory import MemoryStore
 from .util import patterns
 from .util.stallwatch import StallWatch
-from .store.memory import MemoryStore
 
 
-@implementer(IChatService)
+@implementer(IChatService, IChatStatus)
 class FakeChat:
-    """A chat network that records what is sent and has a settable roster."""
+    """
+    A chat network that records what is sent and has a settable roster;
+    what it shows the dashboard (L{IChatStatus}) can be set too.
+    """
+
+    connected = True
+    server_network: str | None = None
+    lines_in = lines_out = reconnects = lag = None
 
     def __init__(self, network: str = "irc", nick: str = "pubbot", protocol: str = "",
                  command_prefix: str = "!"):
@@ -70,7 +78,7 @@ class FakeChat:
         #: (channel, nick) -> the mode letters they hold there ("o", "v"); see L{Harness.give_modes}.
         self.channel_modes: dict[tuple[str, str], str] = {}
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> None:
         self.sent.append((target, text, kind))
 
     def roster(self, channel: str) -> list:
@@ -78,6 +86,11 @@ class FakeChat:
 
     def modes(self, channel: str, nick: str) -> str:
         return self.channel_modes.get((channel.lower(), nick.lower()), "")
+    def channels(self) -> dict:
+        return {channel: list(nicks) for channel, nicks in self.rosters.items()}
+
+    def throttle_depth(self) -> None:
+        return None
 
 
 def builtin_sections() -> list[Declared]:
@@ -106,7 +119,7 @@ def handler_sections(handlers: Iterable[Any], extra: Iterable[type] = (),
     return found
 
 
-def make_settings(config: Optional[dict] = None, *plugins: Any) -> Settings:
+def make_settings(config: dict | None = None, *plugins: Any) -> Settings:
     """
     C{config} (a TOML document as a dict) checked as the bot checks its file,
     with the sections of C{plugins}: modules (their declared sections),
@@ -138,8 +151,8 @@ class Harness:
     defaults are added.
     """
 
-    def __init__(self, *handlers: Any, settings: Optional[Settings] = None,
-                 config: Optional[dict] = None, network: str = "irc",
+    def __init__(self, *handlers: Any, settings: Settings | None = None,
+                 config: dict | None = None, network: str = "irc",
                  nick: str = "pubbot", seed: int = 0, start_time: float = 1_000_000_000.0,
                  sections: Iterable[type] = (), store: Any = None):
         self.clock = Clock()
@@ -170,7 +183,7 @@ class Harness:
         return self.chat.sent
 
     def say(self, content: str, source: str = "alice", channel: str = "#pubbot",
-            private: bool = False, *, network: Optional[str] = None, **fields: Any) -> Deferred:
+            private: bool = False, *, network: str | None = None, **fields: Any) -> Deferred:
         """Publish a chat line (on C{network}, default C{chat}'s); fires with the chosen L{Reply} or None."""
         fields.setdefault("hostmask", "%s!%s@example.org" % (source, source.lower()))
         fields.setdefault("account", None)
@@ -179,7 +192,7 @@ class Harness:
         return self.bot.chat_line(network or self.chat.network, channel, source, content,
                                   private=private, **fields)
 
-    def reply(self, content: str, **kwargs: Any) -> Optional[str]:
+    def reply(self, content: str, **kwargs: Any) -> str | None:
         """
         Say C{content} and return the reply's text (lines joined with
         newlines), or None. The handlers must have finished by the time this
@@ -188,11 +201,11 @@ class Harness:
         result = self._now(self.say(content, **kwargs))
         return "\n".join(result.lines) if isinstance(result, Reply) else None
 
-    def event(self, channel: str, kind: str, /, *, network: Optional[str] = None, **fields: Any) -> Any:
+    def event(self, channel: str, kind: str, /, *, network: str | None = None, **fields: Any) -> Any:
         """Publish a join or leave (C{kind} the topic's last word); returns the reply, if any."""
         return self._now(self.bot.chat_event(network or self.chat.network, channel, kind, **fields))
 
-    def join(self, nick: str, channel: str = "#pubbot", *, network: Optional[str] = None,
+    def join(self, nick: str, channel: str = "#pubbot", *, network: str | None = None,
              **fields: Any) -> Any:
         fields.setdefault("hostmask", "%s!%s@example.org" % (nick, nick.lower()))
         return self.event(channel, "join", network=network, source=nick, **fields)
@@ -201,7 +214,7 @@ class Harness:
         return self._now(self.bot.publish(topic, **fields))
 
     def give_modes(self, nick: str, modes: str, channel: str = "#pubbot", *,
-                   network: Optional[str] = None) -> None:
+                   network: str | None = None) -> None:
         """C{nick} now holds C{modes} (letters: C{"o"}, C{"v"}, C{""} for none) in C{channel}."""
         chat = self.chats[network] if network else self.chat
         if channel not in chat.rosters:
@@ -235,6 +248,11 @@ def fit(text: str, size: int = 512) -> str:
     return text.encode("utf-8")[:size].decode("utf-8", "ignore")
 
 
+#: Where the nested items of a regex parse-tree node are: op name -> index in its argument.
+_NESTED_AT = {"SUBPATTERN": 3, "MAX_REPEAT": 2, "MIN_REPEAT": 2, "POSSESSIVE_REPEAT": 2,
+              "ASSERT": 1, "ASSERT_NOT": 1}
+
+
 def pattern_words(pattern: Any, ordered: bool = False) -> list[str]:
     """
     The literal runs of C{pattern} (Python syntax, source or compiled):
@@ -255,12 +273,8 @@ def pattern_words(pattern: Any, ordered: bool = False) -> list[str]:
             if str(op) == "BRANCH":
                 for alt in av[1]:
                     walk(alt)
-            elif str(op) == "SUBPATTERN":
-                walk(av[3])
-            elif str(op) in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-                walk(av[2])
-            elif str(op) in ("ASSERT", "ASSERT_NOT"):
-                walk(av[1])
+            elif str(op) in _NESTED_AT:
+                walk(av[_NESTED_AT[str(op)]])
         if run:
             words["".join(run)] = None
             del run[:]
@@ -370,7 +384,7 @@ class ReactorStalls:
     def __init__(self, reactor: Any, interval: float = 0.005):
         self.watch = StallWatch(reactor, interval)
 
-    def __enter__(self) -> "ReactorStalls":
+    def __enter__(self) -> ReactorStalls:
         self.watch.reset()
         if not self.watch.running:
             self.watch.start()
@@ -388,7 +402,7 @@ class ReactorStalls:
         return self.watch.worst * 1000.0
 
     @property
-    def worst_at(self) -> Optional[float]:
+    def worst_at(self) -> float | None:
         return self.watch.worst_at
 
     @property
@@ -414,7 +428,7 @@ def _finished(harness: Harness, d: Deferred, limit: float = 60.0) -> Any:
     return outcome
 
 
-def check_examples(module: ModuleType, config: Optional[dict] = None) -> int:
+def check_examples(module: ModuleType, config: dict | None = None) -> int:
     """
     Run the examples (L{pubbot.api.example}) of C{module}'s handlers and
     return how many ran. Each handler's run in order, in a L{Harness} of
@@ -441,7 +455,7 @@ def check_examples(module: ModuleType, config: Optional[dict] = None) -> int:
             count += 1
             try:
                 reply = _finished(harness, harness.say(said, source=EXAMPLE_SPEAKER, account=EXAMPLE_SPEAKER))
-            except Exception as e:  # noqa: BLE001 - reported with the example
+            except Exception as e:
                 problems.append("%s: %r raised %s: %s" % (handler.name, said, type(e).__name__, e))
                 continue
             answer = "\n".join(reply.lines) if isinstance(reply, Reply) else None

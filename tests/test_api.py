@@ -335,7 +335,7 @@ class PublicSurfaceTests(SynchronousTestCase):
         import configparser
         import os
 
-        from tests.servers import ROOT
+        from .support.servers import ROOT
         self.assertTrue(os.path.exists(os.path.join(ROOT, "pubbot", "py.typed")))
         setup = configparser.ConfigParser()
         setup.read(os.path.join(ROOT, "setup.cfg"))

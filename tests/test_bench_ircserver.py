@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.servers import ROOT
+from .support.servers import ROOT
 
 _spec = importlib.util.spec_from_file_location("bench_ircserver", os.path.join(ROOT, "bench", "ircserver.py"))
 assert _spec is not None and _spec.loader is not None
@@ -237,7 +237,7 @@ class TaggingTests(SynchronousTestCase):
         self.assertEqual(len(lines), 2000)
         ids = [tags["msgid"] for tags, _, _ in lines]
         self.assertEqual(len(set(ids)), len(ids))
-        for (tags, source, words), chat in zip(lines, chats):
+        for (tags, source, words), chat in zip(lines, chats, strict=False):
             self.assertEqual(list(tags)[:2], ["time", "msgid"])
             self.assertEqual(tags["time"], "2023-11-14T22:13:20.123Z")
             self.assertRegex(tags["msgid"], r"\A[a-z2-7]{26}\Z")
@@ -275,7 +275,8 @@ class TaggingTests(SynchronousTestCase):
         chats, _ = ircserver.chat_messages(120, 10)
         wire = c.protocol.chat_wire(chats)
         bounds = [0] + sorted(cuts) + [120]
-        data = b"".join(wire.chunk(a, b, NOW + i) for i, (a, b) in enumerate(zip(bounds, bounds[1:])))
+        data = b"".join(wire.chunk(a, b, NOW + i)
+                         for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)))
         lines = [parse(line) for line in data.decode().split("\r\n")[:-1]]
         self.assertEqual([(source, words[-1]) for _, source, words in lines],
                          [(chat.sender.mask, chat.text) for chat in chats])

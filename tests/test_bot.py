@@ -13,6 +13,8 @@ from pubbot.core.localbus import LocalBus
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat, Harness
 
+from .support.chat import FlowChat
+
 
 class BotTests(SynchronousTestCase):
     def test_interfaces(self):
@@ -61,18 +63,6 @@ class BotTests(SynchronousTestCase):
         self.assertIsNone(h.bot.handlers[0].bot)
 
 
-class FlowChat(FakeChat):
-    """A chat service that can pause its input, recording each call."""
-
-    def __init__(self, protocol="irc"):
-        super().__init__(protocol)
-        self.calls = []
-
-    def pause_input(self):
-        self.calls.append("pause")
-
-    def resume_input(self):
-        self.calls.append("resume")
 
 
 class InputHoldTests(SynchronousTestCase):

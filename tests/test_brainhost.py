@@ -16,7 +16,6 @@ import sys
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.task import Clock, deferLater
-from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
@@ -40,7 +39,8 @@ from pubbot.plugins.brain import NO_SENSE, Brain, load_model, save_model
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import make_settings
 
-from .test_plugin_brain import CHATTER
+from .support.brain import CHATTER
+from .support.logs import capture_logs
 
 
 def reference(lines=CHATTER, max_trigrams=200000):
@@ -189,10 +189,7 @@ class LoopbackTests(HostSuite, TestCase):
         return resolved(value)
 
     def warnings(self):
-        events = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        return events
+        return capture_logs(self)
 
     def test_lines_go_in_one_frame_a_batch_and_are_acknowledged(self):
         learner = self.host(auto=False)
@@ -485,9 +482,7 @@ class UnreadableShardTests(TestCase):
         store = SQLiteStore(path, reactor)
         self.addCleanup(store.close)
         copy = TrigramModel()
-        events: list = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        events = capture_logs(self)
         read, bad = yield Deferred.fromCoroutine(load_model(copy, store))
         self.assertEqual((read, bad), (len(keys) - 2, 2))
         said = sorted(e["key"] for e in events if e.get("log_format", "").startswith("brain: stored shard"))
@@ -588,7 +583,7 @@ class PluginFallbackTests(TestCase):
 
     @inlineCallbacks
     def test_a_learner_far_behind_pauses_chat_reading_until_it_has_learned(self):
-        from .test_bot import FlowChat
+        from .support.chat import FlowChat
         bot, plugin = self.bot()
         chat = FlowChat()
         bot.register_chat(chat)

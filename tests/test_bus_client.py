@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
-from tests.servers import free_port
-from tests.servers.redis import RedisServer
+
+from .support.servers import free_port
+from .support.servers.redis import RedisServer
 
 
+@pytest.mark.integration  # a real redis-server
 class ClientTests(TestCase):
     def client(self, url, **kwargs):
         c = RedisClient(reactor, url, name="client-test", **kwargs)

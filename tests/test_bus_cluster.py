@@ -255,10 +255,14 @@ class RemoteChatTests(SynchronousTestCase):
         self.assertIsNone(remote.server_network)
 
     def test_the_owners_modes_reach_the_workers_for_permissions(self):
-        from pubbot.cluster.remote import RemoteChat, describe
+        from zope.interface import implementer
 
+        from pubbot.cluster.remote import RemoteChat, describe
+        from pubbot.core.interfaces import IChatStatus
+
+        @implementer(IChatStatus)
         class Irc:
-            nick, connected = "pubbot", True
+            nick, connected, server_network = "pubbot", True, None
 
             def channels(self):
                 return {"#Ops": [{"nick": "Carol", "modes": "ov"}, {"nick": "dave", "modes": ""}]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.application.service import Service
@@ -20,7 +21,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pubbot.cluster.lease import ACQUIRE, IRC_LEASE, RELEASE, RENEW, Lease, OwnerGate, owner_of
 from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
-from tests.servers.redis import RedisServer
+
+from .support.servers.redis import RedisServer
 
 LATENCY = 0.002
 
@@ -361,28 +363,7 @@ class LeaseTimingTests(SynchronousTestCase):
         w = World()
         w.start()
         for action, i, seconds in actions:
-            p = w.procs[i]
-            if action == "pause" and w.redis.state == "up":
-                w.redis.state = "paused"
-            elif action == "resume" and w.redis.state == "paused":
-                w.redis.resume()
-            elif action == "down" and w.redis.state == "up":
-                w.redis.state = "down"
-            elif action == "up" and w.redis.state == "down":
-                w.redis.state = "up"
-            elif action == "freeze" and not p.dead:
-                p.frozen = True
-            elif action == "thaw" and p.frozen:
-                p.thaw()
-            elif action == "kill":
-                p.kill()
-            elif action == "stop" and not p.dead and not p.frozen:
-                p.lease.stop()
-                p.dead = True
-            elif action == "lag":
-                w.redis.lagging = not w.redis.lagging
-            elif action == "failover":
-                w.redis.failover()
+            _act(w, w.procs[i], action)
             w.run(seconds)
         # Liveness: with Redis back and someone alive, someone holds it.
         if w.redis.state == "paused":
@@ -395,6 +376,31 @@ class LeaseTimingTests(SynchronousTestCase):
         w.run(w.duration * 2 + 1)
         alive = [p for p in w.procs if not p.dead]
         self.assertEqual(len(w.holders()), 1 if alive else 0)
+
+
+def _act(w, p, action: str) -> None:
+    """One step of test_never_two_holders: C{action} on Redis or on process C{p}."""
+    if action == "pause" and w.redis.state == "up":
+        w.redis.state = "paused"
+    elif action == "resume" and w.redis.state == "paused":
+        w.redis.resume()
+    elif action == "down" and w.redis.state == "up":
+        w.redis.state = "down"
+    elif action == "up" and w.redis.state == "down":
+        w.redis.state = "up"
+    elif action == "freeze" and not p.dead:
+        p.frozen = True
+    elif action == "thaw" and p.frozen:
+        p.thaw()
+    elif action == "kill":
+        p.kill()
+    elif action == "stop" and not p.dead and not p.frozen:
+        p.lease.stop()
+        p.dead = True
+    elif action == "lag":
+        w.redis.lagging = not w.redis.lagging
+    elif action == "failover":
+        w.redis.failover()
 
 
 class Child(Service):
@@ -509,6 +515,7 @@ class OwnerGateTests(SynchronousTestCase):
         self.assertEqual(logs[1 - holder], [])
 
 
+@pytest.mark.integration  # a real redis-server
 class RealRedisLeaseTests(TestCase):
     """The same lease against a real redis-server (real time, short lease)."""
 

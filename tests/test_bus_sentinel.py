@@ -8,8 +8,8 @@ protocol), then the same against real redis-sentinel processes.
 from __future__ import annotations
 
 from collections import deque
-from typing import Optional
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet import reactor
@@ -32,8 +32,9 @@ from pubbot.cluster.sentinel import (
     parse_sentinels,
     switch_event,
 )
-from tests.servers import free_port
-from tests.servers.sentinel import MASTER, SentinelGroup
+
+from .support.servers import free_port
+from .support.servers.sentinel import MASTER, SentinelGroup
 
 
 def bulk(*items) -> bytes:
@@ -58,9 +59,9 @@ class Attempt:
     def __init__(self, host: str, port: int, factory, d: Deferred, clock: Clock):
         self.host, self.port, self.factory, self.d, self.clock = host, port, factory, d, clock
         self.protocol = None
-        self.transport: Optional[StringTransport] = None
+        self.transport: StringTransport | None = None
 
-    def accept(self) -> "Attempt":
+    def accept(self) -> Attempt:
         self.transport = StringTransport()
         self.protocol = self.factory.buildProtocol(None)
         self.protocol.makeConnection(self.transport)
@@ -465,6 +466,7 @@ class ClientClockTests(SynchronousTestCase):
         self.assertIsInstance(self.client._sentinel_endpoint, SentinelEndpoint)
 
 
+@pytest.mark.integration  # a real redis-server
 class RealSentinelTests(TestCase):
     """Discovery and failover against a master, a replica and three real sentinels."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
@@ -19,17 +20,28 @@ from pubbot.cluster.fanout import FanOut
 from pubbot.cluster.redisclient import RedisClient
 from pubbot.cluster.remote import RemoteChat
 from pubbot.cluster.streams import (
-    IN, OUT, OWNER_HEARD, PARTITIONS, SENT, STREAMS, WORKERS, Backoff, RedisBus, entries)
+    IN,
+    OUT,
+    OWNER_HEARD,
+    PARTITIONS,
+    SENT,
+    STREAMS,
+    WORKERS,
+    Backoff,
+    RedisBus,
+    entries,
+)
 from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.core.interfaces import IBus
 from pubbot.core.message import Message
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
-from tests.servers.redis import RedisServer
+
+from .support.servers.redis import RedisServer
 
 
-def handlers(node: "Node"):
+def handlers(node: Node):
     @command("echo", args=r"(?P<text>.+)")
     def echo(msg, text):
         node.handled.append(text)
@@ -59,7 +71,7 @@ def handlers(node: "Node"):
 class Node:
     """One bot with its own Redis bus, as one pubbot process would have."""
 
-    def __init__(self, test: "BusTestCase", name: str, owner: bool, **bus_options):
+    def __init__(self, test: BusTestCase, name: str, owner: bool, **bus_options):
         self.name = name
         self.handled: list = []
         self.hanging: list = []
@@ -131,6 +143,7 @@ class OwnerChat(FakeChat):
         return {"#pubbot": []}
 
 
+@pytest.mark.integration  # a real redis-server
 class BusTestCase(TestCase):
     visibility = 30.0
 

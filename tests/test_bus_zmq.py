@@ -25,7 +25,8 @@ from pubbot.core.bot import Bot
 from pubbot.core.message import Message
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
-from tests.servers import free_port
+
+from .support.servers import free_port
 
 
 def command(**fields) -> list:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import reactor
@@ -17,8 +18,16 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from pubbot.chatlogs import (MAX_WORDS, OPTOUT_KEY, ILogIndex, LogChannels, format_line, make_index,
-                             query_words, words)
+from pubbot.chatlogs import (
+    MAX_WORDS,
+    OPTOUT_KEY,
+    ILogIndex,
+    LogChannels,
+    format_line,
+    make_index,
+    query_words,
+    words,
+)
 from pubbot.chatlogs.redis import RedisLogIndex
 from pubbot.chatlogs.sql import fts_query
 from pubbot.cluster.redisclient import RedisClient
@@ -27,7 +36,8 @@ from pubbot.store.memory import MemoryStore
 from pubbot.store.redis import RedisStore
 from pubbot.store.sqlite import SQLiteStore
 from pubbot.testing import Harness
-from tests.servers.redis import RedisServer
+
+from .support.servers.redis import RedisServer
 
 T0 = 1_700_000_000.0
 
@@ -123,6 +133,7 @@ class SQLiteIndexTests(IndexSuite, TestCase):
         self.assertEqual(db.execute("SELECT value FROM strings WHERE key='other'").fetchall(), [("1",)])
 
 
+@pytest.mark.integration  # a real redis-server
 class RedisIndexTests(IndexSuite, TestCase):
     """Two clients (two processes' worth) of one real redis-server."""
 
@@ -306,8 +317,10 @@ class SearchPageTests(TestCase):
 
     def setUp(self):
         import treq  # noqa: F401 - the real client
+
         from pubbot.web.service import WebService
-        from tests.servers import free_port
+
+        from .support.servers import free_port
         self.h = Harness(*HANDLERS, config=dict(CONFIG, web={"token": "s3cret"}))
         self.addCleanup(self.h.stop)
         self.port = free_port()

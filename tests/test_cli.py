@@ -17,7 +17,8 @@ from pubbot.brain.chatlog import Tally, addressee, chatter, decode, parse_line
 from pubbot.brain.model import EDGE, TrigramModel, parse_shard_key
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness, make_settings
-from tests.servers import bot_env
+
+from .support.servers import bot_env
 
 
 def now(d):

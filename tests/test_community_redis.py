@@ -8,6 +8,7 @@ its next refresh (called here rather than waited for).
 
 from __future__ import annotations
 
+import pytest
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
@@ -16,10 +17,12 @@ from pubbot.cluster.redisclient import RedisClient
 from pubbot.core.bot import Bot
 from pubbot.ignore import Gate, IgnoreList
 from pubbot.store.redis import RedisStore
-from tests.servers.redis import RedisServer
-from tests.test_irc_protocol import Connection, make_service
+
+from .support.irc import Connection, make_service
+from .support.servers.redis import RedisServer
 
 
+@pytest.mark.integration  # a real redis-server
 class CrossProcessTests(TestCase):
     def setUp(self):
         self.server = RedisServer().start()

@@ -8,13 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from pubbot.config import settings as config
 from pubbot.config.networks import chat_networks
 from pubbot.config.settings import ConfigError, Settings, effective, load, parse
-from pubbot.config import settings as config
 from pubbot.loader import load_plugins
 from pubbot.tap import load_settings
 
-from .servers import bot_env, twistd_argv
+from .support.servers import bot_env, twistd_argv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -437,7 +437,7 @@ class PluginSectionTests(SynchronousTestCase):
     def test_no_table_no_attribute(self):
         settings, _ = self.load("")
         with self.assertRaises(AttributeError) as e:
-            settings.no_such_plugin
+            _ = settings.no_such_plugin
         self.assertIn("no [no_such_plugin] table", str(e.exception))
 
     def test_settings_read_without_a_plugin_give_it_its_defaults(self):

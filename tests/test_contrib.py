@@ -17,7 +17,8 @@ import pytest
 
 from pubbot.config.init import config_text, server_endpoint
 from pubbot.config.settings import load, parse
-from tests.servers import ROOT, bot_env
+
+from .support.servers import ROOT, bot_env
 
 UNIT = os.path.join(ROOT, "contrib", "pubbot.service")
 

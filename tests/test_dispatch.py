@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -16,18 +16,7 @@ from pubbot.core.dispatch import ContentFilter, Dispatcher, Result, choose_reply
 from pubbot.core.interfaces import IBatchHandler
 from pubbot.core.message import Message, Reply
 
-
-class Captured:
-    """Collect log events while a test runs."""
-
-    def __init__(self, testcase):
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        testcase.addCleanup(globalLogPublisher.removeObserver, self.events.append)
-
-    def texts(self, level=None):
-        from twisted.logger import formatEvent
-        return [formatEvent(e) for e in self.events if level is None or e.get("log_level") == level]
+from .support.logs import capture_logs
 
 
 def msg(topic="chat.irc.#pubbot.chat", **fields):
@@ -38,7 +27,7 @@ class DispatcherTests(SynchronousTestCase):
     def setUp(self):
         self.clock = Clock()
         self.dispatcher = Dispatcher(self.clock, timeout=5)
-        self.log = Captured(self)
+        self.log = capture_logs(self)
 
     def add(self, fn, subscribe=("chat.#",), name=None):
         h = handler(subscribe=list(subscribe), name=name)(fn)
@@ -187,7 +176,7 @@ class ChooseReplyTests(SynchronousTestCase):
         self.assertEqual(choose_reply([self.r("plain string")]).lines, ("plain string",))
 
     def test_malformed_reply_logged_and_ignored(self):
-        log = Captured(self)
+        log = capture_logs(self)
         reply = choose_reply([self.r(42, name="weird"), self.r({"content": "x", "weight": "heavy"}),
                               self.r({"content": "ok"})])
         self.assertEqual(reply.lines, ("ok",))

@@ -7,13 +7,14 @@ is asserted here (bench/hostile_irc.py measures the stalls).
 
 from __future__ import annotations
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from twisted.trial.unittest import TestCase
 
-from pubbot.core.bot import Bot
 from pubbot.config.settings import parse
+from pubbot.core.bot import Bot
 from pubbot.irc import caps as capsmod
 from pubbot.irc import isupport as isupportmod
 from pubbot.irc import registration, roster
@@ -23,8 +24,20 @@ from pubbot.plugins.greet import greeter
 from pubbot.store.memory import MemoryStore
 
 from .support.hostile_irc import (
-    FLOODS, Battery, EndlessCapLs, ErrorWithoutClose, HostileIRCServer, NeverPong, NickAlwaysTaken, Script,
+    FLOODS,
+    Battery,
+    EndlessCapLs,
+    ErrorWithoutClose,
+    HostileIRCServer,
+    NeverPong,
+    NickAlwaysTaken,
+    Script,
 )
+from .support.logs import capture_logs
+
+#: The real reactor and sockets in real time (a refused nick waits out the
+#: throttle, ~30 s): the full loop runs these, tox -e unit does not.
+pytestmark = pytest.mark.integration
 
 
 class Base(TestCase):
@@ -41,9 +54,7 @@ class Base(TestCase):
         self.bot.start()
         self.addCleanup(self.bot.stop)
         self.service = IRCService(self.bot, reactor)
-        self.logs: list = []
-        globalLogPublisher.addObserver(self.logs.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.logs.append)
+        self.logs = capture_logs(self)
         self.service.startService()
         self.addCleanup(self.service.stopService)
 

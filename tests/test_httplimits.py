@@ -11,8 +11,9 @@ from twisted.web.client import Agent, ResponseFailed
 from zope.interface.verify import verifyObject
 
 from pubbot.links.limits import GuardedEndpoint, LimitedPool, _HeadScanner
-from tests.linkserver import WebServer, async_test
-from tests.support.hostile_http import HostileHTTPServer, many_headers
+
+from .support.hostile_http import HostileHTTPServer, many_headers
+from .support.linkserver import WebServer, async_test
 
 
 def split(data: bytes, cuts: list) -> list:

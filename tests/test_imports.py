@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import unittest
 
-from tests.servers import ROOT
+from .support.servers import ROOT
 
 PACKAGE = os.path.join(ROOT, "pubbot")
 
@@ -66,10 +67,16 @@ def imports_of(name: str, path: str, known: set[str]) -> set[str]:
     return {m for m in found if m.startswith("pubbot")}
 
 
-def graph() -> dict[str, set[str]]:
+@functools.cache
+def _read_graph() -> dict[str, frozenset[str]]:
     found = modules()
     known = set(found)
-    return {name: imports_of(name, path, known) for name, path in found.items()}
+    return {name: frozenset(imports_of(name, path, known)) for name, path in found.items()}
+
+
+def graph() -> dict[str, set[str]]:
+    """What each pubbot module imports (read once a run; a fresh copy each call)."""
+    return {name: set(imported) for name, imported in _read_graph().items()}
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -8,130 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
-import random
 
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.defer import succeed
-from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import directlyProvides
 
-from pubbot.config.settings import parse
-from pubbot.core.bot import Bot
-from pubbot.irc.service import IRCService
-from pubbot.store.memory import MemoryStore
-from tests.test_irc_sasl import ScramServer
-
-START = 1_700_000_000.0
-DEFAULT_ISUPPORT = "CASEMAPPING=rfc1459 CHANTYPES=#& PREFIX=(ov)@+ NETWORK=TestNet"
-
-
-class RecordingBus:
-    """Stands in for the dispatcher: records what the IRC service publishes."""
-
-    def __init__(self):
-        self.messages = []
-
-    def submit(self, message):
-        self.messages.append(message)
-        return succeed(None)
-
-    def submit_many(self, messages):
-        self.messages.extend(messages)
-        return succeed(None)
-
-    def broadcast(self, message):
-        pass
-
-
-class LogCapture:
-    def __init__(self, case):
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        case.addCleanup(globalLogPublisher.removeObserver, self.events.append)
-
-    def text(self) -> str:
-        out = []
-        for event in self.events:
-            out.append(formatEvent(event))
-            out.append(repr({k: v for k, v in event.items() if not k.startswith("log_")}))
-        return "\n".join(out)
-
-
-def make_service(irc=None, **sections):
-    clock = Clock()
-    clock.advance(START)
-    config = {"server": "tcp:irc.example.net:6667", "channels": ["#pubbot", "#secret key"]}
-    config.update(irc or {})
-    settings = parse(dict(sections, irc=config))
-    store = MemoryStore(clock)
-    bot = Bot(settings, clock, store)
-    bot.bus = RecordingBus()
-    service = IRCService(bot, clock, rng=random.Random(0))
-    bot.register_chat(service)
-    return service
-
-
-class Connection:
-    """One scripted connection to a service."""
-
-    def __init__(self, service: IRCService, tls: bool = False):
-        self.service = service
-        self.clock = service.clock
-        self.transport = StringTransport()
-        if tls:
-            directlyProvides(self.transport, ISSLTransport)
-        self.protocol = service.factory.buildProtocol(None)
-        self.protocol.makeConnection(self.transport)
-
-    @property
-    def messages(self):
-        return self.service.bot.bus.messages
-
-    def sent(self) -> list[str]:
-        """Lines written since the last call (the throttle is drained first)."""
-        self.flush()
-        data = self.transport.value()
-        self.transport.clear()
-        return [line.decode("utf-8") for line in data.split(b"\r\n") if line]
-
-    def flush(self, seconds: float = 0.0) -> None:
-        step = 1.0 / self.service.settings.throttle.per_second
-        for _ in range(10000):
-            if not self.service.throttle.depth():
-                break
-            self.clock.advance(step)
-        if seconds:
-            self.clock.advance(seconds)
-
-    def feed(self, *lines) -> None:
-        for line in lines:
-            if isinstance(line, str):
-                line = line.encode("utf-8")
-            self.protocol.dataReceived(line + b"\r\n")
-
-    def register(self, nick="pubbot", isupport=DEFAULT_ISUPPORT, caps=None, motd=True):
-        if caps is None:
-            self.feed(":srv 421 * CAP :Unknown command")
-        else:
-            self.feed(":srv CAP * LS :" + caps)
-            requested = [line for line in self.sent() if line.startswith("CAP REQ")]
-            for req in requested:
-                self.feed(":srv CAP * ACK :" + req.split(" ", 2)[2].lstrip(":"))
-        self.feed(":srv 001 %s :Welcome to TestNet %s!~pubbot@host.example" % (nick, nick),
-                  ":srv 005 %s %s :are supported by this server" % (nick, isupport))
-        if motd:
-            self.feed(":srv 376 %s :End of MOTD" % nick)
-
-    def join(self, channel="#pubbot", names="@op +voiced alice", nick="pubbot"):
-        self.feed(":%s!~pubbot@host.example JOIN %s" % (nick, channel),
-                  ":srv 353 %s = %s :%s %s" % (nick, channel, nick, names),
-                  ":srv 366 %s %s :End of NAMES" % (nick, channel))
-        self.sent()
+from .support.irc import Connection, ScramServer, make_service
+from .support.logs import capture_logs
 
 
 class Base(SynchronousTestCase):
@@ -160,7 +44,7 @@ class RegistrationTests(Base):
         self.assertEqual(c.sent(), ["JOIN #pubbot", "JOIN #secret key"])
 
     def test_channellen_respected(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         c = self.connect({"channels": ["#ok", "#" + "x" * 60]})
         c.sent()
         c.register(isupport="CHANNELLEN=50")
@@ -237,7 +121,7 @@ class SaslTests(Base):
 
     def negotiate(self, ls="sasl=PLAIN,SCRAM-SHA-256", tls=True):
         c = self.connect(tls=tls)
-        self.logs = LogCapture(self)
+        self.logs = capture_logs(self)
         c.sent()
         c.feed(":srv CAP * LS :" + ls)
         sent = c.sent()
@@ -354,21 +238,21 @@ class SaslTests(Base):
 
     def test_no_sasl_offered(self):
         c = self.connect()
-        self.logs = LogCapture(self)
+        self.logs = capture_logs(self)
         c.sent()
         c.feed(":srv CAP * LS :multi-prefix")
         self.assertGaveUp(c)
 
     def test_server_without_cap_registers_us_anyway(self):
         c = self.connect()
-        self.logs = LogCapture(self)
+        self.logs = capture_logs(self)
         c.sent()
         c.feed(":srv 421 * CAP :Unknown command", ":srv 001 pubbot :Welcome")
         self.assertGaveUp(c)
 
     def test_sasl_refused_by_nak(self):
         c = self.connect()
-        self.logs = LogCapture(self)
+        self.logs = capture_logs(self)
         c.sent()
         c.feed(":srv CAP * LS :sasl")
         c.sent()
@@ -399,7 +283,7 @@ class SaslTests(Base):
 
 class ExternalTests(Base):
     def test_external_with_client_cert(self):
-        from tests.test_irc_tls import write_client_cert
+        from .support.irc import write_client_cert
         path = write_client_cert(self.mktemp())
         c = self.connect({"client_cert": path, "sasl": {"mechanisms": ["EXTERNAL"]}})
         c.sent()
@@ -422,7 +306,7 @@ class ExternalTests(Base):
 
 class StsTests(Base):
     def test_plain_connection_upgrades(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         c = self.connect()
         c.sent()
         c.feed(":srv CAP * LS :sts=port=6697,duration=300 multi-prefix")
@@ -510,7 +394,7 @@ class NickTests(Base):
         self.assertEqual(c.sent(), ["MONITOR - pubbot"])
 
     def test_nickserv_identify_without_sasl(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         c = self.connect({"nickserv_password": "ns-secret-pw"})
         c.sent()
         c.register()
@@ -610,7 +494,7 @@ class ChannelTests(Base):
         self.assertEqual(c.transport.value(), b"")
 
     def test_join_errors_logged(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         self.conn.feed(":srv 474 pubbot #banned :Cannot join channel (+b)")
         self.assertIn("cannot join #banned: banned", logs.text())
 
@@ -792,9 +676,9 @@ class OutputTests(Base):
         self.assertEqual(len(sent), 21)
 
     def test_a_full_queue_drops_counts_and_logs(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         c = self.conn
-        for i in range(40):
+        for _i in range(40):
             self.service.send("#pubbot", "a\nb\nc\nd", person="flooder")
         self.assertGreater(self.service.output_dropped, 0)
         self.assertLessEqual(self.service.throttle_depth(), self.service.throttle.max_per_person)
@@ -803,14 +687,14 @@ class OutputTests(Base):
         self.assertIn("PRIVMSG #pubbot :still answered", c.sent())
 
     def test_invalid_targets(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         for target in ("#a b", "x\r\nQUIT", "", ":x", "a,b"):
             self.service.send(target, "hi")
         self.assertEqual(self.conn.sent(), [])
         self.assertIn("invalid target", logs.text())
 
     def test_not_connected(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         self.conn.protocol.connectionLost(None)
         self.service.send("#pubbot", "hi")
         self.assertIn("not connected", logs.text())
@@ -905,13 +789,13 @@ class LivenessTests(Base):
         self.assertEqual(c.sent(), ["PING pubbot-2"])
 
     def test_drops_dead_server(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         c = self.pinged()
         self.assert_dropped_in(c, 10)
         self.assertIn("no reply from the server", logs.text())
 
     def test_reading_paused_waits_one_timeout_more_for_the_pong(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         c = self.pinged()
         self.assertEqual(c.sent()[-1], "PING pubbot-1")
         self.service.pause_input()  # Bot.hold_input: the PONG waits unread
@@ -928,7 +812,7 @@ class LivenessTests(Base):
         self.assertNotIn("no reply", logs.text())
 
     def test_reading_paused_still_drops_a_dead_server_after_two_timeouts(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         c = self.pinged()
         self.service.pause_input()
         c.clock.advance(10)
@@ -970,7 +854,7 @@ class HostileInputTests(Base):
         c.register()
         c.join()
         c.messages.clear()
-        self.logs = LogCapture(self)
+        self.logs = capture_logs(self)
 
     def still_works(self):
         self.conn.feed(":bob!b@h PRIVMSG #pubbot :still alive")
@@ -990,7 +874,7 @@ class HostileInputTests(Base):
 
     def test_10kb_without_newline_is_discarded_in_pieces(self):
         c = self.conn
-        for i in range(20):
+        for _i in range(20):
             c.protocol.dataReceived(b"y" * 1000)
         c.protocol.dataReceived(b"tail\r\n")
         self.assertEqual(c.messages, [])
@@ -1047,7 +931,7 @@ class HostileInputTests(Base):
         self.still_works()
 
     def test_bad_line_logging_is_rate_limited(self):
-        for i in range(100):
+        for _i in range(100):
             self.conn.feed(b":bob PRIVMSG #pubbot :\0")
         self.assertEqual(self.service.bad_lines, 100)
         self.assertEqual(self.service.bad_lines_unlogged, 90)
@@ -1081,7 +965,7 @@ class CtcpTests(Base):
 
     def test_rate_limited(self):
         c = self.conn
-        for i in range(10):
+        for _i in range(10):
             c.feed(":bob!b@h PRIVMSG pubbot :\x01VERSION\x01")
         self.assertEqual(len(c.sent()), 2)
         for nick in "cdefgh":
@@ -1179,7 +1063,7 @@ class ChatBatchTests(Base):
         at_once = self.read(stream)
         self.setUp()
         bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
-        pieces = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+        pieces = [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
         self.assertEqual(self.read(*pieces), at_once)
         self.setUp()
         self.assertEqual(self.read(*[stream[i:i + 1] for i in range(len(stream))]), at_once)
@@ -1197,7 +1081,7 @@ class ChatBatchTests(Base):
         self.assertIsNone(self.service.rosters.users.get("alice").account)
 
     def test_hostile_lines_are_dropped_and_the_rest_read(self):
-        logs = LogCapture(self)
+        logs = capture_logs(self)
         self.conn.protocol.dataReceived(b":x!y@z PRIVMSG #pubbot :nul\0here\r\n"
                                         b":x!y@z PRIVMSG #pubbot :" + b"b" * 600 + b"\r\n"
                                         b":x!y@z PRIVMSG #pubbot :fine\r\n")

@@ -1,8 +1,6 @@
 """SASL mechanisms and AUTHENTICATE chunking."""
 
 import base64
-import hashlib
-import hmac
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,34 +16,7 @@ from pubbot.irc.sasl import (
     make_mechanism,
 )
 
-
-class ScramServer:
-    """The server side of SCRAM-SHA-256 (RFC 5802), written from the RFC for these tests."""
-
-    def __init__(self, password, salt=b"saltysalt", iterations=4096, nonce="SERVERNONCE"):
-        self.salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-        self.salt, self.iterations, self.snonce = salt, iterations, nonce
-
-    def first(self, client_first: bytes) -> bytes:
-        assert client_first.startswith(b"n,,")
-        self.client_bare = client_first[3:].decode()
-        attrs = dict(p.split("=", 1) for p in self.client_bare.split(","))
-        self.nonce = attrs["r"] + self.snonce
-        self.server_first = "r=%s,s=%s,i=%d" % (self.nonce, base64.b64encode(self.salt).decode(),
-                                                 self.iterations)
-        return self.server_first.encode()
-
-    def final(self, client_final: bytes) -> bytes:
-        text = client_final.decode()
-        without_proof, _, proof = text.rpartition(",p=")
-        auth = ",".join((self.client_bare, self.server_first, without_proof)).encode()
-        client_key = hmac.new(self.salted, b"Client Key", hashlib.sha256).digest()
-        stored = hashlib.sha256(client_key).digest()
-        signature = hmac.new(stored, auth, hashlib.sha256).digest()
-        expected = bytes(a ^ b for a, b in zip(client_key, signature))
-        self.proof_ok = base64.b64decode(proof) == expected
-        server_key = hmac.new(self.salted, b"Server Key", hashlib.sha256).digest()
-        return b"v=" + base64.b64encode(hmac.new(server_key, auth, hashlib.sha256).digest())
+from .support.irc import ScramServer
 
 
 class ChunkTests(SynchronousTestCase):
@@ -73,7 +44,7 @@ class ChunkTests(SynchronousTestCase):
         self.assertRaises(SaslError, PayloadReader().feed, "A" * 401)
         reader = PayloadReader()
         with self.assertRaises(SaslError):
-            for i in range(100):
+            for _i in range(100):
                 reader.feed("A" * 400)
 
 

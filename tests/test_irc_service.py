@@ -12,7 +12,6 @@ import random
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -24,7 +23,9 @@ from pubbot.core.localbus import LocalBus
 from pubbot.irc.endpoint import ServerError, parse_server
 from pubbot.irc.service import MAX_DELAY, IRCService
 from pubbot.store.memory import MemoryStore
-from tests.test_irc_protocol import START, RecordingBus
+
+from .support.chat import START, RecordingBus
+from .support.logs import capture_logs
 
 
 def make(irc=None):
@@ -53,9 +54,7 @@ class ContractTests(SynchronousTestCase):
     def test_log_lines_name_their_network(self):
         reactor, service = make()
         other = IRCService(service.bot, reactor, network="libera", settings=service.settings)
-        events = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        events = capture_logs(self)
         for s in (service, other):
             s.startService()
             self.addCleanup(s.stopService)
@@ -181,13 +180,14 @@ class ReconnectTests(SynchronousTestCase):
         connector = self.reactor.connectors[-1]
         factory = self.reactor.tcpClients[-1][2]
         factory.clientConnectionFailed(connector, Failure(ConnectionRefusedError()))
-        for i in range(12):
+        for _i in range(12):
             delay = self.session.next_delay()
             delays.append(delay)
             self.reactor.advance(delay)
             self.session.refuse()
         self.assertTrue(1.0 <= delays[0] <= 1.25, delays)
-        for a, b in zip(delays, delays[1:]):  # rounded to tenths: a log line reads "in 2.3 seconds"
+        # rounded to tenths: a log line reads "in 2.3 seconds"
+        for a, b in zip(delays, delays[1:], strict=False):
             self.assertTrue(b >= (a - 0.05) * 2 / 1.25 or b == MAX_DELAY, delays)
         self.assertTrue(all(abs(d * 10 - round(d * 10)) < 1e-4 for d in delays), delays)
         self.assertLessEqual(max(delays), MAX_DELAY)

@@ -227,7 +227,7 @@ class ThrottleTests(SynchronousTestCase):
 
     def test_refills_to_burst_only(self):
         self.clock.advance(1000)
-        for i in range(5):
+        for _i in range(5):
             self.t.send(b"x")
         self.assertEqual(len(self.out), 3)
 
@@ -259,12 +259,12 @@ class ThrottleTests(SynchronousTestCase):
 
     def test_disabled_writes_at_once(self):
         t = Throttle(self.clock, 1, 1.0, enabled=False, write=self.out.append)
-        for i in range(10):
+        for _i in range(10):
             t.send(b"x")
         self.assertEqual(len(self.out), 10)
 
     def test_detach_drops_queue(self):
-        for i in range(6):
+        for _i in range(6):
             self.t.send(b"x")
         self.assertEqual(self.t.detach(), 3)
         self.clock.advance(10)

@@ -9,7 +9,7 @@ from pubbot.irc.text import decode, sanitise, split_bytes, split_lines, split_te
 
 class DecodeTests(SynchronousTestCase):
     def test_utf8(self):
-        self.assertEqual(decode("héllo ☃".encode("utf-8")), "héllo ☃")
+        self.assertEqual(decode("héllo ☃".encode()), "héllo ☃")
 
     def test_latin1_line_falls_back(self):
         self.assertEqual(decode("héllo".encode("latin-1")), "héllo")
@@ -57,7 +57,7 @@ class SplitTests(SynchronousTestCase):
         self.assertEqual(split_text("a" * 25, 10), ["a" * 10, "a" * 10, "a" * 5])
 
     def test_never_inside_a_character(self):
-        pieces = split_bytes("ééééé".encode("utf-8"), 5)
+        pieces = split_bytes("ééééé".encode(), 5)
         self.assertEqual(pieces, ["éé".encode(), "éé".encode(), "é".encode()])
 
     def test_four_byte_characters(self):

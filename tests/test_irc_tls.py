@@ -6,16 +6,10 @@ certificates, exercised with real TLS handshakes over an in-memory pump.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import warnings
-from typing import Optional
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet import ssl
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
@@ -23,82 +17,17 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.irc.tlsopts import TLSSettings, TLSSetupError, fingerprint, normalise_fingerprint
+from pubbot.irc.tlsopts import TLSSettings, TLSSetupError, normalise_fingerprint
+
+from .support.irc import Cert, make_cert, write_client_cert
 
 # Certificates for tests (also used by the ngircd integration tests).
 
 
-class Cert:
-    def __init__(self, cert: x509.Certificate, key):
-        self.cert, self.key = cert, key
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    @property
-    def key_pem(self) -> bytes:
-        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.cert.public_bytes(serialization.Encoding.DER))
-
-    def write(self, directory: str, name: str) -> tuple[str, str]:
-        """Write C{name}.pem (certificate) and C{name}.key; return both paths."""
-        os.makedirs(directory, exist_ok=True)
-        cert_path = os.path.join(directory, name + ".pem")
-        key_path = os.path.join(directory, name + ".key")
-        with open(cert_path, "wb") as f:
-            f.write(self.cert_pem)
-        with open(key_path, "wb") as f:
-            f.write(self.key_pem)
-        return cert_path, key_path
 
 
-def make_cert(common_name: str, names=(), ips=(), issuer: Optional[Cert] = None, ca: bool = False,
-              client: bool = False) -> Cert:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder()
-               .subject_name(subject)
-               .issuer_name(issuer.cert.subject if issuer else subject)
-               .public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(days=1))
-               .not_valid_after(now + datetime.timedelta(days=30))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    alt = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    if alt:
-        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-            decipher_only=False), critical=True)
-    else:
-        purposes = x509.oid.ExtendedKeyUsageOID
-        usage = purposes.CLIENT_AUTH if client else purposes.SERVER_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if issuer is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
-    builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                                    critical=False)
-    cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
-    return Cert(cert, key)
 
 
-def write_client_cert(directory: str) -> str:
-    """A self-signed client certificate with its key in one PEM file; returns the path."""
-    client = make_cert("pubbot-client", client=True)
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "client.pem")
-    with open(path, "wb") as f:
-        f.write(client.cert_pem + client.key_pem)
-    return path
 
 
 class Recorder(Protocol):
@@ -158,7 +87,7 @@ class TLSTests(SynchronousTestCase):
         self.dir = self.mktemp()
         self.ca_path, _ = self.ca.write(self.dir, "ca")
 
-    def server_options(self, cert: Cert, client_ca: Optional[Cert] = None):
+    def server_options(self, cert: Cert, client_ca: Cert | None = None):
         kwargs = {}
         if client_ca is not None:
             kwargs = dict(verify=True, requireCertificate=True,

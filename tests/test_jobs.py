@@ -1,6 +1,6 @@
 """@every, @cron and bot.later: run on the injected clock, once, isolated, cancelled with their plugin."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs
@@ -11,7 +11,7 @@ from pubbot.api import IHandler, cron, every
 from pubbot.testing import Harness
 
 # 2026-12-07 (a Monday) 11:00:00 UTC
-MONDAY_11 = datetime(2026, 12, 7, 11, 0, tzinfo=timezone.utc).timestamp()
+MONDAY_11 = datetime(2026, 12, 7, 11, 0, tzinfo=UTC).timestamp()
 
 
 def make_every(seconds=60, result=None, **kwargs):
@@ -131,7 +131,7 @@ class CronTests(SynchronousTestCase):
 
         @cron("0 12 * * 1-5", timezone="UTC")
         def noon(bot):
-            runs.append(datetime.fromtimestamp(bot.clock.seconds(), timezone.utc))
+            runs.append(datetime.fromtimestamp(bot.clock.seconds(), UTC))
 
         h = Harness(noon, start_time=MONDAY_11)
         self.assertEqual(h.bot.jobs.report()[0]["next_run"], MONDAY_11 + 3600)
@@ -150,12 +150,12 @@ class CronTests(SynchronousTestCase):
 
         h = Harness(paris, start_time=MONDAY_11)
         self.assertEqual(h.bot.jobs.report()[0]["next_run"],
-                         datetime(2026, 12, 8, 8, 30, tzinfo=timezone.utc).timestamp())
+                         datetime(2026, 12, 8, 8, 30, tzinfo=UTC).timestamp())
 
     def test_bad_expressions_fail_at_import(self):
         for bad in ("", "0 12 * *", "61 * * * *", "0 12 * * 1-5 2026", "every day"):
             self.assertRaises(ValueError, cron, bad)
-        self.assertRaises(Exception, cron, "0 12 * * *", timezone="Mars/Olympus")
+        self.assertRaises((ValueError, KeyError, OSError), cron, "0 12 * * *", timezone="Mars/Olympus")
 
 
 class LaterTests(SynchronousTestCase):

@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pubbot.loader import load_handlers
 from pubbot.testing import Harness
 
-from .test_dispatch import Captured
+from .support.logs import capture_logs
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -105,7 +105,7 @@ class LoaderTests(SynchronousTestCase):
                     "@section('irc')\n@dataclass(frozen=True)\nclass Irc:\n    nick: str = key('x')\n\n"
                     "@section('music')\n@dataclass(frozen=True)\nclass Music:\n    x: str = key('x')\n")
         from pubbot.loader import load_plugins
-        captured = Captured(self)
+        captured = capture_logs(self)
         plugins = load_plugins([path])
         self.assertNotIn("irc", [d.name for d in plugins.sections])
         self.assertNotIn("music", [d.name for d in plugins.sections])
@@ -114,23 +114,23 @@ class LoaderTests(SynchronousTestCase):
         self.assertIn("plugin grabby declares [music], which pubbot has", text)
 
     def test_broken_dropin_logged_with_file_name_and_skipped(self):
-        log = Captured(self)
+        log = capture_logs(self)
         path = self.copy("broken")
         handlers = load_handlers([path])
         self.flushLoggedErrors(RuntimeError)
         names = [h.name for h in handlers]
         self.assertIn("fine", names)
         self.assertIn("ping", names)
-        texts = [formatEvent(e) for e in log.events]
+        texts = [formatEvent(e) for e in log]
         self.assertTrue(any(os.path.join(path, "broken_plugin.py") in t and "skipped" in t for t in texts),
                         texts)
         self.assertEqual(Harness(*handlers).reply("!fine"), "still fine")
 
     def test_missing_directory_logged(self):
-        log = Captured(self)
+        log = capture_logs(self)
         handlers = load_handlers(["/nonexistent/pubbot/plugins"])
         self.assertIn("ping", [h.name for h in handlers])
-        self.assertTrue(any("does not exist" in formatEvent(e) for e in log.events))
+        self.assertTrue(any("does not exist" in formatEvent(e) for e in log))
 
     def test_duplicate_names_skipped(self):
         path = self.copy("dropins")

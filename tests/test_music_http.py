@@ -8,10 +8,9 @@ from twisted.web.server import NOT_DONE_YET, Site
 from pubbot.music.interfaces import SourceUnavailable
 from pubbot.music.sources import make_source
 from pubbot.music.track import Track
-from tests.support.hostile_http import HostileHTTPServer, endless_headers
 
-from .test_music_icecast import FakeIcecast
-from .test_music_lms import FakeLMS
+from .support.hostile_http import HostileHTTPServer, endless_headers
+from .support.music import FakeIcecast, FakeLMS
 
 
 class RealHTTPTests(TestCase):

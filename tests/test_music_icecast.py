@@ -5,33 +5,17 @@ import os
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.resource import Resource
 from zope.interface.verify import verifyObject
 
 from pubbot.music.icecast import IcecastSource
 from pubbot.music.interfaces import IMusicSource, SourceUnavailable, Unsupported
 from pubbot.music.track import Status, Track
 
+from .support.music import FakeIcecast
+
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "music")
 
 
-class FakeIcecast(Resource):
-    isLeaf = True
-
-    def __init__(self):
-        super().__init__()
-        self.body = b""
-        self.code = 200
-        self.paths = []
-
-    def use(self, name):
-        with open(os.path.join(DATA, name), "rb") as f:
-            self.body = f.read()
-
-    def render_GET(self, request):
-        self.paths.append(request.uri)
-        request.setResponseCode(self.code)
-        return self.body
 
 
 class IcecastTests(SynchronousTestCase):

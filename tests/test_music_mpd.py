@@ -9,7 +9,7 @@ from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransportWithDisconnection
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -25,6 +25,8 @@ from pubbot.music.mpd import (
     track_from_song,
 )
 from pubbot.music.track import Status, Track
+
+from .support.logs import capture_logs
 
 
 def mpd_tokenize(line: bytes) -> list:
@@ -117,14 +119,7 @@ class ProtocolTests(SynchronousTestCase):
         self.transport = StringTransportWithDisconnection()
         self.transport.protocol = self.mpd
         self.mpd.makeConnection(self.transport)
-        self.warnings = []
-
-        def observe(event):
-            if event.get("log_level") == LogLevel.warn:
-                self.warnings.append(event)
-
-        globalLogPublisher.addObserver(observe)
-        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        self.logs = capture_logs(self)
 
     def hello(self):
         self.mpd.dataReceived(b"OK MPD 0.23.5\n")
@@ -142,7 +137,7 @@ class ProtocolTests(SynchronousTestCase):
         self.mpd.dataReceived(b"SSH-2.0-OpenSSH\n")
         self.assertFalse(self.transport.connected)
         self.assertTrue(errors[0].check(SourceUnavailable))
-        self.assertIn("not an MPD server", self.warnings[0]["log_format"])
+        self.assertIn("not an MPD server", self.logs.at_level(LogLevel.warn)[0]["log_format"])
 
     def test_pipelined_commands_fire_in_order(self):
         self.hello()
@@ -193,14 +188,14 @@ class ProtocolTests(SynchronousTestCase):
         self.hello()
         self.mpd.dataReceived(b"OK\n")
         self.assertFalse(self.transport.connected)
-        self.assertIn("unasked", self.warnings[0]["log_format"])
+        self.assertIn("unasked", self.logs.at_level(LogLevel.warn)[0]["log_format"])
 
     def test_overlong_line_closes_the_connection(self):
         self.hello()
         d = self.mpd.command("currentsong")
         self.mpd.dataReceived(b"Title: " + b"x" * (MPDProtocol.MAX_LENGTH + 10))
         self.failureResultOf(d, SourceUnavailable)
-        self.assertIn("longer than", self.warnings[0]["log_format"])
+        self.assertIn("longer than", self.logs.at_level(LogLevel.warn)[0]["log_format"])
 
     def test_endless_reply_closes_the_connection(self):
         self.hello()

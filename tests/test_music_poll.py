@@ -2,7 +2,7 @@
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -15,6 +15,8 @@ from pubbot.music.sources import check_source, make_source
 from pubbot.music.track import Status, Track
 from pubbot.plugins import music
 from pubbot.testing import Harness
+
+from .support.logs import capture_logs
 
 A = Track("Song A", "Band", "Album", "a.flac", "1")
 B = Track("Song B", "Band", "", "b.flac", "2")
@@ -55,16 +57,8 @@ class ScriptedSource:
         return succeed([])
 
 
-def capture_logs(case):
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    case.addCleanup(globalLogPublisher.removeObserver, events.append)
-    return events
-
-
 def at_level(events, level):
-    return [e for e in events
-            if e.get("log_level") == level and e.get("log_namespace") == "pubbot.music.poll"]
+    return events.at_level(level, "pubbot.music.poll")
 
 
 class PollerTests(SynchronousTestCase):

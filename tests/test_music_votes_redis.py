@@ -1,5 +1,6 @@
 """Skip votes shared by two processes through a real redis-server (two clients, two stores)."""
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
@@ -7,9 +8,11 @@ from twisted.trial.unittest import TestCase
 from pubbot.cluster.redisclient import RedisClient
 from pubbot.music.votes import JOINED, NO_VOTE, PASSED, REPEATED, STARTED, SkipVotes
 from pubbot.store.redis import RedisStore
-from tests.servers.redis import RedisServer
+
+from .support.servers.redis import RedisServer
 
 
+@pytest.mark.integration  # a real redis-server
 class RedisSharedVoteTests(TestCase):
     timeout = 60
 

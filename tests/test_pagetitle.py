@@ -4,21 +4,12 @@ import codecs
 
 from hypothesis import given
 from hypothesis import strategies as st
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.links.title import MAX_STEPS, MAX_TITLE, TitleScan, choose_encoding, find_title, page_encoding
-from tests.support.hostile_http import hostile_pages, unusual_charsets
 
-
-class LogCapture:
-    def __init__(self, case):
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        case.addCleanup(globalLogPublisher.removeObserver, self.events.append)
-
-    def text(self):
-        return [formatEvent(e) for e in self.events]
+from .support.hostile_http import hostile_pages, unusual_charsets
+from .support.logs import capture_logs
 
 
 class EncodingTests(SynchronousTestCase):
@@ -42,7 +33,7 @@ class EncodingTests(SynchronousTestCase):
             self.assertIsNone(page_encoding(label), label)
 
     def test_unusual_charsets_are_read_as_utf8_with_a_log_line(self):
-        log = LogCapture(self)
+        log = capture_logs(self)
         for label, body in unusual_charsets():
             for page, charset in [(b"<meta charset=" + label.encode() + b">" + body, None),
                                   (body, label)]:
@@ -51,8 +42,8 @@ class EncodingTests(SynchronousTestCase):
             self.assertEqual(choose_encoding(body, label), "utf-8", label)
             self.assertEqual(find_title(b"<title>caf\xc3\xa9</title>", label), "caf\u00e9", label)
         self.assertTrue(any("'punycode' (from the server) is not a text encoding" in line
-                            for line in log.text()))
-        self.assertTrue(any("'rot13' (from the page) is not a text encoding" in line for line in log.text()))
+                            for line in log.texts()))
+        self.assertTrue(any("'rot13' (from the page) is not a text encoding" in line for line in log.texts()))
 
     def test_hints_in_order(self):
         self.assertEqual(choose_encoding(codecs.BOM_UTF8 + b"<meta charset=koi8-r>", "latin-1"), "utf-8-sig")

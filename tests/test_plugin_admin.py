@@ -14,7 +14,8 @@ from pubbot.admin import CHANNELS_KEY, ORDER_KEY, Keeper, channel_problem, split
 from pubbot.core.localbus import LocalBus
 from pubbot.irc.service import IRCService
 from pubbot.plugins import admin as plugin
-from tests.test_irc_protocol import Connection, make_service
+
+from .support.irc import Connection, make_service
 
 ADMIN = ":root!root@admin.example"
 EVE = ":eve!eve@elsewhere.example"

@@ -27,15 +27,10 @@ from pubbot.plugins.core import ping
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness
 
+from .support.brain import CHATTER
+
 ADMIN = {"plugins": {"admins": ["boss"]}}
 
-CHATTER = [
-    "the cheese on the moon is made of green rock",
-    "i like cheese on toast in the morning",
-    "the pub is open until midnight tonight",
-    "we should go to the pub after work",
-    "toast is better with butter",
-]
 
 
 def stored_shards(store):
@@ -501,7 +496,7 @@ class PluginTests(SynchronousTestCase):
         class FlakyStore(MemoryStore):
             def keys(self, prefix=""):
                 if broken["on"]:
-                    return fail(IOError("disk on fire"))
+                    return fail(OSError("disk on fire"))
                 return super().keys(prefix)
 
         flaky = copy_store(store, FlakyStore(bot.clock))
@@ -595,7 +590,7 @@ class PluginTests(SynchronousTestCase):
         for key in rest:
             held[key].callback(None)
         self.assertNoResult(saving)
-        held[first].errback(IOError("disk full"))
+        held[first].errback(OSError("disk full"))
         self.failureResultOf(saving, IOError)
         again = model.take_dirty()
         self.assertIn(parse_shard_key(first), again)
@@ -609,7 +604,7 @@ class PluginTests(SynchronousTestCase):
 
         def set_(key, value, ttl=None):
             if failing["on"]:
-                return fail(IOError("store down"))
+                return fail(OSError("store down"))
             return original(key, value, ttl)
 
         store.set = set_

@@ -520,8 +520,8 @@ class RightAfterStartTests(TestCase):
     async def bot_with(self, path):
         from twisted.internet import reactor
 
-        from pubbot.core.bot import Bot
         from pubbot.config.settings import parse
+        from pubbot.core.bot import Bot
         from pubbot.store.sqlite import SQLiteStore
         from pubbot.testing import FakeChat
 
@@ -544,8 +544,9 @@ class RightAfterStartTests(TestCase):
     async def test_recall_and_what_i_know_before_the_first_load_finished(self):
         import os
 
-        from pubbot.store.sqlite import SQLiteStore
         from twisted.internet import reactor
+
+        from pubbot.store.sqlite import SQLiteStore
         path = os.path.abspath(self.mktemp())
         first = SQLiteStore(path, reactor)
         await first.hset(education.FACTOIDS_KEY, "coffee", {"value": "hot", "by": "bob", "at": 1.0})

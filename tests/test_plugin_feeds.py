@@ -13,7 +13,8 @@ from pubbot.plugins import feeds as feeds_module
 from pubbot.plugins.feeds import Feeds, feed_add, feed_del, feed_list
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import Harness
-from tests.linkserver import WebServer, async_test
+
+from .support.linkserver import WebServer, async_test
 
 
 def rss(*items, title="News"):

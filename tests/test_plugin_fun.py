@@ -1,6 +1,6 @@
 """blame (from the roster) and the christmas countdown (on the injected clock)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +20,7 @@ def let_through(content_filter, texts):
 
 
 def at(*when):
-    return datetime(*when, tzinfo=timezone.utc).timestamp()
+    return datetime(*when, tzinfo=UTC).timestamp()
 
 
 def harness(*when, tz="UTC"):

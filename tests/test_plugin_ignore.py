@@ -16,9 +16,9 @@ from pubbot.api import Handler, command
 from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.ignore import ENTRIES_KEY, Gate, Matcher, mask_problem
+from pubbot.ignore.durations import parse_duration
 from pubbot.plugins.ignore import ignore, ignore_gate
 from pubbot.testing import Harness
-from pubbot.ignore.durations import parse_duration
 
 CONFIG = {"plugins": {"admins": ["root"]}, "ignore": {"bots": ["otherbot"], "max_entries": 5}}
 

@@ -7,7 +7,6 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import reactor
-from twisted.logger import globalLogPublisher
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
@@ -18,16 +17,18 @@ from pubbot.links.fetch import Page
 from pubbot.plugins import links as links_module
 from pubbot.plugins.links import _LASTLINK, Links, describe, find_urls, may_answer
 from pubbot.testing import Harness
-from tests.linkserver import StaticResolver, WebServer, async_test
-from tests.support.hostile_http import (
+
+from .support.hostile_http import (
     HostileHTTPServer,
     drip_headers,
     endless_headers,
     hostile_pages,
 )
-from tests.support.hostile_http import (
+from .support.hostile_http import (
     response as hostile_response,
 )
+from .support.linkserver import StaticResolver, WebServer, async_test
+from .support.logs import capture_logs
 
 
 class FindURLTests(SynchronousTestCase):
@@ -71,22 +72,6 @@ class FindURLTests(SynchronousTestCase):
         self.assertIsNone(describe(page(status=500)))
 
 
-class LogLines:
-    """Collects the text of log events."""
-
-    def __init__(self, test):
-        self.lines = []
-        globalLogPublisher.addObserver(self)
-        test.addCleanup(globalLogPublisher.removeObserver, self)
-
-    def __call__(self, event):
-        from twisted.logger import formatEvent
-        self.lines.append(formatEvent(event))
-
-    def matching(self, text):
-        return [line for line in self.lines if text in line]
-
-
 class PluginTests(TestCase):
     """Through pubbot.testing, against a real local twisted.web server."""
 
@@ -116,7 +101,7 @@ class PluginTests(TestCase):
 
     @async_test
     async def test_refused_without_the_allow_list(self):
-        logs = LogLines(self)
+        logs = capture_logs(self)
         bot, plugin = self.harness(allow=())
         self.assertIsNone(await self.reply(bot, self.server.url("/plain")))
         self.assertTrue(logs.matching("127.0.0.1 is a loopback address"))
@@ -130,14 +115,14 @@ class PluginTests(TestCase):
 
     @async_test
     async def test_private_name_refused(self):
-        logs = LogLines(self)
+        logs = capture_logs(self)
         bot, plugin = self.harness(allow=())
         self.assertIsNone(await self.reply(bot, "http://private.test/"))
         self.assertTrue(logs.matching("private.test resolves to 10.0.0.7, a private address"))
 
     @async_test
     async def test_redirect_to_loopback(self):
-        logs = LogLines(self)
+        logs = capture_logs(self)
         bot, plugin = self.harness(allow=("allowed.test",))
         url = self.server.url("/redirect?to=" + self.server.url("/plain"), host="allowed.test")
         self.assertIsNone(await self.reply(bot, url))
@@ -161,7 +146,7 @@ class PluginTests(TestCase):
 
     @async_test
     async def test_malformed_urls(self):
-        logs = LogLines(self)
+        logs = capture_logs(self)
         bot, plugin = self.harness()
         for text in ["http://[::1", "http://exa$mple.com/", "https://:80/", "http://a.com:99999/",
                      "http://user:pw@" + "127.0.0.1/", "http://" + "x" * 5000 + ".com"]:
@@ -170,7 +155,7 @@ class PluginTests(TestCase):
 
     @async_test
     async def test_timeout(self):
-        logs = LogLines(self)
+        logs = capture_logs(self)
         plugin = Links(reactor=reactor, resolver=self.resolver)
         bot = Harness(plugin, config={"links": {"allow": ["127.0.0.1"], "timeout": 0.2}})
         self.assertIsNone(await self.reply(bot, self.server.url("/hang")))
@@ -195,7 +180,7 @@ class PluginTests(TestCase):
 
     @async_test
     async def test_rate_limited_per_channel(self):
-        logs = LogLines(self)
+        logs = capture_logs(self)
         bot, plugin = self.harness()
         for i in range(10):
             self.assertEqual(await self.reply(bot, self.server.url("/plain?%d" % i)), "[ Plain page ]")
@@ -321,7 +306,7 @@ class HostilePeerTests(TestCase):
 
     @async_test
     async def test_hostile_peers_beside_a_good_link(self):
-        logs = LogLines(self)
+        logs = capture_logs(self)
         bot = Harness(Links(reactor=reactor), config={"links": {"allow": ["127.0.0.1"], "timeout": 2}})
         good = self.server.route("/good", hostile_response(b"<title>Good page</title>"))
         pages = dict(hostile_pages(256 * 1024))

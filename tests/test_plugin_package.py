@@ -16,13 +16,13 @@ import subprocess
 import sys
 import tempfile
 
-from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from pubbot.config.settings import ConfigError
 from pubbot.loader import load_plugins
 
-from .servers import ROOT, bot_env, twistd_argv
+from .support.logs import capture_logs
+from .support.servers import ROOT, bot_env, twistd_argv
 
 PACKAGE = os.path.join(ROOT, "tests", "data", "plugin_package")
 _installed: list = []
@@ -40,7 +40,7 @@ def installed() -> str:
     except ImportError as e:
         _installed.append(SkipTest("building a package offline needs setuptools and wheel (the test "
                                    "extra): %s" % (e,)))
-        raise _installed[0]
+        raise _installed[0] from e
     scratch = tempfile.mkdtemp(prefix="pubbot-plugin-package-")
     atexit.register(shutil.rmtree, scratch, True)
     source = os.path.join(scratch, "src")
@@ -60,9 +60,7 @@ class InstalledPluginTests(SynchronousTestCase):
         target = installed()
         sys.path.insert(0, target)
         self.addCleanup(self.forget, target)
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = capture_logs(self)
 
     def forget(self, target):
         if target in sys.path:

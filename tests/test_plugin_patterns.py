@@ -8,8 +8,21 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.api import command, handler, parse_chat_text
-from pubbot.plugins import (brain, core, education, feeds, fun, greet, karma, links, music, reminders, seen,
-                            vcs, whoami)
+from pubbot.plugins import (
+    brain,
+    core,
+    education,
+    feeds,
+    fun,
+    greet,
+    karma,
+    links,
+    music,
+    reminders,
+    seen,
+    vcs,
+    whoami,
+)
 from pubbot.reminders import when
 from pubbot.testing import check_patterns, fit, hostile_lines, module_patterns, pattern_words
 from pubbot.util import patterns, text

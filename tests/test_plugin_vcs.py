@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from treq.client import HTTPClient
 from twisted.internet import reactor
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import UNKNOWN_LENGTH, Agent, FileBodyProducer, HTTPConnectionPool
@@ -21,7 +20,9 @@ from pubbot.plugins import vcs as vcs_module
 from pubbot.plugins.vcs import Commit, Push, Vcs, announcements, format_commit, parse_push
 from pubbot.testing import Harness
 from pubbot.vcs.github import MAX_BODY, PayloadError
-from tests.linkserver import WebServer, async_test
+
+from .support.linkserver import WebServer, async_test
+from .support.logs import capture_logs
 
 SECRET = "It's a Secret to Everybody"
 
@@ -188,25 +189,12 @@ class FormatTests(SynchronousTestCase):
                 parse_push(payload)
 
 
-class LogLines:
-    def __init__(self, test):
-        self.lines = []
-        globalLogPublisher.addObserver(self)
-        test.addCleanup(globalLogPublisher.removeObserver, self)
-
-    def __call__(self, event):
-        self.lines.append(formatEvent(event))
-
-    def matching(self, text):
-        return [line for line in self.lines if text in line]
-
-
 class WebhookTests(TestCase):
     """POSTs to /hooks/github on a real site serving the resource the plugin registered."""
 
     def setUp(self):
         self.commits = []
-        self.logs = LogLines(self)
+        self.logs = capture_logs(self)
         self.client = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
 
     def start(self, **vcs):

@@ -160,11 +160,12 @@ class IrcReconfigureTests(SynchronousTestCase):
     """The IRC service takes up channels, throttle and prefix; its server and nick stay."""
 
     def test_channels_throttle_prefix(self):
+        from twisted.internet.testing import StringTransport
+
         from pubbot.config.settings import parse
         from pubbot.core.bot import Bot
         from pubbot.irc.service import IRCService
         from pubbot.store.memory import MemoryStore
-        from twisted.internet.testing import StringTransport
 
         clock = Clock()
         settings = parse({"irc": {"server": "tcp:127.0.0.1:6667", "channels": ["#a", "#b key"]}})

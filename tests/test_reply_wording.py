@@ -83,7 +83,7 @@ class SessionTests(SynchronousTestCase):
         # greetings, first time and back
         self.join("James", hostmask="James!j@home")
         self.assertEqual(self.said, ["Hi James!"])  # never "Welcome back" the first time
-        for day in range(6):
+        for _day in range(6):
             bot.clock.advance(86400)
             self.join("James", hostmask="James!j@home")
         # karma

@@ -22,7 +22,8 @@ from pubbot.links.fetch import (
     parse_url,
     refused_reason,
 )
-from tests.linkserver import (
+
+from .support.linkserver import (
     SNIRecorder,
     StaticResolver,
     WebServer,

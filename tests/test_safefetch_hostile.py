@@ -5,8 +5,8 @@ from twisted.trial.unittest import TestCase
 
 from pubbot.links.fetch import FetchError, SafeFetcher
 from pubbot.links.limits import MAX_HEADER_BYTES, MAX_HEADER_LINES
-from tests.linkserver import async_test
-from tests.support.hostile_http import (
+
+from .support.hostile_http import (
     HostileHTTPServer,
     bad_charset,
     drip_body,
@@ -21,6 +21,7 @@ from tests.support.hostile_http import (
     response,
     unusual_charsets,
 )
+from .support.linkserver import async_test
 
 KB = 1024
 MB = 1024 * KB

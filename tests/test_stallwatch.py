@@ -80,9 +80,8 @@ class ReactorStallsTests(SynchronousTestCase):
     def test_stops_when_the_block_raises(self):
         clock = Clock()
         stalls = ReactorStalls(clock)
-        with self.assertRaises(ZeroDivisionError):
-            with stalls:
-                1 / 0
+        with self.assertRaises(ZeroDivisionError), stalls:
+            _ = 1 / 0
         self.assertFalse(stalls.watch.running)
         self.assertEqual(clock.getDelayedCalls(), [])
 

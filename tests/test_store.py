@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
@@ -13,8 +14,9 @@ from pubbot.cluster.redisclient import RedisClient, RedisUnavailable
 from pubbot.store.memory import MemoryStore
 from pubbot.store.redis import RedisStore
 from pubbot.store.sqlite import SQLiteStore
-from tests.servers.redis import RedisServer
-from tests.store_suite import StoreSuite
+
+from .support.servers.redis import RedisServer
+from .support.store_suite import StoreSuite
 
 
 class MemoryStoreTests(StoreSuite, TestCase):
@@ -37,6 +39,7 @@ class SQLiteStoreTests(StoreSuite, TestCase):
         self.clock.advance(seconds)
 
 
+@pytest.mark.integration  # a real redis-server
 class RedisStoreTests(StoreSuite, TestCase):
     """Against a real redis-server of our own; its clock is real time."""
 

@@ -12,17 +12,18 @@ import os
 import subprocess
 
 from twisted.internet import reactor
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from pubbot.store.check import check_store, report_store
 from pubbot.store.memory import MemoryStore
 from pubbot.store.sqlite import SQLiteStore
-from pubbot.store.check import check_store, report_store
 from pubbot.testing import Harness
 from pubbot.web.status import snapshot
 
-from .servers import bot_env, twistd_argv
-from .test_tap import DROPINS, write_config
+from .support.config import DROPINS, write_config
+from .support.logs import capture_logs
+from .support.servers import bot_env, twistd_argv
 
 
 def corrupt_file(path: str) -> str:
@@ -54,9 +55,7 @@ class SQLiteCheckTests(TestCase):
     async def test_reported_on_console_log_and_status(self):
         h = Harness()
         h.bot.store = self.store(corrupt_file(self.mktemp()))
-        events = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        events = capture_logs(self)
         err = io.StringIO()
         self.assertFalse(await report_store(h.bot, err))
         self.assertRegex(err.getvalue(), r"^pubbot: the store \(SQLite file .*\) cannot be read: "

@@ -6,8 +6,7 @@ from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
-from tests.linkserver import async_test
-from tests.support.hostile_http import (
+from .support.hostile_http import (
     HostileHTTPServer,
     drip_headers,
     endless_headers,
@@ -15,6 +14,7 @@ from tests.support.hostile_http import (
     response,
     unusual_charsets,
 )
+from .support.linkserver import async_test
 
 
 def fetch_raw(port, path, limit=1 << 30, timeout=10.0):

@@ -11,16 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot import tap
 
-from .servers import ROOT, bot_env, twistd_argv
-
-DROPINS = os.path.join(ROOT, "tests", "data", "dropins")
-SECTIONS = os.path.join(ROOT, "tests", "data", "sections")
-
-
-def write_config(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+from .support.config import DROPINS, SECTIONS, write_config
+from .support.servers import bot_env, twistd_argv
 
 
 class MakeServiceTests(SynchronousTestCase):

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
@@ -25,7 +25,8 @@ from pubbot.web.auth import (
 )
 from pubbot.web.service import WebService, check_web_settings
 
-from .test_web_status import http, make_site
+from .support.logs import capture_logs
+from .support.web import http, make_site
 
 TOKEN = "s3cret-token"
 
@@ -207,9 +208,7 @@ class ThrottleTests(SynchronousTestCase):
     def setUp(self):
         self.h = Harness()
         self.site, _ = make_site(self.h, token=TOKEN)
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = capture_logs(self)
 
     def login(self, token):
         return http(self.site, method=b"POST", path=b"/login", body=b"token=" + token,

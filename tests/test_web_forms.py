@@ -11,7 +11,7 @@ from pubbot.testing import Harness
 from pubbot.web.forms import FormError, form_field, unquote_form
 from pubbot.web.service import QuietSite
 
-from .test_web_status import http, make_site
+from .support.web import http, make_site
 
 byte = st.binary(min_size=1, max_size=1)
 

@@ -13,7 +13,8 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from pubbot.vcs.github import DEDUP_WINDOW, GitHubHook, PayloadError, RecentIds, form_payload
 from pubbot.web.service import QuietSite
-from tests.linkserver import async_test
+
+from .support.linkserver import async_test
 
 SECRET = b"s3cret"
 

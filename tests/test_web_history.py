@@ -5,8 +5,10 @@ import json
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import Site
+from zope.interface import implementer
 
 from pubbot.api import parse_chat_text
+from pubbot.core.interfaces import IChatService, IChatStatus
 from pubbot.testing import Harness
 from pubbot.web.auth import TokenAuth
 from pubbot.web.feed import LiveFeed
@@ -15,7 +17,7 @@ from pubbot.web.metrics import make_registry
 from pubbot.web.resources import build_root
 from pubbot.web.sse import EventHub
 
-from .test_web_status import http
+from .support.web import http
 
 
 @parse_chat_text(r"^hello$")
@@ -23,6 +25,7 @@ def hello(msg):
     return "hi " + msg.source
 
 
+@implementer(IChatService, IChatStatus)
 class Network:
     """A chat service as the dashboard reads it: lag, reconnects and queue depth change."""
 
@@ -31,6 +34,8 @@ class Network:
     command_prefix = "!"
     nick = "pubbot"
     connected = True
+    server_network = None
+    lines_in = lines_out = None
 
     def __init__(self):
         self.reconnects = 0
@@ -45,6 +50,12 @@ class Network:
 
     def send(self, target, text, kind="say", person=None):
         pass
+
+    def roster(self, channel):
+        return []
+
+    def channels(self):
+        return {}
 
 
 class HistoryTests(SynchronousTestCase):

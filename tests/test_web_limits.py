@@ -1,6 +1,7 @@
 """The web service's limits: request bodies refused before twisted.web buffers them, slow
 clients dropped, open connections capped."""
 
+import contextlib
 import socket
 import time
 
@@ -11,7 +12,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.threads import deferToThread
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
@@ -20,7 +21,9 @@ from twisted.web.server import NOT_DONE_YET
 
 from pubbot.web.limits import HEADER_TIMEOUT, MAX_PER_ADDRESS, MAX_REQUEST_BODY
 from pubbot.web.service import QuietSite
-from tests.linkserver import SNIRecorder, async_test, make_ca_and_cert
+
+from .support.linkserver import SNIRecorder, async_test, make_ca_and_cert
+from .support.logs import capture_logs
 
 
 class Echo(Resource):
@@ -58,9 +61,7 @@ class LimitTests(TestCase):
         self.port = reactor.listenTCP(0, QuietSite(Echo()), interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
         self.number = self.port.getHost().port
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = capture_logs(self)
 
     @inlineCallbacks
     def test_small_body_accepted(self):
@@ -132,9 +133,7 @@ class DeadlineTests(SynchronousTestCase):
         self.clock = MemoryReactorClock()
         self.resource = Slow()
         self.site = QuietSite(self.resource, reactor=self.clock)
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = capture_logs(self)
 
     def logged(self, text):
         return [formatEvent(e) for e in self.events if text in formatEvent(e)]
@@ -221,9 +220,7 @@ class ConnectionLimitTests(SynchronousTestCase):
     def setUp(self):
         self.clock = MemoryReactorClock()
         self.site = QuietSite(Slow(), reactor=self.clock)
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = capture_logs(self)
 
     def logged(self, text):
         return [formatEvent(e) for e in self.events if text in formatEvent(e)]
@@ -339,10 +336,8 @@ class TLSTests(TestCase):
             # connects, never starts TLS: dropped by the header deadline
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                 start = time.monotonic()
-                try:
+                with contextlib.suppress(ConnectionResetError):  # aborted: a reset is as good as a close
                     self.assertEqual(s.recv(100), b"")
-                except ConnectionResetError:
-                    pass  # aborted: a reset is as good as a close
                 return time.monotonic() - start
         elapsed = await deferToThread(silent_tls_client, self.number)
         self.assertLess(elapsed, 5)

@@ -13,7 +13,7 @@ from pubbot.web.feed import LiveFeed
 from pubbot.web.metrics import BotCollector, make_registry
 from pubbot.web.sse import EventHub
 
-from .test_web_status import FakeIrc, http, make_site
+from .support.web import FakeIrc, http, make_site
 
 
 @parse_chat_text(r"^hello$")

@@ -11,7 +11,7 @@ import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pubbot.core.message import Message
@@ -19,7 +19,9 @@ from pubbot.testing import Harness
 from pubbot.web.feed import LiveFeed, format_chat, format_message
 from pubbot.web.service import WebService
 from pubbot.web.sse import Client, EventHub
-from tests.servers import free_port
+
+from .support.logs import capture_logs
+from .support.servers import free_port
 
 
 def turn(seconds=0.0):
@@ -81,9 +83,7 @@ class WebServiceTests(TestCase):
             blocker.bind(("127.0.0.1", self.port))
             blocker.listen(1)
             self.addCleanup(blocker.close)
-            events = []
-            globalLogPublisher.addObserver(events.append)
-            self.addCleanup(globalLogPublisher.removeObserver, events.append)
+            events = capture_logs(self)
             self.service.startService()
             port = await self.service.listening
             self.assertIsNone(port)
@@ -161,7 +161,7 @@ class WebServiceTests(TestCase):
             hub.flush_delay = 0.001
             text = "x" * 1000
             published = 0
-            for batch in range(200):  # 200 x 200 events of ~1 kB: ~40 MB offered
+            for _batch in range(200):  # 200 x 200 events of ~1 kB: ~40 MB offered
                 for _ in range(200):
                     hub.publish("chat", text, lambda raw: {"content": raw})
                     published += 1

@@ -2,70 +2,18 @@
 
 import json
 
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.server import Site
 
 from pubbot.api import handler, parse_chat_text
 from pubbot.console import ConsoleService
 from pubbot.core.message import Message
 from pubbot.testing import Harness
-from pubbot.web.auth import TokenAuth
 from pubbot.web.feed import LiveFeed
-from pubbot.web.metrics import make_registry
-from pubbot.web.resources import build_root
 from pubbot.web.sse import EventHub
 from pubbot.web.status import latency_quantile, snapshot
 
-
-def http(site, method=b"GET", path=b"/", headers=(), body=b""):
-    """One request through the real HTTP channel; (status, headers dict, body)."""
-    transport = StringTransport()
-    channel = site.buildProtocol(None)
-    channel.makeConnection(transport)
-    lines = [method + b" " + path + b" HTTP/1.0", b"Host: dashboard"] + list(headers)
-    if body:
-        lines.append(b"Content-Length: %d" % len(body))
-    channel.dataReceived(b"\r\n".join(lines) + b"\r\n\r\n" + body)
-    raw = transport.value()
-    head, _, content = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.split(b"\r\n")
-    found = {}
-    for line in header_lines:
-        k, _, v = line.partition(b": ")
-        found.setdefault(k.lower(), []).append(v)
-    channel.connectionLost(Exception("done"))
-    return int(status_line.split()[1]), found, content
-
-
-class FakeIrc:
-    """What the IRC service offers the dashboard (attributes and methods)."""
-
-    protocol = "irc"
-    command_prefix = "!"
-    connected = True
-    network = "irc"
-    server_network = "ExampleNet"
-    nick = "pubbot"
-    lines_in = 120
-    lines_out = 33
-    reconnects = 2
-
-    def lag(self):
-        return 0.125
-
-    def channels(self):
-        return {"#pubbot": [{"nick": "alice", "prefix": "@", "account": "alice"}, {"nick": "bob"}],
-                "#dev.ops": []}
-
-    def throttle_depth(self):
-        return 4
-
-    def send(self, target, text, kind="say", person=None):
-        pass
-
-    def roster(self, channel):
-        return []
+from .support.web import FakeIrc, http, make_site
 
 
 class BrokenIrc(FakeIrc):
@@ -91,14 +39,6 @@ def explodes(msg):
     raise ValueError("kaboom")
 
 
-def make_site(h, token=""):
-    clock = h.clock
-    hub = EventHub(clock, run="0badf00d")
-    feed = LiveFeed(h.bot, hub)
-    feed.attach()
-    auth = TokenAuth(token, clock)
-    root = build_root(h.bot, hub, feed, make_registry(h.bot, feed, process=False), auth)
-    return Site(root, reactor=MemoryReactorClock()), feed
 
 
 class StatusTests(SynchronousTestCase):

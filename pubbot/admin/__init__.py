@@ -18,7 +18,8 @@ the owner's connection without any new message between processes.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.task import LoopingCall
@@ -45,7 +46,7 @@ def fold(name: str) -> str:
     return name.lower()
 
 
-def channel_problem(name: str) -> Optional[str]:
+def channel_problem(name: str) -> str | None:
     """Why C{name} cannot be a channel's name, or None."""
     if not name or name[0] not in "#&+!" or len(name) > MAX_CHANNEL:
         return "a channel's name starts with # and is at most %d characters" % (MAX_CHANNEL,)
@@ -54,13 +55,13 @@ def channel_problem(name: str) -> Optional[str]:
     return None
 
 
-def key_problem(key: str) -> Optional[str]:
+def key_problem(key: str) -> str | None:
     if len(key) > MAX_KEY or any(c in key for c in " ,:") or any(ord(c) < 33 or ord(c) == 127 for c in key):
         return "a channel key is at most %d characters, without spaces, commas or colons" % (MAX_KEY,)
     return None
 
 
-def nick_problem(nick: str) -> Optional[str]:
+def nick_problem(nick: str) -> str | None:
     if (not nick or len(nick) > 30 or nick[0] in "#&+!0123456789-:"
             or any(c in nick for c in " ,*?!@:\x07") or any(ord(c) < 32 or ord(c) == 127 for c in nick)):
         return "%r cannot be a nick" % (nick[:40],)
@@ -94,11 +95,11 @@ class Keeper:
         self.bot = bot
         self.store = bot.store
         #: What was last applied to each network's connection: folded name -> (name, key).
-        self.applied: dict[str, dict[str, tuple[str, Optional[str]]]] = {}
+        self.applied: dict[str, dict[str, tuple[str, str | None]]] = {}
         self.done_orders: set[str] = set()
         self.quitting = False
-        self._loop: Optional[LoopingCall] = None
-        self._polling: Optional[Deferred] = None
+        self._loop: LoopingCall | None = None
+        self._polling: Deferred | None = None
 
     def start(self) -> None:
         self._loop = LoopingCall(self.poll)
@@ -116,7 +117,7 @@ class Keeper:
 
     # the channels
 
-    def base(self, network: str) -> list[tuple[str, Optional[str]]]:
+    def base(self, network: str) -> list[tuple[str, str | None]]:
         out = []
         for entry in self.bot.network_settings(network).channels:
             name, _, key = entry.partition(" ")
@@ -127,7 +128,7 @@ class Keeper:
         entries = await self.store.hgetall(CHANNELS_KEY % (network,))
         return {k: v for k, v in entries.items() if isinstance(v, dict) and isinstance(v.get("name"), str)}
 
-    async def desired(self, network: str) -> dict[str, tuple[str, Optional[str]]]:
+    async def desired(self, network: str) -> dict[str, tuple[str, str | None]]:
         """The channels C{network}'s connection should be in: the config's, as chat changed them."""
         want = {fold(name): (name, key) for name, key in self.base(network)}
         for folded, entry in (await self.overrides(network)).items():
@@ -138,8 +139,8 @@ class Keeper:
                 want.pop(folded, None)
         return want
 
-    async def record(self, network: str, name: str, joined: bool, key: Optional[str],
-                     by: str) -> Optional[str]:
+    async def record(self, network: str, name: str, joined: bool, key: str | None,
+                     by: str) -> str | None:
         """Keep a join or part made from chat; a refusal when too many are kept."""
         hash_key = CHANNELS_KEY % (network,)
         folded = fold(name)
@@ -218,13 +219,13 @@ class Keeper:
                 goodbyes.append(maybeDeferred(stop, reason or "pubbot stopping"))
         done = DeferredList(goodbyes, consumeErrors=True)
         done.addTimeout(QUIT_WAIT, self.bot.clock, onTimeoutCancel=lambda *_: None)
-        shutdown: Optional[Callable[[], Any]] = self.bot.shutdown
+        shutdown: Callable[[], Any] | None = self.bot.shutdown
         done.addBoth(lambda _: shutdown() if shutdown is not None else None)
         return done
 
     # the loop
 
-    def poll(self) -> Optional[Deferred]:
+    def poll(self) -> Deferred | None:
         if self._polling is not None:
             return None  # the last one is still reading a slow store
         self._polling = Deferred.fromCoroutine(self._poll())

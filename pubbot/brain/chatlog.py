@@ -14,8 +14,9 @@ Two formats are understood, line by line (a file may even mix them):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import NamedTuple
 
 _IRSSI = re.compile(r"(?P<time>[\d:\-/.\[\]T ]*?)\s*<[ @%+~&!]?(?P<nick>[^\s<>]+)> ?(?P<text>.*)\Z")
 _WEECHAT_TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d)?\Z")
@@ -36,7 +37,7 @@ def decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def parse_line(line: str) -> Optional[ChatLine]:
+def parse_line(line: str) -> ChatLine | None:
     """The nick and text of a chat line from an irssi or WeeChat log, or None."""
     line = line.rstrip("\r\n")
     if "\t" in line:
@@ -52,7 +53,7 @@ def parse_line(line: str) -> Optional[ChatLine]:
     return ChatLine(found.group("nick"), found.group("text"))
 
 
-def addressee(text: str) -> Optional[str]:
+def addressee(text: str) -> str | None:
     """The nick a line is addressed to (C{nick: hi}, C{nick, hi}), or None."""
     head, sep, _ = text.partition(" ")
     if len(head) > 1 and head[-1] in ":," and _NICK.match(head[:-1]):
@@ -70,7 +71,7 @@ class Tally:
 
 
 def chatter(raw_lines: Iterable[bytes], bots: Iterable[str], command_prefix: str = "!",
-            tally: Optional[Tally] = None) -> Iterator[str]:
+            tally: Tally | None = None) -> Iterator[str]:
     """
     The chatter in a log worth learning: chat lines neither said by nor
     addressed to one of C{bots}, nor commands. C{tally} counts as it goes.

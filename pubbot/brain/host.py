@@ -14,7 +14,8 @@ import os
 import random
 import sys
 from collections import deque
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ProcessDone
@@ -131,13 +132,13 @@ class InlineModel:
     def learn(self, texts: Sequence[str]) -> None:
         learn_lines(self.model, texts)
 
-    def reply(self, text: str, seed: int) -> Optional[str]:
+    def reply(self, text: str, seed: int) -> str | None:
         return self.model.reply(text, random.Random(seed))
 
     def unlearn(self, words: Sequence[str]) -> int:
         return self.model.unlearn(words)
 
-    def take_dirty(self, max_shards: Optional[int] = None, max_trigrams: Optional[int] = None) -> dict:
+    def take_dirty(self, max_shards: int | None = None, max_trigrams: int | None = None) -> dict:
         return self.model.take_dirty(max_shards, max_trigrams)
 
     def has_dirty(self) -> bool:
@@ -191,7 +192,7 @@ class LearnerProcess(ProcessProtocol):
     """
 
     def __init__(self, reactor, max_trigrams: int, python: str = sys.executable,
-                 max_backlog: int = MAX_BACKLOG, argv: Optional[list] = None,
+                 max_backlog: int = MAX_BACKLOG, argv: list | None = None,
                  pause_backlog: int = PAUSE_BACKLOG):
         self.reactor = reactor
         self.max_trigrams = max_trigrams
@@ -208,7 +209,7 @@ class LearnerProcess(ProcessProtocol):
         self._gave_up = False
         #: Fires (with None) once the process has ended; C{reason} then says how.
         self.ended: Deferred = Deferred()
-        self.reason: Optional[Failure] = None
+        self.reason: Failure | None = None
         self.backlog = 0
         self.dropped = 0
         self._unlearnt: deque[int] = deque()
@@ -221,7 +222,7 @@ class LearnerProcess(ProcessProtocol):
         self._gone = False
 
     @property
-    def pid(self) -> Optional[int]:
+    def pid(self) -> int | None:
         """The learner's process id while it runs, else None."""
         pid = getattr(self.transport, "pid", None) if not self._gone else None
         return pid if isinstance(pid, int) else None
@@ -257,7 +258,7 @@ class LearnerProcess(ProcessProtocol):
     def unlearn(self, words: Sequence[str]) -> Deferred:
         return self._ask({"op": "unlearn", "words": list(words)}).addCallback(self._int)
 
-    def take_dirty(self, max_shards: Optional[int] = None, max_trigrams: Optional[int] = None) -> Deferred:
+    def take_dirty(self, max_shards: int | None = None, max_trigrams: int | None = None) -> Deferred:
         return self._ask({"op": "take", "max_shards": max_shards, "max_trigrams": max_trigrams}
                          ).addCallback(_shards)
 
@@ -299,7 +300,7 @@ class LearnerProcess(ProcessProtocol):
         return value
 
     @staticmethod
-    def _optional_str(value: Any) -> Optional[str]:
+    def _optional_str(value: Any) -> str | None:
         if value is not None and not isinstance(value, str):
             raise LearnerError("expected a sentence, got %r" % (value,))
         return value
@@ -410,7 +411,8 @@ class LearnerProcess(ProcessProtocol):
         self._gone = True
         self._resume()
         try:
-            self.transport.signalProcess("KILL")
+            if self.transport is not None:
+                self.transport.signalProcess("KILL")
         except Exception:
             pass  # already exited
 

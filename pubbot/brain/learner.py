@@ -32,7 +32,8 @@ from .model import TrigramModel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not imported at run time, to keep the learner process small
-    from typing import Any, Callable, Iterable, Optional, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
 
 LEARN, ASK = b"L", b"Q"
 LEARNT, ANSWER, FAILED = b"K", b"A", b"E"
@@ -111,15 +112,24 @@ def answer(model: TrigramModel, request: Any) -> Any:
             raise ValueError("unlearn needs words (a list of strings)")
         return model.unlearn(words)
     if op == "take":
-        max_shards, max_trigrams = request.get("max_shards"), request.get("max_trigrams")
-        if not all(v is None or (isinstance(v, int) and v > 0) for v in (max_shards, max_trigrams)):
-            raise ValueError("take needs max_shards and max_trigrams (positive integers or null)")
-        # Each shard as the store keeps it ("" to delete it): the bot hands
-        # the text to its store as it stands (pubbot.store.Encoded).
-        return [[s, encode(data) if data else ""]
-                for s, data in model.take_dirty(max_shards, max_trigrams).items()]
+        return _take(model, request)
     if op == "dirty":
         return model.has_dirty()
+    return _answer_shards(model, request, op)
+
+
+def _take(model: TrigramModel, request: dict) -> Any:
+    max_shards, max_trigrams = request.get("max_shards"), request.get("max_trigrams")
+    if not all(v is None or (isinstance(v, int) and v > 0) for v in (max_shards, max_trigrams)):
+        raise ValueError("take needs max_shards and max_trigrams (positive integers or null)")
+    # Each shard as the store keeps it ("" to delete it): the bot hands
+    # the text to its store as it stands (pubbot.store.Encoded).
+    return [[s, encode(data) if data else ""]
+            for s, data in model.take_dirty(max_shards, max_trigrams).items()]
+
+
+def _answer_shards(model: TrigramModel, request: dict, op: Any) -> Any:
+    """L{answer} for mark, load and size."""
     if op == "mark":
         shards = request.get("shards")
         if not isinstance(shards, list) or not all(
@@ -186,7 +196,7 @@ def serve(model: TrigramModel, read: Callable[[int], bytes], write: Callable[[by
         flush()
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         max_trigrams = int(args[0])

@@ -54,7 +54,8 @@ from sys import intern
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not imported at run time, to keep the learner process small
-    from typing import Any, Iterable, Iterator, Mapping, Optional
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from typing import Any
 
 Trigram = tuple[str, str, str]
 
@@ -119,7 +120,7 @@ def shard_of(field: str, shards: int) -> int:
     return zlib.crc32(field.encode("utf-8", "surrogatepass")) % shards
 
 
-def _parse_field(field: Any) -> Optional[Trigram]:
+def _parse_field(field: Any) -> Trigram | None:
     """The trigram a store field holds, or None when it is not a valid one."""
     if not isinstance(field, str):
         return None
@@ -132,7 +133,7 @@ def _parse_field(field: Any) -> Optional[Trigram]:
     return intern(a), intern(b), intern(c)
 
 
-def _words(text: str) -> Optional[list]:
+def _words(text: str) -> list | None:
     """The words of a line that are learned (not yet interned), or None when there are none."""
     words = text.split()
     if not words:
@@ -160,7 +161,45 @@ def shard_key(shard: int) -> str:
 SHARD_PREFIX = "brain:shard:"
 
 
-def parse_shard_key(key: str) -> Optional[int]:
+def _batch(texts: Sequence[str]) -> tuple[list, list]:
+    """
+    The word list of L{TrigramModel.learn_many}'s batch and which of its
+    trigrams to keep: each line's words, then (EDGE, EDGE). zip over it
+    makes every line's trigrams, padded as in learn, plus one (last word,
+    EDGE, EDGE) spanning the separator, which _KEEP drops.
+    """
+    split = str.split
+    big = [EDGE, EDGE]
+    keep: list = []
+    try:
+        for text in texts:
+            words = split(text)
+            if words[0][-1] == ":":
+                del words[0]
+                if not words:
+                    continue
+            keep += _KEEP[len(words)]
+            big += words
+            big += _SEPARATOR
+        careful = max(map(len, big)) > MAX_WORD or "://" in "\n".join(texts)
+    except IndexError:  # an empty line, or one of more than MAX_WORDS words
+        careful = True
+    if careful:
+        # Lines to skip, words to drop (long ones, URLs), lines to cut
+        # short (or "://" in an address already dropped, or across two
+        # lines): the careful way.
+        big = [EDGE, EDGE]
+        keep = []
+        for text in texts:
+            kept = _words(text)
+            if kept is not None:
+                big += kept
+                big += _SEPARATOR
+                keep += _KEEP[len(kept)]
+    return big, keep
+
+
+def parse_shard_key(key: str) -> int | None:
     """The shard number in a store key, or None when it is not a shard's key."""
     if not key.startswith(SHARD_PREFIX):
         return None
@@ -206,13 +245,13 @@ class TrigramModel:
         #: The word lists learned since (with the selectors of their trigrams,
         #: None when all are, and how many), while _buffering; _recent_n
         #: trigrams in all; _recent_at of the first one were dealt with.
-        self._recent: deque[tuple[list, Optional[list], int]] = deque()
+        self._recent: deque[tuple[list, list | None, int]] = deque()
         self._recent_n = 0
         self._recent_at = 0
         self._recent_cap = max(1024, int(max_trigrams * RECENT_SHARE))
         self._buffering = True
         #: The next shard to check during a pass over the shards' sums.
-        self._cursor: Optional[int] = None
+        self._cursor: int | None = None
         # Generation indexes, see _sync_index.
         self._after: dict[tuple[str, str], dict[str, None]] = {}
         self._before: dict[tuple[str, str], dict[str, None]] = {}
@@ -237,7 +276,7 @@ class TrigramModel:
         padded = [EDGE, EDGE, *map(intern, words), EDGE]
         counts = self._counts
         before = len(counts)
-        _count_elements(counts, zip(padded, padded[1:], padded[2:]))
+        _count_elements(counts, zip(padded, padded[1:], padded[2:], strict=False))
         if self._buffering:
             self._keep(padded, None, len(padded) - 2)
         new = len(counts) - before
@@ -262,37 +301,7 @@ class TrigramModel:
         room = self.max_trigrams - len(counts)
         if room <= 0:
             return self._learn_each(texts)
-        # The batch's word list: each line's words, then (EDGE, EDGE). zip
-        # over it makes every line's trigrams, padded as in learn, plus one
-        # (last word, EDGE, EDGE) spanning the separator, which _KEEP drops.
-        split = str.split
-        big = [EDGE, EDGE]
-        keep: list = []
-        try:
-            for text in texts:
-                words = split(text)
-                if words[0][-1] == ":":
-                    del words[0]
-                    if not words:
-                        continue
-                keep += _KEEP[len(words)]
-                big += words
-                big += _SEPARATOR
-            careful = max(map(len, big)) > MAX_WORD or "://" in "\n".join(texts)
-        except IndexError:  # an empty line, or one of more than MAX_WORDS words
-            careful = True
-        if careful:
-            # Lines to skip, words to drop (long ones, URLs), lines to cut
-            # short (or "://" in an address already dropped, or across two
-            # lines): the careful way.
-            big = [EDGE, EDGE]
-            keep = []
-            for text in texts:
-                kept = _words(text)
-                if kept is not None:
-                    big += kept
-                    big += _SEPARATOR
-                    keep += _KEEP[len(kept)]
+        big, keep = _batch(texts)
         if len(big) == 2:
             return 0
         # len(keep) also counts the trigram dropped at each separator.
@@ -301,7 +310,7 @@ class TrigramModel:
             return self._learn_each(texts)
         big = list(map(intern, big))
         before = len(counts)
-        _count_elements(counts, compress(zip(big, big[1:], big[2:]), keep))
+        _count_elements(counts, compress(zip(big, big[1:], big[2:], strict=False), keep))
         if self._buffering:
             self._keep(big, keep, len(keep) - keep.count(0))
         new = len(counts) - before
@@ -313,7 +322,7 @@ class TrigramModel:
         learn = self.learn
         return sum(map(learn, texts))
 
-    def _keep(self, words: list, keep: Optional[list], n: int) -> None:
+    def _keep(self, words: list, keep: list | None, n: int) -> None:
         """Keep a learned word list (see _recent) while little was learned; past the cap, stop."""
         self._recent.append((words, keep, n))
         self._recent_n += n
@@ -481,7 +490,7 @@ class TrigramModel:
         out.reverse()
         return out
 
-    def sentence(self, rng, seed: Optional[str] = None) -> Optional[str]:
+    def sentence(self, rng, seed: str | None = None) -> str | None:
         """
         One sentence through a trigram whose middle word is C{seed} (as
         normalised), or from a sentence start when C{seed} is None. None when
@@ -513,7 +522,7 @@ class TrigramModel:
                 seen.append(n)
         return seen
 
-    def reply(self, text: str, rng, tries: int = 8) -> Optional[str]:
+    def reply(self, text: str, rng, tries: int = 8) -> str | None:
         """
         A sentence seeded from the words of C{text}, or None when the model
         knows none of them. Several candidates are made; the one mentioning
@@ -545,8 +554,62 @@ class TrigramModel:
 
     # persistence
 
-    def take_dirty(self, max_shards: Optional[int] = None,
-                   max_trigrams: Optional[int] = None) -> dict[int, dict[str, int]]:
+    def _mark_recent(self, budget: int) -> int:
+        """L{take_dirty}: mark the shards of lines learned recently; returns the budget left."""
+        counts = self._counts
+        n = self.shards
+        marked = self._dirty_shards
+        crc32 = zlib.crc32
+        recent = self._recent
+        while recent and budget > 0:
+            words, keep, count = recent[0]
+            at = self._recent_at
+            total = len(words) - 2
+            k = min(budget, total - at)
+            some = words[at:at + k + 2]
+            trigrams: Iterable[Trigram] = zip(some, some[1:], some[2:], strict=False)
+            if keep is not None:
+                trigrams = compress(trigrams, keep[at:at + k])
+            marked.update({crc32(" ".join(t).encode("utf-8", "surrogatepass")) % n
+                           for t in set(trigrams) if t in counts})
+            budget -= k
+            if at + k >= total:
+                recent.popleft()
+                self._recent_n -= count
+                self._recent_at = 0
+            else:
+                self._recent_at = at + k
+        return budget
+
+    def _scan_sums(self, budget: int, max_shards: int | None) -> None:
+        """L{take_dirty}: go on with the pass that checks every shard's sum, for C{budget}."""
+        if self._cursor is None and not self._buffering:
+            # What was learned before the pass starts, the pass finds;
+            # what is learned during it is kept track of again.
+            self._cursor = 0
+            self._buffering = True
+        cursor = self._cursor
+        if cursor is None:
+            return
+        n = self.shards
+        marked = self._dirty_shards
+        members = self._members
+        get = self._counts.get
+        sums = self._sums
+        allowance = budget * SCAN_RATIO
+        while cursor < n:
+            member = members.get(cursor)
+            if member is not None and cursor not in marked:
+                if sum(map(get, member, repeat(0))) != sums.get(cursor, 0):
+                    marked.add(cursor)
+                allowance -= len(member)
+            cursor += 1
+            if allowance <= 0 or (max_shards is not None and len(marked) >= max_shards):
+                break
+        self._cursor = cursor if cursor < n else None
+
+    def take_dirty(self, max_shards: int | None = None,
+                   max_trigrams: int | None = None) -> dict[int, dict[str, int]]:
         """
         The shards changed since the last call, as C{{shard: {field:
         count}}}: fresh dicts, safe to hand to another thread. An empty
@@ -583,49 +646,12 @@ class TrigramModel:
             marked.update({crc32(" ".join(t).encode("utf-8", "surrogatepass")) % n for t in set(batch)})
 
         # Counts increased by lines learned recently: mark their shards.
-        recent = self._recent
-        while recent and budget > 0:
-            words, keep, count = recent[0]
-            at = self._recent_at
-            total = len(words) - 2
-            k = min(budget, total - at)
-            some = words[at:at + k + 2]
-            trigrams: Iterable[Trigram] = zip(some, some[1:], some[2:])
-            if keep is not None:
-                trigrams = compress(trigrams, keep[at:at + k])
-            marked.update({crc32(" ".join(t).encode("utf-8", "surrogatepass")) % n
-                           for t in set(trigrams) if t in counts})
-            budget -= k
-            if at + k >= total:
-                recent.popleft()
-                self._recent_n -= count
-                self._recent_at = 0
-            else:
-                self._recent_at = at + k
+        budget = self._mark_recent(budget)
 
         # Too much learned to keep track of: check every shard's sum, a
         # pass over the shards spread over as many calls as it takes.
         if budget > 0:
-            if self._cursor is None and not self._buffering:
-                # What was learned before the pass starts, the pass finds;
-                # what is learned during it is kept track of again.
-                self._cursor = 0
-                self._buffering = True
-            cursor = self._cursor
-            if cursor is not None:
-                get = counts.get
-                sums = self._sums
-                allowance = budget * SCAN_RATIO
-                while cursor < n:
-                    member = members.get(cursor)
-                    if member is not None and cursor not in marked:
-                        if sum(map(get, member, repeat(0))) != sums.get(cursor, 0):
-                            marked.add(cursor)
-                        allowance -= len(member)
-                    cursor += 1
-                    if allowance <= 0 or (max_shards is not None and len(marked) >= max_shards):
-                        break
-                self._cursor = cursor if cursor < n else None
+            self._scan_sums(budget, max_shards)
 
         # Hand over.
         if max_shards is not None and len(marked) > max_shards:
@@ -654,7 +680,7 @@ class TrigramModel:
             out[s] = data
         return out
 
-    def file_new(self, limit: Optional[int] = None) -> int:
+    def file_new(self, limit: int | None = None) -> int:
         """
         File up to C{limit} of the trigrams added since they were last
         filed into their shards (marking those shards changed), as

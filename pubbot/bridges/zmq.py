@@ -135,7 +135,7 @@ class ZmqService(Service):
                 self.bot.dispatcher.observers.append(self.on_message)
             if s.commands:
                 self.pull = self._bind(_pull_class(self), s.commands)
-        except Exception as e:  # noqa: BLE001 - a socket that cannot bind must not take the bot down
+        except Exception as e:  # a socket that cannot bind must not take the bot down
             log.error("ZeroMQ is off: {error}", error=e)
             self._close()
 

@@ -26,7 +26,8 @@ retention_days} are removed every L{PRUNE_SECONDS}.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from zope.interface import Attribute, Interface
@@ -57,7 +58,7 @@ def words(text: str, limit: int = MAX_LINE_WORDS) -> list[str]:
     return list(out)
 
 
-def query_words(text: str) -> Optional[list[str]]:
+def query_words(text: str) -> list[str] | None:
     """The words of a search, or None when it has none or is too long."""
     if len(text) > MAX_QUERY:
         return None

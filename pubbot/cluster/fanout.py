@@ -19,7 +19,8 @@ on them.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -54,7 +55,7 @@ class FanOut(Service):
     name = "fanout"
 
     def __init__(self, bot, reactor, url: Target, command, channel: str = CHANNEL,
-                 on_released: Optional[Callable[[], Any]] = None, keepalive: float = 15.0):
+                 on_released: Callable[[], Any] | None = None, keepalive: float = 15.0):
         self.bot = bot
         self.reactor = reactor
         self.command = command
@@ -127,6 +128,31 @@ class FanOut(Service):
 
     def received(self, channel: Any, raw: Any) -> None:
         """One pub/sub message: check it, then pass it to this process's observers."""
+        event = self._event(raw)
+        if event is None:
+            return
+        kind = event["kind"]
+        if event.get("origin") == self.origin and kind != "released":
+            return  # our own, seen here already
+        self.received_count += 1
+        try:
+            if kind in ("message", "broadcast"):
+                self._received_message(kind, event)
+            elif kind == "messages":
+                self._received_batch(event)
+            elif kind == "sent":
+                self._received_sent(event)
+            elif kind == "released":
+                if event.get("origin") != self.origin:
+                    self.on_released()
+            else:
+                log.debug("ignored fan-out event of unknown kind {kind}", kind=kind)
+        except ValueError as e:
+            log.error("ignored a malformed fan-out message: {error}", error=e)
+
+    @staticmethod
+    def _event(raw: Any) -> dict | None:
+        """The event object of a pub/sub payload; None (logged) when it is none."""
         try:
             if not isinstance(raw, (str, bytes)) or len(raw) > MAX_PAYLOAD:
                 raise ValueError("not a string of at most %d bytes" % MAX_PAYLOAD)
@@ -135,52 +161,45 @@ class FanOut(Service):
                 raise ValueError("not an event object")
         except (TypeError, ValueError) as e:
             log.error("ignored a malformed fan-out message: {error}", error=e)
-            return
-        kind = event["kind"]
-        if event.get("origin") == self.origin and kind != "released":
-            return  # our own, seen here already
-        self.received_count += 1
-        try:
-            if kind in ("message", "broadcast"):
-                data = event.get("message")
-                if not isinstance(data, dict) or not isinstance(data.get("topic"), str) \
-                        or not isinstance(data.get("fields", {}), dict):
-                    raise ValueError("%s event without a message" % kind)
-                message = Message.from_dict(data, self.bot)
-                if kind == "message":
-                    self._tell(self.bot.dispatcher.observers, message)
-                    self._tell(self.bot.dispatcher.batch_observers, [message])
-                else:
-                    self._tell(self.bot.broadcast_observers, message)
-            elif kind == "messages":  # a batch handled elsewhere: the bus's envelopes
-                envelopes = event.get("envelopes")
-                if not isinstance(envelopes, list):
-                    raise ValueError("messages event without envelopes")
-                batch = []
-                for e in envelopes:
-                    data = e.get("message") if isinstance(e, dict) else None
-                    if not isinstance(data, dict) or not isinstance(data.get("topic"), str) \
-                            or not isinstance(data.get("fields", {}), dict):
-                        raise ValueError("messages event with a malformed message")
-                    batch.append(Message.from_dict(data, self.bot))
-                for message in batch:
-                    self._tell(self.bot.dispatcher.observers, message)
-                if batch:
-                    self._tell(self.bot.dispatcher.batch_observers, batch)
-            elif kind == "sent":
-                network = event.get("network", event.get("protocol"))  # protocol: the release before
-                args = [network] + [event.get(k) for k in ("target", "text", "sent_kind")]
-                if not all(isinstance(a, str) for a in args):
-                    raise ValueError("sent event without network, target, text and kind")
-                if event.get("sender") != self.origin:
-                    self._tell(self.bot.sent_observers, *args)
-            elif kind == "released":
-                if event.get("origin") != self.origin:
-                    self.on_released()
-            else:
-                log.debug("ignored fan-out event of unknown kind {kind}", kind=kind)
-        except ValueError as e:
-            log.error("ignored a malformed fan-out message: {error}", error=e)
+            return None
+        return event
+
+    def _received_batch(self, event: dict) -> None:
+        """A batch handled elsewhere: the bus's envelopes."""
+        envelopes = event.get("envelopes")
+        if not isinstance(envelopes, list):
+            raise ValueError("messages event without envelopes")
+        batch = []
+        for e in envelopes:
+            data = e.get("message") if isinstance(e, dict) else None
+            if not isinstance(data, dict) or not isinstance(data.get("topic"), str) \
+                    or not isinstance(data.get("fields", {}), dict):
+                raise ValueError("messages event with a malformed message")
+            batch.append(Message.from_dict(data, self.bot))
+        for message in batch:
+            self._tell(self.bot.dispatcher.observers, message)
+        if batch:
+            self._tell(self.bot.dispatcher.batch_observers, batch)
+
+    def _received_sent(self, event: dict) -> None:
+        network = event.get("network", event.get("protocol"))  # protocol: the release before
+        args = [network] + [event.get(k) for k in ("target", "text", "sent_kind")]
+        if not all(isinstance(a, str) for a in args):
+            raise ValueError("sent event without network, target, text and kind")
+        if event.get("sender") != self.origin:
+            self._tell(self.bot.sent_observers, *args)
+
+    def _received_message(self, kind: str, event: dict) -> None:
+        data = event.get("message")
+        if not isinstance(data, dict) or not isinstance(data.get("topic"), str) \
+                or not isinstance(data.get("fields", {}), dict):
+            raise ValueError("%s event without a message" % kind)
+        message = Message.from_dict(data, self.bot)
+        if kind == "message":
+            self._tell(self.bot.dispatcher.observers, message)
+            self._tell(self.bot.dispatcher.batch_observers, [message])
+        else:
+            self._tell(self.bot.broadcast_observers, message)
 
     @staticmethod
     def _tell(observers, *args) -> None:

@@ -21,7 +21,8 @@ acknowledged in time is treated as not done (not taken, not renewed).
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
@@ -67,7 +68,7 @@ def _renewed(reply: Any) -> bool:
     return int(reply or 0) == 1
 
 
-def owner_of(token: Optional[str]) -> Optional[str]:
+def owner_of(token: str | None) -> str | None:
     """The process id in a lease token (C{process#random}), or None."""
     if not token:
         return None
@@ -85,9 +86,9 @@ class Lease:
     """
 
     def __init__(self, client, clock, owner: str, duration: float, key: str = IRC_LEASE,
-                 on_acquired: Optional[Callable[[], Any]] = None,
-                 on_lost: Optional[Callable[[str], Any]] = None,
-                 margin: Optional[float] = None, token: Optional[str] = None):
+                 on_acquired: Callable[[], Any] | None = None,
+                 on_lost: Callable[[str], Any] | None = None,
+                 margin: float | None = None, token: str | None = None):
         self.client = client
         self.clock = clock
         self.key = key
@@ -104,7 +105,7 @@ class Lease:
         self.on_released: Callable[[], Any] = lambda: None
         self.held = False
         self.deadline = 0.0
-        self.holder: Optional[str] = None  # the token last seen holding it
+        self.holder: str | None = None  # the token last seen holding it
         self.running = False
         self._timer: Any = None
         self._deadline_timer: Any = None
@@ -319,7 +320,7 @@ class OwnerGate(MultiService):
         self._stopping: Deferred = succeed(None)
         #: Run after the lease is taken and before the children start (may
         #: return a Deferred): e.g. wait for a frozen former owner to leave IRC.
-        self.before_start: Optional[Callable[[], Any]] = None
+        self.before_start: Callable[[], Any] | None = None
         self.acquired_observers: list[Callable[[], None]] = []
         self.lost_observers: list[Callable[[], None]] = []
 
@@ -381,5 +382,5 @@ class OwnerGate(MultiService):
         for service in reversed(list(self)):
             if service.running:
                 stops.append(maybeDeferred(service.stopService).addErrback(
-                    lambda f, name=service.name: log.failure("{service} failed to stop", f, service=name)))
+                    lambda f, name: log.failure("{service} failed to stop", f, service=name), service.name))
         return DeferredList(stops).addCallback(lambda _: None)

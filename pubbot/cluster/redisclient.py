@@ -10,8 +10,9 @@ queueing without bound), and time comes from the injected reactor.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from twisted.application.internet import ClientService, backoffPolicy
@@ -58,8 +59,8 @@ class RedisAddress:
     port: int = 6379
     path: str = ""
     db: int = 0
-    username: Optional[str] = None
-    password: Optional[str] = None
+    username: str | None = None
+    password: str | None = None
     tls: bool = False
     #: The Sentinel master name, when the address comes from the sentinels.
     master: str = ""
@@ -121,9 +122,10 @@ def _db(text: str) -> int:
 def make_endpoint(reactor, address: RedisAddress):
     """A client endpoint for C{address} (TLS verifies the server certificate)."""
     from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+    from twisted.internet.interfaces import IStreamClientEndpoint
     if address.path:
         return UNIXClientEndpoint(reactor, address.path, timeout=10)
-    endpoint = HostnameEndpoint(reactor, address.host, address.port, timeout=10)
+    endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, address.host, address.port, timeout=10)
     if address.tls:
         from twisted.internet.ssl import optionsForClientTLS
         endpoint = wrapClientTLS(optionsForClientTLS(address.host), endpoint)
@@ -136,7 +138,7 @@ class _Factory(Factory):
     noisy = False
     isLazy = True  # txredisapi logs auth failures itself when lazy
 
-    def __init__(self, client: "RedisClient", protocol_class):
+    def __init__(self, client: RedisClient, protocol_class):
         self.client = client
         self.protocol_class = protocol_class
 
@@ -167,7 +169,7 @@ def protocol_class(base=None):
 
     class Protocol(base):  # type: ignore[misc, valid-type]
         pubbot_client: Any = None
-        _resp: Optional["RespReader"] = None
+        _resp: RespReader | None = None
 
         def dataReceived(self, data, unpause=False):
             # txredisapi's own reader takes one reactor turn per bulk string
@@ -205,7 +207,7 @@ class RespReader:
     feeds, so a long reply costs no more than a short one per element.
     """
 
-    def __init__(self, charset: Optional[str], error: type):
+    def __init__(self, charset: str | None, error: type):
         self.charset = charset
         self.error = error
         self.buffer = bytearray()
@@ -223,52 +225,56 @@ class RespReader:
     def feed(self, data: bytes) -> list:
         buf = self.buffer
         buf += data
-        pos, size, out, stack = 0, len(buf), [], self.stack
+        pos, size = 0, len(buf)
+        out: list = []
         while pos < size:
             end = buf.find(b"\r\n", pos)
             if end < 0:
                 break
             kind = buf[pos]
+            element: Any
             if kind == 36:  # $ bulk string
                 n = int(buf[pos + 1:end])
-                if n < 0:
-                    element: Any = None
-                    pos = end + 2
-                else:
-                    if end + 4 + n > size:
-                        break
-                    element = self._text(bytes(buf[end + 2:end + 2 + n]))
-                    pos = end + 4 + n
+                if n >= 0 and end + 4 + n > size:
+                    break
+                element = None if n < 0 else self._text(bytes(buf[end + 2:end + 2 + n]))
+                pos = end + 2 if n < 0 else end + 4 + n
             elif kind == 42:  # * array
                 n = int(buf[pos + 1:end])
                 pos = end + 2
                 if n > 0:
-                    stack.append([n, []])
+                    self.stack.append([n, []])
                     continue
                 element = None if n < 0 else []
-            elif kind == 43:  # + status
-                element = bytes(buf[pos + 1:end]).decode("utf-8", "replace")
-                pos = end + 2
-            elif kind == 45:  # - error
-                element = self.error(bytes(buf[pos + 1:end]).decode("utf-8", "replace"))
-                pos = end + 2
-            elif kind == 58:  # : integer
-                element = int(buf[pos + 1:end])
-                pos = end + 2
             else:
-                raise ValueError("unknown reply type %r" % (chr(kind),))
-            while stack:
-                top = stack[-1]
-                top[1].append(element)
-                top[0] -= 1
-                if top[0]:
-                    break
-                stack.pop()
-                element = top[1]
-            else:
-                out.append(element)
+                element = self._simple(kind, bytes(buf[pos + 1:end]))
+                pos = end + 2
+            self._place(element, out)
         del buf[:pos]
         return out
+
+    def _simple(self, kind: int, text: bytes) -> Any:
+        """A one-line reply: status, error or integer."""
+        if kind == 43:  # + status
+            return text.decode("utf-8", "replace")
+        if kind == 45:  # - error
+            return self.error(text.decode("utf-8", "replace"))
+        if kind == 58:  # : integer
+            return int(text)
+        raise ValueError("unknown reply type %r" % (chr(kind),))
+
+    def _place(self, element: Any, out: list) -> None:
+        """Put C{element} in the array being read, or in C{out} when it is a whole reply."""
+        stack = self.stack
+        while stack:
+            top = stack[-1]
+            top[1].append(element)
+            top[0] -= 1
+            if top[0]:
+                return
+            stack.pop()
+            element = top[1]
+        out.append(element)
 
 
 class RedisClient:
@@ -282,11 +288,11 @@ class RedisClient:
     """
 
     def __init__(self, reactor, url: Target, name: str = "redis", timeout: float = DEFAULT_TIMEOUT,
-                 on_connect: Optional[Callable[[Any], Any]] = None, protocol=None,
-                 retry_policy: Optional[Callable[[int], float]] = None):
+                 on_connect: Callable[[Any], Any] | None = None, protocol=None,
+                 retry_policy: Callable[[int], float] | None = None):
         self.reactor = reactor
         #: The master found through Sentinel (None: a fixed URL).
-        self.sentinel: Optional[SentinelMaster] = None
+        self.sentinel: SentinelMaster | None = None
         if isinstance(url, str):
             self.address = parse_url(url)
             endpoint = make_endpoint(reactor, self.address)
@@ -459,7 +465,7 @@ class RedisClient:
             p.transport.abortConnection()
             self._lost(p)
 
-    def execute(self, *args: Any, timeout: Optional[float] = None) -> Deferred:
+    def execute(self, *args: Any, timeout: float | None = None) -> Deferred:
         """
         Run one command; fires with its reply (txredisapi's Python form:
         str, int, list, None) or fails with L{RedisUnavailable} or
@@ -476,7 +482,7 @@ class RedisClient:
             return fail(RedisUnavailable("Redis %s: %s" % (self.address.describe(), e)))
         return self._guard(d, p, timeout)
 
-    def _first(self, args: tuple, timeout: Optional[float]) -> Deferred:
+    def _first(self, args: tuple, timeout: float | None) -> Deferred:
         """Before the first connection, commands wait for it (up to the timeout)."""
         self.start()
         d = self.when_connected()
@@ -489,10 +495,10 @@ class RedisClient:
 
         return d.addCallbacks(lambda _: self.execute(*args, timeout=timeout), not_yet)
 
-    def _guard(self, d: Deferred, p, timeout: Optional[float]) -> Deferred:
+    def _guard(self, d: Deferred, p, timeout: float | None) -> Deferred:
         import txredisapi
         limit = self.timeout if timeout is None else timeout
-        result = Deferred()
+        result: Deferred = Deferred()
         timer = None
 
         def expired():
@@ -536,7 +542,7 @@ class RedisClient:
         d.addBoth(done)
         return result
 
-    def eval(self, script: str, keys=(), args=(), timeout: Optional[float] = None) -> Deferred:
+    def eval(self, script: str, keys=(), args=(), timeout: float | None = None) -> Deferred:
         """Run a Lua script by its SHA1, loading it when Redis does not know it."""
         sha = hashlib.sha1(script.encode()).hexdigest()
         keys, args = list(keys), list(args)
@@ -550,7 +556,7 @@ class RedisClient:
         d = self.execute("EVALSHA", sha, len(keys), *keys, *args, timeout=timeout)
         return d.addErrback(retry)
 
-    def eval_durably(self, script: str, keys=(), args=(), timeout: Optional[float] = None,
+    def eval_durably(self, script: str, keys=(), args=(), timeout: float | None = None,
                      wrote: Callable[[Any], bool] = lambda reply: True) -> Deferred:
         """
         L{eval}, then make sure the write would survive a failover: fires
@@ -563,7 +569,7 @@ class RedisClient:
         """
         return Deferred.fromCoroutine(self._eval_durably(script, keys, args, timeout, wrote))
 
-    async def _eval_durably(self, script: str, keys, args, timeout: Optional[float],
+    async def _eval_durably(self, script: str, keys, args, timeout: float | None,
                             wrote: Callable[[Any], bool]) -> tuple:
         limit = self.timeout if timeout is None else timeout
         if self._protocol is None and not self._was_up:

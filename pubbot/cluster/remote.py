@@ -11,21 +11,23 @@ entry per network name in C{CHAT_STATE}.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from zope.interface import implementer
 
-from ..core.interfaces import IChatService
+from ..core.interfaces import IChatService, IChatStatus
 
 #: The Redis key where the owner publishes its chat services' state.
 CHAT_STATE = "pubbot:bus:chat"
 
 
-@implementer(IChatService)
+@implementer(IChatService, IChatStatus)
 class RemoteChat:
     """An IChatService for the network C{network} whose connection lives in the owner process."""
 
     remote = True
+    #: Not counted here: the owner's connection reads and sends.
+    lines_in = lines_out = reconnects = lag = None
 
     def __init__(self, bot, network: str, nick: str, protocol: str = "irc", command_prefix: str = "!"):
         self.bot = bot
@@ -35,13 +37,13 @@ class RemoteChat:
         self.nick = nick
         self.connected = False
         #: The network's own name for itself (ISUPPORT NETWORK), as the owner last saw it.
-        self.server_network: Optional[str] = None
-        self.owner: Optional[str] = None
+        self.server_network: str | None = None
+        self.owner: str | None = None
         self._channels: dict[str, list[str]] = {}
         #: lower-cased channel -> lower-cased nick -> mode letters, for those holding any.
         self._modes: dict[str, dict[str, str]] = {}
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> Any:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> Any:
         return self.bot.bus.relay(self.network, target, text, kind, person)
 
     def roster(self, channel: str) -> list:
@@ -58,7 +60,10 @@ class RemoteChat:
         """C{nick}'s modes in C{channel} as the owner last published them (for permissions)."""
         return self._modes.get(channel.lower(), {}).get(nick.lower(), "")
 
-    def update(self, state: Any, owner: Optional[str]) -> None:
+    def throttle_depth(self) -> None:
+        return None
+
+    def update(self, state: Any, owner: str | None) -> None:
         """Take what the owner published about this network (ignoring anything malformed)."""
         if not isinstance(state, dict):
             self.connected = False
@@ -85,12 +90,11 @@ class RemoteChat:
 
 def describe(service: Any) -> dict:
     """What the owner publishes about one of its chat services."""
+    status = IChatStatus(service, None)
     names: list = []
-    listed = service.channels() if callable(getattr(service, "channels", None)) else None
+    listed = status.channels() if status is not None else None
     if isinstance(listed, dict):
         names = list(listed)
-    elif isinstance(getattr(service, "channel", None), str):
-        names = [service.channel]
     channels = {}
     modes: dict[str, dict[str, str]] = {}
     if isinstance(listed, dict):  # the IRC service's roster entries carry each member's modes
@@ -102,12 +106,13 @@ def describe(service: Any) -> dict:
     for name in names:
         try:
             channels[str(name)] = [str(n) for n in service.roster(name)]
-        except Exception:  # noqa: BLE001 - a roster must never stop the heartbeat
+        except Exception:  # a roster must never stop the heartbeat
             channels[str(name)] = []
-    connected = getattr(service, "connected", None)
-    described = {"nick": getattr(service, "nick", None),
+    connected = status.connected if status is not None else None
+    described = {"nick": service.nick,
                  "connected": True if connected is None else bool(connected),
-                 "server_network": getattr(service, "server_network", None), "channels": channels}
+                 "server_network": status.server_network if status is not None else None,
+                 "channels": channels}
     if modes:
         described["modes"] = modes
     return described

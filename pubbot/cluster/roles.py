@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -27,7 +27,7 @@ MAX_DESCRIPTION = 256 * 1024
 _file_versions: dict[str, str] = {}
 
 
-def _module_of(handler: Any) -> Optional[str]:
+def _module_of(handler: Any) -> str | None:
     func = getattr(handler, "func", None)
     return getattr(func, "__module__", None) or type(handler).__module__
 

@@ -18,7 +18,8 @@ them runs.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succeed
@@ -77,14 +78,14 @@ def parse_sentinels(values: Sequence[str]) -> tuple[tuple[str, int], ...]:
     return found
 
 
-def master_name_problem(name: str) -> Optional[str]:
+def master_name_problem(name: str) -> str | None:
     """Why C{name} cannot be a Sentinel master name, or None."""
     if not name or len(name) > 128 or any(c.isspace() or c == "\0" for c in name):
         return "must be the sentinels' name of the master (no spaces, at most 128 characters)"
     return None
 
 
-def _address(reply: Any) -> Optional[tuple[str, int]]:
+def _address(reply: Any) -> tuple[str, int] | None:
     """A sentinel's [host, port] reply, checked."""
     if not isinstance(reply, list) or len(reply) != 2:
         return None
@@ -98,7 +99,7 @@ def _address(reply: Any) -> Optional[tuple[str, int]]:
     return (host, number) if 0 < number < 65536 else None
 
 
-def switch_event(message: Any, name: str) -> Optional[tuple[str, int]]:
+def switch_event(message: Any, name: str) -> tuple[str, int] | None:
     """
     The new master's address from a C{+switch-master} message
     (C{<name> <old-ip> <old-port> <new-ip> <new-port>}) about C{name}, else None.
@@ -163,16 +164,16 @@ class SentinelMaster:
     """
 
     def __init__(self, reactor, sentinels: Sequence[tuple[str, int]], name: str,
-                 ask_timeout: float = ASK_TIMEOUT, connect: Optional[Callable[..., Deferred]] = None):
+                 ask_timeout: float = ASK_TIMEOUT, connect: Callable[..., Deferred] | None = None):
         self.reactor = reactor
         self.sentinels = list(sentinels)
         self.name = name
         self.ask_timeout = ask_timeout
         #: The address the sentinels last named (None before the first answer).
-        self.address: Optional[tuple[str, int]] = None
+        self.address: tuple[str, int] | None = None
         self._connect = connect or self._tcp
         self._clients: list = []
-        self._watch: Optional[ClientService] = None
+        self._watch: ClientService | None = None
 
     def describe(self) -> str:
         return "master %s via %d sentinel%s" % (self.name, len(self.sentinels),
@@ -207,7 +208,7 @@ class SentinelMaster:
                 reply = await self.ask(sentinel, "SENTINEL", "get-master-addr-by-name", self.name)
             except CancelledError:
                 raise  # the discovery itself was cancelled (the client stopped)
-            except Exception as e:  # noqa: BLE001 - any other failure: ask the next one
+            except Exception as e:  # any other failure: ask the next one
                 problems.append("%s: %s" % (where, _why(e)))
                 continue
             address = _address(reply)
@@ -225,7 +226,7 @@ class SentinelMaster:
             return address
         raise NoMaster("no sentinel named Redis master %s (%s)" % (self.name, "; ".join(problems)))
 
-    def endpoint(self, timeout: float = 10.0) -> "SentinelEndpoint":
+    def endpoint(self, timeout: float = 10.0) -> SentinelEndpoint:
         return SentinelEndpoint(self, timeout)
 
     # step 3: following a switch
@@ -278,7 +279,7 @@ def _why(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-async def _within(reactor, seconds: float, connecting: Deferred, command: Optional[Callable] = None) -> Any:
+async def _within(reactor, seconds: float, connecting: Deferred, command: Callable | None = None) -> Any:
     """
     The connection C{connecting} fires with, or (with C{command}) the
     reply to C{command(protocol)}, closing the connection after: each step
@@ -320,7 +321,7 @@ class SentinelEndpoint:
         self.master = master
         self.timeout = timeout
         #: Where the last attempt went.
-        self.address: Optional[tuple[str, int]] = None
+        self.address: tuple[str, int] | None = None
 
     def connect(self, factory) -> Deferred:
         return Deferred.fromCoroutine(self._connect(factory))
@@ -356,7 +357,7 @@ class _RotatingEndpoint:
                                      m._connect(sentinel[0], sentinel[1], factory, m.ask_timeout))
             except CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - try the next
+            except Exception as e:  # try the next
                 problems.append("%s:%d: %s" % (sentinel[0], sentinel[1], _why(e)))
         raise NoMaster("no sentinel to watch for failovers (%s)" % "; ".join(problems))
 

@@ -30,28 +30,31 @@ The Redis Streams bus: many processes, one bot.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import time
 import uuid
 import zlib
 from collections import deque
-import itertools
+from collections.abc import Callable
 from itertools import islice
-from typing import Any, Callable, Optional
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, succeed
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..core.chat import person_of
 from ..core.dispatch import choose_reply
-from ..core.interfaces import IBus
+from ..core.interfaces import IBus, IInputFlow
 from ..core.message import Message, Reply
 from .lease import IRC_LEASE, owner_of
 from .redisclient import RedisUnavailable
-from .remote import CHAT_STATE, describe
+from .remote import CHAT_STATE, RemoteChat, describe
 
 log = Logger()
 
@@ -256,7 +259,7 @@ return {alive, holder, lag}
 
 def entries(reply) -> list:
     """[(id, {field: value} or None when deleted)] from an XREADGROUP or XAUTOCLAIM entry list."""
-    out = []
+    out: list[tuple[Any, dict | None]] = []
     for item in reply or ():
         if not isinstance(item, list) or len(item) != 2:
             continue
@@ -269,8 +272,8 @@ def entries(reply) -> list:
 
 
 
-def reply_envelope(key: str, origin: Optional[str], network: str, target: str, text: str, kind: str,
-                   at: float, person: Optional[str] = None) -> dict:
+def reply_envelope(key: str, origin: str | None, network: str, target: str, text: str, kind: str,
+                   at: float, person: str | None = None) -> dict:
     """
     A line for the owner to send, as the reply stream carries it, with the
     C{person} it answers (for fair output). It also says C{protocol} (the
@@ -288,10 +291,14 @@ def _wakeable(seconds: float, clock) -> Deferred:
     return d
 
 
-def _wake(pause: Optional[Deferred]) -> None:
+def _wake(pause: Deferred | None) -> None:
     """End C{pause} now if it is still running."""
     if pause is not None and not pause.called:
         pause.callback(None)
+
+
+def _log_reply_failure(failure: Failure, message: Message) -> None:
+    log.failure("replying to a message on {topic} failed", failure, topic=message.topic)
 
 class _GroupCursor:
     """
@@ -341,7 +348,7 @@ def _quiet_cancel(f):
     return None
 
 
-@implementer(IBus)
+@implementer(IBus, IInputFlow)
 class RedisBus(Service):
     """
     The IBus of a scaled-out bot (see the module docstring).
@@ -360,7 +367,7 @@ class RedisBus(Service):
                  is_owner: Callable[[], bool] = lambda: False,
                  owner_active: Callable[[], bool] = lambda: False,
                  fanout: Any = None, wall: Callable[[], float] = time.time,
-                 read_batch: int = READ_BATCH, partition_ttl: Optional[float] = None, role: str = "all"):
+                 read_batch: int = READ_BATCH, partition_ttl: float | None = None, role: str = "all"):
         self.bot = bot
         self.reactor = reactor
         self.command = command      # everything that does not block
@@ -382,7 +389,7 @@ class RedisBus(Service):
         self.pending: deque = deque()
         self.dropped = 0
         self.handled = 0
-        self.lag: Optional[float] = None
+        self.lag: float | None = None
         #: Batches being handled, by number.
         self.in_flight: dict[int, Deferred] = {}
         self.read_batch = read_batch
@@ -390,7 +397,7 @@ class RedisBus(Service):
         self.role = role
         self.plugin_versions: dict = {}
         #: (former owner, when it was last heard) after a takeover, until connected: see L{_gap_check}.
-        self._gap: Optional[tuple] = None
+        self._gap: tuple | None = None
         self._was_owner = False
         #: Seconds a partition lease lasts unless renewed (by the heartbeat).
         self.partition_ttl = partition_ttl or heartbeat * 3
@@ -415,8 +422,8 @@ class RedisBus(Service):
         self._flushing = False
         self._draining = False
         self._groups_ready = False
-        self._reader_wake: Optional[Deferred] = None
-        self._replies_wake: Optional[Deferred] = None
+        self._reader_wake: Deferred | None = None
+        self._replies_wake: Deferred | None = None
         self._replies_running = False
         self._waits: set[Deferred] = set()
         #: Taking messages from the stream is paused (see Bot.hold_input).
@@ -468,7 +475,7 @@ class RedisBus(Service):
 
     # text out
 
-    def outbox(self, network: str, target: str, text: str, kind: str, person: Optional[str] = None) -> Any:
+    def outbox(self, network: str, target: str, text: str, kind: str, person: str | None = None) -> Any:
         """
         The bot's outbox: send at once when this process may speak on
         C{network}, else hand the text to the owner through the reply stream.
@@ -478,7 +485,7 @@ class RedisBus(Service):
         return self.relay(network, target, text, kind, person)
 
     def relay(self, network: str, target: str, text: str, kind: str,
-              person: Optional[str] = None) -> Deferred:
+              person: str | None = None) -> Deferred:
         """Hand text to the owner through the reply stream (retried while Redis is away)."""
         envelope = reply_envelope(uuid.uuid4().hex, self.consumer, network, target, text, kind, self.wall(),
                                   person)
@@ -489,10 +496,10 @@ class RedisBus(Service):
     def _local(self, network: str) -> bool:
         """This process has the real connection for C{network} (not a stand-in)."""
         service = self.bot.chat_services.get(network)
-        return service is not None and not getattr(service, "remote", False)
+        return service is not None and not isinstance(service, RemoteChat)
 
-    def _speak(self, network: str, target: str, text: str, kind: str, origin: Optional[str],
-               person: Optional[str] = None) -> Any:
+    def _speak(self, network: str, target: str, text: str, kind: str, origin: str | None,
+               person: str | None = None) -> Any:
         """Really send (this process owns the chat connection); tell the others."""
         if not self._local(network):
             log.warn("no {network} connection here; dropped a line to {target}", network=network,
@@ -541,7 +548,7 @@ class RedisBus(Service):
                     await self.command.eval(PARTITION, [CONSUMERS] + PART_KEYS, [self.consumer, 1000, 0])
                     for k in list(self.held):
                         await self.command.eval(RELEASE, [PART + str(k)], [self.consumer])
-                except Exception as e:  # noqa: BLE001 - the leases run out by themselves
+                except Exception as e:
                     log.debug("could not give the bus partitions up: {error}", error=e)
                 self.held.clear()
 
@@ -563,7 +570,12 @@ class RedisBus(Service):
     def _track(self, d: Deferred) -> Deferred:
         """Keep C{d} (a wait) to cancel when the service stops."""
         self._waits.add(d)
-        d.addBoth(lambda r: (self._waits.discard(d), r)[1])
+
+        def untrack(result):
+            self._waits.discard(d)
+            return result
+
+        d.addBoth(untrack)
         return d
 
     async def _sleep(self, seconds: float) -> None:
@@ -577,10 +589,9 @@ class RedisBus(Service):
             raise CancelledError("the bus is stopping")
         d = client.when_connected()
         d.addTimeout(seconds, self.reactor, onTimeoutCancel=lambda *_: None)
-        try:
+        # RedisUnavailable: the client was stopped; the caller's loop sees we are stopping.
+        with contextlib.suppress(RedisUnavailable):
             await self._track(d)
-        except RedisUnavailable:
-            pass  # the client was stopped; the caller's loop sees we are stopping
 
     def _connected(self) -> None:
         self._spawn(self._ensure_groups(), "group set-up")
@@ -687,7 +698,8 @@ class RedisBus(Service):
                 if not self.command.connected:
                     await self._wait_for(self.command, backoff.next())
                     continue
-                calls, taken = [], 0
+                calls: list = []
+                taken = 0
                 while taken < len(self.pending) and len(calls) < FLUSH_AHEAD:
                     batch = self._next_batch(taken)
                     taken += len(batch)
@@ -786,7 +798,7 @@ class RedisBus(Service):
     # the partitions this process reads
 
     def _taking(self) -> bool:
-        return self.running and self.consume and not self.input_paused
+        return bool(self.running and self.consume and not self.input_paused)
 
     async def _balance(self) -> None:
         """Renew this process's partitions, take its fair share, mark what is over it for release."""
@@ -906,19 +918,24 @@ class RedisBus(Service):
                 await self._sleep(backoff.next())
                 continue
             backoff.reset()
-            read = {}
-            for item in reply or ():
-                if isinstance(item, list) and len(item) == 2:
-                    read[item[0]] = entries(item[1])
-            batch = []
-            for k in readable:
-                cursor = self.cursors[k]
-                history = cursor.history
-                found = read.get(STREAMS[k], [])
-                if cursor.advance(found) and found:
-                    batch.append((k, found, history))
+            batch = self._batch_of(reply, readable)
             if batch:
                 self._start_batch(batch)
+
+    def _batch_of(self, reply: Any, readable: list) -> list:
+        """What one XREADGROUP found, as [(partition, entries, history)], each cursor moved on."""
+        read = {}
+        for item in reply or ():
+            if isinstance(item, list) and len(item) == 2:
+                read[item[0]] = entries(item[1])
+        batch = []
+        for k in readable:
+            cursor = self.cursors[k]
+            history = cursor.history
+            found = read.get(STREAMS[k], [])
+            if cursor.advance(found) and found:
+                batch.append((k, found, history))
+        return batch
 
     def _unblock(self, again: bool = True) -> None:
         """Cut the reader's blocking read short (CLIENT UNBLOCK), to read a partition just done."""
@@ -934,7 +951,7 @@ class RedisBus(Service):
         d = self.command.execute("CLIENT", "UNBLOCK", client_id)
         d.addCallbacks(result, lambda f: None)
 
-    def _read_failed(self, error, message: str, gone: Optional[str] = None) -> None:
+    def _read_failed(self, error, message: str, gone: str | None = None) -> None:
         """A stream read failed: set the groups up again when Redis lost them (NOGROUP), else log."""
         if "NOGROUP" in str(error):
             if gone:
@@ -1081,8 +1098,7 @@ class RedisBus(Service):
             if isinstance(results, Deferred):
                 results.addCallback(choose_reply)
                 results.addCallback(self._late_reply, ids[i], messages[i])
-                results.addErrback(lambda f, m=messages[i]: log.failure(
-                    "replying to a message on {topic} failed", f, topic=m.topic))
+                results.addErrback(_log_reply_failure, messages[i])
                 waits.append(results)
                 continue
             reply = choose_reply(results)
@@ -1095,12 +1111,12 @@ class RedisBus(Service):
             await DeferredList(waits)
         return replies
 
-    def _late_reply(self, reply: Optional[Reply], message_id: str, message: Message) -> Any:
+    def _late_reply(self, reply: Reply | None, message_id: str, message: Message) -> Any:
         if reply is not None:
             return Deferred.fromCoroutine(self._reply_many([(message_id, message, reply)]))
         return None
 
-    def _decode(self, fields: Optional[dict], entry_id: str) -> Optional[dict]:
+    def _decode(self, fields: dict | None, entry_id: str) -> dict | None:
         raw = fields.get("m") if fields else None
         try:
             if not isinstance(raw, (str, bytes)):
@@ -1133,7 +1149,7 @@ class RedisBus(Service):
     async def _reply(self, message_id: str, message: Message, reply: Reply) -> None:
         await self._reply_many([(message_id, message, reply)])
 
-    async def _reply_many(self, replies: list, acks: Optional[dict] = None) -> None:
+    async def _reply_many(self, replies: list, acks: dict | None = None) -> None:
         """
         The replies of a batch, [(message id, message, reply)]: sent here (each
         marked sent first) when this process owns the network, else queued for
@@ -1157,7 +1173,7 @@ class RedisBus(Service):
                                                       self.wall(), person_of(message))))
         if here:
             fresh = await self._mark_many([item[0] for item in here])
-            for (key, network, target, text, kind, person), mark in zip(here, fresh):
+            for (_key, network, target, text, kind, person), mark in zip(here, fresh, strict=True):
                 if mark:
                     # bot.send runs the sent observers, then the outbox; if the lease
                     # was lost meanwhile, the outbox passes it on to the new owner.
@@ -1174,7 +1190,7 @@ class RedisBus(Service):
         except RedisUnavailable:
             if streams:
                 log.warn("could not acknowledge {count} bus entries before stopping; they will be handled "
-                         "again", count=sum(len(acks[s]) for s in streams))  # type: ignore[index]
+                         "again", count=sum(len(acks[s]) for s in streams))  # type: ignore[index,misc]
             if payloads:
                 raise
 
@@ -1265,13 +1281,13 @@ class RedisBus(Service):
         except (RedisUnavailable, CancelledError):
             return  # stopping: leave them pending for the next owner
         fresh = iter(marks)
-        for entry_id, envelope in batch:
+        for _entry_id, envelope in batch:
             if envelope is None:
                 continue
             if str(next(fresh)) == "1" and self.is_owner():
                 self._send_reply(envelope)
 
-    def _replies_in(self, fields: Optional[dict], entry_id: str) -> list:
+    def _replies_in(self, fields: dict | None, entry_id: str) -> list:
         """The replies in a reply-stream entry: one (field m) or a batch's (b); [None] if unreadable."""
         if not fields or "b" not in fields:
             return [self._decode(fields, entry_id)]
@@ -1326,7 +1342,7 @@ class RedisBus(Service):
                 await self._share_description(ttl)
             except RedisUnavailable:
                 self._update_state(redis="down")
-            except Exception as e:  # noqa: BLE001 - a bad reply must not stop the heartbeat
+            except Exception as e:  # a bad reply must not stop the heartbeat
                 log.warn("bus heartbeat failed: {error}", error=e)
             await self._sleep(self.heartbeat_every)
 
@@ -1340,7 +1356,7 @@ class RedisBus(Service):
             await self.command.execute("HDEL", PROCESSES, *gone)
         self._update_state(processes=live)
 
-    async def _share_chat_state(self, ttl_ms: int, owner: Optional[str]) -> None:
+    async def _share_chat_state(self, ttl_ms: int, owner: str | None) -> None:
         """The owner publishes its chat services' state; the others update their stand-ins."""
         if self.owner_active() and self.is_owner():
             self._gap_check()
@@ -1348,7 +1364,7 @@ class RedisBus(Service):
             await self.command.execute("SET", OWNER_HEARD, heard)
         if self.owner_active():
             state = {network: describe(s) for network, s in list(self.bot.chat_services.items())
-                     if not getattr(s, "remote", False)}
+                     if not isinstance(s, RemoteChat)}
             await self.command.execute("SET", CHAT_STATE, json.dumps(state, default=str), "PX", ttl_ms)
         elif self.remote_chats:
             raw = await self.command.execute("GET", CHAT_STATE)

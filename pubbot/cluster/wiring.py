@@ -19,6 +19,8 @@ from twisted.logger import Logger
 
 from ..core.interfaces import IChatService
 from ..irc.probe import wait_for_nick
+from ..irc.service import IRCService
+from ..store.redis import RedisStore
 from .fanout import FanOut
 from .lease import Lease, OwnerGate
 from .redisclient import RedisClient, target
@@ -161,17 +163,17 @@ class Cluster(MultiService):
         for service in adopted:
             if not IChatService.providedBy(service) or not isinstance(getattr(service, "network", None), str):
                 continue
-            settings = getattr(service, "settings", None)
-            nick = settings.nick if settings is not None else service.nick
+            irc = service if isinstance(service, IRCService) else None
+            nick = irc.settings.nick if irc is not None else service.nick
             self.bus.remote_chats[service.network] = RemoteChat(
                 self.bot, service.network, nick, service.protocol, service.command_prefix)
-            if getattr(service, "endpoint", None) is not None:
-                networks.append((service, nick))
+            if irc is not None:
+                networks.append((irc, nick))
         if networks and self.settings.redis.takeover_wait > 0 and self.role != "worker":
             limit = self.settings.redis.takeover_wait
 
             def still_wanted() -> bool:
-                return self.gate.running and self.lease.valid()
+                return bool(self.gate.running and self.lease.valid())
 
             def before_start():
                 # Every network at once: a frozen former owner may still be on any of them.
@@ -192,7 +194,7 @@ def _failures(results: list) -> None:
 
 def wire(top, bot, settings, reactor, role: str = "all") -> Cluster:
     """Add the cluster to C{top} and put the owner-only services under its gate (see L{Cluster.role})."""
-    store_client = getattr(bot.store, "client", None)
+    store_client = bot.store.client if isinstance(bot.store, RedisStore) else None
     cluster = Cluster(bot, settings, reactor, store_client=store_client, role=role)
     cluster.adopt(top)
     cluster.setServiceParent(top)

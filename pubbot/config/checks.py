@@ -16,21 +16,22 @@ Plugins get these as C{pubbot.api.checks}::
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 #: A key's check: None when the value is fine, else what is wrong with it.
-Check = Callable[[Any], Optional[str]]
+Check = Callable[[Any], str | None]
 
 
-def positive(value: Any) -> Optional[str]:
+def positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
-def not_negative(value: Any) -> Optional[str]:
+def not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
-def single_line(value: str) -> Optional[str]:
+def single_line(value: str) -> str | None:
     if any(c in value for c in "\r\n\0"):
         return "must not contain CR, LF or NUL"
     return None
@@ -47,14 +48,14 @@ def controls(value: str) -> bool:
     return any(c < " " or c == "\x7f" or (c.isspace() and c != " ") for c in value)
 
 
-def nick(value: str) -> Optional[str]:
+def nick(value: str) -> str | None:
     if (not value or any(c in value for c in " ,*?!@:") or value[0] in "#&$:0123456789-"
             or controls(value) or len(value) > MAX_NICK):
         return "is not a valid nick: %r" % (value,)
     return None
 
 
-def nicks(values: tuple) -> Optional[str]:
+def nicks(values: tuple) -> str | None:
     for v in values:
         problem = nick(v)
         if problem:
@@ -62,7 +63,7 @@ def nicks(values: tuple) -> Optional[str]:
     return None
 
 
-def channels(values: tuple) -> Optional[str]:
+def channels(values: tuple) -> str | None:
     for v in values:
         name, space, channel_key = v.partition(" ")
         if (not name or name[0] not in "#&+!" or "," in v or controls(v) or " " in channel_key
@@ -75,7 +76,7 @@ def channels(values: tuple) -> Optional[str]:
 
 def endpoint(kinds: tuple[str, ...]) -> Check:
     """An endpoint string of one of C{kinds} (C{tcp}, C{ssl}, ...), or empty."""
-    def check(value: str) -> Optional[str]:
+    def check(value: str) -> str | None:
         if value and value.split(":", 1)[0] not in kinds:
             return "must be an endpoint string starting with one of %s, not %r" % (
                 ", ".join(k + ":" for k in kinds), value)
@@ -85,7 +86,7 @@ def endpoint(kinds: tuple[str, ...]) -> Check:
 
 def url(schemes: tuple[str, ...]) -> Check:
     """A URL of one of C{schemes} (C{https}, ...), or empty."""
-    def check(value: str) -> Optional[str]:
+    def check(value: str) -> str | None:
         if value and value.split("://", 1)[0] not in schemes:
             return "must be a URL starting with one of %s" % ", ".join(s + "://" for s in schemes)
         return None
@@ -93,12 +94,12 @@ def url(schemes: tuple[str, ...]) -> Check:
 
 
 def one_of(*choices: str) -> Check:
-    def check(value: str) -> Optional[str]:
+    def check(value: str) -> str | None:
         return None if value in choices else "must be one of %s, not %r" % (", ".join(choices), value)
     return check
 
 
-def timezone(value: str) -> Optional[str]:
+def timezone(value: str) -> str | None:
     """An IANA time zone name (C{Europe/Paris}), or empty."""
     if not value:
         return None
@@ -110,14 +111,14 @@ def timezone(value: str) -> Optional[str]:
     return None
 
 
-def environment(value: str) -> Optional[str]:
+def environment(value: str) -> str | None:
     """The name of an environment variable that is set, or empty (for C{..._env} keys)."""
     if value and value not in os.environ:
         return "names %s, which is not set in the environment" % (value,)
     return None
 
 
-def hosts(values: tuple) -> Optional[str]:
+def hosts(values: tuple) -> str | None:
     """Host names (C{*.} for subdomains), IP addresses or CIDR networks."""
     import ipaddress
     import re
@@ -142,7 +143,7 @@ def hosts(values: tuple) -> Optional[str]:
 LEVELS = ("anyone", "voice", "op", "admin")
 
 
-def level(value: Any) -> Optional[str]:
+def level(value: Any) -> str | None:
     """A permission level (C{anyone}, C{voice}, C{op}, C{admin})."""
     if value not in LEVELS:
         return "must be one of %s, not %r" % (", ".join(LEVELS), value)

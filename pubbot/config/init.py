@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 #: The endpoint kinds a server may be given as; anything else is HOST[:PORT] (TLS).
 _KINDS = ("tcp:", "tls:", "ssl:", "unix:")
@@ -27,7 +27,7 @@ def _toml(value: object) -> str:
 
 
 def config_text(server: str, nick: str, channels: Iterable[str], admins: Iterable[str] = (),
-                when: Optional[float] = None) -> str:
+                when: float | None = None) -> str:
     """A minimal config for one network, with comments; not yet validated."""
     channels, admins = list(channels), list(admins)
     stamp = time.strftime("%Y-%m-%d", time.gmtime(when if when is not None else time.time()))

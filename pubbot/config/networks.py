@@ -8,13 +8,13 @@ part of what is stored about it, so it is one plain topic word.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 #: The longest network name.
 MAX_NETWORK_NAME = 32
 
 
-def network_name_problem(value: str) -> Optional[str]:
+def network_name_problem(value: str) -> str | None:
     """What is wrong with C{value} as a network name (completing "[irc] name ..."), or None."""
     if not value or len(value) > MAX_NETWORK_NAME:
         return "must be 1 to %d characters, not %r" % (MAX_NETWORK_NAME, value)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Optional, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_type_hints
 
 from .checks import Check
 
@@ -47,7 +48,7 @@ FEATURE_OWNER = "pubbot"
 _declared: dict[str, type] = {}
 
 
-def key(default: Any, check: Optional[Check] = None, secret: bool = False) -> Any:
+def key(default: Any, check: Check | None = None, secret: bool = False) -> Any:
     """
     A config key with its default, an optional C{check} (see
     L{pubbot.config.checks}) and secrecy (C{secret}: masked by C{pubbot
@@ -64,13 +65,13 @@ def table(cls: type) -> Any:
     return field(default_factory=cls)
 
 
-def _kind_problem(cls: type, seen: tuple = ()) -> Optional[str]:
+def _kind_problem(cls: type, seen: tuple = ()) -> str | None:
     if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
         return "%s is not a frozen dataclass: put @dataclass(frozen=True) under @section" % (
             cls.__qualname__,)
     try:
         hints = get_type_hints(cls)
-    except Exception as e:  # noqa: BLE001 - an annotation naming what does not exist
+    except Exception as e:
         return "%s has annotations that do not resolve: %s" % (cls.__qualname__, e)
     for f in dataclasses.fields(cls):
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -106,12 +107,12 @@ def section(name: str) -> Callable[[type[T]], type[T]]:
     return declare
 
 
-def declared(name: str) -> Optional[type]:
+def declared(name: str) -> type | None:
     """The class an imported module declared as C{[name]} (the latest), or None."""
     return _declared.get(name)
 
 
-def section_name(cls: Any) -> Optional[str]:
+def section_name(cls: Any) -> str | None:
     """The table C{cls} is declared as by L{section} (not inherited), or None."""
     if not isinstance(cls, type):
         return None

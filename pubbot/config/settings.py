@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Optional, get_type_hints
+from typing import Any, get_type_hints
 
 from . import checks
 from .checks import Check
@@ -51,28 +52,28 @@ MAX_CHANNEL_KEY = checks.MAX_CHANNEL_KEY
 _controls = checks.controls
 
 
-def _realname(value: str) -> Optional[str]:
+def _realname(value: str) -> str | None:
     problem = _one_line(value)
     if problem is None and len(value.encode("utf-8")) > MAX_REALNAME_BYTES:
         problem = "is longer than %d bytes" % (MAX_REALNAME_BYTES,)
     return problem
 
 
-def _username(value: str) -> Optional[str]:
+def _username(value: str) -> str | None:
     if not value or any(c in value for c in " @!:") or _controls(value) or len(value) > MAX_USERNAME:
         return "is not a valid IRC user name: %r (no spaces, '@', '!', ':' or control characters; " \
                "at most %d characters)" % (value, MAX_USERNAME)
     return None
 
 
-def _secret_word(value: str) -> Optional[str]:
+def _secret_word(value: str) -> str | None:
     """A password sent as one word of a line (never shown: the message names no value)."""
     if any(c in value for c in "\r\n\0 "):
         return "must not contain CR, LF, NUL or spaces"
     return None
 
 
-def _fingerprints(values: tuple) -> Optional[str]:
+def _fingerprints(values: tuple) -> str | None:
     for v in values:
         hexed = v.replace(":", "")
         if len(hexed) != 64 or any(c not in "0123456789abcdefABCDEF" for c in hexed):
@@ -80,7 +81,7 @@ def _fingerprints(values: tuple) -> Optional[str]:
     return None
 
 
-def _mechanisms(values: tuple) -> Optional[str]:
+def _mechanisms(values: tuple) -> str | None:
     for v in values:
         if v not in ("PLAIN", "SCRAM-SHA-256", "EXTERNAL"):
             return "has unknown mechanism %r (PLAIN, SCRAM-SHA-256, EXTERNAL)" % (v,)
@@ -141,7 +142,7 @@ class StoreSettings:
     path: str = key("pubbot.sqlite")
 
 
-def _sentinels(values: tuple) -> Optional[str]:
+def _sentinels(values: tuple) -> str | None:
     if not values:
         return None
     from ..cluster.sentinel import parse_sentinels
@@ -152,7 +153,7 @@ def _sentinels(values: tuple) -> Optional[str]:
     return None
 
 
-def _master_name(value: str) -> Optional[str]:
+def _master_name(value: str) -> str | None:
     if not value:
         return None
     from ..cluster.sentinel import master_name_problem
@@ -178,14 +179,14 @@ class RedisSettings:
         return bool(self.url or self.sentinels)
 
 
-def _z85_key(value: str) -> Optional[str]:
+def _z85_key(value: str) -> str | None:
     z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
     if value and (len(value) != 40 or any(c not in z85 for c in value)):
         return "must be a Z85-encoded CURVE key (40 characters), as zmq.curve_keypair() makes"
     return None
 
 
-def _z85_keys(values: tuple) -> Optional[str]:
+def _z85_keys(values: tuple) -> str | None:
     for v in values:
         problem = _z85_key(v)
         if problem:
@@ -437,10 +438,9 @@ def _cluster_checks(settings: Settings) -> None:
             parse_url(r.url)
         except ValueError as e:
             raise ConfigError("[redis] url %s" % (e,)) from None
-    if r.enabled:
-        if settings.redis.visibility_timeout <= settings.plugins.timeout:
-            raise ConfigError("[redis] visibility_timeout must be longer than [plugins] timeout (%gs), "
-                              "or slow handlers are run twice" % (settings.plugins.timeout,))
+    if r.enabled and settings.redis.visibility_timeout <= settings.plugins.timeout:
+        raise ConfigError("[redis] visibility_timeout must be longer than [plugins] timeout (%gs), "
+                          "or slow handlers are run twice" % (settings.plugins.timeout,))
     z = settings.zmq
     if bool(z.curve_public_key) != bool(z.curve_secret_key):
         raise ConfigError("[zmq] curve_public_key and curve_secret_key must be set together")
@@ -470,7 +470,7 @@ def parse_core(data: Any) -> Settings:
 
 
 def add_sections(settings: Settings, data: Any, sections: Iterable[Declared] = (),
-                 disabled: Optional[Mapping[str, str]] = None) -> Settings:
+                 disabled: Mapping[str, str] | None = None) -> Settings:
     """
     The second phase: C{settings} (from L{parse_core} of C{data}) with the
     tables of C{sections} (those the loaded plugins declare), every key
@@ -507,7 +507,7 @@ def _did_you_mean(name: str, known: set[str]) -> str:
 
 
 def parse(data: Any, sections: Iterable[Declared] = (),
-          disabled: Optional[Mapping[str, str]] = None) -> Settings:
+          disabled: Mapping[str, str] | None = None) -> Settings:
     """Validate a TOML document (as a dict) into L{Settings}: both phases (see L{add_sections})."""
     return add_sections(parse_core(data), data, sections, disabled)
 
@@ -534,8 +534,8 @@ def read(path: str) -> dict:
     return data
 
 
-def load(path: Optional[str], sections: Iterable[Declared] = (),
-         disabled: Optional[Mapping[str, str]] = None) -> Settings:
+def load(path: str | None, sections: Iterable[Declared] = (),
+         disabled: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the TOML file at C{path} (None: all defaults)."""
     return parse({} if path is None else read(path), sections, disabled)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.logger import Logger
@@ -12,8 +13,9 @@ from zope.interface import implementer
 from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher
 from .events import IChatEvents
+from .interfaces import IBus, IChatService
 from .jobs import Jobs, Later
-from .localbus import LocalBus, flow
+from .localbus import LocalBus, chat_registered, pause_input, resume_input
 from .message import Message, Reply
 from .permissions import unenforced
 
@@ -30,8 +32,8 @@ class Bot:
     resulting messages to handlers and their replies back through L{deliver}.
     """
 
-    def __init__(self, settings, clock, store, dispatcher: Optional[Dispatcher] = None,
-                 rng: Optional[random.Random] = None, process_id: str = "local"):
+    def __init__(self, settings, clock, store, dispatcher: Dispatcher | None = None,
+                 rng: random.Random | None = None, process_id: str = "local"):
         self.settings = settings
         self.clock = clock
         self.store = store
@@ -42,10 +44,10 @@ class Bot:
         #: The chat services (IRC networks, the console) by network name.
         self.chat_services: dict[str, Any] = {}
         self.chat_factories: dict[str, ChatMessages] = {}
-        self.bus: Any = LocalBus(self)
+        self.bus: IBus = LocalBus(self)
         #: Sends text out: (network, target, text, kind, person) -> None. A Redis
         #: worker replaces it with its reply stream.
-        self.outbox: Callable[[str, str, str, str, Optional[str]], Any] = self._send_local
+        self.outbox: Callable[[str, str, str, str, str | None], Any] = self._send_local
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
@@ -56,7 +58,7 @@ class Bot:
         self.web_resources: dict[str, Any] = {}
         self.running = False
         #: Stops the daemon cleanly (the tap sets it to the reactor's stop), or None.
-        self.shutdown: Optional[Callable[[], Any]] = None
+        self.shutdown: Callable[[], Any] | None = None
         #: Reloads plugins by name (C{!reload}): a L{pubbot.reload.PluginReloader}, set by
         #: the service maker and the test harness; None where reloading is not offered.
         self.reloader: Any = None
@@ -90,7 +92,7 @@ class Bot:
         self.running = False
         self.jobs.stop()
         stops = [maybeDeferred(h.stop).addErrback(
-            lambda f, name=h.name: log.failure("plugin {plugin} failed to stop", f, plugin=name))
+            lambda f, name: log.failure("plugin {plugin} failed to stop", f, plugin=name), h.name)
             for h in self.handlers]
         return DeferredList(stops)
 
@@ -100,9 +102,9 @@ class Bot:
         """C{service} (an L{IChatService}) is the bot's presence on its C{network}."""
         self.chat_services[service.network] = service
         self.chat_factories.pop(service.network, None)
-        flow(self.bus, "chat_registered", service)
+        chat_registered(self.bus, service)
 
-    def unregister_chat(self, service) -> None:
+    def unregister_chat(self, service: IChatService) -> None:
         if self.chat_services.get(service.network) is service:
             del self.chat_services[service.network]
 
@@ -119,7 +121,7 @@ class Bot:
         first = not self.input_holders
         self.input_holders.add(holder)
         if first:
-            flow(self.bus, "pause_input")
+            pause_input(self.bus)
 
     def release_input(self, holder: Any) -> None:
         """C{holder} no longer needs the input paused (see L{hold_input})."""
@@ -127,7 +129,7 @@ class Bot:
             return
         self.input_holders.discard(holder)
         if not self.input_holders:
-            flow(self.bus, "resume_input")
+            resume_input(self.bus)
 
     def network_settings(self, network: str) -> Any:
         """The settings of C{network} (its [networks.NAME] table, or [irc])."""
@@ -201,7 +203,7 @@ class Bot:
         self.send(network, target, "\n".join(reply.lines), reply.kind, person_of(message))
 
     def send(self, network: str, target: str, text: str, kind: str = "say",
-             person: Optional[str] = None) -> Any:
+             person: str | None = None) -> Any:
         """
         Send C{text} (lines split on newlines) to C{target} on C{network};
         C{person} is who it answers (their nick), so that output is fair
@@ -218,7 +220,7 @@ class Bot:
                 self.send(network, target, text, kind)
 
     def _send_local(self, network: str, target: str, text: str, kind: str,
-                    person: Optional[str] = None) -> Any:
+                    person: str | None = None) -> Any:
         service = self.chat_services.get(network)
         if service is None:
             log.warn("no {network} connection; dropped a message to {target}",
@@ -230,7 +232,7 @@ class Bot:
         service = self.chat_services.get(network)
         return list(service.roster(channel)) if service is not None else []
 
-    def modes(self, network: Optional[str], channel: Optional[str], nick: Optional[str]) -> str:
+    def modes(self, network: str | None, channel: str | None, nick: str | None) -> str:
         """
         The channel mode letters (C{"ov"}) C{nick} holds in C{channel} on
         C{network}, as that network's chat service knows them live; empty

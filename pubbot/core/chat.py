@@ -12,7 +12,8 @@ C{private}).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .events import ChatEvent
 from .message import Message
@@ -22,7 +23,7 @@ from .topics import chat_topic
 TOPIC_CACHE = 4096
 
 
-def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tuple[str, bool, Optional[str]]:
+def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tuple[str, bool, str | None]:
     """
     A chat line's content as handlers see it: C{(content, direct, command)}.
     A line starting C{nick:} or C{nick,} (any case) is direct, the address
@@ -38,7 +39,7 @@ def addressed(content: str, nick: str, prefix: str, direct: bool = False) -> tup
     return content, direct, content if direct else None
 
 
-def person_of(message: Message) -> Optional[str]:
+def person_of(message: Message) -> str | None:
     """Who a reply to C{message} answers: the sender's nick, if it has one."""
     source = message.fields.get("source")
     return source if isinstance(source, str) else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from inspect import iscoroutine
 from operator import attrgetter
 from time import perf_counter
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError, succeed
 from twisted.logger import Logger
@@ -76,7 +77,7 @@ class ContentFilter:
     __slots__ = ("pattern", "needles", "safe")
 
     def __init__(self, source: Any, owner: str = "a plugin"):
-        self.pattern: Optional[patterns.Pattern] = None
+        self.pattern: patterns.Pattern | None = None
         self.needles: tuple = ()
         if isinstance(source, (tuple, list, frozenset, set)):
             needles = tuple(source)
@@ -93,17 +94,14 @@ class ContentFilter:
 
     def found(self, text: str) -> bool:
         if self.pattern is None:
-            for needle in self.needles:
-                if needle in text:
-                    return True
-            return False
+            return any(needle in text for needle in self.needles)
         return self.pattern.search(text) is not None
 
     def wants(self, message: Message) -> bool:
         content = message.fields.get("content")
         return type(content) is str and self.found(content)
 
-    def select(self, messages: Sequence[Message], joined: Optional[str]) -> list[int]:
+    def select(self, messages: Sequence[Message], joined: str | None) -> list[int]:
         """The positions of C{messages} this filter lets through."""
         if joined is not None and self.safe and not self.found(joined):
             return []
@@ -111,7 +109,7 @@ class ContentFilter:
         return [i for i, m in enumerate(messages) if wants(m)]
 
 
-def joined_contents(messages: Sequence[Message]) -> Optional[str]:
+def joined_contents(messages: Sequence[Message]) -> str | None:
     """The messages' contents joined by newlines; None when one is not a line of text."""
     try:
         joined = "\n".join([m.fields["content"] for m in messages])
@@ -125,8 +123,8 @@ def joined_contents(messages: Sequence[Message]) -> Optional[str]:
 class _Entry(NamedTuple):
     handler: Any
     always: bool
-    many: Optional[Callable]
-    filter: Optional[ContentFilter]
+    many: Callable | None
+    filter: ContentFilter | None
 
 
 class _Route:
@@ -154,7 +152,7 @@ class _Route:
             self.filtered = self.filtered or f is not None
             self.entries.append(_Entry(h, not words, many, f))
 
-    def calls(self, messages: Sequence[Message]) -> Optional[dict]:
+    def calls(self, messages: Sequence[Message]) -> dict | None:
         """
         The trigger-word handlers C{messages} call for, with the positions
         of the messages calling each (None: none): a message calls the
@@ -162,7 +160,7 @@ class _Route:
         its C{content}.
         """
         get = self.by_word.get
-        called: Optional[dict] = None
+        called: dict | None = None
         # One loop over the batch, no call per message: this runs for every line.
         for i, message in enumerate(messages):
             fields = message.fields
@@ -223,7 +221,7 @@ class Dispatcher:
         #: ignored senders. Those reach only handlers with a true
         #: C{hears_ignored}, and admin commands (C{admin}) when the sender
         #: is an admin.
-        self.gate: Optional[Callable[[Sequence[Message]], Optional[dict]]] = None
+        self.gate: Callable[[Sequence[Message]], dict | None] | None = None
 
     def add(self, handler) -> None:
         """Subscribe C{handler} (an IHandler) to its patterns."""
@@ -264,11 +262,11 @@ class Dispatcher:
         results = self.dispatch(message)
         return results if isinstance(results, Deferred) else succeed(results)
 
-    def dispatch(self, message: Message) -> "list | Deferred":
+    def dispatch(self, message: Message) -> list | Deferred:
         """L{publish}, but the list itself when every handler answered at once."""
         return self.dispatch_many([message]).get(0, [])
 
-    def dispatch_many(self, messages: Sequence[Message]) -> "dict[int, list | Deferred]":
+    def dispatch_many(self, messages: Sequence[Message]) -> dict[int, list | Deferred]:
         """
         Dispatch a batch of messages (the lines of one read, in order). Each
         handler sees its messages in order (handlers providing
@@ -290,26 +288,11 @@ class Dispatcher:
         return dict(sorted(out.items()))
 
     def _dispatch_group(self, route: _Route, messages: Sequence[Message],
-                        positions: Optional[list[int]]) -> dict:
+                        positions: list[int] | None) -> dict:
         counts = self.topic_counts
         counts[route.family] = counts.get(route.family, 0) + len(messages)
-        for observer in self.observers:
-            for message in messages:
-                try:
-                    observer(message)
-                except Exception:
-                    log.failure("message observer {observer!r} failed", observer=observer)
-        for batch_observer in self.batch_observers:
-            try:
-                batch_observer(messages if type(messages) is list else list(messages))
-            except Exception:
-                log.failure("message observer {observer!r} failed", observer=batch_observer)
-        gated = None
-        if self.gate is not None:
-            try:
-                gated = self.gate(messages)
-            except Exception:
-                log.failure("the ignore gate failed; the batch goes through")
+        self._show_observers(messages)
+        gated = self._gated(messages) if self.gate is not None else None
         results: dict[int, list] = {}
         pending: dict[int, list[int]] = {}
         called = route.calls(messages) if route.by_word else None
@@ -345,6 +328,28 @@ class Dispatcher:
             waiting = pending.get(i)
             out[key] = found if waiting is None else self._gather(found, waiting)
         return out
+
+    def _gated(self, messages: Sequence[Message]) -> dict | None:
+        """What the ignore gate (C{self.gate}) says of C{messages}; None when it fails (logged)."""
+        assert self.gate is not None
+        try:
+            return self.gate(messages)
+        except Exception:
+            log.failure("the ignore gate failed; the batch goes through")
+            return None
+
+    def _show_observers(self, messages: Sequence[Message]) -> None:
+        for observer in self.observers:
+            for message in messages:
+                try:
+                    observer(message)
+                except Exception:
+                    log.failure("message observer {observer!r} failed", observer=observer)
+        for batch_observer in self.batch_observers:
+            try:
+                batch_observer(messages if type(messages) is list else list(messages))
+            except Exception:
+                log.failure("message observer {observer!r} failed", observer=batch_observer)
 
     def _call_each(self, handler, messages: Sequence[Message], wanted: Sequence[int],
                    results: dict, pending: dict) -> None:
@@ -417,7 +422,7 @@ class Dispatcher:
     @staticmethod
     def _gather(results: list, pending: list) -> Deferred:
         def gathered(outcomes):
-            for i, (_, value) in zip(pending, outcomes):
+            for i, (_, value) in zip(pending, outcomes, strict=False):
                 results[i] = value
             return [r for r in results if r.value is not None or r.failed]
 

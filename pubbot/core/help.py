@@ -11,7 +11,8 @@ commands. The dashboard's C{/help} page shows L{catalogue}.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 #: A help line's most characters: one line on the wire, whatever the prefixes.
 LINE_WIDTH = 300
@@ -53,7 +54,7 @@ def plugin_of(handler: Any) -> str:
     return module.rsplit(".", 1)[-1]
 
 
-def command_word(handler: Any) -> Optional[str]:
+def command_word(handler: Any) -> str | None:
     word = getattr(handler, "command_word", None)
     return word if isinstance(word, str) and word else None
 
@@ -161,7 +162,7 @@ def _describe(bot: Any, h: Any, prefix: str) -> str:
     return "%s: %s" % (" | ".join(getattr(h, "triggers", ())), what)
 
 
-def command_help(bot: Any, word: str, prefix: str, cap: int) -> Optional[list[str]]:
+def command_help(bot: Any, word: str, prefix: str, cap: int) -> list[str] | None:
     """Usage, description and an example of the command C{word}; None when there is none."""
     found = [h for h in bot.handlers if command_word(h) == word]
     if not found:  # a word of several-word commands: "feed" for "feed add", "feed list"
@@ -180,7 +181,7 @@ def command_help(bot: Any, word: str, prefix: str, cap: int) -> Optional[list[st
     return lines
 
 
-def plugin_help(bot: Any, name: str, prefix: str, cap: int) -> Optional[list[str]]:
+def plugin_help(bot: Any, name: str, prefix: str, cap: int) -> list[str] | None:
     """The commands and triggers of the plugin C{name}; None when no such plugin is loaded."""
     handlers = _groups(bot.handlers).get(name)
     if not handlers:
@@ -192,13 +193,13 @@ def plugin_help(bot: Any, name: str, prefix: str, cap: int) -> Optional[list[str
     return _pack(["%s: %s" % (name, words[0])] + words[1:], cap, "…")
 
 
-def reply_cap(bot: Any, network: Optional[str], private: bool) -> int:
+def reply_cap(bot: Any, network: str | None, private: bool) -> int:
     """How many lines a reply may have where C{network} sends it."""
     settings = bot.network_settings(network) if network else bot.settings.irc
     return max(1, settings.max_private_lines if private else settings.max_reply_lines)
 
 
-def help_text(msg: Any, topic: Optional[str] = None) -> list[str]:
+def help_text(msg: Any, topic: str | None = None) -> list[str]:
     """
     What C{!help} answers C{msg}: the overview, or for C{topic} a
     command's or a plugin's help, in at most the reply cap's lines where

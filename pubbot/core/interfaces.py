@@ -187,3 +187,79 @@ class IBus(Interface):
 
     def broadcast(message):
         """Show C{message} to every observer in every process (dashboards)."""
+
+
+class IInputFlow(Interface):
+    """
+    Flow control of what feeds this process's handlers, in the manner of
+    C{IPushProducer} (see L{pubbot.core.bot.Bot.hold_input}): a chat
+    service stops reading its network, a bus stops reading its stream, so
+    that input waits outside this process's memory. Optional: a chat
+    service or bus without it is never paused.
+    """
+
+    def pause_input():
+        """Stop reading input until L{resume_input}. Must not raise."""
+
+    def resume_input():
+        """Read input again."""
+
+
+class IChatRegistrations(Interface):
+    """A bus that wants to hear of each chat service registering with the bot (optional)."""
+
+    def chat_registered(service):
+        """C{service} (an L{IChatService}) registered: e.g. pause it while input is held."""
+
+
+class IChatStatus(Interface):
+    """
+    What a chat service shows of its connection on the dashboard (C{/status},
+    C{/metrics}) and in the owner's heartbeat. Optional: a chat service
+    without it shows only its network, protocol and nick. Readers are
+    defensive: a value may be None when unknown, and a failing method is
+    logged and read as None.
+    """
+
+    connected = Attribute("Whether the service is connected now (bool).")
+    server_network = Attribute("The network's own name for itself (ISUPPORT NETWORK), or None.")
+    lines_in = Attribute("Lines read from the network (int), or None when not counted.")
+    lines_out = Attribute("Lines sent to the network (int), or None when not counted.")
+    reconnects = Attribute("Connections made after the first (int), or None when not counted.")
+    lag = Attribute("The server round-trip lag in seconds, or None when unknown.")
+
+    def channels():
+        """
+        The channels it is in, C{{channel: [member, ...]}}: each member a nick
+        or a dict with C{nick} and optionally C{prefix} and C{account}.
+        """
+
+    def throttle_depth():
+        """How many lines wait to be sent (int), or None."""
+
+
+class IClosable(Interface):
+    """A store holding a connection or a file, to release once the plugins have stopped (optional)."""
+
+    def close():
+        """Release it; may return a Deferred that fires when done."""
+
+
+class IChannelSummary(Interface):
+    """A chat service that gives the dashboard a bounded view of its channels cheaply (optional: IRC)."""
+
+    def channel_summary(max_channels, max_members):
+        """
+        C{{"count": channels in all, "channels": {name: (members in it, [at
+        most max_members entries])}}} for at most C{max_channels} channels,
+        at a cost bounded by the limits.
+        """
+
+
+class ICheckedStore(Interface):
+    """A store that can say whether it can be read, checked once at start (optional: SQLite)."""
+
+    where = Attribute("Which store it is, for people: e.g. 'SQLite file PATH'.")
+
+    def check():
+        """A Deferred firing with None when the store can be read, failing with what is wrong."""

@@ -28,9 +28,10 @@ given, else the machine's local time, as cron does).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone, tzinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from inspect import iscoroutine
-from typing import Any, Callable, Optional
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -55,8 +56,8 @@ class JobStats:
         self.failures = 0
         self.timeouts = 0
         self.skipped = 0
-        self.next_run: Optional[float] = None
-        self.last_run: Optional[float] = None
+        self.next_run: float | None = None
+        self.last_run: float | None = None
         self.running = False
 
 
@@ -67,12 +68,12 @@ class Job:
     subscriptions: tuple = ()
     triggers: tuple = ()
 
-    def __init__(self, func: Callable, seconds: Optional[float] = None, cron_expr: Optional[str] = None,
-                 tz: Optional[str] = None, name: Optional[str] = None, timeout: Optional[float] = None):
+    def __init__(self, func: Callable, seconds: float | None = None, cron_expr: str | None = None,
+                 tz: str | None = None, name: str | None = None, timeout: float | None = None):
         self.func = func
         self.seconds = seconds
         self.cron_expr = cron_expr
-        self.tz: Optional[tzinfo] = ZoneInfo(tz) if tz else None
+        self.tz: tzinfo | None = ZoneInfo(tz) if tz else None
         self.name = name or func.__name__
         self.description = (func.__doc__ or "").strip().split("\n", 1)[0]
         self.timeout = timeout
@@ -84,12 +85,12 @@ class Job:
     def schedule(self) -> str:
         return "every %gs" % (self.seconds,) if self.seconds is not None else "cron %s" % (self.cron_expr,)
 
-    def next_after(self, now: float, last_due: Optional[float]) -> float:
+    def next_after(self, now: float, last_due: float | None) -> float:
         """When to run next, C{now} being the time and C{last_due} when the last run was due."""
         if self.seconds is not None:
             due = (last_due if last_due is not None else now) + self.seconds
             return due if due > now else now + self.seconds
-        tz = self.tz or datetime.now().astimezone().tzinfo or dt_timezone.utc
+        tz = self.tz or datetime.now().astimezone().tzinfo or UTC
         return float(croniter(self.cron_expr, datetime.fromtimestamp(now, tz)).get_next(float))
 
     def handle(self, message: Any) -> None:
@@ -111,7 +112,7 @@ class Job:
         return "<Job %s %s>" % (self.name, self.schedule)
 
 
-def every(seconds: float, name: Optional[str] = None, timeout: Optional[float] = None):
+def every(seconds: float, name: str | None = None, timeout: float | None = None):
     """Run the function with the bot every C{seconds} (the first time C{seconds} after start)."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise ValueError("every(): seconds must be a number > 0, not %r" % (seconds,))
@@ -122,8 +123,8 @@ def every(seconds: float, name: Optional[str] = None, timeout: Optional[float] =
     return decorate
 
 
-def cron(expression: str, timezone: Optional[str] = None, name: Optional[str] = None,
-         timeout: Optional[float] = None):
+def cron(expression: str, timezone: str | None = None, name: str | None = None,
+         timeout: float | None = None):
     """
     Run the function with the bot at the times of the cron C{expression}
     (C{"0 12 * * 1-5"}: noon on weekdays), in C{timezone} (a zone name;
@@ -151,7 +152,7 @@ def _module_of(func: Any) -> str:
 class Later:
     """A run of L{Jobs.later}: C{cancel()} it before it runs."""
 
-    def __init__(self, jobs: "Jobs", module: str, namespace: Any) -> None:
+    def __init__(self, jobs: Jobs, module: str, namespace: Any) -> None:
         self._jobs = jobs
         self.module = module
         #: The globals of the function's module (the module object's, not a reloaded one's).
@@ -201,7 +202,7 @@ class Jobs:
         if stats is not None and not any(j.name == job.name for j in self._jobs):
             stats.next_run = None  # (a reloaded job of the same name goes on with the figures)
 
-    def _schedule(self, job: Job, last_due: Optional[float]) -> None:
+    def _schedule(self, job: Job, last_due: float | None) -> None:
         now = self.clock.seconds()
         try:
             due = job.next_after(now, last_due)
@@ -231,8 +232,8 @@ class Jobs:
 
         self._run(job.name, job.func, (self.bot,), job.timeout, stats).addBoth(done)
 
-    def _run(self, name: str, func: Callable, args: tuple, timeout: Optional[float],
-             stats: Optional[JobStats]) -> Deferred:
+    def _run(self, name: str, func: Callable, args: tuple, timeout: float | None,
+             stats: JobStats | None) -> Deferred:
         """Call C{func(*args)}: failures and timeouts logged and counted; never fails."""
         def call() -> Any:
             value = func(*args)

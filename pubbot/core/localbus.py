@@ -10,7 +10,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .dispatch import choose_reply
-from .interfaces import IBus
+from .interfaces import IBus, IChatRegistrations, IInputFlow
 from .message import Message, Reply
 from .ordering import ReplyOrder
 
@@ -20,25 +20,39 @@ if TYPE_CHECKING:
 log = Logger()
 
 
-def flow(target: Any, name: str, *args: Any) -> None:
-    """
-    Call C{target.name(*args)} when it has that method (flow control: a bus's
-    or a chat service's C{pause_input}, C{resume_input}...); never raises.
-    """
-    method = getattr(target, name, None)
-    if method is None:
-        return
+def pause_input(target: Any) -> None:
+    """Pause C{target} (a chat service or bus) if it provides L{IInputFlow}; never raises."""
+    flow = IInputFlow(target, None)
+    if flow is not None:
+        _safely(flow.pause_input, target)
+
+
+def resume_input(target: Any) -> None:
+    """Resume C{target} if it provides L{IInputFlow}; never raises."""
+    flow = IInputFlow(target, None)
+    if flow is not None:
+        _safely(flow.resume_input, target)
+
+
+def chat_registered(bus: Any, service: Any) -> None:
+    """Tell C{bus} that C{service} registered, if it provides L{IChatRegistrations}; never raises."""
+    registrations = IChatRegistrations(bus, None)
+    if registrations is not None:
+        _safely(registrations.chat_registered, bus, service)
+
+
+def _safely(method: Any, target: Any, *args: Any) -> None:
     try:
         method(*args)
     except Exception:
-        log.failure("{name} of {target!r} failed", name=name, target=target)
+        log.failure("{name} of {target!r} failed", name=method.__name__, target=target)
 
 
-@implementer(IBus)
+@implementer(IBus, IInputFlow, IChatRegistrations)
 class LocalBus:
     """The in-process bus: handlers run here, replies go straight out."""
 
-    def __init__(self, bot: "Bot"):
+    def __init__(self, bot: Bot):
         self.bot = bot
         #: Holds each reply until the same person's earlier lines there have theirs.
         self.order = ReplyOrder(self._deliver)
@@ -46,19 +60,17 @@ class LocalBus:
     # flow control (Bot.hold_input): the chat services feed the handlers
 
     def pause_input(self) -> None:
-        self._each_chat("pause_input")
+        for service in list(self.bot.chat_services.values()):
+            pause_input(service)
 
     def resume_input(self) -> None:
-        self._each_chat("resume_input")
-
-    def _each_chat(self, name: str) -> None:
         for service in list(self.bot.chat_services.values()):
-            flow(service, name)
+            resume_input(service)
 
     def chat_registered(self, service: Any) -> None:
         """A chat service registered while the input is held starts paused."""
         if self.bot.input_holders:
-            flow(service, "pause_input")
+            pause_input(service)
 
     def submit(self, message: Message) -> Deferred:
         results = self.bot.dispatcher.dispatch(message)

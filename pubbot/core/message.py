@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+
+
+class ChatFields(TypedDict, total=False):
+    """
+    The fields of a chat message (C{chat.<network>.<place>.chat}), as
+    L{pubbot.core.chat} makes them from a network's chat events: what
+    editors and mypy see through L{Message.chat_fields}. Every network gives
+    the first nine; IRC adds the rest (the console gives C{hostmask} and
+    C{account} too).
+    """
+
+    network: str  # pubbot's name for the network: the second word of the topic
+    protocol: str  # what kind of network: "irc" or "console"
+    channel: str  # where it was said: a channel, or the sender's nick when private
+    source_id: str | None  # a stable identity of the sender (the IRC account), or None
+    source: str  # the sender's nick
+    content: str  # the text, without the address when it was addressed to the bot
+    private: bool  # said to the bot alone
+    direct: bool  # addressed to the bot (by nick, or private)
+    command: str | None  # the text after the address or the command prefix, else None
+    account: str | None  # the sender's services account (IRC), or None
+    hostmask: str | None  # nick!user@host (IRC)
+    tags: dict[str, str]  # the line's IRCv3 message tags
+    time: float | None  # when it was said (server-time, else when it was read), epoch seconds
+    action: bool  # a CTCP ACTION (/me)
 
 
 class Message:
@@ -31,13 +57,13 @@ class Message:
         protocol: str
         channel: str
         source: str
-        source_id: Optional[str]
-        hostmask: Optional[str]
-        account: Optional[str]
+        source_id: str | None
+        hostmask: str | None
+        account: str | None
         content: str
         private: bool
         direct: bool
-        command: Optional[str]
+        command: str | None
 
     def __init__(self, topic: str, fields: Mapping[str, Any] | None = None, bot: Any = None):
         self.topic = topic
@@ -45,7 +71,7 @@ class Message:
         self.bot = bot
 
     @classmethod
-    def wrap(cls, topic: str, fields: dict, bot: Any = None) -> "Message":
+    def wrap(cls, topic: str, fields: dict, bot: Any = None) -> Message:
         """A message owning C{fields} (not copied: the caller gives it up)."""
         message = cls.__new__(cls)
         message.topic = topic
@@ -64,6 +90,11 @@ class Message:
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
 
+    @property
+    def chat_fields(self) -> ChatFields:
+        """The fields of a chat message, typed (L{ChatFields}): the same dict as C{fields}."""
+        return cast(ChatFields, self.fields)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
@@ -76,7 +107,7 @@ class Message:
         return {"topic": self.topic, "fields": self.fields}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], bot: Any = None) -> "Message":
+    def from_dict(cls, data: Mapping[str, Any], bot: Any = None) -> Message:
         return cls(data["topic"], data.get("fields") or {}, bot)
 
 
@@ -92,7 +123,7 @@ class Reply:
     weight: float = 0
 
     @classmethod
-    def coerce(cls, value: Any) -> "Reply | None":
+    def coerce(cls, value: Any) -> Reply | None:
         """
         Turn a handler's return value into a Reply; None when it is empty.
         Accepts a Reply, a dict (C{content}: str or list of str; C{notice},
@@ -126,5 +157,5 @@ class Reply:
         return {"content": list(self.lines), "kind": self.kind, "weight": self.weight}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Reply":
+    def from_dict(cls, data: Mapping[str, Any]) -> Reply:
         return cls(tuple(data["content"]), data.get("kind", "say"), data.get("weight", 0))

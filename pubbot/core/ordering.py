@@ -14,7 +14,8 @@ person's later replies, and at most for the dispatcher's handler timeout.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Hashable, Optional
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from .message import Message, Reply
 
@@ -28,11 +29,11 @@ class _Ticket:
 
     def __init__(self, message: Message):
         self.message = message
-        self.reply: Optional[Reply] = None
+        self.reply: Reply | None = None
         self.done = False
 
 
-def conversation(message: Message) -> Optional[Hashable]:
+def conversation(message: Message) -> Hashable | None:
     """The person-and-place a chat line belongs to; None for other messages."""
     fields = message.fields
     source = fields.get("source")
@@ -52,7 +53,7 @@ class ReplyOrder:
         """Lines whose reply (or an earlier one) is not out yet."""
         return sum(len(q) for q in self._waiting.values())
 
-    def ticket(self, message: Message) -> Optional[_Ticket]:
+    def ticket(self, message: Message) -> _Ticket | None:
         """Take a place in C{message}'s conversation; None when it needs none (not a chat line)."""
         key = conversation(message)
         if key is None:
@@ -66,7 +67,7 @@ class ReplyOrder:
         queue.append(ticket)
         return ticket
 
-    def answered(self, ticket: Optional[_Ticket], message: Message, reply: Optional[Reply]) -> None:
+    def answered(self, ticket: _Ticket | None, message: Message, reply: Reply | None) -> None:
         """C{message} has its reply (None: none): deliver it and whatever waited behind it."""
         if ticket is None:
             if reply is not None:

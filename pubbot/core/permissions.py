@@ -13,7 +13,8 @@ C{[permissions]} in the config sets any command's level by its word
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from ..config import checks
 from ..config.checks import LEVELS
@@ -63,7 +64,7 @@ def require(level: str) -> Callable[[Any], Any]:
     return decorate
 
 
-def _spec(value: Any, per: float) -> Optional[tuple[int, float]]:
+def _spec(value: Any, per: float) -> tuple[int, float] | None:
     if value is None:
         return None
     if isinstance(value, tuple):
@@ -92,7 +93,7 @@ def rate(user: Any = None, channel: Any = None, per: float = 60.0) -> Callable[[
     return decorate
 
 
-def make_limits(clock, spec: Optional[tuple]) -> Optional[Limits]:
+def make_limits(clock, spec: tuple | None) -> Limits | None:
     """The L{Limits} of a L{rate} declaration, or None."""
     if spec is None:
         return None

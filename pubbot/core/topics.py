@@ -19,7 +19,8 @@ Everything else is kept, so ``#pubbot`` stays ``#pubbot``.
 from __future__ import annotations
 
 import re
-from typing import Generic, Hashable, Iterable, TypeVar
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=Hashable)
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
@@ -67,7 +68,7 @@ class Feed:
                            "filter": self.filter, "by": self.by, "at": self.at}, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: Any) -> Optional["Feed"]:
+    def from_json(cls, text: Any) -> Feed | None:
         try:
             data = json.loads(text)
             return cls(str(data["url"]), [(str(n), str(c)) for n, c in data["places"]],
@@ -96,7 +97,7 @@ class FeedPoller:
         self.next_at: dict[str, float] = {}
         self.running: set[str] = set()
         self.failures: dict[str, int] = {}
-        self._loop: Optional[LoopingCall] = None
+        self._loop: LoopingCall | None = None
 
     # the list
 

@@ -19,7 +19,8 @@ other), unless C{[ignore] bot_tag} is false.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
@@ -42,7 +43,7 @@ _ACCOUNT = re.compile(r"[^\s!@*?,:\x00-\x1f\x7f]{1,64}\Z")
 _MASK = re.compile(r"[^\s!@\x00-\x1f\x7f]{1,64}![^\s!@\x00-\x1f\x7f]{1,64}@[^\s!@\x00-\x1f\x7f]{1,128}\Z")
 
 
-def mask_problem(text: str) -> Optional[str]:
+def mask_problem(text: str) -> str | None:
     """Why C{text} is neither an account name nor a C{nick!user@host} mask, or None."""
     if "!" in text or "@" in text:
         if _MASK.match(text) is None:
@@ -66,7 +67,7 @@ class Matcher:
         self.accounts: frozenset = frozenset()
         self.nicks = frozenset(n.lower() for n in bots)
         self.bot_tag = bot_tag
-        self.expires: Optional[float] = None
+        self.expires: float | None = None
         accounts, masks = set(), []
         for entry in entries:
             until = entry.get("until")
@@ -80,7 +81,7 @@ class Matcher:
             elif mask:
                 accounts.add(mask)
         self.accounts = frozenset(accounts)
-        self.masks: Optional[Any] = None
+        self.masks: Any | None = None
         if masks:
             self.masks = patterns.linear("(?:%s)\\Z" % "|".join(_glob(m) for m in sorted(masks)), re.DOTALL)
         self.empty = not (self.accounts or self.masks is not None or self.nicks or self.bot_tag)
@@ -122,16 +123,16 @@ class Gate:
         self.bot_tag = settings.bot_tag
         self.matcher = Matcher((), self.clock.seconds(), self.bots, self.bot_tag)
         self.version: Any = object()  # not read yet
-        self._loop: Optional[LoopingCall] = None
-        self._refreshing: Optional[Deferred] = None
+        self._loop: LoopingCall | None = None
+        self._refreshing: Deferred | None = None
         self.ignored = 0
 
-    def __call__(self, messages: Sequence) -> Optional[dict]:
+    def __call__(self, messages: Sequence) -> dict | None:
         matcher = self.matcher
         if matcher.empty:
             return None
         ignores = matcher.ignores
-        found: Optional[dict] = None
+        found: dict | None = None
         for i, message in enumerate(messages):
             if ignores(message.fields):
                 if found is None:
@@ -152,7 +153,7 @@ class Gate:
             self._loop.stop()
         self._loop = None
 
-    def refresh(self, force: bool = False) -> Optional[Deferred]:
+    def refresh(self, force: bool = False) -> Deferred | None:
         if self._refreshing is not None:
             return self._refreshing
         d = self._refreshing = Deferred.fromCoroutine(self._refresh(force))
@@ -197,7 +198,7 @@ class IgnoreList:
             await self.store.hdel(ENTRIES_KEY, *dead)
         return sorted(live, key=lambda e: (e.get("at", 0), e.get("mask", "")))
 
-    async def add(self, mask: str, by: str, seconds: Optional[float], reason: str) -> Optional[str]:
+    async def add(self, mask: str, by: str, seconds: float | None, reason: str) -> str | None:
         """Add (or renew) C{mask}; a refusal when the list is full."""
         key = mask.lower()
         existing = {e["mask"].lower() for e in await self.entries() if isinstance(e.get("mask"), str)}

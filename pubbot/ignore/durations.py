@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(?:(\d{1,6})([smhdw]))+\Z", re.ASCII)
@@ -12,7 +11,7 @@ _PART = re.compile(r"(\d{1,6})([smhdw])", re.ASCII)
 MOST = 366 * 86400
 
 
-def parse_duration(text: str, most: float = MOST) -> Optional[float]:
+def parse_duration(text: str, most: float = MOST) -> float | None:
     """
     The seconds C{text} says (units s, m, h, d, w, run together, any case:
     C{2h30m}), or None when it is not a duration, is zero or is longer

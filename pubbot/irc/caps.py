@@ -8,8 +8,6 @@ number of LS lines, odd tokens, ACKs for things never requested.
 
 from __future__ import annotations
 
-from typing import Optional
-
 #: What pubbot asks for when offered ("sasl" only when SASL is configured).
 #: C{sts} is honoured from the LS/NEW value but never requested: the STS
 #: spec forbids clients to request it.
@@ -24,9 +22,9 @@ MAX_CAPS = 500
 REQ_BYTES = 400
 
 
-def parse_list(text: str) -> dict[str, Optional[str]]:
+def parse_list(text: str) -> dict[str, str | None]:
     """C{"a b=1 -c"} -> {"a": None, "b": "1", "-c": None}."""
-    caps: dict[str, Optional[str]] = {}
+    caps: dict[str, str | None] = {}
     for token in text.split(" "):
         if not token:
             continue
@@ -54,9 +52,9 @@ class Capabilities:
     """What the server offers (with values) and what is enabled on this connection."""
 
     def __init__(self) -> None:
-        self.available: dict[str, Optional[str]] = {}
+        self.available: dict[str, str | None] = {}
         self.enabled: set[str] = set()
-        self._ls_buffer: dict[str, Optional[str]] = {}
+        self._ls_buffer: dict[str, str | None] = {}
         self.pending: set[str] = set()  # REQ lines awaiting ACK/NAK, by their argument
 
     def ls_line(self, text: str, more: bool) -> bool:
@@ -70,7 +68,7 @@ class Capabilities:
         self._ls_buffer = {}
         return True
 
-    def new(self, text: str) -> dict[str, Optional[str]]:
+    def new(self, text: str) -> dict[str, str | None]:
         """C{CAP NEW}: returns the newly offered capabilities."""
         added = {}
         for name, value in parse_list(text).items():
@@ -87,7 +85,7 @@ class Capabilities:
             self.enabled.discard(name)
         return gone
 
-    def wanted(self, offered: dict[str, Optional[str]], sasl: bool) -> list[str]:
+    def wanted(self, offered: dict[str, str | None], sasl: bool) -> list[str]:
         names = [name for name in offered if name in WANTED and name not in self.enabled]
         if not sasl and "sasl" in names:
             names.remove("sasl")
@@ -108,7 +106,7 @@ class Capabilities:
     def nak(self, text: str) -> None:
         self.pending.discard(text.strip())
 
-    def value(self, name: str) -> Optional[str]:
+    def value(self, name: str) -> str | None:
         return self.available.get(name)
 
     def __contains__(self, name: object) -> bool:

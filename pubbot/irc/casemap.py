@@ -9,8 +9,9 @@ ascii (the safe common subset).
 from __future__ import annotations
 
 import string
+from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Callable, Generic, Iterator, Optional, TypeVar
+from typing import Generic, TypeVar
 
 _ASCII = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _RFC1459 = str.maketrans(string.ascii_uppercase + "[]\\~", string.ascii_lowercase + "{}|^")
@@ -55,16 +56,16 @@ class FoldedDict(Generic[V]):
     def __getitem__(self, name: str) -> V:
         return self._data[self._fold(name)][1]
 
-    def get(self, name: str, default: Optional[V] = None) -> Optional[V]:
+    def get(self, name: str, default: V | None = None) -> V | None:
         item = self._data.get(self._fold(name))
         return default if item is None else item[1]
 
-    def get_folded(self, key: str, default: Optional[V] = None) -> Optional[V]:
+    def get_folded(self, key: str, default: V | None = None) -> V | None:
         """L{get} by a name already folded with this dict's fold."""
         item = self._data.get(key)
         return default if item is None else item[1]
 
-    def pop(self, name: str, default: Optional[V] = None) -> Optional[V]:
+    def pop(self, name: str, default: V | None = None) -> V | None:
         item = self._data.pop(self._fold(name), None)
         return default if item is None else item[1]
 
@@ -73,7 +74,7 @@ class FoldedDict(Generic[V]):
         if item is not None:
             self._data[self._fold(new)] = (new, item[1])
 
-    def name(self, name: str) -> Optional[str]:
+    def name(self, name: str) -> str | None:
         """The stored spelling of C{name}."""
         item = self._data.get(self._fold(name))
         return None if item is None else item[0]

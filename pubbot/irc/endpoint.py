@@ -18,7 +18,6 @@ and never again over plain text while the policy lasts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, clientFromString, wrapClientTLS
@@ -47,8 +46,8 @@ class Server:
 
     description: str
     kind: str  # tcp, tls, unix
-    host: Optional[str]
-    port: Optional[int]
+    host: str | None
+    port: int | None
     options: dict = field(default_factory=dict)
 
     @property
@@ -76,7 +75,7 @@ def parse_server(description: str) -> Server:
         else:
             positional.append(part)
     keys = ("host", "port")
-    for name, value in zip(keys, positional):
+    for name, value in zip(keys, positional, strict=False):
         options.setdefault(name, value)
     host = options.get("host")
     if not host:
@@ -104,14 +103,14 @@ class IRCEndpoint:
     latest attempt connects: (tls, host, port).
     """
 
-    def __init__(self, reactor, server: Server, tls: TLSSettings, policies: Optional[StsPolicies]):
+    def __init__(self, reactor, server: Server, tls: TLSSettings, policies: StsPolicies | None):
         self.reactor = reactor
         self.server = server
         self.tls_settings = tls
         self.policies = policies
         #: Set when a plain connection advertised STS: the TLS port to use.
-        self.upgrade_port: Optional[int] = None
-        self.last: tuple[bool, Optional[str], Optional[int]] = (server.tls, server.host, server.port)
+        self.upgrade_port: int | None = None
+        self.last: tuple[bool, str | None, int | None] = (server.tls, server.host, server.port)
 
     def __repr__(self) -> str:
         return "<IRCEndpoint %s>" % (self.server,)
@@ -134,6 +133,7 @@ class IRCEndpoint:
                              host=server.host, port=port)
         self.last = (tls, server.host, port)
         if tls:
+            assert server.host is not None and port is not None  # parse_server: TLS has both
             timeout = float(server.options.get("timeout", 30))
             bind = server.options.get("bindAddress")
             inner = HostnameEndpoint(self.reactor, server.host, port, timeout=timeout,

@@ -8,7 +8,7 @@ fields the bot uses fall back to RFC defaults.
 from __future__ import annotations
 
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .casemap import folder
 
@@ -28,7 +28,7 @@ def _unescape(value: str) -> str:
     return _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
 
 
-def _int(value: Optional[str], default: Optional[int]) -> Optional[int]:
+def _int(value: str | None, default: int | None) -> int | None:
     try:
         n = int(value or "")
     except ValueError:
@@ -40,7 +40,7 @@ class ISupport:
     """Parsed 005 tokens with defaults for a server that sends none."""
 
     def __init__(self) -> None:
-        self.raw: dict[str, Optional[str]] = {}
+        self.raw: dict[str, str | None] = {}
         self.casemapping = "rfc1459"
         self.fold: Callable[[str], str] = folder(self.casemapping)
         self.chantypes = "#&"
@@ -49,11 +49,11 @@ class ISupport:
         #: Channel modes by type: A (list), B (always a parameter),
         #: C (parameter when set), D (never).
         self.chanmodes = ("beI", "k", "l", "imnpst")
-        self.nicklen: Optional[int] = None
-        self.channellen: Optional[int] = None
+        self.nicklen: int | None = None
+        self.channellen: int | None = None
         self.linelen = 512
-        self.network: Optional[str] = None
-        self.monitor: Optional[int] = None
+        self.network: str | None = None
+        self.monitor: int | None = None
         self.whox = False
 
     def update(self, tokens: list[str]) -> None:
@@ -80,18 +80,14 @@ class ISupport:
                      "NETWORK": ("network",), "MONITOR": ("monitor",), "WHOX": ("whox",)}.get(name, ()):
             setattr(self, attr, getattr(fresh, attr))
 
-    def _apply(self, name: str, value: Optional[str]) -> None:
+    def _apply(self, name: str, value: str | None) -> None:
         if name == "CASEMAPPING" and value:
             self.casemapping = value.lower()
             self.fold = folder(self.casemapping)
         elif name == "CHANTYPES":
             self.chantypes = value or ""
         elif name == "PREFIX":
-            match = _PREFIX.match(value or "")
-            if not value:
-                self.prefix_modes = self.prefix_symbols = ""
-            elif match and len(match.group(1)) == len(match.group(2)):
-                self.prefix_modes, self.prefix_symbols = match.group(1), match.group(2)
+            self._apply_prefix(value)
         elif name == "CHANMODES" and value:
             kinds = (value.split(",") + ["", "", "", ""])[:4]
             self.chanmodes = (kinds[0], kinds[1], kinds[2], kinds[3])
@@ -107,6 +103,13 @@ class ISupport:
             self.monitor = _int(value, 0) if value else 0
         elif name == "WHOX":
             self.whox = True
+
+    def _apply_prefix(self, value: str | None) -> None:
+        match = _PREFIX.match(value or "")
+        if not value:
+            self.prefix_modes = self.prefix_symbols = ""
+        elif match and len(match.group(1)) == len(match.group(2)):
+            self.prefix_modes, self.prefix_symbols = match.group(1), match.group(2)
 
     def is_channel(self, name: str) -> bool:
         return bool(name) and name[0] in self.chantypes

@@ -8,8 +8,6 @@ a missing value and an empty one are the same (C{""}).
 
 from __future__ import annotations
 
-from typing import Optional
-
 #: Lines larger than this (tags included) are refused by the protocol.
 MAX_TAGS_BYTES = 8191
 #: The classic limit for the rest of a line, CR LF included.
@@ -27,15 +25,15 @@ class Line:
 
     __slots__ = ("tags", "source", "command", "params")
 
-    def __init__(self, command: str, params: Optional[list] = None,
-                 source: Optional[str] = None, tags: Optional[dict] = None):
+    def __init__(self, command: str, params: list | None = None,
+                 source: str | None = None, tags: dict | None = None):
         self.command = command
         self.params = params if params is not None else []
         self.source = source
         self.tags = tags if tags is not None else _EMPTY
 
     @property
-    def nick(self) -> Optional[str]:
+    def nick(self) -> str | None:
         """The nick (or server name) part of the source."""
         source = self.source
         if source is None:
@@ -55,7 +53,7 @@ class Line:
         return "Line(%r, %r, source=%r, tags=%r)" % (self.command, self.params, self.source, self.tags)
 
 
-def split_source(source: str) -> tuple[str, Optional[str], Optional[str]]:
+def split_source(source: str) -> tuple[str, str | None, str | None]:
     """C{nick!user@host} -> (nick, user, host); missing parts are None."""
     nick, _, rest = source.partition("!")
     if _:
@@ -158,26 +156,26 @@ def parse(text: str) -> Line:
         pos = end + 1
         while text.startswith(" ", pos):
             pos += 1
-    colon = text.find(" :", pos)
-    if colon >= 0:
-        params = text[pos:colon].split(" ")
-        if "" in params:
-            params = [p for p in params if p]
-            if not params:
-                raise LineError("no command")
-        params.append(text[colon + 2:])
-    else:
-        if text.startswith(":", pos):
-            raise LineError("no command")
-        params = text[pos:].split(" ")
-        if "" in params:
-            params = [p for p in params if p]
-            if not params:
-                raise LineError("no command")
+    params = _params(text, pos)
     word = params[0]
     command = _COMMANDS.get(word) or _command(word)
     del params[0]
     return Line(command, params, source, tags)
+
+
+def _params(text: str, pos: int) -> list[str]:
+    """The command and its parameters from C{pos} on (the trailing one whole); never empty."""
+    colon = text.find(" :", pos)
+    if colon < 0 and text.startswith(":", pos):
+        raise LineError("no command")
+    params = text[pos:colon if colon >= 0 else len(text)].split(" ")
+    if "" in params:
+        params = [p for p in params if p]
+        if not params:
+            raise LineError("no command")
+    if colon >= 0:
+        params.append(text[colon + 2:])
+    return params
 
 
 _BAD = ("\r", "\n", "\0")

@@ -12,9 +12,8 @@ or the server times it out), so two bots are never on the network at once.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -31,13 +30,15 @@ class NickProbe(Protocol):
     False (free) or None (no answer).
     """
 
+    transport: ITCPTransport
+
     def __init__(self, nick: str, result: Deferred, clock):
         self.nick = nick
         self.result = result
         self.clock = clock
         self.buffer = b""
         self.read = 0
-        self.answer: Optional[bool] = None
+        self.answer: bool | None = None
         self.closing = None
 
     def connectionMade(self) -> None:
@@ -69,7 +70,7 @@ class NickProbe(Protocol):
         elif command == "PING" and len(words) > 1:
             self.transport.write(b"PONG %s\r\n" % words[1].encode("utf-8"))
 
-    def finish(self, value: Optional[bool]) -> None:
+    def finish(self, value: bool | None) -> None:
         # An unregistered connection still holds the nick it asked for: say
         # QUIT and let the server close, so the nick is free when we answer.
         if self.answer is None:
@@ -85,13 +86,17 @@ class NickProbe(Protocol):
             self.result.callback(self.answer)
 
 
-async def nick_in_use(endpoint, nick: str, reactor, timeout: float = 10.0) -> Optional[bool]:
+async def nick_in_use(endpoint, nick: str, reactor, timeout: float = 10.0) -> bool | None:
     """True if C{nick} is on the server behind C{endpoint}, False if free, None if unknown."""
     result: Deferred = Deferred()
     factory = Factory.forProtocol(lambda: NickProbe(nick, result, reactor))
     factory.noisy = False
     connecting = endpoint.connect(factory)
-    connecting.addErrback(lambda f: result.called or result.callback(None))
+    def unknown(_failure) -> None:
+        if not result.called:
+            result.callback(None)
+
+    connecting.addErrback(unknown)
     result.addTimeout(timeout, reactor, onTimeoutCancel=lambda *_: None)
     try:
         return await result

@@ -21,9 +21,11 @@ knows its service only: never the bot, the bus or messages.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.internet.protocol import Protocol
@@ -57,7 +59,7 @@ _JOIN_ERRORS = {"403": "no such channel", "405": "too many channels", "471": "ch
 class IRCProtocol(Protocol):
     """One IRC connection, driven by lines from the server."""
 
-    def __init__(self, service: "IRCService"):
+    def __init__(self, service: IRCService):
         self.service = service
         self.log = service.log
         self.clock = service.clock
@@ -79,7 +81,7 @@ class IRCProtocol(Protocol):
         self.writes_blocked = False
         self._backpressure_logged = False
         self.state = ConnectionState(service.settings.nick, self.clock.seconds)
-        self.registration: Optional[Registration] = None
+        self.registration: Registration | None = None
         #: Lines go to the registration machine (after 001, only CAP lines do).
         self._registering = False
 
@@ -136,10 +138,8 @@ class IRCProtocol(Protocol):
         register = getattr(inner, "registerProducer", None)
         if register is None or getattr(inner, "producer", None) is not None:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # (a producer of someone else's: no backlog watch)
             register(_Backpressure(self), True)
-        except RuntimeError:
-            pass  # (a producer of someone else's: no backlog watch)
 
     def writes_backed_up(self, backed_up: bool) -> None:
         """The transport's buffer of unsent lines went over its size (or back under it)."""
@@ -244,16 +244,9 @@ class IRCProtocol(Protocol):
         if not raw:
             return
         service = self.service
-        if len(raw) > 510:
-            if raw[0] == 64:  # @tags
-                space = raw.find(b" ")
-                rest = len(raw) - space - 1
-                if space < 0 or space > MAX_TAGS_BYTES or rest > self.state.isupport.linelen - 2:
-                    service.bad_line("longer than the protocol allows", raw)
-                    return
-            elif len(raw) > self.state.isupport.linelen - 2:
-                service.bad_line("longer than the protocol allows", raw)
-                return
+        if len(raw) > 510 and self._too_long(raw):
+            service.bad_line("longer than the protocol allows", raw)
+            return
         if b"\0" in raw:
             service.bad_line("contains NUL", raw)
             return
@@ -276,6 +269,14 @@ class IRCProtocol(Protocol):
             service.bad_lines += 1
             if service.bad_line_logs.allow():
                 self.log.failure("handling {command} failed", command=line.command)
+
+    def _too_long(self, raw: bytes) -> bool:
+        """Whether C{raw} (over 510 bytes) is longer than the server's line length allows."""
+        if raw[0] == 64:  # @tags
+            space = raw.find(b" ")
+            rest = len(raw) - space - 1
+            return space < 0 or space > MAX_TAGS_BYTES or rest > self.state.isupport.linelen - 2
+        return len(raw) > self.state.isupport.linelen - 2
 
     # liveness
 
@@ -337,7 +338,7 @@ class IRCProtocol(Protocol):
         self.service.registered(self)
         self._later(JOIN_FALLBACK, self._end_of_motd)
 
-    def _end_of_motd(self, line: Optional[Line] = None) -> None:
+    def _end_of_motd(self, line: Line | None = None) -> None:
         if self._joined or not self.state.registered or self._closing:
             return
         self._joined = True
@@ -355,7 +356,7 @@ class IRCProtocol(Protocol):
                 continue
             self.join(name, key)
 
-    def join(self, name: str, key: Optional[str] = None) -> None:
+    def join(self, name: str, key: str | None = None) -> None:
         if key:
             self.send("JOIN", name, key)
         else:
@@ -499,7 +500,7 @@ _REACTIONS: dict[str, Callable[[IRCProtocol, Line], None]] = {
 _REACTIONS.update({code: IRCProtocol._on_join_error for code in _JOIN_ERRORS})
 
 
-def nick_fallback(base: str, alternatives: tuple, index: int, nicklen: Optional[int],
+def nick_fallback(base: str, alternatives: tuple, index: int, nicklen: int | None,
                   rng: random.Random) -> str:
     """The nick to try after C{index} refusals: alternatives, then C{_} suffixes, then digits."""
     candidates = (base,) + tuple(alternatives)

@@ -21,8 +21,9 @@ L{RegistrationIO}, so each phase is tested with lines alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol
+from typing import Protocol
 
 from twisted.logger import Logger
 
@@ -83,7 +84,7 @@ class SaslConfig:
 class Phase:
     """One phase of registration; the base handles what every phase before 001 takes."""
 
-    def receive(self, reg: "Registration", line: Line) -> None:
+    def receive(self, reg: Registration, line: Line) -> None:
         command = line.command
         if command == "001":
             reg.welcome()
@@ -95,7 +96,7 @@ class Phase:
 
 
 class ListingCaps(Phase):
-    def receive(self, reg: "Registration", line: Line) -> None:
+    def receive(self, reg: Registration, line: Line) -> None:
         if line.command == "CAP" and len(line.params) >= 2 and line.params[1].upper() == "LS":
             reg.ls_lines += 1
             if reg.state.caps_listed:
@@ -110,7 +111,7 @@ class ListingCaps(Phase):
 
 
 class RequestingCaps(Phase):
-    def receive(self, reg: "Registration", line: Line) -> None:
+    def receive(self, reg: Registration, line: Line) -> None:
         if line.command == "CAP" and len(line.params) >= 2:
             sub = line.params[1].upper()
             if sub == "NAK":
@@ -122,7 +123,7 @@ class RequestingCaps(Phase):
 
 
 class Authenticating(Phase):
-    def receive(self, reg: "Registration", line: Line) -> None:
+    def receive(self, reg: Registration, line: Line) -> None:
         handler = _SASL_LINES.get(line.command)
         if handler is not None:
             handler(reg, line)
@@ -135,13 +136,13 @@ class AwaitingWelcome(Phase):
 
 
 class Registered(Phase):
-    def receive(self, reg: "Registration", line: Line) -> None:
+    def receive(self, reg: Registration, line: Line) -> None:
         if line.command == "CAP" and len(line.params) >= 2 and line.params[1].upper() == "NEW":
             reg.offered(reg.state.caps_new)
 
 
 class Failed(Phase):
-    def receive(self, reg: "Registration", line: Line) -> None:
+    def receive(self, reg: Registration, line: Line) -> None:
         pass
 
 
@@ -165,8 +166,8 @@ class Registration:
     """
 
     def __init__(self, state: ConnectionState, io: RegistrationIO, nick_for: Callable[[int], str],
-                 username: str, realname: str, sasl: Optional[SaslConfig] = None,
-                 tls: bool = False, sts_host: Optional[str] = None, logger: Optional[Logger] = None):
+                 username: str, realname: str, sasl: SaslConfig | None = None,
+                 tls: bool = False, sts_host: str | None = None, logger: Logger | None = None):
         self.log = logger or log
         self.state = state
         self.io = io
@@ -182,9 +183,9 @@ class Registration:
         self.ls_lines = 0
         self.sasl_done = False
         self._queue: list[str] = []
-        self._offered: Optional[set[str]] = None
-        self.mechanism: Optional[Mechanism] = None
-        self._reader: Optional[PayloadReader] = None
+        self._offered: set[str] | None = None
+        self.mechanism: Mechanism | None = None
+        self._reader: PayloadReader | None = None
         self._cap_end_sent = False
 
     @property
@@ -226,7 +227,7 @@ class Registration:
         # line a second at most, not a storm.
         self.io.send("NICK", self.state.nick)
 
-    def _sts(self, value: Optional[str]) -> bool:
+    def _sts(self, value: str | None) -> bool:
         """Apply an offered sts value; True when this connection is closing for a TLS upgrade."""
         policy = stsmod.parse_value(value)
         if policy is None or self.sts_host is None:
@@ -284,7 +285,7 @@ class Registration:
         if self.phase is not self.phases.registered:
             self.phase = self.phases.awaiting_welcome
 
-    def offered(self, added: dict[str, Optional[str]]) -> None:
+    def offered(self, added: dict[str, str | None]) -> None:
         """CAP NEW after registration: request what we want of it."""
         if "sts" in added and self._sts(added["sts"]):
             return

@@ -8,7 +8,7 @@ MODE, ACCOUNT, CHGHOST, AWAY, SETNAME, WHO/WHOX and account tags.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .casemap import FoldedDict
 
@@ -23,13 +23,13 @@ MAX_MEMBERS = 20_000
 class User:
     __slots__ = ("nick", "user", "host", "account", "away", "realname")
 
-    def __init__(self, nick: str, user: Optional[str] = None, host: Optional[str] = None):
+    def __init__(self, nick: str, user: str | None = None, host: str | None = None):
         self.nick = nick
         self.user = user
         self.host = host
-        self.account: Optional[str] = None
+        self.account: str | None = None
         self.away = False
-        self.realname: Optional[str] = None
+        self.realname: str | None = None
 
     @property
     def hostmask(self) -> str:
@@ -43,9 +43,9 @@ class Channel:
         self.name = name
         #: nick -> prefix symbols held, highest first ("@+").
         self.members: FoldedDict[str] = FoldedDict(fold)
-        self.key: Optional[str] = None
+        self.key: str | None = None
         #: NAMES replies being collected (None when not collecting).
-        self.names_buffer: Optional[FoldedDict[str]] = None
+        self.names_buffer: FoldedDict[str] | None = None
 
 
 class Roster:
@@ -71,7 +71,7 @@ class Roster:
 
     # users
 
-    def user(self, nick: str, user: Optional[str] = None, host: Optional[str] = None) -> User:
+    def user(self, nick: str, user: str | None = None, host: str | None = None) -> User:
         """The L{User} for C{nick}, created if new; C{user}/C{host} update it when given."""
         u = self.users.get(nick)
         if u is None:
@@ -93,8 +93,8 @@ class Roster:
 
     # membership
 
-    def join(self, channel: str, nick: str, user: Optional[str] = None,
-             host: Optional[str] = None) -> User:
+    def join(self, channel: str, nick: str, user: str | None = None,
+             host: str | None = None) -> User:
         chan = self.channels.get(channel)
         if chan is None:
             chan = self.channels[channel] = Channel(channel, self.fold)
@@ -208,7 +208,7 @@ class Roster:
         symbols, modes = self.prefix_symbols, self.prefix_modes
         return "".join(modes[i] for c in held if 0 <= (i := symbols.find(c)) < len(modes))
 
-    def entries(self, channel: str, limit: Optional[int] = None) -> list[dict]:
+    def entries(self, channel: str, limit: int | None = None) -> list[dict]:
         """
         Members as dicts: nick, prefix (symbols, "@+"), modes (letters, "ov"),
         account, away, host; with C{limit}, the first C{limit} only (at that cost).

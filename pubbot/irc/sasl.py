@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import os
 import unicodedata
-from typing import Callable, Optional
+from collections.abc import Callable
 
 CHUNK = 400
 #: Largest payload a server may send us, decoded (a SCRAM challenge is ~100 bytes).
@@ -48,7 +48,7 @@ class PayloadReader:
         self._parts: list[str] = []
         self._size = 0
 
-    def feed(self, arg: str) -> Optional[bytes]:
+    def feed(self, arg: str) -> bytes | None:
         """Feed one AUTHENTICATE argument; the decoded payload once complete, else None."""
         if arg == "+":
             data = "".join(self._parts)
@@ -150,12 +150,13 @@ class ScramSha256(Mechanism):
 
     name = "SCRAM-SHA-256"
 
-    def __init__(self, username: str, password: str, nonce: Optional[Callable[[], str]] = None):
+    def __init__(self, username: str, password: str, nonce: Callable[[], str] | None = None):
         self._username = username
         self._password = password
         self._nonce = (nonce or (lambda: base64.b64encode(os.urandom(24)).decode("ascii")))()
         self._step = 0
         self._server_signature = b""
+        self._verified = False
 
     def respond(self, challenge: bytes) -> bytes:
         self._step += 1
@@ -205,7 +206,7 @@ class ScramSha256(Mechanism):
         without_proof = "c=biws,r=" + nonce
         auth_message = ",".join((self._bare, server_first.decode("utf-8"), without_proof)).encode("utf-8")
         client_signature = _hmac(stored_key, auth_message)
-        proof = bytes(a ^ b for a, b in zip(client_key, client_signature))
+        proof = bytes(a ^ b for a, b in zip(client_key, client_signature, strict=False))
         server_key = _hmac(salted, b"Server Key")
         self._server_signature = _hmac(server_key, auth_message)
         return (without_proof + ",p=" + base64.b64encode(proof).decode("ascii")).encode("ascii")
@@ -228,7 +229,7 @@ class ScramSha256(Mechanism):
         self._verified = True
 
     def verify_done(self) -> None:
-        if not getattr(self, "_verified", False):
+        if not self._verified:
             raise SaslError("server reported SCRAM success before proving its signature")
 
 

@@ -18,18 +18,19 @@ None: pubbot keeps no profile database of its own.
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import Any, cast
 
 from twisted.application.internet import ClientService
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from ..config.settings import ConfigError, secret
 from ..core.events import ChatEvent, IChatEvents
-from ..core.interfaces import IChatService
+from ..core.interfaces import IChannelSummary, IChatService, IChatStatus, IInputFlow
 from ..util.ratelimit import Limits, RateLimiter
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
@@ -82,7 +83,7 @@ def read_what_arrived(transport: Any, most: int = 64) -> None:
 class IRCFactory(Factory):
     noisy = False  # the service logs each connection itself
 
-    def __init__(self, service: "IRCService"):
+    def __init__(self, service: IRCService):
         self.service = service
 
     def buildProtocol(self, addr) -> IRCProtocol:
@@ -91,7 +92,7 @@ class IRCFactory(Factory):
         return protocol
 
 
-@implementer(IChatService)
+@implementer(IChatService, IInputFlow, IChatStatus, IChannelSummary)
 class IRCService(Service):
     """
     The bot's IRC presence. Read by the dashboard: C{connected}, C{network},
@@ -101,7 +102,7 @@ class IRCService(Service):
 
     protocol = "irc"
 
-    def __init__(self, bot, reactor, rng: Optional[random.Random] = None, endpoint=None, *,
+    def __init__(self, bot, reactor, rng: random.Random | None = None, endpoint=None, *,
                  network: str = "irc", settings=None):
         self.bot = bot
         #: Where what the network says goes (the bot).
@@ -139,7 +140,7 @@ class IRCService(Service):
                                 if (m == "EXTERNAL" and tls.client_cert is not None)
                                 or (m != "EXTERNAL" and self.sasl_password)]
         self.sasl_configured = bool(self.sasl_mechanisms)
-        self.sasl: Optional[SaslConfig] = SaslConfig(
+        self.sasl: SaslConfig | None = SaslConfig(
             tuple(self.sasl_mechanisms), self.sasl_username, self.sasl_password,
             sasl.allow_plaintext) if self.sasl_configured else None
         self.nickserv_password = secret(settings.nickserv_password, settings.nickserv_password_env)
@@ -160,7 +161,7 @@ class IRCService(Service):
         self.reconnects = 0
         self.bad_lines = 0
         self.sasl_failures = 0
-        self.current: Optional[IRCProtocol] = None
+        self.current: IRCProtocol | None = None
         self.retry_now = False
         self._failures = 0
         self._connections = 0
@@ -169,7 +170,7 @@ class IRCService(Service):
         #: Reading from the server is paused (see Bot.hold_input).
         self.input_paused = False
         #: When reading last resumed (the clock's seconds), or None.
-        self.input_resumed_at: Optional[float] = None
+        self.input_resumed_at: float | None = None
 
     # the connection's state
 
@@ -194,19 +195,19 @@ class IRCService(Service):
         return self.state.rosters
 
     @property
-    def hostmask(self) -> Optional[str]:
+    def hostmask(self) -> str | None:
         return self.state.hostmask
 
     @property
-    def account(self) -> Optional[str]:
+    def account(self) -> str | None:
         return self.state.account
 
     @property
-    def lag(self) -> Optional[float]:
+    def lag(self) -> float | None:
         return self.state.lag if self.current is not None else None
 
     @property
-    def server_network(self) -> Optional[str]:
+    def server_network(self) -> str | None:
         """The network's own name for itself (ISUPPORT NETWORK), for the dashboard."""
         return self.state.server_network
 
@@ -267,14 +268,14 @@ class IRCService(Service):
         self.input_paused = True
         current = self.current
         if current is not None and current.transport is not None:
-            current.transport.pauseProducing()
+            cast(IPushProducer, current.transport).pauseProducing()
 
     def resume_input(self) -> None:
         self.input_paused = False
         self.input_resumed_at = self.clock.seconds()
         current = self.current
         if current is not None and current.transport is not None and not current.writes_blocked:
-            current.transport.resumeProducing()
+            cast(IPushProducer, current.transport).resumeProducing()
 
     # connection events (from the protocol)
 
@@ -286,7 +287,7 @@ class IRCService(Service):
         self.state = protocol.state
         self.throttle.attach(protocol.write)
         if self.input_paused:
-            protocol.transport.pauseProducing()
+            cast(IPushProducer, protocol.transport).pauseProducing()
         tls, host, port = self.endpoint.last
         self.log.info("connection to {host} port {port} open ({security})", host=host, port=port,
                  security="TLS" if protocol.tls else "plain text")
@@ -349,7 +350,7 @@ class IRCService(Service):
             old.cancel()
         self._rejoins[channel] = self.clock.callLater(self.settings.rejoin_delay, self._rejoin, channel, key)
 
-    def _rejoin(self, channel: str, key: Optional[str]) -> None:
+    def _rejoin(self, channel: str, key: str | None) -> None:
         self._rejoins.pop(channel, None)
         if self.current is not None and self.connected:
             self.log.info("rejoining {channel}", channel=channel)
@@ -388,7 +389,7 @@ class IRCService(Service):
             overhead += 9  # \x01ACTION ... \x01
         return max(64, self.isupport.linelen - overhead)
 
-    def send(self, target: str, text: str, kind: str = "say", person: Optional[str] = None) -> None:
+    def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> None:
         """
         Send C{text} to C{target}: each line of it (CR, LF and NUL never reach
         the wire) split by bytes to fit, at most C{[irc] max_reply_lines}
@@ -437,7 +438,7 @@ class IRCService(Service):
 
     # control from chat (pubbot.admin): names and text are checked there and here
 
-    def join_channel(self, name: str, key: Optional[str] = None) -> bool:
+    def join_channel(self, name: str, key: str | None = None) -> bool:
         """JOIN C{name} (with C{key}) now when connected; False when C{name} is no channel name here."""
         if not self._valid_target(name) or not self.isupport.is_channel(name) or (
                 key is not None and not self._valid_target(key)):
@@ -523,7 +524,7 @@ class IRCService(Service):
         for name, key in wanted:
             if fold(name) not in old_wanted:
                 self.log.info("joining {channel} (config reloaded)", channel=name)
-                if live:
+                if live and self.current is not None:
                     self.current.join(name, key)
         for folded, name in old_wanted.items():
             if folded not in now:
@@ -531,7 +532,7 @@ class IRCService(Service):
                 if call is not None and call.active():
                     call.cancel()
                 self.log.info("leaving {channel} (config reloaded)", channel=name)
-                if live:
+                if live and self.current is not None:
                     self.current.send("PART", name, "bye")
 
     def roster(self, channel: str) -> list:  # type: ignore[override]

@@ -16,8 +16,8 @@ and CAP lists are capped by their own classes; BATCH references are not kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, Optional
 
 from ..core.events import ChatEvent
 from .caps import Capabilities
@@ -28,7 +28,7 @@ from .roster import MAX_CHANNELS, Roster
 WHOX_TOKEN = "152"
 
 
-def parse_server_time(value: str) -> Optional[float]:
+def parse_server_time(value: str) -> float | None:
     """An IRCv3 C{time} tag (ISO 8601, UTC) as Unix seconds; None when unreadable."""
     try:
         return datetime.fromisoformat(value).timestamp()
@@ -49,23 +49,23 @@ class ConnectionState:
         self.rosters = Roster(self.isupport.fold, self.isupport.prefix_symbols)
         self._nick = nick
         self.folded_nick = self.isupport.fold(nick)
-        self.account: Optional[str] = None
-        self.hostmask: Optional[str] = None
+        self.account: str | None = None
+        self.hostmask: str | None = None
         self.registered = False
         #: The network's own name (ISUPPORT NETWORK).
-        self.server_network: Optional[str] = None
+        self.server_network: str | None = None
         #: Seconds between our last PING and its PONG, once known.
-        self.lag: Optional[float] = None
+        self.lag: float | None = None
         #: The capability listing (CAP LS) is complete.
         self.caps_listed = False
         #: What the last CAP NEW offered.
-        self.caps_new: dict[str, Optional[str]] = {}
+        self.caps_new: dict[str, str | None] = {}
         #: What the bot should hear, in order; the reader takes them.
         self.events: list[ChatEvent] = []
         self.clock = clock
         #: Lines whose tags' server time was read, by the tag's text (the
         #: same second repeats on a busy channel).
-        self._times: dict[str, Optional[float]] = {}
+        self._times: dict[str, float | None] = {}
         #: Nicks recently seen in chat, folded (cleared when the casemapping changes).
         self._folded: dict[str, str] = {}
 
@@ -80,7 +80,7 @@ class ConnectionState:
         self._nick = value
         self.folded_nick = self.isupport.fold(value)
 
-    def is_own(self, nick: Optional[str]) -> bool:
+    def is_own(self, nick: str | None) -> bool:
         return nick is not None and self.isupport.fold(nick) == self.folded_nick
 
     def folded(self, nick: str) -> str:
@@ -190,8 +190,8 @@ class ConnectionState:
             "source": nick, "hostmask": line.source, "account": u.account, "source_id": u.account,
             "tags": dict(line.tags), "time": self.time_of(line.tags)}))
 
-    def _leave(self, channel: str, nick: str, hostmask: Optional[str], kind: str, reason: str,
-               tags: dict, **more: Optional[str]) -> None:
+    def _leave(self, channel: str, nick: str, hostmask: str | None, kind: str, reason: str,
+               tags: dict, **more: str | None) -> None:
         u = self.rosters.users.get(nick)
         account = u.account if u else None
         if hostmask is None and u is not None:
@@ -318,6 +318,16 @@ class ConnectionState:
     def _logged_out(self, line: Line) -> None:
         self.account = None
 
+    def _place(self, target: str, nick: str) -> tuple[str, bool]:
+        """Where a line to C{target} from C{nick} was said, and whether in private."""
+        isupport = self.isupport
+        chantypes = isupport.chantypes
+        if target[:1] in chantypes:
+            return target, False
+        if len(target) > 1 and target[0] in isupport.prefix_symbols and target[1] in chantypes:
+            return target[1:], False  # STATUSMSG (@#chan)
+        return nick, True
+
     def _privmsg(self, line: Line) -> None:
         # Every chat line comes here: Line.nick's work is done in place, and
         # the caches of folded and time_of are read before calling them. The
@@ -338,21 +348,10 @@ class ConnectionState:
         target, text = params[0], params[1]
         action = False
         if text.startswith("\x01"):
-            body = text[1:-1] if text.endswith("\x01") and len(text) > 1 else text[1:]
-            command, _, arg = body.partition(" ")
-            if command.upper() != "ACTION":
-                return  # a CTCP request: the protocol answers it
-            action, text = True, arg
+            action, text = _action(text)
         if not text:
-            return
-        isupport = self.isupport
-        chantypes = isupport.chantypes
-        if target[:1] in chantypes:
-            place, private = target, False
-        elif len(target) > 1 and target[0] in isupport.prefix_symbols and target[1] in chantypes:
-            place, private = target[1:], False  # STATUSMSG (@#chan)
-        else:
-            place, private = nick, True
+            return  # empty, or a CTCP request: the protocol answers it
+        place, private = self._place(target, nick)
         tags = line.tags
         u = self.rosters.users.get_folded(folded)
         if "account-tag" in self.caps.enabled:
@@ -374,6 +373,15 @@ class ConnectionState:
 
 
 _new_event = tuple.__new__
+
+
+def _action(text: str) -> tuple[bool, str]:
+    """A CTCP-quoted text: (True, what was done) for an ACTION, else (False, "") (a CTCP request)."""
+    body = text[1:-1] if text.endswith("\x01") and len(text) > 1 else text[1:]
+    command, _, arg = body.partition(" ")
+    if command.upper() != "ACTION":
+        return False, ""
+    return True, arg
 
 _APPLY: dict[str, Callable[[ConnectionState, Line], None]] = {
     "001": ConnectionState._welcome,

@@ -9,7 +9,6 @@ is only reached over TLS (the policy is stored, so it survives restarts).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -23,12 +22,12 @@ MAX_DURATION = 366 * 86400
 
 @dataclass(frozen=True)
 class StsValue:
-    port: Optional[int]
-    duration: Optional[int]
+    port: int | None
+    duration: int | None
     preload: bool
 
 
-def parse_value(value: Optional[str]) -> Optional[StsValue]:
+def parse_value(value: str | None) -> StsValue | None:
     """Parse C{port=6697,duration=300[,preload]}; None when malformed."""
     if not value:
         return None

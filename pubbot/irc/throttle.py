@@ -22,7 +22,7 @@ many times a second must not silence the bot).
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Optional
+from collections.abc import Callable
 
 #: The key of the bot's own lines (JOIN, WHO, NICK, MODE...).
 OWN = ""
@@ -36,7 +36,7 @@ class Throttle:
     """Paces byte strings to C{write}. Disabled, it writes at once."""
 
     def __init__(self, clock, burst: int, per_second: float, enabled: bool = True,
-                 write: Optional[Callable[[bytes], None]] = None, max_queue: int = 2000,
+                 write: Callable[[bytes], None] | None = None, max_queue: int = 2000,
                  max_per_person: int = 12):
         if burst < 1 or per_second <= 0:
             raise ValueError("burst must be >= 1 and per_second > 0")

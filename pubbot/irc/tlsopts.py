@@ -17,8 +17,9 @@ TLS client options for the IRC connection.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -81,7 +82,7 @@ class PinnedClientTLS:
     """Trust exactly the certificates whose SHA-256 fingerprints are pinned."""
 
     def __init__(self, hostname: str, pins: Iterable[str],
-                 client_cert: Optional[ClientCertificate] = None):
+                 client_cert: ClientCertificate | None = None):
         self.hostname = hostname
         self.pins = frozenset(normalise_fingerprint(p) for p in pins)
         extra = client_cert.options() if client_cert is not None else {}

@@ -26,10 +26,12 @@ decompression bomb cannot blow up memory.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Union
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import idna
@@ -39,7 +41,7 @@ from twisted.internet.address import IPv6Address as TwistedIPv6
 from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError
-from twisted.internet.interfaces import IResolutionReceiver
+from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -55,7 +57,7 @@ from .title import find_title
 
 log = Logger()
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL = 2048
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -98,7 +100,7 @@ class Target:
     host: str
     port: int
     url: str
-    ip: Optional[IPAddress]
+    ip: IPAddress | None
 
 
 def parse_url(text: Any) -> Target:
@@ -125,7 +127,19 @@ def parse_url(text: Any) -> Target:
     port = explicit_port if explicit_port is not None else (443 if scheme == "https" else 80)
     if not 0 < port < 65536:
         raise BadURL("bad port %d" % (port,))
-    ip: Optional[IPAddress]
+    ip, ascii_host, netloc = _host_parts(host, parts.netloc)
+    if explicit_port is not None:
+        netloc = "%s:%d" % (netloc, port)
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    url = "%s://%s%s" % (scheme, netloc, path)
+    if parts.query:
+        url += "?" + quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
+    return Target(scheme, ascii_host, port, url, ip)
+
+
+def _host_parts(host: str, netloc: str) -> tuple[IPAddress | None, str, str]:
+    """The address (or None), ASCII name and netloc (without port) of URL host C{host}."""
+    ip: IPAddress | None
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -134,19 +148,11 @@ def parse_url(text: Any) -> Target:
         if ip.version == 6 and "%" in host:
             raise BadURL("scoped IPv6 addresses are not fetched")
         ascii_host = str(ip)
-        netloc = "[%s]" % (ascii_host,) if ip.version == 6 else ascii_host
-    else:
-        if "[" in parts.netloc or "]" in parts.netloc:
-            raise BadURL("bad IPv6 address %r" % (host,))
-        ascii_host = _ascii_host(host)
-        netloc = ascii_host
-    if explicit_port is not None:
-        netloc = "%s:%d" % (netloc, port)
-    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-    url = "%s://%s%s" % (scheme, netloc, path)
-    if parts.query:
-        url += "?" + quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
-    return Target(scheme, ascii_host, port, url, ip)
+        return ip, ascii_host, "[%s]" % (ascii_host,) if ip.version == 6 else ascii_host
+    if "[" in netloc or "]" in netloc:
+        raise BadURL("bad IPv6 address %r" % (host,))
+    ascii_host = _ascii_host(host)
+    return None, ascii_host, ascii_host
 
 
 def _ascii_host(host: str) -> str:
@@ -164,10 +170,10 @@ def _ascii_host(host: str) -> str:
 
 # addresses
 
-def refused_reason(ip: IPAddress) -> Optional[str]:
+def refused_reason(ip: IPAddress) -> str | None:
     """Why C{ip} may not be fetched from (e.g. "loopback"), or None when it may."""
     if ip.version == 6:
-        inner: Optional[ipaddress.IPv4Address] = ip.ipv4_mapped or ip.sixtofour
+        inner: ipaddress.IPv4Address | None = ip.ipv4_mapped or ip.sixtofour
         if inner is None and ip in _NAT64:
             inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if inner is None and ip.teredo is not None:
@@ -274,7 +280,8 @@ class _PinnedEndpoints:
         if uri.scheme.decode("ascii") != self._target.scheme or uri.port != self._target.port:
             raise FetchRefused("unexpected request to %r" % (uri.toBytes(),))
         kind = TCP6ClientEndpoint if self._address.version == 6 else TCP4ClientEndpoint
-        endpoint = kind(self._reactor, str(self._address), self._target.port, timeout=self._timeout)
+        endpoint: IStreamClientEndpoint = kind(self._reactor, str(self._address), self._target.port,
+                                               timeout=self._timeout)
         if self._target.scheme == "https":
             creator = self._tls_policy.creatorForNetloc(self._target.host.encode("ascii"),
                                                         self._target.port)
@@ -308,7 +315,7 @@ class _IdentityAgent:
 class _CappedBody(Protocol):
     """Collects at most C{limit} bytes of a body, stopping early once C{</title} went by."""
 
-    def __init__(self, limit: int, stop_at: Optional[bytes] = None):
+    def __init__(self, limit: int, stop_at: bytes | None = None):
         self.limit = limit
         self.stop_at = stop_at
         self.parts: list[bytes] = []
@@ -370,10 +377,8 @@ class _Discard(Protocol):
 
 def _abandon(response) -> None:
     """Close a response's connection without reading its body."""
-    try:
+    with contextlib.suppress(Exception):  # already gone is fine
         response.deliverBody(_Discard())
-    except Exception:  # noqa: BLE001 - already gone is fine
-        pass
 
 
 def human_size(size: int) -> str:
@@ -395,15 +400,15 @@ class Page:
     url: str
     status: int
     content_type: str  # media type, lower case, e.g. "text/html"; "" when none was given
-    length: Optional[int]  # from Content-Length, when given
+    length: int | None  # from Content-Length, when given
     body: bytes  # what was read: only for the fetcher's body_types, at most max_bytes
     complete: bool  # the whole body was read
-    title: Optional[str]  # raw, see clean_text
-    encoding: Optional[str] = None  # a Content-Encoding the server used anyway (body unread)
+    title: str | None  # raw, see clean_text
+    encoding: str | None = None  # a Content-Encoding the server used anyway (body unread)
     redirects: int = 0
 
 
-def _media_type(value: Optional[bytes]) -> tuple[str, Optional[str]]:
+def _media_type(value: bytes | None) -> tuple[str, str | None]:
     if not value:
         return "", None
     text = value.decode("latin-1")
@@ -432,11 +437,11 @@ class SafeFetcher:
     """
 
     def __init__(self, reactor, allow: Iterable[str] = (), max_bytes: int = 1024 * 1024,
-                 timeout: float = 10.0, connect_timeout: Optional[float] = None,
+                 timeout: float = 10.0, connect_timeout: float | None = None,
                  max_redirects: int = 5, resolver=None, tls_policy=None,
                  user_agent: str = USER_AGENT, body_types: Iterable[str] = HTML_TYPES,
                  accept: bytes = b"text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
-                 stop_at: Optional[bytes] = b"</title"):
+                 stop_at: bytes | None = b"</title"):
         self._reactor = reactor
         self.policy = AddressPolicy(allow)
         self.max_bytes = max_bytes

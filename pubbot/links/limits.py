@@ -17,7 +17,7 @@ Use L{LimitedPool} in place of C{HTTPConnectionPool}.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IStreamClientEndpoint
@@ -54,7 +54,7 @@ class _HeadScanner:
         self._line = b""  # the start (at most 16 bytes) of the current line
         self._line_length = 0
 
-    def feed(self, data: bytes) -> Optional[str]:
+    def feed(self, data: bytes) -> str | None:
         """Scan C{data}; return what was exceeded, or None. Stops scanning at a head's end."""
         start = 0
         while self.scanning:
@@ -93,12 +93,12 @@ class _HeadScanner:
 class _GuardedProtocol(ProtocolWrapper):
     """Sits between the transport and the HTTP client protocol, counting response heads."""
 
-    factory: "_GuardFactory"
+    factory: _GuardFactory
 
-    def __init__(self, factory: "_GuardFactory", wrapped: Any):
+    def __init__(self, factory: _GuardFactory, wrapped: Any):
         super().__init__(factory, wrapped)
         self.scanner = _HeadScanner(factory.max_lines, factory.max_bytes)
-        self.problem: Optional[HeadersTooLarge] = None
+        self.problem: HeadersTooLarge | None = None
 
     def write(self, data: bytes) -> None:
         # A new request on a persistent connection: a new response head will follow.

@@ -25,7 +25,6 @@ from __future__ import annotations
 import codecs
 import html
 import re
-from typing import Optional, Union
 
 from twisted.logger import Logger
 
@@ -58,7 +57,7 @@ _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset[ \t\r\n]{0,8}=[ \t\r\n]{0
                            rb"([A-Za-z0-9._:-]{1,40})", re.I)
 
 
-def page_encoding(label: Optional[Union[str, bytes]]) -> Optional[str]:
+def page_encoding(label: str | bytes | None) -> str | None:
     """
     The Python codec for a charset label if it is a text encoding we read,
     else None (also for labels naming no codec at all).
@@ -80,7 +79,7 @@ def page_encoding(label: Optional[Union[str, bytes]]) -> Optional[str]:
     return "cp1252" if codec in _AS_1252 else codec
 
 
-def choose_encoding(body: bytes, charset: Optional[str] = None) -> str:
+def choose_encoding(body: bytes, charset: str | None = None) -> str:
     """
     How to decode C{body}: its byte-order mark, else the C{charset} the
     server sent, else a C{<meta charset>} near its start, else UTF-8. A
@@ -134,7 +133,7 @@ class TitleScan:
             return False
         return True
 
-    def title(self) -> Optional[str]:
+    def title(self) -> str | None:
         """The raw text of the first title (character references resolved), or None."""
         text = self.text
         pos = 0
@@ -146,38 +145,20 @@ class TitleScan:
                 return None
             self.scanned += lt - pos + 1
             pos = lt + 1
-            if text.startswith("!--", pos):
-                if text.startswith(("!-->", "!--->"), pos):  # empty comments
-                    pos = text.index(">", pos) + 1
-                    continue
-                end = text.find("-->", pos + 3)
-                if end < 0:
+            tag = None if text.startswith("!--", pos) else _TAG.match(text, lt)
+            if tag is None:  # a comment, doctype, CDATA, bogus comment or a lone "<"
+                pos = self._skip_markup(pos)
+                if pos < 0:
                     return None
-                self.scanned += end + 3 - pos
-                pos = end + 3
                 continue
-            tag = _TAG.match(text, lt)
-            if tag is None:
-                if text.startswith(("!", "?", "/"), pos):  # a doctype, CDATA, bogus comment
-                    end = text.find(">", pos)
-                    if end < 0:
-                        return None
-                    self.scanned += end + 1 - pos
-                    pos = end + 1
-                continue  # a lone "<" is text
             self.scanned += tag.end() - pos
             end = self._tag_end(tag.end())
             if end < 0:
                 return None
             pos = end
             closing, name = tag.group(1), tag.group(2).lower()
-            if closing:
-                if name == "svg" and svg:
-                    svg -= 1
-                continue
-            if name == "svg":
-                if text[end - 2] != "/":
-                    svg += 1
+            if closing or name == "svg":
+                svg = self._svg_depth(svg, closing, name, end)
                 continue
             if name == "plaintext":
                 return None
@@ -192,6 +173,36 @@ class TitleScan:
                 return html.unescape(text[pos:min(found.start(), pos + MAX_TITLE)])
             pos = found.start()
         return None
+
+    def _skip_markup(self, pos: int) -> int:
+        """After a "<" that starts no tag: where what it starts ends, or -1 when it never does."""
+        text = self.text
+        if not text.startswith("!--", pos):
+            return self._skip_declaration(pos)
+        if text.startswith(("!-->", "!--->"), pos):  # empty comments
+            return text.index(">", pos) + 1
+        end = text.find("-->", pos + 3)
+        if end < 0:
+            return -1
+        self.scanned += end + 3 - pos
+        return end + 3
+
+    def _skip_declaration(self, pos: int) -> int:
+        """After a "<" that starts no tag: where a doctype, CDATA or bogus comment ends (-1: never)."""
+        text = self.text
+        if text.startswith(("!", "?", "/"), pos):  # a doctype, CDATA, bogus comment
+            end = text.find(">", pos)
+            if end < 0:
+                return -1
+            self.scanned += end + 1 - pos
+            return end + 1
+        return pos  # a lone "<" is text
+
+    def _svg_depth(self, svg: int, closing: str, name: str, end: int) -> int:
+        """How deep in svg after a closing tag, or an svg tag ending at C{end}."""
+        if closing:
+            return svg - 1 if name == "svg" and svg else svg
+        return svg + 1 if self.text[end - 2] != "/" else svg
 
     def _tag_end(self, pos: int) -> int:
         """Where the tag whose attributes start at C{pos} ends (after its ">"), or -1."""
@@ -213,7 +224,7 @@ class TitleScan:
         return -1
 
 
-def find_title(body: bytes, charset: Optional[str] = None) -> Optional[str]:
+def find_title(body: bytes, charset: str | None = None) -> str | None:
     """
     The text of an HTML document's first C{<title>}, raw (see
     L{pubbot.links.fetch.clean_text}), or None.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import treq
@@ -33,7 +33,7 @@ def make_http_client(reactor: Any) -> tuple[Any, Any]:
     return treq.client.HTTPClient(Agent(reactor, pool=pool)), pool
 
 
-def split_credentials(url: str) -> tuple[str, Optional[tuple[str, str]]]:
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """
     C{url} without its C{user:password@} part, and that part as a basic-auth
     pair (None when absent), so credentials never reach logs or replies.
@@ -50,8 +50,8 @@ def split_credentials(url: str) -> tuple[str, Optional[tuple[str, str]]]:
     return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
 
 
-async def fetch_json(http: Any, method: str, url: str, body: Optional[bytes] = None,
-                     max_bytes: int = MAX_BODY, auth: Optional[tuple[str, str]] = None) -> Any:
+async def fetch_json(http: Any, method: str, url: str, body: bytes | None = None,
+                     max_bytes: int = MAX_BODY, auth: tuple[str, str] | None = None) -> Any:
     """
     Send a request and parse the reply's JSON. Anything but a 200 with at
     most C{max_bytes} of JSON fails with L{SourceUnavailable}.

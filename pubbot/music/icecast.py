@@ -9,7 +9,7 @@ stream sends no separate artist; that is split.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -37,7 +37,7 @@ class IcecastSource:
         url, self._auth = split_credentials(url)
         parts = urlsplit(url)
         self.url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
-        self.mount: Optional[str] = parts.fragment or None
+        self.mount: str | None = parts.fragment or None
         self.description = "Icecast at %s" % (parts.netloc,)
         self._http = http
         self._pool = pool

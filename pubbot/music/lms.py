@@ -13,7 +13,7 @@ way LMS's telnet CLI does.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from twisted.internet.defer import Deferred, succeed
@@ -28,7 +28,7 @@ from .track import MAX_QUEUE, PAUSE, PLAY, STOP, Status, Track
 log = Logger()
 
 
-def split_lms_url(url: str) -> tuple[str, Optional[str]]:
+def split_lms_url(url: str) -> tuple[str, str | None]:
     """
     The JSON-RPC URL and the player id (the C{player} query parameter, e.g.
     C{http://host:9000/?player=00:04:20:aa:bb:cc}; None: the first player).
@@ -78,7 +78,7 @@ class LMSSource:
         self._pool = pool
         self._clock = clock
         self.timeout = timeout
-        self._found_player: Optional[str] = None
+        self._found_player: str | None = None
         self._ids = 0
 
     def start(self) -> None:

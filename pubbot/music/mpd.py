@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, fail, succeed
@@ -92,7 +93,7 @@ def songs(lines: Iterable[str]) -> list[dict[str, Any]]:
     lower-cased and a repeated tag (two Artist lines) becomes a list.
     """
     found: list[dict[str, Any]] = []
-    current: Optional[dict[str, Any]] = None
+    current: dict[str, Any] | None = None
     for key, value in pairs(lines):
         key = key.lower()
         if key == "file":
@@ -133,7 +134,7 @@ class MPDProtocol(LineOnlyReceiver):
     max_reply_lines = 200_000
 
     def __init__(self) -> None:
-        self.version: Optional[str] = None
+        self.version: str | None = None
         self.ready: Deferred = Deferred()
         self._pending: deque[Deferred] = deque()
         self._lines: list[str] = []

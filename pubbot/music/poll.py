@@ -19,7 +19,7 @@ for chat commands in every process where the C{source} child runs.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from twisted.application.internet import backoffPolicy
 from twisted.application.service import MultiService, Service
@@ -51,12 +51,12 @@ class MusicPoller(Service):
         self.interval = interval
         self._backoff = backoffPolicy(interval, max(interval, max_backoff), 2.0, jitter=lambda: 0)
         self._call: Any = None
-        self._inflight: Optional[Deferred] = None
+        self._inflight: Deferred | None = None
         self.failures = 0
-        self._outage_started: Optional[float] = None
+        self._outage_started: float | None = None
         self._loaded = False
         #: The announced track (None: nothing announced since the last stop).
-        self._announced: Optional[Track] = None
+        self._announced: Track | None = None
         #: Compare by song only (not queue entry) on the next poll: after an
         #: outage or a restart the player may have renumbered its queue.
         self._lenient = True
@@ -110,7 +110,7 @@ class MusicPoller(Service):
             status = await self.source.status()
         except CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a source may fail any way
+        except Exception:  # a source may fail any way
             if self.running:
                 self._failed(Failure())
             return
@@ -176,11 +176,11 @@ class MusicPoller(Service):
                 self._announced = track  # follow the queue entry quietly
         self._lenient = False
 
-    def _set_state(self, state: str, track: Optional[Track]) -> None:
+    def _set_state(self, state: str, track: Track | None) -> None:
         fields = track.fields() if track is not None else {"title": "", "artist": "", "album": ""}
         self.bot.state["music"] = dict(fields, state=state)
 
-    def _announce(self, track: Optional[Track]) -> None:
+    def _announce(self, track: Track | None) -> None:
         self._announced = track
         value = None if track is None else {
             "title": track.title, "artist": track.artist, "album": track.album,

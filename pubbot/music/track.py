@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from ..util.text import clean_text as one_clean_line
 
@@ -47,7 +47,7 @@ class Track:
 
     @classmethod
     def from_tags(cls, title: Any = None, artist: Any = None, album: Any = None,
-                  uri: Any = None, entry: Any = None, fallback: str = "") -> "Track":
+                  uri: Any = None, entry: Any = None, fallback: str = "") -> Track:
         """
         A track from raw tags, each cleaned. A missing title falls back to
         C{fallback} (a file name, a stream name), then to "Unknown track".
@@ -71,7 +71,7 @@ class Status:
     """The player's state and, unless stopped, its current track."""
 
     state: str
-    track: Optional[Track] = None
+    track: Track | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:

@@ -17,8 +17,9 @@ C{GRACE} seconds after the timeout, in case that process died.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -67,10 +68,10 @@ class Vote:
 @dataclass(frozen=True)
 class Outcome:
     kind: str
-    vote: Optional[Vote]
+    vote: Vote | None
 
 
-def vote_from_hash(data: Any) -> Optional[Vote]:
+def vote_from_hash(data: Any) -> Vote | None:
     """The L{Vote} a store hash holds (None when empty); odd values are skipped."""
     if not isinstance(data, dict) or not data:
         return None
@@ -103,11 +104,11 @@ class SkipVotes:
         self.key = key
         self._timer: Any = None
 
-    async def current(self) -> Optional[Vote]:
+    async def current(self) -> Vote | None:
         """The running vote, or None."""
         return vote_from_hash(await self.store.hgetall(self.key))
 
-    async def skip(self, person: str, count: Optional[int] = None, place: Any = None) -> Outcome:
+    async def skip(self, person: str, count: int | None = None, place: Any = None) -> Outcome:
         """C{person} votes to skip (C{count} tracks, default 1 or the running vote's)."""
         if count is not None and count < 1:
             raise ValueError("count must be >= 1")
@@ -169,7 +170,7 @@ class SkipVotes:
         if await self.store.delete(self.key):
             self._on_timeout(vote)
 
-    async def cancel(self) -> Optional[Vote]:
+    async def cancel(self) -> Vote | None:
         """End the running vote (if any) silently; returns it."""
         self._disarm()
         vote = await self.current()

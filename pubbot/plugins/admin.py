@@ -8,10 +8,10 @@ restarts (see L{pubbot.admin}).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 from weakref import WeakKeyDictionary
 
-from pubbot.admin import (Keeper, can_control, channel_problem, key_problem, nick_problem, split_place)
+from pubbot.admin import Keeper, can_control, channel_problem, key_problem, nick_problem, split_place
 from pubbot.api import Handler, command, one_line
 
 #: Text sent by !say and !act, at most (the connection splits it to fit lines).
@@ -54,13 +54,13 @@ def _who(msg) -> str:
     return "%s (%s)" % (msg.source, msg.fields.get("account") or msg.fields.get("hostmask") or "?")
 
 
-def _place(msg, text: str) -> tuple[str, str, Optional[str]]:
+def _place(msg, text: str) -> tuple[str, str, str | None]:
     """C{(network, channel, problem)} of C{#chan[@network]}."""
     network, name = split_place(text, msg.bot.chat_services, msg.network)
     return network, name, channel_problem(name)
 
 
-def _network_problem(msg, network: str) -> Optional[str]:
+def _network_problem(msg, network: str) -> str | None:
     """Why the bot cannot change its channels or nick on C{network}, or None."""
     service = msg.bot.chat_services.get(network)
     if service is None:
@@ -124,7 +124,7 @@ async def part(msg, rest=""):
     return {"content": "Leaving %s%s." % (name, _on(network, msg))}
 
 
-def _send(msg, rest: str, kind: str, word: str) -> Optional[dict]:
+def _send(msg, rest: str, kind: str, word: str) -> dict | None:
     first, _, text = (rest or "").strip().partition(" ")
     text = one_line(text, MAX_TEXT)  # no CR, LF or other control character reaches the network
     if not first or not text:

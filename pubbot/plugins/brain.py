@@ -11,8 +11,9 @@ sense" when it knows none of them. Admins can make it C{unlearn} words.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorProcess
@@ -94,8 +95,8 @@ async def load_model(model: Any, store) -> tuple[int, int]:
     return read, bad
 
 
-async def save_model(model: Any, store, max_shards: Optional[int] = None,
-                     max_trigrams: Optional[int] = None, rounds: Optional[int] = None) -> int:
+async def save_model(model: Any, store, max_shards: int | None = None,
+                     max_trigrams: int | None = None, rounds: int | None = None) -> int:
     """
     Write the shards C{model} (a TrigramModel or an IBrainModel) changed to
     C{store}, in rounds of at most C{max_shards} shards (and C{max_trigrams}
@@ -120,7 +121,7 @@ async def save_model(model: Any, store, max_shards: Optional[int] = None,
             calls.append(maybeDeferred(store.set, key, payload) if payload
                          else maybeDeferred(store.delete, key))
         results = await DeferredList(calls, consumeErrors=True)
-        failed = [shard for shard, (ok, _) in zip(order, results) if not ok]
+        failed = [shard for shard, (ok, _) in zip(order, results, strict=False) if not ok]
         written += len(order) - len(failed)
         if failed:
             await resolved(host.mark_dirty(failed))
@@ -156,12 +157,12 @@ class Brain:
     def __init__(self) -> None:
         self.bot: Any = None
         #: The model when it lives in this process (None in a learner process).
-        self.model: Optional[TrigramModel] = TrigramModel()
+        self.model: TrigramModel | None = TrigramModel()
         self.host: Any = InlineModel(self.model)
         self.loaded = False
         #: Questions waiting for the stored model: fired True when it loads, False at their timeout.
         self._load_waiters: list[Deferred] = []
-        self._loop: Optional[LoopingCall] = None
+        self._loop: LoopingCall | None = None
         self._lock = DeferredLock()
         self._ignore: frozenset = frozenset()
         #: Learner processes lost, and the lines those did not learn.
@@ -195,7 +196,7 @@ class Brain:
                 "learners_lost": self._lost_learners,
                 "learner_pid": learner.pid if learner is not None else None}
 
-    def _spawn(self, reactor, max_trigrams: int) -> Optional[LearnerProcess]:
+    def _spawn(self, reactor, max_trigrams: int) -> LearnerProcess | None:
         """Start a learner process; None (logged) when it cannot be started."""
         learner = LearnerProcess(reactor, max_trigrams)
         learner.on_lost = lambda reason, learner=learner: self._lost(learner)
@@ -255,7 +256,7 @@ class Brain:
         self._learn((msg.fields,))
         return None
 
-    def handle_many(self, messages: Sequence) -> Optional[list]:
+    def handle_many(self, messages: Sequence) -> list | None:
         """L{handle} each message in order: a run of lines not addressed to the bot is learned at once."""
         fields = [msg.fields for msg in messages]
         directs = [i for i, f in enumerate(fields) if f.get("direct")]
@@ -316,7 +317,12 @@ class Brain:
         """Fires True when the stored model has loaded, or False after L{LOAD_WAIT} seconds."""
         waiting: Deferred = Deferred()
         self._load_waiters.append(waiting)
-        timer = clock.callLater(LOAD_WAIT, lambda: waiting.called or waiting.callback(False))
+
+        def give_up() -> None:
+            if not waiting.called:
+                waiting.callback(False)
+
+        timer = clock.callLater(LOAD_WAIT, give_up)
 
         def settled(loaded: bool) -> bool:
             if timer.active():

@@ -10,20 +10,38 @@ kept, C{!nolog off} starts again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import (Handler, IBatchHandler, Limits, checks, command, format_duration, handle_each, key,
-                        one_line, person_key, section)
-from pubbot.chatlogs import (MAX_RESULTS, OPTOUT_KEY, PRUNE_SECONDS, LogChannels, format_line, index_for,
-                             query_words)
+from pubbot.api import (
+    Handler,
+    IBatchHandler,
+    Limits,
+    checks,
+    command,
+    format_duration,
+    handle_each,
+    key,
+    one_line,
+    person_key,
+    section,
+)
+from pubbot.chatlogs import (
+    MAX_RESULTS,
+    OPTOUT_KEY,
+    PRUNE_SECONDS,
+    LogChannels,
+    format_line,
+    index_for,
+    query_words,
+)
 
 
-def _log_channels(values: tuple) -> Optional[str]:
+def _log_channels(values: tuple) -> str | None:
     for v in values:
         name = v.rpartition("@")[0] if "@" in v[1:] else v
         if (not name or name[0] not in "#&+!" or len(v) > 100
@@ -63,7 +81,7 @@ class LogWriter(Handler):
                          description="")
         self.channels = LogChannels(())
         self.optout: set = set()
-        self.searches: Optional[Limits] = None
+        self.searches: Limits | None = None
         self.index: Any = None
         self._loops: list = []
 
@@ -101,7 +119,7 @@ class LogWriter(Handler):
         d.addCallback(lambda n: log.info("removed {count} old log lines", count=n) if n else None)
         d.addErrback(lambda f: log.failure("pruning the channel log failed", f))
 
-    def handle_many(self, messages) -> Optional[list]:
+    def handle_many(self, messages) -> list | None:
         if self.channels.empty:
             return None
         handle_each(self, messages)
@@ -146,7 +164,7 @@ class LogWriter(Handler):
 chatlog = LogWriter()
 
 
-def _place(msg, given: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+def _place(msg, given: str | None) -> tuple[str | None, str | None]:
     """The channel to search, or C{(None, why not)}."""
     bot = msg.bot
     if given:
@@ -164,7 +182,7 @@ def _place(msg, given: Optional[str]) -> tuple[Optional[str], Optional[str]]:
     return channel, None
 
 
-def _limited(msg) -> Optional[str]:
+def _limited(msg) -> str | None:
     limits = chatlog.searches
     who = person_key(msg)
     if limits is not None and not limits.allow(who):
@@ -172,7 +190,7 @@ def _limited(msg) -> Optional[str]:
     return None
 
 
-def _answer(msg, lines: list) -> Optional[dict]:
+def _answer(msg, lines: list) -> dict | None:
     """Results go to the asker privately."""
     if msg.private:
         return {"content": lines}

@@ -27,8 +27,9 @@ L{RELOAD_SECONDS} so other processes' teaching shows up.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -36,8 +37,20 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import (
-    CHAT_LINES, Handler, IBatchHandler, Limits, command, example, fill, format_duration, handle_each,
-    is_admin, one_line, patterns, person_key, sentence
+    CHAT_LINES,
+    Handler,
+    IBatchHandler,
+    Limits,
+    command,
+    example,
+    fill,
+    format_duration,
+    handle_each,
+    is_admin,
+    one_line,
+    patterns,
+    person_key,
+    sentence,
 )
 
 log = Logger()
@@ -148,7 +161,7 @@ class Phrases:
             self._add(phrases[:half])
             self._add(phrases[half:])
 
-    def search(self, text: str) -> Optional[patterns.Match]:
+    def search(self, text: str) -> patterns.Match | None:
         best = None
         for pattern in self.patterns:
             found = pattern.search(text)
@@ -165,7 +178,7 @@ class Education:
         self.bot = bot
         self.taught: dict[str, dict] = {}
         self.factoids: dict[str, dict] = {}
-        self.pattern: Optional[Phrases] = None
+        self.pattern: Phrases | None = None
         #: Unprompted replies to taught phrases: the original's limits.
         self.limits = Limits(bot.clock, person=(1, 15), channel=(10, 600))
         #: Unprompted factoid recalls ('coffee?' not addressed to the bot): the same
@@ -174,7 +187,7 @@ class Education:
         #: Factoids set per person.
         self.writes = Limits(bot.clock, person=(10, 600))
         self._changes = 0
-        self._loaded_at: Optional[float] = None
+        self._loaded_at: float | None = None
         self._loading = False
         #: The first load from the store finished (or failed): until then,
         #: commands that read or change factoids wait (L{ready}).
@@ -285,7 +298,7 @@ class Responder(Handler):
         super().__init__(self.respond, [CHAT_LINES], name="education",
                          description="Replies to the phrases admins taught me (see 'when').",
                          triggers=("<phrase>",))
-        self.education: Optional[Education] = None
+        self.education: Education | None = None
 
     def start(self, bot) -> None:
         super().start(bot)
@@ -296,7 +309,7 @@ class Responder(Handler):
         self.education = None
         super().stop()
 
-    def _ready(self) -> Optional[tuple[Education, Phrases]]:
+    def _ready(self) -> tuple[Education, Phrases] | None:
         """The education and its phrases' pattern (reloaded when due); None when nothing is taught."""
         education = self.education
         if education is None:
@@ -305,11 +318,11 @@ class Responder(Handler):
         pattern = education.pattern
         return None if pattern is None else (education, pattern)
 
-    def respond(self, msg) -> Optional[dict]:
+    def respond(self, msg) -> dict | None:
         ready = self._ready()
         return None if ready is None else self._respond(msg, *ready)
 
-    def handle_many(self, messages: list) -> Optional[list]:
+    def handle_many(self, messages: list) -> list | None:
         """L{respond} to each message in order, reloading at most once."""
         ready = self._ready()
         if ready is None:
@@ -320,7 +333,7 @@ class Responder(Handler):
         return handle_each(self, messages, handle=lambda msg: self._respond(msg, education, pattern))
 
     @staticmethod
-    def _respond(msg, education: Education, pattern: Phrases) -> Optional[dict]:
+    def _respond(msg, education: Education, pattern: Phrases) -> dict | None:
         content = msg.fields["content"]
         if len(content) > MAX_LINE:
             return None
@@ -379,7 +392,7 @@ def _is_education_command(text: str) -> bool:
     return _TEACH.match(text) is not None or _FORGET.match(text) is not None
 
 
-def _education(msg) -> Optional[Education]:
+def _education(msg) -> Education | None:
     education = responder.education
     if education is None or education.bot is not msg.bot:
         return None
@@ -389,7 +402,7 @@ def _education(msg) -> Optional[Education]:
 _NOT_RUNNING = {"content": "Education is switched off here.", "weight": COMMAND_WEIGHT}
 
 
-def _reply(text: str) -> dict:
+def _reply(text: str | list[str]) -> dict:
     return {"content": text, "weight": COMMAND_WEIGHT}
 
 
@@ -434,12 +447,12 @@ class Teaching:
 
     phrase: str
     response: str
-    percent: Optional[str] = None
+    percent: str | None = None
     #: Unquoted, with another reply word in it: it could be split elsewhere.
     ambiguous: bool = False
 
 
-def parse_teaching(text: str) -> Optional[Teaching]:
+def parse_teaching(text: str) -> Teaching | None:
     """
     Read 'someone says <phrase> reply <response> [N%]' (see L{_TEACH_ARGS});
     None when it has no phrase, reply word or response. Each step is one
@@ -543,7 +556,7 @@ def what_do_you_know(msg, what=None):
     return _what_i_know(msg, what)
 
 
-def _what_i_know(msg, what: Optional[str]):
+def _what_i_know(msg, what: str | None):
     education = _education(msg)
     if education is None:
         return _NOT_RUNNING
@@ -577,7 +590,7 @@ def _what_i_know(msg, what: Optional[str]):
 _TELL_ME_ABOUT = patterns.linear(r"tell\s+(?:me|us)\s+(?:about|of)\s+(?P<what>.+)", re.IGNORECASE | re.DOTALL)
 
 
-def _match_tell_me_about(msg) -> Optional[dict]:
+def _match_tell_me_about(msg) -> dict | None:
     text = msg.fields.get("command")
     if text is None or text[:4].lower() != "tell":
         return None
@@ -656,7 +669,7 @@ def plain_statement(value: str) -> bool:
     return not ((len(words) == 1 and words[0] in _PASSING_VALUES) or words[0] in _NOT_FIRST_IN_VALUE)
 
 
-def _match_factoid(msg) -> Optional[dict]:
+def _match_factoid(msg) -> dict | None:
     text = msg.fields.get("command")
     if text is None or not msg.fields.get("direct") or " is " not in text.lower():
         return None
@@ -719,7 +732,7 @@ _ASKING = patterns.linear(r"(?:what|who)(?:\s+is|'s)\s+", re.IGNORECASE)
 _NOT_ASKED_ABOUT = frozenset("up going happening new next wrong the-matter".split())
 
 
-def _match_recall(msg) -> Optional[dict]:
+def _match_recall(msg) -> dict | None:
     """
     A factoid asked for: '<thing>?' or 'what is <thing>?' anywhere, and
     'what is <thing>' without the question mark when addressed to me. An

@@ -6,7 +6,7 @@ Feeds (RSS, Atom) announced in channels: C{!feed add <url> [#chan ...]
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from twisted.internet.defer import Deferred, succeed
@@ -52,7 +52,7 @@ class Feeds:
         self._reactor = reactor
         self._resolver = resolver
         self._tls_policy = tls_policy
-        self.poller: Optional[FeedPoller] = None
+        self.poller: FeedPoller | None = None
 
     def start(self, bot) -> None:
         reactor = self._reactor if self._reactor is not None else bot.clock
@@ -76,10 +76,10 @@ class Feeds:
 
 feeds = Feeds()
 #: The running poller of each bot (the commands' way to it).
-_POLLERS: "WeakKeyDictionary[Any, FeedPoller]" = WeakKeyDictionary()
+_POLLERS: WeakKeyDictionary[Any, FeedPoller] = WeakKeyDictionary()
 
 
-def poller_of(msg) -> Optional[FeedPoller]:
+def poller_of(msg) -> FeedPoller | None:
     return _POLLERS.get(msg.bot) if msg.bot is not None else None
 
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Optional
 from zoneinfo import ZoneInfo
 
-from pubbot.api import (CHAT_LINES, Handler, RateLimiter, checks, command, example, key, patterns, possessive,
-                        section)
+from pubbot.api import (
+    CHAT_LINES,
+    Handler,
+    RateLimiter,
+    checks,
+    command,
+    example,
+    key,
+    patterns,
+    possessive,
+    section,
+)
 
 
 @section("fun")
@@ -86,7 +95,7 @@ class ChristmasMentions(Handler):
                          description="Says how long until Christmas when it is mentioned in the "
                                      "%d days before (once every few hours)." % (SEASON_DAYS,),
                          triggers=("(christmas mentioned)",), content_filter=MENTION_FILTER)
-        self.limiter: Optional[RateLimiter] = None
+        self.limiter: RateLimiter | None = None
 
     def start(self, bot) -> None:
         super().start(bot)
@@ -96,7 +105,7 @@ class ChristmasMentions(Handler):
         self.limiter = None
         super().stop()
 
-    def mention(self, msg) -> Optional[dict]:
+    def mention(self, msg) -> dict | None:
         content = msg.fields["content"]
         if "hristmas" not in content and "HRISTMAS" not in content:
             return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -50,7 +49,7 @@ class Greeter(Handler):
 
     def __init__(self):
         super().__init__(self.greet, ["chat.*.*.join"], name="greet", triggers=("(someone joins)",))
-        self.limits: Optional[Limits] = None
+        self.limits: Limits | None = None
 
     def start(self, bot) -> None:
         super().start(bot)
@@ -60,7 +59,7 @@ class Greeter(Handler):
         self.limits = None
         super().stop()
 
-    def greet(self, msg) -> Optional[Deferred]:
+    def greet(self, msg) -> Deferred | None:
         """Greets people who join: each at most once a day, each channel at most once a minute."""
         limits, templates = self.limits, msg.bot.settings.greet.templates
         nick = msg.fields.get("source")
@@ -72,7 +71,7 @@ class Greeter(Handler):
         return Deferred.fromCoroutine(self._greet(msg, limits, tuple(templates), nick, network))
 
     @staticmethod
-    async def _greet(msg, limits: Limits, templates: tuple, nick: str, network: str) -> Optional[dict]:
+    async def _greet(msg, limits: Limits, templates: tuple, nick: str, network: str) -> dict | None:
         who = person_key(msg)
         store, key = msg.bot.store, "%s%s:%s" % (KNOWN_PREFIX, network, who)
         try:

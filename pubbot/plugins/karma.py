@@ -9,13 +9,20 @@ seconds. Scores live in the store's C{karma} hash.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from twisted.internet.defer import Deferred
 
 from pubbot.api import (
-    CHAT_LINES, Handler, Limits, RateLimiter, command, example, format_duration, one_line, patterns,
-    person_key, possessive
+    CHAT_LINES,
+    Handler,
+    Limits,
+    RateLimiter,
+    command,
+    example,
+    format_duration,
+    one_line,
+    patterns,
+    person_key,
+    possessive,
 )
 
 KARMA_KEY = "karma"
@@ -51,8 +58,8 @@ class Karma(Handler):
     def __init__(self):
         super().__init__(self.changes, [CHAT_LINES], name="karma", triggers=("<thing>++", "<thing>--"),
                          content_filter=CHANGE_FILTER)
-        self.limits: Optional[Limits] = None
-        self.repeats: Optional[RateLimiter] = None
+        self.limits: Limits | None = None
+        self.repeats: RateLimiter | None = None
 
     def start(self, bot) -> None:
         super().start(bot)
@@ -63,7 +70,7 @@ class Karma(Handler):
         self.limits = self.repeats = None
         super().stop()
 
-    def changes(self, msg) -> Optional[Deferred]:
+    def changes(self, msg) -> Deferred | None:
         """Gives or takes a point of karma: 'tea++', 'mondays--', '(free coffee)++'."""
         content = msg.fields["content"]
         if "++" not in content and "--" not in content:
@@ -83,7 +90,7 @@ class Karma(Handler):
         return Deferred.fromCoroutine(self._apply(msg, changes, limits, repeats))
 
     @staticmethod
-    async def _apply(msg, changes: dict[str, int], limits: Limits, repeats: RateLimiter) -> Optional[dict]:
+    async def _apply(msg, changes: dict[str, int], limits: Limits, repeats: RateLimiter) -> dict | None:
         source = msg.fields["source"]
         selves = {source.lower(), (msg.fields.get("account") or "").lower()}
         who = person_key(msg)

@@ -17,8 +17,9 @@ C{://} and no C{lastlink} in any case costs one scan of its lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTCP
@@ -27,8 +28,16 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import (
-    CHAT_LINES, IBatchHandler, RateLimiter, checks, clean_text, format_duration, handle_each, key, patterns,
-    section
+    CHAT_LINES,
+    IBatchHandler,
+    RateLimiter,
+    checks,
+    clean_text,
+    format_duration,
+    handle_each,
+    key,
+    patterns,
+    section,
 )
 from pubbot.links.fetch import BadURL, FetchError, SafeFetcher, human_size, parse_url
 
@@ -71,9 +80,7 @@ def find_urls(text: str, limit: int = MAX_URLS_PER_LINE) -> list:
         url = match.group(0)
         while url:
             last = url[-1]
-            if last in _TRAILING:
-                url = url[:-1]
-            elif last in _PAIRS and url.count(_PAIRS[last]) < url.count(last):
+            if last in _TRAILING or last in _PAIRS and url.count(_PAIRS[last]) < url.count(last):
                 url = url[:-1]
             else:
                 break
@@ -84,7 +91,7 @@ def find_urls(text: str, limit: int = MAX_URLS_PER_LINE) -> list:
     return found
 
 
-def describe(page) -> Optional[str]:
+def describe(page) -> str | None:
     """The announcement for a fetched page, or None when there is nothing worth saying."""
     if page.status >= 400 or page.status < 200:
         return None
@@ -94,7 +101,7 @@ def describe(page) -> Optional[str]:
             return "[ %s ]" % (title,)
     kind = page.content_type or "unknown type"
     if page.length is not None:
-        size: Optional[str] = human_size(page.length)
+        size: str | None = human_size(page.length)
     elif page.body and page.complete:
         size = human_size(len(page.body))
     elif page.body:
@@ -131,9 +138,9 @@ class Links:
         self._resolver = resolver
         self._tls_policy = tls_policy
         self.bot: Any = None
-        self.fetcher: Optional[SafeFetcher] = None
+        self.fetcher: SafeFetcher | None = None
         self.running = 0
-        self._limits: Optional[RateLimiter] = None
+        self._limits: RateLimiter | None = None
 
     def start(self, bot) -> None:
         self.bot = bot
@@ -151,7 +158,7 @@ class Links:
     def stop(self) -> None:
         self.fetcher = None
 
-    def handle_many(self, messages: Sequence) -> Optional[list]:
+    def handle_many(self, messages: Sequence) -> list | None:
         """L{handle} each message, after one scan of the batch for any it may answer."""
         return handle_each(self, messages) if may_answer(messages) else None
 
@@ -174,7 +181,7 @@ class Links:
             return None
         return Deferred.fromCoroutine(self.announce(msg, urls))
 
-    async def announce(self, msg, urls: list) -> Optional[dict]:
+    async def announce(self, msg, urls: list) -> dict | None:
         fields = msg.fields
         channel = fields.get("channel")
         if not fields.get("private"):
@@ -191,7 +198,7 @@ class Links:
         log.debug("links: {count} titles for {channel}", count=len(lines), channel=channel)
         return {"content": lines}
 
-    async def _fetch(self, msg, url: str) -> Optional[str]:
+    async def _fetch(self, msg, url: str) -> str | None:
         key = (msg.fields.get("network"), msg.fields.get("channel"))
         if self.running >= MAX_FETCHES:
             log.warn("links: {running} fetches running; not fetching {url}", running=self.running, url=url)
@@ -216,7 +223,7 @@ class Links:
             log.info("links: {url} answered {status}", url=url, status=page.status)
         return line
 
-    async def _remember(self, msg, url: str, line: Optional[str]) -> None:
+    async def _remember(self, msg, url: str, line: str | None) -> None:
         fields = msg.fields
         field = "%s %s" % (fields.get("network"), fields.get("channel"))
         store = msg.bot.store

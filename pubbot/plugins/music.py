@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import weakref
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -52,7 +53,7 @@ class MusicControls:
             _tracks(vote.count), _tally(vote)))
 
 
-_controls: "weakref.WeakKeyDictionary[Any, MusicControls]" = weakref.WeakKeyDictionary()
+_controls: weakref.WeakKeyDictionary[Any, MusicControls] = weakref.WeakKeyDictionary()
 
 
 def controls(bot: Any) -> MusicControls:
@@ -78,11 +79,11 @@ class MusicCommand(Handler):
         super().stop()
 
 
-def _matcher(word: str, args: Optional[str], bare: bool) -> tuple[Callable, patterns.LinearPattern]:
+def _matcher(word: str, args: str | None, bare: bool) -> tuple[Callable, patterns.LinearPattern]:
     rest = r"(?:\s+(?:%s))?" % (args,) if args else ""
     pattern = patterns.linear(r"%s%s\s*\Z" % (re.escape(word), rest), re.IGNORECASE | re.DOTALL)
 
-    def match(message: Any) -> Optional[dict]:
+    def match(message: Any) -> dict | None:
         text = message.fields.get("command")
         if text is None:
             bot = message.bot
@@ -97,7 +98,7 @@ def _matcher(word: str, args: Optional[str], bare: bool) -> tuple[Callable, patt
     return match, pattern
 
 
-def music_command(word: str, args: Optional[str] = None, bare: bool = False, usage: str = ""):
+def music_command(word: str, args: str | None = None, bare: bool = False, usage: str = ""):
     """
     Like L{pubbot.api.command}, and with C{bare} the whole line C{word ...}
     also works without prefix or address while C{[music] bare_words} is on.
@@ -157,7 +158,7 @@ def announce(msg: Any) -> Any:
     text = format_track(msg.get("title"), msg.get("artist"), msg.get("album"))
     bot.announce(bot.settings.music.announce, text, "notice")
 
-    def ended(vote: Optional[Vote]) -> None:
+    def ended(vote: Vote | None) -> None:
         if vote is not None:
             log.info("the track changed; the vote to skip {count} ended", count=vote.count)
 
@@ -192,7 +193,7 @@ def np(msg: Any) -> Any:
 
 # Skip votes
 
-def _source_for(msg: Any, doing: str) -> tuple[Any, Optional[dict]]:
+def _source_for(msg: Any, doing: str) -> tuple[Any, dict | None]:
     source = msg.bot.music_source
     if source is None:
         return None, _reply("No music player is configured.")
@@ -246,16 +247,15 @@ def _slow_down(msg: Any, limits: Limits, who: str) -> dict:
     return _reply("%s: slow down; try again in %ds." % (msg.source, wait))
 
 
-async def _vote(msg: Any, side: str, count: Optional[int]) -> Any:
+async def _vote(msg: Any, side: str, count: int | None) -> Any:
     ctl = controls(msg.bot)
     who = person_key(msg)
     try:
         current = await ctl.votes.current()
         if side == "skip" and current is None and (msg.bot.state.get("music") or {}).get("state") == STOP:
             return _reply("Nothing is playing, so there's nothing to skip.")
-        if current is not None or side == "skip":
-            if not ctl.vote_limits.allow(who):
-                return _slow_down(msg, ctl.vote_limits, who)
+        if (current is not None or side == "skip") and not ctl.vote_limits.allow(who):
+            return _slow_down(msg, ctl.vote_limits, who)
         if side == "skip":
             outcome = await ctl.votes.skip(who, count, place=(msg.network, msg.channel))
         else:
@@ -267,7 +267,7 @@ async def _vote(msg: Any, side: str, count: Optional[int]) -> Any:
 
 
 @music_command("skip", r"(?P<count>[-+]?[0-9]+)", bare=True, usage="[N]")
-def skip(msg: Any, count: Optional[str] = None) -> Any:
+def skip(msg: Any, count: str | None = None) -> Any:
     """Starts or joins a vote to skip N tracks (default 1)."""
     source, refusal = _source_for(msg, "skip")
     if refusal is not None:
@@ -305,7 +305,7 @@ def _listing(tracks: list, field: str) -> str:
     return text
 
 
-def _request(msg: Any, what: Optional[str], field: str, replace: bool, word: str) -> Any:
+def _request(msg: Any, what: str | None, field: str, replace: bool, word: str) -> Any:
     if what is None or not what.strip():
         if msg.command is None:
             return None  # a bare word on its own is just chat
@@ -330,10 +330,7 @@ def _request(msg: Any, what: Optional[str], field: str, replace: bool, word: str
         many = "%d track%s" % (len(tracks), "" if len(tracks) == 1 else "s")
         if len(tracks) >= MAX_QUEUE:
             many = "the first %d tracks" % (len(tracks),)
-        if field == "artist":
-            whose = "by " + (tracks[0].artist or shown)
-        else:
-            whose = "matching \u201c%s\u201d" % (shown,)
+        whose = "by " + (tracks[0].artist or shown) if field == "artist" else "matching “%s”" % (shown,)
         verb = "Replaced the queue with" if replace else "Queued"
         return _reply("%s %s %s: %s." % (verb, many, whose, _listing(tracks, field)))
 
@@ -342,24 +339,24 @@ def _request(msg: Any, what: Optional[str], field: str, replace: bool, word: str
 
 
 @music_command("canhas", r"(?P<what>.+)", bare=True, usage="<artist>")
-def canhas(msg: Any, what: Optional[str] = None) -> Any:
+def canhas(msg: Any, what: str | None = None) -> Any:
     """Replaces the queue with tracks by that artist."""
     return _request(msg, what, "artist", True, "canhas")
 
 
 @music_command("canhaslater", r"(?P<what>.+)", bare=True, usage="<artist>")
-def canhaslater(msg: Any, what: Optional[str] = None) -> Any:
+def canhaslater(msg: Any, what: str | None = None) -> Any:
     """Adds tracks by that artist to the end of the queue."""
     return _request(msg, what, "artist", False, "canhaslater")
 
 
 @music_command("doeswant", r"(?P<what>.+)", bare=True, usage="<title>")
-def doeswant(msg: Any, what: Optional[str] = None) -> Any:
+def doeswant(msg: Any, what: str | None = None) -> Any:
     """Replaces the queue with tracks of that title."""
     return _request(msg, what, "title", True, "doeswant")
 
 
 @music_command("doeswantlater", r"(?P<what>.+)", bare=True, usage="<title>")
-def doeswantlater(msg: Any, what: Optional[str] = None) -> Any:
+def doeswantlater(msg: Any, what: str | None = None) -> Any:
     """Adds tracks of that title to the end of the queue."""
     return _request(msg, what, "title", False, "doeswantlater")

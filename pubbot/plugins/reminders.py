@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from twisted.internet.defer import Deferred
@@ -29,7 +29,7 @@ class ReminderSettings:
     timezone: str = key("UTC", checks.timezone)
 
 
-_BOOKS: "WeakKeyDictionary[Any, ReminderBook]" = WeakKeyDictionary()
+_BOOKS: WeakKeyDictionary[Any, ReminderBook] = WeakKeyDictionary()
 USAGE = "Say: !remind me in 2h30m <what>, !remind #chan at 09:55 <what>, !remind list, !remind cancel <N>"
 
 
@@ -43,7 +43,7 @@ class Reminders:
     subscriptions = ()
 
     def __init__(self) -> None:
-        self.book: Optional[ReminderBook] = None
+        self.book: ReminderBook | None = None
 
     def start(self, bot) -> None:
         self.book = _BOOKS[bot] = ReminderBook(bot)
@@ -67,7 +67,7 @@ def _when(due: float, zone: Any) -> str:
     return datetime.fromtimestamp(due, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _book(msg) -> Optional[ReminderBook]:
+def _book(msg) -> ReminderBook | None:
     return _BOOKS.get(msg.bot) if msg.bot is not None else None
 
 

@@ -19,9 +19,9 @@ and no line is a C{tell} command.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
-from typing import Optional, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
@@ -29,8 +29,20 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import (
-    CHAT_LINES, Handler, IBatchHandler, Limits, checks, example, format_duration, handle_each, key, one_line,
-    patterns, person_key, plural, section
+    CHAT_LINES,
+    Handler,
+    IBatchHandler,
+    Limits,
+    checks,
+    example,
+    format_duration,
+    handle_each,
+    key,
+    one_line,
+    patterns,
+    person_key,
+    plural,
+    section,
 )
 
 
@@ -127,7 +139,7 @@ class Seen(Handler):
         self._pending = {}
         self._flush_call = None
 
-    def stop(self) -> Optional[Deferred]:  # type: ignore[override]  # IHandler.stop may return one
+    def stop(self) -> Deferred | None:  # type: ignore[override]  # IHandler.stop may return one
         d = self.flush() if self.bot is not None else None
         super().stop()
         return d
@@ -156,7 +168,7 @@ class Seen(Handler):
             start = i + 1
         return answers
 
-    def observe(self, msg) -> Optional[Deferred]:
+    def observe(self, msg) -> Deferred | None:
         f = msg.fields
         topic = msg.topic
         if topic.endswith(".chat"):
@@ -228,7 +240,7 @@ class Seen(Handler):
                 log.failure("seen could not save {count} records", failed[0], count=len(failed))
         return d.addCallback(logged)
 
-    async def answer(self, msg, nick: str) -> Optional[dict]:
+    async def answer(self, msg, nick: str) -> dict | None:
         f = msg.fields
         network, wanted = f["network"], nick.lower()
         if wanted == f["source"].lower() or wanted in _ASKER:
@@ -288,8 +300,8 @@ class Tell(Handler):
         self.waiting: dict[str, set] = {}
         #: How many times a nick was added to C{waiting} (a batch rereads it then).
         self._added = 0
-        self.limits: Optional[Limits] = None
-        self._loaded_at: Optional[float] = None
+        self.limits: Limits | None = None
+        self._loaded_at: float | None = None
         self._loading = False
 
     def start(self, bot) -> None:
@@ -337,7 +349,7 @@ class Tell(Handler):
         self.waiting.setdefault(network, set()).add(nick)
         self._added += 1
 
-    def handle_many(self, messages: Sequence) -> Optional[list]:
+    def handle_many(self, messages: Sequence) -> list | None:
         """
         L{observe} each message in order; only the lines that are C{tell}
         commands or come from a nick with notes waiting are looked at.
@@ -379,14 +391,14 @@ class Tell(Handler):
                 and str(fields[i].get("source")).lower() in nicks))
         return todo
 
-    def observe(self, msg) -> Optional[Deferred]:
+    def observe(self, msg) -> Deferred | None:
         limits = self.limits
         if limits is None:
             return None
         self._maybe_reload(msg.bot)
         return self._observe(msg, limits)
 
-    def _observe(self, msg, limits: Limits) -> Optional[Deferred]:
+    def _observe(self, msg, limits: Limits) -> Deferred | None:
         f = msg.fields
         waiting = self.waiting.get(f["network"])
         delivery = None
@@ -428,8 +440,8 @@ class Tell(Handler):
             msg.bot.send(network, target, one_line(text))
         return None
 
-    async def take(self, msg, limits: Limits, delivery: Optional[Deferred], nick: str,
-                   private: Optional[str], text: str) -> dict:
+    async def take(self, msg, limits: Limits, delivery: Deferred | None, nick: str,
+                   private: str | None, text: str) -> dict | None:
         if delivery is not None:
             await delivery
         f = msg.fields

@@ -11,7 +11,7 @@ C{message}, C{committer}, C{repository}, C{branch}, C{url}).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
@@ -22,12 +22,11 @@ from pubbot.api import secret as configured_secret
 from pubbot.vcs import events
 from pubbot.vcs.github import GitHubHook, PayloadError
 
-
 #: The events [vcs] events may name.
 EVENTS = ("push", "pull_request", "issues", "release", "workflow_run")
 
 
-def _routes(values: tuple) -> Optional[str]:
+def _routes(values: tuple) -> str | None:
     for entry in values:
         try:
             _, channels = events.parse_route(entry)
@@ -39,7 +38,7 @@ def _routes(values: tuple) -> Optional[str]:
     return None
 
 
-def _events(values: tuple) -> Optional[str]:
+def _events(values: tuple) -> str | None:
     unknown = [v for v in values if v not in EVENTS]
     if unknown:
         return "has unknown events %s (known: %s)" % (", ".join(map(repr, unknown)), ", ".join(EVENTS))
@@ -178,7 +177,7 @@ class Vcs:
 
     def __init__(self) -> None:
         self.bot: Any = None
-        self.resource: Optional[GitHubHook] = None
+        self.resource: GitHubHook | None = None
 
     def start(self, bot) -> None:
         self.bot = bot
@@ -257,7 +256,7 @@ class Vcs:
             return "nothing to announce in this workflow_run event"
         store = self.bot.store
 
-        def compared(previous: Optional[str]) -> Any:
+        def compared(previous: str | None) -> Any:
             announcement = events.workflow_run(payload, previous)
             if announcement is not None:
                 self.announce(announcement, delivery)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
@@ -54,7 +54,7 @@ class Reminder:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: Any) -> Optional["Reminder"]:
+    def from_json(cls, text: Any) -> Reminder | None:
         try:
             return cls(**json.loads(text))
         except Exception:
@@ -67,7 +67,7 @@ class ReminderBook:
     def __init__(self, bot: Any):
         self.bot = bot
         self.store = bot.store
-        self._loop: Optional[LoopingCall] = None
+        self._loop: LoopingCall | None = None
 
     async def all(self) -> list[Reminder]:
         stored = await self.store.hgetall(DUE_KEY) or {}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 from ..util import patterns
@@ -58,9 +57,7 @@ def parse_when(text: str, now: float, zone: ZoneInfo) -> tuple[float, str]:
             raise WhenError("%02d:%02d is not a time of day" % (hour, minute))
         local = datetime.fromtimestamp(now, zone)
         target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        if tomorrow:
-            target += timedelta(days=1)
-        elif target.timestamp() <= now:
+        if tomorrow or target.timestamp() <= now:
             target += timedelta(days=1)
         due = target.timestamp()
         rest = text[found.end():].strip()
@@ -75,7 +72,7 @@ def parse_when(text: str, now: float, zone: ZoneInfo) -> tuple[float, str]:
     return due, rest
 
 
-def zone_of(name: Optional[str], default: str = "UTC") -> ZoneInfo:
+def zone_of(name: str | None, default: str = "UTC") -> ZoneInfo:
     """The zone C{name} (else C{default}, else UTC)."""
     for candidate in (name, default, "UTC"):
         if candidate:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
@@ -28,7 +28,7 @@ class MemoryStore:
         self._data: dict[str, tuple[str, Any]] = {}
         self._expires: dict[str, float] = {}
 
-    def _live(self, key: str) -> Optional[tuple[str, Any]]:
+    def _live(self, key: str) -> tuple[str, Any] | None:
         when = self._expires.get(key)
         if when is not None and when <= self._clock.seconds():
             self._data.pop(key, None)
@@ -49,14 +49,14 @@ class MemoryStore:
     def _run(self, fn, *args) -> Deferred:
         try:
             return succeed(fn(*args))
-        except Exception as e:  # noqa: BLE001 - delivered as a failed Deferred
+        except Exception as e:  # delivered as a failed Deferred
             from twisted.internet.defer import fail
             return fail(e)
 
     def get(self, key: str) -> Deferred:
         return self._run(lambda: copy.deepcopy(self._typed(key, "string")))
 
-    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+    def set(self, key: str, value: Any, ttl: float | None = None) -> Deferred:
         def do():
             self._data[key] = ("string", _own(value))
             self._expires.pop(key, None)
@@ -149,7 +149,7 @@ class MemoryStore:
         return self._run(lambda: sorted(k for k in list(self._data)
                                         if k.startswith(prefix) and self._live(k) is not None))
 
-    def scan(self, cursor: Optional[str] = None, count: int = 100) -> Deferred:
+    def scan(self, cursor: str | None = None, count: int = 100) -> Deferred:
         def do():
             live = sorted(k for k in list(self._data)
                           if (cursor is None or k > cursor) and self._live(k) is not None)
@@ -158,7 +158,7 @@ class MemoryStore:
             return (page[-1] if len(live) > len(page) else None), entries
         return self._run(do)
 
-    def scan_items(self, key: str, kind: str, cursor: Optional[Any] = None, count: int = 100) -> Deferred:
+    def scan_items(self, key: str, kind: str, cursor: Any | None = None, count: int = 100) -> Deferred:
         def do():
             value = self._typed(key, kind)
             if value is None:
@@ -183,9 +183,9 @@ class MemoryImport:
     """A L{MemoryStore}'s staging area: dicts of its own, swapped in by L{commit}."""
 
     def __init__(self, store: MemoryStore):
-        self._store: Optional[MemoryStore] = store
+        self._store: MemoryStore | None = store
         self._data: dict[str, tuple[str, Any]] = {}
-        self._expires: dict[str, Optional[float]] = {}
+        self._expires: dict[str, float | None] = {}
 
     def add(self, records) -> Deferred:
         def do():

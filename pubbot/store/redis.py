@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from zope.interface import implementer
 
-from ..core.interfaces import IStore, IStoreImport
+from ..core.interfaces import IClosable, IStore, IStoreImport
 from . import decode, encode, wrong_type
 
 #: Prefix of every store key in Redis.
@@ -32,7 +32,7 @@ def _ms(ttl: float) -> int:
     return max(0, int(math.ceil(ttl * 1000)))
 
 
-@implementer(IStore)
+@implementer(IStore, IClosable)
 class RedisStore:
     """
     An IStore over a L{pubbot.cluster.redisclient.RedisClient}. While Redis is down,
@@ -49,7 +49,7 @@ class RedisStore:
     def _k(self, key: str) -> str:
         return self.prefix + key
 
-    def close(self) -> Optional[Deferred]:
+    def close(self) -> Deferred | None:
         """Close the store's Redis connection (after the plugins have stopped)."""
         return self.client.stop()
 
@@ -62,7 +62,7 @@ class RedisStore:
             text = str(f.value)
             if text.startswith("WRONGTYPE"):
                 return self.client.execute("TYPE", self._k(key)).addCallback(
-                    lambda have: _raise(wrong_type(key, want, _TYPE_NAMES.get(have, have))))
+                    lambda have: _raise(wrong_type(key, want, str(_TYPE_NAMES.get(have, have)))))
             if "not an integer" in text or "not a valid" in text:
                 return _raise(TypeError("key %r does not hold an integer" % (key,)))
             return f
@@ -76,7 +76,7 @@ class RedisStore:
         d.addCallback(lambda v: None if v is None else decode(v))
         return self._typed(d, key, "string")
 
-    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+    def set(self, key: str, value: Any, ttl: float | None = None) -> Deferred:
         text = encode(value)
         if ttl is None:
             d = self.client.execute("SET", self._k(key), text)
@@ -174,7 +174,7 @@ class RedisStore:
 
     # export and import
 
-    def scan(self, cursor: Optional[str] = None, count: int = 100) -> Deferred:
+    def scan(self, cursor: str | None = None, count: int = 100) -> Deferred:
         pattern = _glob_escape(self.prefix) + "*"
         cut = len(self.prefix)
 
@@ -198,7 +198,7 @@ class RedisStore:
         d = self.client.execute("SCAN", cursor or 0, "MATCH", pattern, "COUNT", max(1, count))
         return d.addCallback(page)
 
-    def scan_items(self, key: str, kind: str, cursor: Optional[str] = None, count: int = 100) -> Deferred:
+    def scan_items(self, key: str, kind: str, cursor: str | None = None, count: int = 100) -> Deferred:
         if kind == "string":
             d = self.client.execute("GET", self._k(key))
             return self._typed(d, key, kind).addCallback(lambda v: (None, [] if v is None else [v]))
@@ -264,7 +264,7 @@ class RedisImport:
     """
 
     def __init__(self, store: RedisStore):
-        self._store: Optional[RedisStore] = store
+        self._store: RedisStore | None = store
         self.client = store.client
         self.live = store.prefix
         self.prefix = "%s-import:%s:" % (store.prefix.rstrip(":"), os.urandom(8).hex())

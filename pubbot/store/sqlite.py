@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 from collections import deque
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
@@ -13,7 +15,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ..core.interfaces import IStore, IStoreImport
+from ..core.interfaces import ICheckedStore, IClosable, IStore, IStoreImport
 from . import decode, encode, wrong_type
 
 log = Logger()
@@ -36,7 +38,7 @@ BATCH = 1000
 CACHE_KIB = 256
 
 
-@implementer(IStore)
+@implementer(IStore, IClosable, ICheckedStore)
 class SQLiteStore:
     """
     Every call runs in one dedicated thread, so a slow disk never blocks the
@@ -53,9 +55,9 @@ class SQLiteStore:
         self._path = path
         self._reactor = reactor
         self._clock = clock or reactor
-        self._pool: Optional[ThreadPool] = ThreadPool(1, 1, name="pubbot-sqlite")
+        self._pool: ThreadPool | None = ThreadPool(1, 1, name="pubbot-sqlite")
         self._started = False
-        self._db: Optional[sqlite3.Connection] = None
+        self._db: sqlite3.Connection | None = None
         self._queue: deque = deque()
         self._busy = False  # a batch is queued or running (reactor thread only)
         self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self.close)
@@ -65,10 +67,8 @@ class SQLiteStore:
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
-        try:
+        with contextlib.suppress(ValueError, KeyError, TypeError, NotImplementedError):
             self._reactor.removeSystemEventTrigger(self._shutdown)
-        except (ValueError, KeyError, TypeError, NotImplementedError):
-            pass
         if not self._started:
             return
 
@@ -148,10 +148,8 @@ class SQLiteStore:
             db.execute("COMMIT")
         except Exception:
             failure = Failure()
-            try:
+            with contextlib.suppress(Exception):
                 db.execute("ROLLBACK")
-            except Exception:
-                pass
             results = [(d, failure) for d, _ in results]
         return results
 
@@ -187,7 +185,7 @@ class SQLiteStore:
     # helpers run in the store thread
 
     @staticmethod
-    def _type(db, now, key) -> Optional[str]:
+    def _type(db, now, key) -> str | None:
         row = db.execute("SELECT type, expires FROM keys WHERE key=?", (key,)).fetchone()
         if row is None:
             return None
@@ -226,7 +224,7 @@ class SQLiteStore:
             return decode(db.execute("SELECT value FROM strings WHERE key=?", (key,)).fetchone()[0])
         return self._run(do)
 
-    def set(self, key: str, value: Any, ttl: Optional[float] = None) -> Deferred:
+    def set(self, key: str, value: Any, ttl: float | None = None) -> Deferred:
         text = encode(value)
 
         def do(db, now):
@@ -351,7 +349,7 @@ class SQLiteStore:
             return [r[0] for r in rows]
         return self._run(do)
 
-    def scan(self, cursor: Optional[str] = None, count: int = 100) -> Deferred:
+    def scan(self, cursor: str | None = None, count: int = 100) -> Deferred:
         def do(db, now):
             after = "" if cursor is None else "key > ? AND"
             rows = db.execute(
@@ -362,7 +360,7 @@ class SQLiteStore:
             return (page[-1][0] if len(rows) > len(page) else None), [tuple(r) for r in page]
         return self._run(do)
 
-    def scan_items(self, key: str, kind: str, cursor: Optional[str] = None, count: int = 100) -> Deferred:
+    def scan_items(self, key: str, kind: str, cursor: str | None = None, count: int = 100) -> Deferred:
         def do(db, now):
             if not self._want(db, now, key, kind):
                 return None, []
@@ -410,7 +408,7 @@ class SQLiteImport:
 
     def __init__(self, store: SQLiteStore, name: str):
         self._store = store
-        self._name: Optional[str] = name
+        self._name: str | None = name
 
     def _t(self, table: str) -> str:
         if self._name is None:

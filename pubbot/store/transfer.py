@@ -32,10 +32,12 @@ gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
 
@@ -93,7 +95,7 @@ class Progress:
     C{interval} seconds, and only when C{stream} is a terminal.
     """
 
-    def __init__(self, stream, what: str, total: Optional[int] = None,
+    def __init__(self, stream, what: str, total: int | None = None,
                  now: Callable[[], float] = time.monotonic, interval: float = 0.2):
         isatty = getattr(stream, "isatty", None)
         self.stream = stream if isatty is not None and isatty() else None
@@ -101,10 +103,10 @@ class Progress:
         self.total = total
         self.now = now
         self.interval = interval
-        self._last: Optional[float] = None
+        self._last: float | None = None
         self.shown = False
 
-    def update(self, keys: int, done: Optional[int] = None, force: bool = False) -> None:
+    def update(self, keys: int, done: int | None = None, force: bool = False) -> None:
         if self.stream is None:
             return
         t = self.now()
@@ -121,7 +123,7 @@ class Progress:
         self.stream.flush()
         self.shown = True
 
-    def finish(self, keys: int, done: Optional[int] = None) -> None:
+    def finish(self, keys: int, done: int | None = None) -> None:
         if self.stream is None:
             return
         self.update(keys, done, force=True)
@@ -139,7 +141,7 @@ def _size(n: int) -> str:
 
 # export
 
-async def export(store, out, progress: Optional[Progress] = None, max_line: int = MAX_LINE,
+async def export(store, out, progress: Progress | None = None, max_line: int = MAX_LINE,
                  page: int = PAGE) -> tuple[int, int]:
     """
     Write every live key of C{store} to the binary stream C{out} as a
@@ -148,7 +150,7 @@ async def export(store, out, progress: Optional[Progress] = None, max_line: int 
     """
     counts = [0, 0]
 
-    def write(record: dict, key: Optional[str] = None) -> None:
+    def write(record: dict, key: str | None = None) -> None:
         line = _dumps(record)
         if len(line) > max_line:
             raise ExportError("key %r needs a line of %d bytes, more than the limit of %d "
@@ -182,7 +184,7 @@ async def export(store, out, progress: Optional[Progress] = None, max_line: int 
     return counts[0], counts[1]
 
 
-def _value(key: str, text: Any, field: Optional[str] = None) -> Any:
+def _value(key: str, text: Any, field: str | None = None) -> Any:
     try:
         return _loads(text)
     except (ValueError, TypeError, RecursionError) as e:
@@ -191,25 +193,41 @@ def _value(key: str, text: Any, field: Optional[str] = None) -> Any:
                           % (where, e)) from None
 
 
-async def _export_key(store, key: str, kind: str, expires: Optional[float], write, page: int,
-                      asked: Optional[Deferred] = None) -> int:
+async def _export_string(store, key: str, head: dict, when: int | None, write,
+                         asked: Deferred | None) -> int:
+    """L{_export_key} of a string: one line, or none when it is gone."""
+    try:
+        _, items = await (asked if asked is not None else store.scan_items(key, "string"))
+    except TypeError:
+        return 0  # it changed kind meanwhile: as if gone
+    if not items:
+        return 0
+    head["value"] = _value(key, items[0])
+    if when is not None:
+        head["expires"] = when
+    write(head, key)
+    return 1
+
+
+def _add_item(chunk: Any, kind: str, key: str, item: Any) -> int:
+    """Add a set member or a hash field to C{chunk}; about how many bytes it adds to the line."""
+    if kind == "set":
+        chunk.append(item)
+        return len(item) + 4
+    field, text = item
+    chunk[field] = _value(key, text, field)
+    return len(field) + len(text) + 6
+
+
+async def _export_key(store, key: str, kind: str, expires: float | None, write, page: int,
+                      asked: Deferred | None = None) -> int:
     """Write one key's lines; how many (0: it was gone or of no kind a dump holds)."""
     if kind not in KINDS:
         return 0
     head: dict = {"key": key, "type": kind}
     when = None if expires is None else int(round(expires * 1000))
     if kind == "string":
-        try:
-            _, items = await (asked if asked is not None else store.scan_items(key, kind))
-        except TypeError:
-            return 0  # it changed kind meanwhile: as if gone
-        if not items:
-            return 0
-        head["value"] = _value(key, items[0])
-        if when is not None:
-            head["expires"] = when
-        write(head, key)
-        return 1
+        return await _export_string(store, key, head, when, write, asked)
     lines = 0
     chunk: Any = [] if kind == "set" else {}
     size = 0
@@ -234,13 +252,7 @@ async def _export_key(store, key: str, kind: str, expires: Optional[float], writ
         except TypeError:
             return lines  # it changed kind meanwhile: as if gone (listed again if the walk meets it)
         for item in items:
-            if kind == "set":
-                chunk.append(item)
-                size += len(item) + 4
-            else:
-                field, text = item
-                chunk[field] = _value(key, text, field)
-                size += len(field) + len(text) + 6
+            size += _add_item(chunk, kind, key, item)
             if size >= CHUNK_BYTES:
                 flush()
         if cursor is None:
@@ -302,7 +314,7 @@ def _header(number: int, obj: dict) -> dict:
     return obj
 
 
-def _record(number: int, obj: dict, previous: Optional[tuple[str, str, Optional[float]]]) -> tuple:
+def _record(number: int, obj: dict, previous: tuple[str, str, float | None] | None) -> tuple:
     """One key line as a staging record C{(key, kind, expires, items, fresh)}."""
     key, kind = obj.get("key"), obj.get("type")
     if not isinstance(key, str):
@@ -319,34 +331,42 @@ def _record(number: int, obj: dict, previous: Optional[tuple[str, str, Optional[
     more = obj.get("more", False)
     if more is not True and "more" in obj:
         raise DumpError(number, "key %r: \"more\" must be true when present" % (key,))
-    expires: Optional[float] = None
+    expires = _record_expires(number, obj, key, kind, more, previous)
+    return key, kind, expires, _record_items(number, key, kind, obj[name]), not more
+
+
+def _record_expires(number: int, obj: dict, key: str, kind: str, more: bool,
+                    previous: tuple[str, str, float | None] | None) -> float | None:
+    """L{_record}: the key's expiry (a "more" line: the previous line's)."""
     if more:
         if "expires" in obj:
             raise DumpError(number, "key %r: a \"more\" line carries no expiry" % (key,))
         if previous is None or previous[:2] != (key, kind):
             raise DumpError(number, "key %r: a \"more\" line must follow a line of the same %s"
                             % (key, kind))
-        expires = previous[2]
-    elif "expires" in obj:
+        return previous[2]
+    if "expires" in obj:
         when = obj["expires"]
         if type(when) is not int or when < 0:
             raise DumpError(number, "key %r: \"expires\" must be a non-negative integer (ms)" % (key,))
-        expires = when / 1000.0
-    value = obj[name]
+        return when / 1000.0
+    return None
+
+
+def _record_items(number: int, key: str, kind: str, value: Any) -> list:
+    """L{_record}: the line's items, checked."""
     if kind == "string":
-        items: list = [encode(value)]
-    elif kind == "set":
+        return [encode(value)]
+    if kind == "set":
         if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
             raise DumpError(number, "key %r: \"members\" must be a non-empty list of strings" % (key,))
-        items = value
-    else:
-        if not isinstance(value, dict) or not value:
-            raise DumpError(number, "key %r: \"fields\" must be a non-empty object" % (key,))
-        items = [(f, encode(v)) for f, v in value.items()]
-    return key, kind, expires, items, not more
+        return value
+    if not isinstance(value, dict) or not value:
+        raise DumpError(number, "key %r: \"fields\" must be a non-empty object" % (key,))
+    return [(f, encode(v)) for f, v in value.items()]
 
 
-def _stream_size(stream) -> Optional[int]:
+def _stream_size(stream) -> int | None:
     try:
         info = os.fstat(stream.fileno())
     except (AttributeError, OSError, ValueError):
@@ -366,7 +386,7 @@ async def store_is_empty(store) -> bool:
             return True
 
 
-async def import_dump(store, stream, replace: bool = False, progress: Optional[Progress] = None,
+async def import_dump(store, stream, replace: bool = False, progress: Progress | None = None,
                       max_line: int = MAX_LINE) -> tuple[int, int]:
     """
     Read the dump on the binary stream C{stream} into C{store}'s staging
@@ -381,17 +401,15 @@ async def import_dump(store, stream, replace: bool = False, progress: Optional[P
         made, lines = await _stage(stage, stream, progress, max_line)
         made = await stage.commit(replace)
     except BaseException:
-        try:
+        with contextlib.suppress(Exception):
             await stage.abort()
-        except Exception:  # noqa: BLE001 - the first error is the one to report
-            pass
         raise
     if progress is not None:
         progress.finish(made, progress.total)
     return made, lines
 
 
-async def _stage(stage, stream, progress: Optional[Progress], max_line: int) -> tuple[int, int]:
+async def _stage(stage, stream, progress: Progress | None, max_line: int) -> tuple[int, int]:
     if progress is not None and progress.total is None:
         progress.total = _stream_size(stream)
     lines = _lines(stream, max_line)
@@ -403,8 +421,8 @@ async def _stage(stage, stream, progress: Optional[Progress], max_line: int) -> 
     size = 0
     keys = records = 0
     done = len(first[1]) + 1
-    previous: Optional[tuple[str, str, Optional[float]]] = None
-    end: Optional[dict] = None
+    previous: tuple[str, str, float | None] | None = None
+    end: dict | None = None
     number = first[0]
     for number, raw in lines:
         done += len(raw) + 1

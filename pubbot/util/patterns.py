@@ -35,9 +35,10 @@ from __future__ import annotations
 import functools
 import re
 from array import array
+from collections.abc import Iterator
 from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as _c  # type: ignore[attr-defined]
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Union
 
 import re2
 from re2 import _re2  # type: ignore[attr-defined]
@@ -104,13 +105,13 @@ class _Text:
             last = offset
         return [span if span == _NO_SPAN else (found[span[0]], found[span[1]]) for span in spans]
 
-    def match(self, pattern: LinearPattern, spans: list, pos: Optional[int], endpos: Optional[int]) -> Match:
+    def match(self, pattern: LinearPattern, spans: list, pos: int | None, endpos: int | None) -> Match:
         """A L{Match} of C{pattern} in this text: C{spans} in bytes, C{pos} and C{endpos} as given."""
         size = len(self.text)
         return Match(pattern, self.text, self.chars(spans), 0 if pos is None else max(0, min(pos, size)),
                      size if endpos is None else max(0, min(endpos, size)))
 
-    def bounds(self, pos: Optional[int], endpos: Optional[int]) -> tuple[int, int]:
+    def bounds(self, pos: int | None, endpos: int | None) -> tuple[int, int]:
         """Python's C{pos} and C{endpos} (clamped as re does) in bytes; C{(0, -1)} when they cross."""
         size = len(self.text)
         pos = 0 if pos is None else max(0, min(pos, size))
@@ -151,7 +152,7 @@ class LinearPattern:
         """The size of RE2's program: its work is at most about this much per byte of text."""
         return self._regexp.ProgramSize()
 
-    def _one(self, anchor: Any, string: str, pos: Optional[int], endpos: Optional[int]) -> Optional[Match]:
+    def _one(self, anchor: Any, string: str, pos: int | None, endpos: int | None) -> Match | None:
         if pos is None and endpos is None and type(string) is str and string.isascii():
             # The common case, kept short: a whole line of ASCII, offsets the same in bytes.
             spans = self._regexp.Match(anchor, string.encode("ascii"), 0, len(string))
@@ -165,18 +166,18 @@ class LinearPattern:
             return None
         return text.match(self, spans, pos, endpos)
 
-    def search(self, string: str, pos: Optional[int] = None, endpos: Optional[int] = None) -> Optional[Match]:
+    def search(self, string: str, pos: int | None = None, endpos: int | None = None) -> Match | None:
         return self._one(_UNANCHORED, string, pos, endpos)
 
-    def match(self, string: str, pos: Optional[int] = None, endpos: Optional[int] = None) -> Optional[Match]:
+    def match(self, string: str, pos: int | None = None, endpos: int | None = None) -> Match | None:
         return self._one(_ANCHOR_START, string, pos, endpos)
 
-    def fullmatch(self, string: str, pos: Optional[int] = None,
-                  endpos: Optional[int] = None) -> Optional[Match]:
+    def fullmatch(self, string: str, pos: int | None = None,
+                  endpos: int | None = None) -> Match | None:
         return self._one(_ANCHOR_BOTH, string, pos, endpos)
 
-    def finditer(self, string: str, pos: Optional[int] = None,
-                 endpos: Optional[int] = None) -> Iterator[Match]:
+    def finditer(self, string: str, pos: int | None = None,
+                 endpos: int | None = None) -> Iterator[Match]:
         text = _Text(string)
         start, end = text.bounds(pos, endpos)
         if end < 0:
@@ -199,7 +200,7 @@ class LinearPattern:
             begin, start = spans[0]
             last_empty_at = start if begin == start else -1
 
-    def findall(self, string: str, pos: Optional[int] = None, endpos: Optional[int] = None) -> list:
+    def findall(self, string: str, pos: int | None = None, endpos: int | None = None) -> list:
         if self.groups == 0:
             return [m.group() for m in self.finditer(string, pos, endpos)]
         if self.groups == 1:
@@ -304,7 +305,7 @@ class Match:
         return _parser.expand_template(_parser.parse_template(template, self.re), self)
 
     @property
-    def lastindex(self) -> Optional[int]:
+    def lastindex(self) -> int | None:
         """The last group to close (the outermost, of those ending at the same place)."""
         best, best_end = None, -1
         for number in range(1, len(self._spans)):
@@ -314,7 +315,7 @@ class Match:
         return best
 
     @property
-    def lastgroup(self) -> Optional[str]:
+    def lastgroup(self) -> str | None:
         last = self.lastindex
         return None if last is None else self.re._names.get(last)
 
@@ -333,7 +334,7 @@ def _flag_text(flags: int) -> str:
 
 # Python's character categories, as ranges of code points, read from re itself.
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _categories() -> dict:
     """
     Python's C{\\d}, C{\\s} and C{\\w} as (first, last) code point ranges,
@@ -457,24 +458,30 @@ class _Translator:
         if op is _c.BRANCH:
             return "(?:%s)" % "|".join(self.seq(alt, flags) for alt in av[1])
         if op is _c.SUBPATTERN:
-            group, add, remove, body = av
-            inner = self.seq(body, (flags | add) & ~remove)
-            if group is None:
-                return "(?:%s)" % (inner,)
-            name = self.names.get(group)
-            return "(?P<%s>%s)" % (name, inner) if name else "(%s)" % (inner,)
+            return self.subpattern(av, flags)
         if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
-            lo, hi, body = av
-            if hi is _c.MAXREPEAT:
-                quantifier = {0: "*", 1: "+"}.get(lo, "{%d,}" % (lo,))
-            elif (lo, hi) == (0, 1):
-                quantifier = "?"
-            else:
-                quantifier = "{%d}" % (lo,) if lo == hi else "{%d,%d}" % (lo, hi)
-            return "(?:%s)%s%s" % (self.seq(body, flags), quantifier, "?" if op is _c.MIN_REPEAT else "")
+            return self.repeat(op, av, flags)
         if op is _c.ASSERT or op is _c.ASSERT_NOT:
             raise Unsupported("a lookahead" if av[0] == 1 else "a lookbehind")
         raise Unsupported(_UNSUPPORTED.get(str(op), str(op)))
+
+    def subpattern(self, av: Any, flags: int) -> str:
+        group, add, remove, body = av
+        inner = self.seq(body, (flags | add) & ~remove)
+        if group is None:
+            return "(?:%s)" % (inner,)
+        name = self.names.get(group)
+        return "(?P<%s>%s)" % (name, inner) if name else "(%s)" % (inner,)
+
+    def repeat(self, op: Any, av: Any, flags: int) -> str:
+        lo, hi, body = av
+        if hi is _c.MAXREPEAT:
+            quantifier = {0: "*", 1: "+"}.get(lo, "{%d,}" % (lo,))
+        elif (lo, hi) == (0, 1):
+            quantifier = "?"
+        else:
+            quantifier = "{%d}" % (lo,) if lo == hi else "{%d,%d}" % (lo, hi)
+        return "(?:%s)%s%s" % (self.seq(body, flags), quantifier, "?" if op is _c.MIN_REPEAT else "")
 
     @staticmethod
     def at(code: Any, flags: int) -> str:
@@ -585,7 +592,7 @@ def _fixed(items: Any, out: list) -> bool:
     return True
 
 
-def _options(max_mem: Optional[int]) -> Any:
+def _options(max_mem: int | None) -> Any:
     options = re2.Options()
     options.log_errors = False
     if max_mem is not None:
@@ -593,7 +600,7 @@ def _options(max_mem: Optional[int]) -> Any:
     return options
 
 
-def linear(pattern: Any, flags: int = 0, max_mem: Optional[int] = None) -> LinearPattern:
+def linear(pattern: Any, flags: int = 0, max_mem: int | None = None) -> LinearPattern:
     """
     C{pattern} (Python's syntax: source, compiled by re or by this module)
     run by RE2; raises L{Unsupported} when RE2 cannot keep its meaning or
@@ -612,7 +619,7 @@ def linear(pattern: Any, flags: int = 0, max_mem: Optional[int] = None) -> Linea
     return LinearPattern(source, flags, translated, regexp)
 
 
-def _cost(items: Any, n: int) -> Optional[tuple[int, int]]:
+def _cost(items: Any, n: int) -> tuple[int, int] | None:
     """
     What a backtracking matcher (Python's re) may do with C{items} from one
     start in a text of C{n} characters, as C{(a, b)}: matching them and then
@@ -623,41 +630,50 @@ def _cost(items: Any, n: int) -> Optional[tuple[int, int]]:
     """
     total_a, total_b = 0, 1
     for op, av in items:
-        if op in (_c.LITERAL, _c.NOT_LITERAL, _c.ANY, _c.IN, _c.AT, _c.CATEGORY):
-            a, b = 1, 1
-        elif op is _c.BRANCH:
-            a, b = 0, 0
-            for alt in av[1]:
-                way = _cost(alt, n)
-                if way is None:
-                    return None
-                a, b = a + way[0], b + way[1]
-        elif op in (_c.SUBPATTERN, _c.ATOMIC_GROUP, _c.ASSERT, _c.ASSERT_NOT):
-            inner = _cost(av[3] if op is _c.SUBPATTERN else av if op is _c.ATOMIC_GROUP else av[1], n)
-            if inner is None:
-                return None
-            # An atomic group or a lookaround is tried in full once, and goes on one way.
-            a, b = inner if op is _c.SUBPATTERN else (inner[0] + inner[1], 1)
-        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
-            repeat = _repeat_cost(av, n)
-            if repeat is None:
-                return None
-            a, b = repeat if op is not _c.POSSESSIVE_REPEAT else (repeat[0] + repeat[1], 1)
-        elif op is _c.GROUPREF_EXISTS:
-            yes = _cost(av[1], n)
-            no = _cost(av[2], n) if av[2] is not None else (0, 1)
-            if yes is None or no is None:
-                return None
-            a, b = yes[0] + no[0] + 1, yes[1] + no[1]
-        else:  # GROUPREF: one comparison as long as the group
-            a, b = n + 1, 1
+        cost = _item_cost(op, av, n)
+        if cost is None:
+            return None
+        a, b = cost
         total_a, total_b = total_a + total_b * a, total_b * b
         if total_a > _MAX_COST or total_b > _MAX_COST:
             return None
     return total_a, total_b
 
 
-def _repeat_cost(av: Any, n: int) -> Optional[tuple[int, int]]:
+def _item_cost(op: Any, av: Any, n: int) -> tuple[int, int] | None:
+    """L{_cost} of one parse-tree item."""
+    if op in (_c.LITERAL, _c.NOT_LITERAL, _c.ANY, _c.IN, _c.AT, _c.CATEGORY):
+        return 1, 1
+    if op is _c.BRANCH:
+        a, b = 0, 0
+        for alt in av[1]:
+            way = _cost(alt, n)
+            if way is None:
+                return None
+            a, b = a + way[0], b + way[1]
+        return a, b
+    if op in (_c.SUBPATTERN, _c.ATOMIC_GROUP, _c.ASSERT, _c.ASSERT_NOT):
+        inner = _cost(av[3] if op is _c.SUBPATTERN else av if op is _c.ATOMIC_GROUP else av[1], n)
+        if inner is None:
+            return None
+        # An atomic group or a lookaround is tried in full once, and goes on one way.
+        return inner if op is _c.SUBPATTERN else (inner[0] + inner[1], 1)
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        repeat = _repeat_cost(av, n)
+        if repeat is None:
+            return None
+        return repeat if op is not _c.POSSESSIVE_REPEAT else (repeat[0] + repeat[1], 1)
+    if op is _c.GROUPREF_EXISTS:
+        yes = _cost(av[1], n)
+        no = _cost(av[2], n) if av[2] is not None else (0, 1)
+        if yes is None or no is None:
+            return None
+        return yes[0] + no[0] + 1, yes[1] + no[1]
+    # GROUPREF: one comparison as long as the group
+    return n + 1, 1
+
+
+def _repeat_cost(av: Any, n: int) -> tuple[int, int] | None:
     """L{_cost} of C{body{lo,hi}} (greedy or lazy: the same attempts, in another order)."""
     lo, hi, body = av
     inner = _cost(body, n)
@@ -679,7 +695,7 @@ def _repeat_cost(av: Any, n: int) -> Optional[tuple[int, int]]:
     return a + b * opt_a, b * opt_b
 
 
-def work_bound(pattern: Any, size: int = 512) -> Optional[int]:
+def work_bound(pattern: Any, size: int = 512) -> int | None:
     """
     An upper bound on the steps the engine may take to search a text of
     C{size} bytes (or characters) with C{pattern}: for RE2 (a
@@ -703,7 +719,7 @@ def is_linear(pattern: Any, size: int = 512, limit: int = LIMIT) -> bool:
     return bound is not None and bound <= limit
 
 
-def bounded(pattern: Any, flags: int = 0, limit: int = LIMIT) -> "re.Pattern[str]":
+def bounded(pattern: Any, flags: int = 0, limit: int = LIMIT) -> re.Pattern[str]:
     """
     C{pattern} compiled by Python's re, for the built-in patterns RE2 cannot
     run (lookarounds): raises L{Unsupported} unless its L{work_bound} for a
@@ -735,7 +751,7 @@ def compile(pattern: Any, flags: int = 0, owner: str = "a plugin") -> Pattern:
     return compiled
 
 
-def _python(pattern: Any, flags: int) -> "re.Pattern[str]":
+def _python(pattern: Any, flags: int) -> re.Pattern[str]:
     """C{pattern} (source or compiled by either engine) compiled by Python's re with C{flags} added."""
     if isinstance(pattern, (re.Pattern, LinearPattern)):
         return re.compile(pattern.pattern, pattern.flags | flags)

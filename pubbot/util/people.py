@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import Iterable, Optional
 
 
-def user_host(hostmask: Optional[str]) -> Optional[str]:
+def user_host(hostmask: str | None) -> str | None:
     """The C{user@host} part of C{nick!user@host} (lower-cased), or None."""
     if not hostmask or "@" not in hostmask:
         return None
     return hostmask.split("!", 1)[-1].lower()
 
 
-def more_network(msg) -> Optional[str]:
+def more_network(msg) -> str | None:
     """
     The network C{msg} came from when it is one of the C{[networks.NAME]}
     tables, else None (the C{[irc]} network, the console, no bot). Accounts
@@ -45,7 +45,7 @@ def person_key(msg) -> str:
     return key if network is None else network + "/" + key
 
 
-def admin_network(entry: str) -> Optional[str]:
+def admin_network(entry: str) -> str | None:
     """The network an admin entry C{NETWORK:entry} is for, or None (the first network's entry)."""
     prefix, colon, _ = entry.partition(":")
     if colon and "@" not in prefix and "!" not in prefix and prefix and not any(c in prefix for c in "*?"):
@@ -53,7 +53,7 @@ def admin_network(entry: str) -> Optional[str]:
     return None
 
 
-def is_admin(msg, admins: Optional[Iterable[str]] = None) -> bool:
+def is_admin(msg, admins: Iterable[str] | None = None) -> bool:
     """
     Is the sender an admin? C{admins} (default: C{[plugins] admins}) holds
     account names and C{user@host} masks with C{*}/C{?} wildcards. The nick

@@ -7,7 +7,7 @@ window (the original bot's limiter kept a busy channel muted forever).
 from __future__ import annotations
 
 from collections import deque
-from typing import Hashable, Optional
+from collections.abc import Hashable
 
 
 class RateLimiter:
@@ -22,7 +22,7 @@ class RateLimiter:
         self._max_keys = max_keys
         self._events: dict[Hashable, deque] = {}
 
-    def _recent(self, key: Hashable) -> Optional[deque]:
+    def _recent(self, key: Hashable) -> deque | None:
         events = self._events.get(key)
         if events is None:
             return None

@@ -17,8 +17,6 @@ The reactor (or a L{twisted.internet.task.Clock}) is injected.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from twisted.internet.task import LoopingCall
 
 
@@ -37,8 +35,8 @@ class StallWatch:
         self.ticks = 0
         self.worst_gap = 0.0
         #: reactor time when the longest gap ended
-        self.worst_at: Optional[float] = None
-        self._last: Optional[float] = None
+        self.worst_at: float | None = None
+        self._last: float | None = None
         self._loop = LoopingCall(self._tick)
         self._loop.clock = reactor
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Optional
 
 from . import patterns
 
@@ -70,7 +69,7 @@ def fill(template: str, values: dict) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
-def one_line(text: str, limit: Optional[int] = None) -> str:
+def one_line(text: str, limit: int | None = None) -> str:
     """C{text} on one line: control characters (but IRC formatting) and runs of space made one space."""
     if limit is not None:
         text = text[:limit * 2]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Optional
+from typing import Any
 
 from ..util.text import clean_text
 from .github import PayloadError
@@ -74,7 +74,7 @@ def _line(who: str, repository: str, what: str) -> str:
     return FORMAT % {"who": who, "repository": repository, "what": what}
 
 
-def pull_request(payload: dict) -> Optional[Announcement]:
+def pull_request(payload: dict) -> Announcement | None:
     action = payload.get("action")
     if action not in ("opened", "reopened", "closed"):
         return None
@@ -92,7 +92,7 @@ def pull_request(payload: dict) -> Optional[Announcement]:
                         {"action": verb, "number": number, "title": title, "url": url, "by": who})
 
 
-def issues(payload: dict) -> Optional[Announcement]:
+def issues(payload: dict) -> Announcement | None:
     action = payload.get("action")
     if action not in ("opened", "reopened", "closed"):
         return None
@@ -107,7 +107,7 @@ def issues(payload: dict) -> Optional[Announcement]:
                         {"action": action, "number": number, "title": title, "url": url, "by": who})
 
 
-def release(payload: dict) -> Optional[Announcement]:
+def release(payload: dict) -> Announcement | None:
     if payload.get("action") != "published":
         return None
     repository = repository_of(payload)
@@ -123,7 +123,7 @@ def release(payload: dict) -> Optional[Announcement]:
                         {"tag": tag, "name": name, "url": url, "prerelease": bool(pre), "by": who})
 
 
-def workflow_run(payload: dict, previous: Optional[str]) -> Optional[Announcement]:
+def workflow_run(payload: dict, previous: str | None) -> Announcement | None:
     """
     A completed run: announced when it failed, or when it succeeded and the
     C{previous} conclusion of the same workflow on the same branch failed.
@@ -154,7 +154,7 @@ def workflow_run(payload: dict, previous: Optional[str]) -> Optional[Announcemen
 FAILED = ("failure", "timed_out", "startup_failure")
 
 
-def workflow_key(payload: dict) -> Optional[str]:
+def workflow_key(payload: dict) -> str | None:
     """What a workflow's last conclusion is stored under: repository, workflow and branch."""
     run = payload.get("workflow_run")
     if not isinstance(run, dict):
@@ -166,7 +166,7 @@ def workflow_key(payload: dict) -> Optional[str]:
     return "vcs:workflow:%s:%d:%s" % (repository_of(payload), workflow, branch[:100])
 
 
-def conclusion_of(payload: dict) -> Optional[str]:
+def conclusion_of(payload: dict) -> str | None:
     run = payload.get("workflow_run")
     value = run.get("conclusion") if isinstance(run, dict) else None
     return value[:40] if isinstance(value, str) else None

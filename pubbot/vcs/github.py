@@ -24,7 +24,8 @@ import hmac
 import json
 import re
 from collections import OrderedDict
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.web.resource import Resource
@@ -63,7 +64,7 @@ def form_payload(body: bytes) -> str:
         raise PayloadError("form payload is not UTF-8") from None
 
 
-Secret = Union[str, bytes, Callable[[], Union[str, bytes]]]
+Secret = str | bytes | Callable[[], str | bytes]
 
 
 class RecentIds:
@@ -107,7 +108,7 @@ class GitHubHook(Resource):
     isLeaf = True
 
     def __init__(self, secret: Secret, on_event: Callable[[str, dict, str], Any],
-                 max_body: int = MAX_BODY, clock: Optional[Any] = None):
+                 max_body: int = MAX_BODY, clock: Any | None = None):
         super().__init__()
         self._secret = secret
         self.on_event = on_event
@@ -188,7 +189,7 @@ class GitHubHook(Resource):
     def _payload(request, body: bytes) -> dict:
         kind = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
         if kind == b"application/x-www-form-urlencoded":
-            text: Union[str, bytes] = form_payload(body)
+            text: str | bytes = form_payload(body)
         elif kind in (b"application/json", b""):
             text = body
         else:

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 from html import escape
-from typing import Any, Optional
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.web.resource import Resource
@@ -80,7 +80,7 @@ class TokenAuth:
     With a C{clock}, wrong tokens are throttled (L{LoginThrottle}).
     """
 
-    def __init__(self, token: str, clock: Optional[Any] = None):
+    def __init__(self, token: str, clock: Any | None = None):
         self.token = token.encode("utf-8")
         self.session = hmac.new(self.token, b"pubbot dashboard session v1", hashlib.sha256).hexdigest()
         self.throttle = LoginThrottle(clock) if clock is not None else None
@@ -264,7 +264,7 @@ class UnauthorizedResource(Resource):
 
 # endpoint strings
 
-def endpoint_interface(description: str) -> Optional[str]:
+def endpoint_interface(description: str) -> str | None:
     """
     The interface a C{tcp:} or C{ssl:} server endpoint string binds ("" is
     every interface); None for C{unix:} (a local socket file).

@@ -10,6 +10,7 @@ given to the hub together.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from operator import attrgetter
 from typing import Any
@@ -113,10 +114,8 @@ class LiveFeed:
         for observers, observer in ((self.bot.dispatcher.batch_observers, self.on_messages),
                                     (self.bot.broadcast_observers, self.on_broadcast),
                                     (self.bot.sent_observers, self.on_sent)):
-            try:
+            with contextlib.suppress(ValueError):
                 observers.remove(observer)
-            except ValueError:
-                pass
 
     def on_messages(self, messages: list) -> None:
         """A batch of published messages (usually all on one topic)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Optional
 
 #: Most fields in a form body.
 MAX_FIELDS = 10
@@ -39,7 +38,7 @@ def unquote_form(data: bytes) -> bytes:
     return codecs.escape_decode(data.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
 
 
-def form_field(body: bytes, name: bytes, max_fields: int = MAX_FIELDS) -> Optional[bytes]:
+def form_field(body: bytes, name: bytes, max_fields: int = MAX_FIELDS) -> bytes | None:
     """
     The first value of field C{name} in a form body, unescaped; None when
     it has none. L{FormError} when the body is malformed (a field without

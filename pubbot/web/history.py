@@ -14,7 +14,7 @@ the chat does. C{/history} serves them as columns, ready for uPlot.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -50,7 +50,7 @@ class History:
         self._last_lines: dict = {}
         self._last_calls: dict = {}
         self._last_reconnects: dict = {}
-        self._loop: Optional[LoopingCall] = None
+        self._loop: LoopingCall | None = None
 
     def start(self) -> None:
         if self._loop is None:

@@ -9,7 +9,7 @@ per kind.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
@@ -40,7 +40,7 @@ class LimitedRequest(Request):
     _received = 0
     _refused = False
 
-    def _guard(self) -> Optional["ConnectionGuard"]:
+    def _guard(self) -> ConnectionGuard | None:
         channel = self.channel
         transport = channel.transport if channel is not None else None
         return transport if isinstance(transport, ConnectionGuard) else None
@@ -113,7 +113,7 @@ class LogThrottle:
         self._last: dict[str, float] = {}
         self.suppressed: dict[str, int] = {}
 
-    def __call__(self, key: str) -> Optional[int]:
+    def __call__(self, key: str) -> int | None:
         """None when a line for C{key} was logged too recently; else how many were held back."""
         now = self._clock.seconds()
         last = self._last.get(key)
@@ -160,9 +160,9 @@ class ConnectionGuard(ProtocolWrapper):
     it closes. L{LimitedRequest} reports each request's progress.
     """
 
-    factory: "LimitedSite"
+    factory: LimitedSite
 
-    def __init__(self, factory: "LimitedSite", wrapped: Any, host: str):
+    def __init__(self, factory: LimitedSite, wrapped: Any, host: str):
         # The site keeps the counts a WrappingFactory would (registerProtocol...).
         super().__init__(factory, wrapped)  # type: ignore[arg-type]
         self.host = host

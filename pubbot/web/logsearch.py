@@ -10,7 +10,7 @@ search as C{!grep} (see L{pubbot.chatlogs}). Everything shown is escaped.
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Optional
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.web.resource import Resource
@@ -103,7 +103,7 @@ class LogSearchResource(Resource):
         return NOT_DONE_YET
 
     @staticmethod
-    def _finish(request: Any, body: bytes, code: Optional[int] = None) -> None:
+    def _finish(request: Any, body: bytes, code: int | None = None) -> None:
         if getattr(request, "_disconnected", False) or request.finished:
             return
         if code is not None:

@@ -8,7 +8,8 @@ live feed) at scrape time, so the hot path pays nothing for metrics.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -22,7 +23,8 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from ..core.dispatch import LATENCY_BUCKETS
-from .status import _call, _number, reported
+from ..core.interfaces import IChatStatus
+from .status import _number, reported
 
 log = Logger()
 
@@ -39,7 +41,7 @@ class BotCollector:
         self.feed = feed
         # The brain's learner process: prometheus_client's process metrics
         # (memory, CPU, open files) under pubbot_brain_learner_process_*.
-        self._learner_pid: Optional[int] = None
+        self._learner_pid: int | None = None
         self._learner = ProcessCollector(namespace="pubbot_brain_learner", registry=None,
                                          pid=lambda: self._learner_pid or "none")
 
@@ -128,22 +130,28 @@ class BotCollector:
         seen_in = dict(self.feed.lines_in) if self.feed is not None else {}
         seen_out = dict(self.feed.lines_out) if self.feed is not None else {}
         for network, service in list(bot.chat_services.items()):
-            kind = getattr(service, "protocol", None)
+            kind = service.protocol
             label = [network, kind if isinstance(kind, str) else ""]
+            status = IChatStatus(service, None)
+            if status is None:  # shows no connection: what the feed saw
+                fams["in"].add_metric(label, seen_in.get(network, 0))
+                fams["out"].add_metric(label, seen_out.get(network, 0))
+                fams["connected"].add_metric(label, 1.0)
+                continue
             # the service's own counters when it keeps them, else what the feed saw
-            lines_in = _number(getattr(service, "lines_in", None))
-            lines_out = _number(getattr(service, "lines_out", None))
+            lines_in = _number(status.lines_in)
+            lines_out = _number(status.lines_out)
             fams["in"].add_metric(label, lines_in if lines_in is not None else seen_in.get(network, 0))
             fams["out"].add_metric(label, lines_out if lines_out is not None else seen_out.get(network, 0))
-            reconnects = _number(getattr(service, "reconnects", None))
+            reconnects = _number(status.reconnects)
             if reconnects is not None:
                 fams["reconnects"].add_metric(label, reconnects)
-            depth = _number(_call(service, "throttle_depth"))
+            depth = _number(reported(status.throttle_depth))
             if depth is not None:
                 fams["throttle"].add_metric(label, depth)
-            connected = getattr(service, "connected", None)
+            connected = status.connected
             fams["connected"].add_metric(label, 1.0 if (connected is None or connected) else 0.0)
-            lag = _number(_call(service, "lag"))
+            lag = _number(reported(status.lag))
             if lag is not None:
                 fams["lag"].add_metric(label, lag)
         yield from fams.values()
@@ -162,7 +170,7 @@ class BotCollector:
             timeouts.add_metric([name], s.timeouts)
             cumulative = 0
             buckets = []
-            for bound, count in zip(LATENCY_BUCKETS, s.buckets):
+            for bound, count in zip(LATENCY_BUCKETS, s.buckets, strict=False):
                 cumulative += count
                 buckets.append((_bound(bound), cumulative))
             if not math.isinf(LATENCY_BUCKETS[-1]):

@@ -164,7 +164,7 @@ class DashboardRoot(Resource):
                       path=path, first=first.decode("utf-8"))
             return False
         parent: Resource = self
-        for i, segment in enumerate(segments[:-1]):
+        for _i, segment in enumerate(segments[:-1]):
             child = parent.children.get(segment)
             if child is None:
                 child = Folder()
@@ -206,6 +206,6 @@ def build_root(bot, hub: EventHub, feed, registry, auth: TokenAuth, history=None
     root.add(b"logout", LogoutResource(auth))
     root.add(b"login", LoginResource(auth), open=True)
     root.add(b"favicon.ico", notFound(), open=True)
-    for path, resource in sorted(getattr(bot, "web_resources", {}).items()):
+    for path, resource in sorted(bot.web_resources.items()):
         root.mount(path, resource)
     return root

@@ -9,8 +9,6 @@ C{[web] token} is refused before anything starts (L{check_web_settings}).
 
 from __future__ import annotations
 
-from typing import Optional
-
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import serverFromString
@@ -18,8 +16,8 @@ from twisted.logger import Logger
 from twisted.web.server import Site
 
 from .auth import TokenAuth, is_loopback
-from .history import History
 from .feed import LiveFeed
+from .history import History
 from .limits import LimitedSite
 from .metrics import make_registry
 from .resources import DashboardRoot, build_root
@@ -28,7 +26,7 @@ from .sse import EventHub
 log = Logger()
 
 
-def check_web_settings(settings) -> Optional[str]:
+def check_web_settings(settings) -> str | None:
     """A one-line problem with the [web] settings, or None."""
     web = settings.web
     if not web.endpoint:
@@ -65,8 +63,8 @@ class WebService(Service):
 
     name = "web"  # type: ignore[assignment]
 
-    def __init__(self, bot, reactor, endpoint: Optional[str] = None, token: Optional[str] = None,
-                 hub: Optional[EventHub] = None, history_interval: float = 10.0):
+    def __init__(self, bot, reactor, endpoint: str | None = None, token: str | None = None,
+                 hub: EventHub | None = None, history_interval: float = 10.0):
         settings = bot.settings.web
         self.bot = bot
         self.reactor = reactor
@@ -80,8 +78,8 @@ class WebService(Service):
         self.auth = TokenAuth(self.token, reactor)
         self.registry = make_registry(bot, self.feed)
         self.history = History(bot, self.feed, reactor, history_interval)
-        self.root: Optional[DashboardRoot] = None
-        self.site: Optional[Site] = None
+        self.root: DashboardRoot | None = None
+        self.site: Site | None = None
         self.port = None
         #: Fires with the listening port, or None when listening failed.
         self.listening: Deferred = Deferred()

@@ -19,12 +19,14 @@ seconds is disconnected.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 from collections import deque
+from collections.abc import Callable, Sequence
 from itertools import islice
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import LoopingCall
@@ -56,7 +58,7 @@ class Event:
         self.time = time
         self.raw = raw
         self.format = format
-        self._data: Optional[bytes] = None
+        self._data: bytes | None = None
 
     def encode(self, run: str) -> bytes:
         """The event as it goes on the wire (computed once)."""
@@ -77,7 +79,7 @@ class Event:
 class Client:
     """One connected EventSource; the HTTP channel drives its pause/resume."""
 
-    def __init__(self, hub: "EventHub", request, last: int):
+    def __init__(self, hub: EventHub, request, last: int):
         self.hub = hub
         self.request = request
         #: Number of the last event this client was sent (or had).
@@ -121,7 +123,7 @@ class EventHub:
 
     def __init__(self, clock, backlog: int = 500, initial: int = 100, heartbeat: float = 15.0,
                  flush_delay: float = 0.05, max_clients: int = 100, max_paused: float = 300.0,
-                 retry_ms: int = 2000, run: Optional[str] = None):
+                 retry_ms: int = 2000, run: str | None = None):
         self.clock = clock
         self._events: deque[Event] = deque(maxlen=backlog)
         #: Batches published but not made into L{Event}s yet, oldest first:
@@ -141,7 +143,7 @@ class EventHub:
         self.newest = 0  # number of the newest event
         self._flushed = 0  # events up to this number went to every live client
         self._flush_call = None
-        self._beat: Optional[LoopingCall] = None
+        self._beat: LoopingCall | None = None
         # counters for /metrics
         self.connects_total = 0
         self.refused_total = 0
@@ -264,7 +266,7 @@ class EventHub:
 
     # clients
 
-    def parse_last_id(self, value: Optional[str]) -> Optional[int]:
+    def parse_last_id(self, value: str | None) -> int | None:
         """The event number in a Last-Event-ID from this run, else None."""
         if not value:
             return None
@@ -318,17 +320,13 @@ class EventHub:
         client.closed = True
         self.clients.discard(client)
         request = client.request
-        try:
+        with contextlib.suppress(Exception):
             request.unregisterProducer()
-        except Exception:
-            pass
         if finish:
             self.dropped_total += 1
             transport = getattr(getattr(request, "channel", None), "transport", None)
-            try:
+            with contextlib.suppress(Exception):
                 request.finish()
-            except Exception:
-                pass
             if transport is not None:
                 # a client that stopped reading may never drain: cut it off
                 abort = getattr(transport, "abortConnection", None) if client.paused else None

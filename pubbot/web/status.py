@@ -1,19 +1,21 @@
 """The bot's state as one JSON-ready dict: what /status serves and the page shows.
 
-Chat services are read defensively (C{getattr} with defaults): the IRC
-service offers C{connected}, C{network}, C{lag}, C{channels()},
-C{lines_in}, C{lines_out}, C{reconnects} and C{throttle_depth()}; the
-console offers only C{nick}, C{channel} and C{roster()}.
+Chat services show their connection through L{IChatStatus} (the IRC
+service, the console, a worker's remote chat); one without it shows only
+its network, protocol and nick. Values are read defensively: a failing
+method is logged and read as None, and anything not JSON-safe is made so.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
+from twisted.application.service import IService
 from twisted.logger import Logger
 
 from ..core.dispatch import LATENCY_BUCKETS
+from ..core.interfaces import IChannelSummary, IChatStatus
 
 log = Logger()
 
@@ -31,12 +33,7 @@ def reported(value: Any, default: Any = None) -> Any:
     return value
 
 
-def _call(obj: Any, name: str, default: Any = None) -> Any:
-    """C{obj.name()} if it is callable, C{obj.name} if not, else C{default} (see L{reported})."""
-    return reported(getattr(obj, name, default), default)
-
-
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return value if math.isfinite(value) else None
@@ -76,14 +73,14 @@ def bounded_channels(service: Any) -> dict:
     L{MAX_MEMBERS} entries]} for at most L{MAX_CHANNELS} channels,
     C{channel_count}, C{channels_omitted}, C{members} {name: how many are
     in it} and C{members_omitted} (entries left out, all channels shown).
-    A service with C{channel_summary} (IRC) builds only what is shown;
+    A service with L{IChannelSummary} (IRC) builds only what is shown;
     others' full lists are cut.
     """
     summary = None
-    summarise = getattr(service, "channel_summary", None)
-    if callable(summarise):
+    summarise = IChannelSummary(service, None)
+    if summarise is not None:
         try:
-            summary = summarise(MAX_CHANNELS, MAX_MEMBERS)
+            summary = summarise.channel_summary(MAX_CHANNELS, MAX_MEMBERS)
         except Exception:
             log.failure("status: channel summary of {service!r} failed", service=service)
             summary = None
@@ -109,14 +106,13 @@ def bounded_channels(service: Any) -> dict:
 
 
 def channels(service: Any) -> dict:
-    """{channel: [roster entry dicts]} for a chat service (everything: see L{bounded_channels})."""
-    listed = _call(service, "channels")
+    """{channel: [roster entry dicts]} for a chat service (everything: see L{bounded_channels});
+    empty without L{IChatStatus}."""
+    status = IChatStatus(service, None)
+    listed = reported(status.channels) if status is not None else None
     if isinstance(listed, dict):
         return {str(name): [_member(m) for m in (members or ())] for name, members in listed.items()}
     names = listed if isinstance(listed, (list, tuple, set)) else ()
-    single = getattr(service, "channel", None)
-    if not names and isinstance(single, str):
-        names = (single,)
     out = {}
     for name in names:
         try:
@@ -134,40 +130,45 @@ def connection(network: str, service: Any) -> dict:
     (the key of C{bot.chat_services}), C{protocol} what kind it is,
     C{server_network} the name the server gives itself (ISUPPORT NETWORK).
     """
-    connected = getattr(service, "connected", None)
-    if connected is None:
-        connected = bool(getattr(service, "running", True))
+    status = IChatStatus(service, None)
+    if status is None:
+        running = service.running if IService.providedBy(service) else True
+        state = {"network": network, "protocol": _plain(service.protocol), "server_network": None,
+                 "connected": bool(running), "nick": _plain(service.nick), "lag": None, "lines_in": None,
+                 "lines_out": None, "reconnects": None, "throttle_depth": None}
+        state.update(bounded_channels(service))
+        return state
     state = {
         "network": network,
-        "protocol": _plain(getattr(service, "protocol", None)),
-        "server_network": _plain(getattr(service, "server_network", None)),
-        "connected": bool(connected),
-        "nick": _plain(getattr(service, "nick", None)),
-        "lag": _number(_call(service, "lag")),
-        "lines_in": _number(getattr(service, "lines_in", None)),
-        "lines_out": _number(getattr(service, "lines_out", None)),
-        "reconnects": _number(getattr(service, "reconnects", None)),
-        "throttle_depth": _number(_call(service, "throttle_depth")),
+        "protocol": _plain(service.protocol),
+        "server_network": _plain(status.server_network),
+        "connected": bool(status.connected),
+        "nick": _plain(service.nick),
+        "lag": _number(reported(status.lag)),
+        "lines_in": _number(status.lines_in),
+        "lines_out": _number(status.lines_out),
+        "reconnects": _number(status.reconnects),
+        "throttle_depth": _number(reported(status.throttle_depth)),
     }
     state.update(bounded_channels(service))
     return state
 
 
-def latency_quantile(buckets: list, q: float) -> Optional[float]:
+def latency_quantile(buckets: list, q: float) -> float | None:
     """The upper bound of the bucket holding quantile C{q}, None when empty."""
     total = sum(buckets)
     if not total:
         return None
     rank = q * total
     seen = 0
-    for bound, count in zip(LATENCY_BUCKETS, buckets):
+    for bound, count in zip(LATENCY_BUCKETS, buckets, strict=False):
         seen += count
         if seen >= rank:
             return bound if math.isfinite(bound) else None
     return None
 
 
-def _ms(seconds: Optional[float]) -> Optional[float]:
+def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 

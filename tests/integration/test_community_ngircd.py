@@ -14,13 +14,13 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from pubbot.api import command
-from pubbot.testing import make_settings
 from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
 from pubbot.plugins import admin, chatlogs, ignore
 from pubbot.store.sqlite import SQLiteStore
+from pubbot.testing import make_settings
 
-from .test_irc_ngircd import Base, HumanClient
+from ..support.ngircd import Base, HumanClient
 
 
 @command("echo", args=r"(?P<text>.+)")

@@ -24,8 +24,9 @@ from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.store.memory import MemoryStore
 from pubbot.web.service import WebService
-from tests.servers import free_port, require
-from tests.test_web_status import FakeIrc
+
+from ..support.servers import free_port, require
+from ..support.web import FakeIrc
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                          "test-artifacts")

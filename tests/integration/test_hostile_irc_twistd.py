@@ -31,7 +31,7 @@ from twisted.trial.unittest import TestCase
 from pubbot.irc.registration import MAX_NICK_TRIES
 
 from ..support.hostile_irc import FLOODS, HostileIRCServer, NickAlwaysTaken, Script
-from .test_scaleout import Pubbot
+from ..support.scaleout import Pubbot
 
 
 def rss_kib(pid: int) -> int:

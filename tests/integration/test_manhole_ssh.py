@@ -18,7 +18,8 @@ from twisted.trial.unittest import TestCase
 from pubbot.config.settings import parse
 from pubbot.manhole import ManholeService, namespace_for
 from pubbot.testing import Harness
-from tests.servers import free_port, require
+
+from ..support.servers import free_port, require
 
 
 class Shell(ProcessProtocol):

@@ -11,7 +11,7 @@ import time
 
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pubbot.config.settings import parse
@@ -21,8 +21,9 @@ from pubbot.plugins import music
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 
-from ..servers import bot_env, twistd_argv
-from ..servers.mpd import MPDServer, Song
+from ..support.logs import capture_logs
+from ..support.servers import bot_env, twistd_argv
+from ..support.servers.mpd import MPDServer, Song
 
 SONGS = [
     Song("01-first.flac", 2.5, 'First "Song"', "Alpha Band", "Tests"),
@@ -52,9 +53,7 @@ class MPDIntegrationTests(TestCase):
         self.published = []
         self.bot.dispatcher.observers.append(
             lambda m: self.published.append(m.topic) if m.topic.startswith("music.") else None)
-        self.logs = []
-        globalLogPublisher.addObserver(self.logs.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.logs.append)
+        self.logs = capture_logs(self)
         self.service = make_music_service(self.bot, self.settings.music, reactor)
         self.service.startService()
         self.addCleanup(self.bot.stop)

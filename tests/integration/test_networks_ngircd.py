@@ -28,9 +28,9 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
-from ..servers import free_port
-from ..servers.ngircd import NgircdServer
-from .test_scaleout import CHANNEL, Observer, Pubbot, other_plugins
+from ..support.scaleout import CHANNEL, Observer, Pubbot, other_plugins
+from ..support.servers import free_port
+from ..support.servers.ngircd import NgircdServer
 
 PLUGIN = '''
 from pubbot.api import command

@@ -21,7 +21,7 @@ from pubbot.loader import load_handlers
 from pubbot.reload import PluginReloader
 from pubbot.store.memory import MemoryStore
 
-from ..servers.ngircd import NgircdServer
+from ..support.servers.ngircd import NgircdServer
 from .test_irc_ngircd import Base, HumanClient
 
 HOT_V1 = '''

@@ -17,9 +17,9 @@ from twisted.trial.unittest import TestCase
 
 from pubbot.cluster.roles import PROCESSES
 
-from ..servers import free_port
+from ..support.scaleout import Pubbot
+from ..support.servers import free_port
 from . import test_scaleout as scaleout
-from .test_scaleout import Pubbot
 
 TOKEN = "roles-test-token-0123456789"
 
@@ -91,8 +91,9 @@ class RolesTests(TestCase):
             workers.remove(worker)
             fresh = self.start("worker", worker_text)
             workers.append(fresh)
-            self.assertTrue(await self.until(lambda: fresh.pid in self.processes(), 30), fresh.log())
-            self.assertTrue(await self.until(lambda: observer.said("echo during%d" % round), 20))
+            started = await self.until(lambda fresh=fresh: fresh.pid in self.processes(), 30)
+            self.assertTrue(started, fresh.log())
+            self.assertTrue(await self.until(lambda round=round: observer.said("echo during%d" % round), 20))
             await self.answered_once(observer, "after%d" % round)
 
         # the connection never dropped: one join, no quit, the same owner; no worker connected

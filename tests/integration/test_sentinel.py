@@ -22,7 +22,6 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Optional
 
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -35,9 +34,9 @@ from pubbot.cluster.sentinel import SentinelMaster, parse_sentinels
 from pubbot.cluster.streams import PROCS
 from pubbot.store.redis import RedisStore
 
-from ..servers.ngircd import NgircdServer
-from ..servers.sentinel import MASTER, SentinelGroup
-from .test_scaleout import CHANNEL, PLUGIN, Observer, Pubbot, other_plugins
+from ..support.scaleout import CHANNEL, PLUGIN, Observer, Pubbot, other_plugins
+from ..support.servers.ngircd import NgircdServer
+from ..support.servers.sentinel import MASTER, SentinelGroup
 
 #: Registering on IRC (ngircd's penalty for the nick check and the new connection).
 IRC_SLACK = 5.0
@@ -112,12 +111,12 @@ class SentinelFailoverTests(TestCase):
         for client in (observer, counter):
             protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc.port), client)
             self.addCleanup(protocol.transport.loseConnection)
-            self.assertTrue(await self.until(lambda: client.in_channel, 10))
+            self.assertTrue(await self.until(lambda client=client: client.in_channel, 10))
         observer.users = counter.users
         observer.joins = [j for j in observer.joins if j[1] != "counter"]
         return observer
 
-    def holder_pid(self) -> Optional[int]:
+    def holder_pid(self) -> int | None:
         """The pid in the lease token on the current master."""
         holder = self.group.current_master().query("GET", IRC_LEASE)
         if not holder:

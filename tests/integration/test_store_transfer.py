@@ -41,8 +41,8 @@ from pubbot.store.sqlite import SQLiteStore
 from pubbot.store.transfer import export, import_dump
 from pubbot.testing import Harness
 
-from ..servers import bot_env
-from ..servers.redis import RedisServer
+from ..support.servers import bot_env
+from ..support.servers.redis import RedisServer
 
 CHATTER = [
     ("alice", "the cheese on the moon is made of green rock"),

@@ -21,8 +21,8 @@ C{max_seconds} elapsed. So an "endless" behaviour never outlives its test.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Union
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IPushProducer
@@ -30,7 +30,7 @@ from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
 from zope.interface import implementer
 
-Step = Union[bytes, float]
+Step = bytes | float
 Behaviour = Callable[["Request"], Iterator[Step]]
 
 #: Most bytes of a request read (the request line and headers); the rest is ignored.
@@ -51,7 +51,7 @@ class Stats:
     sent: int = 0
     open: int = 0
     #: why each finished connection ended: "done", "client closed", "max_bytes", "max_seconds"
-    endings: Optional[list] = None
+    endings: list | None = None
 
     def __post_init__(self) -> None:
         if self.endings is None:
@@ -175,14 +175,14 @@ def silence() -> Behaviour:
 
 @implementer(IPushProducer)
 class _Connection(Protocol):
-    def __init__(self, server: "HostileHTTPServer"):
+    def __init__(self, server: HostileHTTPServer):
         self.server = server
         self.received = b""
-        self.script: Optional[Iterator[Step]] = None
-        self.stats: Optional[Stats] = None
+        self.script: Iterator[Step] | None = None
+        self.stats: Stats | None = None
         self.paused = False
         self.sending = False
-        self.ended: Optional[str] = None
+        self.ended: str | None = None
         self.sent = 0
         self.started = 0.0
         self.pending = None  # a delayed call
@@ -289,7 +289,7 @@ class HostileHTTPServer:
     per path once a request came for it.
     """
 
-    def __init__(self, reactor, routes: Optional[dict] = None, max_bytes: int = 64 * 1024 * 1024,
+    def __init__(self, reactor, routes: dict | None = None, max_bytes: int = 64 * 1024 * 1024,
                  max_seconds: float = 30.0):
         self.reactor = reactor
         self.routes: dict[str, Behaviour] = dict(routes or {})

@@ -36,7 +36,7 @@ Scripts that must not answer or be answered (L{NeverPong}) say so.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Iterable, Iterator, Optional, Union
+from collections.abc import Callable, Iterable, Iterator
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IPushProducer
@@ -44,7 +44,7 @@ from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
 from zope.interface import implementer
 
-Step = Union[bytes, float]
+Step = bytes | float
 Flood = Callable[["Peer"], Iterator[Step]]
 
 SERVER = b"hostile.test"
@@ -78,16 +78,16 @@ class Script:
     #: Send our own PINGs after the welcome and time the PONGs.
     measure = True
 
-    def connected(self, peer: "Peer") -> None:
+    def connected(self, peer: Peer) -> None:
         """The client connected."""
 
-    def line(self, peer: "Peer", command: str, params: list[str]) -> None:
+    def line(self, peer: Peer, command: str, params: list[str]) -> None:
         """One line from the client (after it was counted)."""
         handler = getattr(self, "on_" + command.lower(), None) if command.isalpha() else None
         if handler is not None:
             handler(peer, params)
 
-    def welcome(self, peer: "Peer") -> None:
+    def welcome(self, peer: Peer) -> None:
         """Registration is complete (001 sent): play L{floods}."""
         floods = list(self.floods(peer))
         if floods:
@@ -95,13 +95,13 @@ class Script:
         else:
             peer.played.callback(None)
 
-    def floods(self, peer: "Peer") -> Iterable[Flood]:
+    def floods(self, peer: Peer) -> Iterable[Flood]:
         """What to send after the welcome, in order."""
         return ()
 
     # the honest server
 
-    def on_cap(self, peer: "Peer", params: list[str]) -> None:
+    def on_cap(self, peer: Peer, params: list[str]) -> None:
         sub = params[0].upper() if params else ""
         if sub == "LS":
             peer.cap_negotiating = True
@@ -112,7 +112,7 @@ class Script:
             peer.cap_negotiating = False
             peer.maybe_register()
 
-    def on_nick(self, peer: "Peer", params: list[str]) -> None:
+    def on_nick(self, peer: Peer, params: list[str]) -> None:
         if not params:
             return
         old = peer.nick
@@ -122,18 +122,18 @@ class Script:
         else:
             peer.maybe_register()
 
-    def on_user(self, peer: "Peer", params: list[str]) -> None:
+    def on_user(self, peer: Peer, params: list[str]) -> None:
         peer.user = params[0] if params else "user"
         peer.maybe_register()
 
-    def on_ping(self, peer: "Peer", params: list[str]) -> None:
+    def on_ping(self, peer: Peer, params: list[str]) -> None:
         if self.answer_pings:
             peer.send(b":%s PONG %s :%s" % (SERVER, SERVER, (params[-1] if params else "").encode()))
 
-    def on_pong(self, peer: "Peer", params: list[str]) -> None:
+    def on_pong(self, peer: Peer, params: list[str]) -> None:
         peer.ponged(params[-1] if params else "")
 
-    def on_join(self, peer: "Peer", params: list[str]) -> None:
+    def on_join(self, peer: Peer, params: list[str]) -> None:
         if not params:
             return
         for channel in params[0].split(","):
@@ -144,10 +144,10 @@ class Script:
                                                      peer.nick.encode()))
             peer.send(b":%s 366 %s %s :End of NAMES" % (SERVER, peer.nick.encode(), channel.encode()))
 
-    def on_quit(self, peer: "Peer", params: list[str]) -> None:
+    def on_quit(self, peer: Peer, params: list[str]) -> None:
         peer.transport.loseConnection()
 
-    def registration(self, peer: "Peer") -> list[bytes]:
+    def registration(self, peer: Peer) -> list[bytes]:
         nick = peer.nick.encode()
         return [b":%s 001 %s :Welcome %s" % (SERVER, nick, peer.mask()),
                 b":%s 005 %s CHANTYPES=# PREFIX=(ov)@+ CASEMAPPING=ascii NICKLEN=30 :are supported"
@@ -159,7 +159,7 @@ class Script:
 class Peer(Protocol):
     """One client connection."""
 
-    def __init__(self, server: "HostileIRCServer"):
+    def __init__(self, server: HostileIRCServer):
         self.server = server
         self.reactor = server.reactor
         self.script = server.script
@@ -183,7 +183,7 @@ class Peer(Protocol):
         self._we_closed = False
         self._waiters: list[tuple[Callable[[str, list[str]], bool], Deferred]] = []
         self._floods: list[Flood] = []
-        self._steps: Optional[Iterator[Step]] = None
+        self._steps: Iterator[Step] | None = None
         self._flood_started = 0.0
         self._flood_sent = 0
         self._paused = False
@@ -394,7 +394,7 @@ class HostileIRCServer:
     C{peers} lists every connection so far, C{open} those still open.
     """
 
-    def __init__(self, reactor, script: Optional[Script] = None, max_bytes: int = 64 * 1024 * 1024,
+    def __init__(self, reactor, script: Script | None = None, max_bytes: int = 64 * 1024 * 1024,
                  max_seconds: float = 20.0, ping_every: float = 0.25):
         self.reactor = reactor
         self.script = script or Script()
@@ -484,9 +484,8 @@ def huge_lines(count: int = 200) -> Flood:
             b":a!a@h NICK", b":a!a@h QUIT", b":srv 001", b"AUTHENTICATE " + b"A" * 4000,
             b":srv 354 " + nick + b" 152", b":srv 352 " + nick, b":a!a@h CHGHOST", b"BATCH",
         ]
-        for i in range(count):
-            for shape in _lines(shapes):
-                yield shape
+        for _i in range(count):
+            yield from _lines(shapes)
     return flood
 
 
@@ -619,7 +618,7 @@ FLOODS: dict[str, Flood] = {
 class Battery(Script):
     """An honest registration, then the named floods (or flood functions) in order."""
 
-    def __init__(self, floods: Iterable[Union[str, Flood]]):
+    def __init__(self, floods: Iterable[str | Flood]):
         self._floods = [FLOODS[f] if isinstance(f, str) else f for f in floods]
 
     def floods(self, peer: Peer) -> Iterable[Flood]:

@@ -13,8 +13,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from . import free_port, require, terminate
 
@@ -25,9 +25,9 @@ class Song:
 
     file: str
     seconds: float
-    title: Optional[str] = None
-    artist: Optional[str] = None
-    album: Optional[str] = None
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
 
 
 def make_music(directory: str, songs: Sequence[Song]) -> None:
@@ -49,21 +49,21 @@ def make_music(directory: str, songs: Sequence[Song]) -> None:
 class MPDServer:
     """One mpd process serving C{songs}; C{source} is what [music] source wants."""
 
-    def __init__(self, songs: Sequence[Song], port: Optional[int] = None):
+    def __init__(self, songs: Sequence[Song], port: int | None = None):
         self.binary = require("mpd", "mpd")
         self.songs = list(songs)
         self.port = port or free_port()
         self.directory = tempfile.mkdtemp(prefix="pubbot-mpd-")
         self.music = os.path.join(self.directory, "music")
         self.log = os.path.join(self.directory, "mpd.log")
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         make_music(self.music, self.songs)
 
     @property
     def source(self) -> str:
         return "mpd:tcp:127.0.0.1:%d" % (self.port,)
 
-    def start(self, timeout: float = 20.0) -> "MPDServer":
+    def start(self, timeout: float = 20.0) -> MPDServer:
         config = os.path.join(self.directory, "mpd.conf")
         with open(config, "w") as f:
             f.write("\n".join([
@@ -148,7 +148,7 @@ class MPDServer:
             return [(int(n), line) for n, line in
                     re.findall(r'client: \[(\d+)\] process command "(.*)"$', f.read(), re.MULTILINE)]
 
-    def restart(self, timeout: float = 20.0) -> "MPDServer":
+    def restart(self, timeout: float = 20.0) -> MPDServer:
         """Start again on the same port and files (after L{terminate} or L{kill})."""
         return self.start(timeout)
 
@@ -169,7 +169,7 @@ class MPDServer:
         self.process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> "MPDServer":
+    def __enter__(self) -> MPDServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

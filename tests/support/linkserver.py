@@ -264,7 +264,7 @@ def make_ca_and_cert(name: str):
     def key():
         return ec.generate_private_key(ec.SECP256R1())
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pubbot test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)

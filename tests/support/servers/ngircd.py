@@ -12,7 +12,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Optional
 
 from . import free_port, require, terminate
 
@@ -20,7 +19,7 @@ from . import free_port, require, terminate
 class NgircdServer:
     """One ngircd process. C{port} is plain text; C{tls_port} is TLS when a certificate is given."""
 
-    def __init__(self, cert: Optional[tuple[str, str]] = None, channels: Optional[dict] = None,
+    def __init__(self, cert: tuple[str, str] | None = None, channels: dict | None = None,
                  name: str = "irc.pubbot.test"):
         self.binary = require("ngircd", "ngircd")
         self.directory = tempfile.mkdtemp(prefix="pubbot-ngircd-")
@@ -29,7 +28,7 @@ class NgircdServer:
         self.tls_port = free_port() if cert else None
         self.channels = channels or {}
         self.name = name
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         self.log_path = os.path.join(self.directory, "ngircd.log")
 
     def _write_config(self) -> str:
@@ -69,9 +68,9 @@ class NgircdServer:
             f.write("\n".join(lines) + "\n")
         return path
 
-    def start(self, timeout: float = 15.0) -> "NgircdServer":
+    def start(self, timeout: float = 15.0) -> NgircdServer:
         config = self._write_config()
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - Popen dups it; closed below
         self.process = subprocess.Popen([self.binary, "--nodaemon", "--passive", "--config", config],
                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                         cwd=self.directory)
@@ -108,7 +107,7 @@ class NgircdServer:
             self.process.kill()
             self.process.wait()
 
-    def restart(self) -> "NgircdServer":
+    def restart(self) -> NgircdServer:
         """Kill, then start again on the same ports."""
         self.kill()
         return self.start()
@@ -119,7 +118,7 @@ class NgircdServer:
         self.process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> "NgircdServer":
+    def __enter__(self) -> NgircdServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -21,12 +21,13 @@ def require(command: str, package: str) -> str:
     path = shutil.which(command) or shutil.which(command, path="/usr/sbin:/usr/local/sbin")
     if path is None:
         raise AssertionError(
-            "%s is not installed: run tests/servers/install.py (Debian package %s)" % (command, package))
+            "%s is not installed: run tests/support/servers/install.py (Debian package %s)"
+            % (command, package))
     return path
 
 
 #: The source tree's root, for processes that must run this checkout.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def twistd_argv(*args: str) -> list:

@@ -278,7 +278,7 @@ class StoreSuite:
         """The store's clock now (Unix time for Redis)."""
         return self.clock.seconds()
 
-    def assertNear(self, first, second, tolerance):  # noqa: N802 - trial's assertAlmostEqual has no delta
+    def assertNear(self, first, second, tolerance):
         self.assertLessEqual(abs(first - second), tolerance, "%r is not within %r of %r" % (
             first, tolerance, second))
 

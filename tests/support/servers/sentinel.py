@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from typing import Optional
 
 from . import free_port, require, terminate
 from .redis import RedisServer, _read_reply
@@ -33,13 +32,13 @@ class SentinelServer:
         self.failover_timeout_ms = failover_timeout_ms
         self.quorum = quorum
         self.directory = tempfile.mkdtemp(prefix="pubbot-sentinel-")
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
 
     @property
     def address(self) -> str:
         return "127.0.0.1:%d" % self.port
 
-    def start(self, timeout: float = 10.0) -> "SentinelServer":
+    def start(self, timeout: float = 10.0) -> SentinelServer:
         config = os.path.join(self.directory, "sentinel.conf")
         with open(config, "w") as f:  # the sentinel rewrites this file as it learns
             f.write("\n".join([
@@ -82,7 +81,7 @@ class SentinelServer:
             s.sendall(out)
             return _read_reply(reader)
 
-    def master_port_now(self) -> Optional[int]:
+    def master_port_now(self) -> int | None:
         """The master's port as this sentinel sees it."""
         reply = self.query("SENTINEL", "get-master-addr-by-name", MASTER)
         return int(reply[1]) if reply else None
@@ -133,7 +132,7 @@ class SentinelGroup:
         """What [redis] sentinels wants."""
         return [s.address for s in self.sentinels]
 
-    def start(self, timeout: float = 30.0) -> "SentinelGroup":
+    def start(self, timeout: float = 30.0) -> SentinelGroup:
         try:
             for server in self.servers:
                 server.start()
@@ -179,7 +178,7 @@ class SentinelGroup:
         role = master.query("ROLE")
         return len(role[2]) == len(self.servers) - 1
 
-    def by_port(self, port: int) -> Optional[RedisServer]:
+    def by_port(self, port: int) -> RedisServer | None:
         return next((s for s in self.servers if s.port == port), None)
 
     def current_master(self) -> RedisServer:
@@ -231,7 +230,7 @@ class SentinelGroup:
         for r in self.servers:
             r.stop()
 
-    def __enter__(self) -> "SentinelGroup":
+    def __enter__(self) -> SentinelGroup:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from . import free_port, require, terminate
 
@@ -21,7 +21,7 @@ from . import free_port, require, terminate
 class RedisServer:
     """One redis-server process; C{url} is what pubbot's [redis] url wants."""
 
-    def __init__(self, port: Optional[int] = None, password: Optional[str] = None,
+    def __init__(self, port: int | None = None, password: str | None = None,
                  extra: Sequence[str] = ()):
         self.password = password
         #: More redis.conf lines (e.g. C{replicaof 127.0.0.1 PORT} for a replica).
@@ -31,7 +31,7 @@ class RedisServer:
         if self.port == 6379:
             raise AssertionError("tests must never use the Redis on port 6379")
         self.directory = tempfile.mkdtemp(prefix="pubbot-redis-")
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         self.paused = False
 
     @property
@@ -39,7 +39,7 @@ class RedisServer:
         auth = ":%s@" % (self.password,) if self.password else ""
         return "redis://%s127.0.0.1:%d/0" % (auth, self.port)
 
-    def start(self, timeout: float = 10.0) -> "RedisServer":
+    def start(self, timeout: float = 10.0) -> RedisServer:
         config = os.path.join(self.directory, "redis.conf")
         with open(config, "w") as f:
             f.write("\n".join([
@@ -130,7 +130,7 @@ class RedisServer:
         self.process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
