@@ -8,8 +8,7 @@ from pubbot.api import command, every, example, require
 from pubbot.plugins import core
 from pubbot.testing import Harness
 
-from .test_web_metrics import samples
-from .test_web_status import http, make_site
+from .support.web import http, make_site, samples
 
 
 @command("shout", args=r"(?P<text>.+)", usage="<text>")

@@ -3,7 +3,6 @@
 import os
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
 from pubbot.api import handler, parse_chat_text
@@ -13,7 +12,7 @@ from pubbot.web.feed import LiveFeed
 from pubbot.web.metrics import BotCollector, make_registry
 from pubbot.web.sse import EventHub
 
-from .support.web import FakeIrc, http, make_site
+from .support.web import FakeIrc, http, make_site, samples
 
 
 @parse_chat_text(r"^hello$")
@@ -24,15 +23,6 @@ def hello(msg):
 @handler(subscribe=["chat.irc.#.chat"], name="explodes")
 def explodes(msg):
     raise ValueError("kaboom")
-
-
-def samples(text):
-    """{(sample name, frozenset(labels)): value}"""
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
 
 
 class MetricsTests(SynchronousTestCase):

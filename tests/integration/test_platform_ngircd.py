@@ -21,8 +21,8 @@ from pubbot.loader import load_handlers
 from pubbot.reload import PluginReloader
 from pubbot.store.memory import MemoryStore
 
+from ..support.ngircd import Base, HumanClient
 from ..support.servers.ngircd import NgircdServer
-from .test_irc_ngircd import Base, HumanClient
 
 HOT_V1 = '''
 from pubbot.api import command, example

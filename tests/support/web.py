@@ -71,3 +71,13 @@ def make_site(h, token=""):
     auth = TokenAuth(token, clock)
     root = build_root(h.bot, hub, feed, make_registry(h.bot, feed, process=False), auth)
     return Site(root, reactor=MemoryReactorClock()), feed
+
+
+def samples(text):
+    """{(sample name, frozenset(labels)): value} of a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
