@@ -74,37 +74,30 @@ def _line(who: str, repository: str, what: str) -> str:
     return FORMAT % {"who": who, "repository": repository, "what": what}
 
 
-def pull_request(payload: dict) -> Announcement | None:
+def _numbered(payload: dict, kind: str, key: str, noun: str) -> Announcement | None:
+    """A pull request's or an issue's opening, reopening or closing (a pull request's merge)."""
     action = payload.get("action")
     if action not in ("opened", "reopened", "closed"):
         return None
     repository = repository_of(payload)
-    pr = _object(payload, "pull_request")
-    number = _number(pr, "number", "pull_request.")
-    title = _text(pr, "title", "pull_request.")
-    url = _text(pr, "html_url", "pull_request.", 300, required=False)
-    verb = action
-    if action == "closed":
-        verb = "merged" if pr.get("merged") is True else "closed"
+    item = _object(payload, key)
+    where = key + "."
+    number = _number(item, "number", where)
+    title = _text(item, "title", where)
+    url = _text(item, "html_url", where, 300, required=False)
+    verb = "merged" if action == "closed" and item.get("merged") is True else action
     who = _sender(payload)
-    line = _line(who, repository, "%s pull request #%d: %s %s" % (verb, number, title, url))
-    return Announcement("pull_request", repository, line.rstrip(),
+    line = _line(who, repository, "%s %s #%d: %s %s" % (verb, noun, number, title, url))
+    return Announcement(kind, repository, line.rstrip(),
                         {"action": verb, "number": number, "title": title, "url": url, "by": who})
 
 
+def pull_request(payload: dict) -> Announcement | None:
+    return _numbered(payload, "pull_request", "pull_request", "pull request")
+
+
 def issues(payload: dict) -> Announcement | None:
-    action = payload.get("action")
-    if action not in ("opened", "reopened", "closed"):
-        return None
-    repository = repository_of(payload)
-    issue = _object(payload, "issue")
-    number = _number(issue, "number", "issue.")
-    title = _text(issue, "title", "issue.")
-    url = _text(issue, "html_url", "issue.", 300, required=False)
-    who = _sender(payload)
-    line = _line(who, repository, "%s issue #%d: %s %s" % (action, number, title, url))
-    return Announcement("issues", repository, line.rstrip(),
-                        {"action": action, "number": number, "title": title, "url": url, "by": who})
+    return _numbered(payload, "issues", "issue", "issue")
 
 
 def release(payload: dict) -> Announcement | None:
