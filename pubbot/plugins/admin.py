@@ -83,17 +83,21 @@ async def join(msg, rest=""):
     network, name, problem = _place(msg, words[0])
     key = words[1] if len(words) > 1 else None
     problem = problem or (key_problem(key) if key is not None else None)
+    refused = await _record(msg, network, name, problem, True, key)
+    if refused:
+        return refused
+    await keeper_of(msg.bot).sync(network)
+    return {"content": "Joining %s%s." % (name, _on(network, msg))}
+
+
+async def _record(msg, network: str, name: str, problem: str | None, joined: bool,
+                  key: str | None) -> dict | None:
+    """Keep a join or part made from chat in the store; the answer when it cannot be."""
     if problem:
         return {"content": "%s: %s." % (msg.source, problem)}
-    refusal = _network_problem(msg, network)
-    if refusal:
-        return {"content": refusal}
-    keeper = keeper_of(msg.bot)
-    refusal = await keeper.record(network, name, True, key, _who(msg))
-    if refusal:
-        return {"content": refusal}
-    await keeper.sync(network)
-    return {"content": "Joining %s%s." % (name, _on(network, msg))}
+    refusal = _network_problem(msg, network) or await keeper_of(msg.bot).record(
+        network, name, joined, key, _who(msg))
+    return {"content": refusal} if refusal else None
 
 
 @command("part", args=r"(?P<rest>.*)", usage="[#channel[@network]] [reason]", admin=True)
@@ -107,15 +111,10 @@ async def part(msg, rest=""):
         return _usage(msg, "part #channel[@network] [reason]")
     else:
         network, name, problem, reason = msg.network, msg.channel, None, text
-    if problem:
-        return {"content": "%s: %s." % (msg.source, problem)}
-    refusal = _network_problem(msg, network)
-    if refusal:
-        return {"content": refusal}
+    refused = await _record(msg, network, name, problem, False, None)
+    if refused:
+        return refused
     keeper = keeper_of(msg.bot)
-    refusal = await keeper.record(network, name, False, None, _who(msg))
-    if refusal:
-        return {"content": refusal}
     service = msg.bot.chat_services.get(network)
     if can_control(service) and reason:
         service.part_channel(name, one_line(reason, 200))
