@@ -640,7 +640,7 @@ class OutputTests(Base):
     def test_channel_cap(self):
         self.service.send("#pubbot", "\n".join("line %d" % i for i in range(10)))
         self.assertEqual(self.conn.sent(), ["PRIVMSG #pubbot :line %d" % i for i in range(4)]
-                         + ["PRIVMSG #pubbot :(6 more lines dropped)"])
+                         + ["PRIVMSG #pubbot :(6 more lines dropped: ask me in private for the rest)"])
 
     def test_private_cap_is_larger(self):
         self.service.send("bob", "\n".join("line %d" % i for i in range(30)))

@@ -427,9 +427,12 @@ class IRCService(Service):
         for piece in pieces:
             refused += not throttle.send(head + piece + tail, key, bounded)
         if dropped > 0:
+            # a pointer to the rest: a private answer has room for more lines than a channel's
+            more_in_private = channel and cap < self.settings.max_private_lines
+            where = ": ask me in private for the rest" if more_in_private else ""
             refused += not throttle.send(build(
                 "NOTICE" if kind == "notice" else "PRIVMSG", target,
-                "(%d more line%s dropped)" % (dropped, "" if dropped == 1 else "s")), key, bounded)
+                "(%d more line%s dropped%s)" % (dropped, "" if dropped == 1 else "s", where)), key, bounded)
         if refused:
             self.output_dropped += refused
             if self.output_logs.allow():
