@@ -9,6 +9,7 @@ from zope.interface.verify import verifyObject
 from pubbot.api import IHandler
 from pubbot.feeds.parse import MAX_ENTRIES, FeedError, entries
 from pubbot.feeds.poller import Feed, FeedPoller
+from pubbot.feeds.worker import parse_feed
 from pubbot.plugins import feeds as feeds_module
 from pubbot.plugins.feeds import Feeds, feed_add, feed_del, feed_list
 from pubbot.store.memory import MemoryStore
@@ -171,3 +172,36 @@ class PollingTests(TestCase):
 
     def test_poller_is_a_feed_poller(self):
         self.assertIsInstance(self.bot()[1], FeedPoller)
+
+
+class WorkerTests(TestCase):
+    """Parsing in a process of its own: the real child, its deadline, its refusals."""
+
+    @async_test
+    async def test_a_feed_parsed_in_a_child_process(self):
+        found = await parse_feed(reactor, rss(("2", "Second"), ("1", "First")))
+        self.assertEqual([(e.title, e.link) for e in found],
+                         [("Second", "http://example.org/2"), ("First", "http://example.org/1")])
+        self.assertEqual(found, entries(rss(("2", "Second"), ("1", "First"))))
+
+    @async_test
+    async def test_what_the_parser_refuses_is_a_feed_error(self):
+        with self.assertRaises(FeedError) as e:
+            await parse_feed(reactor, b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'a'>]><rss/>")
+        self.assertIn("entities", str(e.exception))
+
+    @async_test
+    async def test_a_parse_past_its_deadline_is_killed(self):
+        import sys
+        slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+        with self.assertRaises(FeedError) as e:
+            await parse_feed(reactor, b"<rss/>", timeout=0.2, argv=slow)
+        self.assertIn("took more than 0.2s", str(e.exception))
+
+    @async_test
+    async def test_a_child_that_floods_its_output_is_stopped(self):
+        import sys
+        loud = [sys.executable, "-c", "import sys\nwhile True: sys.stdout.write('x' * 65536)"]
+        with self.assertRaises(FeedError) as e:
+            await parse_feed(reactor, b"<rss/>", timeout=10, argv=loud)
+        self.assertIn("said more than", str(e.exception))

@@ -9,7 +9,7 @@ is announced by the process whose C{SADD} added it, so it is announced
 once even when several processes poll the same feed, and never again after
 a restart. The first poll of a new feed only records what is there (no
 flood of old entries). Polls are bounded: a few at a time, the fetcher's
-size and time caps, parsing in a thread (L{pubbot.feeds.parse}), at most
+size and time caps, parsing in a killable process (L{pubbot.feeds.worker}), at most
 L{MAX_ANNOUNCED} lines a poll.
 """
 
@@ -27,7 +27,7 @@ from twisted.logger import Logger
 
 from ..util import patterns
 from ..util.text import clean_text
-from .parse import Entry, FeedError, entries
+from .parse import Entry, FeedError
 
 log = Logger()
 
@@ -84,15 +84,15 @@ class Feed:
 class FeedPoller:
     """
     Polls the followed feeds of C{bot} with C{fetcher} (a
-    L{pubbot.links.fetch.SafeFetcher} reading feed types); C{run(f, *args)}
-    runs parsing off the reactor and returns a Deferred (threads in the
-    bot, at once in tests).
+    L{pubbot.links.fetch.SafeFetcher} reading feed types); C{parse(body)}
+    returns a Deferred of the body's L{Entry}s (in the bot: a process of
+    its own with a deadline, L{pubbot.feeds.worker.parse_feed}).
     """
 
-    def __init__(self, bot: Any, fetcher: Any, run: Callable[..., Deferred]):
+    def __init__(self, bot: Any, fetcher: Any, parse: Callable[[bytes], Deferred]):
         self.bot = bot
         self.fetcher = fetcher
-        self.run = run
+        self.parse = parse
         self.store = bot.store
         self.next_at: dict[str, float] = {}
         self.running: set[str] = set()
@@ -169,7 +169,7 @@ class FeedPoller:
             if page.status != 200 or not page.body:
                 raise FeedError("HTTP %d, %s, %d bytes read" % (page.status, page.content_type or "no type",
                                                                 len(page.body)))
-            found = await self.run(entries, page.body)
+            found = await self.parse(page.body)
         except Exception as e:  # FetchError, FeedError: the feed's own trouble
             self.failures[feed.id] = self.failures.get(feed.id, 0) + 1
             if self.failures[feed.id] in (1, 10, 100):  # not every poll of a broken feed

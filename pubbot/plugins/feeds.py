@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorProcess
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import IHandler, clean_text, command, example, patterns
-from pubbot.feeds.parse import checked_url, feed_fetcher
+from pubbot.feeds.parse import FeedError, checked_url, entries, feed_fetcher
 from pubbot.feeds.poller import DEFAULT_INTERVAL, MIN_INTERVAL, Feed, FeedPoller
+from pubbot.feeds.worker import parse_feed
 
 log = Logger()
 
@@ -26,17 +27,12 @@ _ADD = patterns.linear(r"(?P<url>\S+)(?P<channels>(?:\s+[#&]\S+)*)(?:\s+every\s+
                        r"(?:\s+only\s+(?P<only>.+))?")
 
 
-def _in_thread(reactor: Any):
-    """Run a function in the reactor's thread pool (parsing: CPU work on a stranger's bytes)."""
-    from twisted.internet.threads import deferToThreadPool
-
-    def run(f, *args) -> Deferred:
-        return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
-    return run
-
-
-def _at_once(f, *args) -> Deferred:
-    return succeed(f(*args))
+def _at_once(body: bytes) -> Deferred:
+    """Parse here (a reactor that cannot start processes: tests on a Clock)."""
+    try:
+        return succeed(entries(body))
+    except FeedError as e:
+        return fail(e)
 
 
 @implementer(IPlugin, IHandler)
@@ -58,8 +54,12 @@ class Feeds:
         reactor = self._reactor if self._reactor is not None else bot.clock
         allow = bot.settings.links.allow  # the link fetcher's policy: the same private-address rules
         fetcher = feed_fetcher(reactor, allow, self._resolver, self._tls_policy)
-        run = _in_thread(reactor) if IReactorThreads.providedBy(reactor) else _at_once
-        self.poller = FeedPoller(bot, fetcher, run)
+        if IReactorProcess.providedBy(reactor):
+            def parse(body: bytes) -> Deferred:
+                return parse_feed(reactor, body)
+        else:
+            parse = _at_once
+        self.poller = FeedPoller(bot, fetcher, parse)
         _POLLERS[bot] = self.poller
         self.poller.start()
 
