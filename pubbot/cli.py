@@ -112,6 +112,8 @@ def _config_group(subparsers) -> None:
 
 def _config_check(args) -> int:
     settings = _settings(args.file)
+    for warning in configmod.warnings(settings):
+        print("pubbot: warning: %s" % (warning,), file=sys.stderr)
     print(json.dumps(configmod.effective(settings), indent=2, sort_keys=True))
     return 0
 

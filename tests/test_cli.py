@@ -417,6 +417,19 @@ class TestConfigCheck:
         assert cli.main(["config", "check", path]) == started
         assert capsys.readouterr().err == twistd_err
 
+    def test_sasl_plain_over_plain_text_is_warned_about(self, tmp_path, capsys):
+        plain = b"[irc]\nserver = 'tcp:irc.example.net:6667'\n[irc.sasl]\npassword = 'sesame'\n"
+        assert cli.main(["config", "check", write(tmp_path, "a.toml", plain)]) == 0
+        err = capsys.readouterr().err
+        assert "pubbot: warning: [irc.sasl] PLAIN is never tried over the plain-text" in err
+        assert "sesame" not in err
+        allowed = plain + b"allow_plaintext = true\n"
+        assert cli.main(["config", "check", write(tmp_path, "b.toml", allowed)]) == 0
+        assert "sends the password in clear" in capsys.readouterr().err
+        tls = b"[irc]\nserver = 'tls:irc.example.net:6697'\n[irc.sasl]\npassword = 'sesame'\n"
+        assert cli.main(["config", "check", write(tmp_path, "c.toml", tls)]) == 0
+        assert capsys.readouterr().err == ""
+
     def test_missing_file(self, tmp_path, capsys):
         assert cli.main(["config", "check", str(tmp_path / "none.toml")]) == 1
         assert capsys.readouterr().err == "pubbot: cannot read config %s: No such file or directory\n" % (

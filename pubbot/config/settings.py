@@ -398,6 +398,25 @@ def network_label(network: IrcSettings, settings: Settings) -> str:
     return "irc" if network is settings.irc else "networks." + network.name
 
 
+def warnings(settings: Settings) -> list[str]:
+    """What a valid config may still get wrong, one line each (C{pubbot config check} prints them)."""
+    out = []
+    for network in [settings.irc, *settings.networks.values()]:
+        sasl = network.sasl
+        if not network.server.startswith("tcp:") or "PLAIN" not in sasl.mechanisms:
+            continue
+        if not (sasl.password or sasl.password_env):
+            continue
+        label = network_label(network, settings)
+        if sasl.allow_plaintext:
+            out.append("[%s.sasl] allow_plaintext: SASL PLAIN sends the password in clear over %s; "
+                       "use tls:" % (label, network.server))
+        else:
+            out.append("[%s.sasl] PLAIN is never tried over the plain-text %s (the password would go in "
+                       "clear): use tls:, or SCRAM-SHA-256" % (label, network.server))
+    return out
+
+
 def _cross_checks(settings: Settings) -> None:
     if settings.manhole.endpoint and not settings.manhole.authorized_keys:
         raise ConfigError("[manhole] authorized_keys must be set when [manhole] endpoint is")
