@@ -179,9 +179,7 @@ class BotCollector:
         yield from (calls, errors, timeouts, latency)
 
     def _jobs(self, bot) -> Iterator[Metric]:
-        jobs = getattr(bot, "jobs", None)
-        if jobs is None:
-            return
+        jobs = bot.jobs
         runs = CounterMetricFamily("pubbot_job_runs", "Job runs started, by job.", labels=["job"])
         failures = CounterMetricFamily("pubbot_job_failures", "Job runs that failed or timed out, by job.",
                                        labels=["job"])
