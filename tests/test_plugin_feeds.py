@@ -8,8 +8,8 @@ from zope.interface.verify import verifyObject
 
 from pubbot.api import IHandler
 from pubbot.feeds.parse import MAX_ENTRIES, FeedError, entries
+from pubbot.feeds.parsers import FeedParsers, parse_feed
 from pubbot.feeds.poller import Feed, FeedPoller
-from pubbot.feeds.worker import parse_feed
 from pubbot.plugins import feeds as feeds_module
 from pubbot.plugins.feeds import Feeds, feed_add, feed_del, feed_list
 from pubbot.store.memory import MemoryStore
@@ -205,3 +205,46 @@ class WorkerTests(TestCase):
         with self.assertRaises(FeedError) as e:
             await parse_feed(reactor, b"<rss/>", timeout=10, argv=loud)
         self.assertIn("said more than", str(e.exception))
+
+    @async_test
+    async def test_stopping_kills_what_runs_and_waits_for_it(self):
+        import sys
+        slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+        parsers = FeedParsers(reactor, timeout=30, argv=slow)
+        parsing = parsers.parse(b"<rss/>")
+        await deferLater(reactor, 0.2, lambda: None)
+        started = reactor.seconds()
+        await parsers.stop()
+        self.assertLess(reactor.seconds() - started, 5)  # killed, not waited for
+        self.assertEqual(parsers.live, set())
+        with self.assertRaises(FeedError) as e:
+            await parsing
+        self.assertIn("was stopped", str(e.exception))
+
+
+class StoppingTests(TestCase):
+    """A bot stopping in the middle of a poll leaves no process, connection or timer behind."""
+
+    @async_test
+    async def test_a_poll_under_way_is_cancelled_by_stop(self):
+        import sys
+        feed = FeedResource()
+        root = Resource()
+        root.putChild(b"feed.xml", feed)
+        server = WebServer(reactor, root=root)
+        self.addCleanup(server.stop)
+        plugin = Feeds(reactor=reactor)
+        h = Harness(plugin, feed_add, store=MemoryStore(reactor),
+                    config={"links": {"allow": ["127.0.0.1"]}, "plugins": {"admins": ["root"]}})
+        plugin.parsers.argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+        await h.say("!feed add %s #news" % (server.url("/feed.xml"),), account="root")
+        plugin.poller.tick()
+        for _ in range(50):  # until its parser runs
+            if plugin.parsers.live:
+                break
+            await deferLater(reactor, 0.1, lambda: None)
+        self.assertEqual((len(plugin.poller.polling), len(plugin.parsers.live)), (1, 1))
+        parsers = plugin.parsers
+        await plugin.stop()
+        self.assertEqual(parsers.live, set())
+        self.assertFalse([text for _, text, _ in h.sent if "example.org" in text])

@@ -6,7 +6,7 @@ declares entities is refused before parsing (entity expansion is the one
 way a small feed becomes a huge one); at most L{MAX_ENTRIES} entries are
 kept, each field one clean line of bounded length. Parsing is CPU work on
 a stranger's bytes, so the bot runs L{entries} in a process of its own
-(L{pubbot.feeds.worker}), killed at its deadline.
+(L{pubbot.feeds.parsers}), killed at its deadline.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ is announced by the process whose C{SADD} added it, so it is announced
 once even when several processes poll the same feed, and never again after
 a restart. The first poll of a new feed only records what is there (no
 flood of old entries). Polls are bounded: a few at a time, the fetcher's
-size and time caps, parsing in a killable process (L{pubbot.feeds.worker}), at most
+size and time caps, parsing in a killable process (L{pubbot.feeds.parsers}), at most
 L{MAX_ANNOUNCED} lines a poll.
 """
 
@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred, DeferredList
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -86,7 +86,7 @@ class FeedPoller:
     Polls the followed feeds of C{bot} with C{fetcher} (a
     L{pubbot.links.fetch.SafeFetcher} reading feed types); C{parse(body)}
     returns a Deferred of the body's L{Entry}s (in the bot: a process of
-    its own with a deadline, L{pubbot.feeds.worker.parse_feed}).
+    its own with a deadline, L{pubbot.feeds.parsers.FeedParsers}).
     """
 
     def __init__(self, bot: Any, fetcher: Any, parse: Callable[[bytes], Deferred]):
@@ -97,6 +97,7 @@ class FeedPoller:
         self.next_at: dict[str, float] = {}
         self.running: set[str] = set()
         self.failures: dict[str, int] = {}
+        self.polling: set[Deferred] = set()
         self._loop: LoopingCall | None = None
 
     # the list
@@ -131,10 +132,15 @@ class FeedPoller:
         self._loop.clock = self.bot.clock
         self._loop.start(TICK, now=True)
 
-    def stop(self) -> None:
+    def stop(self) -> Deferred:
+        """No more ticks; polls under way are cancelled. Fires when they have all finished."""
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
+        waits = list(self.polling)
+        for d in waits:
+            d.cancel()
+        return DeferredList(waits)
 
     def tick(self) -> Deferred:
         """Start polling the feeds that are due (at most L{CONCURRENT} at once). Never fails."""
@@ -151,12 +157,20 @@ class FeedPoller:
                 continue
             self.running.add(feed.id)
             self.next_at[feed.id] = now + feed.interval
-            Deferred.fromCoroutine(self._poll_once(feed))
+            d = Deferred.fromCoroutine(self._poll_once(feed))
+            if not d.called:
+                self.polling.add(d)
+                d.addBoth(self._polled, d)
+
+    def _polled(self, result: object, d: Deferred) -> None:
+        self.polling.discard(d)
 
     async def _poll_once(self, feed: Feed) -> None:
         """L{poll}, logging a failure; the feed may be polled again afterwards."""
         try:
             await self.poll(feed)
+        except CancelledError:
+            pass
         except Exception:
             log.failure("feeds: polling {url} failed", url=feed.url)
         finally:
@@ -170,6 +184,8 @@ class FeedPoller:
                 raise FeedError("HTTP %d, %s, %d bytes read" % (page.status, page.content_type or "no type",
                                                                 len(page.body)))
             found = await self.parse(page.body)
+        except CancelledError:  # the poller stops
+            raise
         except Exception as e:  # FetchError, FeedError: the feed's own trouble
             self.failures[feed.id] = self.failures.get(feed.id, 0) + 1
             if self.failures[feed.id] in (1, 10, 100):  # not every poll of a broken feed

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IReactorProcess
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
@@ -17,8 +17,8 @@ from zope.interface import implementer
 
 from pubbot.api import IHandler, clean_text, command, example, patterns
 from pubbot.feeds.parse import FeedError, checked_url, entries, feed_fetcher
+from pubbot.feeds.parsers import FeedParsers
 from pubbot.feeds.poller import DEFAULT_INTERVAL, MIN_INTERVAL, Feed, FeedPoller
-from pubbot.feeds.worker import parse_feed
 
 log = Logger()
 
@@ -49,26 +49,32 @@ class Feeds:
         self._resolver = resolver
         self._tls_policy = tls_policy
         self.poller: FeedPoller | None = None
+        self.parsers: FeedParsers | None = None
 
     def start(self, bot) -> None:
         reactor = self._reactor if self._reactor is not None else bot.clock
         allow = bot.settings.links.allow  # the link fetcher's policy: the same private-address rules
         fetcher = feed_fetcher(reactor, allow, self._resolver, self._tls_policy)
         if IReactorProcess.providedBy(reactor):
-            def parse(body: bytes) -> Deferred:
-                return parse_feed(reactor, body)
+            self.parsers = FeedParsers(reactor)
+            parse = self.parsers.parse
         else:
             parse = _at_once
         self.poller = FeedPoller(bot, fetcher, parse)
         _POLLERS[bot] = self.poller
         self.poller.start()
 
-    def stop(self) -> None:
+    def stop(self) -> Deferred:
+        """Fires when the polls under way and their parse processes have ended."""
+        waits = []
         if self.poller is not None:
-            self.poller.stop()
+            waits.append(self.poller.stop())
             if _POLLERS.get(self.poller.bot) is self.poller:
                 del _POLLERS[self.poller.bot]
-        self.poller = None
+        if self.parsers is not None:
+            waits.append(self.parsers.stop())
+        self.poller = self.parsers = None
+        return DeferredList(waits)
 
     def handle(self, msg) -> None:
         return None
