@@ -48,7 +48,7 @@ from zope.interface import implementer
 from .config.registry import Declared, declared_in, section_name
 from .config.settings import Settings, add_sections, parse
 from .core.bot import Bot
-from .core.interfaces import IChatService, IChatStatus, IHandler
+from .core.interfaces import IChannelModeration, IChatService, IChatStatus, IHandler
 from .core.message import Reply
 from .loader import handler_sections as loader_sections
 from .store.memory import MemoryStore
@@ -56,11 +56,17 @@ from .util import patterns
 from .util.stallwatch import StallWatch
 
 
-@implementer(IChatService, IChatStatus)
+@implementer(IChatService, IChatStatus, IChannelModeration)
 class FakeChat:
     """
     A chat network that records what is sent and has a settable roster;
-    what it shows the dashboard (L{IChatStatus}) can be set too.
+    what it shows the dashboard (L{IChatStatus}) can be set too. What it
+    is asked to do to channels (L{IChannelModeration}) is kept in
+    C{moderated} as IRC lines would say it (C{"KICK #c nick reason"},
+    C{"MODE #c +b mask"}); C{quiet} is the list mode quieting a mask
+    (C{"q"}, or a prefix such as C{"~m:"} meaning C{+b} with it; C{""}
+    for none) and C{hostmasks} (nick -> C{nick!user@host}) the hosts it
+    knows.
     """
 
     connected = True
@@ -77,6 +83,9 @@ class FakeChat:
         self.rosters: dict[str, list[str]] = {}
         #: (channel, nick) -> the mode letters they hold there ("o", "v"); see L{Harness.give_modes}.
         self.channel_modes: dict[tuple[str, str], str] = {}
+        self.moderated: list[str] = []
+        self.quiet = "q"
+        self.hostmasks: dict[str, str] = {}
 
     def send(self, target: str, text: str, kind: str = "say", person: str | None = None) -> None:
         self.sent.append((target, text, kind))
@@ -86,6 +95,27 @@ class FakeChat:
 
     def modes(self, channel: str, nick: str) -> str:
         return self.channel_modes.get((channel.lower(), nick.lower()), "")
+
+    def kick(self, channel: str, nick: str, reason: str = "") -> bool:
+        self.moderated.append(" ".join(["KICK", channel, nick] + ([reason] if reason else [])))
+        return True
+
+    def mode(self, channel: str, change: str, argument: str) -> bool:
+        self.moderated.append("MODE %s %s %s" % (channel, change, argument))
+        return True
+
+    def set_topic(self, channel: str, text: str) -> bool:
+        self.moderated.append("TOPIC %s %s" % (channel, text))
+        return True
+
+    def quiet_mode(self, mask: str) -> tuple[str, str] | None:
+        if not self.quiet:
+            return None
+        return ("q", mask) if self.quiet == "q" else ("b", self.quiet + mask)
+
+    def hostmask_of(self, nick: str) -> str | None:
+        return self.hostmasks.get(nick.lower())
+
     def channels(self) -> dict:
         return {channel: list(nicks) for channel, nicks in self.rosters.items()}
 

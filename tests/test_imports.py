@@ -152,8 +152,8 @@ class ImportRuleTests(unittest.TestCase):
 
     def test_plugins_import_only_the_api_and_their_feature(self):
         features = {name: "pubbot." + name
-                    for name in ("admin", "brain", "chatlogs", "feeds", "ignore", "links", "music",
-                                 "reminders", "vcs")}
+                    for name in ("admin", "brain", "chatlogs", "feeds", "ignore", "links", "moderation",
+                                 "music", "reminders", "vcs")}
         for name, imported in graph().items():
             if not name.startswith("pubbot.plugins."):
                 continue

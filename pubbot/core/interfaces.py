@@ -67,6 +67,41 @@ class IChatService(Interface):
         """Return the nicks in C{channel} (a list; empty when unknown)."""
 
 
+class IChannelModeration(Interface):
+    """
+    A chat service that can moderate the channels it is in (optional: IRC;
+    the moderation plugin answers that it cannot elsewhere). Each method
+    checks what it is given (no spaces where IRC takes none, no CR, LF or
+    other control characters, bounded lengths) and returns False when it
+    refuses that or is not connected, True when the line is queued (behind
+    the output throttle). Whether the bot may do it is the server's
+    business: the plugin first checks the bot's own modes.
+    """
+
+    def kick(channel, nick, reason=""):
+        """KICK C{nick} out of C{channel}, saying C{reason}."""
+
+    def mode(channel, change, argument):
+        """
+        Set or unset one channel mode that takes an argument: C{change} is a
+        sign and a letter of the server's list or prefix modes (C{"+b"},
+        C{"-o"}), C{argument} a mask or a nick.
+        """
+
+    def set_topic(channel, text):
+        """Set C{channel}'s topic to C{text} (cut to the server's TOPICLEN)."""
+
+    def quiet_mode(mask):
+        """
+        C{(letter, argument)} of the list mode that quiets C{mask} on this
+        server (C{("q", mask)}, or an extended ban such as C{("b",
+        "~m:" + mask)}, as ISUPPORT says), or None when it has none.
+        """
+
+    def hostmask_of(nick):
+        """C{nick!user@host} of someone in a channel with the bot, when their host is known; else None."""
+
+
 class IStore(Interface):
     """
     Asynchronous key/value state for plugins. Every method returns a Deferred.

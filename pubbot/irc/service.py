@@ -30,12 +30,12 @@ from zope.interface import implementer
 
 from ..config.settings import ConfigError, secret
 from ..core.events import ChatEvent, IChatEvents
-from ..core.interfaces import IChannelSummary, IChatService, IChatStatus, IInputFlow
+from ..core.interfaces import IChannelModeration, IChannelSummary, IChatService, IChatStatus, IInputFlow
 from ..util.ratelimit import Limits, RateLimiter
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
 from .isupport import ISupport
-from .lines import build
+from .lines import LineError, build
 from .protocol import IRCProtocol, nick_fallback
 from .registration import SaslConfig
 from .roster import Roster
@@ -51,8 +51,27 @@ INITIAL_DELAY = 1.0
 MAX_DELAY = 300.0
 #: Host part assumed for our own prefix before the server tells us (the usual maximum).
 HOST_GUESS = 63
+#: Kick reasons and topics, at most (characters), unless the server says less (KICKLEN, TOPICLEN).
+MAX_MODERATION_TEXT = 390
+#: A ban mask or nick given to MODE, at most.
+MAX_MODE_ARGUMENT = 200
 #: Bad input lines logged per minute (the rest are counted).
 BAD_LINE_LOGS = 10
+
+
+def _int_token(value: str | None, most: int) -> int:
+    """An ISUPPORT number (KICKLEN...) capped at C{most}; C{most} when absent or not a number."""
+    try:
+        n = int(value or "")
+    except ValueError:
+        return most
+    return min(n, most) if n > 0 else most
+
+
+def one_line_text(text: str, most: int) -> str:
+    """C{text} as one line of at most C{most} characters: runs of whitespace, CR and LF made one space."""
+    text = "".join(c if c >= " " and c != "\x7f" else " " for c in text)
+    return " ".join(text.split())[:most].rstrip()
 
 
 def read_what_arrived(transport: Any, most: int = 64) -> None:
@@ -92,7 +111,7 @@ class IRCFactory(Factory):
         return protocol
 
 
-@implementer(IChatService, IInputFlow, IChatStatus, IChannelSummary)
+@implementer(IChatService, IInputFlow, IChatStatus, IChannelSummary, IChannelModeration)
 class IRCService(Service):
     """
     The bot's IRC presence. Read by the dashboard: C{connected}, C{network},
@@ -473,6 +492,53 @@ class IRCService(Service):
         if self.current is not None and self.connected:
             self.current.send("NICK", nick)
         return True
+
+    # moderation (pubbot.moderation): the plugin checks the bot's modes first
+
+    def _live_channel(self, channel: str) -> bool:
+        return (self._valid_target(channel) and self.isupport.is_channel(channel)
+                and self.current is not None and self.connected)
+
+    def _moderate(self, command: str, *params: str) -> bool:
+        if self.current is None:
+            return False
+        try:
+            self.current.send(command, *params)
+        except LineError:
+            return False
+        return True
+
+    def kick(self, channel: str, nick: str, reason: str = "") -> bool:
+        """KICK C{nick} out of C{channel} (C{reason} made one line, cut to KICKLEN)."""
+        if not self._live_channel(channel) or not self._valid_target(nick) or self.isupport.is_channel(nick):
+            return False
+        reason = one_line_text(reason, _int_token(self.isupport.raw.get("KICKLEN"), MAX_MODERATION_TEXT))
+        return self._moderate("KICK", channel, nick, *([reason] if reason else []))
+
+    def mode(self, channel: str, change: str, argument: str) -> bool:
+        """MODE C{channel} C{change} C{argument}: C{change} a sign and a list or prefix mode of the server."""
+        letter, isupport = change[1:], self.isupport
+        if (not self._live_channel(channel) or len(change) != 2 or change[0] not in "+-"
+                or not letter.isalpha() or letter not in isupport.chanmodes[0] + isupport.prefix_modes
+                or not self._valid_target(argument) or len(argument) > MAX_MODE_ARGUMENT):
+            return False
+        return self._moderate("MODE", channel, change, argument)
+
+    def set_topic(self, channel: str, text: str) -> bool:
+        """TOPIC C{channel} C{text} (made one line, cut to TOPICLEN); an empty text clears it."""
+        if not self._live_channel(channel):
+            return False
+        text = one_line_text(text, _int_token(self.isupport.raw.get("TOPICLEN"), MAX_MODERATION_TEXT))
+        return self._moderate("TOPIC", channel, text)
+
+    def quiet_mode(self, mask: str) -> tuple[str, str] | None:
+        """How this server quiets C{mask} (see L{ISupport.quiet_mode})."""
+        return self.isupport.quiet_mode(mask)
+
+    def hostmask_of(self, nick: str) -> str | None:
+        user = self.rosters.users.get(nick)
+        return user.hostmask if user is not None and user.host else None
+
     def hand_over(self) -> list:
         """
         Take what waits in the throttle (this process stops being the owner):
