@@ -118,19 +118,19 @@ class ISupport:
         """
         C{(letter, argument)} of the list mode quieting C{mask}: C{+q} when
         CHANMODES lists q among the list modes (and q is no prefix mode),
-        else an extended ban (EXTBAN=prefix,types): C{m} (mute:
-        C{~m:mask}, InspIRCd's C{m:mask}), else UnrealIRCd's C{~q:mask};
-        None when the server offers no quiet.
+        else an extended ban (EXTBAN=prefix,types): UnrealIRCd's C{~q:mask}
+        (its C{~m} is something else), else a mute C{m} (C{~m:mask},
+        InspIRCd's C{m:mask}); None when the server offers no quiet.
         """
         if "q" in self.chanmodes[0] and "q" not in self.prefix_modes:
             return ("q", mask)
         prefix, comma, types = (self.raw.get("EXTBAN") or "").partition(",")
         if not comma or "b" not in self.chanmodes[0] or len(prefix) > 1:
             return None
-        if "m" in types:
-            return ("b", "%sm:%s" % (prefix, mask))
         if prefix == "~" and "q" in types:
             return ("b", "~q:" + mask)
+        if "m" in types:
+            return ("b", "%sm:%s" % (prefix, mask))
         return None
 
     def mode_takes_param(self, mode: str, adding: bool) -> bool:
