@@ -99,7 +99,7 @@ class ServiceTests(SynchronousTestCase):
         self.assertTrue(self.service.set_topic("#pubbot", "x" * 1000))
         kick, topic = self.written()
         self.assertEqual(kick, "KICK #pubbot troll :one QUIT :two and mo")  # 20 characters
-        self.assertEqual(topic, "TOPIC #pubbot :" + "x" * 390)
+        self.assertEqual(topic, "TOPIC #pubbot " + "x" * 390)
 
     def test_what_irc_cannot_carry_is_refused(self):
         self.connect()
