@@ -32,7 +32,8 @@ class QuietModeTests(SynchronousTestCase):
 
     def test_q_as_a_prefix_mode_is_no_quiet(self):
         # ngircd: q is the founder prefix, and there is no extended ban
-        self.assertIsNone(isupport("CHANMODES=beI,k,l,imMnOPQRstVz", "PREFIX=(qaohv)~&@%+").quiet_mode("*!*@h"))
+        ngircd = isupport("CHANMODES=beI,k,l,imMnOPQRstVz", "PREFIX=(qaohv)~&@%+")
+        self.assertIsNone(ngircd.quiet_mode("*!*@h"))
 
     def test_a_mute_extended_ban(self):
         self.assertEqual(isupport("EXTBAN=~,m").quiet_mode("*!*@h"), ("b", "~m:*!*@h"))
