@@ -26,6 +26,10 @@ triggers are phrases the bot listens for in chat.
 """
 
 
+#: What the table says of a command's level (L{pubbot.api.require}) as the plugin declares it.
+WHO = {"admin": " (admins only)", "op": " (ops only)", "voice": " (voice or ops)"}
+
+
 def _rows(handlers: Iterable, commands: bool) -> list[tuple[str, str, str]]:
     rows = []
     for handler in handlers:
@@ -33,9 +37,10 @@ def _rows(handlers: Iterable, commands: bool) -> list[tuple[str, str, str]]:
         if is_command != commands:
             continue
         description = " ".join((handler.description or "(no description)").split())
-        admin = " (admins only)" if getattr(handler, "admin", False) else ""
+        level = getattr(handler, "requirement", "admin" if getattr(handler, "admin", False) else "anyone")
+        who = WHO.get(level, "")
         for trigger in handler.triggers:
-            rows.append((("!" if commands else "") + trigger, handler.name, description + admin))
+            rows.append((("!" if commands else "") + trigger, handler.name, description + who))
     return rows
 
 

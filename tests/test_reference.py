@@ -4,7 +4,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.api import command
+from pubbot.api import command, require
 from pubbot.loader import load_handlers
 from pubbot.reference import commands_reference
 
@@ -31,3 +31,17 @@ class ReferenceTests(SynchronousTestCase):
         text = commands_reference(load_handlers() + [frobnicate])
         self.assertIn("``!frobnicate``", text)
         self.assertIn("Frobs. (admins only)", text)
+
+    def test_who_may_use_a_command_is_shown(self):
+        @command("frob", description="Frobs.")
+        @require("op")
+        def frob(msg):
+            return "ok"
+
+        @command("twiddle", description="Twiddles.")
+        @require("voice")
+        def twiddle(msg):
+            return "ok"
+        text = commands_reference(load_handlers() + [frob, twiddle])
+        self.assertIn("Frobs. (ops only)", text)
+        self.assertIn("Twiddles. (voice or ops)", text)

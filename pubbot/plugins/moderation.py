@@ -137,7 +137,7 @@ async def kick(msg, nick=None, reason=None):
 @command("ban", args=r"(?P<target>\S+)(?:\s+(?P<duration>\S+))?", usage="nick|mask [duration]")
 @require("op")
 async def ban(msg, target=None, duration=None):
-    """Bans a mask (or a nick's host) from this channel, for a while if given a duration (1h, 2d)."""
+    """Bans a mask or a nick's host from this channel (for a while: 1h, 2d)."""
     if not target:
         return _usage(msg, "ban nick|mask [duration]")
     moderator = _moderator(msg)
@@ -210,7 +210,7 @@ async def _quiet(msg, target: str | None, kind: str, done: str) -> dict | None:
 @command("quiet", args=r"(?P<target>\S+)", usage="nick|mask")
 @require("op")
 async def quiet(msg, target=None):
-    """Quiets a mask (or a nick's host) in this channel: they stay, but cannot speak."""
+    """Quiets a mask or a nick's host in this channel: they stay, but cannot speak."""
     return await _quiet(msg, target, "quiet", "Quieted %s.")
 
 
