@@ -22,6 +22,7 @@ from pubbot.console import ConsoleService
 from pubbot.core.bot import Bot
 from pubbot.core.interfaces import (
     IBus,
+    IChannelModeration,
     IChannelSummary,
     IChatRegistrations,
     IChatService,
@@ -66,7 +67,7 @@ class ProviderTests(SynchronousTestCase):
 
     def test_the_irc_service(self):
         service = irc_service()
-        for interface in (IChatService, IInputFlow, IChatStatus, IChannelSummary):
+        for interface in (IChatService, IInputFlow, IChatStatus, IChannelSummary, IChannelModeration):
             self.assertTrue(verifyObject(interface, service))
 
     def test_the_console(self):
@@ -74,11 +75,13 @@ class ProviderTests(SynchronousTestCase):
                                  show_banner=False)
         for interface in (IChatService, IInputFlow, IChatStatus):
             self.assertTrue(verifyObject(interface, console))
+        self.assertFalse(IChannelModeration.providedBy(console))  # no channels to moderate
 
     def test_a_workers_stand_in_for_the_owners_chat(self):
         remote = RemoteChat(Harness().bot, "irc", "pubbot")
         self.assertTrue(verifyObject(IChatService, remote))
         self.assertTrue(verifyObject(IChatStatus, remote))
+        self.assertFalse(IChannelModeration.providedBy(remote))  # it leaves orders for the owner
 
     def test_stores_that_hold_a_connection_or_file(self):
         sqlite = SQLiteStore(os.path.abspath(self.mktemp()), MemoryReactorClock())
@@ -94,6 +97,7 @@ class ProviderTests(SynchronousTestCase):
         self.assertTrue(verifyObject(IChatService, FakeIrc()))
         self.assertTrue(verifyObject(IChatStatus, FakeIrc()))
         self.assertTrue(verifyObject(IChatStatus, FakeChat()))
+        self.assertTrue(verifyObject(IChannelModeration, FakeChat()))
 
 
 class WithoutTheCapabilityTests(SynchronousTestCase):
