@@ -142,6 +142,13 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(entries(self.h), {})
         self.assertEqual(self.say("!unban"), "Usage: !unban nick|mask")
 
+    def test_what_would_hit_the_bot_may_be_lifted(self):
+        self.assertEqual(self.say("!quiet *!*@bot.example"), "olga: *!*@bot.example matches me.")
+        self.assertEqual(self.say("!unquiet *!*@bot.example"), "*!*@bot.example may speak again.")
+        self.assertEqual(self.say("!unban pubbot"), "Unbanned *!*@bot.example.")
+        self.assertEqual(self.h.chat.moderated,
+                         ["MODE #pubbot -q *!*@bot.example", "MODE #pubbot -b *!*@bot.example"])
+
     def test_quiet_with_the_servers_mode(self):
         self.assertEqual(self.say("!quiet troll"), "Quieted *!*@bad.example.")
         self.h.chat.quiet = "~m:"

@@ -88,20 +88,23 @@ async def _do(msg, moderator: Moderator, action: Action, done: str | None = None
     return {"content": done} if done else None
 
 
-def _mask(msg, moderator: Moderator, target: str) -> tuple[str | None, dict | None]:
-    """C{(mask, None)} for a nick or mask given, or C{(None, answer)} when it will not do."""
+def _mask(msg, moderator: Moderator, target: str, lifting: bool = False) -> tuple[str | None, dict | None]:
+    """
+    C{(mask, None)} for a nick or mask given, or C{(None, answer)} when it
+    will not do: a ban or quiet (not C{lifting} one) never hits the bot.
+    """
     if is_mask(target):
         problem = mask_problem(target)
         if problem:
             return None, {"content": "%s: %s." % (msg.source, problem)}
         me = moderator.hostmask_of(msg.network, msg.bot.nick(msg.network))
-        if me and glob_match(target, me):
+        if me and not lifting and glob_match(target, me):
             return None, {"content": "%s: %s matches me." % (msg.source, target)}
         return target, None
     problem = nick_problem(target)
     if problem:
         return None, {"content": "%s: %s; give a nick or a mask (nick!user@host)." % (msg.source, problem)}
-    if _is_me(msg, target):
+    if _is_me(msg, target) and not lifting:
         return None, {"content": "%s: not me." % (msg.source,)}
     hostmask = moderator.hostmask_of(msg.network, target)
     if hostmask:
@@ -182,7 +185,7 @@ async def unban(msg, target=None):
     refused = _refusal(msg, moderator)
     if refused:
         return refused
-    mask, answer = _mask(msg, moderator, target)
+    mask, answer = _mask(msg, moderator, target, lifting=True)
     if mask is None:
         return answer
     problem = await moderator.perform(msg.network, Action("unban", msg.channel, mask))
@@ -201,7 +204,7 @@ async def _quiet(msg, target: str | None, kind: str, done: str) -> dict | None:
         return refused
     if moderator.quiet_unknown(msg.network):
         return {"content": NO_QUIET}
-    mask, answer = _mask(msg, moderator, target)
+    mask, answer = _mask(msg, moderator, target, lifting=kind == "unquiet")
     if mask is None:
         return answer
     return await _do(msg, moderator, Action(kind, msg.channel, mask), done % (mask,))
