@@ -92,7 +92,8 @@ class LoaderTests(SynchronousTestCase):
         plugins = load_plugins([os.path.join(DATA, "sections")])
         self.assertEqual([(d.name, d.owner) for d in plugins.sections],
                          [("brain", "brain"), ("logs", "chatlogs"), ("fun", "fun"), ("greet", "greet"),
-                          ("ignore", "ignore"), ("links", "links"), ("reminders", "reminders"),
+                          ("ignore", "ignore"), ("links", "links"), ("moderation", "moderation"),
+                          ("reminders", "reminders"),
                           ("seen", "seen"), ("tell", "seen"), ("vcs", "vcs"), ("weather", "weather")])
         self.assertEqual(plugins.disabled, {})
         plugins = load_plugins([os.path.join(DATA, "sections")], disabled=["weather", "greet"])
