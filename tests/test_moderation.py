@@ -8,6 +8,10 @@ connection.
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -345,6 +349,19 @@ class PartsTests(SynchronousTestCase):
         self.assertFalse(glob_match("a?", "a"))
         # many stars on a long text: bounded work, no blow-up
         self.assertFalse(glob_match("*a" * 50 + "b", "a" * 100))
+
+    @given(st.text(alphabet="ab*?", max_size=8), st.text(alphabet="abAB", max_size=8))
+    def test_glob_match_agrees_with_a_regex(self, pattern, text):
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+        expected = re.fullmatch(regex, text, re.IGNORECASE | re.DOTALL) is not None
+        self.assertEqual(glob_match(pattern, text), expected)
+
+    @given(st.text(max_size=120))
+    def test_an_accepted_mask_is_safe_on_the_wire(self, mask):
+        if mask_problem(mask) is None:
+            self.assertLessEqual(len(mask), 100)
+            self.assertFalse(any(c.isspace() or c < " " or c in ",\x7f" for c in mask), mask)
+            self.assertEqual((mask.count("!"), mask.count("@")), (1, 1))
 
     def test_a_chanserv_line(self):
         self.assertEqual(Action("kick", "#c", "n", "why not").chanserv_line(), "KICK #c n why not")

@@ -84,6 +84,9 @@ class ModerationTests(Base):
 
         alice.mode(CHANNEL, True, "o", user="pubbot")
         await self.eventually(lambda: "o" in self.bot.modes("irc", CHANNEL, "pubbot"), "the bot to get ops")
+        alice.say(CHANNEL, "!quiet troll")  # ngircd: q is the founder prefix, and there is no EXTBAN
+        await self.eventually(lambda: "This server has no quiet mode (no +q list mode, no mute extban)."
+                              in self.said(alice), "no quiet mode on ngircd")
         host = self.service.hostmask_of("troll").rpartition("@")[2]
         alice.say(CHANNEL, "!ban troll")
         await self.eventually(lambda: "Banned *!*@%s." % (host,) in self.said(alice), "the ban answered")
