@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, get_type_hints
 
 from . import checks
+from .channels import ChannelTable, read_names, read_tables
 from .checks import Check
 from .networks import network_name_problem
 from .registry import Declared, declared, feature_sections, key, table
@@ -251,6 +252,8 @@ class Settings:
     console: ConsoleSettings = table(ConsoleSettings)
     #: [permissions]: a command's word -> the level it needs (see L{pubbot.core.permissions}).
     permissions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: [channels."#c"] and [channels."#c@NETWORK"] tables by lower-cased name (see L{pubbot.config.channels}).
+    channels: Mapping[str, ChannelTable] = field(default_factory=lambda: MappingProxyType({}))
     #: The declared sections' values by table name ([music], [greet], [weather], ...).
     sections: Mapping[str, Any] = field(default_factory=_no_sections, repr=False)
 
@@ -334,7 +337,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
     for name, f in fields.items():
         kind = hints[name]
         sub = "%s.%s" % (path, name) if path else name
-        if cls is Settings and name == "sections":
+        if cls is Settings and name in ("sections", "channels"):  # channels: see parse_core
             continue
         if cls is Settings and name == "networks":
             values[name] = _networks(data.get(name, {}))
@@ -482,6 +485,8 @@ def parse_core(data: Any) -> Settings:
     L{Settings}. The other top-level names are left to L{add_sections}.
     """
     settings = _build(Settings, data, "")
+    networks = {settings.irc.name, *settings.networks, "console"}
+    settings = dataclasses.replace(settings, channels=read_names(data.get("channels", {}), networks))
     features = {d.name: _build(d.cls, data.get(d.name, {}), d.name) for d in feature_sections()}
     settings = dataclasses.replace(settings, sections=MappingProxyType(features))
     _cross_checks(settings)
@@ -516,7 +521,11 @@ def add_sections(settings: Settings, data: Any, sections: Iterable[Declared] = (
         known = set(CORE_TABLES - {"sections"}) | set(values) | set(tables)
         raise ConfigError("[%s]: plugin %s is not installed%s" % (name, name, _did_you_mean(name, known)))
     values.update((name, _build(d.cls, data.get(name, {}), name)) for name, d in tables.items())
-    return dataclasses.replace(settings, sections=MappingProxyType(values))
+    read = read_tables(data.get("channels", {}), values)
+    channels = {place: dataclasses.replace(table, values=read.get(place, MappingProxyType({})))
+                for place, table in settings.channels.items()}
+    return dataclasses.replace(settings, sections=MappingProxyType(values),
+                               channels=MappingProxyType(channels))
 
 
 def _did_you_mean(name: str, known: set[str]) -> str:
@@ -577,6 +586,11 @@ def effective(settings: Any, mask: bool = True) -> dict:
             out[f.name] = effective(value, mask)
         elif f.name == "permissions":
             out[f.name] = dict(value)
+        elif f.name == "channels" and isinstance(settings, Settings):
+            out[f.name] = {place: {"disabled": list(t.disabled),
+                                   **{s: {k: list(v) if isinstance(v, tuple) else v for k, v in keys.items()}
+                                      for s, keys in t.values.items()}}
+                           for place, t in value.items()}
         elif isinstance(value, Mapping):  # [networks.NAME] tables (their name is the table's)
             out[f.name] = {name: {k: v for k, v in effective(table, mask).items() if k != "name"}
                            for name, table in value.items()}
