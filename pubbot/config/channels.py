@@ -106,14 +106,14 @@ def read_names(data: Any, networks: set[str]) -> Mapping[str, ChannelTable]:
     return MappingProxyType(tables)
 
 
-def read_tables(data: Any, sections: Mapping[str, Any]) -> Mapping[str, ChannelTable]:
+def read_tables(data: Any, sections: Mapping[str, Any]) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
     """
     The second phase: the sections' sub-tables of each C{[channels]} table,
     against the C{sections} read (name -> values), each key per-channel and
     checked as its section checks it.
     """
     from .settings import ConfigError
-    tables = {}
+    tables: dict[str, Mapping[str, Mapping[str, Any]]] = {}
     for name, body in (data or {}).items():
         channel, network = split_place(name)
         label = '[channels."%s"' % (name,)
@@ -157,3 +157,15 @@ def checked(where: str, kind: Any, value: Any, check: Any) -> Any:
     if problem:
         raise ConfigError("%s %s" % (where, problem))
     return value
+
+
+def unknown_plugins(tables: Mapping[str, ChannelTable], plugins: set[str]) -> str | None:
+    """The first plugin a table disables that is not among C{plugins} (every plugin's name), as a problem."""
+    for place, table in tables.items():
+        for plugin in table.disabled:
+            if plugin not in plugins:
+                import difflib
+                close = difflib.get_close_matches(plugin, sorted(plugins), 1, 0.6)
+                hint = " (did you mean %r?)" % (close[0],) if close else ""
+                return '[channels."%s"] disabled has %r, which is no plugin%s' % (place, plugin, hint)
+    return None

@@ -151,6 +151,10 @@ class Bot:
         """
         return self.channels.settings_for(network, channel)
 
+    def enabled_in(self, network: str, channel: str, plugin: str) -> bool:
+        """Is C{plugin} on in C{channel} on C{network} (not disabled there, see L{pubbot.core.channels})?"""
+        return plugin not in self.channels.disabled(network, channel)
+
     def nick(self, network: str) -> str:
         """The bot's nick on C{network}: the connection's, else the configured one."""
         service = self.chat_services.get(network)
