@@ -184,6 +184,12 @@ class ChannelSettings:
             view = self._views[(network, channel.lower())] = self._view(network, channel.lower())
         return view
 
+    def all_disabled(self) -> dict[tuple[str, str], frozenset[str]]:
+        """The plugins disabled in each channel where any is: (network, channel) -> names."""
+        if self._from is not self.bot.settings:
+            self._rebuild()
+        return dict(self._off)
+
     def listing(self, network: str | None = None, channel: str | None = None) -> list[Override]:
         """The overrides (of C{channel} on C{network} when given), by channel and name."""
         if network is not None and channel is not None:
