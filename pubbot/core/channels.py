@@ -31,8 +31,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from ..config.channels import ALWAYS_ON, check_of, checked, place_key
+from ..config.channels import ALWAYS_ON, check_of, place_key
 from ..config.registry import per_channel_keys
+from ..config.settings import checked
 
 log = Logger()
 

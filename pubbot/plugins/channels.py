@@ -19,7 +19,7 @@ SHOW_LINES = 8
 PLUGIN = "plugin:"
 ALWAYS_ON = ("core", "channels")
 
-USAGE = "[#channel] disable|enable <plugin> | set <plugin>.<key> <value> | unset <plugin>.<key> | show"
+USAGE = "[#chan] disable|enable <plugin> | set|unset <plugin.key> [value] | show"
 
 
 def _place(msg, given: str | None) -> tuple[str, str] | str:
