@@ -186,10 +186,15 @@ class ChannelSettings:
         return view
 
     def all_disabled(self) -> dict[tuple[str, str], frozenset[str]]:
-        """The plugins disabled in each channel where any is: (network, channel) -> names."""
+        """
+        The plugins disabled in each channel where any is: (network, channel)
+        -> names, on the networks this process is connected to (all of them
+        where it has none: a worker).
+        """
         if self._from is not self.bot.settings:
             self._rebuild()
-        return dict(self._off)
+        live = set(self.bot.chat_services)
+        return {place: off for place, off in self._off.items() if not live or place[0] in live}
 
     def listing(self, network: str | None = None, channel: str | None = None) -> list[Override]:
         """The overrides (of C{channel} on C{network} when given), by channel and name."""
