@@ -245,6 +245,19 @@ class EffectTests(SynchronousTestCase):
                          "test_channel_settings is now off in #pubbot.")
         self.assertEqual(h.bot.channels.listing(), [])
 
+    def test_new_settings_apply_at_once(self):
+        h = harness()
+        self.assertEqual(h.reply("!marco"), "polo")
+        h.bot.settings = make_settings({"channels": {"#pubbot": {"disabled": ["test_channel_settings"]}}},
+                                       greet)
+        self.assertIsNone(h.reply("!marco"))
+
+    def test_an_idle_bot_has_no_timer(self):
+        h = harness()
+        h.give_modes("alice", "o")
+        h.reply("!channel disable fun")
+        self.assertEqual(h.clock.getDelayedCalls(), [])
+
     def test_a_network_table_outranks_the_channel_table(self):
         h = harness({"networks": {"libera": {"server": "tcp:127.0.0.1:6667"}},
                      "channels": {"#w": {"greet": {"templates": ["all %(nick)s"]}},

@@ -12,10 +12,12 @@ The overrides are one hash in the bot's L{IStore} (L{OVERRIDES}: a field
 per channel and name, its value the value with who set it and when) and a
 counter (L{VERSION}) every change bumps. Each process keeps them in memory:
 a change made here applies at once; one made by another process (Redis
-mode, where every process reads the same store) is seen within
-L{POLL_SECONDS}, when this process finds the counter moved and reads the
-hash again. So the dispatcher's check costs one dict lookup per batch of a
-channel's lines, and never waits on the store.
+mode, where every process reads the same store) is seen when this process
+next looks at the counter and finds it moved: at most every
+L{POLL_SECONDS}, when a batch is dispatched (or the settings are read)
+that long after the last look, without waiting for the answer. So the
+dispatcher's check costs a clock read and one dict lookup per batch of a
+channel's lines, never waits on the store, and an idle bot has no timer.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from types import MappingProxyType
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from ..config.channels import ALWAYS_ON, check_of, place_key
@@ -41,7 +42,7 @@ log = Logger()
 OVERRIDES = "channels:overrides"
 #: The counter every change bumps (other processes poll it).
 VERSION = "channels:version"
-#: How often a process looks whether another changed the overrides.
+#: How often (at most) a process looks whether another changed the overrides.
 POLL_SECONDS = 2.0
 #: Most overrides in one channel; longest value (as JSON).
 MAX_OVERRIDES = 32
@@ -150,12 +151,16 @@ class ChannelSettings:
         self._from: Any = None  # the settings the tables below were built from
         self._off: dict[tuple[str, str], frozenset[str]] = {}
         self._views: dict[tuple[str, str], Any] = {}
-        self._loop: LoopingCall | None = None
+        self._running = False
+        self._looking = False
+        self._next_look = 0.0
 
     # reading
 
     def off_in(self, message: Any) -> frozenset[str] | None:
         """The plugins disabled where C{message} was said (None: none): the dispatcher asks once a batch."""
+        if self._running and self.bot.clock.seconds() >= self._next_look:
+            self.look()
         if self._from is not self.bot.settings:
             self._rebuild()
         off = self._off
@@ -169,12 +174,14 @@ class ChannelSettings:
 
     def disabled(self, network: str, channel: str) -> frozenset[str]:
         """The plugins disabled in C{channel} on C{network}."""
+        self._fresh()
         if self._from is not self.bot.settings:
             self._rebuild()
         return self._off.get((network, channel.lower()), frozenset())
 
     def settings_for(self, network: str, channel: str | None) -> Any:
         """The bot's settings as they hold in C{channel} on C{network} (per-channel keys changed)."""
+        self._fresh()
         settings = self.bot.settings
         if self._from is not settings:
             self._rebuild()
@@ -191,6 +198,7 @@ class ChannelSettings:
         -> names, on the networks this process is connected to (all of them
         where it has none: a worker).
         """
+        self._fresh()
         if self._from is not self.bot.settings:
             self._rebuild()
         live = set(self.bot.chat_services)
@@ -198,6 +206,7 @@ class ChannelSettings:
 
     def listing(self, network: str | None = None, channel: str | None = None) -> list[Override]:
         """The overrides (of C{channel} on C{network} when given), by channel and name."""
+        self._fresh()
         if network is not None and channel is not None:
             return sorted(self.overrides.get((network, channel.lower()), {}).values(), key=lambda o: o.name)
         return sorted((o for place in self.overrides.values() for o in place.values()),
@@ -294,18 +303,28 @@ class ChannelSettings:
     # keeping up with other processes
 
     def start(self) -> None:
-        """Read the overrides now and look for others' changes every L{POLL_SECONDS}."""
-        if self._loop is not None:
-            return
-        self._loop = LoopingCall(self.refresh)
-        self._loop.clock = self.bot.clock
-        self._loop.start(POLL_SECONDS, now=True).addErrback(
-            lambda f: log.failure("per-channel settings: the poll stopped", f))
+        """Read the overrides now, then look for others' changes as they are read (see L{look})."""
+        self._running = True
+        self.look()
 
     def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
+        self._running = False
+
+    def _fresh(self) -> None:
+        if self._running and self.bot.clock.seconds() >= self._next_look:
+            self.look()
+
+    def look(self) -> None:
+        """Read the counter (and the overrides when it moved), unless a look is under way."""
+        if self._looking:
+            return
+        self._looking = True
+        self._next_look = self.bot.clock.seconds() + POLL_SECONDS
+
+        def done(_: Any) -> None:
+            self._looking = False
+
+        self.refresh().addBoth(done)
 
     def refresh(self) -> Deferred:
         """Read the overrides again when the counter moved; a failure is logged (and tried again later)."""
