@@ -209,6 +209,14 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(self.h.reply("!channel unset greet.templates"),
                          "greet.templates is back to the config's value in #pubbot.")
 
+    def test_at_most_ten_a_minute(self):
+        for _ in range(10):
+            self.h.reply("!channel show")
+        self.assertEqual(self.h.reply("!channel show"), "alice: slow down; channel again in 60s.")
+        self.h.clock.advance(60)
+        self.assertEqual(self.h.reply("!channel show"),
+                         "#pubbot has the config's settings: nothing set from chat.")
+
     def test_limits(self):
         self.assertEqual(self.h.reply("!channel set greet.templates " + "x" * (MAX_VALUE + 1)),
                          "Not set: that value is too long (%d characters at most)." % (MAX_VALUE,))

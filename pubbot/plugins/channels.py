@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pubbot.api import command, example, format_duration, is_admin, person_key, require
+from pubbot.api import command, example, format_duration, is_admin, person_key, rate, require
 
 #: Most lines C{!channel show} gives.
 SHOW_LINES = 8
@@ -49,6 +49,7 @@ def _ago(msg, when: float) -> str:
 @command("channel", args=r"(?:(?P<place>[#&]\S*)\s+)?(?P<action>disable|enable|set|unset|show)"
                           r"(?:\s+(?P<name>\S+)(?:\s+(?P<value>.+))?)?", usage=USAGE)
 @require("op")
+@rate(user=10, per=60)
 @example("!channel #pubbot show", "#pubbot has the config's settings: nothing set from chat.")
 @example("!channel #pubbot disable nosuch", "I know no plugin 'nosuch' (...).")
 def channel(msg, action: str, place: str | None = None, name: str | None = None,
