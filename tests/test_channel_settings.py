@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -120,6 +122,24 @@ class ParseValueTests(SynchronousTestCase):
                            (tuple[str, ...], "[1]"), (tuple[str, ...], "[oops")]:
             with self.assertRaises(ValueError):
                 parse_value(kind, text)
+
+
+class ParseValueHostileTests(SynchronousTestCase):
+    @given(st.sampled_from([bool, int, float, str, tuple[str, ...]]), st.text(max_size=400))
+    def test_any_text_gives_a_value_of_the_type_or_a_value_error(self, kind, text):
+        try:
+            value = parse_value(kind, text)
+        except ValueError:
+            return
+        expected = tuple if kind == tuple[str, ...] else kind
+        self.assertIsInstance(value, expected)
+        if expected is tuple:
+            self.assertTrue(all(isinstance(item, str) for item in value))
+
+    @given(st.lists(st.text(min_size=1, max_size=20).filter(lambda s: s.strip() == s and "|" not in s
+                                                            and not s.startswith("[")), max_size=8))
+    def test_a_list_said_with_bars_comes_back(self, items):
+        self.assertEqual(parse_value(tuple[str, ...], " | ".join(items)), tuple(items))
 
 
 class CommandTests(SynchronousTestCase):
