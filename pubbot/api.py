@@ -74,7 +74,7 @@ __all__ = [
     "PatternHandler", "Reply", "command", "cron", "every", "example", "handle_each", "handler", "help_text",
     "parse_chat_text", "rate", "require", "secret",
     # settings (see pubbot.config.registry)
-    "key", "section", "checks", "Settings",
+    "key", "section", "checks", "Settings", "channel_settings",
     # helpers
     "person_key", "is_admin", "one_line", "fill", "clean_text", "format_duration", "possessive", "plural",
     "sentence", "Limits", "RateLimiter", "patterns", "PUBBOT_VERSION", "user_host",
@@ -88,6 +88,20 @@ CHAT_LINES = "chat.*.*.chat"
 REFUSAL_WEIGHT = 10
 #: A usage line (arguments that did not match) yields to any other answer.
 USAGE_WEIGHT = -1
+
+
+def channel_settings(msg: Message) -> Settings:
+    """
+    The bot's settings as they hold where C{msg} was said: the keys marked
+    C{key(..., per_channel=True)} as the config's C{[channels."#c"]} tables
+    and C{!channel #c set} changed them there (other keys as
+    C{msg.bot.settings} has them)::
+
+        templates = channel_settings(msg).greet.templates
+    """
+    fields = msg.fields
+    channel = None if fields.get("private") else fields.get("channel")
+    return msg.bot.settings_for(fields.get("network"), channel)
 
 
 def _first_line(doc: str | None) -> str:

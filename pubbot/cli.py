@@ -2,6 +2,7 @@
 
     pubbot --version                          print pubbot's version
     pubbot config check FILE                  validate a config, print effective settings (secrets masked)
+    pubbot config diff [--config FILE]        print the per-channel settings changed from chat
     pubbot init [--config FILE] --server S --nick N --channel C...   write a minimal config
     pubbot brain read [--replace] LOGFILE...  teach the brain from irssi or WeeChat logs
     pubbot brain utter TEXT...                print what the brain says to TEXT
@@ -20,6 +21,7 @@ import json
 import random
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any, cast
@@ -108,6 +110,13 @@ def _config_group(subparsers) -> None:
     check = sub.add_parser("check", help="validate a config file and print the effective settings")
     check.add_argument("file")
     check.set_defaults(run=_config_check)
+    diff = sub.add_parser("diff", help="print the per-channel settings changed from chat (kept in the store)",
+                          description="The overrides made with !channel, kept in the store the config "
+                          "selects: network, channel, setting, value, who and when (UTC). The config "
+                          "file is never rewritten; copy what should stay into its [channels] tables.")
+    diff.add_argument("--config", "-c", help="TOML config file (its [store] or [redis] is used)")
+    diff.add_argument("--json", action="store_true", help="one JSON object a line")
+    diff.set_defaults(run=lambda args: _run_async(_config_diff, args))
 
 
 def _config_check(args) -> int:
@@ -115,6 +124,29 @@ def _config_check(args) -> int:
     for warning in configmod.warnings(settings):
         print("pubbot: warning: %s" % (warning,), file=sys.stderr)
     print(json.dumps(configmod.effective(settings), indent=2, sort_keys=True))
+    return 0
+
+
+async def _config_diff(reactor, args) -> int:
+    from .core.channels import OVERRIDES, PLUGIN, parse_overrides
+
+    settings = _settings(args.config)
+    store = _open_store(settings, reactor)
+    try:
+        overrides = parse_overrides(await store.hgetall(OVERRIDES))
+    except ConnectionError as e:
+        raise CommandError("cannot read %s: %s" % (_store_where(settings), e)) from None
+    finally:
+        await _close(store)
+    for o in overrides:
+        if args.json:
+            print(json.dumps(o.to_dict(), ensure_ascii=False, sort_keys=True))
+            continue
+        name = o.name[len(PLUGIN):] if o.name.startswith(PLUGIN) else o.name
+        when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(o.when))
+        print("%s %s %s = %s  (by %s, %s)" % (o.network, o.channel, name, o.shown(), o.who, when))
+    if not overrides and not args.json:
+        print("No per-channel settings were changed from chat (%s)." % (_store_where(settings),))
     return 0
 
 

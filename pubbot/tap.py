@@ -40,6 +40,10 @@ def load_config(path: str | None) -> tuple[configmod.Settings, Plugins]:
     core = configmod.parse_core(data)
     plugins = load_plugins(core.plugins.paths, core.plugins.disabled, unconfigured(core))
     settings = configmod.add_sections(core, data, plugins.sections, plugins.disabled)
+    from .config.channels import unknown_plugins
+    problem = unknown_plugins(settings.channels, set(plugins.modules))
+    if problem:
+        raise configmod.ConfigError(problem)
     from .web.service import check_web_settings
     checks = [check_web_settings]
     if settings.manhole.endpoint:  # conch (bcrypt) only when the manhole is on

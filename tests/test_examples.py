@@ -8,13 +8,16 @@ from twisted.trial.unittest import SynchronousTestCase
 import pubbot.plugins
 from pubbot.api import command, example
 from pubbot.core.help import matches
-from pubbot.plugins import core, education, feeds, fun, karma, reminders, seen, whoami
+from pubbot.plugins import channels, core, education, feeds, fun, karma, reminders, seen, whoami
 from pubbot.testing import check_examples
 
 
 class BuiltinExampleTests(SynchronousTestCase):
     def test_core(self):
         self.assertEqual(check_examples(core), 6)
+
+    def test_channels(self):
+        self.assertEqual(check_examples(channels), 2)
 
     def test_education(self):
         self.assertEqual(check_examples(education), 6)
@@ -37,7 +40,7 @@ class BuiltinExampleTests(SynchronousTestCase):
         names = [m.name for m in pkgutil.iter_modules(pubbot.plugins.__path__)]
         ran = {name: check_examples(importlib.import_module("pubbot.plugins." + name)) for name in names}
         self.assertEqual(sorted(name for name, count in ran.items() if count), [
-            "core", "education", "feeds", "fun", "karma", "reminders", "seen", "whoami"])
+            "channels", "core", "education", "feeds", "fun", "karma", "reminders", "seen", "whoami"])
 
 
 class CheckExamplesTests(SynchronousTestCase):

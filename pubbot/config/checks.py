@@ -31,6 +31,11 @@ def not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
+def chance(value: Any) -> str | None:
+    """A probability: from 0 (never) to 1 (always)."""
+    return None if 0 <= value <= 1 else "must be from 0 to 1"
+
+
 def single_line(value: str) -> str | None:
     if any(c in value for c in "\r\n\0"):
         return "must not contain CR, LF or NUL"

@@ -48,16 +48,29 @@ FEATURE_OWNER = "pubbot"
 _declared: dict[str, type] = {}
 
 
-def key(default: Any, check: Check | None = None, secret: bool = False) -> Any:
+def key(default: Any, check: Check | None = None, secret: bool = False, per_channel: bool = False) -> Any:
     """
     A config key with its default, an optional C{check} (see
     L{pubbot.config.checks}) and secrecy (C{secret}: masked by C{pubbot
     config check}, never shown in a repr). A list default becomes a tuple.
+    A C{per_channel} key may differ by channel: set in a
+    C{[channels."#c".SECTION]} table or with C{!channel #c set}, and read
+    for a message's channel with L{pubbot.api.channel_settings}.
     """
     if isinstance(default, list):
         default = tuple(default)
-    meta = {"check": check, "secret": secret}
+    if per_channel and secret:
+        raise TypeError("a secret key cannot be per_channel (it would be shown in chat)")
+    meta = {"check": check, "secret": secret, "per_channel": per_channel}
     return field(default=default, metadata=meta, repr=not secret)
+
+
+def per_channel_keys(cls: type) -> dict[str, Any]:
+    """The keys of the section class C{cls} marked C{per_channel}, by name, to their types."""
+    if not dataclasses.is_dataclass(cls):
+        return {}
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.metadata.get("per_channel")}
 
 
 def table(cls: type) -> Any:

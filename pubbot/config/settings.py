@@ -21,9 +21,10 @@ from types import MappingProxyType
 from typing import Any, get_type_hints
 
 from . import checks
+from .channels import ALWAYS_ON, MAX_DISABLED, ChannelTable, channel_problem, check_of, place_key, split_place
 from .checks import Check
 from .networks import network_name_problem
-from .registry import Declared, declared, feature_sections, key, table
+from .registry import Declared, declared, feature_sections, key, per_channel_keys, table
 
 __all__ = ["Check", "ConfigError", "Settings", "add_sections", "effective", "key", "load", "network_label",
            "parse", "parse_core", "read", "secret", "table"]
@@ -251,6 +252,8 @@ class Settings:
     console: ConsoleSettings = table(ConsoleSettings)
     #: [permissions]: a command's word -> the level it needs (see L{pubbot.core.permissions}).
     permissions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: [channels."#c"] and [channels."#c@NETWORK"] tables by lower-cased name (see L{pubbot.config.channels}).
+    channels: Mapping[str, ChannelTable] = field(default_factory=lambda: MappingProxyType({}))
     #: The declared sections' values by table name ([music], [greet], [weather], ...).
     sections: Mapping[str, Any] = field(default_factory=_no_sections, repr=False)
 
@@ -334,7 +337,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
     for name, f in fields.items():
         kind = hints[name]
         sub = "%s.%s" % (path, name) if path else name
-        if cls is Settings and name == "sections":
+        if cls is Settings and name in ("sections", "channels"):  # channels: see parse_core
             continue
         if cls is Settings and name == "networks":
             values[name] = _networks(data.get(name, {}))
@@ -391,6 +394,87 @@ def _permissions(data: Any) -> Mapping[str, str]:
             raise ConfigError("[permissions] %s %s" % (word, problem))
         table[word.lower()] = level
     return MappingProxyType(table)
+
+
+# [channels] (see pubbot.config.channels)
+
+def read_channel_names(data: Any, networks: set[str]) -> Mapping[str, ChannelTable]:
+    """
+    The first phase: C{[channels]} is a table of channel tables whose
+    names are channels (and known networks, after C{@}) and whose
+    C{disabled} is an array of plugin names; their sections are left for
+    L{read_channel_tables}.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError('[channels] must be a table of [channels."#name"] tables, not %s' % (
+            _describe(data),))
+    tables = {}
+    for name, body in data.items():
+        channel, network = split_place(name)
+        label = '[channels."%s"]' % (name,)
+        problem = channel_problem(channel)
+        if problem:
+            raise ConfigError("%s: %r %s" % (label, channel, problem))
+        if network is not None and network not in networks:
+            raise ConfigError("%s: no network is named %r (%s)" % (
+                label, network, ", ".join(sorted(networks))))
+        if not isinstance(body, dict):
+            raise ConfigError("%s must be a table, not %s" % (label, _describe(body)))
+        disabled = _coerce("%s disabled" % (label,), tuple[str, ...], body.get("disabled", []))
+        if len(disabled) > MAX_DISABLED:
+            raise ConfigError("%s disabled has more than %d plugins" % (label, MAX_DISABLED))
+        for plugin in disabled:
+            if plugin in ALWAYS_ON:
+                raise ConfigError("%s disabled has %r, which cannot be disabled in a channel" % (
+                    label, plugin))
+        place = place_key(channel, network)
+        if place in tables:
+            raise ConfigError("%s: another [channels] table names the same channel" % (label,))
+        tables[place] = ChannelTable(tuple(disabled))
+    return MappingProxyType(tables)
+
+
+def read_channel_tables(data: Any, sections: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    """
+    The second phase: the sections' sub-tables of each C{[channels]} table,
+    against the C{sections} read (name -> values), each key per-channel and
+    checked as its section checks it.
+    """
+    tables: dict[str, Mapping[str, Mapping[str, Any]]] = {}
+    for name, body in (data or {}).items():
+        channel, network = split_place(name)
+        label = '[channels."%s"' % (name,)
+        values: dict[str, Mapping[str, Any]] = {}
+        for section, keys in body.items():
+            if section == "disabled":
+                continue
+            if section not in sections:
+                raise ConfigError('%s] %s: no loaded plugin has a [%s] section' % (label, section, section))
+            if not isinstance(keys, dict):
+                raise ConfigError('%s.%s] must be a table' % (label, section))
+            kinds = per_channel_keys(type(sections[section]))
+            read: dict[str, Any] = {}
+            for word, value in keys.items():
+                where = '%s.%s] %s' % (label, section, word)
+                if word not in kinds:
+                    if hasattr(sections[section], word):
+                        raise ConfigError("%s: [%s] %s is not a per-channel key (per-channel: %s)" % (
+                            where, section, word, ", ".join(sorted(kinds)) or "none"))
+                    raise ConfigError("unknown key %s" % (where,))
+                read[word] = checked(where, kinds[word], value, check_of(sections[section], word))
+            values[section] = MappingProxyType(read)
+        tables[place_key(channel, network)] = MappingProxyType(values)
+    return MappingProxyType(tables)
+
+
+def checked(where: str, kind: Any, value: Any, check: Any) -> Any:
+    """C{value} as a value of a key of type C{kind}, or a ConfigError naming C{where}."""
+    value = _coerce(where, kind, value)
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError("%s %s" % (where, problem))
+    return value
+
 
 
 def network_label(network: IrcSettings, settings: Settings) -> str:
@@ -482,6 +566,8 @@ def parse_core(data: Any) -> Settings:
     L{Settings}. The other top-level names are left to L{add_sections}.
     """
     settings = _build(Settings, data, "")
+    networks = {settings.irc.name, *settings.networks, "console"}
+    settings = dataclasses.replace(settings, channels=read_channel_names(data.get("channels", {}), networks))
     features = {d.name: _build(d.cls, data.get(d.name, {}), d.name) for d in feature_sections()}
     settings = dataclasses.replace(settings, sections=MappingProxyType(features))
     _cross_checks(settings)
@@ -516,7 +602,11 @@ def add_sections(settings: Settings, data: Any, sections: Iterable[Declared] = (
         known = set(CORE_TABLES - {"sections"}) | set(values) | set(tables)
         raise ConfigError("[%s]: plugin %s is not installed%s" % (name, name, _did_you_mean(name, known)))
     values.update((name, _build(d.cls, data.get(name, {}), name)) for name, d in tables.items())
-    return dataclasses.replace(settings, sections=MappingProxyType(values))
+    read = read_channel_tables(data.get("channels", {}), values)
+    channels = {place: dataclasses.replace(table, values=read.get(place, MappingProxyType({})))
+                for place, table in settings.channels.items()}
+    return dataclasses.replace(settings, sections=MappingProxyType(values),
+                               channels=MappingProxyType(channels))
 
 
 def _did_you_mean(name: str, known: set[str]) -> str:
@@ -577,6 +667,11 @@ def effective(settings: Any, mask: bool = True) -> dict:
             out[f.name] = effective(value, mask)
         elif f.name == "permissions":
             out[f.name] = dict(value)
+        elif f.name == "channels" and isinstance(settings, Settings):
+            out[f.name] = {place: {"disabled": list(t.disabled),
+                                   **{s: {k: list(v) if isinstance(v, tuple) else v for k, v in keys.items()}
+                                      for s, keys in t.values.items()}}
+                           for place, t in value.items()}
         elif isinstance(value, Mapping):  # [networks.NAME] tables (their name is the table's)
             out[f.name] = {name: {k: v for k, v in effective(table, mask).items() if k != "name"}
                            for name, table in value.items()}

@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succee
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from .channels import ChannelSettings
 from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher
 from .events import IChatEvents
@@ -66,6 +67,9 @@ class Bot:
         self.input_holders: set = set()
         #: The plugins' jobs (L{pubbot.core.jobs}).
         self.jobs = Jobs(self)
+        #: Per-channel settings and plugins disabled by channel (L{pubbot.core.channels}).
+        self.channels = ChannelSettings(self)
+        self.dispatcher.channel_gate = self.channels.off_in
 
     # handlers
 
@@ -80,6 +84,7 @@ class Bot:
 
     def start(self) -> None:
         self.running = True
+        self.channels.start()
         for handler in list(self.handlers):
             try:
                 handler.start(self)
@@ -91,6 +96,7 @@ class Bot:
     def stop(self) -> Deferred:
         self.running = False
         self.jobs.stop()
+        self.channels.stop()
         stops = [maybeDeferred(h.stop).addErrback(
             lambda f, name: log.failure("plugin {plugin} failed to stop", f, plugin=name), h.name)
             for h in self.handlers]
@@ -136,6 +142,18 @@ class Bot:
         if network == self.settings.irc.name:
             return self.settings.irc
         return self.settings.networks.get(network, self.settings.irc)
+
+    def settings_for(self, network: str, channel: str | None) -> Any:
+        """
+        The settings as they hold in C{channel} on C{network}: the keys
+        marked C{per_channel} as the config's C{[channels]} tables and the
+        overrides made from chat set them there (see L{pubbot.core.channels}).
+        """
+        return self.channels.settings_for(network, channel)
+
+    def enabled_in(self, network: str, channel: str, plugin: str) -> bool:
+        """Is C{plugin} on in C{channel} on C{network} (not disabled there, see L{pubbot.core.channels})?"""
+        return plugin not in self.channels.disabled(network, channel)
 
     def nick(self, network: str) -> str:
         """The bot's nick on C{network}: the connection's, else the configured one."""

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..util import patterns
+from .help import plugin_of
 from .interfaces import IBatchHandler
 from .message import Message, Reply
 from .topics import TopicTrie
@@ -125,6 +126,7 @@ class _Entry(NamedTuple):
     always: bool
     many: Callable | None
     filter: ContentFilter | None
+    plugin: str
 
 
 class _Route:
@@ -150,7 +152,7 @@ class _Route:
             many = h.handle_many if IBatchHandler.providedBy(h) else None
             f = filters.get(h)
             self.filtered = self.filtered or f is not None
-            self.entries.append(_Entry(h, not words, many, f))
+            self.entries.append(_Entry(h, not words, many, f, plugin_of(h)))
 
     def calls(self, messages: Sequence[Message]) -> dict | None:
         """
@@ -222,6 +224,10 @@ class Dispatcher:
         #: C{hears_ignored}, and admin commands (C{admin}) when the sender
         #: is an admin.
         self.gate: Callable[[Sequence[Message]], dict | None] | None = None
+        #: The per-channel switch (see L{pubbot.core.channels}), or None:
+        #: given a batch's first message (all of a batch's group share its
+        #: topic, so its channel), the plugins disabled there, or None.
+        self.channel_gate: Callable[[Message], frozenset | None] | None = None
 
     def add(self, handler) -> None:
         """Subscribe C{handler} (an IHandler) to its patterns."""
@@ -293,6 +299,7 @@ class Dispatcher:
         counts[route.family] = counts.get(route.family, 0) + len(messages)
         self._show_observers(messages)
         gated = self._gated(messages) if self.gate is not None else None
+        off = self._off(messages[0]) if self.channel_gate is not None else None
         results: dict[int, list] = {}
         pending: dict[int, list[int]] = {}
         called = route.calls(messages) if route.by_word else None
@@ -304,6 +311,8 @@ class Dispatcher:
             elif called is not None and entry.handler in called:
                 wanted = sorted(set(called[entry.handler]))
             else:
+                continue
+            if off and entry.plugin in off:
                 continue
             if gated:
                 wanted = _let_through(entry.handler, wanted, gated)
@@ -336,6 +345,15 @@ class Dispatcher:
             return self.gate(messages)
         except Exception:
             log.failure("the ignore gate failed; the batch goes through")
+            return None
+
+    def _off(self, message: Message) -> frozenset | None:
+        """The plugins the channel gate says are off where C{message} was said; None if it fails (logged)."""
+        assert self.channel_gate is not None
+        try:
+            return self.channel_gate(message)
+        except Exception:
+            log.failure("the per-channel gate failed; the batch goes to every plugin")
             return None
 
     def _show_observers(self, messages: Sequence[Message]) -> None:

@@ -15,6 +15,8 @@ class MusicSettings:
     source: str = key("", check_source)
     poll_seconds: float = key(5.0, checks.positive)
     announce: tuple[str, ...] = key(["#pubbot"], checks.channels)
+    #: Announce new tracks in this channel (one of announce); per channel.
+    announce_tracks: bool = key(True, per_channel=True)
     skip_votes: int = key(3, checks.positive)
     vote_timeout: float = key(30.0, checks.positive)
     bare_words: bool = key(True)

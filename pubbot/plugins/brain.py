@@ -22,7 +22,17 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, IBatchHandler, checks, handle_each, is_admin, key, patterns, section
+from pubbot.api import (
+    CHAT_LINES,
+    IBatchHandler,
+    channel_settings,
+    checks,
+    handle_each,
+    is_admin,
+    key,
+    patterns,
+    section,
+)
 from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
 from pubbot.brain.model import TrigramModel, parse_shard_key, shard_key
 
@@ -36,6 +46,8 @@ class BrainSettings:
     flush_seconds: float = key(5.0, checks.positive)
     ignore: tuple[str, ...] = key([], checks.nicks)  # nicks (other bots) never learned from
     process: bool = key(True)  # learn in a process of its own (another core), when the reactor can start one
+    #: The chance it answers when spoken to in a channel (0: it only learns there); per channel.
+    chattiness: float = key(1.0, checks.chance, per_channel=True)
 
 
 log = Logger()
@@ -299,6 +311,10 @@ class Brain:
                 return {"content": "%s: only admins can make me unlearn things." % (msg.source,)}
             unlearn = _UNLEARN.match(text)
             return self.unlearn(msg, (unlearn.group("words") if unlearn is not None else None) or "")
+        if not msg.fields.get("private"):
+            chance = channel_settings(msg).brain.chattiness
+            if chance < 1.0 and msg.bot.random.random() >= chance:
+                return None
         # The sentence is drawn from a generator seeded from the bot's
         # random source, so a seeded bot answers the same wherever the
         # model lives.

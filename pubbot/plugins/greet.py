@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from pubbot.api import Handler, Limits, fill, key, one_line, person_key, section
+from pubbot.api import Handler, Limits, channel_settings, fill, key, one_line, person_key, section
 
 
 @section("greet")
@@ -24,7 +24,8 @@ from pubbot.api import Handler, Limits, fill, key, one_line, person_key, section
 class GreetSettings:
     """[greet]: what the bot says to people who join."""
 
-    templates: tuple[str, ...] = key(["Hello %(nick)s!", "Hi %(nick)s", "Welcome back, %(nick)s"])
+    templates: tuple[str, ...] = key(["Hello %(nick)s!", "Hi %(nick)s", "Welcome back, %(nick)s"],
+                                     per_channel=True)
 
 
 log = Logger()
@@ -61,7 +62,7 @@ class Greeter(Handler):
 
     def greet(self, msg) -> Deferred | None:
         """Greets people who join: each at most once a day, each channel at most once a minute."""
-        limits, templates = self.limits, msg.bot.settings.greet.templates
+        limits, templates = self.limits, channel_settings(msg).greet.templates
         nick = msg.fields.get("source")
         if limits is None or not templates or not nick:
             return None

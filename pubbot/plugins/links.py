@@ -31,6 +31,7 @@ from pubbot.api import (
     CHAT_LINES,
     IBatchHandler,
     RateLimiter,
+    channel_settings,
     checks,
     clean_text,
     format_duration,
@@ -50,6 +51,8 @@ class LinkSettings:
     allow: tuple[str, ...] = key([], checks.hosts)
     max_bytes: int = key(1024 * 1024, checks.positive)
     timeout: float = key(10.0, checks.positive)
+    #: Say the titles of links (off: lastlink still recalls them); per channel.
+    titles: bool = key(True, per_channel=True)
 
 
 log = Logger()
@@ -186,7 +189,7 @@ class Links:
         channel = fields.get("channel")
         if not fields.get("private"):
             await self._remember(msg, urls[-1], None)
-        if self.fetcher is None:
+        if self.fetcher is None or not channel_settings(msg).links.titles:
             return None
         found = await gatherResults([Deferred.fromCoroutine(self._fetch(msg, url)) for url in urls],
                                     consumeErrors=True)

@@ -156,7 +156,11 @@ def announce(msg: Any) -> Any:
     """Announces each new track to the [music] announce channels."""
     bot = msg.bot
     text = format_track(msg.get("title"), msg.get("artist"), msg.get("album"))
-    bot.announce(bot.settings.music.announce, text, "notice")
+    for network in list(bot.chat_services):
+        for target in bot.settings.music.announce:
+            here = bot.settings_for(network, target).music
+            if here.announce_tracks and bot.enabled_in(network, target, "music"):
+                bot.send(network, target, text, "notice")
 
     def ended(vote: Vote | None) -> None:
         if vote is not None:

@@ -192,6 +192,30 @@ def plugins(bot: Any) -> list:
     return out
 
 
+#: At most this many per-channel overrides are listed on /status (the rest counted).
+MAX_OVERRIDES = 200
+
+
+def channel_settings(bot: Any) -> dict:
+    """
+    What differs by channel: the plugins off in each channel (the config's
+    and chat's) and the overrides made from chat, with who and when.
+    """
+    keeper = getattr(bot, "channels", None)
+    if keeper is None:
+        return {"disabled": [], "overrides": [], "overrides_omitted": 0}
+    listed = keeper.listing()
+    off = [{"network": network, "channel": channel, "plugins": sorted(plugins)}
+           for (network, channel), plugins in sorted(keeper.all_disabled().items())][:MAX_CHANNELS]
+    overrides = []
+    for o in listed[:MAX_OVERRIDES]:
+        entry = _plain(o.to_dict())
+        entry["shown"] = o.shown()
+        overrides.append(entry)
+    return {"disabled": off, "overrides": overrides,
+            "overrides_omitted": max(0, len(listed) - MAX_OVERRIDES)}
+
+
 def jobs(bot: Any) -> list:
     """Each scheduled job: its schedule, runs, failures, skipped runs and next run (Unix time)."""
     scheduler = getattr(bot, "jobs", None)
@@ -225,6 +249,7 @@ def snapshot(bot: Any, feed: Any = None) -> dict:
         "store": _plain(bot.state.get("store")) if isinstance(bot.state.get("store"), dict) else None,
         "plugins": plugins(bot),
         "jobs": jobs(bot),
+        "channel_settings": channel_settings(bot),
         "topics": dict(bot.dispatcher.topic_counts),
         "feed": feed_state,
     }

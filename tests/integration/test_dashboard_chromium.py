@@ -184,6 +184,34 @@ class DashboardChromiumTests(TestCase):
             await bot.stop()
         return Deferred.fromCoroutine(run())
 
+    def test_per_channel_settings_card(self):
+        async def run():
+            settings = parse({"web": {"endpoint": "tcp:%d:interface=127.0.0.1" % self.port},
+                              "channels": {"#work": {"disabled": ["fun"]}}})
+            bot = Bot(settings, reactor, MemoryStore(reactor), process_id="dashbox:778")
+            bot.register_chat(RecordingIrc(bot))
+            bot.start()
+            self.addCleanup(bot.stop)
+            service, driver = await self.start(bot)
+            await deferToThread(driver.get, "http://127.0.0.1:%d/" % self.port)
+            await self.wait_for(driver, "!document.getElementById('channel-settings-card').hidden")
+            self.assertEqual(await deferToThread(driver.execute_script,
+                                                 "return document.getElementById('channels-off').innerText"),
+                             "Off: #work fun")
+            # an override made from chat (hostile text stays text) shows at the next poll
+            await Deferred.fromCoroutine(bot.channels.set("irc", "#pubbot", "greet.templates",
+                                                          ["<b>hi</b> %(nick)s"], "alice (account:alice)"))
+            text = await self.wait_for(driver, """(function () {
+                const t = document.getElementById('channel-overrides').innerText;
+                return t.includes('greet.templates') ? t : null; })()""")
+            self.assertIn('#pubbot\tgreet.templates\t["<b>hi</b> %(nick)s"]\talice (account:alice)', text)
+            bold = "return document.querySelectorAll('#channel-overrides b').length"
+            self.assertEqual(await deferToThread(driver.execute_script, bold), 0)
+            await deferToThread(driver.execute_script,
+                                "document.getElementById('channel-settings-card').scrollIntoView()")
+            await self.screenshot(driver, "dashboard-channels.png")
+        return Deferred.fromCoroutine(run())
+
     def test_login_with_token(self):
         async def run():
             bot = self.make_bot(token="correct horse", music="")

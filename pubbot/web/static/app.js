@@ -148,6 +148,25 @@
     }
   }
 
+  function renderChannelSettings(state) {
+    const cs = state.channel_settings || { disabled: [], overrides: [] };
+    $("channel-settings-card").hidden = !cs.disabled.length && !cs.overrides.length;
+    const many = state.connections.length > 1;
+    const place = (o) => o.channel + (many ? "@" + o.network : "");
+    $("channels-off").textContent = cs.disabled.length
+      ? "Off: " + cs.disabled.map((d) => place(d) + " " + d.plugins.join(", ")).join(" · ") : "";
+    const body = $("channel-overrides").tBodies[0];
+    body.replaceChildren();
+    for (const o of cs.overrides) {
+      const name = o.name.startsWith("plugin:") ? o.name.slice(7) : o.name;
+      body.appendChild(row([el("td", place(o)), el("td", name), el("td", o.shown), el("td", o.who),
+        el("td", duration(Math.max(0, state.time - o.when)) + " ago")]));
+    }
+    if (cs.overrides_omitted) {
+      body.appendChild(row([el("td", "… and " + cs.overrides_omitted + " more (pubbot config diff)", "muted")]));
+    }
+  }
+
   function render(state) {
     $("process").textContent = state.process_id;
     $("uptime").textContent = "up " + duration(state.uptime);
@@ -157,6 +176,7 @@
     renderChannels(state);
     renderPlugins(state);
     renderJobs(state);
+    renderChannelSettings(state);
   }
 
   async function poll() {
