@@ -23,7 +23,7 @@ from typing import Any, get_type_hints
 from . import checks
 from .checks import Check
 from .networks import network_name_problem
-from .registry import Declared, declared, feature_sections, key, table
+from .registry import Declared, declared, feature_sections, is_array, key, section_check, table
 
 __all__ = ["Check", "ConfigError", "Settings", "add_sections", "effective", "key", "load", "network_label",
            "parse", "parse_core", "read", "secret", "table"]
@@ -271,7 +271,7 @@ class Settings:
             cls = declared(name)
             if cls is None:
                 raise AttributeError("no [%s] table: no loaded feature or plugin declares it" % (name,))
-            value = cls()
+            value = () if is_array(cls) else cls()
         self.__dict__[name] = value
         return value
 
@@ -318,15 +318,20 @@ def _coerce(path: str, kind: Any, value: Any) -> Any:
     return tuple(value)
 
 
+def _where(path: str) -> str:
+    """How messages name the table at C{path}: C{[irc.sasl]}, or C{path} itself when bracketed."""
+    return path if path.startswith("[") else "[%s]" % (path,)
+
+
 def _build(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
-        where = "[%s]" % (path,) if path else "config"
+        where = _where(path) if path else "config"
         raise ConfigError("%s must be a table, not %s" % (where, _describe(data)))
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in data:
         if name not in fields and cls is not Settings:  # the top level's others: see add_sections
-            where = "[%s] %s" % (path, name) if path else "[%s]" % (name,)
+            where = "%s %s" % (_where(path), name) if path else "[%s]" % (name,)
             raise ConfigError("unknown key %s" % (where,))
         if cls is Settings and name == "sections":
             raise ConfigError("[sections]: plugin sections is not installed")
@@ -345,7 +350,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[name] = _build(kind, data.get(name, {}), sub)
             continue
-        label = "[%s] %s" % (path, name)
+        label = "%s %s" % (_where(path), name)
         if name not in data:
             continue
         value = _coerce(label, kind, data[name])
@@ -355,6 +360,32 @@ def _build(cls: type, data: Any, path: str) -> Any:
             raise ConfigError("%s %s" % (label, problem))
         values[name] = value
     return cls(**values)
+
+
+#: Most entries of an array of tables (C{[[feeds]]}).
+MAX_ARRAY = 100
+
+
+def _build_section(cls: type, data: Mapping[str, Any], name: str) -> Any:
+    """The value of the declared section C{cls}, C{[name]} (or C{[[name]]}: a tuple), from the document."""
+    if not is_array(cls):
+        return _build(cls, data.get(name, {}), name)
+    items = data.get(name, [])
+    if not isinstance(items, list):
+        raise ConfigError("[[%s]] must be an array of tables ([[%s]] entries), not %s" % (
+            name, name, _describe(items)))
+    if len(items) > MAX_ARRAY:
+        raise ConfigError("[[%s]] has %d entries; at most %d" % (name, len(items), MAX_ARRAY))
+    return tuple(_build(cls, item, "[[%s]] #%d" % (name, i)) for i, item in enumerate(items, 1))
+
+
+def _section_checks(settings: Settings, declared: Iterable[Declared]) -> None:
+    """The checks of whole sections (L{pubbot.config.registry.section}'s C{check})."""
+    for d in declared:
+        check = section_check(d.cls)
+        problem = check(settings.sections[d.name], settings) if check is not None else None
+        if problem:
+            raise ConfigError(problem)
 
 
 def _networks(data: Any) -> Mapping[str, IrcSettings]:
@@ -482,9 +513,11 @@ def parse_core(data: Any) -> Settings:
     L{Settings}. The other top-level names are left to L{add_sections}.
     """
     settings = _build(Settings, data, "")
-    features = {d.name: _build(d.cls, data.get(d.name, {}), d.name) for d in feature_sections()}
+    declared = feature_sections()
+    features = {d.name: _build_section(d.cls, data, d.name) for d in declared}
     settings = dataclasses.replace(settings, sections=MappingProxyType(features))
     _cross_checks(settings)
+    _section_checks(settings, declared)
     return settings
 
 
@@ -511,12 +544,16 @@ def add_sections(settings: Settings, data: Any, sections: Iterable[Declared] = (
             continue
         if name in disabled:
             raise ConfigError("[%s]: plugin %s is disabled" % (name, disabled[name]))
+        if isinstance(data[name], list) and data[name] and all(isinstance(v, dict) for v in data[name]):
+            raise ConfigError("[[%s]]: plugin %s is not installed" % (name, name))
         if not isinstance(data[name], dict):
             raise ConfigError("unknown key [%s]" % (name,))
         known = set(CORE_TABLES - {"sections"}) | set(values) | set(tables)
         raise ConfigError("[%s]: plugin %s is not installed%s" % (name, name, _did_you_mean(name, known)))
-    values.update((name, _build(d.cls, data.get(name, {}), name)) for name, d in tables.items())
-    return dataclasses.replace(settings, sections=MappingProxyType(values))
+    values.update((name, _build_section(d.cls, data, name)) for name, d in tables.items())
+    settings = dataclasses.replace(settings, sections=MappingProxyType(values))
+    _section_checks(settings, tables.values())
+    return settings
 
 
 def _did_you_mean(name: str, known: set[str]) -> str:
@@ -572,7 +609,8 @@ def effective(settings: Any, mask: bool = True) -> dict:
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
         if isinstance(settings, Settings) and f.name == "sections":  # each one a table of its own
-            out.update((name, effective(section, mask)) for name, section in value.items())
+            out.update((name, [effective(item, mask) for item in section] if isinstance(section, tuple)
+                        else effective(section, mask)) for name, section in value.items())
         elif dataclasses.is_dataclass(value):
             out[f.name] = effective(value, mask)
         elif f.name == "permissions":
