@@ -93,7 +93,8 @@ class LoaderTests(SynchronousTestCase):
         self.assertEqual([(d.name, d.owner) for d in plugins.sections],
                          [("brain", "brain"), ("logs", "chatlogs"), ("feeds", "feeds"), ("fun", "fun"),
                           ("greet", "greet"), ("ignore", "ignore"), ("links", "links"),
-                          ("reminders", "reminders"), ("seen", "seen"), ("tell", "seen"), ("vcs", "vcs"), ("weather", "weather")])
+                          ("reminders", "reminders"), ("seen", "seen"), ("tell", "seen"), ("vcs", "vcs"),
+                          ("weather", "weather")])
         self.assertEqual(plugins.disabled, {})
         plugins = load_plugins([os.path.join(DATA, "sections")], disabled=["weather", "greet"])
         self.assertEqual(plugins.disabled, {"weather": "weather", "greet": "greet"})
