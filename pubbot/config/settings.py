@@ -203,10 +203,19 @@ class ZmqSettings:
     curve_clients: tuple[str, ...] = key([], _z85_keys)  # client public keys allowed in
 
 
+def _public_url(value: str) -> str | None:
+    problem = _url(("http", "https"))(value)
+    if problem is None and (len(value) > 200 or any(c in value for c in " ?#\"'<>") or _controls(value)):
+        problem = "must be a base URL (no spaces, quotes, '?' or '#'), at most 200 characters"
+    return problem
+
+
 @dataclass(frozen=True)
 class WebSettings:
     endpoint: str = key("tcp:8080:interface=127.0.0.1", _endpoint(("tcp", "ssl", "unix")))
     token: str = key("", secret=True)
+    #: The dashboard's public base URL (https://bot.example.org): !grep and !last link to its search page.
+    url: str = key("", _public_url)
     #: Show private messages (to and from the bot) in the live feed.
     show_private: bool = key(False)
 
