@@ -45,7 +45,8 @@ class Feeds:
     """Owns the poller of the bot it runs in; the commands below reach it through L{poller_of}."""
 
     name = "feeds"
-    description = "Announces new entries of RSS and Atom feeds (admins add them with !feed)."
+    description = ("Announces new entries of RSS and Atom feeds ([[feeds]] in the config; admins add more "
+                   "with !feed).")
     triggers = ()
     subscriptions = ()
 
