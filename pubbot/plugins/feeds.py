@@ -114,7 +114,7 @@ def feed_add(msg, rest=None):
         return _OFF
     found = _ADD.fullmatch(rest or "")
     if found is None:
-        return "Say: !feed add <url> [#chan ...] [every <N>m] [only <regex>]"
+        return "Say: !feed add <url> [#chan[@network] ...] [every <N>m] [only <regex>]"
     try:
         url = checked_url(found.group("url"))
     except ValueError as e:
