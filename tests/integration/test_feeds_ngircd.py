@@ -73,10 +73,15 @@ class ConfigFeedTests(Base):
         self.service = service
         await self.bot_ready(("#news",))
 
+        stopped = []
+
         async def stop():
-            await service.stopService()
-            await bot.stop()
-            store.close()
+            if not stopped:  # once: by the test, or by its clean-up when it failed first
+                stopped.append(True)
+                await service.stopService()
+                await bot.stop()
+                store.close()
+        self.addCleanup(stop)
         return store, plugin, stop
 
     async def polled_once(self, plugin, before):
