@@ -71,8 +71,6 @@ class ConfigFeedTests(Base):
         service = IRCService(bot, reactor)
         service.startService()
         self.service = service
-        await self.bot_ready(("#news",))
-
         stopped = []
 
         async def stop():
@@ -82,6 +80,7 @@ class ConfigFeedTests(Base):
                 await bot.stop()
                 store.close()
         self.addCleanup(stop)
+        await self.bot_ready(("#news",))
         return store, plugin, stop
 
     async def polled_once(self, plugin, before):
