@@ -372,3 +372,41 @@ class BatchTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(index.prune(T0 + 20)), 20)
         self.assertEqual(self.successResultOf(index.forget("account:alice")), 10)
         self.assertEqual(self.successResultOf(index.search("irc", "#pubbot", ["x"], 50)), [])
+
+
+class SearchLinkTests(SynchronousTestCase):
+    """!grep and !last link to the dashboard's search page when [web] url is set (and the web service on)."""
+
+    def bot(self, web):
+        bot = Harness(*HANDLERS, config=dict(CONFIG, web=web))
+        self.addCleanup(bot.stop)
+        bot.chat.rosters["#pubbot"] = ["alice", "bob"]
+        bot.say("the deploy failed", source="bob", time=T0)
+        return bot
+
+    def test_a_link_with_the_channel_and_words_url_encoded(self):
+        bot = self.bot({"url": "https://bot.example.org/"})
+        self.assertEqual(bot.reply("!grep #pubbot deploy Failed", private=True).split("\n"), [
+            "[2023-11-14 22:13 UTC] <bob> the deploy failed",
+            "Search the log: https://bot.example.org/logs?network=irc&channel=%23pubbot&q=deploy%20failed"])
+        self.assertEqual(bot.reply("!last bob #pubbot", private=True).split("\n")[-1],
+                         "Search the log: https://bot.example.org/logs?network=irc&channel=%23pubbot")
+        self.assertEqual(bot.reply("!grep #pubbot nothing", private=True), "No line of #pubbot has nothing.")
+
+    def test_never_the_token(self):
+        bot = self.bot({"url": "https://bot.example.org", "token": "s3cret-token"})
+        answer = bot.reply("!grep #pubbot deploy", private=True)
+        self.assertNotIn("s3cret", answer)
+        self.assertTrue(answer.endswith("q=deploy (the dashboard's token needed)"), answer)
+
+    def test_no_link_without_a_url_or_a_web_service(self):
+        for web in ({}, {"url": "https://bot.example.org", "endpoint": ""}):
+            answer = self.bot(web).reply("!grep #pubbot deploy", private=True)
+            self.assertEqual(answer, "[2023-11-14 22:13 UTC] <bob> the deploy failed")
+
+    def test_the_url_is_checked(self):
+        from pubbot.config.settings import ConfigError
+        for bad in ("ftp://x", "https://x/?a=b", "https://x y", "https://x/\r\n"):
+            with self.assertRaises(ConfigError) as e:
+                Harness(config={"web": {"url": bad}})
+            self.assertTrue(str(e.exception).startswith("[web] url must be"), bad)

@@ -91,10 +91,10 @@ class LoaderTests(SynchronousTestCase):
         from pubbot.loader import load_plugins
         plugins = load_plugins([os.path.join(DATA, "sections")])
         self.assertEqual([(d.name, d.owner) for d in plugins.sections],
-                         [("brain", "brain"), ("logs", "chatlogs"), ("fun", "fun"), ("greet", "greet"),
-                          ("ignore", "ignore"), ("links", "links"), ("moderation", "moderation"),
-                          ("reminders", "reminders"),
-                          ("seen", "seen"), ("tell", "seen"), ("vcs", "vcs"), ("weather", "weather")])
+                         [("brain", "brain"), ("logs", "chatlogs"), ("feeds", "feeds"), ("fun", "fun"),
+                          ("greet", "greet"), ("ignore", "ignore"), ("links", "links"),
+                          ("moderation", "moderation"), ("reminders", "reminders"), ("seen", "seen"),
+                          ("tell", "seen"), ("vcs", "vcs"), ("weather", "weather")])
         self.assertEqual(plugins.disabled, {})
         plugins = load_plugins([os.path.join(DATA, "sections")], disabled=["weather", "greet"])
         self.assertEqual(plugins.disabled, {"weather": "weather", "greet": "greet"})

@@ -72,7 +72,7 @@ class AdminTests(SynchronousTestCase):
 
     def test_part_needs_a_channel_in_private(self):
         self.assertEqual(self.line("!part", channel="pubbot"),
-                         ["PRIVMSG root :Usage: !part #channel[@network] [reason]"])
+                         ["PRIVMSG root :Usage: !part #channel[@network] [--network NAME] [reason]"])
 
     def test_say_and_act(self):
         self.assertEqual(self.line("!say #other hello there"),
@@ -120,10 +120,11 @@ class AdminTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(self.bot.store.keys("admin:")), [])
 
     def test_bad_arguments_get_the_usage(self):
-        join = "!join #channel[@network] [key]"
+        join = "!join #channel[@network] [key] [--network NAME]"
         for text, usage in (("!join", join), ("!join #a b c", join),
-                            ("!say #x", "!say #channel[@network] text"),
-                            ("!act", "!act #channel[@network] text"), ("!nick", "!nick name [network]")):
+                            ("!say #x", "!say #channel[@network] [--network NAME] text"),
+                            ("!act", "!act #channel[@network] [--network NAME] text"),
+                            ("!nick", "!nick name [--network NAME]")):
             self.assertEqual(self.line(text), ["PRIVMSG #pubbot :Usage: " + usage])
         self.assertEqual(self.line("!join nochannel"), [
             "PRIVMSG #pubbot :root: a channel's name starts with # and is at most 50 characters."])
@@ -215,3 +216,49 @@ class ConsoleTests(SynchronousTestCase):
         self.assertEqual(bot.reply("!say #console hello", channel="#console"), None)
         self.assertEqual(bot.sent[-1], ("#console", "hello", "say"))
         self.assertEqual(self.successResultOf(bot.store.keys("admin:")), [])
+
+
+class NetworkWordTests(SynchronousTestCase):
+    """C{--network NAME}: the other way to name a network (C{#chan@network} being one)."""
+
+    def setUp(self):
+        from pubbot.testing import Harness
+        self.h = Harness(*HANDLERS, config={"plugins": {"admins": ["*@*"]},
+                                            "networks": {"oftc": {"server": "tcp:irc.oftc.example:6667"}}})
+        self.addCleanup(self.h.stop)
+
+    def kept(self, network):
+        return sorted(self.successResultOf(self.h.bot.store.hgetall(CHANNELS_KEY % (network,))) or {})
+
+    def test_join_and_part_on_another_network(self):
+        h = self.h
+        self.assertEqual(h.reply("!join #new --network oftc"), "Joining #new on oftc.")
+        self.assertEqual(h.reply("!join --network=oftc #other"), "Joining #other on oftc.")
+        self.assertEqual(h.reply("!join #locked --network oftc sesame"), "Joining #locked on oftc.")
+        self.assertEqual((self.kept("oftc"), self.kept("irc")), (["#locked", "#new", "#other"], []))
+        self.assertEqual(h.reply("!join #same@oftc --network oftc"), "Joining #same on oftc.")
+        self.assertEqual(h.reply("!part #new --network oftc bye --network now"), "Leaving #new on oftc.")
+        self.assertEqual(h.reply("!join #here"), "Joining #here.")
+        self.assertEqual(self.kept("irc"), ["#here"])
+
+    def test_say_act_and_nick(self):
+        h = self.h
+        self.assertEqual(h.reply("!say #x --network oftc hello --network there"), "Sent to #x on oftc.")
+        self.assertEqual(h.chats["oftc"].sent, [("#x", "hello --network there", "say")])
+        self.assertEqual(h.reply("!act --network oftc #x waves"), "Sent to #x on oftc.")
+        self.assertEqual(h.chats["oftc"].sent[-1], ("#x", "waves", "action"))
+        self.assertEqual(h.reply("!nick botty --network oftc"), "Changing my nick to botty on oftc.")
+        self.assertEqual(h.reply("!nick botty2 oftc"), "Changing my nick to botty2 on oftc.")
+
+    def test_unknown_networks_and_conflicts(self):
+        h = self.h
+        for text in ("!join #x --network nowhere", "!part #x --network nowhere",
+                     "!say #x --network nowhere hi", "!nick botty --network nowhere"):
+            self.assertEqual(h.reply(text), "I know no network nowhere (networks: irc, oftc).", text)
+        self.assertEqual(h.reply("!join #x --network"), "Say --network NAME (one of irc, oftc).")
+        self.assertEqual(h.reply("!join #x@oftc --network irc"),
+                         "alice: #x@oftc is on oftc, not irc: say one network.")
+        self.assertEqual(h.reply("!nick a b --network oftc"), "Usage: !nick name [--network NAME]")
+        self.assertEqual(h.reply("!part --network oftc"), "Usage: !part #channel[@network] [--network NAME] "
+                                                          "[reason]")
+        self.assertEqual((self.kept("oftc"), self.kept("irc")), ([], []))

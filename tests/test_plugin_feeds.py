@@ -9,7 +9,7 @@ from zope.interface.verify import verifyObject
 from pubbot.api import IHandler
 from pubbot.feeds.parse import MAX_ENTRIES, FeedError, entries
 from pubbot.feeds.parsers import FeedParsers, parse_feed
-from pubbot.feeds.poller import Feed, FeedPoller
+from pubbot.feeds.poller import TICK, Feed, FeedPoller
 from pubbot.plugins import feeds as feeds_module
 from pubbot.plugins.feeds import Feeds, feed_add, feed_del, feed_list
 from pubbot.store.memory import MemoryStore
@@ -248,3 +248,178 @@ class StoppingTests(TestCase):
         await plugin.stop()
         self.assertEqual(parsers.live, set())
         self.assertFalse([text for _, text, _ in h.sent if "example.org" in text])
+
+
+class Pages:
+    """The poller's fetcher, answering from memory (the real one is tested above); C{held} URLs never do."""
+
+    def __init__(self):
+        self.bodies = {}
+        self.held = set()
+        self.fetched = []
+        self.waiting = []
+
+    def fetch(self, url):
+        from twisted.internet.defer import Deferred, succeed
+
+        from pubbot.links.fetch import Page
+        self.fetched.append(url)
+        if url in self.held:
+            d = Deferred()
+            self.waiting.append(d)
+            return d
+        body = self.bodies[url]
+        return succeed(Page(url, 200, "application/rss+xml", len(body), body, True, None))
+
+
+NEWS = "https://news.example/feed.xml"
+DEV = "https://dev.example/atom.xml"
+CONFIG = {"plugins": {"admins": ["root"]},
+          "networks": {"oftc": {"server": "tcp:irc.oftc.example:6667"}},
+          "feeds": [{"url": NEWS, "channels": ["#news", "#x@oftc"], "interval": 600.0},
+                    {"url": DEV, "channels": ["#dev"], "filter": "release"}]}
+
+
+class ConfigFeedTests(SynchronousTestCase):
+    """[[feeds]] of the config file: the base of the list, polled by the job in the process that runs jobs."""
+
+    def setUp(self):
+        self.store = MemoryStore(None)
+        self.pages = Pages()
+        self.pages.bodies = {NEWS: rss(("1", "First")), DEV: rss(("a", "Release 1"))}
+
+    def bot(self, config=CONFIG, store=None):
+        from pubbot.api import every
+        from pubbot.feeds.poller import TICK
+        plugin = Feeds()
+        job = every(TICK)(feeds_module.poll_feeds.func)  # a job of its own: several bots here
+        h = Harness(plugin, job, feed_add, feed_del, feed_list, config=config, store=store or self.store)
+        self.store._clock = h.clock
+        plugin.poller.fetcher = self.pages
+        return h, plugin
+
+    def said(self, h):
+        return [(network, target, text) for network, chat in sorted(h.chats.items())
+                for target, text, _ in chat.sent if "example.org" in text]
+
+    def test_config_feeds_are_listed_and_cannot_be_deleted_from_chat(self):
+        h, plugin = self.bot()
+        news, dev = plugin.poller.configured
+        self.assertEqual((news.places, news.interval, dev.filter), ([("irc", "#news"), ("oftc", "#x")], 600.0,
+                                                                      "release"))
+        self.assertEqual(h.reply("!feed list", account="root").split("\n"), [
+            "%s %s -> #news #x@oftc every 10m (config file)" % (news.id, NEWS),
+            "%s %s -> #dev every 15m only /release/ (config file)" % (dev.id, DEV)])
+        self.assertEqual(h.reply("!feed del %s" % (news.id,), account="root"),
+                         "%s is in the config file ([[feeds]]): remove it there." % (NEWS,))
+        self.assertEqual(h.reply("!feed add %s #other" % (NEWS,), account="root"),
+                         "I follow %s already (in the config file)." % (NEWS,))
+        self.assertIn("OK, following", h.reply("!feed add https://more.example/rss #a@oftc", account="root"))
+        self.assertEqual(h.reply("!feed add https://more.example/x #a@nowhere", account="root"),
+                         "I am not on nowhere.")
+        listed = h.reply("!feed list", account="root").split("\n")
+        self.assertEqual(len(listed), 3)
+        self.assertTrue(listed[2].endswith("https://more.example/rss -> #a@oftc every 15m"))
+
+    def test_the_job_polls_and_announces_each_entry_once(self):
+        h, plugin = self.bot()
+        h.clock.advance(TICK)
+        self.assertEqual(sorted(self.pages.fetched), [DEV, NEWS])  # both due: the first poll records
+        self.assertEqual(self.said(h), [])
+        self.pages.bodies[NEWS] = rss(("2", "Second"), ("1", "First"))
+        self.pages.bodies[DEV] = rss(("c", "chatter"), ("b", "Release 2"), ("a", "Release 1"))
+        h.clock.advance(TICK)  # not due yet
+        self.assertEqual(len(self.pages.fetched), 2)
+        for _ in range(15):  # past both intervals
+            h.clock.advance(TICK)
+        self.assertEqual(sorted(self.said(h)), [("irc", "#dev", "Release 2 http://example.org/b"),
+                                        ("irc", "#news", "Second http://example.org/2"),
+                                        ("oftc", "#x", "Second http://example.org/2")])
+        # a restart (a new bot on the same store) announces nothing again
+        h.stop()
+        fetched = len(self.pages.fetched)
+        h.clock.advance(TICK * 20)
+        self.assertEqual(len(self.pages.fetched), fetched)  # the stopped bot's job is cancelled
+        again, _ = self.bot()
+        again.clock.advance(TICK)
+        self.assertEqual(len(self.pages.fetched), fetched + 2)
+        self.assertEqual(self.said(again), [])
+
+    def test_one_process_polls(self):
+        owner, _ = self.bot()
+        other, _ = self.bot()
+        other.bot.jobs.owner = lambda: False  # another process holds the IRC lease
+        other.clock.advance(TICK)
+        self.assertEqual(self.pages.fetched, [])
+        owner.clock.advance(TICK)
+        self.assertEqual(sorted(self.pages.fetched), [DEV, NEWS])
+
+    def test_at_most_a_few_polls_at_once_and_stop_cancels_them(self):
+        from pubbot.feeds.poller import CONCURRENT
+        many = ["https://f%d.example/rss" % (i,) for i in range(CONCURRENT + 2)]
+        self.pages.held.update(many)
+        h, plugin = self.bot(config={"feeds": [{"url": u, "channels": ["#news"]} for u in many]})
+        h.clock.advance(TICK)
+        h.clock.advance(TICK)
+        self.assertEqual(len(self.pages.fetched), CONCURRENT)
+        poller = plugin.poller
+        self.assertEqual(len(poller.polling), CONCURRENT)
+        stopped = []
+        plugin.stop().addCallback(stopped.append)
+        self.assertTrue(stopped)
+        self.assertTrue(all(d.called for d in self.pages.waiting))
+        self.assertEqual((poller.polling, poller.running), (set(), set()))
+
+    def test_config_check_names_the_key(self):
+        from pubbot.config.settings import ConfigError
+        from pubbot.testing import make_settings
+
+        def error(feed, **more):
+            with self.assertRaises(ConfigError) as e:
+                make_settings(dict(more, feeds=[dict({"url": NEWS, "channels": ["#a"]}, **feed)]),
+                              feeds_module)
+            return str(e.exception)
+
+        self.assertEqual(error({"url": "ftp://x.example/f"}), "[[feeds]] #1 url is not a feed pubbot can "
+                         "fetch: only http and https URLs are fetched")
+        self.assertEqual(error({"interval": 60}), "[[feeds]] #1 interval must be at least 300 (seconds)")
+        self.assertIn("[[feeds]] #1 filter is not a pattern pubbot runs", error({"filter": "(?<=x)y"}))
+        self.assertEqual(error({"channels": ["#a@nowhere"]}),
+                         "[[feeds]] #1 channels has '#a@nowhere', but there is no network nowhere "
+                         "(networks: irc)")
+        self.assertIn("[[feeds]] #1 channels has a bad channel 'news'", error({"channels": ["news"]}))
+        self.assertEqual(error({"channels": []}), "[[feeds]] #1 channels must name at least one channel")
+        self.assertEqual(error({"chanels": ["#a"]}), "unknown key [[feeds]] #1 chanels")
+        self.assertEqual(error({"channels": ["#a"], "url": ""}), "[[feeds]] #1 url must be set")
+        with self.assertRaises(ConfigError) as e:
+            make_settings({"feeds": {"url": NEWS}}, feeds_module)
+        self.assertEqual(str(e.exception),
+                         "[[feeds]] must be an array of tables ([[feeds]] entries), not a table")
+        with self.assertRaises(ConfigError) as e:
+            make_settings({"feeds": [{"url": NEWS, "channels": ["#a"]}, {"url": NEWS, "channels": ["#b"]}]},
+                          feeds_module)
+        self.assertEqual(str(e.exception), "[[feeds]] #2 url is the url of #1")
+        self.assertEqual(make_settings({}, feeds_module).feeds, ())
+
+    def test_pubbot_config_check_shows_them(self):
+        import contextlib
+        import io
+        import json
+
+        from pubbot import cli
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('[networks.oftc]\nserver = "tcp:irc.oftc.example:6667"\n'
+                    '[[feeds]]\nurl = "%s"\nchannels = ["#news", "#x@oftc"]\n' % (NEWS,))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(cli.main(["config", "check", path]), 0)
+        self.assertEqual(json.loads(out.getvalue())["feeds"], [
+            {"url": NEWS, "channels": ["#news", "#x@oftc"], "interval": 900.0, "filter": ""}])
+        with open(path, "a") as f:
+            f.write('[[feeds]]\nurl = "%s"\nchannels = ["#dev@elsewhere"]\n' % (DEV,))
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            self.assertEqual(cli.main(["config", "check", path]), 1)
+        self.assertIn("[[feeds]] #2 channels has '#dev@elsewhere', but there is no network elsewhere",
+                      err.getvalue())

@@ -68,6 +68,23 @@ def query_words(text: str) -> list[str] | None:
     return found
 
 
+def search_link(web: Any, network: str, channel: str, found: Iterable[str] = ()) -> str | None:
+    """
+    The dashboard's log search page for C{channel} (and the words C{found}),
+    as a line to add to an answer: from C{[web] url}, the dashboard's public
+    address, when the web service is on and it is set; else None. Never the
+    token: with C{[web] token} set, the line says one is needed.
+    """
+    if not web.endpoint or not web.url:
+        return None
+    from urllib.parse import quote, urlencode
+    query = {"network": network, "channel": channel}
+    if found:
+        query["q"] = " ".join(found)
+    link = "%s/logs?%s" % (web.url.rstrip("/"), urlencode(query, quote_via=quote, safe=""))
+    return "Search the log: %s%s" % (link, " (the dashboard's token needed)" if web.token else "")
+
+
 def fold(channel: str) -> str:
     return channel.lower()
 

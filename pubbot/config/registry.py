@@ -15,6 +15,12 @@ A section's values are read as C{bot.settings.NAME.KEY}::
     class WeatherSettings:
         city: str = key("London")
         days: int = key(3, checks.positive)
+
+C{@section("feeds", array=True)} declares an array of tables
+(C{[[feeds]]} entries, each one checked like a table), read as a tuple of
+the class's instances (empty by default). A section's C{check(value,
+settings)}, run once the whole file is read, sees the other tables (which
+networks there are) and returns a one-line problem or None.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ T = TypeVar("T")
 
 #: The attribute L{section} sets on the class: its table's name.
 SECTION_ATTRIBUTE = "__pubbot_section__"
+#: The attribute L{section} sets on the class: C{(array, check)}.
+FORM_ATTRIBUTE = "__pubbot_section_form__"
 #: A table's name: what C{bot.settings.NAME} can read.
 TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 #: The types a key can have.
@@ -100,10 +108,18 @@ def _kind_problem(cls: type, seen: tuple = ()) -> str | None:
     return None
 
 
-def section(name: str) -> Callable[[type[T]], type[T]]:
+#: A section's check of its value with the whole settings (see L{section}).
+SectionCheck = Callable[[Any, Any], "str | None"]
+
+
+def section(name: str, array: bool = False,
+            check: SectionCheck | None = None) -> Callable[[type[T]], type[T]]:
     """
     Declare the class below (a frozen dataclass whose fields are L{key}s)
-    as the config table C{[name]}, read as C{bot.settings.name}. A bad
+    as the config table C{[name]}, read as C{bot.settings.name}; with
+    C{array}, as the array of tables C{[[name]]}, read as a tuple of
+    instances. C{check(value, settings)} (optional) is run once every table
+    is read: None, or the problem in one line naming the key. A bad
     declaration raises TypeError when its module is imported.
     """
     if not isinstance(name, str) or not TABLE_NAME.match(name):
@@ -114,6 +130,7 @@ def section(name: str) -> Callable[[type[T]], type[T]]:
         if problem:
             raise TypeError("@section(%r): %s" % (name, problem))
         setattr(cls, SECTION_ATTRIBUTE, name)
+        setattr(cls, FORM_ATTRIBUTE, (bool(array), check))
         _declared[name] = cls
         return cls
 
@@ -131,6 +148,16 @@ def section_name(cls: Any) -> str | None:
         return None
     value = cls.__dict__.get(SECTION_ATTRIBUTE)
     return value if isinstance(value, str) else None
+
+
+def is_array(cls: Any) -> bool:
+    """Is C{cls} declared as an array of tables (C{[[name]]})?"""
+    return bool(cls.__dict__.get(FORM_ATTRIBUTE, (False, None))[0]) if isinstance(cls, type) else False
+
+
+def section_check(cls: Any) -> SectionCheck | None:
+    """The check of the whole value C{cls} was declared with, or None."""
+    return cls.__dict__.get(FORM_ATTRIBUTE, (False, None))[1] if isinstance(cls, type) else None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from . import checks
 from .channels import ALWAYS_ON, MAX_DISABLED, ChannelTable, channel_problem, check_of, place_key, split_place
 from .checks import Check
 from .networks import network_name_problem
-from .registry import Declared, declared, feature_sections, key, per_channel_keys, table
+from .registry import Declared, declared, feature_sections, is_array, key, per_channel_keys, section_check, table
 
 __all__ = ["Check", "ConfigError", "Settings", "add_sections", "effective", "key", "load", "network_label",
            "parse", "parse_core", "read", "secret", "table"]
@@ -204,10 +204,19 @@ class ZmqSettings:
     curve_clients: tuple[str, ...] = key([], _z85_keys)  # client public keys allowed in
 
 
+def _public_url(value: str) -> str | None:
+    problem = _url(("http", "https"))(value)
+    if problem is None and (len(value) > 200 or any(c in value for c in " ?#\"'<>") or _controls(value)):
+        problem = "must be a base URL (no spaces, quotes, '?' or '#'), at most 200 characters"
+    return problem
+
+
 @dataclass(frozen=True)
 class WebSettings:
     endpoint: str = key("tcp:8080:interface=127.0.0.1", _endpoint(("tcp", "ssl", "unix")))
     token: str = key("", secret=True)
+    #: The dashboard's public base URL (https://bot.example.org): !grep and !last link to its search page.
+    url: str = key("", _public_url)
     #: Show private messages (to and from the bot) in the live feed.
     show_private: bool = key(False)
 
@@ -274,7 +283,7 @@ class Settings:
             cls = declared(name)
             if cls is None:
                 raise AttributeError("no [%s] table: no loaded feature or plugin declares it" % (name,))
-            value = cls()
+            value = () if is_array(cls) else cls()
         self.__dict__[name] = value
         return value
 
@@ -321,15 +330,20 @@ def _coerce(path: str, kind: Any, value: Any) -> Any:
     return tuple(value)
 
 
+def _where(path: str) -> str:
+    """How messages name the table at C{path}: C{[irc.sasl]}, or C{path} itself when bracketed."""
+    return path if path.startswith("[") else "[%s]" % (path,)
+
+
 def _build(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
-        where = "[%s]" % (path,) if path else "config"
+        where = _where(path) if path else "config"
         raise ConfigError("%s must be a table, not %s" % (where, _describe(data)))
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in data:
         if name not in fields and cls is not Settings:  # the top level's others: see add_sections
-            where = "[%s] %s" % (path, name) if path else "[%s]" % (name,)
+            where = "%s %s" % (_where(path), name) if path else "[%s]" % (name,)
             raise ConfigError("unknown key %s" % (where,))
         if cls is Settings and name == "sections":
             raise ConfigError("[sections]: plugin sections is not installed")
@@ -348,7 +362,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[name] = _build(kind, data.get(name, {}), sub)
             continue
-        label = "[%s] %s" % (path, name)
+        label = "%s %s" % (_where(path), name)
         if name not in data:
             continue
         value = _coerce(label, kind, data[name])
@@ -358,6 +372,32 @@ def _build(cls: type, data: Any, path: str) -> Any:
             raise ConfigError("%s %s" % (label, problem))
         values[name] = value
     return cls(**values)
+
+
+#: Most entries of an array of tables (C{[[feeds]]}).
+MAX_ARRAY = 100
+
+
+def _build_section(cls: type, data: Mapping[str, Any], name: str) -> Any:
+    """The value of the declared section C{cls}, C{[name]} (or C{[[name]]}: a tuple), from the document."""
+    if not is_array(cls):
+        return _build(cls, data.get(name, {}), name)
+    items = data.get(name, [])
+    if not isinstance(items, list):
+        raise ConfigError("[[%s]] must be an array of tables ([[%s]] entries), not %s" % (
+            name, name, _describe(items)))
+    if len(items) > MAX_ARRAY:
+        raise ConfigError("[[%s]] has %d entries; at most %d" % (name, len(items), MAX_ARRAY))
+    return tuple(_build(cls, item, "[[%s]] #%d" % (name, i)) for i, item in enumerate(items, 1))
+
+
+def _section_checks(settings: Settings, declared: Iterable[Declared]) -> None:
+    """The checks of whole sections (L{pubbot.config.registry.section}'s C{check})."""
+    for d in declared:
+        check = section_check(d.cls)
+        problem = check(settings.sections[d.name], settings) if check is not None else None
+        if problem:
+            raise ConfigError(problem)
 
 
 def _networks(data: Any) -> Mapping[str, IrcSettings]:
@@ -568,9 +608,11 @@ def parse_core(data: Any) -> Settings:
     settings = _build(Settings, data, "")
     networks = {settings.irc.name, *settings.networks, "console"}
     settings = dataclasses.replace(settings, channels=read_channel_names(data.get("channels", {}), networks))
-    features = {d.name: _build(d.cls, data.get(d.name, {}), d.name) for d in feature_sections()}
+    declared = feature_sections()
+    features = {d.name: _build_section(d.cls, data, d.name) for d in declared}
     settings = dataclasses.replace(settings, sections=MappingProxyType(features))
     _cross_checks(settings)
+    _section_checks(settings, declared)
     return settings
 
 
@@ -597,16 +639,20 @@ def add_sections(settings: Settings, data: Any, sections: Iterable[Declared] = (
             continue
         if name in disabled:
             raise ConfigError("[%s]: plugin %s is disabled" % (name, disabled[name]))
+        if isinstance(data[name], list) and data[name] and all(isinstance(v, dict) for v in data[name]):
+            raise ConfigError("[[%s]]: plugin %s is not installed" % (name, name))
         if not isinstance(data[name], dict):
             raise ConfigError("unknown key [%s]" % (name,))
         known = set(CORE_TABLES - {"sections"}) | set(values) | set(tables)
         raise ConfigError("[%s]: plugin %s is not installed%s" % (name, name, _did_you_mean(name, known)))
-    values.update((name, _build(d.cls, data.get(name, {}), name)) for name, d in tables.items())
+    values.update((name, _build_section(d.cls, data, name)) for name, d in tables.items())
     read = read_channel_tables(data.get("channels", {}), values)
     channels = {place: dataclasses.replace(table, values=read.get(place, MappingProxyType({})))
                 for place, table in settings.channels.items()}
-    return dataclasses.replace(settings, sections=MappingProxyType(values),
-                               channels=MappingProxyType(channels))
+    settings = dataclasses.replace(settings, sections=MappingProxyType(values),
+                                   channels=MappingProxyType(channels))
+    _section_checks(settings, tables.values())
+    return settings
 
 
 def _did_you_mean(name: str, known: set[str]) -> str:
@@ -662,7 +708,8 @@ def effective(settings: Any, mask: bool = True) -> dict:
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
         if isinstance(settings, Settings) and f.name == "sections":  # each one a table of its own
-            out.update((name, effective(section, mask)) for name, section in value.items())
+            out.update((name, [effective(item, mask) for item in section] if isinstance(section, tuple)
+                        else effective(section, mask)) for name, section in value.items())
         elif dataclasses.is_dataclass(value):
             out[f.name] = effective(value, mask)
         elif f.name == "permissions":

@@ -1,9 +1,12 @@
 """
-Feeds followed by the bot: the list in the store, polling, and announcing
-each entry once.
+Feeds followed by the bot: the list, polling, and announcing each entry
+once.
 
-The list is the store's hash C{feeds:list} (feed id -> JSON: url, places,
-interval, filter, who added it and when), shared by every process. Each
+The list is the config file's C{[[feeds]]} (L{pubbot.feeds.settings}),
+then the store's hash C{feeds:list} (feed id -> JSON: url, places,
+interval, filter, who added it and when; what C{!feed add} adds), shared
+by every process. L{FeedPoller.tick} starts the polls that are due: the
+plugin's job calls it, so one process of a cluster polls. Each
 feed's entries already seen are the store set C{feeds:seen:<id>}; an entry
 is announced by the process whose C{SADD} added it, so it is announced
 once even when several processes poll the same feed, and never again after
@@ -22,12 +25,12 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from ..util import patterns
 from ..util.text import clean_text
 from .parse import Entry, FeedError
+from .settings import DEFAULT_INTERVAL, MIN_INTERVAL
 
 log = Logger()
 
@@ -39,8 +42,6 @@ MAX_FEEDS = 50
 CONCURRENT = 4
 #: How often due feeds are looked for (s); a feed's own interval is at least MIN_INTERVAL.
 TICK = 60.0
-MIN_INTERVAL = 300.0
-DEFAULT_INTERVAL = 900.0
 #: Most entries announced from one poll; the rest are counted in one line.
 MAX_ANNOUNCED = 5
 
@@ -50,11 +51,12 @@ def feed_id(url: str) -> str:
 
 
 class Feed:
-    """One followed feed, as kept in the store."""
+    """One followed feed, as kept in the store (or, C{configured}, from the config file)."""
 
     def __init__(self, url: str, places: list, interval: float = DEFAULT_INTERVAL, filter: str = "",
-                 by: str = "", at: float = 0.0):
+                 by: str = "", at: float = 0.0, configured: bool = False):
         self.url = url
+        self.configured = configured
         self.id = feed_id(url)
         self.places = [tuple(p) for p in places]  # (network, channel)
         self.interval = max(MIN_INTERVAL, float(interval))
@@ -89,28 +91,34 @@ class FeedPoller:
     its own with a deadline, L{pubbot.feeds.parsers.FeedParsers}).
     """
 
-    def __init__(self, bot: Any, fetcher: Any, parse: Callable[[bytes], Deferred]):
+    def __init__(self, bot: Any, fetcher: Any, parse: Callable[[bytes], Deferred],
+                 configured: list[Feed] | None = None):
         self.bot = bot
         self.fetcher = fetcher
         self.parse = parse
+        #: The config file's feeds (L{Feed.configured}): listed first, never removed from chat.
+        self.configured = list(configured or [])
         self.store = bot.store
         self.next_at: dict[str, float] = {}
         self.running: set[str] = set()
         self.failures: dict[str, int] = {}
         self.polling: set[Deferred] = set()
-        self._loop: LoopingCall | None = None
 
     # the list
 
     async def feeds(self) -> list[Feed]:
+        """The config file's feeds, then those added from chat (oldest first); each URL once."""
         stored = await self.store.hgetall(LIST_KEY) or {}
         found = [Feed.from_json(text) for text in stored.values()]
-        return sorted((f for f in found if f is not None), key=lambda f: f.at)
+        taken = {f.id for f in self.configured}
+        added = sorted((f for f in found if f is not None and f.id not in taken), key=lambda f: f.at)
+        return self.configured + added
 
     async def add(self, feed: Feed) -> str:
         current = await self.feeds()
-        if any(f.id == feed.id for f in current):
-            return "I follow %s already." % (feed.url,)
+        for f in current:
+            if f.id == feed.id:
+                return "I follow %s already%s." % (feed.url, " (in the config file)" if f.configured else "")
         if len(current) >= MAX_FEEDS:
             return "I follow %d feeds already; remove one first." % (MAX_FEEDS,)
         await self.store.hset(LIST_KEY, feed.id, feed.to_json())
@@ -120,6 +128,8 @@ class FeedPoller:
     async def remove(self, what: str) -> str:
         for feed in await self.feeds():
             if what in (feed.id, feed.url):
+                if feed.configured:
+                    return "%s is in the config file ([[feeds]]): remove it there." % (feed.url,)
                 await self.store.hdel(LIST_KEY, feed.id)
                 await self.store.delete(SEEN_PREFIX + feed.id)
                 return "OK, no longer following %s." % (feed.url,)
@@ -127,23 +137,18 @@ class FeedPoller:
 
     # polling
 
-    def start(self) -> None:
-        self._loop = LoopingCall(self.tick)
-        self._loop.clock = self.bot.clock
-        self._loop.start(TICK, now=True)
-
     def stop(self) -> Deferred:
-        """No more ticks; polls under way are cancelled. Fires when they have all finished."""
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
+        """Polls under way are cancelled. Fires when they have all finished."""
         waits = list(self.polling)
         for d in waits:
             d.cancel()
         return DeferredList(waits)
 
     def tick(self) -> Deferred:
-        """Start polling the feeds that are due (at most L{CONCURRENT} at once). Never fails."""
+        """
+        Start polling the feeds that are due (at most L{CONCURRENT} at once);
+        fires once they are started, not done. Never fails.
+        """
         d = Deferred.fromCoroutine(self._tick())
         d.addErrback(lambda f: log.failure("feeds: looking for due feeds failed", f))
         return d

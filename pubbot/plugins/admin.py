@@ -2,8 +2,9 @@
 Admin commands: C{!join #chan [key]}, C{!part [#chan] [reason]}, C{!say
 #chan text}, C{!act #chan text}, C{!nick name}, C{!quit [reason]}. Only
 admins (C{[plugins] admins}) may use them; a channel is on the network
-asked from unless written C{#chan@network}. Joins and parts outlive
-restarts (see L{pubbot.admin}).
+asked from unless written C{#chan@network} or followed by the words
+C{--network NAME} (C{!nick name --network NAME} too). Joins and parts
+outlive restarts (see L{pubbot.admin}).
 """
 
 from __future__ import annotations
@@ -54,10 +55,43 @@ def _who(msg) -> str:
     return "%s (%s)" % (msg.source, msg.fields.get("account") or msg.fields.get("hostmask") or "?")
 
 
-def _place(msg, text: str) -> tuple[str, str, str | None]:
-    """C{(network, channel, problem)} of C{#chan[@network]}."""
-    network, name = split_place(text, msg.bot.chat_services, msg.network)
-    return network, name, channel_problem(name)
+#: The word naming a network: C{--network NAME} (or C{--network=NAME}).
+NETWORK_WORD = "--network"
+
+
+def _networks(msg) -> list[str]:
+    """The networks the bot knows: those of the config, then any other it is on."""
+    settings = msg.bot.settings
+    known = [settings.irc.name, *settings.networks]
+    return known + sorted(n for n in msg.bot.chat_services if n not in known)
+
+
+def _network_word(msg, words: list[str], at: tuple[int, ...]) -> tuple[str | None, list[str], str | None]:
+    """
+    C{--network NAME} taken out of C{words} where it may stand (the indexes
+    C{at}: not in free text): C{(NAME or None, the other words, problem)}.
+    """
+    for i in at:
+        word = words[i] if i < len(words) else ""
+        if word != NETWORK_WORD and not word.startswith(NETWORK_WORD + "="):
+            continue
+        name = word.partition("=")[2] if "=" in word else (words[i + 1] if i + 1 < len(words) else "")
+        rest = words[:i] + words[i + (1 if "=" in word else 2):]
+        if not name:
+            return None, rest, "Say %s NAME (one of %s)." % (NETWORK_WORD, ", ".join(_networks(msg)))
+        if name not in _networks(msg):
+            return None, rest, "I know no network %s (networks: %s)." % (
+                one_line(name, 40), ", ".join(_networks(msg)))
+        return name, rest, None
+    return None, words, None
+
+
+def _place(msg, text: str, network: str | None = None) -> tuple[str, str, str | None]:
+    """C{(network, channel, problem)} of C{#chan[@network]}, on C{network} (C{--network}) when given."""
+    at, name = split_place(text, msg.bot.chat_services, network or msg.network)
+    if network is not None and at != network:
+        return network, name, "%s is on %s, not %s: say one network" % (text, at, network)
+    return at, name, channel_problem(name)
 
 
 def _network_problem(msg, network: str) -> str | None:
@@ -74,13 +108,15 @@ def _on(network: str, msg) -> str:
     return "" if network == msg.network else " on %s" % (network,)
 
 
-@command("join", args=r"(?P<rest>.*)", usage="#channel[@network] [key]", admin=True)
+@command("join", args=r"(?P<rest>.*)", usage="#channel[@network] [key] [--network NAME]", admin=True)
 async def join(msg, rest=""):
     """Joins a channel (kept across restarts)."""
-    words = (rest or "").split()
+    given, words, problem = _network_word(msg, (rest or "").split(), (0, 1, 2))
+    if problem:
+        return {"content": problem}
     if not words or len(words) > 2:
-        return _usage(msg, "join #channel[@network] [key]")
-    network, name, problem = _place(msg, words[0])
+        return _usage(msg, "join #channel[@network] [key] [--network NAME]")
+    network, name, problem = _place(msg, words[0], given)
     key = words[1] if len(words) > 1 else None
     problem = problem or (key_problem(key) if key is not None else None)
     refused = await _record(msg, network, name, problem, True, key)
@@ -100,15 +136,19 @@ async def _record(msg, network: str, name: str, problem: str | None, joined: boo
     return {"content": refusal} if refusal else None
 
 
-@command("part", args=r"(?P<rest>.*)", usage="[#channel[@network]] [reason]", admin=True)
+@command("part", args=r"(?P<rest>.*)", usage="[#channel[@network]] [--network NAME] [reason]", admin=True)
 async def part(msg, rest=""):
     """Leaves a channel (this one by default; kept across restarts)."""
-    text = (rest or "").strip()
+    words = (rest or "").split(" ")
+    given, words, problem = _network_word(msg, words, (0, 1) if words[0][:1] in "#&+!" else (0,))
+    if problem:
+        return {"content": problem}
+    text = " ".join(words).strip()
     if text[:1] in "#&+!" and text:
         first, _, reason = text.partition(" ")
-        network, name, problem = _place(msg, first)
-    elif msg.private or msg.protocol == "console" and not text:
-        return _usage(msg, "part #channel[@network] [reason]")
+        network, name, problem = _place(msg, first, given)
+    elif given is not None or msg.private or msg.protocol == "console" and not text:
+        return _usage(msg, "part #channel[@network] [--network NAME] [reason]")
     else:
         network, name, problem, reason = msg.network, msg.channel, None, text
     refused = await _record(msg, network, name, problem, False, None)
@@ -124,11 +164,15 @@ async def part(msg, rest=""):
 
 
 def _send(msg, rest: str, kind: str, word: str) -> dict | None:
-    first, _, text = (rest or "").strip().partition(" ")
+    words = (rest or "").strip().split(" ")
+    given, words, problem = _network_word(msg, words, (0, 1))
+    if problem:
+        return {"content": problem}
+    first, _, text = " ".join(words).strip().partition(" ")
     text = one_line(text, MAX_TEXT)  # no CR, LF or other control character reaches the network
     if not first or not text:
-        return _usage(msg, word + " #channel[@network] text")
-    network, target, problem = _place(msg, first)
+        return _usage(msg, word + " #channel[@network] [--network NAME] text")
+    network, target, problem = _place(msg, first, given)
     if problem:
         return {"content": "%s: %s." % (msg.source, problem)}
     if network not in msg.bot.chat_services:
@@ -139,25 +183,27 @@ def _send(msg, rest: str, kind: str, word: str) -> dict | None:
     return {"content": "Sent to %s%s." % (target, _on(network, msg))}
 
 
-@command("say", args=r"(?P<rest>.*)", usage="#channel[@network] text", admin=True)
+@command("say", args=r"(?P<rest>.*)", usage="#channel[@network] [--network NAME] text", admin=True)
 def say(msg, rest=""):
     """Says something in a channel."""
     return _send(msg, rest, "say", "say")
 
 
-@command("act", args=r"(?P<rest>.*)", usage="#channel[@network] text", admin=True)
+@command("act", args=r"(?P<rest>.*)", usage="#channel[@network] [--network NAME] text", admin=True)
 def act(msg, rest=""):
     """Does something (/me) in a channel."""
     return _send(msg, rest, "action", "act")
 
 
-@command("nick", args=r"(?P<rest>.*)", usage="name [network]", admin=True)
+@command("nick", args=r"(?P<rest>.*)", usage="name [--network NAME]", admin=True)
 async def nick(msg, rest=""):
     """Changes the bot's nick (until it reconnects)."""
-    words = (rest or "").split()
-    if not words or len(words) > 2:
-        return _usage(msg, "nick name [network]")
-    network = words[1] if len(words) > 1 else msg.network
+    given, words, problem = _network_word(msg, (rest or "").split(), (0, 1))
+    if problem:
+        return {"content": problem}
+    if not words or len(words) > (1 if given else 2):
+        return _usage(msg, "nick name [--network NAME]")
+    network = given or (words[1] if len(words) > 1 else msg.network)  # "nick name NAME" too
     problem = nick_problem(words[0])
     if problem:
         return {"content": "%s: %s." % (msg.source, problem)}

@@ -3,7 +3,8 @@ Channel logs (C{[logs] channels}, opt-in per channel): every line, action,
 join, part, kick and quit there is written with its server time (see
 L{pubbot.chatlogs}). C{!grep [#chan] words} and C{!last <nick> [#chan]}
 answer privately with the newest matching lines (at most C{[logs]
-max_results}); C{!nolog} stops logging the asker and removes what was
+max_results}) and, when C{[web] url} is set, a link to the dashboard's
+search page; C{!nolog} stops logging the asker and removes what was
 kept, C{!nolog off} starts again.
 """
 
@@ -38,6 +39,7 @@ from pubbot.chatlogs import (
     format_line,
     index_for,
     query_words,
+    search_link,
 )
 
 
@@ -190,6 +192,12 @@ def _limited(msg) -> str | None:
     return None
 
 
+def _with_link(msg, lines: list, channel: str | None, found: list | tuple = ()) -> list:
+    """C{lines}, and the dashboard's search page when there is one (see L{search_link})."""
+    link = search_link(msg.bot.settings.web, msg.network, channel, found) if channel else None
+    return lines + [link] if link else lines
+
+
 def _answer(msg, lines: list) -> dict | None:
     """Results go to the asker privately."""
     if msg.private:
@@ -217,7 +225,7 @@ async def grep(msg, rest=""):
     lines = await index_for(msg.bot).search(msg.network, channel, found, limit)
     if not lines:
         return _answer(msg, ["No line of %s has %s." % (channel, " and ".join(found))])
-    return _answer(msg, [format_line(ln) for ln in lines])
+    return _answer(msg, _with_link(msg, [format_line(ln) for ln in lines], channel, found))
 
 
 @command("last", args=r"(?P<rest>.*)", usage="<nick> [#channel]")
@@ -234,7 +242,7 @@ async def last(msg, rest=""):
     lines = await index_for(msg.bot).last(msg.network, channel, words[0], limit)
     if not lines:
         return _answer(msg, ["%s said nothing in %s that I kept." % (one_line(words[0], 64), channel)])
-    return _answer(msg, [format_line(ln) for ln in reversed(lines)])
+    return _answer(msg, _with_link(msg, [format_line(ln) for ln in reversed(lines)], channel))
 
 
 @command("nolog", args=r"(?P<rest>.*)", usage="[off]")

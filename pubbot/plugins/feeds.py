@@ -1,7 +1,9 @@
 """
-Feeds (RSS, Atom) announced in channels: C{!feed add <url> [#chan ...]
-[every <N>m] [only <regex>]}, C{!feed del <url|id>}, C{!feed list}
-(admins). Each entry is announced once (see L{pubbot.feeds.poller}).
+Feeds (RSS, Atom) announced in channels: those of the config file
+(C{[[feeds]]}, see L{pubbot.feeds.settings}) and those admins add with
+C{!feed add <url> [#chan ...] [every <N>m] [only <regex>]}; C{!feed del
+<url|id>}, C{!feed list}. The job L{poll_feeds} polls them, in one process
+of a cluster; each entry is announced once (see L{pubbot.feeds.poller}).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from pubbot.api import IHandler, clean_text, command, example, patterns
+from pubbot.api import IHandler, clean_text, command, every, example, patterns
 from pubbot.feeds.parse import FeedError, checked_url, entries, feed_fetcher
 from pubbot.feeds.parsers import FeedParsers
-from pubbot.feeds.poller import DEFAULT_INTERVAL, MIN_INTERVAL, Feed, FeedPoller
+from pubbot.feeds.poller import TICK, Feed, FeedPoller
+from pubbot.feeds.settings import DEFAULT_INTERVAL, MIN_INTERVAL, FeedSettings, places, split_channel
+
+__all__ = ["FeedSettings", "Feeds", "feed_add", "feed_del", "feed_list", "feeds", "poll_feeds"]
 
 log = Logger()
 
@@ -40,7 +45,8 @@ class Feeds:
     """Owns the poller of the bot it runs in; the commands below reach it through L{poller_of}."""
 
     name = "feeds"
-    description = "Announces new entries of RSS and Atom feeds (admins add them with !feed)."
+    description = ("Announces new entries of RSS and Atom feeds ([[feeds]] in the config; admins add more "
+                   "with !feed).")
     triggers = ()
     subscriptions = ()
 
@@ -60,9 +66,10 @@ class Feeds:
             parse = self.parsers.parse
         else:
             parse = _at_once
-        self.poller = FeedPoller(bot, fetcher, parse)
+        configured = [Feed(f.url, places(f, bot.settings), f.interval, f.filter, "config", configured=True)
+                      for f in bot.settings.feeds]
+        self.poller = FeedPoller(bot, fetcher, parse, configured)
         _POLLERS[bot] = self.poller
-        self.poller.start()
 
     def stop(self) -> Deferred:
         """Fires when the polls under way and their parse processes have ended."""
@@ -89,10 +96,17 @@ def poller_of(msg) -> FeedPoller | None:
     return _POLLERS.get(msg.bot) if msg.bot is not None else None
 
 
+@every(TICK)
+def poll_feeds(bot) -> Deferred | None:
+    """Polls the feeds that are due (in one process of a cluster)."""
+    poller = _POLLERS.get(bot)
+    return poller.tick() if poller is not None else None
+
+
 _OFF = "Feeds are switched off here."
 
 
-@command("feed add", args=r"(?P<rest>\S.*)", usage="<url> [#chan ...] [every <N>m] [only <regex>]",
+@command("feed add", args=r"(?P<rest>\S.*)", usage="<url> [#chan[@network] ...] [every <N>m] [only <regex>]",
          admin=True, description="Admins: follow a feed in channels (default: here).")
 def feed_add(msg, rest=None):
     poller = poller_of(msg)
@@ -100,7 +114,7 @@ def feed_add(msg, rest=None):
         return _OFF
     found = _ADD.fullmatch(rest or "")
     if found is None:
-        return "Say: !feed add <url> [#chan ...] [every <N>m] [only <regex>]"
+        return "Say: !feed add <url> [#chan[@network] ...] [every <N>m] [only <regex>]"
     try:
         url = checked_url(found.group("url"))
     except ValueError as e:
@@ -113,9 +127,15 @@ def feed_add(msg, rest=None):
     if interval < MIN_INTERVAL:
         return "Every %d minutes at most often, please." % (MIN_INTERVAL // 60,)
     only = (found.group("only") or "").strip()
+    where = []
+    for text in channels:
+        network, name = split_channel(text)
+        network = network or msg.network
+        if network not in msg.bot.chat_services:
+            return "I am not on %s." % (clean_text(network, 40),)
+        where.append((network, name))
     try:
-        feed = Feed(url, [(msg.network, c) for c in channels], interval, only, msg.source,
-                    msg.bot.clock.seconds())
+        feed = Feed(url, where, interval, only, msg.source, msg.bot.clock.seconds())
     except (patterns.Unsupported, ValueError) as e:
         return "That filter won't do: %s" % (clean_text(str(e), 120),)
     return Deferred.fromCoroutine(poller.add(feed))
@@ -133,6 +153,11 @@ def feed_del(msg, what=None):
     return Deferred.fromCoroutine(poller.remove(what))
 
 
+def _place(msg, place: tuple) -> str:
+    network, channel = place
+    return channel if network == msg.network else "%s@%s" % (channel, network)
+
+
 @command("feed list", admin=True, description="Admins: the feeds I follow.")
 @example("!feed list", "I follow no feeds; add one with !feed add <url>.")
 def feed_list(msg):
@@ -144,7 +169,8 @@ def feed_list(msg):
         followed = await poller.feeds()
         if not followed:
             return "I follow no feeds; add one with !feed add <url>."
-        return {"content": ["%s %s -> %s every %dm%s" % (
-            f.id, f.url, " ".join(c for _, c in f.places), f.interval // 60,
-            " only /%s/" % (f.filter,) if f.filter else "") for f in followed]}
+        return {"content": ["%s %s -> %s every %dm%s%s" % (
+            f.id, f.url, " ".join(_place(msg, p) for p in f.places), f.interval // 60,
+            " only /%s/" % (f.filter,) if f.filter else "", " (config file)" if f.configured else "")
+            for f in followed]}
     return Deferred.fromCoroutine(listed())
