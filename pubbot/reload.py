@@ -269,7 +269,7 @@ class Reconfigurer:
         for what in fixed:
             log.warn("config: {what} cannot change while running; restart to apply it", what=what)
         for word in unenforced(bot):
-            log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
+            log.warn("[permissions] {word}: no loaded command has that word; it changes nothing", word=word)
         log.info("config reloaded from {path}", path=self.path)
         return fixed
 

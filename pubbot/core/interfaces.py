@@ -49,6 +49,20 @@ class IBatchHandler(IHandler):
         """
 
 
+class ICommandWords(IHandler):
+    """
+    A handler that answers command words: C{!seen bob}, C{have you seen
+    bob?}, a bare C{skip}. Each word has a L{pubbot.core.permissions.Guard}
+    that the handler asks (C{guard.admit(msg)}) once it knows a line is
+    that command, before it acts on the arguments: so C{[permissions]},
+    C{@require} and C{@rate} apply to it as to a C{@command}, help shows
+    its level, and the bot knows which C{[permissions]} words are in use.
+    The handler starts and stops its guards with itself.
+    """
+
+    guards = Attribute("The Guard of each command word it answers (a tuple; the first is its main word).")
+
+
 class IChatService(Interface):
     """A chat network connection that can send text (IRC, the console)."""
 
