@@ -63,6 +63,21 @@ class ICommandWords(IHandler):
     guards = Attribute("The Guard of each command word it answers (a tuple; the first is its main word).")
 
 
+class IReloadPeers(Interface):
+    """
+    The other processes of a scaled-out bot, as C{!reload} reaches them:
+    after reloading a plugin here, it asks them to reload it too.
+    """
+
+    def reload(name):
+        """
+        Ask every other live process to reload plugin C{name}. Fires (never
+        fails) with a L{pubbot.reload.PeerReport}: the processes that
+        reloaded it, those that failed (and why), and those that did not
+        answer within the timeout.
+        """
+
+
 class IChatService(Interface):
     """A chat network connection that can send text (IRC, the console)."""
 
