@@ -6,7 +6,8 @@ the line reloads and asks the others over Redis pub/sub; the answer counts
 three processes, each process has imported the new code (each writes a
 mark with its pid when the module is imported), the new command answers,
 and the job (run only by the lease holder, the owner) runs the new code
-from then on, never the old one again.
+from then on, never the old one again; the processes' shared descriptions
+show the new plugin version.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class ReloadClusterTests(TestCase):
         observer.say("!hotver")
         self.assertTrue(await self.until(lambda: observer.said("hotver 1"), 20), "no answer from v1")
         await self.sleep(2 * 2.0)  # two heartbeats: every process lists the others
+        old = {pid: info["plugins"]["hotver"] for pid, info in self.processes().items()}
+        self.assertEqual(len(set(old.values())), 1, old)
 
         self.write(2)
         observer.say("!reload hotplug")
@@ -109,6 +112,12 @@ class ReloadClusterTests(TestCase):
         self.assertEqual(set(ticks[first_new:]), {"2"}, ticks)  # the old job never ran again
         for worker in workers:
             self.assertEqual(self.ticks(worker.pid), [])  # jobs run in the lease holder only
+        # the dashboard's process list shows the new version everywhere
+        def versions() -> set[str]:
+            return {info["plugins"]["hotver"] for info in self.processes().values()}
+        before = set(old.values())
+        shown = await self.until(lambda: len(versions()) == 1 and versions() != before, 20)
+        self.assertTrue(shown, versions())
         # nobody left IRC
         self.assertEqual([nick for _, nick in observer.joins], ["pubbot"])
         self.assertEqual(observer.quits, [])
