@@ -73,7 +73,9 @@ def require(level: str) -> Callable[[Any], Any]:
     """
     Only senders of C{level} (C{"admin"}, C{"op"} or C{"voice"}) may use the
     command; checked before its arguments are read. Others get one short
-    answer saying what is needed (at most one a minute each).
+    answer saying what is needed (at most one a minute each). Goes on a
+    C{@command} function, or on a handler with one command word (an
+    L{ICommandWords} provider: it sets that word's L{Guard}).
     """
     problem = level_problem(level)
     if problem:
