@@ -57,10 +57,10 @@ from .config import checks
 from .config.registry import key, section
 from .config.settings import Settings, secret
 from .core.help import example, help_text
-from .core.interfaces import IBatchHandler, IHandler, IStore
+from .core.interfaces import IBatchHandler, ICommandWords, IHandler, IStore
 from .core.jobs import cron, every
 from .core.message import ChatFields, Message, Reply
-from .core.permissions import Answers, allowed, effective_level, make_limits, rate, refusal_text, require
+from .core.permissions import Guard, Refusal, guards_of, rate, require
 from .util import patterns
 from .util.people import is_admin, person_key, user_host
 from .util.ratelimit import Limits, RateLimiter
@@ -70,9 +70,9 @@ from .util.wording import plural, possessive, sentence
 from .version import __version__ as PUBBOT_VERSION
 
 __all__ = [
-    "CHAT_LINES", "ChatFields", "Command", "Handler", "IBatchHandler", "IHandler", "IStore", "Message",
-    "PatternHandler", "Reply", "command", "cron", "every", "example", "handle_each", "handler", "help_text",
-    "parse_chat_text", "rate", "require", "secret",
+    "CHAT_LINES", "ChatFields", "Command", "Guard", "Handler", "IBatchHandler", "ICommandWords", "IHandler",
+    "IStore", "Message", "PatternHandler", "Refusal", "Reply", "command", "command_words", "cron", "every",
+    "example", "handle_each", "handler", "help_text", "parse_chat_text", "rate", "require", "secret",
     # settings (see pubbot.config.registry)
     "key", "section", "checks", "Settings", "channel_settings",
     # helpers
@@ -84,8 +84,6 @@ log = Logger()
 
 #: The pattern of every chat line on every network.
 CHAT_LINES = "chat.*.*.chat"
-#: A command's refusal (see L{command}'s C{admin}) outranks chatter.
-REFUSAL_WEIGHT = 10
 #: A usage line (arguments that did not match) yields to any other answer.
 USAGE_WEIGHT = -1
 
@@ -265,7 +263,7 @@ def handle_each(handler: Any, messages: Sequence[Message], positions: Iterable[i
     return answers
 
 
-@implementer(IPlugin, IHandler)
+@implementer(IPlugin, ICommandWords)
 class Command(Handler):
     """
     A command made by L{command}: C{pattern} (the word, then its C{args})
@@ -274,7 +272,7 @@ class Command(Handler):
     fixed start of C{args}, such as C{when someone says}) is this
     command's; other lines are not. For such a line, in order:
 
-      - its C{requirement} (L{pubbot.api.require}; C{admin} makes it
+      - its C{guard}'s level (L{pubbot.api.require}; C{admin} makes it
         C{"admin"}; C{[permissions]} in the config overrides it) is
         checked before the arguments are read: a sender below it gets a
         refusal saying what is needed, at most one a minute;
@@ -297,14 +295,12 @@ class Command(Handler):
         self.word = word
         self.pattern = pattern
         self.admin = admin
-        self.refusal = refusal
         self.usage = usage
         self.command_word = word.lower()
-        self.requirement: str = getattr(func, "_pubbot_requirement", "admin" if admin else "anyone")
-        self.rate_spec: tuple | None = getattr(func, "_pubbot_rate_spec", None)
+        self.guard = Guard(word, getattr(func, "_pubbot_requirement", "admin" if admin else "anyone"),
+                           getattr(func, "_pubbot_rate_spec", None), refusal)
+        self.guards: tuple[Guard, ...] = (self.guard,)
         self.examples: tuple = tuple(getattr(func, "_pubbot_examples", ()))
-        self._answers: Answers | None = None
-        self._limits: Any = None
         # Lets the dispatcher skip this handler for lines not starting with it.
         self.trigger_words = (word.split()[0].lower(),)
         start = patterns.fixed_start(args, flags) if args else ""
@@ -312,10 +308,18 @@ class Command(Handler):
         self.said = patterns.linear(re.escape(word) + said, flags)
         self.patterns = (pattern, self.said)
 
+    @property
+    def requirement(self) -> str:
+        """The level the command declares (C{[permissions]} may change it: see L{Guard.level})."""
+        return self.guard.requirement
+
     def start(self, bot) -> None:
         super().start(bot)
-        self._answers = Answers(bot.clock)
-        self._limits = make_limits(bot.clock, self.rate_spec)
+        self.guard.start(bot.clock)
+
+    def stop(self) -> None:
+        self.guard.stop()
+        super().stop()
 
     def arguments(self, message: Message) -> dict | None:
         """The keyword arguments for this command's line, or None when the line is not one."""
@@ -325,42 +329,24 @@ class Command(Handler):
         found = self.pattern.match(text)
         return None if found is None else found.groupdict()
 
-    def _may_answer(self, message: Message, kind: str) -> bool:
-        answers = self._answers
-        return answers is None or answers.allow(message, kind + self.command_word)
-
     def handle(self, message: Message) -> Any:
         fields = message.fields
         text = fields.get("command")
         if type(text) is not str or self.said.match(text) is None:
             return None
-        level = effective_level(message.bot, self.command_word, self.requirement)
-        if level != "anyone" and not allowed(message, level):
-            source = fields.get("source")
-            log.info("{source} may not use {command}: needs {needed}", source=source, command=self.word,
-                     needed=level)
-            if not self._may_answer(message, "refused "):
-                return None
-            if self.refusal and level == "admin":
-                content = self.refusal % {"nick": source, "command": self.word}
-            else:
-                content = refusal_text(message, self.word, level)
-            return {"content": content, "weight": REFUSAL_WEIGHT}
+        guard = self.guard
+        refused = guard.refuse(message)
+        if refused is not None:
+            return refused.answer
         kwargs = self.arguments(message)
         if kwargs is None:
             given = fields.get("private") or fields.get("content") != text  # in private, or with the prefix
-            if given and self._may_answer(message, "usage "):
+            if given and guard.may_answer(message, "usage"):
                 return {"content": "Usage: %s" % (self.usage_line(message),), "weight": USAGE_WEIGHT}
             return None
-        limits = self._limits
-        if limits is not None:
-            person, place = person_key(message), (fields.get("network"), fields.get("channel"))
-            if not limits.allow(person, place):
-                if not self._may_answer(message, "slow "):
-                    return None
-                wait = max(1, int(limits.retry_after(person, place) + 0.999))
-                source = fields.get("source")
-                return {"content": "%s: slow down; %s again in %ds." % (source, self.word, wait)}
+        refused = guard.throttle(message)
+        if refused is not None:
+            return refused.answer
         return self.func(message, **kwargs)
 
     def usage_line(self, message: Message | None = None) -> str:
@@ -371,6 +357,11 @@ class Command(Handler):
             network = message.fields.get("network") if message is not None else None
             prefix = bot.command_prefix(network) if network else bot.settings.irc.command_prefix
         return "%s%s" % (prefix, self.triggers[0] if self.triggers else self.word)
+
+
+def command_words(handlers: Iterable[Any]) -> set[str]:
+    """The command words C{handlers} answer (lower case; L{ICommandWords}), e.g. to keep clear of them."""
+    return {guard.word for guard in guards_of(handlers)}
 
 
 def command(word: str, args: str | None = None, flags: int = re.IGNORECASE,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
+from .core.help import command_word
+from .core.interfaces import ICommandWords
 from .loader import load_handlers
 
 HEADER = """\
@@ -22,23 +24,23 @@ Commands
 Made by ``python -m pubbot.reference`` from the built-in plugins (a test
 checks it is current). Commands start with the command prefix (``!`` by
 default) or are addressed to the bot (``pubbot: ping``); the other
-triggers are phrases the bot listens for in chat.
+triggers are phrases the bot listens for in chat. A command's level is
+what it declares; ``[permissions]`` in the config can raise or lower it.
 """
 
-
-#: What the table says of a command's level (L{pubbot.api.require}) as the plugin declares it.
-WHO = {"admin": " (admins only)", "op": " (ops only)", "voice": " (voice or ops)"}
+#: How the reference names each level a command may declare.
+LEVEL_NOTES = {"admin": " (admins only)", "op": " (ops and admins)", "voice": " (voiced, ops and admins)"}
 
 
 def _rows(handlers: Iterable, commands: bool) -> list[tuple[str, str, str]]:
     rows = []
     for handler in handlers:
-        is_command = bool(getattr(handler, "command_word", None))
+        is_command = command_word(handler) is not None
         if is_command != commands:
             continue
         description = " ".join((handler.description or "(no description)").split())
-        level = getattr(handler, "requirement", "admin" if getattr(handler, "admin", False) else "anyone")
-        who = WHO.get(level, "")
+        level = handler.guards[0].requirement if ICommandWords.providedBy(handler) else "anyone"
+        who = LEVEL_NOTES.get(level, "")
         for trigger in handler.triggers:
             rows.append((("!" if commands else "") + trigger, handler.name, description + who))
     return rows

@@ -7,6 +7,11 @@ module is imported and its handlers started before anything of the old
 one is touched, so when the new code fails to import or start, the old
 one keeps running and the error is answered.
 
+With C{[redis]}, L{PluginReloader.peers} (an L{IReloadPeers}: see
+L{pubbot.cluster.reloads}) reaches the other processes: the process that
+handled C{!reload} reloads first, then asks the others, and answers how
+many processes reloaded and which failed or did not answer in time.
+
 L{Reconfigurer} re-reads the config file (on SIGHUP, see
 L{ReconfigureService}): plugin settings, C{[plugins] disabled},
 C{[permissions]}, each network's channels (joined and parted),
@@ -28,11 +33,12 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
 from .config import settings as configmod
 from .core.help import command_word, plugin_of
+from .core.interfaces import IReloadPeers
 from .core.permissions import unenforced
 from .loader import _dropin_modules, _providers, handler_sections, load_handlers
 
@@ -55,8 +61,26 @@ def builtin_stems() -> set[str]:
     return {stem for d in package.__path__ for stem, _ in _dropin_modules(d)}
 
 
+#: How many failing or silent processes C{!reload}'s answer names; the rest are counted.
+MOST_NAMED = 3
+#: The longest error quoted for one process.
+ERROR_QUOTED = 120
+
+
 class ReloadError(Exception):
     """A reload that did not happen; the message says why, in one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerReport:
+    """What the other processes did when asked to reload a plugin (see L{IReloadPeers})."""
+
+    #: The processes that reloaded it.
+    reloaded: tuple[str, ...] = ()
+    #: (process, the error in one line) of those whose reload failed (their old code runs on).
+    failed: tuple[tuple[str, str], ...] = ()
+    #: The processes that did not answer in time.
+    silent: tuple[str, ...] = ()
 
 
 class PluginReloader:
@@ -66,6 +90,8 @@ class PluginReloader:
         self.bot = bot
         #: The drop-in directories, asked each time (a reloaded config may change them).
         self.paths = paths or (lambda: [os.path.abspath(p) for p in bot.settings.plugins.paths])
+        #: The other processes of the cluster (set by its wiring), or None: this process alone.
+        self.peers: IReloadPeers | None = None
 
     def _import(self, name: str, old: ModuleType | None) -> ModuleType:
         """A fresh module for plugin C{name}; sys.modules keeps the old one if this fails."""
@@ -126,7 +152,7 @@ class PluginReloader:
         if old_module is not None:
             bot.jobs.cancel_module(old_module)
         log.info("reloaded plugin {plugin}: {count} handlers", plugin=name, count=len(new_handlers))
-        return _reloaded(name, new_handlers)
+        return "Reloaded %s: %s." % (name, _what_runs(new_handlers))
 
     @staticmethod
     def _module_of(name: str, old_handlers: list) -> str | None:
@@ -171,12 +197,19 @@ class PluginReloader:
                 raise ReloadError("%s failed to start: %s" % (h.name, _one_line_error(e))) from e
             started.append(h)
 
-    def answer(self, name: str) -> str:
-        """L{reload}, as the one line C{!reload} answers."""
+    def answer(self, name: str) -> str | Deferred:
+        """
+        L{reload}, as the one line C{!reload} answers; with L{peers}, once
+        reloaded here, in every other process too (a Deferred of the line).
+        """
         try:
-            return self.reload(name)
+            done = self.reload(name)
         except ReloadError as e:
             return "Not reloaded: %s." % (str(e).rstrip("."),)
+        peers = self.peers
+        if peers is None:
+            return done
+        return peers.reload(name).addCallback(lambda report: everywhere(name, done, report))
 
     @staticmethod
     def _restore(module: ModuleType, old_module: ModuleType | None) -> None:
@@ -191,8 +224,8 @@ def _stop(handler: Any) -> None:
         lambda f: log.failure("plugin {plugin} failed to stop", f, plugin=handler.name))
 
 
-def _reloaded(name: str, handlers: list) -> str:
-    """What C{!reload} answers: the handlers, commands and jobs now running."""
+def _what_runs(handlers: list) -> str:
+    """What C{!reload} says of a plugin's new code: the handlers, commands and jobs now running."""
     words = sorted({"!" + w for h in handlers if (w := command_word(h))})
     jobs = sorted(h.name for h in handlers if hasattr(h, "schedule"))
     parts = ["%d handler%s" % (len(handlers), "" if len(handlers) == 1 else "s")]
@@ -200,7 +233,38 @@ def _reloaded(name: str, handlers: list) -> str:
         parts.append("commands " + " ".join(words))
     if jobs:
         parts.append("jobs " + " ".join(jobs))
-    return "Reloaded %s: %s." % (name, "; ".join(parts))
+    return "; ".join(parts)
+
+
+def everywhere(name: str, here: str, report: PeerReport) -> str:
+    """
+    C{!reload}'s answer in a cluster: C{here} (what this process said)
+    with how many processes reloaded, naming at most L{MOST_NAMED} that
+    failed and as many that did not answer.
+    """
+    done = 1 + len(report.reloaded)
+    total = done + len(report.failed) + len(report.silent)
+    detail = here.split(": ", 1)[1] if ": " in here else here + "."
+    counted = "%d process%s" % (done, "" if done == 1 else "es")
+    if done < total:
+        counted = "%d of %d processes" % (done, total)
+    parts = ["Reloaded %s in %s: %s" % (name, counted, detail)]
+    if report.failed:
+        named = ["%s: %s" % (process, _quoted(error)) for process, error in report.failed[:MOST_NAMED]]
+        parts.append("Failed in %s%s." % ("; ".join(named), _more(len(report.failed))))
+    if report.silent:
+        silent = ", ".join(report.silent[:MOST_NAMED])
+        parts.append("No answer from %s%s." % (silent, _more(len(report.silent))))
+    return " ".join(parts)
+
+
+def _quoted(error: str) -> str:
+    error = " ".join(error.split()).rstrip(".")
+    return error if len(error) <= ERROR_QUOTED else error[:ERROR_QUOTED - 1] + "…"
+
+
+def _more(count: int) -> str:
+    return " and %d more" % (count - MOST_NAMED,) if count > MOST_NAMED else ""
 
 
 def _one_line_error(e: BaseException) -> str:
@@ -269,7 +333,7 @@ class Reconfigurer:
         for what in fixed:
             log.warn("config: {what} cannot change while running; restart to apply it", what=what)
         for word in unenforced(bot):
-            log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
+            log.warn("[permissions] {word}: no loaded command has that word; it changes nothing", word=word)
         log.info("config reloaded from {path}", path=self.path)
         return fixed
 

@@ -4,7 +4,7 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.api import command, rate, require
+from pubbot.api import command, handler, rate, require
 from pubbot.config.settings import ConfigError, parse
 from pubbot.irc.casemap import folder
 from pubbot.irc.roster import Roster
@@ -191,4 +191,126 @@ class UnenforcedTests(SynchronousTestCase):
         with capturedLogs() as events:
             Harness(kick, seen.seen, config={"permissions": {"kick": "voice", "seen": "op", "nosuch": "op"}})
         words = [e["word"] for e in events if "[permissions]" in e.get("log_format", "")]
-        self.assertEqual(words, ["nosuch", "seen"])
+        self.assertEqual(words, ["nosuch"])  # seen's guard checks it, as kick's does
+
+
+class TriggerCommandTests(SynchronousTestCase):
+    """[permissions] and @require for commands not made by @command: natural phrasings, bare words."""
+
+    def test_the_handlers_declare_their_words(self):
+        from zope.interface.verify import verifyObject
+
+        from pubbot.api import ICommandWords
+        from pubbot.plugins import brain, links, music, seen
+        handlers = (seen.seen, seen.tell, music.skip, music.np, links.links, brain.brain, kick)
+        for each in handlers:
+            self.assertTrue(verifyObject(ICommandWords, each), each)
+        self.assertEqual([h.guards[0].word for h in handlers],
+                         ["seen", "tell", "skip", "np", "lastlink", "unlearn", "kick"])
+        self.assertEqual(brain.brain.guards[0].requirement, "admin")
+
+    def test_seen_raised_to_op_covers_every_phrasing(self):
+        from pubbot.plugins import seen
+        h = Harness(seen.seen, config={"permissions": {"seen": "op"}})
+        refused = "Sorry eve, seen needs ops (+o) in #pubbot."
+        self.assertEqual(h.reply("!seen bob", source="eve"), refused)
+        self.assertIsNone(h.reply("!seen bob", source="eve"))  # told a minute ago
+        h.clock.advance(60)
+        self.assertEqual(h.reply("pubbot: have you seen bob?", source="eve"), refused)
+        h.clock.advance(60)
+        self.assertEqual(h.reply("pubbot: has anyone seen bob lately?", source="eve"), refused)
+        h.clock.advance(60)
+        # not the question: no refusal
+        self.assertIsNone(h.reply("pubbot: have you seen the film yesterday", source="eve"))
+        self.assertIsNone(h.reply("seen bob", source="eve"))  # not addressed
+        h.give_modes("olga", "o")
+        self.assertEqual(h.reply("pubbot: have you seen bob?", source="olga"), "I haven't seen bob.")
+        self.assertEqual(h.reply("!seen bob", source="olga"), "I haven't seen bob.")
+
+    def test_seen_is_checked_before_the_nick_is_read(self):
+        from pubbot.plugins import seen
+        h = Harness(seen.seen, config={"permissions": {"seen": "op"}})
+        pattern = seen._SEEN
+        spy = Spy(pattern)
+        seen._SEEN = spy
+        try:
+            self.assertIn("needs ops", h.reply("!seen " + "x" * 5000, source="eve"))
+            self.assertEqual(spy.texts, [])
+        finally:
+            seen._SEEN = pattern
+
+    def test_require_on_a_handler_with_one_word(self):
+        from pubbot.plugins import seen
+        h = Harness(require("voice")(seen.Seen()))
+        self.assertEqual(h.reply("!seen bob", source="eve"),
+                         "Sorry eve, seen needs voice (+v) or ops in #pubbot.")
+        h.give_modes("vic", "v")
+        self.assertEqual(h.reply("!seen bob", source="vic"), "I haven't seen bob.")
+        plain = handler(subscribe=["chat.*.*.chat"])(lambda msg: None)
+        self.assertRaises(TypeError, require("op"), plain)  # answers no command word
+
+    def test_rate_on_a_handler_with_one_word(self):
+        from pubbot.plugins import seen
+        h = Harness(rate(user=1)(seen.Seen()))
+        self.assertEqual(h.reply("!seen bob", source="eve"), "I haven't seen bob.")
+        self.assertEqual(h.reply("pubbot: have you seen bob?", source="eve"),
+                         "eve: slow down; seen again in 60s.")
+
+    def test_skip_raised_to_voice_prefixed_addressed_and_bare(self):
+        from pubbot.plugins import music
+        h = Harness(music.skip, music.np, config={"permissions": {"skip": "voice"}})
+        refused = "Sorry eve, skip needs voice (+v) or ops in #pubbot."
+        self.assertEqual(h.reply("!skip", source="eve"), refused)
+        h.clock.advance(60)
+        self.assertEqual(h.reply("skip", source="eve"), refused)  # the bare word
+        h.clock.advance(60)
+        self.assertIsNone(h.reply("skip it, let's go to lunch", source="eve"))  # chatter, not the command
+        self.assertEqual(h.reply("pubbot: skip 2", source="eve"), refused)
+        h.give_modes("vic", "v")
+        self.assertEqual(h.reply("skip", source="vic"), "No music player is configured.")
+        self.assertEqual(h.reply("!np", source="eve"), "No music player is configured.")  # np is open
+
+    def test_tell_raised_to_admin_leaves_delivery_and_tell_me_alone(self):
+        from pubbot.plugins import seen
+        h = Harness(seen.Tell(), config={"permissions": {"tell": "admin"}, **ADMINS})
+        self.assertEqual(h.reply("!tell bob hi", source="eve"), "Sorry eve, only admins can use tell.")
+        self.assertIsNone(h.reply("pubbot: tell me about cheese", source="mallory"))  # education's
+        self.assertEqual(h.reply("!tell bob hi", source="root", account="root"),
+                         "OK root, I'll tell bob when they next speak.")
+        h.reply("hello", source="bob")
+        self.assertIn(("#pubbot", "bob: root asked me 0s ago to tell you: hi", "say"), h.sent)
+
+    def test_lastlink_raised_to_op(self):
+        from pubbot.plugins.links import Links
+        h = Harness(Links(), config={"permissions": {"lastlink": "op"}})
+        self.assertEqual(h.reply("!lastlink", source="eve"), "Sorry eve, lastlink needs ops (+o) in #pubbot.")
+        h.give_modes("olga", "o")
+        self.assertEqual(h.reply("!lastlink", source="olga"), "I have seen no links in #pubbot yet.")
+
+    def test_unlearn_is_for_admins_unless_lowered(self):
+        from pubbot.plugins.brain import Brain
+        h = Harness(Brain(), config=ADMINS)
+        self.assertEqual(h.reply("pubbot: unlearn cheese", source="eve"),
+                         "eve: only admins can make me unlearn things.")
+        self.assertEqual(h.reply("!unlearn cheese", source="root", account="root"),
+                         "I knew nothing about cheese.")
+        h = Harness(Brain(), config={"permissions": {"unlearn": "anyone"}})
+        self.assertEqual(h.reply("pubbot: unlearn cheese", source="eve"), "I knew nothing about cheese.")
+        h = Harness(Brain(), config={"permissions": {"unlearn": "op"}})
+        self.assertEqual(h.reply("!unlearn cheese", source="eve"),
+                         "Sorry eve, unlearn needs ops (+o) in #pubbot.")
+
+    def test_help_shows_the_levels_and_no_word_is_unenforced(self):
+        from twisted.logger import capturedLogs
+
+        from pubbot.plugins import core, links, music, seen
+        table = {"seen": "op", "skip": "voice", "tell": "admin", "lastlink": "op"}
+        with capturedLogs() as events:
+            h = Harness(core.help, seen.seen, seen.tell, music.skip, links.links,
+                        config={"permissions": table})
+        self.assertEqual([e for e in events if "[permissions]" in e.get("log_format", "")], [])
+        self.assertEqual(h.reply("!help seen"), "!seen <nick> [op]: Says when and where someone last spoke, "
+                                                "joined or left.\ne.g. !seen bob → I haven't seen bob.")
+        self.assertTrue(h.reply("!help skip").startswith("!skip [N] [voice]: "))
+        self.assertTrue(h.reply("!help tell").startswith("!tell <nick> [privately] <message> [admin]: "))
+        self.assertTrue(h.reply("!help lastlink").startswith("!lastlink [op]: "))

@@ -43,5 +43,5 @@ class ReferenceTests(SynchronousTestCase):
         def twiddle(msg):
             return "ok"
         text = commands_reference(load_handlers() + [frob, twiddle])
-        self.assertIn("Frobs. (ops only)", text)
-        self.assertIn("Twiddles. (voice or ops)", text)
+        self.assertIn("Frobs. (ops and admins)", text)
+        self.assertIn("Twiddles. (voiced, ops and admins)", text)

@@ -9,7 +9,9 @@ observers, so each process's dashboard shows the whole bot:
 - C{message}: to C{bot.dispatcher.observers} and C{batch_observers} (as if handled here);
 - C{broadcast}: to C{bot.broadcast_observers};
 - C{sent}: to C{bot.sent_observers} (not in the process that sent it);
-- C{released}: the lease is free, so standing-by processes try at once.
+- C{released}: the lease is free, so standing-by processes try at once;
+- any kind in C{listeners} (C{reload}, C{reloaded}: see
+  L{pubbot.cluster.reloads}): to its listener, with the event.
 
 Pub/sub is fire-and-forget: while Redis is unreachable these are lost
 (counted in C{bot.state["cluster"]["fanout_lost"]}); nothing else depends
@@ -64,6 +66,8 @@ class FanOut(Service):
         self.origin = bot.process_id
         self.lost = 0
         self.received_count = 0
+        #: Further kinds of event and who takes them (the event, a dict from another process).
+        self.listeners: dict[str, Callable[[dict], Any]] = {}
         self._lost_logged = -1e9
         self.subscriber = RedisClient(reactor, url, name="fanout", protocol=subscriber_protocol(),
                                       on_connect=self._subscribe)
@@ -145,6 +149,8 @@ class FanOut(Service):
             elif kind == "released":
                 if event.get("origin") != self.origin:
                     self.on_released()
+            elif kind in self.listeners:
+                self.listeners[kind](event)
             else:
                 log.debug("ignored fan-out event of unknown kind {kind}", kind=kind)
         except ValueError as e:

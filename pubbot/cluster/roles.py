@@ -5,7 +5,10 @@ shared through Redis so that every dashboard shows the whole cluster.
 A plugin's version is its handler's C{version} attribute when it has one,
 else the first 12 hex digits of the SHA-1 of its module's source file: a
 worker restarted with a changed plugin shows a new version beside the
-processes still running the old one.
+processes still running the old one. The versions are read again with
+every heartbeat, so a plugin reloaded (C{!reload}) shows its new one; a
+module's source is hashed once per module object (a reloaded module is a
+new one).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import weakref
+from types import ModuleType
 from typing import Any
 
 from twisted.logger import Logger
@@ -24,7 +29,7 @@ PROCESSES = "pubbot:bus:processes"
 #: Largest description read back (bytes).
 MAX_DESCRIPTION = 256 * 1024
 
-_file_versions: dict[str, str] = {}
+_module_versions: weakref.WeakKeyDictionary[ModuleType, str] = weakref.WeakKeyDictionary()
 
 
 def _module_of(handler: Any) -> str | None:
@@ -39,15 +44,16 @@ def handler_version(handler: Any) -> str:
         return explicit
     module = sys.modules.get(_module_of(handler) or "")
     path = getattr(module, "__file__", None)
-    if not isinstance(path, str):
+    if module is None or not isinstance(path, str):
         return "?"
-    if path not in _file_versions:
+    version = _module_versions.get(module)
+    if version is None:
         try:
             with open(path, "rb") as f:
-                _file_versions[path] = hashlib.sha1(f.read()).hexdigest()[:12]
+                version = _module_versions[module] = hashlib.sha1(f.read()).hexdigest()[:12]
         except OSError:
             return "?"
-    return _file_versions[path]
+    return version
 
 
 def plugin_versions(bot: Any) -> dict:

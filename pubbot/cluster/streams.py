@@ -1348,7 +1348,8 @@ class RedisBus(Service):
 
     async def _share_description(self, ttl_ms: int) -> None:
         """Say what this process is (role, plugin versions), and learn what the others are."""
-        from .roles import PROCESSES, description, read_descriptions
+        from .roles import PROCESSES, description, plugin_versions, read_descriptions
+        self.plugin_versions = plugin_versions(self.bot)  # a reloaded plugin shows its new version
         now = self.wall()
         await self.command.execute("HSET", PROCESSES, self.consumer, description(self, now + ttl_ms / 1000.0))
         live, gone = read_descriptions(await self.command.execute("HGETALL", PROCESSES), now)

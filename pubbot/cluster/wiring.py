@@ -24,6 +24,7 @@ from ..store.redis import RedisStore
 from .fanout import FanOut
 from .lease import Lease, OwnerGate
 from .redisclient import RedisClient, target
+from .reloads import ClusterReload
 from .remote import RemoteChat
 from .streams import RedisBus
 
@@ -77,6 +78,8 @@ class Cluster(MultiService):
         command = RedisClient(reactor, url, name="bus")
         self.fanout = FanOut(bot, reactor, url, command, on_released=self.lease.poke)
         self.lease.on_released = lambda: self.fanout.publish("released")
+        if bot.reloader is not None:  # !reload reaches every process
+            bot.reloader.peers = ClusterReload(bot, bot.reloader, self.fanout, reactor)
         self.bus = RedisBus(
             bot, reactor, command, RedisClient(reactor, url, name="bus-reader"),
             RedisClient(reactor, url, name="bus-replies"),

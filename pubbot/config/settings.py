@@ -24,7 +24,16 @@ from . import checks
 from .channels import ALWAYS_ON, MAX_DISABLED, ChannelTable, channel_problem, check_of, place_key, split_place
 from .checks import Check
 from .networks import network_name_problem
-from .registry import Declared, declared, feature_sections, is_array, key, per_channel_keys, section_check, table
+from .registry import (
+    Declared,
+    declared,
+    feature_sections,
+    is_array,
+    key,
+    per_channel_keys,
+    section_check,
+    table,
+)
 
 __all__ = ["Check", "ConfigError", "Settings", "add_sections", "effective", "key", "load", "network_label",
            "parse", "parse_core", "read", "secret", "table"]

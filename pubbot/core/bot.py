@@ -91,7 +91,7 @@ class Bot:
             except Exception:
                 log.failure("plugin {plugin} failed to start", plugin=handler.name)
         for word in unenforced(self):
-            log.warn("[permissions] {word}: no loaded @command has that word; it changes nothing", word=word)
+            log.warn("[permissions] {word}: no loaded command has that word; it changes nothing", word=word)
 
     def stop(self) -> Deferred:
         self.running = False

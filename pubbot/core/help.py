@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .interfaces import ICommandWords
+
 #: A help line's most characters: one line on the wire, whatever the prefixes.
 LINE_WIDTH = 300
 
@@ -55,8 +57,10 @@ def plugin_of(handler: Any) -> str:
 
 
 def command_word(handler: Any) -> str | None:
-    word = getattr(handler, "command_word", None)
-    return word if isinstance(word, str) and word else None
+    """The main command word of a handler (L{ICommandWords}: its first guard's), or None."""
+    if ICommandWords.providedBy(handler) and handler.guards:
+        return handler.guards[0].word
+    return None
 
 
 def usage_of(handler: Any) -> str:
@@ -71,16 +75,13 @@ def usage_of(handler: Any) -> str:
 
 def requirement_of(bot: Any, handler: Any) -> str:
     """
-    What a handler's command needs: its C{requirement} as C{[permissions]}
-    sets it. A handler without one (not made by C{@command}) checks its own
-    callers, and is shown as open to anyone.
+    What a handler's main command needs: its guard's level as
+    C{[permissions]} sets it. A handler without command words is open to
+    anyone.
     """
-    from .permissions import effective_level
-    declared = getattr(handler, "requirement", None)
-    if declared is None:
-        return "anyone"
-    word = command_word(handler)
-    return effective_level(bot, word, declared) if word else declared
+    if ICommandWords.providedBy(handler) and handler.guards:
+        return handler.guards[0].level(bot)
+    return "anyone"
 
 
 def catalogue(bot: Any) -> list[dict]:

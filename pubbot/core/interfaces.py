@@ -49,6 +49,35 @@ class IBatchHandler(IHandler):
         """
 
 
+class ICommandWords(IHandler):
+    """
+    A handler that answers command words: C{!seen bob}, C{have you seen
+    bob?}, a bare C{skip}. Each word has a L{pubbot.core.permissions.Guard}
+    that the handler asks (C{guard.admit(msg)}) once it knows a line is
+    that command, before it acts on the arguments: so C{[permissions]},
+    C{@require} and C{@rate} apply to it as to a C{@command}, help shows
+    its level, and the bot knows which C{[permissions]} words are in use.
+    The handler starts and stops its guards with itself.
+    """
+
+    guards = Attribute("The Guard of each command word it answers (a tuple; the first is its main word).")
+
+
+class IReloadPeers(Interface):
+    """
+    The other processes of a scaled-out bot, as C{!reload} reaches them:
+    after reloading a plugin here, it asks them to reload it too.
+    """
+
+    def reload(name):
+        """
+        Ask every other live process to reload plugin C{name}. Fires (never
+        fails) with a L{pubbot.reload.PeerReport}: the processes that
+        reloaded it, those that failed (and why), and those that did not
+        answer within the timeout.
+        """
+
+
 class IChatService(Interface):
     """A chat network connection that can send text (IRC, the console)."""
 

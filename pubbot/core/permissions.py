@@ -9,17 +9,30 @@ as C{"ov"}; see L{pubbot.core.bot.Bot.modes}). Each level passes the ones
 below it: an admin may do what an op may, an op what a voiced user may.
 C{[permissions]} in the config sets any command's level by its word
 (C{forget = "op"}), raising or lowering what the plugin declared.
+
+Every command word the bot answers has a L{Guard}: C{@command} makes one,
+and a handler that recognises its own lines (natural phrasings, bare
+words) holds one per word and says so by providing L{ICommandWords}. The
+handler asks its guard, once it knows a line is that command and before
+it acts on the arguments (L{Guard.admit}); the guard applies the level
+and the rate limits and gives the one standard, rate-limited refusal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from twisted.logger import Logger
 
 from ..config import checks
 from ..config.checks import LEVELS
 from ..util.people import is_admin, person_key
 from ..util.ratelimit import Limits, RateLimiter
+from .interfaces import ICommandWords, IHandler
+
+log = Logger()
 
 #: The levels, lowest first.
 _RANK = {level: i for i, level in enumerate(LEVELS)}
@@ -31,18 +44,26 @@ NEEDS = {"voice": "voice (+v) or ops in %(channel)s", "op": "ops (+o) in %(chann
          "admin": "to be a bot admin"}
 #: One refusal, usage line or slow-down answer per person and command in this many seconds.
 ANSWER_WINDOW = 60.0
+#: A refusal outranks chatter answering the same line.
+REFUSAL_WEIGHT = 10
 
 
 level_problem = checks.level
 
 
 def _mark(target: Any, name: str, value: Any) -> Any:
-    """Set C{name} on a handler made already, or note it on the function for L{pubbot.api.command}."""
-    if hasattr(target, "func") and hasattr(target, "subscriptions"):  # a Handler
-        setattr(target, name, value)
-        declare = getattr(target, "declared", None)
-        if callable(declare):
-            declare()
+    """
+    Set C{name} on the guard of a handler made already (one with a single
+    command word), or note it on the function for L{pubbot.api.command}.
+    """
+    if ICommandWords.providedBy(target):
+        guards = target.guards
+        if len(guards) != 1:
+            raise TypeError("%s answers %d command words: declare each guard's level on the guard"
+                            % (target.name, len(guards)))
+        setattr(guards[0], name, value)
+    elif IHandler.providedBy(target):
+        raise TypeError("%s answers no command word (it does not provide ICommandWords)" % (target.name,))
     else:
         setattr(target, "_pubbot_" + name, value)
     return target
@@ -52,7 +73,9 @@ def require(level: str) -> Callable[[Any], Any]:
     """
     Only senders of C{level} (C{"admin"}, C{"op"} or C{"voice"}) may use the
     command; checked before its arguments are read. Others get one short
-    answer saying what is needed (at most one a minute each).
+    answer saying what is needed (at most one a minute each). Goes on a
+    C{@command} function, or on a handler with one command word (an
+    L{ICommandWords} provider: it sets that word's L{Guard}).
     """
     problem = level_problem(level)
     if problem:
@@ -131,8 +154,9 @@ def allowed(msg, level: str) -> bool:
 
 def effective_level(bot, word: str, declared: str) -> str:
     """C{[permissions]}'s level for the command C{word}, else what it declared."""
-    table = getattr(getattr(bot, "settings", None), "permissions", None) or {}
-    return table.get(word.lower(), declared) if bot is not None else declared
+    if bot is None:
+        return declared
+    return bot.settings.permissions.get(word.lower(), declared)
 
 
 def refusal_text(msg, word: str, level: str) -> str:
@@ -146,15 +170,15 @@ def refusal_text(msg, word: str, level: str) -> str:
     return "Sorry %s, %s needs %s." % (msg.fields.get("source"), word, needs)
 
 
+def guards_of(handlers) -> list[Guard]:
+    """The guards of every command word C{handlers} answer (L{ICommandWords}), in order."""
+    return [guard for h in handlers if ICommandWords.providedBy(h) for guard in h.guards]
+
+
 def unenforced(bot) -> list[str]:
-    """
-    The words of C{[permissions]} that no loaded command checks: no
-    command has that word, or the one that has is not made by
-    C{@command} (it checks its own callers).
-    """
-    table = getattr(bot.settings, "permissions", None) or {}
-    checked = {getattr(h, "command_word", None) for h in bot.handlers if hasattr(h, "requirement")}
-    return sorted(word for word in table if word not in checked)
+    """The words of C{[permissions]} that no loaded command has (so they change nothing)."""
+    checked = {guard.word for guard in guards_of(bot.handlers)}
+    return sorted(word for word in bot.settings.permissions if word.lower() not in checked)
 
 
 class Answers:
@@ -165,3 +189,95 @@ class Answers:
 
     def allow(self, msg, kind: str) -> bool:
         return self._limiter.allow((kind, person_key(msg)))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A line its sender may not use (now): C{answer} is what to say, or None when told already."""
+
+    answer: dict | None
+
+
+class Guard:
+    """
+    Who may use the command C{word} and how often: the level it declares
+    (C{requirement}: C{anyone}, C{voice}, C{op} or C{admin}; L{require}
+    sets it, C{[permissions]} overrides it) and its rate limits
+    (C{rate_spec}, from L{rate}). C{refusal}, when given, is what admins-only
+    refusals say (C{%(nick)s} and C{%(command)s} filled in).
+
+    A handler calls L{admit} (or L{refuse}, then L{throttle}) for a line it
+    knows is this command, before it reads the arguments; it starts and
+    stops the guard with itself.
+    """
+
+    def __init__(self, word: str, requirement: str = "anyone", rate_spec: tuple | None = None,
+                 refusal: str | None = None):
+        problem = level_problem(requirement)
+        if problem:
+            raise ValueError("Guard(): the level %s" % (problem,))
+        #: The command word as C{[permissions]} names it (lower case; it may have spaces: "feed add").
+        self.word = word.lower()
+        #: The word as shown in answers.
+        self.shown = word
+        self.requirement = requirement
+        self.rate_spec = rate_spec
+        self.refusal = refusal
+        self._answers: Answers | None = None
+        self._limits: Limits | None = None
+
+    def start(self, clock) -> None:
+        self._answers = Answers(clock)
+        self._limits = make_limits(clock, self.rate_spec)
+
+    def stop(self) -> None:
+        self._answers = None
+        self._limits = None
+
+    def level(self, bot) -> str:
+        """The level the command needs now: C{[permissions]}'s, else the declared one."""
+        return effective_level(bot, self.word, self.requirement)
+
+    def may_answer(self, msg, kind: str) -> bool:
+        """May the command answer C{msg}'s sender with a C{kind} answer (one a minute each)?"""
+        answers = self._answers
+        return answers is None or answers.allow(msg, kind + " " + self.word)
+
+    def refuse(self, msg) -> Refusal | None:
+        """None when the sender of C{msg} may use the command; else the L{Refusal}."""
+        level = self.level(msg.bot)
+        if level == "anyone" or allowed(msg, level):
+            return None
+        source = msg.fields.get("source")
+        log.info("{source} may not use {command}: needs {needed}", source=source, command=self.shown,
+                 needed=level)
+        if not self.may_answer(msg, "refused"):
+            return Refusal(None)
+        if self.refusal and level == "admin":
+            content = self.refusal % {"nick": source, "command": self.shown}
+        else:
+            content = refusal_text(msg, self.shown, level)
+        return Refusal({"content": content, "weight": REFUSAL_WEIGHT})
+
+    def throttle(self, msg) -> Refusal | None:
+        """None when C{msg} is within the command's rate limits (and counted); else the L{Refusal}."""
+        limits = self._limits
+        if limits is None:
+            return None
+        fields = msg.fields
+        person, place = person_key(msg), (fields.get("network"), fields.get("channel"))
+        if limits.allow(person, place):
+            return None
+        if not self.may_answer(msg, "slow"):
+            return Refusal(None)
+        wait = max(1, int(limits.retry_after(person, place) + 0.999))
+        source = fields.get("source")
+        return Refusal({"content": "%s: slow down; %s again in %ds." % (source, self.shown, wait)})
+
+    def admit(self, msg) -> Refusal | None:
+        """L{refuse}, then L{throttle}: None when the command may go ahead."""
+        refused = self.refuse(msg)
+        return refused if refused is not None else self.throttle(msg)
+
+    def __repr__(self) -> str:
+        return "<Guard %s: %s>" % (self.word, self.requirement)

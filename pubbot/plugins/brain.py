@@ -24,11 +24,12 @@ from zope.interface import implementer
 
 from pubbot.api import (
     CHAT_LINES,
+    Guard,
     IBatchHandler,
+    ICommandWords,
     channel_settings,
     checks,
     handle_each,
-    is_admin,
     key,
     patterns,
     section,
@@ -145,19 +146,27 @@ async def save_model(model: Any, store, max_shards: int | None = None,
             return written
 
 
+def _unlearning(fields: dict) -> bool:
+    """Is the line (its fields) the C{unlearn} command, addressed or with the prefix?"""
+    command = fields.get("command")
+    return (command is not None and command[:7].lower() == "unlearn"
+            and _UNLEARN_SAID.match(command) is not None)
+
+
 def _then(value: Any, f) -> Any:
     """C{f(value)}, or a Deferred of it when C{value} is one (the learner process answers later)."""
     return value.addCallback(f) if isinstance(value, Deferred) else f(value)
 
 
-@implementer(IPlugin, IBatchHandler)
+@implementer(IPlugin, IBatchHandler, ICommandWords)
 class Brain:
     """
     The brain plugin: one model per running bot, in a learner process of
     its own (C{[brain] process}, when the reactor can start one) or in the
     bot's. A batch of lines is learned with one call per run of lines
     between those addressed to the bot, each answered once the lines before
-    it are learned.
+    it are learned. C{unlearn <words>} (addressed, or with the command
+    prefix) is for admins unless C{[permissions] unlearn} says otherwise.
     """
 
     name = "brain"
@@ -168,6 +177,8 @@ class Brain:
 
     def __init__(self) -> None:
         self.bot: Any = None
+        self.guard = Guard("unlearn", "admin", refusal="%(nick)s: only admins can make me unlearn things.")
+        self.guards: tuple[Guard, ...] = (self.guard,)
         #: The model when it lives in this process (None in a learner process).
         self.model: TrigramModel | None = TrigramModel()
         self.host: Any = InlineModel(self.model)
@@ -185,6 +196,7 @@ class Brain:
     def start(self, bot) -> None:
         settings = bot.settings.brain
         self.bot = bot
+        self.guard.start(bot.clock)
         self.loaded = False
         self._ignore = frozenset(n.lower() for n in settings.ignore)
         self.host = None
@@ -248,6 +260,7 @@ class Brain:
         self.loaded = False
 
     def stop(self) -> Deferred:
+        self.guard.stop()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
@@ -263,7 +276,7 @@ class Brain:
     # the hot path
 
     def handle(self, msg) -> Any:
-        if msg.fields.get("direct"):
+        if msg.fields.get("direct") or _unlearning(msg.fields):
             return self.answer(msg)
         self._learn((msg.fields,))
         return None
@@ -271,7 +284,7 @@ class Brain:
     def handle_many(self, messages: Sequence) -> list | None:
         """L{handle} each message in order: a run of lines not addressed to the bot is learned at once."""
         fields = [msg.fields for msg in messages]
-        directs = [i for i, f in enumerate(fields) if f.get("direct")]
+        directs = [i for i, f in enumerate(fields) if f.get("direct") or _unlearning(f)]
         if not directs:
             self._learn_run(fields)
             return None
@@ -306,10 +319,11 @@ class Brain:
 
     def answer(self, msg) -> Any:
         text = msg.fields.get("content") or ""
-        if _UNLEARN_SAID.match(text) is not None:
-            if not is_admin(msg):
-                return {"content": "%s: only admins can make me unlearn things." % (msg.source,)}
-            unlearn = _UNLEARN.match(text)
+        if _unlearning(msg.fields):
+            refused = self.guard.admit(msg)
+            if refused is not None:
+                return refused.answer
+            unlearn = _UNLEARN.match(msg.fields["command"])
             return self.unlearn(msg, (unlearn.group("words") if unlearn is not None else None) or "")
         if not msg.fields.get("private"):
             chance = channel_settings(msg).brain.chattiness
@@ -356,8 +370,7 @@ class Brain:
                 waiting.callback(True)
 
     def unlearn(self, msg, words: str) -> Any:
-        if not is_admin(msg):
-            return {"content": "%s: only admins can make me unlearn things." % (msg.source,)}
+        """Unlearn C{words} (the caller has passed the guard)."""
         targets = words.split()
         if not targets:
             return {"content": "Unlearn what? Say: unlearn <words>"}

@@ -18,13 +18,16 @@ def help(msg, topic=None):
 @require("admin")
 @example("!reload nosuch", "Not reloaded: I know no plugin 'nosuch'.")
 def reload(msg, plugin=None):
-    """Admins: loads a plugin's code again (drop-ins and installed ones), staying on IRC."""
+    """Admins: loads a plugin's code again (drop-ins and installed ones) in every process, staying on IRC."""
     if not plugin:
         return {"content": "Which plugin? Say %sreload <plugin>." % (msg.bot.command_prefix(msg.network),)}
     reloader = msg.bot.reloader
     if reloader is None:
         return {"content": "Reloading plugins is not offered here."}
-    return {"content": reloader.answer(plugin)}
+    answer = reloader.answer(plugin)
+    if isinstance(answer, str):
+        return {"content": answer}
+    return answer.addCallback(lambda text: {"content": text})
 
 
 @command("ping")

@@ -42,6 +42,7 @@ from pubbot.api import (
     IBatchHandler,
     Limits,
     command,
+    command_words,
     example,
     fill,
     format_duration,
@@ -685,7 +686,7 @@ def _match_factoid(msg) -> dict | None:
 
 
 def _command_words(bot) -> set:
-    return {getattr(h, "command_word", None) for h in bot.handlers} if bot is not None else set()
+    return command_words(bot.handlers) if bot is not None else set()
 
 
 async def _set_factoid(msg, key, value):

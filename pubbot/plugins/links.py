@@ -29,7 +29,9 @@ from zope.interface import implementer
 
 from pubbot.api import (
     CHAT_LINES,
+    Guard,
     IBatchHandler,
+    ICommandWords,
     RateLimiter,
     channel_settings,
     checks,
@@ -127,9 +129,13 @@ def may_answer(messages: Sequence) -> bool:
     return "://" in joined or _LASTLINK_LOWERED.search(joined.lower()) is not None
 
 
-@implementer(IPlugin, IBatchHandler)
+@implementer(IPlugin, IBatchHandler, ICommandWords)
 class Links:
-    """The links plugin. C{reactor} and C{resolver} are for tests; the bot's clock is the reactor."""
+    """
+    The links plugin. C{reactor} and C{resolver} are for tests; the bot's
+    clock is the reactor. C{lastlink} has a guard (C{[permissions]
+    lastlink}); the titles of links said are for everyone.
+    """
 
     name = "links"
     description = "Says the title of web pages linked in chat; lastlink recalls the newest link here."
@@ -144,9 +150,12 @@ class Links:
         self.fetcher: SafeFetcher | None = None
         self.running = 0
         self._limits: RateLimiter | None = None
+        self.guard = Guard("lastlink")
+        self.guards: tuple[Guard, ...] = (self.guard,)
 
     def start(self, bot) -> None:
         self.bot = bot
+        self.guard.start(bot.clock)
         reactor = self._reactor if self._reactor is not None else bot.clock
         settings = bot.settings.links
         self._limits = RateLimiter(bot.clock, CHANNEL_LIMIT, 60.0)
@@ -160,6 +169,7 @@ class Links:
 
     def stop(self) -> None:
         self.fetcher = None
+        self.guard.stop()
 
     def handle_many(self, messages: Sequence) -> list | None:
         """L{handle} each message, after one scan of the batch for any it may answer."""
@@ -169,6 +179,9 @@ class Links:
         fields = msg.fields
         command = fields.get("command")
         if command is not None and _LASTLINK.match(command):
+            refused = self.guard.admit(msg)
+            if refused is not None:
+                return refused.answer
             return Deferred.fromCoroutine(self.lastlink(msg))
         content = fields.get("content") or ""
         if "://" not in content:

@@ -16,8 +16,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
 
-from pubbot.api import CHAT_LINES, Handler, Limits, handler, patterns, person_key
+from pubbot.api import CHAT_LINES, Guard, Handler, ICommandWords, Limits, handler, patterns, person_key
 from pubbot.music.interfaces import MusicError, SourceUnavailable, Unsupported
 from pubbot.music.track import MAX_QUEUE, PAUSE, PLAY, STOP, Status, clean_text, format_track
 from pubbot.music.votes import BUSY, JOINED, NO_VOTE, PASSED, REPEATED, STARTED, SWITCHED, SkipVotes, Vote
@@ -70,32 +72,68 @@ def _stop_controls(bot: Any) -> None:
         found.votes.stop()
 
 
+@implementer(IPlugin, ICommandWords)
 class MusicCommand(Handler):
-    """A music command: prefixed or addressed, and optionally a bare word."""
+    """
+    A music command: prefixed or addressed, and with C{bare} also a whole
+    line on its own while C{[music] bare_words} is on. Its guard
+    (C{[permissions] skip = "voice"}) is asked before the arguments are
+    read; a bare line is the command only when it matches whole (chatter
+    starting with C{skip} is no command, and gets no refusal).
+    """
+
+    def __init__(self, func: Callable, word: str, args: str | None, bare: bool, usage: str = ""):
+        trigger = "%s %s" % (word, usage) if usage else word
+        super().__init__(func, [CHAT_LINES], "music_" + word, None, (trigger,))
+        rest = r"(?:\s+(?:%s))?" % (args,) if args else ""
+        self.pattern = patterns.linear(r"%s%s\s*\Z" % (re.escape(word), rest), re.IGNORECASE | re.DOTALL)
+        self.said = patterns.linear(r"%s(?:\s|\Z)" % (re.escape(word),), re.IGNORECASE)
+        self.patterns = (self.pattern, self.said)
+        self.bare = bare
+        self.guard = Guard(word)
+        self.guards: tuple[Guard, ...] = (self.guard,)
+        # The dispatcher calls it only for lines starting with the word
+        # (after the prefix or address, or bare): not for every line of chatter.
+        self.trigger_words = (word.lower(),)
+
+    def start(self, bot: Any) -> None:
+        super().start(bot)
+        self.guard.start(bot.clock)
 
     def stop(self) -> None:
         if self.bot is not None:
             _stop_controls(self.bot)
+        self.guard.stop()
         super().stop()
 
-
-def _matcher(word: str, args: str | None, bare: bool) -> tuple[Callable, patterns.LinearPattern]:
-    rest = r"(?:\s+(?:%s))?" % (args,) if args else ""
-    pattern = patterns.linear(r"%s%s\s*\Z" % (re.escape(word), rest), re.IGNORECASE | re.DOTALL)
-
-    def match(message: Any) -> dict | None:
-        text = message.fields.get("command")
+    def handle(self, message: Any) -> Any:
+        fields = message.fields
+        text = fields.get("command")
+        found = None
         if text is None:
             bot = message.bot
-            if not bare or bot is None or not bot.settings.music.bare_words:
+            if not self.bare or bot is None or not bot.settings.music.bare_words:
                 return None
-            text = message.fields.get("content")
-        if not isinstance(text, str):
+            text = fields.get("content")
+            if not isinstance(text, str):
+                return None
+            found = self.pattern.match(text.strip())
+            if found is None:
+                return None
+        elif not isinstance(text, str) or self.said.match(text.strip()) is None:
             return None
-        found = pattern.match(text.strip())
-        return None if found is None else found.groupdict()
-
-    return match, pattern
+        guard = self.guard
+        refused = guard.refuse(message)
+        if refused is not None:
+            return refused.answer
+        if found is None:
+            found = self.pattern.match(text.strip())
+            if found is None:
+                return None
+        refused = guard.throttle(message)
+        if refused is not None:
+            return refused.answer
+        return self.func(message, **found.groupdict())
 
 
 def music_command(word: str, args: str | None = None, bare: bool = False, usage: str = ""):
@@ -104,15 +142,7 @@ def music_command(word: str, args: str | None = None, bare: bool = False, usage:
     also works without prefix or address while C{[music] bare_words} is on.
     """
     def decorate(func: Callable) -> MusicCommand:
-        trigger = "%s %s" % (word, usage) if usage else word
-        match, pattern = _matcher(word, args, bare)
-        command = MusicCommand(func, [CHAT_LINES], "music_" + word, None, (trigger,), match)
-        command.patterns = (pattern,)
-        command.command_word = word  # type: ignore[attr-defined]
-        # The dispatcher calls it only for lines starting with the word
-        # (after the prefix or address, or bare): not for every line of chatter.
-        command.trigger_words = (word.lower(),)  # type: ignore[attr-defined]
-        return command
+        return MusicCommand(func, word, args, bare, usage)
     return decorate
 
 

@@ -30,8 +30,10 @@ from zope.interface import implementer
 
 from pubbot.api import (
     CHAT_LINES,
+    Guard,
     Handler,
     IBatchHandler,
+    ICommandWords,
     Limits,
     checks,
     example,
@@ -84,12 +86,17 @@ _SEEN = patterns.linear(r"(?:(?:have|has)\s+(?:you|anyone|anybody|someone|somebo
                         re.IGNORECASE)
 #: How the lines _SEEN may match start (lower case, four characters).
 _SEEN_STARTS = ("seen", "have", "has ", "did ", "when")
+#: The command word said as such: "seen ...". Its guard is asked before the nick is read;
+#: a natural phrasing ("have you seen bob?") is the command only once _SEEN matches it all.
+_SEEN_WORD = patterns.linear(r"seen(?:\s|\Z)", re.IGNORECASE)
 _TELL = patterns.linear(r"tell\s+(?P<nick>\S+?)[:,]?(?:\s+(?P<private>privately))?\s+(?P<text>.+)\Z",
                         re.IGNORECASE | re.DOTALL)
 _NICK = patterns.linear(r"[^\s#&:,!@*?\x00-\x1f][^\s:,!@*?\x00-\x1f]{0,31}\Z")
 #: Who "tell"/"seen" take for the one asking, and for the bot.
 _ASKER = frozenset(["me", "myself", "us"])
 _BOT = frozenset(["you", "yourself"])
+#: "tell me ...", "tell you what": no note (so not the tell command; "tell me about" is education's).
+_NOT_A_NOTE = _ASKER | _BOT
 #: Words in a nick's place that name nobody in particular: never a note's addressee.
 _NOBODY_IN_PARTICULAR = frozenset("""
     him her them it this that these those everyone everybody all anyone anybody someone somebody
@@ -121,26 +128,31 @@ def _commanded(fields: Sequence[dict], *words: str) -> list[int]:
     return [i for i, text in enumerate(commands) if text is not None and text[:n].lower().startswith(words)]
 
 
-@implementer(IPlugin, IBatchHandler)
+@implementer(IPlugin, IBatchHandler, ICommandWords)
 class Seen(Handler):
-    """The C{seen} handler: notes activity and answers C{seen <nick>}."""
-
-    command_word = "seen"
+    """
+    The C{seen} handler: notes activity and answers C{seen <nick>}; its
+    guard (C{[permissions] seen}) covers every phrasing of the question.
+    """
 
     def __init__(self):
         super().__init__(self.observe, [CHAT_LINES, "chat.*.*.join", "chat.*.*.leave"], name="seen",
                          description="Says when and where someone last spoke, joined or left.",
                          triggers=("seen <nick>",))
+        self.guard = Guard("seen")
+        self.guards: tuple[Guard, ...] = (self.guard,)
         self._pending: dict[tuple[str, str], tuple] = {}
         self._flush_call = None
 
     def start(self, bot) -> None:
         super().start(bot)
+        self.guard.start(bot.clock)
         self._pending = {}
         self._flush_call = None
 
     def stop(self) -> Deferred | None:  # type: ignore[override]  # IHandler.stop may return one
         d = self.flush() if self.bot is not None else None
+        self.guard.stop()
         super().stop()
         return d
 
@@ -168,21 +180,39 @@ class Seen(Handler):
             start = i + 1
         return answers
 
-    def observe(self, msg) -> Deferred | None:
+    def observe(self, msg) -> Deferred | dict | None:
         f = msg.fields
         topic = msg.topic
         if topic.endswith(".chat"):
             self._note_said((f,))
             text = f.get("command")
             if text is not None and text[:4].lower() in _SEEN_STARTS:
-                found = _SEEN.match(text)
-                if found is not None:
-                    return Deferred.fromCoroutine(self.answer(msg, found.group("nick")))
+                return self.asked(msg, text)
         elif topic.endswith(".join"):
             self._note(f, "joined", None)
         else:
             self._note(f, f.get("kind") or "part", f.get("reason"))
         return None
+
+    def asked(self, msg, text: str) -> Deferred | dict | None:
+        """The answer to the command line C{text} when it asks C{seen}, after the guard's check."""
+        guard = self.guard
+        found = None
+        if _SEEN_WORD.match(text) is None:
+            found = _SEEN.match(text)  # a phrasing is the command only when it matches whole
+            if found is None:
+                return None
+        refused = guard.refuse(msg)
+        if refused is not None:
+            return refused.answer
+        if found is None:
+            found = _SEEN.match(text)
+            if found is None:
+                return None
+        refused = guard.throttle(msg)
+        if refused is not None:
+            return refused.answer
+        return Deferred.fromCoroutine(self.answer(msg, found.group("nick")))
 
     def _note_said(self, lines: Sequence[dict]) -> None:
         """Note the chat lines (their fields) but private ones, in order."""
@@ -285,17 +315,22 @@ def _describe(record: dict, now: float) -> str:
 seen = example("!seen bob", "I haven't seen bob.")(Seen())
 
 
-@implementer(IPlugin, IBatchHandler)
+@implementer(IPlugin, IBatchHandler, ICommandWords)
 class Tell(Handler):
-    """The C{tell} handler: takes notes and delivers them when their nick next speaks."""
-
-    command_word = "tell"
+    """
+    The C{tell} handler: takes notes and delivers them when their nick next
+    speaks. Its guard (C{[permissions] tell}) is asked for lines leaving a
+    note, once the word after C{tell} is known to be no C{me} or C{you}
+    (C{tell me about...} is education's); delivering is for everyone.
+    """
 
     def __init__(self):
         super().__init__(self.observe, [CHAT_LINES], name="tell",
                          description="Leaves a note for someone, given when they next speak "
                                      "('privately' sends it to them alone).",
                          triggers=("tell <nick> [privately] <message>",))
+        self.guard = Guard("tell")
+        self.guards: tuple[Guard, ...] = (self.guard,)
         #: network -> lower-cased nicks with notes waiting.
         self.waiting: dict[str, set] = {}
         #: How many times a nick was added to C{waiting} (a batch rereads it then).
@@ -307,6 +342,7 @@ class Tell(Handler):
     def start(self, bot) -> None:
         super().start(bot)
         settings = bot.settings.tell
+        self.guard.start(bot.clock)
         self.limits = Limits(bot.clock, person=(settings.per_sender, settings.per_sender_seconds))
         self.waiting = {}
         self._loaded_at = None
@@ -315,6 +351,7 @@ class Tell(Handler):
 
     def stop(self) -> None:
         self.limits = None
+        self.guard.stop()
         super().stop()
 
     def _maybe_reload(self, bot) -> None:
@@ -391,14 +428,14 @@ class Tell(Handler):
                 and str(fields[i].get("source")).lower() in nicks))
         return todo
 
-    def observe(self, msg) -> Deferred | None:
+    def observe(self, msg) -> Deferred | dict | None:
         limits = self.limits
         if limits is None:
             return None
         self._maybe_reload(msg.bot)
         return self._observe(msg, limits)
 
-    def _observe(self, msg, limits: Limits) -> Deferred | None:
+    def _observe(self, msg, limits: Limits) -> Deferred | dict | None:
         f = msg.fields
         waiting = self.waiting.get(f["network"])
         delivery = None
@@ -410,8 +447,14 @@ class Tell(Handler):
         text = f.get("command")
         if text is not None and text[:4].lower() == "tell":
             found = _TELL.match(text)
-            if found is not None:
-                return Deferred.fromCoroutine(self.take(msg, limits, delivery, **found.groupdict()))
+            if found is not None and found.group("nick").lower() not in _NOT_A_NOTE:
+                refused = self.guard.admit(msg)
+                if refused is None:
+                    return Deferred.fromCoroutine(self.take(msg, limits, delivery, **found.groupdict()))
+                if delivery is None:
+                    return refused.answer
+                answer = refused.answer
+                return delivery.addCallback(lambda _: answer)
         return delivery
 
     async def deliver(self, msg, nick: str) -> None:
