@@ -74,15 +74,16 @@ class Bot:
         self.running = False
         #: Stops the daemon cleanly (the tap gives the reactor's stop), or None.
         self.shutdown = shutdown
-        #: Reloads plugins by name (C{!reload}): a L{pubbot.reload.PluginReloader}, asked
-        #: for by the service maker and the test harness; None where reloading is not offered.
-        self.reloader: Any = reloader(self) if reloader is not None else None
         #: Who asked for the input to pause (see L{hold_input}).
         self.input_holders: set = set()
         #: The plugins' jobs (L{pubbot.core.jobs}).
         self.jobs = Jobs(self, owner=jobs_owner)
+        # Last, as they may read any of the above:
+        #: Reloads plugins by name (C{!reload}): a L{pubbot.reload.PluginReloader}, asked
+        #: for by the service maker and the test harness; None where reloading is not offered.
+        self.reloader: Any = reloader(self) if reloader is not None else None
         if bus is not None:
-            bus.attach(self)  # last: the bus may read any of the above
+            bus.attach(self)
 
     # handlers
 
