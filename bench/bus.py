@@ -91,18 +91,18 @@ class Recorder:
 
 def make_bot(reactor, url=None, name="bench", owner=True, consume=True):
     settings = parse({"redis": {"url": url}} if url else {})
-    bot = Bot(settings, reactor, MemoryStore(reactor), process_id=name)
+    bus = None
+    if url:
+        bus = RedisBus(reactor, RedisClient(reactor, url, name="bus"),
+                       RedisClient(reactor, url, name="reader"), RedisClient(reactor, url, name="replies"),
+                       process_id=name, is_owner=lambda: owner, owner_active=lambda: owner, consume=consume,
+                       block=1.0, max_in_flight=64, heartbeat=2.0)  # as with [redis] lease_seconds >= 6
+    bot = Bot(settings, reactor, MemoryStore(reactor), process_id=name,
+              bus=bus, outbox=bus.outbox if bus is not None else None)
     bot.add_handler(command("echo", args=r"(?P<text>.+)")(echo.func))
     chat = Recorder()
     if owner:
         bot.register_chat(chat)
-    bus = None
-    if url:
-        bus = RedisBus(bot, reactor, RedisClient(reactor, url, name="bus"),
-                       RedisClient(reactor, url, name="reader"), RedisClient(reactor, url, name="replies"),
-                       is_owner=lambda: owner, owner_active=lambda: owner, consume=consume,
-                       block=1.0, max_in_flight=64, heartbeat=2.0)  # as with [redis] lease_seconds >= 6
-        bot.bus = bus
     bot.start()
     if bus is not None:
         bus.startService()

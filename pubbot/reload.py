@@ -86,12 +86,14 @@ class PeerReport:
 class PluginReloader:
     """Reloads the plugins of C{bot}; C{paths} are the drop-in directories ([plugins] paths)."""
 
-    def __init__(self, bot: Any, paths: Callable[[], Iterable[str]] | None = None):
+    def __init__(self, bot: Any, paths: Callable[[], Iterable[str]] | None = None,
+                 peers: Callable[[Any, PluginReloader], IReloadPeers] | None = None):
         self.bot = bot
         #: The drop-in directories, asked each time (a reloaded config may change them).
         self.paths = paths or (lambda: [os.path.abspath(p) for p in bot.settings.plugins.paths])
-        #: The other processes of the cluster (set by its wiring), or None: this process alone.
-        self.peers: IReloadPeers | None = None
+        #: The other processes of the cluster (made by C{peers(bot, self)}: see
+        #: L{pubbot.cluster.wiring.Cluster.reload_peers}), or None: this process alone.
+        self.peers: IReloadPeers | None = peers(bot, self) if peers is not None else None
 
     def _import(self, name: str, old: ModuleType | None) -> ModuleType:
         """A fresh module for plugin C{name}; sys.modules keeps the old one if this fails."""

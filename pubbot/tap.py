@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import socket
@@ -141,25 +142,45 @@ def make_store(settings, reactor):
     return SQLiteStore(settings.store.path, reactor)
 
 
+class PubbotService(MultiService):
+    """The top service of C{twistd -n pubbot}: every other service is under it; C{bot} is theirs."""
+
+    def __init__(self, bot: Bot):
+        super().__init__()
+        self.setName("pubbot")
+        self.bot = bot
+
+
 def makeService(options: Options, reactor=None) -> MultiService:
+    """
+    The whole daemon. The implementations are chosen here, each built
+    before what uses it: the store, with C{[redis]} the cluster (whose Redis
+    bus is the bot's bus and outbox), the bot, then its services.
+    """
     if reactor is None:
         from twisted.internet import reactor  # twistd's reactor
     settings = options["settings"]
-    top = MultiService()
-    top.setName("pubbot")
     store = make_store(settings, reactor)
-    bot = Bot(settings, reactor, store,
-              process_id="%s:%d" % (socket.gethostname(), os.getpid()))
+    process_id = "%s:%d" % (socket.gethostname(), os.getpid())
+    cluster = None
+    if settings.redis.enabled:
+        from .cluster.wiring import make_cluster
+        cluster = make_cluster(settings, reactor, store, process_id, options.get("role") or "all")
+    from .reload import PluginReloader, Reconfigurer, ReconfigureService
+    bot = Bot(settings, reactor, store, process_id=process_id,
+              bus=cluster.bus if cluster is not None else None,
+              outbox=cluster.bus.outbox if cluster is not None else None,
+              jobs_owner=cluster.holds_lease if cluster is not None else None,
+              shutdown=reactor.stop,  # !quit
+              reloader=(PluginReloader if cluster is None
+                        else functools.partial(PluginReloader, peers=cluster.reload_peers)))
+    top = PubbotService(bot)
     plugins = options.get("plugins")
     if plugins is None:  # options not parsed by postOptions: load them as it would
         plugins = load_plugins(settings.plugins.paths, settings.plugins.disabled, unconfigured(settings))
     for handler in plugins.handlers:  # no player: no music commands (see unconfigured)
         bot.add_handler(handler)
-    top.bot = bot  # type: ignore[attr-defined]
-    bot.shutdown = reactor.stop  # !quit
     BusService(bot).setServiceParent(top)
-    from .reload import PluginReloader, Reconfigurer, ReconfigureService
-    bot.reloader = PluginReloader(bot)
     ReconfigureService(Reconfigurer(bot, options["config"]), reactor).setServiceParent(top)
 
     if options.console_mode():
@@ -184,7 +205,7 @@ def makeService(options: Options, reactor=None) -> MultiService:
     if settings.manhole.endpoint:
         from .manhole import ManholeService, namespace_for
         ManholeService(settings, namespace_for(top, bot, settings, reactor), reactor).setServiceParent(top)
-    wire_scale_out(top, bot, settings, reactor, options.get("role") or "all")
+    wire_scale_out(top, bot, settings, reactor, cluster)
     return top
 
 
@@ -206,14 +227,15 @@ def add_networks(top: MultiService, bot: Bot, settings, reactor) -> None:
             raise SystemExit(1) from None
 
 
-def wire_scale_out(top: MultiService, bot: Bot, settings, reactor, role: str = "all") -> None:
+def wire_scale_out(top: MultiService, bot: Bot, settings, reactor, cluster=None) -> None:
     """
-    [zmq] sockets, and with [redis] url (or sentinels) the Redis bus: then
-    IRC, music, console and ZeroMQ run only in the process holding the IRC lease.
+    [zmq] sockets, and with [redis] url (or sentinels) the C{cluster} (see
+    L{pubbot.cluster.wiring.make_cluster}): then IRC, music, console and
+    ZeroMQ run only in the process holding the IRC lease.
     """
     if settings.zmq.publish or settings.zmq.commands:
         from .bridges.zmq import ZmqService
         ZmqService(bot, reactor, settings.zmq).setServiceParent(top)
-    if settings.redis.enabled:
-        from .cluster import wiring as cluster
-        cluster.wire(top, bot, settings, reactor, role)
+    if cluster is not None:
+        from .cluster.wiring import wire
+        wire(top, cluster)

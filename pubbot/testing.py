@@ -195,15 +195,15 @@ class Harness:
         self.settings = settings
         #: C{store} shared by several harnesses stands for several processes of one cluster.
         self.store = store if store is not None else MemoryStore(self.clock)
-        self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed))
+        from .reload import PluginReloader
+        self.bot = Bot(self.settings, self.clock, self.store, rng=random.Random(seed),
+                       reloader=PluginReloader)
         self.chat = FakeChat(network, nick, command_prefix=self.settings.irc.command_prefix)
         self.bot.register_chat(self.chat)
         self.chats: dict[str, FakeChat] = {network: self.chat}
         for name, more in self.settings.networks.items():
             self.chats[name] = FakeChat(name, more.nick, command_prefix=more.command_prefix)
             self.bot.register_chat(self.chats[name])
-        from .reload import PluginReloader
-        self.bot.reloader = PluginReloader(self.bot)
         for h in handlers:
             self.bot.add_handler(h)
         self.bot.start()

@@ -8,7 +8,7 @@ from zope.interface.verify import verifyObject
 from pubbot.api import handler
 from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
-from pubbot.core.interfaces import IBus, IChatService
+from pubbot.core.interfaces import IBus, IChatService, ILocalSend
 from pubbot.core.localbus import LocalBus
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat, Harness
@@ -22,6 +22,34 @@ class BotTests(SynchronousTestCase):
         bot = Bot(parse({}), clock, MemoryStore(clock))
         self.assertTrue(verifyObject(IBus, LocalBus(bot)))
         self.assertTrue(verifyObject(IChatService, FakeChat()))
+        self.assertTrue(verifyObject(ILocalSend, bot))
+
+    def test_what_differs_is_given_to_the_constructor(self):
+        clock = Clock()
+        bus = LocalBus(None)  # type: ignore[arg-type]
+        sent: list = []
+        owner = [False]
+        bot = Bot(parse({}), clock, MemoryStore(clock), bus=bus, outbox=lambda *a: sent.append(a),
+                  jobs_owner=lambda: owner[0], shutdown=lambda: "stopped", reloader=lambda b: ("reloads", b))
+        self.assertIs(bot.bus, bus)
+        self.assertIs(bus.bot, bot)  # attached by the constructor
+        bot.send("irc", "#pubbot", "hi")
+        self.assertEqual(sent, [("irc", "#pubbot", "hi", "say", None)])
+        self.assertFalse(bot.jobs.owner())
+        owner[0] = True
+        self.assertTrue(bot.jobs.owner())
+        self.assertEqual(bot.shutdown(), "stopped")
+        self.assertEqual(bot.reloader, ("reloads", bot))
+
+    def test_by_default_the_bot_is_alone(self):
+        clock = Clock()
+        bot = Bot(parse({}), clock, MemoryStore(clock))
+        self.assertIsInstance(bot.bus, LocalBus)
+        self.assertIs(bot.bus.bot, bot)
+        self.assertEqual(bot.outbox, bot.send_local)
+        self.assertTrue(bot.jobs.owner())
+        self.assertIsNone(bot.shutdown)
+        self.assertIsNone(bot.reloader)
 
     def test_reply_goes_to_origin_network_and_channel(self):
         h = Harness(handler(subscribe=["chat.#"])(lambda m: "hi"))

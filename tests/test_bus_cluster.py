@@ -212,8 +212,8 @@ class StopOrderTests(SynchronousTestCase):
         from pubbot.core.bot import Bot
         from pubbot.store.memory import MemoryStore
         reactor = MemoryReactorClock()
-        bot = Bot(settings, reactor, MemoryStore(reactor))
-        cluster = Cluster(bot, settings, reactor)
+        cluster = Cluster(settings, reactor, "test")
+        Bot(settings, reactor, MemoryStore(reactor), bus=cluster.bus, outbox=cluster.bus.outbox)
         log: list = []
         for service in list(cluster):
             service.disownServiceParent()

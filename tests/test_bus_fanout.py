@@ -20,8 +20,9 @@ def make():
     reactor = MemoryReactorClock()
     bot = Bot(parse({}), Clock(), MemoryStore(Clock()), process_id="me")
     released = []
-    fanout = FanOut(bot, reactor, "redis://127.0.0.1:6390/0", command=None,
+    fanout = FanOut(reactor, "redis://127.0.0.1:6390/0", command=None, origin="me",
                     on_released=lambda: released.append(1))
+    fanout.attach(bot)
     seen, broadcasts, sent = [], [], []
     bot.dispatcher.observers.append(seen.append)
     bot.broadcast_observers.append(broadcasts.append)

@@ -77,24 +77,25 @@ class Node:
         self.hanging: list = []
         self.owner = owner
         settings = parse({"redis": {"url": test.server.url}, "plugins": {"timeout": 5}})
-        self.bot = Bot(settings, reactor, MemoryStore(reactor), process_id=name)
+        url = test.server.url
+        self.command = RedisClient(reactor, url, name=name + "-bus", timeout=1.0)
+        self.fanout = FanOut(reactor, url, self.command, origin=name, keepalive=1.0)
+        options = dict(visibility_timeout=test.visibility, block=0.2, heartbeat=0.2)
+        options.update(bus_options)
+        self.bus = RedisBus(reactor, self.command,
+                            RedisClient(reactor, url, name=name + "-reader", timeout=1.0),
+                            RedisClient(reactor, url, name=name + "-replies", timeout=1.0),
+                            process_id=name,
+                            is_owner=lambda: self.owner, owner_active=lambda: self.owner,
+                            fanout=self.fanout, **options)
+        self.bot = Bot(settings, reactor, MemoryStore(reactor), process_id=name,
+                       bus=self.bus, outbox=self.bus.outbox)
         for h in handlers(self):
             self.bot.add_handler(h)
         self.chat = OwnerChat(nick="pubbot_")
         self.chat.rosters["#pubbot"] = ["alice", "pubbot_"]
         if owner:
             self.bot.register_chat(self.chat)
-        url = test.server.url
-        self.command = RedisClient(reactor, url, name=name + "-bus", timeout=1.0)
-        self.fanout = FanOut(self.bot, reactor, url, self.command, keepalive=1.0)
-        options = dict(visibility_timeout=test.visibility, block=0.2, heartbeat=0.2)
-        options.update(bus_options)
-        self.bus = RedisBus(self.bot, reactor, self.command,
-                            RedisClient(reactor, url, name=name + "-reader", timeout=1.0),
-                            RedisClient(reactor, url, name=name + "-replies", timeout=1.0),
-                            is_owner=lambda: self.owner, owner_active=lambda: self.owner,
-                            fanout=self.fanout, **options)
-        self.bot.bus = self.bus
         self.seen: list = []
         self.broadcasts: list = []
         self.sent_seen: list = []

@@ -61,7 +61,7 @@ class ProviderTests(SynchronousTestCase):
             self.assertTrue(verifyObject(interface, bus))
 
     def test_the_redis_bus_pauses_its_stream(self):
-        bus = RedisBus(Harness().bot, Clock(), None, None, None)
+        bus = RedisBus(Clock(), None, None, None, process_id="test")
         self.assertTrue(verifyObject(IBus, bus))
         self.assertTrue(verifyObject(IInputFlow, bus))
 

@@ -64,7 +64,8 @@ class ClusterReloadTests(SynchronousTestCase):
         h = Harness(*handlers, core.reload, config={"plugins": {"paths": paths, "admins": ["root"],
                                                                 "timeout": 10.0}})
         h.bot.process_id = name
-        fanout = FanOut(h.bot, MemoryReactorClock(), "redis://127.0.0.1:6390/0", command=self.pubsub)
+        fanout = FanOut(MemoryReactorClock(), "redis://127.0.0.1:6390/0", command=self.pubsub, origin=name)
+        fanout.attach(h.bot)
         h.bot.reloader.peers = ClusterReload(h.bot, h.bot.reloader, fanout, h.clock)
         if connected:
             self.pubsub.fanouts.append(fanout)

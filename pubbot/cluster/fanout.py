@@ -39,42 +39,49 @@ CHANNEL = "pubbot:bus:fanout"
 MAX_PAYLOAD = 1024 * 1024
 
 
-def subscriber_protocol():
-    """txredisapi's subscriber protocol, handing messages to our client."""
+def subscriber_protocol(received: Callable[[Any, Any], None]):
+    """txredisapi's subscriber protocol, handing messages to C{received(channel, message)}."""
     import txredisapi
 
     class Subscriber(protocol_class(txredisapi.SubscriberProtocol)):  # type: ignore[misc]
         def messageReceived(self, pattern, channel, message):
             if self.pubbot_client is not None:
-                self.pubbot_client.fanout.received(channel, message)
+                received(channel, message)
 
     return Subscriber
 
 
 class FanOut(Service):
-    """Publishes to and listens on the fan-out channel for C{bot}."""
+    """
+    Publishes to and listens on the fan-out channel for a bot, the one
+    attached to it (L{attach}, by the bus); C{origin} names this process.
+    """
 
     name = "fanout"
 
-    def __init__(self, bot, reactor, url: Target, command, channel: str = CHANNEL,
+    def __init__(self, reactor, url: Target, command, *, origin: str, channel: str = CHANNEL,
                  on_released: Callable[[], Any] | None = None, keepalive: float = 15.0):
-        self.bot = bot
+        #: The bot whose observers hear the other processes (see L{attach}).
+        self.bot: Any = None
         self.reactor = reactor
         self.command = command
         self.channel = channel
         self.on_released = on_released or (lambda: None)
-        self.origin = bot.process_id
+        self.origin = origin
         self.lost = 0
         self.received_count = 0
         #: Further kinds of event and who takes them (the event, a dict from another process).
         self.listeners: dict[str, Callable[[dict], Any]] = {}
         self._lost_logged = -1e9
-        self.subscriber = RedisClient(reactor, url, name="fanout", protocol=subscriber_protocol(),
-                                      on_connect=self._subscribe)
-        self.subscriber.fanout = self  # type: ignore[attr-defined]
+        self.subscriber = RedisClient(reactor, url, name="fanout",
+                                      protocol=subscriber_protocol(self.received), on_connect=self._subscribe)
         self._keepalive = LoopingCall(self._ping)
         self._keepalive.clock = reactor
         self._keepalive_every = keepalive
+
+    def attach(self, bot) -> None:
+        """Tell C{bot}'s observers what the other processes publish; count losses in its state."""
+        self.bot = bot
 
     def startService(self) -> None:
         super().startService()

@@ -82,13 +82,15 @@ class Lease:
     C{on_acquired()} is called when this process gets the lease and
     C{on_lost(reason)} when it must stop acting as the holder: the lease
     went to another process, or it could not be renewed and C{margin}
-    seconds are all that would be left of it. All timing uses C{clock}.
+    seconds are all that would be left of it; C{on_released()} after this
+    process deleted the lease. All timing uses C{clock}.
     """
 
     def __init__(self, client, clock, owner: str, duration: float, key: str = IRC_LEASE,
                  on_acquired: Callable[[], Any] | None = None,
                  on_lost: Callable[[str], Any] | None = None,
-                 margin: float | None = None, token: str | None = None):
+                 margin: float | None = None, token: str | None = None,
+                 on_released: Callable[[], Any] | None = None):
         self.client = client
         self.clock = clock
         self.key = key
@@ -102,7 +104,7 @@ class Lease:
         self.on_acquired = on_acquired or (lambda: None)
         self.on_lost = on_lost or (lambda reason: None)
         #: Called after this process deleted the lease (others may take it now).
-        self.on_released: Callable[[], Any] = lambda: None
+        self.on_released: Callable[[], Any] = on_released or (lambda: None)
         self.held = False
         self.deadline = 0.0
         self.holder: str | None = None  # the token last seen holding it
@@ -310,7 +312,9 @@ class OwnerGate(MultiService):
     them, then releases the lease so another process takes over at once.
     """
 
-    def __init__(self, lease: Lease, name: str = "owner"):
+    def __init__(self, lease: Lease, name: str = "owner", before_start: Callable[[], Any] | None = None,
+                 acquired_observers: list[Callable[[], None]] | None = None,
+                 lost_observers: list[Callable[[], None]] | None = None):
         super().__init__()
         self.setName(name)
         self.lease = lease
@@ -320,9 +324,10 @@ class OwnerGate(MultiService):
         self._stopping: Deferred = succeed(None)
         #: Run after the lease is taken and before the children start (may
         #: return a Deferred): e.g. wait for a frozen former owner to leave IRC.
-        self.before_start: Callable[[], Any] | None = None
-        self.acquired_observers: list[Callable[[], None]] = []
-        self.lost_observers: list[Callable[[], None]] = []
+        self.before_start = before_start
+        #: Called after the children started, and after they were told to stop.
+        self.acquired_observers: list[Callable[[], None]] = list(acquired_observers or ())
+        self.lost_observers: list[Callable[[], None]] = list(lost_observers or ())
 
     def privilegedStartService(self) -> None:
         Service.privilegedStartService(self)

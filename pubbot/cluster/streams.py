@@ -356,19 +356,22 @@ class RedisBus(Service):
     C{is_owner()} says whether this process may speak on the chat networks
     right now (it holds a valid lease); C{owner_active()} whether its chat
     services run (it believes it is the owner). C{consume=False} makes a
-    process that never handles messages (benchmarks).
+    process that never handles messages (benchmarks). C{process_id} names
+    this process in the cluster (its bot's). The bus is built before its
+    bot, which attaches itself (L{attach}) and takes L{outbox} as its outbox.
     """
 
     name = "redis-bus"
 
-    def __init__(self, bot, reactor, command, reader, replies, *, buffer: int = 10000,
+    def __init__(self, reactor, command, reader, replies, *, process_id: str, buffer: int = 10000,
                  visibility_timeout: float = 30.0, block: float = 1.0, max_in_flight: int = 16,
                  heartbeat: float = 2.0, consume: bool = True,
                  is_owner: Callable[[], bool] = lambda: False,
                  owner_active: Callable[[], bool] = lambda: False,
                  fanout: Any = None, wall: Callable[[], float] = time.time,
                  read_batch: int = READ_BATCH, partition_ttl: float | None = None, role: str = "all"):
-        self.bot = bot
+        #: The bot this bus carries messages for (see L{attach}).
+        self.bot: Any = None
         self.reactor = reactor
         self.command = command      # everything that does not block
         self.reader = reader        # blocking reads of the incoming stream
@@ -383,7 +386,7 @@ class RedisBus(Service):
         self.owner_active = owner_active
         self.fanout = fanout
         self.wall = wall
-        self.consumer = bot.process_id
+        self.consumer = process_id
         #: Incoming messages waiting to be appended: [message id, JSON payload,
         #: partition, the tag of the batch it was tried in (None: not yet)].
         self.pending: deque = deque()
@@ -428,9 +431,15 @@ class RedisBus(Service):
         self._waits: set[Deferred] = set()
         #: Taking messages from the stream is paused (see Bot.hold_input).
         self.input_paused = False
-        self._update_state()
 
     # IBus
+
+    def attach(self, bot) -> None:
+        """Carry messages for C{bot}, and so does the fan-out (see L{IBus.attach})."""
+        self.bot = bot
+        if self.fanout is not None:
+            self.fanout.attach(bot)
+        self._update_state()
 
     def submit(self, message: Message) -> Deferred:
         """
@@ -505,11 +514,24 @@ class RedisBus(Service):
             log.warn("no {network} connection here; dropped a line to {target}", network=network,
                      target=target)
             return None
-        result = self.bot._send_local(network, target, text, kind, person)
+        result = self.bot.send_local(network, target, text, kind, person)
         if self.fanout is not None:
             self.fanout.publish("sent", sender=origin, network=network, target=target, text=text,
                                 sent_kind=kind)
         return result
+
+    # stand-ins for the owner's chat services
+
+    def add_stand_in(self, network: str, nick: str, protocol: str, command_prefix: str) -> None:
+        """Stand in for the owner's chat service on C{network} while this process does not run it."""
+        self.remote_chats[network] = RemoteChat(self.bot, network, nick, protocol, command_prefix)
+
+    def stand_in(self) -> None:
+        """While the real chat services are not running here, the stand-ins take their place."""
+        if self.owner_active():
+            return
+        for network, remote in self.remote_chats.items():
+            self.bot.chat_services.setdefault(network, remote)
 
     # service
 
@@ -521,7 +543,6 @@ class RedisBus(Service):
         self.command.connected_observers.append(self._connected)
         for client in (self.command, self.reader, self.replies):
             client.start()
-        self.bot.outbox = self.outbox
         self._spawn(self._heartbeat_loop(), "heartbeat")
         if self.consume:
             self._spawn(self._read_loop(), "reader")

@@ -25,7 +25,6 @@ from .fanout import FanOut
 from .lease import Lease, OwnerGate
 from .redisclient import RedisClient, target
 from .reloads import ClusterReload
-from .remote import RemoteChat
 from .streams import RedisBus
 
 log = Logger()
@@ -59,9 +58,15 @@ class Clients(Service):
 
 
 class Cluster(MultiService):
-    """Everything C{[redis] url} turns on, for one process."""
+    """
+    Everything C{[redis] url} turns on, for one process. Built before the
+    bot: L{bus} is the bot's bus, L{bus}C{.outbox} its outbox and
+    L{holds_lease} its C{jobs_owner} (see L{pubbot.tap.makeService}); then
+    L{adopt} takes the owner-only services.
+    """
 
-    def __init__(self, bot, settings, reactor, store_client=None, consume: bool = True, role: str = "all"):
+    def __init__(self, settings, reactor, process_id: str, store_client=None, consume: bool = True,
+                 role: str = "all"):
         super().__init__()
         self.setName("cluster")
         #: owner: holds the chat connections (and music, console, ZeroMQ), handles nothing;
@@ -69,39 +74,45 @@ class Cluster(MultiService):
         self.role = role
         r = settings.redis
         url = target(r, reactor)  # the URL, or the master the sentinels name (shared by these clients)
-        self.bot = bot
         self.settings = settings
         self.reactor = reactor
+        #: The chat services to wait for a frozen former owner's nick on (see L{adopt}).
+        self.nick_waits: list[tuple[IRCService, str]] = []
         self.lease_client = RedisClient(reactor, url, name="lease", timeout=max(0.5, r.lease_seconds / 4))
-        self.lease = Lease(self.lease_client, reactor, bot.process_id, r.lease_seconds)
-        self.gate = OwnerGate(self.lease)
+        self.lease = Lease(self.lease_client, reactor, process_id, r.lease_seconds,
+                           on_released=lambda: self.fanout.publish("released"))
         command = RedisClient(reactor, url, name="bus")
-        self.fanout = FanOut(bot, reactor, url, command, on_released=self.lease.poke)
-        self.lease.on_released = lambda: self.fanout.publish("released")
-        if bot.reloader is not None:  # !reload reaches every process
-            bot.reloader.peers = ClusterReload(bot, bot.reloader, self.fanout, reactor)
+        self.fanout = FanOut(reactor, url, command, origin=process_id, on_released=self.lease.poke)
         self.bus = RedisBus(
-            bot, reactor, command, RedisClient(reactor, url, name="bus-reader"),
-            RedisClient(reactor, url, name="bus-replies"),
+            reactor, command, RedisClient(reactor, url, name="bus-reader"),
+            RedisClient(reactor, url, name="bus-replies"), process_id=process_id,
             buffer=r.buffer, visibility_timeout=r.visibility_timeout, consume=consume and role != "owner",
             role=role,
             heartbeat=min(2.0, r.lease_seconds / 3),
-            is_owner=lambda: self.gate.active and self.lease.valid(),
+            is_owner=self.holds_lease,
             owner_active=lambda: self.gate.active, fanout=self.fanout)
-        self.gate.acquired_observers.append(self.bus.owner_changed)
-        self.gate.lost_observers.append(self.bus.owner_changed)
-        self.gate.lost_observers.append(self._stand_in)
-        self.gate.lost_observers.append(self._hand_over)
-        bot.bus = self.bus
-        bot.outbox = self.bus.outbox
-        # Jobs run once per cluster: here only while this process holds the IRC lease.
-        bot.jobs.owner = lambda: self.gate.active and self.lease.valid()
+        waits = r.takeover_wait > 0 and role != "worker"
+        self.gate = OwnerGate(self.lease, before_start=self._wait_for_former_owner if waits else None,
+                              acquired_observers=[self.bus.owner_changed],
+                              lost_observers=[self.bus.owner_changed, self._stand_in, self._hand_over])
         self.store_client = store_client
         Clients(self.lease_client).setServiceParent(self)
         self.fanout.setServiceParent(self)
         self.bus.setServiceParent(self)
         if role != "worker":  # a worker never takes the lease: its gate never starts
             self.gate.setServiceParent(self)
+
+    def reload_peers(self, bot, reloader) -> ClusterReload:
+        """The other processes, for C{bot}'s L{pubbot.reload.PluginReloader} (C{!reload} everywhere)."""
+        return ClusterReload(bot, reloader, self.fanout, self.reactor)
+
+    def holds_lease(self) -> bool:
+        """
+        This process may speak on the chat networks now (its gate is open and
+        the IRC lease surely holds): the bus's C{is_owner}, and the bot's
+        C{jobs_owner} (jobs run once per cluster).
+        """
+        return self.gate.active and self.lease.valid()
 
     def startService(self) -> None:
         if self.store_client is not None:
@@ -125,10 +136,7 @@ class Cluster(MultiService):
 
     def _stand_in(self) -> None:
         """While the real chat services are not running here, the stand-ins take their place."""
-        if self.gate.active:
-            return
-        for network, remote in self.bus.remote_chats.items():
-            self.bot.chat_services.setdefault(network, remote)
+        self.bus.stand_in()
 
     def stopService(self):
         """Stop the children one after the other, last added first (MultiService would not wait)."""
@@ -148,7 +156,8 @@ class Cluster(MultiService):
         """
         Move the owner-only children of C{top} (every IRC network, music,
         console, ZeroMQ) to the gate; in a worker, drop them (it never
-        connects), keeping stand-ins for the chat networks.
+        connects), keeping stand-ins for the chat networks. The bot (and so
+        the bus) must be built.
         """
         adopted = []
         for service in list(top):
@@ -162,30 +171,32 @@ class Cluster(MultiService):
                 continue
             service.setServiceParent(self.gate)
             log.debug("{service} runs only while this process holds the IRC lease", service=name)
-        networks = []
         for service in adopted:
             if not IChatService.providedBy(service) or not isinstance(getattr(service, "network", None), str):
                 continue
             irc = service if isinstance(service, IRCService) else None
             nick = irc.settings.nick if irc is not None else service.nick
-            self.bus.remote_chats[service.network] = RemoteChat(
-                self.bot, service.network, nick, service.protocol, service.command_prefix)
+            self.bus.add_stand_in(service.network, nick, service.protocol, service.command_prefix)
             if irc is not None:
-                networks.append((irc, nick))
-        if networks and self.settings.redis.takeover_wait > 0 and self.role != "worker":
-            limit = self.settings.redis.takeover_wait
+                self.nick_waits.append((irc, nick))
 
-            def still_wanted() -> bool:
-                return bool(self.gate.running and self.lease.valid())
+    def _wait_for_former_owner(self) -> Deferred | None:
+        """
+        The gate's C{before_start}: wait until no frozen former owner holds
+        our nick on any IRC network (at most C{[redis] takeover_wait} seconds).
+        """
+        if not self.nick_waits:
+            return None
+        limit = self.settings.redis.takeover_wait
 
-            def before_start():
-                # Every network at once: a frozen former owner may still be on any of them.
-                return DeferredList([
-                    Deferred.fromCoroutine(wait_for_nick(service.endpoint, nick, self.reactor, limit,
-                                                         still_wanted, network=service.network))
-                    for service, nick in networks], consumeErrors=True).addCallback(_failures)
+        def still_wanted() -> bool:
+            return bool(self.gate.running and self.lease.valid())
 
-            self.gate.before_start = before_start
+        # Every network at once: a frozen former owner may still be on any of them.
+        return DeferredList([
+            Deferred.fromCoroutine(wait_for_nick(service.endpoint, nick, self.reactor, limit,
+                                                 still_wanted, network=service.network))
+            for service, nick in self.nick_waits], consumeErrors=True).addCallback(_failures)
 
 
 def _failures(results: list) -> None:
@@ -195,10 +206,17 @@ def _failures(results: list) -> None:
             log.failure("waiting for a former owner's nick failed", result)
 
 
-def wire(top, bot, settings, reactor, role: str = "all") -> Cluster:
-    """Add the cluster to C{top} and put the owner-only services under its gate (see L{Cluster.role})."""
-    store_client = bot.store.client if isinstance(bot.store, RedisStore) else None
-    cluster = Cluster(bot, settings, reactor, store_client=store_client, role=role)
+def make_cluster(settings, reactor, store, process_id: str, role: str = "all") -> Cluster:
+    """
+    The cluster of C{[redis]} for this process, before its bot: the Redis
+    store's connection (C{store} made by L{pubbot.tap.make_store}) is
+    started and closed with it. See L{Cluster.role}.
+    """
+    store_client = store.client if isinstance(store, RedisStore) else None
+    return Cluster(settings, reactor, process_id, store_client=store_client, role=role)
+
+
+def wire(top, cluster: Cluster) -> None:
+    """Put the owner-only services of C{top} under the cluster's gate, and the cluster in C{top}."""
     cluster.adopt(top)
     cluster.setServiceParent(top)
-    return cluster

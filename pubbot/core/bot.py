@@ -14,7 +14,7 @@ from .channels import ChannelSettings
 from .chat import ChatMessages, person_of
 from .dispatch import Dispatcher
 from .events import IChatEvents
-from .interfaces import IBus, IChatService
+from .interfaces import IBus, IChatService, ILocalSend
 from .jobs import Jobs, Later
 from .localbus import LocalBus, chat_registered, pause_input, resume_input
 from .message import Message, Reply
@@ -22,8 +22,11 @@ from .permissions import unenforced
 
 log = Logger()
 
+#: Where text the bot sends goes: (network, target, text, kind, person) -> anything.
+Outbox = Callable[[str, str, str, str, str | None], Any]
 
-@implementer(IChatEvents)
+
+@implementer(IChatEvents, ILocalSend)
 class Bot:
     """
     What handlers see as C{msg.bot}: settings, clock, store, random source,
@@ -31,10 +34,22 @@ class Bot:
 
     Chat services call L{chat_line} and L{chat_event}; the bus carries the
     resulting messages to handlers and their replies back through L{deliver}.
+
+    What differs between a lone process and one of a scaled-out bot is
+    chosen by whoever builds the bot (L{pubbot.tap}) and given here:
+    C{bus} (an L{IBus}, attached to this bot at the end of construction;
+    default a L{LocalBus}), C{outbox} (where L{send} puts text; default
+    L{send_local}), C{jobs_owner} (whether this process runs jobs now;
+    default always). C{shutdown} stops the daemon (C{!quit}); C{reloader},
+    given the bot, makes what reloads plugins (C{!reload}).
     """
 
     def __init__(self, settings, clock, store, dispatcher: Dispatcher | None = None,
-                 rng: random.Random | None = None, process_id: str = "local"):
+                 rng: random.Random | None = None, process_id: str = "local", *,
+                 bus: IBus | None = None, outbox: Outbox | None = None,
+                 jobs_owner: Callable[[], bool] | None = None,
+                 shutdown: Callable[[], Any] | None = None,
+                 reloader: Callable[[Bot], Any] | None = None):
         self.settings = settings
         self.clock = clock
         self.store = store
@@ -45,10 +60,10 @@ class Bot:
         #: The chat services (IRC networks, the console) by network name.
         self.chat_services: dict[str, Any] = {}
         self.chat_factories: dict[str, ChatMessages] = {}
-        self.bus: IBus = LocalBus(self)
-        #: Sends text out: (network, target, text, kind, person) -> None. A Redis
-        #: worker replaces it with its reply stream.
-        self.outbox: Callable[[str, str, str, str, str | None], Any] = self._send_local
+        self.bus: IBus = bus if bus is not None else LocalBus(self)
+        #: Sends text out: L{send_local}, or with a Redis bus its outbox (the
+        #: reply stream to the process holding the chat connections).
+        self.outbox: Outbox = outbox if outbox is not None else self.send_local
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
@@ -58,18 +73,21 @@ class Bot:
         #: start: {"hooks/github": resource}.
         self.web_resources: dict[str, Any] = {}
         self.running = False
-        #: Stops the daemon cleanly (the tap sets it to the reactor's stop), or None.
-        self.shutdown: Callable[[], Any] | None = None
-        #: Reloads plugins by name (C{!reload}): a L{pubbot.reload.PluginReloader}, set by
-        #: the service maker and the test harness; None where reloading is not offered.
-        self.reloader: Any = None
+        #: Stops the daemon cleanly (the tap gives the reactor's stop), or None.
+        self.shutdown = shutdown
         #: Who asked for the input to pause (see L{hold_input}).
         self.input_holders: set = set()
         #: The plugins' jobs (L{pubbot.core.jobs}).
-        self.jobs = Jobs(self)
+        self.jobs = Jobs(self, owner=jobs_owner)
         #: Per-channel settings and plugins disabled by channel (L{pubbot.core.channels}).
         self.channels = ChannelSettings(self)
         self.dispatcher.channel_gate = self.channels.off_in
+        # Last, as they may read any of the above:
+        #: Reloads plugins by name (C{!reload}): a L{pubbot.reload.PluginReloader}, asked
+        #: for by the service maker and the test harness; None where reloading is not offered.
+        self.reloader: Any = reloader(self) if reloader is not None else None
+        if bus is not None:
+            bus.attach(self)
 
     # handlers
 
@@ -237,8 +255,9 @@ class Bot:
             for target in targets:
                 self.send(network, target, text, kind)
 
-    def _send_local(self, network: str, target: str, text: str, kind: str,
-                    person: str | None = None) -> Any:
+    def send_local(self, network: str, target: str, text: str, kind: str,
+                   person: str | None = None) -> Any:
+        """Send through this process's own chat service for C{network} (see L{ILocalSend})."""
         service = self.chat_services.get(network)
         if service is None:
             log.warn("no {network} connection; dropped a message to {target}",

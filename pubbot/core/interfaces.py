@@ -252,6 +252,26 @@ class IBus(Interface):
     def broadcast(message):
         """Show C{message} to every observer in every process (dashboards)."""
 
+    def attach(bot):
+        """
+        Called once, by the constructor of the L{pubbot.core.bot.Bot} the
+        bus was given to, with that bot: the handlers, chat services and
+        observers the bus carries messages for. A bus is built before its
+        bot (the bot takes it as a constructor argument) and used only once
+        attached.
+        """
+
+
+class ILocalSend(Interface):
+    """Sends text through this process's own chat connections (the bot: a Redis bus's owner speaks so)."""
+
+    def send_local(network, target, text, kind, person=None):
+        """
+        Send C{text} to C{target} through this process's chat service for
+        C{network}, past the outbox and its observers; a network without one
+        here drops it (logged). C{person} as in L{IChatService.send}.
+        """
+
 
 class IInputFlow(Interface):
     """

@@ -172,11 +172,11 @@ class Later:
 class Jobs:
     """The bot's jobs (C{bot.jobs}): schedules, runs in isolation, counts."""
 
-    def __init__(self, bot: Any) -> None:
+    def __init__(self, bot: Any, owner: Callable[[], bool] | None = None) -> None:
         self.bot = bot
         self.clock = bot.clock
         #: Whether this process runs jobs (the cluster's IRC lease holder, or the only process).
-        self.owner: Callable[[], bool] = lambda: True
+        self.owner: Callable[[], bool] = owner or (lambda: True)
         self.stats: dict[str, JobStats] = {}
         self._jobs: dict[Job, Any] = {}
         self._due: dict[Job, float] = {}

@@ -57,6 +57,10 @@ class LocalBus:
         #: Holds each reply until the same person's earlier lines there have theirs.
         self.order = ReplyOrder(self._deliver)
 
+    def attach(self, bot: Bot) -> None:
+        """Carry messages for C{bot} (a LocalBus is made with its bot: see L{IBus.attach})."""
+        self.bot = bot
+
     # flow control (Bot.hold_input): the chat services feed the handlers
 
     def pause_input(self) -> None:
