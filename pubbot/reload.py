@@ -326,7 +326,7 @@ class Reconfigurer:
         more = {n: networks.get(n, t) for n, t in new.networks.items() if n in old.networks}
         more.update({n: t for n, t in old.networks.items() if n not in new.networks})
         applied = dataclasses.replace(new, irc=irc, networks=MappingProxyType(more), **kept)
-        bot.settings = applied
+        bot.apply_settings(applied)
         for name, service in list(bot.chat_services.items()):
             if name in networks:
                 service.reconfigure(networks[name])

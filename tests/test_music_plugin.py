@@ -57,7 +57,7 @@ class PluginTestCase(SynchronousTestCase):
         self.h = Harness(*HANDLERS, config=self.config)
         self.addCleanup(self.h.stop)
         self.source = FakeSource()
-        self.h.bot.music_source = self.source
+        self.h.bot.register_music(self.source)
         self.h.bot.state["music"] = {"state": "play", "title": "Now", "artist": "Someone", "album": ""}
 
     def say(self, text, who="alice", **kwargs):
@@ -127,7 +127,7 @@ class NowPlayingTests(PluginTestCase):
 
     def test_np_without_a_source(self):
         del self.h.bot.state["music"]
-        self.h.bot.music_source = None
+        self.h.bot.register_music(None)
         self.assertEqual(self.say("!np"), "No music player is configured.")
 
 
@@ -197,7 +197,7 @@ class SkipVoteTests(PluginTestCase):
     def test_votes_are_rate_limited_per_person(self):
         h = Harness(*HANDLERS, config={"music": {"request_limit": 2, "request_window": 60,
                                                  "vote_timeout": 100}})
-        h.bot.music_source = self.source
+        h.bot.register_music(self.source)
         h.reply("skip", source="alice")
         h.reply("noskip", source="alice")
         self.assertEqual(h.reply("skip", source="alice"), "alice: slow down; try again in 60s.")
@@ -210,7 +210,7 @@ class SkipVoteTests(PluginTestCase):
 
     def test_one_vote_needed(self):
         h = Harness(*HANDLERS, config={"music": {"skip_votes": 1, "vote_timeout": 5}})
-        h.bot.music_source = self.source
+        h.bot.register_music(self.source)
         self.assertEqual(h.reply("skip"), "Skipping this track (1 for, 0 against).")
         h.stop()
 
@@ -227,7 +227,7 @@ class SkipVoteTests(PluginTestCase):
         self.assertEqual(self.say("skip"), "The music source (icecast) is read-only: I can't skip.")
 
     def test_no_source(self):
-        self.h.bot.music_source = None
+        self.h.bot.register_music(None)
         self.assertEqual(self.say("!skip"), "No music player is configured.")
 
     def test_skip_failure_is_reported(self):
@@ -334,7 +334,7 @@ class SharedStoreTests(PluginTestCase):
         self.addCleanup(other.stop)
         other.bot.store = self.h.store
         other.bot.clock = self.h.clock
-        other.bot.music_source = self.source
+        other.bot.register_music(self.source)
         other.bot.state["music"] = dict(self.h.bot.state["music"])
         self.assertIn("alice wants to skip", self.say("skip"))
         self.assertEqual(other.reply("skip", source="bob"), "bob votes to skip: 2/3.")

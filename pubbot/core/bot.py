@@ -67,7 +67,7 @@ class Bot:
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
-        #: The IMusicSource of [music] source (set by the music service), or None.
+        #: The IMusicSource of [music] source (see L{register_music}), or None.
         self.music_source: Any = None
         #: Extra web resources plugins offer, mounted by the web service at
         #: start: {"hooks/github": resource}.
@@ -121,6 +121,14 @@ class Bot:
         return DeferredList(stops)
 
     # chat in
+
+    def register_music(self, source: Any) -> None:
+        """C{source} (an L{pubbot.music.interfaces.IMusicSource}) is the player the music commands control."""
+        self.music_source = source
+
+    def apply_settings(self, settings: Any) -> None:
+        """From now on the bot runs with C{settings} (a config re-read: see L{pubbot.reload.Reconfigurer})."""
+        self.settings = settings
 
     def register_chat(self, service) -> None:
         """C{service} (an L{IChatService}) is the bot's presence on its C{network}."""

@@ -13,7 +13,8 @@ doubling up to C{max_backoff}), logs once when the outage starts and once
 when it ends, and, coming back to the same track, announces nothing.
 
 In a multi-process deployment only one process should run the C{poll}
-child of the C{music} service; the source (C{bot.music_source}) is usable
+child of the C{music} service; the source (C{bot.music_source}, see
+L{pubbot.core.bot.Bot.register_music}) is usable
 for chat commands in every process where the C{source} child runs.
 """
 
@@ -226,7 +227,7 @@ class MusicService(MultiService):
         self.poller = MusicPoller(bot, source, clock, interval)
         SourceService(source).setServiceParent(self)
         self.poller.setServiceParent(self)
-        bot.music_source = source
+        bot.register_music(source)
 
 
 def make_music_service(bot: Any, settings: Any, reactor: Any) -> MusicService:
