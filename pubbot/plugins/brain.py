@@ -6,6 +6,10 @@ learned as word trigrams, in memory (see L{pubbot.brain.model}); the changed
 parts go to the store every C{[brain] flush_seconds}. Say something to the
 bot and it answers with a sentence built around your words, or "You make no
 sense" when it knows none of them. Admins can make it C{unlearn} words.
+
+With a Redis store (a cluster) the brain is one for all the processes: the
+IRC owner journals the lines, every process learns them from the journal,
+and the owner alone writes the shards (see L{pubbot.brain.shared}).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from zope.interface import implementer
 from pubbot.api import CHAT_LINES, IBatchHandler, checks, handle_each, is_admin, key, patterns, section
 from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
 from pubbot.brain.model import TrigramModel, parse_shard_key, shard_key
+from pubbot.brain.shared import FOLLOW_SECONDS, Follower, shared_store
 
 
 @section("brain")
@@ -154,7 +159,12 @@ class Brain:
     triggers = ("unlearn <words>",)
     subscriptions = (CHAT_LINES,)
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool | None = None) -> None:
+        #: One brain for a cluster (see L{pubbot.brain.shared}); None: when the store is Redis.
+        self.shared = shared
+        #: The journal follower, in a cluster; else None.
+        self.follower: Follower | None = None
+        self._follow_loop: LoopingCall | None = None
         self.bot: Any = None
         #: The model when it lives in this process (None in a learner process).
         self.model: TrigramModel | None = TrigramModel()
@@ -181,9 +191,17 @@ class Brain:
         if self.host is None:
             self._inline(settings.max_trigrams)
         bot.state["brain"] = self.status
+        shared = self.shared if self.shared is not None else shared_store(bot.store)
+        self.follower = Follower(bot.store, bot.clock) if shared else None
         self._loop = LoopingCall(self.flush)
         self._loop.clock = bot.clock
         self._loop.start(settings.flush_seconds, now=True)
+        if self.follower is not None:
+            self.follower.on_trimmed = self._reload
+            bot.heard_observers.append(self._heard)
+            self._follow_loop = LoopingCall(self._follow)
+            self._follow_loop.clock = bot.clock
+            self._follow_loop.start(FOLLOW_SECONDS, now=False)
 
     def status(self) -> dict:
         """Where the model lives and how its learner keeps up, for /status and /metrics (read when asked)."""
@@ -219,6 +237,23 @@ class Brain:
         else:
             bot.release_input(self)
 
+    def _reload(self) -> None:
+        """Start from an empty model and load it anew (the journal moved on without this process)."""
+        old = self.host
+        if self.bot is None:
+            return
+        settings = self.bot.settings.brain
+        host = None
+        if isinstance(old, LearnerProcess):
+            old.on_lost = None
+            old.close()
+            host = self._spawn(self.bot.clock, settings.max_trigrams)
+        if host is not None:
+            self.host = host
+        else:
+            self._inline(settings.max_trigrams)
+        self.loaded = False
+
     def _inline(self, max_trigrams: int) -> None:
         self.model = TrigramModel(max_trigrams)
         self.host = InlineModel(self.model)
@@ -234,19 +269,48 @@ class Brain:
         self._lost_pauses += learner.pauses
         self._inline(learner.max_trigrams)
         self.loaded = False
+        if self.follower is not None:
+            self.follower.host = None  # followed again once loaded
 
     def stop(self) -> Deferred:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
+        for loop in (self._loop, self._follow_loop):
+            if loop is not None and loop.running:
+                loop.stop()
+        self._loop = self._follow_loop = None
         host = self.host
+        follower = self.follower
+        if follower is not None and self.bot is not None and self._heard in self.bot.heard_observers:
+            self.bot.heard_observers.remove(self._heard)
 
         def stopped(_):
             if self.bot is not None:
                 self.bot.release_input(self)
             self.bot = None  # no more flushes: the model (in a learner process: gone) is stored
             return host.close()
-        return self.flush(everything=True).addCallback(stopped)
+        d = self.flush(everything=True)
+        if follower is not None:
+            d.addCallback(lambda _: follower.close())
+        return d.addCallback(stopped)
+
+    # in a cluster
+
+    def _heard(self, messages: Sequence) -> None:
+        """This process read chat lines (it is the IRC owner): journal those to learn."""
+        follower = self.follower
+        if follower is None:
+            return
+        texts = self._texts([m.fields for m in messages
+                             if m.topic.startswith("chat.") and m.topic.endswith(".chat")
+                             and not m.fields.get("direct")])
+        if texts:
+            follower.journal.learn(texts)
+
+    def _follow(self) -> Deferred:
+        """Learn what the journal holds beyond this process's model (never fails)."""
+        if self.follower is None or not self.loaded:
+            return succeed(None)
+        return self.follower.sync().addErrback(
+            lambda f: log.warn("brain: could not read the journal: {error}", error=f.getErrorMessage()))
 
     # the hot path
 
@@ -274,12 +338,18 @@ class Brain:
             self._learn_run(fields[start:])
         return answers
 
-    def _learn(self, lines: Sequence[dict]) -> None:
-        """Learn the lines (fields of messages not addressed to the bot) but commands, private and ignored."""
+    def _texts(self, lines: Sequence[dict]) -> list:
+        """What to learn of lines not addressed to the bot (their fields): not commands, private, ignored."""
         ignore = self._ignore
-        texts = [f.get("content") or "" for f in lines
-                 if f.get("command") is None and not f.get("private")
-                 and not (ignore and str(f.get("source", "")).lower() in ignore)]
+        return [f.get("content") or "" for f in lines
+                if f.get("command") is None and not f.get("private")
+                and not (ignore and str(f.get("source", "")).lower() in ignore)]
+
+    def _learn(self, lines: Sequence[dict]) -> None:
+        """Learn the lines (in a cluster the IRC owner journaled them: see L{_heard})."""
+        if self.follower is not None:
+            return
+        texts = self._texts(lines)
         if texts:
             self.host.learn(texts)
 
@@ -310,6 +380,12 @@ class Brain:
         return self._sentence(text, seed)
 
     def _sentence(self, text: str, seed: int) -> Any:
+        if self.follower is not None:
+            # Everything journaled before the question first.
+            return self._follow().addCallback(lambda _: self._reply(text, seed))
+        return self._reply(text, seed)
+
+    def _reply(self, text: str, seed: int) -> Any:
         return _then(self.host.reply(text, seed),
                      lambda sentence: {"content": sentence or NO_SENSE, "weight": REPLY_WEIGHT})
 
@@ -353,7 +429,17 @@ class Brain:
                 return {"content": "I knew nothing about %s." % (" ".join(targets),)}
             return {"content": "Forgotten: %d trigram%s with %s." % (
                 removed, "" if removed == 1 else "s", " ".join(targets))}
-        return _then(self.host.unlearn(targets), done)
+        follower = self.follower
+        if follower is None:
+            return _then(self.host.unlearn(targets), done)
+
+        async def journaled() -> dict:
+            # Every process unlearns at the same point of the journal; this one tells how much.
+            number = await follower.journal.unlearn(targets)
+            if not await follower.sync_to(number):
+                return {"content": "I will forget %s shortly." % (" ".join(targets),)}
+            return done(follower.unlearned.pop(number, 0))
+        return Deferred.fromCoroutine(journaled())
 
     # persistence
 
@@ -370,9 +456,13 @@ class Brain:
     async def _flush(self, bot, everything: bool = False) -> None:
         store = bot.store
         host = self.host
+        follower = self.follower
         if not self.loaded:
             try:
-                read, bad = await load_model(host, store)
+                if follower is not None:
+                    read, bad = await follower.load(host)
+                else:
+                    read, bad = await load_model(host, store)
                 size = await resolved(host.size())
             except Exception:
                 # Not saving either: a partial model must not overwrite the stored one.
@@ -385,7 +475,12 @@ class Brain:
                 log.warn("brain: skipped {bad} malformed stored entries", bad=bad)
             log.info("brain: loaded {shards} shards, {count} trigrams", shards=read, count=size)
         try:
-            if everything:
+            if follower is not None:
+                if everything:
+                    await follower.save(host, bot.jobs.owner)
+                else:
+                    await follower.save(host, bot.jobs.owner, FLUSH_SHARDS, FLUSH_TRIGRAMS, FLUSH_ROUNDS)
+            elif everything:
                 await save_model(host, store)
             else:
                 await save_model(host, store, FLUSH_SHARDS, FLUSH_TRIGRAMS, FLUSH_ROUNDS)
