@@ -1,0 +1,241 @@
+"""
+One brain for a cluster (pubbot.brain.shared): harnesses sharing one memory
+store stand for the processes of a cluster; the one whose jobs run is the
+IRC owner (the writer).
+"""
+
+import json
+
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from pubbot.brain import shared
+from pubbot.brain.host import InlineModel
+from pubbot.brain.model import TrigramModel, line_trigrams
+from pubbot.brain.shared import FLOOR, HEAD, JOURNAL, MARK, TAIL, Follower, Journal, with_mark
+from pubbot.plugins.brain import NO_SENSE, Brain
+from pubbot.store import Encoded, encode
+from pubbot.store.memory import MemoryStore
+from pubbot.testing import Harness
+
+from .support.brain import CHATTER
+
+ADMIN = {"plugins": {"admins": ["boss"]}}
+
+
+def unique_lines(prefix, n):
+    return ["%s%d one%d two%d three%d" % (prefix, i, i, i, i) for i in range(n)]
+
+
+class Cluster:
+    """Harnesses on one store: C{owner()} makes one of them the IRC owner."""
+
+    def __init__(self, test, n=2, config=None):
+        self.store = None
+        self.bots = []
+        self.brains = []
+        for _ in range(n):
+            self.add(config)
+        test.addCleanup(self.stop)
+        self.owner(0)
+
+    def add(self, config=None):
+        brain = Brain(shared=True)
+        bot = Harness(brain, config=config, store=self.store)
+        if self.store is None:
+            self.store = bot.store
+        self.bots.append(bot)
+        self.brains.append(brain)
+        return bot, brain
+
+    def advance(self, seconds):
+        for bot in self.bots:
+            bot.clock.advance(seconds)
+
+    def owner(self, index):
+        for i, bot in enumerate(self.bots):
+            bot.bot.jobs.owner = (lambda: True) if i == index else (lambda: False)
+
+    def stop(self):
+        for bot, brain in zip(self.bots, self.brains, strict=True):
+            if brain.bot is not None:
+                bot.stop()
+
+
+def counts(brain):
+    return dict(brain.model.trigrams())
+
+
+def fresh_load(store):
+    """The one brain as a new process loads it from the store."""
+    model = TrigramModel()
+    follower = Follower(store, None)
+    Harness._now(Deferred.fromCoroutine(follower.load(InlineModel(model))))
+    return dict(model.trigrams()), follower
+
+
+def expected(lines):
+    out = {}
+    for line in lines:
+        for t in line_trigrams(line):
+            out[t] = out.get(t, 0) + 1
+    return out
+
+
+class ClusterBrainTests(SynchronousTestCase):
+
+    def test_single_process_has_no_journal(self):
+        brain = Brain()
+        bot = Harness(brain)
+        self.assertIsNone(brain.follower)
+        bot.reply("hello there world")
+        self.assertEqual(Harness._now(bot.store.keys("brain:journal")), [])
+        self.assertEqual(len(brain.model), 4)
+
+    def test_owner_journals_and_every_process_answers_from_the_same_model(self):
+        c = Cluster(self)
+        a, b = c.bots
+        for line in CHATTER:
+            a.reply(line)
+        # Nothing learned in the handler: the journal holds it; the worker answers from it.
+        self.assertIn("cheese", b.reply("pubbot: tell me about cheese").split())
+        self.assertIn("pub", a.reply("pubbot: the pub").split())
+        self.assertEqual(counts(c.brains[0]), counts(c.brains[1]))
+        self.assertEqual(counts(c.brains[0]), expected(CHATTER))
+
+    def test_lines_read_by_either_process_are_learned_once_in_the_one_brain(self):
+        c = Cluster(self)
+        a, b = c.bots
+        said_a, said_b = unique_lines("a", 30), unique_lines("b", 30)
+        for x, y in zip(said_a, said_b, strict=True):
+            a.reply(x)
+            b.reply(y)  # read by another process (say, the owner before a failover)
+        c.advance(a.settings.brain.flush_seconds)
+        want = expected(said_a + said_b)
+        self.assertEqual(counts(c.brains[0]), want)
+        self.assertEqual(counts(c.brains[1]), want)
+        stored, _ = fresh_load(c.store)
+        self.assertEqual(stored, want)
+
+    def test_only_the_owner_writes_shards(self):
+        c = Cluster(self)
+        a, b = c.bots
+        c.owner(1)
+        a.reply("alpha beta gamma")
+        c.advance(a.settings.brain.flush_seconds)
+        shards = [k for k in Harness._now(c.store.keys("brain:shard:"))]
+        self.assertTrue(shards)
+        for key in shards:
+            self.assertIn(MARK, Harness._now(c.store.get(key)))
+        c.owner(0)
+        c.brains[1].flush()
+        self.assertGreaterEqual(Harness._now(c.store.get(FLOOR)), 1)
+
+    def test_owner_dies_mid_flush_and_the_new_owner_loses_nothing_and_counts_nothing_twice(self):
+        c = Cluster(self)
+        a, b = c.bots
+        first = unique_lines("early", 40)
+        for line in first:
+            a.reply(line)
+        b.reply("pubbot: early3")  # the worker follows
+        # The owner writes a few shards only, then hears more, then dies.
+        owner = c.brains[0]
+        Harness._now(Deferred.fromCoroutine(owner.follower.save(owner.host, lambda: True, max_shards=3,
+                                                                rounds=1)))
+        later = unique_lines("late", 40)
+        for line in later:
+            a.reply(line)
+        c.brains[0].bot = None  # dead: no more flushes, nothing more said
+        c.brains[0]._follow_loop.stop()
+        c.brains[0]._loop.stop()
+        # A process that starts now (shards marked differently, the rest in the journal).
+        stored, _ = fresh_load(c.store)
+        self.assertEqual(stored, expected(first + later))
+        # The worker becomes the owner, follows and writes.
+        c.owner(1)
+        self.assertIn("late5", b.reply("pubbot: late5").split())
+        c.advance(b.settings.brain.flush_seconds)
+        self.assertEqual(counts(c.brains[1]), expected(first + later))
+        stored, follower = fresh_load(c.store)
+        self.assertEqual(stored, expected(first + later))
+        self.assertEqual(follower.position, Harness._now(c.store.get(HEAD)))
+
+    def test_unlearn_reaches_every_process(self):
+        c = Cluster(self, config=ADMIN)
+        a, b = c.bots
+        for line in CHATTER:
+            a.reply(line)
+        answer = b.reply("pubbot: unlearn cheese", account="boss")
+        self.assertRegex(answer, r"^Forgotten: \d+ trigrams with cheese\.$")
+        self.assertEqual(a.reply("pubbot: cheese"), NO_SENSE)
+        self.assertEqual(b.reply("pubbot: cheese"), NO_SENSE)
+        self.assertEqual(counts(c.brains[0]), counts(c.brains[1]))
+
+    def test_a_number_without_its_entry_is_skipped_after_a_while(self):
+        c = Cluster(self)
+        a, b = c.bots
+        a.reply("before the hole")
+        Harness._now(c.store.incr(HEAD))  # an appender died between the number and the entry
+        a.reply("after the hole")
+        self.assertEqual(b.reply("pubbot: after"), NO_SENSE)  # not yet: the entry may still come
+        c.advance(shared.HOLE_SECONDS + 1)
+        self.assertIn("hole", b.reply("pubbot: after").split())
+        self.assertEqual(c.brains[1].follower.skipped, 1)
+
+    def test_the_journal_is_trimmed_and_a_process_far_behind_loads_anew(self):
+        self.patch(shared, "KEEP", 2)
+        c = Cluster(self)
+        a, b = c.bots
+        b_brain = c.brains[1]
+        b_brain._follow_loop.stop()  # far behind
+        b_brain.follower.host = None
+        lines = unique_lines("x", 10)
+        for line in lines:
+            a.reply(line)
+        c.advance(shared.FOLLOW_SECONDS)  # the owner follows
+        c.brains[0].flush()
+        floor = Harness._now(c.store.get(FLOOR))
+        self.assertEqual(floor, 10)
+        self.assertEqual(Harness._now(c.store.get(TAIL)), 8)
+        self.assertIsNone(Harness._now(c.store.hget(JOURNAL, "8")))
+        self.assertIsNotNone(Harness._now(c.store.hget(JOURNAL, "9")))
+        b_brain.follower.host = b_brain.host
+        b_brain.follower.position = 3
+        b.reply("pubbot: x1")  # entry 4 is gone: load anew
+        self.assertFalse(b_brain.loaded)
+        b_brain.flush()
+        self.assertTrue(b_brain.loaded)
+        self.assertEqual(counts(b_brain), expected(lines))
+
+    def test_shards_carry_their_mark(self):
+        self.assertEqual(with_mark({"a b c": 2}, 7), {"a b c": 2, MARK: 7})
+        self.assertEqual(with_mark({}, 7), {MARK: 7})
+        text = with_mark(Encoded(encode({"a b c": 2, "d e f": 1})), 9).text
+        self.assertEqual(json.loads(text), {"a b c": 2, "d e f": 1, MARK: 9})
+        self.assertEqual(json.loads(with_mark(Encoded("{}"), 3).text), {MARK: 3})
+
+    def test_the_journal_waits_for_the_store(self):
+        clock = Clock()
+
+        class FlakyStore(MemoryStore):
+            failures = 2
+
+            def incr(self, key, amount=1):
+                if self.failures:
+                    self.failures -= 1
+                    return fail(ConnectionError("store away"))
+                return MemoryStore.incr(self, key, amount)
+
+        store = FlakyStore(clock)
+        journal = Journal(store, clock)
+        journal.learn(["one line"])
+        journal.learn(["two lines"])
+        self.assertEqual(journal.pending_lines, 2)
+        clock.advance(shared.RETRY_SECONDS)
+        clock.advance(shared.RETRY_SECONDS)
+        self.assertEqual(journal.pending_lines, 0)
+        # In order, each once, whatever the failures.
+        self.assertEqual(Harness._now(store.hget(JOURNAL, "1")), {"l": ["one line"]})
+        self.assertEqual(Harness._now(store.hget(JOURNAL, "2")), {"l": ["two lines"]})
+        self.assertEqual(Harness._now(store.get(HEAD)), 2)
