@@ -140,9 +140,14 @@ class ClusterBrainTests(SynchronousTestCase):
             a.reply(line)
         b.reply("pubbot: early3")  # the worker follows
         # The owner writes a few shards only, then hears more, then dies.
+        c.advance(shared.FOLLOW_SECONDS)
         owner = c.brains[0]
+        self.assertEqual(owner.follower.position, 40)
         Harness._now(Deferred.fromCoroutine(owner.follower.save(owner.host, lambda: True, max_shards=3,
                                                                 rounds=1)))
+        marks = {Harness._now(c.store.get(k))[MARK] for k in Harness._now(c.store.keys("brain:shard:"))}
+        self.assertEqual(marks, {40})
+        self.assertIsNone(Harness._now(c.store.get(FLOOR)))  # not all written
         later = unique_lines("late", 40)
         for line in later:
             a.reply(line)
