@@ -68,6 +68,10 @@ MAX_PENDING = 100000
 ENTRY_LINES = 1000
 #: Seconds between two tries at appending while the store fails.
 RETRY_SECONDS = 1.0
+#: Seconds an answer waits at most for entries numbered before the question was
+#: asked but not written yet (the owner is writing them); and the step of that wait.
+ANSWER_WAIT = 1.0
+ANSWER_STEP = 0.01
 #: Unlearn results kept for the process that asked (by entry number).
 UNLEARNS_KEPT = 64
 
@@ -280,6 +284,21 @@ class Follower:
     def sync(self) -> Deferred:
         """Learn what the journal holds beyond the model now; fires with whether anything was."""
         return self._lock.run(lambda: Deferred.fromCoroutine(self._round()))
+
+    async def catch_up(self, seconds: float = ANSWER_WAIT) -> None:
+        """
+        Follow until the model includes every entry numbered now, waiting up
+        to C{seconds} for entries on their way (numbered, not written yet):
+        an answer then includes every line the owner journaled before the
+        question was asked.
+        """
+        head = _int(await self.store.get(HEAD))
+        deadline = self.clock.seconds() + seconds
+        while self.host is not None and self.position < head:
+            if not await self.sync():
+                if self.clock.seconds() >= deadline or self.host is None:
+                    return
+                await deferLater(self.clock, ANSWER_STEP, lambda: None)
 
     async def sync_to(self, number: int, rounds: int = 8) -> bool:
         """Follow until entry C{number} is learned (a few rounds at most); whether it is."""

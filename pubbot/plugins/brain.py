@@ -29,7 +29,7 @@ from zope.interface import implementer
 from pubbot.api import CHAT_LINES, IBatchHandler, checks, handle_each, is_admin, key, patterns, section
 from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
 from pubbot.brain.model import TrigramModel, parse_shard_key, shard_key
-from pubbot.brain.shared import FOLLOW_SECONDS, Follower, shared_store
+from pubbot.brain.shared import FOLLOW_SECONDS, MARK, Follower, shared_store
 
 
 @section("brain")
@@ -95,6 +95,8 @@ async def load_model(model: Any, store) -> tuple[int, int]:
             log.error("brain: stored shard {key} is unreadable ({error}); skipped", key=stored, error=e)
             bad += 1
             continue
+        if isinstance(data, dict):
+            data.pop(MARK, None)  # written by a cluster (see pubbot.brain.shared)
         bad += await resolved(host.load_shard(shard, data))
         read += 1
     return read, bad
@@ -305,11 +307,12 @@ class Brain:
         if texts:
             follower.journal.learn(texts)
 
-    def _follow(self) -> Deferred:
+    def _follow(self, catch_up: bool = False) -> Deferred:
         """Learn what the journal holds beyond this process's model (never fails)."""
         if self.follower is None or not self.loaded:
             return succeed(None)
-        return self.follower.sync().addErrback(
+        d = Deferred.fromCoroutine(self.follower.catch_up()) if catch_up else self.follower.sync()
+        return d.addErrback(
             lambda f: log.warn("brain: could not read the journal: {error}", error=f.getErrorMessage()))
 
     # the hot path
@@ -382,7 +385,7 @@ class Brain:
     def _sentence(self, text: str, seed: int) -> Any:
         if self.follower is not None:
             # Everything journaled before the question first.
-            return self._follow().addCallback(lambda _: self._reply(text, seed))
+            return self._follow(catch_up=True).addCallback(lambda _: self._reply(text, seed))
         return self._reply(text, seed)
 
     def _reply(self, text: str, seed: int) -> Any:
