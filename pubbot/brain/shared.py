@@ -57,6 +57,10 @@ FOLLOW_SECONDS = 0.5
 #: Entries read at once (a round waits until a learner process has learned them: at
 #: most FETCH * ENTRY_LINES lines are on their way to it, well under its backlog bound).
 FETCH = 64
+#: Characters of lines handed to the model in one round, about at most: a learner
+#: process never gets more than that ahead (far under its backlog bound, past
+#: which it would drop lines).
+ROUND_CHARS = 4 * 1024 * 1024
 #: Seconds an entry number may stay without its entry (its appender died
 #: between taking the number and writing the entry) before it is skipped.
 HOLE_SECONDS = 30.0
@@ -323,8 +327,11 @@ class Follower:
             return False
         pending: list = []
         deltas: dict[int, dict[str, int]] = {}
+        budget = ROUND_CHARS
         try:
             for n, (ok, entry) in zip(numbers, got, strict=True):
+                if budget <= 0:
+                    break  # the rest next round
                 if not ok:
                     log.warn("brain: could not read journal entry {n}: {error}", n=n,
                              error=entry.getErrorMessage())
@@ -339,7 +346,7 @@ class Follower:
                     if not await self._unlearn(host, n, entry["u"]):
                         break
                     continue
-                self._learn(n, entry, deltas, pending)
+                budget -= self._learn(n, entry, deltas, pending)
         finally:
             self._settle(deltas, pending)
         if self.position > start and host is self.host:
@@ -357,8 +364,8 @@ class Follower:
             del self.unlearned[min(self.unlearned)]
         return host is self.host and self.position == n
 
-    def _learn(self, n: int, entry: Any, deltas: dict, pending: list) -> None:
-        """Learn entry C{n}'s lines (shard by shard while some shards hold it already)."""
+    def _learn(self, n: int, entry: Any, deltas: dict, pending: list) -> int:
+        """Learn entry C{n}'s lines (by shard while some shards hold it already); how many characters."""
         self._hole = None
         lines = entry.get("l") if isinstance(entry, dict) else None
         texts = [t for t in lines if isinstance(t, str) and t] if isinstance(lines, list) else []
@@ -377,6 +384,7 @@ class Follower:
             self._settle(deltas, pending)
             self.host.learn(texts)
         self.position = n
+        return sum(map(len, texts))
 
     def _settle(self, deltas: dict, pending: list) -> None:
         """Hand the counts gathered shard by shard to the model (at once: no wait in between)."""

@@ -167,6 +167,7 @@ class Brain:
         #: The journal follower, in a cluster; else None.
         self.follower: Follower | None = None
         self._follow_loop: LoopingCall | None = None
+        self._journal_failing = False
         self.bot: Any = None
         #: The model when it lives in this process (None in a learner process).
         self.model: TrigramModel | None = TrigramModel()
@@ -312,8 +313,17 @@ class Brain:
         if self.follower is None or not self.loaded:
             return succeed(None)
         d = Deferred.fromCoroutine(self.follower.catch_up()) if catch_up else self.follower.sync()
-        return d.addErrback(
-            lambda f: log.warn("brain: could not read the journal: {error}", error=f.getErrorMessage()))
+
+        def read(_: Any) -> None:
+            if self._journal_failing:
+                self._journal_failing = False
+                log.info("brain: reading the journal again")
+
+        def failed(f: Any) -> None:
+            if not self._journal_failing:  # once until it works again
+                self._journal_failing = True
+                log.warn("brain: could not read the journal: {error}", error=f.getErrorMessage())
+        return d.addCallbacks(read, failed)
 
     # the hot path
 
