@@ -285,9 +285,12 @@ class Follower:
 
     # following
 
-    def sync(self) -> Deferred:
-        """Learn what the journal holds beyond the model now; fires with whether anything was."""
-        return self._lock.run(lambda: Deferred.fromCoroutine(self._round()))
+    def sync(self, head: int | None = None) -> Deferred:
+        """
+        Learn what the journal holds beyond the model now (up to C{head}, the
+        last entry number, when just read); fires with whether anything was.
+        """
+        return self._lock.run(lambda: Deferred.fromCoroutine(self._round(head)))
 
     async def catch_up(self, seconds: float = ANSWER_WAIT) -> None:
         """
@@ -298,8 +301,11 @@ class Follower:
         """
         head = _int(await self.store.get(HEAD))
         deadline = self.clock.seconds() + seconds
+        known: int | None = head
         while self.host is not None and self.position < head:
-            if not await self.sync():
+            progressed = await self.sync(known)
+            known = None
+            if not progressed:
                 if self.clock.seconds() >= deadline or self.host is None:
                     return
                 await deferLater(self.clock, ANSWER_STEP, lambda: None)
@@ -311,19 +317,13 @@ class Follower:
                 break
         return self.host is not None and self.position >= number
 
-    async def _round(self) -> bool:
+    async def _round(self, head: int | None = None) -> bool:
         host = self.host
         if host is None:
             return False
-        store = self.store
         start = self.position
-        head = _int(await store.get(HEAD))
-        if head <= start:
-            return False
-        numbers = list(range(start + 1, min(head, start + FETCH) + 1))
-        got = await DeferredList([maybeDeferred(store.hget, JOURNAL, str(n)) for n in numbers],
-                                 consumeErrors=True)
-        if host is not self.host or self.position != start:
+        numbers, got = await self._fetch(start, head)
+        if not numbers or host is not self.host or self.position != start:
             return False
         pending: list = []
         deltas: dict[int, dict[str, int]] = {}
@@ -354,6 +354,18 @@ class Follower:
             pending.append(host.size())
         await _settled(pending)
         return self.position > start
+
+    async def _fetch(self, start: int, head: int | None) -> tuple[list, list]:
+        """The entry numbers after C{start} (up to L{FETCH} of them) and what reading each gave."""
+        store = self.store
+        if head is None:
+            head = _int(await store.get(HEAD))
+        if head <= start:
+            return [], []
+        numbers = list(range(start + 1, min(head, start + FETCH) + 1))
+        got = await DeferredList([maybeDeferred(store.hget, JOURNAL, str(n)) for n in numbers],
+                                 consumeErrors=True)
+        return numbers, got
 
     async def _unlearn(self, host, n: int, words: list) -> bool:
         """Apply the unlearn of entry C{n}; whether to go on (the model is the same)."""
