@@ -6,6 +6,8 @@ A model is trained on --train lines of synthetic chatter (the same for
 both). Then, one question at a time, it times the brain's answer path:
 
 - local: the model's reply, as the single-process brain answers;
+- redis round trip: one GET to the redis-server alone (the baseline of the
+  Redis rows: the machine's loopback and client cost);
 - redis, idle: catching up with the journal (in a real redis-server of its
   own: nothing new since the last question, so one GET of the head), then
   the reply: what a question costs a process that is up to date;
@@ -100,6 +102,14 @@ async def one_run(reactor, args, kind: str, store, run: int) -> dict:
     if kind != "inline":
         host.start()
     await Deferred.fromCoroutine(follower.load(host))
+
+    # The baseline of the Redis rows: one round trip (a GET of the head), alone.
+    trips = []
+    for _ in questions:
+        started = time.perf_counter()
+        await store.get("brain:journal:head")
+        trips.append((time.perf_counter() - started) * 1e6)
+    rows["redis round trip"] = trips
 
     async def idle():
         await Deferred.fromCoroutine(follower.catch_up())

@@ -103,6 +103,8 @@ class ClusterBrainTests(SynchronousTestCase):
         self.assertIn("pub", a.reply("pubbot: the pub").split())
         self.assertEqual(counts(c.brains[0]), counts(c.brains[1]))
         self.assertEqual(counts(c.brains[0]), expected(CHATTER))
+        self.assertEqual(c.brains[1].status()["journal"],
+                         {"position": len(CHATTER), "pending_lines": 0, "dropped_lines": 0, "skipped": 0})
 
     def test_lines_read_by_either_process_are_learned_once_in_the_one_brain(self):
         c = Cluster(self)

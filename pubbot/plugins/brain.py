@@ -209,13 +209,20 @@ class Brain:
     def status(self) -> dict:
         """Where the model lives and how its learner keeps up, for /status and /metrics (read when asked)."""
         learner = self.host if isinstance(self.host, LearnerProcess) else None
-        return {"learner": "process" if learner is not None else "inline",
-                "backlog_bytes": learner.backlog if learner is not None else 0,
-                "dropped_lines": self._lost_dropped + (learner.dropped if learner is not None else 0),
-                "input_pauses": self._lost_pauses + (learner.pauses if learner is not None else 0),
-                "input_paused": learner.pausing if learner is not None else False,
-                "learners_lost": self._lost_learners,
-                "learner_pid": learner.pid if learner is not None else None}
+        status: dict[str, Any] = {
+            "learner": "process" if learner is not None else "inline",
+            "backlog_bytes": learner.backlog if learner is not None else 0,
+            "dropped_lines": self._lost_dropped + (learner.dropped if learner is not None else 0),
+            "input_pauses": self._lost_pauses + (learner.pauses if learner is not None else 0),
+            "input_paused": learner.pausing if learner is not None else False,
+            "learners_lost": self._lost_learners,
+            "learner_pid": learner.pid if learner is not None else None}
+        follower = self.follower
+        if follower is not None:  # in a cluster: how far this process has followed the journal
+            journal = follower.journal
+            status["journal"] = {"position": follower.position, "pending_lines": journal.pending_lines,
+                                 "dropped_lines": journal.dropped, "skipped": follower.skipped}
+        return status
 
     def _spawn(self, reactor, max_trigrams: int) -> LearnerProcess | None:
         """Start a learner process; None (logged) when it cannot be started."""
