@@ -14,6 +14,10 @@ both). Then, one question at a time, it times the brain's answer path:
 - redis, N new: the same with --new lines journaled by the owner since the
   last question (read, learned, then the reply).
 
+Under each Redis row, "catch-up alone" is its catching up without the
+reply: on a loaded machine a process that waits on the network also waits
+for a core when it wakes, so the whole may cost more than its parts.
+
 Each for the model in the bot's process (inline) and in a learner process.
 Figures are medians (and 95th percentiles) of --questions questions; each
 row is the median of --runs runs. Run from the repository root:
@@ -69,16 +73,20 @@ async def make_host(reactor, kind: str, lines: list):
     return host
 
 
-async def time_questions(reactor, host, questions: list, before=None) -> list:
-    """Microseconds each question took: C{before()} (awaited) then the reply."""
-    out = []
+async def time_questions(reactor, host, questions: list, before=None) -> tuple[list, list]:
+    """
+    Microseconds each question took: C{before()} (awaited: it returns when
+    its timed part started), then the reply; and C{before}'s timed part alone.
+    """
+    out, parts = [], []
     for i, text in enumerate(questions):
         started = time.perf_counter()
         if before is not None:
-            await before()
+            started = await before() or started
+            parts.append((time.perf_counter() - started) * 1e6)
         await resolved(host.reply(text, i))
         out.append((time.perf_counter() - started) * 1e6)
-    return out
+    return out, parts
 
 
 async def one_run(reactor, args, kind: str, store, run: int) -> dict:
@@ -88,7 +96,7 @@ async def one_run(reactor, args, kind: str, store, run: int) -> dict:
     rows = {}
 
     host = await make_host(reactor, kind, trained)
-    rows["local"] = await time_questions(reactor, host, questions)
+    rows["local"], _ = await time_questions(reactor, host, questions)
     await host.close()
 
     # Redis mode: the same model, followed from the journal.
@@ -113,7 +121,7 @@ async def one_run(reactor, args, kind: str, store, run: int) -> dict:
 
     async def idle():
         await Deferred.fromCoroutine(follower.catch_up())
-    rows["redis, idle"] = await time_questions(reactor, host, questions, idle)
+    rows["redis, idle"], rows["  catch-up alone"] = await time_questions(reactor, host, questions, idle)
 
     fresh = chatter(rng, args.new * len(questions))
     batches = iter(range(0, len(fresh), args.new))
@@ -129,12 +137,8 @@ async def one_run(reactor, args, kind: str, store, run: int) -> dict:
         return started
 
     # Only catching up and the reply are timed: not the owner's append.
-    times = []
-    for i, text in enumerate(questions):
-        started = await new_lines()
-        await resolved(host.reply(text, i))
-        times.append((time.perf_counter() - started) * 1e6)
-    rows["redis, %d new" % args.new] = times
+    rows["redis, %d new" % args.new], rows["  catch-up alone "] = await time_questions(
+        reactor, host, questions, new_lines)
     await host.close()
     return rows
 
