@@ -229,6 +229,45 @@ class ClusterBrainTests(SynchronousTestCase):
         self.assertTrue(b_brain.loaded)
         self.assertEqual(counts(b_brain), expected(lines))
 
+    def test_a_failed_load_is_retried_on_an_empty_model(self):
+        c = Cluster(self)
+        a, _ = c.bots
+        lines = unique_lines("y", 20)
+        for line in lines:
+            a.reply(line)
+        c.advance(shared.FOLLOW_SECONDS)
+        c.brains[0].flush()  # half the shards
+        a.stop()
+
+        class FlakyStore(MemoryStore):
+            shards_read = 0
+
+            def get(self, key):
+                if key.startswith("brain:shard:"):
+                    self.shards_read += 1
+                    if self.shards_read == 2:  # the store goes away in the middle of the load
+                        return fail(ConnectionError("store away"))
+                return MemoryStore.get(self, key)
+
+        store = FlakyStore(Clock())
+        for key in Harness._now(c.store.keys("")):
+            kind = "hash" if key == JOURNAL else "string"
+            if kind == "hash":
+                for field, value in Harness._now(c.store.hgetall(key)).items():
+                    Harness._now(store.hset(key, field, value))
+            else:
+                Harness._now(store.set(key, Harness._now(c.store.get(key))))
+        Harness._now(store.hset(JOURNAL, "21", {"l": ["zulu yankee xray"]}))
+        Harness._now(store.incr(HEAD))
+        brain = Brain(shared=True)
+        bot = Harness(brain, store=store)
+        self.addCleanup(bot.stop)
+        self.assertFalse(brain.loaded)
+        bot.clock.advance(bot.settings.brain.flush_seconds)
+        self.assertTrue(brain.loaded)
+        self.assertEqual(counts(brain), expected(lines + ["zulu yankee xray"]))
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)
+
     def test_shards_carry_their_mark(self):
         self.assertEqual(with_mark({"a b c": 2}, 7), {"a b c": 2, MARK: 7})
         self.assertEqual(with_mark({}, 7), {MARK: 7})

@@ -30,7 +30,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList, DeferredLock, maybeDeferred, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    DeferredLock,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
@@ -150,8 +157,9 @@ class Journal:
     def _kick(self) -> None:
         if not self._running:
             self._running = True
-            Deferred.fromCoroutine(self._run()).addErrback(
-                lambda f: log.failure("brain: the journal's appender crashed", f))
+            d = Deferred.fromCoroutine(self._run())
+            d.addErrback(lambda f: f.trap(CancelledError))
+            d.addErrback(lambda f: log.failure("brain: the journal's appender crashed", f))
 
     def _next(self) -> tuple:
         """The next entry to append: the lines waiting (up to an unlearn) as one, or that unlearn."""
@@ -191,7 +199,7 @@ class Journal:
                 return result
             except Exception as e:
                 if self.closed:
-                    raise
+                    raise CancelledError("the brain stopped") from e
                 if not self._failing:
                     self._failing = True
                     log.warn("brain: cannot append to the journal ({error}); retrying", error=e)

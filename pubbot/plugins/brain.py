@@ -487,6 +487,9 @@ class Brain:
             except Exception:
                 # Not saving either: a partial model must not overwrite the stored one.
                 log.failure("brain: could not load the model from the store; will retry")
+                if follower is not None and host is self.host:
+                    # Everything comes from the store and the journal: retry on an empty model.
+                    self._reload()
                 return
             if host is not self.host:
                 return  # the learner was lost meanwhile: the next flush loads the new model
