@@ -5,8 +5,8 @@ redis-server and one real ngircd, started here on free loopback ports.
 
 Lines said while one process owns IRC, and after it is SIGKILLed (or
 frozen with SIGSTOP past its lease) and the other took over, are all in
-the cluster's one brain, each exactly once, and both processes answer from
-what the other learned.
+the cluster's one brain, each exactly once, and a process answers from
+what another learned (a C{--role worker} from what the C{--role owner} read).
 """
 
 from __future__ import annotations
@@ -51,9 +51,12 @@ class BrainClusterTests(TestCase):
     ready = test_scaleout.ScaleOutTests.ready
     spawn = test_scaleout.ScaleOutTests.spawn
 
-    def start_bots(self, lease: float):
+    def start_bots(self, lease: float, roles: tuple = ()):
         self.disabled.remove("brain")
-        return self.spawn(2, lease=lease, extra="[brain]\nflush_seconds = 1.0")
+        if not roles:
+            return self.spawn(2, lease=lease, extra="[brain]\nflush_seconds = 1.0")
+        return [self.spawn(1, ("--role", role), lease=lease, extra="[brain]\nflush_seconds = 1.0")[0]
+                for role in roles]
 
     def journaled(self) -> list:
         """Every line in the journal (in Redis), in entry order."""
@@ -131,3 +134,16 @@ class BrainClusterTests(TestCase):
         # What the frozen owner read it journals on resuming (if its connection was not closed first).
         heard = [line for line in frozen if line in self.journaled()]
         self.check_once(await self.one_brain(), said + heard + after)
+
+    async def test_a_worker_answers_from_what_the_owner_journaled(self):
+        observer = await self.observe()
+        owner, worker = self.start_bots(lease=4.0, roles=("owner", "worker"))
+        self.assertEqual(await self.ready(observer, 2), owner)
+        said = ["oscar%d papa%d quebec%d" % (i, i, i) for i in range(10)]
+        await self.say_all(observer, said)
+        # Only the worker handles messages (the owner reads chat and journals it).
+        self.assertTrue(await self.answered(observer, "papa6"))
+        self.assertTrue(await self.until(lambda: "brain: loaded" in worker.log(), 10))
+        for bot in (owner, worker):
+            bot.stop()
+        self.check_once(await self.one_brain(), said)
