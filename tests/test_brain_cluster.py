@@ -6,6 +6,8 @@ IRC owner (the writer).
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -67,9 +69,9 @@ def counts(brain):
     return dict(brain.model.trigrams())
 
 
-def fresh_load(store):
+def fresh_load(store, max_trigrams=200000):
     """The one brain as a new process loads it from the store."""
-    model = TrigramModel()
+    model = TrigramModel(max_trigrams)
     follower = Follower(store, None)
     Harness._now(Deferred.fromCoroutine(follower.load(InlineModel(model))))
     return dict(model.trigrams()), follower
@@ -299,3 +301,80 @@ class ClusterBrainTests(SynchronousTestCase):
         self.assertEqual(Harness._now(store.hget(JOURNAL, "1")), {"l": ["one line"]})
         self.assertEqual(Harness._now(store.hget(JOURNAL, "2")), {"l": ["two lines"]})
         self.assertEqual(Harness._now(store.get(HEAD)), 2)
+
+
+def _run(coroutine):
+    return Harness._now(Deferred.fromCoroutine(coroutine))
+
+
+#: A model of 16 shards (every shard is written now and then), never full in these tests.
+SMALL = 1000
+
+
+class Process:
+    """One process's follower and model, on the shared store."""
+
+    def __init__(self, store, clock):
+        self.follower = Follower(store, clock)
+        self.load()
+
+    def load(self):
+        """Load anew on an empty model (as the plugin does, also when what it needs was trimmed)."""
+        self.model = TrigramModel(SMALL)
+        _run(self.follower.load(InlineModel(self.model)))
+
+    def follow(self):
+        Harness._now(self.follower.sync())
+        if self.follower.host is None:  # trimmed past it
+            self.load()
+
+    def save(self, max_shards):
+        host = self.follower.host
+        if max_shards is None:
+            return _run(self.follower.save(host, lambda: True))
+        return _run(self.follower.save(host, lambda: True, max_shards=max_shards, rounds=1))
+
+
+steps = st.lists(st.one_of(
+    st.tuples(st.just("say"), st.integers(1, 5)),
+    st.tuples(st.just("follow"), st.integers(0, 2)),
+    st.tuples(st.just("save"), st.sampled_from([1, 2, 5, None])),
+    st.tuples(st.just("owner"), st.integers(0, 2)),
+    st.tuples(st.just("restart"), st.integers(0, 2)),
+), max_size=40)
+
+
+class ExactlyOnceProperties(SynchronousTestCase):
+
+    @settings(max_examples=60, deadline=None)
+    @given(steps, st.integers(0, 2))
+    def test_whatever_happens_every_line_is_in_the_one_brain_once(self, plan, keep):
+        self.patch(shared, "KEEP", keep)
+        clock = Clock()
+        store = MemoryStore(clock)
+        procs = [Process(store, clock) for _ in range(3)]
+        owner = 0
+        said = []
+        for op, arg in plan:
+            if op == "say":  # the owner reads and journals lines
+                lines = ["%s w%d v%d" % ("s%d" % len(said), len(said) % 3, i) for i in range(arg)]
+                said += lines
+                procs[owner].follower.journal.learn(lines)
+            elif op == "follow":
+                procs[arg].follow()
+            elif op == "save":
+                procs[owner].save(arg)
+            elif op == "owner":
+                owner = arg
+            else:
+                procs[arg] = Process(store, clock)
+        want = expected(said)
+        self.assertLess(len(want), SMALL)
+        self.assertEqual(fresh_load(store, SMALL)[0], want)
+        for p in procs:
+            _run(p.follower.catch_up())
+            if p.follower.host is None:
+                p.load()
+            self.assertEqual(dict(p.model.trigrams()), want)
+        procs[owner].save(None)
+        self.assertEqual(fresh_load(store, SMALL)[0], want)
