@@ -8,6 +8,7 @@ from zope.interface.verify import verifyObject
 from pubbot.api import handler
 from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
+from pubbot.core.events import ChatEvent
 from pubbot.core.interfaces import IBus, IChatService, ILocalSend
 from pubbot.core.localbus import LocalBus
 from pubbot.store.memory import MemoryStore
@@ -77,6 +78,24 @@ class BotTests(SynchronousTestCase):
         h.bot.announce(["#a", "#b"], "news")
         self.assertEqual(h.sent, [("#a", "news", "notice"), ("#b", "news", "notice")])
         self.assertEqual(len(seen), 2)
+
+    def test_heard_observers_see_the_lines_read_before_the_bus(self):
+        order = []
+        h = Harness(handler(subscribe=["chat.#"])(lambda m: order.append(("handled", m.topic))))
+
+        def failing(messages):
+            raise RuntimeError("an observer's bug")
+        h.bot.heard_observers.append(failing)
+        h.bot.heard_observers.append(lambda messages: order.append(("heard", [m.topic for m in messages])))
+        h.say("hello")
+        said = {"source": "bob", "content": "hi", "private": False}
+        joined = {"source": "carol"}
+        h.bot.chat_events("irc", [ChatEvent("chat", "#a", said), ChatEvent("join", "#a", joined)])
+        self.assertEqual(order, [
+            ("heard", ["chat.irc.#pubbot.chat"]), ("handled", "chat.irc.#pubbot.chat"),
+            ("heard", ["chat.irc.#a.chat", "chat.irc.#a.join"]),
+            ("handled", "chat.irc.#a.chat"), ("handled", "chat.irc.#a.join")])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
 
     def test_join_event_topic(self):
         topics = []

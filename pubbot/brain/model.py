@@ -152,6 +152,15 @@ def _words(text: str) -> list | None:
     return words
 
 
+def line_trigrams(text: str) -> list:
+    """The trigrams L{TrigramModel.learn} counts for one line (not interned), in order."""
+    words = _words(text)
+    if words is None:
+        return []
+    padded = [EDGE, EDGE, *words, EDGE]
+    return list(zip(padded, padded[1:], padded[2:], strict=False))
+
+
 def shard_key(shard: int) -> str:
     """The store key of a shard."""
     return "%s%04x" % (SHARD_PREFIX, shard)

@@ -66,6 +66,11 @@ class Bot:
         self.outbox: Outbox = outbox if outbox is not None else self.send_local
         self.broadcast_observers: list[Callable[[Message], None]] = []
         self.sent_observers: list[Callable[[str, str, str, str], None]] = []
+        #: Called with the chat lines this process reads (a list of Messages)
+        #: before they go on the bus: in a cluster only the IRC owner reads
+        #: chat, so each line is seen once (the brain journals them, see
+        #: L{pubbot.brain.shared}).
+        self.heard_observers: list[Callable[[list[Message]], None]] = []
         self.state: dict[str, Any] = {}  # shared status (now playing, ...)
         #: The IMusicSource of [music] source (see L{register_music}), or None.
         self.music_source: Any = None
@@ -212,7 +217,10 @@ class Bot:
         with C{direct} (addressed, address stripped) and C{command} (the text
         after the address or the command prefix, else None).
         """
-        return self.bus.submit(self.chat_message(network, channel, source, content, private, fields))
+        message = self.chat_message(network, channel, source, content, private, fields)
+        if self.heard_observers:
+            self._heard([message])
+        return self.bus.submit(message)
 
     def chat_message(self, network: str, channel: str, source: str, content: str,
                      private: bool, fields: dict) -> Message:
@@ -229,7 +237,17 @@ class Bot:
 
     def chat_events(self, network: str, events: list) -> Deferred:
         """What C{network} heard in one read (L{pubbot.core.events.ChatEvent}s), dispatched as one batch."""
-        return self.bus.submit_many(self.chat_messages(network).messages(events))
+        messages = self.chat_messages(network).messages(events)
+        if self.heard_observers:
+            self._heard(messages)
+        return self.bus.submit_many(messages)
+
+    def _heard(self, messages: list[Message]) -> None:
+        for observer in list(self.heard_observers):
+            try:
+                observer(messages)
+            except Exception:
+                log.failure("heard observer {observer!r} failed", observer=observer)
 
     def publish(self, topic: str, **fields: Any) -> Deferred:
         """Publish a message of our own (music.track, vcs.commit...)."""

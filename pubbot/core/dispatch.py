@@ -338,6 +338,23 @@ class Dispatcher:
             out[key] = found if waiting is None else self._gather(found, waiting)
         return out
 
+    def reaching(self, plugin: str, messages: Sequence[Message]) -> list[Message]:
+        """
+        The C{messages} the gates let reach C{plugin} (neither an ignored
+        sender's nor said where the plugin is off), for a plugin that hears
+        lines outside dispatch (the cluster brain's journal).
+        """
+        gated = self._gated(messages) if self.gate is not None else None
+        out = []
+        for i, message in enumerate(messages):
+            if gated and i in gated:
+                continue
+            off = self._off(message) if self.channel_gate is not None else None
+            if off and plugin in off:
+                continue
+            out.append(message)
+        return out
+
     def _gated(self, messages: Sequence[Message]) -> dict | None:
         """What the ignore gate (C{self.gate}) says of C{messages}; None when it fails (logged)."""
         assert self.gate is not None

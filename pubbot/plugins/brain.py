@@ -6,6 +6,10 @@ learned as word trigrams, in memory (see L{pubbot.brain.model}); the changed
 parts go to the store every C{[brain] flush_seconds}. Say something to the
 bot and it answers with a sentence built around your words, or "You make no
 sense" when it knows none of them. Admins can make it C{unlearn} words.
+
+With a Redis store (a cluster) the brain is one for all the processes: the
+IRC owner journals the lines, every process learns them from the journal,
+and the owner alone writes the shards (see L{pubbot.brain.shared}).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pubbot.api import (
 )
 from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
 from pubbot.brain.model import TrigramModel, parse_shard_key, shard_key
+from pubbot.brain.shared import FOLLOW_SECONDS, MARK, Follower, shared_store
 
 
 @section("brain")
@@ -103,6 +108,8 @@ async def load_model(model: Any, store) -> tuple[int, int]:
             log.error("brain: stored shard {key} is unreadable ({error}); skipped", key=stored, error=e)
             bad += 1
             continue
+        if isinstance(data, dict):
+            data.pop(MARK, None)  # written by a cluster (see pubbot.brain.shared)
         bad += await resolved(host.load_shard(shard, data))
         read += 1
     return read, bad
@@ -175,7 +182,13 @@ class Brain:
     triggers = ("unlearn <words>",)
     subscriptions = (CHAT_LINES,)
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool | None = None) -> None:
+        #: One brain for a cluster (see L{pubbot.brain.shared}); None: when the store is Redis.
+        self.shared = shared
+        #: The journal follower, in a cluster; else None.
+        self.follower: Follower | None = None
+        self._follow_loop: LoopingCall | None = None
+        self._journal_failing = False
         self.bot: Any = None
         self.guard = Guard("unlearn", "admin", refusal="%(nick)s: only admins can make me unlearn things.")
         self.guards: tuple[Guard, ...] = (self.guard,)
@@ -205,20 +218,35 @@ class Brain:
         if self.host is None:
             self._inline(settings.max_trigrams)
         bot.state["brain"] = self.status
+        shared = self.shared if self.shared is not None else shared_store(bot.store)
+        self.follower = Follower(bot.store, bot.clock) if shared else None
         self._loop = LoopingCall(self.flush)
         self._loop.clock = bot.clock
         self._loop.start(settings.flush_seconds, now=True)
+        if self.follower is not None:
+            self.follower.on_trimmed = self._reload
+            bot.heard_observers.append(self._heard)
+            self._follow_loop = LoopingCall(self._follow)
+            self._follow_loop.clock = bot.clock
+            self._follow_loop.start(FOLLOW_SECONDS, now=False)
 
     def status(self) -> dict:
         """Where the model lives and how its learner keeps up, for /status and /metrics (read when asked)."""
         learner = self.host if isinstance(self.host, LearnerProcess) else None
-        return {"learner": "process" if learner is not None else "inline",
-                "backlog_bytes": learner.backlog if learner is not None else 0,
-                "dropped_lines": self._lost_dropped + (learner.dropped if learner is not None else 0),
-                "input_pauses": self._lost_pauses + (learner.pauses if learner is not None else 0),
-                "input_paused": learner.pausing if learner is not None else False,
-                "learners_lost": self._lost_learners,
-                "learner_pid": learner.pid if learner is not None else None}
+        status: dict[str, Any] = {
+            "learner": "process" if learner is not None else "inline",
+            "backlog_bytes": learner.backlog if learner is not None else 0,
+            "dropped_lines": self._lost_dropped + (learner.dropped if learner is not None else 0),
+            "input_pauses": self._lost_pauses + (learner.pauses if learner is not None else 0),
+            "input_paused": learner.pausing if learner is not None else False,
+            "learners_lost": self._lost_learners,
+            "learner_pid": learner.pid if learner is not None else None}
+        follower = self.follower
+        if follower is not None:  # in a cluster: how far this process has followed the journal
+            journal = follower.journal
+            status["journal"] = {"position": follower.position, "pending_lines": journal.pending_lines,
+                                 "dropped_lines": journal.dropped, "skipped": follower.skipped}
+        return status
 
     def _spawn(self, reactor, max_trigrams: int) -> LearnerProcess | None:
         """Start a learner process; None (logged) when it cannot be started."""
@@ -243,6 +271,23 @@ class Brain:
         else:
             bot.release_input(self)
 
+    def _reload(self) -> None:
+        """Start from an empty model and load it anew (the journal moved on without this process)."""
+        old = self.host
+        if self.bot is None:
+            return
+        settings = self.bot.settings.brain
+        host = None
+        if isinstance(old, LearnerProcess):
+            old.on_lost = None
+            old.close()
+            host = self._spawn(self.bot.clock, settings.max_trigrams)
+        if host is not None:
+            self.host = host
+        else:
+            self._inline(settings.max_trigrams)
+        self.loaded = False
+
     def _inline(self, max_trigrams: int) -> None:
         self.model = TrigramModel(max_trigrams)
         self.host = InlineModel(self.model)
@@ -258,20 +303,61 @@ class Brain:
         self._lost_pauses += learner.pauses
         self._inline(learner.max_trigrams)
         self.loaded = False
+        if self.follower is not None:
+            self.follower.host = None  # followed again once loaded
 
     def stop(self) -> Deferred:
         self.guard.stop()
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
+        for loop in (self._loop, self._follow_loop):
+            if loop is not None and loop.running:
+                loop.stop()
+        self._loop = self._follow_loop = None
         host = self.host
+        follower = self.follower
+        if follower is not None and self.bot is not None and self._heard in self.bot.heard_observers:
+            self.bot.heard_observers.remove(self._heard)
 
         def stopped(_):
             if self.bot is not None:
                 self.bot.release_input(self)
             self.bot = None  # no more flushes: the model (in a learner process: gone) is stored
             return host.close()
-        return self.flush(everything=True).addCallback(stopped)
+        d = self.flush(everything=True)
+        if follower is not None:
+            d.addCallback(lambda _: follower.close())
+        return d.addCallback(stopped)
+
+    # in a cluster
+
+    def _heard(self, messages: Sequence) -> None:
+        """This process read chat lines (it is the IRC owner): journal those to learn."""
+        follower = self.follower
+        if follower is None:
+            return
+        lines = [m for m in messages
+                 if m.topic.startswith("chat.") and m.topic.endswith(".chat") and not m.fields.get("direct")]
+        # what dispatch would not give the brain (ignored senders, channels it is off in) is not learned
+        reaching = self.bot.dispatcher.reaching(self.name, lines) if lines else []
+        texts = self._texts([m.fields for m in reaching])
+        if texts:
+            follower.journal.learn(texts)
+
+    def _follow(self, catch_up: bool = False) -> Deferred:
+        """Learn what the journal holds beyond this process's model (never fails)."""
+        if self.follower is None or not self.loaded:
+            return succeed(None)
+        d = Deferred.fromCoroutine(self.follower.catch_up()) if catch_up else self.follower.sync()
+
+        def read(_: Any) -> None:
+            if self._journal_failing:
+                self._journal_failing = False
+                log.info("brain: reading the journal again")
+
+        def failed(f: Any) -> None:
+            if not self._journal_failing:  # once until it works again
+                self._journal_failing = True
+                log.warn("brain: could not read the journal: {error}", error=f.getErrorMessage())
+        return d.addCallbacks(read, failed)
 
     # the hot path
 
@@ -299,12 +385,18 @@ class Brain:
             self._learn_run(fields[start:])
         return answers
 
-    def _learn(self, lines: Sequence[dict]) -> None:
-        """Learn the lines (fields of messages not addressed to the bot) but commands, private and ignored."""
+    def _texts(self, lines: Sequence[dict]) -> list:
+        """What to learn of lines not addressed to the bot (their fields): not commands, private, ignored."""
         ignore = self._ignore
-        texts = [f.get("content") or "" for f in lines
-                 if f.get("command") is None and not f.get("private")
-                 and not (ignore and str(f.get("source", "")).lower() in ignore)]
+        return [f.get("content") or "" for f in lines
+                if f.get("command") is None and not f.get("private")
+                and not (ignore and str(f.get("source", "")).lower() in ignore)]
+
+    def _learn(self, lines: Sequence[dict]) -> None:
+        """Learn the lines (in a cluster the IRC owner journaled them: see L{_heard})."""
+        if self.follower is not None:
+            return
+        texts = self._texts(lines)
         if texts:
             self.host.learn(texts)
 
@@ -340,6 +432,12 @@ class Brain:
         return self._sentence(text, seed)
 
     def _sentence(self, text: str, seed: int) -> Any:
+        if self.follower is not None:
+            # Everything journaled before the question first.
+            return self._follow(catch_up=True).addCallback(lambda _: self._reply(text, seed))
+        return self._reply(text, seed)
+
+    def _reply(self, text: str, seed: int) -> Any:
         return _then(self.host.reply(text, seed),
                      lambda sentence: {"content": sentence or NO_SENSE, "weight": REPLY_WEIGHT})
 
@@ -382,7 +480,17 @@ class Brain:
                 return {"content": "I knew nothing about %s." % (" ".join(targets),)}
             return {"content": "Forgotten: %d trigram%s with %s." % (
                 removed, "" if removed == 1 else "s", " ".join(targets))}
-        return _then(self.host.unlearn(targets), done)
+        follower = self.follower
+        if follower is None:
+            return _then(self.host.unlearn(targets), done)
+
+        async def journaled() -> dict:
+            # Every process unlearns at the same point of the journal; this one tells how much.
+            number = await follower.journal.unlearn(targets)
+            if not await follower.sync_to(number):
+                return {"content": "I will forget %s shortly." % (" ".join(targets),)}
+            return done(follower.unlearned.pop(number, 0))
+        return Deferred.fromCoroutine(journaled())
 
     # persistence
 
@@ -399,13 +507,20 @@ class Brain:
     async def _flush(self, bot, everything: bool = False) -> None:
         store = bot.store
         host = self.host
+        follower = self.follower
         if not self.loaded:
             try:
-                read, bad = await load_model(host, store)
+                if follower is not None:
+                    read, bad = await follower.load(host)
+                else:
+                    read, bad = await load_model(host, store)
                 size = await resolved(host.size())
             except Exception:
                 # Not saving either: a partial model must not overwrite the stored one.
                 log.failure("brain: could not load the model from the store; will retry")
+                if follower is not None and host is self.host:
+                    # Everything comes from the store and the journal: retry on an empty model.
+                    self._reload()
                 return
             if host is not self.host:
                 return  # the learner was lost meanwhile: the next flush loads the new model
@@ -414,7 +529,12 @@ class Brain:
                 log.warn("brain: skipped {bad} malformed stored entries", bad=bad)
             log.info("brain: loaded {shards} shards, {count} trigrams", shards=read, count=size)
         try:
-            if everything:
+            if follower is not None:
+                if everything:
+                    await follower.save(host, bot.jobs.owner)
+                else:
+                    await follower.save(host, bot.jobs.owner, FLUSH_SHARDS, FLUSH_TRIGRAMS, FLUSH_ROUNDS)
+            elif everything:
                 await save_model(host, store)
             else:
                 await save_model(host, store, FLUSH_SHARDS, FLUSH_TRIGRAMS, FLUSH_ROUNDS)
