@@ -451,6 +451,34 @@ class PluginTests(SynchronousTestCase):
         self.assertEqual(dict(brain2.model.trigrams()), dict(brain.model.trigrams()))
         self.assertIn("cheese", again.reply("pubbot: cheese").split())
 
+    def test_a_load_retried_after_failing_part_way_counts_no_shard_twice(self):
+        bot, brain = self.harness()
+        for line in CHATTER:
+            bot.reply(line)
+        bot.stop()  # flushes
+        want = dict(brain.model.trigrams())
+
+        class FlakyStore(MemoryStore):
+            shards_read = 0
+
+            def get(self, key):
+                if key.startswith("brain:shard:"):
+                    self.shards_read += 1
+                    if self.shards_read == 3:  # the store goes away in the middle of the load
+                        return fail(ConnectionError("store away"))
+                return MemoryStore.get(self, key)
+
+        store = FlakyStore(bot.clock)
+        for key in Harness._now(bot.store.keys("")):
+            Harness._now(store.set(key, Harness._now(bot.store.get(key))))
+        self.assertGreater(len(stored_shards(bot.store)), 3)
+        again, brain2 = self.harness(store=store)
+        self.assertFalse(brain2.loaded)
+        again.clock.advance(again.settings.brain.flush_seconds)  # the retry
+        self.assertTrue(brain2.loaded)
+        self.assertEqual(dict(brain2.model.trigrams()), want)
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)
+
     def test_lines_learned_while_loading_are_kept(self):
         bot, brain = self.harness()
         bot.reply("alpha beta gamma")

@@ -85,10 +85,12 @@ def _host(model: Any) -> Any:
     return model if IBrainModel.providedBy(model) else InlineModel(model)
 
 
-async def load_model(model: Any, store) -> tuple[int, int]:
+async def load_model(model: Any, store, merged: set[str] | None = None) -> tuple[int, int]:
     """
     Merge the stored shards into C{model} (a TrigramModel or an IBrainModel);
-    returns (shards read, bad entries).
+    returns (shards read, bad entries). C{merged} holds the keys of shards
+    already merged into C{model} (skipped; each one merged is added), so a
+    load retried after failing part way counts no shard twice.
     """
     host = _host(model)
     keys = await store.keys("brain:shard:")
@@ -96,7 +98,7 @@ async def load_model(model: Any, store) -> tuple[int, int]:
     read = 0
     for stored in keys:
         shard = parse_shard_key(stored)
-        if shard is None:
+        if shard is None or (merged is not None and stored in merged):
             continue
         try:
             data = await store.get(stored)
@@ -112,6 +114,8 @@ async def load_model(model: Any, store) -> tuple[int, int]:
             data.pop(MARK, None)  # written by a cluster (see pubbot.brain.shared)
         bad += await resolved(host.load_shard(shard, data))
         read += 1
+        if merged is not None:
+            merged.add(stored)
     return read, bad
 
 
@@ -200,6 +204,8 @@ class Brain:
         self._load_waiters: list[Deferred] = []
         self._loop: LoopingCall | None = None
         self._lock = DeferredLock()
+        #: The model being loaded and the stored shards merged into it so far (see L{load_model}).
+        self._merged: tuple[Any, set[str]] = (None, set())
         self._ignore: frozenset = frozenset()
         #: Learner processes lost, and the lines those did not learn.
         self._lost_learners = 0
@@ -513,7 +519,9 @@ class Brain:
                 if follower is not None:
                     read, bad = await follower.load(host)
                 else:
-                    read, bad = await load_model(host, store)
+                    if self._merged[0] is not host:  # a new model: nothing merged into it yet
+                        self._merged = (host, set())
+                    read, bad = await load_model(host, store, self._merged[1])
                 size = await resolved(host.size())
             except Exception:
                 # Not saving either: a partial model must not overwrite the stored one.
