@@ -126,8 +126,8 @@ class PluginPlatformTests(SynchronousTestCase):
         with self.assertRaises(ConfigError) as e:
             load_config(path)
         self.assertEqual(str(e.exception), "[weather] days must be greater than 0")
-        mine = [h for h in plugins.handlers if h.name in ("weather", "storm", "forecast")]
-        self.assertEqual(len(mine), 3)
+        mine = [h for h in plugins.handlers if h.name in ("weather", "storm", "forecast", "help")]
+        self.assertEqual(len(mine), 4)
         self.assertEqual(check_examples(sys.modules["pubbot.plugins.weather"]), 1)
         h = Harness(*mine, settings=settings)
         self.assertEqual(h.reply("!weather"), "Paris: sunny for 3 days")
