@@ -36,6 +36,7 @@ from twisted.plugin import IPlugin
 
 from .config.registry import FEATURE_OWNER, Declared, declared_in, feature_sections, section_name
 from .config.settings import CORE_TABLES
+from .core.help import name_plugin
 from .core.interfaces import IHandler
 
 log = Logger()
@@ -134,6 +135,7 @@ def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, 
             continue
         names.add(entry.name)
         taken.add(module_name)
+        name_plugin(module_name, entry.name)
         found.append((entry.name, module))
     return found
 

@@ -131,8 +131,8 @@ class PluginReloader:
 
     def reload(self, name: str) -> str:
         """
-        Reload plugin C{name} (a drop-in's file name, an entry point's
-        module's last part); returns what was done, or raises
+        Reload plugin C{name} (a drop-in's file name, an installed
+        plugin's entry-point name); returns what was done, or raises
         L{ReloadError} with the reason, the old code still running.
         """
         bot = self.bot

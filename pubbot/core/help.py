@@ -49,10 +49,29 @@ def matches(answer: str, expected: str) -> bool:
     return re.fullmatch(pattern, answer, re.DOTALL) is not None
 
 
+#: Installed plugins' names by module (the entry-point's name: see L{name_plugin}).
+_ENTRY_NAMES: dict[str, str] = {}
+
+
+def name_plugin(module: str, name: str) -> None:
+    """
+    Call the handlers of C{module} (and of its submodules) plugin C{name}:
+    the loader's doing for an installed plugin, named by its entry point.
+    """
+    _ENTRY_NAMES[module] = name
+
+
 def plugin_of(handler: Any) -> str:
-    """The plugin (module) a handler comes from: C{core}, C{seen}, a drop-in's file name."""
+    """
+    The plugin a handler comes from: C{core}, C{seen}, a drop-in's file
+    name, an installed plugin's entry-point name.
+    """
     func = getattr(handler, "func", None)
     module = getattr(func, "__module__", None) or type(handler).__module__
+    if _ENTRY_NAMES:
+        for named, name in _ENTRY_NAMES.items():
+            if module == named or module.startswith(named + "."):
+                return name
     return module.rsplit(".", 1)[-1]
 
 
