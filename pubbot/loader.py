@@ -37,6 +37,7 @@ from twisted.plugin import IPlugin
 from .config.registry import FEATURE_OWNER, Declared, declared_in, feature_sections, section_name
 from .config.settings import CORE_TABLES
 from .core.help import name_plugin
+from .core.help import plugin_of as plugin_name
 from .core.interfaces import IHandler
 
 log = Logger()
@@ -192,8 +193,8 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
     C{pubbot.plugins}: built-ins first, the core commands first of them, then
     the others by module name, each module's in definition order. Skipped:
     handlers named in C{disabled}, every handler of a plugin named there
-    (by its module's last word, or its entry's name) that has no handler of
-    that name, duplicates, and the
+    (by its module's last word, or its entry's name; its jobs too, and its
+    tables are then refused), duplicates, and the
     handlers of the built-in modules named (by their last word) in
     C{unconfigured}: features with nothing to work with.
 
@@ -238,11 +239,7 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
     names, skip = set(), set(disabled)
     off = {"pubbot.plugins." + m for m in unconfigured}
     kept: dict[str, int] = {}  # plugin name: how many of its handlers are kept
-    handler_names: dict[str, set] = {}
-    for module, h in found:
-        handler_names.setdefault(plugin_of[id(module)][0], set()).add(h.name)
-    # a plugin's name disables all its handlers, unless one of them has that name (then only it)
-    whole = {p for p in skip if p in result.modules and p not in handler_names.get(p, ())}
+    whole = {p for p in skip if p in result.modules}  # a plugin's name disables all its handlers
     for module, h in sorted(found, key=order):
         plugin = plugin_of[id(module)][0]
         kept.setdefault(plugin, 0)
@@ -279,6 +276,12 @@ def _collect_sections(result: Plugins, owners: list, off: set[str]) -> None:
                 result.disabled[d.name] = name
             else:
                 result.sections.append(d)
+
+
+def is_disabled(handler, disabled: Iterable[str]) -> bool:
+    """Does C{disabled} (C{[plugins] disabled}) name C{handler} or its plugin?"""
+    names = set(disabled)
+    return handler.name in names or plugin_name(handler) in names
 
 
 def handler_sections(handlers: Iterable, extra: Iterable[type] = ()) -> list[Declared]:

@@ -40,7 +40,7 @@ from .config import settings as configmod
 from .core.help import command_word, plugin_of
 from .core.interfaces import IReloadPeers
 from .core.permissions import unenforced
-from .loader import _dropin_modules, _providers, handler_sections, load_handlers
+from .loader import _dropin_modules, _providers, handler_sections, is_disabled, load_handlers
 
 log = Logger()
 
@@ -138,6 +138,8 @@ class PluginReloader:
         bot = self.bot
         if not name.isidentifier():
             raise ReloadError("%r is not a plugin name" % (name[:40],))
+        if name in bot.settings.plugins.disabled:
+            raise ReloadError("%s is disabled ([plugins] disabled)" % (name,))
         old_handlers = [h for h in bot.handlers if plugin_of(h) == name]
         module_name = self._module_of(name, old_handlers)
         old_module = sys.modules.get(module_name) if module_name else None
@@ -177,7 +179,7 @@ class PluginReloader:
         others = {h.name for h in bot.handlers if h not in old_handlers}
         new_handlers = []
         for h in _providers([module]):
-            if h.name in disabled:
+            if is_disabled(h, disabled):
                 continue
             if h.name in others:
                 self._restore(module, old_module)
@@ -364,7 +366,7 @@ class Reconfigurer:
     def _plugins(self, old: Any, new: Any) -> None:
         bot = self.bot
         disabled = set(new.plugins.disabled)
-        for h in [h for h in bot.handlers if h.name in disabled]:
+        for h in [h for h in bot.handlers if is_disabled(h, disabled)]:
             bot.dispatcher.remove(h)
             _stop(h)
             log.info("plugin {plugin} disabled", plugin=h.name)
@@ -372,7 +374,7 @@ class Reconfigurer:
         enabled = set(old.plugins.disabled) - disabled
         if enabled:
             for h in load_handlers(old.plugins.paths, disabled):
-                if h.name in enabled and h.name not in loaded:
+                if is_disabled(h, enabled) and h.name not in loaded:
                     bot.add_handler(h)
                     log.info("plugin {plugin} enabled", plugin=h.name)
         # Plugins whose own table changed start again, to read it (others read settings live).

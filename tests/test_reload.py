@@ -102,6 +102,23 @@ class ReloadTests(SynchronousTestCase):
         self.assertEqual(self.reload("newone"), "Reloaded newone: 1 handler; commands !fresh.")
         self.assertEqual(self.h.reply("!fresh"), "new")
 
+    def test_a_plugin_disabled_by_its_name_on_sighup(self):
+        # its handlers' names are not the plugin's: the name still stops its commands and jobs
+        path = self.mktemp()
+        config = '[plugins]\npaths = ["%s"]\nadmins = ["root"]\n' % (self.dir,)
+        with open(path, "w") as f:
+            f.write(config + 'disabled = ["hotreload"]\n')
+        r = Reconfigurer(self.h.bot, path)
+        self.assertEqual(r.reconfigure(), [])
+        self.assertIsNone(self.h.reply("!hot"))
+        self.assertEqual(self.h.bot.jobs.report(), [])
+        self.assertEqual(self.reload(), "Not reloaded: hotreload is disabled ([plugins] disabled).")
+        with open(path, "w") as f:
+            f.write(config)
+        r.reconfigure()
+        self.assertEqual(self.h.reply("!hot"), "v1")
+        self.assertEqual([j["name"] for j in self.h.bot.jobs.report()], ["tick"])
+
     def test_later_runs_of_the_old_module_are_cancelled(self):
         module = sys.modules["pubbot.plugins.hotreload"]
         self.h.bot.later(5, module.hot.func, None)
