@@ -37,6 +37,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
 from .config import settings as configmod
+from .config.registry import declared_in, feature_sections
 from .core.help import command_word, plugin_of
 from .core.interfaces import IReloadPeers
 from .core.permissions import unenforced
@@ -145,7 +146,15 @@ class PluginReloader:
         old_module = sys.modules.get(module_name) if module_name else None
         module = self._import(name, old_module)
         new_handlers = self._new_handlers(name, module, old_module, old_handlers)
-        self._start_all(new_handlers, module, old_module)
+        old_settings = bot.settings
+        settings = self._settings(name, module, old_module)
+        if settings is not None:
+            bot.apply_settings(settings)
+        try:
+            self._start_all(new_handlers, module, old_module)
+        except ReloadError:
+            bot.apply_settings(old_settings)
+            raise
         # The swap: no turn of the reactor between removing the old and adding the new.
         for h in old_handlers:
             bot.dispatcher.remove(h)
@@ -186,6 +195,30 @@ class PluginReloader:
                 raise ReloadError("%s has a handler named %s, as another plugin has" % (name, h.name))
             new_handlers.append(h)
         return new_handlers
+
+    def _settings(self, name: str, module: Any, old_module: Any) -> Any:
+        """
+        The bot's settings with the tables C{module} declares read for its
+        new classes (the values as they were, a new key at its default);
+        None when no class changed. A value the new code refuses stops
+        the reload.
+        """
+        settings = self.bot.settings
+        values = dict(settings.sections)
+        changed = False
+        for d in declared_in(module, name):
+            old = values.get(d.name)
+            if type(old) is d.cls or (isinstance(old, tuple) and all(type(i) is d.cls for i in old)):
+                continue
+            if d.name in configmod.CORE_TABLES or d.name in {f.name for f in feature_sections()}:
+                continue  # not the plugin's to declare (the loader skipped it too)
+            try:
+                values[d.name] = configmod.reread_section(d.cls, d.name, old)
+            except configmod.ConfigError as e:
+                self._restore(module, old_module)
+                raise ReloadError("the new code refuses the config: %s" % (e,)) from e
+            changed = True
+        return dataclasses.replace(settings, sections=MappingProxyType(values)) if changed else None
 
     def _start_all(self, handlers: list, module: Any, old_module: Any) -> None:
         """Start each; when one fails, stop those started, put the old module back and say why."""

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pubbot.loader import load_handlers
 from pubbot.plugins import core
 from pubbot.reload import Reconfigurer
-from pubbot.testing import Harness
+from pubbot.testing import Harness, make_settings
 
 V1 = '''
 from pubbot.api import command, every
@@ -118,6 +118,36 @@ class ReloadTests(SynchronousTestCase):
         r.reconfigure()
         self.assertEqual(self.h.reply("!hot"), "v1")
         self.assertEqual([j["name"] for j in self.h.bot.jobs.report()], ["tick"])
+
+    def test_a_changed_settings_table_is_read_for_the_new_code(self):
+        table = textwrap.dedent('''
+            from dataclasses import dataclass
+            from pubbot.api import checks, command, key, section
+
+            @section("hot")
+            @dataclass(frozen=True)
+            class HotSettings:
+                city: str = key("London")
+                %s
+
+            @command("hot")
+            def hot(msg):
+                return " ".join(str(getattr(msg.bot.settings.hot, f, "-")) for f in ("city", "days"))
+        ''')
+        self.write(table % ("",))
+        self.reload()
+        config = {"plugins": {"paths": [self.dir], "admins": ["root"]}, "hot": {"city": "Paris"}}
+        self.h.bot.apply_settings(make_settings(config, sys.modules["pubbot.plugins.hotreload"]))
+        self.assertEqual(self.h.reply("!hot"), "Paris -")
+        self.write(table % ("days: int = key(3)",))  # a new key: the file's values kept, it at its default
+        self.h.clock.advance(60)
+        self.assertEqual(self.reload(), "Reloaded hotreload: 1 handler; commands !hot.")
+        self.assertEqual(self.h.reply("!hot"), "Paris 3")
+        self.write(table.replace('key("London")', 'key("London", checks.one_of("Rome"))') % ("",))
+        self.h.clock.advance(60)
+        self.assertEqual(self.reload(), "Not reloaded: the new code refuses the config: [hot] city must be "
+                                        "one of Rome, not 'Paris'.")
+        self.assertEqual(self.h.reply("!hot"), "Paris 3")
 
     def test_later_runs_of_the_old_module_are_cancelled(self):
         module = sys.modules["pubbot.plugins.hotreload"]
