@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .interfaces import ICommandWords
 
@@ -20,7 +20,11 @@ from .interfaces import ICommandWords
 LINE_WIDTH = 300
 
 
-def example(said: str, answer: str) -> Callable[[Any], Any]:
+#: What L{example} goes on (a function, or a handler), returned as it is.
+T = TypeVar("T")
+
+
+def example(said: str, answer: str) -> Callable[[T], T]:
     """
     Declare an example of a command: C{said} (a chat line, such as
     C{"!weather Paris"}) gets C{answer} (C{...} stands for any text).
@@ -31,11 +35,10 @@ def example(said: str, answer: str) -> Callable[[Any], Any]:
     if not isinstance(said, str) or not isinstance(answer, str) or not said.strip():
         raise ValueError("example(): give the line said and the answer, both strings")
 
-    def decorate(target: Any) -> Any:
-        if hasattr(target, "func") and hasattr(target, "subscriptions"):  # a Handler already
-            target.examples = ((said, answer),) + tuple(getattr(target, "examples", ()))
-        else:
-            target._pubbot_examples = ((said, answer),) + tuple(getattr(target, "_pubbot_examples", ()))
+    def decorate(target: T) -> T:
+        handler = hasattr(target, "func") and hasattr(target, "subscriptions")  # a Handler already
+        name = "examples" if handler else "_pubbot_examples"
+        setattr(target, name, ((said, answer),) + tuple(getattr(target, name, ())))
         return target
 
     return decorate
