@@ -181,8 +181,13 @@ def guards_of(handlers) -> list[Guard]:
 
 def unenforced(bot) -> list[str]:
     """The words of C{[permissions]} that no loaded command has (so they change nothing)."""
-    checked = {guard.word for guard in guards_of(bot.handlers)}
-    return sorted(word for word in bot.settings.permissions if word.lower() not in checked)
+    return unenforced_by(bot.settings.permissions, bot.handlers)
+
+
+def unenforced_by(permissions, handlers) -> list[str]:
+    """The words of C{permissions} (C{[permissions]}) that none of C{handlers} answers."""
+    checked = {guard.word for guard in guards_of(handlers)}
+    return sorted(word for word in permissions if word.lower() not in checked)
 
 
 class Answers:
