@@ -399,10 +399,14 @@ class Reconfigurer:
     def _plugins(self, old: Any, new: Any) -> None:
         bot = self.bot
         disabled = set(new.plugins.disabled)
-        for h in [h for h in bot.handlers if is_disabled(h, disabled)]:
+        gone = [h for h in bot.handlers if is_disabled(h, disabled)]
+        for h in gone:
             bot.dispatcher.remove(h)
             _stop(h)
             log.info("plugin {plugin} disabled", plugin=h.name)
+        running = {_module_name(h) for h in bot.handlers}
+        for module in {_module_name(h) for h in gone} - running:  # a plugin stopped: its bot.later runs too
+            bot.jobs.cancel_module(module)
         loaded = {h.name for h in bot.handlers}
         enabled = set(old.plugins.disabled) - disabled
         if enabled:

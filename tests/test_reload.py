@@ -109,9 +109,11 @@ class ReloadTests(SynchronousTestCase):
         with open(path, "w") as f:
             f.write(config + 'disabled = ["hotreload"]\n')
         r = Reconfigurer(self.h.bot, path)
+        self.h.bot.later(5, sys.modules["pubbot.plugins.hotreload"].hot.func, None)
         self.assertEqual(r.reconfigure(), [])
         self.assertIsNone(self.h.reply("!hot"))
         self.assertEqual(self.h.bot.jobs.report(), [])
+        self.assertEqual(self.h.bot.jobs._later, set())  # its bot.later runs stopped with it
         self.assertEqual(self.reload(), "Not reloaded: hotreload is disabled ([plugins] disabled).")
         with open(path, "w") as f:
             f.write(config)
