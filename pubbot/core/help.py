@@ -16,8 +16,18 @@ from typing import Any, TypeVar
 
 from .interfaces import ICommandWords
 
-#: A help line's most characters: one line on the wire, whatever the prefixes.
+#: A help line's most bytes (UTF-8): one line on the wire, whatever the prefixes.
 LINE_WIDTH = 300
+
+
+def _width(text: str) -> int:
+    """How many bytes C{text} takes on the wire."""
+    return len(text.encode("utf-8"))
+
+
+def _cut(text: str, width: int = LINE_WIDTH) -> str:
+    """C{text} cut to at most C{width} bytes, never inside a character."""
+    return text if len(text) * 4 <= width else text.encode("utf-8")[:width].decode("utf-8", "ignore")
 
 
 #: What L{example} goes on (a function, or a handler), returned as it is.
@@ -143,12 +153,12 @@ def _pack(items: list[str], cap: int, more: str, sep: str = "; ") -> list[str]:
     tokens: list[tuple[str, str]] = []  # (separator before it, word)
     for item in items:
         for j, word in enumerate(item.split(" ")):
-            tokens.append((sep if j == 0 else " ", word[:LINE_WIDTH]))
+            tokens.append((sep if j == 0 else " ", _cut(word)))
     lines: list[str] = []
     current = ""
     for before, word in tokens:
         candidate = current + before + word if current else word
-        if len(candidate) <= LINE_WIDTH:
+        if _width(candidate) <= LINE_WIDTH:
             current = candidate
             continue
         lines.append(current)
@@ -158,9 +168,9 @@ def _pack(items: list[str], cap: int, more: str, sep: str = "; ") -> list[str]:
     if len(lines) <= cap:
         return lines
     lines = lines[:cap]
-    room = LINE_WIDTH - len(more) - 1
+    room = LINE_WIDTH - _width(more) - 1
     last = lines[-1]
-    lines[-1] = (last if len(last) <= room else last[:room].rsplit(" ", 1)[0]) + " " + more
+    lines[-1] = (last if _width(last) <= room else _cut(last, room).rsplit(" ", 1)[0]) + " " + more
     return lines
 
 
@@ -195,10 +205,10 @@ def command_help(bot: Any, word: str, prefix: str, cap: int) -> list[str] | None
                  and any(t.split(" ", 1)[0].lower() == word for t in getattr(h, "triggers", ()))]
     if not found:
         return None
-    lines = [_describe(bot, h, prefix)[:LINE_WIDTH] for h in found]
+    lines = [_cut(_describe(bot, h, prefix)) for h in found]
     for h in found:
         for said, answer in getattr(h, "examples", ())[:1]:
-            lines.append(("e.g. %s → %s" % (said, answer))[:LINE_WIDTH])
+            lines.append(_cut("e.g. %s → %s" % (said, answer)))
     if len(lines) > cap:
         lines = _pack(lines, cap, "…", sep=" — ")
     return lines
@@ -209,7 +219,7 @@ def plugin_help(bot: Any, name: str, prefix: str, cap: int) -> list[str] | None:
     handlers = _groups(bot.handlers).get(name)
     if not handlers:
         return None
-    lines = [_describe(bot, h, prefix)[:LINE_WIDTH] for h in handlers]
+    lines = [_cut(_describe(bot, h, prefix)) for h in handlers]
     if len(lines) <= cap:
         return lines
     words = [prefix + usage_of(h) if command_word(h) else " | ".join(h.triggers) for h in handlers]
