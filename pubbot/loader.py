@@ -56,11 +56,16 @@ def _dropin_modules(directory: str) -> list[tuple[str, str]]:
     return found
 
 
-def _import(package, stem: str, path: str, kind: str) -> ModuleType | None:
-    """The module C{stem} of C{package} from C{path}; None (logged with the file name) when it fails."""
+def _import(package, stem: str, path: str, kind: str, broken: dict | None = None) -> ModuleType | None:
+    """
+    The module C{stem} of C{package} from C{path}; None (logged with the
+    file name, and the error kept in C{broken} by C{stem}) when it fails.
+    """
     try:
         module = importlib.import_module("%s.%s" % (package.__name__, stem))
     except Exception as e:  # a plugin may raise anything
+        if broken is not None:
+            broken[stem] = "%s: %s" % (type(e).__name__, e)
         log.failure("{kind} plugin {file} failed to import and was skipped: {error}",
                     kind=kind, file=path, error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)
         return None
@@ -72,7 +77,8 @@ def _import(package, stem: str, path: str, kind: str) -> ModuleType | None:
     return module
 
 
-def _import_dropins(package, directory: str, builtin: set[str], taken: dict) -> list[ModuleType]:
+def _import_dropins(package, directory: str, builtin: set[str], taken: dict,
+                    broken: dict | None = None) -> list[ModuleType]:
     """
     Each drop-in module of C{directory} that imports; a broken one is logged
     with its file name. C{taken} maps the stems imported so far in this load
@@ -94,13 +100,14 @@ def _import_dropins(package, directory: str, builtin: set[str], taken: dict) -> 
         earlier = sys.modules.get(name)
         if earlier is not None and os.path.abspath(getattr(earlier, "__file__", "") or "") != path:
             del sys.modules[name]
-        module = _import(package, stem, path, "drop-in")
+        module = _import(package, stem, path, "drop-in", broken)
         if module is not None:
             modules.append(module)
     return modules
 
 
-def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, ModuleType]]:
+def _entry_point_modules(taken: set[str], plugins: set[str],
+                         broken: dict | None = None) -> list[tuple[str, ModuleType]]:
     """
     (plugin name, module) of each entry of the group C{pubbot.plugins} of the
     installed distributions that imports, in name order; a broken one is
@@ -130,6 +137,8 @@ def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, 
         try:
             module = importlib.import_module(module_name)
         except Exception as e:
+            if broken is not None:
+                broken[entry.name] = "%s: %s" % (type(e).__name__, e)
             log.failure("installed plugin {plugin} of {distribution} ({module}) failed to import and was "
                         "skipped: {error}", plugin=entry.name, distribution=dist, module=module_name,
                         error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)
@@ -183,6 +192,8 @@ class Plugins:
     disabled: dict[str, str] = field(default_factory=dict)
     #: Each plugin's name (a module's last word, or an installed plugin's entry name) to its module.
     modules: dict[str, ModuleType] = field(default_factory=dict)
+    #: The plugins that failed to import, to the error (one line).
+    broken: dict[str, str] = field(default_factory=dict)
 
 
 def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
@@ -212,20 +223,21 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
             log.error("plugin directory {directory} does not exist; skipped", directory=directory)
         elif directory not in extra and directory not in builtin_path:
             extra.append(directory)
+    broken: dict[str, str] = {}
     owners: list[tuple[str, ModuleType, bool]] = [  # (plugin name, module, built-in)
         (stem, module, True) for d in builtin_path for stem, path in _dropin_modules(d)
-        if (module := _import(package, stem, path, "built-in")) is not None]
+        if (module := _import(package, stem, path, "built-in", broken)) is not None]
     package.__path__[:] = builtin_path + extra
     try:
         taken: dict[str, str] = {}
         for directory in extra:
             owners += [(m.__name__.rpartition(".")[2], m, False)
-                       for m in _import_dropins(package, directory, builtin, taken)]
+                       for m in _import_dropins(package, directory, builtin, taken, broken)]
     finally:
         package.__path__[:] = builtin_path
     if installed:
         owners += [(name, m, False) for name, m in _entry_point_modules(
-            {m.__name__ for _, m, _ in owners}, {name for name, _, _ in owners})]
+            {m.__name__ for _, m, _ in owners}, {name for name, _, _ in owners}, broken)]
     plugin_of = {id(m): (name, is_builtin) for name, m, is_builtin in owners}
     found = _module_providers(m for _, m, _ in owners)
 
@@ -235,7 +247,7 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
         name, is_builtin = plugin_of[id(module)]
         return (not is_builtin, not (is_builtin and name == "core"), _module_of(h))
 
-    result = Plugins(modules={name: m for name, m, _ in owners})
+    result = Plugins(modules={name: m for name, m, _ in owners}, broken=broken)
     names, skip = set(), set(disabled)
     off = {"pubbot.plugins." + m for m in unconfigured}
     kept: dict[str, int] = {}  # plugin name: how many of its handlers are kept
