@@ -41,7 +41,7 @@ from .config.registry import declared_in, feature_sections
 from .core.help import command_word, plugin_of
 from .core.interfaces import IReloadPeers
 from .core.permissions import unenforced
-from .loader import _dropin_modules, _providers, handler_sections, is_disabled, load_handlers
+from .loader import _dropin_modules, _providers, handler_sections, is_disabled, load_handlers, load_plugins
 
 log = Logger()
 
@@ -318,10 +318,18 @@ class Reconfigurer:
         self.path = path
 
     def read(self) -> Any:
-        """The file's settings: the core's tables, then those the bot's running plugins declare."""
+        """
+        The file's settings: the core's tables, then those the bot's running
+        plugins declare and those of the plugins the file enables (a
+        disabled plugin's table refused as at start).
+        """
         data = {} if self.path is None else configmod.read(self.path)
         core = configmod.parse_core(data)
-        return configmod.add_sections(core, data, handler_sections(self.bot.handlers))
+        plugins = load_plugins(self.bot.settings.plugins.paths, core.plugins.disabled)
+        running = [d for d in handler_sections(self.bot.handlers) if d.name not in plugins.disabled]
+        names = {d.name for d in running}
+        sections = running + [d for d in plugins.sections if d.name not in names]
+        return configmod.add_sections(core, data, sections, plugins.disabled)
 
     def reconfigure(self) -> list[str]:
         """Apply the config file now; returns what needs a restart (also logged). Never raises."""

@@ -181,6 +181,21 @@ class ReconfigureTests(SynchronousTestCase):
         self.assertEqual(h.reply("!ping"), "pong")
         self.assertIn("pubbot", h.reply("!version"))
 
+    def test_a_plugin_enabled_live_with_its_table(self):
+        sections = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sections")
+        self.addCleanup(sys.modules.pop, "pubbot.plugins.weather", None)
+        config = {"plugins": {"paths": [sections], "disabled": ["weather"]}}
+        h = Harness(core.ping, config=config)
+        r = Reconfigurer(h.bot, self.path)
+        self.write('[plugins]\npaths = ["%s"]\n[weather]\ncity = "Paris"\n' % (sections,))
+        self.assertEqual(r.reconfigure(), [])
+        self.assertEqual(h.bot.settings.weather.city, "Paris")
+        self.assertEqual(h.reply("!weather"), "Paris: sunny for 3 days")
+        self.write('[plugins]\npaths = ["%s"]\ndisabled = ["weather"]\n[weather]\ncity = "Rome"\n'
+                   % (sections,))
+        self.assertEqual(r.reconfigure(), [])  # refused, as at start: the old config stays
+        self.assertEqual(h.bot.settings.weather.city, "Paris")
+
     def test_a_plugin_whose_table_changed_starts_again_to_read_it(self):
         from pubbot.plugins import seen
         h = Harness(seen.tell, config={"tell": {"per_sender": 1}})
