@@ -268,7 +268,17 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
             result.handlers.append(h)
             kept[plugin] += 1
     _collect_sections(result, owners, {p for p, n in kept.items() if n == 0} | whole)
+    _warn_unknown(skip, set(result.modules) | set(broken), {h.name for _, h in found})
     return result
+
+
+def _warn_unknown(disabled: set[str], plugins: set[str], handlers: set[str]) -> None:
+    """Log each name of C{[plugins] disabled} that is no plugin and no handler (a typo disables nothing)."""
+    import difflib
+    for name in sorted(disabled - plugins - handlers):
+        close = difflib.get_close_matches(name, sorted(plugins | handlers), 1, 0.6)
+        log.warn("[plugins] disabled: {name!r} is no plugin or handler; it disables nothing{hint}",
+                 name=name, hint=" (did you mean %r?)" % (close[0],) if close else "")
 
 
 def _collect_sections(result: Plugins, owners: list, off: set[str]) -> None:

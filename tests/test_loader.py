@@ -93,6 +93,13 @@ class LoaderTests(SynchronousTestCase):
         self.assertIn("seen", names)
         self.assertNotIn("tell", names)
 
+    def test_a_name_that_is_no_plugin_or_handler_is_warned_about(self):
+        events = capture_logs(self)
+        load_plugins(disabled=["brian", "tell"], installed=False)
+        texts = [formatEvent(e) for e in events if "disables nothing" in formatEvent(e)]
+        self.assertEqual(texts, ["[plugins] disabled: 'brian' is no plugin or handler; it disables nothing "
+                                 "(did you mean 'brain'?)"])
+
     def test_sections_of_the_plugins(self):
         from pubbot.loader import load_plugins
         plugins = load_plugins([os.path.join(DATA, "sections")])
