@@ -106,6 +106,10 @@ class InstalledPluginTests(SynchronousTestCase):
         self.assertEqual(h.reply("!reload example", source="root", account="root"),
                          "Reloaded example: 1 handler; commands !example.")
         self.assertEqual(h.reply("!example"), "hello from a package")
+        # and off in one channel by that name
+        h = Harness(*mine, config={"channels": {"#quiet": {"disabled": ["example"]}}})
+        self.assertIsNone(h.reply("!example", channel="#quiet"))
+        self.assertEqual(h.reply("!example"), "hello from a package")
 
     def config(self, text):
         from pubbot.tap import load_config
