@@ -178,7 +178,7 @@ class Handler:
 
 def handler(subscribe: Iterable[str], name: str | None = None,
             description: str | None = None, triggers: Iterable[str] = (),
-            content_filter: Any = None):
+            content_filter: Any = None) -> Callable[[Callable[..., Any]], Handler]:
     """
     Make a function a handler of the topics matching C{subscribe}. With
     C{content_filter} (substrings or a regex, see L{Handler}) it is only
@@ -221,7 +221,7 @@ class PatternHandler(Handler):
 
 def parse_chat_text(regex: Any, flags: int = 0, subscribe: Iterable[str] = (CHAT_LINES,),
                     name: str | None = None, description: str | None = None,
-                    trigger: str | None = None):
+                    trigger: str | None = None) -> Callable[[Callable[..., Any]], PatternHandler]:
     """
     Call the function for chat lines whose content C{regex} finds (a
     search). Named groups become keyword arguments. Lines addressed to the
@@ -367,7 +367,7 @@ def command_words(handlers: Iterable[Any]) -> set[str]:
 def command(word: str, args: str | None = None, flags: int = re.IGNORECASE,
             subscribe: Iterable[str] = (CHAT_LINES,), name: str | None = None,
             description: str | None = None, usage: str = "", admin: bool = False,
-            refusal: str | None = None):
+            refusal: str | None = None) -> Callable[[Callable[..., Any]], Command]:
     """
     Call the function for the command C{word}: a line addressed to the bot
     (C{pubbot: word ...}) or starting with the command prefix (C{!word

@@ -75,6 +75,11 @@ def group(name: str):
 
 
 def _settings(path: str | None, out=None):
+    """The settings of L{_loaded}."""
+    return _loaded(path, out)[0]
+
+
+def _loaded(path: str | None, out=None):
     """
     The settings of the file at C{path}, read as twistd reads them (the same
     code, loading the plugins); the plugins' problems twistd would log
@@ -83,7 +88,7 @@ def _settings(path: str | None, out=None):
     """
     from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
 
-    from .tap import load_settings  # the checks twistd makes, the same code
+    from .tap import load_config  # the checks twistd makes, the same code
 
     out = out or sys.stderr
 
@@ -94,7 +99,7 @@ def _settings(path: str | None, out=None):
 
     globalLogPublisher.addObserver(cast(ILogObserver, report))
     try:
-        return load_settings(path)
+        return load_config(path)
     except configmod.ConfigError as e:
         raise CommandError(str(e)) from None
     finally:
@@ -120,9 +125,14 @@ def _config_group(subparsers) -> None:
 
 
 def _config_check(args) -> int:
-    settings = _settings(args.file)
+    from .core.permissions import unenforced_by
+
+    settings, plugins = _loaded(args.file)
     for warning in configmod.warnings(settings):
         print("pubbot: warning: %s" % (warning,), file=sys.stderr)
+    for word in unenforced_by(settings.permissions, plugins.handlers):  # as the bot logs it at start
+        print("pubbot: warning: [permissions] %s: no loaded command has that word; it changes nothing"
+              % (word,), file=sys.stderr)
     print(json.dumps(configmod.effective(settings), indent=2, sort_keys=True))
     return 0
 

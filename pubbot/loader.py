@@ -36,6 +36,8 @@ from twisted.plugin import IPlugin
 
 from .config.registry import FEATURE_OWNER, Declared, declared_in, feature_sections, section_name
 from .config.settings import CORE_TABLES
+from .core.help import name_plugin
+from .core.help import plugin_of as plugin_name
 from .core.interfaces import IHandler
 
 log = Logger()
@@ -54,11 +56,16 @@ def _dropin_modules(directory: str) -> list[tuple[str, str]]:
     return found
 
 
-def _import(package, stem: str, path: str, kind: str) -> ModuleType | None:
-    """The module C{stem} of C{package} from C{path}; None (logged with the file name) when it fails."""
+def _import(package, stem: str, path: str, kind: str, broken: dict | None = None) -> ModuleType | None:
+    """
+    The module C{stem} of C{package} from C{path}; None (logged with the
+    file name, and the error kept in C{broken} by C{stem}) when it fails.
+    """
     try:
         module = importlib.import_module("%s.%s" % (package.__name__, stem))
     except Exception as e:  # a plugin may raise anything
+        if broken is not None:
+            broken[stem] = "%s: %s" % (type(e).__name__, e)
         log.failure("{kind} plugin {file} failed to import and was skipped: {error}",
                     kind=kind, file=path, error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)
         return None
@@ -70,7 +77,8 @@ def _import(package, stem: str, path: str, kind: str) -> ModuleType | None:
     return module
 
 
-def _import_dropins(package, directory: str, builtin: set[str], taken: dict) -> list[ModuleType]:
+def _import_dropins(package, directory: str, builtin: set[str], taken: dict,
+                    broken: dict | None = None) -> list[ModuleType]:
     """
     Each drop-in module of C{directory} that imports; a broken one is logged
     with its file name. C{taken} maps the stems imported so far in this load
@@ -92,13 +100,14 @@ def _import_dropins(package, directory: str, builtin: set[str], taken: dict) -> 
         earlier = sys.modules.get(name)
         if earlier is not None and os.path.abspath(getattr(earlier, "__file__", "") or "") != path:
             del sys.modules[name]
-        module = _import(package, stem, path, "drop-in")
+        module = _import(package, stem, path, "drop-in", broken)
         if module is not None:
             modules.append(module)
     return modules
 
 
-def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, ModuleType]]:
+def _entry_point_modules(taken: set[str], plugins: set[str],
+                         broken: dict | None = None) -> list[tuple[str, ModuleType]]:
     """
     (plugin name, module) of each entry of the group C{pubbot.plugins} of the
     installed distributions that imports, in name order; a broken one is
@@ -128,12 +137,15 @@ def _entry_point_modules(taken: set[str], plugins: set[str]) -> list[tuple[str, 
         try:
             module = importlib.import_module(module_name)
         except Exception as e:
+            if broken is not None:
+                broken[entry.name] = "%s: %s" % (type(e).__name__, e)
             log.failure("installed plugin {plugin} of {distribution} ({module}) failed to import and was "
                         "skipped: {error}", plugin=entry.name, distribution=dist, module=module_name,
                         error="%s: %s" % (type(e).__name__, e), level=LogLevel.error)
             continue
         names.add(entry.name)
         taken.add(module_name)
+        name_plugin(module_name, entry.name)
         found.append((entry.name, module))
     return found
 
@@ -180,6 +192,8 @@ class Plugins:
     disabled: dict[str, str] = field(default_factory=dict)
     #: Each plugin's name (a module's last word, or an installed plugin's entry name) to its module.
     modules: dict[str, ModuleType] = field(default_factory=dict)
+    #: The plugins that failed to import, to the error (one line).
+    broken: dict[str, str] = field(default_factory=dict)
 
 
 def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
@@ -190,8 +204,8 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
     C{pubbot.plugins}: built-ins first, the core commands first of them, then
     the others by module name, each module's in definition order. Skipped:
     handlers named in C{disabled}, every handler of a plugin named there
-    (by its module's last word, or its entry's name) that has no handler of
-    that name, duplicates, and the
+    (by its module's last word, or its entry's name; its jobs too, and its
+    tables are then refused), duplicates, and the
     handlers of the built-in modules named (by their last word) in
     C{unconfigured}: features with nothing to work with.
 
@@ -209,20 +223,21 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
             log.error("plugin directory {directory} does not exist; skipped", directory=directory)
         elif directory not in extra and directory not in builtin_path:
             extra.append(directory)
+    broken: dict[str, str] = {}
     owners: list[tuple[str, ModuleType, bool]] = [  # (plugin name, module, built-in)
         (stem, module, True) for d in builtin_path for stem, path in _dropin_modules(d)
-        if (module := _import(package, stem, path, "built-in")) is not None]
+        if (module := _import(package, stem, path, "built-in", broken)) is not None]
     package.__path__[:] = builtin_path + extra
     try:
         taken: dict[str, str] = {}
         for directory in extra:
             owners += [(m.__name__.rpartition(".")[2], m, False)
-                       for m in _import_dropins(package, directory, builtin, taken)]
+                       for m in _import_dropins(package, directory, builtin, taken, broken)]
     finally:
         package.__path__[:] = builtin_path
     if installed:
         owners += [(name, m, False) for name, m in _entry_point_modules(
-            {m.__name__ for _, m, _ in owners}, {name for name, _, _ in owners})]
+            {m.__name__ for _, m, _ in owners}, {name for name, _, _ in owners}, broken)]
     plugin_of = {id(m): (name, is_builtin) for name, m, is_builtin in owners}
     found = _module_providers(m for _, m, _ in owners)
 
@@ -232,15 +247,11 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
         name, is_builtin = plugin_of[id(module)]
         return (not is_builtin, not (is_builtin and name == "core"), _module_of(h))
 
-    result = Plugins(modules={name: m for name, m, _ in owners})
+    result = Plugins(modules={name: m for name, m, _ in owners}, broken=broken)
     names, skip = set(), set(disabled)
     off = {"pubbot.plugins." + m for m in unconfigured}
     kept: dict[str, int] = {}  # plugin name: how many of its handlers are kept
-    handler_names: dict[str, set] = {}
-    for module, h in found:
-        handler_names.setdefault(plugin_of[id(module)][0], set()).add(h.name)
-    # a plugin's name disables all its handlers, unless one of them has that name (then only it)
-    whole = {p for p in skip if p in result.modules and p not in handler_names.get(p, ())}
+    whole = {p for p in skip if p in result.modules}  # a plugin's name disables all its handlers
     for module, h in sorted(found, key=order):
         plugin = plugin_of[id(module)][0]
         kept.setdefault(plugin, 0)
@@ -257,7 +268,17 @@ def load_plugins(paths: Iterable[str] = (), disabled: Iterable[str] = (),
             result.handlers.append(h)
             kept[plugin] += 1
     _collect_sections(result, owners, {p for p, n in kept.items() if n == 0} | whole)
+    _warn_unknown(skip, set(result.modules) | set(broken), {h.name for _, h in found})
     return result
+
+
+def _warn_unknown(disabled: set[str], plugins: set[str], handlers: set[str]) -> None:
+    """Log each name of C{[plugins] disabled} that is no plugin and no handler (a typo disables nothing)."""
+    import difflib
+    for name in sorted(disabled - plugins - handlers):
+        close = difflib.get_close_matches(name, sorted(plugins | handlers), 1, 0.6)
+        log.warn("[plugins] disabled: {name!r} is no plugin or handler; it disables nothing{hint}",
+                 name=name, hint=" (did you mean %r?)" % (close[0],) if close else "")
 
 
 def _collect_sections(result: Plugins, owners: list, off: set[str]) -> None:
@@ -277,6 +298,12 @@ def _collect_sections(result: Plugins, owners: list, off: set[str]) -> None:
                 result.disabled[d.name] = name
             else:
                 result.sections.append(d)
+
+
+def is_disabled(handler, disabled: Iterable[str]) -> bool:
+    """Does C{disabled} (C{[plugins] disabled}) name C{handler} or its plugin?"""
+    names = set(disabled)
+    return handler.name in names or plugin_name(handler) in names
 
 
 def handler_sections(handlers: Iterable, extra: Iterable[type] = ()) -> list[Declared]:

@@ -37,10 +37,11 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
 from .config import settings as configmod
+from .config.registry import declared_in, feature_sections
 from .core.help import command_word, plugin_of
 from .core.interfaces import IReloadPeers
 from .core.permissions import unenforced
-from .loader import _dropin_modules, _providers, handler_sections, load_handlers
+from .loader import _dropin_modules, _providers, handler_sections, is_disabled, load_handlers, load_plugins
 
 log = Logger()
 
@@ -131,19 +132,29 @@ class PluginReloader:
 
     def reload(self, name: str) -> str:
         """
-        Reload plugin C{name} (a drop-in's file name, an entry point's
-        module's last part); returns what was done, or raises
+        Reload plugin C{name} (a drop-in's file name, an installed
+        plugin's entry-point name); returns what was done, or raises
         L{ReloadError} with the reason, the old code still running.
         """
         bot = self.bot
         if not name.isidentifier():
             raise ReloadError("%r is not a plugin name" % (name[:40],))
+        if name in bot.settings.plugins.disabled:
+            raise ReloadError("%s is disabled ([plugins] disabled)" % (name,))
         old_handlers = [h for h in bot.handlers if plugin_of(h) == name]
         module_name = self._module_of(name, old_handlers)
         old_module = sys.modules.get(module_name) if module_name else None
         module = self._import(name, old_module)
         new_handlers = self._new_handlers(name, module, old_module, old_handlers)
-        self._start_all(new_handlers, module, old_module)
+        old_settings = bot.settings
+        settings = self._settings(name, module, old_module)
+        if settings is not None:
+            bot.apply_settings(settings)
+        try:
+            self._start_all(new_handlers, module, old_module)
+        except ReloadError:
+            bot.apply_settings(old_settings)
+            raise
         # The swap: no turn of the reactor between removing the old and adding the new.
         for h in old_handlers:
             bot.dispatcher.remove(h)
@@ -177,13 +188,37 @@ class PluginReloader:
         others = {h.name for h in bot.handlers if h not in old_handlers}
         new_handlers = []
         for h in _providers([module]):
-            if h.name in disabled:
+            if is_disabled(h, disabled):
                 continue
             if h.name in others:
                 self._restore(module, old_module)
                 raise ReloadError("%s has a handler named %s, as another plugin has" % (name, h.name))
             new_handlers.append(h)
         return new_handlers
+
+    def _settings(self, name: str, module: Any, old_module: Any) -> Any:
+        """
+        The bot's settings with the tables C{module} declares read for its
+        new classes (the values as they were, a new key at its default);
+        None when no class changed. A value the new code refuses stops
+        the reload.
+        """
+        settings = self.bot.settings
+        values = dict(settings.sections)
+        changed = False
+        for d in declared_in(module, name):
+            old = values.get(d.name)
+            if type(old) is d.cls or (isinstance(old, tuple) and all(type(i) is d.cls for i in old)):
+                continue
+            if d.name in configmod.CORE_TABLES or d.name in {f.name for f in feature_sections()}:
+                continue  # not the plugin's to declare (the loader skipped it too)
+            try:
+                values[d.name] = configmod.reread_section(d.cls, d.name, old)
+            except configmod.ConfigError as e:
+                self._restore(module, old_module)
+                raise ReloadError("the new code refuses the config: %s" % (e,)) from e
+            changed = True
+        return dataclasses.replace(settings, sections=MappingProxyType(values)) if changed else None
 
     def _start_all(self, handlers: list, module: Any, old_module: Any) -> None:
         """Start each; when one fails, stop those started, put the old module back and say why."""
@@ -283,10 +318,18 @@ class Reconfigurer:
         self.path = path
 
     def read(self) -> Any:
-        """The file's settings: the core's tables, then those the bot's running plugins declare."""
+        """
+        The file's settings: the core's tables, then those the bot's running
+        plugins declare and those of the plugins the file enables (a
+        disabled plugin's table refused as at start).
+        """
         data = {} if self.path is None else configmod.read(self.path)
         core = configmod.parse_core(data)
-        return configmod.add_sections(core, data, handler_sections(self.bot.handlers))
+        plugins = load_plugins(self.bot.settings.plugins.paths, core.plugins.disabled)
+        running = [d for d in handler_sections(self.bot.handlers) if d.name not in plugins.disabled]
+        names = {d.name for d in running}
+        sections = running + [d for d in plugins.sections if d.name not in names]
+        return configmod.add_sections(core, data, sections, plugins.disabled)
 
     def reconfigure(self) -> list[str]:
         """Apply the config file now; returns what needs a restart (also logged). Never raises."""
@@ -364,15 +407,19 @@ class Reconfigurer:
     def _plugins(self, old: Any, new: Any) -> None:
         bot = self.bot
         disabled = set(new.plugins.disabled)
-        for h in [h for h in bot.handlers if h.name in disabled]:
+        gone = [h for h in bot.handlers if is_disabled(h, disabled)]
+        for h in gone:
             bot.dispatcher.remove(h)
             _stop(h)
             log.info("plugin {plugin} disabled", plugin=h.name)
+        running = {_module_name(h) for h in bot.handlers}
+        for module in {_module_name(h) for h in gone} - running:  # a plugin stopped: its bot.later runs too
+            bot.jobs.cancel_module(module)
         loaded = {h.name for h in bot.handlers}
         enabled = set(old.plugins.disabled) - disabled
         if enabled:
             for h in load_handlers(old.plugins.paths, disabled):
-                if h.name in enabled and h.name not in loaded:
+                if is_disabled(h, enabled) and h.name not in loaded:
                     bot.add_handler(h)
                     log.info("plugin {plugin} enabled", plugin=h.name)
         # Plugins whose own table changed start again, to read it (others read settings live).

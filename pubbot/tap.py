@@ -40,6 +40,11 @@ def load_config(path: str | None) -> tuple[configmod.Settings, Plugins]:
     data = {} if path is None else configmod.read(path)
     core = configmod.parse_core(data)
     plugins = load_plugins(core.plugins.paths, core.plugins.disabled, unconfigured(core))
+    declared = {d.name for d in plugins.sections} | set(plugins.disabled) | set(core.sections)
+    for name in data:  # a table of a plugin that is there but broken: say so, not "not installed"
+        if name in plugins.broken and name not in declared and name not in configmod.CORE_TABLES:
+            raise configmod.ConfigError("[%s]: plugin %s failed to import: %s" % (
+                name, name, " ".join(plugins.broken[name].split())[:200]))
     settings = configmod.add_sections(core, data, plugins.sections, plugins.disabled)
     from .config.channels import unknown_plugins
     problem = unknown_plugins(settings.channels, set(plugins.modules))

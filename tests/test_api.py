@@ -340,3 +340,22 @@ class PublicSurfaceTests(SynchronousTestCase):
         setup = configparser.ConfigParser()
         setup.read(os.path.join(ROOT, "setup.cfg"))
         self.assertIn("py.typed", setup["options.package_data"]["pubbot"])
+
+    def test_the_decorators_are_typed_for_a_plugin_checked_strictly(self):
+        # mypy --strict on a plugin refuses untyped decorators ("makes function untyped")
+        import typing
+
+        import pubbot.api as api
+        from pubbot.core.jobs import Job
+        made = {api.command: api.Command, api.handler: api.Handler, api.parse_chat_text: api.PatternHandler,
+                api.every: Job, api.cron: Job}
+        for decorator, kind in made.items():
+            returned = typing.get_type_hints(decorator).get("return")
+            self.assertIsNotNone(returned, decorator.__name__)
+            self.assertIs(typing.get_args(returned)[1], kind, decorator.__name__)
+        for decorator in (api.require, api.rate, api.example):  # the function (or handler) as it was
+            returned = typing.get_type_hints(decorator).get("return")
+            self.assertIsNotNone(returned, decorator.__name__)
+            [given], gives = typing.get_args(returned)
+            self.assertIsInstance(given, typing.TypeVar, decorator.__name__)
+            self.assertIs(gives, given, decorator.__name__)

@@ -430,6 +430,12 @@ class TestConfigCheck:
         assert cli.main(["config", "check", write(tmp_path, "c.toml", tls)]) == 0
         assert capsys.readouterr().err == ""
 
+    def test_a_permission_no_command_has_is_warned_about(self, tmp_path, capsys):
+        text = b"[permissions]\nforget = 'op'\nforgt = 'op'\n"
+        assert cli.main(["config", "check", write(tmp_path, "p.toml", text)]) == 0
+        assert capsys.readouterr().err == ("pubbot: warning: [permissions] forgt: no loaded command has that "
+                                           "word; it changes nothing\n")
+
     def test_missing_file(self, tmp_path, capsys):
         assert cli.main(["config", "check", str(tmp_path / "none.toml")]) == 1
         assert capsys.readouterr().err == "pubbot: cannot read config %s: No such file or directory\n" % (

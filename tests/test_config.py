@@ -426,6 +426,18 @@ class PluginSectionTests(SynchronousTestCase):
         self.assertEqual(self.error("[weather]\ncity = 'Paris'\n"),
                          "[weather]: plugin weather is not installed")
 
+    def test_a_table_of_a_plugin_that_failed_to_import(self):
+        import os
+        import sys
+        directory = self.mktemp()
+        os.makedirs(directory)
+        with open(os.path.join(directory, "weather.py"), "w") as f:
+            f.write("def broken(:\n")
+        self.addCleanup(sys.modules.pop, "pubbot.plugins.weather", None)
+        text = '[plugins]\npaths = ["%s"]\n[weather]\ncity = "x"\n' % (directory,)
+        self.assertRegex(self.error(text), r"^\[weather\]: plugin weather failed to import: SyntaxError: ")
+        self.flushLoggedErrors(SyntaxError)
+
     def test_a_table_of_a_disabled_plugin(self):
         text = '[plugins]\npaths = ["%s"]\ndisabled = ["weather"]\n[weather]\ncity = "x"\n' % SECTIONS
         self.assertEqual(self.error(text), "[weather]: plugin weather is disabled")

@@ -52,6 +52,23 @@ class CorePluginTests(SynchronousTestCase):
         self.assertTrue(lines[-1].endswith("… !help <command> or <plugin> for more."), lines[-1])
         self.assertEqual([(target, kind) for target, _, kind in bot.sent], [("#pubbot", "say")])
 
+    def test_help_lines_fit_a_wire_line_in_bytes_whatever_the_script(self):
+        # IRC splits a line by bytes: 300 Cyrillic characters are 600 bytes, two lines past the cap
+        def russian(i):
+            @command("\u043a\u043e\u043c\u0430\u043d\u0434\u0430%03d" % i)
+            def f(msg):
+                """A command (its description, set below, is long)."""
+            f.description = "\u041a\u043e\u043c\u0430\u043d\u0434\u0430 " * 60
+            f.func.__module__ = "\u043f\u043b\u0430\u0433\u0438\u043d%02d" % (i // 10)
+            return f
+        bot = Harness(core.help, *[russian(i) for i in range(100)], config={"irc": {"max_reply_lines": 3}})
+        for asked in ("!help", "!help \u043a\u043e\u043c\u0430\u043d\u0434\u0430001",
+                      "!help \u043f\u043b\u0430\u0433\u0438\u043d01"):
+            lines = bot.reply(asked, source="carol").split("\n")
+            self.assertLessEqual(len(lines), 3, asked)
+            self.assertLessEqual(max(len(line.encode("utf-8")) for line in lines), 300, asked)
+            bot.clock.advance(60)
+
     def test_help_for_one_command(self):
         self.assertEqual(self.bot.reply("!help ping"), "!ping: Answers pong: am I alive?\ne.g. !ping → pong")
         self.assertEqual(self.bot.reply("!help !ping"), "!ping: Answers pong: am I alive?\ne.g. !ping → pong")

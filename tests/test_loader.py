@@ -6,7 +6,7 @@ import shutil
 from twisted.logger import formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from pubbot.loader import load_handlers
+from pubbot.loader import load_handlers, load_plugins
 from pubbot.testing import Harness
 
 from .support.logs import capture_logs
@@ -80,12 +80,25 @@ class LoaderTests(SynchronousTestCase):
         self.assertIn("my_chat_handler", names)
 
     def test_disabled_by_plugin_name(self):
-        # a module's name disables all its handlers, unless one has that name: then only it
+        # a module's name disables all its handlers, also when one of them has that name
         names = [h.name for h in load_handlers([self.copy("dropins")], disabled=["seed_examples", "seen"])]
         self.assertNotIn("my_chat_handler", names)
         self.assertNotIn("my_other_handler", names)
         self.assertNotIn("seen", names)
-        self.assertIn("tell", names)  # of the module seen, which has a handler called seen
+        self.assertNotIn("tell", names)  # of the module seen, which has a handler called seen
+        plugins = load_plugins(disabled=["feeds"])  # its job and commands too, and its table is refused
+        self.assertFalse({"feeds", "poll_feeds", "feed_add"} & {h.name for h in plugins.handlers})
+        self.assertEqual(plugins.disabled, {"feeds": "feeds"})
+        names = [h.name for h in load_handlers(disabled=["tell"])]  # a handler's name: only it
+        self.assertIn("seen", names)
+        self.assertNotIn("tell", names)
+
+    def test_a_name_that_is_no_plugin_or_handler_is_warned_about(self):
+        events = capture_logs(self)
+        load_plugins(disabled=["brian", "tell"], installed=False)
+        texts = [formatEvent(e) for e in events if "disables nothing" in formatEvent(e)]
+        self.assertEqual(texts, ["[plugins] disabled: 'brian' is no plugin or handler; it disables nothing "
+                                 "(did you mean 'brain'?)"])
 
     def test_sections_of_the_plugins(self):
         from pubbot.loader import load_plugins

@@ -93,6 +93,24 @@ class InstalledPluginTests(SynchronousTestCase):
         self.assertEqual(plugins.disabled, {"example": "example"})
         self.assertNotIn("example", [d.name for d in plugins.sections])
 
+    def test_named_by_its_entry_in_help_and_reload(self):
+        from pubbot.plugins import core
+        from pubbot.testing import Harness
+        plugins = load_plugins()
+        self.flushLoggedErrors(ImportError)
+        mine = [h for h in plugins.handlers if h.name == "example"]
+        h = Harness(*mine, core.help, core.reload, config={"plugins": {"admins": ["root"]}})
+        self.assertIn("example: !example", h.reply("!help"))
+        self.assertEqual(h.reply("!help example"),
+                         "!example: Says [example] greeting, [example] times times.")
+        self.assertEqual(h.reply("!reload example", source="root", account="root"),
+                         "Reloaded example: 1 handler; commands !example.")
+        self.assertEqual(h.reply("!example"), "hello from a package")
+        # and off in one channel by that name
+        h = Harness(*mine, config={"channels": {"#quiet": {"disabled": ["example"]}}})
+        self.assertIsNone(h.reply("!example", channel="#quiet"))
+        self.assertEqual(h.reply("!example"), "hello from a package")
+
     def config(self, text):
         from pubbot.tap import load_config
         path = self.mktemp()

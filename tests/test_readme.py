@@ -3,6 +3,7 @@
 import io
 import os
 import re
+import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -96,3 +97,60 @@ class DocsTests(SynchronousTestCase):
     def test_the_readme_points_at_docs_that_exist(self):
         for name in re.findall(r"``(docs/[\w./-]+)``", readme()):
             self.assertTrue(os.path.exists(os.path.join(ROOT, name)), name)
+
+
+class PluginPlatformTests(SynchronousTestCase):
+    """The README's second plugin: a settings table, a job, a permission and an example, as written."""
+
+    def dropin(self):
+        lead = "checked when the bot starts and by ``pubbot\nconfig check``)::"
+        directory = self.mktemp()
+        os.makedirs(directory)
+        with open(os.path.join(directory, "weather.py"), "w") as f:
+            f.write("\n".join(literal_after(readme(), lead)) + "\n")
+        self.addCleanup(sys.modules.pop, "pubbot.plugins.weather", None)
+        return directory
+
+    def test_the_drop_in_runs_as_written(self):
+        from pubbot.config.settings import ConfigError
+        from pubbot.tap import load_config
+        from pubbot.testing import check_examples
+        directory = self.dropin()
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('[plugins]\npaths = ["%s"]\n[weather]\ncity = "Paris"\n' % (directory,))
+        settings, plugins = load_config(path)
+        self.assertEqual(settings.weather.city, "Paris")
+        with open(path, "a") as f:
+            f.write("days = 0\n")
+        with self.assertRaises(ConfigError) as e:
+            load_config(path)
+        self.assertEqual(str(e.exception), "[weather] days must be greater than 0")
+        mine = [h for h in plugins.handlers if h.name in ("weather", "storm", "forecast", "help")]
+        self.assertEqual(len(mine), 4)
+        self.assertEqual(check_examples(sys.modules["pubbot.plugins.weather"]), 1)
+        h = Harness(*mine, settings=settings)
+        self.assertEqual(h.reply("!weather"), "Paris: sunny for 3 days")
+        self.assertEqual(h.reply("!storm Oslo"), "Sorry alice, storm needs ops (+o) in #pubbot.")
+        h.give_modes("alice", "o")
+        self.assertEqual(h.reply("!storm Oslo"), "Storm warning for Oslo!")
+        self.assertIn("e.g. !weather Rome → Rome: sunny for 3 days", h.reply("!help weather"))
+        h.clock.advance(3600)
+        self.assertIn(("#mychannel", "Forecast for Paris: sunny", "notice"), h.sent)
+
+    def test_the_test_runs_as_written(self):
+        from pubbot.loader import load_plugins
+        directory = self.dropin()
+        module = {h.name: h for h in load_plugins([directory]).handlers}
+        code = "\n".join(literal_after(readme(), "which runs its examples::"))
+        scope = {"weather": module["weather"], "storm": module["storm"], "forecast": module["forecast"]}
+        exec(compile(code, "README.rst", "exec"), scope)
+        scope["test_weather"]()
+
+    def test_the_package_is_declared_as_the_loader_reads_it(self):
+        import tomllib
+
+        from pubbot.loader import ENTRY_POINT_GROUP
+        project = tomllib.loads("\n".join(literal_after(readme(), "a minimal ``pyproject.toml``::")))
+        self.assertEqual(project["project"]["entry-points"][ENTRY_POINT_GROUP], {"weather": "pubbot_weather"})
+        self.assertIn("pubbot", project["project"]["dependencies"])

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pubbot.loader import load_handlers
 from pubbot.plugins import core
 from pubbot.reload import Reconfigurer
-from pubbot.testing import Harness
+from pubbot.testing import Harness, make_settings
 
 V1 = '''
 from pubbot.api import command, every
@@ -102,6 +102,55 @@ class ReloadTests(SynchronousTestCase):
         self.assertEqual(self.reload("newone"), "Reloaded newone: 1 handler; commands !fresh.")
         self.assertEqual(self.h.reply("!fresh"), "new")
 
+    def test_a_plugin_disabled_by_its_name_on_sighup(self):
+        # its handlers' names are not the plugin's: the name still stops its commands and jobs
+        path = self.mktemp()
+        config = '[plugins]\npaths = ["%s"]\nadmins = ["root"]\n' % (self.dir,)
+        with open(path, "w") as f:
+            f.write(config + 'disabled = ["hotreload"]\n')
+        r = Reconfigurer(self.h.bot, path)
+        self.h.bot.later(5, sys.modules["pubbot.plugins.hotreload"].hot.func, None)
+        self.assertEqual(r.reconfigure(), [])
+        self.assertIsNone(self.h.reply("!hot"))
+        self.assertEqual(self.h.bot.jobs.report(), [])
+        self.assertEqual(self.h.bot.jobs._later, set())  # its bot.later runs stopped with it
+        self.assertEqual(self.reload(), "Not reloaded: hotreload is disabled ([plugins] disabled).")
+        with open(path, "w") as f:
+            f.write(config)
+        r.reconfigure()
+        self.assertEqual(self.h.reply("!hot"), "v1")
+        self.assertEqual([j["name"] for j in self.h.bot.jobs.report()], ["tick"])
+
+    def test_a_changed_settings_table_is_read_for_the_new_code(self):
+        table = textwrap.dedent('''
+            from dataclasses import dataclass
+            from pubbot.api import checks, command, key, section
+
+            @section("hot")
+            @dataclass(frozen=True)
+            class HotSettings:
+                city: str = key("London")
+                %s
+
+            @command("hot")
+            def hot(msg):
+                return " ".join(str(getattr(msg.bot.settings.hot, f, "-")) for f in ("city", "days"))
+        ''')
+        self.write(table % ("",))
+        self.reload()
+        config = {"plugins": {"paths": [self.dir], "admins": ["root"]}, "hot": {"city": "Paris"}}
+        self.h.bot.apply_settings(make_settings(config, sys.modules["pubbot.plugins.hotreload"]))
+        self.assertEqual(self.h.reply("!hot"), "Paris -")
+        self.write(table % ("days: int = key(3)",))  # a new key: the file's values kept, it at its default
+        self.h.clock.advance(60)
+        self.assertEqual(self.reload(), "Reloaded hotreload: 1 handler; commands !hot.")
+        self.assertEqual(self.h.reply("!hot"), "Paris 3")
+        self.write(table.replace('key("London")', 'key("London", checks.one_of("Rome"))') % ("",))
+        self.h.clock.advance(60)
+        self.assertEqual(self.reload(), "Not reloaded: the new code refuses the config: [hot] city must be "
+                                        "one of Rome, not 'Paris'.")
+        self.assertEqual(self.h.reply("!hot"), "Paris 3")
+
     def test_later_runs_of_the_old_module_are_cancelled(self):
         module = sys.modules["pubbot.plugins.hotreload"]
         self.h.bot.later(5, module.hot.func, None)
@@ -131,6 +180,21 @@ class ReconfigureTests(SynchronousTestCase):
         r.reconfigure()
         self.assertEqual(h.reply("!ping"), "pong")
         self.assertIn("pubbot", h.reply("!version"))
+
+    def test_a_plugin_enabled_live_with_its_table(self):
+        sections = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sections")
+        self.addCleanup(sys.modules.pop, "pubbot.plugins.weather", None)
+        config = {"plugins": {"paths": [sections], "disabled": ["weather"]}}
+        h = Harness(core.ping, config=config)
+        r = Reconfigurer(h.bot, self.path)
+        self.write('[plugins]\npaths = ["%s"]\n[weather]\ncity = "Paris"\n' % (sections,))
+        self.assertEqual(r.reconfigure(), [])
+        self.assertEqual(h.bot.settings.weather.city, "Paris")
+        self.assertEqual(h.reply("!weather"), "Paris: sunny for 3 days")
+        self.write('[plugins]\npaths = ["%s"]\ndisabled = ["weather"]\n[weather]\ncity = "Rome"\n'
+                   % (sections,))
+        self.assertEqual(r.reconfigure(), [])  # refused, as at start: the old config stays
+        self.assertEqual(h.bot.settings.weather.city, "Paris")
 
     def test_a_plugin_whose_table_changed_starts_again_to_read_it(self):
         from pubbot.plugins import seen

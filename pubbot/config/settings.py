@@ -400,6 +400,25 @@ def _build_section(cls: type, data: Mapping[str, Any], name: str) -> Any:
     return tuple(_build(cls, item, "[[%s]] #%d" % (name, i)) for i, item in enumerate(items, 1))
 
 
+def reread_section(cls: type, name: str, value: Any) -> Any:
+    """
+    C{value} (a section's value, read for another class: the code before a
+    reload) read again for the section C{cls}, C{[name]}: its keys
+    checked, the keys it did not have at their defaults, those C{cls}
+    has no more left out (None: all defaults). Raises L{ConfigError}
+    naming a key that does not fit.
+    """
+    keys = {f.name for f in dataclasses.fields(cls)}
+
+    def kept(item: Any) -> dict:
+        return {k: v for k, v in effective(item, mask=False).items() if k in keys}
+
+    if value is None:
+        return _build_section(cls, {}, name)
+    table = [kept(item) for item in value] if isinstance(value, tuple) else kept(value)
+    return _build_section(cls, {name: table}, name)
+
+
 def _section_checks(settings: Settings, declared: Iterable[Declared]) -> None:
     """The checks of whole sections (L{pubbot.config.registry.section}'s C{check})."""
     for d in declared:

@@ -12,15 +12,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .interfaces import ICommandWords
 
-#: A help line's most characters: one line on the wire, whatever the prefixes.
+#: A help line's most bytes (UTF-8): one line on the wire, whatever the prefixes.
 LINE_WIDTH = 300
 
 
-def example(said: str, answer: str) -> Callable[[Any], Any]:
+def _width(text: str) -> int:
+    """How many bytes C{text} takes on the wire."""
+    return len(text.encode("utf-8"))
+
+
+def _cut(text: str, width: int = LINE_WIDTH) -> str:
+    """C{text} cut to at most C{width} bytes, never inside a character."""
+    return text if len(text) * 4 <= width else text.encode("utf-8")[:width].decode("utf-8", "ignore")
+
+
+#: What L{example} goes on (a function, or a handler), returned as it is.
+T = TypeVar("T")
+
+
+def example(said: str, answer: str) -> Callable[[T], T]:
     """
     Declare an example of a command: C{said} (a chat line, such as
     C{"!weather Paris"}) gets C{answer} (C{...} stands for any text).
@@ -31,11 +45,10 @@ def example(said: str, answer: str) -> Callable[[Any], Any]:
     if not isinstance(said, str) or not isinstance(answer, str) or not said.strip():
         raise ValueError("example(): give the line said and the answer, both strings")
 
-    def decorate(target: Any) -> Any:
-        if hasattr(target, "func") and hasattr(target, "subscriptions"):  # a Handler already
-            target.examples = ((said, answer),) + tuple(getattr(target, "examples", ()))
-        else:
-            target._pubbot_examples = ((said, answer),) + tuple(getattr(target, "_pubbot_examples", ()))
+    def decorate(target: T) -> T:
+        handler = hasattr(target, "func") and hasattr(target, "subscriptions")  # a Handler already
+        name = "examples" if handler else "_pubbot_examples"
+        setattr(target, name, ((said, answer),) + tuple(getattr(target, name, ())))
         return target
 
     return decorate
@@ -49,10 +62,29 @@ def matches(answer: str, expected: str) -> bool:
     return re.fullmatch(pattern, answer, re.DOTALL) is not None
 
 
+#: Installed plugins' names by module (the entry-point's name: see L{name_plugin}).
+_ENTRY_NAMES: dict[str, str] = {}
+
+
+def name_plugin(module: str, name: str) -> None:
+    """
+    Call the handlers of C{module} (and of its submodules) plugin C{name}:
+    the loader's doing for an installed plugin, named by its entry point.
+    """
+    _ENTRY_NAMES[module] = name
+
+
 def plugin_of(handler: Any) -> str:
-    """The plugin (module) a handler comes from: C{core}, C{seen}, a drop-in's file name."""
+    """
+    The plugin a handler comes from: C{core}, C{seen}, a drop-in's file
+    name, an installed plugin's entry-point name.
+    """
     func = getattr(handler, "func", None)
     module = getattr(func, "__module__", None) or type(handler).__module__
+    if _ENTRY_NAMES:
+        for named, name in _ENTRY_NAMES.items():
+            if module == named or module.startswith(named + "."):
+                return name
     return module.rsplit(".", 1)[-1]
 
 
@@ -121,12 +153,12 @@ def _pack(items: list[str], cap: int, more: str, sep: str = "; ") -> list[str]:
     tokens: list[tuple[str, str]] = []  # (separator before it, word)
     for item in items:
         for j, word in enumerate(item.split(" ")):
-            tokens.append((sep if j == 0 else " ", word[:LINE_WIDTH]))
+            tokens.append((sep if j == 0 else " ", _cut(word)))
     lines: list[str] = []
     current = ""
     for before, word in tokens:
         candidate = current + before + word if current else word
-        if len(candidate) <= LINE_WIDTH:
+        if _width(candidate) <= LINE_WIDTH:
             current = candidate
             continue
         lines.append(current)
@@ -136,9 +168,9 @@ def _pack(items: list[str], cap: int, more: str, sep: str = "; ") -> list[str]:
     if len(lines) <= cap:
         return lines
     lines = lines[:cap]
-    room = LINE_WIDTH - len(more) - 1
+    room = LINE_WIDTH - _width(more) - 1
     last = lines[-1]
-    lines[-1] = (last if len(last) <= room else last[:room].rsplit(" ", 1)[0]) + " " + more
+    lines[-1] = (last if _width(last) <= room else _cut(last, room).rsplit(" ", 1)[0]) + " " + more
     return lines
 
 
@@ -173,10 +205,10 @@ def command_help(bot: Any, word: str, prefix: str, cap: int) -> list[str] | None
                  and any(t.split(" ", 1)[0].lower() == word for t in getattr(h, "triggers", ()))]
     if not found:
         return None
-    lines = [_describe(bot, h, prefix)[:LINE_WIDTH] for h in found]
+    lines = [_cut(_describe(bot, h, prefix)) for h in found]
     for h in found:
         for said, answer in getattr(h, "examples", ())[:1]:
-            lines.append(("e.g. %s → %s" % (said, answer))[:LINE_WIDTH])
+            lines.append(_cut("e.g. %s → %s" % (said, answer)))
     if len(lines) > cap:
         lines = _pack(lines, cap, "…", sep=" — ")
     return lines
@@ -187,7 +219,7 @@ def plugin_help(bot: Any, name: str, prefix: str, cap: int) -> list[str] | None:
     handlers = _groups(bot.handlers).get(name)
     if not handlers:
         return None
-    lines = [_describe(bot, h, prefix)[:LINE_WIDTH] for h in handlers]
+    lines = [_cut(_describe(bot, h, prefix)) for h in handlers]
     if len(lines) <= cap:
         return lines
     words = [prefix + usage_of(h) if command_word(h) else " | ".join(h.triggers) for h in handlers]

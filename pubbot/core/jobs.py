@@ -112,7 +112,8 @@ class Job:
         return "<Job %s %s>" % (self.name, self.schedule)
 
 
-def every(seconds: float, name: str | None = None, timeout: float | None = None):
+def every(seconds: float, name: str | None = None,
+          timeout: float | None = None) -> Callable[[Callable[..., Any]], Job]:
     """Run the function with the bot every C{seconds} (the first time C{seconds} after start)."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise ValueError("every(): seconds must be a number > 0, not %r" % (seconds,))
@@ -124,7 +125,7 @@ def every(seconds: float, name: str | None = None, timeout: float | None = None)
 
 
 def cron(expression: str, timezone: str | None = None, name: str | None = None,
-         timeout: float | None = None):
+         timeout: float | None = None) -> Callable[[Callable[..., Any]], Job]:
     """
     Run the function with the bot at the times of the cron C{expression}
     (C{"0 12 * * 1-5"}: noon on weekdays), in C{timezone} (a zone name;

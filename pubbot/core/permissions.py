@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.logger import Logger
 
@@ -69,7 +69,11 @@ def _mark(target: Any, name: str, value: Any) -> Any:
     return target
 
 
-def require(level: str) -> Callable[[Any], Any]:
+#: What L{require} and L{rate} go on (a function, or a handler), returned as it is.
+T = TypeVar("T")
+
+
+def require(level: str) -> Callable[[T], T]:
     """
     Only senders of C{level} (C{"admin"}, C{"op"} or C{"voice"}) may use the
     command; checked before its arguments are read. Others get one short
@@ -81,7 +85,7 @@ def require(level: str) -> Callable[[Any], Any]:
     if problem:
         raise ValueError("require(): the level %s" % (problem,))
 
-    def decorate(target: Any) -> Any:
+    def decorate(target: T) -> T:
         return _mark(target, "requirement", level)
 
     return decorate
@@ -99,7 +103,7 @@ def _spec(value: Any, per: float) -> tuple[int, float] | None:
     return (count, float(seconds))
 
 
-def rate(user: Any = None, channel: Any = None, per: float = 60.0) -> Callable[[Any], Any]:
+def rate(user: Any = None, channel: Any = None, per: float = 60.0) -> Callable[[T], T]:
     """
     At most C{user} uses of the command per person and C{channel} per
     channel every C{per} seconds (each may also be C{(count, seconds)}).
@@ -110,7 +114,7 @@ def rate(user: Any = None, channel: Any = None, per: float = 60.0) -> Callable[[
     if spec == (None, None):
         raise ValueError("rate(): give user=, channel= or both")
 
-    def decorate(target: Any) -> Any:
+    def decorate(target: T) -> T:
         return _mark(target, "rate_spec", spec)
 
     return decorate
@@ -177,8 +181,13 @@ def guards_of(handlers) -> list[Guard]:
 
 def unenforced(bot) -> list[str]:
     """The words of C{[permissions]} that no loaded command has (so they change nothing)."""
-    checked = {guard.word for guard in guards_of(bot.handlers)}
-    return sorted(word for word in bot.settings.permissions if word.lower() not in checked)
+    return unenforced_by(bot.settings.permissions, bot.handlers)
+
+
+def unenforced_by(permissions, handlers) -> list[str]:
+    """The words of C{permissions} (C{[permissions]}) that none of C{handlers} answers."""
+    checked = {guard.word for guard in guards_of(handlers)}
+    return sorted(word for word in permissions if word.lower() not in checked)
 
 
 class Answers:
