@@ -15,6 +15,7 @@ from pubbot import ignore as ignoremod
 from pubbot.api import Handler, command
 from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
+from pubbot.core.message import Message
 from pubbot.ignore import ENTRIES_KEY, Gate, Matcher, mask_problem
 from pubbot.ignore.durations import parse_duration
 from pubbot.plugins.ignore import ignore, ignore_gate
@@ -159,6 +160,19 @@ class MatcherTests(SynchronousTestCase):
         self.assertTrue(m.ignores({"source": "z", "account": "ACC"}))
         self.assertFalse(m.ignores({"source": "z", "hostmask": "z!y@spam.example.org"}))
         self.assertFalse(m.ignores({"content": "no source"}))
+
+    def test_scan_is_ignores_of_each_line(self):
+        # Matcher.scan (the gate's batch call) reads only the bot tag when that is all there is to check
+        lines = [{"source": "a", "tags": {"bot": ""}}, {"source": "b", "tags": {}}, {"source": "c"},
+                 {"source": "d", "tags": {"draft/bot": ""}, "account": "Acc"}, {"tags": {"bot": ""}},
+                 {"source": "Bot1", "hostmask": "Bot1!u@h"},
+                 {"source": "e", "hostmask": "e!u@x.spam.example"}]
+        messages = [Message("chat.irc.#c.chat", f) for f in lines]
+        for matcher in (Matcher([], 0.0), Matcher([], 0.0, bot_tag=False), Matcher([], 0.0, bots=["bot1"]),
+                        Matcher([{"mask": "acc"}], 0.0, bot_tag=False),
+                        Matcher([{"mask": "*!*@*.spam.example"}], 0.0)):
+            self.assertEqual(matcher.scan(messages), [i for i, f in enumerate(lines) if matcher.ignores(f)])
+        self.assertEqual(Matcher([], 0.0).scan(messages), [0, 3])
 
     def test_regex_characters_are_literal(self):
         m = Matcher([{"mask": "a.b!*@(x)+"}], 0.0, bot_tag=False)

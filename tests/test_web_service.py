@@ -239,6 +239,21 @@ class FeedBatchTests(SynchronousTestCase):
         self.feed.on_messages([])
         self.assertEqual(len(self.hub.events), 3)
 
+    def test_batches_of_one_place_and_mixed_ones_count_alike(self):
+        def said(text, channel="#c", private=False, network="irc"):
+            return Message("chat.%s.%s.chat" % (network, channel),
+                           {"network": network, "channel": channel, "private": private, "content": text})
+
+        public = [said("a"), said("b")]
+        private = [said("c", "alice", True)]
+        mixed = [said("d"), said("e", private=True), said("f", network="other")]  # one topic, odd fields
+        for batch in (public, private, mixed):
+            self.feed.on_messages(batch)
+        self.assertEqual(self.feed.lines_in, {"irc": 5, "other": 1})
+        self.assertEqual(self.feed.lines_by_channel, {("irc", "#c"): 3, ("other", "#c"): 1})
+        # Private lines are counted, not shown.
+        self.assertEqual([e.raw for e in self.hub.events], [*public, mixed[0], mixed[2]])
+
     def test_publish_many_is_publish_for_each(self):
         one, many = EventHub(Clock(), backlog=10, run="x"), EventHub(Clock(), backlog=10, run="x")
         for raws in (["a", "b"], [], ["c"] * 9, ["d", "e", "f"], list("ghijklmnopqrstuvwxyz")):

@@ -86,18 +86,33 @@ class ChatMessages:
 
     def messages(self, events: list[ChatEvent]) -> list[Message]:
         """The messages of C{events} (L{ChatEvent}s), in order."""
+        # This runs for every line: L{addressed} is called only for a line
+        # that may be addressed (the common line starts with neither the
+        # nick nor the prefix), and a run of lines in one place reads its
+        # topic once.
         out: list[Message] = []
         append = out.append
         nick = self.nick()
+        n = len(nick)
+        folded_nick = nick.lower()
         prefix = self.prefix
+        after_prefix = len(prefix)
         network, protocol, bot = self.network, self.protocol, self.bot
-        topic = self.topic
         wrap = Message.wrap
+        last_place: str | None = None
+        topic = ""
         for kind, place, fields in events:
             if kind != "chat":
                 append(self.event(place, kind, fields))
                 continue
-            content, direct, command = addressed(fields["content"], nick, prefix, fields["private"])
+            content = fields["content"]
+            direct = fields["private"]
+            if content[n:n + 1] in (":", ",") and content[:n].lower() == folded_nick:
+                content, direct, command = addressed(content, nick, prefix, direct)
+            elif prefix and content.startswith(prefix) and len(content) > after_prefix:
+                command = content[after_prefix:]
+            else:
+                command = content if direct else None
             if "source_id" not in fields:
                 fields["source_id"] = None
             fields["network"] = network
@@ -106,5 +121,8 @@ class ChatMessages:
             fields["content"] = content
             fields["direct"] = direct
             fields["command"] = command
-            append(wrap(topic(place, "chat"), fields, bot))
+            if place != last_place:
+                topic = self.topic(place, "chat")
+                last_place = place
+            append(wrap(topic, fields, bot))
         return out

@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import feedparser
-
 from ..util.text import clean_text
 
 #: Most bytes of a feed read (the fetcher stops there).
@@ -59,6 +57,10 @@ def entries(body: bytes) -> list[Entry]:
         raise FeedError("larger than %d bytes" % (MAX_FEED_BYTES,))
     if _ENTITY.search(body):
         raise FeedError("it declares XML entities")
+    # Imported here: only the parse process (pubbot.feeds.worker) parses, and
+    # feedparser is ~1 MB of modules the bot's own process need not hold.
+    import feedparser
+
     parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
     found = parsed.get("entries") or []
     if not found and parsed.get("bozo"):

@@ -108,6 +108,23 @@ class Matcher:
         return False
 
 
+    def scan(self, messages: Sequence) -> list[int]:
+        """The positions of C{messages} whose senders are ignored (L{ignores} of each, in one loop)."""
+        if self.nicks or self.accounts or self.masks is not None:
+            ignores = self.ignores
+            return [i for i, message in enumerate(messages) if ignores(message.fields)]
+        if not self.bot_tag:
+            return []
+        # The default list (no entries, no bot nicks): only the bot tag, read in place.
+        found = []
+        for i, message in enumerate(messages):
+            fields = message.fields
+            tags = fields.get("tags")
+            if tags and ("bot" in tags or "draft/bot" in tags) and type(fields.get("source")) is str:
+                found.append(i)
+        return found
+
+
 class Gate:
     """
     The dispatcher's gate (L{pubbot.core.dispatch.Dispatcher.gate}) for one
@@ -131,16 +148,11 @@ class Gate:
         matcher = self.matcher
         if matcher.empty:
             return None
-        ignores = matcher.ignores
-        found: dict | None = None
-        for i, message in enumerate(messages):
-            if ignores(message.fields):
-                if found is None:
-                    found = {}
-                found[i] = is_admin(message)
-        if found:
-            self.ignored += len(found)
-        return found
+        positions = matcher.scan(messages)
+        if not positions:
+            return None
+        self.ignored += len(positions)
+        return {i: is_admin(messages[i]) for i in positions}
 
     def start(self) -> None:
         self._loop = LoopingCall(self.refresh)

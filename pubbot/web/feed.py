@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from .sse import EventHub
@@ -27,6 +27,8 @@ OTHER_CHANNELS = ("", "other")
 
 _SCALARS = (str, int, float, bool, type(None))
 _topic_of = attrgetter("topic")
+_fields_of = attrgetter("fields")
+_place_of = itemgetter("network", "channel", "private")
 
 
 def _text(value: Any) -> Any:
@@ -126,15 +128,8 @@ class LiveFeed:
             return
         topic = topics.pop()
         if _is_chat(topic):
-            lines_in = self.lines_in
-            networks = [m.fields.get("network") for m in messages]
-            if networks.count(networks[0]) == len(networks):  # all from one network, as usual
-                lines_in[networks[0]] = lines_in.get(networks[0], 0) + len(networks)
-            else:
-                for network, count in Counter(networks).items():
-                    lines_in[network] = lines_in.get(network, 0) + count
-            self._count_channels(messages)
-            if not self.show_private:
+            public = self._count_chat(messages)
+            if not self.show_private and not public:
                 messages = list(filter(_public, messages))
                 if not messages:
                     return
@@ -142,16 +137,34 @@ class LiveFeed:
         else:
             self.hub.publish_many("bus", messages, format_message)
 
-    def _count_channels(self, messages: list) -> None:
-        counts = self.lines_by_channel
+    def _count_chat(self, messages: list) -> bool:
+        """Count chat lines in, per network and (the public ones) per channel; True if all are public."""
+        try:
+            # The usual batch: the lines of one place, all public or all private; one
+            # C-level read of each line's place, no Python call per line.
+            places = list(map(_place_of, map(_fields_of, messages)))
+        except KeyError:
+            places = []
+        if places and places.count(places[0]) == len(places):
+            network, channel, private = places[0]
+            self.lines_in[network] = self.lines_in.get(network, 0) + len(places)
+            if not private:
+                self._count_channel((network, channel), len(places))
+            return not private
+        lines_in = self.lines_in
+        for network, count in Counter(m.fields.get("network") for m in messages).items():
+            lines_in[network] = lines_in.get(network, 0) + count
         for message in messages:
             fields = message.fields
-            if fields.get("private"):
-                continue
-            key = (fields.get("network"), fields.get("channel"))
-            if key not in counts and len(counts) >= MAX_CHANNELS:
-                key = OTHER_CHANNELS
-            counts[key] = counts.get(key, 0) + 1
+            if not fields.get("private"):
+                self._count_channel((fields.get("network"), fields.get("channel")), 1)
+        return False
+
+    def _count_channel(self, key: tuple, count: int) -> None:
+        counts = self.lines_by_channel
+        if key not in counts and len(counts) >= MAX_CHANNELS:
+            key = OTHER_CHANNELS
+        counts[key] = counts.get(key, 0) + count
 
     def on_message(self, message) -> None:
         """One published message."""
