@@ -122,6 +122,15 @@ class IgnoreTests(SynchronousTestCase):
         self.assertEqual(self.admin("!ignore add bad*account"), "root: an account name has no spaces or "
                          "wildcards (use a nick!user@host mask for those).")
 
+    def test_a_bad_duration_is_refused_not_taken_as_a_reason(self):
+        # "0s" or "10000000d" never makes an ignore for good with the duration as its reason
+        for word in ("0s", "10000000d", "400d", "0H0M"):
+            self.assertEqual(self.admin("!ignore add troll %s spam" % (word,)), "root: a duration is like "
+                             "30m, 12h or 7d, at most a year; %s is not one." % (word,))
+        self.assertEqual(self.admin("!ignore list"), "Nobody is ignored.")
+        self.assertEqual(self.admin("!ignore add troll 2h30M spam"), "Ignoring troll for 2:30:00.")
+        self.assertEqual(self.admin("!ignore add other 3rd time"), "Ignoring other.")
+
     def test_the_list_is_bounded(self):
         for i in range(5):
             self.assertEqual(self.admin("!ignore add user%d" % i), "Ignoring user%d." % i)
