@@ -13,7 +13,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from pubbot.api import Handler, checks, command, format_duration, key, one_line, patterns, section
-from pubbot.ignore import MAX_REASON, Gate, IgnoreList, mask_problem
+from pubbot.ignore import MAX_REASON, Gate, IgnoreList, mask_problem, scope_of
 from pubbot.ignore.durations import parse_duration
 
 
@@ -77,7 +77,7 @@ async def ignore(msg, rest=""):
     if not words:
         return _usage(msg)
     action = words[0].lower()
-    entries = IgnoreList(msg.bot, msg.bot.settings.ignore.max_entries)
+    entries = IgnoreList(msg.bot, msg.bot.settings.ignore.max_entries, scope_of(msg))
     if action == "list" and len(words) == 1:
         found = await entries.entries()
         if not found:
