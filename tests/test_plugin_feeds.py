@@ -133,6 +133,15 @@ class PollingTests(TestCase):
                                                     account="root")).lines[0])
         self.assertIn("won't do", (await h.say("!feed add http://a.example/ only (?<=x)y",
                                                account="root")).lines[0])
+        # channels as the config's [[feeds]] takes them: no commas or control characters, at most 20
+        self.assertEqual((await h.say("!feed add http://a.example/ #a,#b", account="root")).lines[0],
+                         "Not followed: the feed has a bad channel '#a,#b' (want \"#name\", or "
+                         "\"#name@network\" on another network).")
+        self.assertIn("bad channel '#a\\x07b'", (await h.say("!feed add http://a.example/ #a\x07b",
+                                                             account="root")).lines[0])
+        many = " ".join("#c%d" % i for i in range(21))
+        self.assertEqual((await h.say("!feed add http://a.example/ " + many, account="root")).lines[0],
+                         "Not followed: the feed has 21 channels; at most 20.")
         self.assertEqual(await poller.feeds(), [])
 
     @async_test
