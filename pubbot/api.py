@@ -132,6 +132,9 @@ class Handler:
     L{pubbot.util.patterns}), for L{pubbot.testing.check_patterns}.
     """
 
+    #: True: the handler hears ignored senders too (see L{pubbot.ignore}).
+    hears_ignored: bool = False
+
     def __init__(
         self,
         func: Callable,

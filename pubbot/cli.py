@@ -99,11 +99,30 @@ def _loaded(path: str | None, out=None):
 
     globalLogPublisher.addObserver(cast(ILogObserver, report))
     try:
-        return load_config(path)
+        settings, plugins = load_config(path)
     except configmod.ConfigError as e:
         raise CommandError(str(e)) from None
     finally:
         globalLogPublisher.removeObserver(cast(ILogObserver, report))
+    problem = _server_problem(settings)
+    if problem:
+        raise CommandError(problem)
+    return settings, plugins
+
+
+def _server_problem(settings) -> str | None:
+    """What the IRC service would refuse at start in a network's C{server} (a port of 99999...), or None."""
+    from .irc.endpoint import ServerError, parse_server
+
+    tables = [("irc", settings.irc)]
+    tables += [("networks.%s" % (name,), more) for name, more in settings.networks.items()]
+    for label, network in tables:
+        if network.server:
+            try:
+                parse_server(network.server)
+            except ServerError as e:
+                return str(e).replace("[irc]", "[%s]" % (label,), 1)
+    return None
 
 
 # config

@@ -17,6 +17,7 @@ from pubbot.api import channel_settings, command, handler
 from pubbot.config.channels import MAX_DISABLED, ChannelTable
 from pubbot.config.settings import ConfigError
 from pubbot.core.channels import (
+    MAX_CHANNELS,
     MAX_OVERRIDES,
     MAX_VALUE,
     OVERRIDES,
@@ -253,6 +254,22 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(len(lines), SHOW_LINES)
         self.assertEqual(lines[-1], "... and %d more: pubbot config diff shows them all." % (
             MAX_OVERRIDES - SHOW_LINES + 1,))
+
+
+    def test_admins_name_real_channels_and_not_without_end(self):
+        admin = {"private": True, "source": "root", "account": "boss"}
+        self.assertEqual(self.h.reply("!channel #a,#b disable fun", **admin),
+                         "Not changed: '#a,#b' is not a channel name (#name: no spaces, commas or control "
+                         "characters; at most 200).")
+        self.assertTrue(self.h.reply("!channel #a\x07b disable fun", **admin).startswith(
+            "Not changed: '#a\\x07b' is not a channel name"))
+        keeper = self.h.bot.channels
+        for i in range(MAX_CHANNELS):
+            Harness._now(Deferred.fromCoroutine(keeper.set("irc", "#c%d" % i, "x.k", 1, "test")))
+        self.assertEqual(self.h.reply("!channel #one-more disable fun", **admin),
+                         "Not changed: %d channels have overrides already (the most): unset some first." % (
+                             MAX_CHANNELS,))
+        self.assertEqual(self.h.reply("!channel #c3 disable fun", **admin), "fun is now off in #c3.")
 
 
 class EffectTests(SynchronousTestCase):

@@ -32,6 +32,7 @@ from pubbot.chatlogs.redis import RedisLogIndex
 from pubbot.chatlogs.sql import fts_query
 from pubbot.cluster.redisclient import RedisClient
 from pubbot.plugins import chatlogs as plugin
+from pubbot.plugins import ignore
 from pubbot.store.memory import MemoryStore
 from pubbot.store.redis import RedisStore
 from pubbot.store.sqlite import SQLiteStore
@@ -266,18 +267,38 @@ class PluginTests(SynchronousTestCase):
     def test_nolog(self):
         self.bot.say("my private words", source="bob", account="bob")
         self.bot.say("more of my words", source="bob", account="bob")
-        self.assertEqual(self.bot.reply("!nolog", source="bob", account="bob"),
-                         "bob: your lines are no longer logged; 2 kept lines removed.")
+        self.assertIsNone(self.bot.reply("!nolog", source="bob", account="bob"))
+        self.assertEqual(self.bot.sent[-1][0], "bob")
+        self.assertEqual(self.notices(), ["bob: your lines are no longer logged; 2 kept lines removed."])
         self.bot.say("words after", source="bob", account="bob")
         self.bot.reply("!grep words")
         self.assertEqual(self.notices(), ["No line of #pubbot has words."])
         self.assertEqual(self.successResultOf(self.bot.store.smembers(OPTOUT_KEY)), {"account:bob"})
-        self.assertEqual(self.bot.reply("!nolog off", source="bob", account="bob"),
+        self.assertEqual(self.bot.reply("!nolog off", source="bob", account="bob", private=True),
                          "bob: your lines are logged again where channels are logged.")
         self.bot.say("words again", source="bob", account="bob")
         self.bot.reply("!grep words")
         self.assertEqual(len(self.notices()[0].splitlines()), 1)
-        self.assertEqual(self.bot.reply("!nolog please", source="bob"), "Usage: !nolog [off]")
+        self.bot.reply("!nolog please", source="bob")
+        self.assertEqual(self.notices(), ["Usage: !nolog [off]"])
+
+    def test_an_ignored_person_may_leave_the_log_too(self):
+        bot = Harness(ignore.ignore_gate, ignore.ignore, *HANDLERS,
+                      config=dict(CONFIG, plugins={"admins": ["root"]}))
+        self.addCleanup(bot.stop)
+        bot.chat.rosters["#pubbot"] = ["root", "troll"]
+        self.assertEqual(bot.reply("!ignore add troll", source="root", account="root"), "Ignoring troll.")
+        bot.say("zebras of an ignored person", source="troll", account="troll")  # the log hears them
+        self.assertEqual(len(self.successResultOf(plugin.index_for(bot.bot).search(
+            "irc", "#pubbot", ["zebras"], 5))), 1)
+        self.assertIsNone(bot.reply("!nolog", source="troll", account="troll"))  # never in the channel
+        self.assertEqual(bot.sent[-1], (
+            "troll", "troll: your lines are no longer logged; 1 kept line removed.", "notice"))
+        self.assertEqual(self.successResultOf(plugin.index_for(bot.bot).search(
+            "irc", "#pubbot", ["zebras"], 5)), [])
+        for _ in range(plugin.SEARCHES[0]):  # and within the searches' limit
+            bot.reply("!nolog", source="troll", account="troll")
+        self.assertEqual(bot.sent[-1], ("troll", "Slow down: search again in 1:00.", "notice"))
 
     def test_bad_arguments_and_limits(self):
         usage = "Usage: !grep [#channel] words (at most 8 words, 200 characters)"

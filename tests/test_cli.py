@@ -417,6 +417,15 @@ class TestConfigCheck:
         assert cli.main(["config", "check", path]) == started
         assert capsys.readouterr().err == twistd_err
 
+    def test_a_server_the_irc_service_would_refuse(self, tmp_path, capsys):
+        for data, problem in (
+                (b"[irc]\nserver = 'tls:irc.example.net:99999'\n",
+                 "[irc] server 'tls:irc.example.net:99999' needs a port (1-65535)"),
+                (b"[irc]\nserver = 'tls:a.example:6697'\n[networks.far]\nserver = 'tcp:b.example'\n",
+                 "[networks.far] server 'tcp:b.example' needs a port (1-65535)")):
+            assert cli.main(["config", "check", write(tmp_path, "s.toml", data)]) == 1
+            assert capsys.readouterr().err == "pubbot: %s\n" % (problem,)
+
     def test_sasl_plain_over_plain_text_is_warned_about(self, tmp_path, capsys):
         plain = b"[irc]\nserver = 'tcp:irc.example.net:6667'\n[irc.sasl]\npassword = 'sesame'\n"
         assert cli.main(["config", "check", write(tmp_path, "a.toml", plain)]) == 0

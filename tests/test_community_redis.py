@@ -16,6 +16,7 @@ from pubbot.admin import Keeper
 from pubbot.cluster.redisclient import RedisClient
 from pubbot.core.bot import Bot
 from pubbot.ignore import Gate, IgnoreList
+from pubbot.plugins.ignore import IgnoreSettings
 from pubbot.store.redis import RedisStore
 
 from .support.irc import Connection, make_service
@@ -56,7 +57,7 @@ class CrossProcessTests(TestCase):
         self.assertEqual(conn.sent(), ["PART #far"])
 
     async def test_an_ignore_added_by_one_process_holds_in_the_other(self):
-        gate = Gate(self.owner, self.owner.settings.ignore)
+        gate = Gate(self.owner, IgnoreSettings())  # [ignore]'s defaults: the service's settings lack it
         await gate.refresh()
         message = self.owner.chat_message("irc", "#pubbot", "m", "hi", False, {"account": "mallory"})
         self.assertIsNone(gate([message]))

@@ -85,6 +85,15 @@ class TestInit:
         assert "[irc] channels has a bad channel 'nochannel'" in done.stderr
         assert list(tmp_path.iterdir()) == []
 
+    def test_a_server_the_bot_would_refuse_is_not_written(self, tmp_path):
+        for server, problem in (
+                ("irc.example.net:99999", "'tls:irc.example.net:99999' needs a port (1-65535)"),
+                ("tcp:irc.example.net", "'tcp:irc.example.net' needs a port (1-65535)"),
+                ("tls::6697", "'tls::6697' names no host")):
+            done = run_init(tmp_path, "--server", server, "--nick", "ok", "--channel", "#c")
+            assert (done.returncode, done.stderr) == (1, "pubbot: [irc] server %s\n" % (problem,)), server
+        assert list(tmp_path.iterdir()) == []
+
     def test_needs_the_essentials_without_a_terminal(self, tmp_path):
         done = run_init(tmp_path, "--nick", "n")
         assert (done.returncode, done.stderr) == (1, "pubbot: init needs --server, --channel\n")

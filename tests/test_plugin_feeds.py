@@ -9,7 +9,7 @@ from zope.interface.verify import verifyObject
 from pubbot.api import IHandler
 from pubbot.feeds.parse import MAX_ENTRIES, FeedError, entries
 from pubbot.feeds.parsers import FeedParsers, parse_feed
-from pubbot.feeds.poller import TICK, Feed, FeedPoller
+from pubbot.feeds.poller import MAX_FEEDS, TICK, Feed, FeedPoller
 from pubbot.plugins import feeds as feeds_module
 from pubbot.plugins.feeds import Feeds, feed_add, feed_del, feed_list
 from pubbot.store.memory import MemoryStore
@@ -133,6 +133,15 @@ class PollingTests(TestCase):
                                                     account="root")).lines[0])
         self.assertIn("won't do", (await h.say("!feed add http://a.example/ only (?<=x)y",
                                                account="root")).lines[0])
+        # channels as the config's [[feeds]] takes them: no commas or control characters, at most 20
+        self.assertEqual((await h.say("!feed add http://a.example/ #a,#b", account="root")).lines[0],
+                         "Not followed: the feed has a bad channel '#a,#b' (want \"#name\", or "
+                         "\"#name@network\" on another network).")
+        self.assertIn("bad channel '#a\\x07b'", (await h.say("!feed add http://a.example/ #a\x07b",
+                                                             account="root")).lines[0])
+        many = " ".join("#c%d" % i for i in range(21))
+        self.assertEqual((await h.say("!feed add http://a.example/ " + many, account="root")).lines[0],
+                         "Not followed: the feed has 21 channels; at most 20.")
         self.assertEqual(await poller.feeds(), [])
 
     @async_test
@@ -320,6 +329,18 @@ class ConfigFeedTests(SynchronousTestCase):
         listed = h.reply("!feed list", account="root").split("\n")
         self.assertEqual(len(listed), 3)
         self.assertTrue(listed[2].endswith("https://more.example/rss -> #a@oftc every 15m"))
+
+    def test_a_bound_on_the_feeds_followed(self):
+        # admins cannot queue unlimited feeds: the config's count, and the cap holds until one is removed
+        h, plugin = self.bot()
+        for i in range(MAX_FEEDS - 2):
+            said = h.reply("!feed add https://f%d.example/rss #a" % (i,), account="root")
+            self.assertIn("OK, following", said)
+        refusal = "I follow %d feeds already; remove one first." % (MAX_FEEDS,)
+        self.assertEqual(h.reply("!feed add https://more.example/rss #a", account="root"), refusal)
+        self.assertIn("no longer following", h.reply("!feed del https://f0.example/rss", account="root"))
+        self.assertIn("OK, following", h.reply("!feed add https://more.example/rss #a", account="root"))
+        self.assertEqual(h.reply("!feed add https://f0.example/rss #a", account="root"), refusal)
 
     def test_the_job_polls_and_announces_each_entry_once(self):
         h, plugin = self.bot()

@@ -123,6 +123,40 @@ class IgnoreTests(SynchronousTestCase):
         self.assertEqual(self.admin("!ignore add bad*account"), "root: an account name has no spaces or "
                          "wildcards (use a nick!user@host mask for those).")
 
+    def test_a_bad_duration_is_refused_not_taken_as_a_reason(self):
+        # "0s" or "10000000d" never makes an ignore for good with the duration as its reason
+        for word in ("0s", "10000000d", "400d", "0H0M"):
+            self.assertEqual(self.admin("!ignore add troll %s spam" % (word,)), "root: a duration is like "
+                             "30m, 12h or 7d, at most a year; %s is not one." % (word,))
+        self.assertEqual(self.admin("!ignore list"), "Nobody is ignored.")
+        self.assertEqual(self.admin("!ignore add troll 2h30M spam"), "Ignoring troll for 2:30:00.")
+        self.assertEqual(self.admin("!ignore add other 3rd time"), "Ignoring other.")
+
+    def test_each_network_has_its_own_list(self):
+        # accounts and hosts are each network's own, as admins are: mallory on "far" may be someone else
+        config = {"plugins": {"admins": ["root", "far:root"]},
+                  "networks": {"far": {"server": "tcp:far.example:6667", "channels": ["#pubbot"]}}}
+        bot = Harness(ignore_gate, ignore, echo, config=config)
+        self.addCleanup(bot.stop)
+
+        def echo_from(network, **fields):
+            return bot.reply("!echo hi", source="m", network=network, **fields)
+
+        def admin(network, text):
+            return bot.reply(text, source="root", account="root", network=network)
+
+        self.assertEqual(admin("irc", "!ignore add mallory"), "Ignoring mallory.")
+        self.assertEqual(admin("far", "!ignore add *!*@spam.example"), "Ignoring *!*@spam.example.")
+        self.assertIsNone(echo_from("irc", account="mallory"))
+        self.assertEqual(echo_from("far", account="mallory"), "hi")
+        self.assertIsNone(echo_from("far", hostmask="m!x@spam.example"))
+        self.assertEqual(echo_from("irc", hostmask="m!x@spam.example"), "hi")
+        self.assertTrue(admin("irc", "!ignore list").startswith("Ignored (1): mallory"))
+        self.assertTrue(admin("far", "!ignore list").startswith("Ignored (1): *!*@spam.example"))
+        self.assertEqual(admin("far", "!ignore del mallory"), "mallory is not on the ignore list.")
+        self.assertEqual(admin("irc", "!ignore del mallory"), "No longer ignoring mallory.")
+        self.assertEqual(echo_from("irc", account="mallory"), "hi")
+
     def test_the_list_is_bounded(self):
         for i in range(5):
             self.assertEqual(self.admin("!ignore add user%d" % i), "Ignoring user%d." % i)

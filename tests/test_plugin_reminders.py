@@ -62,6 +62,20 @@ class ReminderTests(SynchronousTestCase):
         self.assertIn(("#pubbot", "Reminder from ann: standup", "say"), h.sent)
         self.assertIn(("#ops", "Reminder from alice: deploy", "say"), h.sent)
 
+    def test_a_channel_on_another_network(self):
+        h = Harness(Reminders(), remind, start_time=NOW, config={
+            "plugins": {"admins": ["root"]},
+            "networks": {"far": {"server": "tcp:far.example:6667", "channels": ["#ops"]}}})
+        self.assertIn("reminder 1", h.reply("!remind #ops@far in 1m deploy", account="root"))
+        self.assertIn("only from inside it", h.reply("!remind #pubbot@far in 1m spam", source="eve"))
+        self.assertEqual(h.reply("!remind #a,#b in 1m spam", account="root"),
+                         "alice: #a,#b is not a channel's name.")
+        self.assertEqual(h.reply("!remind #a\x07b in 1m spam", account="root"),
+                         "alice: #a b is not a channel's name.")
+        h.clock.advance(65)
+        self.assertIn(("#ops", "Reminder from alice: deploy", "say"), h.chats["far"].sent)
+        self.assertFalse([s for s in h.sent if "deploy" in s[1] and s[0] != "#pubbot"])
+
     def test_list_cancel_and_the_bound(self):
         h = self.bot()
         for i in range(MAX_PER_PERSON):

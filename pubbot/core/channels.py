@@ -32,7 +32,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from ..config.channels import ALWAYS_ON, check_of, place_key
+from ..config.channels import ALWAYS_ON, channel_problem, check_of, place_key
 from ..config.registry import per_channel_keys
 from ..config.settings import checked
 
@@ -47,6 +47,8 @@ POLL_SECONDS = 2.0
 #: Most overrides in one channel; longest value (as JSON).
 MAX_OVERRIDES = 32
 MAX_VALUE = 400
+#: Most channels (of every network) with overrides: admins may name any channel, not without end.
+MAX_CHANNELS = 200
 #: An override's name for a plugin's state (its value: True for disabled, False for enabled).
 PLUGIN = "plugin:"
 
@@ -271,11 +273,17 @@ class ChannelSettings:
         disabled) set to C{value} in C{channel}. Raises ValueError when the
         channel has too many overrides or the value is too long.
         """
+        problem = channel_problem(channel)
+        if problem:
+            raise ValueError("%r %s" % (channel[:60], problem))
         channel = channel.lower()
         place = self.overrides.get((network, channel), {})
         if name not in place and len(place) >= MAX_OVERRIDES:
             raise ValueError("%s has %d overrides already (the most): unset one first" % (
                 channel, MAX_OVERRIDES))
+        if not place and len(self.overrides) >= MAX_CHANNELS:
+            raise ValueError("%d channels have overrides already (the most): unset some first" % (
+                MAX_CHANNELS,))
         override = Override(network, channel, name, value, who, self.bot.clock.seconds())
         entry = {"value": override.to_dict()["value"], "who": who, "when": override.when}
         if len(json.dumps(entry["value"])) > MAX_VALUE:

@@ -48,7 +48,8 @@ def split_channel(entry: str) -> tuple[str | None, str]:
     return None, entry
 
 
-def _channels(values: tuple) -> str | None:
+def channels_problem(values: tuple) -> str | None:
+    """What is wrong with a feed's channels (of the config or of C{!feed add}), or None."""
     if not values:
         return "must name at least one channel"
     if len(values) > MAX_CHANNELS:
@@ -113,6 +114,6 @@ class FeedSettings:
     """One C{[[feeds]]} entry."""
 
     url: str = key("", _url)
-    channels: tuple[str, ...] = key([], _channels)
+    channels: tuple[str, ...] = key([], channels_problem)
     interval: float = key(DEFAULT_INTERVAL, _interval)
     filter: str = key("", _filter)

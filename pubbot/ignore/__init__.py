@@ -4,8 +4,9 @@ from admins, and handlers that declare C{hears_ignored}, such as the
 channel log).
 
 Entries are accounts (C{alice}) or C{nick!user@host} masks with C{*} and
-C{?} (C{*!*@spam.example}), each with who added it, when, why and until
-when; they live in the store hash L{ENTRIES_KEY}, shared by every process,
+C{?} (C{*!*@spam.example}), each with who added it, when, why, until when
+and on which network it holds (accounts and hosts are each network's own,
+see L{Matcher}); they live in the store hash L{ENTRIES_KEY}, shared by every process,
 with a version counter (L{VERSION_KEY}) bumped on every change. Each
 process keeps a compiled L{Matcher} (a set of accounts, a set of nicks, one
 RE2 pattern for all the masks) and re-reads the list only when the version
@@ -27,7 +28,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from ..util import patterns
-from ..util.people import is_admin
+from ..util.people import is_admin, more_network
 
 log = Logger()
 
@@ -61,30 +62,43 @@ def _glob(mask: str) -> str:
 
 
 class Matcher:
-    """Decides, per line, whether its sender is ignored; built from the entries and the settings."""
+    """
+    Decides, per line, whether its sender is ignored; built from the entries and the settings.
 
-    def __init__(self, entries: Iterable[dict], now: float, bots: Iterable[str] = (), bot_tag: bool = True):
-        self.accounts: frozenset = frozenset()
+    Accounts and hosts are each network's own (as C{[plugins] admins}
+    are): an entry added on a C{[networks.NAME]} network (its C{network})
+    holds there only, one added on the C{[irc]} network or the console
+    holds on those. C{networks} are the C{[networks.NAME]} names.
+    """
+
+    def __init__(self, entries: Iterable[dict], now: float, bots: Iterable[str] = (), bot_tag: bool = True,
+                 networks: Iterable[str] = ()):
         self.nicks = frozenset(n.lower() for n in bots)
         self.bot_tag = bot_tag
+        self.networks = frozenset(networks)
         self.expires: float | None = None
-        accounts, masks = set(), []
+        accounts: dict[str | None, set] = {}
+        masks: dict[str | None, list] = {}
         for entry in entries:
             until = entry.get("until")
             if isinstance(until, (int, float)):
                 if until <= now:
                     continue
                 self.expires = until if self.expires is None else min(self.expires, until)
+            scope = entry.get("network") if isinstance(entry.get("network"), str) else None
             mask = str(entry.get("mask", "")).lower()
             if "!" in mask:
-                masks.append(mask)
+                masks.setdefault(scope, []).append(mask)
             elif mask:
-                accounts.add(mask)
-        self.accounts = frozenset(accounts)
-        self.masks: Any | None = None
-        if masks:
-            self.masks = patterns.linear("(?:%s)\\Z" % "|".join(_glob(m) for m in sorted(masks)), re.DOTALL)
-        self.empty = not (self.accounts or self.masks is not None or self.nicks or self.bot_tag)
+                accounts.setdefault(scope, set()).add(mask)
+        #: Per scope (a [networks.NAME] name, or None): the accounts, and one pattern for the masks.
+        self.scopes: dict[str | None, tuple[frozenset, Any | None]] = {}
+        for scope in set(accounts) | set(masks):
+            found = sorted(masks.get(scope, ()))
+            pattern = patterns.linear("(?:%s)\\Z" % "|".join(_glob(m) for m in found), re.DOTALL) \
+                if found else None
+            self.scopes[scope] = (frozenset(accounts.get(scope, ())), pattern)
+        self.empty = not (self.scopes or self.nicks or self.bot_tag)
 
     def ignores(self, fields: dict) -> bool:
         """Is the sender of a message with C{fields} ignored?"""
@@ -97,20 +111,26 @@ class Matcher:
                 return True
         if self.nicks and source.lower() in self.nicks:
             return True
-        if self.accounts:
+        if not self.scopes:
+            return False
+        network = fields.get("network")
+        found = self.scopes.get(network if network in self.networks else None)
+        if found is None:
+            return False
+        accounts, masks = found
+        if accounts:
             account = fields.get("account")
-            if account and account.lower() in self.accounts:
+            if account and account.lower() in accounts:
                 return True
-        if self.masks is not None:
+        if masks is not None:
             hostmask = fields.get("hostmask")
-            if hostmask and self.masks.match(hostmask.lower()) is not None:
+            if hostmask and masks.match(hostmask.lower()) is not None:
                 return True
         return False
 
-
     def scan(self, messages: Sequence) -> list[int]:
         """The positions of C{messages} whose senders are ignored (L{ignores} of each, in one loop)."""
-        if self.nicks or self.accounts or self.masks is not None:
+        if self.nicks or self.scopes:
             ignores = self.ignores
             return [i for i, message in enumerate(messages) if ignores(message.fields)]
         if not self.bot_tag:
@@ -138,7 +158,8 @@ class Gate:
         self.clock = bot.clock
         self.bots = tuple(settings.bots)
         self.bot_tag = settings.bot_tag
-        self.matcher = Matcher((), self.clock.seconds(), self.bots, self.bot_tag)
+        self.networks = tuple(bot.settings.networks)
+        self.matcher = Matcher((), self.clock.seconds(), self.bots, self.bot_tag, self.networks)
         self.version: Any = object()  # not read yet
         self._loop: LoopingCall | None = None
         self._refreshing: Deferred | None = None
@@ -184,19 +205,34 @@ class Gate:
             return
         entries = await self.store.hgetall(ENTRIES_KEY)
         self.matcher = Matcher([e for e in entries.values() if isinstance(e, dict)], now, self.bots,
-                               self.bot_tag)
+                               self.bot_tag, self.networks)
         self.version = version
 
 
-class IgnoreList:
-    """The stored entries: add, remove, list (the plugin's commands call these)."""
+def field_of(mask: str, network: str | None = None) -> str:
+    """The store field of C{mask} on C{network} (a C{[networks.NAME]} name; None: C{[irc]}, the console)."""
+    return mask.lower() if network is None else "%s %s" % (network, mask.lower())
 
-    def __init__(self, bot: Any, max_entries: int):
+
+def scope_of(msg: Any) -> str | None:
+    """The network an entry added by C{msg} holds on: its C{[networks.NAME]}, or None (see L{Matcher})."""
+    return more_network(msg)
+
+
+class IgnoreList:
+    """
+    The stored entries: add, remove, list (the plugin's commands call
+    these), each for one C{network} (see L{Matcher}); the cap counts them all.
+    """
+
+    def __init__(self, bot: Any, max_entries: int, network: str | None = None):
         self.store = bot.store
         self.clock = bot.clock
         self.max_entries = max_entries
+        self.network = network
 
-    async def entries(self) -> list[dict]:
+    async def all_entries(self) -> list[dict]:
+        """The live entries of every network (the expired ones are removed)."""
         now = self.clock.seconds()
         found = await self.store.hgetall(ENTRIES_KEY)
         live, dead = [], []
@@ -210,20 +246,31 @@ class IgnoreList:
             await self.store.hdel(ENTRIES_KEY, *dead)
         return sorted(live, key=lambda e: (e.get("at", 0), e.get("mask", "")))
 
+    async def entries(self) -> list[dict]:
+        """The live entries of this list's network."""
+        return [e for e in await self.all_entries() if _scope(e) == self.network]
+
     async def add(self, mask: str, by: str, seconds: float | None, reason: str) -> str | None:
         """Add (or renew) C{mask}; a refusal when the list is full."""
-        key = mask.lower()
-        existing = {e["mask"].lower() for e in await self.entries() if isinstance(e.get("mask"), str)}
+        key = field_of(mask, self.network)
+        existing = {field_of(e["mask"], _scope(e)) for e in await self.all_entries()
+                    if isinstance(e.get("mask"), str)}
         if key not in existing and len(existing) >= self.max_entries:
             return "The ignore list is full (%d entries); remove some first." % (self.max_entries,)
         now = self.clock.seconds()
         await self.store.hset(ENTRIES_KEY, key, {"mask": mask, "by": by, "at": now, "reason": reason,
-                                                 "until": None if seconds is None else now + seconds})
+                                                 "until": None if seconds is None else now + seconds,
+                                                 "network": self.network})
         await self.store.incr(VERSION_KEY)
         return None
 
     async def remove(self, mask: str) -> bool:
-        removed = await self.store.hdel(ENTRIES_KEY, mask.lower())
+        removed = await self.store.hdel(ENTRIES_KEY, field_of(mask, self.network))
         if removed:
             await self.store.incr(VERSION_KEY)
         return bool(removed)
+
+
+def _scope(entry: dict) -> str | None:
+    network = entry.get("network")
+    return network if isinstance(network, str) else None

@@ -5,7 +5,8 @@ L{pubbot.chatlogs}). C{!grep [#chan] words} and C{!last <nick> [#chan]}
 answer privately with the newest matching lines (at most C{[logs]
 max_results}) and, when C{[web] url} is set, a link to the dashboard's
 search page; C{!nolog} stops logging the asker and removes what was
-kept, C{!nolog off} starts again.
+kept, C{!nolog off} starts again (answered privately; ignored senders may
+use it too, as the log keeps their lines).
 """
 
 from __future__ import annotations
@@ -251,14 +252,22 @@ async def nolog(msg, rest=""):
     word = (rest or "").strip().lower()
     who = person_key(msg)
     store = msg.bot.store
-    if word in ("off", "undo", "stop"):
+    if word and word not in ("off", "undo", "stop"):
+        return _answer(msg, ["Usage: %snolog [off]" % (msg.bot.command_prefix(msg.network),)])
+    problem = _limited(msg)
+    if problem:
+        return _answer(msg, [problem])
+    if word:
         await store.srem(OPTOUT_KEY, who)
         chatlog.optout.discard(who)
-        return {"content": "%s: your lines are logged again where channels are logged." % (msg.source,)}
-    if word:
-        return {"content": "Usage: %snolog [off]" % (msg.bot.command_prefix(msg.network),)}
+        return _answer(msg, ["%s: your lines are logged again where channels are logged." % (msg.source,)])
     await store.sadd(OPTOUT_KEY, who)
     chatlog.optout.add(who)
     removed = await index_for(msg.bot).forget(who)
-    return {"content": "%s: your lines are no longer logged; %d kept line%s removed." % (
-        msg.source, removed, "" if removed == 1 else "s")}
+    return _answer(msg, ["%s: your lines are no longer logged; %d kept line%s removed." % (
+        msg.source, removed, "" if removed == 1 else "s")])
+
+
+#: The log hears everyone, so everyone may leave it: ignored senders too (answered privately, as
+#: every answer of this plugin is, and within the searches' limit, so an ignored troll gets no stage).
+nolog.hears_ignored = True

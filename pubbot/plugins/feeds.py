@@ -21,7 +21,14 @@ from pubbot.api import IHandler, clean_text, command, every, example, patterns
 from pubbot.feeds.parse import FeedError, checked_url, entries, feed_fetcher
 from pubbot.feeds.parsers import FeedParsers
 from pubbot.feeds.poller import TICK, Feed, FeedPoller
-from pubbot.feeds.settings import DEFAULT_INTERVAL, MIN_INTERVAL, FeedSettings, places, split_channel
+from pubbot.feeds.settings import (
+    DEFAULT_INTERVAL,
+    MIN_INTERVAL,
+    FeedSettings,
+    channels_problem,
+    places,
+    split_channel,
+)
 
 __all__ = ["FeedSettings", "Feeds", "feed_add", "feed_del", "feed_list", "feeds", "poll_feeds"]
 
@@ -122,6 +129,9 @@ def feed_add(msg, rest=None):
     channels = found.group("channels").split() or ([msg.channel] if not msg.private else [])
     if not channels:
         return "Which channel? Say: !feed add <url> #chan"
+    problem = channels_problem(tuple(channels))
+    if problem:
+        return "Not followed: the feed %s." % (clean_text(problem, 160),)
     minutes = found.group("minutes")
     interval = int(minutes) * 60 if minutes else DEFAULT_INTERVAL
     if interval < MIN_INTERVAL:

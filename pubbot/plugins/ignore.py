@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from pubbot.api import Handler, checks, command, format_duration, key, one_line, section
-from pubbot.ignore import MAX_REASON, Gate, IgnoreList, mask_problem
+from pubbot.api import Handler, checks, command, format_duration, key, one_line, patterns, section
+from pubbot.ignore import MAX_REASON, Gate, IgnoreList, mask_problem, scope_of
 from pubbot.ignore.durations import parse_duration
 
 
@@ -26,6 +26,8 @@ class IgnoreSettings:
 
 #: Entries !ignore list shows, at most.
 LISTED = 10
+#: A word meant as a duration (digits and units) that may not be a valid one: never taken as a reason.
+_LOOKS_LIKE_DURATION = patterns.linear(r"(?i)[0-9]+[smhdw](?:[0-9]+[smhdw])*\Z")
 
 _gates: WeakKeyDictionary = WeakKeyDictionary()
 
@@ -75,7 +77,7 @@ async def ignore(msg, rest=""):
     if not words:
         return _usage(msg)
     action = words[0].lower()
-    entries = IgnoreList(msg.bot, msg.bot.settings.ignore.max_entries)
+    entries = IgnoreList(msg.bot, msg.bot.settings.ignore.max_entries, scope_of(msg))
     if action == "list" and len(words) == 1:
         found = await entries.entries()
         if not found:
@@ -103,6 +105,9 @@ async def ignore(msg, rest=""):
     tail = words[2] if len(words) > 2 else ""
     first, _, reason = tail.partition(" ")
     seconds = parse_duration(first) if first else None
+    if seconds is None and _LOOKS_LIKE_DURATION.match(first):
+        return {"content": "%s: a duration is like 30m, 12h or 7d, at most a year; %s is not one." % (
+            msg.source, one_line(first, 40))}
     if seconds is None:
         reason = tail
     reason = one_line(reason, MAX_REASON)

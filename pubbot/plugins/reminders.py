@@ -1,6 +1,7 @@
 """
 Reminders: C{!remind me in 2h30m take the bread out}, C{!remind #chan at
-09:55 standup} (this channel; admins: any), C{!remind list}, C{!remind
+09:55 standup} (this channel; admins: any, C{#chan@network} on another
+network), C{!remind list}, C{!remind
 cancel N}, and C{!tz Europe/London} for the times you give. Kept in the
 store and fired once by the cluster (see L{pubbot.reminders.book}).
 """
@@ -67,6 +68,14 @@ def _when(due: float, zone: Any) -> str:
     return datetime.fromtimestamp(due, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _channel(msg, word: str) -> tuple[str, str]:
+    """C{(network, channel)} of C{#chan} or C{#chan@network} (a network the bot knows; else all a name)."""
+    name, at, network = word.rpartition("@")
+    if at and name and network in msg.bot.chat_services:
+        return network, name
+    return msg.network, word
+
+
 def _book(msg) -> ReminderBook | None:
     return _BOOKS.get(msg.bot) if msg.bot is not None else None
 
@@ -98,12 +107,18 @@ async def _remind(msg, book: ReminderBook, rest: str) -> Any:
         if await book.cancel(who, number):
             return "%s: reminder %s cancelled." % (nick, clean_text(number, 20))
         return "%s: you have no reminder %s (see !remind list)." % (nick, clean_text(number, 20))
+    network = msg.network
     if word.lower() == "me":
         place, mine = (msg.channel if not msg.private else nick), True
     elif word[:1] in "#&" and len(word) > 1:
-        if word.lower() != str(msg.channel).lower() and not is_admin(msg):
+        network, place = _channel(msg, word)
+        if (network != msg.network or place.lower() != str(msg.channel).lower()) and not is_admin(msg):
             return "%s: I remind a channel only from inside it (admins: any)." % (nick,)
-        place, mine = word, False
+        if network not in msg.bot.chat_services:
+            return "%s: I am not on %s." % (nick, clean_text(network, 40))
+        if len(place) > 50 or "," in place or clean_text(place, 60) != place:
+            return "%s: %s is not a channel's name." % (nick, clean_text(place, 60))
+        mine = False
     else:
         return USAGE
     zone = await book.zone(who, msg.bot.settings.reminders.timezone)
@@ -111,7 +126,7 @@ async def _remind(msg, book: ReminderBook, rest: str) -> Any:
         due, text = parse_when(tail, msg.bot.clock.seconds(), zone)
     except WhenError as e:
         return "%s: %s." % (nick, e)
-    return await book.add(msg.network, place, who, nick, text, due, mine)
+    return await book.add(network, place, who, nick, text, due, mine)
 
 
 @command("tz", args=r"(?P<zone>\S+)", usage="[Area/City]",

@@ -3,7 +3,8 @@ The community plugins on a real ngircd with real clients (Twisted's
 IRCClient) and the real SQLite store: an admin makes the bot join and
 part (and a non-admin cannot), an ignored user gets no answer while others
 do, !grep finds a line said earlier (FTS5), and !quit says goodbye with
-its reason and stops the daemon.
+its reason and stops the daemon; a reminder set for a few seconds later
+arrives, once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from twisted.internet.task import deferLater
 from pubbot.api import command
 from pubbot.core.bot import Bot
 from pubbot.irc.service import IRCService
-from pubbot.plugins import admin, chatlogs, ignore
+from pubbot.plugins import admin, chatlogs, ignore, reminders
+from pubbot.reminders.book import DUE_KEY
 from pubbot.store.sqlite import SQLiteStore
 from pubbot.testing import make_settings
 
@@ -44,13 +46,14 @@ class CommunityTests(Base):
                           "channels": ["#pubbot"]},
                   "plugins": {"admins": ["*rootuser@*"]},
                   "logs": {"channels": ["#pubbot"]}}
-        self.settings = make_settings(config, admin, chatlogs, ignore)
+        self.settings = make_settings(config, admin, chatlogs, ignore, reminders)
         store = SQLiteStore(os.path.abspath(self.mktemp()), reactor)
         self.bot = Bot(self.settings, reactor, store)
         self.stopped = []
         self.bot.shutdown = lambda: self.stopped.append(True)
         for h in (admin.admin_keeper, admin.join, admin.part, admin.say, admin.quit, ignore.ignore_gate,
-                  ignore.ignore, chatlogs.chatlog, chatlogs.grep, echo):
+                  ignore.ignore, chatlogs.chatlog, chatlogs.grep, reminders.reminders, reminders.remind,
+                  echo):
             self.bot.add_handler(h)
         self.bot.start()
         self.addCleanup(store.close)
@@ -122,3 +125,16 @@ class CommunityTests(Base):
         root.say("#pubbot", "!quit see you tomorrow")
         await self.eventually(lambda: any("see you tomorrow" in m for u, m in root.quits), "the bot's QUIT")
         await self.eventually(lambda: self.stopped == [True], "the shutdown")
+
+    async def test_a_reminder_set_for_a_few_seconds_later_arrives(self):
+        self.start_server()
+        self.start_community_bot()
+        await self.bot_ready(("#pubbot",))
+        eve = await self.person("eve")
+        eve.say("#pubbot", "!remind me in 3s stretch your legs")
+        await self.eventually(lambda: any(h[:2] == ("pubbot", "#pubbot") and h[2].startswith(
+            "OK eve, reminder") for h in eve.heard), "the reminder's acknowledgement")
+        fired = ("pubbot", "#pubbot", "eve: reminder: stretch your legs")
+        await self.eventually(lambda: fired in eve.heard, "the reminder")
+        self.assertEqual(eve.heard.count(fired), 1)
+        self.assertEqual(await self.bot.store.hgetall(DUE_KEY), {})  # taken: no process fires it again
