@@ -56,6 +56,7 @@ from zope.interface import implementer
 from .config import checks
 from .config.registry import key, section
 from .config.settings import Settings, secret
+from .core.botapi import PluginBot
 from .core.help import example, help_text
 from .core.interfaces import IBatchHandler, ICommandWords, IHandler, IStore
 from .core.jobs import cron, every
@@ -73,6 +74,8 @@ __all__ = [
     "CHAT_LINES", "ChatFields", "Command", "Guard", "Handler", "IBatchHandler", "ICommandWords", "IHandler",
     "IStore", "Message", "PatternHandler", "Refusal", "Reply", "command", "command_words", "cron", "every",
     "example", "handle_each", "handler", "help_text", "parse_chat_text", "rate", "require", "secret",
+    # the bot as plugins see it (msg.bot, a job's bot)
+    "PluginBot",
     # settings (see pubbot.config.registry)
     "key", "section", "checks", "Settings", "channel_settings",
     # helpers
@@ -98,8 +101,11 @@ def channel_settings(msg: Message) -> Settings:
         templates = channel_settings(msg).greet.templates
     """
     fields = msg.fields
+    network = fields.get("network")
     channel = None if fields.get("private") else fields.get("channel")
-    return msg.bot.settings_for(fields.get("network"), channel)
+    if network is None:  # not a chat message: said nowhere
+        return msg.bot.settings
+    return msg.bot.settings_for(network, channel)
 
 
 def _first_line(doc: str | None) -> str:

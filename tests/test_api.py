@@ -359,3 +359,85 @@ class PublicSurfaceTests(SynchronousTestCase):
             [given], gives = typing.get_args(returned)
             self.assertIsInstance(given, typing.TypeVar, decorator.__name__)
             self.assertIs(gives, given, decorator.__name__)
+
+    def test_a_bot_has_all_a_plugin_bot_lists(self):
+        # mypy checks the types (pubbot.core.bot._provides_plugin_bot); this, that the names are there
+        from pubbot.api import PluginBot
+        bot = Harness().bot
+        listed = [name for name in vars(PluginBot) if not name.startswith("_")]
+        self.assertIn("store", listed)
+        for name in listed:
+            self.assertTrue(hasattr(bot, name), name)
+
+
+GOOD_PLUGIN = '''
+from pubbot.api import Message, PluginBot, command, every
+from pubbot.testing import Harness
+
+
+@command("hello")
+def hello(msg: Message) -> str:
+    seen = msg.bot.store.get("seen:" + msg.source)
+    seen.addCallback(lambda value: None)
+    prefix = msg.bot.command_prefix(msg.network)
+    return "%shello %s, I am %s" % (prefix, msg.source, msg.bot.nick(msg.network))
+
+
+@every(60)
+def tick(bot: PluginBot) -> None:
+    bot.state["ticks"] = bot.clock.seconds() + bot.random.random()
+    bot.store.incr("ticks").addCallback(lambda n: bot.send("irc", "#c", "tick %d" % (n,)))
+    bot.later(5.0, tick, bot)
+
+
+def harness_bot() -> PluginBot:
+    return Harness(hello, tick).bot
+'''
+
+TYPO_PLUGIN = '''
+from pubbot.api import Message, PluginBot, command, every
+
+
+@command("hello")
+def hello(msg: Message) -> str:
+    msg.bot.sotre.get("seen:" + msg.source)
+    return "hello"
+
+
+@every(60)
+def tick(bot: PluginBot) -> None:
+    bot.clokc.seconds()
+
+
+@every(60)
+def takes_a_number(seconds: float) -> None:
+    pass
+'''
+
+
+class PluginTypesTests(SynchronousTestCase):
+    """mypy --strict on a plugin using pubbot.api sees what msg.bot and a job's bot have."""
+
+    def test_mypy_strict_passes_a_plugin_and_finds_its_typos(self):
+        import os
+        import subprocess
+        import sys
+        import tempfile
+
+        from .support.servers import ROOT
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in (("good_plugin", GOOD_PLUGIN), ("typo_plugin", TYPO_PLUGIN)):
+                with open(os.path.join(tmp, name + ".py"), "w") as f:
+                    f.write(text)
+            run = subprocess.run(
+                [sys.executable, "-m", "mypy", "--strict", "--config-file", os.path.join(ROOT, "setup.cfg"),
+                 "--cache-dir", os.path.join(tmp, "cache"), "--no-error-summary", "--show-error-codes",
+                 os.path.join(tmp, "good_plugin.py"), os.path.join(tmp, "typo_plugin.py")],
+                cwd=ROOT, capture_output=True, text=True, timeout=600)
+        errors = [line.split(os.sep)[-1] for line in run.stdout.splitlines() if ": error:" in line]
+        self.assertEqual([e for e in errors if e.startswith("good_plugin")], [], run.stdout + run.stderr)
+        typos = [e for e in errors if e.startswith("typo_plugin")]
+        self.assertEqual(len(typos), 3, run.stdout + run.stderr)
+        self.assertIn('"PluginBot" has no attribute "sotre"', typos[0])
+        self.assertIn('"PluginBot" has no attribute "clokc"', typos[1])
+        self.assertIn('expected "Callable[[PluginBot], Any]"', typos[2])  # a job is given the bot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.logger import Logger
@@ -19,6 +19,9 @@ from .jobs import Jobs, Later
 from .localbus import LocalBus, chat_registered, pause_input, resume_input
 from .message import Message, Reply
 from .permissions import unenforced
+
+if TYPE_CHECKING:
+    from .botapi import PluginBot
 
 log = Logger()
 
@@ -317,3 +320,8 @@ class Bot:
 
     def uptime(self) -> float:
         return self.clock.seconds() - self.started_at
+
+
+def _provides_plugin_bot(bot: Bot) -> PluginBot:
+    """Never called: mypy checks here that a L{Bot} is the L{PluginBot} plugins are typed against."""
+    return bot

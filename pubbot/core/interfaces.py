@@ -1,6 +1,13 @@
 """The contracts between pubbot's parts. Every provider has a verifyObject test."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 
 class IHandler(Interface):
@@ -141,49 +148,49 @@ class IStore(Interface):
     type fails with TypeError.
     """
 
-    def get(key):
+    def get(key: str) -> Deferred[Any]:
         """The value at C{key}, or None."""
 
-    def set(key, value, ttl=None):
+    def set(key: str, value: Any, ttl: float | None = None) -> Deferred[Any]:
         """Set C{key} to C{value}, expiring after C{ttl} seconds if given."""
 
-    def delete(key):
+    def delete(key: str) -> Deferred[Any]:
         """Remove C{key} of any type. Fires with True if it existed."""
 
-    def incr(key, amount=1):
+    def incr(key: str, amount: int = 1) -> Deferred[Any]:
         """Add C{amount} to the integer at C{key} (0 if absent); fires with the result."""
 
-    def expire(key, ttl):
+    def expire(key: str, ttl: float) -> Deferred[Any]:
         """Expire C{key} after C{ttl} seconds. Fires with True if it existed."""
 
-    def sadd(key, *members):
+    def sadd(key: str, *members: str) -> Deferred[Any]:
         """Add string members to the set at C{key}; fires with how many were new."""
 
-    def srem(key, *members):
+    def srem(key: str, *members: str) -> Deferred[Any]:
         """Remove members from the set; fires with how many were removed."""
 
-    def smembers(key):
+    def smembers(key: str) -> Deferred[Any]:
         """Fires with the set of members (empty if absent)."""
 
-    def hset(key, field, value):
+    def hset(key: str, field: str, value: Any) -> Deferred[Any]:
         """Set one field of the hash at C{key}."""
 
-    def hget(key, field):
+    def hget(key: str, field: str) -> Deferred[Any]:
         """One field of the hash, or None."""
 
-    def hdel(key, *fields):
+    def hdel(key: str, *fields: str) -> Deferred[Any]:
         """Remove fields; fires with how many were removed."""
 
-    def hgetall(key):
+    def hgetall(key: str) -> Deferred[Any]:
         """Fires with the whole hash as a dict (empty if absent)."""
 
-    def hincr(key, field, amount=1):
+    def hincr(key: str, field: str, amount: int = 1) -> Deferred[Any]:
         """Add C{amount} to an integer hash field; fires with the result."""
 
-    def keys(prefix=""):
+    def keys(prefix: str = "") -> Deferred[Any]:
         """Fires with a sorted list of the live keys starting with C{prefix}."""
 
-    def scan(cursor=None, count=100):
+    def scan(cursor: Any = None, count: int = 100) -> Deferred[Any]:
         """
         One page of a walk over every live key, for export: fires with
         C{(next, entries)}, each entry C{(key, kind, expires)} with C{kind}
@@ -195,7 +202,7 @@ class IStore(Interface):
         may be missed or listed twice (Redis's SCAN).
         """
 
-    def scan_items(key, kind, cursor=None, count=100):
+    def scan_items(key: str, kind: str, cursor: Any = None, count: int = 100) -> Deferred[Any]:
         """
         One page of the contents of C{key} (of C{kind}, as L{scan} said),
         as stored: fires with C{(next, items)}; items are the value's JSON
@@ -204,7 +211,7 @@ class IStore(Interface):
         another kind fails with TypeError. Walk as with L{scan}.
         """
 
-    def begin_import():
+    def begin_import() -> Deferred[Any]:
         """
         Fires with a new, empty L{IStoreImport}: a staging area whose
         writes are invisible to the store until committed.

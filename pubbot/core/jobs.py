@@ -41,9 +41,13 @@ from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from .botapi import PluginBot
 from .interfaces import IHandler
 
 log = Logger()
+
+#: A job: called with the bot (a L{PluginBot}); may return a Deferred or be a coroutine function.
+JobFunction = Callable[[PluginBot], Any]
 
 
 class JobStats:
@@ -113,19 +117,19 @@ class Job:
 
 
 def every(seconds: float, name: str | None = None,
-          timeout: float | None = None) -> Callable[[Callable[..., Any]], Job]:
+          timeout: float | None = None) -> Callable[[JobFunction], Job]:
     """Run the function with the bot every C{seconds} (the first time C{seconds} after start)."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise ValueError("every(): seconds must be a number > 0, not %r" % (seconds,))
 
-    def decorate(func: Callable) -> Job:
+    def decorate(func: JobFunction) -> Job:
         return Job(func, seconds=float(seconds), name=name, timeout=timeout)
 
     return decorate
 
 
 def cron(expression: str, timezone: str | None = None, name: str | None = None,
-         timeout: float | None = None) -> Callable[[Callable[..., Any]], Job]:
+         timeout: float | None = None) -> Callable[[JobFunction], Job]:
     """
     Run the function with the bot at the times of the cron C{expression}
     (C{"0 12 * * 1-5"}: noon on weekdays), in C{timezone} (a zone name;
@@ -136,7 +140,7 @@ def cron(expression: str, timezone: str | None = None, name: str | None = None,
     if timezone:
         ZoneInfo(timezone)  # raises for an unknown zone, at import
 
-    def decorate(func: Callable) -> Job:
+    def decorate(func: JobFunction) -> Job:
         return Job(func, cron_expr=expression, tz=timezone, name=name, timeout=timeout)
 
     return decorate

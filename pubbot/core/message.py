@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+if TYPE_CHECKING:
+    from .botapi import PluginBot
+
 
 class ChatFields(TypedDict, total=False):
     """
@@ -36,7 +39,9 @@ class Message:
     """
     A topic and its fields, with attribute access to the fields
     (C{msg.content}, C{msg.source}). C{msg.bot} is the running
-    L{pubbot.core.bot.Bot} (None outside a bot); it is not part of the fields.
+    L{pubbot.core.bot.Bot}, typed as what plugins may use of it
+    (L{pubbot.core.botapi.PluginBot}); it is not part of the fields (None in
+    a message made outside a bot, which no handler is given).
 
     The fields of a chat line (topic C{chat.NETWORK.PLACE.chat}), typed below
     for type checkers; joins and leaves have those up to C{source_id}:
@@ -52,7 +57,9 @@ class Message:
 
     __slots__ = ("topic", "fields", "bot")
 
-    if TYPE_CHECKING:  # read through __getattr__ from the fields at run time
+    if TYPE_CHECKING:
+        bot: PluginBot
+        # read through __getattr__ from the fields at run time
         network: str
         protocol: str
         channel: str
