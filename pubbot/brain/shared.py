@@ -44,7 +44,8 @@ from twisted.logger import Logger
 from ..store import Encoded
 from ..store.redis import RedisStore
 from .host import resolved
-from .model import SHARD_PREFIX, line_trigrams, parse_shard_key, shard_count, shard_key, shard_of
+from .model import line_trigrams, shard_count, shard_key, shard_of
+from .stored import MARK, merge_shards
 
 log = Logger()
 
@@ -56,9 +57,6 @@ HEAD = "brain:journal:head"
 FLOOR = "brain:journal:floor"
 #: Entries up to this one are trimmed from the journal.
 TAIL = "brain:journal:tail"
-#: The field of a stored shard holding the last journal entry it includes
-#: (never a trigram's: those have two spaces).
-MARK = "#"
 #: Seconds between two looks at the journal when not asked anything.
 FOLLOW_SECONDS = 0.5
 #: Entries read at once (a round waits until a learner process has learned them: at
@@ -262,24 +260,7 @@ class Follower:
     async def _load(self, host) -> tuple[int, int]:
         store = self.store
         floor = _int(await store.get(FLOOR))
-        marks: dict[int, int] = {}
-        read = bad = 0
-        for stored in await store.keys(SHARD_PREFIX):
-            shard = parse_shard_key(stored)
-            if shard is None:
-                continue
-            try:
-                data = await store.get(stored)
-            except (ValueError, TypeError) as e:
-                log.error("brain: stored shard {key} is unreadable ({error}); skipped", key=stored, error=e)
-                bad += 1
-                continue
-            if isinstance(data, dict):
-                mark = data.pop(MARK, None)
-                if type(mark) is int:
-                    marks[shard] = mark
-            bad += await resolved(host.load_shard(shard, data))
-            read += 1
+        read, bad, marks = await merge_shards(host, store)
         self.floor, self.marks = floor, marks
         self.last_mark = max(marks.values(), default=0)
         self.position = floor

@@ -39,8 +39,9 @@ from pubbot.api import (
     section,
 )
 from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
-from pubbot.brain.model import TrigramModel, parse_shard_key, shard_key
-from pubbot.brain.shared import FOLLOW_SECONDS, MARK, Follower, shared_store
+from pubbot.brain.model import TrigramModel, shard_key
+from pubbot.brain.shared import FOLLOW_SECONDS, Follower, shared_store
+from pubbot.brain.stored import merge_shards
 
 
 @section("brain")
@@ -92,30 +93,7 @@ async def load_model(model: Any, store, merged: set[str] | None = None) -> tuple
     already merged into C{model} (skipped; each one merged is added), so a
     load retried after failing part way counts no shard twice.
     """
-    host = _host(model)
-    keys = await store.keys("brain:shard:")
-    bad = 0
-    read = 0
-    for stored in keys:
-        shard = parse_shard_key(stored)
-        if shard is None or (merged is not None and stored in merged):
-            continue
-        try:
-            data = await store.get(stored)
-        except (ValueError, TypeError) as e:
-            # Not JSON (damaged, or written by something else), or not a
-            # string key: skip it, or no flush would ever save again. Its
-            # shard is written anew when it next changes. (Other failures,
-            # a store gone away, fail the whole load, which is retried.)
-            log.error("brain: stored shard {key} is unreadable ({error}); skipped", key=stored, error=e)
-            bad += 1
-            continue
-        if isinstance(data, dict):
-            data.pop(MARK, None)  # written by a cluster (see pubbot.brain.shared)
-        bad += await resolved(host.load_shard(shard, data))
-        read += 1
-        if merged is not None:
-            merged.add(stored)
+    read, bad, _ = await merge_shards(_host(model), store, merged)
     return read, bad
 
 
