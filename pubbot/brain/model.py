@@ -79,9 +79,11 @@ SCAN_RATIO = 4
 
 # Line separator in a batch's word list (see TrigramModel.learn_many), and
 # the selectors that keep a line of n words' n + 1 trigrams and drop the one
-# spanning the separator.
+# spanning the separator. Bytes, not tuples of ints: a batch's selectors are
+# kept with its words while little is learned (see TrigramModel._keep), one
+# byte a trigram instead of a pointer.
 _SEPARATOR = (EDGE, EDGE)
-_KEEP = [(1,) * (n + 1) + (0,) for n in range(MAX_WORDS + 1)]
+_KEEP = [b"\x01" * (n + 1) + b"\x00" for n in range(MAX_WORDS + 1)]
 
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb\u00bf\u00a1"
 _CONTROL = dict.fromkeys(list(range(0x20)) + [0x7F])
@@ -170,7 +172,7 @@ def shard_key(shard: int) -> str:
 SHARD_PREFIX = "brain:shard:"
 
 
-def _batch(texts: Sequence[str]) -> tuple[list, list]:
+def _batch(texts: Sequence[str]) -> tuple[list, bytearray]:
     """
     The word list of L{TrigramModel.learn_many}'s batch and which of its
     trigrams to keep: each line's words, then (EDGE, EDGE). zip over it
@@ -179,7 +181,7 @@ def _batch(texts: Sequence[str]) -> tuple[list, list]:
     """
     split = str.split
     big = [EDGE, EDGE]
-    keep: list = []
+    keep = bytearray()
     try:
         for text in texts:
             words = split(text)
@@ -198,7 +200,7 @@ def _batch(texts: Sequence[str]) -> tuple[list, list]:
         # short (or "://" in an address already dropped, or across two
         # lines): the careful way.
         big = [EDGE, EDGE]
-        keep = []
+        keep = bytearray()
         for text in texts:
             kept = _words(text)
             if kept is not None:
@@ -254,7 +256,7 @@ class TrigramModel:
         #: The word lists learned since (with the selectors of their trigrams,
         #: None when all are, and how many), while _buffering; _recent_n
         #: trigrams in all; _recent_at of the first one were dealt with.
-        self._recent: deque[tuple[list, list | None, int]] = deque()
+        self._recent: deque[tuple[list, bytearray | None, int]] = deque()
         self._recent_n = 0
         self._recent_at = 0
         self._recent_cap = max(1024, int(max_trigrams * RECENT_SHARE))
@@ -331,7 +333,7 @@ class TrigramModel:
         learn = self.learn
         return sum(map(learn, texts))
 
-    def _keep(self, words: list, keep: list | None, n: int) -> None:
+    def _keep(self, words: list, keep: bytearray | None, n: int) -> None:
         """Keep a learned word list (see _recent) while little was learned; past the cap, stop."""
         self._recent.append((words, keep, n))
         self._recent_n += n
