@@ -257,32 +257,20 @@ async def _status(msg, nick: Any, kind: str) -> dict | None:
     return await _do(msg, moderator, Action(kind, msg.channel, nick))
 
 
-@command("op", args=r"(?P<nick>\S+)?", usage="[nick]")
-@require("op")
-async def op(msg, nick=None):
-    """Gives ops (+o) in this channel to someone (you by default)."""
-    return await _status(msg, nick, "op")
+def _status_command(kind: str, doc: str) -> Any:
+    """The command C{kind} (op, deop, voice, devoice): that mode for someone, the sender by default."""
+    async def change(msg, nick=None):
+        return await _status(msg, nick, kind)
+
+    change.__name__ = change.__qualname__ = kind
+    change.__doc__ = doc
+    return command(kind, args=r"(?P<nick>\S+)?", usage="[nick]")(require("op")(change))
 
 
-@command("deop", args=r"(?P<nick>\S+)?", usage="[nick]")
-@require("op")
-async def deop(msg, nick=None):
-    """Takes ops (+o) in this channel from someone (you by default)."""
-    return await _status(msg, nick, "deop")
-
-
-@command("voice", args=r"(?P<nick>\S+)?", usage="[nick]")
-@require("op")
-async def voice(msg, nick=None):
-    """Gives voice (+v) in this channel to someone (you by default)."""
-    return await _status(msg, nick, "voice")
-
-
-@command("devoice", args=r"(?P<nick>\S+)?", usage="[nick]")
-@require("op")
-async def devoice(msg, nick=None):
-    """Takes voice (+v) in this channel from someone (you by default)."""
-    return await _status(msg, nick, "devoice")
+op = _status_command("op", "Gives ops (+o) in this channel to someone (you by default).")
+deop = _status_command("deop", "Takes ops (+o) in this channel from someone (you by default).")
+voice = _status_command("voice", "Gives voice (+v) in this channel to someone (you by default).")
+devoice = _status_command("devoice", "Takes voice (+v) in this channel from someone (you by default).")
 
 
 @every(30, name="moderation-unban")

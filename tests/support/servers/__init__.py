@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 import sys
+from typing import Any
 
 
 def free_port() -> int:
@@ -52,3 +53,22 @@ def terminate(process, timeout: float = 10) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class ServerProcess:
+    """A real server run as a child process in a temporary directory of its own (C{directory})."""
+
+    process: Any = None
+    directory: str = ""
+
+    def kill(self) -> None:
+        """SIGKILL, without cleaning anything up (the temp dir stays)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        """Stop the server and remove its temp dir."""
+        terminate(self.process)
+        self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)

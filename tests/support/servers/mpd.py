@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -16,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import free_port, require, terminate
+from . import ServerProcess, free_port, require
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def make_music(directory: str, songs: Sequence[Song]) -> None:
                        stdin=subprocess.DEVNULL)
 
 
-class MPDServer:
+class MPDServer(ServerProcess):
     """One mpd process serving C{songs}; C{source} is what [music] source wants."""
 
     def __init__(self, songs: Sequence[Song], port: int | None = None):
@@ -157,17 +156,6 @@ class MPDServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        """Stop mpd and remove its temp dir."""
-        terminate(self.process)
-        self.process = None
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> MPDServer:
         return self.start()

@@ -7,16 +7,15 @@ restarted on the same ports on demand.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
 import time
 
-from . import free_port, require, terminate
+from . import ServerProcess, free_port, require
 
 
-class NgircdServer:
+class NgircdServer(ServerProcess):
     """One ngircd process. C{port} is plain text; C{tls_port} is TLS when a certificate is given."""
 
     def __init__(self, cert: tuple[str, str] | None = None, channels: dict | None = None,
@@ -101,22 +100,10 @@ class NgircdServer:
         except OSError:
             return ""
 
-    def kill(self) -> None:
-        """SIGKILL: every connection drops at once."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
     def restart(self) -> NgircdServer:
         """Kill, then start again on the same ports."""
         self.kill()
         return self.start()
-
-    def stop(self) -> None:
-        """Stop the server and remove its temp dir."""
-        terminate(self.process)
-        self.process = None
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> NgircdServer:
         return self.start()

@@ -7,7 +7,6 @@ It never touches the Redis on 127.0.0.1:6379.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,10 +14,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from . import free_port, require, terminate
+from . import ServerProcess, free_port, require
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     """One redis-server process; C{url} is what pubbot's [redis] url wants."""
 
     def __init__(self, port: int | None = None, password: str | None = None,
@@ -116,19 +115,11 @@ class RedisServer:
         self.process.send_signal(signal.SIGCONT)
         self.paused = False
 
-    def kill(self) -> None:
-        """SIGKILL, without cleaning anything up (the temp dir stays)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
     def stop(self) -> None:
         """Stop the server and remove its temp dir."""
         if self.process is not None and self.process.poll() is None and self.paused:
             self.resume()
-        terminate(self.process)
-        self.process = None
-        shutil.rmtree(self.directory, ignore_errors=True)
+        super().stop()
 
     def __enter__(self) -> RedisServer:
         return self.start()

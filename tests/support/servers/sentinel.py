@@ -8,19 +8,18 @@ few seconds. It never touches the Redis on 127.0.0.1:6379.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
 
-from . import free_port, require, terminate
+from . import ServerProcess, free_port, require
 from .redis import RedisServer, _read_reply
 
 #: The name the sentinels monitor the master under.
 MASTER = "pubbot"
 
 
-class SentinelServer:
+class SentinelServer(ServerProcess):
     """One redis-sentinel process monitoring C{master_port} as L{MASTER}."""
 
     def __init__(self, master_port: int, down_after_ms: int = 1000, failover_timeout_ms: int = 3000,
@@ -97,16 +96,6 @@ class SentinelServer:
                 return f.read()
         except OSError:
             return ""
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        terminate(self.process)
-        self.process = None
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class SentinelGroup:
