@@ -13,7 +13,6 @@ from pubbot.testing import Harness
 from pubbot.web.auth import TokenAuth
 from pubbot.web.feed import LiveFeed
 from pubbot.web.history import MAX_SERIES, OTHER, History
-from pubbot.web.metrics import make_registry
 from pubbot.web.resources import build_root
 from pubbot.web.sse import EventHub
 
@@ -109,9 +108,8 @@ class HistoryTests(SynchronousTestCase):
     def test_served_at_history(self):
         self.h.say("hello")
         self.h.clock.advance(10)
-        registry = make_registry(self.h.bot, self.feed, process=False)
         auth = TokenAuth("", self.h.clock)
-        root = build_root(self.h.bot, self.feed.hub, self.feed, registry, auth, self.history)
+        root = build_root(self.h.bot, self.feed.hub, self.feed, auth, self.history, process_metrics=False)
         code, headers, body = http(Site(root, reactor=MemoryReactorClock()), path=b"/history")
         self.assertEqual((code, headers[b"content-type"]), (200, [b"application/json"]))
         self.assertEqual(json.loads(body)["calls"], {"series": ["hello"], "data": [[6.0]]})

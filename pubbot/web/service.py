@@ -19,7 +19,6 @@ from .auth import TokenAuth, is_loopback
 from .feed import LiveFeed
 from .history import History
 from .limits import LimitedSite
-from .metrics import make_registry
 from .resources import DashboardRoot, build_root
 from .sse import EventHub
 
@@ -76,7 +75,6 @@ class WebService(Service):
         self.hub = hub or EventHub(reactor)
         self.feed = LiveFeed(bot, self.hub, settings.show_private)
         self.auth = TokenAuth(self.token, reactor)
-        self.registry = make_registry(bot, self.feed)
         self.history = History(bot, self.feed, reactor, history_interval)
         self.root: DashboardRoot | None = None
         self.site: Site | None = None
@@ -90,7 +88,7 @@ class WebService(Service):
             self.listening = Deferred()
         self.feed.attach()
         self.history.start()
-        self.root = build_root(self.bot, self.hub, self.feed, self.registry, self.auth, self.history)
+        self.root = build_root(self.bot, self.hub, self.feed, self.auth, self.history)
         self.site = QuietSite(self.root, reactor=self.reactor)
         self.site.displayTracebacks = False
         try:

@@ -7,7 +7,6 @@ from zope.interface import implementer
 from pubbot.core.interfaces import IChatService, IChatStatus
 from pubbot.web.auth import TokenAuth
 from pubbot.web.feed import LiveFeed
-from pubbot.web.metrics import make_registry
 from pubbot.web.resources import build_root
 from pubbot.web.sse import EventHub
 
@@ -69,7 +68,7 @@ def make_site(h, token=""):
     feed = LiveFeed(h.bot, hub)
     feed.attach()
     auth = TokenAuth(token, clock)
-    root = build_root(h.bot, hub, feed, make_registry(h.bot, feed, process=False), auth)
+    root = build_root(h.bot, hub, feed, auth, process_metrics=False)
     return Site(root, reactor=MemoryReactorClock()), feed
 
 
