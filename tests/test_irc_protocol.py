@@ -745,9 +745,12 @@ class SendPropertyTests(Base):
                 self.assertTrue(body.startswith("\x01ACTION ") and body.endswith("\x01"))
                 body = body[8:-1]
             sent_text.append(body)
-        expected = "".join(line for line in
-                           "".join(c for c in text if c not in "\0\x01").replace("\r\n", "\n")
-                           .replace("\r", "\n").split("\n") if line.strip())
+        def clean(line: str) -> str:  # controls dropped but formatting, a tab as a space
+            kept = "\t\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f"
+            return "".join(" " if c == "\t" else c for c in line
+                           if c in kept or not (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0))
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        expected = "".join(line for line in map(clean, lines) if line.strip())
         self.assertEqual("".join(sent_text), expected.encode("utf-8", "replace").decode("utf-8"))
 
 

@@ -38,6 +38,18 @@ class SanitiseTests(SynchronousTestCase):
 
     def test_keeps_formatting(self):
         self.assertEqual(sanitise("\x02bold\x02 \x0304red"), "\x02bold\x02 \x0304red")
+        codes = "\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f"
+        self.assertEqual(sanitise(codes), codes)
+
+    def test_strips_every_other_control(self):
+        # a bell, a terminal escape, DEL and C1 controls never reach the wire; a tab is a space
+        self.assertEqual(sanitise("ding\x07 \x1b[31mred\x7f\x9b2J\x85 a\tb"), "ding [31mred2J a b")
+
+    @given(st.text(max_size=300))
+    def test_only_printable_text_and_formatting_pass(self, text):
+        for c in sanitise(text):
+            self.assertTrue(c in "\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f" or not (
+                ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), repr(c))
 
     def test_split_lines(self):
         self.assertEqual(split_lines("one\r\ntwo\rthree\n\n  \nfour\0"), ["one", "two", "three", "four"])

@@ -35,14 +35,21 @@ def decode(raw: bytes) -> str:
         return raw.decode("cp1252", _FALLBACK_ERRORS)
 
 
-#: Characters that can never reach the wire inside a line. \x01 is included
-#: so text cannot smuggle a CTCP request; actions are built by the service.
-_STRIP = {0: None, 1: None, 10: None, 13: None}
+#: IRC's formatting codes: bold, colour, hex colour, reset, monospace,
+#: reverse, italic, strike-through, underline. They pass.
+FORMATTING = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
+#: Characters that can never reach the wire inside a line: every other C0
+#: and C1 control and DEL (a bell, a terminal escape), a tab as a space.
+#: \x01 is among them so text cannot smuggle a CTCP request; actions are
+#: built by the service.
+_STRIP: dict[int, str | None] = {
+    c: None for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if chr(c) not in FORMATTING}
+_STRIP[9] = " "
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
 def sanitise(text: str) -> str:
-    """One line of text with CR, LF, NUL and CTCP delimiters removed."""
+    """One line of text without control characters but IRC's formatting (see L{_STRIP})."""
     return text.translate(_STRIP)
 
 
