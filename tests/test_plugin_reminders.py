@@ -95,6 +95,19 @@ class ReminderTests(SynchronousTestCase):
         h.reply("!remind me at 23:00 sleep")
         self.assertIn("23:00 GMT: sleep", h.reply("!remind list"))
 
+    def test_time_zones_kept_for_a_bounded_number_of_people(self):
+        from pubbot.reminders import book
+        self.patch(book, "MAX_ZONES", 3)
+        h = self.bot()
+        for nick in ("a1", "a2", "a3"):
+            self.assertIn("OK", h.reply("!tz Europe/Paris", source=nick, hostmask=nick + "!u@" + nick))
+        # a fourth person is refused; the three can still change theirs
+        self.assertIn("the time zones of 3 people already; yours stays UTC",
+                      h.reply("!tz Asia/Tokyo", source="a4", hostmask="a4!u@a4"))
+        self.assertEqual(h.reply("!tz", source="a4", hostmask="a4!u@a4"), "a4: your times are in UTC.")
+        self.assertIn("OK", h.reply("!tz Asia/Tokyo", source="a2", hostmask="a2!u@a2"))
+        self.assertEqual(len(self.successResultOf(h.store.hgetall(book.ZONES_KEY))), 3)
+
     def test_fired_once_by_the_cluster_and_late_after_a_restart(self):
         one = self.bot()
         two = Harness(Reminders(), remind, store=one.store, start_time=NOW)  # another process, same store

@@ -18,6 +18,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import IHandler, checks, clean_text, command, example, is_admin, key, person_key, section
+from pubbot.reminders import book as reminder_book
 from pubbot.reminders.book import ReminderBook
 from pubbot.reminders.when import WhenError, parse_when, zone_of
 
@@ -145,6 +146,8 @@ def tz(msg, zone=None):
         if zone_of(zone, "").key != zone and zone != "UTC":
             return "%s: I know no time zone %s; say one like Europe/London." % (
                 msg.source, clean_text(zone, 40))
-        await book.set_zone(who, zone)
+        if not await book.set_zone(who, zone):
+            return "%s: I keep the time zones of %d people already; yours stays %s." % (
+                msg.source, reminder_book.MAX_ZONES, msg.bot.settings.reminders.timezone or "UTC")
         return "%s: OK, your times are in %s." % (msg.source, zone)
     return Deferred.fromCoroutine(answer())

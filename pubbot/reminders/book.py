@@ -31,6 +31,8 @@ ZONES_KEY = "reminders:zones"
 IDS_KEY = "reminders:next-id"
 MAX_PER_PERSON = 20
 MAX_TOTAL = 2000
+#: People whose time zone is kept, at most (a new one is refused beyond).
+MAX_ZONES = 10000
 #: How often due reminders are looked for (s).
 CHECK = 5.0
 #: Later than this past its time, a reminder says it is late.
@@ -77,8 +79,12 @@ class ReminderBook:
     async def zone_name(self, person: str) -> str:
         return await self.store.hget(ZONES_KEY, person) or ""
 
-    async def set_zone(self, person: str, name: str) -> None:
+    async def set_zone(self, person: str, name: str) -> bool:
+        """Keep C{person}'s zone; False (nothing kept) when L{MAX_ZONES} other people have one."""
+        if not await self.zone_name(person) and len(await self.store.hgetall(ZONES_KEY) or {}) >= MAX_ZONES:
+            return False
         await self.store.hset(ZONES_KEY, person, name)
+        return True
 
     async def zone(self, person: str, default: str) -> Any:
         return zone_of(await self.zone_name(person), default)
