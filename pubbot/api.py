@@ -54,6 +54,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from .config import checks
+from .config.channels import ALWAYS_ON
 from .config.registry import key, section
 from .config.settings import Settings, secret
 from .core.botapi import PluginBot
@@ -77,7 +78,7 @@ __all__ = [
     # the bot as plugins see it (msg.bot, a job's bot)
     "PluginBot",
     # settings (see pubbot.config.registry)
-    "key", "section", "checks", "Settings", "channel_settings",
+    "key", "section", "checks", "Settings", "channel_settings", "ALWAYS_ON",
     # helpers
     "person_key", "is_admin", "one_line", "fill", "clean_text", "format_duration", "possessive", "plural",
     "sentence", "Limits", "RateLimiter", "patterns", "PUBBOT_VERSION", "user_host",

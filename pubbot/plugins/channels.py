@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pubbot.api import command, example, format_duration, is_admin, person_key, rate, require
+from pubbot.api import ALWAYS_ON, command, example, format_duration, is_admin, person_key, rate, require
 
 #: Most lines C{!channel show} gives.
 SHOW_LINES = 8
 #: An override's name for a plugin's state (as L{pubbot.core.channels} keeps it).
 PLUGIN = "plugin:"
-ALWAYS_ON = ("core", "channels")
 
 USAGE = "[#chan] disable|enable <plugin> | set|unset <plugin.key> [value] | show"
 
@@ -102,7 +101,7 @@ async def _switch(msg, channels, network: str, target: str, plugin: str, off: bo
         return {"content": "%s cannot be turned off in a channel." % (plugin,)}
     known = channels.plugin_names()
     if plugin not in known:
-        return {"content": "I know no plugin %r (%s)." % (plugin, ", ".join(sorted(known - set(ALWAYS_ON))))}
+        return {"content": "I know no plugin %r (%s)." % (plugin, ", ".join(sorted(known - ALWAYS_ON)))}
     word = "off" if off else "on"
     if (plugin in channels.disabled(network, target)) == off:
         return {"content": "%s is already %s in %s." % (plugin, word, target)}
