@@ -40,7 +40,8 @@ class BuiltinExampleTests(SynchronousTestCase):
         names = [m.name for m in pkgutil.iter_modules(pubbot.plugins.__path__)]
         ran = {name: check_examples(importlib.import_module("pubbot.plugins." + name)) for name in names}
         self.assertEqual(sorted(name for name, count in ran.items() if count), [
-            "channels", "core", "education", "feeds", "fun", "karma", "reminders", "seen", "whoami"])
+            "channels", "core", "education", "feeds", "fun", "karma", "moderation", "reminders", "seen",
+            "whoami"])
 
 
 class CheckExamplesTests(SynchronousTestCase):

@@ -45,7 +45,7 @@ class RefusalTests(SynchronousTestCase):
     def test_someone_without_ops_gets_the_standard_refusal(self):
         h = harness()
         for said in ("!kick troll", "!ban troll", "!unban troll", "!quiet troll", "!unquiet troll",
-                     "!topic hi", "!op", "!deop", "!voice", "!devoice"):
+                     "!topic hi", "!op", "!deop", "!voice", "!devoice", "!bans"):
             word = said.split()[0][1:]
             self.assertEqual(h.reply(said, source="vic"),
                              "Sorry vic, %s needs ops (+o) in #pubbot." % (word,))
@@ -254,6 +254,37 @@ class TimedBanTests(SynchronousTestCase):
         self.assertEqual(h.reply("!ban a!b@three 1h", source="olga", channel="#other"),
                          "Banned a!b@three for 1h.")
         self.assertEqual(len(entries(h)), 3)
+
+    def test_bans_lists_the_channels_timed_bans(self):
+        h = harness({"moderation": {"max_timed_bans": 20}})
+        self.assertEqual(h.reply("!bans", source="olga"), "No timed bans in #pubbot.")
+        h.reply("!ban troll 2h", source="olga")
+        h.reply("!ban spam!*@* 30m", source="olga")
+        h.clock.advance(60)
+        self.assertEqual(h.reply("!bans", source="olga"),
+                         "#pubbot: 2 timed bans: spam!*@* (29:00 left, by olga), "
+                         "*!*@bad.example (1:59:00 left, by olga).")
+        # another channel's and a ban for good are not listed; the list is bounded
+        h.give_modes("olga", "o", channel="#other")
+        h.give_modes("pubbot", "o", channel="#other")
+        h.reply("!ban a!b@elsewhere 1h", source="olga", channel="#other")
+        h.reply("!ban a!b@forever", source="olga")
+        for i in range(12):
+            h.reply("!ban a!b@host%d 1d" % (i,), source="olga")
+        listed = h.reply("!bans", source="olga")
+        self.assertTrue(listed.startswith("#pubbot: 14 timed bans: spam!*@* (29:00 left"), listed)
+        self.assertTrue(listed.endswith(" and 4 more."), listed)
+        self.assertNotIn("elsewhere", listed)
+        self.assertNotIn("forever", listed)
+        self.assertEqual(h.reply("!bans", source="olga", channel="#other"),
+                         "#other: 1 timed ban: a!b@elsewhere (1:00:00 left, by olga).")
+
+    def test_bans_is_for_ops_in_the_channel(self):
+        h = harness()
+        self.assertEqual(h.reply("!bans", source="vic"), "Sorry vic, bans needs ops (+o) in #pubbot.")
+        admin = harness({"plugins": {"admins": ["boss"]}})
+        self.assertEqual(admin.reply("!bans", source="boss", account="boss", private=True),
+                         "boss: say that in the channel whose bans you want.")
 
     def test_not_lifted_without_ops_until_given_up(self):
         h = harness()

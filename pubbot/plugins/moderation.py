@@ -2,7 +2,8 @@
 Moderation from chat, for channel ops (and admins): C{!kick nick
 [reason]}, C{!ban nick|mask [duration]}, C{!unban nick|mask}, C{!quiet
 nick|mask}, C{!unquiet nick|mask}, C{!topic text}, C{!op}, C{!deop},
-C{!voice}, C{!devoice} C{[nick]}. Said in the channel to moderate.
+C{!voice}, C{!devoice} C{[nick]}, C{!bans} (the timed bans). Said in the
+channel to moderate.
 
 The bot needs ops there itself (it says so when it has none), unless
 C{[moderation] chanserv} is on: then it asks ChanServ (C{KICK #chan nick
@@ -19,7 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pubbot.api import checks, command, every, key, one_line, require, section
+from pubbot.api import (
+    checks,
+    command,
+    every,
+    example,
+    format_duration,
+    key,
+    one_line,
+    plural,
+    require,
+    section,
+)
 from pubbot.moderation import (
     NO_QUIET,
     Action,
@@ -35,6 +47,8 @@ from pubbot.moderation import (
 
 #: Kick reasons and topics, at most (the connection cuts them to the server's limits too).
 MAX_TEXT = 390
+#: Timed bans C{!bans} names, at most (the rest are counted).
+LIST_BANS = 10
 
 
 def duration_check(value: str) -> str | None:
@@ -193,6 +207,27 @@ async def unban(msg, target=None):
         return {"content": problem}
     await TimedBans(msg.bot.store).remove(msg.network, msg.channel, mask)
     return {"content": "Unbanned %s." % (mask,)}
+
+
+@command("bans", usage="")
+@require("op")
+@example("!bans", "No timed bans in #pubbot.")
+async def bans(msg):
+    """Lists this channel's timed bans: each mask, how long it has left and who set it."""
+    if msg.private:
+        return {"content": "%s: say that in the channel whose bans you want." % (msg.source,)}
+    now = msg.bot.clock.seconds()
+    folded = msg.channel.lower()
+    found = sorted((e for e in await TimedBans(msg.bot.store).entries()
+                    if e["network"] == msg.network and e["channel"].lower() == folded),
+                   key=lambda e: (e["until"], e["mask"]))
+    if not found:
+        return {"content": "No timed bans in %s." % (msg.channel,)}
+    shown = ["%s (%s left, by %s)" % (e["mask"], format_duration(e["until"] - now), e.get("by") or "?")
+             for e in found[:LIST_BANS]]
+    more = " and %d more" % (len(found) - LIST_BANS,) if len(found) > LIST_BANS else ""
+    return {"content": one_line("%s: %s: %s%s." % (msg.channel, plural(len(found), "timed ban"),
+                                                    ", ".join(shown), more))}
 
 
 async def _quiet(msg, target: str | None, kind: str, done: str) -> dict | None:
