@@ -2,10 +2,11 @@
 Changing plugins and settings without leaving IRC.
 
 L{PluginReloader} re-imports one drop-in or entry-point plugin (C{!reload
-<plugin>}, admins) and swaps its handlers and jobs at once: the new
-module is imported and its handlers started before anything of the old
-one is touched, so when the new code fails to import or start, the old
-one keeps running and the error is answered.
+<plugin>}, admins; an installed plugin with the other modules of its
+package) and swaps its handlers and jobs at once: the new module is
+imported and its handlers started before anything of the old one is
+touched, so when the new code fails to import or start, the old one (and
+its package's old modules) keeps running and the error is answered.
 
 With C{[redis]}, L{PluginReloader.peers} (an L{IReloadPeers}: see
 L{pubbot.cluster.reloads}) reaches the other processes: the process that
@@ -144,14 +145,26 @@ class PluginReloader:
         old_handlers = [h for h in bot.handlers if plugin_of(h) == name]
         module_name = self._module_of(name, old_handlers)
         old_module = sys.modules.get(module_name) if module_name else None
-        module = self._import(name, old_module)
-        new_handlers = self._new_handlers(name, module, old_module, old_handlers)
+        # An installed plugin's package is read again whole: its other
+        # modules leave sys.modules, so the new code imports them afresh.
+        siblings = package_modules(old_module) if old_module is not None else {}
+        for sibling in siblings:
+            del sys.modules[sibling]
+        try:
+            module = self._import(name, old_module)
+        except ReloadError:
+            for sibling in package_modules(old_module) if old_module is not None else ():
+                del sys.modules[sibling]  # what the failed import read
+            sys.modules.update(siblings)
+            raise
+        imported = _Import(module, old_module, siblings)
+        new_handlers = self._new_handlers(name, imported, old_handlers)
         old_settings = bot.settings
-        settings = self._settings(name, module, old_module)
+        settings = self._settings(name, imported)
         if settings is not None:
             bot.apply_settings(settings)
         try:
-            self._start_all(new_handlers, module, old_module)
+            self._start_all(new_handlers, imported)
         except ReloadError:
             bot.apply_settings(old_settings)
             raise
@@ -181,8 +194,9 @@ class PluginReloader:
                 raise ReloadError("%s is built in: it changes with pubbot itself (restart)" % (name,))
         return module_name
 
-    def _new_handlers(self, name: str, module: Any, old_module: Any, old_handlers: list) -> list:
+    def _new_handlers(self, name: str, imported: _Import, old_handlers: list) -> list:
         """The handlers of the module just imported (but the disabled); none may take another's name."""
+        module = imported.module
         bot = self.bot
         disabled = set(bot.settings.plugins.disabled)
         others = {h.name for h in bot.handlers if h not in old_handlers}
@@ -191,12 +205,12 @@ class PluginReloader:
             if is_disabled(h, disabled):
                 continue
             if h.name in others:
-                self._restore(module, old_module)
+                imported.undo()
                 raise ReloadError("%s has a handler named %s, as another plugin has" % (name, h.name))
             new_handlers.append(h)
         return new_handlers
 
-    def _settings(self, name: str, module: Any, old_module: Any) -> Any:
+    def _settings(self, name: str, imported: _Import) -> Any:
         """
         The bot's settings with the tables C{module} declares read for its
         new classes (the values as they were, a new key at its default);
@@ -206,7 +220,7 @@ class PluginReloader:
         settings = self.bot.settings
         values = dict(settings.sections)
         changed = False
-        for d in declared_in(module, name):
+        for d in declared_in(imported.module, name):
             old = values.get(d.name)
             if type(old) is d.cls or (isinstance(old, tuple) and all(type(i) is d.cls for i in old)):
                 continue
@@ -215,12 +229,12 @@ class PluginReloader:
             try:
                 values[d.name] = configmod.reread_section(d.cls, d.name, old)
             except configmod.ConfigError as e:
-                self._restore(module, old_module)
+                imported.undo()
                 raise ReloadError("the new code refuses the config: %s" % (e,)) from e
             changed = True
         return dataclasses.replace(settings, sections=MappingProxyType(values)) if changed else None
 
-    def _start_all(self, handlers: list, module: Any, old_module: Any) -> None:
+    def _start_all(self, handlers: list, imported: _Import) -> None:
         """Start each; when one fails, stop those started, put the old module back and say why."""
         started: list = []
         for h in handlers:
@@ -230,7 +244,7 @@ class PluginReloader:
                 log.failure("reloaded plugin {plugin} failed to start", plugin=h.name)
                 for s in started:
                     _stop(s)
-                self._restore(module, old_module)
+                imported.undo()
                 raise ReloadError("%s failed to start: %s" % (h.name, _one_line_error(e))) from e
             started.append(h)
 
@@ -248,12 +262,41 @@ class PluginReloader:
             return done
         return peers.reload(name).addCallback(lambda report: everywhere(name, done, report))
 
-    @staticmethod
-    def _restore(module: ModuleType, old_module: ModuleType | None) -> None:
-        if old_module is not None:
-            sys.modules[module.__name__] = old_module
+
+def package_modules(module: ModuleType) -> dict[str, ModuleType]:
+    """
+    The other modules of an installed plugin's own package, as
+    sys.modules holds them: the package's submodules when C{module} is a
+    package, else its siblings (its parent package's modules; not the
+    parent itself). None for a drop-in (C{pubbot.plugins.*}).
+    """
+    name = module.__name__
+    if name.startswith("pubbot."):
+        return {}
+    scope = name if getattr(module, "__path__", None) is not None else name.rpartition(".")[0]
+    if not scope:
+        return {}
+    prefix = scope + "."
+    return {n: m for n, m in list(sys.modules.items()) if n.startswith(prefix) and n != name}
+
+
+@dataclasses.dataclass
+class _Import:
+    """A plugin's module imported again, and what it replaced in sys.modules."""
+
+    module: ModuleType
+    old: ModuleType | None
+    siblings: dict[str, ModuleType]
+
+    def undo(self) -> None:
+        """Put back the old module and its package's old modules (the new ones leave)."""
+        for name in package_modules(self.module):
+            del sys.modules[name]
+        sys.modules.update(self.siblings)
+        if self.old is not None:
+            sys.modules[self.module.__name__] = self.old
         else:
-            sys.modules.pop(module.__name__, None)
+            sys.modules.pop(self.module.__name__, None)
 
 
 def _stop(handler: Any) -> None:

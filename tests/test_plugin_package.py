@@ -111,6 +111,37 @@ class InstalledPluginTests(SynchronousTestCase):
         self.assertIsNone(h.reply("!example", channel="#quiet"))
         self.assertEqual(h.reply("!example"), "hello from a package")
 
+    def test_reload_reads_the_whole_package_again(self):
+        # A copy of the installed package (the shared one stays as built) whose helper module changes.
+        from pubbot.plugins import core
+        from pubbot.testing import Harness
+        copy = os.path.join(self.mktemp(), "site")
+        shutil.copytree(installed(), copy)
+        self.forget(installed())
+        sys.path.insert(0, copy)
+        self.addCleanup(self.forget, copy)
+        plugins = load_plugins()
+        self.flushLoggedErrors(ImportError)
+        h = Harness(*[p for p in plugins.handlers if p.name == "example"], core.reload,
+                    config={"plugins": {"admins": ["root"]}, "example": {"times": 2}})
+        self.assertEqual(h.reply("!example"), "hello from a package hello from a package")
+        wording = os.path.join(copy, "pubbot_example", "wording.py")
+        with open(wording, "w") as f:
+            f.write("def repeat(greeting, times):\n    return ' / '.join([greeting.upper()] * times)\n")
+        later = os.stat(wording).st_mtime + 10  # (the bytecode cache goes by the file's time)
+        os.utime(wording, (later, later))
+        self.assertEqual(h.reply("!reload example", source="root", account="root"),
+                         "Reloaded example: 1 handler; commands !example.")
+        self.assertEqual(h.reply("!example"), "HELLO FROM A PACKAGE / HELLO FROM A PACKAGE")
+        # a helper that no longer imports: the running code and its modules stay
+        with open(wording, "w") as f:
+            f.write("raise ImportError('half-written')\n")
+        os.utime(wording, (later + 10, later + 10))
+        self.assertIn("Not reloaded", h.reply("!reload example", source="root", account="root"))
+        self.flushLoggedErrors(ImportError)
+        self.assertEqual(h.reply("!example"), "HELLO FROM A PACKAGE / HELLO FROM A PACKAGE")
+        self.assertEqual(sys.modules["pubbot_example.wording"].repeat("a", 2), "A / A")
+
     def config(self, text):
         from pubbot.tap import load_config
         path = self.mktemp()

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from pubbot.api import command, key, section
 
+from .wording import repeat
+
 
 @section("example")
 @dataclass(frozen=True)
@@ -16,4 +18,4 @@ class ExampleSettings:
 def example(msg):
     """Says [example] greeting, [example] times times."""
     settings = msg.bot.settings.example
-    return " ".join([settings.greeting] * settings.times)
+    return repeat(settings.greeting, settings.times)
