@@ -12,10 +12,12 @@ was written) and the memory of the client's processes (pubbot's brain
 learner too), sampled every 0.1 s: peak RSS with each page counted once
 (the bot's RSS plus what only its learner holds), peak PSS (summed), and
 the sum of each process's own peak RSS (VmHWM; pages they share count in
-each, so an upper bound). Each run measures pubbot (every
-default plugin loaded, output throttling off) tagged (the server plays a
-modern network: CAP negotiated, every line tagged, see ircserver) and plain
-(a server without CAP), and in the same run a bare twisted.words IRCClient
+each, so an upper bound), and the share of a core the client, what runs
+under it (the learner) and the server each used (the table's CPU %: the
+client's). Each run measures pubbot (every default plugin loaded, output
+throttling off) tagged (the server plays a modern network: CAP
+negotiated, every line tagged, see ircserver) and plain (a server without
+CAP), and in the same run a bare twisted.words IRCClient
 answering the same trigger (it asks for no CAP, so it gets plain lines);
 the table shows medians over the runs and the ratios. --tagged or --plain
 runs only one of pubbot's two.
@@ -52,9 +54,11 @@ def one(reactor, kind: str, tagged: bool, chats: list, triggers: list, timeout: 
         server.on_reply = on_reply
         sampler = ircserver.MemorySampler(reactor, proc.pid)
         flooder = ircserver.Flooder(server.connection, chats, triggers)
+        cpu = ircserver.CpuShares(proc.pid)  # (after the wire is built: the server's flood only)
         end = yield with_timeout(reactor, done, timeout, "%s answered %d of %d triggers" % (
             kind, len(server.reply_times), len(triggers)))
         elapsed = end - flooder.started
+        client_cpu, under_cpu, server_cpu = cpu.stop(elapsed)
         latencies = [(r - s) * 1000 for r, s in zip(server.reply_times, flooder.sent_at, strict=False)]
         rss_sum = ircserver.peak_rss_mb(proc.pid)
         rss, pss = sampler.stop()
@@ -64,7 +68,8 @@ def one(reactor, kind: str, tagged: bool, chats: list, triggers: list, timeout: 
         if dropped:
             print("  %s: the brain's learner fell behind and dropped %d lines" % (kind, dropped), flush=True)
         return {"rate": len(chats) / elapsed, "p50": statistics.median(latencies),
-                "p99": ircserver.percentile(latencies, 0.99), "rss": rss, "rss_sum": rss_sum, "pss": pss}
+                "p99": ircserver.percentile(latencies, 0.99), "rss": rss, "rss_sum": rss_sum, "pss": pss,
+                "cpu": client_cpu, "under_cpu": under_cpu, "server_cpu": server_cpu}
     finally:
         ircserver.close(server, proc, workdir)
 
@@ -79,20 +84,21 @@ def main(reactor, args):
             r = yield one(reactor, kind, tagged, chats, triggers, args.timeout)
             results[label].append(r)
             print("run %d %-7s %9.0f lines/s  p50 %7.1f ms  p99 %7.1f ms  peak RSS %5.1f MB (sum %5.1f)  "
-                  "PSS %5.1f MB" % (run + 1, label, r["rate"], r["p50"], r["p99"], r["rss"], r["rss_sum"],
-                                    r["pss"]), flush=True)
+                  "PSS %5.1f MB  CPU %% of a core: client %3.0f, under it %3.0f, server %3.0f" % (
+                      run + 1, label, r["rate"], r["p50"], r["p99"], r["rss"], r["rss_sum"], r["pss"],
+                      r["cpu"], r["under_cpu"], r["server_cpu"]), flush=True)
     print()
     print("%d lines, a trigger every %d lines, median of %d runs" % (args.lines, args.every, args.runs))
     print(ircserver.LEGEND)
-    print("%-8s %12s %10s %10s %12s %12s %12s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB",
-                                                  "RSS sum MB", "peak PSS MB"))
+    print("%-8s %12s %10s %10s %12s %12s %12s %8s" % ("client", "lines/s", "p50 ms", "p99 ms", "peak RSS MB",
+                                                      "RSS sum MB", "peak PSS MB", "CPU %"))
     med = {}
     for label, _, _ in clients:
         med[label] = {k: statistics.median(r[k] for r in results[label])
-                      for k in ("rate", "p50", "p99", "rss", "rss_sum", "pss")}
+                      for k in ("rate", "p50", "p99", "rss", "rss_sum", "pss", "cpu")}
         m = med[label]
-        print("%-8s %12.0f %10.1f %10.1f %12.1f %12.1f %12.1f" % (
-            label, m["rate"], m["p50"], m["p99"], m["rss"], m["rss_sum"], m["pss"]))
+        print("%-8s %12.0f %10.1f %10.1f %12.1f %12.1f %12.1f %8.0f" % (
+            label, m["rate"], m["p50"], m["p99"], m["rss"], m["rss_sum"], m["pss"], m["cpu"]))
     print("lines/s: " + ircserver.ratios({label: m["rate"] for label, m in med.items()}))
 
 

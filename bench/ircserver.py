@@ -799,6 +799,38 @@ class MemorySampler:
         return self.rss, self.pss
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system, every thread) process C{pid} has used; NaN when unreadable."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+class CpuShares:
+    """
+    How much of a core each side used over a span, in per cent: the client
+    under test, the processes under it (pubbot's brain learner) and this
+    process (the benchmark's server). Which one is the bottleneck, and
+    whether the machine's cores were enough for all three.
+    """
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.under = descendants(pid)
+        self._start = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        return (cpu_seconds(self.pid), sum(cpu_seconds(p) for p in self.under), time.process_time())
+
+    def stop(self, elapsed: float) -> tuple[float, float, float]:
+        """(client, under it, server) per cent of one core over C{elapsed} seconds since made."""
+        end = self._read()
+        return tuple(100.0 * (b - a) / elapsed for a, b in zip(self._start, end, strict=True))  # type: ignore[return-value]
+
+
 def descendants(pid: int) -> list[int]:
     """The processes under C{pid} (Linux /proc), children first."""
     out: list[int] = []

@@ -407,3 +407,29 @@ class BadInputTests(SynchronousTestCase):
         self.assertEqual(c.transport.value().count(b" 417 "), 1)
         (_, _, words), = c.parsed("rest of it", "PING ok")  # the tail is dropped, the next line read
         self.assertEqual(words, ["PONG", "irc.bench.example", "ok"])
+
+
+class CpuSharesTests(SynchronousTestCase):
+    def test_the_share_of_a_core_each_side_used(self):
+        import subprocess
+        import sys
+        import time
+        # a parent idle in wait(), its child busy for 5 s of CPU: the shape of pubbot and its learner
+        busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 5: pass\n"
+        proc = subprocess.Popen([sys.executable, "-c",
+                                 "import subprocess, sys; subprocess.run([sys.executable, '-c', %r])" % busy])
+        self.addCleanup(proc.wait)
+        self.addCleanup(lambda: [os.kill(p, 9) for p in ircserver.descendants(proc.pid)])
+        deadline = time.monotonic() + 10
+        while not ircserver.descendants(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        shares = ircserver.CpuShares(proc.pid)
+        started = time.monotonic()
+        time.sleep(0.5)
+        client, under, server = shares.stop(time.monotonic() - started)
+        self.assertLess(client, 50)  # waiting
+        self.assertGreater(under, 20)  # busy (a share of a core the machine gave it)
+        self.assertLess(server, 50)  # this process slept
+
+    def test_a_process_gone_reads_as_nan(self):
+        self.assertNotEqual(ircserver.cpu_seconds(2 ** 22 + 12345), ircserver.cpu_seconds(2 ** 22 + 12345))
