@@ -131,6 +131,26 @@ class PluginReloader:
             raise ReloadError(_one_line_error(e)) from e
         return module
 
+    def _import_package(self, name: str, old_module: ModuleType | None) -> _Import:
+        """
+        L{_import}, an installed plugin's package read again whole: its
+        other modules leave sys.modules, so the new code imports them
+        afresh; those it does not import stay as they were.
+        """
+        siblings = package_modules(old_module) if old_module is not None else {}
+        for sibling in siblings:
+            del sys.modules[sibling]
+        try:
+            module = self._import(name, old_module)
+        except ReloadError:
+            for sibling in package_modules(old_module) if old_module is not None else ():
+                del sys.modules[sibling]  # what the failed import read
+            sys.modules.update(siblings)
+            raise
+        for sibling, old in siblings.items():
+            sys.modules.setdefault(sibling, old)
+        return _Import(module, old_module, siblings)
+
     def reload(self, name: str) -> str:
         """
         Reload plugin C{name} (a drop-in's file name, an installed
@@ -145,19 +165,7 @@ class PluginReloader:
         old_handlers = [h for h in bot.handlers if plugin_of(h) == name]
         module_name = self._module_of(name, old_handlers)
         old_module = sys.modules.get(module_name) if module_name else None
-        # An installed plugin's package is read again whole: its other
-        # modules leave sys.modules, so the new code imports them afresh.
-        siblings = package_modules(old_module) if old_module is not None else {}
-        for sibling in siblings:
-            del sys.modules[sibling]
-        try:
-            module = self._import(name, old_module)
-        except ReloadError:
-            for sibling in package_modules(old_module) if old_module is not None else ():
-                del sys.modules[sibling]  # what the failed import read
-            sys.modules.update(siblings)
-            raise
-        imported = _Import(module, old_module, siblings)
+        imported = self._import_package(name, old_module)
         new_handlers = self._new_handlers(name, imported, old_handlers)
         old_settings = bot.settings
         settings = self._settings(name, imported)
@@ -268,7 +276,7 @@ def package_modules(module: ModuleType) -> dict[str, ModuleType]:
     The other modules of an installed plugin's own package, as
     sys.modules holds them: the package's submodules when C{module} is a
     package, else its siblings (its parent package's modules; not the
-    parent itself). None for a drop-in (C{pubbot.plugins.*}).
+    parent itself). Nothing for a drop-in (C{pubbot.plugins.*}).
     """
     name = module.__name__
     if name.startswith("pubbot."):

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
@@ -125,6 +126,8 @@ class InstalledPluginTests(SynchronousTestCase):
         h = Harness(*[p for p in plugins.handlers if p.name == "example"], core.reload,
                     config={"plugins": {"admins": ["root"]}, "example": {"times": 2}})
         self.assertEqual(h.reply("!example"), "hello from a package hello from a package")
+        # a module of the package the new code does not import (another plugin's, say) stays as it was
+        other = sys.modules["pubbot_example.other"] = types.ModuleType("pubbot_example.other")
         wording = os.path.join(copy, "pubbot_example", "wording.py")
         with open(wording, "w") as f:
             f.write("def repeat(greeting, times):\n    return ' / '.join([greeting.upper()] * times)\n")
@@ -133,6 +136,7 @@ class InstalledPluginTests(SynchronousTestCase):
         self.assertEqual(h.reply("!reload example", source="root", account="root"),
                          "Reloaded example: 1 handler; commands !example.")
         self.assertEqual(h.reply("!example"), "HELLO FROM A PACKAGE / HELLO FROM A PACKAGE")
+        self.assertIs(sys.modules["pubbot_example.other"], other)
         # a helper that no longer imports: the running code and its modules stay
         with open(wording, "w") as f:
             f.write("raise ImportError('half-written')\n")
@@ -141,6 +145,7 @@ class InstalledPluginTests(SynchronousTestCase):
         self.flushLoggedErrors(ImportError)
         self.assertEqual(h.reply("!example"), "HELLO FROM A PACKAGE / HELLO FROM A PACKAGE")
         self.assertEqual(sys.modules["pubbot_example.wording"].repeat("a", 2), "A / A")
+        self.assertIs(sys.modules["pubbot_example.other"], other)
 
     def config(self, text):
         from pubbot.tap import load_config

@@ -124,11 +124,11 @@ class StaticFiles(Resource):
         path = self._file(request.postpath)
         if path is None:
             return notFound().render(request)
-        if request.setLastModified(path.getModificationTime()) is http.CACHED:
-            return b""
         try:
+            if request.setLastModified(path.getModificationTime()) is http.CACHED:
+                return b""
             body = path.getContent()
-        except OSError:
+        except OSError:  # gone since it was looked up
             return notFound().render(request)
         request.setHeader(b"content-type", STATIC_TYPES[path.splitext()[1]])
         request.setHeader(b"cache-control", b"no-cache")  # revalidated: an upgrade may change it
