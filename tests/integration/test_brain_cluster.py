@@ -24,7 +24,7 @@ from pubbot.brain.shared import JOURNAL, Follower
 from pubbot.cluster.redisclient import RedisClient
 from pubbot.store.redis import PREFIX, RedisStore
 
-from . import test_scaleout
+from ..support.scaleout import ClusterCase
 
 
 def expected(lines: list) -> dict:
@@ -35,22 +35,7 @@ def expected(lines: list) -> dict:
     return out
 
 
-class BrainClusterTests(TestCase):
-    timeout = 240
-
-    # The scale-out tests' servers, processes and helpers.
-    setUp = test_scaleout.ScaleOutTests.setUp
-    tearDown = test_scaleout.ScaleOutTests.tearDown
-    config = test_scaleout.ScaleOutTests.config
-    observe = test_scaleout.ScaleOutTests.observe
-    until = test_scaleout.ScaleOutTests.until
-    sleep = test_scaleout.ScaleOutTests.sleep
-    owner_pid = test_scaleout.ScaleOutTests.owner_pid
-    owner = test_scaleout.ScaleOutTests.owner
-    workers_alive = test_scaleout.ScaleOutTests.workers_alive
-    ready = test_scaleout.ScaleOutTests.ready
-    spawn = test_scaleout.ScaleOutTests.spawn
-
+class BrainClusterTests(ClusterCase, TestCase):
     def start_bots(self, lease: float, roles: tuple = ()):
         self.disabled.remove("brain")
         if not roles:

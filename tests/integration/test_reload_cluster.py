@@ -17,9 +17,7 @@ import textwrap
 
 from twisted.trial.unittest import TestCase
 
-from ..support.scaleout import Pubbot
-from . import test_roles as roles
-from . import test_scaleout as scaleout
+from ..support.scaleout import ClusterCase, Pubbot
 
 PLUGIN = '''
 import os
@@ -43,18 +41,7 @@ def hottick(bot):
 '''
 
 
-class ReloadClusterTests(TestCase):
-    timeout = 240
-
-    setUp = scaleout.ScaleOutTests.setUp
-    tearDown = scaleout.ScaleOutTests.tearDown
-    config = scaleout.ScaleOutTests.config
-    observe = scaleout.ScaleOutTests.observe
-    until = scaleout.ScaleOutTests.until
-    sleep = scaleout.ScaleOutTests.sleep
-    workers_alive = scaleout.ScaleOutTests.workers_alive
-    processes = roles.RolesTests.processes
-
+class ReloadClusterTests(ClusterCase, TestCase):
     def write(self, version: int) -> None:
         # Each version a different length: never mistaken for the last one's cached bytecode.
         text = PLUGIN % {"marks": self.marks, "version": version, "padding": "#" * version}

@@ -15,40 +15,17 @@ import urllib.request
 
 from twisted.trial.unittest import TestCase
 
-from pubbot.cluster.roles import PROCESSES
-
-from ..support.scaleout import Pubbot
+from ..support.scaleout import ClusterCase, Pubbot
 from ..support.servers import free_port
-from . import test_scaleout as scaleout
 
 TOKEN = "roles-test-token-0123456789"
 
 
-class RolesTests(TestCase):
-    timeout = 240
-
-    setUp = scaleout.ScaleOutTests.setUp
-    tearDown = scaleout.ScaleOutTests.tearDown
-    config = scaleout.ScaleOutTests.config
-    observe = scaleout.ScaleOutTests.observe
-    until = scaleout.ScaleOutTests.until
-    sleep = scaleout.ScaleOutTests.sleep
-    workers_alive = scaleout.ScaleOutTests.workers_alive
-    assert_one_bot = scaleout.ScaleOutTests.assert_one_bot
-
+class RolesTests(ClusterCase, TestCase):
     def start(self, role: str, text: str) -> Pubbot:
         bot = Pubbot(self.directory, len(self.bots), text, ("--role", role)).start()
         self.bots.append(bot)
         return bot
-
-    def processes(self) -> dict:
-        """{pid: description} from the cluster's shared descriptions."""
-        flat = self.redis.query("HGETALL", PROCESSES) or []
-        out = {}
-        for i in range(0, len(flat), 2):
-            info = json.loads(flat[i + 1])
-            out[int(str(info["process"]).rsplit(":", 1)[1])] = info
-        return out
 
     def status(self, port: int) -> dict:
         request = urllib.request.Request("http://127.0.0.1:%d/status" % port,

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
-from twisted.internet.task import LoopingCall
+from twisted.internet import reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.protocols.basic import LineOnlyReceiver
 
+from pubbot.cluster.lease import IRC_LEASE
+from pubbot.cluster.roles import PROCESSES
+from pubbot.cluster.streams import PROCS
 from pubbot.loader import load_handlers
 
 from .servers import ROOT
+from .servers.ngircd import NgircdServer
+from .servers.redis import RedisServer
 
 CHANNEL = "#pubbot"
 
@@ -186,3 +196,126 @@ class Pubbot:
             except OSError:
                 pass
         return text
+
+
+class ClusterCase:
+    """
+    What the scale-out integration tests share (mixed into a trial
+    TestCase): a real Redis and ngircd per test, pubbot processes started
+    on them, an IRC observer, and readers of the cluster's state in Redis.
+    """
+
+    timeout = 240
+
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="pubbot-scaleout-")
+        self.marks = os.path.join(self.directory, "marks")
+        plugins = os.path.join(self.directory, "plugins")
+        os.makedirs(self.marks)
+        os.makedirs(plugins)
+        with open(os.path.join(plugins, "scaleout_test_plugin.py"), "w") as f:
+            f.write(PLUGIN % {"marks": self.marks})
+        self.plugins = plugins
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.stop)
+        self.irc = NgircdServer().start()
+        self.addCleanup(self.irc.stop)
+        self.bots: list[Pubbot] = []
+        self.disabled = other_plugins()
+
+    def tearDown(self):
+        for bot in self.bots:
+            bot.stop()
+        if os.environ.get("PUBBOT_SHOW_LOGS"):  # for debugging a failure
+            for i, bot in enumerate(self.bots):
+                sys.stderr.write("---- pubbot process %d (pid %s) log ----\n%s\n" % (
+                    i, bot.process.pid if bot.process else "-", bot.log()))
+        shutil.rmtree(self.directory, True)
+
+    def config(self, lease: float = 10.0, visibility: float = 6.0, extra: str = "") -> str:
+        return "\n".join([
+            "[irc]",
+            'server = "tcp:127.0.0.1:%d"' % self.irc.port,
+            'nick = "pubbot"',
+            'channels = ["%s"]' % CHANNEL,
+            "[irc.throttle]",
+            "burst = 40",
+            "per_second = 20.0",
+            "[plugins]",
+            "paths = [%s]" % json.dumps(self.plugins),
+            "disabled = %s" % json.dumps(self.disabled),
+            "timeout = 5.0",
+            "[redis]",
+            'url = "%s"' % self.redis.url,
+            "lease_seconds = %s" % lease,
+            "visibility_timeout = %s" % visibility,
+            "[web]",
+            'endpoint = ""',
+            extra,
+        ]) + "\n"
+
+    def spawn(self, n: int, args: tuple = (), **config) -> list:
+        text = self.config(**config)
+        bots = [Pubbot(self.directory, len(self.bots) + i, text, args) for i in range(n)]
+        for bot in bots:
+            bot.start()
+        self.bots.extend(bots)
+        return bots
+
+    async def observe(self) -> Observer:
+        """The person who speaks; a second client counts the users on the server (LUSERS)."""
+        observer, counter = Observer(), Observer("counter", count_users=True)
+        for client in (observer, counter):
+            protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc.port), client)
+            self.addCleanup(protocol.transport.loseConnection)
+            self.assertTrue(await self.until(lambda client=client: client.in_channel, 10))
+        observer.users = counter.users
+        observer.joins = [j for j in observer.joins if j[1] != "counter"]
+        return observer
+
+    async def until(self, predicate, seconds: float, step: float = 0.05) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            await deferLater(reactor, step, lambda: None)
+        return bool(predicate())
+
+    async def sleep(self, seconds: float) -> None:
+        await deferLater(reactor, seconds, lambda: None)
+
+    def owner_pid(self) -> int | None:
+        holder = self.redis.query("GET", IRC_LEASE)
+        if not holder:
+            return None
+        return int(holder.decode().rsplit("#", 1)[0].rsplit(":", 1)[1])
+
+    def owner(self) -> Pubbot | None:
+        pid = self.owner_pid()
+        return next((b for b in self.bots if b.pid == pid), None)
+
+    def workers_alive(self) -> int:
+        return self.redis.query("ZCARD", PROCS)
+
+    def assert_one_bot(self, observer: Observer):
+        """Never more than one bot on the server (besides our two clients); never another nick."""
+        self.assertTrue(observer.users, "no LUSERS samples")
+        self.assertLessEqual(max(observer.users), 3, "a second bot was on the server: %s" % observer.users)
+        self.assertEqual({nick for _, nick in observer.joins}, {"pubbot"})
+
+    async def ready(self, observer: Observer, n: int) -> Pubbot:
+        self.assertTrue(await self.until(lambda: observer.joins, 60), "the bot never joined")
+        self.assertTrue(await self.until(lambda: self.workers_alive() == n, 30),
+                        "only %s of %d processes are heartbeating" % (self.workers_alive(), n))
+        owner = self.owner()
+        self.assertIsNotNone(owner)
+        return owner
+
+    def processes(self) -> dict:
+        """{pid: description} from the cluster's shared descriptions."""
+        flat = self.redis.query("HGETALL", PROCESSES) or []
+        out = {}
+        for i in range(0, len(flat), 2):
+            info = json.loads(flat[i + 1])
+            out[int(str(info["process"]).rsplit(":", 1)[1])] = info
+        return out
