@@ -28,6 +28,7 @@ answers from that model, and nothing learned is lost when a process dies.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from twisted.internet.defer import (
@@ -44,8 +45,8 @@ from twisted.logger import Logger
 from ..store import Encoded
 from ..store.redis import RedisStore
 from .host import resolved
-from .model import line_trigrams, shard_count, shard_key, shard_of
-from .stored import MARK, merge_shards
+from .model import line_trigrams, shard_count, shard_of
+from .stored import MARK, merge_shards, write_changed
 
 log = Logger()
 
@@ -441,17 +442,9 @@ class Follower:
         while True:
             if host is not self.host or not writer():
                 return written
-            mark = self.position  # what the model includes as take_dirty is asked
-            shards = await resolved(host.take_dirty(max_shards, max_trigrams))
-            order = list(shards)
-            results = await DeferredList(
-                [maybeDeferred(store.set, shard_key(s), with_mark(shards[s], mark)) for s in order],
-                consumeErrors=True)
-            failed = [s for s, (ok, _) in zip(order, results, strict=True) if not ok]
-            written += len(order) - len(failed)
-            if failed:
-                await resolved(host.mark_dirty(failed))
-                next(value for ok, value in results if not ok).raiseException()
+            # each shard with the mark of what the model includes as take_dirty is asked
+            marked = partial(with_mark, mark=self.position)
+            written += await write_changed(host, store, max_shards, max_trigrams, marked)
             round_ += 1
             at = self.position
             if not await resolved(host.has_dirty()):

@@ -6,12 +6,14 @@ back into a model. A shard written in a cluster carries its journal mark
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.defer import DeferredList, maybeDeferred
 from twisted.logger import Logger
 
 from .host import resolved
-from .model import SHARD_PREFIX, parse_shard_key
+from .model import SHARD_PREFIX, parse_shard_key, shard_key
 
 log = Logger()
 
@@ -54,3 +56,30 @@ async def merge_shards(host: Any, store: Any,
         if merged is not None:
             merged.add(stored)
     return read, bad, marks
+
+
+async def write_changed(host: Any, store: Any, max_shards: int | None, max_trigrams: int | None,
+                        value: Callable[[Any], Any]) -> int:
+    """
+    One round of writing the shards C{host} changed (at most C{max_shards}
+    of them and C{max_trigrams} changed trigrams): each stored as
+    C{value(its data)}, deleted where that is None. The writes are made at
+    once, so the store runs them together (SQLite: one hand-off to its
+    thread; Redis: sent without waiting for each reply) and a round costs
+    one round trip. Shards whose write failed are marked changed again and
+    the first failure is raised; returns how many were written.
+    """
+    shards = await resolved(host.take_dirty(max_shards, max_trigrams))
+    order = list(shards)
+    calls = []
+    for shard in order:
+        stored = value(shards[shard])
+        key = shard_key(shard)
+        calls.append(maybeDeferred(store.set, key, stored) if stored is not None
+                     else maybeDeferred(store.delete, key))
+    results = await DeferredList(calls, consumeErrors=True)
+    failed = [shard for shard, (ok, _) in zip(order, results, strict=True) if not ok]
+    if failed:
+        await resolved(host.mark_dirty(failed))
+        next(value for ok, value in results if not ok).raiseException()
+    return len(order)

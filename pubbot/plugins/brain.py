@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList, DeferredLock, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.internet.interfaces import IReactorProcess
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -39,9 +39,9 @@ from pubbot.api import (
     section,
 )
 from pubbot.brain.host import IBrainModel, InlineModel, LearnerProcess, resolved
-from pubbot.brain.model import TrigramModel, shard_key
+from pubbot.brain.model import TrigramModel
 from pubbot.brain.shared import FOLLOW_SECONDS, Follower, shared_store
-from pubbot.brain.stored import merge_shards
+from pubbot.brain.stored import merge_shards, write_changed
 
 
 @section("brain")
@@ -111,28 +111,17 @@ async def save_model(model: Any, store, max_shards: int | None = None,
     written = 0
     round_ = 0
     while True:
-        shards = await resolved(host.take_dirty(max_shards, max_trigrams))
-        # A round's writes are made at once, so the store runs them together
-        # (SQLite: one hand-off to its thread; Redis: sent without waiting
-        # for each reply) and a round costs one round trip, not one a shard.
-        order = list(shards)
-        calls = []
-        for shard in order:
-            payload = shards[shard]
-            key = shard_key(shard)
-            calls.append(maybeDeferred(store.set, key, payload) if payload
-                         else maybeDeferred(store.delete, key))
-        results = await DeferredList(calls, consumeErrors=True)
-        failed = [shard for shard, (ok, _) in zip(order, results, strict=False) if not ok]
-        written += len(order) - len(failed)
-        if failed:
-            await resolved(host.mark_dirty(failed))
-            next(value for ok, value in results if not ok).raiseException()
+        written += await write_changed(host, store, max_shards, max_trigrams, _payload)
         round_ += 1
         if max_shards is not None and rounds is not None and round_ >= rounds:
             return written
         if not await resolved(host.has_dirty()):
             return written
+
+
+def _payload(data: Any) -> Any:
+    """A changed shard as the store keeps it (None, an emptied one: deleted)."""
+    return data if data else None
 
 
 def _unlearning(fields: dict) -> bool:
