@@ -51,3 +51,22 @@ class BatchingTests(TestCase):
     def test_closed_store_refuses(self):
         self.store.close()
         yield self.assertFailure(self.store.get("x"), RuntimeError)
+
+    @inlineCallbacks
+    def test_set_again_writes_each_table_once(self):
+        # A string set again (the brain's shards every flush) updates its two
+        # rows in place: one row each in keys and strings, the new expiry kept.
+        yield self.store.set("s", {"a": 1}, ttl=100)
+        yield self.store.set("s", {"a": 2})
+        yield self.store.set("s", {"a": 3}, ttl=50)
+        rows = yield self.store._run(lambda db, now: (
+            db.execute("SELECT type, ROUND(expires - ?) FROM keys WHERE key='s'", (now,)).fetchall(),
+            db.execute("SELECT value FROM strings WHERE key='s'").fetchall()))
+        self.assertEqual(rows, ([("string", 50.0)], [('{"a":3}',)]))
+
+    @inlineCallbacks
+    def test_set_mends_a_stray_row(self):
+        # A value row whose key row is gone (a file mended by hand) does not make set fail.
+        yield self.store._run(lambda db, now: db.execute("INSERT INTO strings VALUES ('s', '1')"))
+        yield self.store.set("s", 2)
+        self.assertEqual((yield self.store.get("s")), 2)

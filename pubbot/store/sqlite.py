@@ -228,11 +228,16 @@ class SQLiteStore:
         text = encode(value)
 
         def do(db, now):
-            self._type(db, now, key)
-            self._drop(db, key)
             expires = None if ttl is None else now + ttl
+            have = self._type(db, now, key)
+            if have == "string":  # the common case (the brain's shards, saved again and again)
+                db.execute("UPDATE keys SET expires=? WHERE key=?", (expires, key))
+                db.execute("UPDATE strings SET value=? WHERE key=?", (text, key))
+                return
+            if have is not None:
+                self._drop(db, key)
             db.execute("INSERT INTO keys VALUES (?, 'string', ?)", (key, expires))
-            db.execute("INSERT INTO strings VALUES (?, ?)", (key, text))
+            db.execute("INSERT OR REPLACE INTO strings VALUES (?, ?)", (key, text))
         return self._run(do)
 
     def delete(self, key: str) -> Deferred:
