@@ -106,7 +106,7 @@ def run():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=100000)
     parser.add_argument("--every", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=300.0)
     ircserver.add_mode_options(parser)
     args = parser.parse_args()
