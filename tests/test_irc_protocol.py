@@ -978,6 +978,24 @@ class CtcpTests(Base):
         c.feed(":bob!b@h PRIVMSG pubbot :\x01VERSION\x01")
         self.assertEqual(len(c.sent()), 1)
 
+    def test_requests_amid_chat_are_answered_after_the_read(self):
+        c = self.conn
+        c.feed(":amy!a@h PRIVMSG #pubbot :before", ":bob!b@h PRIVMSG pubbot :\x01PING 1\x01",
+               ":amy!a@h PRIVMSG #pubbot :after")
+        self.assertEqual(c.sent(), ["NOTICE bob :\x01PING 1\x01"])
+        self.assertEqual([m.fields["content"] for m in c.messages], ["before", "after"])
+
+    def test_a_failing_answer_is_logged_and_reading_goes_on(self):
+        c = self.conn
+
+        def broken(nick, command, arg):
+            raise RuntimeError("boom")
+        self.patch(c.protocol, "_ctcp", broken)
+        c.feed(":bob!b@h PRIVMSG pubbot :\x01VERSION\x01", ":amy!a@h PRIVMSG #pubbot :still here")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        c.feed(":amy!a@h PRIVMSG #pubbot :and here")
+        self.assertEqual([m.fields["content"] for m in c.messages], ["still here", "and here"])
+
     def test_unknown_and_hostile_ctcp(self):
         c = self.conn
         c.feed(":bob!b@h PRIVMSG pubbot :\x01DCC SEND x 1 2 3\x01",

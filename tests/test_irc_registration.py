@@ -285,6 +285,19 @@ class StateTests(SynchronousTestCase):
                           ("chat", "#pubbot", "waves", None)])
         self.assertTrue(all(isinstance(e, ChatEvent) for e in state.events))
         self.assertTrue(state.events[2].fields["private"])
+        self.assertEqual(state.ctcp_requests, [("bob", "VERSION", "")])
+
+    def test_ctcp_requests_for_the_protocol(self):
+        # Requests (not ACTIONs, which are chat) are listed for the protocol
+        # to answer, in order, the command upper-cased; never our own echo.
+        state = self.joined("alice")
+        for text in (":bob!b@h PRIVMSG pubbot :\x01ping 12 34\x01", ":bob!b@h PRIVMSG #pubbot :\x01TIME",
+                     ":PubBot!u@h PRIVMSG #pubbot :\x01VERSION\x01", ":amy!a@h PRIVMSG pubbot :\x01\x01",
+                     ":amy!a@h PRIVMSG pubbot :\x01action\x01"):
+            state.apply(parse(text))
+        self.assertEqual(state.ctcp_requests,
+                         [("bob", "PING", "12 34"), ("bob", "TIME", ""), ("amy", "", "")])
+        self.assertEqual(state.events, [])
 
     def test_own_kick_forgets_the_channel(self):
         state = self.joined("alice")

@@ -233,10 +233,13 @@ class IRCProtocol(Protocol):
                     return
         finally:
             # Whatever the read held (chat, joins, leaves), up as one batch, in order.
-            events = self.state.events
+            state = self.state
+            events = state.events
             if events:
-                self.state.events = []
+                state.events = []
                 self.service.chat_events(events)
+            if state.ctcp_requests:
+                self._answer_ctcp()
 
     def line_received(self, raw: bytes) -> None:
         if raw[-1:] == b"\r":
@@ -431,16 +434,16 @@ class IRCProtocol(Protocol):
         if len(line.params) >= 3 and line.params[1].upper() == "DEL":
             self.log.info("server withdrew capabilities: {caps}", caps=line.params[-1][:200])
 
-    def _on_privmsg(self, line: Line) -> None:
-        params = line.params
-        text = params[1]
-        if text[:1] != "\x01" or line.nick is None or self.state.is_own(line.nick):
+    def _answer_ctcp(self) -> None:
+        """Answer the CTCP requests the read held (see L{ConnectionState.ctcp_requests})."""
+        requests, self.state.ctcp_requests = self.state.ctcp_requests, []
+        if self._closing:
             return
-        body = text[1:-1] if text.endswith("\x01") and len(text) > 1 else text[1:]
-        command, _, arg = body.partition(" ")
-        command = command.upper()
-        if command != "ACTION":
-            self._ctcp(line.nick, command, arg)
+        for nick, command, arg in requests:
+            try:
+                self._ctcp(nick, command, arg)
+            except Exception:
+                self.log.failure("answering CTCP {command} failed", command=command)
 
     def _ctcp(self, nick: str, command: str, arg: str) -> None:
         if command not in ("VERSION", "PING", "TIME", "CLIENTINFO"):
@@ -493,7 +496,6 @@ _REACTIONS: dict[str, Callable[[IRCProtocol, Line], None]] = {
     "KICK": IRCProtocol._on_kick,
     "INVITE": IRCProtocol._on_invite,
     "CAP": IRCProtocol._on_cap,
-    "PRIVMSG": IRCProtocol._on_privmsg,
     "FAIL": IRCProtocol._on_standard_reply,
     "WARN": IRCProtocol._on_standard_reply,
 }

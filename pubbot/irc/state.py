@@ -5,7 +5,8 @@ L{ConnectionState} is fed every parsed line the server sends
 (L{ConnectionState.apply}) and keeps the connection's capabilities,
 ISUPPORT (and so its casemapping), our nick, account and host, the channel
 rosters and the lag. What it heard that the bot should see (chat, joins,
-leaves) it appends to L{ConnectionState.events} as L{ChatEvent}s, in order.
+leaves) it appends to L{ConnectionState.events} as L{ChatEvent}s, in order,
+and the CTCP requests sent to us to L{ConnectionState.ctcp_requests}.
 It sends nothing and decides nothing: the protocol and the registration
 machine read it to act. A new connection gets a new state.
 
@@ -62,6 +63,9 @@ class ConnectionState:
         self.caps_new: dict[str, str | None] = {}
         #: What the bot should hear, in order; the reader takes them.
         self.events: list[ChatEvent] = []
+        #: CTCP requests heard (nick, command upper-cased, argument), in
+        #: order, for the protocol to answer; never our own.
+        self.ctcp_requests: list[tuple[str, str, str]] = []
         self.clock = clock
         #: Lines whose tags' server time was read, by the tag's text (the
         #: same second repeats on a busy channel).
@@ -348,9 +352,13 @@ class ConnectionState:
         target, text = params[0], params[1]
         action = False
         if text.startswith("\x01"):
-            action, text = _action(text)
+            command, arg = _ctcp(text)
+            if command != "ACTION":
+                self.ctcp_requests.append((nick, command, arg))  # the protocol answers it
+                return
+            action, text = True, arg
         if not text:
-            return  # empty, or a CTCP request: the protocol answers it
+            return
         place, private = self._place(target, nick)
         tags = line.tags
         u = self.rosters.users.get_folded(folded)
@@ -375,13 +383,11 @@ class ConnectionState:
 _new_event = tuple.__new__
 
 
-def _action(text: str) -> tuple[bool, str]:
-    """A CTCP-quoted text: (True, what was done) for an ACTION, else (False, "") (a CTCP request)."""
+def _ctcp(text: str) -> tuple[str, str]:
+    """A CTCP-quoted text (an ACTION or a request): its command, upper-cased, and argument."""
     body = text[1:-1] if text.endswith("\x01") and len(text) > 1 else text[1:]
     command, _, arg = body.partition(" ")
-    if command.upper() != "ACTION":
-        return False, ""
-    return True, arg
+    return command.upper(), arg
 
 _APPLY: dict[str, Callable[[ConnectionState, Line], None]] = {
     "001": ConnectionState._welcome,
