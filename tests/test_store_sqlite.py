@@ -65,8 +65,9 @@ class BatchingTests(TestCase):
         self.assertEqual(rows, ([("string", 50.0)], [('{"a":3}',)]))
 
     @inlineCallbacks
-    def test_set_mends_a_stray_row(self):
-        # A value row whose key row is gone (a file mended by hand) does not make set fail.
-        yield self.store._run(lambda db, now: db.execute("INSERT INTO strings VALUES ('s', '1')"))
+    def test_set_mends_a_key_without_its_value_row(self):
+        # A key row whose value row is gone (a file mended by hand): set writes the value.
+        yield self.store.set("s", 1)
+        yield self.store._run(lambda db, now: db.execute("DELETE FROM strings WHERE key='s'"))
         yield self.store.set("s", 2)
         self.assertEqual((yield self.store.get("s")), 2)

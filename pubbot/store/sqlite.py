@@ -229,14 +229,11 @@ class SQLiteStore:
 
         def do(db, now):
             expires = None if ttl is None else now + ttl
-            have = self._type(db, now, key)
-            if have == "string":  # the common case (the brain's shards, saved again and again)
+            if self._type(db, now, key) == "string":  # the common case: the brain's shards, again and again
                 db.execute("UPDATE keys SET expires=? WHERE key=?", (expires, key))
-                db.execute("UPDATE strings SET value=? WHERE key=?", (text, key))
-                return
-            if have is not None:
+            else:
                 self._drop(db, key)
-            db.execute("INSERT INTO keys VALUES (?, 'string', ?)", (key, expires))
+                db.execute("INSERT INTO keys VALUES (?, 'string', ?)", (key, expires))
             db.execute("INSERT OR REPLACE INTO strings VALUES (?, ?)", (key, text))
         return self._run(do)
 
