@@ -18,7 +18,7 @@ from pubbot.core.bot import Bot
 from pubbot.irc import caps as capsmod
 from pubbot.irc import isupport as isupportmod
 from pubbot.irc import registration, roster
-from pubbot.irc.service import IRCService
+from pubbot.irc.service import BAD_LINE_LOGS, IRCService
 from pubbot.plugins.core import ping
 from pubbot.plugins.greet import greeter
 from pubbot.store.memory import MemoryStore
@@ -121,6 +121,14 @@ class FloodTests(Base):
         caps = self.service.state.caps
         self.assertLessEqual(len(caps.available), capsmod.MAX_CAPS)
         self.assertLessEqual(caps.enabled, capsmod.WANTED)
+
+    async def test_ctcp_flood(self):
+        peer = await self.flood("ctcp_flood")
+        answers = [p for c, p in peer.lines if c == "NOTICE" and p and p[-1].startswith("\x01")]
+        self.assertLessEqual(len(answers), 6)  # 6 per 30 s overall
+        self.assertGreater(self.service.ctcp_refused, 10000)
+        refused = [e for e in self.logs if "not answered (rate limit" in formatEvent(e)]
+        self.assertLessEqual(len(refused), BAD_LINE_LOGS)
 
     async def test_ping_flood_while_not_reading_the_pongs(self):
         from .support.hostile_irc import ping_flood

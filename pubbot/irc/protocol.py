@@ -450,7 +450,10 @@ class IRCProtocol(Protocol):
             return
         service = self.service
         if not service.ctcp_limits.allow(person=self.state.isupport.fold(nick)):
-            self.log.info("CTCP {command} from {nick} not answered (rate limit)", command=command, nick=nick)
+            service.ctcp_refused += 1
+            if service.ctcp_logs.allow():
+                self.log.info("CTCP {command} from {nick} not answered (rate limit; {refused} so far)",
+                              command=command, nick=nick[:64], refused=service.ctcp_refused)
             return
         if command == "VERSION":
             reply = "VERSION pubbot %s (Twisted)" % (__version__,)

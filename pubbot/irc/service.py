@@ -169,6 +169,9 @@ class IRCService(Service):
             name, _, key = entry.partition(" ")
             self.wanted_channels.append((name, key.strip() or None))
         self.ctcp_limits = Limits(reactor, person=(2, 30.0), overall=(6, 30.0))
+        #: CTCP requests left unanswered by the limits, and the log lines saying so (bounded: a flood).
+        self.ctcp_refused = 0
+        self.ctcp_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         self.bad_line_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         self.bad_lines_unlogged = 0
 

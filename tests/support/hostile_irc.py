@@ -9,7 +9,7 @@ client sends. Hostile scripts override one hook or play I{floods} after the
 welcome: iterators of steps, C{bytes} to send or a C{float} of seconds to
 wait (see L{FLOODS}: huge and malformed lines, bad UTF-8, JOINs for
 channels the client never joined, a BATCH that never ends, 005 floods, a
-line of 1 MB without a newline, lines without CR LF...).
+line of 1 MB without a newline, lines without CR LF, CTCP requests...).
 
 Sending follows the client's pace (a push producer: nothing is written
 while its socket is full) and everything is bounded whatever a script
@@ -582,6 +582,25 @@ def cap_flood(count: int = 20000) -> Flood:
     return flood
 
 
+def ctcp_flood(count: int = 20000) -> Flood:
+    """CTCP requests from many senders, to the bot and the channel: known, unknown, unterminated, huge."""
+    def flood(peer: Peer) -> Iterator[Step]:
+        nick = peer.nick.encode()
+        shapes = (b"VERSION", b"PING %d", b"TIME", b"CLIENTINFO", b"DCC SEND x 1 2 3", b"PING " + b"9" * 400,
+                  b"version", b"", b"\x01\x01", b"FINGER")
+
+        def lines() -> Iterator[bytes]:
+            for i in range(count):
+                body = shapes[i % len(shapes)]
+                if b"%d" in body:
+                    body = body % (i,)
+                end = b"" if i % 7 == 0 else b"\x01"
+                target = nick if i % 3 else b"#pubbot"
+                yield b":c%d!u@h PRIVMSG %s :\x01%s%s" % (i % 500, target, body, end)
+        yield from _lines(lines())
+    return flood
+
+
 def ping_flood(count: int = 200000) -> Flood:
     """PINGs without end, while not reading the answers (the client's PONGs must not pile up in it)."""
     def flood(peer: Peer) -> Iterator[Step]:
@@ -610,6 +629,7 @@ FLOODS: dict[str, Flood] = {
     "megaline": megaline(),
     "no_crlf": no_crlf(),
     "cap_flood": cap_flood(),
+    "ctcp_flood": ctcp_flood(),
 }
 
 
