@@ -130,6 +130,18 @@ class FloodTests(Base):
         refused = [e for e in self.logs if "not answered (rate limit" in formatEvent(e)]
         self.assertLessEqual(len(refused), BAD_LINE_LOGS)
 
+    async def test_server_chatter(self):
+        peer = await self.flood("server_chatter")
+        text = self.log_text()
+        for kind, said in (("invited", "invited us to"), ("kicked", "kicked from"),
+                           ("join-error", "cannot join"), ("cap-del", "withdrew capabilities"),
+                           ("standard-reply", "server says FAIL")):
+            self.assertLessEqual(text.count(said), BAD_LINE_LOGS, kind)
+            self.assertGreater(self.service.unlogged[kind], 3000, kind)
+        # Kicked from 4,000 channels never wanted: none is rejoined.
+        self.assertEqual([c for c in self.service._rejoins if c.startswith("#kick")], [])
+        self.assertEqual([p for c, p in peer.lines if c == "JOIN" and p and p[0].startswith("#kick")], [])
+
     async def test_ping_flood_while_not_reading_the_pongs(self):
         from .support.hostile_irc import ping_flood
         self.start(Script(), ping_interval=2.0, ping_timeout=2.0)

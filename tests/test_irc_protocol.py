@@ -485,6 +485,15 @@ class ChannelTests(Base):
         c.clock.advance(1.5)
         self.assertEqual(c.sent(), ["JOIN #secret key"])
 
+    def test_no_rejoin_of_a_channel_not_wanted(self):
+        c = self.conn
+        c.join()
+        c.feed(":srv 001 pubbot :hi", ":pubbot!u@h JOIN #forced", ":op!o@h KICK #forced pubbot :out",
+               ":op!o@h KICK #never pubbot :out")
+        c.sent()
+        c.clock.advance(20)
+        self.assertEqual(c.sent(), [])
+
     def test_rejoin_cancelled_by_disconnect(self):
         c = self.conn
         c.join()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.internet.protocol import Protocol
+from twisted.logger import LogLevel
 from zope.interface import implementer
 
 from ..version import __version__
@@ -417,22 +418,24 @@ class IRCProtocol(Protocol):
         channel, victim = line.params[0], line.params[1]
         if self.state.is_own(victim):
             reason = line.params[2] if len(line.params) > 2 else ""
-            self.log.warn("kicked from {channel} by {by}: {reason}", channel=channel, by=line.nick,
-                     reason=reason[:200])
+            self.service.note("kicked", LogLevel.warn, "kicked from {channel} by {by}: {reason}",
+                              channel=channel[:100], by=(line.nick or "?")[:64], reason=reason[:200])
             self.service.schedule_rejoin(channel)
 
     def _on_invite(self, line: Line) -> None:
         if len(line.params) >= 2 and self.state.is_own(line.params[0]):
-            self.log.info("{nick} invited us to {channel}", nick=line.nick, channel=line.params[1][:100])
+            self.service.note("invited", LogLevel.info, "{nick} invited us to {channel}",
+                              nick=(line.nick or "?")[:64], channel=line.params[1][:100])
 
     def _on_join_error(self, line: Line) -> None:
         channel = line.params[1] if len(line.params) > 1 else "?"
-        self.log.warn("cannot join {channel}: {reason}", channel=channel[:100],
-                 reason=_JOIN_ERRORS.get(line.command, line.command))
+        self.service.note("join-error", LogLevel.warn, "cannot join {channel}: {reason}",
+                          channel=channel[:100], reason=_JOIN_ERRORS.get(line.command, line.command))
 
     def _on_cap(self, line: Line) -> None:
         if len(line.params) >= 3 and line.params[1].upper() == "DEL":
-            self.log.info("server withdrew capabilities: {caps}", caps=line.params[-1][:200])
+            self.service.note("cap-del", LogLevel.info, "server withdrew capabilities: {caps}",
+                              caps=line.params[-1][:200])
 
     def _answer_ctcp(self) -> None:
         """Answer the CTCP requests the read held (see L{ConnectionState.ctcp_requests})."""
@@ -451,9 +454,9 @@ class IRCProtocol(Protocol):
         service = self.service
         if not service.ctcp_limits.allow(person=self.state.isupport.fold(nick)):
             service.ctcp_refused += 1
-            if service.ctcp_logs.allow():
-                self.log.info("CTCP {command} from {nick} not answered (rate limit; {refused} so far)",
-                              command=command, nick=nick[:64], refused=service.ctcp_refused)
+            service.note("ctcp", LogLevel.info,
+                         "CTCP {command} from {nick} not answered (rate limit; {refused} so far)",
+                         command=command[:32], nick=nick[:64], refused=service.ctcp_refused)
             return
         if command == "VERSION":
             reply = "VERSION pubbot %s (Twisted)" % (__version__,)
@@ -466,7 +469,8 @@ class IRCProtocol(Protocol):
         self.send("NOTICE", nick, "\x01%s\x01" % reply.rstrip(), key=self.state.folded(nick))
 
     def _on_standard_reply(self, line: Line) -> None:
-        self.log.info("server says {kind} {text}", kind=line.command, text=" ".join(line.params)[:300])
+        self.service.note("standard-reply", LogLevel.info, "server says {command} {text}",
+                          command=line.command, text=" ".join(line.params)[:300])
 
 
 @implementer(IPushProducer)

@@ -18,6 +18,7 @@ None: pubbot keeps no profile database of its own.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any, cast
 
 from twisted.application.internet import ClientService
@@ -25,7 +26,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from zope.interface import implementer
 
 from ..config.settings import ConfigError, secret
@@ -169,9 +170,14 @@ class IRCService(Service):
             name, _, key = entry.partition(" ")
             self.wanted_channels.append((name, key.strip() or None))
         self.ctcp_limits = Limits(reactor, person=(2, 30.0), overall=(6, 30.0))
-        #: CTCP requests left unanswered by the limits, and the log lines saying so (bounded: a flood).
+        #: CTCP requests left unanswered by the limits.
         self.ctcp_refused = 0
-        self.ctcp_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
+        #: What the server, or people on it, can make us log as often as they
+        #: like (invites, kicks, join errors, CTCP refused...): at most
+        #: BAD_LINE_LOGS lines a minute of each kind (see L{note}); the rest
+        #: are counted here by kind.
+        self.unlogged: Counter[str] = Counter()
+        self._note_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         self.bad_line_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         self.bad_lines_unlogged = 0
 
@@ -355,18 +361,26 @@ class IRCService(Service):
         d = self.policies.save(host, port, duration)
         d.addErrback(lambda f: self.log.failure("storing the STS policy failed", f))
 
+    def note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> None:
+        """Log what the server or someone on it caused, within L{_note_logs}'s bound for C{kind}."""
+        if self._note_logs.allow(kind):
+            self.log.emit(level, format, **fields)
+        else:
+            self.unlogged[kind] += 1
+
     def joined(self, channel: str) -> None:
         call = self._rejoins.pop(channel, None)
         if call is not None and call.active():
             call.cancel()
-        self.log.info("joined {channel}", channel=channel)
+        self.note("joined", LogLevel.info, "joined {channel}", channel=channel[:100])
 
     def schedule_rejoin(self, channel: str) -> None:
-        key = None
+        """Join C{channel} again after C{rejoin_delay} if we want it (configured, or joined by command)."""
         fold = self.isupport.fold
-        for name, k in self.wanted_channels:
-            if fold(name) == fold(channel):
-                key = k
+        wanted = [k for name, k in self.wanted_channels if fold(name) == fold(channel)]
+        if not wanted:
+            return  # a channel the server put us in, or one of a hostile server's KICKs
+        key = wanted[-1]
         old = self._rejoins.pop(channel, None)
         if old is not None and old.active():
             old.cancel()
@@ -375,7 +389,7 @@ class IRCService(Service):
     def _rejoin(self, channel: str, key: str | None) -> None:
         self._rejoins.pop(channel, None)
         if self.current is not None and self.connected:
-            self.log.info("rejoining {channel}", channel=channel)
+            self.note("rejoining", LogLevel.info, "rejoining {channel}", channel=channel)
             self.current.join(channel, key)
 
     def bad_line(self, reason: str, raw: bytes) -> None:

@@ -9,7 +9,8 @@ client sends. Hostile scripts override one hook or play I{floods} after the
 welcome: iterators of steps, C{bytes} to send or a C{float} of seconds to
 wait (see L{FLOODS}: huge and malformed lines, bad UTF-8, JOINs for
 channels the client never joined, a BATCH that never ends, 005 floods, a
-line of 1 MB without a newline, lines without CR LF, CTCP requests...).
+line of 1 MB without a newline, lines without CR LF, CTCP requests,
+invites, kicks and join errors...).
 
 Sending follows the client's pace (a push producer: nothing is written
 while its socket is full) and everything is bounded whatever a script
@@ -601,6 +602,21 @@ def ctcp_flood(count: int = 20000) -> Flood:
     return flood
 
 
+def server_chatter(count: int = 20000) -> Flood:
+    """
+    What a server may say about the client as often as it likes: invites,
+    kicks from channels it never wanted, join errors, withdrawn
+    capabilities, FAIL replies.
+    """
+    def flood(peer: Peer) -> Iterator[Step]:
+        nick = peer.nick.encode()
+        shapes = (b":u%d!u@h INVITE " + nick + b" #inv%d", b":op%d!o@h KICK #kick%d " + nick + b" :out",
+                  b":srv 474 " + nick + b" #ban%d%d :Cannot join channel (+b)",
+                  b":srv CAP " + nick + b" DEL :cap%d-%d", b":srv FAIL JOIN UNKNOWN_ERROR #x%d :reason %d")
+        yield from _lines(shapes[i % len(shapes)] % (i, i) for i in range(count))
+    return flood
+
+
 def ping_flood(count: int = 200000) -> Flood:
     """PINGs without end, while not reading the answers (the client's PONGs must not pile up in it)."""
     def flood(peer: Peer) -> Iterator[Step]:
@@ -630,6 +646,7 @@ FLOODS: dict[str, Flood] = {
     "no_crlf": no_crlf(),
     "cap_flood": cap_flood(),
     "ctcp_flood": ctcp_flood(),
+    "server_chatter": server_chatter(),
 }
 
 
