@@ -12,7 +12,14 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from pubbot.api import handler
-from pubbot.core.dispatch import ContentFilter, Dispatcher, Result, choose_reply, joined_contents
+from pubbot.core.dispatch import (
+    FAILURE_LOGS,
+    ContentFilter,
+    Dispatcher,
+    Result,
+    choose_reply,
+    joined_contents,
+)
 from pubbot.core.interfaces import IBatchHandler
 from pubbot.core.message import Message, Reply
 
@@ -91,6 +98,30 @@ class DispatcherTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertTrue(any("boomer" in t for t in self.log.texts()))
         self.assertEqual(self.dispatcher.stats["boomer"].errors, 1)
+
+    def test_failures_logged_within_bounds_and_all_counted(self):
+        # A line that makes a plugin fail can be sent without end: each
+        # plugin's failures are logged FAILURE_LOGS times a minute at most.
+        def boom(m):
+            raise RuntimeError("kaboom")
+        self.add(boom, name="boomer")
+        self.add(lambda m: fail(ValueError("later")), name="failer")
+        self.add(lambda m: Deferred(), name="hanger")
+        for _ in range(3 * FAILURE_LOGS):
+            self.dispatcher.publish(msg())
+        self.clock.advance(5)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), FAILURE_LOGS)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), FAILURE_LOGS)
+        self.assertEqual(sum("hanger timed out" in t for t in self.log.texts()), FAILURE_LOGS)
+        stats = self.dispatcher.stats
+        self.assertEqual((stats["boomer"].errors, stats["failer"].errors, stats["hanger"].timeouts),
+                         (3 * FAILURE_LOGS,) * 3)
+        self.assertTrue(any("(%d failures so far)" % FAILURE_LOGS in t for t in self.log.texts()))
+        self.clock.advance(60)  # a minute on: logged again, with the count so far
+        self.dispatcher.publish(msg())
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertTrue(any("(%d failures so far)" % (3 * FAILURE_LOGS + 1) in t for t in self.log.texts()))
+        self.flushLoggedErrors(ValueError)
 
     def test_failing_deferred_isolated(self):
         self.add(lambda m: fail(ValueError("nope")), name="failer")

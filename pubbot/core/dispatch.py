@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..util import patterns
+from ..util.ratelimit import RateLimiter
 from .help import plugin_of
 from .interfaces import IBatchHandler
 from .message import Message, Reply
@@ -24,6 +25,10 @@ log = Logger()
 
 #: Upper bounds (seconds) of the latency histogram buckets kept per handler.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, float("inf"))
+#: Failures (tracebacks, timeouts, bad answers) logged per handler a minute at
+#: most: a line that makes a plugin fail can be sent again and again. Every
+#: one is counted in the handler's stats (errors, timeouts).
+FAILURE_LOGS = 10
 
 # What makes a content filter unsafe to run once over a batch's joined
 # contents (see ContentFilter): assertions that look past a line's ends.
@@ -192,8 +197,9 @@ class Dispatcher:
     Routes messages to handlers by topic (see L{pubbot.core.topics}).
 
     C{publish} never fails: a handler that raises, fails or runs past
-    C{timeout} seconds is logged with its name and counted, and gives no
-    result; the others are unaffected.
+    C{timeout} seconds is logged with its name (L{FAILURE_LOGS} times a
+    minute at most) and counted, and gives no result; the others are
+    unaffected.
 
     What a handler may declare to be called less (see L{pubbot.core.interfaces}):
     C{trigger_words} (lower-case words, as L{pubbot.api.command} sets): only
@@ -206,6 +212,7 @@ class Dispatcher:
     def __init__(self, clock, timeout: float = 10.0):
         self._clock = clock
         self.timeout = timeout
+        self._failure_logs = RateLimiter(clock, FAILURE_LOGS, 60.0) if clock is not None else None
         self._trie: TopicTrie = TopicTrie()
         self._routes: dict[str, _Route] = {}
         self._filters: dict[Any, ContentFilter] = {}
@@ -228,6 +235,11 @@ class Dispatcher:
         #: given a batch's first message (all of a batch's group share its
         #: topic, so its channel), the plugins disabled there, or None.
         self.channel_gate: Callable[[Message], frozenset | None] | None = None
+
+    def _logs_failure(self, handler) -> bool:
+        """May a failure of C{handler} be logged now (see L{FAILURE_LOGS})?"""
+        limits = self._failure_logs
+        return limits is None or limits.allow(handler.name)
 
     def add(self, handler) -> None:
         """Subscribe C{handler} (an IHandler) to its patterns."""
@@ -398,7 +410,9 @@ class Dispatcher:
             except Exception:
                 stats.observe(perf_counter() - started)
                 stats.errors += 1
-                log.failure("handler {plugin} failed on {topic}", plugin=handler.name, topic=message.topic)
+                if self._logs_failure(handler):
+                    log.failure("handler {plugin} failed on {topic} ({errors} failures so far)",
+                                plugin=handler.name, topic=message.topic, errors=stats.errors)
                 results.setdefault(i, []).append(Result(handler, None, True))
                 continue
             if value is None:
@@ -424,8 +438,10 @@ class Dispatcher:
         except Exception:
             stats.observe(perf_counter() - started, len(batch))
             stats.errors += 1
-            log.failure("handler {plugin} failed on a batch of {count} on {topic}", plugin=handler.name,
-                        count=len(batch), topic=batch[0].topic)
+            if self._logs_failure(handler):
+                log.failure("handler {plugin} failed on a batch of {count} on {topic} "
+                            "({errors} failures so far)", plugin=handler.name, count=len(batch),
+                            topic=batch[0].topic, errors=stats.errors)
             return
         stats.observe(perf_counter() - started, len(batch))
         for answer in answers:
@@ -434,8 +450,9 @@ class Dispatcher:
                 i = wanted[j]
             except (TypeError, ValueError, IndexError):
                 stats.errors += 1
-                log.error("handler {plugin} gave a bad batch answer {answer!r}; ignored",
-                          plugin=handler.name, answer=answer)
+                if self._logs_failure(handler):
+                    log.error("handler {plugin} gave a bad batch answer {answer}; ignored",
+                              plugin=handler.name, answer=repr(answer)[:200])
                 continue
             if value is not None:
                 self._result(handler, messages[i], value, started, results.setdefault(i, []), pending, i,
@@ -477,16 +494,15 @@ class Dispatcher:
                 stats.observe(perf_counter() - started)
             if failure.check(TimeoutError):
                 stats.timeouts += 1
-                log.warn(
-                    "handler {plugin} timed out after {timeout}s on {topic}",
-                    plugin=handler.name, timeout=self.timeout, topic=message.topic,
-                )
+                if self._logs_failure(handler):
+                    log.warn("handler {plugin} timed out after {timeout}s on {topic} ({timeouts} so far)",
+                             plugin=handler.name, timeout=self.timeout, topic=message.topic,
+                             timeouts=stats.timeouts)
             else:
                 stats.errors += 1
-                log.failure(
-                    "handler {plugin} failed on {topic}", failure,
-                    plugin=handler.name, topic=message.topic,
-                )
+                if self._logs_failure(handler):
+                    log.failure("handler {plugin} failed on {topic} ({errors} failures so far)", failure,
+                                plugin=handler.name, topic=message.topic, errors=stats.errors)
             return Result(handler, None, True)
 
         return value.addCallbacks(done, failed)
