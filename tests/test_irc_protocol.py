@@ -486,6 +486,7 @@ class ChannelTests(Base):
         self.assertEqual(c.sent(), ["JOIN #secret key"])
 
     def test_no_rejoin_of_a_channel_not_wanted(self):
+        logs = capture_logs(self)
         c = self.conn
         c.join()
         c.feed(":srv 001 pubbot :hi", ":pubbot!u@h JOIN #forced", ":op!o@h KICK #forced pubbot :out",
@@ -493,6 +494,8 @@ class ChannelTests(Base):
         c.sent()
         c.clock.advance(20)
         self.assertEqual(c.sent(), [])
+        self.assertIn("joined #forced (the server's doing)", logs.text())
+        self.assertIn("joined #pubbot\n", logs.text() + "\n")
 
     def test_rejoin_cancelled_by_disconnect(self):
         c = self.conn

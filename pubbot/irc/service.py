@@ -372,12 +372,19 @@ class IRCService(Service):
         call = self._rejoins.pop(channel, None)
         if call is not None and call.active():
             call.cancel()
-        self.note("joined", LogLevel.info, "joined {channel}", channel=channel[:100])
+        if self._wanted(channel):
+            self.log.info("joined {channel}", channel=channel)
+        else:  # the server put us there: as often as it likes
+            self.note("joined", LogLevel.info, "joined {channel} (the server's doing)", channel=channel[:100])
+
+    def _wanted(self, channel: str) -> list[str | None]:
+        """The keys of C{channel} among the channels we want (configured, or by command); [] if none."""
+        fold = self.isupport.fold
+        return [k for name, k in self.wanted_channels if fold(name) == fold(channel)]
 
     def schedule_rejoin(self, channel: str) -> None:
-        """Join C{channel} again after C{rejoin_delay} if we want it (configured, or joined by command)."""
-        fold = self.isupport.fold
-        wanted = [k for name, k in self.wanted_channels if fold(name) == fold(channel)]
+        """Join C{channel} again after C{rejoin_delay} if we want it."""
+        wanted = self._wanted(channel)
         if not wanted:
             return  # a channel the server put us in, or one of a hostile server's KICKs
         key = wanted[-1]
@@ -389,7 +396,7 @@ class IRCService(Service):
     def _rejoin(self, channel: str, key: str | None) -> None:
         self._rejoins.pop(channel, None)
         if self.current is not None and self.connected:
-            self.note("rejoining", LogLevel.info, "rejoining {channel}", channel=channel)
+            self.log.info("rejoining {channel}", channel=channel)  # (only channels we want)
             self.current.join(channel, key)
 
     def bad_line(self, reason: str, raw: bytes) -> None:
