@@ -24,8 +24,6 @@ import tempfile
 import time
 
 from twisted.internet import reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from pubbot.cluster.lease import IRC_LEASE
@@ -34,7 +32,7 @@ from pubbot.cluster.sentinel import SentinelMaster, parse_sentinels
 from pubbot.cluster.streams import PROCS
 from pubbot.store.redis import RedisStore
 
-from ..support.scaleout import CHANNEL, PLUGIN, Observer, Pubbot, other_plugins
+from ..support.scaleout import CHANNEL, PLUGIN, Pubbot, Waits, lease_pid, other_plugins
 from ..support.servers.ngircd import NgircdServer
 from ..support.servers.sentinel import MASTER, SentinelGroup
 
@@ -42,7 +40,7 @@ from ..support.servers.sentinel import MASTER, SentinelGroup
 IRC_SLACK = 5.0
 
 
-class SentinelFailoverTests(TestCase):
+class SentinelFailoverTests(Waits, TestCase):
     timeout = 120
 
     def setUp(self):
@@ -95,33 +93,9 @@ class SentinelFailoverTests(TestCase):
         self.addCleanup(store.close)
         return store
 
-    async def until(self, predicate, seconds: float, step: float = 0.05) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            await deferLater(reactor, step, lambda: None)
-        return bool(predicate())
-
-    async def sleep(self, seconds: float) -> None:
-        await deferLater(reactor, seconds, lambda: None)
-
-    async def observe(self) -> Observer:
-        observer, counter = Observer(), Observer("counter", count_users=True)
-        for client in (observer, counter):
-            protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc.port), client)
-            self.addCleanup(protocol.transport.loseConnection)
-            self.assertTrue(await self.until(lambda client=client: client.in_channel, 10))
-        observer.users = counter.users
-        observer.joins = [j for j in observer.joins if j[1] != "counter"]
-        return observer
-
     def holder_pid(self) -> int | None:
         """The pid in the lease token on the current master."""
-        holder = self.group.current_master().query("GET", IRC_LEASE)
-        if not holder:
-            return None
-        return int(holder.decode().rsplit("#", 1)[0].rsplit(":", 1)[1])
+        return lease_pid(self.group.current_master().query("GET", IRC_LEASE))
 
     def heartbeating(self) -> int:
         return self.group.current_master().query("ZCARD", PROCS)

@@ -198,7 +198,43 @@ class Pubbot:
         return text
 
 
-class ClusterCase:
+def lease_pid(holder: bytes | None) -> int | None:
+    """The pid in an IRC lease token (C{host:pid#nonce}), None when nobody holds it."""
+    if not holder:
+        return None
+    return int(holder.decode().rsplit("#", 1)[0].rsplit(":", 1)[1])
+
+
+class Waits:
+    """
+    Waiting on a cluster from a trial TestCase, and the IRC observer on its
+    ngircd (C{self.irc}): mixed into L{ClusterCase} and the Sentinel tests.
+    """
+
+    async def until(self, predicate, seconds: float, step: float = 0.05) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            await deferLater(reactor, step, lambda: None)
+        return bool(predicate())
+
+    async def sleep(self, seconds: float) -> None:
+        await deferLater(reactor, seconds, lambda: None)
+
+    async def observe(self) -> Observer:
+        """The person who speaks; a second client counts the users on the server (LUSERS)."""
+        observer, counter = Observer(), Observer("counter", count_users=True)
+        for client in (observer, counter):
+            protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc.port), client)
+            self.addCleanup(protocol.transport.loseConnection)
+            self.assertTrue(await self.until(lambda client=client: client.in_channel, 10))
+        observer.users = counter.users
+        observer.joins = [j for j in observer.joins if j[1] != "counter"]
+        return observer
+
+
+class ClusterCase(Waits):
     """
     What the scale-out integration tests share (mixed into a trial
     TestCase): a real Redis and ngircd per test, pubbot processes started
@@ -262,33 +298,8 @@ class ClusterCase:
         self.bots.extend(bots)
         return bots
 
-    async def observe(self) -> Observer:
-        """The person who speaks; a second client counts the users on the server (LUSERS)."""
-        observer, counter = Observer(), Observer("counter", count_users=True)
-        for client in (observer, counter):
-            protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc.port), client)
-            self.addCleanup(protocol.transport.loseConnection)
-            self.assertTrue(await self.until(lambda client=client: client.in_channel, 10))
-        observer.users = counter.users
-        observer.joins = [j for j in observer.joins if j[1] != "counter"]
-        return observer
-
-    async def until(self, predicate, seconds: float, step: float = 0.05) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            await deferLater(reactor, step, lambda: None)
-        return bool(predicate())
-
-    async def sleep(self, seconds: float) -> None:
-        await deferLater(reactor, seconds, lambda: None)
-
     def owner_pid(self) -> int | None:
-        holder = self.redis.query("GET", IRC_LEASE)
-        if not holder:
-            return None
-        return int(holder.decode().rsplit("#", 1)[0].rsplit(":", 1)[1])
+        return lease_pid(self.redis.query("GET", IRC_LEASE))
 
     def owner(self) -> Pubbot | None:
         pid = self.owner_pid()
