@@ -271,7 +271,7 @@ class IRCProtocol(Protocol):
             service.bad_line("unexpected %s (%s)" % (line.command, e), raw)
         except Exception:
             service.bad_lines += 1
-            if service.bad_line_logs.allow():
+            if service.may_log("bad-line"):
                 self.log.failure("handling {command} failed", command=line.command)
 
     def _too_long(self, raw: bytes) -> bool:

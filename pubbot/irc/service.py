@@ -152,7 +152,6 @@ class IRCService(Service):
         #: Lines the output queues had no room for.
         self.output_dropped = 0
         self._stopping_connection = False
-        self.output_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
         sasl = settings.sasl
         self.sasl_username = sasl.username or settings.nick
         self.sasl_password = secret(sasl.password, sasl.password_env)
@@ -173,13 +172,11 @@ class IRCService(Service):
         #: CTCP requests left unanswered by the limits.
         self.ctcp_refused = 0
         #: What the server, or people on it, can make us log as often as they
-        #: like (invites, kicks, join errors, CTCP refused...): at most
-        #: BAD_LINE_LOGS lines a minute of each kind (see L{note}); the rest
-        #: are counted here by kind.
+        #: like (bad lines, invites, kicks, join errors, CTCP refused, full
+        #: output queues...): at most BAD_LINE_LOGS lines a minute of each
+        #: kind (see L{note}); the rest are counted here by kind.
         self.unlogged: Counter[str] = Counter()
         self._note_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
-        self.bad_line_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
-        self.bad_lines_unlogged = 0
 
         #: The current connection's state, else the last one's (for the dashboard).
         self.state = ConnectionState(settings.nick, reactor.seconds)
@@ -361,12 +358,21 @@ class IRCService(Service):
         d = self.policies.save(host, port, duration)
         d.addErrback(lambda f: self.log.failure("storing the STS policy failed", f))
 
+    def may_log(self, kind: str) -> bool:
+        """May a line of C{kind} be logged now (at most BAD_LINE_LOGS a minute)? Counts it if so."""
+        return self._note_logs.allow(kind)
+
     def note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> None:
-        """Log what the server or someone on it caused, within L{_note_logs}'s bound for C{kind}."""
-        if self._note_logs.allow(kind):
+        """Log what the server or someone on it caused, within L{may_log}'s bound for C{kind}."""
+        if self.may_log(kind):
             self.log.emit(level, format, **fields)
         else:
             self.unlogged[kind] += 1
+
+    @property
+    def bad_lines_unlogged(self) -> int:
+        """Bad lines dropped without a log line (past the bound)."""
+        return self.unlogged["bad-line"]
 
     def joined(self, channel: str) -> None:
         call = self._rejoins.pop(channel, None)
@@ -401,11 +407,8 @@ class IRCService(Service):
 
     def bad_line(self, reason: str, raw: bytes) -> None:
         self.bad_lines += 1
-        if self.bad_line_logs.allow():
-            self.log.warn("dropped a line from the server ({reason}): {start!r}", reason=reason,
-                          start=raw[:80])
-        else:
-            self.bad_lines_unlogged += 1
+        self.note("bad-line", LogLevel.warn, "dropped a line from the server ({reason}): {start!r}",
+                  reason=reason, start=raw[:80])
 
     # to the bot
 
@@ -478,9 +481,9 @@ class IRCService(Service):
                 "(%d more line%s dropped%s)" % (dropped, "" if dropped == 1 else "s", where)), key, bounded)
         if refused:
             self.output_dropped += refused
-            if self.output_logs.allow():
-                self.log.warn("output queue full for {key}: dropped {count} line(s) to {target}",
-                         key=key[:50], count=refused, target=target[:50])
+            self.note("output-full", LogLevel.warn,
+                      "output queue full for {key}: dropped {count} line(s) to {target}",
+                      key=key[:50], count=refused, target=target[:50])
 
     # control from chat (pubbot.admin): names and text are checked there and here
 
