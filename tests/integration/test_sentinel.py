@@ -32,7 +32,7 @@ from pubbot.cluster.sentinel import SentinelMaster, parse_sentinels
 from pubbot.cluster.streams import PROCS
 from pubbot.store.redis import RedisStore
 
-from ..support.scaleout import CHANNEL, PLUGIN, Pubbot, Waits, lease_pid, other_plugins
+from ..support.scaleout import PLUGIN, Pubbot, Waits, cluster_config, lease_pid, other_plugins
 from ..support.servers.ngircd import NgircdServer
 from ..support.servers.sentinel import MASTER, SentinelGroup
 
@@ -66,26 +66,8 @@ class SentinelFailoverTests(Waits, TestCase):
         shutil.rmtree(self.directory, True)
 
     def config(self, lease: float) -> str:
-        return "\n".join([
-            "[irc]",
-            'server = "tcp:127.0.0.1:%d"' % self.irc.port,
-            'nick = "pubbot"',
-            'channels = ["%s"]' % CHANNEL,
-            "[irc.throttle]",
-            "burst = 40",
-            "per_second = 20.0",
-            "[plugins]",
-            "paths = [%s]" % json.dumps(self.plugins),
-            "disabled = %s" % json.dumps(other_plugins()),
-            "timeout = 5.0",
-            "[redis]",
-            "sentinels = %s" % json.dumps(self.group.addresses),
-            'master = "%s"' % MASTER,
-            "lease_seconds = %s" % lease,
-            "visibility_timeout = 6.0",
-            "[web]",
-            'endpoint = ""',
-        ]) + "\n"
+        redis = ["sentinels = %s" % json.dumps(self.group.addresses), 'master = "%s"' % MASTER]
+        return cluster_config(self.irc.port, self.plugins, other_plugins(), redis, lease, 6.0)
 
     def store(self) -> RedisStore:
         master = SentinelMaster(reactor, parse_sentinels(self.group.addresses), MASTER)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -198,6 +199,31 @@ class Pubbot:
         return text
 
 
+def cluster_config(irc_port: int, plugins: str, disabled: list, redis: list[str], lease: float,
+                   visibility: float, extra: Sequence[str] = ()) -> str:
+    """A cluster member's config: ngircd on C{irc_port}, the test plugin, C{redis}'s lines under [redis]."""
+    return "\n".join([
+        "[irc]",
+        'server = "tcp:127.0.0.1:%d"' % irc_port,
+        'nick = "pubbot"',
+        'channels = ["%s"]' % CHANNEL,
+        "[irc.throttle]",
+        "burst = 40",
+        "per_second = 20.0",
+        "[plugins]",
+        "paths = [%s]" % json.dumps(plugins),
+        "disabled = %s" % json.dumps(disabled),
+        "timeout = 5.0",
+        "[redis]",
+        *redis,
+        "lease_seconds = %s" % lease,
+        "visibility_timeout = %s" % visibility,
+        "[web]",
+        'endpoint = ""',
+        *extra,
+    ]) + "\n"
+
+
 def lease_pid(holder: bytes | None) -> int | None:
     """The pid in an IRC lease token (C{host:pid#nonce}), None when nobody holds it."""
     if not holder:
@@ -269,26 +295,8 @@ class ClusterCase(Waits):
         shutil.rmtree(self.directory, True)
 
     def config(self, lease: float = 10.0, visibility: float = 6.0, extra: str = "") -> str:
-        return "\n".join([
-            "[irc]",
-            'server = "tcp:127.0.0.1:%d"' % self.irc.port,
-            'nick = "pubbot"',
-            'channels = ["%s"]' % CHANNEL,
-            "[irc.throttle]",
-            "burst = 40",
-            "per_second = 20.0",
-            "[plugins]",
-            "paths = [%s]" % json.dumps(self.plugins),
-            "disabled = %s" % json.dumps(self.disabled),
-            "timeout = 5.0",
-            "[redis]",
-            'url = "%s"' % self.redis.url,
-            "lease_seconds = %s" % lease,
-            "visibility_timeout = %s" % visibility,
-            "[web]",
-            'endpoint = ""',
-            extra,
-        ]) + "\n"
+        return cluster_config(self.irc.port, self.plugins, self.disabled, ['url = "%s"' % self.redis.url],
+                              lease, visibility, [extra])
 
     def spawn(self, n: int, args: tuple = (), **config) -> list:
         text = self.config(**config)
