@@ -21,7 +21,8 @@ asks for no capability and gets plain lines. Rows:
   cannot spawn the learner process that C{[brain] process} starts).
 
 Each figure is microseconds of process CPU time a line, the median of R
-rounds; the baselines are measured in the same rounds as the pipelines.
+rounds; the baselines are measured in the same rounds as the pipelines,
+and a pipeline's tagged and plain clients alternate round by round.
 The bytes are rendered once (each line's time and msgid stay the same from
 round to round) and the client's answers are not echoed back to it.
 """
@@ -269,21 +270,33 @@ def main() -> int:
         check(key, base_subject)
     pipelines = [("no brain", ("brain",))] + ([] if args.skip_brain else [("all", ())])
     for name, disabled in pipelines:
+        built = {}
         for kind in kinds:
             subject, bot = pubbot(True, kind == "tagged", floods, disabled)
             check((name, kind), subject)
-            gc.collect()
-            gc.freeze()  # as BusService does once the plugins have started
-            try:
-                for _ in range(args.rounds):
-                    for key, base_subject in baselines.items():
-                        measure(key, base_subject)
-                    measure((name, kind), subject)
-            finally:
-                bot.stop()
-                gc.unfreeze()
+            built[(name, kind)] = (subject, bot)
+        alternate(args.rounds, baselines, built, measure)
     report(args, chats, kinds, times)
     return 0
+
+
+def alternate(rounds: int, baselines: dict, built: dict, measure: Callable[[Any, Any], None]) -> None:
+    """
+    Measure the pipelines C{built} (key -> subject, bot) and the baselines
+    in turn, round by round: a machine whose speed drifts slows each alike.
+    """
+    gc.collect()
+    gc.freeze()  # as BusService does once the plugins have started
+    try:
+        for _ in range(rounds):
+            for key, base_subject in baselines.items():
+                measure(key, base_subject)
+            for key, (subject, _) in built.items():
+                measure(key, subject)
+    finally:
+        for _, bot in built.values():
+            bot.stop()
+        gc.unfreeze()
 
 
 def report(args: argparse.Namespace, chats: list, kinds: list, times: dict) -> None:
