@@ -255,8 +255,9 @@ def handle_each(handler: Any, messages: Sequence[Message], positions: Iterable[i
     For an L{IBatchHandler.handle_many}: call C{handle} (by default
     C{handler.handle}) on the messages at C{positions} (by default all), in
     order, and return the C{(position, value)} pairs of those that gave a
-    value. One that raises is logged with the handler's name, as the
-    dispatcher would, and the others still go.
+    value. One that raises is counted and logged with the handler's name,
+    as the dispatcher does its own failures (L{PluginBot.handler_failed}),
+    and the others still go.
     """
     if handle is None:
         handle = handler.handle
@@ -266,7 +267,10 @@ def handle_each(handler: Any, messages: Sequence[Message], positions: Iterable[i
         try:
             value = handle(message)
         except Exception:
-            log.failure("handler {plugin} failed on {topic}", plugin=handler.name, topic=message.topic)
+            if message.bot is not None:
+                message.bot.handler_failed(handler, message)
+            else:  # (a message made outside a bot)
+                log.failure("handler {plugin} failed on {topic}", plugin=handler.name, topic=message.topic)
             continue
         if value is not None:
             answers.append((i, value))

@@ -17,12 +17,15 @@ from pubbot.api import (
     Message,
     Reply,
     command,
+    handle_each,
     handler,
     parse_chat_text,
 )
-from pubbot.core.dispatch import ContentFilter, joined_contents
+from pubbot.core.dispatch import FAILURE_LOGS, ContentFilter, joined_contents
 from pubbot.testing import Harness
 from pubbot.util import patterns
+
+from .support.logs import capture_logs
 
 
 @parse_chat_text(r'foo=(?P<foo>[\d\w]+), bar=(?P<bar>[\d\w]+)')
@@ -213,6 +216,49 @@ class ContentFilterTests(SynchronousTestCase):
         taken = {i for i, m in enumerate(batch) if h.matcher(m) is not None}
         self.assertIs(h.content_filter, h.pattern)
         self.assertLessEqual(taken, let_through(h.content_filter, texts))
+
+
+class HandleEachTests(SynchronousTestCase):
+    """L{pubbot.api.handle_each}: a batch handler's own calls fail as the dispatcher's do."""
+
+    def setUp(self):
+        from zope.interface import implementer
+
+        @implementer(IBatchHandler)
+        class Picky(Handler):
+            def handle_many(self, messages):
+                return handle_each(self, messages, handle=self.pick)
+
+            def pick(self, msg):
+                if msg.content == "boom":
+                    raise RuntimeError("picky")
+                return "picked " + msg.content
+
+        self.handler = Picky(lambda msg: None, [CHAT_LINES], name="picky")
+        verifyObject(IBatchHandler, self.handler)
+        self.bot = Harness(self.handler)
+        self.log = capture_logs(self)
+
+    def test_failures_counted_and_logged_within_bounds(self):
+        # A line that makes it raise can be sent without end: logged
+        # FAILURE_LOGS times a minute at most, every one counted.
+        for _ in range(3 * FAILURE_LOGS):
+            self.assertIsNone(self.bot.reply("boom"))
+        self.assertEqual(self.bot.reply("fine"), "picked fine")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), FAILURE_LOGS)
+        self.assertEqual(self.bot.bot.dispatcher.stats["picky"].errors, 3 * FAILURE_LOGS)
+        logged = self.log.matching("handler picky failed on chat.irc.#pubbot.chat")
+        self.assertEqual(len(logged), FAILURE_LOGS)
+        self.bot.clock.advance(60)
+        self.assertIsNone(self.bot.reply("boom"))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertTrue(self.log.matching("(%d failures so far)" % (3 * FAILURE_LOGS + 1)))
+
+    def test_a_message_outside_a_bot_is_logged(self):
+        self.assertEqual(handle_each(self.handler, [Message("chat.irc.#c.chat", {"content": "boom"}),
+                                                    Message("chat.irc.#c.chat", {"content": "x"})],
+                                     handle=self.handler.pick), [(1, "picked x")])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
 class Spy:

@@ -321,6 +321,9 @@ class Bot:
     def uptime(self) -> float:
         return self.clock.seconds() - self.started_at
 
+    def handler_failed(self, handler: Any, message: Message) -> None:
+        self.dispatcher.handler_failed(handler, message)
+
 
 def _provides_plugin_bot(bot: Bot) -> PluginBot:
     """Never called: mypy checks here that a L{Bot} is the L{PluginBot} plugins are typed against."""

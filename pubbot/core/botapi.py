@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..config.settings import Settings
     from .interfaces import IStore
     from .jobs import Later
+    from .message import Message
 
 
 class PluginBot(Protocol):
@@ -93,3 +94,10 @@ class PluginBot(Protocol):
 
     def uptime(self) -> float:
         """Seconds since the bot started."""
+
+    def handler_failed(self, handler: Any, message: Message) -> None:
+        """
+        Count and log, as the dispatcher does its own (a bounded number of
+        times a minute), the exception being handled: C{handler} failed on
+        C{message} inside a call of its own (L{pubbot.api.handle_each}).
+        """

@@ -241,6 +241,20 @@ class Dispatcher:
         limits = self._failure_logs
         return limits is None or limits.allow(handler.name)
 
+    def handler_failed(self, handler, message: Message) -> None:
+        """
+        C{handler} failed on C{message} in a call of its own (inside its
+        batch handler, L{pubbot.api.handle_each}): the exception being
+        handled is counted and logged as the dispatcher's own failures are.
+        """
+        stats = self._stats_of.get(handler)
+        if stats is None:
+            stats = self._stats_of[handler] = self.stats.setdefault(handler.name, HandlerStats())
+        stats.errors += 1
+        if self._logs_failure(handler):
+            log.failure("handler {plugin} failed on {topic} ({errors} failures so far)",
+                        plugin=handler.name, topic=message.topic, errors=stats.errors)
+
     def add(self, handler) -> None:
         """Subscribe C{handler} (an IHandler) to its patterns."""
         source = getattr(handler, "content_filter", None)
