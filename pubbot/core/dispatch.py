@@ -248,8 +248,8 @@ class Dispatcher:
         handled is counted and logged as the dispatcher's own failures are.
         """
         stats = self._stats_of.get(handler)
-        if stats is None:
-            stats = self._stats_of[handler] = self.stats.setdefault(handler.name, HandlerStats())
+        if stats is None:  # (a handler not added: counted under its name, nothing kept of it)
+            stats = self.stats.setdefault(handler.name, HandlerStats())
         stats.errors += 1
         if self._logs_failure(handler):
             log.failure("handler {plugin} failed on {topic} ({errors} failures so far)",
