@@ -15,6 +15,7 @@ from pubbot.vcs.github import DEDUP_WINDOW, GitHubHook, PayloadError, RecentIds,
 from pubbot.web.service import QuietSite
 
 from .support.linkserver import async_test
+from .support.logs import capture_logs
 
 SECRET = b"s3cret"
 
@@ -104,6 +105,24 @@ class DeliveryTests(TestCase):
             self.assertEqual(code, 400, body[:20])
         self.assertEqual(self.events, [])
 
+
+    @async_test
+    async def test_refusals_are_logged_once_a_minute_per_code(self):
+        # Anyone can post to the hook: a flood of bad deliveries writes a
+        # line per status code a minute, with how many were not logged.
+        log = capture_logs(self)
+        for _ in range(20):
+            code, _ = await self.post(b"77777777-aaaa", signature=b"sha256=" + b"0" * 64)
+            self.assertEqual(code, 401)
+        self.assertEqual((await self.post(b"77777777-bbbb", event=b"bad event!"))[0], 400)
+        refused = log.matching("github webhook from")
+        self.assertEqual(len(refused), 2, refused)
+        self.assertIn("refused with 401: bad signature", refused[0])
+        self.assertIn("refused with 400", refused[1])
+        self.clock.advance(60)
+        await self.post(b"77777777-cccc", signature=b"sha256=" + b"1" * 64)
+        self.assertIn("(19 more refused with 401 not logged)", log.matching("github webhook from")[-1])
+        self.assertEqual(self.events, [])
 
 class FormTests(SynchronousTestCase):
 

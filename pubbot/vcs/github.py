@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from ..web.forms import FormError, form_field
+from ..web.limits import LogThrottle
 
 log = Logger()
 
@@ -101,8 +102,10 @@ class GitHubHook(Resource):
     """
     POST only. C{on_event(event, payload, delivery)} is called for each
     verified event but C{ping}; what it returns (a short string) goes back
-    in the response. C{clock} times the de-duplication window (default: the
-    site's reactor).
+    in the response. C{clock} times the de-duplication window and the
+    refusals' log lines (default: the site's reactor): anyone can post, so a
+    refusal is logged once a minute per status code at most, with how many
+    were not.
     """
 
     isLeaf = True
@@ -115,10 +118,13 @@ class GitHubHook(Resource):
         self.max_body = max_body
         self.clock = clock
         self.recent = RecentIds()
+        self._logs: LogThrottle | None = None
+
+    def _clock(self, request) -> Any:
+        return self.clock if self.clock is not None else request.site.reactor
 
     def _now(self, request) -> float:
-        clock = self.clock if self.clock is not None else request.site.reactor
-        return clock.seconds()
+        return self._clock(request).seconds()
 
     def secret(self) -> bytes:
         value = self._secret() if callable(self._secret) else self._secret
@@ -133,9 +139,14 @@ class GitHubHook(Resource):
         return json.dumps(body).encode("utf-8") + b"\n"
 
     def _refuse(self, request, code: int, why: str, delivery: str) -> bytes:
-        peer = request.getClientAddress()
-        log.warn("github webhook from {peer} (delivery {delivery}) refused with {code}: {why}",
-                 peer=getattr(peer, "host", str(peer)), delivery=delivery, code=code, why=why)
+        if self._logs is None:
+            self._logs = LogThrottle(self._clock(request))
+        held = self._logs(str(code))
+        if held is not None:
+            peer = request.getClientAddress()
+            log.warn("github webhook from {peer} (delivery {delivery}) refused with {code}: {why}"
+                     + (" ({held} more refused with {code} not logged)" if held else ""),
+                     peer=getattr(peer, "host", str(peer)), delivery=delivery, code=code, why=why, held=held)
         return self._answer(request, code, why)
 
     def render_GET(self, request) -> bytes:
