@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pubbot.bridges.zmq import (
     MAX_COMMAND,
+    REFUSAL_LOGS,
     CommandError,
     ZmqService,
     curve_keypair,
@@ -26,6 +27,7 @@ from pubbot.core.message import Message
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 
+from .support.logs import capture_logs
 from .support.servers import free_port
 
 
@@ -234,6 +236,22 @@ class SocketTests(TestCase):
         self.assertEqual(libera.sent, [("#x", "there", "notice")])
         self.assertEqual(service.rejected, 1)
 
+    async def test_rejections_are_logged_within_bounds(self):
+        # Whoever may push can push garbage without end: REFUSAL_LOGS lines
+        # a minute, every rejection counted, and good commands still go.
+        log = capture_logs(self)
+        address = "tcp://127.0.0.1:%d" % free_port()
+        bot, chat, service = self.start(commands=address)
+        push = self.client(zmq.PUSH, address)
+        for i in range(3 * REFUSAL_LOGS):
+            push.send(b"garbage %d" % i)
+        push.send(json.dumps({"command": "say", "channel": "#pubbot", "text": "still here"}).encode())
+        self.assertTrue(await self.until(lambda: chat.sent))
+        self.assertEqual(chat.sent, [("#pubbot", "still here", "say")])
+        self.assertEqual(service.rejected, 3 * REFUSAL_LOGS)
+        self.assertEqual(len(log.matching("rejected a ZeroMQ command")), REFUSAL_LOGS)
+        self.assertEqual(service.unlogged["rejected"], 2 * REFUSAL_LOGS)
+
     def test_default_network_is_the_first(self):
         for config, first in (({}, "irc"), ({"irc": {"name": "home"}}, "home"),
                               ({"irc": {"name": "home", "server": "tcp:a:1"},
@@ -245,6 +263,7 @@ class SocketTests(TestCase):
     async def test_curve_lets_in_only_listed_clients(self):
         server_public, server_secret = curve_keypair()
         good, bad = curve_keypair(), curve_keypair()
+        log = capture_logs(self)
         address = "tcp://127.0.0.1:%d" % free_port()
         bot, chat, service = self.start(commands=address, curve_public_key=server_public,
                                         curve_secret_key=server_secret, curve_clients=[good[0]])
@@ -255,6 +274,7 @@ class SocketTests(TestCase):
         self.assertTrue(await self.until(lambda: chat.sent))
         await deferLater(reactor, 0.3, lambda: None)
         self.assertEqual(chat.sent, [("#pubbot", "friend", "say")])
+        self.assertTrue(log.matching("ZeroMQ refused a CURVE client"))
         # a client without CURVE gets nowhere either
         plain = self.client(zmq.PUSH, address)
         plain.send(json.dumps({"command": "say", "channel": "#pubbot", "text": "plain"}).encode())

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.logger import Logger
 
 from ..config.networks import first_network, network_name_problem
+from ..util.ratelimit import RateLimiter
 
 log = Logger()
 
@@ -35,6 +38,10 @@ MAX_TEXT = 2048
 HIGH_WATER = 10000
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+#: Log lines a minute at most for each kind of refusal (a rejected command,
+#: a refused or malformed ZAP request, a failed publish); the rest are
+#: counted in L{ZmqService.unlogged}.
+REFUSAL_LOGS = 10
 
 
 def is_loopback(address: str) -> bool:
@@ -117,6 +124,9 @@ class ZmqService(Service):
         self.dropped = 0
         self.commands = 0
         self.rejected = 0
+        #: Refusals not logged (past L{REFUSAL_LOGS} a minute), by kind.
+        self.unlogged: Counter[str] = Counter()
+        self._log_limits = RateLimiter(reactor, REFUSAL_LOGS, 60.0)
         #: Where a command naming no network goes: the first network.
         self.default_network = first_network(bot.settings)
 
@@ -129,7 +139,7 @@ class ZmqService(Service):
         try:
             if s.curve_secret_key:
                 self._check_keys()
-                self.zap = _zap_handler(self.factory, s.curve_clients)
+                self.zap = _zap_handler(self.factory, s.curve_clients, self.note)
             if s.publish:
                 self.pub = self._bind(_pub_class(), s.publish)
                 self.bot.dispatcher.observers.append(self.on_message)
@@ -149,6 +159,16 @@ class ZmqService(Service):
         if self.factory is not None:
             self.factory.shutdown()
         self.factory = self.pub = self.pull = self.zap = None
+
+    def note(self, kind: str, format: str, **fields: Any) -> None:
+        """
+        Log a warning of C{kind} (what a client can make happen at will), at
+        most L{REFUSAL_LOGS} times a minute per kind; count the rest.
+        """
+        if self._log_limits.allow(kind):
+            log.warn(format, **fields)
+        else:
+            self.unlogged[kind] += 1
 
     def _check_keys(self) -> None:
         import zmq
@@ -186,7 +206,8 @@ class ZmqService(Service):
             self.dropped += 1
         except (TypeError, ValueError, zmq.ZMQError) as e:
             self.dropped += 1
-            log.warn("could not publish {topic} on ZeroMQ: {error}", topic=message.topic, error=e)
+            self.note("publish-error", "could not publish {topic} on ZeroMQ: {error}", topic=message.topic,
+                      error=e)
 
     # commands
 
@@ -195,7 +216,7 @@ class ZmqService(Service):
             network, channel, text, kind = parse_command(frames, self.default_network)
         except CommandError as e:
             self.rejected += 1
-            log.warn("rejected a ZeroMQ command: {error}", error=e)
+            self.note("rejected", "rejected a ZeroMQ command: {error}", error=e)
             return
         self.commands += 1
         log.info("ZeroMQ command: {kind} to {channel} on {network}", kind=kind, channel=channel,
@@ -227,10 +248,11 @@ def _pull_class(service: ZmqService):
     return Pull
 
 
-def _zap_handler(factory, allowed: tuple) -> Any:
+def _zap_handler(factory, allowed: tuple, note: Callable[..., None]) -> Any:
     """
     A ZAP handler (RFC 27) in C{factory}'s context: CURVE clients whose
-    public key is in C{allowed} (Z85) get in, everyone else is refused.
+    public key is in C{allowed} (Z85) get in, everyone else is refused
+    (logged through C{note}, L{ZmqService.note}).
     """
     import zmq
     from txzmq import ZmqEndpoint, ZmqEndpointType
@@ -250,13 +272,13 @@ def _zap_handler(factory, allowed: tuple) -> Any:
                 version, request_id, _domain, address, _identity, mechanism = request[:6]
                 credentials = request[6:]
             except ValueError:
-                log.warn("malformed ZAP request ignored")
+                note("zap-malformed", "malformed ZAP request ignored")
                 return
             ok = mechanism == b"CURVE" and len(credentials) == 1 and credentials[0] in keys
             if not ok:
-                log.warn("ZeroMQ refused a {mechanism} client from {address}: key not in [zmq] curve_clients",
-                         mechanism=mechanism.decode("ascii", "replace"),
-                         address=address.decode("ascii", "replace"))
+                note("zap-refused", "ZeroMQ refused a {mechanism} client from {address}: key not in "
+                     "[zmq] curve_clients", mechanism=mechanism.decode("ascii", "replace"),
+                     address=address.decode("ascii", "replace"))
             status = [b"200", b"OK"] if ok else [b"400", b"not allowed"]
             self.send(envelope + [version, request_id] + status + [b"", b""])
 
