@@ -64,6 +64,7 @@ from .core.jobs import cron, every
 from .core.message import ChatFields, Message, Reply
 from .core.permissions import Guard, Refusal, guards_of, rate, require
 from .util import patterns
+from .util.boundedlog import BoundedLog
 from .util.people import is_admin, person_key, user_host
 from .util.ratelimit import Limits, RateLimiter
 from .util.text import clean_text, fill, one_line
@@ -81,7 +82,7 @@ __all__ = [
     "key", "section", "checks", "Settings", "channel_settings", "ALWAYS_ON",
     # helpers
     "person_key", "is_admin", "one_line", "fill", "clean_text", "format_duration", "possessive", "plural",
-    "sentence", "Limits", "RateLimiter", "patterns", "PUBBOT_VERSION", "user_host",
+    "sentence", "Limits", "RateLimiter", "BoundedLog", "patterns", "PUBBOT_VERSION", "user_host",
 ]
 
 log = Logger()

@@ -372,7 +372,7 @@ class PublicSurfaceTests(SynchronousTestCase):
             self.assertTrue(hasattr(api, name), name)
         for name in ("key", "section", "checks", "Message", "Reply", "IStore", "person_key", "is_admin",
                      "one_line", "fill", "clean_text", "format_duration", "possessive", "plural", "sentence",
-                     "Limits", "RateLimiter", "patterns", "secret"):
+                     "Limits", "RateLimiter", "BoundedLog", "patterns", "secret"):
             self.assertIn(name, api.__all__)
         from pubbot.config.registry import key
         self.assertIs(api.key, key)  # the key the core's tables use

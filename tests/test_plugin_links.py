@@ -154,6 +154,27 @@ class PluginTests(TestCase):
         self.assertGreaterEqual(len(logs.matching("links: not fetching")), 5)
 
     @async_test
+    async def test_refusals_are_logged_within_bounds(self):
+        # Anyone in a channel can post links the bot refuses, as often as
+        # they like: each kind is logged REFUSAL_LOGS times a minute, the
+        # rest counted.
+        logs = capture_logs(self)
+        bot, plugin = self.harness(allow=())
+        bound = links_module.REFUSAL_LOGS
+        for i in range(20):  # 60 links: 10 fetches refused (private), 50 over the channel's limit
+            text = " ".join("http://10.0.%d.%d/" % (i, j) for j in range(3))
+            self.assertIsNone(await self.reply(bot, text))
+        for _ in range(3 * bound):  # malformed: never fetched
+            self.assertIsNone(await self.reply(bot, "http://[::1 and http://a.com:99999/"))
+        self.assertEqual(len(logs.matching("is a private address")), bound)
+        self.assertEqual(len(logs.matching("too many links in #pubbot")), bound)
+        self.assertEqual(len(logs.matching("links: not fetching")), bound)
+        self.assertEqual(dict(plugin.logs.unlogged), {"channel-limit": 50 - bound, "refused": 5 * bound})
+        bot.clock.advance(60)
+        self.assertIsNone(await self.reply(bot, "http://10.9.9.9/"))
+        self.assertEqual(len(logs.matching("is a private address")), bound + 1)
+
+    @async_test
     async def test_timeout(self):
         logs = capture_logs(self)
         plugin = Links(reactor=reactor, resolver=self.resolver)

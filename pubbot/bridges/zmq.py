@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from ..config.networks import first_network, network_name_problem
-from ..util.ratelimit import RateLimiter
+from ..util.boundedlog import BoundedLog
 
 log = Logger()
 
@@ -124,9 +124,9 @@ class ZmqService(Service):
         self.dropped = 0
         self.commands = 0
         self.rejected = 0
+        self._logs = BoundedLog(reactor, log, REFUSAL_LOGS)
         #: Refusals not logged (past L{REFUSAL_LOGS} a minute), by kind.
-        self.unlogged: Counter[str] = Counter()
-        self._log_limits = RateLimiter(reactor, REFUSAL_LOGS, 60.0)
+        self.unlogged: Counter[str] = self._logs.unlogged
         #: Where a command naming no network goes: the first network.
         self.default_network = first_network(bot.settings)
 
@@ -165,10 +165,7 @@ class ZmqService(Service):
         Log a warning of C{kind} (what a client can make happen at will), at
         most L{REFUSAL_LOGS} times a minute per kind; count the rest.
         """
-        if self._log_limits.allow(kind):
-            log.warn(format, **fields)
-        else:
-            self.unlogged[kind] += 1
+        self._logs.note(kind, LogLevel.warn, format, **fields)
 
     def _check_keys(self) -> None:
         import zmq

@@ -32,7 +32,8 @@ from zope.interface import implementer
 from ..config.settings import ConfigError, secret
 from ..core.events import ChatEvent, IChatEvents
 from ..core.interfaces import IChannelModeration, IChannelSummary, IChatService, IChatStatus, IInputFlow
-from ..util.ratelimit import Limits, RateLimiter
+from ..util.boundedlog import BoundedLog
+from ..util.ratelimit import Limits
 from .caps import Capabilities
 from .endpoint import IRCEndpoint, ServerError, parse_server
 from .isupport import ISupport
@@ -175,8 +176,8 @@ class IRCService(Service):
         #: like (bad lines, invites, kicks, join errors, CTCP refused, full
         #: output queues...): at most BAD_LINE_LOGS lines a minute of each
         #: kind (see L{note}); the rest are counted here by kind.
-        self.unlogged: Counter[str] = Counter()
-        self._note_logs = RateLimiter(reactor, BAD_LINE_LOGS, 60.0)
+        self.logs = BoundedLog(reactor, self.log, BAD_LINE_LOGS)
+        self.unlogged: Counter[str] = self.logs.unlogged
 
         #: The current connection's state, else the last one's (for the dashboard).
         self.state = ConnectionState(settings.nick, reactor.seconds)
@@ -360,14 +361,11 @@ class IRCService(Service):
 
     def may_log(self, kind: str) -> bool:
         """May a line of C{kind} be logged now (at most BAD_LINE_LOGS a minute)? Counts it if so."""
-        return self._note_logs.allow(kind)
+        return self.logs.may_log(kind)
 
     def note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> None:
         """Log what the server or someone on it caused, within L{may_log}'s bound for C{kind}."""
-        if self.may_log(kind):
-            self.log.emit(level, format, **fields)
-        else:
-            self.unlogged[kind] += 1
+        self.logs.note(kind, level, format, **fields)
 
     @property
     def bad_lines_unlogged(self) -> int:

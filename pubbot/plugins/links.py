@@ -8,7 +8,9 @@ within C{[links] timeout} seconds (kept below C{[plugins] timeout}), never
 from loopback, private, link-local, multicast or reserved addresses unless
 
 C{[links] allow} lists the host or network. Failures and refusals are
-logged, not announced.
+logged (anyone in a channel can cause them: each kind at most
+L{REFUSAL_LOGS} times a minute, the rest counted in C{Links.logs}), not
+announced.
 
 It takes a batch of lines in one call (L{IBatchHandler}): a batch with no
 C{://} and no C{lastlink} in any case costs one scan of its lines.
@@ -23,12 +25,13 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTCP
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from pubbot.api import (
     CHAT_LINES,
+    BoundedLog,
     Guard,
     IBatchHandler,
     ICommandWords,
@@ -64,6 +67,8 @@ MAX_URLS_PER_LINE = 3
 MAX_FETCHES = 8
 #: Per channel: at most this many fetches a minute.
 CHANNEL_LIMIT = 10
+#: Log lines a minute at most for each kind of refused or failed link.
+REFUSAL_LOGS = 10
 TITLE_LENGTH = 200
 STORE_KEY = "links:last"
 
@@ -150,6 +155,8 @@ class Links:
         self.fetcher: SafeFetcher | None = None
         self.running = 0
         self._limits: RateLimiter | None = None
+        #: The refusals' and failures' log lines, bounded (made at start, on the bot's clock).
+        self.logs: BoundedLog | None = None
         self.guard = Guard("lastlink")
         self.guards: tuple[Guard, ...] = (self.guard,)
 
@@ -159,6 +166,7 @@ class Links:
         reactor = self._reactor if self._reactor is not None else bot.clock
         settings = bot.settings.links
         self._limits = RateLimiter(bot.clock, CHANNEL_LIMIT, 60.0)
+        self.logs = BoundedLog(bot.clock, log, REFUSAL_LOGS)
         if not IReactorTCP.providedBy(reactor):
             log.warn("links: no network reactor; link titles are off")
             self.fetcher = None
@@ -170,6 +178,12 @@ class Links:
     def stop(self) -> None:
         self.fetcher = None
         self.guard.stop()
+
+    def _note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> None:
+        if self.logs is not None:
+            self.logs.note(kind, level, format, **fields)
+        else:  # (not started)
+            log.emit(level, format, **fields)
 
     def handle_many(self, messages: Sequence) -> list | None:
         """L{handle} each message, after one scan of the batch for any it may answer."""
@@ -191,8 +205,8 @@ class Links:
             try:
                 urls.append(parse_url(url).url)
             except BadURL as e:
-                log.info("links: not fetching {url!r} from {source}: {reason}",
-                         url=url[:200], source=fields.get("source"), reason=str(e))
+                self._note("refused", LogLevel.info, "links: not fetching {url!r} from {source}: {reason}",
+                           url=url[:200], source=fields.get("source"), reason=str(e))
         if not urls:
             return None
         return Deferred.fromCoroutine(self.announce(msg, urls))
@@ -217,10 +231,12 @@ class Links:
     async def _fetch(self, msg, url: str) -> str | None:
         key = (msg.fields.get("network"), msg.fields.get("channel"))
         if self.running >= MAX_FETCHES:
-            log.warn("links: {running} fetches running; not fetching {url}", running=self.running, url=url)
+            self._note("busy", LogLevel.warn, "links: {running} fetches running; not fetching {url}",
+                       running=self.running, url=url)
             return None
         if self._limits is not None and not self._limits.allow(key):
-            log.info("links: too many links in {channel}; not fetching {url}", channel=key[1], url=url)
+            self._note("channel-limit", LogLevel.info,
+                       "links: too many links in {channel}; not fetching {url}", channel=key[1], url=url)
             return None
         fetcher = self.fetcher
         if fetcher is None:
@@ -229,14 +245,15 @@ class Links:
         try:
             page = await fetcher.fetch(url)
         except FetchError as e:
-            log.info("links: {url} from {source}: {reason}", url=url, source=msg.fields.get("source"),
-                     reason=str(e))
+            self._note("failed", LogLevel.info, "links: {url} from {source}: {reason}", url=url,
+                       source=msg.fields.get("source"), reason=str(e))
             return None
         finally:
             self.running -= 1
         line = describe(page)
         if line is None:
-            log.info("links: {url} answered {status}", url=url, status=page.status)
+            self._note("no-title", LogLevel.info, "links: {url} answered {status}", url=url,
+                       status=page.status)
         return line
 
     async def _remember(self, msg, url: str, line: str | None) -> None:

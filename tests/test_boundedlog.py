@@ -1,0 +1,54 @@
+"""pubbot.util.boundedlog: each kind logged a bounded number of times a minute, the rest counted."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet.task import Clock
+from twisted.logger import Logger, LogLevel
+from twisted.trial.unittest import SynchronousTestCase
+
+from pubbot.api import BoundedLog
+
+from .support.logs import capture_logs
+
+
+class BoundedLogTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.events = capture_logs(self)
+        self.logs = BoundedLog(self.clock, Logger(namespace="test.bounded"), per_minute=3)
+
+    def test_each_kind_has_its_own_bound(self):
+        written = [self.logs.note("a", LogLevel.warn, "a {n}", n=n) for n in range(5)]
+        written += [self.logs.note("b", LogLevel.info, "b {n}", n=n) for n in range(2)]
+        self.assertEqual(written, [True] * 3 + [False] * 2 + [True] * 2)
+        self.assertEqual(self.events.texts(), ["a 0", "a 1", "a 2", "b 0", "b 1"])
+        self.assertEqual([e["log_level"] for e in self.events], [LogLevel.warn] * 3 + [LogLevel.info] * 2)
+        self.assertEqual(dict(self.logs.unlogged), {"a": 2})
+
+    def test_a_minute_later_it_logs_again(self):
+        for _ in range(4):
+            self.logs.note("a", LogLevel.warn, "a")
+        self.clock.advance(59.9)
+        self.assertFalse(self.logs.note("a", LogLevel.warn, "a"))
+        self.clock.advance(0.2)
+        self.assertTrue(self.logs.note("a", LogLevel.warn, "a"))
+        self.assertEqual((len(self.events), self.logs.unlogged["a"]), (4, 2))
+
+    def test_may_log_takes_a_place_in_the_bound(self):
+        self.assertTrue(all(self.logs.may_log("x") for _ in range(3)))
+        self.assertFalse(self.logs.may_log("x"))
+        self.assertFalse(self.logs.note("x", LogLevel.warn, "x"))
+
+    @given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 30)), max_size=60))
+    def test_never_more_than_the_bound_in_any_minute(self, notes):
+        clock = Clock()
+        logs = BoundedLog(clock, Logger(namespace="test.bounded.prop"), per_minute=3)
+        written: dict[str, list[float]] = {}
+        for kind, wait in notes:
+            clock.advance(wait)
+            if logs.note(kind, LogLevel.debug, "x"):
+                written.setdefault(kind, []).append(clock.seconds())
+        for kind, times in written.items():
+            for i, t in enumerate(times):
+                self.assertLessEqual(sum(1 for u in times[i:] if u - t < 60.0), 3, kind)
+        self.assertEqual(sum(map(len, written.values())) + sum(logs.unlogged.values()), len(notes))
