@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from twisted.internet.defer import succeed
 from twisted.trial.unittest import SynchronousTestCase
 
+from pubbot.irc.service import BAD_LINE_LOGS, STS_WRITE_EVERY
+
 from .support.irc import Connection, ScramServer, make_service
 from .support.logs import capture_logs
 
@@ -346,6 +348,33 @@ class StsTests(Base):
         c.sent()
         c.feed(":srv CAP * LS :sts=port=99999")
         self.assertEqual(c.sent(), ["CAP END"])
+
+    def test_sts_offered_on_every_line_is_written_once_a_minute(self):
+        # A server can offer the policy on every CAP NEW: the store is
+        # written at once, then at most every STS_WRITE_EVERY seconds, the
+        # latest offer winning; malformed offers are logged within bounds.
+        logs = capture_logs(self)
+        c = self.connect({"server": "tls:irc.example.net:6697"}, tls=True)
+        c.sent()
+        c.register(caps="cap-notify")
+        writes = []
+        save = self.service.policies.save
+        self.service.policies.save = lambda *a: writes.append(a) or save(*a)
+        for i in range(1, 1001):
+            c.feed(":srv CAP pubbot NEW :sts=duration=%d" % (1000 + i))
+            c.feed(":srv CAP pubbot NEW :sts=port=bad%d" % (i,))
+        self.assertEqual(writes, [("irc.example.net", 6697, 1001)])
+        c.clock.advance(STS_WRITE_EVERY)
+        self.assertEqual(writes[1:], [("irc.example.net", 6697, 2000)])
+        c.clock.advance(STS_WRITE_EVERY)
+        self.assertEqual(len(writes), 2)  # nothing new was offered
+        self.assertEqual(len(logs.matching("ignoring a malformed STS policy")), BAD_LINE_LOGS)
+        self.assertEqual(self.service.unlogged["sts-malformed"], 1000 - BAD_LINE_LOGS)
+        c.feed(":srv CAP pubbot NEW :sts=duration=0")
+        self.assertIsNone(self.successResultOf(self.service.policies.get("irc.example.net")))
+        c.feed(":srv CAP pubbot NEW :sts=duration=5")
+        self.service.stopService()  # the waiting offer is written as the service stops
+        self.assertEqual(writes[-1], ("irc.example.net", 6697, 5))
 
     def test_cap_new_sts_upgrades(self):
         c = self.connect()

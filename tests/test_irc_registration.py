@@ -38,6 +38,7 @@ class RecordingIO:
         self.failures: list[tuple[str, bool]] = []
         self.upgrades: list[int] = []
         self.policies: list[int] = []
+        self.notes: list[str] = []
         self.welcomes = 0
 
     def send_now(self, command, *params):
@@ -54,6 +55,9 @@ class RecordingIO:
 
     def keep_sts_policy(self, duration):
         self.policies.append(duration)
+
+    def note(self, kind, level, format, **fields):
+        self.notes.append(kind)
 
     def welcomed(self):
         self.welcomes += 1

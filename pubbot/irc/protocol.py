@@ -25,7 +25,7 @@ import contextlib
 import email.utils
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.internet.protocol import Protocol
@@ -206,6 +206,9 @@ class IRCProtocol(Protocol):
 
     def keep_sts_policy(self, duration: int) -> None:
         self.service.keep_sts_policy(duration)
+
+    def note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> None:
+        self.service.note(kind, level, format, **fields)
 
     # input
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from . import sts as stsmod
 from .caps import request_lines
@@ -60,6 +60,9 @@ class RegistrationIO(Protocol):
 
     def keep_sts_policy(self, duration: int) -> None:
         """STS on a TLS connection: remember the policy for C{duration} seconds."""
+
+    def note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> None:
+        """Log what the server can make happen as often as it likes (bounded per C{kind})."""
 
     def welcomed(self) -> None:
         """001 arrived: we are on the network."""
@@ -231,8 +234,9 @@ class Registration:
         """Apply an offered sts value; True when this connection is closing for a TLS upgrade."""
         policy = stsmod.parse_value(value)
         if policy is None or self.sts_host is None:
-            if value is not None:
-                self.log.warn("ignoring a malformed STS policy {value!r}", value=value[:100])
+            if value is not None:  # (CAP NEW can offer one on every line)
+                self.io.note("sts-malformed", LogLevel.warn, "ignoring a malformed STS policy {value!r}",
+                             value=value[:100])
             return False
         if not self.tls:
             if policy.port is None:

@@ -59,6 +59,9 @@ MAX_MODERATION_TEXT = 390
 MAX_MODE_ARGUMENT = 200
 #: Bad input lines logged per minute (the rest are counted).
 BAD_LINE_LOGS = 10
+#: Seconds between writes of the STS policy: a server can offer it on
+#: every CAP NEW; the latest offer waits and is written then.
+STS_WRITE_EVERY = 60.0
 
 
 def _int_token(value: str | None, most: int) -> int:
@@ -142,6 +145,11 @@ class IRCService(Service):
         except (ServerError, TLSSetupError) as e:
             raise ConfigError(str(e)) from None
         self.policies = StsPolicies(bot.store)
+        #: The STS policy offered since the last write (host, port, duration),
+        #: the timer of its write, and when the last one was written.
+        self._sts_offer: tuple[str, int, int] | None = None
+        self._sts_call: Any = None
+        self._sts_written: float | None = None
         self.endpoint = endpoint or IRCEndpoint(reactor, server, tls, self.policies)
         self.factory = IRCFactory(self)
         self.client = ClientService(self.endpoint, self.factory, retryPolicy=self._retry_delay,
@@ -251,6 +259,9 @@ class IRCService(Service):
     def stopService(self) -> Deferred:
         super().stopService()
         self.bot.unregister_chat(self)
+        if self._sts_call is not None and self._sts_call.active():
+            self._sts_call.cancel()
+            self._write_sts_policy()  # (the offer that was waiting)
         return self.stop_connection()
 
     def start_connection(self) -> None:
@@ -352,11 +363,31 @@ class IRCService(Service):
         self.retry_now = True
 
     def keep_sts_policy(self, duration: int) -> None:
+        """
+        Remember the STS policy offered on this TLS connection: written at
+        once, or, within L{STS_WRITE_EVERY} of the last write, when that
+        time is up (the latest offer then).
+        """
         host = self.endpoint.server.host
         if host is None:
             return
-        port = self.endpoint.last[2] or 6697
-        d = self.policies.save(host, port, duration)
+        self._sts_offer = (host, self.endpoint.last[2] or 6697, duration)
+        if self._sts_call is not None and self._sts_call.active():
+            return
+        last = self._sts_written
+        wait = 0.0 if last is None else last + STS_WRITE_EVERY - self.clock.seconds()
+        if wait <= 0:
+            self._write_sts_policy()
+        else:
+            self._sts_call = self.clock.callLater(wait, self._write_sts_policy)
+
+    def _write_sts_policy(self) -> None:
+        offer, self._sts_offer = self._sts_offer, None
+        self._sts_call = None
+        if offer is None:
+            return
+        self._sts_written = self.clock.seconds()
+        d = self.policies.save(*offer)
         d.addErrback(lambda f: self.log.failure("storing the STS policy failed", f))
 
     def may_log(self, kind: str) -> bool:

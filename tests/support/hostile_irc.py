@@ -606,13 +606,14 @@ def server_chatter(count: int = 20000) -> Flood:
     """
     What a server may say about the client as often as it likes: invites,
     kicks from channels it never wanted, join errors, withdrawn
-    capabilities, FAIL replies.
+    capabilities, FAIL replies, malformed STS policies offered.
     """
     def flood(peer: Peer) -> Iterator[Step]:
         nick = peer.nick.encode()
         shapes = (b":u%d!u@h INVITE " + nick + b" #inv%d", b":op%d!o@h KICK #kick%d " + nick + b" :out",
                   b":srv 474 " + nick + b" #ban%d%d :Cannot join channel (+b)",
-                  b":srv CAP " + nick + b" DEL :cap%d-%d", b":srv FAIL JOIN UNKNOWN_ERROR #x%d :reason %d")
+                  b":srv CAP " + nick + b" DEL :cap%d-%d", b":srv FAIL JOIN UNKNOWN_ERROR #x%d :reason %d",
+                  b":srv CAP " + nick + b" NEW :sts=port=x%d,duration=%d")
         yield from _lines(shapes[i % len(shapes)] % (i, i) for i in range(count))
     return flood
 
