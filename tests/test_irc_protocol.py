@@ -82,6 +82,20 @@ class RegistrationTests(Base):
         self.assertEqual(c.sent(), ["CAP END"])
         self.assertEqual(self.service.caps.enabled, set())
 
+    def test_naks_said_again_and_again_are_logged_within_bounds(self):
+        logs = capture_logs(self)
+        c = self.connect()
+        c.sent()
+        c.feed(":srv CAP * LS :multi-prefix")
+        c.sent()
+        for i in range(100):  # refusing what was never asked: still waiting for multi-prefix
+            c.feed(":srv CAP * NAK :bogus%d" % (i,))
+        self.assertEqual(c.sent(), [])
+        c.feed(":srv CAP * NAK :multi-prefix")
+        self.assertEqual(c.sent(), ["CAP END"])
+        self.assertEqual(len(logs.matching("server refused capabilities")), BAD_LINE_LOGS)
+        self.assertEqual(self.service.unlogged["cap-nak"], 101 - BAD_LINE_LOGS)
+
     def test_cap_new_and_del(self):
         c = self.connect()
         c.sent()

@@ -127,6 +127,7 @@ class PhaseTests(SynchronousTestCase):
         m.feed(":srv CAP * NAK :batch server-time")
         self.assertEqual((m.io.take(), m.phase), (["CAP END"], AwaitingWelcome))
         self.assertEqual(m.state.caps.enabled, set())
+        self.assertEqual(m.io.notes, ["cap-nak"])  # logged through the IO's bounded note
 
     def test_ack_enables(self):
         m = Machine()

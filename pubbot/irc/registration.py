@@ -117,8 +117,9 @@ class RequestingCaps(Phase):
     def receive(self, reg: Registration, line: Line) -> None:
         if line.command == "CAP" and len(line.params) >= 2:
             sub = line.params[1].upper()
-            if sub == "NAK":
-                reg.log.info("server refused capabilities: {caps}", caps=line.params[-1][:200])
+            if sub == "NAK":  # (a server may say it again and again until registration times out)
+                reg.io.note("cap-nak", LogLevel.info, "server refused capabilities: {caps}",
+                            caps=line.params[-1][:200])
             if sub in ("ACK", "NAK") and not reg.state.caps.pending:
                 reg.caps_settled()
             return
