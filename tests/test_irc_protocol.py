@@ -424,6 +424,17 @@ class NickTests(Base):
         self.assertEqual(c.sent(), [])
         self.assertEqual(self.service.nick, "pubbot_")
 
+    def test_a_nick_flipped_again_and_again_is_logged_within_bounds(self):
+        logs = capture_logs(self)
+        c = self.connect()
+        c.sent()
+        c.feed(":srv 433 * pubbot :in use")
+        c.register(nick="pubbot_")
+        for _ in range(50):  # the server changes our nick back and forth
+            c.feed(":pubbot_!~pubbot@host NICK pubbot", ":pubbot!~pubbot@host NICK pubbot_")
+        self.assertEqual(len(logs.matching("regained nick pubbot")), BAD_LINE_LOGS)
+        self.assertEqual(self.service.unlogged["regained-nick"], 50 - BAD_LINE_LOGS)
+
     def test_regain_with_monitor(self):
         c = self.connect()
         c.sent()

@@ -394,7 +394,8 @@ class IRCProtocol(Protocol):
         fold = state.isupport.fold
         if fold(line.params[0]) == state.folded_nick:  # ours (the state has taken it)
             if self.has_wanted_nick():
-                self.log.info("regained nick {nick}", nick=state.nick)
+                # (a server can change our nick back and forth as often as it likes)
+                self.service.note("regained-nick", LogLevel.info, "regained nick {nick}", nick=state.nick)
                 if state.isupport.monitor is not None:
                     self.send("MONITOR", "-", state.nick)
                 if not self.sasl_done and self.service.nickserv_password:
