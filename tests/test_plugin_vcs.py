@@ -281,7 +281,8 @@ class WebhookTests(TestCase):
         ]:
             code, answer = await self.post(body, signature=signature)
             self.assertEqual((code, answer["message"], answer["ok"]), (401, why, False))
-        self.assertEqual(len(self.logs.matching("refused with 401: bad signature")), 5)
+        # Each is answered with its reason; the log says it once a minute (anyone can post).
+        self.assertEqual(len(self.logs.matching("refused with 401: bad signature")), 1)
         self.assertEqual(self.bot.sent, [])
         self.assertEqual(self.commits, [])
         self.assertEqual(self.logs.matching(SECRET), [])

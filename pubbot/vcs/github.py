@@ -104,8 +104,9 @@ class GitHubHook(Resource):
     verified event but C{ping}; what it returns (a short string) goes back
     in the response. C{clock} times the de-duplication window and the
     refusals' log lines (default: the site's reactor): anyone can post, so a
-    refusal is logged once a minute per status code at most, with how many
-    were not.
+    refusal before the signature is verified is logged once a minute per
+    status code at most, with how many were not; a signed delivery's
+    refusal (GitHub's) is logged every time.
     """
 
     isLeaf = True
@@ -138,10 +139,12 @@ class GitHubHook(Resource):
         body.update(extra)
         return json.dumps(body).encode("utf-8") + b"\n"
 
-    def _refuse(self, request, code: int, why: str, delivery: str) -> bytes:
-        if self._logs is None:
-            self._logs = LogThrottle(self._clock(request))
-        held = self._logs(str(code))
+    def _refuse(self, request, code: int, why: str, delivery: str, signed: bool = False) -> bytes:
+        held: int | None = 0
+        if not signed:
+            if self._logs is None:
+                self._logs = LogThrottle(self._clock(request))
+            held = self._logs(str(code))
         if held is not None:
             peer = request.getClientAddress()
             log.warn("github webhook from {peer} (delivery {delivery}) refused with {code}: {why}"
@@ -174,11 +177,11 @@ class GitHubHook(Resource):
             return self._refuse(request, 401, "bad signature", delivery)
         event = request.getHeader(b"x-github-event") or b""
         if not _EVENT.match(event):
-            return self._refuse(request, 400, "missing or malformed X-GitHub-Event", delivery)
+            return self._refuse(request, 400, "missing or malformed X-GitHub-Event", delivery, signed=True)
         try:
             payload = self._payload(request, body)
         except PayloadError as e:
-            return self._refuse(request, 400, str(e), delivery)
+            return self._refuse(request, 400, str(e), delivery, signed=True)
         name = event.decode("ascii")
         if delivery != "?" and self.recent.seen(delivery, self._now(request)):
             log.info("github webhook: delivery {delivery} ({event}) was handled already; not again",
@@ -191,7 +194,7 @@ class GitHubHook(Resource):
         try:
             result = self.on_event(name, payload, delivery)
         except PayloadError as e:
-            return self._refuse(request, 400, "malformed %s payload: %s" % (name, e), delivery)
+            return self._refuse(request, 400, "malformed %s payload: %s" % (name, e), delivery, signed=True)
         if delivery != "?":
             self.recent.add(delivery, self._now(request))
         return self._answer(request, 200, str(result or "ok"))
