@@ -6,7 +6,6 @@ else; C{lastlink} recalls the newest link said in the channel.
 Only http and https URLs are fetched, at most C{[links] max_bytes} of a page,
 within C{[links] timeout} seconds (kept below C{[plugins] timeout}), never
 from loopback, private, link-local, multicast or reserved addresses unless
-
 C{[links] allow} lists the host or network. Failures and refusals are
 logged (anyone in a channel can cause them: each kind at most
 L{REFUSAL_LOGS} times a minute, the rest counted in C{Links.logs}), not
