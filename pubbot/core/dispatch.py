@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..util import patterns
-from ..util.ratelimit import RateLimiter
+from ..util.boundedlog import BoundedLog
 from .help import plugin_of
 from .interfaces import IBatchHandler
 from .message import Message, Reply
@@ -212,7 +212,7 @@ class Dispatcher:
     def __init__(self, clock, timeout: float = 10.0):
         self._clock = clock
         self.timeout = timeout
-        self._failure_logs = RateLimiter(clock, FAILURE_LOGS, 60.0) if clock is not None else None
+        self._failure_logs = BoundedLog(clock, log, FAILURE_LOGS) if clock is not None else None
         self._trie: TopicTrie = TopicTrie()
         self._routes: dict[str, _Route] = {}
         self._filters: dict[Any, ContentFilter] = {}
@@ -238,8 +238,8 @@ class Dispatcher:
 
     def _logs_failure(self, handler) -> bool:
         """May a failure of C{handler} be logged now (see L{FAILURE_LOGS})?"""
-        limits = self._failure_logs
-        return limits is None or limits.allow(handler.name)
+        logs = self._failure_logs
+        return logs is None or logs.may_log(handler.name)
 
     def handler_failed(self, handler, message: Message) -> None:
         """

@@ -259,9 +259,9 @@ class IRCService(Service):
     def stopService(self) -> Deferred:
         super().stopService()
         self.bot.unregister_chat(self)
-        if self._sts_call is not None and self._sts_call.active():
+        if self._sts_call is not None:  # (an offer is waiting: written now)
             self._sts_call.cancel()
-            self._write_sts_policy()  # (the offer that was waiting)
+            self._write_sts_policy()
         return self.stop_connection()
 
     def start_connection(self) -> None:
@@ -372,7 +372,7 @@ class IRCService(Service):
         if host is None:
             return
         self._sts_offer = (host, self.endpoint.last[2] or 6697, duration)
-        if self._sts_call is not None and self._sts_call.active():
+        if self._sts_call is not None:  # (a write is due: it takes this offer)
             return
         last = self._sts_written
         wait = 0.0 if last is None else last + STS_WRITE_EVERY - self.clock.seconds()
