@@ -142,6 +142,15 @@ class ScaleOutTests(ClusterCase, TestCase):
         def answered(nonce: str) -> bool:
             return bool(observer.said("slow %s done" % nonce))
 
+        def fresh(nonce: str) -> bool:
+            # Its one handler started less than 2 s ago: the handler answers
+            # after 3 s, so a kill now is sure to catch it unanswered (an
+            # answer already on its way to the owner would be said once
+            # though handled once).
+            [pid] = handlers(nonce)
+            started = os.stat(os.path.join(self.marks, "slow-%s-%d" % (nonce, pid))).st_mtime
+            return time.time() - started < 2.0
+
         # Redis hands a new entry to the reader that has waited longest, so
         # one message at a time tends to go to the same process again and
         # again; a few in quick succession go round the processes.
@@ -154,14 +163,15 @@ class ScaleOutTests(ClusterCase, TestCase):
                 await self.sleep(0.3)
             sent += nonces
             self.assertTrue(await self.until(lambda nonces=nonces: all(handlers(n) for n in nonces), 15))
-            nonce = next((n for n in nonces if handlers(n)[0] != owner.pid and not answered(n)), None)
+            nonce = next((n for n in nonces if handlers(n)[0] != owner.pid and not answered(n) and fresh(n)),
+                         None)
             if nonce is not None:
                 victim = next(b for b in self.bots if b.pid == handlers(nonce)[0])
                 break
-            # the owner took them all: let them finish, then try again
+            # the owner took them all (or they are nearly done): let them finish, then try again
             self.assertTrue(await self.until(lambda nonces=nonces: all(answered(n) for n in nonces), 15))
         self.assertIsNotNone(victim, "the owner handled every message")
-        taken = [n for n in nonces if handlers(n) == [victim.pid] and not answered(n)]
+        taken = [n for n in nonces if handlers(n) == [victim.pid] and not answered(n) and fresh(n)]
         victim.kill()
         # Its partitions are taken over once their lease runs out (3 heartbeats,
         # 6 s), what it left pending is claimed, handled, answered once.
