@@ -24,6 +24,7 @@ from pubbot.bridges.zmq import (
 from pubbot.config.settings import ConfigError, parse
 from pubbot.core.bot import Bot
 from pubbot.core.message import Message
+from pubbot.irc.lines import parse as parse_line
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 
@@ -148,6 +149,13 @@ class CommandParsingTests(SynchronousTestCase):
         self.assertEqual(frames[0], b"chat.irc.#pubbot.chat")
         self.assertEqual(json.loads(frames[1]), {"topic": "chat.irc.#pubbot.chat",
                                                   "fields": {"content": "hé", "n": 1}})
+
+    def test_encode_message_with_a_lines_tags(self):
+        # (a chat line's tags are a read-only mapping, parsed when read: they go out as an object)
+        tags = parse_line("@time=2026-12-08T01:02:03.456Z;msgid=a\\sb PRIVMSG #c :x").tags
+        frames = encode_message(Message("chat.irc.#c.chat", {"tags": tags, "bot": False}))
+        self.assertEqual(json.loads(frames[1])["fields"], {
+            "tags": {"time": "2026-12-08T01:02:03.456Z", "msgid": "a b"}, "bot": False})
 
 
 def make_bot():

@@ -1,6 +1,9 @@
 """Parsing and serialising IRC lines with message tags."""
 
 import contextlib
+import copy
+import json
+import pickle
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,9 +12,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from pubbot.irc.lines import (
     Line,
     LineError,
+    Tags,
     build,
     escape_tag_value,
     parse,
+    parse_tags,
     serialise,
     split_source,
     unescape_tag_value,
@@ -56,13 +61,62 @@ class ParseTests(SynchronousTestCase):
 
     def test_malformed(self):
         for text in ["", ":onlysource", "@tags", "@a=b :src", ":src :trailing", "12 x", "PRIV-MSG x",
-                     ": CMD", "@=x CMD", "   "]:
+                     ": CMD", "   "]:
             self.assertRaises(LineError, parse, text)
+
+    def test_malformed_tag_items_are_dropped_and_the_line_kept(self):
+        # (a server's broken tag costs that tag, not the chat line it came on)
+        for text in ("@=x;a=1 CMD", "@a=1;+ CMD", "@;;a=1;+=v; CMD", "@=;a=1 CMD"):
+            line = parse(text)
+            self.assertEqual((line.command, dict(line.tags)), ("CMD", {"a": "1"}), text)
+        self.assertEqual(dict(parse("@= CMD").tags), {})
 
     def test_split_source(self):
         self.assertEqual(split_source("n!u@h"), ("n", "u", "h"))
         self.assertEqual(split_source("irc.example.net"), ("irc.example.net", None, None))
         self.assertEqual(split_source("n@h"), ("n", None, "h"))
+
+
+class TagsTests(SynchronousTestCase):
+    """L{Tags}: a read-only mapping over the wire text, parsed on first read."""
+
+    def test_a_mapping_parsed_when_first_read(self):
+        tags = parse(r"@time=t;account=al;+draft/reply=x\sy CMD").tags
+        self.assertIsInstance(tags, Tags)
+        self.assertEqual(tags.text, r"time=t;account=al;+draft/reply=x\sy")
+        self.assertIsNone(tags._parsed)
+        self.assertEqual(tags["account"], "al")
+        self.assertEqual(tags.get("+draft/reply"), "x y")
+        self.assertEqual((tags.get("nope"), tags.get("nope", "d"), "time" in tags, "x" in tags),
+                         (None, "d", True, False))
+        self.assertEqual((len(tags), sorted(tags), dict(tags.items())),
+                         (3, ["+draft/reply", "account", "time"],
+                          {"time": "t", "account": "al", "+draft/reply": "x y"}))
+        self.assertEqual(tags, {"time": "t", "account": "al", "+draft/reply": "x y"})
+        self.assertRaises(KeyError, lambda: tags["nope"])
+        with self.assertRaises(TypeError):
+            tags["a"] = "b"  # type: ignore[index]
+
+    def test_copies_pickles_and_json(self):
+        tags = parse("@a=1;b CMD").tags
+        for other in (copy.copy(tags), copy.deepcopy(tags), pickle.loads(pickle.dumps(tags))):
+            self.assertEqual((type(other), other.text, dict(other)), (Tags, "a=1;b", {"a": "1", "b": ""}))
+        from pubbot.core.message import json_default
+        self.assertEqual(json.loads(json.dumps({"tags": tags}, default=json_default)),
+                         {"tags": {"a": "1", "b": ""}})
+
+    def test_of_a_dict_reads_as_given(self):
+        tags = Tags.of({"time": "2026-12-08T01:02:03.456Z", "note": "a b;c", "flag": ""})
+        self.assertEqual(tags.text, r"time=2026-12-08T01:02:03.456Z;note=a\sb\:c;flag")
+        self.assertEqual(parse_tags(tags.text), dict(tags))
+
+    @given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=60))
+    def test_any_text_reads_without_error(self, text):
+        # Whatever a server sends as tags, reading them never raises.
+        tags = Tags(text)
+        self.assertEqual(dict(tags), parse_tags(text))
+        self.assertNotIn("", tags)
+        self.assertNotIn("+", tags)
 
 
 class SerialiseTests(SynchronousTestCase):

@@ -1113,7 +1113,7 @@ class ChatBatchTests(Base):
         self.assertEqual(fields, {
             "account": "alice-acct", "hostmask": "alice!a@h", "tags": {},
             "time": self.service.clock.seconds(),
-            "action": False,
+            "action": False, "bot": False,
             "source_id": "alice-acct", "network": "irc", "protocol": "irc", "channel": "#pubbot",
             "source": "alice", "content": "hi there", "direct": True, "command": "hi there",
             "private": False})

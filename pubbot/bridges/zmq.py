@@ -27,6 +27,7 @@ from twisted.application.service import Service
 from twisted.logger import Logger, LogLevel
 
 from ..config.networks import first_network, network_name_problem
+from ..core.message import json_default
 from ..util.boundedlog import BoundedLog
 
 log = Logger()
@@ -103,7 +104,7 @@ def parse_command(frames: list, default_network: str = "irc") -> tuple[str, str,
 
 def encode_message(message) -> list:
     """The two PUB frames of a bus message: topic, JSON body."""
-    body = json.dumps({"topic": message.topic, "fields": message.fields}, default=str)
+    body = json.dumps({"topic": message.topic, "fields": message.fields}, default=json_default)
     return [message.topic.encode("utf-8"), body.encode("utf-8")]
 
 

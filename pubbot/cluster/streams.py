@@ -51,7 +51,7 @@ from zope.interface import implementer
 from ..core.chat import person_of
 from ..core.dispatch import choose_reply
 from ..core.interfaces import IBus, IInputFlow
-from ..core.message import Message, Reply
+from ..core.message import Message, Reply, json_default
 from .lease import IRC_LEASE, owner_of
 from .redisclient import RedisUnavailable
 from .remote import CHAT_STATE, RemoteChat, describe
@@ -454,7 +454,7 @@ class RedisBus(Service):
         message_id = uuid.uuid4().hex
         try:
             payload = json.dumps({"id": message_id, "origin": self.consumer, "at": self.wall(),
-                                  "message": message.to_dict()}, default=str)
+                                  "message": message.to_dict()}, default=json_default)
         except (TypeError, ValueError) as e:
             log.error("message on {topic} cannot go on the bus: {error}", topic=message.topic, error=e)
             return succeed(None)

@@ -30,7 +30,8 @@ class ChatFields(TypedDict, total=False):
     command: str | None  # the text after the address or the command prefix, else None
     account: str | None  # the sender's services account (IRC), or None
     hostmask: str | None  # nick!user@host (IRC)
-    tags: dict[str, str]  # the line's IRCv3 message tags
+    tags: Mapping[str, str]  # the line's IRCv3 message tags (read-only; parsed when first read)
+    bot: bool  # the sender says it is a bot (IRC: the bot tag); absent elsewhere
     time: float | None  # when it was said (server-time, else when it was read), epoch seconds
     action: bool  # a CTCP ACTION (/me)
 
@@ -111,11 +112,22 @@ class Message:
         return "Message(%r, %r)" % (self.topic, self.fields)
 
     def to_dict(self) -> dict:
+        """The message as JSON takes it (with C{default=json_default}: its tags are a Mapping)."""
         return {"topic": self.topic, "fields": self.fields}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], bot: Any = None) -> Message:
         return cls(data["topic"], data.get("fields") or {}, bot)
+
+
+def json_default(value: Any) -> Any:
+    """
+    C{json.dumps}'s C{default} for message fields: a Mapping (a chat line's
+    tags) as a dict, anything else as its text.
+    """
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 _KINDS = ("say", "notice", "action")

@@ -12,9 +12,10 @@ process keeps a compiled L{Matcher} (a set of accounts, a set of nicks, one
 RE2 pattern for all the masks) and re-reads the list only when the version
 has moved (one read every L{REFRESH_SECONDS}) or an entry has expired: a
 line costs a few dict and set lookups, and one RE2 match only while there
-are masks. Lines carrying the IRCv3 C{bot} tag, and lines from the nicks
-in C{[ignore] bots}, are ignored too (so two bots never answer each
-other), unless C{[ignore] bot_tag} is false.
+are masks. Lines whose sender says it is a bot (their C{bot} field: on
+IRC, the IRCv3 C{bot} tag), and lines from the nicks in C{[ignore] bots},
+are ignored too (so two bots never answer each other), unless
+C{[ignore] bot_tag} is false.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ VERSION_KEY = "ignore:version"
 REFRESH_SECONDS = 10.0
 MAX_REASON = 200
 MAX_MASK = 200
-#: The tags that mark a line as a bot's (IRCv3 bot mode; the draft name too).
-BOT_TAGS = ("bot", "draft/bot")
 
 _ACCOUNT = re.compile(r"[^\s!@*?,:\x00-\x1f\x7f]{1,64}\Z")
 _MASK = re.compile(r"[^\s!@\x00-\x1f\x7f]{1,64}![^\s!@\x00-\x1f\x7f]{1,64}@[^\s!@\x00-\x1f\x7f]{1,128}\Z")
@@ -105,10 +104,8 @@ class Matcher:
         source = fields.get("source")
         if type(source) is not str:
             return False
-        if self.bot_tag:
-            tags = fields.get("tags")
-            if tags and ("bot" in tags or "draft/bot" in tags):
-                return True
+        if self.bot_tag and fields.get("bot"):
+            return True
         if self.nicks and source.lower() in self.nicks:
             return True
         if not self.scopes:
@@ -135,12 +132,11 @@ class Matcher:
             return [i for i, message in enumerate(messages) if ignores(message.fields)]
         if not self.bot_tag:
             return []
-        # The default list (no entries, no bot nicks): only the bot tag, read in place.
+        # The default list (no entries, no bot nicks): only the bot field, read in place.
         found = []
         for i, message in enumerate(messages):
             fields = message.fields
-            tags = fields.get("tags")
-            if tags and ("bot" in tags or "draft/bot" in tags) and type(fields.get("source")) is str:
+            if fields.get("bot") and type(fields.get("source")) is str:
                 found.append(i)
         return found
 

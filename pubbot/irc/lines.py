@@ -3,10 +3,15 @@ IRC lines: parse and serialise, with IRCv3 message tags.
 
 A line is C{[@tags ][:source ]COMMAND [params...] [:trailing]}. Tag values
 are escaped per the message-tags spec (C{\\:} C{\\s} C{\\\\} C{\\r} C{\\n});
-a missing value and an empty one are the same (C{""}).
+a missing value and an empty one are the same (C{""}). A parsed line's tags
+are L{Tags}, read from their wire text when first used (most never are).
+Malformed tag items (an empty key, a lone C{+}) are dropped and the line
+kept; when a key repeats, the last wins.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
 
 #: Lines larger than this (tags included) are refused by the protocol.
 MAX_TAGS_BYTES = 8191
@@ -20,13 +25,62 @@ class LineError(ValueError):
     """A malformed line."""
 
 
+class Tags(Mapping[str, str]):
+    """
+    A line's message tags over their wire text C{text} (without the C{@}),
+    parsed on first read (L{parse_tags}). A busy reader that needs one tag
+    may look in C{text} itself, when it finds there what the parse would.
+    """
+
+    __slots__ = ("text", "_parsed")
+
+    def __init__(self, text: str):
+        self.text = text
+        self._parsed: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, tags: Mapping[str, str]) -> Tags:
+        """Tags made in code: C{text} as they would be sent, read as given."""
+        made = cls(";".join(key + "=" + escape_tag_value(value) if value else key
+                            for key, value in tags.items()))
+        made._parsed = dict(tags)
+        return made
+
+    def _tags(self) -> dict[str, str]:
+        tags = self._parsed
+        if tags is None:
+            tags = self._parsed = parse_tags(self.text)
+        return tags
+
+    def __getitem__(self, key: str) -> str:
+        return self._tags()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags())
+
+    def __len__(self) -> int:
+        return len(self._tags())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tags()
+
+    def get(self, key, default=None):  # type: ignore[override]
+        return self._tags().get(key, default)
+
+    def __repr__(self) -> str:
+        return "Tags(%r)" % (self._tags(),)
+
+    def __reduce__(self) -> tuple:
+        return (Tags, (self.text,))
+
+
 class Line:
-    """One parsed line. C{tags} is a dict (shared and empty when there are none)."""
+    """One parsed line. C{tags}: L{Tags} (a shared empty dict when there are none)."""
 
     __slots__ = ("tags", "source", "command", "params")
 
     def __init__(self, command: str, params: list | None = None,
-                 source: str | None = None, tags: dict | None = None):
+                 source: str | None = None, tags: Mapping[str, str] | None = None):
         self.command = command
         self.params = params if params is not None else []
         self.source = source
@@ -91,7 +145,8 @@ def escape_tag_value(value: str) -> str:
     return value.translate(_ESCAPES)
 
 
-def parse_tags(text: str) -> dict:
+def parse_tags(text: str) -> dict[str, str]:
+    """Tags' wire text (without the C{@}) as a dict; malformed items are dropped."""
     tags = {}
     for item in text.split(";"):
         key, _, value = item.partition("=")
@@ -102,15 +157,13 @@ def parse_tags(text: str) -> dict:
     return tags
 
 
-def _parse_tags_carefully(text: str) -> dict:
+def _parse_tags_carefully(text: str) -> dict[str, str]:
     """L{parse_tags} for tags with escapes, empty items or an empty key."""
     tags = {}
     for item in text.split(";"):
-        if not item:
-            continue
         key, eq, value = item.partition("=")
         if not key or key == "+":
-            raise LineError("empty tag key")
+            continue  # an empty item, or a value without a key
         tags[key] = (unescape_tag_value(value) if "\\" in value else value) if eq else ""
     return tags
 
@@ -135,13 +188,13 @@ def parse(text: str) -> Line:
     Parse one line (without CR LF). Raise L{LineError} when it is malformed:
     empty, no command, a command that is neither letters nor three digits.
     """
-    tags = _EMPTY
+    tags: Mapping[str, str] = _EMPTY
     pos = 0
     if text.startswith("@"):
         pos = text.find(" ")
         if pos < 0:
             raise LineError("tags without a command")
-        tags = parse_tags(text[1:pos])
+        tags = Tags(text[1:pos])
         pos += 1
         while text.startswith(" ", pos):
             pos += 1

@@ -21,13 +21,19 @@ MAX_MEMBERS = 20_000
 
 
 class User:
-    __slots__ = ("nick", "user", "host", "account", "away", "realname")
+    """
+    Someone we share a channel with. C{account_known}: C{account} was told
+    us by the server (not merely never heard of); see L{Roster.forget_accounts}.
+    """
+
+    __slots__ = ("nick", "user", "host", "account", "account_known", "away", "realname")
 
     def __init__(self, nick: str, user: str | None = None, host: str | None = None):
         self.nick = nick
         self.user = user
         self.host = host
         self.account: str | None = None
+        self.account_known = False
         self.away = False
         self.realname: str | None = None
 
@@ -68,6 +74,11 @@ class Roster:
     def clear(self) -> None:
         self.channels.clear()
         self.users.clear()
+
+    def forget_accounts(self) -> None:
+        """Every account known so far may be out of date (account-notify came or went)."""
+        for u in self.users.values():
+            u.account_known = False
 
     # users
 

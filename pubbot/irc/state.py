@@ -13,18 +13,24 @@ machine read it to act. A new connection gets a new state.
 Bounds (hostile servers): rosters only for channels we are in, at most
 L{MAX_CHANNELS} of them (people and members capped by the roster); ISUPPORT
 and CAP lists are capped by their own classes; BATCH references are not kept.
+
+A chat line's tags are read from their wire text, not parsed (L{Tags}): its
+C{time} through a cache of the time item's text, and its sender's account
+from the roster when the roster is sure of it. The roster is sure of an
+account it was told (extended-join, WHOX, ACCOUNT, an account tag) while
+account-notify keeps it current; any other line takes its account tag.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from ..core.events import ChatEvent
 from .caps import Capabilities
 from .isupport import ISupport
-from .lines import Line, split_source
-from .roster import MAX_CHANNELS, Roster
+from .lines import Line, Tags, split_source
+from .roster import MAX_CHANNELS, Roster, User
 
 WHOX_TOKEN = "152"
 
@@ -70,6 +76,11 @@ class ConnectionState:
         #: Lines whose tags' server time was read, by the tag's text (the
         #: same second repeats on a busy channel).
         self._times: dict[str, float | None] = {}
+        #: The time item of the last chat line whose time was read, with
+        #: what ends it (C{time=...Z;}) or begins it (C{;time=...Z}) in its
+        #: tags' wire text, and that time (L{_chat_time}).
+        self._time_item = ";time=\0"  # (matches no line: NUL is refused)
+        self._time_when = 0.0
         #: Nicks recently seen in chat, folded (cleared when the casemapping changes).
         self._folded: dict[str, str] = {}
 
@@ -107,7 +118,7 @@ class ConnectionState:
         if handler is not None:
             handler(self, line)
 
-    def time_of(self, tags: dict) -> float:
+    def time_of(self, tags: Mapping[str, str]) -> float:
         """When a line was sent: its C{time} tag, else now."""
         when = tags.get("time")
         if when is None:
@@ -119,6 +130,26 @@ class ConnectionState:
                 times.clear()
             stamp = times[when] = parse_server_time(when)
         return stamp if stamp is not None else self.clock()
+
+    def _chat_time(self, tags: Tags) -> float:
+        """
+        A chat line's time, its tags parsed (L{time_of}). When its time tag
+        is the first item of their wire text or the last, that item is kept
+        (L{_time_item}) with the time it gives: the next line whose text
+        begins the same way, with no other time item, or ends the same way,
+        has that time without a parse.
+        """
+        when = self.time_of(tags)
+        value = tags.get("time")
+        if value is None or "\\" in value or self._times.get(value) is None:
+            return when  # (no time tag, an escape, or a time that could not be read)
+        wire = tags.text
+        first, last = "time=" + value + ";", ";time=" + value
+        if wire.startswith(first) and ";time" not in wire:
+            self._time_item, self._time_when = first, when
+        elif wire.endswith(last):
+            self._time_item, self._time_when = last, when
+        return when
 
     def _welcome(self, line: Line) -> None:
         self.registered = True
@@ -149,6 +180,7 @@ class ConnectionState:
             raise ValueError("CAP needs a subcommand and a list")
         sub = params[1].upper()
         caps = self.caps
+        notified = "account-notify" in caps.enabled
         if sub == "LS":
             more = len(params) >= 4 and params[2] == "*"
             if caps.ls_line(params[-1], more):
@@ -161,6 +193,8 @@ class ConnectionState:
             self.caps_new = caps.new(params[-1])
         elif sub == "DEL":
             caps.delete(params[-1])
+        if ("account-notify" in caps.enabled) != notified:
+            self.rosters.forget_accounts()  # (what it knew was not, or is no longer, kept current)
 
     def _nick_change(self, line: Line) -> None:
         old, new = line.nick, line.params[0]
@@ -183,9 +217,11 @@ class ConnectionState:
         u = self.rosters.join(channel, nick, user, host)
         if len(line.params) >= 3 and "extended-join" in self.caps.enabled:
             u.account = None if line.params[1] == "*" else line.params[1]
+            u.account_known = True
             u.realname = line.params[2]
-        elif "account" in line.tags:
-            u.account = line.tags["account"] or None
+        elif "account-tag" in self.caps.enabled and "batch" not in line.tags:
+            u.account = line.tags.get("account") or None
+            u.account_known = True
         if own:
             if line.source and "@" in line.source:
                 self.hostmask = line.source
@@ -195,7 +231,7 @@ class ConnectionState:
             "tags": dict(line.tags), "time": self.time_of(line.tags)}))
 
     def _leave(self, channel: str, nick: str, hostmask: str | None, kind: str, reason: str,
-               tags: dict, **more: str | None) -> None:
+               tags: Mapping[str, str], **more: str | None) -> None:
         u = self.rosters.users.get(nick)
         account = u.account if u else None
         if hostmask is None and u is not None:
@@ -283,11 +319,13 @@ class ConnectionState:
             if u is not None:
                 u.user, u.host, u.away = p[3], p[4], "G" in p[6]
                 u.account = None if p[7] in ("0", "*") else p[7]
+                u.account_known = True
 
     def _account(self, line: Line) -> None:
         u = self.rosters.users.get(line.nick or "")
         if u is not None and line.params:
             u.account = None if line.params[0] == "*" else line.params[0]
+            u.account_known = True
 
     def _away(self, line: Line) -> None:
         u = self.rosters.users.get(line.nick or "")
@@ -333,9 +371,10 @@ class ConnectionState:
         return nick, True
 
     def _privmsg(self, line: Line) -> None:
-        # Every chat line comes here: Line.nick's work is done in place, and
-        # the caches of folded and time_of are read before calling them. The
-        # sender's account: its account tag with account-tag, else the roster's.
+        # Every chat line comes here: Line.nick's work is done in place, the
+        # caches of folded and _chat_time are read before calling them, and the
+        # tags are parsed only when a tag is needed that the roster or the
+        # cache of times cannot give (see the module's docstring).
         params = line.params
         if len(params) < 2:
             raise ValueError("PRIVMSG needs a target and text")
@@ -352,32 +391,54 @@ class ConnectionState:
         target, text = params[0], params[1]
         action = False
         if text.startswith("\x01"):
-            command, arg = _ctcp(text)
-            if command != "ACTION":
-                self.ctcp_requests.append((nick, command, arg))  # the protocol answers it
-                return
-            action, text = True, arg
+            action, text = self._ctcp(nick, text)
         if not text:
             return
         place, private = self._place(target, nick)
         tags = line.tags
+        if type(tags) is Tags:
+            wire = tags.text
+            item = self._time_item
+            if wire.endswith(item) if item[0] == ";" else (wire.startswith(item) and ";time" not in wire):
+                when = self._time_when
+            else:
+                when = self._chat_time(tags)
+        elif not tags:
+            tags, wire, when = {}, "", self.clock()  # (a dict of its own: not the shared empty one)
+        else:
+            tags = Tags.of(tags)  # (a line made in code, with a dict)
+            wire, when = tags.text, self._chat_time(tags)
         u = self.rosters.users.get_folded(folded)
-        if "account-tag" in self.caps.enabled:
-            account = tags.get("account") or None
-            if u is not None:
-                u.account = account
-        else:
+        enabled = self.caps.enabled
+        if "account-tag" not in enabled:
             account = u.account if u is not None else None
-        if tags:
-            when = self._times.get(tags.get("time", ""))
-            if when is None:
-                when = self.time_of(tags)
+        elif u is not None and u.account_known and "batch" not in wire and "account-notify" in enabled:
+            account = u.account
         else:
-            tags = {}  # (a line's tags are its own dict, but for the shared empty one)
-            when = self.clock()
+            account = self._tagged_account(u, tags)
         self.events.append(_new_event(ChatEvent, ("chat", place, {
             "account": account, "hostmask": source, "tags": tags, "time": when, "action": action,
+            "bot": "bot" in wire and ("bot" in tags or "draft/bot" in tags),
             "source_id": account, "source": nick, "content": text, "private": private})))
+
+    def _ctcp(self, nick: str, text: str) -> tuple[bool, str]:
+        """
+        A CTCP-quoted chat text: an ACTION is (True, its text); a request is
+        listed for the protocol to answer, and is (False, "").
+        """
+        command, arg = _ctcp(text)
+        if command == "ACTION":
+            return True, arg
+        self.ctcp_requests.append((nick, command, arg))
+        return False, ""
+
+    def _tagged_account(self, u: User | None, tags: Mapping[str, str]) -> str | None:
+        """With account-tag, when the roster is not sure: the line's account tag (then the roster is)."""
+        account = tags.get("account") or None
+        if u is not None and "batch" not in tags:  # (a batch's lines may be history)
+            u.account = account
+            u.account_known = True
+        return account
 
 
 _new_event = tuple.__new__
