@@ -8,8 +8,8 @@ text by characters rather than bytes, keeps channel state in the protocol,
 and its line framing drops the whole connection on one long line).
 
 The protocol frames and decodes lines (L{pubbot.irc.text.decode}: UTF-8,
-falling back per line) and parses each once, tags included
-(L{pubbot.irc.lines}). Every line then goes, in order, to the connection's
+falling back per line) and parses each once (L{pubbot.irc.lines}; the
+tags are kept as their text and parsed when read). Every line then goes, in order, to the connection's
 L{ConnectionState} (what is true: capabilities, ISUPPORT, nicks, rosters;
 it turns chat, joins and leaves into events), to the L{Registration}
 machine, and to the protocol's own reaction, if any (PONG, joining after
