@@ -63,13 +63,13 @@ class TimeTests(SynchronousTestCase):
             self.assertEqual(fields["time"], NOW if stamp is None else stamp, text)
             self.assertEqual(dict(fields["tags"]), parse_tags(text))
 
-    def test_the_time_item_first_or_last_is_read_without_a_parse(self):
+    def test_the_time_item_first_last_or_within_is_read_without_a_parse(self):
         state = joined("alice")
         stamp = "time=2026-12-08T01:02:03.456Z"
-        for first, last in ((stamp, "msgid=a"), ("msgid=b", stamp)):
-            said(state, "@%s;%s :alice!a@h PRIVMSG #pubbot :hi" % (first, last))
-            fields = said(state, "@%s;%s :alice!a@h PRIVMSG #pubbot :hi" % (first, last.replace("a", "c")))
-            self.assertIsNone(fields["tags"]._parsed)
+        for layout in ("{t};msgid={m}", "msgid={m};{t}", "account=al;{t};msgid={m}"):
+            said(state, "@%s :alice!a@h PRIVMSG #pubbot :hi" % (layout.format(t=stamp, m="a"),))
+            fields = said(state, "@%s :alice!a@h PRIVMSG #pubbot :hi" % (layout.format(t=stamp, m="b"),))
+            self.assertIsNone(fields["tags"]._parsed, layout)
             self.assertEqual(fields["time"], parse_server_time("2026-12-08T01:02:03.456Z"))
 
     def test_a_second_time_item_wins_over_the_cached_first(self):

@@ -77,8 +77,8 @@ class ConnectionState:
         #: same second repeats on a busy channel).
         self._times: dict[str, float | None] = {}
         #: The time item of the last chat line whose time was read, with
-        #: what ends it (C{time=...Z;}) or begins it (C{;time=...Z}) in its
-        #: tags' wire text, and that time (L{_chat_time}).
+        #: what ends or begins it in its tags' wire text (C{time=...Z;},
+        #: C{;time=...Z} or C{;time=...Z;}), and that time (L{_chat_time}).
         self._time_item = ";time=\0"  # (matches no line: NUL is refused)
         self._time_when = 0.0
         #: Nicks recently seen in chat, folded (cleared when the casemapping changes).
@@ -133,22 +133,26 @@ class ConnectionState:
 
     def _chat_time(self, tags: Tags) -> float:
         """
-        A chat line's time, its tags parsed (L{time_of}). When its time tag
-        is the first item of their wire text or the last, that item is kept
-        (L{_time_item}) with the time it gives: the next line whose text
-        begins the same way, with no other time item, or ends the same way,
-        has that time without a parse.
+        A chat line's time, its tags parsed (L{time_of}). Its time item is
+        kept (L{_time_item}) with the time it gives, with what ends it when
+        it comes first (C{time=V;}), what begins it when last (C{;time=V}),
+        both when within (C{;time=V;}): the next line whose tags' text holds
+        that item in that place, and no other time item, has that time
+        without a parse (servers put the time where they like, the same
+        place on every line).
         """
         when = self.time_of(tags)
         value = tags.get("time")
         if value is None or "\\" in value or self._times.get(value) is None:
             return when  # (no time tag, an escape, or a time that could not be read)
         wire = tags.text
-        first, last = "time=" + value + ";", ";time=" + value
+        first, last, within = "time=" + value + ";", ";time=" + value, ";time=" + value + ";"
         if wire.startswith(first) and ";time" not in wire:
             self._time_item, self._time_when = first, when
         elif wire.endswith(last):
             self._time_item, self._time_when = last, when
+        elif within in wire and wire.count(";time") == 1:
+            self._time_item, self._time_when = within, when
         return when
 
     def _welcome(self, line: Line) -> None:
@@ -398,8 +402,9 @@ class ConnectionState:
         tags = line.tags
         if type(tags) is Tags:
             wire = tags.text
-            item = self._time_item
-            if wire.endswith(item) if item[0] == ";" else (wire.startswith(item) and ";time" not in wire):
+            item = self._time_item  # (first, last or within: see _chat_time)
+            if (wire.startswith(item) and ";time" not in wire if item[0] != ";" else wire.endswith(item)
+                    if item[-1] != ";" else item in wire and wire.count(";time") == 1):
                 when = self._time_when
             else:
                 when = self._chat_time(tags)
