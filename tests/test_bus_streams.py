@@ -35,6 +35,7 @@ from pubbot.config.settings import parse
 from pubbot.core.bot import Bot
 from pubbot.core.interfaces import IBus
 from pubbot.core.message import Message
+from pubbot.irc.lines import parse as parse_line
 from pubbot.store.memory import MemoryStore
 from pubbot.testing import FakeChat
 
@@ -336,6 +337,20 @@ class RedisBusTests(BusTestCase):
         self.assertEqual([(e["network"], e["protocol"], e["target"], e["text"]) for e in written
                           if e["key"] not in ("old", "new")],
                          [("libera", "libera", "#x", "relayed")])
+
+    async def test_a_chat_lines_tags_cross_the_bus_as_an_object(self):
+        # (a parsed line's tags are a read-only mapping: they go on the bus as a JSON object)
+        owner = Node(self, "owner", True, consume=False)
+        tags = parse_line("@time=2026-12-08T01:02:03.456Z;msgid=a\\sb PRIVMSG #c :x").tags
+        await owner.bot.chat_line("irc", "#c", "alice", "hi", tags=tags, bot=False)
+
+        def written():
+            return [json.loads(entry[1][1])["message"]["fields"]
+                    for stream in STREAMS for entry in self.server.query("XRANGE", stream, "-", "+")]
+        self.assertTrue(await self.until(lambda: written()))
+        [fields] = written()
+        self.assertEqual((fields["tags"], fields["bot"]),
+                         ({"time": "2026-12-08T01:02:03.456Z", "msgid": "a b"}, False))
 
     async def test_a_message_queued_by_the_release_before_networks_is_answered(self):
         owner = Node(self, "owner", True)
