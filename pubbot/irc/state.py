@@ -402,9 +402,10 @@ class ConnectionState:
         tags = line.tags
         if type(tags) is Tags:
             wire = tags.text
-            item = self._time_item  # (first, last or within: see _chat_time)
-            if (wire.startswith(item) and ";time" not in wire if item[0] != ";" else wire.endswith(item)
-                    if item[-1] != ";" else item in wire and wire.count(";time") == 1):
+            item = self._time_item  # (the last line's time item: see _chat_time)
+            if (wire.startswith(item) and ";time" not in wire if item[0] != ";"  # time=V; first
+                    else wire.endswith(item) if item[-1] != ";"  # ;time=V last
+                    else item in wire and wire.count(";time") == 1):  # ;time=V; within
                 when = self._time_when
             else:
                 when = self._chat_time(tags)
