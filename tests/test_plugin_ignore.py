@@ -84,7 +84,10 @@ class IgnoreTests(SynchronousTestCase):
         self.assertIsNone(self.bot.reply("!echo loop", source="anybot", bot=True))
         self.assertIsNone(self.bot.reply("!echo loop", source="OtherBot"))
         self.assertEqual(self.bot.reply("!echo human", source="human", bot=False), "human")
-        self.assertEqual(self.bot.reply("!echo human", source="human", tags={"bot": ""}), "human")
+        # a message made without the field (an older process's, a test's) is read by its tags
+        self.assertIsNone(self.bot.reply("!echo loop", source="anybot", tags={"draft/bot": ""}))
+        self.assertEqual(self.bot.reply("!echo human", source="human", tags={"time": "x"}), "human")
+        self.assertEqual(self.bot.reply("!echo human", source="human", bot=False, tags={"bot": ""}), "human")
 
     def test_the_bot_tag_can_be_heard(self):
         bot = Harness(ignore_gate, echo, config={"ignore": {"bot_tag": False}})
@@ -200,6 +203,7 @@ class MatcherTests(SynchronousTestCase):
         # Matcher.scan (the gate's batch call) reads only the bot field when that is all there is to check
         lines = [{"source": "a", "bot": True}, {"source": "b", "bot": False}, {"source": "c"},
                  {"source": "d", "bot": True, "account": "Acc"}, {"bot": True},
+                 {"source": "f", "tags": {"bot": ""}}, {"source": "g", "bot": False, "tags": {"bot": ""}},
                  {"source": "Bot1", "hostmask": "Bot1!u@h"},
                  {"source": "e", "hostmask": "e!u@x.spam.example"}]
         messages = [Message("chat.irc.#c.chat", f) for f in lines]
@@ -207,7 +211,7 @@ class MatcherTests(SynchronousTestCase):
                         Matcher([{"mask": "acc"}], 0.0, bot_tag=False),
                         Matcher([{"mask": "*!*@*.spam.example"}], 0.0)):
             self.assertEqual(matcher.scan(messages), [i for i, f in enumerate(lines) if matcher.ignores(f)])
-        self.assertEqual(Matcher([], 0.0).scan(messages), [0, 3])
+        self.assertEqual(Matcher([], 0.0).scan(messages), [0, 3, 5])
 
     def test_regex_characters_are_literal(self):
         m = Matcher([{"mask": "a.b!*@(x)+"}], 0.0, bot_tag=False)

@@ -13,9 +13,10 @@ RE2 pattern for all the masks) and re-reads the list only when the version
 has moved (one read every L{REFRESH_SECONDS}) or an entry has expired: a
 line costs a few dict and set lookups, and one RE2 match only while there
 are masks. Lines whose sender says it is a bot (their C{bot} field: on
-IRC, the IRCv3 C{bot} tag), and lines from the nicks in C{[ignore] bots},
-are ignored too (so two bots never answer each other), unless
-C{[ignore] bot_tag} is false.
+IRC, the IRCv3 C{bot} tag; a message made without that field, by an
+older process or a test, is read by its tags), and lines from the nicks
+in C{[ignore] bots}, are ignored too (so two bots never answer each
+other), unless C{[ignore] bot_tag} is false.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class Matcher:
         source = fields.get("source")
         if type(source) is not str:
             return False
-        if self.bot_tag and fields.get("bot"):
+        if self.bot_tag and _says_bot(fields):
             return True
         if self.nicks and source.lower() in self.nicks:
             return True
@@ -136,9 +137,19 @@ class Matcher:
         found = []
         for i, message in enumerate(messages):
             fields = message.fields
-            if fields.get("bot") and type(fields.get("source")) is str:
+            bot = fields.get("bot")
+            if (bot if bot is not None else _says_bot(fields)) and type(fields.get("source")) is str:
                 found.append(i)
         return found
+
+
+def _says_bot(fields: dict) -> bool:
+    """The sender says it is a bot: the C{bot} field, else (a message made without one) its tags."""
+    bot = fields.get("bot")
+    if bot is not None:
+        return bool(bot)
+    tags = fields.get("tags") or {}
+    return "bot" in tags or "draft/bot" in tags
 
 
 class Gate:
