@@ -39,6 +39,28 @@ class BoundedLogTests(SynchronousTestCase):
         self.assertFalse(self.logs.may_log("x"))
         self.assertFalse(self.logs.note("x", LogLevel.warn, "x"))
 
+    def test_admit_says_how_many_were_held_back_since_the_last_line(self):
+        self.assertEqual([self.logs.admit("x") for _ in range(5)], [0, 0, 0, None, None])
+        self.assertEqual(self.logs.admit("y"), 0)
+        self.clock.advance(60.1)
+        self.assertEqual([self.logs.admit("x"), self.logs.admit("x")], [2, 0])
+        self.assertEqual(self.logs.unlogged["x"], 2)
+        self.assertEqual(self.events.texts(), [])  # (the caller writes its own line)
+
+    @given(st.lists(st.tuples(st.sampled_from("ab"), st.floats(0, 30)), max_size=60))
+    def test_admitted_lines_account_for_every_one_held(self, asks):
+        clock = Clock()
+        logs = BoundedLog(clock, Logger(namespace="test.bounded.admit"), per_minute=1)
+        admitted, held = 0, 0
+        for kind, wait in asks:
+            clock.advance(wait)
+            said = logs.admit(kind)
+            if said is not None:
+                admitted += 1
+                held += said
+        self.assertEqual(admitted + sum(logs.unlogged.values()), len(asks))
+        self.assertEqual(held + sum(logs._held.values()), sum(logs.unlogged.values()))
+
     @given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 30)), max_size=60))
     def test_never_more_than_the_bound_in_any_minute(self, notes):
         clock = Clock()

@@ -8,6 +8,9 @@ the repetition, and a flood cannot fill the disk at its own pace.
     logs.note("rejected", LogLevel.warn, "rejected a command: {error}", error=e)
     logs.unlogged["rejected"]   # how many were not written
 
+A caller that writes its own line, with how many were held back since the
+last one of its kind, asks L{BoundedLog.admit}.
+
 The clock (a reactor or a L{twisted.internet.task.Clock}) is injected.
 """
 
@@ -29,10 +32,24 @@ class BoundedLog:
         self.per_minute = per_minute
         self.unlogged: Counter[str] = Counter()
         self._limits = RateLimiter(clock, per_minute, 60.0)
+        #: Lines not written since the last one written, by kind.
+        self._held: Counter[str] = Counter()
 
     def may_log(self, kind: str) -> bool:
         """May a line of C{kind} be written now? Counted as written if so (the caller writes it)."""
         return self._limits.allow(kind)
+
+    def admit(self, kind: str) -> int | None:
+        """
+        May a line of C{kind} be written now (the caller writes it)? None
+        when not (it is counted); else how many of C{kind} were not written
+        since the last one that was, for the caller's line to say.
+        """
+        if self._limits.allow(kind):
+            return self._held.pop(kind, 0)
+        self.unlogged[kind] += 1
+        self._held[kind] += 1
+        return None
 
     def note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> bool:
         """Write C{format} at C{level} within C{kind}'s bound, else count it; whether it was written."""

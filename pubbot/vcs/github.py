@@ -30,8 +30,8 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from ..util.boundedlog import BoundedLog
 from ..web.forms import FormError, form_field
-from ..web.limits import LogThrottle
 
 log = Logger()
 
@@ -119,7 +119,7 @@ class GitHubHook(Resource):
         self.max_body = max_body
         self.clock = clock
         self.recent = RecentIds()
-        self._logs: LogThrottle | None = None
+        self._logs: BoundedLog | None = None
 
     def _clock(self, request) -> Any:
         return self.clock if self.clock is not None else request.site.reactor
@@ -143,8 +143,8 @@ class GitHubHook(Resource):
         held: int | None = 0
         if not signed:
             if self._logs is None:
-                self._logs = LogThrottle(self._clock(request))
-            held = self._logs(str(code))
+                self._logs = BoundedLog(self._clock(request), log, per_minute=1)
+            held = self._logs.admit(str(code))
         if held is not None:
             peer = request.getClientAddress()
             log.warn("github webhook from {peer} (delivery {delivery}) refused with {code}: {why}"

@@ -25,10 +25,11 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from ..util.boundedlog import BoundedLog
 from ..util.endpoints import split_endpoint
 from ..util.ratelimit import RateLimiter
 from .forms import FormError, form_field
-from .limits import LogThrottle, client_host
+from .limits import client_host
 
 log = Logger()
 
@@ -59,7 +60,7 @@ class LoginThrottle:
     def __init__(self, clock, attempts: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW,
                  max_addresses: int = LOGIN_ADDRESSES):
         self.failures = RateLimiter(clock, attempts, window, max_addresses)
-        self._log = LogThrottle(clock)
+        self._logs = BoundedLog(clock, log, per_minute=1)
 
     def retry_after(self, request) -> float:
         """Seconds until this client's tokens are checked again (0: now)."""
@@ -68,7 +69,7 @@ class LoginThrottle:
     def failed(self, request, how: str) -> None:
         key = client_key(request)
         self.failures.record(key)
-        held = self._log("wrong-token")
+        held = self._logs.admit("wrong-token")
         if held is not None:
             log.warn("web: a wrong dashboard token ({how}) from {client}"
                      + (" ({held} more not logged)" if held else ""), how=how, client=key, held=held)

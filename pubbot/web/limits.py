@@ -17,6 +17,8 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from twisted.web.server import Request, Site
 
+from ..util.boundedlog import BoundedLog
+
 log = Logger()
 
 #: Largest request body any pubbot resource accepts (webhooks need far less).
@@ -97,31 +99,9 @@ MAX_PER_ADDRESS = 32
 HEADER_TIMEOUT = 10.0
 #: Seconds a client has to send a request's body once its headers came.
 BODY_TIMEOUT = 30.0
-#: At most one log line per kind of refusal in this many seconds (with a count of the rest).
-LOG_INTERVAL = 60.0
 
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 10\r\n"
          b"Content-Type: text/plain\r\nContent-Length: 18\r\n\r\ntoo many requests\n")
-
-
-class LogThrottle:
-    """At most one log line per key every C{interval} seconds on C{clock}; counts the rest."""
-
-    def __init__(self, clock, interval: float = LOG_INTERVAL):
-        self._clock = clock
-        self.interval = interval
-        self._last: dict[str, float] = {}
-        self.suppressed: dict[str, int] = {}
-
-    def __call__(self, key: str) -> int | None:
-        """None when a line for C{key} was logged too recently; else how many were held back."""
-        now = self._clock.seconds()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
-            return None
-        self._last[key] = now
-        return self.suppressed.pop(key, 0)
 
 
 def client_host(address: Any) -> str:
@@ -236,11 +216,11 @@ class LimitedSite(Site):
         self.open: dict[str, int] = {}
         self.total = 0
         self.refused = 0
-        self._log_throttle = LogThrottle(self.reactor)
+        self._logs = BoundedLog(self.reactor, log, per_minute=1)
 
     def note(self, key: str, format: str, **fields: Any) -> None:
         """Log a refusal, at most once a minute per kind."""
-        held = self._log_throttle(key)
+        held = self._logs.admit(key)
         if held is not None:
             if held:
                 format += " ({held} more not logged)"
