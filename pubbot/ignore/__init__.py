@@ -105,8 +105,10 @@ class Matcher:
         source = fields.get("source")
         if type(source) is not str:
             return False
-        if self.bot_tag and _says_bot(fields):
-            return True
+        if self.bot_tag:
+            bot = fields.get("bot")
+            if bot if bot is not None else _bot_tagged(fields):
+                return True
         if self.nicks and source.lower() in self.nicks:
             return True
         if not self.scopes:
@@ -138,16 +140,13 @@ class Matcher:
         for i, message in enumerate(messages):
             fields = message.fields
             bot = fields.get("bot")
-            if (bot if bot is not None else _says_bot(fields)) and type(fields.get("source")) is str:
+            if (bot if bot is not None else _bot_tagged(fields)) and type(fields.get("source")) is str:
                 found.append(i)
         return found
 
 
-def _says_bot(fields: dict) -> bool:
-    """The sender says it is a bot: the C{bot} field, else (a message made without one) its tags."""
-    bot = fields.get("bot")
-    if bot is not None:
-        return bool(bot)
+def _bot_tagged(fields: dict) -> bool:
+    """For a message made without the C{bot} field (an older process's, a test's): its bot tags."""
     tags = fields.get("tags") or {}
     return "bot" in tags or "draft/bot" in tags
 

@@ -53,8 +53,7 @@ class BoundedLog:
 
     def note(self, kind: str, level: LogLevel, format: str, **fields: Any) -> bool:
         """Write C{format} at C{level} within C{kind}'s bound, else count it; whether it was written."""
-        if self._limits.allow(kind):
-            self.log.emit(level, format, **fields)
-            return True
-        self.unlogged[kind] += 1
-        return False
+        if self.admit(kind) is None:
+            return False
+        self.log.emit(level, format, **fields)
+        return True
